@@ -1,0 +1,52 @@
+#pragma once
+// tessera-bench: the workloads of ../shared/bench/WORKLOADS.md, printed as the JSON Lines
+// the peer runners print, so figures can be compared line by line.
+//
+// Adding a workload: write `void run_<name>(const BenchContext&)` in its own bench/*.cc
+// and add one line to the table in workloads.cc.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tessera::bench {
+
+struct BenchContext {
+  int threads = 1;  // intra-op threads (already applied with set_num_threads)
+  int iters = 0;    // counted iterations asked for on the command line; 0 = workload default
+  // The iteration count to use: the one asked for, else the workload's own default.
+  int iters_or(int fallback) const { return iters > 0 ? iters : fallback; }
+};
+
+using WorkloadFn = void (*)(const BenchContext&);
+struct Workload {
+  const char* name;
+  const char* what;
+  WorkloadFn run;
+};
+// Every workload this binary knows, in the order `--list` prints them.
+const std::vector<Workload>& workloads();
+
+// One JSON line on stdout: {"workload": ..., "system": ..., "metric": ..., "stat": ...,
+// "value": ..., "unit": ..., "threads": ..., "n": ...}.
+void emit(const std::string& workload, const std::string& system, const std::string& metric,
+          const std::string& stat, double value, const std::string& unit, int threads, int64_t n);
+
+inline double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// WORKLOADS.md's protocol: warm up for at least 10 calls and 1 s, then time `n` calls
+// (stopping early, after at least min_n, once `budget_s` is spent). Seconds per call.
+std::vector<double> time_calls(const std::function<void()>& fn, int n, double budget_s = 60.0,
+                               int min_n = 10);
+
+// Warm-up only (the first half of time_calls), for runs that time several things in turn.
+void warm_up(const std::function<void()>& fn, int min_iters = 10, double min_s = 1.0);
+
+// q in [0, 1], linear interpolation between order statistics (NumPy's default), so the
+// figures match the peers' np.median / np.percentile.
+double quantile(std::vector<double> xs, double q);
+
+}  // namespace tessera::bench

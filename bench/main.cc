@@ -1,0 +1,111 @@
+// tessera-bench --workload NAME [--workload NAME...] [--threads N] [--iters N] [--list]
+// Prints JSON Lines on stdout (see bench.h); diagnostics go to stderr. Exit code 2 for
+// a usage error or an unknown workload.
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "bench.h"
+#include "tessera/parallel.h"
+
+namespace {
+
+using tessera::bench::Workload;
+using tessera::bench::workloads;
+
+std::string known_names() {
+  std::string s;
+  for (const Workload& w : workloads()) s += (s.empty() ? "" : ", ") + std::string(w.name);
+  return s;
+}
+
+int usage(const char* msg) {
+  std::fprintf(stderr,
+               "tessera-bench: %s\n"
+               "usage: tessera-bench [--workload NAME]... [--threads N] [--iters N] [--list]\n"
+               "workloads: %s\n",
+               msg, known_names().c_str());
+  return 2;
+}
+
+bool parse_int(const char* s, int& out) {
+  char* end = nullptr;
+  const long v = std::strtol(s, &end, 10);
+  if (end == s || *end != '\0' || v <= 0 || v > 1000000000) return false;
+  out = static_cast<int>(v);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> names;
+  tessera::bench::BenchContext ctx;
+  bool threads_given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (arg == "--list") {
+      for (const Workload& w : workloads()) std::printf("%-16s %s\n", w.name, w.what);
+      return 0;
+    } else if (arg == "--workload") {
+      const char* v = value();
+      if (v == nullptr) return usage("--workload needs a name");
+      names.emplace_back(v);
+    } else if (arg == "--threads") {
+      const char* v = value();
+      if (v == nullptr || !parse_int(v, ctx.threads)) return usage("--threads needs a positive integer");
+      threads_given = true;
+    } else if (arg == "--iters") {
+      const char* v = value();
+      if (v == nullptr || !parse_int(v, ctx.iters)) return usage("--iters needs a positive integer");
+    } else if (arg == "-h" || arg == "--help") {
+      usage("runs the workloads of shared/bench/WORKLOADS.md");
+      return 0;
+    } else {
+      return usage(("unknown argument '" + arg + "'").c_str());
+    }
+  }
+
+  // Resolve every name before running anything, so a typo fails fast.
+  std::vector<const Workload*> todo;
+  if (names.empty())
+    for (const Workload& w : workloads()) todo.push_back(&w);
+  for (const std::string& n : names) {
+    const Workload* found = nullptr;
+    for (const Workload& w : workloads())
+      if (n == w.name) found = &w;
+    if (found == nullptr) {
+      std::fprintf(stderr, "tessera-bench: unknown workload '%s'; known workloads: %s\n", n.c_str(),
+                   known_names().c_str());
+      return 2;
+    }
+    todo.push_back(found);
+  }
+
+  if (threads_given) tessera::set_num_threads(ctx.threads);
+  ctx.threads = tessera::get_num_threads();
+
+  try {
+    for (const Workload* w : todo) {
+      const double t0 = tessera::bench::now_s();
+      w->run(ctx);
+      std::fprintf(stderr, "# %s done in %.1f s\n", w->name, tessera::bench::now_s() - t0);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tessera-bench: %s\n", e.what());
+    return 1;
+  }
+
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  // ru_maxrss is in KiB on Linux.
+  tessera::bench::emit("peak_rss", "tessera-eager", "rss_mb", "max",
+                       static_cast<double>(ru.ru_maxrss) / 1024.0, "MB", ctx.threads, 1);
+  return 0;
+}

@@ -1,0 +1,270 @@
+// CPU kernels of the linalg family. Every op is a strided, batched GEMM
+//     C[b] = alpha * A[b] @ B[b] + beta * C[b]
+// over operands described by (rows, cols, row stride, col stride) and per-batch offsets,
+// so views (transposes, slices, broadcast batch dims) are read in place:
+//   - float32: oneDNN's dnnl_sgemm. A transposed view is a trans flag; only a matrix whose
+//     strides no BLAS layout can express (both strides > 1, stride 0 rows) is packed first.
+//   - float64: the cache-blocked kernel in linalg_f64.cc (used for gradient checks).
+//   - integers: plain loops accumulating in 64 bits, wrapping like the C types do.
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "ops/linalg.h"
+#include "ops/registration.h"
+#include "tessera/parallel.h"
+
+namespace tessera::cpu {
+namespace {
+
+using ops::KernelCall;
+
+std::atomic<int64_t> g_packed_operands{0};
+
+// One operand as the GEMM sees it: a rows x cols matrix per batch element.
+struct Operand {
+  const char* base = nullptr;
+  int64_t rows = 0, cols = 0, rs = 0, cs = 0;  // element strides
+  Shape batch_strides;                         // per output batch dim; 0 where broadcast
+};
+
+// `as_row`: a 1-D operand is a [1, k] row (the left operand of matmul) rather than a
+// [k, 1] column (the right one).
+Operand make_operand(const Tensor& t, IntArrayRef batch, bool as_row) {
+  Operand op;
+  op.base = static_cast<const char*>(t.data_ptr());
+  if (t.dim() == 1) {
+    op.rows = as_row ? 1 : t.size(0);
+    op.cols = as_row ? t.size(0) : 1;
+    op.rs = as_row ? t.size(0) : t.stride(0);
+    op.cs = as_row ? t.stride(0) : 1;
+  } else {
+    op.rows = t.size(-2);
+    op.cols = t.size(-1);
+    op.rs = t.stride(-2);
+    op.cs = t.stride(-1);
+  }
+  const int64_t own = std::max<int64_t>(t.dim() - 2, 0);
+  const int64_t lead = static_cast<int64_t>(batch.size()) - own;
+  op.batch_strides.resize(batch.size(), 0);
+  for (int64_t d = lead; d < static_cast<int64_t>(batch.size()); ++d) {
+    const int64_t td = d - lead;
+    op.batch_strides[static_cast<size_t>(d)] = t.size(td) == 1 ? 0 : t.stride(td);
+  }
+  return op;
+}
+
+// Element offsets of batch element `index` (row-major over `batch`) in two operands.
+void batch_offsets(int64_t index, IntArrayRef batch, const Operand& a, const Operand& b,
+                   int64_t& off_a, int64_t& off_b) {
+  off_a = 0;
+  off_b = 0;
+  for (int64_t d = static_cast<int64_t>(batch.size()) - 1; d >= 0; --d) {
+    const size_t du = static_cast<size_t>(d);
+    const int64_t c = index % batch[du];
+    index /= batch[du];
+    off_a += c * a.batch_strides[du];
+    off_b += c * b.batch_strides[du];
+  }
+}
+
+// ---------------------------------------------------------------- float32 (oneDNN)
+
+// The BLAS layout that reads a rows x cols matrix with strides (rs, cs) in place, if any:
+// 'N' = row-major with leading dimension ld, 'T' = column-major (a transposed view).
+struct BlasLayout {
+  char trans;
+  int64_t ld;
+};
+bool blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, BlasLayout& out) {
+  // A dim of size 1 has no meaningful stride, so it never blocks a layout.
+  if ((cs == 1 || cols == 1) && (rows == 1 || rs >= std::max<int64_t>(1, cols))) {
+    out = {'N', rows == 1 ? std::max<int64_t>(1, cols) : rs};
+    return true;
+  }
+  if ((rs == 1 || rows == 1) && (cols == 1 || cs >= std::max<int64_t>(1, rows))) {
+    out = {'T', cols == 1 ? std::max<int64_t>(1, rows) : cs};
+    return true;
+  }
+  return false;
+}
+
+// Returns the pointer and layout sgemm should read the matrix with, packing it into
+// `scratch` when no layout fits.
+const float* sgemm_operand(const float* p, int64_t rows, int64_t cols, int64_t rs, int64_t cs,
+                           std::vector<float>& scratch, BlasLayout& layout) {
+  if (blas_layout(rows, cols, rs, cs, layout)) return p;
+  g_packed_operands.fetch_add(1, std::memory_order_relaxed);
+  scratch.resize(static_cast<size_t>(rows * cols));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) scratch[static_cast<size_t>(i * cols + j)] = p[i * rs + j * cs];
+  layout = {'N', std::max<int64_t>(1, cols)};
+  return scratch.data();
+}
+
+void sgemm_one(const float* a, int64_t ars, int64_t acs, const float* b, int64_t brs,
+               int64_t bcs, float* c, int64_t n, int64_t m, int64_t k, float alpha, float beta) {
+  std::vector<float> scratch_a, scratch_b;  // stay empty (no allocation) unless packing
+  BlasLayout la, lb;
+  const float* pa = sgemm_operand(a, n, k, ars, acs, scratch_a, la);
+  const float* pb = sgemm_operand(b, k, m, brs, bcs, scratch_b, lb);
+  const dnnl_status_t st =
+      dnnl_sgemm(la.trans, lb.trans, n, m, k, alpha, pa, la.ld, pb, lb.ld, beta, c, m);
+  TESSERA_INTERNAL_ASSERT(st == dnnl_success, "dnnl_sgemm failed with status ", static_cast<int>(st),
+                          " (n ", n, ", m ", m, ", k ", k, ", lda ", la.ld, ", ldb ", lb.ld, ")");
+}
+
+// Small matrices in a batch are better spread over threads one per matrix than each
+// split by oneDNN (whose fork/join then costs more than the work).
+constexpr int64_t kBatchParallelMaxFlops = int64_t{1} << 21;
+
+// ---------------------------------------------------------------- integers
+
+template <typename T>
+void int_gemm(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t bcs, T* c,
+              int64_t n, int64_t m, int64_t k, int64_t alpha, int64_t beta) {
+  // Unsigned arithmetic wraps instead of overflowing into undefined behaviour.
+  std::vector<uint64_t> acc(static_cast<size_t>(m));
+  for (int64_t i = 0; i < n; ++i) {
+    std::fill(acc.begin(), acc.end(), 0);
+    for (int64_t p = 0; p < k; ++p) {
+      const uint64_t x = static_cast<uint64_t>(static_cast<int64_t>(a[i * ars + p * acs]));
+      if (x == 0) continue;
+      const T* brow = b + p * brs;
+      for (int64_t j = 0; j < m; ++j)
+        acc[static_cast<size_t>(j)] += x * static_cast<uint64_t>(static_cast<int64_t>(brow[j * bcs]));
+    }
+    T* crow = c + i * m;
+    for (int64_t j = 0; j < m; ++j) {
+      uint64_t v = static_cast<uint64_t>(alpha) * acc[static_cast<size_t>(j)];
+      if (beta != 0) v += static_cast<uint64_t>(beta) * static_cast<uint64_t>(static_cast<int64_t>(crow[j]));
+      crow[j] = static_cast<T>(static_cast<int64_t>(v));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- the driver
+
+// A batched GEMM with its operands resolved to strides and per-batch offsets.
+struct GemmProblem {
+  Operand A, B;
+  Shape batch;
+  int64_t nbatch = 1, n = 0, m = 0, k = 0;
+  bool batch_parallel = false;
+};
+
+template <typename T>
+void run_typed(const GemmProblem& p, T* c, const Scalar& alpha, const Scalar& beta) {
+  const int64_t cstride = p.n * p.m;
+  if (p.k == 0) {  // an empty sum: only the beta term is left
+    const int64_t total = p.nbatch * cstride;
+    if (beta.to_double() == 0) {
+      std::fill(c, c + total, T(0));
+    } else {
+      const T be = beta.to<T>();
+      for (int64_t i = 0; i < total; ++i) c[i] = static_cast<T>(be * c[i]);
+    }
+    return;
+  }
+  auto one = [&](int64_t i) {
+    int64_t oa, ob;
+    batch_offsets(i, p.batch, p.A, p.B, oa, ob);
+    const T* a = reinterpret_cast<const T*>(p.A.base) + oa;
+    const T* b = reinterpret_cast<const T*>(p.B.base) + ob;
+    T* ci = c + i * cstride;
+    if constexpr (std::is_same_v<T, float>) {
+      sgemm_one(a, p.A.rs, p.A.cs, b, p.B.rs, p.B.cs, ci, p.n, p.m, p.k,
+                static_cast<float>(alpha.to_double()), static_cast<float>(beta.to_double()));
+    } else if constexpr (std::is_same_v<T, double>) {
+      dgemm_blocked(p.n, p.m, p.k, alpha.to_double(), a, p.A.rs, p.A.cs, b, p.B.rs, p.B.cs,
+                    beta.to_double(), ci, p.m, /*allow_parallel=*/!p.batch_parallel);
+    } else {
+      int_gemm<T>(a, p.A.rs, p.A.cs, b, p.B.rs, p.B.cs, ci, p.n, p.m, p.k, alpha.to_int(),
+                  beta.to_int());
+    }
+  };
+  if (p.batch_parallel) {
+    parallel_for(0, p.nbatch, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t i = b0; i < b1; ++i) one(i);
+    });
+  } else {
+    for (int64_t i = 0; i < p.nbatch; ++i) one(i);
+  }
+}
+
+// out (contiguous, [batch..., n?, m?]) = alpha * a @ b + beta * out, with matmul's rank
+// rules (a 1-D left operand is a row, a 1-D right operand a column, both dropped from the
+// output). out's values are read only when beta != 0.
+void run_gemm(const Tensor& a, const Tensor& b, Tensor& out, const Scalar& alpha, const Scalar& beta,
+              bool outer_product = false) {
+  TESSERA_INTERNAL_ASSERT(out.is_contiguous(), "gemm output must be contiguous");
+  GemmProblem p;
+  if (outer_product) {
+    // [n] x [m]: a column times a row, k = 1.
+    p.A = make_operand(a, {}, /*as_row=*/false);
+    p.B = make_operand(b, {}, /*as_row=*/true);
+  } else {
+    const size_t mat_dims = (a.dim() >= 2 ? 1 : 0) + (b.dim() >= 2 ? 1 : 0);
+    IntArrayRef os = out.sizes();
+    p.batch = Shape(IntArrayRef(os.data(), os.size() - mat_dims));
+    p.A = make_operand(a, p.batch, /*as_row=*/true);
+    p.B = make_operand(b, p.batch, /*as_row=*/false);
+  }
+  p.n = p.A.rows;
+  p.k = p.A.cols;
+  p.m = p.B.cols;
+  TESSERA_INTERNAL_ASSERT(p.B.rows == p.k, "gemm operands disagree on k");
+  p.nbatch = numel_of(p.batch);
+  if (p.nbatch == 0 || p.n == 0 || p.m == 0) return;
+  p.batch_parallel = p.nbatch > 1 && get_num_threads() > 1 && !in_parallel_region() &&
+                     p.n * p.m * p.k <= kBatchParallelMaxFlops;
+
+  switch (out.dtype()) {
+    case DType::Float32: return run_typed(p, out.data<float>(), alpha, beta);
+    case DType::Float64: return run_typed(p, out.data<double>(), alpha, beta);
+    case DType::Int64: return run_typed(p, out.data<int64_t>(), alpha, beta);
+    case DType::Int32: return run_typed(p, out.data<int32_t>(), alpha, beta);
+    case DType::Int8: return run_typed(p, out.data<int8_t>(), alpha, beta);
+    case DType::UInt8: return run_typed(p, out.data<uint8_t>(), alpha, beta);
+    default: break;
+  }
+  TESSERA_INTERNAL_ASSERT(false, "linalg kernel reached with dtype ", dtype_name(out.dtype()));
+}
+
+void matmul_kernel(const KernelCall& call) {
+  run_gemm(call.inputs[0], call.inputs[1], call.outputs[0], Scalar(1), Scalar(0));
+}
+
+void outer_kernel(const KernelCall& call) {
+  run_gemm(call.inputs[0], call.inputs[1], call.outputs[0], Scalar(1), Scalar(0),
+           /*outer_product=*/true);
+}
+
+void addmm_kernel(const KernelCall& call) {
+  const Scalar& beta = call.attrs.scalar("beta");
+  const Scalar& alpha = call.attrs.scalar("alpha");
+  Tensor& out = call.outputs[0];
+  // With beta == 0 the input is ignored entirely, so NaN/inf in it do not propagate
+  // (as BLAS and PyTorch define it).
+  if (beta.to_double() != 0) out.copy_(call.inputs[0]);
+  run_gemm(call.inputs[1], call.inputs[2], out, alpha, beta);
+}
+
+// bool is left out on purpose: a boolean matmul has no agreed meaning; the dispatcher
+// upcasts f16/bf16 to the float32 kernel.
+constexpr uint32_t kLinalgDTypes = ops::kNumericMask;
+
+}  // namespace
+
+int64_t linalg_packed_operands() { return g_packed_operands.load(std::memory_order_relaxed); }
+
+void register_linalg_kernels() {
+  for (const ops::OpDef* op : {&ops::kMatmul, &ops::kMm, &ops::kBmm, &ops::kDot})
+    register_kernel(*op, Device::CPU, matmul_kernel, kLinalgDTypes);
+  register_kernel(ops::kOuter, Device::CPU, outer_kernel, kLinalgDTypes);
+  register_kernel(ops::kAddmm, Device::CPU, addmm_kernel, kLinalgDTypes);
+}
+
+}  // namespace tessera::cpu

@@ -1,0 +1,50 @@
+#pragma once
+// Contiguous float32 loops, compiled once per ISA (float_loops_{avx512,avx2,base}.cc from
+// the single source float_loops_impl.h) and chosen at run time from the CPU's flags, so
+// one binary uses AVX-512 where it exists and still runs on AVX2-only or older machines.
+// Kernels call through float_loops(); tests may ask for a specific table to compare ISAs.
+#include <cstdint>
+#include <string_view>
+
+namespace tessera::cpu::vec {
+
+enum class Unary : int {
+  Neg, Abs, Sign, Exp, Expm1, Log, Log1p, Log2, Sqrt, Rsqrt, Sin, Cos, Tan, Tanh, Sigmoid,
+  Erf, Relu, GeluErf, GeluTanh, Silu, Square, Reciprocal, Floor, Ceil, Round,
+  Softplus,  // a = beta, b = threshold
+  Clamp,     // a = low, b = high (use -inf / inf for a missing bound)
+  kCount
+};
+enum class Binary : int { Add, Sub, Mul, Div, Minimum, Maximum, kCount };
+
+inline constexpr int kNumUnary = static_cast<int>(Unary::kCount);
+inline constexpr int kNumBinary = static_cast<int>(Binary::kCount);
+
+struct UnaryParams {
+  float a = 0.0f;
+  float b = 0.0f;
+};
+
+// y may alias x (in-place ops); no other overlap is allowed.
+using UnaryFn = void (*)(const float* x, float* y, int64_t n, UnaryParams p);
+using BinaryFn = void (*)(const float* a, const float* b, float* y, int64_t n);
+using BinaryScalarRhsFn = void (*)(const float* a, float b, float* y, int64_t n);
+using BinaryScalarLhsFn = void (*)(float a, const float* b, float* y, int64_t n);
+
+struct FloatLoops {
+  const char* isa;
+  UnaryFn unary[kNumUnary];
+  BinaryFn binary[kNumBinary];
+  BinaryScalarRhsFn binary_vs[kNumBinary];
+  BinaryScalarLhsFn binary_sv[kNumBinary];
+};
+
+// The table of the best ISA this CPU supports (or the one TESSERA_ISA=avx2|baseline asks
+// for, never higher than the CPU supports). Picked once.
+const FloatLoops& float_loops();
+// "avx512", "avx2" or "baseline": the ISA of float_loops().
+const char* cpu_isa_name();
+// A specific ISA's table, or nullptr when this CPU cannot run it (for tests and benches).
+const FloatLoops* float_loops_for(std::string_view isa);
+
+}  // namespace tessera::cpu::vec

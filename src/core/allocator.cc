@@ -1,0 +1,167 @@
+// The CPU caching allocator. Sizes are rounded up to a size class (multiples of 64 up to
+// 512 bytes, then four classes per power of two, so at most 25% is wasted); a freed block
+// goes into its class's bin and the next request of that class reuses it. One mutex
+// guards everything: the critical section is a few loads and a vector push/pop, well
+// under the 1 us budget of an eager op, and contention is rare because kernels allocate
+// on the calling thread, not inside parallel regions.
+#include "tessera/allocator.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstdlib>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+#include "tessera/error.h"
+
+namespace tessera {
+namespace {
+
+constexpr size_t kAlignment = 64;
+constexpr size_t kSmallLimit = 512;                 // below: classes are multiples of 64
+constexpr size_t kSmallBins = kSmallLimit / kAlignment;  // 64, 128, ..., 512
+constexpr int kStepsPerPow2 = 4;
+constexpr size_t kNumBins = kSmallBins + kStepsPerPow2 * 64;
+constexpr int64_t kDefaultCacheLimit = int64_t{1} << 30;
+
+// The class a request of `nbytes` is served from, and its bin. Zero bytes gets the
+// smallest class so every allocation is a distinct, valid, freeable pointer.
+struct SizeClass {
+  size_t bytes;
+  size_t bin;
+};
+
+SizeClass size_class(size_t nbytes) {
+  if (nbytes <= kSmallLimit) {
+    const size_t units = nbytes == 0 ? 1 : (nbytes + kAlignment - 1) / kAlignment;
+    return {units * kAlignment, units - 1};
+  }
+  // nbytes in (2^k, 2^(k+1)]: classes 2^k * (1 + j/4), j = 1..4.
+  const int k = 63 - std::countl_zero(static_cast<uint64_t>(nbytes - 1));
+  const size_t step = size_t{1} << (k - 2);
+  const size_t j = (nbytes - 1 - (size_t{1} << k)) / step + 1;  // 1..4
+  return {(size_t{1} << k) + j * step, kSmallBins + static_cast<size_t>(k - 9) * kStepsPerPow2 + (j - 1)};
+}
+
+int64_t read_cache_limit() {
+  // TESSERA_CACHE_LIMIT: bytes, with an optional K/M/G suffix. A malformed value keeps
+  // the default: this runs on the first allocation, where throwing would be worse.
+  const char* env = std::getenv("TESSERA_CACHE_LIMIT");
+  if (env == nullptr || *env == '\0') return kDefaultCacheLimit;
+  char* end = nullptr;
+  const long long v = std::strtoll(env, &end, 10);
+  if (end == env || v < 0) return kDefaultCacheLimit;
+  int shift = 0;
+  switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; ++end; break;
+    case 'm': case 'M': shift = 20; ++end; break;
+    case 'g': case 'G': shift = 30; ++end; break;
+    default: return kDefaultCacheLimit;
+  }
+  if (*end != '\0' || v > (std::numeric_limits<int64_t>::max() >> shift)) return kDefaultCacheLimit;
+  return static_cast<int64_t>(v) << shift;
+}
+
+struct CachingAllocator {
+  std::mutex mu;
+  std::vector<void*> bins[kNumBins];
+  MemoryStats stats;
+  int64_t cache_limit = read_cache_limit();
+
+  void* allocate(size_t nbytes) {
+    TESSERA_CHECK(nbytes <= (size_t{1} << 62), "allocate: request of ", nbytes,
+                  " bytes exceeds the addressable limit");
+    const SizeClass sc = size_class(nbytes);
+    const auto bytes = static_cast<int64_t>(sc.bytes);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ++stats.alloc_calls;
+      std::vector<void*>& bin = bins[sc.bin];
+      if (!bin.empty()) {
+        void* p = bin.back();
+        bin.pop_back();
+        ++stats.cache_hits;
+        stats.cached_bytes -= bytes;
+        note_live(bytes);
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(kAlignment, sc.bytes);
+    if (p == nullptr) {
+      // The cache may hold the memory this request needs.
+      release_cached();
+      p = std::aligned_alloc(kAlignment, sc.bytes);
+    }
+    TESSERA_CHECK(p != nullptr, "allocate: out of memory allocating ", nbytes, " bytes");
+    std::lock_guard<std::mutex> lock(mu);
+    note_live(bytes);
+    return p;
+  }
+
+  void free(void* p, size_t nbytes) {
+    if (p == nullptr) return;
+    const SizeClass sc = size_class(nbytes);
+    const auto bytes = static_cast<int64_t>(sc.bytes);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stats.current_bytes -= bytes;
+      if (stats.cached_bytes + bytes <= cache_limit) {
+        bins[sc.bin].push_back(p);
+        stats.cached_bytes += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+  void note_live(int64_t bytes) {
+    stats.current_bytes += bytes;
+    stats.peak_bytes = std::max(stats.peak_bytes, stats.current_bytes);
+  }
+
+  void release_cached() {
+    std::vector<void*> to_free;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (std::vector<void*>& bin : bins) {
+        to_free.insert(to_free.end(), bin.begin(), bin.end());
+        bin.clear();
+        bin.shrink_to_fit();
+      }
+      stats.cached_bytes = 0;
+    }
+    for (void* p : to_free) std::free(p);
+  }
+};
+
+CachingAllocator& allocator() {
+  // Leaked on purpose: storages released by other static destructors at exit still
+  // come back here.
+  static CachingAllocator* a = new CachingAllocator();
+  return *a;
+}
+
+}  // namespace
+
+MemoryStats memory_stats() {
+  CachingAllocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  return a.stats;
+}
+
+void reset_peak_memory() {
+  CachingAllocator& a = allocator();
+  std::lock_guard<std::mutex> lock(a.mu);
+  a.stats.peak_bytes = a.stats.current_bytes;
+}
+
+void empty_cache() { allocator().release_cached(); }
+
+namespace detail {
+void* cpu_allocate(size_t nbytes) { return allocator().allocate(nbytes); }
+void cpu_free(void* ptr, size_t nbytes) { allocator().free(ptr, nbytes); }
+}  // namespace detail
+
+}  // namespace tessera

@@ -1,0 +1,58 @@
+// Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11).
+// A counter-based generator: the output is a pure function of (key, counter), which is
+// what lets every element of a random tensor be computed independently on any thread.
+#include "tessera/random.h"
+
+namespace tessera {
+namespace {
+
+constexpr uint32_t kMul0 = 0xD2511F53u;
+constexpr uint32_t kMul1 = 0xCD9E8D57u;
+constexpr uint32_t kWeyl0 = 0x9E3779B9u;  // golden ratio
+constexpr uint32_t kWeyl1 = 0xBB67AE85u;  // sqrt(3) - 1
+
+inline void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
+  const uint64_t p = static_cast<uint64_t>(a) * b;
+  hi = static_cast<uint32_t>(p >> 32);
+  lo = static_cast<uint32_t>(p);
+}
+
+}  // namespace
+
+PhiloxBlock philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo) {
+  // Word order follows Random123: ctr[0] is the least significant word of the 128-bit
+  // counter and key[0] the least significant word of the key, so the published
+  // known-answer vectors apply directly.
+  uint32_t c0 = static_cast<uint32_t>(counter_lo);
+  uint32_t c1 = static_cast<uint32_t>(counter_lo >> 32);
+  uint32_t c2 = static_cast<uint32_t>(counter_hi);
+  uint32_t c3 = static_cast<uint32_t>(counter_hi >> 32);
+  uint32_t k0 = static_cast<uint32_t>(key);
+  uint32_t k1 = static_cast<uint32_t>(key >> 32);
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      k0 += kWeyl0;
+      k1 += kWeyl1;
+    }
+    uint32_t hi0, lo0, hi1, lo1;
+    mulhilo(kMul0, c0, hi0, lo0);
+    mulhilo(kMul1, c2, hi1, lo1);
+    const uint32_t n0 = hi1 ^ c1 ^ k0;
+    const uint32_t n2 = hi0 ^ c3 ^ k1;
+    c0 = n0;
+    c1 = lo1;
+    c2 = n2;
+    c3 = lo0;
+  }
+  return PhiloxBlock{{c0, c1, c2, c3}};
+}
+
+Generator& default_generator() {
+  // Leaked on purpose: tensors freed from other static destructors may still draw.
+  static Generator* gen = new Generator();
+  return *gen;
+}
+
+void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+
+}  // namespace tessera

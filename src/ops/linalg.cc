@@ -1,0 +1,132 @@
+// The linear-algebra family: shape and dtype rules of matmul, mm, bmm, addmm, outer, dot.
+// All of them run on one strided batched-GEMM kernel (backends/cpu/linalg.cc); the separate
+// OpDefs exist so that errors name the op the user called and so that graph capture and
+// ONNX export see mm/bmm/addmm as such.
+#include "ops/linalg.h"
+
+#include "ops/registration.h"
+#include "tessera/ops.h"
+
+namespace tessera::ops {
+namespace {
+
+// The batch dims of an operand of matmul: everything before the two matrix dims
+// (a 1-D operand has none).
+IntArrayRef batch_dims(const Tensor& t) {
+  IntArrayRef s = t.sizes();
+  return t.dim() <= 2 ? IntArrayRef() : IntArrayRef(s.data(), s.size() - 2);
+}
+
+InferResult infer_matmul(const std::vector<Tensor>& in, const Attrs&) {
+  const Tensor& a = in[0];
+  const Tensor& b = in[1];
+  TESSERA_CHECK(a.dim() >= 1 && b.dim() >= 1,
+                "both operands need at least 1 dimension, got ", a.dim(), "-D and ", b.dim(), "-D");
+  const int64_t ka = a.size(-1);
+  const int64_t kb = b.dim() == 1 ? b.size(0) : b.size(-2);
+  TESSERA_CHECK(ka == kb, "inner dimensions differ (", ka, " vs ", kb, ")");
+
+  // Batch dims broadcast like elementwise shapes, right-aligned.
+  IntArrayRef ba = batch_dims(a);
+  IntArrayRef bb = batch_dims(b);
+  const size_t nb = std::max(ba.size(), bb.size());
+  Shape out(nb, 1);
+  for (size_t i = 0; i < nb; ++i) {
+    const int64_t da = i < nb - ba.size() ? 1 : ba[i - (nb - ba.size())];
+    const int64_t db = i < nb - bb.size() ? 1 : bb[i - (nb - bb.size())];
+    TESSERA_CHECK(da == db || da == 1 || db == 1, "batch dimensions ", shape_str(ba), " and ",
+                  shape_str(bb), " are not broadcastable (", da, " vs ", db, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  if (a.dim() >= 2) out.push_back(a.size(-2));
+  if (b.dim() >= 2) out.push_back(b.size(-1));
+  const DType dt = result_type(in);
+  return {{{out, dt}}, dt};
+}
+
+InferResult infer_mm(const std::vector<Tensor>& in, const Attrs& attrs) {
+  TESSERA_CHECK(in[0].dim() == 2 && in[1].dim() == 2, "expected 2-D matrices, got ", in[0].dim(),
+                "-D and ", in[1].dim(), "-D");
+  return infer_matmul(in, attrs);
+}
+
+InferResult infer_bmm(const std::vector<Tensor>& in, const Attrs& attrs) {
+  TESSERA_CHECK(in[0].dim() == 3 && in[1].dim() == 3, "expected 3-D batches of matrices, got ",
+                in[0].dim(), "-D and ", in[1].dim(), "-D");
+  TESSERA_CHECK(in[0].size(0) == in[1].size(0), "batch sizes differ (", in[0].size(0), " vs ",
+                in[1].size(0), ")");
+  return infer_matmul(in, attrs);
+}
+
+InferResult infer_dot(const std::vector<Tensor>& in, const Attrs& attrs) {
+  TESSERA_CHECK(in[0].dim() == 1 && in[1].dim() == 1, "expected 1-D vectors, got ", in[0].dim(),
+                "-D and ", in[1].dim(), "-D");
+  TESSERA_CHECK(in[0].size(0) == in[1].size(0), "vector sizes differ (", in[0].size(0), " vs ",
+                in[1].size(0), ")");
+  return infer_matmul(in, attrs);
+}
+
+InferResult infer_outer(const std::vector<Tensor>& in, const Attrs&) {
+  TESSERA_CHECK(in[0].dim() == 1 && in[1].dim() == 1, "expected 1-D vectors, got ", in[0].dim(),
+                "-D and ", in[1].dim(), "-D");
+  const DType dt = result_type(in);
+  return {{{Shape{in[0].size(0), in[1].size(0)}, dt}}, dt};
+}
+
+// inputs: input, a, b.
+InferResult infer_addmm(const std::vector<Tensor>& in, const Attrs& attrs) {
+  const Tensor& input = in[0];
+  const Tensor& a = in[1];
+  const Tensor& b = in[2];
+  TESSERA_CHECK(a.dim() == 2 && b.dim() == 2, "expected 2-D matrices to multiply, got ", a.dim(),
+                "-D and ", b.dim(), "-D");
+  TESSERA_CHECK(a.size(1) == b.size(0), "inner dimensions differ (", a.size(1), " vs ", b.size(0),
+                ")");
+  const Shape out{a.size(0), b.size(1)};
+  // Only the input broadcasts: the product's shape is the result's.
+  TESSERA_CHECK(input.dim() <= 2, "input must broadcast to ", shape_str(out), ", got ",
+                shape_str(input.sizes()));
+  for (int64_t i = 0; i < input.dim(); ++i) {
+    const int64_t want = out[static_cast<size_t>(2 - input.dim() + i)];
+    TESSERA_CHECK(input.size(i) == want || input.size(i) == 1, "input must broadcast to ",
+                  shape_str(out), ", got ", shape_str(input.sizes()));
+  }
+  const DType dt = result_type(in);
+  if (!is_floating(dt)) {
+    TESSERA_CHECK(!attrs.scalar("beta").is_floating() && !attrs.scalar("alpha").is_floating(),
+                  "beta and alpha must be integers for an integer result (", dtype_name(dt), ")");
+  }
+  return {{{out, dt}}, dt};
+}
+
+}  // namespace
+
+OpDef kMatmul{"matmul", 2, kDifferentiable, infer_matmul, nullptr, "MatMul"};
+OpDef kMm{"mm", 2, kDifferentiable, infer_mm, nullptr, "MatMul"};
+OpDef kBmm{"bmm", 2, kDifferentiable, infer_bmm, nullptr, "MatMul"};
+OpDef kAddmm{"addmm", 3, kDifferentiable, infer_addmm, nullptr, "Gemm"};
+// ONNX has no outer product: an exporter writes it as Mul of [n, 1] and [1, m].
+OpDef kOuter{"outer", 2, kDifferentiable, infer_outer, nullptr, nullptr};
+OpDef kDot{"dot", 2, kDifferentiable, infer_dot, nullptr, "MatMul"};
+
+void register_linalg_ops() {
+  for (OpDef* op : {&kMatmul, &kMm, &kBmm, &kAddmm, &kOuter, &kDot}) register_op(*op);
+}
+
+}  // namespace tessera::ops
+
+namespace tessera {
+
+Tensor matmul(const Tensor& a, const Tensor& b) { return ops::call1(ops::kMatmul, {a, b}); }
+Tensor mm(const Tensor& a, const Tensor& b) { return ops::call1(ops::kMm, {a, b}); }
+Tensor bmm(const Tensor& a, const Tensor& b) { return ops::call1(ops::kBmm, {a, b}); }
+Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, const Scalar& beta,
+             const Scalar& alpha) {
+  return ops::call1(ops::kAddmm, {input, a, b}, {{"beta", beta}, {"alpha", alpha}});
+}
+Tensor outer(const Tensor& a, const Tensor& b) { return ops::call1(ops::kOuter, {a, b}); }
+Tensor dot(const Tensor& a, const Tensor& b) { return ops::call1(ops::kDot, {a, b}); }
+
+Tensor Tensor::matmul(const Tensor& other) const { return tessera::matmul(*this, other); }
+
+}  // namespace tessera

@@ -1,0 +1,144 @@
+#pragma once
+// The op table: one OpDef per op, the single truth that eager execution, autograd, graph
+// capture and ONNX export all read. An op is added in three places:
+//   1. src/ops/<family>.cc: its OpDef (shape/dtype rule) and public function(s);
+//   2. src/backends/cpu/<family>.cc: its kernel, registered with register_kernel();
+//   3. tests/ops/<family>_test.cc: known values, broadcasting, dtypes, errors.
+// Registration is explicit (register_all_ops), never by static initialisers, because a
+// static link would silently drop them.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "tessera/tensor.h"
+
+namespace tessera::ops {
+
+// ---- attributes: the non-tensor arguments of an op, in a form a graph can store ----
+using AttrValue = std::variant<int64_t, double, bool, Scalar, DType, std::vector<int64_t>, std::string>;
+struct Attr {
+  std::string_view name;  // always a string literal
+  AttrValue value;
+};
+
+class Attrs {
+ public:
+  Attrs() = default;
+  Attrs(std::initializer_list<Attr> list) : items_(list) {}
+  template <typename T>
+  const T& get(std::string_view name) const {
+    for (const Attr& a : items_)
+      if (a.name == name) {
+        const T* v = std::get_if<T>(&a.value);
+        TESSERA_INTERNAL_ASSERT(v != nullptr, "attribute '", name, "' has another type");
+        return *v;
+      }
+    TESSERA_INTERNAL_ASSERT(false, "missing attribute '", name, "'");
+    __builtin_unreachable();
+  }
+  bool has(std::string_view name) const {
+    for (const Attr& a : items_)
+      if (a.name == name) return true;
+    return false;
+  }
+  int64_t i(std::string_view name) const { return get<int64_t>(name); }
+  double f(std::string_view name) const { return get<double>(name); }
+  bool b(std::string_view name) const { return get<bool>(name); }
+  const Scalar& scalar(std::string_view name) const { return get<Scalar>(name); }
+  const std::vector<int64_t>& ints(std::string_view name) const {
+    return get<std::vector<int64_t>>(name);
+  }
+  const std::vector<Attr>& items() const { return items_; }
+
+ private:
+  std::vector<Attr> items_;
+};
+
+struct TensorMeta {
+  Shape sizes;
+  DType dtype;
+};
+
+// What a shape/dtype rule returns: output metas, and the dtype inputs are converted to
+// before the kernel runs (kernels then see one dtype; none = leave inputs as they are).
+struct InferResult {
+  std::vector<TensorMeta> outputs;
+  std::optional<DType> input_dtype;
+};
+
+struct OpDef;
+struct KernelCall {
+  const OpDef& op;
+  const std::vector<Tensor>& inputs;
+  std::vector<Tensor>& outputs;  // allocated (or given, for in-place) before the call
+  const Attrs& attrs;
+};
+
+using InferFn = InferResult (*)(const std::vector<Tensor>& inputs, const Attrs& attrs);
+using KernelFn = void (*)(const KernelCall& call);
+using ViewFn = Tensor (*)(const Tensor& input, const Attrs& attrs);
+
+enum OpFlags : uint32_t {
+  kElementwise = 1u << 0,    // output[i] depends on input[i] only (fusable)
+  kIsView = 1u << 1,         // output aliases input storage; `view` builds it
+  kDifferentiable = 1u << 2,
+  kReduction = 1u << 3,
+  kRandom = 1u << 4,         // consumes the generator (never constant-folded)
+};
+
+struct OpDef {
+  const char* name;
+  int num_inputs;  // -1: variadic
+  uint32_t flags;
+  InferFn infer;            // shape and dtype rule (and argument validation)
+  ViewFn view = nullptr;    // for kIsView ops instead of a kernel
+  const char* onnx_op = nullptr;  // the ONNX operator it maps to, if one does
+  int index = -1;           // slot in the registry, set by register_op
+};
+
+// Kernel table: (op, device) -> kernel, with the dtypes it supports.
+struct Kernel {
+  KernelFn fn = nullptr;
+  uint32_t dtype_mask = 0;  // bit i: DType(i) supported
+  bool supports(DType t) const { return (dtype_mask >> static_cast<int>(t)) & 1u; }
+};
+constexpr uint32_t dtype_bit(DType t) { return 1u << static_cast<int>(t); }
+inline constexpr uint32_t kFloatMask = dtype_bit(DType::Float32) | dtype_bit(DType::Float64);
+inline constexpr uint32_t kIntMask = dtype_bit(DType::UInt8) | dtype_bit(DType::Int8) |
+                                     dtype_bit(DType::Int32) | dtype_bit(DType::Int64);
+inline constexpr uint32_t kNumericMask = kFloatMask | kIntMask;
+inline constexpr uint32_t kAllMask = kNumericMask | dtype_bit(DType::Bool) |
+                                     dtype_bit(DType::Float16) | dtype_bit(DType::BFloat16);
+
+void register_op(OpDef& op);
+void register_kernel(const OpDef& op, Device device, KernelFn fn, uint32_t dtype_mask);
+const Kernel* find_kernel(const OpDef& op, Device device);
+const OpDef* find_op(std::string_view name);
+std::vector<const OpDef*> all_ops();
+// Registers every op and CPU kernel once; called by the first dispatch.
+void ensure_registered();
+
+// ---- dispatch: the one entry point of eager execution (autograd/tracing hook here) ----
+std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {});
+inline Tensor call1(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {}) {
+  return call(op, std::move(inputs), attrs)[0];
+}
+// In-place / out= form: writes into `out` (the op's result is cast to out's dtype, which
+// must be allowed by can_cast, and broadcast to out's shape only if equal).
+void call_out(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs, Tensor& out);
+
+// "add: a [2, 3] f32, b [4] f32: " - the prefix every op error starts with.
+std::string op_context(const OpDef& op, const std::vector<Tensor>& inputs);
+
+// ---- helpers for shape rules ----
+Shape broadcast_shapes(IntArrayRef a, IntArrayRef b, const char* op);
+// PyTorch's result_type over tensors: dimensioned tensors outrank 0-d ones, which outrank
+// wrapped Python-style scalars, unless a lower rank brings a higher kind (int -> float).
+DType result_type(const std::vector<Tensor>& tensors);
+// A 0-d tensor holding a scalar argument, marked so it does not drive promotion.
+Tensor wrap_scalar(const Scalar& s);
+bool is_wrapped_scalar(const Tensor& t);
+
+}  // namespace tessera::ops

@@ -1,0 +1,26 @@
+#include "ops/registration.h"
+
+namespace tessera::ops {
+
+void register_all() {
+  register_copy_ops();
+  register_view_ops();
+  register_factory_ops();
+  register_random_ops();
+  register_elementwise_ops();
+  register_reduce_ops();
+  register_shape_ops();
+  register_index_ops();
+  register_linalg_ops();
+
+  cpu::register_copy_kernels();
+  cpu::register_factory_kernels();
+  cpu::register_random_kernels();
+  cpu::register_elementwise_kernels();
+  cpu::register_reduce_kernels();
+  cpu::register_shape_kernels();
+  cpu::register_index_kernels();
+  cpu::register_linalg_kernels();
+}
+
+}  // namespace tessera::ops

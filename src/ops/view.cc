@@ -1,0 +1,374 @@
+// View ops: a new Layout over the same Storage, never a copy. Each is an OpDef with the
+// kView flag so graph capture and ONNX export see them like any other op.
+#include <numeric>
+
+#include "ops/view.h"
+#include "ops/registration.h"
+#include "tessera/ops.h"
+
+namespace tessera::ops {
+namespace {
+Tensor make_view(const Tensor& base, Shape sizes, Shape strides, int64_t offset);
+}  // namespace
+
+// Resolves one -1 and checks the element count.
+Shape infer_size_for_reshape(IntArrayRef shape, int64_t numel, const char* op) {
+  Shape out(shape);
+  int64_t known = 1;
+  int infer_at = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1) {
+      TESSERA_CHECK(infer_at < 0, op, ": only one dimension can be -1, got ", shape_str(shape));
+      infer_at = static_cast<int>(i);
+    } else {
+      TESSERA_CHECK(out[i] >= 0, op, ": invalid size ", out[i], " in ", shape_str(shape));
+      known *= out[i];
+    }
+  }
+  if (infer_at >= 0) {
+    TESSERA_CHECK(known != 0 && numel % known == 0, op, ": shape ", shape_str(shape),
+                  " is invalid for ", numel, " elements");
+    out[static_cast<size_t>(infer_at)] = numel / known;
+  } else {
+    TESSERA_CHECK(known == numel, op, ": shape ", shape_str(shape), " is invalid for ", numel,
+                  " elements");
+  }
+  return out;
+}
+
+// Strides that express `new_sizes` over a tensor with (sizes, strides), if any exist:
+// each run of old dims that is contiguous within itself may be split or merged freely.
+std::optional<Shape> view_strides_for(IntArrayRef sizes, IntArrayRef strides, IntArrayRef new_sizes) {
+  Shape out(new_sizes.size(), 1);
+  if (numel_of(sizes) == 0) {
+    out = contiguous_strides(new_sizes);
+    return out;
+  }
+  int64_t view_d = static_cast<int64_t>(new_sizes.size()) - 1;
+  int64_t chunk_base_stride = strides.empty() ? 1 : strides.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t d = static_cast<int64_t>(sizes.size()) - 1; d >= 0; --d) {
+    tensor_numel *= sizes[static_cast<size_t>(d)];
+    const bool chunk_ends =
+        d == 0 || (sizes[static_cast<size_t>(d - 1)] != 1 &&
+                   strides[static_cast<size_t>(d - 1)] != tensor_numel * chunk_base_stride);
+    if (chunk_ends) {
+      while (view_d >= 0 && (view_numel < tensor_numel || new_sizes[static_cast<size_t>(view_d)] == 1)) {
+        out[static_cast<size_t>(view_d)] = view_numel * chunk_base_stride;
+        view_numel *= new_sizes[static_cast<size_t>(view_d)];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return std::nullopt;
+      if (d > 0) {
+        chunk_base_stride = strides[static_cast<size_t>(d - 1)];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  if (view_d != -1) return std::nullopt;
+  return out;
+}
+
+namespace {
+Tensor make_view(const Tensor& base, Shape sizes, Shape strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = base.storage();
+  impl->layout.sizes = std::move(sizes);
+  impl->layout.strides = std::move(strides);
+  impl->layout.offset = offset;
+  impl->dtype = base.dtype();
+  impl->device = base.device();
+  impl->refresh();
+  return Tensor(std::move(impl));
+}
+
+Tensor view_fn(const Tensor& x, const Attrs& a) {
+  Shape sizes = infer_size_for_reshape(a.ints("shape"), x.numel(), "view");
+  auto strides = view_strides_for(x.sizes(), x.strides(), sizes);
+  TESSERA_CHECK(strides.has_value(), "view: shape ", shape_str(sizes),
+                " is incompatible with the input's strides ", shape_str(x.strides()),
+                " (use reshape, which copies when it must)");
+  return make_view(x, std::move(sizes), std::move(*strides), x.storage_offset());
+}
+
+Tensor permute_fn(const Tensor& x, const Attrs& a) {
+  const auto& dims = a.ints("dims");
+  const int64_t rank = x.dim();
+  TESSERA_CHECK(static_cast<int64_t>(dims.size()) == rank, "permute: expected ", rank,
+                " dims, got ", shape_str(dims));
+  Shape sizes(dims.size()), strides(dims.size());
+  std::vector<bool> seen(dims.size(), false);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const int64_t d = wrap_dim(dims[i], rank, "permute");
+    TESSERA_CHECK(!seen[static_cast<size_t>(d)], "permute: dim ", d, " repeats in ", shape_str(dims));
+    seen[static_cast<size_t>(d)] = true;
+    sizes[i] = x.sizes()[static_cast<size_t>(d)];
+    strides[i] = x.strides()[static_cast<size_t>(d)];
+  }
+  return make_view(x, std::move(sizes), std::move(strides), x.storage_offset());
+}
+
+Tensor slice_fn(const Tensor& x, const Attrs& a) {
+  TESSERA_CHECK(x.dim() > 0, "slice: cannot slice a 0-d tensor");
+  const int64_t dim = wrap_dim(a.i("dim"), x.dim(), "slice");
+  const int64_t step = a.i("step");
+  TESSERA_CHECK(step > 0, "slice: step must be positive, got ", step);
+  const int64_t n = x.sizes()[static_cast<size_t>(dim)];
+  // Python slicing: negative bounds count from the end, out-of-range bounds clamp.
+  auto clampi = [n](int64_t v) {
+    if (v < 0) v += n;
+    return std::clamp<int64_t>(v, 0, n);
+  };
+  const int64_t start = clampi(a.i("start"));
+  const int64_t end = std::max(start, clampi(a.i("end")));
+  Shape sizes(x.sizes()), strides(x.strides());
+  sizes[static_cast<size_t>(dim)] = (end - start + step - 1) / step;
+  strides[static_cast<size_t>(dim)] *= step;
+  return make_view(x, std::move(sizes), std::move(strides),
+                   x.storage_offset() + start * x.strides()[static_cast<size_t>(dim)]);
+}
+
+Tensor select_fn(const Tensor& x, const Attrs& a) {
+  TESSERA_CHECK(x.dim() > 0, "select: cannot select from a 0-d tensor");
+  const int64_t dim = wrap_dim(a.i("dim"), x.dim(), "select");
+  const int64_t n = x.sizes()[static_cast<size_t>(dim)];
+  int64_t index = a.i("index");
+  TESSERA_CHECK(index >= -n && index < n, "select: index ", index, " is out of range for dim ",
+                dim, " of size ", n);
+  if (index < 0) index += n;
+  Shape sizes(x.sizes()), strides(x.strides());
+  const int64_t offset = x.storage_offset() + index * strides[static_cast<size_t>(dim)];
+  sizes.erase(static_cast<size_t>(dim));
+  strides.erase(static_cast<size_t>(dim));
+  return make_view(x, std::move(sizes), std::move(strides), offset);
+}
+
+Tensor expand_fn(const Tensor& x, const Attrs& a) {
+  const auto& shape = a.ints("shape");
+  TESSERA_CHECK(shape.size() >= static_cast<size_t>(x.dim()), "expand: the target ",
+                shape_str(shape), " has fewer dims than the input ", shape_str(x.sizes()));
+  const size_t lead = shape.size() - static_cast<size_t>(x.dim());
+  Shape sizes(shape.size()), strides(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i < lead) {
+      TESSERA_CHECK(shape[i] >= 0, "expand: new leading dim ", i, " must be given, got ", shape[i]);
+      sizes[i] = shape[i];
+      strides[i] = 0;
+      continue;
+    }
+    const int64_t have = x.sizes()[i - lead];
+    const int64_t want = shape[i] == -1 ? have : shape[i];
+    TESSERA_CHECK(want == have || have == 1, "expand: cannot expand ", shape_str(x.sizes()),
+                  " to ", shape_str(shape), " (dim ", i, ": ", have, " -> ", want, ")");
+    sizes[i] = want;
+    strides[i] = want == have ? x.strides()[i - lead] : 0;
+  }
+  return make_view(x, std::move(sizes), std::move(strides), x.storage_offset());
+}
+
+Tensor squeeze_fn(const Tensor& x, const Attrs& a) {
+  const auto& dims = a.ints("dims");  // empty: every size-1 dim
+  std::vector<bool> drop(static_cast<size_t>(x.dim()), false);
+  if (dims.empty()) {
+    for (int64_t d = 0; d < x.dim(); ++d) drop[static_cast<size_t>(d)] = x.sizes()[static_cast<size_t>(d)] == 1;
+  } else {
+    for (int64_t d : dims) {
+      if (x.dim() == 0) {
+        wrap_dim(d, 0, "squeeze");
+        continue;
+      }
+      const int64_t w = wrap_dim(d, x.dim(), "squeeze");
+      drop[static_cast<size_t>(w)] = x.sizes()[static_cast<size_t>(w)] == 1;  // PyTorch: no-op otherwise
+    }
+  }
+  Shape sizes, strides;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (drop[static_cast<size_t>(d)]) continue;
+    sizes.push_back(x.sizes()[static_cast<size_t>(d)]);
+    strides.push_back(x.strides()[static_cast<size_t>(d)]);
+  }
+  return make_view(x, std::move(sizes), std::move(strides), x.storage_offset());
+}
+
+Tensor unsqueeze_fn(const Tensor& x, const Attrs& a) {
+  const int64_t dim = wrap_dim(a.i("dim"), x.dim() + 1, "unsqueeze");
+  Shape sizes(x.sizes()), strides(x.strides());
+  const int64_t stride = dim < x.dim() ? sizes[static_cast<size_t>(dim)] * strides[static_cast<size_t>(dim)] : 1;
+  sizes.insert(static_cast<size_t>(dim), 1);
+  strides.insert(static_cast<size_t>(dim), std::max<int64_t>(stride, 1));
+  return make_view(x, std::move(sizes), std::move(strides), x.storage_offset());
+}
+
+Tensor diagonal_fn(const Tensor& x, const Attrs& a) {
+  TESSERA_CHECK(x.dim() >= 2, "diagonal: expected a tensor of rank >= 2, got rank ", x.dim());
+  const int64_t d1 = wrap_dim(a.i("dim1"), x.dim(), "diagonal");
+  const int64_t d2 = wrap_dim(a.i("dim2"), x.dim(), "diagonal");
+  TESSERA_CHECK(d1 != d2, "diagonal: dim1 and dim2 must differ, both are ", d1);
+  const int64_t off = a.i("offset");
+  const int64_t n1 = x.sizes()[static_cast<size_t>(d1)], n2 = x.sizes()[static_cast<size_t>(d2)];
+  const int64_t s1 = x.strides()[static_cast<size_t>(d1)], s2 = x.strides()[static_cast<size_t>(d2)];
+  int64_t len, start = x.storage_offset();
+  if (off >= 0) {
+    len = std::max<int64_t>(std::min(n1, n2 - off), 0);
+    if (len > 0) start += off * s2;
+  } else {
+    len = std::max<int64_t>(std::min(n1 + off, n2), 0);
+    if (len > 0) start -= off * s1;
+  }
+  Shape sizes, strides;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d == d1 || d == d2) continue;
+    sizes.push_back(x.sizes()[static_cast<size_t>(d)]);
+    strides.push_back(x.strides()[static_cast<size_t>(d)]);
+  }
+  sizes.push_back(len);
+  strides.push_back(s1 + s2);
+  return make_view(x, std::move(sizes), std::move(strides), start);
+}
+
+Tensor as_strided_fn(const Tensor& x, const Attrs& a) {
+  const auto& sizes = a.ints("sizes");
+  const auto& strides = a.ints("strides");
+  const int64_t offset = a.i("offset") < 0 ? x.storage_offset() : a.i("offset");
+  TESSERA_CHECK(sizes.size() == strides.size(), "as_strided: ", sizes.size(), " sizes but ",
+                strides.size(), " strides");
+  // The furthest element must lie inside the storage: no view may read past its end.
+  int64_t max_index = offset;
+  bool empty = false;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    TESSERA_CHECK(sizes[i] >= 0 && strides[i] >= 0, "as_strided: sizes and strides must be >= 0, got ",
+                  shape_str(sizes), " and ", shape_str(strides));
+    if (sizes[i] == 0) empty = true;
+    else max_index += (sizes[i] - 1) * strides[i];
+  }
+  const int64_t capacity = static_cast<int64_t>(x.storage()->nbytes() / x.itemsize());
+  TESSERA_CHECK(offset >= 0 && (empty || max_index < capacity), "as_strided: sizes ", shape_str(sizes),
+                " strides ", shape_str(strides), " offset ", offset, " reach element ", max_index,
+                " but the storage holds ", capacity);
+  return make_view(x, Shape(IntArrayRef(sizes)), Shape(IntArrayRef(strides)), offset);
+}
+
+InferResult no_infer(const std::vector<Tensor>&, const Attrs&) { return {}; }
+
+}  // namespace
+
+OpDef kView{"view", 1, kIsView | kDifferentiable, no_infer, view_fn, "Reshape"};
+OpDef kPermute{"permute", 1, kIsView | kDifferentiable, no_infer, permute_fn, "Transpose"};
+OpDef kSlice{"slice", 1, kIsView | kDifferentiable, no_infer, slice_fn, "Slice"};
+OpDef kSelect{"select", 1, kIsView | kDifferentiable, no_infer, select_fn, "Gather"};
+OpDef kExpand{"expand", 1, kIsView | kDifferentiable, no_infer, expand_fn, "Expand"};
+OpDef kSqueeze{"squeeze", 1, kIsView | kDifferentiable, no_infer, squeeze_fn, "Squeeze"};
+OpDef kUnsqueeze{"unsqueeze", 1, kIsView | kDifferentiable, no_infer, unsqueeze_fn, "Unsqueeze"};
+OpDef kDiagonal{"diagonal", 1, kIsView | kDifferentiable, no_infer, diagonal_fn, nullptr};
+OpDef kAsStrided{"as_strided", 1, kIsView | kDifferentiable, no_infer, as_strided_fn, nullptr};
+
+void register_view_ops() {
+  for (OpDef* op : {&kView, &kPermute, &kSlice, &kSelect, &kExpand, &kSqueeze, &kUnsqueeze,
+                    &kDiagonal, &kAsStrided})
+    register_op(*op);
+}
+
+}  // namespace tessera::ops
+
+namespace tessera {
+
+using ops::call1;
+
+Tensor Tensor::view(IntArrayRef shape) const { return call1(ops::kView, {*this}, {{"shape", shape.vec()}}); }
+
+Tensor Tensor::reshape(IntArrayRef shape) const {
+  Shape target = ops::infer_size_for_reshape(shape, numel());
+  if (ops::view_strides_for(sizes(), strides(), target)) return view(target);
+  return clone().view(target);
+}
+
+Tensor Tensor::permute(IntArrayRef dims) const {
+  return call1(ops::kPermute, {*this}, {{"dims", dims.vec()}});
+}
+
+Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
+  const int64_t r = dim();
+  if (r == 0) {
+    wrap_dim(dim0, 0, "transpose");
+    wrap_dim(dim1, 0, "transpose");
+    return *this;
+  }
+  std::vector<int64_t> dims(static_cast<size_t>(r));
+  std::iota(dims.begin(), dims.end(), 0);
+  std::swap(dims[static_cast<size_t>(wrap_dim(dim0, r, "transpose"))],
+            dims[static_cast<size_t>(wrap_dim(dim1, r, "transpose"))]);
+  return permute(dims);
+}
+
+Tensor Tensor::t() const {
+  TESSERA_CHECK(dim() <= 2, "t: expects a tensor of rank <= 2, got ", describe());
+  return dim() < 2 ? *this : transpose(0, 1);
+}
+
+Tensor Tensor::slice(int64_t dim, int64_t start, int64_t end, int64_t step) const {
+  return call1(ops::kSlice, {*this}, {{"dim", dim}, {"start", start}, {"end", end}, {"step", step}});
+}
+
+Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length) const {
+  TESSERA_CHECK(this->dim() > 0, "narrow: cannot narrow a 0-d tensor");
+  const int64_t n = size(dim);
+  if (start < 0) start += n;
+  TESSERA_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow: start ", start,
+                " + length ", length, " exceeds the size ", n, " of dim ", dim);
+  return slice(dim, start, start + length, 1);
+}
+
+Tensor Tensor::select(int64_t dim, int64_t index) const {
+  return call1(ops::kSelect, {*this}, {{"dim", dim}, {"index", index}});
+}
+
+Tensor Tensor::expand(IntArrayRef shape) const {
+  return call1(ops::kExpand, {*this}, {{"shape", shape.vec()}});
+}
+
+Tensor Tensor::squeeze() const { return call1(ops::kSqueeze, {*this}, {{"dims", std::vector<int64_t>{}}}); }
+
+Tensor Tensor::squeeze(int64_t dim) const {
+  return call1(ops::kSqueeze, {*this}, {{"dims", std::vector<int64_t>{dim}}});
+}
+
+Tensor Tensor::unsqueeze(int64_t dim) const { return call1(ops::kUnsqueeze, {*this}, {{"dim", dim}}); }
+
+Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
+  if (dim() == 0) return reshape({1});
+  const int64_t s = wrap_dim(start_dim, dim(), "flatten");
+  const int64_t e = wrap_dim(end_dim, dim(), "flatten");
+  TESSERA_CHECK(s <= e, "flatten: start_dim ", start_dim, " comes after end_dim ", end_dim);
+  std::vector<int64_t> shape;
+  int64_t merged = 1;
+  for (int64_t d = 0; d < dim(); ++d) {
+    if (d < s || d > e) shape.push_back(size(d));
+    else merged *= size(d);
+    if (d == e) shape.push_back(merged);
+  }
+  return reshape(shape);
+}
+
+Tensor Tensor::unflatten(int64_t dim, IntArrayRef sizes) const {
+  const int64_t d = wrap_dim(dim, this->dim(), "unflatten");
+  TESSERA_CHECK(!sizes.empty(), "unflatten: sizes must be non-empty");
+  Shape inner = ops::infer_size_for_reshape(sizes, size(d));
+  std::vector<int64_t> shape;
+  for (int64_t i = 0; i < this->dim(); ++i) {
+    if (i == d) shape.insert(shape.end(), inner.begin(), inner.end());
+    else shape.push_back(size(i));
+  }
+  return view(shape);
+}
+
+Tensor Tensor::diagonal(int64_t offset, int64_t dim1, int64_t dim2) const {
+  return call1(ops::kDiagonal, {*this}, {{"offset", offset}, {"dim1", dim1}, {"dim2", dim2}});
+}
+
+Tensor Tensor::as_strided(IntArrayRef sizes, IntArrayRef strides, int64_t offset) const {
+  return call1(ops::kAsStrided, {*this},
+               {{"sizes", sizes.vec()}, {"strides", strides.vec()}, {"offset", offset}});
+}
+
+}  // namespace tessera
