@@ -4,6 +4,7 @@
 #include "tessera/array_ref.h"
 #include "tessera/dtype.h"
 #include "tessera/error.h"
+#include "tessera/io.h"
 #include "tessera/ops.h"
 #include "tessera/parallel.h"
 #include "tessera/random.h"

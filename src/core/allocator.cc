@@ -19,7 +19,7 @@ namespace tessera {
 namespace {
 
 constexpr size_t kAlignment = 64;
-constexpr size_t kSmallLimit = 512;                 // below: classes are multiples of 64
+constexpr size_t kSmallLimit = 512;                      // below: classes are multiples of 64
 constexpr size_t kSmallBins = kSmallLimit / kAlignment;  // 64, 128, ..., 512
 constexpr int kStepsPerPow2 = 4;
 constexpr size_t kNumBins = kSmallBins + kStepsPerPow2 * 64;
@@ -41,7 +41,8 @@ SizeClass size_class(size_t nbytes) {
   const int k = 63 - std::countl_zero(static_cast<uint64_t>(nbytes - 1));
   const size_t step = size_t{1} << (k - 2);
   const size_t j = (nbytes - 1 - (size_t{1} << k)) / step + 1;  // 1..4
-  return {(size_t{1} << k) + j * step, kSmallBins + static_cast<size_t>(k - 9) * kStepsPerPow2 + (j - 1)};
+  return {(size_t{1} << k) + j * step,
+          kSmallBins + static_cast<size_t>(k - 9) * kStepsPerPow2 + (j - 1)};
 }
 
 int64_t read_cache_limit() {
@@ -54,11 +55,25 @@ int64_t read_cache_limit() {
   if (end == env || v < 0) return kDefaultCacheLimit;
   int shift = 0;
   switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; ++end; break;
-    case 'm': case 'M': shift = 20; ++end; break;
-    case 'g': case 'G': shift = 30; ++end; break;
-    default: return kDefaultCacheLimit;
+    case '\0':
+      break;
+    case 'k':
+    case 'K':
+      shift = 10;
+      ++end;
+      break;
+    case 'm':
+    case 'M':
+      shift = 20;
+      ++end;
+      break;
+    case 'g':
+    case 'G':
+      shift = 30;
+      ++end;
+      break;
+    default:
+      return kDefaultCacheLimit;
   }
   if (*end != '\0' || v > (std::numeric_limits<int64_t>::max() >> shift)) return kDefaultCacheLimit;
   return static_cast<int64_t>(v) << shift;

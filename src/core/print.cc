@@ -4,9 +4,9 @@
 // at 80 characters, and "..." with 3 edge items per dim above 1000 elements.
 // Only the shown elements are read, through the strides, so printing a huge or
 // non-contiguous tensor costs nothing more than printing a small one.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -26,10 +26,11 @@ struct Value {
   int64_t i = 0;
 };
 
-std::string printf_str(const char* fmt, int width, double v) {
-  char buf[64];
-  const int n = std::snprintf(buf, sizeof buf, fmt, width, kPrecision, v);
-  return std::string(buf, static_cast<size_t>(std::max(0, std::min<int>(n, sizeof buf - 1))));
+// `fmt` takes the precision and the value: "%.*e" or "%.*f".
+std::string printf_str(const char* fmt, int precision, double v) {
+  char buf[512];  // %f of 1e308 needs ~310 characters
+  const int n = std::snprintf(buf, sizeof buf, fmt, precision, v);
+  return std::string(buf, static_cast<size_t>(std::clamp<int>(n, 0, sizeof buf - 1)));
 }
 
 class Printer {
@@ -50,15 +51,33 @@ class Printer {
     const char* p = base_ + elem_offset * static_cast<int64_t>(itemsize(dtype_));
     Value v;
     switch (dtype_) {
-      case DType::Bool: v.i = *reinterpret_cast<const bool*>(p) ? 1 : 0; break;
-      case DType::UInt8: v.i = *reinterpret_cast<const uint8_t*>(p); break;
-      case DType::Int8: v.i = *reinterpret_cast<const int8_t*>(p); break;
-      case DType::Int32: v.i = *reinterpret_cast<const int32_t*>(p); break;
-      case DType::Int64: v.i = *reinterpret_cast<const int64_t*>(p); break;
-      case DType::Float16: v.f = static_cast<float>(*reinterpret_cast<const Half*>(p)); break;
-      case DType::BFloat16: v.f = static_cast<float>(*reinterpret_cast<const BFloat16*>(p)); break;
-      case DType::Float32: v.f = *reinterpret_cast<const float*>(p); break;
-      case DType::Float64: v.f = *reinterpret_cast<const double*>(p); break;
+      case DType::Bool:
+        v.i = *reinterpret_cast<const bool*>(p) ? 1 : 0;
+        break;
+      case DType::UInt8:
+        v.i = *reinterpret_cast<const uint8_t*>(p);
+        break;
+      case DType::Int8:
+        v.i = *reinterpret_cast<const int8_t*>(p);
+        break;
+      case DType::Int32:
+        v.i = *reinterpret_cast<const int32_t*>(p);
+        break;
+      case DType::Int64:
+        v.i = *reinterpret_cast<const int64_t*>(p);
+        break;
+      case DType::Float16:
+        v.f = static_cast<float>(*reinterpret_cast<const Half*>(p));
+        break;
+      case DType::BFloat16:
+        v.f = static_cast<float>(*reinterpret_cast<const BFloat16*>(p));
+        break;
+      case DType::Float32:
+        v.f = *reinterpret_cast<const float*>(p);
+        break;
+      case DType::Float64:
+        v.f = *reinterpret_cast<const double*>(p);
+        break;
     }
     return v;
   }
@@ -91,7 +110,8 @@ class Printer {
     std::vector<Value> values;
     collect(0, 0, values);
     if (!floating_) {
-      for (const Value& v : values) width_ = std::max(width_, static_cast<int64_t>(format_int(v.i).size()));
+      for (const Value& v : values)
+        width_ = std::max(width_, static_cast<int64_t>(format_int(v.i).size()));
       return;
     }
     double lo = INFINITY, hi = 0;
@@ -105,14 +125,9 @@ class Printer {
     }
     if (!any) return;
     sci_ = hi / lo > 1000.0 || hi > 1.0e8 || (!int_mode_ && lo < 1.0e-4);
-    for (const Value& v : values) {
-      if (!std::isfinite(v.f) || v.f == 0) continue;
-      const std::string s = sci_ ? printf_str("%*.*e", 0, v.f)
-                            : int_mode_ ? printf_str("%*.*f", 0, std::round(v.f)).substr(0) 
-                                        : printf_str("%*.*f", 0, v.f);
-      (void)s;
-      width_ = std::max(width_, static_cast<int64_t>(format_float_raw(v.f).size()));
-    }
+    for (const Value& v : values)
+      if (std::isfinite(v.f) && v.f != 0)
+        width_ = std::max(width_, static_cast<int64_t>(format_float_raw(v.f).size()));
   }
 
   std::string format_int(int64_t v) const {
@@ -123,20 +138,16 @@ class Printer {
   // A float without padding, in the formatter's mode.
   std::string format_float_raw(double v) const {
     if (std::isnan(v)) return "nan";  // printf may say "-nan"
-    if (sci_) return printf_str("%*.*e", 0, v);
-    if (int_mode_) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.0f", v);
-      std::string s = buf;
-      if (std::isfinite(v)) s += '.';
-      return s;
-    }
-    return printf_str("%*.*f", 0, v);
+    if (sci_) return printf_str("%.*e", kPrecision, v);
+    // Integer mode: "3." says "a float holding an integer"; inf and nan get no dot.
+    if (int_mode_) return printf_str("%.*f", 0, v) + (std::isfinite(v) ? "." : "");
+    return printf_str("%.*f", kPrecision, v);
   }
 
   std::string format(const Value& v) const {
     std::string s = floating_ ? format_float_raw(v.f) : format_int(v.i);
-    if (static_cast<int64_t>(s.size()) < width_) s.insert(0, static_cast<size_t>(width_) - s.size(), ' ');
+    if (static_cast<int64_t>(s.size()) < width_)
+      s.insert(0, static_cast<size_t>(width_) - s.size(), ' ');
     return s;
   }
 
@@ -148,10 +159,11 @@ class Printer {
       items.push_back(i == kEllipsis ? " ..." : format(read(offset + i * t_.stride(d))));
     std::string s = "[";
     for (size_t k = 0; k < items.size(); ++k) {
-      if (k > 0) {
-        s += ",";
-        s += k % static_cast<size_t>(per_line) == 0 ? "\n" + std::string(static_cast<size_t>(indent + 1), ' ')
-                                                    : std::string(" ");
+      if (k > 0 && k % static_cast<size_t>(per_line) == 0) {
+        s += ",\n";
+        s.append(static_cast<size_t>(indent + 1), ' ');
+      } else if (k > 0) {
+        s += ", ";
       }
       s += items[k];
     }
@@ -163,8 +175,9 @@ class Printer {
     if (rank == 0) return format(read(0));
     if (d == rank - 1) return vector_str(d, offset, indent);
     // Sub-tensors are separated by one blank line per remaining dim beyond the second.
-    const std::string sep = "," + std::string(static_cast<size_t>(rank - d - 1), '\n') +
-                            std::string(static_cast<size_t>(indent + 1), ' ');
+    std::string sep = ",";
+    sep.append(static_cast<size_t>(rank - d - 1), '\n');
+    sep.append(static_cast<size_t>(indent + 1), ' ');
     std::string s = "[";
     bool first = true;
     for (int64_t i : shown(t_.size(d))) {
@@ -195,7 +208,9 @@ std::string add_suffixes(std::string s, const std::vector<std::string>& suffixes
   for (const std::string& suffix : suffixes) {
     const auto len = static_cast<int64_t>(suffix.size());
     if (last_line + len + 2 > kLineWidth) {
-      s += ",\n" + std::string(static_cast<size_t>(indent), ' ') + suffix;
+      s += ",\n";
+      s.append(static_cast<size_t>(indent), ' ');
+      s += suffix;
       last_line = indent + len;
     } else {
       s += ", " + suffix;

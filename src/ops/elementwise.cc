@@ -1,24 +1,449 @@
+// The elementwise family: OpDefs with their shape/dtype rules, the public functions of
+// ops.h's "elementwise" section, the in-place forms and the Tensor methods built on them.
 #include "ops/elementwise.h"
 
+#include <cmath>
+#include <limits>
+
+#include "core/elementwise_loop.h"
 #include "ops/registration.h"
 #include "tessera/ops.h"
 
 namespace tessera::ops {
+namespace {
 
-InferResult infer_binary_arith(const std::vector<Tensor>& in, const Attrs&) {
-  DType dt = result_type(in);
-  return {{{broadcast_shapes(in[0].sizes(), in[1].sizes(), ""), dt}}, dt};
+using In = std::vector<Tensor>;
+
+// Broadcast of two or three shapes, with a message that needs no op name (the dispatcher
+// adds it, and the inputs, in front).
+Shape broadcast(IntArrayRef a, IntArrayRef b) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n, 1);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    TESSERA_CHECK(da == db || da == 1 || db == 1, "shapes ", shape_str(a), " and ",
+                  shape_str(b), " are not broadcastable (dim ", i, ": ", da, " vs ", db, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+Shape broadcast(const In& in) {
+  Shape s = in[0].sizes();
+  for (size_t i = 1; i < in.size(); ++i) s = broadcast(s, in[i].sizes());
+  return s;
 }
 
-OpDef kAdd{"add", 2, kElementwise | kDifferentiable, infer_binary_arith, nullptr, "Add"};
+InferResult infer_sub(const In& in, const Attrs& attrs) {
+  InferResult r = infer_binary_arith(in, attrs);
+  TESSERA_CHECK(r.outputs[0].dtype != DType::Bool,
+                "bool tensors cannot be subtracted; use logical_xor instead");
+  return r;
+}
+// True division and atan2: integer inputs give the default float.
+InferResult infer_binary_float(const In& in, const Attrs&) {
+  const DType dt = float_op_dtype(result_type(in));
+  return {{{broadcast(in[0].sizes(), in[1].sizes()), dt}}, dt};
+}
+InferResult infer_pow(const In& in, const Attrs& attrs) {
+  InferResult r = infer_binary_arith(in, attrs);
+  if (r.outputs[0].dtype == DType::Bool) r.outputs[0].dtype = *(r.input_dtype = DType::Int64);
+  return r;
+}
+InferResult infer_compare(const In& in, const Attrs&) {
+  return {{{broadcast(in[0].sizes(), in[1].sizes()), DType::Bool}}, result_type(in)};
+}
+InferResult infer_unary_float(const In& in, const Attrs&) {
+  const DType dt = float_op_dtype(in[0].dtype());
+  return {{{in[0].sizes(), dt}}, dt};
+}
+InferResult infer_unary_same(const In& in, const Attrs&) {
+  return {{{in[0].sizes(), in[0].dtype()}}, std::nullopt};
+}
+InferResult infer_neg(const In& in, const Attrs& attrs) {
+  TESSERA_CHECK(in[0].dtype() != DType::Bool,
+                "negating a bool tensor is not supported; use logical_not instead");
+  return infer_unary_same(in, attrs);
+}
+InferResult infer_square(const In& in, const Attrs&) {
+  const DType dt = in[0].dtype() == DType::Bool ? DType::Int64 : in[0].dtype();
+  return {{{in[0].sizes(), dt}}, dt};
+}
+InferResult infer_unary_bool(const In& in, const Attrs&) {
+  return {{{in[0].sizes(), DType::Bool}}, std::nullopt};
+}
+InferResult infer_gelu(const In& in, const Attrs& attrs) {
+  const std::string& approx = attrs.get<std::string>("approximate");
+  TESSERA_CHECK(approx == "none" || approx == "tanh",
+                "approximate must be \"none\" or \"tanh\", got \"", approx, "\"");
+  return infer_unary_float(in, attrs);
+}
+InferResult infer_clamp(const In& in, const Attrs& attrs) {
+  const bool has_min = attrs.b("has_min"), has_max = attrs.b("has_max");
+  TESSERA_CHECK(has_min || has_max, "at least one of min and max must be given");
+  const DType xt = in[0].dtype();
+  DType dt = xt;
+  const bool float_bound = (has_min && attrs.scalar("min").is_floating()) ||
+                           (has_max && attrs.scalar("max").is_floating());
+  if (!is_floating(xt) && float_bound) dt = DType::Float32;
+  else if (xt == DType::Bool) dt = DType::Int64;
+  return {{{in[0].sizes(), dt}}, dt};
+}
+InferResult infer_clamp_tensor(const In& in, const Attrs&) {
+  const DType dt = result_type(in);
+  return {{{broadcast(in), dt}}, dt};
+}
+InferResult infer_where(const In& in, const Attrs&) {
+  TESSERA_CHECK(in[0].dtype() == DType::Bool, "the condition must be a bool tensor, got ",
+                dtype_name(in[0].dtype()));
+  return {{{broadcast(in), result_type({in[1], in[2]})}}, std::nullopt};
+}
+InferResult infer_masked_fill(const In& in, const Attrs&) {
+  TESSERA_CHECK(in[1].dtype() == DType::Bool, "the mask must be a bool tensor, got ",
+                dtype_name(in[1].dtype()));
+  const Shape s = broadcast(in[0].sizes(), in[1].sizes());
+  TESSERA_CHECK(IntArrayRef(s).equals(in[0].sizes()), "mask of shape ",
+                shape_str(in[1].sizes()), " does not broadcast to the input's shape ",
+                shape_str(in[0].sizes()));
+  return {{{in[0].sizes(), in[0].dtype()}}, std::nullopt};
+}
 
-void register_elementwise_ops() { register_op(kAdd); }
+constexpr uint32_t kEw = kElementwise;
+constexpr uint32_t kEwD = kElementwise | kDifferentiable;
+
+}  // namespace
+
+InferResult infer_binary_arith(const std::vector<Tensor>& in, const Attrs&) {
+  const DType dt = result_type(in);
+  return {{{broadcast(in[0].sizes(), in[1].sizes()), dt}}, dt};
+}
+
+OpDef kAdd{"add", 2, kEwD, infer_binary_arith, nullptr, "Add"};
+OpDef kSub{"sub", 2, kEwD, infer_sub, nullptr, "Sub"};
+OpDef kMul{"mul", 2, kEwD, infer_binary_arith, nullptr, "Mul"};
+OpDef kDiv{"div", 2, kEwD, infer_binary_float, nullptr, "Div"};
+OpDef kFloorDivide{"floor_divide", 2, kEw, infer_binary_arith, nullptr, nullptr};
+OpDef kRemainder{"remainder", 2, kEwD, infer_binary_arith, nullptr, "Mod"};
+OpDef kPow{"pow", 2, kEwD, infer_pow, nullptr, "Pow"};
+OpDef kMinimum{"minimum", 2, kEwD, infer_binary_arith, nullptr, "Min"};
+OpDef kMaximum{"maximum", 2, kEwD, infer_binary_arith, nullptr, "Max"};
+OpDef kAtan2{"atan2", 2, kEwD, infer_binary_float, nullptr, nullptr};
+
+OpDef kNeg{"neg", 1, kEwD, infer_neg, nullptr, "Neg"};
+OpDef kAbs{"abs", 1, kEwD, infer_unary_same, nullptr, "Abs"};
+OpDef kSign{"sign", 1, kEwD, infer_unary_same, nullptr, "Sign"};
+OpDef kExp{"exp", 1, kEwD, infer_unary_float, nullptr, "Exp"};
+OpDef kExpm1{"expm1", 1, kEwD, infer_unary_float, nullptr, nullptr};
+OpDef kLog{"log", 1, kEwD, infer_unary_float, nullptr, "Log"};
+OpDef kLog1p{"log1p", 1, kEwD, infer_unary_float, nullptr, nullptr};
+OpDef kLog2{"log2", 1, kEwD, infer_unary_float, nullptr, nullptr};
+OpDef kSqrt{"sqrt", 1, kEwD, infer_unary_float, nullptr, "Sqrt"};
+OpDef kRsqrt{"rsqrt", 1, kEwD, infer_unary_float, nullptr, nullptr};
+OpDef kSin{"sin", 1, kEwD, infer_unary_float, nullptr, "Sin"};
+OpDef kCos{"cos", 1, kEwD, infer_unary_float, nullptr, "Cos"};
+OpDef kTan{"tan", 1, kEwD, infer_unary_float, nullptr, "Tan"};
+OpDef kTanh{"tanh", 1, kEwD, infer_unary_float, nullptr, "Tanh"};
+OpDef kSigmoid{"sigmoid", 1, kEwD, infer_unary_float, nullptr, "Sigmoid"};
+OpDef kErf{"erf", 1, kEwD, infer_unary_float, nullptr, "Erf"};
+OpDef kRelu{"relu", 1, kEwD, infer_unary_same, nullptr, "Relu"};
+OpDef kGelu{"gelu", 1, kEwD, infer_gelu, nullptr, "Gelu"};
+OpDef kSilu{"silu", 1, kEwD, infer_unary_float, nullptr, nullptr};
+OpDef kSoftplus{"softplus", 1, kEwD, infer_unary_float, nullptr, "Softplus"};
+OpDef kSquare{"square", 1, kEwD, infer_square, nullptr, nullptr};
+OpDef kReciprocal{"reciprocal", 1, kEwD, infer_unary_float, nullptr, "Reciprocal"};
+OpDef kFloor{"floor", 1, kEw, infer_unary_same, nullptr, "Floor"};
+OpDef kCeil{"ceil", 1, kEw, infer_unary_same, nullptr, "Ceil"};
+OpDef kRound{"round", 1, kEw, infer_unary_same, nullptr, "Round"};
+OpDef kClamp{"clamp", 1, kEwD, infer_clamp, nullptr, "Clip"};
+OpDef kClampTensor{"clamp_tensor", 3, kEwD, infer_clamp_tensor, nullptr, "Clip"};
+
+OpDef kEq{"eq", 2, kEw, infer_compare, nullptr, "Equal"};
+OpDef kNe{"ne", 2, kEw, infer_compare, nullptr, nullptr};
+OpDef kLt{"lt", 2, kEw, infer_compare, nullptr, "Less"};
+OpDef kLe{"le", 2, kEw, infer_compare, nullptr, "LessOrEqual"};
+OpDef kGt{"gt", 2, kEw, infer_compare, nullptr, "Greater"};
+OpDef kGe{"ge", 2, kEw, infer_compare, nullptr, "GreaterOrEqual"};
+OpDef kLogicalAnd{"logical_and", 2, kEw, infer_compare, nullptr, "And"};
+OpDef kLogicalOr{"logical_or", 2, kEw, infer_compare, nullptr, "Or"};
+OpDef kLogicalXor{"logical_xor", 2, kEw, infer_compare, nullptr, "Xor"};
+OpDef kLogicalNot{"logical_not", 1, kEw, infer_unary_bool, nullptr, "Not"};
+OpDef kWhere{"where", 3, kEwD, infer_where, nullptr, "Where"};
+OpDef kIsNan{"isnan", 1, kEw, infer_unary_bool, nullptr, "IsNaN"};
+OpDef kIsInf{"isinf", 1, kEw, infer_unary_bool, nullptr, "IsInf"};
+OpDef kIsFinite{"isfinite", 1, kEw, infer_unary_bool, nullptr, nullptr};
+OpDef kNanToNum{"nan_to_num", 1, kEw, infer_unary_same, nullptr, nullptr};
+OpDef kMaskedFill{"masked_fill", 2, kEwD, infer_masked_fill, nullptr, nullptr};
+
+void register_elementwise_ops() {
+  for (OpDef* op : {&kAdd, &kSub, &kMul, &kDiv, &kFloorDivide, &kRemainder, &kPow, &kMinimum,
+                    &kMaximum, &kAtan2, &kNeg, &kAbs, &kSign, &kExp, &kExpm1, &kLog, &kLog1p,
+                    &kLog2, &kSqrt, &kRsqrt, &kSin, &kCos, &kTan, &kTanh, &kSigmoid, &kErf,
+                    &kRelu, &kGelu, &kSilu, &kSoftplus, &kSquare, &kReciprocal, &kFloor, &kCeil,
+                    &kRound, &kClamp, &kClampTensor, &kEq, &kNe, &kLt, &kLe, &kGt, &kGe,
+                    &kLogicalAnd, &kLogicalOr, &kLogicalXor, &kLogicalNot, &kWhere, &kIsNan,
+                    &kIsInf, &kIsFinite, &kNanToNum, &kMaskedFill})
+    register_op(*op);
+}
+
+// ---- in-place execution ----
+namespace {
+
+// Re-throws a user error with the op and its inputs in front, as the dispatcher does.
+[[noreturn]] void rethrow_with_context(const OpDef& op, const In& inputs, const Error& e) {
+  const std::string msg = e.what();
+  if (msg.rfind(op.name, 0) == 0) throw e;
+  throw Error(op_context(op, inputs) + msg);
+}
+
+// Whether `t` reads memory that `self` writes, other than element for element.
+bool overlaps_partially(const Tensor& self, const Tensor& t) {
+  if (!t.shares_storage(self)) return false;
+  return !(t.data_ptr() == self.data_ptr() && t.sizes().equals(self.sizes()) &&
+           t.strides().equals(self.strides()));
+}
+
+}  // namespace
+
+// Runs `op` writing its result into `self`. When the result has self's shape and dtype and
+// no input overlaps self in a shifted way, the kernel writes straight into self (no
+// temporary, no copy); otherwise the result is computed and copied (call_out), which also
+// produces the errors for a result of another shape or of a dtype self cannot hold.
+Tensor& run_inplace(const OpDef& op, Tensor& self, In inputs, const Attrs& attrs) {
+  ensure_registered();
+  TESSERA_CHECK(self.defined(), op.name, "_: the tensor is undefined");
+  InferResult meta;
+  try {
+    meta = op.infer(inputs, attrs);
+  } catch (const Error& e) {
+    rethrow_with_context(op, inputs, e);
+  }
+  const Kernel* kernel = find_kernel(op, self.device());
+  bool direct = kernel != nullptr && meta.outputs.size() == 1 &&
+                meta.outputs[0].dtype == self.dtype() &&
+                IntArrayRef(meta.outputs[0].sizes).equals(self.sizes()) &&
+                kernel->supports(meta.input_dtype ? *meta.input_dtype : inputs[0].dtype());
+  for (const Tensor& t : inputs) direct = direct && !overlaps_partially(self, t);
+  if (!direct) {
+    call_out(op, std::move(inputs), attrs, self);
+    return self;
+  }
+  if (meta.input_dtype)
+    for (Tensor& t : inputs)
+      if (t.dtype() != *meta.input_dtype) t = t.to(*meta.input_dtype);
+  std::vector<Tensor> outputs{self};
+  try {
+    kernel->fn(KernelCall{op, inputs, outputs, attrs});
+  } catch (const Error& e) {
+    rethrow_with_context(op, inputs, e);
+  }
+  self.storage()->bump_version();
+  return self;
+}
 
 }  // namespace tessera::ops
 
 namespace tessera {
 
-Tensor add(const Tensor& a, const Tensor& b) { return ops::call1(ops::kAdd, {a, b}); }
-Tensor add(const Tensor& a, const Scalar& b) { return ops::call1(ops::kAdd, {a, ops::wrap_scalar(b)}); }
+using ops::call1;
+using ops::run_inplace;
+using ops::wrap_scalar;
+
+namespace {
+ops::Attrs clamp_attrs(const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
+  return {{"min", min.value_or(Scalar(0))},
+          {"max", max.value_or(Scalar(0))},
+          {"has_min", min.has_value()},
+          {"has_max", max.has_value()}};
+}
+void check_int_pow(const Tensor& a, const Scalar& b) {
+  TESSERA_CHECK(!(is_integral(a.dtype(), true) && b.is_integral() && b.to_int() < 0),
+                "pow: a ", a.describe(), ", exponent ", b.to_int(),
+                ": integers to negative integer powers are not allowed");
+}
+}  // namespace
+
+#define TESSERA_BINARY(NAME, DEF)                                                          \
+  Tensor NAME(const Tensor& a, const Tensor& b) { return call1(ops::DEF, {a, b}); }     \
+  Tensor NAME(const Tensor& a, const Scalar& b) { return call1(ops::DEF, {a, wrap_scalar(b)}); }
+TESSERA_BINARY(add, kAdd)
+TESSERA_BINARY(sub, kSub)
+TESSERA_BINARY(mul, kMul)
+TESSERA_BINARY(div, kDiv)
+TESSERA_BINARY(floor_divide, kFloorDivide)
+TESSERA_BINARY(remainder, kRemainder)
+TESSERA_BINARY(eq, kEq)
+TESSERA_BINARY(ne, kNe)
+TESSERA_BINARY(lt, kLt)
+TESSERA_BINARY(le, kLe)
+TESSERA_BINARY(gt, kGt)
+TESSERA_BINARY(ge, kGe)
+#undef TESSERA_BINARY
+
+Tensor pow(const Tensor& a, const Tensor& b) { return call1(ops::kPow, {a, b}); }
+Tensor pow(const Tensor& a, const Scalar& b) {
+  check_int_pow(a, b);
+  return call1(ops::kPow, {a, wrap_scalar(b)});
+}
+Tensor pow(const Scalar& a, const Tensor& b) { return call1(ops::kPow, {wrap_scalar(a), b}); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return call1(ops::kMinimum, {a, b}); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return call1(ops::kMaximum, {a, b}); }
+Tensor atan2(const Tensor& a, const Tensor& b) { return call1(ops::kAtan2, {a, b}); }
+Tensor logical_and(const Tensor& a, const Tensor& b) { return call1(ops::kLogicalAnd, {a, b}); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return call1(ops::kLogicalOr, {a, b}); }
+Tensor logical_xor(const Tensor& a, const Tensor& b) { return call1(ops::kLogicalXor, {a, b}); }
+
+#define TESSERA_UNARY(NAME, DEF) \
+  Tensor NAME(const Tensor& x) { return call1(ops::DEF, {x}); }
+TESSERA_UNARY(neg, kNeg)
+TESSERA_UNARY(abs, kAbs)
+TESSERA_UNARY(sign, kSign)
+TESSERA_UNARY(exp, kExp)
+TESSERA_UNARY(expm1, kExpm1)
+TESSERA_UNARY(log, kLog)
+TESSERA_UNARY(log1p, kLog1p)
+TESSERA_UNARY(log2, kLog2)
+TESSERA_UNARY(sqrt, kSqrt)
+TESSERA_UNARY(rsqrt, kRsqrt)
+TESSERA_UNARY(sin, kSin)
+TESSERA_UNARY(cos, kCos)
+TESSERA_UNARY(tan, kTan)
+TESSERA_UNARY(tanh, kTanh)
+TESSERA_UNARY(sigmoid, kSigmoid)
+TESSERA_UNARY(erf, kErf)
+TESSERA_UNARY(relu, kRelu)
+TESSERA_UNARY(silu, kSilu)
+TESSERA_UNARY(square, kSquare)
+TESSERA_UNARY(reciprocal, kReciprocal)
+TESSERA_UNARY(floor, kFloor)
+TESSERA_UNARY(ceil, kCeil)
+TESSERA_UNARY(round, kRound)
+TESSERA_UNARY(logical_not, kLogicalNot)
+TESSERA_UNARY(isnan, kIsNan)
+TESSERA_UNARY(isinf, kIsInf)
+TESSERA_UNARY(isfinite, kIsFinite)
+#undef TESSERA_UNARY
+
+Tensor gelu(const Tensor& x, const std::string& approximate) {
+  return call1(ops::kGelu, {x}, {{"approximate", approximate}});
+}
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  return call1(ops::kSoftplus, {x}, {{"beta", beta}, {"threshold", threshold}});
+}
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+  return call1(ops::kClamp, {x}, clamp_attrs(min, max));
+}
+Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max) {
+  return call1(ops::kClampTensor, {x, min, max});
+}
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  return call1(ops::kWhere, {cond, a, b});
+}
+Tensor where(const Tensor& cond, const Tensor& a, const Scalar& b) {
+  return call1(ops::kWhere, {cond, a, wrap_scalar(b)});
+}
+
+Tensor nan_to_num(const Tensor& x, double nan, std::optional<double> posinf,
+                  std::optional<double> neginf) {
+  // The defaults are the limits of x's own dtype (65504 for f16), resolved here because
+  // reduced floats run on the f32 kernel.
+  double hi = std::numeric_limits<double>::max();
+  if (x.defined()) {
+    switch (x.dtype()) {
+      case DType::Float32: hi = std::numeric_limits<float>::max(); break;
+      case DType::Float16: hi = 65504.0; break;
+      case DType::BFloat16: hi = 3.3895313892515355e38; break;
+      default: break;
+    }
+  }
+  return call1(ops::kNanToNum, {x},
+               {{"nan", nan}, {"posinf", posinf.value_or(hi)}, {"neginf", neginf.value_or(-hi)}});
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value) {
+  return call1(ops::kMaskedFill, {x, mask}, {{"value", value}});
+}
+
+namespace {
+// |a - b| <= atol + rtol |b| elementwise, in double, over the broadcast shape.
+Tensor isclose_f64(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  const Tensor a64 = a.to(kFloat64), b64 = b.to(kFloat64);
+  const Tensor out = make_tensor(ops::broadcast_shapes(a.sizes(), b.sizes(), "allclose"), kBool);
+  ElementwiseLoop loop({&out}, {&a64, &b64});
+  map_loop<bool, double, double>(loop, [=](double x, double y) {
+    if (x == y) return true;  // equal infinities too
+    if (std::isnan(x) || std::isnan(y)) return equal_nan && std::isnan(x) && std::isnan(y);
+    return std::fabs(x - y) <= atol + rtol * std::fabs(y);
+  });
+  return out;
+}
+bool all_true(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  const bool* p = c.data<bool>();
+  for (int64_t i = 0; i < c.numel(); ++i)
+    if (!p[i]) return false;
+  return true;
+}
+}  // namespace
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  TESSERA_CHECK(a.defined() && b.defined(), "allclose: undefined tensor");
+  TESSERA_CHECK(rtol >= 0 && atol >= 0, "allclose: rtol and atol must be non-negative, got ",
+                rtol, " and ", atol);
+  return all_true(isclose_f64(a, b, rtol, atol, equal_nan));
+}
+
+bool equal(const Tensor& a, const Tensor& b) {
+  TESSERA_CHECK(a.defined() && b.defined(), "equal: undefined tensor");
+  if (!a.sizes().equals(b.sizes())) return false;
+  return all_true(eq(a, b));
+}
+
+// ---- in-place forms ----
+Tensor& add_(Tensor& a, const Tensor& b) { return run_inplace(ops::kAdd, a, {a, b}, {}); }
+Tensor& sub_(Tensor& a, const Tensor& b) { return run_inplace(ops::kSub, a, {a, b}, {}); }
+Tensor& mul_(Tensor& a, const Tensor& b) { return run_inplace(ops::kMul, a, {a, b}, {}); }
+Tensor& div_(Tensor& a, const Tensor& b) { return run_inplace(ops::kDiv, a, {a, b}, {}); }
+Tensor& pow_(Tensor& a, const Scalar& b) {
+  check_int_pow(a, b);
+  return run_inplace(ops::kPow, a, {a, wrap_scalar(b)}, {});
+}
+Tensor& neg_(Tensor& x) { return run_inplace(ops::kNeg, x, {x}, {}); }
+Tensor& abs_(Tensor& x) { return run_inplace(ops::kAbs, x, {x}, {}); }
+Tensor& exp_(Tensor& x) { return run_inplace(ops::kExp, x, {x}, {}); }
+Tensor& log_(Tensor& x) { return run_inplace(ops::kLog, x, {x}, {}); }
+Tensor& sqrt_(Tensor& x) { return run_inplace(ops::kSqrt, x, {x}, {}); }
+Tensor& relu_(Tensor& x) { return run_inplace(ops::kRelu, x, {x}, {}); }
+Tensor& sigmoid_(Tensor& x) { return run_inplace(ops::kSigmoid, x, {x}, {}); }
+Tensor& tanh_(Tensor& x) { return run_inplace(ops::kTanh, x, {x}, {}); }
+Tensor& clamp_(Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+  return run_inplace(ops::kClamp, x, {x}, clamp_attrs(min, max));
+}
+Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& value) {
+  return run_inplace(ops::kMaskedFill, x, {x, mask}, {{"value", value}});
+}
+
+// ---- Tensor methods ----
+Tensor Tensor::operator-() const { return tessera::neg(*this); }
+Tensor Tensor::abs() const { return tessera::abs(*this); }
+Tensor Tensor::exp() const { return tessera::exp(*this); }
+Tensor Tensor::log() const { return tessera::log(*this); }
+Tensor Tensor::sqrt() const { return tessera::sqrt(*this); }
+Tensor Tensor::relu() const { return tessera::relu(*this); }
+Tensor& Tensor::add_(const Tensor& other) { return tessera::add_(*this, other); }
+Tensor& Tensor::sub_(const Tensor& other) { return tessera::sub_(*this, other); }
+Tensor& Tensor::mul_(const Tensor& other) { return tessera::mul_(*this, other); }
+Tensor& Tensor::div_(const Tensor& other) { return tessera::div_(*this, other); }
+Tensor& Tensor::add_(const Scalar& other) {
+  return run_inplace(ops::kAdd, *this, {*this, wrap_scalar(other)}, {});
+}
+Tensor& Tensor::sub_(const Scalar& other) {
+  return run_inplace(ops::kSub, *this, {*this, wrap_scalar(other)}, {});
+}
+Tensor& Tensor::mul_(const Scalar& other) {
+  return run_inplace(ops::kMul, *this, {*this, wrap_scalar(other)}, {});
+}
+Tensor& Tensor::div_(const Scalar& other) {
+  return run_inplace(ops::kDiv, *this, {*this, wrap_scalar(other)}, {});
+}
 
 }  // namespace tessera

@@ -98,9 +98,12 @@ auto with_context(const OpDef& op, const std::vector<Tensor>& inputs, F&& fn) {
   try {
     return fn();
   } catch (const Error& e) {
-    std::string ctx = op_context(op, inputs);
     std::string msg = e.what();
-    if (msg.rfind(op.name, 0) == 0) throw;  // already has context (nested op)
+    const std::string ctx = op_context(op, inputs);
+    if (msg.rfind(ctx, 0) == 0) throw;  // already in context
+    // Shared helpers name the op themselves ("view: ..."): say it once, with the inputs.
+    const std::string own = std::string(op.name) + ": ";
+    if (msg.rfind(own, 0) == 0) msg.erase(0, own.size());
     throw Error(ctx + msg);
   }
 }

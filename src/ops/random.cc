@@ -28,15 +28,38 @@ void check_sizes(const char* op, const std::vector<int64_t>& sizes) {
 // The integers a dtype holds exactly: randint's and randperm's values must fit.
 void exact_int_range(DType t, int64_t& lo, int64_t& hi) {
   switch (t) {
-    case DType::Bool: lo = 0; hi = 1; return;
-    case DType::UInt8: lo = 0; hi = 255; return;
-    case DType::Int8: lo = -128; hi = 127; return;
-    case DType::Int32: lo = std::numeric_limits<int32_t>::min(); hi = std::numeric_limits<int32_t>::max(); return;
-    case DType::Int64: lo = std::numeric_limits<int64_t>::min(); hi = std::numeric_limits<int64_t>::max(); return;
-    case DType::Float16: hi = int64_t{1} << 11; break;
-    case DType::BFloat16: hi = int64_t{1} << 8; break;
-    case DType::Float32: hi = int64_t{1} << 24; break;
-    case DType::Float64: hi = int64_t{1} << 53; break;
+    case DType::Bool:
+      lo = 0;
+      hi = 1;
+      return;
+    case DType::UInt8:
+      lo = 0;
+      hi = 255;
+      return;
+    case DType::Int8:
+      lo = -128;
+      hi = 127;
+      return;
+    case DType::Int32:
+      lo = std::numeric_limits<int32_t>::min();
+      hi = std::numeric_limits<int32_t>::max();
+      return;
+    case DType::Int64:
+      lo = std::numeric_limits<int64_t>::min();
+      hi = std::numeric_limits<int64_t>::max();
+      return;
+    case DType::Float16:
+      hi = int64_t{1} << 11;
+      break;
+    case DType::BFloat16:
+      hi = int64_t{1} << 8;
+      break;
+    case DType::Float32:
+      hi = int64_t{1} << 24;
+      break;
+    case DType::Float64:
+      hi = int64_t{1} << 53;
+      break;
   }
   lo = -hi;
 }
@@ -160,9 +183,8 @@ Tensor uniform_impl(IntArrayRef sizes, DType dtype, double low, double high, Gen
   std::vector<int64_t> s = sizes.vec();
   return ops::run_random(ops::kRand, {}, gen, ops::uniform_per_block(dtype),
                          [&](int64_t seed, int64_t offset) {
-                           return ops::Attrs{{"sizes", s},       {"dtype", dtype},
-                                             {"low", low},       {"high", high},
-                                             {"seed", seed},     {"offset", offset}};
+                           return ops::Attrs{{"sizes", s},   {"dtype", dtype}, {"low", low},
+                                             {"high", high}, {"seed", seed},   {"offset", offset}};
                          });
 }
 
@@ -170,9 +192,8 @@ Tensor normal_impl(IntArrayRef sizes, DType dtype, double mean, double std, Gene
   std::vector<int64_t> s = sizes.vec();
   return ops::run_random(ops::kRandn, {}, gen, ops::normal_per_block(dtype),
                          [&](int64_t seed, int64_t offset) {
-                           return ops::Attrs{{"sizes", s},       {"dtype", dtype},
-                                             {"mean", mean},     {"std", std},
-                                             {"seed", seed},     {"offset", offset}};
+                           return ops::Attrs{{"sizes", s}, {"dtype", dtype}, {"mean", mean},
+                                             {"std", std}, {"seed", seed},   {"offset", offset}};
                          });
 }
 
@@ -230,27 +251,26 @@ Tensor bernoulli(const Tensor& probs, Generator* gen) {
 
 Tensor bernoulli(IntArrayRef sizes, double p, TensorOptions opts, Generator* gen) {
   std::vector<int64_t> s = sizes.vec();
-  return ops::run_random(ops::kBernoulliScalar, {}, gen, ops::kBernoulliScalarPerBlock,
-                         [&](int64_t seed, int64_t offset) {
-                           return ops::Attrs{{"sizes", s},   {"dtype", opts.dtype}, {"p", p},
-                                             {"seed", seed}, {"offset", offset}};
-                         });
+  return ops::run_random(
+      ops::kBernoulliScalar, {}, gen, ops::kBernoulliScalarPerBlock,
+      [&](int64_t seed, int64_t offset) {
+        return ops::Attrs{
+            {"sizes", s}, {"dtype", opts.dtype}, {"p", p}, {"seed", seed}, {"offset", offset}};
+      });
 }
 
 Tensor randperm(int64_t n, TensorOptions opts, Generator* gen) {
-  return ops::run_random(ops::kRandperm, {}, gen, ops::kRandpermPerBlock,
-                         [&](int64_t seed, int64_t offset) {
-                           return ops::Attrs{{"n", n},
-                                             {"dtype", opts.dtype},
-                                             {"seed", seed},
-                                             {"offset", offset}};
-                         });
+  return ops::run_random(
+      ops::kRandperm, {}, gen, ops::kRandpermPerBlock, [&](int64_t seed, int64_t offset) {
+        return ops::Attrs{{"n", n}, {"dtype", opts.dtype}, {"seed", seed}, {"offset", offset}};
+      });
 }
 
 Tensor& uniform_(Tensor& t, double low, double high, Generator* gen) {
   check_floating_target("uniform_", t);
   TESSERA_CHECK(std::isfinite(low) && std::isfinite(high) && low <= high,
-                "uniform_: expected finite bounds with low <= high, got low=", low, ", high=", high);
+                "uniform_: expected finite bounds with low <= high, got low=", low,
+                ", high=", high);
   t.copy_(uniform_impl(t.sizes(), t.dtype(), low, high, gen));
   return t;
 }

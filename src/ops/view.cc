@@ -40,7 +40,7 @@ Shape infer_size_for_reshape(IntArrayRef shape, int64_t numel, const char* op) {
 // each run of old dims that is contiguous within itself may be split or merged freely.
 std::optional<Shape> view_strides_for(IntArrayRef sizes, IntArrayRef strides, IntArrayRef new_sizes) {
   Shape out(new_sizes.size(), 1);
-  if (numel_of(sizes) == 0) {
+  if (numel_of(sizes) == 0 || sizes.empty()) {  // no strides to respect
     out = contiguous_strides(new_sizes);
     return out;
   }

@@ -242,7 +242,11 @@ TEST(Npy, FuzzTruncationsAndMutations) {
   const std::string dir = scratch_dir();
   const std::string seed_path = dir + "/fuzz_seed.npy";
   save_npy(seed_path, patterned({3, 4}, DType::Float32));
-  const std::string valid = read_bytes(seed_path);
+  // Two seeds: numpy's usual layout, and a Fortran-ordered bool file (another code path).
+  const std::vector<std::string> seeds = {
+      read_bytes(seed_path),
+      npy_file("{'descr': '|b1', 'fortran_order': True, 'shape': (2, 3, 1), }",
+               std::string("\x01\x00\x01\x01\x00\x00", 6))};
   const std::string path = dir + "/fuzz_case.npy";
   int loaded = 0, rejected = 0;
   auto try_load = [&](const std::string& bytes, const std::string& what) {
@@ -258,19 +262,21 @@ TEST(Npy, FuzzTruncationsAndMutations) {
       ADD_FAILURE() << what << ": threw a non-tessera exception: " << e.what();
     }
   };
-  for (size_t n = 0; n < valid.size(); ++n) try_load(valid.substr(0, n), "truncated at " + std::to_string(n));
-
   std::mt19937 rng(20240611);
   const char interesting[] = "0123456789(),-'\"{}: LTrue\x00\xff\n";
-  for (int m = 0; m < 600; ++m) {
-    std::string bytes = valid;
-    int flips = 1 + static_cast<int>(rng() % 4);
-    for (int f = 0; f < flips; ++f) {
-      size_t pos = rng() % 64;  // the preamble and header
-      bytes[pos] = (rng() % 2) ? static_cast<char>(rng() & 0xff)
-                               : interesting[rng() % (sizeof(interesting) - 1)];
+  for (const std::string& valid : seeds) {
+    for (size_t n = 0; n < valid.size(); ++n)
+      try_load(valid.substr(0, n), "truncated at " + std::to_string(n));
+    for (int m = 0; m < 300; ++m) {
+      std::string bytes = valid;
+      int flips = 1 + static_cast<int>(rng() % 4);
+      for (int f = 0; f < flips; ++f) {
+        size_t pos = rng() % 64;  // the preamble and header
+        bytes[pos] = (rng() % 2) ? static_cast<char>(rng() & 0xff)
+                                 : interesting[rng() % (sizeof(interesting) - 1)];
+      }
+      try_load(bytes, "mutation " + std::to_string(m));
     }
-    try_load(bytes, "mutation " + std::to_string(m));
   }
   EXPECT_GT(rejected, 0);
   EXPECT_GT(loaded, 0);  // some mutations (inside padding) leave the file valid

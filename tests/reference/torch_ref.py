@@ -353,7 +353,7 @@ def linalg(w):
     w.add("matmul_2d_1d", "matmul", [S(U((3, 6))), C(U((6,)))], torch.matmul)
     w.add("matmul_1d_1d", "matmul", [C(U((7,))), C(U((7,)))], torch.matmul)
     w.add("matmul_batched_bcast", "matmul", [C(U((2, 1, 3, 4))), C(U((5, 4, 6)))], torch.matmul)
-    w.add("matmul_3d_1d", "matmul", [T(U((2, 3, 4))), C(U((3,)))], torch.matmul)
+    w.add("matmul_3d_1d", "matmul", [T(U((2, 3, 4))), C(U((4,)))], torch.matmul)
     w.add("matmul_1d_3d", "matmul", [C(U((4,))), C(U((2, 4, 3)))], torch.matmul)
     w.add("matmul_big", "matmul", [C(pos((33, 200), 0, 1)), C(pos((200, 17), 0, 1))],
           torch.matmul)
@@ -441,7 +441,7 @@ def shape_index(w):
     w.add("sort_desc_dim0", "sort", [C(s)], lambda t: tuple(torch.sort(t, 0, descending=True)),
           dim=0, descending=True)
     w.add("sort_stable_ties", "sort", [C(np.array([2, 1, 2, 0, 1, 2, 0], np.float32))],
-          lambda t: tuple(torch.sort(t, 0, stable=True)), dim=0, descending=False)
+          lambda t: tuple(torch.sort(t, stable=True, dim=0)), dim=0, descending=False)
     w.add("topk", "topk", [C(s)], lambda t: tuple(torch.topk(t, 3)), k=3, dim=-1,
           largest=True, sorted=True)
     w.add("topk_smallest_dim0", "topk", [T(U((6, 4)))],
@@ -450,19 +450,19 @@ def shape_index(w):
 
     # ---- views built by Tensor methods (strided inputs; the result is compared by value) ----
     v = U((3, 4, 5))
-    w.add("view.permute", "permute", [S(v)], lambda t: t.permute(2, 0, 1), dims=[2, 0, 1])
-    w.add("view.transpose", "transpose", [C(v)], lambda t: t.transpose(0, 2), dim0=0, dim1=2)
-    w.add("view.slice", "slice", [T(U((6, 8)))], lambda t: t[:, 1:7:3], dim=1, start=1, end=7,
+    w.add("view.permute", "Tensor::permute", [S(v)], lambda t: t.permute(2, 0, 1), dims=[2, 0, 1])
+    w.add("view.transpose", "Tensor::transpose", [C(v)], lambda t: t.transpose(0, 2), dim0=0, dim1=2)
+    w.add("view.slice", "Tensor::slice", [T(U((6, 8)))], lambda t: t[:, 1:7:3], dim=1, start=1, end=7,
           step=3)
-    w.add("view.narrow", "narrow", [C(v)], lambda t: t.narrow(1, 1, 2), dim=1, start=1, length=2)
-    w.add("view.select", "select", [T(U((4, 5)))], lambda t: t.select(1, 2), dim=1, index=2)
-    w.add("view.expand", "expand", [C(U((3, 1)))], lambda t: t.expand(2, 3, 4), sizes=[2, 3, 4])
-    w.add("view.squeeze", "squeeze", [C(U((3, 1, 4, 1)))], lambda t: t.squeeze(1), dim=1)
-    w.add("view.unsqueeze", "unsqueeze", [T(U((3, 4)))], lambda t: t.unsqueeze(1), dim=1)
-    w.add("view.flatten", "flatten", [C(v)], lambda t: t.flatten(1), start_dim=1, end_dim=-1)
-    w.add("view.reshape", "reshape", [T(U((4, 6)))], lambda t: t.reshape(3, 8), sizes=[3, 8])
-    w.add("view.diagonal", "diagonal", [C(U((4, 5)))], lambda t: t.diagonal(1), offset=1)
-    w.add("view.contiguous", "contiguous", [P(v, [1, 2, 0])], lambda t: t.contiguous())
+    w.add("view.narrow", "Tensor::narrow", [C(v)], lambda t: t.narrow(1, 1, 2), dim=1, start=1, length=2)
+    w.add("view.select", "Tensor::select", [T(U((4, 5)))], lambda t: t.select(1, 2), dim=1, index=2)
+    w.add("view.expand", "Tensor::expand", [C(U((3, 1)))], lambda t: t.expand(2, 3, 4), sizes=[2, 3, 4])
+    w.add("view.squeeze", "Tensor::squeeze", [C(U((3, 1, 4, 1)))], lambda t: t.squeeze(1), dim=1)
+    w.add("view.unsqueeze", "Tensor::unsqueeze", [T(U((3, 4)))], lambda t: t.unsqueeze(1), dim=1)
+    w.add("view.flatten", "Tensor::flatten", [C(v)], lambda t: t.flatten(1), start_dim=1, end_dim=-1)
+    w.add("view.reshape", "Tensor::reshape", [T(U((4, 6)))], lambda t: t.reshape(3, 8), sizes=[3, 8])
+    w.add("view.diagonal", "Tensor::diagonal", [C(U((4, 5)))], lambda t: t.diagonal(1), offset=1)
+    w.add("view.contiguous", "Tensor::contiguous", [P(v, [1, 2, 0])], lambda t: t.contiguous())
 
 
 def main():

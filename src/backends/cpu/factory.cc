@@ -27,7 +27,7 @@ void linspace_kernel(const ops::KernelCall& c) {
     auto* out = static_cast<scalar_t*>(c.outputs[0].data_ptr());
     // Symmetric evaluation from both ends, so the last value is exactly `end`.
     for (int64_t i = 0; i < n; ++i) {
-      const double v = i < n / 2 ? start + step * static_cast<double>(i)
+      const double v = (i < n / 2 || n == 1) ? start + step * static_cast<double>(i)
                                  : end - step * static_cast<double>(n - 1 - i);
       out[i] = convert<scalar_t>(v);
     }

@@ -1,5 +1,7 @@
 // CPU kernels of the random family. Work is split over Philox blocks, never over a
 // sequential stream, so each output element is the same for any thread count.
+#include "ops/random.h"
+
 #include <cmath>
 #include <numbers>
 #include <numeric>
@@ -7,7 +9,6 @@
 #include <vector>
 
 #include "backends/cpu/convert.h"
-#include "ops/random.h"
 #include "ops/registration.h"
 #include "tessera/parallel.h"
 #include "tessera/random.h"
@@ -200,8 +201,8 @@ void randperm_kernel(const KernelCall& c) {
   for (int64_t d = 0; d + 1 < n; ++d) {
     if (d % ops::kRandpermPerBlock == 0) r = s.block(d / ops::kRandpermPerBlock);
     const int64_t i = n - 1 - d;
-    const auto j = static_cast<int64_t>(
-        mulhi64(word64(r, static_cast<int>(d % ops::kRandpermPerBlock)), static_cast<uint64_t>(i + 1)));
+    const auto j = static_cast<int64_t>(mulhi64(
+        word64(r, static_cast<int>(d % ops::kRandpermPerBlock)), static_cast<uint64_t>(i + 1)));
     std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
   }
   TESSERA_DISPATCH_NUMERIC(out.dtype(), "randperm", [&] {

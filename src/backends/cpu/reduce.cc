@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <type_traits>
 #include <vector>
@@ -46,7 +47,7 @@ using ops::KernelCall;
 
 constexpr int64_t kChunk = 16384;    // elements of a row reduced as one unit
 constexpr int64_t kRowChunk = 1024;  // reduced positions per unit in the column loop
-constexpr int64_t kTile = 64;        // outputs accumulated together in the column loop
+constexpr int64_t kTile = 256;       // outputs accumulated together in the column loop
 constexpr int64_t kGrain = 32768;    // elements of work per task
 
 struct Dims {
@@ -172,14 +173,15 @@ typename R::acc_t reduce_run(const R& r, const typename R::in_t* base, const Dim
                              int64_t n, int64_t o) {
   if (n <= kChunk) return reduce_span(r, base, red, 0, n, o);
   const int64_t nc = (n + kChunk - 1) / kChunk;
-  std::vector<typename R::acc_t> parts(static_cast<size_t>(nc));
+  // unique_ptr, not vector: vector<bool> (all/any) has no addressable elements.
+  std::unique_ptr<typename R::acc_t[]> parts(new typename R::acc_t[static_cast<size_t>(nc)]);
   parallel_for(0, nc, 1, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c)
       parts[static_cast<size_t>(c)] =
           reduce_span(r, base, red, c * kChunk, std::min(n, (c + 1) * kChunk), o);
   });
   typename R::acc_t acc = parts[0];
-  for (size_t c = 1; c < parts.size(); ++c) r.merge(acc, parts[c]);
+  for (int64_t c = 1; c < nc; ++c) r.merge(acc, parts[static_cast<size_t>(c)]);
   return acc;
 }
 
@@ -227,10 +229,10 @@ void run_columns(const R& r, const typename R::in_t* x, const Geometry& g) {
       if (nrc <= 1) {
         accumulate(acc, tile, tw, 0, g.n_red);
       } else {
-        std::vector<acc_t> parts(static_cast<size_t>(nrc * tw));
+        std::unique_ptr<acc_t[]> parts(new acc_t[static_cast<size_t>(nrc * tw)]);
         parallel_for(0, nrc, 1, [&](int64_t cb, int64_t ce) {
           for (int64_t c = cb; c < ce; ++c) {
-            acc_t* pa = parts.data() + c * tw;
+            acc_t* pa = parts.get() + c * tw;
             for (int64_t j = 0; j < tw; ++j) pa[j] = r.init(o0 + j);
             accumulate(pa, tile, tw, c * kRowChunk, std::min(g.n_red, (c + 1) * kRowChunk));
           }

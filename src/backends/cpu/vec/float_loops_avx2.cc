@@ -1,4 +1,7 @@
 // The float32 loops compiled for avx2 (the build gives *_avx512.cc / *_avx2.cc their -m flags).
+// GCC 12 reports its own intrinsics' _mm512_undefined_* placeholders as "maybe
+// uninitialized" once it vectorizes these loops; the warning is about the header.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <cstdint>

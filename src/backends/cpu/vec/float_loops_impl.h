@@ -30,8 +30,9 @@ constexpr float kNaN = __builtin_nanf("");
 
 // e^x. Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a degree-7 polynomial
 // (Cephes' coefficients). 2^n is applied as two factors so that n = 128 (results just
-// below FLT_MAX) and subnormal results both come out right.
-TV_INLINE float exp_f(float x) {
+// below FLT_MAX) and subnormal results both come out right. exp_f(x, k) is e^x * 2^k
+// (k in [0, 24]), for callers that need e^x beyond the normal range.
+TV_INLINE float exp_f(float x, int32_t k = 0) {
   float xc = x > 88.8f ? 88.8f : x;  // NaN passes both selects unchanged
   xc = xc < -104.0f ? -104.0f : xc;
   constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
@@ -47,8 +48,8 @@ TV_INLINE float exp_f(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float e = (p * r) * r + r + 1.0f;
-  const int32_t n1 = ni >> 1;
-  const int32_t n2 = ni - n1;
+  const int32_t n1 = (ni + k) >> 1;
+  const int32_t n2 = (ni + k) - n1;
   const float s1 = as_f(static_cast<uint32_t>(n1 + 127) << 23);
   const float s2 = as_f(static_cast<uint32_t>(n2 + 127) << 23);
   return e * s1 * s2;
@@ -168,10 +169,21 @@ TV_INLINE float erf_small(float x) {
   p = p * z + 1.1283791670615435f;
   return p * x;
 }
-// erfc(a) for a >= 1: e^-a^2 * h(1/a), h a Chebyshev fit of erfcx(1/u) on u in [0.1, 1]
-// (absolute error 3.4e-9), centred at 0.55 to keep the coefficients small. a^2 is
-// carried as hi + lo (Dekker) because e^-a^2 magnifies its rounding error by a^2.
-TV_INLINE float erfc_tail(float a) {
+// a^2 as hi + lo exactly (Dekker's product with a 12-bit split), because e^-a^2
+// magnifies the rounding error of a^2 by a^2.
+struct Square2 {
+  float hi, lo;
+};
+TV_INLINE Square2 square2(float a) {
+  const float ah = as_f(as_u(a) & 0xfffff000u);
+  const float al = a - ah;
+  const float hi = a * a;
+  return {hi, ((ah * ah - hi) + 2.0f * ah * al) + al * al};
+}
+// erfc(a) for a >= 1, given a^2 = sq.hi + sq.lo: e^-a^2 * h(1/a), h a Chebyshev fit of
+// erfcx(1/u) on u in [0.1, 1] (absolute error 3.4e-9), centred at 0.55 to keep the
+// coefficients small.
+TV_INLINE float erfc_tail(float a, Square2 sq) {
   float ac = a < 1.0f ? 1.0f : a;
   ac = ac > 10.0f ? 10.0f : ac;
   const float v = 1.0f / ac - 0.55f;
@@ -186,35 +198,44 @@ TV_INLINE float erfc_tail(float a) {
   h = h * v - 0.1812351433519346f;
   h = h * v + 0.4088341855253443f;
   h = h * v + 0.276294382840337f;
-  const float ah = as_f(as_u(ac) & 0xfffff000u);
-  const float al = ac - ah;
-  const float hi = ac * ac;
-  const float lo = ((ah * ah - hi) + 2.0f * ah * al) + al * al;
-  const float r = exp_f(-hi) * (1.0f - lo) * h;
+  const float r = exp_f(-sq.hi) * (1.0f - sq.lo) * h;
   return a > 10.5f ? 0.0f : r;
 }
 TV_INLINE float erf_f(float x) {
   const float ax = fabs_f(x);
-  const float big = or_sign(1.0f - erfc_tail(ax), x);
+  const float big = or_sign(1.0f - erfc_tail(ax, square2(ax)), x);
   const float r = ax < 1.0f ? erf_small(x) : big;
   return x != x ? x : r;
 }
-TV_INLINE float erfc_f(float x) {
-  const float ax = fabs_f(x);
-  const float tail = erfc_tail(ax);
-  float r = x > 0.0f ? tail : 2.0f - tail;
-  r = ax < 1.0f ? 1.0f - erf_small(x) : r;
-  return x != x ? x : r;
+// erfc(x / sqrt2): (x / sqrt2)^2 is x^2 / 2, exact from x's own square.
+TV_INLINE float erfc_scaled_f(float x) {
+  const float z = x * 0.707106781186547524f;
+  const float az = fabs_f(z);
+  Square2 sq = square2(x);
+  sq.hi *= 0.5f;
+  sq.lo *= 0.5f;
+  const float tail = erfc_tail(az, sq);
+  float r = z > 0.0f ? tail : 2.0f - tail;
+  r = az < 1.0f ? 1.0f - erf_small(z) : r;
+  return z != z ? z : r;
 }
 // 0.5 x (1 + erf(x/sqrt2)) = 0.5 x erfc(-x/sqrt2): the erfc form keeps the negative tail
 // accurate, where 1 + erf cancels.
-TV_INLINE float gelu_erf_f(float x) { return 0.5f * x * erfc_f(x * -0.707106781186547524f); }
+TV_INLINE float gelu_erf_f(float x) { return 0.5f * x * erfc_scaled_f(-x); }
 // 0.5 x (1 + tanh(y)) = x sigmoid(2y), again free of cancellation for negative x.
 TV_INLINE float gelu_tanh_f(float x) {
   const float y = 0.797884560802865356f * (x + 0.044715f * x * x * x);
   return x * sigmoid_f(y + y);
 }
-TV_INLINE float silu_f(float x) { return x * sigmoid_f(x); }
+// x sigmoid(x) = x e / (1 + e), e = e^-|x| for x < 0. e is taken scaled by 2^24 so that
+// x * e stays exact down to x = -104 instead of multiplying by a subnormal.
+TV_INLINE float silu_f(float x) {
+  const float e24 = exp_f(-fabs_f(x), 24);
+  const float e = e24 * 5.9604644775390625e-8f;  // 2^-24
+  const float d = 1.0f / (1.0f + e);
+  const float r = x >= 0.0f ? x * d : ((x * e24) * d) * 5.9604644775390625e-8f;
+  return x == -kInf ? kNaN : r;  // -inf * sigmoid(-inf) = -inf * 0, as PyTorch
+}
 TV_INLINE float softplus_f(float x, float beta, float threshold) {
   const float v = x * beta;
   const float r = log1p_f(exp_f(v)) / beta;

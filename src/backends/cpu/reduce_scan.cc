@@ -1,0 +1,165 @@
+// CPU kernels of the ops that reduce along one dim but keep its shape: cumsum, softmax,
+// log_softmax. The input is viewed as [outer, n, inner] (made contiguous first, the output
+// is contiguous already). inner == 1 is the row case (softmax over the last dim); otherwise
+// a tile of adjacent inner positions is processed together so the loops over the tile run
+// on contiguous memory.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "ops/reduce.h"
+#include "ops/registration.h"
+#include "tessera/parallel.h"
+
+namespace tessera::cpu {
+namespace {
+
+using ops::KernelCall;
+
+constexpr int64_t kTile = 64;
+constexpr int64_t kGrain = 32768;
+
+struct ScanShape {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+
+ScanShape scan_shape(const Tensor& x, int64_t dim) {
+  ScanShape s;
+  if (x.dim() == 0) return s;
+  const int64_t d = wrap_dim(dim, x.dim(), "scan");
+  for (int64_t i = 0; i < x.dim(); ++i) {
+    const int64_t size = x.sizes()[static_cast<size_t>(i)];
+    if (i < d) s.outer *= size;
+    else if (i == d) s.n = size;
+    else s.inner *= size;
+  }
+  return s;
+}
+
+// Calls body(x_tile, y_tile, tile_width) for every tile of every outer slice, in parallel.
+// Element l of column j of a tile is at tile[l * inner + j].
+template <typename T, typename Body>
+void for_each_tile(const ScanShape& s, const T* x, T* y, Body body) {
+  if (s.outer == 0 || s.n == 0 || s.inner == 0) return;
+  if (s.inner == 1) {
+    const int64_t grain = std::max<int64_t>(1, kGrain / s.n);
+    parallel_for(0, s.outer, grain, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) body(x + o * s.n, y + o * s.n, int64_t{1});
+    });
+    return;
+  }
+  const int64_t ntiles = (s.inner + kTile - 1) / kTile;
+  const int64_t grain = std::max<int64_t>(1, kGrain / (s.n * kTile));
+  parallel_for(0, s.outer * ntiles, grain, [&](int64_t b, int64_t e) {
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t o = item / ntiles;
+      const int64_t j0 = (item % ntiles) * kTile;
+      const int64_t off = o * s.n * s.inner + j0;
+      body(x + off, y + off, std::min(kTile, s.inner - j0));
+    }
+  });
+}
+
+template <typename T>
+T max_propagating_nan(T a, T x) {
+  return (x > a || x != x) ? x : a;
+}
+
+template <typename T, bool kLog>
+void softmax_impl(const ScanShape& s, const T* x, T* y) {
+  const int64_t n = s.n, inner = s.inner;
+  for_each_tile(s, x, y, [&](const T* xt, T* yt, int64_t tw) {
+    if (inner == 1) {
+      // All -inf (or NaN) rows come out NaN, as in PyTorch: exp(-inf - -inf).
+      T m = -std::numeric_limits<T>::infinity();
+      for (int64_t i = 0; i < n; ++i) m = max_propagating_nan(m, xt[i]);
+      double sum = 0;
+      if constexpr (kLog) {
+        for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(std::exp(xt[i] - m));
+        // (x - m) - log(sum), not x - (m + log(sum)): the shift rounds badly when |m| is big.
+        const T lse = static_cast<T>(std::log(sum));
+        for (int64_t i = 0; i < n; ++i) yt[i] = (xt[i] - m) - lse;
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          const T e = std::exp(xt[i] - m);
+          yt[i] = e;
+          sum += static_cast<double>(e);
+        }
+        const T inv = static_cast<T>(1.0 / sum);
+        for (int64_t i = 0; i < n; ++i) yt[i] *= inv;
+      }
+      return;
+    }
+    T m[kTile];
+    double sum[kTile];
+    for (int64_t j = 0; j < tw; ++j) {
+      m[j] = -std::numeric_limits<T>::infinity();
+      sum[j] = 0;
+    }
+    for (int64_t l = 0; l < n; ++l)
+      for (int64_t j = 0; j < tw; ++j) m[j] = max_propagating_nan(m[j], xt[l * inner + j]);
+    for (int64_t l = 0; l < n; ++l)
+      for (int64_t j = 0; j < tw; ++j) {
+        const T e = std::exp(xt[l * inner + j] - m[j]);
+        if constexpr (!kLog) yt[l * inner + j] = e;
+        sum[j] += static_cast<double>(e);
+      }
+    if constexpr (kLog) {
+      T lse[kTile];
+      for (int64_t j = 0; j < tw; ++j) lse[j] = static_cast<T>(std::log(sum[j]));
+      for (int64_t l = 0; l < n; ++l)
+        for (int64_t j = 0; j < tw; ++j) yt[l * inner + j] = (xt[l * inner + j] - m[j]) - lse[j];
+    } else {
+      T inv[kTile];
+      for (int64_t j = 0; j < tw; ++j) inv[j] = static_cast<T>(1.0 / sum[j]);
+      for (int64_t l = 0; l < n; ++l)
+        for (int64_t j = 0; j < tw; ++j) yt[l * inner + j] *= inv[j];
+    }
+  });
+}
+
+// Floats accumulate in double (PyTorch's CPU accumulation type), integers in int64 with
+// wrap-around instead of signed-overflow UB.
+template <typename T>
+void cumsum_impl(const ScanShape& s, const T* x, T* y) {
+  const int64_t n = s.n, inner = s.inner;
+  using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, uint64_t>;
+  for_each_tile(s, x, y, [&](const T* xt, T* yt, int64_t tw) {
+    acc_t acc[kTile] = {};
+    for (int64_t l = 0; l < n; ++l)
+      for (int64_t j = 0; j < tw; ++j) {
+        acc[j] += static_cast<acc_t>(xt[l * inner + j]);
+        yt[l * inner + j] = static_cast<T>(acc[j]);
+      }
+  });
+}
+
+template <bool kLog>
+void softmax_kernel(const KernelCall& c) {
+  const Tensor x = c.inputs[0].contiguous();
+  const ScanShape s = scan_shape(x, c.attrs.i("dim"));
+  TESSERA_DISPATCH_FLOATING(x.dtype(), c.op.name, [&] {
+    softmax_impl<scalar_t, kLog>(s, x.data<scalar_t>(), c.outputs[0].data<scalar_t>());
+  });
+}
+
+void cumsum_kernel(const KernelCall& c) {
+  const Tensor x = c.inputs[0].contiguous();
+  const ScanShape s = scan_shape(x, c.attrs.i("dim"));
+  TESSERA_DISPATCH_NUMERIC(x.dtype(), "cumsum", [&] {
+    if constexpr (!std::is_same_v<scalar_t, bool>)
+      cumsum_impl<scalar_t>(s, x.data<scalar_t>(), c.outputs[0].data<scalar_t>());
+  });
+}
+
+}  // namespace
+
+void register_scan_kernels() {
+  using namespace ops;
+  register_kernel(kCumsum, Device::CPU, cumsum_kernel, kNumericMask);
+  register_kernel(kSoftmax, Device::CPU, softmax_kernel<false>, kFloatMask);
+  register_kernel(kLogSoftmax, Device::CPU, softmax_kernel<true>, kFloatMask);
+}
+
+}  // namespace tessera::cpu
