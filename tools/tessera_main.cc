@@ -41,7 +41,7 @@ void print_usage(std::ostream& os) {
   for (const Command& c : kCommands) {
     std::string head = "  " + std::string(c.name);
     if (!c.usage.empty()) head += " " + std::string(c.usage);
-    os << head << std::string(head.size() < 24 ? 24 - head.size() : 1, ' ') << c.summary << "\n";
+    os << head << std::string(head.size() < 26 ? 26 - head.size() : 1, ' ') << c.summary << "\n";
   }
   os << "\noptions:\n"
         "  --threads N             threads for parallel kernels (default: TESSERA_NUM_THREADS,\n"

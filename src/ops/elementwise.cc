@@ -185,67 +185,11 @@ void register_elementwise_ops() {
     register_op(*op);
 }
 
-// ---- in-place execution ----
-namespace {
-
-// Re-throws a user error with the op and its inputs in front, as the dispatcher does.
-[[noreturn]] void rethrow_with_context(const OpDef& op, const In& inputs, const Error& e) {
-  const std::string msg = e.what();
-  if (msg.rfind(op.name, 0) == 0) throw e;
-  throw Error(op_context(op, inputs) + msg);
-}
-
-// Whether `t` reads memory that `self` writes, other than element for element.
-bool overlaps_partially(const Tensor& self, const Tensor& t) {
-  if (!t.shares_storage(self)) return false;
-  return !(t.data_ptr() == self.data_ptr() && t.sizes().equals(self.sizes()) &&
-           t.strides().equals(self.strides()));
-}
-
-}  // namespace
-
-// Runs `op` writing its result into `self`. When the result has self's shape and dtype and
-// no input overlaps self in a shifted way, the kernel writes straight into self (no
-// temporary, no copy); otherwise the result is computed and copied (call_out), which also
-// produces the errors for a result of another shape or of a dtype self cannot hold.
-Tensor& run_inplace(const OpDef& op, Tensor& self, In inputs, const Attrs& attrs) {
-  ensure_registered();
-  TESSERA_CHECK(self.defined(), op.name, "_: the tensor is undefined");
-  InferResult meta;
-  try {
-    meta = op.infer(inputs, attrs);
-  } catch (const Error& e) {
-    rethrow_with_context(op, inputs, e);
-  }
-  const Kernel* kernel = find_kernel(op, self.device());
-  bool direct = kernel != nullptr && meta.outputs.size() == 1 &&
-                meta.outputs[0].dtype == self.dtype() &&
-                IntArrayRef(meta.outputs[0].sizes).equals(self.sizes()) &&
-                kernel->supports(meta.input_dtype ? *meta.input_dtype : inputs[0].dtype());
-  for (const Tensor& t : inputs) direct = direct && !overlaps_partially(self, t);
-  if (!direct) {
-    call_out(op, std::move(inputs), attrs, self);
-    return self;
-  }
-  if (meta.input_dtype)
-    for (Tensor& t : inputs)
-      if (t.dtype() != *meta.input_dtype) t = t.to(*meta.input_dtype);
-  std::vector<Tensor> outputs{self};
-  try {
-    kernel->fn(KernelCall{op, inputs, outputs, attrs});
-  } catch (const Error& e) {
-    rethrow_with_context(op, inputs, e);
-  }
-  self.storage()->bump_version();
-  return self;
-}
-
 }  // namespace tessera::ops
 
 namespace tessera {
 
 using ops::call1;
-using ops::run_inplace;
 using ops::wrap_scalar;
 
 namespace {
@@ -399,27 +343,27 @@ bool equal(const Tensor& a, const Tensor& b) {
 }
 
 // ---- in-place forms ----
-Tensor& add_(Tensor& a, const Tensor& b) { return run_inplace(ops::kAdd, a, {a, b}, {}); }
-Tensor& sub_(Tensor& a, const Tensor& b) { return run_inplace(ops::kSub, a, {a, b}, {}); }
-Tensor& mul_(Tensor& a, const Tensor& b) { return run_inplace(ops::kMul, a, {a, b}, {}); }
-Tensor& div_(Tensor& a, const Tensor& b) { return run_inplace(ops::kDiv, a, {a, b}, {}); }
+Tensor& add_(Tensor& a, const Tensor& b) { return ops::call_inplace(ops::kAdd, a, {a, b}, {}); }
+Tensor& sub_(Tensor& a, const Tensor& b) { return ops::call_inplace(ops::kSub, a, {a, b}, {}); }
+Tensor& mul_(Tensor& a, const Tensor& b) { return ops::call_inplace(ops::kMul, a, {a, b}, {}); }
+Tensor& div_(Tensor& a, const Tensor& b) { return ops::call_inplace(ops::kDiv, a, {a, b}, {}); }
 Tensor& pow_(Tensor& a, const Scalar& b) {
   check_int_pow(a, b);
-  return run_inplace(ops::kPow, a, {a, wrap_scalar(b)}, {});
+  return ops::call_inplace(ops::kPow, a, {a, wrap_scalar(b)}, {});
 }
-Tensor& neg_(Tensor& x) { return run_inplace(ops::kNeg, x, {x}, {}); }
-Tensor& abs_(Tensor& x) { return run_inplace(ops::kAbs, x, {x}, {}); }
-Tensor& exp_(Tensor& x) { return run_inplace(ops::kExp, x, {x}, {}); }
-Tensor& log_(Tensor& x) { return run_inplace(ops::kLog, x, {x}, {}); }
-Tensor& sqrt_(Tensor& x) { return run_inplace(ops::kSqrt, x, {x}, {}); }
-Tensor& relu_(Tensor& x) { return run_inplace(ops::kRelu, x, {x}, {}); }
-Tensor& sigmoid_(Tensor& x) { return run_inplace(ops::kSigmoid, x, {x}, {}); }
-Tensor& tanh_(Tensor& x) { return run_inplace(ops::kTanh, x, {x}, {}); }
+Tensor& neg_(Tensor& x) { return ops::call_inplace(ops::kNeg, x, {x}, {}); }
+Tensor& abs_(Tensor& x) { return ops::call_inplace(ops::kAbs, x, {x}, {}); }
+Tensor& exp_(Tensor& x) { return ops::call_inplace(ops::kExp, x, {x}, {}); }
+Tensor& log_(Tensor& x) { return ops::call_inplace(ops::kLog, x, {x}, {}); }
+Tensor& sqrt_(Tensor& x) { return ops::call_inplace(ops::kSqrt, x, {x}, {}); }
+Tensor& relu_(Tensor& x) { return ops::call_inplace(ops::kRelu, x, {x}, {}); }
+Tensor& sigmoid_(Tensor& x) { return ops::call_inplace(ops::kSigmoid, x, {x}, {}); }
+Tensor& tanh_(Tensor& x) { return ops::call_inplace(ops::kTanh, x, {x}, {}); }
 Tensor& clamp_(Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
-  return run_inplace(ops::kClamp, x, {x}, clamp_attrs(min, max));
+  return ops::call_inplace(ops::kClamp, x, {x}, clamp_attrs(min, max));
 }
 Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& value) {
-  return run_inplace(ops::kMaskedFill, x, {x, mask}, {{"value", value}});
+  return ops::call_inplace(ops::kMaskedFill, x, {x, mask}, {{"value", value}});
 }
 
 // ---- Tensor methods ----
@@ -434,16 +378,16 @@ Tensor& Tensor::sub_(const Tensor& other) { return tessera::sub_(*this, other); 
 Tensor& Tensor::mul_(const Tensor& other) { return tessera::mul_(*this, other); }
 Tensor& Tensor::div_(const Tensor& other) { return tessera::div_(*this, other); }
 Tensor& Tensor::add_(const Scalar& other) {
-  return run_inplace(ops::kAdd, *this, {*this, wrap_scalar(other)}, {});
+  return ops::call_inplace(ops::kAdd, *this, {*this, wrap_scalar(other)}, {});
 }
 Tensor& Tensor::sub_(const Scalar& other) {
-  return run_inplace(ops::kSub, *this, {*this, wrap_scalar(other)}, {});
+  return ops::call_inplace(ops::kSub, *this, {*this, wrap_scalar(other)}, {});
 }
 Tensor& Tensor::mul_(const Scalar& other) {
-  return run_inplace(ops::kMul, *this, {*this, wrap_scalar(other)}, {});
+  return ops::call_inplace(ops::kMul, *this, {*this, wrap_scalar(other)}, {});
 }
 Tensor& Tensor::div_(const Scalar& other) {
-  return run_inplace(ops::kDiv, *this, {*this, wrap_scalar(other)}, {});
+  return ops::call_inplace(ops::kDiv, *this, {*this, wrap_scalar(other)}, {});
 }
 
 }  // namespace tessera

@@ -34,10 +34,4 @@ InferResult infer_binary_arith(const std::vector<Tensor>& inputs, const Attrs& a
 // The dtype a "float" unary op computes in for an input of dtype t.
 inline DType float_op_dtype(DType t) { return is_floating(t) ? t : DType::Float32; }
 
-// Runs `op` on `inputs` writing the result into `self` (in-place forms). Refuses a result
-// of another shape, or of a dtype `self` cannot hold (float into int); bumps self's
-// storage version.
-Tensor& run_inplace(const OpDef& op, Tensor& self, std::vector<Tensor> inputs,
-                    const Attrs& attrs);
-
 }  // namespace tessera::ops

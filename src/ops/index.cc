@@ -222,26 +222,20 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
   return {out[0], out[1]};
 }
 
-// In place: the out-of-place result is copied into x (call_out), so x aliasing index or
-// src is safe. call_out's copy_ bumps the version today; bumping here as well keeps the
-// guarantee should call_out ever write into x directly.
+// In place: call_inplace computes the result out of place and copies it into x (only
+// elementwise ops write directly), so x aliasing index or src is safe.
 Tensor& scatter_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  ops::call_out(ops::kScatter, {x, index, src}, scatter_attrs(dim, "none"), x);
-  x.storage()->bump_version();
-  return x;
+  return ops::call_inplace(ops::kScatter, x, {x, index, src}, scatter_attrs(dim, "none"));
 }
 
 Tensor& scatter_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  ops::call_out(ops::kScatterAdd, {x, index, src}, scatter_attrs(dim, "add"), x);
-  x.storage()->bump_version();
-  return x;
+  return ops::call_inplace(ops::kScatterAdd, x, {x, index, src}, scatter_attrs(dim, "add"));
 }
 
 Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values,
                    bool accumulate) {
-  ops::call_out(ops::kIndexPut, index_put_inputs(x, indices, values), {{"accumulate", accumulate}}, x);
-  x.storage()->bump_version();
-  return x;
+  return ops::call_inplace(ops::kIndexPut, x, index_put_inputs(x, indices, values),
+                           {{"accumulate", accumulate}});
 }
 
 }  // namespace tessera

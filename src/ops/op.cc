@@ -167,18 +167,50 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attr
   return outputs;
 }
 
-void call_out(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs, Tensor& out) {
-  TESSERA_CHECK(out.defined(), op.name, ": the output tensor is undefined");
+namespace {
+
+// Whether `t` reads memory that `self` writes, other than element for element.
+bool overlaps_partially(const Tensor& self, const Tensor& t) {
+  if (!t.shares_storage(self)) return false;
+  return !(t.data_ptr() == self.data_ptr() && t.sizes().equals(self.sizes()) &&
+           t.strides().equals(self.strides()));
+}
+
+}  // namespace
+
+Tensor& call_inplace(const OpDef& op, Tensor& self, std::vector<Tensor> inputs, const Attrs& attrs) {
+  ensure_registered();
+  TESSERA_CHECK(self.defined(), op.name, "_: the tensor is undefined");
+  InferResult meta = with_context(op, inputs, [&] { return op.infer(inputs, attrs); });
+  const Kernel* kernel = find_kernel(op, self.device());
+  bool direct = (op.flags & kElementwise) && kernel != nullptr && meta.outputs.size() == 1 &&
+                meta.outputs[0].dtype == self.dtype() &&
+                IntArrayRef(meta.outputs[0].sizes).equals(self.sizes()) &&
+                kernel->supports(meta.input_dtype ? *meta.input_dtype : inputs[0].dtype());
+  for (const Tensor& t : inputs) direct = direct && !overlaps_partially(self, t);
+  if (direct) {
+    if (meta.input_dtype)
+      for (Tensor& t : inputs)
+        if (t.dtype() != *meta.input_dtype) t = t.to(*meta.input_dtype);
+    std::vector<Tensor> outputs{self};
+    with_context(op, inputs, [&] {
+      kernel->fn(KernelCall{op, inputs, outputs, attrs});
+      return 0;
+    });
+    self.storage()->bump_version();
+    return self;
+  }
   std::vector<Tensor> result = call(op, inputs, attrs);
   const Tensor& r = result[0];
-  if (!r.sizes().equals(out.sizes()))
+  if (!r.sizes().equals(self.sizes()))
     throw Error(detail::concat(op_context(op, inputs), "in-place result has shape ",
-                               shape_str(r.sizes()), " but the output has shape ",
-                               shape_str(out.sizes())));
-  if (!can_cast(r.dtype(), out.dtype()))
+                               shape_str(r.sizes()), " but the tensor written to has shape ",
+                               shape_str(self.sizes())));
+  if (!can_cast(r.dtype(), self.dtype()))
     throw Error(detail::concat(op_context(op, inputs), "result type ", dtype_name(r.dtype()),
-                               " can't be cast to the output's dtype ", dtype_name(out.dtype())));
-  out.copy_(r);
+                               " can't be cast to the tensor's dtype ", dtype_name(self.dtype())));
+  self.copy_(r);  // bumps the version
+  return self;
 }
 
 // ---- shape and dtype helpers ----

@@ -125,9 +125,11 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attr
 inline Tensor call1(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {}) {
   return call(op, std::move(inputs), attrs)[0];
 }
-// In-place / out= form: writes into `out` (the op's result is cast to out's dtype, which
-// must be allowed by can_cast, and broadcast to out's shape only if equal).
-void call_out(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs, Tensor& out);
+// In-place form: runs `op` on `inputs` and writes the result into `self`. Refuses a result
+// of another shape, or of a dtype self cannot hold (float into int, as PyTorch does), and
+// bumps self's storage version. Elementwise ops whose result matches self write straight
+// into it; anything else is computed out of place and copied, so aliasing is safe.
+Tensor& call_inplace(const OpDef& op, Tensor& self, std::vector<Tensor> inputs, const Attrs& attrs = {});
 
 // "add: a [2, 3] f32, b [4] f32: " - the prefix every op error starts with.
 std::string op_context(const OpDef& op, const std::vector<Tensor>& inputs);

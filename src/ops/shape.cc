@@ -200,7 +200,7 @@ Tensor flip(const Tensor& x, IntArrayRef dims) {
 }
 
 Tensor roll(const Tensor& x, IntArrayRef shifts, IntArrayRef dims) {
-  if (dims.empty()) {
+  if (dims.empty() && x.dim() > 0) {
     // Without dims the tensor rolls as if flattened, then takes its shape back.
     TESSERA_CHECK(shifts.size() == 1, "roll: ", x.describe(),
                   ": expected one shift when no dims are given, got ", shape_str(shifts));
@@ -208,7 +208,9 @@ Tensor roll(const Tensor& x, IntArrayRef shifts, IntArrayRef dims) {
                       {{"shifts", shifts.vec()}, {"dims", std::vector<int64_t>{0}}})
         .view(x.sizes());
   }
-  return ops::call1(ops::kRoll, {x}, {{"shifts", shifts.vec()}, {"dims", dims.vec()}});
+  // A 0-d tensor rolls as a one-element 1-D one: dims {0} needs no flatten.
+  const std::vector<int64_t> d = dims.empty() ? std::vector<int64_t>{0} : dims.vec();
+  return ops::call1(ops::kRoll, {x}, {{"shifts", shifts.vec()}, {"dims", d}});
 }
 
 Tensor tril(const Tensor& x, int64_t diagonal) {

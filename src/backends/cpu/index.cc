@@ -6,6 +6,7 @@
 #include <cstring>
 #include <numeric>
 #include <type_traits>
+#include <utility>
 
 #include "ops/copy.h"
 #include "ops/index.h"
@@ -324,25 +325,22 @@ void order_lines(const Tensor& x, Tensor& values, Tensor& indices, int64_t dim, 
     int64_t* ip = indices.data<int64_t>();
     const int64_t n = w.line_len(), sx = w.line_stride(0), sv = w.line_stride(1), si = w.line_stride(2);
     parallel_for(0, w.num_lines(), w.grain(), [&](int64_t b, int64_t e) {
-      std::vector<scalar_t> buf(static_cast<size_t>(n));
-      std::vector<int64_t> perm(static_cast<size_t>(n));
+      // (value, position) pairs: comparing them needs no indirection through the line.
+      std::vector<std::pair<scalar_t, int64_t>> buf(static_cast<size_t>(n));
       int64_t off[3];
+      auto before = [descending](const std::pair<scalar_t, int64_t>& p, const std::pair<scalar_t, int64_t>& q) {
+        if (descending ? less_nan_last(q.first, p.first) : less_nan_last(p.first, q.first)) return true;
+        if (descending ? less_nan_last(p.first, q.first) : less_nan_last(q.first, p.first)) return false;
+        return p.second < q.second;
+      };
       for (int64_t l = b; l < e; ++l) {
         w.offsets(l, off);
-        for (int64_t j = 0; j < n; ++j) buf[static_cast<size_t>(j)] = xp[off[0] + j * sx];
-        std::iota(perm.begin(), perm.end(), int64_t{0});
-        auto before = [&](int64_t i, int64_t j) {
-          const scalar_t a = buf[static_cast<size_t>(i)], c2 = buf[static_cast<size_t>(j)];
-          if (descending ? less_nan_last(c2, a) : less_nan_last(a, c2)) return true;
-          if (descending ? less_nan_last(a, c2) : less_nan_last(c2, a)) return false;
-          return i < j;
-        };
-        if (k == n) std::sort(perm.begin(), perm.end(), before);
-        else std::partial_sort(perm.begin(), perm.begin() + k, perm.end(), before);
+        for (int64_t j = 0; j < n; ++j) buf[static_cast<size_t>(j)] = {xp[off[0] + j * sx], j};
+        if (k == n) std::sort(buf.begin(), buf.end(), before);
+        else std::partial_sort(buf.begin(), buf.begin() + k, buf.end(), before);
         for (int64_t j = 0; j < k; ++j) {
-          const int64_t p = perm[static_cast<size_t>(j)];
-          vp[off[1] + j * sv] = buf[static_cast<size_t>(p)];
-          ip[off[2] + j * si] = p;
+          vp[off[1] + j * sv] = buf[static_cast<size_t>(j)].first;
+          ip[off[2] + j * si] = buf[static_cast<size_t>(j)].second;
         }
       }
     });

@@ -39,7 +39,8 @@
 #include "tessera/parallel.h"
 
 namespace tessera::cpu {
-void register_scan_kernels();  // reduce_scan.cc
+void register_scan_kernels();                     // reduce_scan.cc
+double sum_contiguous(const float* p, int64_t n);  // for reduce_scan.cc
 
 namespace {
 
@@ -141,6 +142,10 @@ class Walker {
   int64_t offset_ = 0;
 };
 
+// A float sum whose column loop may add rows in float before widening (see run_columns).
+template <typename R>
+concept FloatRows = requires { requires R::kFloatRows; };
+
 template <typename R>
 concept HasContig = requires(const R& r, typename R::acc_t& a, const typename R::in_t* p) {
   r.contig(a, p, int64_t{0}, int64_t{0});
@@ -210,6 +215,21 @@ void run_columns(const R& r, const typename R::in_t* x, const Geometry& g) {
   auto accumulate = [&](acc_t* acc, const typename R::in_t* tile, int64_t tw, int64_t rb,
                         int64_t re) {
     Walker w(g.red, rb);
+    if constexpr (FloatRows<R>) {
+      // Float partial sums over a few rows, then one add into the double accumulators:
+      // twice the speed of converting every element, and each partial holds <= 32 terms.
+      constexpr int64_t kBlock = 32;
+      float part[kTile];
+      for (int64_t b = rb; b < re; b += kBlock) {
+        for (int64_t j = 0; j < tw; ++j) part[j] = 0.f;
+        for (int64_t i = b; i < std::min(re, b + kBlock); ++i, w.next()) {
+          const float* p = tile + w.offset();
+          for (int64_t j = 0; j < tw; ++j) part[j] += p[j];
+        }
+        for (int64_t j = 0; j < tw; ++j) acc[j] += static_cast<double>(part[j]);
+      }
+      return;
+    }
     for (int64_t i = rb; i < re; ++i, w.next()) {
       const typename R::in_t* p = tile + w.offset();
       for (int64_t j = 0; j < tw; ++j) r.step(acc[j], p[j], i);
@@ -277,6 +297,7 @@ template <typename T, typename Out = T>
 struct SumR {
   using in_t = T;
   using acc_t = wide_t<T>;
+  static constexpr bool kFloatRows = std::is_same_v<T, float>;
   Out* out;
   bool mean = false;
   acc_t init(int64_t) const { return 0; }
@@ -353,6 +374,16 @@ constexpr bool better(T x, T than) {
   return kMax ? x > than : x < than;
 }
 
+// x > y (kMax) or x < y without raising FP exceptions on NaN, which is what lets GCC
+// if-convert (and so vectorize) a select on it.
+template <typename T, bool kMax>
+constexpr bool quiet_better(T x, T y) {
+  if constexpr (std::is_floating_point_v<T>)
+    return kMax ? __builtin_isgreater(x, y) : __builtin_isless(x, y);
+  else
+    return kMax ? x > y : x < y;
+}
+
 template <typename T, bool kMax>
 struct ExtremumR {
   using in_t = T;
@@ -364,17 +395,27 @@ struct ExtremumR {
     else
       return kMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
   }
-  void step(acc_t& a, T x, int64_t) const { a = (better<T, kMax>(x, a)) ? x : a; }
+  void step(acc_t& a, T x, int64_t) const { a = better<T, kMax>(x, a) ? x : a; }
   void merge(acc_t& a, const acc_t& b) const { step(a, b, 0); }
   void contig(acc_t& a, const T* p, int64_t n, int64_t) const {
-    constexpr int L = 8;
+    // Plain compare-selects (which vectorize to max/min instructions) plus a separate
+    // NaN flag per lane, instead of the branchy NaN-aware compare.
+    constexpr int L = 16;
     T lane[L];
+    int32_t nan[L] = {};
     for (int j = 0; j < L; ++j) lane[j] = a;
     int64_t i = 0;
     for (; i + L <= n; i += L)
-      for (int j = 0; j < L; ++j) step(lane[j], p[i + j], 0);
-    for (; i < n; ++i) step(lane[0], p[i], 0);
-    for (int j = 0; j < L; ++j) step(a, lane[j], 0);
+      for (int j = 0; j < L; ++j) {
+        const T x = p[i + j];
+        lane[j] = quiet_better<T, kMax>(x, lane[j]) ? x : lane[j];
+        nan[j] |= is_nan(x) ? 1 : 0;
+      }
+    for (; i < n; ++i) step(a, p[i], 0);
+    for (int j = 0; j < L; ++j) {
+      step(a, lane[j], 0);
+      if (nan[j]) a = std::numeric_limits<T>::quiet_NaN();
+    }
   }
   void write(int64_t o, const acc_t& a, int64_t) const { out[o] = a; }
 };
@@ -640,6 +681,12 @@ void logical_kernel(const KernelCall& c) {
 constexpr uint32_t kNumBool = ops::kNumericMask | ops::dtype_bit(DType::Bool);
 
 }  // namespace
+
+double sum_contiguous(const float* p, int64_t n) {
+  double acc = 0;
+  SumR<float>{nullptr}.contig(acc, p, n, 0);
+  return acc;
+}
 
 void register_reduce_kernels() {
   using namespace ops;

@@ -8,11 +8,14 @@
 #include <limits>
 #include <type_traits>
 
+#include "backends/cpu/vec/float_loops.h"
 #include "ops/reduce.h"
 #include "ops/registration.h"
 #include "tessera/parallel.h"
 
 namespace tessera::cpu {
+double sum_contiguous(const float* p, int64_t n);  // reduce.cc
+
 namespace {
 
 using ops::KernelCall;
@@ -119,6 +122,70 @@ void softmax_impl(const ScanShape& s, const T* x, T* y) {
   });
 }
 
+float max_contiguous(const float* p, int64_t n) {
+  constexpr int L = 8;
+  float lane[L];
+  for (int j = 0; j < L; ++j) lane[j] = -std::numeric_limits<float>::infinity();
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int j = 0; j < L; ++j) lane[j] = max_propagating_nan(lane[j], p[i + j]);
+  for (; i < n; ++i) lane[0] = max_propagating_nan(lane[0], p[i]);
+  for (int j = 1; j < L; ++j) lane[0] = max_propagating_nan(lane[0], lane[j]);
+  return lane[0];
+}
+
+// float32 runs on the ISA-specific vector loops (vectorized exp), which std::exp is not.
+template <bool kLog>
+void softmax_f32(const ScanShape& s, const float* x, float* y) {
+  const vec::FloatLoops& v = vec::float_loops();
+  const auto sub_s = v.binary_vs[static_cast<int>(vec::Binary::Sub)];
+  const auto mul_s = v.binary_vs[static_cast<int>(vec::Binary::Mul)];
+  const auto sub = v.binary[static_cast<int>(vec::Binary::Sub)];
+  const auto mul = v.binary[static_cast<int>(vec::Binary::Mul)];
+  const auto exp = v.unary[static_cast<int>(vec::Unary::Exp)];
+  const int64_t n = s.n, inner = s.inner;
+  for_each_tile(s, x, y, [&](const float* xt, float* yt, int64_t tw) {
+    if (inner == 1) {
+      const float m = max_contiguous(xt, n);
+      sub_s(xt, m, yt, n);
+      exp(yt, yt, n, {});
+      const double sum = sum_contiguous(yt, n);
+      if constexpr (kLog) {
+        sub_s(xt, m, yt, n);
+        sub_s(yt, static_cast<float>(std::log(sum)), yt, n);
+      } else {
+        mul_s(yt, static_cast<float>(1.0 / sum), yt, n);
+      }
+      return;
+    }
+    float m[kTile], t[kTile];
+    double sum[kTile];
+    for (int64_t j = 0; j < tw; ++j) {
+      m[j] = -std::numeric_limits<float>::infinity();
+      sum[j] = 0;
+    }
+    for (int64_t l = 0; l < n; ++l)
+      for (int64_t j = 0; j < tw; ++j) m[j] = max_propagating_nan(m[j], xt[l * inner + j]);
+    for (int64_t l = 0; l < n; ++l) {
+      float* row = yt + l * inner;
+      sub(xt + l * inner, m, row, tw);
+      exp(row, row, tw, {});
+      for (int64_t j = 0; j < tw; ++j) sum[j] += static_cast<double>(row[j]);
+    }
+    for (int64_t j = 0; j < tw; ++j)
+      t[j] = kLog ? static_cast<float>(std::log(sum[j])) : static_cast<float>(1.0 / sum[j]);
+    for (int64_t l = 0; l < n; ++l) {
+      float* row = yt + l * inner;
+      if constexpr (kLog) {
+        sub(xt + l * inner, m, row, tw);
+        sub(row, t, row, tw);
+      } else {
+        mul(row, t, row, tw);
+      }
+    }
+  });
+}
+
 // Floats accumulate in double (PyTorch's CPU accumulation type), integers in int64 with
 // wrap-around instead of signed-overflow UB.
 template <typename T>
@@ -139,6 +206,10 @@ template <bool kLog>
 void softmax_kernel(const KernelCall& c) {
   const Tensor x = c.inputs[0].contiguous();
   const ScanShape s = scan_shape(x, c.attrs.i("dim"));
+  if (x.dtype() == kFloat32) {
+    softmax_f32<kLog>(s, x.data<float>(), c.outputs[0].data<float>());
+    return;
+  }
   TESSERA_DISPATCH_FLOATING(x.dtype(), c.op.name, [&] {
     softmax_impl<scalar_t, kLog>(s, x.data<scalar_t>(), c.outputs[0].data<scalar_t>());
   });
