@@ -423,6 +423,28 @@ TEST(IndexPut, ErrorDtypesAndBroadcast) {
   EXPECT_ERROR_HAS(index_put(zeros({3}), {}, scalar_tensor(1.0f)), "at least one index");
 }
 
+// ---------------------------------------------------------------- 0-d inputs
+
+TEST(IndexZeroDim, GatherScalar) {
+  Tensor r = gather(scalar_tensor(3.0), 0, scalar_tensor(0, kInt64));
+  EXPECT_EQ(r.dim(), 0);
+  EXPECT_EQ(r.item<double>(), 3.0);
+  EXPECT_ERROR_HAS(gather(scalar_tensor(3.0), 0, scalar_tensor(1, kInt64)), "index 1 is out of bounds");
+}
+
+TEST(IndexZeroDim, IndexSelectScalar) {
+  Tensor r = index_select(scalar_tensor(5.0), 0, idx({0, 0}));
+  EXPECT_EQ(shape_of(r), (I64{2}));
+  EXPECT_EQ(r.to_vector<float>(), (F32{5, 5}));
+}
+
+TEST(IndexZeroDim, TopKScalar) {
+  auto [v, i] = topk(scalar_tensor(2.0), 1);
+  EXPECT_EQ(v.dim(), 0);
+  EXPECT_EQ(v.item<double>(), 2.0);
+  EXPECT_EQ(i.item<int64_t>(), 0);
+}
+
 // ---------------------------------------------------------------- one_hot
 
 TEST(IndexOneHot, InfersClasses) {

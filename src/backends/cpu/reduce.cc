@@ -374,16 +374,6 @@ constexpr bool better(T x, T than) {
   return kMax ? x > than : x < than;
 }
 
-// x > y (kMax) or x < y without raising FP exceptions on NaN, which is what lets GCC
-// if-convert (and so vectorize) a select on it.
-template <typename T, bool kMax>
-constexpr bool quiet_better(T x, T y) {
-  if constexpr (std::is_floating_point_v<T>)
-    return kMax ? __builtin_isgreater(x, y) : __builtin_isless(x, y);
-  else
-    return kMax ? x > y : x < y;
-}
-
 template <typename T, bool kMax>
 struct ExtremumR {
   using in_t = T;
@@ -398,24 +388,14 @@ struct ExtremumR {
   void step(acc_t& a, T x, int64_t) const { a = better<T, kMax>(x, a) ? x : a; }
   void merge(acc_t& a, const acc_t& b) const { step(a, b, 0); }
   void contig(acc_t& a, const T* p, int64_t n, int64_t) const {
-    // Plain compare-selects (which vectorize to max/min instructions) plus a separate
-    // NaN flag per lane, instead of the branchy NaN-aware compare.
-    constexpr int L = 16;
+    constexpr int L = 8;
     T lane[L];
-    int32_t nan[L] = {};
     for (int j = 0; j < L; ++j) lane[j] = a;
     int64_t i = 0;
     for (; i + L <= n; i += L)
-      for (int j = 0; j < L; ++j) {
-        const T x = p[i + j];
-        lane[j] = quiet_better<T, kMax>(x, lane[j]) ? x : lane[j];
-        nan[j] |= is_nan(x) ? 1 : 0;
-      }
-    for (; i < n; ++i) step(a, p[i], 0);
-    for (int j = 0; j < L; ++j) {
-      step(a, lane[j], 0);
-      if (nan[j]) a = std::numeric_limits<T>::quiet_NaN();
-    }
+      for (int j = 0; j < L; ++j) step(lane[j], p[i + j], 0);
+    for (; i < n; ++i) step(lane[0], p[i], 0);
+    for (int j = 0; j < L; ++j) step(a, lane[j], 0);
   }
   void write(int64_t o, const acc_t& a, int64_t) const { out[o] = a; }
 };
