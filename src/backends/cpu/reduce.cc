@@ -34,6 +34,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "backends/cpu/vec/float_loops.h"
 #include "ops/reduce.h"
 #include "ops/registration.h"
 #include "tessera/parallel.h"
@@ -532,6 +533,26 @@ struct SumExpR {
   }
   void step(acc_t& a, T x, int64_t) const {
     a.sum += static_cast<double>(std::exp(x - static_cast<T>(a.shift)));
+  }
+  void contig(acc_t& a, const T* p, int64_t n, int64_t) const {
+    if constexpr (std::is_same_v<T, float>) {
+      // The vectorized exp of the ISA loops, over a stack buffer of x - shift.
+      const vec::FloatLoops& v = vec::float_loops();
+      const auto sub = v.binary_vs[static_cast<int>(vec::Binary::Sub)];
+      const auto exp = v.unary[static_cast<int>(vec::Unary::Exp)];
+      constexpr int64_t kBuf = 1024;
+      float buf[kBuf];
+      for (int64_t b = 0; b < n; b += kBuf) {
+        const int64_t m = std::min(kBuf, n - b);
+        sub(p + b, static_cast<float>(a.shift), buf, m);
+        exp(buf, buf, m, {});
+        double s = 0;
+        SumR<float>{nullptr}.contig(s, buf, m, 0);
+        a.sum += s;
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) step(a, p[i], 0);
+    }
   }
   void merge(acc_t& a, const acc_t& b) const { a.sum += b.sum; }
   void write(int64_t o, const acc_t& a, int64_t) const {
