@@ -11,26 +11,11 @@
 
 #include "ops/op.h"
 #include "tessera/tessera.h"
+#include "test_util.h"
 
 using namespace tessera;
 
 namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-#define EXPECT_ERROR_HAS(expr, text)                                      \
-  do {                                                                    \
-    const std::string msg_ = error_of([&] { (void)(expr); });             \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_; \
-  } while (0)
 
 class Random : public ::testing::Test {
  protected:

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "tessera/tessera.h"
+#include "test_util.h"
 
 using namespace tessera;
 
@@ -9,16 +10,6 @@ namespace {
 
 Tensor iota(IntArrayRef shape) {
   return arange(0, numel_of(shape), 1, kFloat32).view(shape);
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tessera/ops.h"
+#include "test_util.h"
 
 namespace {
 
@@ -20,21 +21,6 @@ Tensor F(std::vector<float> v, IntArrayRef shape = {}) { return tensor<float>(v,
 Tensor D(std::vector<double> v, IntArrayRef shape = {}) { return tensor<double>(v, shape); }
 Tensor I(std::vector<int64_t> v, IntArrayRef shape = {}) { return tensor<int64_t>(v, shape); }
 Tensor B(std::vector<bool> v, IntArrayRef shape = {}) { return tensor<bool>(v, shape); }
-
-template <typename Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-#define EXPECT_ERROR_HAS(stmt, text)                                                   \
-  do {                                                                                 \
-    const std::string msg_ = error_of([&] { (void)(stmt); });                          \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_;              \
-  } while (0)
 
 std::vector<int64_t> shape_of(const Tensor& t) { return t.sizes().vec(); }
 

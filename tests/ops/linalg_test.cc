@@ -11,6 +11,7 @@
 #include "ops/linalg.h"
 #include "tessera/ops.h"
 #include "tessera/parallel.h"
+#include "test_util.h"
 
 namespace tessera {
 namespace {
@@ -88,23 +89,6 @@ void expect_values(const Tensor& out, std::vector<int64_t> shape, std::vector<do
 
 Tensor rnd(IntArrayRef shape, DType dt = kFloat32) { return randn(shape).to(dt); }
 Tensor rnd_int(IntArrayRef shape, DType dt = kInt64) { return randint(-5, 6, shape).to(dt); }
-
-// The message of the tessera::Error `f` throws ("" when it throws none, which fails the
-// callers' substring checks).
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-#define EXPECT_ERROR_HAS(expr, substr)                                          \
-  do {                                                                          \
-    const std::string msg_ = error_of([&] { (void)(expr); });                   \
-    EXPECT_NE(msg_.find(substr), std::string::npos) << "message: '" << msg_ << "'"; \
-  } while (0)
 
 class Linalg : public ::testing::Test {
  protected:

@@ -12,6 +12,7 @@
 #include "ops/op.h"
 #include "tessera/ops.h"
 #include "tessera/parallel.h"
+#include "test_util.h"
 
 namespace tessera {
 namespace {
@@ -27,21 +28,6 @@ Tensor cube() { return arange(0, 24, 1, kFloat32).view({2, 3, 4}); }
 std::vector<double> dv(const Tensor& t) { return t.to_vector<double>(); }
 std::vector<int64_t> iv(const Tensor& t) { return t.to_vector<int64_t>(); }
 Shape shp(const Tensor& t) { return Shape(t.sizes()); }
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-#define EXPECT_ERROR_HAS(stmt, text)                                       \
-  do {                                                                     \
-    const std::string msg_ = error_of([&] { (void)(stmt); });              \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_; \
-  } while (0)
 
 std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1, float hi = 1) {
   std::mt19937 gen(seed);

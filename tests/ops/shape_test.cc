@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tessera/ops.h"
+#include "test_util.h"
 
 namespace tessera {
 namespace {
@@ -14,23 +15,6 @@ using I64 = std::vector<int64_t>;
 using F32 = std::vector<float>;
 
 I64 shape_of(const Tensor& t) { return t.sizes().vec(); }
-
-// The message of the Error `f` throws ("" if it does not throw).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_HAS(stmt, text)                                        \
-  do {                                                                      \
-    const std::string msg_ = error_of([&] { (void)(stmt); });               \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_;   \
-  } while (0)
 
 // 0..n-1 as f32 in the given shape.
 Tensor iota_f(I64 shape) {
