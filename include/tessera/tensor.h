@@ -156,6 +156,22 @@ class TESSERA_API Tensor {
   Tensor& div_(const Tensor& other);
   Tensor& div_(const Scalar& other);
 
+  // ---- autograd (see tessera/autograd.h) ----
+  bool requires_grad() const;
+  // Marks a leaf as needing gradients; only floating tensors can.
+  Tensor& requires_grad_(bool on = true);
+  bool is_leaf() const;  // no recorded history (created by the user, or detached)
+  Tensor grad() const;   // the accumulated gradient of a leaf (undefined before backward)
+  void set_grad(const Tensor& grad);  // e.g. set_grad(Tensor()) clears it
+  // Backpropagates from this tensor; `gradient` may be omitted for one-element tensors.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false,
+                bool create_graph = false) const;
+  Tensor detach() const;  // same storage, no history
+  void retain_grad() const;  // keep .grad() of a non-leaf after backward
+  // Runs on this tensor's gradient during backward; returning a defined tensor replaces it.
+  void register_hook(std::function<Tensor(const Tensor&)> hook) const;
+  std::string grad_fn_name() const;  // "" for leaves, e.g. "mul_backward"
+
   std::string to_string() const;  // PyTorch-like printing, elided when large
 
  private:

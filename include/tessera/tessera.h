@@ -2,6 +2,7 @@
 // Everything a user needs: #include <tessera/tessera.h>
 #include "tessera/allocator.h"
 #include "tessera/array_ref.h"
+#include "tessera/autograd.h"
 #include "tessera/dtype.h"
 #include "tessera/error.h"
 #include "tessera/io.h"

@@ -15,10 +15,14 @@ InferResult infer_cast(const std::vector<Tensor>& in, const Attrs& attrs) {
   return {{{Shape(in[0].sizes()), attrs.get<DType>("dtype")}}, std::nullopt};
 }
 
+// The gradient passes through (the engine casts it back to the input's dtype).
+std::vector<Tensor> identity_backward(const BackwardCall& c) { return {c.grad(0)}; }
+
 }  // namespace
 
-OpDef kClone{"clone", 1, kElementwise | kDifferentiable, infer_clone, nullptr, "Identity"};
-OpDef kCast{"cast", 1, kElementwise | kDifferentiable, infer_cast, nullptr, "Cast"};
+OpDef kClone{"clone", 1, kElementwise | kDifferentiable, infer_clone, nullptr, "Identity",
+             identity_backward};
+OpDef kCast{"cast", 1, kElementwise | kDifferentiable, infer_cast, nullptr, "Cast", identity_backward};
 
 void register_copy_ops() {
   register_op(kClone);

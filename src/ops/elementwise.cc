@@ -118,9 +118,28 @@ InferResult infer_binary_arith(const std::vector<Tensor>& in, const Attrs&) {
   return {{{broadcast(in[0].sizes(), in[1].sizes()), dt}}, dt};
 }
 
-OpDef kAdd{"add", 2, kEwD, infer_binary_arith, nullptr, "Add"};
-OpDef kSub{"sub", 2, kEwD, infer_sub, nullptr, "Sub"};
-OpDef kMul{"mul", 2, kEwD, infer_binary_arith, nullptr, "Mul"};
+// ---- backward rules (written with ops, so they are differentiable again) ----
+namespace {
+std::vector<Tensor> add_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {c.needs(0) ? sum_to(g, c.input_sizes(0)) : Tensor(),
+          c.needs(1) ? sum_to(g, c.input_sizes(1)) : Tensor()};
+}
+std::vector<Tensor> sub_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {c.needs(0) ? sum_to(g, c.input_sizes(0)) : Tensor(),
+          c.needs(1) ? sum_to(neg(g), c.input_sizes(1)) : Tensor()};
+}
+std::vector<Tensor> mul_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {c.needs(0) ? sum_to(mul(g, c.input(1)), c.input_sizes(0)) : Tensor(),
+          c.needs(1) ? sum_to(mul(g, c.input(0)), c.input_sizes(1)) : Tensor()};
+}
+}  // namespace
+
+OpDef kAdd{"add", 2, kEwD, infer_binary_arith, nullptr, "Add", add_backward};
+OpDef kSub{"sub", 2, kEwD, infer_sub, nullptr, "Sub", sub_backward};
+OpDef kMul{"mul", 2, kEwD, infer_binary_arith, nullptr, "Mul", mul_backward};
 OpDef kDiv{"div", 2, kEwD, infer_binary_float, nullptr, "Div"};
 OpDef kFloorDivide{"floor_divide", 2, kEw, infer_binary_arith, nullptr, nullptr};
 OpDef kRemainder{"remainder", 2, kEwD, infer_binary_arith, nullptr, "Mod"};

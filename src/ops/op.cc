@@ -4,7 +4,10 @@
 #include <mutex>
 #include <sstream>
 
+#include "autograd/record.h"
 #include "ops/registration.h"
+#include "tessera/autograd.h"
+#include "tessera/ops.h"
 
 namespace tessera::ops {
 namespace {
@@ -122,7 +125,10 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attr
       throw Error(detail::concat(op_context(op, inputs), "input ", i, " is an undefined tensor"));
 
   if (op.flags & kIsView) {
-    return with_context(op, inputs, [&] { return std::vector<Tensor>{op.view(inputs[0], attrs)}; });
+    std::vector<Tensor> out =
+        with_context(op, inputs, [&] { return std::vector<Tensor>{op.view(inputs[0], attrs)}; });
+    if (autograd::should_record(inputs)) autograd::record(op, inputs, out, attrs);
+    return out;
   }
   InferResult meta = with_context(op, inputs, [&] { return op.infer(inputs, attrs); });
 
@@ -161,6 +167,7 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attr
     kernel->fn(KernelCall{op, inputs, outputs, attrs});
     return 0;
   });
+  if (autograd::should_record(inputs)) autograd::record(op, inputs, outputs, attrs);
   if (upcast)
     for (size_t i = 0; i < outputs.size(); ++i)
       if (outputs[i].dtype() != meta.outputs[i].dtype) outputs[i] = outputs[i].to(meta.outputs[i].dtype);
@@ -176,11 +183,38 @@ bool overlaps_partially(const Tensor& self, const Tensor& t) {
            t.strides().equals(self.strides()));
 }
 
+// The errors an in-place op gives for a result self cannot take.
+void check_inplace_result(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& r,
+                          const Tensor& self) {
+  if (!r.sizes().equals(self.sizes()))
+    throw Error(detail::concat(op_context(op, inputs), "in-place result has shape ",
+                               shape_str(r.sizes()), " but the tensor written to has shape ",
+                               shape_str(self.sizes())));
+  if (!can_cast(r.dtype(), self.dtype()))
+    throw Error(detail::concat(op_context(op, inputs), "result type ", dtype_name(r.dtype()),
+                               " can't be cast to the tensor's dtype ", dtype_name(self.dtype())));
+}
+
 }  // namespace
 
 Tensor& call_inplace(const OpDef& op, Tensor& self, std::vector<Tensor> inputs, const Attrs& attrs) {
   ensure_registered();
   TESSERA_CHECK(self.defined(), op.name, "_: the tensor is undefined");
+  if (autograd::should_record(inputs) || (autograd::is_grad_enabled() && self.requires_grad())) {
+    // With history, the op is recorded out of place and self takes over its history.
+    Tensor before = autograd::prepare_inplace(op, self);
+    for (Tensor& t : inputs)
+      if (t.is_same(self)) t = before;
+    Tensor r = call(op, inputs, attrs)[0];
+    check_inplace_result(op, inputs, r, self);
+    if (r.dtype() != self.dtype()) r = r.to(self.dtype());
+    {
+      autograd::NoGradGuard no_grad;
+      self.copy_(r);
+    }
+    autograd::rebase_history(self, r);
+    return self;
+  }
   InferResult meta = with_context(op, inputs, [&] { return op.infer(inputs, attrs); });
   const Kernel* kernel = find_kernel(op, self.device());
   bool direct = (op.flags & kElementwise) && kernel != nullptr && meta.outputs.size() == 1 &&
@@ -201,16 +235,20 @@ Tensor& call_inplace(const OpDef& op, Tensor& self, std::vector<Tensor> inputs, 
     return self;
   }
   std::vector<Tensor> result = call(op, inputs, attrs);
-  const Tensor& r = result[0];
-  if (!r.sizes().equals(self.sizes()))
-    throw Error(detail::concat(op_context(op, inputs), "in-place result has shape ",
-                               shape_str(r.sizes()), " but the tensor written to has shape ",
-                               shape_str(self.sizes())));
-  if (!can_cast(r.dtype(), self.dtype()))
-    throw Error(detail::concat(op_context(op, inputs), "result type ", dtype_name(r.dtype()),
-                               " can't be cast to the tensor's dtype ", dtype_name(self.dtype())));
-  self.copy_(r);  // bumps the version
+  check_inplace_result(op, inputs, result[0], self);
+  self.copy_(result[0]);  // bumps the version
   return self;
+}
+
+Tensor sum_to(const Tensor& grad, IntArrayRef sizes) {
+  if (grad.sizes().equals(sizes)) return grad;
+  const int64_t lead = grad.dim() - static_cast<int64_t>(sizes.size());
+  TESSERA_INTERNAL_ASSERT(lead >= 0, "sum_to: ", shape_str(grad.sizes()), " to ", shape_str(sizes));
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < grad.dim(); ++d)
+    if (d < lead || (sizes[static_cast<size_t>(d - lead)] == 1 && grad.size(d) != 1)) dims.push_back(d);
+  Tensor r = dims.empty() ? grad : sum(grad, dims, true);
+  return r.view(sizes);
 }
 
 // ---- shape and dtype helpers ----

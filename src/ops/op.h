@@ -51,10 +51,13 @@ class Attrs {
     return get<std::vector<int64_t>>(name);
   }
   const std::vector<Attr>& items() const { return items_; }
+  void add(Attr attr) { items_.push_back(std::move(attr)); }
 
  private:
   std::vector<Attr> items_;
 };
+
+struct OpDef;
 
 struct TensorMeta {
   Shape sizes;
@@ -68,7 +71,6 @@ struct InferResult {
   std::optional<DType> input_dtype;
 };
 
-struct OpDef;
 struct KernelCall {
   const OpDef& op;
   const std::vector<Tensor>& inputs;
@@ -76,7 +78,28 @@ struct KernelCall {
   const Attrs& attrs;
 };
 
+// What a backward rule sees. Saved inputs/outputs are checked against later in-place
+// writes only when read, so a rule that does not need a value never trips the check.
+class BackwardCall {
+ public:
+  virtual ~BackwardCall() = default;
+  virtual const OpDef& op() const = 0;
+  virtual const Attrs& attrs() const = 0;
+  virtual size_t num_inputs() const = 0;
+  virtual const Tensor& input(size_t i) const = 0;
+  virtual const Tensor& output(size_t i) const = 0;
+  // Gradient of output i (zeros when none flowed to it; undefined for non-float outputs).
+  virtual const Tensor& grad(size_t i) const = 0;
+  // Whether input i needs a gradient (a rule may skip the work otherwise).
+  virtual bool needs(size_t i) const = 0;
+  virtual IntArrayRef input_sizes(size_t i) const = 0;
+  virtual DType input_dtype(size_t i) const = 0;
+};
+
 using InferFn = InferResult (*)(const std::vector<Tensor>& inputs, const Attrs& attrs);
+// Returns one gradient per input (undefined where not needed), written with ops so it is
+// differentiable itself (higher-order gradients).
+using BackwardFn = std::vector<Tensor> (*)(const BackwardCall& call);
 using KernelFn = void (*)(const KernelCall& call);
 using ViewFn = Tensor (*)(const Tensor& input, const Attrs& attrs);
 
@@ -95,6 +118,7 @@ struct OpDef {
   InferFn infer;            // shape and dtype rule (and argument validation)
   ViewFn view = nullptr;    // for kIsView ops instead of a kernel
   const char* onnx_op = nullptr;  // the ONNX operator it maps to, if one does
+  BackwardFn backward = nullptr;  // for kDifferentiable ops
   int index = -1;           // slot in the registry, set by register_op
 };
 
@@ -130,6 +154,9 @@ inline Tensor call1(const OpDef& op, std::vector<Tensor> inputs, const Attrs& at
 // bumps self's storage version. Elementwise ops whose result matches self write straight
 // into it; anything else is computed out of place and copied, so aliasing is safe.
 Tensor& call_inplace(const OpDef& op, Tensor& self, std::vector<Tensor> inputs, const Attrs& attrs = {});
+
+// Reduces a broadcast gradient back to `sizes` (sums the broadcast dims).
+Tensor sum_to(const Tensor& grad, IntArrayRef sizes);
 
 // "add: a [2, 3] f32, b [4] f32: " - the prefix every op error starts with.
 std::string op_context(const OpDef& op, const std::vector<Tensor>& inputs);

@@ -1,3 +1,4 @@
+#include <algorithm>
 // The reduction family: shape/dtype rules and argument validation of reductions, scans
 // (cumsum) and softmax, and their public functions. Kernels: backends/cpu/reduce*.cc.
 #include "ops/reduce.h"
@@ -170,7 +171,28 @@ constexpr uint32_t kRD = kReduction | kDifferentiable;
 
 }  // namespace
 
-OpDef kSum{"sum", 1, kRD, infer_sum, nullptr, "ReduceSum"};
+namespace {
+// The gradient of a reduction, broadcast back over the reduced dims.
+Tensor expand_reduced(const Tensor& g, const BackwardCall& c) {
+  const IntArrayRef sizes = c.input_sizes(0);
+  Tensor r = g;
+  if (!c.attrs().b("keepdim")) {
+    std::vector<int64_t> dims = dims_of(c.attrs());
+    const int64_t rank = static_cast<int64_t>(sizes.size());
+    if (dims.empty())
+      for (int64_t d = 0; d < rank; ++d) dims.push_back(d);
+    for (int64_t& d : dims) d = d < 0 ? d + rank : d;
+    std::sort(dims.begin(), dims.end());
+    for (int64_t d : dims) r = r.unsqueeze(d);
+  }
+  return r.expand(sizes);
+}
+std::vector<Tensor> sum_backward(const BackwardCall& c) {
+  return {expand_reduced(c.grad(0), c)};
+}
+}  // namespace
+
+OpDef kSum{"sum", 1, kRD, infer_sum, nullptr, "ReduceSum", sum_backward};
 OpDef kMean{"mean", 1, kRD, infer_mean, nullptr, "ReduceMean"};
 OpDef kProd{"prod", 1, kRD, infer_prod, nullptr, "ReduceProd"};
 OpDef kAmax{"amax", 1, kRD, infer_extremum<kMaxWord>, nullptr, "ReduceMax"};

@@ -251,22 +251,84 @@ Tensor as_strided_fn(const Tensor& x, const Attrs& a) {
 
 InferResult no_infer(const std::vector<Tensor>&, const Attrs&) { return {}; }
 
+// ---- backward rules ----
+// Views that only rearrange: the gradient is rearranged back.
+std::vector<Tensor> reshape_back(const BackwardCall& c) { return {c.grad(0).reshape(c.input_sizes(0))}; }
+
+std::vector<Tensor> permute_backward(const BackwardCall& c) {
+  const auto& dims = c.attrs().ints("dims");
+  const int64_t rank = static_cast<int64_t>(dims.size());
+  std::vector<int64_t> inverse(dims.size());
+  for (int64_t i = 0; i < rank; ++i) inverse[static_cast<size_t>(wrap_dim(dims[static_cast<size_t>(i)], rank, "permute"))] = i;
+  return {c.grad(0).permute(inverse)};
+}
+
+std::vector<Tensor> expand_backward(const BackwardCall& c) { return {sum_to(c.grad(0), c.input_sizes(0))}; }
+
+// Views that pick elements (slice, select, diagonal, as_strided): the gradient is
+// written into zeros through the same view (the "view_scatter" op below).
+std::vector<Tensor> scatter_back(const BackwardCall& c);
+
 }  // namespace
 
-OpDef kView{"view", 1, kIsView | kDifferentiable, no_infer, view_fn, "Reshape"};
-OpDef kPermute{"permute", 1, kIsView | kDifferentiable, no_infer, permute_fn, "Transpose"};
-OpDef kSlice{"slice", 1, kIsView | kDifferentiable, no_infer, slice_fn, "Slice"};
-OpDef kSelect{"select", 1, kIsView | kDifferentiable, no_infer, select_fn, "Gather"};
-OpDef kExpand{"expand", 1, kIsView | kDifferentiable, no_infer, expand_fn, "Expand"};
-OpDef kSqueeze{"squeeze", 1, kIsView | kDifferentiable, no_infer, squeeze_fn, "Squeeze"};
-OpDef kUnsqueeze{"unsqueeze", 1, kIsView | kDifferentiable, no_infer, unsqueeze_fn, "Unsqueeze"};
-OpDef kDiagonal{"diagonal", 1, kIsView | kDifferentiable, no_infer, diagonal_fn, nullptr};
-OpDef kAsStrided{"as_strided", 1, kIsView | kDifferentiable, no_infer, as_strided_fn, nullptr};
+// view_scatter: zeros of `base_sizes` with its `view_op` view (with the view's own
+// attributes) set to the input. Its backward applies the view again, so double
+// backward through slicing works.
+extern OpDef kViewScatter;
+
+namespace {
+
+InferResult infer_view_scatter(const std::vector<Tensor>& in, const Attrs& a) {
+  return {{{Shape(IntArrayRef(a.ints("base_sizes"))), in[0].dtype()}}, std::nullopt};
+}
+
+const OpDef& view_op_named(const Attrs& a) {
+  const OpDef* op = find_op(a.get<std::string>("view_op"));
+  TESSERA_INTERNAL_ASSERT(op != nullptr && op->view != nullptr, "view_scatter: bad view op");
+  return *op;
+}
+
+void view_scatter_kernel(const KernelCall& c) {
+  Tensor& out = c.outputs[0];
+  out.zero_();
+  Tensor window = view_op_named(c.attrs).view(out, c.attrs);
+  window.copy_(c.inputs[0]);
+}
+
+std::vector<Tensor> view_scatter_backward(const BackwardCall& c) {
+  return {call1(view_op_named(c.attrs()), {c.grad(0)}, c.attrs())};
+}
+
+std::vector<Tensor> scatter_back(const BackwardCall& c) {
+  std::vector<Attr> items = c.attrs().items();
+  items.push_back({"view_op", std::string(c.op().name)});
+  items.push_back({"base_sizes", c.input_sizes(0).vec()});
+  Attrs attrs;
+  for (Attr& a : items) attrs.add(std::move(a));
+  return {call1(kViewScatter, {c.grad(0)}, attrs)};
+}
+
+}  // namespace
+
+OpDef kViewScatter{"view_scatter", 1, kDifferentiable, infer_view_scatter, nullptr, nullptr,
+                   view_scatter_backward};
+
+OpDef kView{"view", 1, kIsView | kDifferentiable, no_infer, view_fn, "Reshape", reshape_back};
+OpDef kPermute{"permute", 1, kIsView | kDifferentiable, no_infer, permute_fn, "Transpose", permute_backward};
+OpDef kSlice{"slice", 1, kIsView | kDifferentiable, no_infer, slice_fn, "Slice", scatter_back};
+OpDef kSelect{"select", 1, kIsView | kDifferentiable, no_infer, select_fn, "Gather", scatter_back};
+OpDef kExpand{"expand", 1, kIsView | kDifferentiable, no_infer, expand_fn, "Expand", expand_backward};
+OpDef kSqueeze{"squeeze", 1, kIsView | kDifferentiable, no_infer, squeeze_fn, "Squeeze", reshape_back};
+OpDef kUnsqueeze{"unsqueeze", 1, kIsView | kDifferentiable, no_infer, unsqueeze_fn, "Unsqueeze", reshape_back};
+OpDef kDiagonal{"diagonal", 1, kIsView | kDifferentiable, no_infer, diagonal_fn, nullptr, scatter_back};
+OpDef kAsStrided{"as_strided", 1, kIsView | kDifferentiable, no_infer, as_strided_fn, nullptr, scatter_back};
 
 void register_view_ops() {
   for (OpDef* op : {&kView, &kPermute, &kSlice, &kSelect, &kExpand, &kSqueeze, &kUnsqueeze,
-                    &kDiagonal, &kAsStrided})
+                    &kDiagonal, &kAsStrided, &kViewScatter})
     register_op(*op);
+  // A composite of zero_, a view and copy_: device independent, so registered here.
+  register_kernel(kViewScatter, Device::CPU, view_scatter_kernel, kAllMask);
 }
 
 }  // namespace tessera::ops
