@@ -118,64 +118,271 @@ InferResult infer_binary_arith(const std::vector<Tensor>& in, const Attrs&) {
   return {{{broadcast(in[0].sizes(), in[1].sizes()), dt}}, dt};
 }
 
-// ---- backward rules (written with ops, so they are differentiable again) ----
+// ---- backward rules ----
+// Each rule sits beside its OpDef. They are written with ops, never kernels, so that with
+// create_graph the gradient is itself differentiable (gradgradcheck, Hessian-vector
+// products). Binary ops broadcast, so their gradients are summed back to each input's shape.
+// Where a formula has a point to exclude (0^0, log 0), the excluded value is replaced
+// before the risky op rather than masked after it: a NaN in an unselected branch of
+// `where` would come back as 0 * inf = NaN in the second derivative.
 namespace {
+// g where cond holds, 0 elsewhere.
+Tensor keep_where(const Tensor& cond, const Tensor& g) { return where(cond, g, 0.0); }
+// The gradient for input i computed by f (at the output's shape), summed back to the
+// input's shape; undefined when the input needs none (the work is skipped).
+template <typename F>
+Tensor input_grad(const BackwardCall& c, size_t i, F&& f) {
+  return c.needs(i) ? sum_to(f(), c.input_sizes(i)) : Tensor();
+}
+// Piecewise-constant ops (floor, sign, ...): zero almost everywhere, as PyTorch defines it.
+Tensor zero_grad(const BackwardCall& c, size_t i) {
+  return c.needs(i) ? zeros(c.input_sizes(i), c.input_dtype(i)) : Tensor();
+}
+std::vector<Tensor> zero_backward(const BackwardCall& c) {
+  std::vector<Tensor> r;
+  for (size_t i = 0; i < c.num_inputs(); ++i) r.push_back(zero_grad(c, i));
+  return r;
+}
+
 std::vector<Tensor> add_backward(const BackwardCall& c) {
   const Tensor& g = c.grad(0);
-  return {c.needs(0) ? sum_to(g, c.input_sizes(0)) : Tensor(),
-          c.needs(1) ? sum_to(g, c.input_sizes(1)) : Tensor()};
+  return {input_grad(c, 0, [&] { return g; }), input_grad(c, 1, [&] { return g; })};
 }
 std::vector<Tensor> sub_backward(const BackwardCall& c) {
   const Tensor& g = c.grad(0);
-  return {c.needs(0) ? sum_to(g, c.input_sizes(0)) : Tensor(),
-          c.needs(1) ? sum_to(neg(g), c.input_sizes(1)) : Tensor()};
+  return {input_grad(c, 0, [&] { return g; }), input_grad(c, 1, [&] { return neg(g); })};
 }
 std::vector<Tensor> mul_backward(const BackwardCall& c) {
   const Tensor& g = c.grad(0);
-  return {c.needs(0) ? sum_to(mul(g, c.input(1)), c.input_sizes(0)) : Tensor(),
-          c.needs(1) ? sum_to(mul(g, c.input(0)), c.input_sizes(1)) : Tensor()};
+  return {input_grad(c, 0, [&] { return mul(g, c.input(1)); }),
+          input_grad(c, 1, [&] { return mul(g, c.input(0)); })};
+}
+// d(a/b) = da / b - a db / b^2.
+std::vector<Tensor> div_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {input_grad(c, 0, [&] { return div(g, c.input(1)); }),
+          input_grad(c, 1, [&] {
+            const Tensor& b = c.input(1);
+            return neg(div(mul(g, c.input(0)), mul(b, b)));
+          })};
 }
 }  // namespace
 
 OpDef kAdd{"add", 2, kEwD, infer_binary_arith, nullptr, "Add", add_backward};
 OpDef kSub{"sub", 2, kEwD, infer_sub, nullptr, "Sub", sub_backward};
 OpDef kMul{"mul", 2, kEwD, infer_binary_arith, nullptr, "Mul", mul_backward};
-OpDef kDiv{"div", 2, kEwD, infer_binary_float, nullptr, "Div"};
-OpDef kFloorDivide{"floor_divide", 2, kEw, infer_binary_arith, nullptr, nullptr};
-OpDef kRemainder{"remainder", 2, kEwD, infer_binary_arith, nullptr, "Mod"};
-OpDef kPow{"pow", 2, kEwD, infer_pow, nullptr, "Pow"};
-OpDef kMinimum{"minimum", 2, kEwD, infer_binary_arith, nullptr, "Min"};
-OpDef kMaximum{"maximum", 2, kEwD, infer_binary_arith, nullptr, "Max"};
-OpDef kAtan2{"atan2", 2, kEwD, infer_binary_float, nullptr, nullptr};
+OpDef kDiv{"div", 2, kEwD, infer_binary_float, nullptr, "Div", div_backward};
+// Floor division is piecewise constant: zero gradients for both inputs (as PyTorch).
+OpDef kFloorDivide{"floor_divide", 2, kEwD, infer_binary_arith, nullptr, nullptr, zero_backward};
 
-OpDef kNeg{"neg", 1, kEwD, infer_neg, nullptr, "Neg"};
-OpDef kAbs{"abs", 1, kEwD, infer_unary_same, nullptr, "Abs"};
-OpDef kSign{"sign", 1, kEwD, infer_unary_same, nullptr, "Sign"};
-OpDef kExp{"exp", 1, kEwD, infer_unary_float, nullptr, "Exp"};
-OpDef kExpm1{"expm1", 1, kEwD, infer_unary_float, nullptr, nullptr};
-OpDef kLog{"log", 1, kEwD, infer_unary_float, nullptr, "Log"};
-OpDef kLog1p{"log1p", 1, kEwD, infer_unary_float, nullptr, nullptr};
-OpDef kLog2{"log2", 1, kEwD, infer_unary_float, nullptr, nullptr};
-OpDef kSqrt{"sqrt", 1, kEwD, infer_unary_float, nullptr, "Sqrt"};
-OpDef kRsqrt{"rsqrt", 1, kEwD, infer_unary_float, nullptr, nullptr};
-OpDef kSin{"sin", 1, kEwD, infer_unary_float, nullptr, "Sin"};
-OpDef kCos{"cos", 1, kEwD, infer_unary_float, nullptr, "Cos"};
-OpDef kTan{"tan", 1, kEwD, infer_unary_float, nullptr, "Tan"};
-OpDef kTanh{"tanh", 1, kEwD, infer_unary_float, nullptr, "Tanh"};
-OpDef kSigmoid{"sigmoid", 1, kEwD, infer_unary_float, nullptr, "Sigmoid"};
-OpDef kErf{"erf", 1, kEwD, infer_unary_float, nullptr, "Erf"};
-OpDef kRelu{"relu", 1, kEwD, infer_unary_same, nullptr, "Relu"};
-OpDef kGelu{"gelu", 1, kEwD, infer_gelu, nullptr, "Gelu"};
-OpDef kSilu{"silu", 1, kEwD, infer_unary_float, nullptr, nullptr};
-OpDef kSoftplus{"softplus", 1, kEwD, infer_unary_float, nullptr, "Softplus"};
-OpDef kSquare{"square", 1, kEwD, infer_square, nullptr, nullptr};
-OpDef kReciprocal{"reciprocal", 1, kEwD, infer_unary_float, nullptr, "Reciprocal"};
-OpDef kFloor{"floor", 1, kEw, infer_unary_same, nullptr, "Floor"};
-OpDef kCeil{"ceil", 1, kEw, infer_unary_same, nullptr, "Ceil"};
-OpDef kRound{"round", 1, kEw, infer_unary_same, nullptr, "Round"};
-OpDef kClamp{"clamp", 1, kEwD, infer_clamp, nullptr, "Clip"};
-OpDef kClampTensor{"clamp_tensor", 3, kEwD, infer_clamp_tensor, nullptr, "Clip"};
+namespace {
+// remainder(a, b) = a - floor(a / b) * b: da = g, db = -g * floor(a / b).
+std::vector<Tensor> remainder_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {input_grad(c, 0, [&] { return g; }), input_grad(c, 1, [&] {
+            return neg(mul(g, floor_divide(c.input(0), c.input(1))));
+          })};
+}
+// PyTorch's formulas: d/da a^b = b a^(b-1), taken as 0 where b == 0 (so 0^0 has gradient 0,
+// not 0 * inf); d/db a^b = a^b log(a), taken as 0 where a == 0 and b >= 0 (the limit);
+// a negative base gives NaN there, as log does.
+std::vector<Tensor> pow_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(1);
+  return {input_grad(c, 0, [&] {
+            // b == 0: a^0 times b is 0 with no infinite intermediate at a == 0.
+            const Tensor exponent = where(ne(b, 0), sub(b, 1), 0.0);
+            return mul(g, mul(b, pow(a, exponent)));
+          }),
+          input_grad(c, 1, [&] {
+            const Tensor limit = logical_and(eq(a, 0), ge(b, 0));
+            // A 0-d 1 of the gradient's dtype, not a wrapped scalar: for a Scalar base
+            // both branches would be wrapped, and promotion would take log in float32.
+            Tensor safe_a = where(logical_not(limit), a, ones({}, g.dtype()));
+            if (safe_a.dtype() != g.dtype()) safe_a = safe_a.to(g.dtype());
+            return keep_where(logical_not(limit), mul(g, mul(c.output(0), log(safe_a))));
+          })};
+}
+// The winner takes the gradient; a tie splits it half and half (PyTorch).
+Tensor extremum_share(const Tensor& g, const Tensor& wins, const Tensor& tie) {
+  return where(tie, mul(g, 0.5), keep_where(wins, g));
+}
+std::vector<Tensor> minimum_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(1);
+  return {input_grad(c, 0, [&] { return extremum_share(g, lt(a, b), eq(a, b)); }),
+          input_grad(c, 1, [&] { return extremum_share(g, gt(a, b), eq(a, b)); })};
+}
+std::vector<Tensor> maximum_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(1);
+  return {input_grad(c, 0, [&] { return extremum_share(g, gt(a, b), eq(a, b)); }),
+          input_grad(c, 1, [&] { return extremum_share(g, lt(a, b), eq(a, b)); })};
+}
+// atan2(a, b): da = b / (a^2 + b^2), db = -a / (a^2 + b^2).
+std::vector<Tensor> atan2_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(1);
+  const Tensor scale = div(g, add(square(a), square(b)));
+  return {input_grad(c, 0, [&] { return mul(scale, b); }),
+          input_grad(c, 1, [&] { return neg(mul(scale, a)); })};
+}
+}  // namespace
 
+OpDef kRemainder{"remainder", 2, kEwD, infer_binary_arith, nullptr, "Mod", remainder_backward};
+OpDef kPow{"pow", 2, kEwD, infer_pow, nullptr, "Pow", pow_backward};
+OpDef kMinimum{"minimum", 2, kEwD, infer_binary_arith, nullptr, "Min", minimum_backward};
+OpDef kMaximum{"maximum", 2, kEwD, infer_binary_arith, nullptr, "Max", maximum_backward};
+OpDef kAtan2{"atan2", 2, kEwD, infer_binary_float, nullptr, nullptr, atan2_backward};
+
+// Unary rules: x = input, y = output (reused where the derivative is cheaper in it).
+namespace {
+constexpr double kTwoOverSqrtPi = 1.1283791670955126;    // 2 / sqrt(pi)
+constexpr double kInvSqrt2Pi = 0.3989422804014327;       // 1 / sqrt(2 pi)
+constexpr double kSqrtTwoOverPi = 0.7978845608028654;    // sqrt(2 / pi)
+constexpr double kGeluTanhCubic = 0.044715;
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kLn2 = 0.69314718055994530942;
+
+Tensor in0(const BackwardCall& c) { return c.input(0); }
+Tensor out0(const BackwardCall& c) { return c.output(0); }
+
+std::vector<Tensor> neg_backward(const BackwardCall& c) { return {neg(c.grad(0))}; }
+std::vector<Tensor> abs_backward(const BackwardCall& c) { return {mul(c.grad(0), sign(in0(c)))}; }
+std::vector<Tensor> exp_backward(const BackwardCall& c) { return {mul(c.grad(0), out0(c))}; }
+std::vector<Tensor> expm1_backward(const BackwardCall& c) {
+  return {mul(c.grad(0), add(out0(c), 1.0))};
+}
+std::vector<Tensor> log_backward(const BackwardCall& c) { return {div(c.grad(0), in0(c))}; }
+std::vector<Tensor> log1p_backward(const BackwardCall& c) {
+  return {div(c.grad(0), add(in0(c), 1.0))};
+}
+std::vector<Tensor> log2_backward(const BackwardCall& c) {
+  return {div(c.grad(0), mul(in0(c), kLn2))};
+}
+std::vector<Tensor> sqrt_backward(const BackwardCall& c) {
+  return {div(c.grad(0), mul(out0(c), 2.0))};
+}
+// rsqrt(x) = x^(-1/2): -1/2 x^(-3/2) = -y^3 / 2.
+std::vector<Tensor> rsqrt_backward(const BackwardCall& c) {
+  const Tensor y = out0(c);
+  return {mul(mul(c.grad(0), mul(y, square(y))), -0.5)};
+}
+std::vector<Tensor> sin_backward(const BackwardCall& c) { return {mul(c.grad(0), cos(in0(c)))}; }
+std::vector<Tensor> cos_backward(const BackwardCall& c) {
+  return {neg(mul(c.grad(0), sin(in0(c))))};
+}
+std::vector<Tensor> tan_backward(const BackwardCall& c) {
+  return {mul(c.grad(0), add(square(out0(c)), 1.0))};
+}
+std::vector<Tensor> tanh_backward(const BackwardCall& c) {
+  const Tensor y = out0(c);
+  return {mul(c.grad(0), 1.0 - square(y))};
+}
+std::vector<Tensor> sigmoid_backward(const BackwardCall& c) {
+  const Tensor y = out0(c);
+  return {mul(c.grad(0), mul(y, 1.0 - y))};
+}
+std::vector<Tensor> erf_backward(const BackwardCall& c) {
+  const Tensor x = in0(c);
+  return {mul(c.grad(0), mul(exp(neg(square(x))), kTwoOverSqrtPi))};
+}
+std::vector<Tensor> relu_backward(const BackwardCall& c) {
+  return {keep_where(gt(out0(c), 0), c.grad(0))};
+}
+// gelu(x) = x Phi(x): Phi(x) + x phi(x). The tanh form is 0.5 x (1 + tanh(u)) with
+// u = sqrt(2/pi) (x + 0.044715 x^3).
+std::vector<Tensor> gelu_backward(const BackwardCall& c) {
+  const Tensor x = in0(c);
+  if (c.attrs().get<std::string>("approximate") == "tanh") {
+    const Tensor x2 = square(x);
+    const Tensor t = tanh(mul(add(x, mul(mul(x2, x), kGeluTanhCubic)), kSqrtTwoOverPi));
+    const Tensor du = mul(add(mul(x2, 3 * kGeluTanhCubic), 1.0), kSqrtTwoOverPi);
+    const Tensor d = add(mul(add(t, 1.0), 0.5), mul(mul(x, 1.0 - square(t)), mul(du, 0.5)));
+    return {mul(c.grad(0), d)};
+  }
+  const Tensor cdf = mul(add(erf(mul(x, kInvSqrt2)), 1.0), 0.5);
+  const Tensor pdf = mul(exp(mul(square(x), -0.5)), kInvSqrt2Pi);
+  return {mul(c.grad(0), add(cdf, mul(x, pdf)))};
+}
+// silu(x) = x s(x): s (1 + x (1 - s)).
+std::vector<Tensor> silu_backward(const BackwardCall& c) {
+  const Tensor x = in0(c);
+  const Tensor s = sigmoid(x);
+  return {mul(c.grad(0), mul(s, add(mul(x, 1.0 - s), 1.0)))};
+}
+// Above the threshold softplus is the identity; below, its slope is sigmoid(beta x).
+std::vector<Tensor> softplus_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const Tensor bx = mul(in0(c), c.attrs().f("beta"));
+  return {where(gt(bx, c.attrs().f("threshold")), g, mul(g, sigmoid(bx)))};
+}
+std::vector<Tensor> square_backward(const BackwardCall& c) {
+  return {mul(c.grad(0), mul(in0(c), 2.0))};
+}
+std::vector<Tensor> reciprocal_backward(const BackwardCall& c) {
+  return {neg(mul(c.grad(0), square(out0(c))))};
+}
+// Inside [min, max] the gradient passes; a clamped element gets none (PyTorch: the bounds
+// themselves count as inside).
+std::vector<Tensor> clamp_backward(const BackwardCall& c) {
+  const Tensor x = in0(c);
+  Tensor inside;
+  if (c.attrs().b("has_min")) inside = ge(x, c.attrs().scalar("min"));
+  if (c.attrs().b("has_max")) {
+    const Tensor below = le(x, c.attrs().scalar("max"));
+    inside = inside.defined() ? logical_and(inside, below) : below;
+  }
+  return {keep_where(inside, c.grad(0))};
+}
+// clamp(x, lo, hi) = min(max(x, lo), hi): when lo > hi the result is hi everywhere, so
+// hi takes the gradient and lo none (PyTorch's rule).
+std::vector<Tensor> clamp_tensor_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const Tensor& x = c.input(0);
+  const Tensor& lo = c.input(1);
+  const Tensor& hi = c.input(2);
+  return {input_grad(c, 0, [&] { return keep_where(logical_and(ge(x, lo), le(x, hi)), g); }),
+          input_grad(c, 1, [&] { return keep_where(logical_and(lt(x, lo), lt(lo, hi)), g); }),
+          input_grad(c, 2, [&] { return keep_where(logical_or(gt(x, hi), lt(hi, lo)), g); })};
+}
+}  // namespace
+
+OpDef kNeg{"neg", 1, kEwD, infer_neg, nullptr, "Neg", neg_backward};
+OpDef kAbs{"abs", 1, kEwD, infer_unary_same, nullptr, "Abs", abs_backward};
+OpDef kSign{"sign", 1, kEwD, infer_unary_same, nullptr, "Sign", zero_backward};
+OpDef kExp{"exp", 1, kEwD, infer_unary_float, nullptr, "Exp", exp_backward};
+OpDef kExpm1{"expm1", 1, kEwD, infer_unary_float, nullptr, nullptr, expm1_backward};
+OpDef kLog{"log", 1, kEwD, infer_unary_float, nullptr, "Log", log_backward};
+OpDef kLog1p{"log1p", 1, kEwD, infer_unary_float, nullptr, nullptr, log1p_backward};
+OpDef kLog2{"log2", 1, kEwD, infer_unary_float, nullptr, nullptr, log2_backward};
+OpDef kSqrt{"sqrt", 1, kEwD, infer_unary_float, nullptr, "Sqrt", sqrt_backward};
+OpDef kRsqrt{"rsqrt", 1, kEwD, infer_unary_float, nullptr, nullptr, rsqrt_backward};
+OpDef kSin{"sin", 1, kEwD, infer_unary_float, nullptr, "Sin", sin_backward};
+OpDef kCos{"cos", 1, kEwD, infer_unary_float, nullptr, "Cos", cos_backward};
+OpDef kTan{"tan", 1, kEwD, infer_unary_float, nullptr, "Tan", tan_backward};
+OpDef kTanh{"tanh", 1, kEwD, infer_unary_float, nullptr, "Tanh", tanh_backward};
+OpDef kSigmoid{"sigmoid", 1, kEwD, infer_unary_float, nullptr, "Sigmoid", sigmoid_backward};
+OpDef kErf{"erf", 1, kEwD, infer_unary_float, nullptr, "Erf", erf_backward};
+OpDef kRelu{"relu", 1, kEwD, infer_unary_same, nullptr, "Relu", relu_backward};
+OpDef kGelu{"gelu", 1, kEwD, infer_gelu, nullptr, "Gelu", gelu_backward};
+OpDef kSilu{"silu", 1, kEwD, infer_unary_float, nullptr, nullptr, silu_backward};
+OpDef kSoftplus{"softplus", 1, kEwD, infer_unary_float, nullptr, "Softplus", softplus_backward};
+OpDef kSquare{"square", 1, kEwD, infer_square, nullptr, nullptr, square_backward};
+OpDef kReciprocal{"reciprocal", 1, kEwD, infer_unary_float, nullptr, "Reciprocal",
+                  reciprocal_backward};
+OpDef kFloor{"floor", 1, kEwD, infer_unary_same, nullptr, "Floor", zero_backward};
+OpDef kCeil{"ceil", 1, kEwD, infer_unary_same, nullptr, "Ceil", zero_backward};
+OpDef kRound{"round", 1, kEwD, infer_unary_same, nullptr, "Round", zero_backward};
+OpDef kClamp{"clamp", 1, kEwD, infer_clamp, nullptr, "Clip", clamp_backward};
+OpDef kClampTensor{"clamp_tensor", 3, kEwD, infer_clamp_tensor, nullptr, "Clip",
+                   clamp_tensor_backward};
+
+// Comparisons, logic and tests have bool outputs: nothing to differentiate.
 OpDef kEq{"eq", 2, kEw, infer_compare, nullptr, "Equal"};
 OpDef kNe{"ne", 2, kEw, infer_compare, nullptr, nullptr};
 OpDef kLt{"lt", 2, kEw, infer_compare, nullptr, "Less"};
@@ -186,12 +393,32 @@ OpDef kLogicalAnd{"logical_and", 2, kEw, infer_compare, nullptr, "And"};
 OpDef kLogicalOr{"logical_or", 2, kEw, infer_compare, nullptr, "Or"};
 OpDef kLogicalXor{"logical_xor", 2, kEw, infer_compare, nullptr, "Xor"};
 OpDef kLogicalNot{"logical_not", 1, kEw, infer_unary_bool, nullptr, "Not"};
-OpDef kWhere{"where", 3, kEwD, infer_where, nullptr, "Where"};
+
+namespace {
+// The condition selects; it gets no gradient (bool).
+std::vector<Tensor> where_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const Tensor& cond = c.input(0);
+  return {Tensor(), input_grad(c, 1, [&] { return keep_where(cond, g); }),
+          input_grad(c, 2, [&] { return keep_where(logical_not(cond), g); })};
+}
+// Replaced values came from no input: the gradient stops there (PyTorch also masks
+// infinities, which nan_to_num replaces).
+std::vector<Tensor> nan_to_num_backward(const BackwardCall& c) {
+  return {keep_where(isfinite(in0(c)), c.grad(0))};
+}
+std::vector<Tensor> masked_fill_backward(const BackwardCall& c) {
+  return {keep_where(logical_not(c.input(1)), c.grad(0)), Tensor()};
+}
+}  // namespace
+
+OpDef kWhere{"where", 3, kEwD, infer_where, nullptr, "Where", where_backward};
 OpDef kIsNan{"isnan", 1, kEw, infer_unary_bool, nullptr, "IsNaN"};
 OpDef kIsInf{"isinf", 1, kEw, infer_unary_bool, nullptr, "IsInf"};
 OpDef kIsFinite{"isfinite", 1, kEw, infer_unary_bool, nullptr, nullptr};
-OpDef kNanToNum{"nan_to_num", 1, kEw, infer_unary_same, nullptr, nullptr};
-OpDef kMaskedFill{"masked_fill", 2, kEwD, infer_masked_fill, nullptr, nullptr};
+OpDef kNanToNum{"nan_to_num", 1, kEwD, infer_unary_same, nullptr, nullptr, nan_to_num_backward};
+OpDef kMaskedFill{"masked_fill", 2, kEwD, infer_masked_fill, nullptr, nullptr,
+                  masked_fill_backward};
 
 void register_elementwise_ops() {
   for (OpDef* op : {&kAdd, &kSub, &kMul, &kDiv, &kFloorDivide, &kRemainder, &kPow, &kMinimum,

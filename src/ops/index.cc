@@ -144,17 +144,155 @@ InferResult infer_topk(const std::vector<Tensor>& in, const Attrs& a) {
   return {{{s, x.dtype()}, {s, kInt64}}, std::nullopt};
 }
 
+// ---- backward rules ----
+// Picking elements by index and putting them back are each other's adjoints: gather's
+// gradient is a scatter_add and scatter's a gather, index_select's an accumulating
+// index_put and index_put's an index_select. Every rule is written with these ops, so
+// double backward goes round the same set. Index inputs get no gradient.
+
+std::vector<Tensor> gather_backward(const BackwardCall& c) {
+  if (!c.needs(0)) return {Tensor(), Tensor()};
+  const Tensor& g = c.grad(0);
+  return {scatter_add(zeros(c.input_sizes(0), g.dtype()), c.attrs().i("dim"), c.input(1), g),
+          Tensor()};
+}
+
+// The gradient of scatter's src: what the output's gradient holds where each src element
+// went. src may be larger than index in any dim; the elements beyond it went nowhere
+// and get zeros (padded with cat, so the rule stays differentiable).
+Tensor scatter_src_grad(const BackwardCall& c) {
+  const IntArrayRef src_sizes = c.input_sizes(2);
+  Tensor t = gather(c.grad(0), c.attrs().i("dim"), c.input(1));
+  if (t.dim() == static_cast<int64_t>(src_sizes.size())) {
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      const int64_t missing = src_sizes[static_cast<size_t>(d)] - t.size(d);
+      if (missing <= 0) continue;
+      Shape pad(t.sizes());
+      pad[static_cast<size_t>(d)] = missing;
+      t = cat({t, zeros(pad, t.dtype())}, d);
+    }
+  }
+  return t.reshape(src_sizes);  // 0-d and 1-element 1-D operands count as the same rank
+}
+
+std::vector<Tensor> scatter_backward(const BackwardCall& c) {
+  std::vector<Tensor> out(3);
+  const Tensor& g = c.grad(0);
+  // Overwritten elements of x do not reach the output: their gradient is zero.
+  if (c.needs(0))
+    out[0] = scatter(g, c.attrs().i("dim"), c.input(1), zeros(c.input(1).sizes(), g.dtype()));
+  if (c.needs(2)) out[2] = scatter_src_grad(c);
+  return out;
+}
+
+std::vector<Tensor> scatter_add_backward(const BackwardCall& c) {
+  std::vector<Tensor> out(3);
+  if (c.needs(0)) out[0] = c.grad(0);
+  if (c.needs(2)) out[2] = scatter_src_grad(c);
+  return out;
+}
+
+std::vector<Tensor> index_select_backward(const BackwardCall& c) {
+  if (!c.needs(0)) return {Tensor(), Tensor()};
+  const Tensor& g = c.grad(0);
+  const IntArrayRef sizes = c.input_sizes(0);
+  // A 0-d input was picked index.numel() times: its gradient is the total.
+  if (sizes.empty()) return {sum(g).reshape(sizes), Tensor()};
+  // index_put indexes leading dims, so `dim` is swapped to the front and back again;
+  // accumulate adds up the gradients of indices picked more than once.
+  const int64_t dim = checked_dim(c.attrs().i("dim"), static_cast<int64_t>(sizes.size()));
+  Shape swapped(sizes);
+  std::swap(swapped[0], swapped[static_cast<size_t>(dim)]);
+  const Tensor index = c.input(1).reshape({-1});
+  Tensor gx = index_put(zeros(swapped, g.dtype()), {index}, g.transpose(0, dim), true);
+  return {gx.transpose(0, dim), Tensor()};
+}
+
+// The elements index_put(x, indices, v) writes, read back out of `g`: a tensor of the
+// indexed result's shape (the broadcast index shape, then x's unindexed dims). The
+// indices become one flat offset into x's indexed dims, so one index_select does it.
+Tensor take_indexed(const Tensor& g, const BackwardCall& c) {
+  const IntArrayRef sizes = c.input_sizes(0);
+  size_t k = 0;  // indexed dims
+  for (size_t i = 2; i < c.num_inputs(); ++i)
+    k += c.input(i).dtype() == kBool ? static_cast<size_t>(c.input(i).dim()) : 1;
+  // Row-major strides of the indexed dims taken on their own.
+  Shape stride(k, 1);
+  for (size_t d = k; d-- > 1;) stride[d - 1] = stride[d] * sizes[d];
+  Tensor flat;
+  size_t d = 0;
+  for (size_t i = 2; i < c.num_inputs(); ++i) {
+    const Tensor& index = c.input(i);
+    Tensor term;
+    if (index.dtype() == kBool) {
+      // A mask over dims [d, d + r) selects its true elements in row-major order; a flat
+      // position p within the mask is p times the stride of the mask's last dim. Index
+      // data is read directly: it carries no gradient.
+      std::vector<int64_t> where;
+      cpu::for_each_value<bool>(index, [&](int64_t p, bool v) {
+        if (v) where.push_back(p);
+      });
+      d += static_cast<size_t>(index.dim());
+      term = mul(tensor<int64_t>(where), stride[d - 1]);
+    } else {
+      // remainder takes the divisor's sign: negative indices wrap as the kernel's do.
+      term = mul(remainder(index.to(kInt64), sizes[d]), stride[d]);
+      ++d;
+    }
+    flat = flat.defined() ? add(flat, term) : term;  // the indices broadcast together
+  }
+  Shape rows{1}, result(flat.sizes());
+  for (size_t j = 0; j < k; ++j) rows[0] *= sizes[j];
+  for (size_t j = k; j < sizes.size(); ++j) {
+    rows.push_back(sizes[j]);
+    result.push_back(sizes[j]);
+  }
+  return index_select(g.reshape(rows), 0, flat.reshape({-1})).reshape(result);
+}
+
+std::vector<Tensor> index_put_backward(const BackwardCall& c) {
+  std::vector<Tensor> out(c.num_inputs());
+  const Tensor& g = c.grad(0);
+  if (c.needs(0)) {
+    if (c.attrs().b("accumulate")) {
+      out[0] = g;
+    } else {
+      // Overwritten elements of x do not reach the output.
+      std::vector<Tensor> indices;
+      for (size_t i = 2; i < c.num_inputs(); ++i) indices.push_back(c.input(i));
+      out[0] = index_put(g, indices, zeros({}, g.dtype()), false);
+    }
+  }
+  // Broadcast values are summed back to their own shape. With duplicate indices and no
+  // accumulate every duplicate gets the gradient, as in PyTorch (which write wins is
+  // an implementation detail there).
+  if (c.needs(1)) out[1] = sum_to(take_indexed(g, c), c.input_sizes(1));
+  return out;
+}
+
+// sort and topk: the values are the input's elements at the returned indices (output
+// 1), so the gradient goes back to those places; other elements get zero.
+std::vector<Tensor> select_values_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {scatter_add(zeros(c.input_sizes(0), g.dtype()), c.attrs().i("dim"), c.output(1), g)};
+}
+
 }  // namespace
 
-OpDef kGather{"gather", 2, kDifferentiable, infer_gather, nullptr, "GatherElements"};
-OpDef kScatter{"scatter", 3, kDifferentiable, infer_scatter, nullptr, "ScatterElements"};
-OpDef kScatterAdd{"scatter_add", 3, kDifferentiable, infer_scatter, nullptr, "ScatterElements"};
-OpDef kIndexSelect{"index_select", 2, kDifferentiable, infer_index_select, nullptr, "Gather"};
-OpDef kIndexPut{"index_put", -1, kDifferentiable, infer_index_put, nullptr, "ScatterND"};
+OpDef kGather{"gather", 2, kDifferentiable, infer_gather, nullptr, "GatherElements", gather_backward};
+OpDef kScatter{"scatter", 3, kDifferentiable, infer_scatter, nullptr, "ScatterElements",
+               scatter_backward};
+OpDef kScatterAdd{"scatter_add", 3, kDifferentiable, infer_scatter, nullptr, "ScatterElements",
+                  scatter_add_backward};
+OpDef kIndexSelect{"index_select", 2, kDifferentiable, infer_index_select, nullptr, "Gather",
+                   index_select_backward};
+OpDef kIndexPut{"index_put", -1, kDifferentiable, infer_index_put, nullptr, "ScatterND",
+                index_put_backward};
+// Integer output: nothing to differentiate.
 OpDef kOneHot{"one_hot", 1, 0, infer_one_hot, nullptr, "OneHot"};
 // ONNX has no sort: an exporter writes TopK with k = the dim's size.
-OpDef kSort{"sort", 1, kDifferentiable, infer_sort, nullptr, nullptr};
-OpDef kTopK{"topk", 1, kDifferentiable, infer_topk, nullptr, "TopK"};
+OpDef kSort{"sort", 1, kDifferentiable, infer_sort, nullptr, nullptr, select_values_backward};
+OpDef kTopK{"topk", 1, kDifferentiable, infer_topk, nullptr, "TopK", select_values_backward};
 
 void register_index_ops() {
   for (OpDef* op : {&kGather, &kScatter, &kScatterAdd, &kIndexSelect, &kIndexPut, &kOneHot, &kSort,

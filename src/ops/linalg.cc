@@ -99,15 +99,76 @@ InferResult infer_addmm(const std::vector<Tensor>& in, const Attrs& attrs) {
   return {{{out, dt}}, dt};
 }
 
+// ---- backward rules ----
+// Each product's gradient is another product of the same family, so the rules are
+// differentiable again (gradgradcheck) without any linear-algebra-specific machinery.
+
+// Swaps the two matrix dims (a view, so no copy: the GEMM reads the strides).
+Tensor mT(const Tensor& t) { return t.transpose(-1, -2); }
+
+std::vector<Tensor> matmul_backward(const BackwardCall& c) {
+  const Tensor& a = c.input(0);
+  const Tensor& b = c.input(1);
+  // Promote 1-D operands to matrices ([k] -> [1, k] on the left, [k, 1] on the right) and
+  // give the gradient the dims the forward dropped, so one batched rule covers every case.
+  const Tensor a2 = a.dim() == 1 ? a.unsqueeze(0) : a;
+  const Tensor b2 = b.dim() == 1 ? b.unsqueeze(1) : b;
+  Tensor g = c.grad(0);
+  if (b.dim() == 1) g = g.unsqueeze(-1);
+  if (a.dim() == 1) g = g.unsqueeze(-2);
+  std::vector<Tensor> out(2);
+  // Broadcast batch dims are summed back to each operand's own (sum_to), then the
+  // promoted 1-D shape is restored.
+  if (c.needs(0)) out[0] = sum_to(matmul(g, mT(b2)), a2.sizes()).reshape(c.input_sizes(0));
+  if (c.needs(1)) out[1] = sum_to(matmul(mT(a2), g), b2.sizes()).reshape(c.input_sizes(1));
+  return out;
+}
+
+std::vector<Tensor> mm_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {c.needs(0) ? mm(g, c.input(1).t()) : Tensor(),
+          c.needs(1) ? mm(c.input(0).t(), g) : Tensor()};
+}
+
+std::vector<Tensor> bmm_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {c.needs(0) ? bmm(g, mT(c.input(1))) : Tensor(),
+          c.needs(1) ? bmm(mT(c.input(0)), g) : Tensor()};
+}
+
+std::vector<Tensor> addmm_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const Scalar& beta = c.attrs().scalar("beta");
+  const Scalar& alpha = c.attrs().scalar("alpha");
+  std::vector<Tensor> out(3);
+  if (c.needs(0)) out[0] = sum_to(mul(g, beta), c.input_sizes(0));
+  if (c.needs(1)) out[1] = mul(mm(g, c.input(2).t()), alpha);
+  if (c.needs(2)) out[2] = mul(mm(c.input(1).t(), g), alpha);
+  return out;
+}
+
+// outer(a, b)[i, j] = a[i] b[j]: d/da = g @ b, d/db = a @ g (matrix-vector products).
+std::vector<Tensor> outer_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {c.needs(0) ? matmul(g, c.input(1)) : Tensor(),
+          c.needs(1) ? matmul(c.input(0), g) : Tensor()};
+}
+
+// The gradient of a dot product is 0-d: it scales the other vector.
+std::vector<Tensor> dot_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {c.needs(0) ? mul(g, c.input(1)) : Tensor(), c.needs(1) ? mul(g, c.input(0)) : Tensor()};
+}
+
 }  // namespace
 
-OpDef kMatmul{"matmul", 2, kDifferentiable, infer_matmul, nullptr, "MatMul"};
-OpDef kMm{"mm", 2, kDifferentiable, infer_mm, nullptr, "MatMul"};
-OpDef kBmm{"bmm", 2, kDifferentiable, infer_bmm, nullptr, "MatMul"};
-OpDef kAddmm{"addmm", 3, kDifferentiable, infer_addmm, nullptr, "Gemm"};
+OpDef kMatmul{"matmul", 2, kDifferentiable, infer_matmul, nullptr, "MatMul", matmul_backward};
+OpDef kMm{"mm", 2, kDifferentiable, infer_mm, nullptr, "MatMul", mm_backward};
+OpDef kBmm{"bmm", 2, kDifferentiable, infer_bmm, nullptr, "MatMul", bmm_backward};
+OpDef kAddmm{"addmm", 3, kDifferentiable, infer_addmm, nullptr, "Gemm", addmm_backward};
 // ONNX has no outer product: an exporter writes it as Mul of [n, 1] and [1, m].
-OpDef kOuter{"outer", 2, kDifferentiable, infer_outer, nullptr, nullptr};
-OpDef kDot{"dot", 2, kDifferentiable, infer_dot, nullptr, "MatMul"};
+OpDef kOuter{"outer", 2, kDifferentiable, infer_outer, nullptr, nullptr, outer_backward};
+OpDef kDot{"dot", 2, kDifferentiable, infer_dot, nullptr, "MatMul", dot_backward};
 
 void register_linalg_ops() {
   for (OpDef* op : {&kMatmul, &kMm, &kBmm, &kAddmm, &kOuter, &kDot}) register_op(*op);

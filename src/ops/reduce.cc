@@ -1,8 +1,8 @@
-#include <algorithm>
 // The reduction family: shape/dtype rules and argument validation of reductions, scans
 // (cumsum) and softmax, and their public functions. Kernels: backends/cpu/reduce*.cc.
 #include "ops/reduce.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/registration.h"
@@ -171,47 +171,171 @@ constexpr uint32_t kRD = kReduction | kDifferentiable;
 
 }  // namespace
 
+// ---- backward rules ----
+// Written with ops, never kernels, so that they are differentiable again (create_graph).
+// A rule works on "keepdim-shaped" values (the reduced dims kept as size 1), which
+// broadcast against the input.
 namespace {
+// The reduced dims of the call: the `dims` attribute, or the single `dim` of the
+// along-one-dim ops, made non-negative and sorted.
+std::vector<int64_t> reduced_dims(const BackwardCall& c) {
+  const int64_t rank = static_cast<int64_t>(c.input_sizes(0).size());
+  const auto mask = c.attrs().has("dim") ? reduced_dims_mask(rank, {c.attrs().i("dim")})
+                                         : reduced_dims_mask(rank, dims_of(c.attrs()));
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < rank; ++d)
+    if (mask[static_cast<size_t>(d)]) dims.push_back(d);
+  return dims;
+}
+// Gives a reduced value (a gradient or the output) back its reduced dims as size 1.
+Tensor keep_dims(const Tensor& t, const BackwardCall& c) {
+  if (c.attrs().has("keepdim") && c.attrs().b("keepdim")) return t;
+  Tensor r = t;
+  for (int64_t d : reduced_dims(c)) r = r.unsqueeze(d);  // ascending: each d is final
+  return r;
+}
 // The gradient of a reduction, broadcast back over the reduced dims.
 Tensor expand_reduced(const Tensor& g, const BackwardCall& c) {
-  const IntArrayRef sizes = c.input_sizes(0);
-  Tensor r = g;
-  if (!c.attrs().b("keepdim")) {
-    std::vector<int64_t> dims = dims_of(c.attrs());
-    const int64_t rank = static_cast<int64_t>(sizes.size());
-    if (dims.empty())
-      for (int64_t d = 0; d < rank; ++d) dims.push_back(d);
-    for (int64_t& d : dims) d = d < 0 ? d + rank : d;
-    std::sort(dims.begin(), dims.end());
-    for (int64_t d : dims) r = r.unsqueeze(d);
-  }
-  return r.expand(sizes);
+  return keep_dims(g, c).expand(c.input_sizes(0));
 }
+// How many elements each output element reduces.
+int64_t reduced_count(const BackwardCall& c) {
+  int64_t n = 1;
+  for (int64_t d : reduced_dims(c)) n *= c.input_sizes(0)[static_cast<size_t>(d)];
+  return n;
+}
+// `g` where cond holds, 0 elsewhere.
+Tensor keep_where(const Tensor& cond, const Tensor& g) { return where(cond, g, 0.0); }
+
 std::vector<Tensor> sum_backward(const BackwardCall& c) {
   return {expand_reduced(c.grad(0), c)};
+}
+std::vector<Tensor> mean_backward(const BackwardCall& c) {
+  return {div(expand_reduced(c.grad(0), c), static_cast<double>(reduced_count(c)))};
+}
+// d prod / dx_i = the product of the others. result / x_i is that product wherever
+// x_i != 0; for a zero element it is the product of the slice's non-zero others when
+// it is the slice's only zero, else 0. Zeros are replaced by 1 before dividing and before
+// the product, so no 0/0 appears even in the second derivative.
+std::vector<Tensor> prod_backward(const BackwardCall& c) {
+  const Tensor& x = c.input(0);
+  const std::vector<int64_t> dims = reduced_dims(c);
+  const Tensor g = keep_dims(c.grad(0), c);
+  const Tensor result = keep_dims(c.output(0), c);
+  const Tensor is_zero = eq(x, 0);
+  const Tensor nonzero_x = where(logical_not(is_zero), x, 1.0);
+  const Tensor zeros_in_slice = sum(is_zero, dims, /*keepdim=*/true);
+  const Tensor others_of_zero =
+      keep_where(eq(zeros_in_slice, 1), prod(nonzero_x, dims, /*keepdim=*/true));
+  const Tensor others = where(is_zero, others_of_zero, div(result, nonzero_x));
+  return {mul(g, others)};
+}
+// max/min: the gradient goes to the elements equal to the result, split evenly among
+// ties (PyTorch's amax/amin rule; used for the values of max/min along a dim too).
+std::vector<Tensor> extremum_backward(const BackwardCall& c) {
+  const Tensor& x = c.input(0);
+  const Tensor hit = eq(x, keep_dims(c.output(0), c));
+  const Tensor count = sum(hit, reduced_dims(c), /*keepdim=*/true);
+  return {keep_where(hit, div(keep_dims(c.grad(0), c), count))};
+}
+// var = sum((x - mean)^2) / (N - correction): 2 (x - mean) / (N - correction).
+Tensor centered(const BackwardCall& c) {
+  return sub(c.input(0), mean(c.input(0), reduced_dims(c), /*keepdim=*/true));
+}
+double var_denominator(const BackwardCall& c) {
+  return static_cast<double>(reduced_count(c) - c.attrs().i("correction"));
+}
+std::vector<Tensor> var_backward(const BackwardCall& c) {
+  const Tensor g = keep_dims(c.grad(0), c);
+  return {mul(mul(g, centered(c)), 2.0 / var_denominator(c))};
+}
+// std = sqrt(var): (x - mean) / ((N - correction) std), and 0 where std is 0 (PyTorch).
+std::vector<Tensor> std_backward(const BackwardCall& c) {
+  const Tensor g = keep_dims(c.grad(0), c);
+  const Tensor s = keep_dims(c.output(0), c);
+  const Tensor positive = ne(s, 0);
+  const Tensor scale = keep_where(positive, div(g, mul(where(positive, s, 1.0), var_denominator(c))));
+  return {mul(centered(c), scale)};
+}
+// ||x||_p = (sum |x|^p)^(1/p): sign(x) |x|^(p-1) / ||x||^(p-1), following PyTorch's
+// cases: p = 0 is piecewise constant; p = 1 is sign(x); +-inf goes to the elements whose
+// |x| is the norm, split among ties; elsewhere a zero norm gives 0.
+std::vector<Tensor> norm_backward(const BackwardCall& c) {
+  const Tensor& x = c.input(0);
+  const double p = c.attrs().f("p");
+  const Tensor g = keep_dims(c.grad(0), c);
+  if (p == 0) return {zeros(x.sizes(), x.dtype())};
+  if (p == 1) return {mul(g, sign(x))};
+  const Tensor n = keep_dims(c.output(0), c);
+  if (std::isinf(p)) {
+    const Tensor hit = eq(abs(x), n);
+    const Tensor count = sum(hit, reduced_dims(c), /*keepdim=*/true);
+    return {keep_where(hit, mul(sign(x), div(g, count)))};
+  }
+  if (p < 1) {
+    // |x|^(p-1) is infinite at 0 (its factor sign(x) is 0): replace those x first.
+    const Tensor nonzero = ne(x, 0);
+    const Tensor safe_abs = abs(where(nonzero, x, 1.0));
+    const Tensor scaled = keep_where(nonzero, mul(sign(x), pow(safe_abs, p - 1)));
+    return {mul(mul(scaled, g), pow(n, 1 - p))};
+  }
+  const Tensor scaled = p == 2 ? x : p < 2 ? mul(sign(x), pow(abs(x), p - 1))
+                                           : mul(x, pow(abs(x), p - 2));
+  const Tensor positive = ne(n, 0);
+  const Tensor safe_n = where(positive, n, 1.0);
+  const Tensor scale = keep_where(positive, div(g, p == 2 ? safe_n : pow(safe_n, p - 1)));
+  return {mul(scaled, scale)};
+}
+// d logsumexp / dx = exp(x - logsumexp): the softmax over the reduced dims.
+std::vector<Tensor> logsumexp_backward(const BackwardCall& c) {
+  const Tensor g = keep_dims(c.grad(0), c);
+  return {mul(g, exp(sub(c.input(0), keep_dims(c.output(0), c))))};
+}
+// Element i contributes to outputs i.. along dim: the reversed cumulative sum.
+std::vector<Tensor> cumsum_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  if (g.dim() == 0) return {g};
+  const int64_t d = c.attrs().i("dim");
+  return {flip(cumsum(flip(g, {d}), d), {d})};
+}
+// softmax: y (g - sum(g y)); log_softmax: g - exp(y) sum(g).
+std::vector<Tensor> softmax_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const Tensor y = c.output(0);
+  const int64_t d = c.attrs().i("dim");
+  return {mul(y, sub(g, sum(mul(g, y), {d}, /*keepdim=*/true)))};
+}
+std::vector<Tensor> log_softmax_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const int64_t d = c.attrs().i("dim");
+  return {sub(g, mul(exp(c.output(0)), sum(g, {d}, /*keepdim=*/true)))};
 }
 }  // namespace
 
 OpDef kSum{"sum", 1, kRD, infer_sum, nullptr, "ReduceSum", sum_backward};
-OpDef kMean{"mean", 1, kRD, infer_mean, nullptr, "ReduceMean"};
-OpDef kProd{"prod", 1, kRD, infer_prod, nullptr, "ReduceProd"};
-OpDef kAmax{"amax", 1, kRD, infer_extremum<kMaxWord>, nullptr, "ReduceMax"};
-OpDef kAmin{"amin", 1, kRD, infer_extremum<kMinWord>, nullptr, "ReduceMin"};
-OpDef kMaxDim{"max", 1, kRD, infer_extremum_dim, nullptr, nullptr};
-OpDef kMinDim{"min", 1, kRD, infer_extremum_dim, nullptr, nullptr};
+OpDef kMean{"mean", 1, kRD, infer_mean, nullptr, "ReduceMean", mean_backward};
+OpDef kProd{"prod", 1, kRD, infer_prod, nullptr, "ReduceProd", prod_backward};
+OpDef kAmax{"amax", 1, kRD, infer_extremum<kMaxWord>, nullptr, "ReduceMax", extremum_backward};
+OpDef kAmin{"amin", 1, kRD, infer_extremum<kMinWord>, nullptr, "ReduceMin", extremum_backward};
+// The values output is differentiable; the int64 indices are not.
+OpDef kMaxDim{"max", 1, kRD, infer_extremum_dim, nullptr, nullptr, extremum_backward};
+OpDef kMinDim{"min", 1, kRD, infer_extremum_dim, nullptr, nullptr, extremum_backward};
+// Index and bool results: nothing to differentiate.
 OpDef kArgmax{"argmax", 1, kReduction, infer_arg, nullptr, "ArgMax"};
 OpDef kArgmin{"argmin", 1, kReduction, infer_arg, nullptr, "ArgMin"};
-OpDef kVar{"var", 1, kRD, infer_var, nullptr, nullptr};
-OpDef kStd{"std", 1, kRD, infer_var, nullptr, nullptr};
-OpDef kNorm{"norm", 1, kRD, infer_norm, nullptr, nullptr};
-OpDef kNormL1{"norm_l1", 1, kRD, infer_norm, nullptr, "ReduceL1"};
-OpDef kNormL2{"norm_l2", 1, kRD, infer_norm, nullptr, "ReduceL2"};
-OpDef kLogSumExp{"logsumexp", 1, kRD, infer_logsumexp, nullptr, "ReduceLogSumExp"};
+OpDef kVar{"var", 1, kRD, infer_var, nullptr, nullptr, var_backward};
+OpDef kStd{"std", 1, kRD, infer_var, nullptr, nullptr, std_backward};
+OpDef kNorm{"norm", 1, kRD, infer_norm, nullptr, nullptr, norm_backward};
+OpDef kNormL1{"norm_l1", 1, kRD, infer_norm, nullptr, "ReduceL1", norm_backward};
+OpDef kNormL2{"norm_l2", 1, kRD, infer_norm, nullptr, "ReduceL2", norm_backward};
+OpDef kLogSumExp{"logsumexp", 1, kRD, infer_logsumexp, nullptr, "ReduceLogSumExp",
+                 logsumexp_backward};
 OpDef kAll{"all", 1, kReduction, infer_logical, nullptr, nullptr};
 OpDef kAny{"any", 1, kReduction, infer_logical, nullptr, nullptr};
-OpDef kCumsum{"cumsum", 1, kRD, infer_cumsum, nullptr, "CumSum"};
-OpDef kSoftmax{"softmax", 1, kRD, infer_softmax, nullptr, "Softmax"};
-OpDef kLogSoftmax{"log_softmax", 1, kRD, infer_softmax, nullptr, "LogSoftmax"};
+OpDef kCumsum{"cumsum", 1, kRD, infer_cumsum, nullptr, "CumSum", cumsum_backward};
+OpDef kSoftmax{"softmax", 1, kRD, infer_softmax, nullptr, "Softmax", softmax_backward};
+OpDef kLogSoftmax{"log_softmax", 1, kRD, infer_softmax, nullptr, "LogSoftmax",
+                  log_softmax_backward};
 
 void register_reduce_ops() {
   for (OpDef* op : {&kSum, &kMean, &kProd, &kAmax, &kAmin, &kMaxDim, &kMinDim, &kArgmax,

@@ -12,6 +12,7 @@ void register_all() {
   register_shape_ops();
   register_index_ops();
   register_linalg_ops();
+  register_conv_ops();
 
   cpu::register_copy_kernels();
   cpu::register_factory_kernels();
@@ -21,6 +22,7 @@ void register_all() {
   cpu::register_shape_kernels();
   cpu::register_index_kernels();
   cpu::register_linalg_kernels();
+  cpu::register_conv_kernels();
 }
 
 }  // namespace tessera::ops

@@ -13,6 +13,7 @@ void register_reduce_ops();       // ops/reduce.cc (incl. softmax, cumsum)
 void register_shape_ops();        // ops/shape.cc: cat, stack, repeat, flip, roll, tril, ...
 void register_index_ops();        // ops/index.cc: gather, scatter, index_*, sort, topk, ...
 void register_linalg_ops();       // ops/linalg.cc: matmul, bmm, addmm, outer, dot
+void register_conv_ops();         // ops/conv.cc + pool.cc: conv2d, conv_transpose2d, pools
 }  // namespace tessera::ops
 
 namespace tessera::cpu {
@@ -24,4 +25,5 @@ void register_reduce_kernels();
 void register_shape_kernels();
 void register_index_kernels();
 void register_linalg_kernels();
+void register_conv_kernels();
 }  // namespace tessera::cpu

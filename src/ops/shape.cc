@@ -106,16 +106,78 @@ InferResult infer_trilu(const std::vector<Tensor>& in, const Attrs&) {
   return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
 }
 
+// ---- backward rules ----
+// These ops only move elements, so each gradient moves the output's gradient back with
+// views or ops of this family, all differentiable again.
+
+// Each input's gradient is its own stretch of the output's gradient along `dim`.
+std::vector<Tensor> cat_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  std::vector<Tensor> out(c.num_inputs());
+  int64_t offset = 0;
+  for (size_t i = 0; i < c.num_inputs(); ++i) {
+    const IntArrayRef sizes = c.input_sizes(i);
+    // A skipped empty 1-D input took no part in the result (and its rank need not match
+    // `dim`): its gradient is empty too.
+    if (sizes.size() == 1 && sizes[0] == 0) {
+      if (c.needs(i)) out[i] = zeros(sizes, g.dtype());
+      continue;
+    }
+    const int64_t dim = checked_dim(c.attrs().i("dim"), g.dim());
+    const int64_t len = sizes[static_cast<size_t>(dim)];
+    if (c.needs(i)) out[i] = g.narrow(dim, offset, len);
+    offset += len;
+  }
+  return out;
+}
+
+std::vector<Tensor> stack_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  const int64_t dim = checked_dim(c.attrs().i("dim"), g.dim());
+  std::vector<Tensor> out(c.num_inputs());
+  for (size_t i = 0; i < c.num_inputs(); ++i)
+    if (c.needs(i)) out[i] = g.select(dim, static_cast<int64_t>(i));
+  return out;
+}
+
+// Output dim d holds reps[d] copies of the (1-padded) input dim: viewing it as
+// [reps[0], size[0], reps[1], size[1], ...] puts the copies on even dims, summed away.
+std::vector<Tensor> repeat_backward(const BackwardCall& c) {
+  const auto& reps = c.attrs().ints("repeats");
+  const IntArrayRef sizes = c.input_sizes(0);
+  const size_t pad = reps.size() - sizes.size();
+  std::vector<int64_t> split_shape, copy_dims;
+  for (size_t d = 0; d < reps.size(); ++d) {
+    copy_dims.push_back(static_cast<int64_t>(split_shape.size()));
+    split_shape.push_back(reps[d]);
+    split_shape.push_back(d < pad ? 1 : sizes[d - pad]);
+  }
+  Tensor g = c.grad(0).reshape(split_shape);
+  if (!copy_dims.empty()) g = sum(g, copy_dims);
+  return {g.reshape(sizes)};
+}
+
+// flip, tril and triu are their own adjoints: the same op with the same attributes.
+std::vector<Tensor> self_adjoint_backward(const BackwardCall& c) {
+  return {call1(c.op(), {c.grad(0)}, c.attrs())};
+}
+
+std::vector<Tensor> roll_backward(const BackwardCall& c) {
+  std::vector<int64_t> back = c.attrs().ints("shifts");
+  for (int64_t& s : back) s = -s;
+  return {call1(kRoll, {c.grad(0)}, {{"shifts", back}, {"dims", c.attrs().ints("dims")}})};
+}
+
 }  // namespace
 
-OpDef kCat{"cat", -1, kDifferentiable, infer_cat, nullptr, "Concat"};
+OpDef kCat{"cat", -1, kDifferentiable, infer_cat, nullptr, "Concat", cat_backward};
 // ONNX has no stack: exporters write Unsqueeze on each input, then Concat.
-OpDef kStack{"stack", -1, kDifferentiable, infer_stack, nullptr, nullptr};
-OpDef kRepeat{"repeat", 1, kDifferentiable, infer_repeat, nullptr, "Tile"};
-OpDef kFlip{"flip", 1, kDifferentiable, infer_flip, nullptr, nullptr};
-OpDef kRoll{"roll", 1, kDifferentiable, infer_roll, nullptr, nullptr};
-OpDef kTril{"tril", 1, kDifferentiable, infer_trilu, nullptr, "Trilu"};
-OpDef kTriu{"triu", 1, kDifferentiable, infer_trilu, nullptr, "Trilu"};
+OpDef kStack{"stack", -1, kDifferentiable, infer_stack, nullptr, nullptr, stack_backward};
+OpDef kRepeat{"repeat", 1, kDifferentiable, infer_repeat, nullptr, "Tile", repeat_backward};
+OpDef kFlip{"flip", 1, kDifferentiable, infer_flip, nullptr, nullptr, self_adjoint_backward};
+OpDef kRoll{"roll", 1, kDifferentiable, infer_roll, nullptr, nullptr, roll_backward};
+OpDef kTril{"tril", 1, kDifferentiable, infer_trilu, nullptr, "Trilu", self_adjoint_backward};
+OpDef kTriu{"triu", 1, kDifferentiable, infer_trilu, nullptr, "Trilu", self_adjoint_backward};
 
 void register_shape_ops() {
   for (OpDef* op : {&kCat, &kStack, &kRepeat, &kFlip, &kRoll, &kTril, &kTriu}) register_op(*op);

@@ -10,6 +10,14 @@ namespace tessera::nn::functional {
 
 enum class Reduction { None, Mean, Sum };
 
+// "same" or "valid". A type of its own so that conv2d(x, w, b, {1, 1}, {1, 1}) cannot
+// mistake the braced padding for std::string's (count, char) constructor.
+struct PaddingMode {
+  std::string name;
+  PaddingMode(const char* mode) : name(mode) {}          // NOLINT: implicit by design
+  PaddingMode(std::string mode) : name(std::move(mode)) {}  // NOLINT
+};
+
 // ---- linear ----
 TESSERA_API Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
 TESSERA_API Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight,
@@ -24,7 +32,7 @@ TESSERA_API Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& b
                           IntArrayRef dilation = {1, 1}, int64_t groups = 1);
 // padding "same" (stride 1; even kernels pad more at the end, as PyTorch) or "valid".
 TESSERA_API Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                          IntArrayRef stride, const std::string& padding,
+                          IntArrayRef stride, const PaddingMode& padding,
                           IntArrayRef dilation = {1, 1}, int64_t groups = 1);
 TESSERA_API Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
                                     IntArrayRef stride = {1, 1}, IntArrayRef padding = {0, 0},

@@ -169,6 +169,29 @@ typename R::acc_t reduce_span(const R& r, const typename R::in_t* base, const Di
     for (int64_t i = 0; i < end - begin; ++i) r.step(acc, p[i * s], begin + i);
     return acc;
   }
+  if constexpr (HasContig<R>) {
+    // A contiguous innermost reduced dim (batch norm's sum over N, H, W): walk the outer
+    // dims and hand each inner run to the vectorized path.
+    const size_t last = red.rank() - 1;
+    const int64_t inner = red.sizes[last];
+    if (red.strides[last] == 1 && inner >= 8) {
+      Dims outer;
+      for (size_t d = 0; d < last; ++d) {
+        outer.sizes.push_back(red.sizes[d]);
+        outer.strides.push_back(red.strides[d]);
+      }
+      int64_t i = begin;
+      Walker w(outer, begin / inner);
+      while (i < end) {
+        const int64_t in_run = i % inner;
+        const int64_t n = std::min(inner - in_run, end - i);
+        r.contig(acc, base + w.offset() + in_run, n, i);
+        i += n;
+        w.next();
+      }
+      return acc;
+    }
+  }
   Walker w(red, begin);
   for (int64_t i = begin; i < end; ++i, w.next()) r.step(acc, base[w.offset()], i);
   return acc;

@@ -1,0 +1,61 @@
+#pragma once
+// Weights and checkpoints in the safetensors format (https://github.com/huggingface/safetensors):
+//
+//   8 bytes   N, the header length, unsigned little-endian
+//   N bytes   a JSON object: {"name": {"dtype": "F32", "shape": [2, 3],
+//                                      "data_offsets": [begin, end]}, ...,
+//                             "__metadata__": {"key": "value", ...}}
+//             padded with spaces so the data starts 8-byte aligned
+//   rest      the tensors' bytes, little-endian, row-major; offsets are relative to here
+//
+// Files written here are readable by any safetensors reader (Python's safetensors,
+// candle, ...), and files they write load here. Supported dtypes: F64 F32 F16 BF16 I64 I32
+// I8 U8 BOOL.
+//
+// Writes are atomic: the file is written to "<path>.tmp.<pid>", fsync'd, renamed over
+// `path`, and the directory fsync'd, so a crash leaves either the old file or the new one,
+// never a torn one. Loads trust nothing: a corrupt, truncated or hostile file throws
+// tessera::Error naming the file and the problem, and nothing larger than the file itself
+// is ever allocated.
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tessera/export.h"
+#include "tessera/tensor.h"
+
+namespace tessera {
+
+// Tensors with names, in a meaningful order (a state_dict).
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using Metadata = std::map<std::string, std::string>;
+
+struct SafetensorsContents {
+  NamedTensors tensors;  // in the header's order (the order they were saved in)
+  Metadata metadata;     // the "__metadata__" entries (string to string, as the format says)
+};
+
+// Writes `tensors` (any layout; non-contiguous views are saved in logical order) under
+// their names, in the given order. Names must be unique, non-empty and not "__metadata__".
+TESSERA_API void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                                  const Metadata& metadata = {});
+TESSERA_API SafetensorsContents load_safetensors(const std::string& path);
+
+// ---- training checkpoints: one safetensors file ----
+// The model's tensors are stored as "model.<name>", the optimizer's as "optim.<name>"; the
+// metadata (epoch, step, anything string-valued) goes in "__metadata__" next to a format
+// marker ("tessera.checkpoint": "1").
+struct Checkpoint {
+  NamedTensors model;
+  NamedTensors optimizer;
+  Metadata metadata;  // without the format marker
+};
+
+TESSERA_API void save_checkpoint(const std::string& path, const NamedTensors& model_state,
+                                 const NamedTensors& optimizer_state = {},
+                                 const Metadata& metadata = {});
+// Fails when a tensor lacks both prefixes or the marker names an unknown version.
+TESSERA_API Checkpoint load_checkpoint(const std::string& path);
+
+}  // namespace tessera

@@ -1,0 +1,288 @@
+#pragma once
+// Keras-style training: fit / evaluate / predict, metrics, callbacks, a progress bar.
+//
+//   optim::Adam opt(model->parameters(), {.lr = 1e-3});
+//   train::FitOptions o;
+//   o.epochs = 5;
+//   o.optimizer = &opt;
+//   o.loss = [](const Tensor& out, const Tensor& y) { return nn::functional::cross_entropy(out, y); };
+//   o.metrics = {std::make_shared<train::Accuracy>()};
+//   o.validation = &test_loader;
+//   o.callbacks = {std::make_shared<train::EarlyStopping>("val_loss", 2)};
+//   train::History h = train::fit(*model, train_loader, o);
+//
+// Logs are name -> value maps: "loss", each metric's name, "val_" + those for the
+// validation pass, and "lr" (the first param group's lr during the epoch).
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "tessera/data.h"
+#include "tessera/nn/module.h"
+#include "tessera/optim.h"
+#include "tessera/serialize.h"
+
+namespace tessera::train {
+
+using Logs = std::map<std::string, double>;
+using LossFn = std::function<Tensor(const Tensor& output, const Tensor& target)>;
+
+// ---------------------------------------------------------------- metrics
+// A running metric over batches: update() with each batch's model output and target,
+// result() for the value so far, reset() between epochs.
+class TESSERA_API Metric {
+ public:
+  virtual ~Metric();
+  virtual std::string name() const = 0;  // the key in the logs
+  virtual void update(const Tensor& output, const Tensor& target) = 0;
+  virtual double result() const = 0;
+  virtual void reset() = 0;
+};
+
+// Fraction of examples whose predicted class equals the target. output: scores [N, C]
+// (the class is the argmax over the last dim); target: class indices [N] or one-hot /
+// probabilities [N, C] (argmax taken). For one score per example ([N] or [N, 1]) the
+// prediction is output > threshold (0: logits) against a 0/1 target.
+class TESSERA_API Accuracy : public Metric {
+ public:
+  explicit Accuracy(double threshold = 0.0) : threshold_(threshold) {}
+  std::string name() const override { return "accuracy"; }
+  void update(const Tensor& output, const Tensor& target) override;
+  double result() const override { return total_ ? static_cast<double>(correct_) / total_ : 0.0; }
+  void reset() override { correct_ = total_ = 0; }
+
+ private:
+  double threshold_;
+  int64_t correct_ = 0, total_ = 0;
+};
+
+// Fraction of examples whose target is among the k highest scores.
+class TESSERA_API TopKAccuracy : public Metric {
+ public:
+  explicit TopKAccuracy(int64_t k = 5) : k_(k) {}
+  std::string name() const override { return "top" + std::to_string(k_) + "_accuracy"; }
+  void update(const Tensor& output, const Tensor& target) override;
+  double result() const override { return total_ ? static_cast<double>(correct_) / total_ : 0.0; }
+  void reset() override { correct_ = total_ = 0; }
+
+ private:
+  int64_t k_;
+  int64_t correct_ = 0, total_ = 0;
+};
+
+// The example-weighted mean of a loss (e.g. a second loss to watch besides the trained one).
+class TESSERA_API MeanLoss : public Metric {
+ public:
+  MeanLoss(LossFn loss, std::string name = "mean_loss")
+      : loss_(std::move(loss)), name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  void update(const Tensor& output, const Tensor& target) override;
+  double result() const override { return count_ ? sum_ / count_ : 0.0; }
+  void reset() override { sum_ = 0, count_ = 0; }
+
+ private:
+  LossFn loss_;
+  std::string name_;
+  double sum_ = 0;
+  int64_t count_ = 0;
+};
+
+// Counts (target, predicted) pairs; result() is the overall accuracy (trace / total).
+class TESSERA_API ConfusionMatrix : public Metric {
+ public:
+  explicit ConfusionMatrix(int64_t num_classes);
+  std::string name() const override { return "confusion_accuracy"; }
+  void update(const Tensor& output, const Tensor& target) override;
+  double result() const override;
+  void reset() override;
+  // int64 [num_classes, num_classes]: row = true class, column = predicted class.
+  Tensor matrix() const;
+  int64_t count(int64_t truth, int64_t predicted) const;
+  std::string to_string() const;
+
+ private:
+  int64_t n_;
+  std::vector<int64_t> counts_;
+};
+
+// ---------------------------------------------------------------- history and context
+
+// Per-epoch logs, in order.
+struct TESSERA_API History {
+  std::vector<Logs> epochs;
+  // One key across epochs; an error naming the keys present when absent.
+  std::vector<double> get(const std::string& key) const;
+  size_t size() const { return epochs.size(); }
+};
+
+// What callbacks see and may change while fit() runs.
+struct TrainContext {
+  nn::Module& model;
+  optim::Optimizer* optimizer;
+  int64_t epochs;             // the number fit() was asked for
+  int64_t steps_per_epoch;    // batches per epoch
+  const History& history;
+  bool stop_training = false;  // set by a callback: fit() stops after this batch / epoch
+};
+
+// ---------------------------------------------------------------- callbacks
+// Subclass and override what you need. on_epoch_end's logs may be changed (added keys
+// reach the History and the callbacks after this one).
+class TESSERA_API Callback {
+ public:
+  virtual ~Callback();
+  virtual void on_train_begin(TrainContext& ctx) {}
+  virtual void on_train_end(TrainContext& ctx) {}
+  virtual void on_epoch_begin(int64_t epoch, TrainContext& ctx) {}
+  virtual void on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) {}
+  // batch: index within the epoch; logs: running "loss" and metrics of the epoch so far.
+  virtual void on_batch_end(int64_t batch, const Logs& logs, TrainContext& ctx) {}
+};
+
+// "auto": "max" when the monitored name contains "acc", else "min" (as Keras).
+enum class Mode { Auto, Min, Max };
+
+// Stops training when `monitor` has not improved by more than min_delta for `patience`
+// epochs. With restore_best the model gets the best epoch's weights back at the end.
+class TESSERA_API EarlyStopping : public Callback {
+ public:
+  explicit EarlyStopping(std::string monitor = "val_loss", int64_t patience = 0,
+                         double min_delta = 0.0, Mode mode = Mode::Auto,
+                         bool restore_best = false);
+  void on_train_begin(TrainContext& ctx) override;
+  void on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) override;
+  void on_train_end(TrainContext& ctx) override;
+  int64_t stopped_epoch() const { return stopped_epoch_; }  // -1 when it never stopped
+  int64_t best_epoch() const { return best_epoch_; }
+  double best() const { return best_; }
+
+ private:
+  std::string monitor_;
+  int64_t patience_;
+  double min_delta_;
+  bool maximize_;
+  bool restore_best_;
+  double best_ = 0;
+  int64_t wait_ = 0, best_epoch_ = -1, stopped_epoch_ = -1;
+  nn::StateDict best_weights_;  // clones
+};
+
+// Saves the model's state_dict as safetensors when `monitor` improves (save_best_only) or
+// every epoch. "{epoch}" in the path is replaced by the (1-based) epoch number.
+// The metadata records the epoch and the monitored value.
+class TESSERA_API ModelCheckpoint : public Callback {
+ public:
+  explicit ModelCheckpoint(std::string path, std::string monitor = "val_loss",
+                           bool save_best_only = true, Mode mode = Mode::Auto);
+  void on_train_begin(TrainContext& ctx) override;
+  void on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) override;
+  const std::vector<std::string>& saved() const { return saved_; }  // paths written
+
+ private:
+  std::string path_, monitor_;
+  bool save_best_only_;
+  bool maximize_;
+  double best_ = 0;
+  bool has_best_ = false;
+  std::vector<std::string> saved_;
+};
+
+// Steps an LRScheduler after every epoch (or every batch, for OneCycleLR), or a
+// ReduceLROnPlateau with the monitored value after every epoch.
+class TESSERA_API LRSchedulerCallback : public Callback {
+ public:
+  explicit LRSchedulerCallback(std::shared_ptr<optim::LRScheduler> scheduler,
+                               bool per_batch = false);
+  LRSchedulerCallback(std::shared_ptr<optim::ReduceLROnPlateau> plateau,
+                      std::string monitor = "val_loss");
+  void on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) override;
+  void on_batch_end(int64_t batch, const Logs& logs, TrainContext& ctx) override;
+
+ private:
+  std::shared_ptr<optim::LRScheduler> scheduler_;
+  std::shared_ptr<optim::ReduceLROnPlateau> plateau_;
+  bool per_batch_ = false;
+  std::string monitor_;
+};
+
+// Writes one CSV row per epoch: "epoch" (0-based, as Keras) then the log keys, sorted.
+// The header is written with the first row; the file is flushed after every row.
+class TESSERA_API CSVLogger : public Callback {
+ public:
+  explicit CSVLogger(std::string path, char separator = ',', bool append = false);
+  void on_train_begin(TrainContext& ctx) override;
+  void on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) override;
+  void on_train_end(TrainContext& ctx) override;
+
+ private:
+  std::string path_;
+  char sep_;
+  bool append_;
+  std::ofstream out_;
+  std::vector<std::string> keys_;
+};
+
+// ---------------------------------------------------------------- progress bar
+// One epoch's progress. In a terminal it redraws one line with '\r':
+//   Epoch 1/5  312/938 [=========>...................]  ETA 0:12  5123.4 samples/s  loss: 0.5123  accuracy: 0.8211
+// Elsewhere (a log file, a pipe) it prints one plain line when the epoch ends:
+//   Epoch 1/5  938/938  19.2s  3122.7 samples/s  loss: 0.4321  accuracy: 0.8456  val_loss: ...
+class TESSERA_API ProgressBar {
+ public:
+  ProgressBar(std::ostream& out, bool tty, int64_t epoch, int64_t epochs, int64_t total_steps);
+  // Called after each batch; redraws at most every 100 ms in a terminal.
+  void update(int64_t steps_done, int64_t samples_done, const Logs& running);
+  // Prints the epoch's final line (with validation logs), then a newline.
+  void finish(int64_t steps_done, int64_t samples_done, const Logs& logs);
+
+  // The line itself, for a given elapsed time (tests format it without a clock).
+  static std::string format_line(int64_t epoch, int64_t epochs, int64_t steps_done,
+                                 int64_t total_steps, double elapsed_s, int64_t samples_done,
+                                 const Logs& logs, bool tty, bool final);
+
+ private:
+  std::ostream& out_;
+  bool tty_;
+  int64_t epoch_, epochs_, total_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+  bool drawn_ = false;
+};
+
+// Whether stdout is a terminal (isatty).
+TESSERA_API bool stdout_is_tty();
+
+// ---------------------------------------------------------------- fit / evaluate / predict
+
+struct FitOptions {
+  int64_t epochs = 1;
+  optim::Optimizer* optimizer = nullptr;  // required
+  LossFn loss = {};                       // required
+  std::vector<std::shared_ptr<Metric>> metrics = {};
+  data::DataLoader* validation = nullptr;  // evaluated after every epoch when set
+  std::vector<std::shared_ptr<Callback>> callbacks = {};
+  int verbose = 1;           // 0: silent; 1: progress bar; 2: one line per epoch
+  std::ostream* out = nullptr;  // default std::cout
+  int tty = -1;              // -1: detect (stdout_is_tty when out is std::cout); 0 / 1: force
+  double clip_grad_norm = 0;  // > 0: clip the gradients' joint 2-norm before each step
+};
+
+// Trains `model` on `train_data` for options.epochs epochs; returns the per-epoch logs.
+TESSERA_API History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& options);
+
+// Mean loss (when `loss` is set) and metrics over `data`, in eval mode without recording;
+// the model's train/eval mode is restored afterwards. Keys: "loss" and the metric names.
+TESSERA_API Logs evaluate(nn::Module& model, data::DataLoader& data, const LossFn& loss = {},
+                          const std::vector<std::shared_ptr<Metric>>& metrics = {});
+
+// The model's outputs over `data` (inputs only; targets ignored), concatenated along dim 0.
+TESSERA_API Tensor predict(nn::Module& model, data::DataLoader& data);
+// The same over the rows of one tensor, `batch_size` rows at a time.
+TESSERA_API Tensor predict(nn::Module& model, const Tensor& inputs, int64_t batch_size = 256);
+
+}  // namespace tessera::train

@@ -1,0 +1,460 @@
+// torch.nn.functional, except convolution and pooling (src/nn/conv.cc): linear layers,
+// normalization, dropout, embedding, attention and the losses. Each function is a
+// composite of differentiable ops, so autograd (and grad-of-grad) needs no code here; the
+// definitions follow PyTorch's documented formulas so results agree with it.
+#include "tessera/nn/functional.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "tessera/autograd.h"
+
+namespace tessera::nn::functional {
+namespace {
+
+Tensor reduce(const Tensor& loss, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::None: return loss;
+    case Reduction::Sum: return sum(loss);
+    case Reduction::Mean: break;
+  }
+  return mean(loss);
+}
+
+void check_float(const char* op, const char* what, const Tensor& t) {
+  TESSERA_CHECK(t.is_floating_point(), op, ": expected a floating point ", what, ", got ",
+                t.describe());
+}
+
+// A per-channel vector [C] reshaped to broadcast along dim 1 of a rank-`rank` tensor.
+Tensor channel_view(const Tensor& v, int64_t rank) {
+  Shape s(static_cast<size_t>(rank), 1);
+  s[1] = v.numel();
+  return v.view(s);
+}
+
+void check_channel_param(const char* op, const char* what, const Tensor& p, int64_t channels) {
+  if (!p.defined()) return;
+  TESSERA_CHECK(p.dim() == 1 && p.size(0) == channels, op, ": expected ", what, " of shape [",
+                channels, "], got ", p.describe());
+}
+
+// Every dim but the last: the batch dims that bilinear's inputs share.
+IntArrayRef leading(const Tensor& t) { return IntArrayRef(t.sizes().data(), static_cast<size_t>(t.dim() - 1)); }
+
+// Every dim except `keep` (the channel dim of batch_norm).
+std::vector<int64_t> dims_except(int64_t rank, int64_t keep) {
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != keep) dims.push_back(d);
+  return dims;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- linear
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  TESSERA_CHECK(weight.dim() == 2, "linear: expected a 2-D weight [out, in], got ",
+                weight.describe());
+  TESSERA_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", x.describe(),
+                " has ", x.dim() >= 1 ? x.size(-1) : 0, " features, the weight ",
+                weight.describe(), " expects ", weight.size(1));
+  if (bias.defined())
+    TESSERA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: expected a bias of "
+                  "shape [", weight.size(0), "], got ", bias.describe());
+  // addmm fuses the bias into the GEMM (one pass over the output) for the common 2-D case.
+  if (x.dim() == 2 && bias.defined()) return addmm(bias, x, weight.t());
+  Tensor y = matmul(x, weight.t());
+  return bias.defined() ? add(y, bias) : y;
+}
+
+Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const Tensor& bias) {
+  TESSERA_CHECK(weight.dim() == 3, "bilinear: expected a 3-D weight [out, in1, in2], got ",
+                weight.describe());
+  const int64_t out = weight.size(0), in1 = weight.size(1), in2 = weight.size(2);
+  TESSERA_CHECK(x1.dim() >= 1 && x2.dim() == x1.dim() && x1.size(-1) == in1 &&
+                    x2.size(-1) == in2 && leading(x1).equals(leading(x2)),
+                "bilinear: inputs ", x1.describe(), " and ", x2.describe(),
+                " must share their leading dims and end in ", in1, " and ", in2,
+                " features (weight ", weight.describe(), ")");
+  if (bias.defined())
+    TESSERA_CHECK(bias.dim() == 1 && bias.size(0) == out, "bilinear: expected a bias of shape [",
+                  out, "], got ", bias.describe());
+  Shape lead = leading(x1);
+  const Tensor a = x1.reshape({-1, in1});
+  const Tensor b = x2.reshape({-1, in2});
+  // y[n, o] = sum_j (sum_i a[n, i] W[o, i, j]) b[n, j]: one GEMM, then a row-wise dot.
+  const Tensor w = weight.permute({1, 0, 2}).reshape({in1, out * in2});
+  const Tensor t = mm(a, w).view({-1, out, in2});
+  Tensor y = sum(mul(t, b.unsqueeze(1)), {2});
+  if (bias.defined()) y = add(y, bias);
+  lead.push_back(out);
+  return y.view(lead);
+}
+
+// ---------------------------------------------------------------- normalization
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps) {
+  TESSERA_CHECK(x.dim() >= 2, "batch_norm: expected an input [N, C, ...] of rank >= 2, got ",
+                x.describe());
+  check_float("batch_norm", "input", x);
+  const int64_t channels = x.size(1);
+  check_channel_param("batch_norm", "running_mean", running_mean, channels);
+  check_channel_param("batch_norm", "running_var", running_var, channels);
+  check_channel_param("batch_norm", "weight", weight, channels);
+  check_channel_param("batch_norm", "bias", bias, channels);
+  TESSERA_CHECK(running_mean.defined() == running_var.defined(), "batch_norm: running_mean and "
+                "running_var must both be given or both be undefined");
+  const int64_t rank = x.dim();
+  Tensor mu, var;
+  if (training) {
+    const int64_t per_channel = channels == 0 ? 0 : x.numel() / channels;
+    TESSERA_CHECK(per_channel > 1, "batch_norm: expected more than 1 value per channel when "
+                  "training, got input ", x.describe());
+    const std::vector<int64_t> dims = dims_except(rank, 1);
+    mu = mean(x, dims, true);
+    var = tessera::var(x, dims, 0, true);  // biased: what the batch is normalized with
+    if (running_mean.defined()) {
+      NoGradGuard no_grad;
+      // PyTorch keeps the unbiased variance in the running estimate.
+      const double unbias = static_cast<double>(per_channel) / static_cast<double>(per_channel - 1);
+      Tensor rm = running_mean, rv = running_var;
+      rm.mul_(1.0 - momentum).add_(mul(mu.detach().view({channels}), momentum));
+      rv.mul_(1.0 - momentum).add_(mul(var.detach().view({channels}), momentum * unbias));
+    }
+  } else {
+    TESSERA_CHECK(running_mean.defined(), "batch_norm: evaluation mode (training=false) needs "
+                  "running_mean and running_var, got undefined tensors");
+    mu = channel_view(running_mean, rank);
+    var = channel_view(running_var, rank);
+  }
+  Tensor y = mul(sub(x, mu), rsqrt(add(var, eps)));
+  if (weight.defined()) y = mul(y, channel_view(weight, rank));
+  if (bias.defined()) y = add(y, channel_view(bias, rank));
+  return y;
+}
+
+Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps) {
+  const int64_t k = static_cast<int64_t>(normalized_shape.size());
+  TESSERA_CHECK(k >= 1 && x.dim() >= k &&
+                    IntArrayRef(x.sizes().data() + (x.dim() - k), static_cast<size_t>(k)).equals(normalized_shape),
+                "layer_norm: input ", x.describe(), " must end in the normalized shape ",
+                shape_str(normalized_shape));
+  check_float("layer_norm", "input", x);
+  for (const Tensor* p : {&weight, &bias})
+    if (p->defined())
+      TESSERA_CHECK(p->sizes().equals(normalized_shape), "layer_norm: expected ",
+                    p == &weight ? "weight" : "bias", " of shape ", shape_str(normalized_shape),
+                    ", got ", p->describe());
+  std::vector<int64_t> dims;
+  for (int64_t d = x.dim() - k; d < x.dim(); ++d) dims.push_back(d);
+  const Tensor mu = mean(x, dims, true);
+  const Tensor var = tessera::var(x, dims, 0, true);
+  Tensor y = mul(sub(x, mu), rsqrt(add(var, eps)));
+  if (weight.defined()) y = mul(y, weight);
+  if (bias.defined()) y = add(y, bias);
+  return y;
+}
+
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  TESSERA_CHECK(x.dim() >= 2, "group_norm: expected an input [N, C, ...] of rank >= 2, got ",
+                x.describe());
+  check_float("group_norm", "input", x);
+  const int64_t channels = x.size(1);
+  TESSERA_CHECK(num_groups > 0 && channels % num_groups == 0, "group_norm: ", channels,
+                " channels of input ", x.describe(), " cannot be split into ", num_groups,
+                " groups");
+  check_channel_param("group_norm", "weight", weight, channels);
+  check_channel_param("group_norm", "bias", bias, channels);
+  const Tensor g = x.reshape({x.size(0), num_groups, -1});
+  const Tensor mu = mean(g, {2}, true);
+  const Tensor var = tessera::var(g, {2}, 0, true);
+  Tensor y = mul(sub(g, mu), rsqrt(add(var, eps))).view(x.sizes());
+  if (weight.defined()) y = mul(y, channel_view(weight, x.dim()));
+  if (bias.defined()) y = add(y, channel_view(bias, x.dim()));
+  return y;
+}
+
+// ---------------------------------------------------------------- dropout, embedding
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  TESSERA_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability must be in [0, 1], got ", p);
+  if (!training || p == 0.0) return x;
+  check_float("dropout", "input", x);
+  // mul keeps the result attached to x's graph (with a zero gradient), as PyTorch does.
+  if (p == 1.0) return mul(x, zeros_like(x));
+  // Inverted dropout: survivors are scaled by 1/(1-p) so evaluation needs no rescaling.
+  const Tensor keep = bernoulli(x.sizes(), 1.0 - p, x.dtype(), gen);
+  return mul(x, mul(keep, 1.0 / (1.0 - p)));
+}
+
+Tensor embedding(const Tensor& indices, const Tensor& weight, int64_t padding_idx) {
+  TESSERA_CHECK(weight.dim() == 2, "embedding: expected a 2-D weight [num_embeddings, dim], got ",
+                weight.describe());
+  TESSERA_CHECK(is_integral(indices.dtype(), false), "embedding: expected integer indices, got ",
+                indices.describe());
+  const int64_t n = weight.size(0);
+  TESSERA_CHECK(padding_idx == -1 || (padding_idx >= 0 && padding_idx < n),
+                "embedding: padding_idx must be -1 (none) or in [0, ", n, "), got ", padding_idx);
+  const Tensor flat = indices.reshape({-1});
+  Tensor rows = index_select(weight, 0, flat);
+  if (padding_idx >= 0 && rows.requires_grad()) {
+    // Rows looked up at padding_idx keep their values but take them from a detached
+    // weight, so no gradient reaches weight[padding_idx].
+    const Tensor pad = eq(flat, padding_idx).unsqueeze(1);
+    rows = where(pad, index_select(weight.detach(), 0, flat), rows);
+  }
+  Shape out(indices.sizes());
+  out.push_back(weight.size(1));
+  return rows.view(out);
+}
+
+// ---------------------------------------------------------------- attention, activations
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& attn_mask, double dropout_p, bool is_causal,
+                                    Generator* gen) {
+  TESSERA_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2,
+                "scaled_dot_product_attention: q, k and v need rank >= 2, got ", q.describe(),
+                ", ", k.describe(), ", ", v.describe());
+  check_float("scaled_dot_product_attention", "query", q);
+  const int64_t L = q.size(-2), S = k.size(-2), E = q.size(-1);
+  TESSERA_CHECK(k.size(-1) == E && v.size(-2) == S, "scaled_dot_product_attention: expected k [..., S, ",
+                E, "] and v [..., S, Ev] with the same S, got q ", q.describe(), ", k ",
+                k.describe(), ", v ", v.describe());
+  TESSERA_CHECK(!(is_causal && attn_mask.defined()), "scaled_dot_product_attention: pass either "
+                "attn_mask or is_causal, not both");
+  TESSERA_CHECK(dropout_p >= 0.0 && dropout_p <= 1.0, "scaled_dot_product_attention: dropout_p "
+                "must be in [0, 1], got ", dropout_p);
+  Tensor scores = mul(matmul(q, k.transpose(-2, -1)), 1.0 / std::sqrt(static_cast<double>(E)));
+  const double neg_inf = -std::numeric_limits<double>::infinity();
+  if (is_causal) {
+    const Tensor keep = tril(ones({L, S}, kBool));
+    scores = masked_fill(scores, logical_not(keep), neg_inf);
+  } else if (attn_mask.defined()) {
+    if (attn_mask.dtype() == kBool) {
+      scores = masked_fill(scores, logical_not(attn_mask), neg_inf);
+    } else {
+      scores = add(scores, attn_mask);
+    }
+  }
+  Tensor attn = softmax(scores, -1);
+  if (dropout_p > 0.0) attn = dropout(attn, dropout_p, true, gen);
+  return matmul(attn, v);
+}
+
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  return where(gt(x, 0), x, mul(x, negative_slope));
+}
+
+// ---------------------------------------------------------------- classification losses
+
+namespace {
+
+// Validated class-index targets: the class dim is 1 ([N, C, d1...] with target [N, d1...])
+// or 0 for one unbatched sample ([C] with a 0-d target).
+void check_class_target(const char* op, const Tensor& input, const Tensor& target,
+                        const Tensor& weight, int64_t ignore_index) {
+  TESSERA_CHECK(target.dtype() == kInt64 || target.dtype() == DType::Int32, op,
+                ": expected int64 class indices as target, got ", target.describe());
+  TESSERA_CHECK(input.dim() >= 1, op, ": expected an input [N, C, ...] or [C], got ",
+                input.describe());
+  const int64_t cdim = input.dim() == 1 ? 0 : 1;
+  Shape expected(input.sizes());
+  expected.erase(static_cast<size_t>(cdim));
+  TESSERA_CHECK(target.sizes().equals(expected), op, ": input ", input.describe(),
+                " expects a target of shape ", shape_str(expected), ", got ", target.describe());
+  const int64_t classes = input.size(cdim);
+  if (weight.defined())
+    TESSERA_CHECK(weight.dim() == 1 && weight.size(0) == classes, op,
+                  ": expected class weights of shape [", classes, "], got ", weight.describe());
+  for (int64_t t : target.to_vector<int64_t>())
+    TESSERA_CHECK(t == ignore_index || (t >= 0 && t < classes), op, ": target ", t,
+                  " is out of bounds for ", classes, " classes");
+}
+
+struct NllParts {
+  Tensor loss;         // per element, target's shape, weighted, 0 where ignored
+  Tensor weight_sum;   // what Mean divides by: the summed weights of counted targets
+  Tensor target_w;     // per-element weights (0 where ignored); undefined = all ones
+};
+
+NllParts nll_parts(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                   int64_t ignore_index) {
+  const int64_t cdim = log_probs.dim() == 1 ? 0 : 1;
+  const Tensor ignored = eq(target, ignore_index);
+  const bool any_ignored = any(ignored).item<bool>();
+  // Ignored entries point at class 0 for the gather; their loss is zeroed below.
+  const Tensor safe = any_ignored ? masked_fill(target, ignored, 0) : target;
+  const Tensor idx = safe.to(kInt64).unsqueeze(cdim);
+  const Tensor picked = neg(gather(log_probs, cdim, idx).squeeze(cdim));
+  NllParts p;
+  if (weight.defined()) {
+    Tensor w = index_select(weight, 0, idx.reshape({-1})).view(target.sizes());
+    if (any_ignored) w = masked_fill(w, ignored, 0.0);
+    p.target_w = w;
+    p.loss = mul(picked, w);
+    p.weight_sum = sum(w);
+  } else if (any_ignored) {
+    p.target_w = logical_not(ignored).to(log_probs.dtype());
+    p.loss = mul(picked, p.target_w);
+    p.weight_sum = sum(p.target_w);
+  } else {
+    p.loss = picked;
+    p.weight_sum = scalar_tensor(static_cast<double>(target.numel()), log_probs.dtype());
+  }
+  return p;
+}
+
+Tensor reduce_nll(const NllParts& p, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::None: return p.loss;
+    case Reduction::Sum: return sum(p.loss);
+    case Reduction::Mean: break;
+  }
+  return div(sum(p.loss), p.weight_sum);
+}
+
+}  // namespace
+
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                int64_t ignore_index, Reduction reduction) {
+  check_float("nll_loss", "input", log_probs);
+  check_class_target("nll_loss", log_probs, target, weight, ignore_index);
+  return reduce_nll(nll_parts(log_probs, target, weight, ignore_index), reduction);
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight,
+                     int64_t ignore_index, Reduction reduction, double label_smoothing) {
+  check_float("cross_entropy", "input", logits);
+  TESSERA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, "cross_entropy: "
+                "label_smoothing must be in [0, 1], got ", label_smoothing);
+  TESSERA_CHECK(logits.dim() >= 1, "cross_entropy: expected an input [N, C, ...] or [C], got ",
+                logits.describe());
+  const int64_t cdim = logits.dim() == 1 ? 0 : 1;
+  const int64_t classes = logits.size(cdim);
+  const Tensor logp = log_softmax(logits, cdim);
+  // Class weights broadcast along the class dim.
+  const Tensor wb = weight.defined() && logits.dim() > 1 ? channel_view(weight, logits.dim()) : weight;
+
+  if (target.is_floating_point()) {
+    // Class probabilities: -sum_c w_c * t_c * log p_c, with t smoothed towards uniform.
+    TESSERA_CHECK(target.sizes().equals(logits.sizes()), "cross_entropy: probability targets "
+                  "must have the input's shape ", shape_str(logits.sizes()), ", got ",
+                  target.describe());
+    if (weight.defined())
+      TESSERA_CHECK(weight.dim() == 1 && weight.size(0) == classes, "cross_entropy: expected "
+                    "class weights of shape [", classes, "], got ", weight.describe());
+    Tensor t = target;
+    if (label_smoothing > 0.0)
+      t = add(mul(t, 1.0 - label_smoothing), label_smoothing / static_cast<double>(classes));
+    Tensor prod = mul(logp, t);
+    if (weight.defined()) prod = mul(prod, wb);
+    return reduce(neg(sum(prod, {cdim})), reduction);
+  }
+
+  check_class_target("cross_entropy", logits, target, weight, ignore_index);
+  const NllParts nll = nll_parts(logp, target, weight, ignore_index);
+  const Tensor nll_loss_value = reduce_nll(nll, reduction);
+  if (label_smoothing == 0.0) return nll_loss_value;
+  // PyTorch's definition: (1 - eps) * nll + eps / C * smooth, where smooth is
+  // -sum_c w_c log p_c per element, zero where ignored, and Mean divides it by the same
+  // weight sum as nll.
+  Tensor smooth = neg(sum(weight.defined() ? mul(logp, wb) : logp, {cdim}));
+  if (nll.target_w.defined() && !weight.defined()) smooth = mul(smooth, nll.target_w);
+  if (weight.defined()) smooth = masked_fill(smooth, eq(target, ignore_index), 0.0);
+  Tensor smooth_value;
+  switch (reduction) {
+    case Reduction::None: smooth_value = smooth; break;
+    case Reduction::Sum: smooth_value = sum(smooth); break;
+    case Reduction::Mean: smooth_value = div(sum(smooth), nll.weight_sum); break;
+  }
+  return add(mul(nll_loss_value, 1.0 - label_smoothing),
+             mul(smooth_value, label_smoothing / static_cast<double>(classes)));
+}
+
+// ---------------------------------------------------------------- regression losses
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_float("mse_loss", "input", input);
+  return reduce(square(sub(input, target)), reduction);
+}
+
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_float("l1_loss", "input", input);
+  return reduce(abs(sub(input, target)), reduction);
+}
+
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  check_float("smooth_l1_loss", "input", input);
+  TESSERA_CHECK(beta >= 0.0, "smooth_l1_loss: beta must be >= 0, got ", beta);
+  const Tensor d = abs(sub(input, target));
+  if (beta == 0.0) return reduce(d, reduction);  // the quadratic zone vanishes: plain L1
+  // 0.5 d^2 / beta inside |d| < beta, d - beta / 2 outside (the two meet with slope 1).
+  const Tensor loss = where(lt(d, beta), mul(square(d), 0.5 / beta), sub(d, 0.5 * beta));
+  return reduce(loss, reduction);
+}
+
+// ---------------------------------------------------------------- binary and divergence losses
+
+Tensor binary_cross_entropy(const Tensor& probs, const Tensor& target, const Tensor& weight,
+                            Reduction reduction) {
+  check_float("binary_cross_entropy", "input", probs);
+  TESSERA_CHECK(target.sizes().equals(probs.sizes()), "binary_cross_entropy: target ",
+                target.describe(), " must have the input's shape ", shape_str(probs.sizes()));
+  if (probs.numel() > 0) {
+    NoGradGuard no_grad;
+    const double lo = min(probs).item<double>(), hi = max(probs).item<double>();
+    TESSERA_CHECK(lo >= 0.0 && hi <= 1.0, "binary_cross_entropy: every input must be a "
+                  "probability in [0, 1], got values in [", lo, ", ", hi, "]");
+  }
+  // PyTorch clamps each log at -100 so that p = 0 or 1 gives a finite loss.
+  const Tensor log_p = clamp(log(probs), Scalar(-100.0), std::nullopt);
+  const Tensor log_1mp = clamp(log(1.0 - probs), Scalar(-100.0), std::nullopt);
+  Tensor loss = neg(add(mul(target, log_p), mul(1.0 - target, log_1mp)));
+  if (weight.defined()) loss = mul(loss, weight);
+  return reduce(loss, reduction);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        const Tensor& weight, const Tensor& pos_weight,
+                                        Reduction reduction) {
+  check_float("binary_cross_entropy_with_logits", "input", logits);
+  TESSERA_CHECK(target.sizes().equals(logits.sizes()), "binary_cross_entropy_with_logits: target ",
+                target.describe(), " must have the input's shape ", shape_str(logits.sizes()));
+  // -[y log s(x) + (1 - y) log(1 - s(x))] = (1 - y) x + softplus(-x), and softplus never
+  // overflows; pos_weight scales the positive term: (1 - y) x + (1 + (pw - 1) y) softplus(-x).
+  const Tensor sp = softplus(neg(logits));
+  const Tensor lin = mul(1.0 - target, logits);
+  Tensor loss;
+  if (pos_weight.defined()) {
+    const Tensor log_weight = add(mul(sub(pos_weight, 1.0), target), 1.0);
+    loss = add(lin, mul(log_weight, sp));
+  } else {
+    loss = add(lin, sp);
+  }
+  if (weight.defined()) loss = mul(loss, weight);
+  return reduce(loss, reduction);
+}
+
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target) {
+  check_float("kl_div", "input", input);
+  Tensor loss;
+  if (log_target) {
+    loss = mul(exp(target), sub(target, input));
+  } else {
+    // target * (log target - input), with 0 log 0 = 0. The log reads 1 where target is 0 so
+    // that neither the value nor the gradient picks up 0 * inf.
+    const Tensor safe = where(gt(target, 0), target, 1.0);
+    loss = mul(target, sub(log(safe), input));
+  }
+  return reduce(loss, reduction);
+}
+
+}  // namespace tessera::nn::functional

@@ -1,0 +1,76 @@
+#pragma once
+// The convolution and pooling family (NCHW), shared by the op definitions (ops/conv.cc,
+// ops/pool.cc) and the CPU kernels (backends/cpu/conv.cc, backends/cpu/pool.cc).
+//
+// Convolution is three ops around one geometry: conv2d (forward), conv2d_backward_input
+// and conv2d_backward_weight. Each one's backward rule is written with the other two, so
+// gradients of gradients work; conv_transpose2d is the backward-input computation exposed
+// as a forward op (x plays the role of the convolution's output gradient).
+//
+// Attributes (ONNX's conventions, so export maps them one to one):
+//   stride {sh, sw}, dilation {dh, dw}, groups,
+//   padding {top, left, bottom, right} (begin and end may differ: padding="same" with an
+//   even kernel pads more at the end, as PyTorch does),
+//   conv_transpose2d: output_padding {oh, ow}; backward ops: input_size / weight_size.
+#include <cstdint>
+#include <vector>
+
+#include "ops/op.h"
+
+namespace tessera::ops {
+
+extern OpDef kConv2d;               // (x, w[, b]) -> y
+extern OpDef kConv2dBackwardInput;  // (gy, w) -> gx, attr input_size
+extern OpDef kConv2dBackwardWeight; // (x, gy) -> gw, attr weight_size
+extern OpDef kConvTranspose2d;      // (x, w[, b]) -> y, w is [Cin, Cout/groups, kh, kw]
+
+extern OpDef kMaxPool2d;            // x -> (values, int64 indices into each H*W plane)
+extern OpDef kMaxPool2dBackward;    // (gy, indices) -> gx, attr input_size
+extern OpDef kAvgPool2d;            // x -> y; kernel, stride, padding {ph, pw}, ceil_mode,
+                                    // count_include_pad
+extern OpDef kAvgPool2dBackward;    // gy -> gx, avg_pool2d's attrs + input_size
+extern OpDef kAdaptiveAvgPool2d;    // x -> y, attr output_size
+extern OpDef kGlobalAvgPool2d;      // x -> [N, C, 1, 1] (adaptive with output 1x1)
+extern OpDef kAdaptiveAvgPool2dBackward;  // gy -> gx, attr input_size
+
+// The forward convolution a conv op computes or differentiates: input [N, C, H, W],
+// weight [O, C / groups, kh, kw], output [N, O, oh, ow].
+struct ConvGeometry {
+  int64_t n = 0, c = 0, h = 0, w = 0;
+  int64_t o = 0, kh = 0, kw = 0;
+  int64_t oh = 0, ow = 0;
+  int64_t groups = 1;
+  int64_t stride[2] = {1, 1};
+  int64_t dilation[2] = {1, 1};
+  int64_t pad_begin[2] = {0, 0};
+  // The end padding the output size actually uses: (out - 1) * stride + extent - in -
+  // pad_begin. Smaller than the requested one (even negative, above -stride) when the
+  // last rows or columns of the input are never reached.
+  int64_t pad_end[2] = {0, 0};
+};
+
+// Validates the convolution attributes and the input/weight sizes against each other
+// (user errors name expected vs got), and derives the output size.
+ConvGeometry conv_geometry(IntArrayRef input, IntArrayRef weight, const Attrs& attrs);
+
+// Pooling windows along one spatial dim: output i reads input rows [begin[i], end[i])
+// and, for averages, divides by div[i] (the product over both dims is the divisor).
+struct PoolAxis {
+  std::vector<int64_t> begin, end, div;
+};
+// For avg_pool2d (attrs kernel/stride/padding/ceil_mode/count_include_pad) or, when attrs
+// hold output_size, adaptive average pooling. `axis` is 0 (height) or 1 (width).
+PoolAxis avg_pool_axis(const Attrs& attrs, int64_t in, int axis);
+// Output size of max/avg pooling along one dim (PyTorch's rule, incl. ceil_mode).
+int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad,
+                         int64_t dilation, bool ceil_mode);
+
+void register_pool_ops();  // ops/pool.cc, called by register_conv_ops
+
+}  // namespace tessera::ops
+
+namespace tessera::cpu {
+// How many oneDNN convolution primitives have been built (tests check the cache is hit).
+int64_t conv_primitives_created();
+void register_pool_kernels();  // backends/cpu/pool.cc, called by register_conv_kernels
+}  // namespace tessera::cpu

@@ -1,0 +1,15 @@
+// The optimizer loops compiled for avx2 (flags from the file name; see CMakeLists.txt).
+// GCC 12 flags the masked sqrt intrinsics in <immintrin.h> as "maybe uninitialized"; the
+// warning is about the header, not this code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "optim/kernels.h"
+
+namespace tessera::optim::kernels::avx2 {
+#include "optim/kernels_impl.h"
+Table<float> make_float_table() { return make_table_t<float>(); }
+
+}  // namespace tessera::optim::kernels::avx2

@@ -1,0 +1,503 @@
+// Optimizer base (param groups, zero_grad, state_dict) and the five optimizers. Each
+// update() gathers the group's hyperparameters and runs one fused loop from kernels.h
+// over the parameter, split across threads for large parameters.
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "optim/kernels.h"
+#include "tessera/autograd.h"
+#include "tessera/ops.h"
+#include "tessera/optim.h"
+#include "tessera/parallel.h"
+
+namespace tessera::optim {
+
+namespace {
+
+std::string keys_of(const std::map<std::string, double>& m) {
+  std::string out;
+  for (const auto& [k, v] : m) out += (out.empty() ? "" : ", ") + k;
+  return out.empty() ? "(none)" : out;
+}
+
+Tensor scalar_f64(double v) { return full({}, v, kFloat64); }
+
+double scalar_of(const StateDict& sd, const std::string& key) {
+  const Tensor& t = sd.at(key);
+  TESSERA_CHECK(t.numel() == 1, "load_state_dict: '", key, "' should hold one value, got ",
+                t.describe());
+  return read_as_double(t, 0);
+}
+
+// Runs fn(begin, end) over [0, n), on the thread pool when n is large.
+template <typename Fn>
+void chunked(int64_t n, Fn&& fn) {
+  if (n < kElementwiseGrain || get_num_threads() == 1 || in_parallel_region()) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  parallel_for(0, n, kElementwiseGrain, [&](int64_t b, int64_t e) { fn(b, e); });
+}
+
+template <typename T>
+T* ptr(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+template <typename T>
+T* shift(T* p, int64_t by) {
+  return p == nullptr ? nullptr : p + by;
+}
+
+// The buffer `name` of `state`, created zero-filled (or as `init`) on first use.
+Tensor& buffer(Optimizer::ParamState& state, const std::string& name, const Tensor& param) {
+  Tensor& b = state.buffers[name];
+  if (!b.defined()) b = zeros_like(param);
+  return b;
+}
+
+bool flag(const ParamGroup& g, const char* key) { return g.get(key) != 0.0; }
+
+}  // namespace
+
+// ---------------------------------------------------------------- ParamGroup
+
+double ParamGroup::get(const std::string& key) const {
+  auto it = options.find(key);
+  TESSERA_CHECK(it != options.end(), "param group: no option '", key, "' (has: ",
+                keys_of(options), ")");
+  return it->second;
+}
+
+// ---------------------------------------------------------------- Optimizer
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups, std::map<std::string, double> defaults)
+    : defaults_(std::move(defaults)) {
+  for (auto& g : groups) add_param_group(std::move(g));
+}
+
+Optimizer::~Optimizer() = default;
+
+void Optimizer::add_param_group(ParamGroup group) {
+  for (const auto& [k, v] : group.options) {
+    TESSERA_CHECK(defaults_.count(k) != 0, "add_param_group: unknown option '", k,
+                  "' (options: ", keys_of(defaults_), ")");
+  }
+  for (const auto& [k, v] : defaults_) group.options.emplace(k, v);
+  TESSERA_CHECK(group.get("lr") >= 0, "optimizer: lr must be >= 0, got ", group.get("lr"));
+  for (size_t i = 0; i < group.params.size(); ++i) {
+    const Tensor& p = group.params[i];
+    TESSERA_CHECK(p.defined(), "optimizer: parameter ", i, " of the group is undefined");
+    TESSERA_CHECK(p.dtype() == kFloat32 || p.dtype() == kFloat64,
+                  "optimizer: parameters must be f32 or f64, got ", p.describe());
+    TESSERA_CHECK(p.is_leaf(), "optimizer: can't optimize a non-leaf tensor ", p.describe(),
+                  " (detach it, or pass the leaf it was computed from)");
+    for (size_t j = 0; j < i; ++j) {
+      TESSERA_CHECK(!group.params[j].is_same(p), "optimizer: a parameter ", p.describe(),
+                    " appears twice in one param group");
+    }
+    for (const auto& other : groups_) {
+      for (const auto& q : other.params) {
+        TESSERA_CHECK(!q.is_same(p), "optimizer: a parameter ", p.describe(),
+                      " appears in more than one param group");
+      }
+    }
+  }
+  std::vector<ParamState> states(group.params.size());
+  for (size_t i = 0; i < group.params.size(); ++i) init_state(group, group.params[i], states[i]);
+  groups_.push_back(std::move(group));
+  state_.push_back(std::move(states));
+}
+
+void Optimizer::set_lr(double lr) {
+  for (auto& g : groups_) g.set("lr", lr);
+}
+
+void Optimizer::step() {
+  NoGradGuard no_grad;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    ParamGroup& g = groups_[gi];
+    for (size_t i = 0; i < g.params.size(); ++i) {
+      Tensor& p = g.params[i];
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      TESSERA_CHECK(grad.sizes().equals(p.sizes()), name(), ".step: gradient ", grad.describe(),
+                    " does not match its parameter ", p.describe());
+      grad = grad.to(p.dtype()).contiguous();
+      if (p.is_contiguous()) {
+        update(g, p, grad, state_[gi][i]);
+      } else {
+        // Update a contiguous copy and write it back (rare: parameters are contiguous).
+        Tensor tmp = p.contiguous();
+        update(g, tmp, grad, state_[gi][i]);
+        p.copy_(tmp);
+      }
+    }
+  }
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  for (auto& g : groups_) {
+    for (auto& p : g.params) {
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      if (set_to_none) {
+        p.set_grad(Tensor());
+      } else {
+        NoGradGuard no_grad;
+        grad.zero_();
+      }
+    }
+  }
+}
+
+const Optimizer::ParamState* Optimizer::state_of(const Tensor& param) const {
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
+      if (groups_[gi].params[i].is_same(param)) return &state_[gi][i];
+    }
+  }
+  return nullptr;
+}
+
+StateDict Optimizer::state_dict() const {
+  StateDict sd;
+  int64_t index = 0;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const std::string prefix = "param_groups." + std::to_string(gi) + ".";
+    for (const auto& [k, v] : groups_[gi].options) sd[prefix + k] = scalar_f64(v);
+    std::vector<int64_t> ids;
+    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
+      const ParamState& st = state_[gi][i];
+      const std::string sp = "state." + std::to_string(index) + ".";
+      if (st.step > 0 || !st.buffers.empty()) {
+        sd[sp + "step"] = scalar_f64(st.step);
+        for (const auto& [name, buf] : st.buffers) sd[sp + name] = buf.clone();
+      }
+      ids.push_back(index++);
+    }
+    sd[prefix + "params"] = tensor<int64_t>(ids, {static_cast<int64_t>(ids.size())});
+  }
+  return sd;
+}
+
+void Optimizer::load_state_dict(const StateDict& sd) {
+  const std::string who = name() + ".load_state_dict: ";
+  std::set<std::string> used;
+  auto need = [&](const std::string& key) -> const Tensor& {
+    auto it = sd.find(key);
+    TESSERA_CHECK(it != sd.end(), who, "missing key '", key, "'");
+    used.insert(key);
+    return it->second;
+  };
+  // Count the groups in the file so a mismatch is named up front.
+  size_t file_groups = 0;
+  while (sd.count("param_groups." + std::to_string(file_groups) + ".params") != 0) ++file_groups;
+  TESSERA_CHECK(file_groups == groups_.size(), who, "the state has ", file_groups,
+                " param groups, this optimizer has ", groups_.size());
+
+  // Validate everything into new values first, then commit.
+  std::vector<std::map<std::string, double>> new_options(groups_.size());
+  std::vector<std::vector<ParamState>> new_state(groups_.size());
+  int64_t index = 0;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    const ParamGroup& g = groups_[gi];
+    const std::string prefix = "param_groups." + std::to_string(gi) + ".";
+    const Tensor& ids = need(prefix + "params");
+    TESSERA_CHECK(ids.numel() == static_cast<int64_t>(g.params.size()), who, "group ", gi,
+                  " has ", ids.numel(), " parameters in the state, ", g.params.size(),
+                  " in this optimizer");
+    for (const auto& [k, v] : defaults_) {
+      need(prefix + k);
+      new_options[gi][k] = scalar_of(sd, prefix + k);
+    }
+    // A scheduler's record of the starting lr travels with the group when present.
+    if (sd.count(prefix + "initial_lr") != 0) {
+      need(prefix + "initial_lr");
+      new_options[gi]["initial_lr"] = scalar_of(sd, prefix + "initial_lr");
+    } else if (g.has("initial_lr")) {
+      new_options[gi]["initial_lr"] = g.get("initial_lr");
+    }
+    ParamGroup probe = g;
+    probe.options = new_options[gi];
+    const std::vector<std::string> names = buffer_names(probe);
+    new_state[gi].resize(g.params.size());
+    for (size_t i = 0; i < g.params.size(); ++i, ++index) {
+      const Tensor& p = g.params[i];
+      const std::string sp = "state." + std::to_string(index) + ".";
+      ParamState& st = new_state[gi][i];
+      if (sd.count(sp + "step") == 0) {
+        // Never stepped: fresh state (Adagrad's accumulator is re-initialised).
+        init_state(probe, p, st);
+        continue;
+      }
+      need(sp + "step");
+      st.step = scalar_of(sd, sp + "step");
+      for (const auto& n : names) {
+        const Tensor& b = need(sp + n);
+        TESSERA_CHECK(b.sizes().equals(p.sizes()), who, "'", sp + n, "' is ", b.describe(),
+                      ", its parameter is ", p.describe());
+        st.buffers[n] = b.to(p.dtype()).clone();
+      }
+    }
+  }
+  for (const auto& [k, v] : sd) {
+    TESSERA_CHECK(used.count(k) != 0, who, "unexpected key '", k, "' (a state from another optimizer",
+                  " or other settings? this ", name(), " has no such option or buffer)");
+  }
+  for (size_t gi = 0; gi < groups_.size(); ++gi) groups_[gi].options = std::move(new_options[gi]);
+  state_ = std::move(new_state);
+}
+
+// ---------------------------------------------------------------- SGD
+
+namespace {
+std::vector<ParamGroup> one_group(std::vector<Tensor> params) {
+  std::vector<ParamGroup> g(1);
+  g[0].params = std::move(params);
+  return g;
+}
+}  // namespace
+
+SGD::SGD(std::vector<Tensor> params, SGDOptions o) : SGD(one_group(std::move(params)), o) {}
+
+SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o)
+    : Optimizer({}, {{"lr", o.lr},
+                     {"momentum", o.momentum},
+                     {"dampening", o.dampening},
+                     {"weight_decay", o.weight_decay},
+                     {"nesterov", o.nesterov ? 1.0 : 0.0}}) {
+  TESSERA_CHECK(o.momentum >= 0, "SGD: momentum must be >= 0, got ", o.momentum);
+  TESSERA_CHECK(o.weight_decay >= 0, "SGD: weight_decay must be >= 0, got ", o.weight_decay);
+  TESSERA_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
+                "SGD: nesterov needs momentum > 0 and dampening 0, got momentum ", o.momentum,
+                ", dampening ", o.dampening);
+  for (auto& g : groups) add_param_group(std::move(g));
+}
+
+std::vector<std::string> SGD::buffer_names(const ParamGroup& g) const {
+  if (g.get("momentum") != 0) return {"momentum_buffer"};
+  return {};
+}
+
+namespace {
+template <typename T>
+void run_sgd(const ParamGroup& g, Tensor& param, const Tensor& grad,
+             Optimizer::ParamState& state, const kernels::Table<T>& table) {
+  kernels::SgdArgs<T> a{};
+  a.param = ptr<T>(param);
+  a.grad = ptr<T>(grad);
+  a.lr = static_cast<T>(g.get("lr"));
+  a.momentum = static_cast<T>(g.get("momentum"));
+  a.weight_decay = static_cast<T>(g.get("weight_decay"));
+  a.one_minus_dampening = static_cast<T>(1.0 - g.get("dampening"));
+  a.nesterov = flag(g, "nesterov");
+  if (g.get("momentum") != 0) {
+    a.first_step = state.buffers.count("momentum_buffer") == 0;
+    a.buf = ptr<T>(buffer(state, "momentum_buffer", param));
+  }
+  state.step += 1;
+  chunked(param.numel(), [&](int64_t b, int64_t e) {
+    kernels::SgdArgs<T> c = a;
+    c.param = shift(a.param, b);
+    c.grad = shift(a.grad, b);
+    c.buf = shift(a.buf, b);
+    table.sgd(c, e - b);
+  });
+}
+}  // namespace
+
+void SGD::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
+  if (param.dtype() == kFloat32) run_sgd<float>(g, param, grad, state, kernels::float_table());
+  else run_sgd<double>(g, param, grad, state, kernels::double_table());
+}
+
+// ---------------------------------------------------------------- Adam / AdamW
+
+Adam::Adam(std::vector<Tensor> params, AdamOptions o) : Adam(one_group(std::move(params)), o, false) {}
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o) : Adam(std::move(groups), o, false) {}
+
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o, bool decoupled)
+    : Optimizer({}, {{"lr", o.lr},
+                     {"beta1", o.beta1},
+                     {"beta2", o.beta2},
+                     {"eps", o.eps},
+                     {"weight_decay", o.weight_decay},
+                     {"amsgrad", o.amsgrad ? 1.0 : 0.0}}),
+      decoupled_(decoupled) {
+  TESSERA_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1,
+                decoupled ? "AdamW" : "Adam", ": betas must be in [0, 1), got (", o.beta1, ", ",
+                o.beta2, ")");
+  TESSERA_CHECK(o.eps >= 0, decoupled ? "AdamW" : "Adam", ": eps must be >= 0, got ", o.eps);
+  TESSERA_CHECK(o.weight_decay >= 0, decoupled ? "AdamW" : "Adam",
+                ": weight_decay must be >= 0, got ", o.weight_decay);
+  for (auto& g : groups) add_param_group(std::move(g));
+}
+
+AdamW::AdamW(std::vector<Tensor> params, AdamOptions o)
+    : Adam(one_group(std::move(params)), o, true) {}
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions o) : Adam(std::move(groups), o, true) {}
+
+std::vector<std::string> Adam::buffer_names(const ParamGroup& g) const {
+  if (flag(g, "amsgrad")) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+  return {"exp_avg", "exp_avg_sq"};
+}
+
+namespace {
+template <typename T>
+void run_adam(const ParamGroup& g, Tensor& param, const Tensor& grad,
+              Optimizer::ParamState& state, bool decoupled, const kernels::Table<T>& table) {
+  state.step += 1;
+  const double lr = g.get("lr"), beta1 = g.get("beta1"), beta2 = g.get("beta2");
+  const double wd = g.get("weight_decay");
+  kernels::AdamArgs<T> a{};
+  a.param = ptr<T>(param);
+  a.grad = ptr<T>(grad);
+  a.exp_avg = ptr<T>(buffer(state, "exp_avg", param));
+  a.exp_avg_sq = ptr<T>(buffer(state, "exp_avg_sq", param));
+  if (flag(g, "amsgrad")) a.max_exp_avg_sq = ptr<T>(buffer(state, "max_exp_avg_sq", param));
+  a.beta1 = static_cast<T>(beta1);
+  a.one_minus_beta1 = static_cast<T>(1.0 - beta1);
+  a.beta2 = static_cast<T>(beta2);
+  a.one_minus_beta2 = static_cast<T>(1.0 - beta2);
+  a.eps = static_cast<T>(g.get("eps"));
+  a.weight_decay = static_cast<T>(wd);
+  // Bias corrections in double, as PyTorch computes them in Python.
+  a.step_size = static_cast<T>(lr / (1.0 - std::pow(beta1, state.step)));
+  a.bias_correction2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(beta2, state.step)));
+  a.decay_factor = static_cast<T>(1.0 - lr * wd);
+  a.decoupled = decoupled;
+  chunked(param.numel(), [&](int64_t b, int64_t e) {
+    kernels::AdamArgs<T> c = a;
+    c.param = shift(a.param, b);
+    c.grad = shift(a.grad, b);
+    c.exp_avg = shift(a.exp_avg, b);
+    c.exp_avg_sq = shift(a.exp_avg_sq, b);
+    c.max_exp_avg_sq = shift(a.max_exp_avg_sq, b);
+    table.adam(c, e - b);
+  });
+}
+}  // namespace
+
+void Adam::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
+  if (param.dtype() == kFloat32) {
+    run_adam<float>(g, param, grad, state, decoupled_, kernels::float_table());
+  } else {
+    run_adam<double>(g, param, grad, state, decoupled_, kernels::double_table());
+  }
+}
+
+// ---------------------------------------------------------------- RMSprop
+
+RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions o)
+    : RMSprop(one_group(std::move(params)), o) {}
+
+RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions o)
+    : Optimizer({}, {{"lr", o.lr},
+                     {"alpha", o.alpha},
+                     {"eps", o.eps},
+                     {"weight_decay", o.weight_decay},
+                     {"momentum", o.momentum},
+                     {"centered", o.centered ? 1.0 : 0.0}}) {
+  TESSERA_CHECK(o.alpha >= 0, "RMSprop: alpha must be >= 0, got ", o.alpha);
+  TESSERA_CHECK(o.momentum >= 0, "RMSprop: momentum must be >= 0, got ", o.momentum);
+  TESSERA_CHECK(o.eps >= 0, "RMSprop: eps must be >= 0, got ", o.eps);
+  for (auto& g : groups) add_param_group(std::move(g));
+}
+
+std::vector<std::string> RMSprop::buffer_names(const ParamGroup& g) const {
+  std::vector<std::string> n{"square_avg"};
+  if (g.get("momentum") > 0) n.push_back("momentum_buffer");
+  if (flag(g, "centered")) n.push_back("grad_avg");
+  return n;
+}
+
+namespace {
+template <typename T>
+void run_rmsprop(const ParamGroup& g, Tensor& param, const Tensor& grad,
+                 Optimizer::ParamState& state, const kernels::Table<T>& table) {
+  state.step += 1;
+  kernels::RmspropArgs<T> a{};
+  a.param = ptr<T>(param);
+  a.grad = ptr<T>(grad);
+  a.square_avg = ptr<T>(buffer(state, "square_avg", param));
+  if (flag(g, "centered")) a.grad_avg = ptr<T>(buffer(state, "grad_avg", param));
+  if (g.get("momentum") > 0) a.buf = ptr<T>(buffer(state, "momentum_buffer", param));
+  a.lr = static_cast<T>(g.get("lr"));
+  a.alpha = static_cast<T>(g.get("alpha"));
+  a.one_minus_alpha = static_cast<T>(1.0 - g.get("alpha"));
+  a.eps = static_cast<T>(g.get("eps"));
+  a.weight_decay = static_cast<T>(g.get("weight_decay"));
+  a.momentum = static_cast<T>(g.get("momentum"));
+  chunked(param.numel(), [&](int64_t b, int64_t e) {
+    kernels::RmspropArgs<T> c = a;
+    c.param = shift(a.param, b);
+    c.grad = shift(a.grad, b);
+    c.square_avg = shift(a.square_avg, b);
+    c.grad_avg = shift(a.grad_avg, b);
+    c.buf = shift(a.buf, b);
+    table.rmsprop(c, e - b);
+  });
+}
+}  // namespace
+
+void RMSprop::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
+  if (param.dtype() == kFloat32) run_rmsprop<float>(g, param, grad, state, kernels::float_table());
+  else run_rmsprop<double>(g, param, grad, state, kernels::double_table());
+}
+
+// ---------------------------------------------------------------- Adagrad
+
+Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o)
+    : Adagrad(one_group(std::move(params)), o) {}
+
+Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions o)
+    : Optimizer({}, {{"lr", o.lr},
+                     {"lr_decay", o.lr_decay},
+                     {"weight_decay", o.weight_decay},
+                     {"initial_accumulator_value", o.initial_accumulator_value},
+                     {"eps", o.eps}}) {
+  TESSERA_CHECK(o.lr_decay >= 0, "Adagrad: lr_decay must be >= 0, got ", o.lr_decay);
+  TESSERA_CHECK(o.initial_accumulator_value >= 0,
+                "Adagrad: initial_accumulator_value must be >= 0, got ",
+                o.initial_accumulator_value);
+  for (auto& g : groups) add_param_group(std::move(g));
+}
+
+std::vector<std::string> Adagrad::buffer_names(const ParamGroup&) const { return {"sum"}; }
+
+void Adagrad::init_state(const ParamGroup& g, const Tensor& param, ParamState& state) {
+  // PyTorch creates the accumulator when the parameter joins, not at the first step.
+  state.buffers["sum"] = full_like(param, g.get("initial_accumulator_value"));
+}
+
+namespace {
+template <typename T>
+void run_adagrad(const ParamGroup& g, Tensor& param, const Tensor& grad,
+                 Optimizer::ParamState& state, const kernels::Table<T>& table) {
+  state.step += 1;
+  kernels::AdagradArgs<T> a{};
+  a.param = ptr<T>(param);
+  a.grad = ptr<T>(grad);
+  Tensor& sum = state.buffers["sum"];
+  if (!sum.defined()) sum = full_like(param, g.get("initial_accumulator_value"));
+  a.sum = ptr<T>(sum);
+  a.clr = static_cast<T>(g.get("lr") / (1.0 + (state.step - 1) * g.get("lr_decay")));
+  a.eps = static_cast<T>(g.get("eps"));
+  a.weight_decay = static_cast<T>(g.get("weight_decay"));
+  chunked(param.numel(), [&](int64_t b, int64_t e) {
+    kernels::AdagradArgs<T> c = a;
+    c.param = shift(a.param, b);
+    c.grad = shift(a.grad, b);
+    c.sum = shift(a.sum, b);
+    table.adagrad(c, e - b);
+  });
+}
+}  // namespace
+
+void Adagrad::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
+  if (param.dtype() == kFloat32) run_adagrad<float>(g, param, grad, state, kernels::float_table());
+  else run_adagrad<double>(g, param, grad, state, kernels::double_table());
+}
+
+}  // namespace tessera::optim

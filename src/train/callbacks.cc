@@ -1,0 +1,184 @@
+// The built-in callbacks: early stopping, checkpoints, lr scheduling, CSV logging.
+#include <cmath>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+
+#include "tessera/autograd.h"
+#include "tessera/train.h"
+
+namespace tessera::train {
+
+namespace {
+
+bool maximize_for(Mode mode, const std::string& monitor) {
+  if (mode == Mode::Auto) return monitor.find("acc") != std::string::npos;
+  return mode == Mode::Max;
+}
+
+double monitored(const char* who, const std::string& monitor, const Logs& logs) {
+  auto it = logs.find(monitor);
+  if (it != logs.end()) return it->second;
+  std::string keys;
+  for (const auto& [k, v] : logs) keys += (keys.empty() ? "" : ", ") + k;
+  TESSERA_CHECK(false, who, ": monitored value '", monitor, "' is not in the logs (they have: ",
+                keys, ")", monitor.rfind("val_", 0) == 0 ? "; did you pass validation data?" : "");
+  return 0;
+}
+
+// A number for files and logs: shortest form that reads back exactly.
+std::string num(double v) {
+  std::ostringstream os;
+  os << std::setprecision(std::numeric_limits<double>::max_digits10) << v;
+  return os.str();
+}
+
+}  // namespace
+
+Callback::~Callback() = default;
+
+// ---------------------------------------------------------------- EarlyStopping
+
+EarlyStopping::EarlyStopping(std::string monitor, int64_t patience, double min_delta, Mode mode,
+                             bool restore_best)
+    : monitor_(std::move(monitor)),
+      patience_(patience),
+      min_delta_(std::abs(min_delta)),
+      maximize_(maximize_for(mode, monitor_)),
+      restore_best_(restore_best) {
+  TESSERA_CHECK(patience >= 0, "EarlyStopping: patience must be >= 0, got ", patience);
+}
+
+void EarlyStopping::on_train_begin(TrainContext&) {
+  best_ = maximize_ ? -INFINITY : INFINITY;
+  wait_ = 0;
+  best_epoch_ = stopped_epoch_ = -1;
+  best_weights_.clear();
+}
+
+void EarlyStopping::on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) {
+  const double v = monitored("EarlyStopping", monitor_, logs);
+  const bool improved = maximize_ ? v > best_ + min_delta_ : v < best_ - min_delta_;
+  if (improved) {
+    best_ = v;
+    best_epoch_ = epoch;
+    wait_ = 0;
+    if (restore_best_) {
+      best_weights_.clear();
+      for (const auto& [k, t] : ctx.model.state_dict()) best_weights_.emplace_back(k, t.clone());
+    }
+    return;
+  }
+  // Stops after `patience` epochs in a row without improvement (Keras's rule; patience 0
+  // and 1 both stop at the first one).
+  ++wait_;
+  if (wait_ >= patience_) {
+    stopped_epoch_ = epoch;
+    ctx.stop_training = true;
+  }
+}
+
+void EarlyStopping::on_train_end(TrainContext& ctx) {
+  if (restore_best_ && !best_weights_.empty()) ctx.model.load_state_dict(best_weights_);
+}
+
+// ---------------------------------------------------------------- ModelCheckpoint
+
+ModelCheckpoint::ModelCheckpoint(std::string path, std::string monitor, bool save_best_only,
+                                 Mode mode)
+    : path_(std::move(path)),
+      monitor_(std::move(monitor)),
+      save_best_only_(save_best_only),
+      maximize_(maximize_for(mode, monitor_)) {
+  TESSERA_CHECK(!path_.empty(), "ModelCheckpoint: the path is empty");
+}
+
+void ModelCheckpoint::on_train_begin(TrainContext&) { has_best_ = false; }
+
+void ModelCheckpoint::on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) {
+  double v = 0;
+  if (save_best_only_) {
+    v = monitored("ModelCheckpoint", monitor_, logs);
+    const bool improved = !has_best_ || (maximize_ ? v > best_ : v < best_);
+    if (!improved) return;
+    best_ = v;
+    has_best_ = true;
+  } else if (logs.count(monitor_) != 0) {
+    v = logs.at(monitor_);
+  }
+  std::string path = path_;
+  const std::string tag = "{epoch}";
+  for (size_t at = path.find(tag); at != std::string::npos; at = path.find(tag)) {
+    path.replace(at, tag.size(), std::to_string(epoch + 1));
+  }
+  Metadata meta{{"epoch", std::to_string(epoch + 1)}};
+  if (logs.count(monitor_) != 0) meta[monitor_] = num(v);
+  save_safetensors(path, ctx.model.state_dict(), meta);
+  saved_.push_back(path);
+}
+
+// ---------------------------------------------------------------- LRSchedulerCallback
+
+LRSchedulerCallback::LRSchedulerCallback(std::shared_ptr<optim::LRScheduler> scheduler,
+                                         bool per_batch)
+    : scheduler_(std::move(scheduler)), per_batch_(per_batch) {
+  TESSERA_CHECK(scheduler_ != nullptr, "LRSchedulerCallback: the scheduler is null");
+}
+
+LRSchedulerCallback::LRSchedulerCallback(std::shared_ptr<optim::ReduceLROnPlateau> plateau,
+                                         std::string monitor)
+    : plateau_(std::move(plateau)), monitor_(std::move(monitor)) {
+  TESSERA_CHECK(plateau_ != nullptr, "LRSchedulerCallback: the scheduler is null");
+}
+
+void LRSchedulerCallback::on_epoch_end(int64_t, Logs& logs, TrainContext&) {
+  if (plateau_) plateau_->step(monitored("LRSchedulerCallback", monitor_, logs));
+  else if (!per_batch_) scheduler_->step();
+}
+
+void LRSchedulerCallback::on_batch_end(int64_t, const Logs&, TrainContext&) {
+  if (scheduler_ && per_batch_) scheduler_->step();
+}
+
+// ---------------------------------------------------------------- CSVLogger
+
+CSVLogger::CSVLogger(std::string path, char separator, bool append)
+    : path_(std::move(path)), sep_(separator), append_(append) {}
+
+void CSVLogger::on_train_begin(TrainContext&) {
+  // Appending to an existing file keeps its header (a resumed run adds rows).
+  bool has_content = false;
+  if (append_) {
+    std::ifstream in(path_);
+    has_content = in.good() && in.peek() != std::ifstream::traits_type::eof();
+  }
+  out_.open(path_, append_ ? std::ios::app : std::ios::trunc);
+  TESSERA_CHECK(out_.good(), "CSVLogger: can't open '", path_, "' for writing");
+  keys_.clear();
+  if (has_content) keys_.push_back("");  // header already there: write rows only
+}
+
+void CSVLogger::on_epoch_end(int64_t epoch, Logs& logs, TrainContext&) {
+  if (keys_.empty() || (keys_.size() == 1 && keys_[0].empty())) {
+    const bool write_header = keys_.empty();
+    keys_.clear();
+    for (const auto& [k, v] : logs) keys_.push_back(k);  // std::map: sorted
+    if (write_header) {
+      out_ << "epoch";
+      for (const auto& k : keys_) out_ << sep_ << k;
+      out_ << "\n";
+    }
+  }
+  out_ << epoch;
+  for (const auto& k : keys_) {
+    out_ << sep_;
+    auto it = logs.find(k);
+    if (it != logs.end()) out_ << num(it->second);  // a key missing this epoch: empty field
+  }
+  out_ << "\n";
+  out_.flush();
+}
+
+void CSVLogger::on_train_end(TrainContext&) { out_.close(); }
+
+}  // namespace tessera::train
