@@ -2,6 +2,9 @@
 // the functional grad(), higher-order gradients, in-place rules and version checks.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
+#include "ops/op.h"
 #include "tessera/tessera.h"
 #include "test_util.h"
 
@@ -259,4 +262,19 @@ TEST(Autograd, ViewGradchecks) {
     auto rr = autograd::gradgradcheck([&](const std::vector<Tensor>& in) { return mul(fns[i](in), in[0].sum()); }, {x});
     EXPECT_TRUE(rr.ok) << i << ": " << rr.message;
   }
+}
+
+// Every op the table calls differentiable has a backward rule (a missing one would only
+// surface as an error in the middle of someone's backward pass).
+TEST(Autograd, EveryDifferentiableOpHasABackwardRule) {
+  int differentiable = 0;
+  std::string missing;
+  for (const ops::OpDef* op : ops::all_ops()) {
+    if (!(op->flags & ops::kDifferentiable)) continue;
+    ++differentiable;
+    if (op->backward == nullptr) missing += std::string(" ") + op->name;
+  }
+  std::cout << "[autograd] " << differentiable << " differentiable ops, all with backward rules\n";
+  EXPECT_TRUE(missing.empty()) << "no backward rule:" << missing;
+  EXPECT_GT(differentiable, 80);
 }
