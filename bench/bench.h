@@ -24,6 +24,7 @@ struct Workload {
   const char* name;
   const char* what;
   WorkloadFn run;
+  bool by_default = true;  // false: long, runs only when named with --workload
 };
 // Every workload this binary knows, in the order `--list` prints them.
 const std::vector<Workload>& workloads();

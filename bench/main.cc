@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (arg == "--list") {
-      for (const Workload& w : workloads()) std::printf("%-16s %s\n", w.name, w.what);
+      for (const Workload& w : workloads())
+        std::printf("%-18s %s%s\n", w.name, w.what, w.by_default ? "" : " [only with --workload]");
       return 0;
     } else if (arg == "--workload") {
       const char* v = value();
@@ -75,7 +76,8 @@ int main(int argc, char** argv) {
   // Resolve every name before running anything, so a typo fails fast.
   std::vector<const Workload*> todo;
   if (names.empty())
-    for (const Workload& w : workloads()) todo.push_back(&w);
+    for (const Workload& w : workloads())
+      if (w.by_default) todo.push_back(&w);
   for (const std::string& n : names) {
     const Workload* found = nullptr;
     for (const Workload& w : workloads())
