@@ -4,8 +4,9 @@
 //   tessera --version | --help
 //
 // Each command is one row of kCommands: a name, a one-line summary, its usage and a
-// function taking the arguments after the command name. Later commands (train, bench,
-// inspect, serve) drop in as further rows.
+// function taking the arguments after the command name, and optionally a longer help text
+// for `tessera <command> --help`. Later commands (bench, inspect, serve) drop in as further
+// rows; the bigger ones live in their own files (commands.h).
 #include <tessera/tessera.h>
 
 #include <charconv>
@@ -16,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "commands.h"
+
 namespace {
 
 using Args = std::span<const std::string_view>;
@@ -25,13 +28,17 @@ struct Command {
   std::string_view summary;
   std::string_view usage;  // what follows the command name
   int (*run)(Args args);
+  std::string_view details;  // printed by `tessera <command> --help` after the summary
 };
 
 int run_demo(Args args);
 
 constexpr Command kCommands[] = {
     {"demo", "a short tour of tensor ops: creation, views, broadcasting, reductions, matmul, errors",
-     "", run_demo},
+     "", run_demo, ""},
+    {"train", "trains CNN28 on Fashion-MNIST (fit, Adam), saves a checkpoint, prints test_accuracy",
+     "[--epochs N] [--lr X] [--seed N] [--out PATH] [options]",
+     tessera_cli::run_train, tessera_cli::kTrainHelp},
 };
 
 void print_usage(std::ostream& os) {
@@ -39,9 +46,14 @@ void print_usage(std::ostream& os) {
         "       tessera --version | --help\n"
         "\ncommands:\n";
   for (const Command& c : kCommands) {
-    std::string head = "  " + std::string(c.name);
-    if (!c.usage.empty()) head += " " + std::string(c.usage);
-    os << head << std::string(head.size() < 26 ? 26 - head.size() : 1, ' ') << c.summary << "\n";
+    // Built by appending: GCC 12's -Wrestrict misfires on `"  " + std::string(...)` at -O3.
+    std::string head = "  ";
+    head.append(c.name);
+    if (!c.usage.empty()) head.append(" ").append(c.usage);
+    // A long usage line gets the summary on the next line, aligned with the others.
+    if (head.size() >= 26) head.append("\n").append(26, ' ');
+    else head.append(26 - head.size(), ' ');
+    os << head << c.summary << "\n";
   }
   os << "\noptions:\n"
         "  --threads N             threads for parallel kernels (default: TESSERA_NUM_THREADS,\n"
@@ -197,6 +209,7 @@ int main(int argc, char** argv) {
     if (!rest.empty() && (rest.front() == "--help" || rest.front() == "-h")) {
       std::cout << "usage: tessera " << cmd->name << (cmd->usage.empty() ? "" : " ") << cmd->usage
                 << "\n\n" << cmd->summary << "\n";
+      if (!cmd->details.empty()) std::cout << "\n" << cmd->details;
       return 0;
     }
     return cmd->run(rest);

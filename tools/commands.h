@@ -1,0 +1,35 @@
+#pragma once
+// Commands of the `tessera` CLI that live in their own files; tessera_main.cc lists them
+// in its command table. Each takes the arguments after the command name and returns the
+// process exit status (2: bad usage).
+#include <span>
+#include <string_view>
+
+namespace tessera_cli {
+
+using Args = std::span<const std::string_view>;
+
+// tools/train.cc
+int run_train(Args args);
+// The options, for `tessera train --help` (here, so the command table can stay constexpr).
+inline constexpr std::string_view kTrainHelp =
+    "Trains CNN28 on Fashion-MNIST with fit(), Adam and cross-entropy, saves a checkpoint\n"
+    "and ends with the line `test_accuracy: 0.XXXX` (accuracy on the 10,000 test images).\n"
+    "\n"
+    "options:\n"
+    "  --epochs N        epochs over the 60,000 training images (default 5)\n"
+    "  --batch-size N    examples per step (default 64)\n"
+    "  --lr X            Adam's learning rate (default 0.001)\n"
+    "  --seed N          seeds initialization, dropout and shuffling (default 0); the same\n"
+    "                    seed and --threads give the same per-epoch losses\n"
+    "  --threads N       threads for the kernels (default: TESSERA_NUM_THREADS, else all cores)\n"
+    "  --workers N       DataLoader worker threads building batches ahead (default 0: on the\n"
+    "                    training thread); the batches are the same for any N\n"
+    "  --out PATH        checkpoint (safetensors: model.* and optim.* tensors)\n"
+    "                    (default build/cnn28.safetensors)\n"
+    "  --data DIR        Fashion-MNIST's IDX files (default: $TESSERA_FASHION_MNIST, else\n"
+    "                    /usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist)\n"
+    "  --no-validate     skip the per-epoch pass over the test set (val_loss, val_accuracy)\n"
+    "  -h, --help        this help\n";
+
+}  // namespace tessera_cli
