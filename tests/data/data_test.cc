@@ -32,26 +32,6 @@ std::string scratch_dir() {
   return dir.string();
 }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// Deletes a scratch file. Loops write each variant under a fresh name and delete it:
-// truncating and rewriting one file makes ext4 flush it to disk every time (auto_da_alloc).
-struct RemoveOnExit {
-  std::string path;
-  ~RemoveOnExit() {
-    std::error_code ec;
-    fs::remove(path, ec);
-  }
-};
-
 // gzip's the bytes with zlib directly (independently of write_idx).
 void write_gz(const std::string& path, const std::string& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");

@@ -13,6 +13,7 @@
 
 #include "tessera/io.h"
 #include "tessera/tensor.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace tessera;
@@ -23,16 +24,6 @@ std::string scratch_dir() {
   fs::path dir = fs::path(TESSERA_TEST_BINARY_DIR) / "npy_test";
   fs::create_directories(dir);
   return dir.string();
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // A complete v1.0 file around a given header dict and data payload.
