@@ -14,17 +14,19 @@
 //
 // Every case runs twice, in float64 and in float32 (the script writes both).
 //
-// Error measures (a = Tessera, b = PyTorch):
+// Error measures (a = Tessera, b = PyTorch), all relative and all printed:
 //   elementwise, per element:  |a - b| / (|b| + 1e-6), maximised over the tensor
-//   normwise, per tensor:      max|a - b| / (max|b| + 1e-6)
-// float64 is the gate of acceptance point 3: every compared tensor's elementwise err must be
-// <= 1e-4 (measured: <= 7e-11 after 20 training steps, ~1e-9 for gradients). In float32 the
-// elementwise err is dominated by rounding, not by Tessera: elements that cancel to near
+//   maxnorm, per tensor:       max|a - b| / (max|b| + 1e-6)
+//   l2, per tensor:            ||a - b||_2 / (||b||_2 + 1e-6)
+// Acceptance point 3 asks for 1e-4 relative. float64 is gated elementwise at 1e-4, the
+// strictest reading (measured: <= 7e-11 after 20 training steps, ~1e-9 for gradients).
+// float32 is gated on the tensor's l2 relative error at 1e-4 (measured: <= 1.4e-5, Adam).
+// Elementwise it cannot hold in float32, for PyTorch either: elements that cancel to near
 // zero (a weight crossing zero, a gradient summing +/- terms) have |a - b| at the ulp of the
 // terms, and 20 steps of SGD momentum / Adam amplify step-1 rounding (Adam divides tiny
 // gradients by sqrt(v)). PyTorch float32 against PyTorch float64 on this very run differs by
-// up to 0.33 elementwise and 1.5e-2 normwise (Adam, 7.weight). So float32 is gated normwise
-// at 1e-2, which still catches a wrong update rule, and both measures are printed.
+// up to 0.33 elementwise and 1.5e-2 maxnorm (Adam, 7.weight), more than Tessera float32
+// against PyTorch float32 (0.036 and 1.3e-3).
 // On a CNN28 disagreement the test also compares the per-layer activations and first-step
 // gradients, which tells a forward or backward problem (naming the layer) from an optimizer
 // one.
@@ -56,7 +58,7 @@ namespace {
 
 constexpr double kAbsFloor = 1e-6;
 constexpr double kRelTol = 1e-4;
-constexpr double kF32NormTol = 1e-2;
+constexpr double kF32L2Tol = 1e-4;
 constexpr int kSteps = 20;
 const char* const kPython = "/usr/bin/python3";
 
@@ -125,7 +127,7 @@ nn::StateDict with_prefix(const std::map<std::string, Tensor>& m, const std::str
 // Max err (see the top of the file) of `got` against `want`; a shape mismatch or a
 // non-finite value is reported as infinity with the reason in `why`.
 double max_rel_err(const Tensor& got, const Tensor& want, std::string& why,
-                   double* normwise = nullptr) {
+                   double* maxnorm = nullptr, double* l2 = nullptr) {
   if (!got.defined()) {
     why = "undefined (no gradient?)";
     return INFINITY;
@@ -136,8 +138,10 @@ double max_rel_err(const Tensor& got, const Tensor& want, std::string& why,
     return INFINITY;
   }
   const std::vector<double> a = got.to_vector<double>(), b = want.to_vector<double>();
-  double worst = 0, max_diff = 0, max_b = 0;
+  double worst = 0, max_diff = 0, max_b = 0, diff_sq = 0, b_sq = 0;
   for (size_t i = 0; i < a.size(); ++i) {
+    diff_sq += (a[i] - b[i]) * (a[i] - b[i]);
+    b_sq += b[i] * b[i];
     max_diff = std::max(max_diff, std::isnan(a[i] - b[i]) ? INFINITY : std::fabs(a[i] - b[i]));
     max_b = std::max(max_b, std::fabs(b[i]));
     double e = std::fabs(a[i] - b[i]) / (std::fabs(b[i]) + kAbsFloor);
@@ -149,42 +153,45 @@ double max_rel_err(const Tensor& got, const Tensor& want, std::string& why,
     }
     worst = std::max(worst, e);
   }
-  if (normwise) *normwise = max_diff / (max_b + kAbsFloor);
+  if (maxnorm) *maxnorm = max_diff / (max_b + kAbsFloor);
+  if (l2) *l2 = std::isnan(diff_sq) ? INFINITY : std::sqrt(diff_sq) / (std::sqrt(b_sq) + kAbsFloor);
   return worst;
 }
 
-// The worst errors over a set of tensors (elementwise and normwise, see the top).
+// The worst errors over a set of tensors (elementwise, maxnorm and l2, see the top).
 struct Worst {
-  double elem = 0, norm = 0;
-  std::string elem_name = "-", norm_name = "-";
+  double elem = 0, norm = 0, l2 = 0;
+  std::string elem_name = "-", norm_name = "-", l2_name = "-";
   void add(const Worst& o) {
     if (o.elem >= elem) elem = o.elem, elem_name = o.elem_name;
     if (o.norm >= norm) norm = o.norm, norm_name = o.norm_name;
+    if (o.l2 >= l2) l2 = o.l2, l2_name = o.l2_name;
   }
-  double gated(bool f64) const { return f64 ? elem : norm; }
+  double gated(bool f64) const { return f64 ? elem : l2; }
 };
 std::ostream& operator<<(std::ostream& os, const Worst& w) {
-  return os << "elementwise " << w.elem << " (" << w.elem_name << "), normwise " << w.norm
-            << " (" << w.norm_name << ")";
+  return os << "elementwise " << w.elem << " (" << w.elem_name << "), maxnorm " << w.norm
+            << " (" << w.norm_name << "), l2 " << w.l2 << " (" << w.l2_name << ")";
 }
 
 // Compares name-by-name, adding a failure for each tensor whose gated measure (elementwise
-// for float64, normwise for float32) is over its tolerance.
+// for float64, l2 for float32) is over its tolerance.
 Worst compare_all(const std::string& what, const std::vector<std::pair<std::string, Tensor>>& got,
                   const std::map<std::string, Tensor>& ref, const std::string& ref_prefix,
                   bool f64) {
   Worst w;
-  const double tol = f64 ? kRelTol : kF32NormTol;
+  const double tol = f64 ? kRelTol : kF32L2Tol;
   for (const auto& [name, t] : got) {
     std::string why;
-    double norm = 0;
-    const double elem = max_rel_err(t, at(ref, ref_prefix + name), why, &norm);
-    const double e = f64 ? elem : norm;
+    double norm = 0, l2 = 0;
+    const double elem = max_rel_err(t, at(ref, ref_prefix + name), why, &norm, &l2);
+    const double e = f64 ? elem : l2;
     if (e > tol)
-      ADD_FAILURE() << what << ": " << name << (f64 ? " elementwise" : " normwise")
+      ADD_FAILURE() << what << ": " << name << (f64 ? " elementwise" : " l2")
                     << " rel err " << e << " > " << tol << (why.empty() ? "" : " (" + why + ")");
     Worst one;
-    one.elem = elem, one.norm = norm, one.elem_name = one.norm_name = name;
+    one.elem = elem, one.norm = norm, one.l2 = l2;
+    one.elem_name = one.norm_name = one.l2_name = name;
     w.add(one);
   }
   return w;
@@ -253,7 +260,7 @@ void train_and_compare(const std::string& prefix, bool f64, MakeOpt make) {
   std::cout << "torch train agreement: CNN28 " << (f64 ? "float64 " : "float32 ") << prefix
             << ", " << kSteps << " steps: parameters " << w << "; loss rel err " << worst_loss
             << std::endl;
-  if (w.gated(f64) > (f64 ? kRelTol : kF32NormTol)) {
+  if (w.gated(f64) > (f64 ? kRelTol : kF32L2Tol)) {
     std::cerr << "CNN28 " << prefix << " disagrees; localising (data kept in " << r.dir << "):\n";
     auto fresh = models::cnn28();
     fresh->to(dtype);
