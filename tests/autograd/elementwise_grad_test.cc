@@ -13,6 +13,7 @@
 #include <string>
 
 #include "ops/elementwise.h"
+#include "autograd/grad_test_util.h"
 #include "tessera/tessera.h"
 #include "test_util.h"
 
@@ -23,10 +24,8 @@ namespace {
 using In = std::vector<Tensor>;
 
 // ---- input makers (float64; leaves that require grad unless said otherwise) ----
-Tensor leaf(const Tensor& t) { return t.detach().requires_grad_(); }
-Tensor uniform_values(IntArrayRef shape, double lo, double hi, Generator& g) {
-  return add(mul(rand(shape, kFloat64, &g), hi - lo), lo);
-}
+using grad_test::leaf;
+using grad_test::uniform_values;
 Tensor uniform(IntArrayRef shape, double lo, double hi, Generator& g) {
   return leaf(uniform_values(shape, lo, hi, g));
 }

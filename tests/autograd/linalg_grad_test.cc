@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ops/linalg.h"
+#include "autograd/grad_test_util.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
@@ -18,14 +19,8 @@ using autograd::TensorFn;
 
 namespace {
 
-struct GradCase {
-  std::string name;  // the test's name
-  std::string op;    // the op it exercises (coverage is counted per op)
-  std::vector<Shape> shapes;
-  TensorFn fn;
-};
-// gtest prints a failing parameter with this: the case's name, not its bytes.
-void PrintTo(const GradCase& c, std::ostream* os) { *os << c.name; }
+using GradCase = grad_test::ShapedGradCase;
+using grad_test::random_inputs;
 
 // Cases whose operands are views with strides the GEMM must honour: a transpose, a
 // stepped slice, an expanded (stride-0) batch.
@@ -83,13 +78,6 @@ std::vector<GradCase> linalg_cases() {
       {"dot", "dot", {{5}, {5}}, [](V x) { return dot(x[0], x[1]); }},
       {"dot_strided", "dot", {{6}, {3}}, [](V x) { return dot(x[0].slice(0, 1, 6, 2), x[1]); }},
   };
-}
-
-std::vector<Tensor> random_inputs(const GradCase& c) {
-  Generator gen(std::hash<std::string>{}(c.name));
-  std::vector<Tensor> in;
-  for (const Shape& s : c.shapes) in.push_back(randn(s, kFloat64, &gen).requires_grad_());
-  return in;
 }
 
 class LinalgGrad : public ::testing::TestWithParam<GradCase> {};

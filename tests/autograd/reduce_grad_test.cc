@@ -12,6 +12,7 @@
 #include <string>
 
 #include "ops/reduce.h"
+#include "autograd/grad_test_util.h"
 #include "tessera/tessera.h"
 #include "test_util.h"
 
@@ -21,15 +22,9 @@ namespace {
 
 using In = std::vector<Tensor>;
 
-Tensor leaf(const Tensor& t) { return t.detach().requires_grad_(); }
-Tensor uniform_values(IntArrayRef shape, double lo, double hi, Generator& g) {
-  return add(mul(rand(shape, kFloat64, &g), hi - lo), lo);
-}
-// |x| in [lo, hi] with a random sign.
-Tensor signed_away(IntArrayRef shape, double lo, double hi, Generator& g) {
-  const Tensor sign = sub(mul(gt(rand(shape, kFloat64, &g), 0.5).to(kFloat64), 2.0), 1.0);
-  return mul(uniform_values(shape, lo, hi, g), sign);
-}
+using grad_test::leaf;
+using grad_test::signed_away;
+using grad_test::uniform_values;
 
 struct GradCase {
   std::string name;

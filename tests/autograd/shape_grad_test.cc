@@ -10,6 +10,7 @@
 
 #include "ops/index.h"
 #include "ops/shape.h"
+#include "autograd/grad_test_util.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
@@ -19,14 +20,8 @@ using autograd::TensorFn;
 
 namespace {
 
-struct GradCase {
-  std::string name;  // the test's name
-  std::string op;    // the op it exercises (coverage is counted per op)
-  std::vector<Shape> shapes;
-  TensorFn fn;
-};
-// gtest prints a failing parameter with this: the case's name, not its bytes.
-void PrintTo(const GradCase& c, std::ostream* os) { *os << c.name; }
+using GradCase = grad_test::ShapedGradCase;
+using grad_test::random_inputs;
 
 Tensor i64(std::vector<int64_t> v, IntArrayRef shape = {}) { return tensor<int64_t>(v, shape); }
 
@@ -120,13 +115,6 @@ std::vector<GradCase> shape_cases() {
       {"gather_0d", "gather", {{}}, [](V x) { return gather(x[0], 0, i64({0}).reshape({})); }},
       {"cat_only_empty", "cat", {{0}, {0}}, [](V x) { return cat({x[0], x[1]}, 0); }},
   };
-}
-
-std::vector<Tensor> random_inputs(const GradCase& c) {
-  Generator gen(std::hash<std::string>{}(c.name));
-  std::vector<Tensor> in;
-  for (const Shape& s : c.shapes) in.push_back(randn(s, kFloat64, &gen).requires_grad_());
-  return in;
 }
 
 class ShapeGrad : public ::testing::TestWithParam<GradCase> {};
