@@ -48,6 +48,8 @@ struct GradCase {
   std::function<In(Generator&)> inputs;
   autograd::TensorFn fn;
 };
+// gtest (and so ctest's test list) prints a parameter with this: the name, not its bytes.
+void PrintTo(const GradCase& c, std::ostream* os) { *os << c.name; }
 
 std::vector<GradCase> cases() {
   using G = Generator;

@@ -32,6 +32,8 @@ struct GradCase {
   std::function<Tensor(Generator&)> input;
   std::function<Tensor(const Tensor&)> fn;
 };
+// gtest (and so ctest's test list) prints a parameter with this: the name, not its bytes.
+void PrintTo(const GradCase& c, std::ostream* os) { *os << c.name; }
 
 std::vector<GradCase> cases() {
   using G = Generator;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,8 @@ struct UnaryCase {
   bool skip_subnormal_results = false;
   double min_x = -std::numeric_limits<double>::infinity();  // inputs below are not measured
 };
+// gtest (and so ctest's test list) prints a parameter with this: the name, not its bytes.
+void PrintTo(const UnaryCase& c, std::ostream* os) { *os << c.name; }
 
 double sigmoid_ref(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -306,6 +307,8 @@ struct UnaryRef {
   std::vector<double> inputs;
   double rtol;
 };
+// gtest (and so ctest's test list) prints a parameter with this: the name, not its bytes.
+void PrintTo(const UnaryRef& c, std::ostream* os) { *os << c.name; }
 
 double sigmoid_ref(double x) { return 1 / (1 + std::exp(-x)); }
 const std::vector<double> kGeneral{-5, -2.5, -1, -0.5, -0.1, 0, 0.1, 0.5, 1, 2.5, 5};
