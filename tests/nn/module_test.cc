@@ -4,21 +4,14 @@
 
 #include <iostream>
 
+#include "tessera/models.h"
 #include "tessera/nn.h"
 #include "test_util.h"
 
 namespace tessera::nn {
 namespace {
 
-// CNN28 from shared/bench/WORKLOADS.md.
-std::shared_ptr<Sequential> cnn28() {
-  return std::make_shared<Sequential>(
-      std::make_shared<Conv2d>(1, 32, 3), std::make_shared<ReLU>(),
-      std::make_shared<Conv2d>(32, 64, 3), std::make_shared<ReLU>(),
-      std::make_shared<MaxPool2d>(2), std::make_shared<Dropout>(0.25),
-      std::make_shared<Flatten>(), std::make_shared<Linear>(9216, 128), std::make_shared<ReLU>(),
-      std::make_shared<Dropout>(0.5), std::make_shared<Linear>(128, 10));
-}
+using models::cnn28;  // CNN28 from shared/bench/WORKLOADS.md
 
 // A user-defined module the way a user would write one.
 struct Net : Module {
