@@ -15,6 +15,7 @@ namespace tessera::bench {
 struct BenchContext {
   int threads = 1;  // intra-op threads (already applied with set_num_threads)
   int iters = 0;    // counted iterations asked for on the command line; 0 = workload default
+  double minutes = 0;  // --minutes: how long a run-for-a-while workload (soak) runs; 0 = its default
   // The iteration count to use: the one asked for, else the workload's own default.
   int iters_or(int fallback) const { return iters > 0 ? iters : fallback; }
 };

@@ -1,4 +1,4 @@
-// tessera-bench --workload NAME [--workload NAME...] [--threads N] [--iters N] [--list]
+// tessera-bench --workload NAME [--workload NAME...] [--threads N] [--iters N] [--minutes M] [--list]
 // Prints JSON Lines on stdout (see bench.h); diagnostics go to stderr. Exit code 2 for
 // a usage error or an unknown workload.
 #include <sys/resource.h>
@@ -27,7 +27,7 @@ std::string known_names() {
 int usage(const char* msg) {
   std::fprintf(stderr,
                "tessera-bench: %s\n"
-               "usage: tessera-bench [--workload NAME]... [--threads N] [--iters N] [--list]\n"
+               "usage: tessera-bench [--workload NAME]... [--threads N] [--iters N] [--minutes M] [--list]\n"
                "workloads: %s\n",
                msg, known_names().c_str());
   return 2;
@@ -38,6 +38,15 @@ bool parse_int(const char* s, int& out) {
   const long v = std::strtol(s, &end, 10);
   if (end == s || *end != '\0' || v <= 0 || v > 1000000000) return false;
   out = static_cast<int>(v);
+  return true;
+}
+
+// A positive number of minutes, fractions allowed (--minutes 0.5), at most a week.
+bool parse_minutes(const char* s, double& out) {
+  char* end = nullptr;
+  const double v = std::strtod(s, &end);
+  if (end == s || *end != '\0' || !(v > 0) || v > 7 * 24 * 60) return false;
+  out = v;
   return true;
 }
 
@@ -65,6 +74,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--iters") {
       const char* v = value();
       if (v == nullptr || !parse_int(v, ctx.iters)) return usage("--iters needs a positive integer");
+    } else if (arg == "--minutes") {
+      const char* v = value();
+      if (v == nullptr || !parse_minutes(v, ctx.minutes))
+        return usage("--minutes needs a positive number of minutes");
     } else if (arg == "-h" || arg == "--help") {
       usage("runs the workloads of shared/bench/WORKLOADS.md");
       return 0;

@@ -15,6 +15,7 @@ void run_cnn64_infer_b1(const BenchContext& ctx);
 void run_encoder_infer_b1(const BenchContext& ctx);
 void run_resnet18_infer_b1(const BenchContext& ctx);
 void run_cnn28_fmnist_epoch(const BenchContext& ctx);
+void run_soak(const BenchContext& ctx);  // soak.cc
 
 const std::vector<Workload>& workloads() {
   static const std::vector<Workload> table = {
@@ -31,6 +32,8 @@ const std::vector<Workload>& workloads() {
       // A full epoch takes about a minute: run only when named.
       {"cnn28_fmnist_epoch", "one CNN28 epoch on Fashion-MNIST + test accuracy", run_cnn28_fmnist_epoch,
        /*by_default=*/false},
+      {"soak", "training + inference loops for --minutes N (default 1): RSS and allocator bytes over time",
+       run_soak, /*by_default=*/false},
   };
   return table;
 }
