@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "autograd/node.h"
+#include "autograd/record.h"
 #include "tessera/autograd.h"
 #include "tessera/ops.h"
 
@@ -192,6 +193,7 @@ Tensor& Tensor::requires_grad_(bool on) {
                 describe(), " is not a leaf; use detach() to get one");
   TESSERA_CHECK(!on || is_floating(dtype()), "requires_grad_: only floating tensors can "
                 "require gradients, got ", describe());
+  if (on) autograd::install_autograd_layer();
   autograd::ensure_meta(*this).requires_grad = on;
   return *this;
 }

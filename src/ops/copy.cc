@@ -18,15 +18,44 @@ InferResult infer_cast(const std::vector<Tensor>& in, const Attrs& attrs) {
 // The gradient passes through (the engine casts it back to the input's dtype).
 std::vector<Tensor> identity_backward(const BackwardCall& c) { return {c.grad(0)}; }
 
+InferResult infer_copy(const std::vector<Tensor>& in, const Attrs&) {
+  const Shape target = broadcast_shapes(in[0].sizes(), in[1].sizes(), "copy_");
+  TESSERA_CHECK(IntArrayRef(target).equals(in[0].sizes()), "copy_: source ", in[1].describe(),
+                " does not broadcast to the destination ", in[0].describe());
+  return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
+}
+
+// The overwritten value gets a zero gradient (as PyTorch's CopyBackwards); the source
+// gets the gradient, summed over the dims it was broadcast along.
+std::vector<Tensor> copy_backward(const BackwardCall& c) {
+  return {c.needs(0) ? zeros_like(c.grad(0)) : Tensor(),
+          c.needs(1) ? sum_to(c.grad(0), c.input_sizes(1)) : Tensor()};
+}
+
+InferResult infer_fill(const std::vector<Tensor>& in, const Attrs& attrs) {
+  const Scalar& value = attrs.scalar("value");
+  TESSERA_CHECK(!(value.is_floating() && !is_floating(in[0].dtype())), "fill_: cannot fill a ",
+                dtype_name(in[0].dtype()), " tensor with the floating value ", value.str());
+  return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
+}
+
+std::vector<Tensor> fill_backward(const BackwardCall& c) {
+  return {c.needs(0) ? zeros_like(c.grad(0)) : Tensor()};
+}
+
 }  // namespace
 
 OpDef kClone{"clone", 1, kElementwise | kDifferentiable, infer_clone, nullptr, "Identity",
              identity_backward};
 OpDef kCast{"cast", 1, kElementwise | kDifferentiable, infer_cast, nullptr, "Cast", identity_backward};
+OpDef kCopy{"copy_", 2, kDifferentiable, infer_copy, nullptr, nullptr, copy_backward, /*mutates=*/0b1};
+OpDef kFill{"fill_", 1, kDifferentiable, infer_fill, nullptr, nullptr, fill_backward, /*mutates=*/0b1};
 
 void register_copy_ops() {
   register_op(kClone);
   register_op(kCast);
+  register_op(kCopy);
+  register_op(kFill);
 }
 
 }  // namespace tessera::ops
@@ -44,22 +73,12 @@ Tensor Tensor::to(DType dtype) const {
 
 Tensor& Tensor::copy_(const Tensor& src) {
   TESSERA_CHECK(src.defined(), "copy_: the source tensor is undefined");
-  ops::broadcast_shapes(sizes(), src.sizes(), "copy_");
-  Shape target = ops::broadcast_shapes(sizes(), src.sizes(), "copy_");
-  TESSERA_CHECK(IntArrayRef(target).equals(sizes()), "copy_: source ", src.describe(),
-                " does not broadcast to the destination ", describe());
-  // A source overlapping the destination (e.g. x.copy_(x.t())) is copied out first.
-  const Tensor source = shares_storage(src) && !src.is_same(*this) ? src.clone() : src;
-  cpu::copy_into(*this, source);
-  storage()->bump_version();
+  ops::call(ops::kCopy, {*this, src});
   return *this;
 }
 
 Tensor& Tensor::fill_(const Scalar& value) {
-  TESSERA_CHECK(!(value.is_floating() && !is_floating(dtype())), "fill_: cannot fill a ",
-                dtype_name(dtype()), " tensor with the floating value ", value.str());
-  cpu::fill(*this, value);
-  storage()->bump_version();
+  ops::call(ops::kFill, {*this}, {{"value", value}});
   return *this;
 }
 

@@ -1,12 +1,12 @@
 #include "ops/op.h"
 
 #include <array>
+#include <atomic>
 #include <mutex>
 #include <sstream>
 
-#include "autograd/record.h"
+#include "ops/copy.h"
 #include "ops/registration.h"
-#include "tessera/autograd.h"
 #include "tessera/ops.h"
 
 namespace tessera::ops {
@@ -113,23 +113,19 @@ auto with_context(const OpDef& op, const std::vector<Tensor>& inputs, F&& fn) {
 
 }  // namespace
 
-std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs) {
-  ensure_registered();
-  TESSERA_INTERNAL_ASSERT(op.index >= 0, "op ", op.name, " is not registered");
-  if (op.num_inputs >= 0 && static_cast<int>(inputs.size()) != op.num_inputs) {
-    throw Error(detail::concat(op_context(op, inputs), "expected ", op.num_inputs,
-                               " inputs, got ", inputs.size()));
-  }
-  for (size_t i = 0; i < inputs.size(); ++i)
-    if (!inputs[i].defined())
-      throw Error(detail::concat(op_context(op, inputs), "input ", i, " is an undefined tensor"));
+namespace {
 
-  if (op.flags & kIsView) {
-    std::vector<Tensor> out =
-        with_context(op, inputs, [&] { return std::vector<Tensor>{op.view(inputs[0], attrs)}; });
-    if (autograd::should_record(inputs)) autograd::record(op, inputs, out, attrs);
-    return out;
-  }
+// Conversions the backend makes before a kernel runs, below dispatch: no layer sees them
+// as ops of their own (the op they serve is what autograd and the tracer record).
+Tensor convert(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype) return t;
+  Tensor r = make_tensor(t.sizes(), dtype);
+  cpu::copy_into(r, t);
+  return r;
+}
+
+// The backend for an op with its own outputs (or, for mutating ops, the inputs it writes).
+std::vector<Tensor> run_kernel(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs) {
   InferResult meta = with_context(op, inputs, [&] { return op.infer(inputs, attrs); });
 
   const Kernel* kernel = find_kernel(op, inputs.empty() ? Device::CPU : inputs[0].device());
@@ -143,38 +139,48 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attr
                                     : meta.outputs[0].dtype;
   bool upcast = false;  // reduced floats run on the float32 kernel, results converted back
   if (!kernel->supports(compute)) {
-    if (is_reduced_float(compute) && kernel->supports(DType::Float32)) {
+    if (is_reduced_float(compute) && kernel->supports(DType::Float32) && op.mutates == 0) {
       upcast = true;
     } else {
       throw Error(detail::concat(op_context(op, inputs), "no CPU kernel for dtype ",
-                                 dtype_name(compute), " (supported: ", dtype_list(kernel->dtype_mask),
-                                 ")"));
+                                 dtype_name(compute), " (supported: ",
+                                 dtype_list(kernel->dtype_mask), ")"));
     }
   }
   if (meta.input_dtype || upcast) {
-    for (Tensor& t : inputs) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if ((op.mutates >> i) & 1u) continue;  // written in place: must stay the caller's tensor
+      Tensor& t = inputs[i];
       DType want = meta.input_dtype ? *meta.input_dtype : t.dtype();
       if (upcast && is_reduced_float(want)) want = DType::Float32;
-      if (t.dtype() != want && (meta.input_dtype || is_reduced_float(t.dtype()))) t = t.to(want);
+      if (t.dtype() != want && (meta.input_dtype || is_reduced_float(t.dtype()))) t = convert(t, want);
     }
   }
   std::vector<Tensor> outputs;
   outputs.reserve(meta.outputs.size());
-  for (const TensorMeta& m : meta.outputs)
-    outputs.push_back(make_tensor(m.sizes, upcast && is_reduced_float(m.dtype) ? DType::Float32 : m.dtype));
+  if (op.mutates != 0) {
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if ((op.mutates >> i) & 1u) outputs.push_back(inputs[i]);
+    TESSERA_INTERNAL_ASSERT(outputs.size() == meta.outputs.size(), op.name,
+                            ": a mutating op's shape rule must describe exactly the inputs it writes");
+  } else {
+    for (const TensorMeta& m : meta.outputs)
+      outputs.push_back(make_tensor(m.sizes, upcast && is_reduced_float(m.dtype) ? DType::Float32 : m.dtype));
+  }
 
   with_context(op, inputs, [&] {
     kernel->fn(KernelCall{op, inputs, outputs, attrs});
     return 0;
   });
-  if (autograd::should_record(inputs)) autograd::record(op, inputs, outputs, attrs);
+  if (op.mutates != 0) {
+    for (const Tensor& t : outputs) t.storage()->bump_version();
+    return outputs;
+  }
   if (upcast)
     for (size_t i = 0; i < outputs.size(); ++i)
-      if (outputs[i].dtype() != meta.outputs[i].dtype) outputs[i] = outputs[i].to(meta.outputs[i].dtype);
+      if (outputs[i].dtype() != meta.outputs[i].dtype) outputs[i] = convert(outputs[i], meta.outputs[i].dtype);
   return outputs;
 }
-
-namespace {
 
 // Whether `t` reads memory that `self` writes, other than element for element.
 bool overlaps_partially(const Tensor& self, const Tensor& t) {
@@ -183,7 +189,83 @@ bool overlaps_partially(const Tensor& self, const Tensor& t) {
            t.strides().equals(self.strides()));
 }
 
-// The errors an in-place op gives for a result self cannot take.
+// The backend of an in-place form (OpCall::out). Elementwise ops whose result matches
+// `out` write straight into it; anything else is computed out of place and copied in.
+Tensor run_into(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs, const Tensor& out) {
+  InferResult meta = with_context(op, inputs, [&] { return op.infer(inputs, attrs); });
+  const Kernel* kernel = find_kernel(op, out.device());
+  bool direct = (op.flags & kElementwise) && kernel != nullptr && meta.outputs.size() == 1 &&
+                meta.outputs[0].dtype == out.dtype() &&
+                IntArrayRef(meta.outputs[0].sizes).equals(out.sizes()) &&
+                kernel->supports(meta.input_dtype ? *meta.input_dtype : inputs[0].dtype());
+  for (const Tensor& t : inputs) direct = direct && !overlaps_partially(out, t);
+  if (direct) {
+    if (meta.input_dtype)
+      for (Tensor& t : inputs) t = convert(t, *meta.input_dtype);
+    std::vector<Tensor> outputs{out};
+    with_context(op, inputs, [&] {
+      kernel->fn(KernelCall{op, inputs, outputs, attrs});
+      return 0;
+    });
+  } else {
+    const std::vector<Tensor> result = run_kernel(op, inputs, attrs);
+    check_inplace_result(op, inputs, result[0], out);
+    cpu::copy_into(out, result[0]);
+  }
+  out.storage()->bump_version();
+  return out;
+}
+
+std::vector<Tensor> backend(OpCall& c) {
+  if (c.op.flags & kIsView)
+    return with_context(c.op, c.inputs, [&] { return std::vector<Tensor>{c.op.view(c.inputs[0], c.attrs)}; });
+  if (c.out.defined()) return {run_into(c.op, std::move(c.inputs), c.attrs, c.out)};
+  return run_kernel(c.op, std::move(c.inputs), c.attrs);
+}
+
+std::atomic<DispatchLayer*> g_layers[kNumLayerSlots] = {};
+
+std::vector<Tensor> dispatch_from(int level, OpCall& c) {
+  for (int l = level; l < kNumLayerSlots; ++l) {
+    DispatchLayer* layer = g_layers[l].load(std::memory_order_acquire);
+    if (layer != nullptr && layer->wants(c)) return layer->handle(c, DispatchLayer::Below(l + 1));
+  }
+  return backend(c);
+}
+
+// The checks every call gets before any layer sees it.
+void check_call(const OpDef& op, const std::vector<Tensor>& inputs) {
+  TESSERA_INTERNAL_ASSERT(op.index >= 0, "op ", op.name, " is not registered");
+  if (op.num_inputs >= 0 && static_cast<int>(inputs.size()) != op.num_inputs) {
+    throw Error(detail::concat(op_context(op, inputs), "expected ", op.num_inputs,
+                               " inputs, got ", inputs.size()));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].defined())
+      throw Error(detail::concat(op_context(op, inputs), "input ", i, " is an undefined tensor"));
+}
+
+}  // namespace
+
+std::vector<Tensor> DispatchLayer::Below::operator()(OpCall& call) const {
+  return dispatch_from(level_, call);
+}
+
+void install_layer(LayerSlot slot, DispatchLayer* layer) {
+  g_layers[static_cast<int>(slot)].store(layer, std::memory_order_release);
+}
+
+DispatchLayer* installed_layer(LayerSlot slot) {
+  return g_layers[static_cast<int>(slot)].load(std::memory_order_acquire);
+}
+
+std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs) {
+  ensure_registered();
+  check_call(op, inputs);
+  OpCall c{op, std::move(inputs), attrs, Tensor()};
+  return dispatch_from(0, c);
+}
+
 void check_inplace_result(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& r,
                           const Tensor& self) {
   if (!r.sizes().equals(self.sizes()))
@@ -195,48 +277,12 @@ void check_inplace_result(const OpDef& op, const std::vector<Tensor>& inputs, co
                                " can't be cast to the tensor's dtype ", dtype_name(self.dtype())));
 }
 
-}  // namespace
-
 Tensor& call_inplace(const OpDef& op, Tensor& self, std::vector<Tensor> inputs, const Attrs& attrs) {
   ensure_registered();
   TESSERA_CHECK(self.defined(), op.name, "_: the tensor is undefined");
-  if (autograd::should_record(inputs) || (autograd::is_grad_enabled() && self.requires_grad())) {
-    // With history, the op is recorded out of place and self takes over its history.
-    Tensor before = autograd::prepare_inplace(op, self);
-    for (Tensor& t : inputs)
-      if (t.is_same(self)) t = before;
-    Tensor r = call(op, inputs, attrs)[0];
-    check_inplace_result(op, inputs, r, self);
-    if (r.dtype() != self.dtype()) r = r.to(self.dtype());
-    {
-      autograd::NoGradGuard no_grad;
-      self.copy_(r);
-    }
-    autograd::rebase_history(self, r);
-    return self;
-  }
-  InferResult meta = with_context(op, inputs, [&] { return op.infer(inputs, attrs); });
-  const Kernel* kernel = find_kernel(op, self.device());
-  bool direct = (op.flags & kElementwise) && kernel != nullptr && meta.outputs.size() == 1 &&
-                meta.outputs[0].dtype == self.dtype() &&
-                IntArrayRef(meta.outputs[0].sizes).equals(self.sizes()) &&
-                kernel->supports(meta.input_dtype ? *meta.input_dtype : inputs[0].dtype());
-  for (const Tensor& t : inputs) direct = direct && !overlaps_partially(self, t);
-  if (direct) {
-    if (meta.input_dtype)
-      for (Tensor& t : inputs)
-        if (t.dtype() != *meta.input_dtype) t = t.to(*meta.input_dtype);
-    std::vector<Tensor> outputs{self};
-    with_context(op, inputs, [&] {
-      kernel->fn(KernelCall{op, inputs, outputs, attrs});
-      return 0;
-    });
-    self.storage()->bump_version();
-    return self;
-  }
-  std::vector<Tensor> result = call(op, inputs, attrs);
-  check_inplace_result(op, inputs, result[0], self);
-  self.copy_(result[0]);  // bumps the version
+  check_call(op, inputs);
+  OpCall c{op, std::move(inputs), attrs, self};
+  dispatch_from(0, c);
   return self;
 }
 

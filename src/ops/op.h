@@ -119,6 +119,10 @@ struct OpDef {
   ViewFn view = nullptr;    // for kIsView ops instead of a kernel
   const char* onnx_op = nullptr;  // the ONNX operator it maps to, if one does
   BackwardFn backward = nullptr;  // for kDifferentiable ops
+  // Bit i: the op writes input i in place (copy_, fill_, the optimizers' updates). Such an
+  // op's outputs are exactly those inputs, in order; the dispatcher hands them to the
+  // kernel as its outputs and bumps their storage versions.
+  uint32_t mutates = 0;
   int index = -1;           // slot in the registry, set by register_op
 };
 
@@ -144,16 +148,61 @@ std::vector<const OpDef*> all_ops();
 // Registers every op and CPU kernel once; called by the first dispatch.
 void ensure_registered();
 
-// ---- dispatch: the one entry point of eager execution (autograd/tracing hook here) ----
+// ---- dispatch: the one entry point of every op that reads or writes tensors ----
+// A call walks the installed layers, outermost first (autograd, then the tracer), and
+// ends in the backend, which checks the op's shape rule, converts inputs and runs the
+// kernel. Kernels run only there and never call back into dispatch (they use the helpers
+// of src/backends/cpu/, which sit below it), so a layer sees every op exactly once.
+struct OpCall {
+  const OpDef& op;
+  std::vector<Tensor> inputs;
+  const Attrs& attrs;
+  // Defined for an in-place form of an out-of-place op (x.add_(y)): the single result is
+  // written into `out` (and `out` returned). Ops that mutate by definition use `mutates`.
+  Tensor out;
+};
+
+class DispatchLayer {
+ public:
+  virtual ~DispatchLayer() = default;
+  // Whether the layer takes this call; false sends it to the layer below at the cost of
+  // this one check (the hot path when autograd is installed but nothing requires grad).
+  virtual bool wants(const OpCall& call) const = 0;
+  // Handles the call; `below(call)` runs the layers under this one and then the kernel.
+  class Below {
+   public:
+    explicit Below(int level) : level_(level) {}
+    std::vector<Tensor> operator()(OpCall& call) const;
+
+   private:
+    int level_;
+  };
+  virtual std::vector<Tensor> handle(OpCall& call, const Below& below) = 0;
+};
+
+// The layer slots, outermost first. The tracer sits below autograd so that a traced
+// training step records the backward pass's ops too.
+enum class LayerSlot : int { Autograd = 0, Tracer = 1 };
+inline constexpr int kNumLayerSlots = 2;
+// Installs (or, with nullptr, removes) the process-wide layer of a slot. Layers decide per
+// call and per thread in wants(); the autograd layer installs itself the first time a
+// tensor is marked requires_grad, so an inference-only program never pays for it.
+void install_layer(LayerSlot slot, DispatchLayer* layer);
+DispatchLayer* installed_layer(LayerSlot slot);
+
 std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {});
 inline Tensor call1(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {}) {
   return call(op, std::move(inputs), attrs)[0];
 }
-// In-place form: runs `op` on `inputs` and writes the result into `self`. Refuses a result
-// of another shape, or of a dtype self cannot hold (float into int, as PyTorch does), and
-// bumps self's storage version. Elementwise ops whose result matches self write straight
-// into it; anything else is computed out of place and copied, so aliasing is safe.
+// In-place form: runs `op` on `inputs` and writes the result into `self` (an OpCall with
+// `out`). Refuses a result of another shape, or of a dtype self cannot hold (float into
+// int, as PyTorch does), and bumps self's storage version. Elementwise ops whose result
+// matches self write straight into it; anything else is computed out of place and copied,
+// so aliasing is safe.
 Tensor& call_inplace(const OpDef& op, Tensor& self, std::vector<Tensor> inputs, const Attrs& attrs = {});
+// The errors an in-place form gives for a result `self` cannot take (shape, dtype).
+void check_inplace_result(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& r,
+                          const Tensor& self);
 
 // Reduces a broadcast gradient back to `sizes` (sums the broadcast dims).
 Tensor sum_to(const Tensor& grad, IntArrayRef sizes);

@@ -1,5 +1,7 @@
 #include "ops/registration.h"
 
+#include "ops/optim.h"
+
 namespace tessera::ops {
 
 void register_all() {
@@ -13,6 +15,7 @@ void register_all() {
   register_index_ops();
   register_linalg_ops();
   register_conv_ops();
+  register_optim_ops();
 
   cpu::register_copy_kernels();
   cpu::register_factory_kernels();
@@ -23,6 +26,7 @@ void register_all() {
   cpu::register_index_kernels();
   cpu::register_linalg_kernels();
   cpu::register_conv_kernels();
+  cpu::register_optim_kernels();
 }
 
 }  // namespace tessera::ops

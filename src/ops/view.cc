@@ -2,6 +2,7 @@
 // kView flag so graph capture and ONNX export see them like any other op.
 #include <numeric>
 
+#include "ops/copy.h"
 #include "ops/view.h"
 #include "ops/registration.h"
 #include "tessera/ops.h"
@@ -290,9 +291,9 @@ const OpDef& view_op_named(const Attrs& a) {
 
 void view_scatter_kernel(const KernelCall& c) {
   Tensor& out = c.outputs[0];
-  out.zero_();
-  Tensor window = view_op_named(c.attrs).view(out, c.attrs);
-  window.copy_(c.inputs[0]);
+  cpu::fill(out, 0);
+  // The view fn builds a layout only (no dispatch); the copy stays below dispatch too.
+  cpu::copy_into(view_op_named(c.attrs).view(out, c.attrs), c.inputs[0]);
 }
 
 std::vector<Tensor> view_scatter_backward(const BackwardCall& c) {

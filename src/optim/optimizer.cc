@@ -1,15 +1,14 @@
 // Optimizer base (param groups, zero_grad, state_dict) and the five optimizers. Each
-// update() gathers the group's hyperparameters and runs one fused loop from kernels.h
-// over the parameter, split across threads for large parameters.
+// update() gathers the group's hyperparameters and calls its update op (ops/optim.h),
+// which writes the parameter and its state through dispatch in one fused loop.
 #include <cmath>
 #include <set>
 #include <sstream>
 
-#include "optim/kernels.h"
+#include "ops/optim.h"
 #include "tessera/autograd.h"
 #include "tessera/ops.h"
 #include "tessera/optim.h"
-#include "tessera/parallel.h"
 
 namespace tessera::optim {
 
@@ -28,25 +27,6 @@ double scalar_of(const StateDict& sd, const std::string& key) {
   TESSERA_CHECK(t.numel() == 1, "load_state_dict: '", key, "' should hold one value, got ",
                 t.describe());
   return read_as_double(t, 0);
-}
-
-// Runs fn(begin, end) over [0, n), on the thread pool when n is large.
-template <typename Fn>
-void chunked(int64_t n, Fn&& fn) {
-  if (n < kElementwiseGrain || get_num_threads() == 1 || in_parallel_region()) {
-    fn(int64_t{0}, n);
-    return;
-  }
-  parallel_for(0, n, kElementwiseGrain, [&](int64_t b, int64_t e) { fn(b, e); });
-}
-
-template <typename T>
-T* ptr(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
-}
-template <typename T>
-T* shift(T* p, int64_t by) {
-  return p == nullptr ? nullptr : p + by;
 }
 
 // The buffer `name` of `state`, created zero-filled (or as `init`) on first use.
@@ -123,15 +103,8 @@ void Optimizer::step() {
       if (!grad.defined()) continue;
       TESSERA_CHECK(grad.sizes().equals(p.sizes()), name(), ".step: gradient ", grad.describe(),
                     " does not match its parameter ", p.describe());
-      grad = grad.to(p.dtype()).contiguous();
-      if (p.is_contiguous()) {
-        update(g, p, grad, state_[gi][i]);
-      } else {
-        // Update a contiguous copy and write it back (rare: parameters are contiguous).
-        Tensor tmp = p.contiguous();
-        update(g, tmp, grad, state_[gi][i]);
-        p.copy_(tmp);
-      }
+      // The update op converts the gradient and handles any layout itself.
+      update(g, p, grad, state_[gi][i]);
     }
   }
 }
@@ -280,36 +253,19 @@ std::vector<std::string> SGD::buffer_names(const ParamGroup& g) const {
   return {};
 }
 
-namespace {
-template <typename T>
-void run_sgd(const ParamGroup& g, Tensor& param, const Tensor& grad,
-             Optimizer::ParamState& state, const kernels::Table<T>& table) {
-  kernels::SgdArgs<T> a{};
-  a.param = ptr<T>(param);
-  a.grad = ptr<T>(grad);
-  a.lr = static_cast<T>(g.get("lr"));
-  a.momentum = static_cast<T>(g.get("momentum"));
-  a.weight_decay = static_cast<T>(g.get("weight_decay"));
-  a.one_minus_dampening = static_cast<T>(1.0 - g.get("dampening"));
-  a.nesterov = flag(g, "nesterov");
-  if (g.get("momentum") != 0) {
-    a.first_step = state.buffers.count("momentum_buffer") == 0;
-    a.buf = ptr<T>(buffer(state, "momentum_buffer", param));
-  }
-  state.step += 1;
-  chunked(param.numel(), [&](int64_t b, int64_t e) {
-    kernels::SgdArgs<T> c = a;
-    c.param = shift(a.param, b);
-    c.grad = shift(a.grad, b);
-    c.buf = shift(a.buf, b);
-    table.sgd(c, e - b);
-  });
-}
-}  // namespace
-
 void SGD::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
-  if (param.dtype() == kFloat32) run_sgd<float>(g, param, grad, state, kernels::float_table());
-  else run_sgd<double>(g, param, grad, state, kernels::double_table());
+  std::vector<Tensor> inputs{param, grad};
+  const bool momentum = g.get("momentum") != 0;
+  const bool first_step = state.buffers.count("momentum_buffer") == 0;
+  if (momentum) inputs.push_back(buffer(state, "momentum_buffer", param));
+  state.step += 1;
+  ops::call(ops::kSgdUpdate, std::move(inputs),
+            {{"lr", g.get("lr")},
+             {"momentum", g.get("momentum")},
+             {"dampening", g.get("dampening")},
+             {"weight_decay", g.get("weight_decay")},
+             {"nesterov", flag(g, "nesterov")},
+             {"first_step", first_step}});
 }
 
 // ---------------------------------------------------------------- Adam / AdamW
@@ -343,48 +299,20 @@ std::vector<std::string> Adam::buffer_names(const ParamGroup& g) const {
   return {"exp_avg", "exp_avg_sq"};
 }
 
-namespace {
-template <typename T>
-void run_adam(const ParamGroup& g, Tensor& param, const Tensor& grad,
-              Optimizer::ParamState& state, bool decoupled, const kernels::Table<T>& table) {
-  state.step += 1;
-  const double lr = g.get("lr"), beta1 = g.get("beta1"), beta2 = g.get("beta2");
-  const double wd = g.get("weight_decay");
-  kernels::AdamArgs<T> a{};
-  a.param = ptr<T>(param);
-  a.grad = ptr<T>(grad);
-  a.exp_avg = ptr<T>(buffer(state, "exp_avg", param));
-  a.exp_avg_sq = ptr<T>(buffer(state, "exp_avg_sq", param));
-  if (flag(g, "amsgrad")) a.max_exp_avg_sq = ptr<T>(buffer(state, "max_exp_avg_sq", param));
-  a.beta1 = static_cast<T>(beta1);
-  a.one_minus_beta1 = static_cast<T>(1.0 - beta1);
-  a.beta2 = static_cast<T>(beta2);
-  a.one_minus_beta2 = static_cast<T>(1.0 - beta2);
-  a.eps = static_cast<T>(g.get("eps"));
-  a.weight_decay = static_cast<T>(wd);
-  // Bias corrections in double, as PyTorch computes them in Python.
-  a.step_size = static_cast<T>(lr / (1.0 - std::pow(beta1, state.step)));
-  a.bias_correction2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(beta2, state.step)));
-  a.decay_factor = static_cast<T>(1.0 - lr * wd);
-  a.decoupled = decoupled;
-  chunked(param.numel(), [&](int64_t b, int64_t e) {
-    kernels::AdamArgs<T> c = a;
-    c.param = shift(a.param, b);
-    c.grad = shift(a.grad, b);
-    c.exp_avg = shift(a.exp_avg, b);
-    c.exp_avg_sq = shift(a.exp_avg_sq, b);
-    c.max_exp_avg_sq = shift(a.max_exp_avg_sq, b);
-    table.adam(c, e - b);
-  });
-}
-}  // namespace
-
 void Adam::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
-  if (param.dtype() == kFloat32) {
-    run_adam<float>(g, param, grad, state, decoupled_, kernels::float_table());
-  } else {
-    run_adam<double>(g, param, grad, state, decoupled_, kernels::double_table());
-  }
+  std::vector<Tensor> inputs{param, grad, buffer(state, "exp_avg", param),
+                             buffer(state, "exp_avg_sq", param)};
+  if (flag(g, "amsgrad")) inputs.push_back(buffer(state, "max_exp_avg_sq", param));
+  state.step += 1;
+  ops::call(ops::kAdamUpdate, std::move(inputs),
+            {{"lr", g.get("lr")},
+             {"beta1", g.get("beta1")},
+             {"beta2", g.get("beta2")},
+             {"eps", g.get("eps")},
+             {"weight_decay", g.get("weight_decay")},
+             {"step", static_cast<int64_t>(state.step)},
+             {"amsgrad", flag(g, "amsgrad")},
+             {"decoupled", decoupled_}});
 }
 
 // ---------------------------------------------------------------- RMSprop
@@ -412,38 +340,18 @@ std::vector<std::string> RMSprop::buffer_names(const ParamGroup& g) const {
   return n;
 }
 
-namespace {
-template <typename T>
-void run_rmsprop(const ParamGroup& g, Tensor& param, const Tensor& grad,
-                 Optimizer::ParamState& state, const kernels::Table<T>& table) {
-  state.step += 1;
-  kernels::RmspropArgs<T> a{};
-  a.param = ptr<T>(param);
-  a.grad = ptr<T>(grad);
-  a.square_avg = ptr<T>(buffer(state, "square_avg", param));
-  if (flag(g, "centered")) a.grad_avg = ptr<T>(buffer(state, "grad_avg", param));
-  if (g.get("momentum") > 0) a.buf = ptr<T>(buffer(state, "momentum_buffer", param));
-  a.lr = static_cast<T>(g.get("lr"));
-  a.alpha = static_cast<T>(g.get("alpha"));
-  a.one_minus_alpha = static_cast<T>(1.0 - g.get("alpha"));
-  a.eps = static_cast<T>(g.get("eps"));
-  a.weight_decay = static_cast<T>(g.get("weight_decay"));
-  a.momentum = static_cast<T>(g.get("momentum"));
-  chunked(param.numel(), [&](int64_t b, int64_t e) {
-    kernels::RmspropArgs<T> c = a;
-    c.param = shift(a.param, b);
-    c.grad = shift(a.grad, b);
-    c.square_avg = shift(a.square_avg, b);
-    c.grad_avg = shift(a.grad_avg, b);
-    c.buf = shift(a.buf, b);
-    table.rmsprop(c, e - b);
-  });
-}
-}  // namespace
-
 void RMSprop::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
-  if (param.dtype() == kFloat32) run_rmsprop<float>(g, param, grad, state, kernels::float_table());
-  else run_rmsprop<double>(g, param, grad, state, kernels::double_table());
+  std::vector<Tensor> inputs{param, grad, buffer(state, "square_avg", param)};
+  if (g.get("momentum") > 0) inputs.push_back(buffer(state, "momentum_buffer", param));
+  if (flag(g, "centered")) inputs.push_back(buffer(state, "grad_avg", param));
+  state.step += 1;
+  ops::call(ops::kRmspropUpdate, std::move(inputs),
+            {{"lr", g.get("lr")},
+             {"alpha", g.get("alpha")},
+             {"eps", g.get("eps")},
+             {"weight_decay", g.get("weight_decay")},
+             {"momentum", g.get("momentum")},
+             {"centered", flag(g, "centered")}});
 }
 
 // ---------------------------------------------------------------- Adagrad
@@ -471,33 +379,16 @@ void Adagrad::init_state(const ParamGroup& g, const Tensor& param, ParamState& s
   state.buffers["sum"] = full_like(param, g.get("initial_accumulator_value"));
 }
 
-namespace {
-template <typename T>
-void run_adagrad(const ParamGroup& g, Tensor& param, const Tensor& grad,
-                 Optimizer::ParamState& state, const kernels::Table<T>& table) {
-  state.step += 1;
-  kernels::AdagradArgs<T> a{};
-  a.param = ptr<T>(param);
-  a.grad = ptr<T>(grad);
+void Adagrad::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
   Tensor& sum = state.buffers["sum"];
   if (!sum.defined()) sum = full_like(param, g.get("initial_accumulator_value"));
-  a.sum = ptr<T>(sum);
-  a.clr = static_cast<T>(g.get("lr") / (1.0 + (state.step - 1) * g.get("lr_decay")));
-  a.eps = static_cast<T>(g.get("eps"));
-  a.weight_decay = static_cast<T>(g.get("weight_decay"));
-  chunked(param.numel(), [&](int64_t b, int64_t e) {
-    kernels::AdagradArgs<T> c = a;
-    c.param = shift(a.param, b);
-    c.grad = shift(a.grad, b);
-    c.sum = shift(a.sum, b);
-    table.adagrad(c, e - b);
-  });
-}
-}  // namespace
-
-void Adagrad::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
-  if (param.dtype() == kFloat32) run_adagrad<float>(g, param, grad, state, kernels::float_table());
-  else run_adagrad<double>(g, param, grad, state, kernels::double_table());
+  state.step += 1;
+  ops::call(ops::kAdagradUpdate, {param, grad, sum},
+            {{"lr", g.get("lr")},
+             {"lr_decay", g.get("lr_decay")},
+             {"eps", g.get("eps")},
+             {"weight_decay", g.get("weight_decay")},
+             {"step", static_cast<int64_t>(state.step)}});
 }
 
 }  // namespace tessera::optim

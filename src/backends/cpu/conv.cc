@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ops/copy.h"
 #include "ops/conv.h"
 #include "ops/registration.h"
 #include "tessera/parallel.h"
@@ -297,9 +298,9 @@ ConvGeometry geometry_from(IntArrayRef in, IntArrayRef wt, const ops::Attrs& att
 IntArrayRef size_attr(const ops::Attrs& attrs, const char* name) { return attrs.ints(name); }
 
 void conv2d_kernel(const KernelCall& call) {
-  const Tensor x = call.inputs[0].contiguous();
-  const Tensor w = call.inputs[1].contiguous();
-  const Tensor b = call.inputs.size() == 3 ? call.inputs[2].contiguous() : Tensor();
+  const Tensor x = contiguous(call.inputs[0]);
+  const Tensor w = contiguous(call.inputs[1]);
+  const Tensor b = call.inputs.size() == 3 ? contiguous(call.inputs[2]) : Tensor();
   Tensor& y = call.outputs[0];
   const ConvGeometry g = geometry_from(x.sizes(), w.sizes(), call.attrs);
   if (use_onednn(x, g)) {
@@ -326,15 +327,15 @@ void backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& w, Ten
 }
 
 void backward_input_kernel(const KernelCall& call) {
-  const Tensor gy = call.inputs[0].contiguous();
-  const Tensor w = call.inputs[1].contiguous();
+  const Tensor gy = contiguous(call.inputs[0]);
+  const Tensor w = contiguous(call.inputs[1]);
   const ConvGeometry g = geometry_from(size_attr(call.attrs, "input_size"), w.sizes(), call.attrs);
   backward_data(g, gy, w, call.outputs[0]);
 }
 
 void backward_weight_kernel(const KernelCall& call) {
-  const Tensor x = call.inputs[0].contiguous();
-  const Tensor gy = call.inputs[1].contiguous();
+  const Tensor x = contiguous(call.inputs[0]);
+  const Tensor gy = contiguous(call.inputs[1]);
   Tensor& gw = call.outputs[0];
   const ConvGeometry g = geometry_from(x.sizes(), size_attr(call.attrs, "weight_size"), call.attrs);
   if (use_onednn(x, g)) {
@@ -362,14 +363,14 @@ void add_channel_bias(Tensor& y, const Tensor& b) {
 }
 
 void conv_transpose2d_kernel(const KernelCall& call) {
-  const Tensor x = call.inputs[0].contiguous();
-  const Tensor w = call.inputs[1].contiguous();
+  const Tensor x = contiguous(call.inputs[0]);
+  const Tensor w = contiguous(call.inputs[1]);
   Tensor& y = call.outputs[0];
   // The convolution this transposes maps y's size to x's.
   const ConvGeometry g = geometry_from(y.sizes(), w.sizes(), call.attrs);
   backward_data(g, x, w, y);
   if (call.inputs.size() == 3) {
-    const Tensor b = call.inputs[2].contiguous();
+    const Tensor b = contiguous(call.inputs[2]);
     if (y.dtype() == DType::Float64) {
       add_channel_bias<double>(y, b);
     } else {

@@ -18,6 +18,23 @@ void copy_bits(const ElementwiseLoop& loop) {
 
 void clone_kernel(const ops::KernelCall& c) { copy_into(c.outputs[0], c.inputs[0]); }
 
+void copy_kernel(const ops::KernelCall& c) {
+  const Tensor& self = c.outputs[0];
+  const Tensor& src = c.inputs[1];
+  // A source overlapping the destination (x.copy_(x.t())) is read out first.
+  if (src.shares_storage(self) && !(src.data_ptr() == self.data_ptr() &&
+                                    src.strides().equals(self.strides()) &&
+                                    src.sizes().equals(self.sizes()))) {
+    Tensor tmp = make_tensor(src.sizes(), src.dtype());
+    copy_into(tmp, src);
+    copy_into(self, tmp);
+  } else {
+    copy_into(self, src);
+  }
+}
+
+void fill_kernel(const ops::KernelCall& c) { fill(c.outputs[0], c.attrs.scalar("value")); }
+
 }  // namespace
 
 void copy_into(const Tensor& dst, const Tensor& src) {
@@ -60,7 +77,23 @@ void fill(const Tensor& dst, const Scalar& value) {
   });
 }
 
+Tensor contiguous(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  Tensor r = make_tensor(t.sizes(), t.dtype());
+  copy_into(r, t);
+  return r;
+}
+
+Tensor cast(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype) return t;
+  Tensor r = make_tensor(t.sizes(), dtype);
+  copy_into(r, t);
+  return r;
+}
+
 void register_copy_kernels() {
+  register_kernel(ops::kCopy, Device::CPU, copy_kernel, ops::kAllMask);
+  register_kernel(ops::kFill, Device::CPU, fill_kernel, ops::kAllMask);
   register_kernel(ops::kClone, Device::CPU, clone_kernel, ops::kAllMask);
   register_kernel(ops::kCast, Device::CPU, clone_kernel, ops::kAllMask);
 }

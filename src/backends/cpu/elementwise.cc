@@ -12,6 +12,7 @@
 
 #include "backends/cpu/vec/float_loops.h"
 #include "core/elementwise_loop.h"
+#include "ops/copy.h"
 #include "ops/elementwise.h"
 #include "ops/registration.h"
 
@@ -534,7 +535,7 @@ void nan_to_num_kernel(const KernelCall& c) {
 
 void where_kernel(const KernelCall& c) {
   const Tensor& out = c.outputs[0];
-  const Tensor a = c.inputs[1].to(out.dtype()), b = c.inputs[2].to(out.dtype());
+  const Tensor a = cast(c.inputs[1], out.dtype()), b = cast(c.inputs[2], out.dtype());
   ElementwiseLoop loop({&out}, {&c.inputs[0], &a, &b});
   TESSERA_DISPATCH_ALL(out.dtype(), "where", [&] {
     map_loop<scalar_t, bool, scalar_t, scalar_t>(

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <vector>
 
+#include "ops/copy.h"
 #include "ops/linalg.h"
 #include "ops/registration.h"
 #include "tessera/parallel.h"
@@ -248,7 +249,7 @@ void addmm_kernel(const KernelCall& call) {
   Tensor& out = call.outputs[0];
   // With beta == 0 the input is ignored entirely, so NaN/inf in it do not propagate
   // (as BLAS and PyTorch define it).
-  if (beta.to_double() != 0) out.copy_(call.inputs[0]);
+  if (beta.to_double() != 0) copy_into(out, call.inputs[0]);
   run_gemm(call.inputs[1], call.inputs[2], out, alpha, beta);
 }
 

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "ops/conv.h"
+#include "ops/copy.h"
 #include "ops/registration.h"
 #include "tessera/parallel.h"
 
@@ -21,7 +22,7 @@ int64_t plane_grain(int64_t plane_elems) {
 
 template <typename T>
 void max_pool_forward(const KernelCall& call) {
-  const Tensor x = call.inputs[0].contiguous();
+  const Tensor x = contiguous(call.inputs[0]);
   Tensor& y = call.outputs[0];
   Tensor& idx = call.outputs[1];
   const std::vector<int64_t>& k = call.attrs.ints("kernel");
@@ -98,8 +99,8 @@ void max_pool_forward(const KernelCall& call) {
 
 template <typename T>
 void max_pool_backward(const KernelCall& call) {
-  const Tensor gy = call.inputs[0].contiguous();
-  const Tensor idx = call.inputs[1].contiguous();
+  const Tensor gy = contiguous(call.inputs[0]);
+  const Tensor idx = contiguous(call.inputs[1]);
   Tensor& gx = call.outputs[0];
   const int64_t HW = gx.size(2) * gx.size(3), OHW = gy.size(2) * gy.size(3);
   const T* gp = gy.data<T>();
@@ -130,7 +131,7 @@ AvgWindows avg_windows(const ops::Attrs& attrs, int64_t H, int64_t W) {
 
 template <typename T>
 void avg_pool_forward(const KernelCall& call) {
-  const Tensor x = call.inputs[0].contiguous();
+  const Tensor x = contiguous(call.inputs[0]);
   Tensor& y = call.outputs[0];
   const int64_t H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
   const AvgWindows win = avg_windows(call.attrs, H, W);
@@ -158,7 +159,7 @@ void avg_pool_forward(const KernelCall& call) {
 // each output's gradient spread evenly over its window.
 template <typename T>
 void avg_pool_backward(const KernelCall& call) {
-  const Tensor gy = call.inputs[0].contiguous();
+  const Tensor gy = contiguous(call.inputs[0]);
   Tensor& gx = call.outputs[0];
   const int64_t H = gx.size(2), W = gx.size(3), OH = gy.size(2), OW = gy.size(3);
   const AvgWindows win = avg_windows(call.attrs, H, W);

@@ -1,5 +1,6 @@
 // CPU kernels of the random family. Work is split over Philox blocks, never over a
 // sequential stream, so each output element is the same for any thread count.
+#include "ops/copy.h"
 #include "ops/random.h"
 
 #include <cmath>
@@ -147,7 +148,7 @@ void randint_kernel(const KernelCall& c) {
 }
 
 void bernoulli_kernel(const KernelCall& c) {
-  const Tensor probs = c.inputs[0].contiguous();
+  const Tensor probs = contiguous(c.inputs[0]);
   Tensor& out = c.outputs[0];
   const Stream s(c.attrs);
   const int64_t n = out.numel();

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "backends/cpu/vec/float_loops.h"
+#include "ops/copy.h"
 #include "ops/reduce.h"
 #include "ops/registration.h"
 #include "tessera/parallel.h"
@@ -204,7 +205,7 @@ void cumsum_impl(const ScanShape& s, const T* x, T* y) {
 
 template <bool kLog>
 void softmax_kernel(const KernelCall& c) {
-  const Tensor x = c.inputs[0].contiguous();
+  const Tensor x = contiguous(c.inputs[0]);
   const ScanShape s = scan_shape(x, c.attrs.i("dim"));
   if (x.dtype() == kFloat32) {
     softmax_f32<kLog>(s, x.data<float>(), c.outputs[0].data<float>());
@@ -216,7 +217,7 @@ void softmax_kernel(const KernelCall& c) {
 }
 
 void cumsum_kernel(const KernelCall& c) {
-  const Tensor x = c.inputs[0].contiguous();
+  const Tensor x = contiguous(c.inputs[0]);
   const ScanShape s = scan_shape(x, c.attrs.i("dim"));
   TESSERA_DISPATCH_NUMERIC(x.dtype(), "cumsum", [&] {
     if constexpr (!std::is_same_v<scalar_t, bool>)

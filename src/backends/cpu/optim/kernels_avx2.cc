@@ -6,10 +6,10 @@
 
 #include <cstdint>
 
-#include "optim/kernels.h"
+#include "backends/cpu/optim/kernels.h"
 
-namespace tessera::optim::kernels::avx2 {
-#include "optim/kernels_impl.h"
+namespace tessera::cpu::optim::avx2 {
+#include "backends/cpu/optim/kernels_impl.h"
 Table<float> make_float_table() { return make_table_t<float>(); }
 
-}  // namespace tessera::optim::kernels::avx2
+}  // namespace tessera::cpu::optim::avx2

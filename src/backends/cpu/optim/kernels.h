@@ -9,7 +9,7 @@
 // the way its sequence of in-place ops does, so trajectories agree to the last bits.
 #include <cstdint>
 
-namespace tessera::optim::kernels {
+namespace tessera::cpu::optim {
 
 template <typename T>
 struct SgdArgs {
@@ -66,4 +66,4 @@ struct Table {
 const Table<float>& float_table();
 const Table<double>& double_table();
 
-}  // namespace tessera::optim::kernels
+}  // namespace tessera::cpu::optim

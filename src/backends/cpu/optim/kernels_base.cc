@@ -3,10 +3,10 @@
 
 #include <cstdint>
 
-#include "optim/kernels.h"
+#include "backends/cpu/optim/kernels.h"
 
-namespace tessera::optim::kernels::base {
-#include "optim/kernels_impl.h"
+namespace tessera::cpu::optim::base {
+#include "backends/cpu/optim/kernels_impl.h"
 Table<float> make_float_table() { return make_table_t<float>(); }
 Table<double> make_double_table() { return make_table_t<double>(); }
-}  // namespace tessera::optim::kernels::base
+}  // namespace tessera::cpu::optim::base

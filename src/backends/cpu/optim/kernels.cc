@@ -1,11 +1,11 @@
 // Picks the optimizer loop table once, with the ISA the elementwise loops use.
-#include "optim/kernels.h"
+#include "backends/cpu/optim/kernels.h"
 
 #include <cstring>
 
 #include "backends/cpu/vec/float_loops.h"
 
-namespace tessera::optim::kernels {
+namespace tessera::cpu::optim {
 namespace avx512 { Table<float> make_float_table(); }
 namespace avx2 { Table<float> make_float_table(); }
 namespace base {
@@ -29,4 +29,4 @@ const Table<double>& double_table() {
   return t;
 }
 
-}  // namespace tessera::optim::kernels
+}  // namespace tessera::cpu::optim

@@ -1,0 +1,63 @@
+// Shape rules of the optimizer updates (see ops/optim.h): every input has the parameter's
+// shape, the state buffers its dtype, and the count matches the options.
+#include "ops/optim.h"
+
+namespace tessera::ops {
+namespace {
+
+InferResult infer_update(const std::vector<Tensor>& in, size_t expected, const char* what) {
+  TESSERA_CHECK(in.size() == expected, "expected ", expected, " inputs (", what, "), got ",
+                in.size());
+  const Tensor& param = in[0];
+  TESSERA_CHECK(param.dtype() == DType::Float32 || param.dtype() == DType::Float64,
+                "the parameter must be f32 or f64, got ", param.describe());
+  InferResult r;
+  for (size_t i = 0; i < in.size(); ++i) {
+    TESSERA_CHECK(in[i].sizes().equals(param.sizes()), "input ", i, " ", in[i].describe(),
+                  " does not match the parameter ", param.describe());
+    if (i == 1) continue;  // the gradient is converted to the parameter's dtype
+    TESSERA_CHECK(in[i].dtype() == param.dtype(), "state buffer ", in[i].describe(),
+                  " does not have the parameter's dtype ", dtype_name(param.dtype()));
+    r.outputs.push_back({Shape(param.sizes()), param.dtype()});
+  }
+  return r;
+}
+
+InferResult infer_sgd(const std::vector<Tensor>& in, const Attrs& a) {
+  const bool momentum = a.f("momentum") != 0;
+  return infer_update(in, momentum ? 3 : 2, momentum ? "param, grad, momentum_buffer" : "param, grad");
+}
+
+InferResult infer_adam(const std::vector<Tensor>& in, const Attrs& a) {
+  const bool ams = a.b("amsgrad");
+  TESSERA_CHECK(a.i("step") >= 1, "step must be >= 1, got ", a.i("step"));
+  return infer_update(in, ams ? 5 : 4,
+                      ams ? "param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq"
+                          : "param, grad, exp_avg, exp_avg_sq");
+}
+
+InferResult infer_rmsprop(const std::vector<Tensor>& in, const Attrs& a) {
+  const size_t n = 3 + (a.f("momentum") > 0 ? 1 : 0) + (a.b("centered") ? 1 : 0);
+  return infer_update(in, n, "param, grad, square_avg[, momentum_buffer][, grad_avg]");
+}
+
+InferResult infer_adagrad(const std::vector<Tensor>& in, const Attrs& a) {
+  TESSERA_CHECK(a.i("step") >= 1, "step must be >= 1, got ", a.i("step"));
+  return infer_update(in, 3, "param, grad, sum");
+}
+
+// Every input but the gradient (input 1) is written.
+constexpr uint32_t kAllButGrad = ~0b10u;
+
+}  // namespace
+
+OpDef kSgdUpdate{"sgd_update_", -1, 0, infer_sgd, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kAdamUpdate{"adam_update_", -1, 0, infer_adam, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kRmspropUpdate{"rmsprop_update_", -1, 0, infer_rmsprop, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kAdagradUpdate{"adagrad_update_", -1, 0, infer_adagrad, nullptr, nullptr, nullptr, kAllButGrad};
+
+void register_optim_ops() {
+  for (OpDef* op : {&kSgdUpdate, &kAdamUpdate, &kRmspropUpdate, &kAdagradUpdate}) register_op(*op);
+}
+
+}  // namespace tessera::ops

@@ -1,0 +1,24 @@
+#pragma once
+// The optimizers' parameter updates as ops: each writes the parameter and its state
+// buffers in place, so the update goes through dispatch like every other write (the
+// storage versions move, so a graph saved before the step refuses to backpropagate
+// through the stale values, and the tracer will capture the update as a graph node).
+// Inputs, in order (optional ones present exactly when the attributes ask for them):
+//   sgd_update_:     param, grad[, momentum_buffer (momentum != 0)]
+//   adam_update_:    param, grad, exp_avg, exp_avg_sq[, max_exp_avg_sq (amsgrad)]
+//   rmsprop_update_: param, grad, square_avg[, momentum_buffer (momentum > 0)][, grad_avg (centered)]
+//   adagrad_update_: param, grad, sum
+// The gradient may have any layout; the parameter and buffers are written where they are.
+#include "ops/op.h"
+
+namespace tessera::ops {
+extern OpDef kSgdUpdate;      // attrs: lr, momentum, dampening, weight_decay, nesterov, first_step
+extern OpDef kAdamUpdate;     // attrs: lr, beta1, beta2, eps, weight_decay, step, amsgrad, decoupled
+extern OpDef kRmspropUpdate;  // attrs: lr, alpha, eps, weight_decay, momentum, centered
+extern OpDef kAdagradUpdate;  // attrs: lr, lr_decay, eps, weight_decay, step
+void register_optim_ops();
+}  // namespace tessera::ops
+
+namespace tessera::cpu {
+void register_optim_kernels();
+}  // namespace tessera::cpu
