@@ -259,6 +259,22 @@ TESSERA_API bool stdout_is_tty();
 
 // ---------------------------------------------------------------- fit / evaluate / predict
 
+// ---------------------------------------------------------------- one step
+
+// What a training step hands back to fit: the loss (one value) and the model's output for
+// the batch (for the metrics), both detached.
+struct StepOutput {
+  Tensor loss;
+  Tensor output;
+};
+using TrainStepFn = std::function<StepOutput(const data::Batch& batch)>;
+
+// One training step, as fit runs it by default: forward in the model's current mode, the
+// loss, zero_grad, backward, clipping of the gradients' joint 2-norm when
+// clip_grad_norm > 0, and the optimizer's step.
+TESSERA_API StepOutput train_step(nn::Module& model, optim::Optimizer& optimizer, const LossFn& loss,
+                                  const data::Batch& batch, double clip_grad_norm = 0);
+
 struct FitOptions {
   int64_t epochs = 1;
   optim::Optimizer* optimizer = nullptr;  // required
@@ -270,6 +286,9 @@ struct FitOptions {
   std::ostream* out = nullptr;  // default std::cout
   int tty = -1;              // -1: detect (stdout_is_tty when out is std::cout); 0 / 1: force
   double clip_grad_norm = 0;  // > 0: clip the gradients' joint 2-norm before each step
+  // Replaces the default step (train_step with the options above), e.g. with a compiled
+  // one. fit still sets the model to train mode and reads the returned loss and output.
+  TrainStepFn step = {};
 };
 
 // Trains `model` on `train_data` for options.epochs epochs; returns the per-epoch logs.

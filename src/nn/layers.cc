@@ -502,9 +502,17 @@ ModulePtr Sequential::operator[](size_t i) const {
 }
 
 Tensor Sequential::forward(const Tensor& x) {
-  Tensor y = x;
-  for (auto& m : modules_) y = (*m)(y);
-  return y;
+  // Through the multi path: a stage in the middle may take or give several tensors.
+  std::vector<Tensor> out = forward_multi({x});
+  TESSERA_CHECK(out.size() == 1, "Sequential: called with one tensor, its last stage returned ",
+                out.size(), " outputs; call it as seq({x}) to get them all");
+  return out[0];
+}
+
+std::vector<Tensor> Sequential::forward_multi(const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> values = inputs;
+  for (auto& m : modules_) values = (*m)(values);
+  return values;
 }
 
 ModuleList::ModuleList(std::initializer_list<ModulePtr> modules) : Module("ModuleList") {

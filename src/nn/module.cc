@@ -13,18 +13,58 @@ namespace tessera::nn {
 Module::Module(std::string type_name) : type_name_(std::move(type_name)) {}
 Module::~Module() = default;
 
-Tensor Module::forward(const Tensor&) {
-  TESSERA_CHECK(false, type_name_, ": forward(x) is not defined for this module");
-  return Tensor();
+namespace {
+// The module whose base forward / forward_multi is running on this thread: if the other
+// base version comes back to it, the module overrides neither.
+thread_local const Module* g_in_base_forward = nullptr;
+
+class BaseForwardScope {
+ public:
+  explicit BaseForwardScope(const Module* m) : previous_(g_in_base_forward) { g_in_base_forward = m; }
+  ~BaseForwardScope() { g_in_base_forward = previous_; }
+  BaseForwardScope(const BaseForwardScope&) = delete;
+  BaseForwardScope& operator=(const BaseForwardScope&) = delete;
+
+ private:
+  const Module* previous_;
+};
+}  // namespace
+
+Tensor Module::forward(const Tensor& x) {
+  TESSERA_CHECK(g_in_base_forward != this, type_name_,
+                ": defines neither forward(x) nor forward_multi(inputs)");
+  BaseForwardScope scope(this);
+  std::vector<Tensor> out = forward_multi({x});
+  TESSERA_CHECK(out.size() == 1, type_name_, ": called with one tensor, its forward_multi returned ",
+                out.size(), " outputs; call it as module({x}) to get them all");
+  return out[0];
+}
+
+std::vector<Tensor> Module::forward_multi(const std::vector<Tensor>& inputs) {
+  TESSERA_CHECK(g_in_base_forward != this, type_name_,
+                ": defines neither forward(x) nor forward_multi(inputs)");
+  TESSERA_CHECK(inputs.size() == 1, type_name_, ": takes one input (it defines forward(x)), got ",
+                inputs.size());
+  BaseForwardScope scope(this);
+  return {forward(inputs[0])};
 }
 
 Tensor Module::operator()(const Tensor& x) {
   Tensor y = forward(x);
-  if (hooks_.empty()) return y;
+  if (!hooks_.empty()) run_hooks({x}, {y});
+  return y;
+}
+
+std::vector<Tensor> Module::operator()(const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> outputs = forward_multi(inputs);
+  if (!hooks_.empty()) run_hooks(inputs, outputs);
+  return outputs;
+}
+
+void Module::run_hooks(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
   // Copy first: a hook may remove itself (or others) while running.
   auto hooks = hooks_;
-  for (auto& [id, hook] : hooks) hook(*this, x, y);
-  return y;
+  for (auto& [id, hook] : hooks) hook(*this, inputs, outputs);
 }
 
 void Module::check_new_name(const std::string& name, const char* what) const {
@@ -342,6 +382,13 @@ std::string Module::repr() const {
 std::ostream& operator<<(std::ostream& os, const Module& m) { return os << m.repr(); }
 
 int64_t Module::register_forward_hook(ForwardHook hook) {
+  return register_forward_hook(MultiForwardHook(
+      [hook = std::move(hook)](Module& m, const std::vector<Tensor>& in, const std::vector<Tensor>& out) {
+        if (in.size() == 1 && out.size() == 1) hook(m, in[0], out[0]);
+      }));
+}
+
+int64_t Module::register_forward_hook(MultiForwardHook hook) {
   hooks_.emplace_back(next_hook_id_, std::move(hook));
   return next_hook_id_++;
 }

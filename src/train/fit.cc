@@ -141,6 +141,23 @@ int64_t batch_size_of(const data::Batch& b) { return b.input.dim() > 0 ? b.input
 
 }  // namespace
 
+StepOutput train_step(nn::Module& model, optim::Optimizer& optimizer, const LossFn& loss_fn,
+                      const data::Batch& batch, double clip_grad_norm) {
+  Tensor output = model(batch.input);
+  Tensor loss = loss_fn(output, batch.target);
+  TESSERA_CHECK(loss.numel() == 1, "train_step: the loss function must return one value, got ",
+                loss.describe());
+  optimizer.zero_grad();
+  loss.backward();
+  if (clip_grad_norm > 0) {
+    std::vector<Tensor> params;
+    for (const auto& g : optimizer.param_groups()) params.insert(params.end(), g.params.begin(), g.params.end());
+    optim::clip_grad_norm_(params, clip_grad_norm);
+  }
+  optimizer.step();
+  return {loss.detach(), output.detach()};
+}
+
 History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o) {
   TESSERA_CHECK(o.optimizer != nullptr, "fit: FitOptions.optimizer is not set");
   TESSERA_CHECK(static_cast<bool>(o.loss), "fit: FitOptions.loss is not set");
@@ -165,31 +182,24 @@ History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o
     Logs running;
     {
       ModeGuard mode(model, true);
+      const TrainStepFn step_fn = o.step ? o.step : [&](const data::Batch& b) {
+        return train_step(model, *o.optimizer, o.loss, b, o.clip_grad_norm);
+      };
       for (const data::Batch& b : train_data) {
-        Tensor output = model(b.input);
-        Tensor loss = o.loss(output, b.target);
-        TESSERA_CHECK(loss.numel() == 1, "fit: the loss function must return one value, got ",
-                      loss.describe());
-        o.optimizer->zero_grad();
-        loss.backward();
-        if (o.clip_grad_norm > 0) {
-          std::vector<Tensor> params;
-          for (const auto& g : o.optimizer->param_groups()) {
-            params.insert(params.end(), g.params.begin(), g.params.end());
-          }
-          optim::clip_grad_norm_(params, o.clip_grad_norm);
-        }
-        o.optimizer->step();
+        const StepOutput out = step_fn(b);
+        TESSERA_CHECK(out.loss.defined() && out.loss.numel() == 1,
+                      "fit: the training step must return one loss value, got ",
+                      out.loss.defined() ? out.loss.describe() : std::string("an undefined tensor"));
+        const Tensor& output = out.output;
 
         const int64_t n = batch_size_of(b);
-        const double l = loss.item<double>();
+        const double l = out.loss.item<double>();
         TESSERA_CHECK(std::isfinite(l), "fit: the loss became ", l, " at epoch ", epoch + 1,
                       ", batch ", step + 1, " (lr ", lr, "); try a smaller lr or clip_grad_norm");
         loss_sum += l * static_cast<double>(n);
         seen += n;
         ++step;
-        Tensor detached = output.detach();
-        for (auto& m : o.metrics) m->update(detached, b.target);
+        for (auto& m : o.metrics) m->update(output, b.target);
         running["loss"] = loss_sum / static_cast<double>(seen);
         for (auto& m : o.metrics) running[m->name()] = m->result();
         for (auto& cb : o.callbacks) cb->on_batch_end(step - 1, running, ctx);

@@ -264,7 +264,7 @@ TEST(Layers, Containers) {
   int n = 0;
   for (auto& m : list) n += m != nullptr;
   EXPECT_EQ(n, 3);
-  EXPECT_ERROR_HAS(list(zeros({1})), "ModuleList: forward(x) is not defined");
+  EXPECT_ERROR_HAS(list(zeros({1})), "ModuleList: defines neither forward(x) nor forward_multi(inputs)");
 
   ModuleDict dict({{"enc", std::make_shared<Linear>(2, 2)}});
   dict.insert("dec", std::make_shared<Linear>(2, 1));

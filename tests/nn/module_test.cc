@@ -59,7 +59,7 @@ TEST(Module, RegistrationErrors) {
   EXPECT_ERROR_HAS(m.register_buffer("w", zeros({2})), "cannot register buffer 'w': the name is already taken");
   EXPECT_ERROR_HAS(m.register_parameter("a.b", zeros({2})), "must be non-empty and contain no '.'");
   EXPECT_ERROR_HAS(m.register_parameter("i", zeros({2}, kInt64)), "only floating tensors can require grad");
-  EXPECT_ERROR_HAS(m.forward(zeros({1})), "M: forward(x) is not defined");
+  EXPECT_ERROR_HAS(m.forward(zeros({1})), "M: defines neither forward(x) nor forward_multi(inputs)");
 }
 
 TEST(Module, TrainEvalPropagates) {
@@ -241,4 +241,72 @@ TEST(Module, SharedSubmoduleListedOnce) {
 }
 
 }  // namespace
+}  // namespace tessera::nn
+
+namespace tessera::nn {
+
+namespace {
+// Two heads over one trunk: one input, two outputs.
+class TwoHeads : public nn::Module {
+ public:
+  TwoHeads() : Module("TwoHeads") {
+    trunk = register_module("trunk", std::make_shared<nn::Linear>(4, 3));
+  }
+  std::vector<Tensor> forward_multi(const std::vector<Tensor>& in) override {
+    TESSERA_CHECK(in.size() == 1, "TwoHeads: takes one input, got ", in.size());
+    Tensor h = (*trunk)(in[0]);
+    return {relu(h), neg(h)};
+  }
+  std::shared_ptr<nn::Linear> trunk;
+};
+// Two inputs, one output.
+class AddPair : public nn::Module {
+ public:
+  AddPair() : Module("AddPair") {}
+  std::vector<Tensor> forward_multi(const std::vector<Tensor>& in) override {
+    TESSERA_CHECK(in.size() == 2, "AddPair: takes two inputs, got ", in.size());
+    return {add(in[0], in[1])};
+  }
+};
+class NoForward : public nn::Module {
+ public:
+  NoForward() : Module("NoForward") {}
+};
+}  // namespace
+
+TEST(Module, SeveralInputsAndOutputs) {
+  manual_seed(0);
+  auto heads = std::make_shared<TwoHeads>();
+  const Tensor x = randn({2, 4});
+  const std::vector<Tensor> out = (*heads)(std::vector<Tensor>{x});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(equal(add(out[0], relu(neg(out[1]))), add(relu((*heads->trunk)(x)), relu((*heads->trunk)(x)))));
+  // A Sequential feeds each stage's outputs to the next: 1 -> 2 -> 1.
+  nn::Sequential seq(heads, std::make_shared<AddPair>(), std::make_shared<nn::ReLU>());
+  const Tensor y = seq(x);  // one in, one out overall: the one-tensor call works too
+  EXPECT_TRUE(equal(y, relu(add(out[0], out[1]))));
+  EXPECT_TRUE(equal(seq(std::vector<Tensor>{x})[0], y));
+  // A layer written for one tensor takes the multi call with one input.
+  nn::Linear lin(4, 2);
+  EXPECT_TRUE(equal(lin(std::vector<Tensor>{x})[0], lin(x)));
+  // Errors name the module and the counts.
+  EXPECT_ERROR_HAS(lin(std::vector<Tensor>{x, x}), "Linear: takes one input (it defines forward(x)), got 2");
+  EXPECT_ERROR_HAS((*heads)(x), "TwoHeads: called with one tensor, its forward_multi returned 2 outputs");
+  NoForward none;
+  EXPECT_ERROR_HAS(none(x), "NoForward: defines neither forward(x) nor forward_multi(inputs)");
+  EXPECT_ERROR_HAS(none(std::vector<Tensor>{x}), "NoForward: defines neither forward(x) nor forward_multi(inputs)");
+}
+
+TEST(Module, MultiForwardHooksSeeEveryCall) {
+  auto heads = std::make_shared<TwoHeads>();
+  size_t seen_outputs = 0;
+  int single_calls = 0;
+  heads->register_forward_hook(
+      [&](nn::Module&, const std::vector<Tensor>&, const std::vector<Tensor>& out) { seen_outputs += out.size(); });
+  heads->register_forward_hook([&](nn::Module&, const Tensor&, const Tensor&) { ++single_calls; });
+  (*heads)(std::vector<Tensor>{randn({1, 4})});
+  EXPECT_EQ(seen_outputs, 2u);
+  EXPECT_EQ(single_calls, 0);  // two outputs: the one-tensor hook does not apply
+}
+
 }  // namespace tessera::nn

@@ -117,6 +117,36 @@ TEST(Fit, LinearModelSeparatesTheData) {
   EXPECT_TRUE(allclose(predict(*s.model, inputs, 10), pred));
 }
 
+// fit's step is train_step unless FitOptions.step replaces it (graph mode's compiled
+// step plugs in there): the same step written by hand gives the very same weights.
+TEST(Fit, StepIsTrainStepAndCanBeReplaced) {
+  manual_seed(0);
+  Toy a;
+  manual_seed(0);
+  Toy b;
+  ASSERT_TRUE(equal(a.model->weight, b.model->weight));
+  FitOptions oa = a.options();
+  oa.epochs = 2;
+  fit(*a.model, a.train, oa);
+
+  FitOptions ob = b.options();
+  ob.epochs = 2;
+  int calls = 0;
+  ob.step = [&](const data::Batch& batch) {
+    ++calls;
+    EXPECT_TRUE(b.model->is_training());
+    return train_step(*b.model, b.opt, ce(), batch);
+  };
+  const History h = fit(*b.model, b.train, ob);
+  EXPECT_EQ(calls, 2 * 8);  // 128 examples in batches of 16
+  EXPECT_TRUE(equal(a.model->weight, b.model->weight));
+  EXPECT_TRUE(equal(a.model->bias, b.model->bias));
+  EXPECT_EQ(h.get("loss").size(), 2u);
+
+  ob.step = [](const data::Batch&) { return StepOutput{}; };
+  EXPECT_ERROR_HAS(fit(*b.model, b.train, ob), "fit: the training step must return one loss value");
+}
+
 TEST(Fit, CallbacksFireInOrder) {
   Toy s;
   data::DataLoader small(separable(40, 4), loader_options(16));  // 3 batches
@@ -279,7 +309,7 @@ TEST(Fit, Errors) {
   o.optimizer = &s.opt;
   o.loss = [](const Tensor& out, const Tensor&) { return out; };
   o.verbose = 0;
-  EXPECT_ERROR_HAS(fit(*s.model, s.train, o), "fit: the loss function must return one value, got [16, 2] f32");
+  EXPECT_ERROR_HAS(fit(*s.model, s.train, o), "train_step: the loss function must return one value, got [16, 2] f32");
 }
 
 // ---------------------------------------------------------------- metrics

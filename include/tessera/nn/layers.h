@@ -345,6 +345,8 @@ class TESSERA_API Sequential : public Module {
   // Named children, as PyTorch's Sequential(OrderedDict(...)).
   explicit Sequential(std::vector<std::pair<std::string, ModulePtr>> named);
   Tensor forward(const Tensor& x) override;
+  // Each stage's outputs are the next stage's inputs (stages may take and give several).
+  std::vector<Tensor> forward_multi(const std::vector<Tensor>& inputs) override;
   void push_back(ModulePtr module);
   void push_back(const std::string& name, ModulePtr module);
   size_t size() const { return modules_.size(); }

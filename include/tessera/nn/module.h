@@ -40,10 +40,17 @@ class TESSERA_API Module : public std::enable_shared_from_this<Module> {
   Module(const Module&) = delete;  // layers bind references to their own slots
   Module& operator=(const Module&) = delete;
 
-  // The layer's computation. The base version fails: containers and layers override it.
+  // The layer's computation, one tensor in and one out (most layers) ...
   virtual Tensor forward(const Tensor& x);
-  // Runs forward() and then the forward hooks (summary() uses them to see shapes).
+  // ... or any number of each (attention's query/key/value, a model with two heads, a
+  // Sequential of such modules). A module overrides the one that fits; each base version
+  // runs the other when the call has one input and one output, and a module that
+  // overrides neither fails naming itself.
+  virtual std::vector<Tensor> forward_multi(const std::vector<Tensor>& inputs);
+  // Run forward() / forward_multi() and then the forward hooks (summary() uses them to see
+  // shapes). `m({a, b})` is the several-input call; `m(x)` and `m({x})` the one-input one.
   Tensor operator()(const Tensor& x);
+  std::vector<Tensor> operator()(const std::vector<Tensor>& inputs);
 
   // "Linear", "Conv2d", ... (PyTorch's class name, used by repr and summary).
   const std::string& type_name() const { return type_name_; }
@@ -112,8 +119,13 @@ class TESSERA_API Module : public std::enable_shared_from_this<Module> {
   std::string summary(IntArrayRef input_shape);
 
   // ---- hooks ----
+  // Called after every forward with its inputs and outputs. The one-tensor form sees the
+  // calls with one input and one output; the multi form sees every call.
   using ForwardHook = std::function<void(Module&, const Tensor& input, const Tensor& output)>;
+  using MultiForwardHook = std::function<void(Module&, const std::vector<Tensor>& inputs,
+                                              const std::vector<Tensor>& outputs)>;
   int64_t register_forward_hook(ForwardHook hook);  // returns an id for removal
+  int64_t register_forward_hook(MultiForwardHook hook);
   void remove_forward_hook(int64_t id);
 
  protected:
@@ -141,7 +153,8 @@ class TESSERA_API Module : public std::enable_shared_from_this<Module> {
   std::vector<Slot> parameters_;
   std::vector<Slot> buffers_;
   std::vector<std::pair<std::string, ModulePtr>> children_;
-  std::vector<std::pair<int64_t, ForwardHook>> hooks_;
+  void run_hooks(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs);
+  std::vector<std::pair<int64_t, MultiForwardHook>> hooks_;
   int64_t next_hook_id_ = 0;
 };
 
