@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "ops/nn.h"
 #include "tessera/autograd.h"
 
 namespace tessera::nn::functional {
@@ -43,31 +44,14 @@ void check_channel_param(const char* op, const char* what, const Tensor& p, int6
 // Every dim but the last: the batch dims that bilinear's inputs share.
 IntArrayRef leading(const Tensor& t) { return IntArrayRef(t.sizes().data(), static_cast<size_t>(t.dim() - 1)); }
 
-// Every dim except `keep` (the channel dim of batch_norm).
-std::vector<int64_t> dims_except(int64_t rank, int64_t keep) {
-  std::vector<int64_t> dims;
-  for (int64_t d = 0; d < rank; ++d)
-    if (d != keep) dims.push_back(d);
-  return dims;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- linear
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  TESSERA_CHECK(weight.dim() == 2, "linear: expected a 2-D weight [out, in], got ",
-                weight.describe());
-  TESSERA_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", x.describe(),
-                " has ", x.dim() >= 1 ? x.size(-1) : 0, " features, the weight ",
-                weight.describe(), " expects ", weight.size(1));
-  if (bias.defined())
-    TESSERA_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: expected a bias of "
-                  "shape [", weight.size(0), "], got ", bias.describe());
-  // addmm fuses the bias into the GEMM (one pass over the output) for the common 2-D case.
-  if (x.dim() == 2 && bias.defined()) return addmm(bias, x, weight.t());
-  Tensor y = matmul(x, weight.t());
-  return bias.defined() ? add(y, bias) : y;
+  std::vector<Tensor> in{x, weight};
+  if (bias.defined()) in.push_back(bias);
+  return ops::call1(ops::kLinear, std::move(in), {{"bias", bias.defined()}});
 }
 
 Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const Tensor& bias) {
@@ -99,66 +83,25 @@ Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
-  TESSERA_CHECK(x.dim() >= 2, "batch_norm: expected an input [N, C, ...] of rank >= 2, got ",
-                x.describe());
-  check_float("batch_norm", "input", x);
-  const int64_t channels = x.size(1);
-  check_channel_param("batch_norm", "running_mean", running_mean, channels);
-  check_channel_param("batch_norm", "running_var", running_var, channels);
-  check_channel_param("batch_norm", "weight", weight, channels);
-  check_channel_param("batch_norm", "bias", bias, channels);
   TESSERA_CHECK(running_mean.defined() == running_var.defined(), "batch_norm: running_mean and "
                 "running_var must both be given or both be undefined");
-  const int64_t rank = x.dim();
-  Tensor mu, var;
-  if (training) {
-    const int64_t per_channel = channels == 0 ? 0 : x.numel() / channels;
-    TESSERA_CHECK(per_channel > 1, "batch_norm: expected more than 1 value per channel when "
-                  "training, got input ", x.describe());
-    const std::vector<int64_t> dims = dims_except(rank, 1);
-    mu = mean(x, dims, true);
-    var = tessera::var(x, dims, 0, true);  // biased: what the batch is normalized with
-    if (running_mean.defined()) {
-      NoGradGuard no_grad;
-      // PyTorch keeps the unbiased variance in the running estimate.
-      const double unbias = static_cast<double>(per_channel) / static_cast<double>(per_channel - 1);
-      Tensor rm = running_mean, rv = running_var;
-      rm.mul_(1.0 - momentum).add_(mul(mu.detach().view({channels}), momentum));
-      rv.mul_(1.0 - momentum).add_(mul(var.detach().view({channels}), momentum * unbias));
-    }
-  } else {
-    TESSERA_CHECK(running_mean.defined(), "batch_norm: evaluation mode (training=false) needs "
-                  "running_mean and running_var, got undefined tensors");
-    mu = channel_view(running_mean, rank);
-    var = channel_view(running_var, rank);
-  }
-  Tensor y = mul(sub(x, mu), rsqrt(add(var, eps)));
-  if (weight.defined()) y = mul(y, channel_view(weight, rank));
-  if (bias.defined()) y = add(y, channel_view(bias, rank));
-  return y;
+  std::vector<Tensor> in{x};
+  for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
+    if (t->defined()) in.push_back(*t);
+  return ops::call1(ops::kBatchNorm, std::move(in),
+                    {{"training", training}, {"momentum", momentum}, {"eps", eps},
+                     {"running_stats", running_mean.defined()}, {"weight", weight.defined()},
+                     {"bias", bias.defined()}});
 }
 
 Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
-  const int64_t k = static_cast<int64_t>(normalized_shape.size());
-  TESSERA_CHECK(k >= 1 && x.dim() >= k &&
-                    IntArrayRef(x.sizes().data() + (x.dim() - k), static_cast<size_t>(k)).equals(normalized_shape),
-                "layer_norm: input ", x.describe(), " must end in the normalized shape ",
-                shape_str(normalized_shape));
-  check_float("layer_norm", "input", x);
-  for (const Tensor* p : {&weight, &bias})
-    if (p->defined())
-      TESSERA_CHECK(p->sizes().equals(normalized_shape), "layer_norm: expected ",
-                    p == &weight ? "weight" : "bias", " of shape ", shape_str(normalized_shape),
-                    ", got ", p->describe());
-  std::vector<int64_t> dims;
-  for (int64_t d = x.dim() - k; d < x.dim(); ++d) dims.push_back(d);
-  const Tensor mu = mean(x, dims, true);
-  const Tensor var = tessera::var(x, dims, 0, true);
-  Tensor y = mul(sub(x, mu), rsqrt(add(var, eps)));
-  if (weight.defined()) y = mul(y, weight);
-  if (bias.defined()) y = add(y, bias);
-  return y;
+  std::vector<Tensor> in{x};
+  for (const Tensor* t : {&weight, &bias})
+    if (t->defined()) in.push_back(*t);
+  return ops::call1(ops::kLayerNorm, std::move(in),
+                    {{"normalized_shape", normalized_shape.vec()}, {"eps", eps},
+                     {"weight", weight.defined()}, {"bias", bias.defined()}});
 }
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias,
@@ -232,6 +175,14 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                 "attn_mask or is_causal, not both");
   TESSERA_CHECK(dropout_p >= 0.0 && dropout_p <= 1.0, "scaled_dot_product_attention: dropout_p "
                 "must be in [0, 1], got ", dropout_p);
+  if (dropout_p == 0.0) {
+    // The composite op: one unit for fusion and export. With dropout, the random draw
+    // comes from dropout's own op below (its generator state stays with the caller).
+    std::vector<Tensor> in{q, k, v};
+    if (attn_mask.defined()) in.push_back(attn_mask);
+    return ops::call1(ops::kScaledDotProductAttention, std::move(in),
+                      {{"dropout_p", dropout_p}, {"is_causal", is_causal}, {"mask", attn_mask.defined()}});
+  }
   Tensor scores = mul(matmul(q, k.transpose(-2, -1)), 1.0 / std::sqrt(static_cast<double>(E)));
   const double neg_inf = -std::numeric_limits<double>::infinity();
   if (is_causal) {
@@ -255,128 +206,24 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
 
 // ---------------------------------------------------------------- classification losses
 
-namespace {
-
-// Validated class-index targets: the class dim is 1 ([N, C, d1...] with target [N, d1...])
-// or 0 for one unbatched sample ([C] with a 0-d target).
-void check_class_target(const char* op, const Tensor& input, const Tensor& target,
-                        const Tensor& weight, int64_t ignore_index) {
-  TESSERA_CHECK(target.dtype() == kInt64 || target.dtype() == DType::Int32, op,
-                ": expected int64 class indices as target, got ", target.describe());
-  TESSERA_CHECK(input.dim() >= 1, op, ": expected an input [N, C, ...] or [C], got ",
-                input.describe());
-  const int64_t cdim = input.dim() == 1 ? 0 : 1;
-  Shape expected(input.sizes());
-  expected.erase(static_cast<size_t>(cdim));
-  TESSERA_CHECK(target.sizes().equals(expected), op, ": input ", input.describe(),
-                " expects a target of shape ", shape_str(expected), ", got ", target.describe());
-  const int64_t classes = input.size(cdim);
-  if (weight.defined())
-    TESSERA_CHECK(weight.dim() == 1 && weight.size(0) == classes, op,
-                  ": expected class weights of shape [", classes, "], got ", weight.describe());
-  for (int64_t t : target.to_vector<int64_t>())
-    TESSERA_CHECK(t == ignore_index || (t >= 0 && t < classes), op, ": target ", t,
-                  " is out of bounds for ", classes, " classes");
-}
-
-struct NllParts {
-  Tensor loss;         // per element, target's shape, weighted, 0 where ignored
-  Tensor weight_sum;   // what Mean divides by: the summed weights of counted targets
-  Tensor target_w;     // per-element weights (0 where ignored); undefined = all ones
-};
-
-NllParts nll_parts(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
-                   int64_t ignore_index) {
-  const int64_t cdim = log_probs.dim() == 1 ? 0 : 1;
-  const Tensor ignored = eq(target, ignore_index);
-  const bool any_ignored = any(ignored).item<bool>();
-  // Ignored entries point at class 0 for the gather; their loss is zeroed below.
-  const Tensor safe = any_ignored ? masked_fill(target, ignored, 0) : target;
-  const Tensor idx = safe.to(kInt64).unsqueeze(cdim);
-  const Tensor picked = neg(gather(log_probs, cdim, idx).squeeze(cdim));
-  NllParts p;
-  if (weight.defined()) {
-    Tensor w = index_select(weight, 0, idx.reshape({-1})).view(target.sizes());
-    if (any_ignored) w = masked_fill(w, ignored, 0.0);
-    p.target_w = w;
-    p.loss = mul(picked, w);
-    p.weight_sum = sum(w);
-  } else if (any_ignored) {
-    p.target_w = logical_not(ignored).to(log_probs.dtype());
-    p.loss = mul(picked, p.target_w);
-    p.weight_sum = sum(p.target_w);
-  } else {
-    p.loss = picked;
-    p.weight_sum = scalar_tensor(static_cast<double>(target.numel()), log_probs.dtype());
-  }
-  return p;
-}
-
-Tensor reduce_nll(const NllParts& p, Reduction reduction) {
-  switch (reduction) {
-    case Reduction::None: return p.loss;
-    case Reduction::Sum: return sum(p.loss);
-    case Reduction::Mean: break;
-  }
-  return div(sum(p.loss), p.weight_sum);
-}
-
-}  // namespace
-
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
                 int64_t ignore_index, Reduction reduction) {
-  check_float("nll_loss", "input", log_probs);
-  check_class_target("nll_loss", log_probs, target, weight, ignore_index);
-  return reduce_nll(nll_parts(log_probs, target, weight, ignore_index), reduction);
+  std::vector<Tensor> in{log_probs, target};
+  if (weight.defined()) in.push_back(weight);
+  const char* r = reduction == Reduction::None ? "none" : reduction == Reduction::Sum ? "sum" : "mean";
+  return ops::call1(ops::kNllLoss, std::move(in),
+                    {{"reduction", std::string(r)}, {"ignore_index", ignore_index},
+                     {"label_smoothing", 0.0}, {"weight", weight.defined()}});
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight,
                      int64_t ignore_index, Reduction reduction, double label_smoothing) {
-  check_float("cross_entropy", "input", logits);
-  TESSERA_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, "cross_entropy: "
-                "label_smoothing must be in [0, 1], got ", label_smoothing);
-  TESSERA_CHECK(logits.dim() >= 1, "cross_entropy: expected an input [N, C, ...] or [C], got ",
-                logits.describe());
-  const int64_t cdim = logits.dim() == 1 ? 0 : 1;
-  const int64_t classes = logits.size(cdim);
-  const Tensor logp = log_softmax(logits, cdim);
-  // Class weights broadcast along the class dim.
-  const Tensor wb = weight.defined() && logits.dim() > 1 ? channel_view(weight, logits.dim()) : weight;
-
-  if (target.is_floating_point()) {
-    // Class probabilities: -sum_c w_c * t_c * log p_c, with t smoothed towards uniform.
-    TESSERA_CHECK(target.sizes().equals(logits.sizes()), "cross_entropy: probability targets "
-                  "must have the input's shape ", shape_str(logits.sizes()), ", got ",
-                  target.describe());
-    if (weight.defined())
-      TESSERA_CHECK(weight.dim() == 1 && weight.size(0) == classes, "cross_entropy: expected "
-                    "class weights of shape [", classes, "], got ", weight.describe());
-    Tensor t = target;
-    if (label_smoothing > 0.0)
-      t = add(mul(t, 1.0 - label_smoothing), label_smoothing / static_cast<double>(classes));
-    Tensor prod = mul(logp, t);
-    if (weight.defined()) prod = mul(prod, wb);
-    return reduce(neg(sum(prod, {cdim})), reduction);
-  }
-
-  check_class_target("cross_entropy", logits, target, weight, ignore_index);
-  const NllParts nll = nll_parts(logp, target, weight, ignore_index);
-  const Tensor nll_loss_value = reduce_nll(nll, reduction);
-  if (label_smoothing == 0.0) return nll_loss_value;
-  // PyTorch's definition: (1 - eps) * nll + eps / C * smooth, where smooth is
-  // -sum_c w_c log p_c per element, zero where ignored, and Mean divides it by the same
-  // weight sum as nll.
-  Tensor smooth = neg(sum(weight.defined() ? mul(logp, wb) : logp, {cdim}));
-  if (nll.target_w.defined() && !weight.defined()) smooth = mul(smooth, nll.target_w);
-  if (weight.defined()) smooth = masked_fill(smooth, eq(target, ignore_index), 0.0);
-  Tensor smooth_value;
-  switch (reduction) {
-    case Reduction::None: smooth_value = smooth; break;
-    case Reduction::Sum: smooth_value = sum(smooth); break;
-    case Reduction::Mean: smooth_value = div(sum(smooth), nll.weight_sum); break;
-  }
-  return add(mul(nll_loss_value, 1.0 - label_smoothing),
-             mul(smooth_value, label_smoothing / static_cast<double>(classes)));
+  std::vector<Tensor> in{logits, target};
+  if (weight.defined()) in.push_back(weight);
+  const char* r = reduction == Reduction::None ? "none" : reduction == Reduction::Sum ? "sum" : "mean";
+  return ops::call1(ops::kCrossEntropy, std::move(in),
+                    {{"reduction", std::string(r)}, {"ignore_index", ignore_index},
+                     {"label_smoothing", label_smoothing}, {"weight", weight.defined()}});
 }
 
 // ---------------------------------------------------------------- regression losses

@@ -124,11 +124,28 @@ Tensor convert(const Tensor& t, DType dtype) {
   return r;
 }
 
+// A composite op without a fused kernel: its decomposition, through dispatch. The shape
+// rule already checked the arguments; the results must match what it promised.
+std::vector<Tensor> run_decomposition(const OpDef& op, const std::vector<Tensor>& inputs,
+                                      const Attrs& attrs, const InferResult& meta) {
+  std::vector<Tensor> outputs = with_context(op, inputs, [&] { return op.decompose(inputs, attrs); });
+  TESSERA_INTERNAL_ASSERT(outputs.size() == meta.outputs.size(), op.name, ": the decomposition gave ",
+                          outputs.size(), " outputs, the shape rule ", meta.outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i)
+    TESSERA_INTERNAL_ASSERT(outputs[i].sizes().equals(meta.outputs[i].sizes) &&
+                                outputs[i].dtype() == meta.outputs[i].dtype,
+                            op.name, ": output ", i, " of the decomposition is ", outputs[i].describe(),
+                            ", the shape rule said ", shape_str(meta.outputs[i].sizes), " ",
+                            dtype_name(meta.outputs[i].dtype));
+  return outputs;
+}
+
 // The backend for an op with its own outputs (or, for mutating ops, the inputs it writes).
 std::vector<Tensor> run_kernel(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs) {
   InferResult meta = with_context(op, inputs, [&] { return op.infer(inputs, attrs); });
 
   const Kernel* kernel = find_kernel(op, inputs.empty() ? Device::CPU : inputs[0].device());
+  if (kernel == nullptr && op.decompose != nullptr) return run_decomposition(op, inputs, attrs, meta);
   if (kernel == nullptr)
     throw Error(detail::concat(op_context(op, inputs), "no kernel for the CPU device"));
 

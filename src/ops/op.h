@@ -102,6 +102,9 @@ using InferFn = InferResult (*)(const std::vector<Tensor>& inputs, const Attrs& 
 using BackwardFn = std::vector<Tensor> (*)(const BackwardCall& call);
 using KernelFn = void (*)(const KernelCall& call);
 using ViewFn = Tensor (*)(const Tensor& input, const Attrs& attrs);
+// A composite op's definition in other ops (called through dispatch, so it is recorded by
+// autograd and differentiable without a backward rule of its own).
+using DecomposeFn = std::vector<Tensor> (*)(const std::vector<Tensor>& inputs, const Attrs& attrs);
 
 enum OpFlags : uint32_t {
   kElementwise = 1u << 0,    // output[i] depends on input[i] only (fusable)
@@ -123,6 +126,8 @@ struct OpDef {
   // op's outputs are exactly those inputs, in order; the dispatcher hands them to the
   // kernel as its outputs and bumps their storage versions.
   uint32_t mutates = 0;
+  // Composite ops (src/ops/nn.h): run when no kernel is registered for the device.
+  DecomposeFn decompose = nullptr;
   int index = -1;           // slot in the registry, set by register_op
 };
 

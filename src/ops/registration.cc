@@ -1,5 +1,6 @@
 #include "ops/registration.h"
 
+#include "ops/nn.h"
 #include "ops/optim.h"
 
 namespace tessera::ops {
@@ -16,6 +17,7 @@ void register_all() {
   register_linalg_ops();
   register_conv_ops();
   register_optim_ops();
+  register_nn_ops();  // composites: decompositions, no kernels of their own yet
 
   cpu::register_copy_kernels();
   cpu::register_factory_kernels();

@@ -193,3 +193,47 @@ TEST(Dispatch, InPlaceOpsWithHistoryStillDifferentiate) {
   sum(y).backward();
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 2, 2}));
 }
+
+// linear, layer_norm, batch_norm, cross_entropy, nll_loss and attention are ops of their
+// own (one unit for the tracer, fusion and export) that run as their decomposition.
+TEST(Dispatch, CompositesAreOneCallThatRunsItsDecomposition) {
+  manual_seed(0);
+  namespace F = nn::functional;
+  const Tensor x = randn({4, 3}), w = randn({5, 3}), b = randn({5});
+  const Tensor q = randn({2, 4, 8}), k = randn({2, 6, 8}), v = randn({2, 6, 3});
+  struct Case {
+    const char* op;
+    const char* primitive;  // one op its decomposition calls
+    std::function<void()> run;
+  };
+  const std::vector<Case> cases = {
+      {"linear", "addmm", [&] { F::linear(x, w, b); }},
+      {"layer_norm", "rsqrt", [&] { F::layer_norm(x, {3}); }},
+      {"batch_norm", "rsqrt", [&] { F::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true); }},
+      {"cross_entropy", "log_softmax", [&] { F::cross_entropy(x, tensor<int64_t>({0, 1, 2, 1})); }},
+      {"nll_loss", "gather", [&] { F::nll_loss(x, tensor<int64_t>({0, 1, 2, 1})); }},
+      {"scaled_dot_product_attention", "softmax",
+       [&] { F::scaled_dot_product_attention(q, k, v); }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.op);
+    Recorded rec;
+    c.run();
+    const std::vector<std::string> names = rec.take();
+    ASSERT_FALSE(names.empty());
+    EXPECT_EQ(names[0], c.op) << joined(names);
+    EXPECT_TRUE(contains(names, c.primitive)) << joined(names);
+  }
+  // The decomposition's result is the formula's, and its gradient flows without a rule.
+  Tensor xd = randn({4, 3}, kFloat64).requires_grad_();
+  const Tensor wd = randn({5, 3}, kFloat64), bd = randn({5}, kFloat64);
+  const Tensor y = F::linear(xd, wd, bd);
+  EXPECT_TRUE(allclose(y, add(matmul(xd, wd.t()), bd)));
+  sum(y).backward();
+  EXPECT_TRUE(allclose(xd.grad(), sum(wd, {0}, true).expand({4, 3})));
+  // Every argument check lives in the shape rule, which names the composite.
+  EXPECT_ERROR_HAS(F::layer_norm(x, {4}), "layer_norm: ");
+  EXPECT_ERROR_HAS(F::layer_norm(x, {4}), "must end in the normalized shape [4]");
+  EXPECT_ERROR_HAS(F::scaled_dot_product_attention(randn({2, 4, 8}), randn({2, 6, 7}), randn({2, 6, 3})),
+                   "scaled_dot_product_attention: ");
+}

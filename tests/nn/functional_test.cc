@@ -59,7 +59,7 @@ TEST(NnFunctional, LinearMatchesMatmulPlusBias) {
 
 TEST(NnFunctional, LinearErrorsNameShapes) {
   const Tensor x = zeros({2, 3}), w = zeros({4, 5});
-  EXPECT_ERROR_HAS(F::linear(x, w), "linear: input [2, 3] f32 has 3 features");
+  EXPECT_ERROR_HAS(F::linear(x, w), "linear: [2, 3] f32, [4, 5] f32: input [2, 3] f32 has 3 features");
   EXPECT_ERROR_HAS(F::linear(x, zeros({4, 3}), zeros({5})), "expected a bias of shape [4]");
   EXPECT_ERROR_HAS(F::bilinear(x, x, zeros({2, 3, 4})), "bilinear: inputs [2, 3] f32");
 }
@@ -168,7 +168,7 @@ TEST(NnFunctional, CrossEntropyKnownValues) {
 TEST(NnFunctional, ClassificationLossErrors) {
   const Tensor logits = zeros({2, 4});
   EXPECT_ERROR_HAS(F::cross_entropy(logits, tensor<int64_t>({1, 4})),
-                   "cross_entropy: target 4 is out of bounds for 4 classes");
+                   "cross_entropy: [2, 4] f32, [2] i64: target 4 is out of bounds for 4 classes");
   EXPECT_ERROR_HAS(F::cross_entropy(logits, tensor<int64_t>({1, 2, 3})),
                    "expects a target of shape [2], got [3] i64");
   EXPECT_ERROR_HAS(F::cross_entropy(logits, zeros({2, 3})), "must have the input's shape [2, 4]");
@@ -177,7 +177,7 @@ TEST(NnFunctional, ClassificationLossErrors) {
   EXPECT_ERROR_HAS(F::cross_entropy(logits, tensor<int64_t>({1, 2}), Tensor(), -100,
                                     F::Reduction::Mean, 1.5),
                    "label_smoothing must be in [0, 1]");
-  EXPECT_ERROR_HAS(F::nll_loss(logits, zeros({2})), "nll_loss: expected int64 class indices");
+  EXPECT_ERROR_HAS(F::nll_loss(logits, zeros({2})), "nll_loss: [2, 4] f32, [2] f32: expected int64 class indices");
   EXPECT_ERROR_HAS(F::binary_cross_entropy(full({2}, 1.5), zeros({2})),
                    "every input must be a probability in [0, 1]");
   EXPECT_ERROR_HAS(F::smooth_l1_loss(zeros({2}), zeros({2}), F::Reduction::Mean, -1),
