@@ -95,6 +95,14 @@ std::string dtype_list(uint32_t mask) {
   return s;
 }
 
+// An input converted to the dtype the kernel computes in. A wrapped scalar stays marked
+// as one: pow reads the mark (x ** 0.5 is sqrt(x) in PyTorch, x ** tensor(0.5) is not).
+Tensor convert(const Tensor& t, DType dtype) {
+  Tensor r = t.to(dtype);
+  if (t.impl()->wrapped_number) r.impl()->wrapped_number = true;
+  return r;
+}
+
 // Runs fn; a user error from it is re-thrown with the op and its inputs named first.
 template <typename F>
 auto with_context(const OpDef& op, const std::vector<Tensor>& inputs, F&& fn) {
@@ -155,7 +163,7 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attr
     for (Tensor& t : inputs) {
       DType want = meta.input_dtype ? *meta.input_dtype : t.dtype();
       if (upcast && is_reduced_float(want)) want = DType::Float32;
-      if (t.dtype() != want && (meta.input_dtype || is_reduced_float(t.dtype()))) t = t.to(want);
+      if (t.dtype() != want && (meta.input_dtype || is_reduced_float(t.dtype()))) t = convert(t, want);
     }
   }
   std::vector<Tensor> outputs;
@@ -225,7 +233,7 @@ Tensor& call_inplace(const OpDef& op, Tensor& self, std::vector<Tensor> inputs, 
   if (direct) {
     if (meta.input_dtype)
       for (Tensor& t : inputs)
-        if (t.dtype() != *meta.input_dtype) t = t.to(*meta.input_dtype);
+        if (t.dtype() != *meta.input_dtype) t = convert(t, *meta.input_dtype);
     std::vector<Tensor> outputs{self};
     with_context(op, inputs, [&] {
       kernel->fn(KernelCall{op, inputs, outputs, attrs});
