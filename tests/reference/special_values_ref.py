@@ -23,8 +23,14 @@ torch_cases.h (or the OpDef's name, which the test then calls directly). Extra k
                 reduce (one input, rows of scenarios named by rows=NAME,NAME,...)
     ulps=N      tolerance for finite non-zero results, in units in the last place of the
                 dtype (absent: 0, the result must be exact)
+    alt=FILE,.. PyTorch's results on its other path, where they differ from out= (its
+                scalar loop for elementwise ops, a column-major input for reductions)
+    exact=FILE,.. the exact results (mpmath; extended precision for reductions), for the
+                ops where Tessera is deliberately more accurate than PyTorch
+    zero_ties=1 the extremum of a row holding both +0 and -0 may be a zero of either sign
     indices=consistent  (topk) output 1 is checked by what it points at, not against
                 PyTorch's indices: PyTorch leaves the order of equal values unspecified
+mpmath comes with python3-torch (through python3-sympy).
 """
 import math
 import os

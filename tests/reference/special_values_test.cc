@@ -444,9 +444,11 @@ std::vector<std::string> read_lines(const std::string& path) {
 
 TEST(SpecialValues, EveryElementwiseOpAndReductionAgreesWithPyTorch) {
   if (!fs::exists(kPython) ||
-      std::system((std::string(kPython) + " -c 'import torch, numpy' >/dev/null 2>&1").c_str()) != 0) {
+      std::system((std::string(kPython) + " -c 'import torch, numpy, mpmath' >/dev/null 2>&1")
+                      .c_str()) != 0) {
     const std::string why = std::string(kPython) +
-                            " with torch and numpy is missing (install python3-torch: scripts/deps)";
+                            " with torch, numpy and mpmath is missing (install python3-torch: "
+                            "scripts/deps)";
     std::cerr << "\n***** WARNING: special values NOT CHECKED: " << why << " *****\n\n";
     GTEST_SKIP() << why;
   }
