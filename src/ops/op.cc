@@ -117,10 +117,13 @@ namespace {
 
 // Conversions the backend makes before a kernel runs, below dispatch: no layer sees them
 // as ops of their own (the op they serve is what autograd and the tracer record).
+// A wrapped scalar stays marked as one: pow reads the mark (x ** 0.5 is sqrt(x) in
+// PyTorch, x ** tensor(0.5) is not).
 Tensor convert(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return t;
   Tensor r = make_tensor(t.sizes(), dtype);
   cpu::copy_into(r, t);
+  r.impl()->wrapped_number = t.impl()->wrapped_number;
   return r;
 }
 

@@ -731,3 +731,64 @@ TEST(ElementwiseMethods, IntDivScalarInPlaceThrows) {
 }
 
 }  // namespace
+
+// ---- special values (issue 8): the cases the PyTorch sweep found, pinned here too so they
+// are checked where python3-torch is missing (tests/reference/special_values_test.cc). ----
+
+bool is_neg_zero(double v) { return v == 0 && std::signbit(v); }
+bool is_pos_zero(double v) { return v == 0 && !std::signbit(v); }
+
+TEST(ElementwiseSpecialValues, NegOfZeroIsSignedInEveryDtype) {
+  // float64 used to compute 0 - x, which gives +0 for +0.
+  for (DType dt : {kFloat32, kFloat64}) {
+    const std::vector<double> r = neg(D({0.0, -0.0}).to(dt)).to_vector<double>();
+    EXPECT_TRUE(is_neg_zero(r[0])) << dtype_name(dt);
+    EXPECT_TRUE(is_pos_zero(r[1])) << dtype_name(dt);
+  }
+}
+
+TEST(ElementwiseSpecialValues, TanhKeepsNegativeZero) {
+  for (DType dt : {kFloat32, kFloat64})
+    EXPECT_TRUE(is_neg_zero(tanh(D({-0.0}).to(dt)).to_vector<double>()[0])) << dtype_name(dt);
+}
+
+TEST(ElementwiseSpecialValues, PowScalarExponentIsSqrtLikePyTorch) {
+  // x ** 0.5 is sqrt(x) (sign of -0 kept, sqrt(-inf) NaN); x ** tensor(0.5) is pow's
+  // (+0 and +inf), in both float dtypes.
+  for (DType dt : {kFloat32, kFloat64}) {
+    const Tensor x = D({-0.0, -kInff}).to(dt);
+    const std::vector<double> s = pow(x, 0.5).to_vector<double>();
+    EXPECT_TRUE(is_neg_zero(s[0])) << dtype_name(dt);
+    EXPECT_TRUE(std::isnan(s[1])) << dtype_name(dt);
+    const std::vector<double> r = pow(x, -0.5).to_vector<double>();
+    EXPECT_EQ(r[0], -kInff) << dtype_name(dt);
+    const std::vector<double> t = pow(x, D({0.5}).to(dt)).to_vector<double>();
+    EXPECT_TRUE(is_pos_zero(t[0])) << dtype_name(dt);
+    EXPECT_EQ(t[1], kInff) << dtype_name(dt);
+  }
+}
+
+TEST(ElementwiseSpecialValues, ClampWithNaNBound) {
+  // Both bounds given: a NaN bound makes the result NaN (PyTorch 1.13's clamp(min, max)); a
+  // single NaN bound is ignored (its clamp_min / clamp_max).
+  for (DType dt : {kFloat32, kFloat64}) {
+    const Tensor x = D({-2.0, 0.5, 3.0}).to(dt);
+    expect_floats(clamp(x, kNaNf, 1.0), {kNaNf, kNaNf, kNaNf});
+    expect_floats(clamp(x, -1.0, kNaNf), {kNaNf, kNaNf, kNaNf});
+    expect_floats(clamp(x, kNaNf, std::nullopt), {-2.0, 0.5, 3.0});
+    expect_floats(clamp(x, std::nullopt, kNaNf), {-2.0, 0.5, 3.0});
+    expect_floats(clamp(D({kNaNf}).to(dt), -1.0, 1.0), {kNaNf});
+    expect_floats(clamp(x, 2.0, -1.0), {-1.0, -1.0, -1.0});  // min > max: max
+  }
+}
+
+TEST(ElementwiseSpecialValues, SiluAndGeluTails) {
+  // float32 silu of a huge negative x is -0 (it was |x| times a clamped e^x: -6.8e-16 for
+  // -1e30); float64 silu and gelu keep their tiny tails.
+  const std::vector<double> s = silu(F({-1e30f, -3.4e38f, -120.0f})).to_vector<double>();
+  for (double v : s) EXPECT_TRUE(is_neg_zero(v)) << v;
+  // -745 e^-745 = -2.1047e-321: 426 denormal steps, within one.
+  EXPECT_NEAR(silu(D({-745.0})).item<double>() / std::numeric_limits<double>::denorm_min(),
+              -426.0, 1.0);
+  EXPECT_NEAR(gelu(D({-30.0})).item<double>() / -1.4720141781444561e-196, 1.0, 1e-14);  // mpmath
+}

@@ -566,6 +566,22 @@ TEST(ReduceVar, KnownValues) {
   EXPECT_NEAR(std(x, {}, 0).item<double>(), std::sqrt(1.25), 1e-6);
 }
 
+// The two-pass sum overflows for data near the float limits; the running mean of
+// Welford's update (PyTorch's) does not: constant huge data has variance 0, not inf.
+TEST(ReduceVar, DataNearTheFloatLimits) {
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double big = dt == kFloat32 ? 1.7e38 : 8.9e307;
+    const Tensor x = full({2, 70}, big, dt);
+    for (int64_t correction : {0, 1}) {
+      expect_near_vec(dv(var(x, {1}, correction)), {0, 0}, 0, 0);
+      expect_near_vec(dv(std(x, {1}, correction)), {0, 0}, 0, 0);
+      expect_near_vec(dv(var(x.t().contiguous().t(), {1}, correction)), {0, 0}, 0, 0);
+    }
+    // Special values still give NaN.
+    EXPECT_TRUE(std::isnan(var(tensor<float>({1, kInff, 2}).to(dt)).item<double>()));
+  }
+}
+
 TEST(ReduceVar, AlongDims) {
   expect_near_vec(dv(var(mat23(), {1})), {1, 1}, 1e-6);
   expect_near_vec(dv(var(mat23(), {0})), {4.5, 4.5, 4.5}, 1e-6);

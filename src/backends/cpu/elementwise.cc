@@ -341,18 +341,53 @@ T int_pow(T base, T exp) {
   return result;
 }
 
+// PyTorch computes a float tensor to a scalar power (pow(x, 0.5), not pow(x, tensor)) with
+// other functions for some exponents, and their special values are not pow's: sqrt(-0) is
+// -0 where pow(-0, 0.5) is +0, sqrt(-inf) is NaN where pow(-inf, 0.5) is +inf, and
+// 1 / sqrt(-0) is -inf. Tessera follows it, so pow(x, 0.5) and sqrt(x) agree.
+enum class PowForm { General, Square, Cube, Sqrt, Rsqrt, Reciprocal, InverseSquare };
+PowForm pow_form(double e) {
+  if (e == 2.0) return PowForm::Square;
+  if (e == 3.0) return PowForm::Cube;
+  if (e == 0.5) return PowForm::Sqrt;
+  if (e == -0.5) return PowForm::Rsqrt;
+  if (e == -1.0) return PowForm::Reciprocal;
+  if (e == -2.0) return PowForm::InverseSquare;
+  return PowForm::General;
+}
+
+template <typename T>
+void pow_scalar_exponent(const Tensor& out, const Tensor& x, PowForm form, T e) {
+  ElementwiseLoop loop({&out}, {&x});
+  switch (form) {
+    case PowForm::Square: return map_loop<T, T>(loop, [](T v) { return v * v; });
+    case PowForm::Cube: return map_loop<T, T>(loop, [](T v) { return v * v * v; });
+    case PowForm::Sqrt: return map_loop<T, T>(loop, [](T v) { return std::sqrt(v); });
+    case PowForm::Rsqrt: return map_loop<T, T>(loop, [](T v) { return T(1) / std::sqrt(v); });
+    case PowForm::Reciprocal: return map_loop<T, T>(loop, [](T v) { return T(1) / v; });
+    case PowForm::InverseSquare: return map_loop<T, T>(loop, [](T v) { return T(1) / (v * v); });
+    case PowForm::General: return map_loop<T, T>(loop, [e](T v) { return std::pow(v, e); });
+  }
+}
+
 void pow_kernel(const KernelCall& c) {
   const Tensor& out = c.outputs[0];
+  const Tensor& x = c.inputs[0];
   const Tensor& b = c.inputs[1];
-  // x ** scalar: the common exponents run on the vectorized unary loops.
-  if (out.dtype() == kFloat32 && b.numel() == 1 && c.inputs[0].sizes().equals(out.sizes())) {
-    const float e = *cptr<float>(b);
-    std::optional<Unary> op;
-    if (e == 2.0f) op = Unary::Square;
-    else if (e == 0.5f) op = Unary::Sqrt;
-    else if (e == -1.0f) op = Unary::Reciprocal;
-    else if (e == -0.5f) op = Unary::Rsqrt;
-    if (op) return unary_f32(*op, {}, out, c.inputs[0]);
+  if (is_floating(out.dtype()) && ops::is_wrapped_scalar(b) && x.sizes().equals(out.sizes())) {
+    const PowForm form = pow_form(b.item<double>());
+    if (out.dtype() == kFloat32) {
+      // The common exponents run on the vectorized unary loops.
+      std::optional<Unary> op;
+      if (form == PowForm::Square) op = Unary::Square;
+      else if (form == PowForm::Sqrt) op = Unary::Sqrt;
+      else if (form == PowForm::Reciprocal) op = Unary::Reciprocal;
+      else if (form == PowForm::Rsqrt) op = Unary::Rsqrt;
+      if (op) return unary_f32(*op, {}, out, x);
+    }
+    return TESSERA_DISPATCH_FLOATING(out.dtype(), "pow", [&] {
+      pow_scalar_exponent<scalar_t>(out, x, form, b.item<scalar_t>());
+    });
   }
   numeric_binary(c, std::nullopt, [](auto a, auto e) {
     using T = decltype(a);
@@ -371,7 +406,13 @@ void atan2_kernel(const KernelCall& c) {
 
 // ---- unary ----
 
-void neg_kernel(const KernelCall& c) { numeric_unary(c, Unary::Neg, [](auto v) { return wneg(v); }); }
+// Floats flip the sign bit (-x): 0 - x would make neg(+0) +0, not -0.
+void neg_kernel(const KernelCall& c) {
+  numeric_unary(c, Unary::Neg, [](auto v) {
+    if constexpr (std::is_floating_point_v<decltype(v)>) return -v;
+    else return wneg(v);
+  });
+}
 void abs_kernel(const KernelCall& c) {
   numeric_unary(c, Unary::Abs, [](auto v) {
     using T = decltype(v);
@@ -430,7 +471,18 @@ void tan_kernel(const KernelCall& c) { float_unary(c, Unary::Tan, [](double v) {
 void tanh_kernel(const KernelCall& c) { float_unary(c, Unary::Tanh, [](double v) { return std::tanh(v); }); }
 void sigmoid_kernel(const KernelCall& c) { float_unary(c, Unary::Sigmoid, sigmoid_d); }
 void erf_kernel(const KernelCall& c) { float_unary(c, Unary::Erf, [](double v) { return std::erf(v); }); }
-void silu_kernel(const KernelCall& c) { float_unary(c, Unary::Silu, [](double v) { return v * sigmoid_d(v); }); }
+// Below -700, sigmoid(x) ~ e^x is near or below the smallest normal double and keeps few
+// bits; x e^x is then taken in long double (whose range goes far below), so silu(-745) is
+// -2.1e-321 and not 745 times the rounded 4.9e-324.
+void silu_kernel(const KernelCall& c) {
+  float_unary(c, Unary::Silu, [](double v) {
+    if (v < -700.0) {
+      const long double x = v, e = std::exp(x);
+      return static_cast<double>(x * e / (1.0L + e));
+    }
+    return v * sigmoid_d(v);
+  });
+}
 void reciprocal_kernel(const KernelCall& c) { float_unary(c, Unary::Reciprocal, [](double v) { return 1.0 / v; }); }
 void gelu_kernel(const KernelCall& c) {
   if (c.attrs.get<std::string>("approximate") == "tanh") {
@@ -439,7 +491,13 @@ void gelu_kernel(const KernelCall& c) {
       return x * sigmoid_d(2.0 * y);
     });
   } else {
-    float_unary(c, Unary::GeluErf, [](double x) { return 0.5 * x * std::erfc(-x * 0.70710678118654752440); });
+    // erfc(z) has relative condition 2 z^2: rounding z = -x / sqrt(2) in double would cost
+    // hundreds of ulps in the tail (gelu(-30) = -1.5e-196), so z and erfc are long double.
+    float_unary(c, Unary::GeluErf, [](double x) {
+      const long double lx = x;
+      constexpr long double kInvSqrt2 = 0.707106781186547524400844362104849039L;
+      return static_cast<double>(0.5L * lx * std::erfc(-lx * kInvSqrt2));
+    });
   }
 }
 void softplus_kernel(const KernelCall& c) {
@@ -454,6 +512,17 @@ void clamp_kernel(const KernelCall& c) {
   const Scalar lo = c.attrs.scalar("min"), hi = c.attrs.scalar("max");
   const bool has_lo = c.attrs.b("has_min"), has_hi = c.attrs.b("has_max");
   const Tensor& out = c.outputs[0];
+  // PyTorch 1.13: with both bounds given, a NaN bound makes every element NaN (its clamp
+  // is minimum(maximum(x, min), max), which propagate NaN); a single NaN bound (clamp_min,
+  // clamp_max) is ignored. A NaN x stays NaN either way, and min > max gives max.
+  if (has_lo && has_hi && is_floating(out.dtype()) &&
+      (std::isnan(lo.to<double>()) || std::isnan(hi.to<double>()))) {
+    ElementwiseLoop loop({&out}, {&c.inputs[0]});
+    return TESSERA_DISPATCH_FLOATING(out.dtype(), "clamp", [&] {
+      constexpr scalar_t nan = std::numeric_limits<scalar_t>::quiet_NaN();
+      map_loop<scalar_t, scalar_t>(loop, [](scalar_t) { return nan; });
+    });
+  }
   if (out.dtype() == kFloat32) {
     const float inf = std::numeric_limits<float>::infinity();
     return unary_f32(Unary::Clamp,

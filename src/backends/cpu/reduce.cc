@@ -538,6 +538,52 @@ struct SqDevR {
   }
 };
 
+// var/std by Welford's update, PyTorch's algorithm, for the outputs whose two-pass result is
+// not finite. The first pass's sum overflows for data near the float limits (70 copies of
+// FLT_MAX / 2), where the running mean does not: there this gives PyTorch's result (a
+// variance of 0 for constant data, not inf); for data holding inf or NaN it gives the same
+// NaN as both. Finite two-pass results are kept: they are the more accurate ones.
+struct WelfordAcc {
+  double mean = 0;
+  double m2 = 0;
+  int64_t n = 0;
+};
+template <typename T>
+struct WelfordR {
+  using in_t = T;
+  using acc_t = WelfordAcc;
+  T* out;
+  int64_t correction;
+  bool take_sqrt;
+  acc_t init(int64_t) const { return {}; }
+  void step(acc_t& a, T x, int64_t) const {
+    const double v = static_cast<double>(x);
+    ++a.n;
+    const double delta = v - a.mean;
+    a.mean += delta / static_cast<double>(a.n);
+    a.m2 += delta * (v - a.mean);
+  }
+  // Chan et al.'s combination, as PyTorch's WelfordOps::combine.
+  void merge(acc_t& a, const acc_t& b) const {
+    if (b.n == 0) return;
+    if (a.n == 0) {
+      a = b;
+      return;
+    }
+    const double count = static_cast<double>(a.n + b.n);
+    const double delta = b.mean - a.mean;
+    const double nb_over_n = static_cast<double>(b.n) / count;
+    a.mean += delta * nb_over_n;
+    a.m2 += b.m2 + delta * delta * static_cast<double>(a.n) * nb_over_n;
+    a.n += b.n;
+  }
+  void write(int64_t o, const acc_t& a, int64_t n) const {
+    if (std::isfinite(static_cast<double>(out[o]))) return;
+    const double v = a.m2 / static_cast<double>(std::max<int64_t>(0, n - correction));
+    out[o] = static_cast<T>(take_sqrt ? std::sqrt(v) : v);
+  }
+};
+
 // Second pass of logsumexp: sum of exp(x - max). An infinite max shifts by 0 instead, so
 // all -inf gives log(0) = -inf and any +inf gives +inf rather than NaN.
 struct ShiftSum {
@@ -661,10 +707,13 @@ void var_kernel(const KernelCall& c) {
   // compensated update is needed, and each pass vectorizes.
   std::vector<double> means(static_cast<size_t>(g.n_out));
   TESSERA_DISPATCH_FLOATING(x.dtype(), c.op.name, [&] {
+    scalar_t* out = c.outputs[0].data<scalar_t>();
+    const int64_t correction = c.attrs.i("correction");
     run_reduction(SumR<scalar_t, double>{means.data(), true}, x, g);
-    run_reduction(SqDevR<scalar_t>{c.outputs[0].data<scalar_t>(), means.data(),
-                                   c.attrs.i("correction"), kSqrt},
-                  x, g);
+    run_reduction(SqDevR<scalar_t>{out, means.data(), correction, kSqrt}, x, g);
+    // Rare: an infinite or NaN result, from special values or from an overflowing sum.
+    if (!std::all_of(out, out + g.n_out, [](scalar_t v) { return std::isfinite(v); }))
+      run_reduction(WelfordR<scalar_t>{out, correction, kSqrt}, x, g);
   });
 }
 

@@ -70,17 +70,21 @@ T max_propagating_nan(T a, T x) {
   return (x > a || x != x) ? x : a;
 }
 
+// The sum of the exponentials is kept in a wider type than T: double for float, long
+// double for double (a double sum of n terms can be n eps off, hundreds of ulps on a long
+// row; the adds are cheap next to the exps).
 template <typename T, bool kLog>
 void softmax_impl(const ScanShape& s, const T* x, T* y) {
+  using acc_t = std::conditional_t<std::is_same_v<T, double>, long double, double>;
   const int64_t n = s.n, inner = s.inner;
   for_each_tile(s, x, y, [&](const T* xt, T* yt, int64_t tw) {
     if (inner == 1) {
       // All -inf (or NaN) rows come out NaN, as in PyTorch: exp(-inf - -inf).
       T m = -std::numeric_limits<T>::infinity();
       for (int64_t i = 0; i < n; ++i) m = max_propagating_nan(m, xt[i]);
-      double sum = 0;
+      acc_t sum = 0;
       if constexpr (kLog) {
-        for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(std::exp(xt[i] - m));
+        for (int64_t i = 0; i < n; ++i) sum += static_cast<acc_t>(std::exp(xt[i] - m));
         // (x - m) - log(sum), not x - (m + log(sum)): the shift rounds badly when |m| is big.
         const T lse = static_cast<T>(std::log(sum));
         for (int64_t i = 0; i < n; ++i) yt[i] = (xt[i] - m) - lse;
@@ -88,15 +92,15 @@ void softmax_impl(const ScanShape& s, const T* x, T* y) {
         for (int64_t i = 0; i < n; ++i) {
           const T e = std::exp(xt[i] - m);
           yt[i] = e;
-          sum += static_cast<double>(e);
+          sum += static_cast<acc_t>(e);
         }
-        const T inv = static_cast<T>(1.0 / sum);
+        const T inv = static_cast<T>(1 / sum);
         for (int64_t i = 0; i < n; ++i) yt[i] *= inv;
       }
       return;
     }
     T m[kTile];
-    double sum[kTile];
+    acc_t sum[kTile];
     for (int64_t j = 0; j < tw; ++j) {
       m[j] = -std::numeric_limits<T>::infinity();
       sum[j] = 0;
@@ -107,7 +111,7 @@ void softmax_impl(const ScanShape& s, const T* x, T* y) {
       for (int64_t j = 0; j < tw; ++j) {
         const T e = std::exp(xt[l * inner + j] - m[j]);
         if constexpr (!kLog) yt[l * inner + j] = e;
-        sum[j] += static_cast<double>(e);
+        sum[j] += static_cast<acc_t>(e);
       }
     if constexpr (kLog) {
       T lse[kTile];
@@ -116,7 +120,7 @@ void softmax_impl(const ScanShape& s, const T* x, T* y) {
         for (int64_t j = 0; j < tw; ++j) yt[l * inner + j] = (xt[l * inner + j] - m[j]) - lse[j];
     } else {
       T inv[kTile];
-      for (int64_t j = 0; j < tw; ++j) inv[j] = static_cast<T>(1.0 / sum[j]);
+      for (int64_t j = 0; j < tw; ++j) inv[j] = static_cast<T>(1 / sum[j]);
       for (int64_t l = 0; l < n; ++l)
         for (int64_t j = 0; j < tw; ++j) yt[l * inner + j] *= inv[j];
     }

@@ -31,10 +31,12 @@ constexpr float kNaN = __builtin_nanf("");
 // e^x. Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a degree-7 polynomial
 // (Cephes' coefficients). 2^n is applied as two factors so that n = 128 (results just
 // below FLT_MAX) and subnormal results both come out right. exp_f(x, k) is e^x * 2^k
-// (k in [0, 24]), for callers that need e^x beyond the normal range.
+// (k in [0, 24]), for callers that need e^x beyond the normal range. x is clamped where
+// e^x * 2^k rounds to 0 (-104 - k ln2), so below it the result is 0, as it should be.
 TV_INLINE float exp_f(float x, int32_t k = 0) {
+  const float lowest = -104.0f - 0.693147181f * static_cast<float>(k);
   float xc = x > 88.8f ? 88.8f : x;  // NaN passes both selects unchanged
-  xc = xc < -104.0f ? -104.0f : xc;
+  xc = xc < lowest ? lowest : xc;
   constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const float t = xc * 1.44269504088896341f + kMagic;
   const float n = t - kMagic;
@@ -134,19 +136,20 @@ TV_INLINE float expm1_f(float x) {
   return x == 0.0f ? x : res;        // keeps -0
 }
 
-// Cephes' odd polynomial below 0.625, 1 - 2 / (e^2|x| + 1) above.
+// Cephes' odd polynomial below 0.625, 1 - 2 / (e^2|x| + 1) above, both on |x| with x's
+// sign put back: tanh(-0) is -0 (p z x + x would give +0).
 TV_INLINE float tanh_f(float x) {
   const float ax = fabs_f(x);
   const float e = exp_f(ax + ax);
-  const float big = or_sign(1.0f - 2.0f / (e + 1.0f), x);
+  const float big = 1.0f - 2.0f / (e + 1.0f);
   const float z = x * x;
   float p = -5.70498872745e-3f;
   p = p * z + 2.06390887954e-2f;
   p = p * z - 5.37397155531e-2f;
   p = p * z + 1.33314422036e-1f;
   p = p * z - 3.33332819422e-1f;
-  const float small = p * z * x + x;
-  return ax < 0.625f ? small : big;
+  const float small = p * z * ax + ax;
+  return or_sign(ax < 0.625f ? small : big, x);
 }
 
 // e^-|x| never overflows, so both tails are accurate (sigmoid(-100) is 3.7e-44, not 0).
@@ -228,7 +231,8 @@ TV_INLINE float gelu_tanh_f(float x) {
   return x * sigmoid_f(y + y);
 }
 // x sigmoid(x) = x e / (1 + e), e = e^-|x| for x < 0. e is taken scaled by 2^24 so that
-// x * e stays exact down to x = -104 instead of multiplying by a subnormal.
+// x * e stays exact down to the last denormal result instead of multiplying by a
+// subnormal. Far below (x < -120.6, where exp_f clamps) e24 is 0 and the result -0.
 TV_INLINE float silu_f(float x) {
   const float e24 = exp_f(-fabs_f(x), 24);
   const float e = e24 * 5.9604644775390625e-8f;  // 2^-24
