@@ -87,7 +87,8 @@ bool is_temporary_of(std::string_view name, std::string_view prefix) {
   return true;
 }
 
-[[noreturn]] void io_error(const std::string& who, const std::string& path, const std::string& what) {
+[[noreturn]] void io_error(const std::string& who, const std::string& path,
+                           const std::string& what) {
   throw_error(ErrorKind::IO, concat(who, ": '", path, "': ", what));
 }
 
@@ -113,8 +114,8 @@ void check_writable_path(const std::string& who, const std::string& path) {
   if (::stat(s.dir.c_str(), &st) != 0) {
     const int err = errno;
     io_error(who, path,
-             err == ENOENT ? concat("the folder '", s.dir, "' does not exist (", errno_text(err), ")")
-                           : concat("the folder '", s.dir, "' is not accessible (", errno_text(err), ")"));
+             concat("the folder '", s.dir, "' ", err == ENOENT ? "does not exist" : "is not accessible",
+                    " (", errno_text(err), ")"));
   }
   if (!S_ISDIR(st.st_mode)) io_error(who, path, concat("'", s.dir, "' is not a folder"));
   // Temporaries are cut to fit the name limit; the final name must fit as it is.
@@ -166,8 +167,13 @@ int remove_stale_temporaries(const std::string& path) {
 
 // ---------------------------------------------------------------- AtomicFile
 
-AtomicFile::AtomicFile(std::string who, std::string path) : who_(std::move(who)), path_(std::move(path)) {
+AtomicFile::AtomicFile(std::string who, std::string path)
+    : who_(std::move(who)), path_(std::move(path)) {
   TESSERA_CHECK(!path_.empty(), who_, ": the path is empty");
+  // Found now, not at the rename after all the data is written.
+  struct stat target {};
+  if (::stat(path_.c_str(), &target) == 0 && S_ISDIR(target.st_mode))
+    io_error(who_, path_, "is a folder, expected a file path");
   remove_stale_temporaries(path_);
   for (int attempt = 0; attempt < 8; ++attempt) {
     fd_ = create_temporary(path_, tmp_);
@@ -226,7 +232,8 @@ void AtomicFile::commit() {
   // The data must be on disk before the name points at it, or a crash could leave the
   // new name on an empty file.
   if (::fsync(fd_) != 0) fail("fsync of '" + tmp_ + "' failed", errno);
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("renaming '" + tmp_ + "' over it failed", errno);
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+    fail("renaming '" + tmp_ + "' over it failed", errno);
   tmp_.clear();  // the name is the target's now: nothing to remove
   ::close(fd_);  // releases the lock; the data are already synced
   fd_ = -1;
@@ -243,7 +250,8 @@ void AtomicFile::commit() {
   }
 }
 
-void write_file_atomically(const std::string& who, const std::string& path, std::string_view bytes) {
+void write_file_atomically(const std::string& who, const std::string& path,
+                           std::string_view bytes) {
   AtomicFile f(who, path);
   f.write(bytes);
   f.commit();
