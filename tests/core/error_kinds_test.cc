@@ -91,6 +91,8 @@ std::string npy_bytes(const std::string& dict, const std::string& data, int majo
 // A tiny op whose CPU kernel exists for float64 only and which has no backward rule: the
 // dispatcher's "no kernel for this dtype" and autograd's "no backward" are both
 // NotImplemented, and no public op reaches them today (the shape rules refuse first).
+// Registered on first use, in this test binary's registry only (a harness that walks
+// ops::all_ops() will see it after these tests ran in the same process).
 ops::InferResult infer_same(const std::vector<Tensor>& in, const ops::Attrs&) {
   return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
 }
