@@ -1,5 +1,7 @@
 // The built-in callbacks: early stopping, checkpoints, lr scheduling, CSV logging.
+#include <cerrno>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iterator>
@@ -162,9 +164,15 @@ CSVLogger::CSVLogger(std::string path, char separator, bool append)
 void CSVLogger::on_train_begin(TrainContext&) {
   // Appending to an existing file keeps its header (a resumed run adds rows).
   text_.clear();
-  if (append_) {
+  std::error_code ec;
+  if (append_ && std::filesystem::exists(path_, ec)) {
+    // An existing log that cannot be read must not be replaced by an empty one.
+    files::check_readable_file("CSVLogger", path_);
     std::ifstream in(path_, std::ios::binary);
-    if (in.is_open()) text_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    TESSERA_CHECK_IO(in.is_open(), "CSVLogger: '", path_, "': cannot open the file to append: ",
+                     files::errno_text(errno));
+    text_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    TESSERA_CHECK_IO(!in.bad(), "CSVLogger: '", path_, "': read error");
     if (!text_.empty() && text_.back() != '\n') text_ += '\n';
   }
   keys_.clear();

@@ -29,8 +29,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string scratch_dir() {
-  fs::path dir = fs::path(TESSERA_TEST_BINARY_DIR) / "error_kinds_test";
+// One folder per test: ctest runs the API and the CLI tests at the same time, and the CLI
+// test checks that its folder holds no temporary.
+std::string scratch_dir(const char* test) {
+  fs::path dir = fs::path(TESSERA_TEST_BINARY_DIR) / "error_kinds_test" / test;
   fs::create_directories(dir);
   return dir.string();
 }
@@ -65,7 +67,7 @@ struct ApiCase {
 // ---- files for the loaders ----
 
 std::string write_file(const std::string& name, const std::string& bytes) {
-  const std::string path = scratch_dir() + "/" + name;
+  const std::string path = scratch_dir("api") + "/" + name;
   write_bytes(path, bytes);
   return path;
 }
@@ -118,7 +120,7 @@ struct VanishedDataset : data::Dataset {
 };
 
 std::vector<ApiCase> api_cases() {
-  const std::string dir = scratch_dir();
+  const std::string dir = scratch_dir("api");
   std::vector<ApiCase> cases;
   auto add_case = [&](std::string name, ErrorKind kind, std::string needle,
                       std::function<void()> fn) {
@@ -429,7 +431,7 @@ struct CliResult {
 // that starts a training by mistake fails instead of hanging the suite.
 CliResult run(const std::string& binary, const std::vector<std::string>& args,
               double timeout_s = 60) {
-  const std::string out_path = scratch_dir() + "/cli_output.txt";
+  const std::string out_path = scratch_dir("cli") + "/cli_output.txt";
   std::vector<std::string> argv_s = {binary};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -479,7 +481,7 @@ struct CliCase {
 // files. Empty when neither works here.
 std::string unwritable_dir() {
   if (::geteuid() != 0) {
-    const std::string d = scratch_dir() + "/read_only";
+    const std::string d = scratch_dir("cli") + "/read_only";
     fs::create_directories(d);
     ::chmod(d.c_str(), 0555);
     return d;
@@ -507,7 +509,7 @@ void write_dataset(const std::string& dir, const Tensor& images, const Tensor& l
 
 TEST(ErrorKinds, CliBadInputsFailWithTheirStatus) {
   const std::string cli = TESSERA_CLI_PATH, bench = TESSERA_BENCH_PATH;
-  const std::string dir = scratch_dir();
+  const std::string dir = scratch_dir("cli");
   const std::string out = dir + "/cli_out.safetensors";
   // Datasets: a tiny valid one (two images), and broken ones.
   const std::string tiny = dir + "/data_tiny", bad_labels = dir + "/data_bad_labels",

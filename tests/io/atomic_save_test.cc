@@ -236,8 +236,14 @@ TEST(AtomicSave, EveryWriterReplacesAtomically) {
     logs["loss"] = 0.25;
     logger.on_epoch_end(1, logs, ctx);
     logger.on_train_end(ctx);
+    EXPECT_EQ(read_bytes(csv), "epoch,loss\n0,0.5\n1,0.25\n");
+    // A resumed run appends rows under the existing header.
+    train::CSVLogger resumed(csv, ',', /*append=*/true);
+    resumed.on_train_begin(ctx);
+    logs["loss"] = 0.125;
+    resumed.on_epoch_end(0, logs, ctx);
   }
-  EXPECT_EQ(read_bytes(csv), "epoch,loss\n0,0.5\n1,0.25\n");
+  EXPECT_EQ(read_bytes(csv), "epoch,loss\n0,0.5\n1,0.25\n0,0.125\n");
   EXPECT_TRUE(equal(load_npy(npy), arange(5)));
   EXPECT_TRUE(equal(data::read_idx(idx), arange(5).to(kUInt8)));
   EXPECT_TRUE(equal(data::read_idx(idx_gz), arange(5).to(kUInt8)));
