@@ -1,6 +1,8 @@
 // tessera-bench --workload NAME [--workload NAME...] [--threads N] [--iters N] [--minutes M] [--list]
 // Prints JSON Lines on stdout (see bench.h); diagnostics go to stderr. Exit code 2 for
-// a usage error or an unknown workload.
+// a usage error or an unknown workload; a failing workload exits with the status of its
+// error kind, as `tessera` does (tools/cli_errors.h: 3 invalid argument, 4 I/O, 5 out of
+// memory, 6 not implemented, 70 a bug). It writes no files, so has no output path to check.
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "cli_errors.h"
 #include "tessera/parallel.h"
 
 namespace {
@@ -30,7 +33,7 @@ int usage(const char* msg) {
                "usage: tessera-bench [--workload NAME]... [--threads N] [--iters N] [--minutes M] [--list]\n"
                "workloads: %s\n",
                msg, known_names().c_str());
-  return 2;
+  return tessera_cli::kExitUsage;
 }
 
 bool parse_int(const char* s, int& out) {
@@ -80,6 +83,7 @@ int main(int argc, char** argv) {
         return usage("--minutes needs a positive number of minutes");
     } else if (arg == "-h" || arg == "--help") {
       usage("runs the workloads of shared/bench/WORKLOADS.md");
+      std::fprintf(stderr, "\n%s", std::string(tessera_cli::kExitStatusHelp).c_str());
       return 0;
     } else {
       return usage(("unknown argument '" + arg + "'").c_str());
@@ -98,7 +102,7 @@ int main(int argc, char** argv) {
     if (found == nullptr) {
       std::fprintf(stderr, "tessera-bench: unknown workload '%s'; known workloads: %s\n", n.c_str(),
                    known_names().c_str());
-      return 2;
+      return tessera_cli::kExitUsage;
     }
     todo.push_back(found);
   }
@@ -112,9 +116,9 @@ int main(int argc, char** argv) {
       w->run(ctx);
       std::fprintf(stderr, "# %s done in %.1f s\n", w->name, tessera::bench::now_s() - t0);
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "tessera-bench: %s\n", e.what());
-    return 1;
+  } catch (...) {
+    std::fflush(stdout);  // the figures printed so far stay ahead of the error
+    return tessera_cli::report_current_exception("tessera-bench");
   }
 
   rusage ru{};

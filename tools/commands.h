@@ -1,9 +1,12 @@
 #pragma once
 // Commands of the `tessera` CLI that live in their own files; tessera_main.cc lists them
 // in its command table. Each takes the arguments after the command name and returns the
-// process exit status (2: bad usage).
+// process exit status (kExitUsage for bad usage; errors are thrown and mapped to their
+// status by cli_errors.h).
 #include <span>
 #include <string_view>
+
+#include "cli_errors.h"
 
 namespace tessera_cli {
 
@@ -25,11 +28,14 @@ inline constexpr std::string_view kTrainHelp =
     "  --threads N       threads for the kernels (default: TESSERA_NUM_THREADS, else all cores)\n"
     "  --workers N       DataLoader worker threads building batches ahead (default 0: on the\n"
     "                    training thread); the batches are the same for any N\n"
-    "  --out PATH        checkpoint (safetensors: model.* and optim.* tensors)\n"
-    "                    (default build/cnn28.safetensors)\n"
+    "  --out PATH        checkpoint (safetensors: model.* and optim.* tensors), written\n"
+    "                    atomically; its folder must exist and is checked before training\n"
+    "                    (default build/cnn28.safetensors, whose build/ is created)\n"
     "  --data DIR        Fashion-MNIST's IDX files (default: $TESSERA_FASHION_MNIST, else\n"
     "                    /usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist)\n"
     "  --no-validate     skip the per-epoch pass over the test set (val_loss, val_accuracy)\n"
-    "  -h, --help        this help\n";
+    "  -h, --help        this help\n"
+    "\n"
+    "Errors end the run with the exit status of its kind (see `tessera --help`).\n";
 
 }  // namespace tessera_cli

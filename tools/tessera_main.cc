@@ -7,6 +7,9 @@
 // function taking the arguments after the command name, and optionally a longer help text
 // for `tessera <command> --help`. Later commands (bench, inspect, serve) drop in as further
 // rows; the bigger ones live in their own files (commands.h).
+//
+// Failures end with an exit status per error kind (cli_errors.h, listed by --help): 2 bad
+// usage, 3 invalid argument, 4 I/O, 5 out of memory, 6 not implemented, 70 a bug.
 #include <tessera/tessera.h>
 
 #include <charconv>
@@ -59,7 +62,9 @@ void print_usage(std::ostream& os) {
         "  --threads N             threads for parallel kernels (default: TESSERA_NUM_THREADS,\n"
         "                          else the machine's cores)\n"
         "  --version               print the version and what the runtime chose (ISA, kernels)\n"
-        "  -h, --help              print this help; `tessera <command> --help` for one command\n";
+        "  -h, --help              print this help; `tessera <command> --help` for one command\n"
+        "\n"
+     << tessera_cli::kExitStatusHelp;
 }
 
 const Command* find_command(std::string_view name) {
@@ -91,7 +96,7 @@ void show_error(const char* what, F&& fn) {
     fn();
     std::cout << "(no error?)\n";
   } catch (const tessera::Error& e) {
-    std::cout << "tessera::Error: " << e.what() << "\n";
+    std::cout << "tessera::Error (" << tessera::error_kind_name(e.kind()) << "): " << e.what() << "\n";
   }
 }
 
@@ -99,7 +104,7 @@ int run_demo(Args args) {
   using namespace tessera;
   if (!args.empty()) {
     std::cerr << "tessera demo: takes no arguments\n";
-    return 2;
+    return tessera_cli::kExitUsage;
   }
   Generator gen(42);
 
@@ -185,7 +190,7 @@ int main(int argc, char** argv) {
         int n = 0;
         if (args.size() < 2 || !parse_positive_int(args[1], n)) {
           std::cerr << "tessera: --threads needs a positive integer\n";
-          return 2;
+          return tessera_cli::kExitUsage;
         }
         tessera::set_num_threads(n);
         args = args.subspan(2);
@@ -193,17 +198,17 @@ int main(int argc, char** argv) {
       }
       std::cerr << "tessera: unknown option '" << opt << "'\n\n";
       print_usage(std::cerr);
-      return 2;
+      return tessera_cli::kExitUsage;
     }
     if (args.empty()) {
       print_usage(std::cerr);
-      return 2;
+      return tessera_cli::kExitUsage;
     }
     const Command* cmd = find_command(args.front());
     if (cmd == nullptr) {
       std::cerr << "tessera: unknown command '" << args.front() << "'\n\n";
       print_usage(std::cerr);
-      return 2;
+      return tessera_cli::kExitUsage;
     }
     Args rest = args.subspan(1);
     if (!rest.empty() && (rest.front() == "--help" || rest.front() == "-h")) {
@@ -213,11 +218,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     return cmd->run(rest);
-  } catch (const tessera::Error& e) {
-    std::cerr << "tessera: error: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "tessera: internal error: " << e.what() << "\n";
-    return 1;
+  } catch (...) {
+    // One mapping for every kind, shared with tessera-bench: a filesystem_error is an I/O
+    // error and a bad_alloc out of memory, not "internal"; only a bug is reported as one.
+    return tessera_cli::report_current_exception("tessera");
   }
 }

@@ -27,6 +27,8 @@ namespace tessera_cli {
 
 namespace {
 
+constexpr const char* kDefaultOut = "build/cnn28.safetensors";
+
 struct TrainConfig {
   int epochs = 5;
   int batch_size = 64;
@@ -34,7 +36,8 @@ struct TrainConfig {
   uint64_t seed = 0;
   int threads = 0;  // 0: leave the runtime's choice
   int workers = 0;
-  std::string out = "build/cnn28.safetensors";
+  std::string out = kDefaultOut;
+  bool out_given = false;
   std::string data;
   bool validate = true;
 };
@@ -93,6 +96,7 @@ bool parse_args(Args args, TrainConfig& cfg) {
       ok = parse_number(value, cfg.workers) && cfg.workers >= 0;
     } else if (opt == "--out") {
       cfg.out = std::string(value);
+      cfg.out_given = true;
       ok = !cfg.out.empty();
     } else if (opt == "--data") {
       cfg.data = std::string(value);
@@ -114,8 +118,18 @@ bool parse_args(Args args, TrainConfig& cfg) {
 int run_train(Args args) {
   using namespace tessera;
   TrainConfig cfg;
-  if (!parse_args(args, cfg)) return 2;
+  if (!parse_args(args, cfg)) return kExitUsage;
   if (cfg.threads > 0) set_num_threads(cfg.threads);
+
+  // The checkpoint's path is checked before minutes of training, not after them: its folder
+  // must exist and take a file (probed). The default's build/ is ours to create (a fresh
+  // clone run from elsewhere has none); a folder the user named is never created, so a
+  // typo in it fails here instead of growing a new tree.
+  if (!cfg.out_given) {
+    const std::filesystem::path parent = std::filesystem::path(cfg.out).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+  }
+  check_writable(cfg.out, "tessera train --out");
 
   // Seed before building the model: its initialization and dropout draw from the default
   // generator; the loader's own seed fixes the shuffling.
@@ -161,10 +175,6 @@ int run_train(Args args) {
   train::Logs test =
       train::evaluate(*model, test_loader, loss, {std::make_shared<train::Accuracy>()});
 
-  // The checkpoint goes where asked even when its folder does not exist yet (a fresh clone
-  // has no build/ when the binary is run from elsewhere).
-  std::filesystem::path out_path(cfg.out);
-  if (out_path.has_parent_path()) std::filesystem::create_directories(out_path.parent_path());
   NamedTensors optim_state;
   for (auto& [name, t] : opt.state_dict()) optim_state.emplace_back(name, t);
   char acc_text[32];

@@ -18,13 +18,21 @@ int main() {
       std::cerr << "consumer: expected 102, got " << total << "\n";
       return 1;
     }
-    // A user error is an exception naming the op and the shapes, never an abort.
+    // A user error is an exception naming the op and the shapes, never an abort. Its class
+    // says the kind, and catching the class works across the shared library's boundary.
     try {
       (void)matmul(a, a);
       std::cerr << "consumer: matmul of [2, 3] by [2, 3] did not throw\n";
       return 1;
-    } catch (const Error& e) {
+    } catch (const InvalidArgumentError& e) {
       std::cout << "caught: " << e.what() << "\n";
+    }
+    try {
+      (void)load_npy("/no/such/file.npy");
+      std::cerr << "consumer: loading a missing file did not throw\n";
+      return 1;
+    } catch (const IOError& e) {
+      std::cout << "caught (" << error_kind_name(e.kind()) << "): " << e.what() << "\n";
     }
   } catch (const Error& e) {
     std::cerr << "consumer: " << e.what() << "\n";

@@ -135,6 +135,8 @@ struct TensorOptions {
 
 // Calls a generic lambda body with `scalar_t` bound to the C++ type of `DT`. Reduced float
 // types are excluded from the arithmetic dispatchers: kernels compute them in float32.
+// A dtype without a case is a NotImplementedError (a kernel that lacks a loop for it);
+// TESSERA_DISPATCH_FLOATING's "expected a floating dtype" is the caller's mistake.
 #define TESSERA_DTYPE_CASE(DT, T, ...) \
   case DT: {                           \
     using scalar_t = T;                \
@@ -154,8 +156,7 @@ struct TensorOptions {
       TESSERA_DTYPE_CASE(::tessera::DType::Float32, float, __VA_ARGS__)                 \
       TESSERA_DTYPE_CASE(::tessera::DType::Float64, double, __VA_ARGS__)                \
     }                                                                                   \
-    TESSERA_CHECK(false, OPNAME, ": unsupported dtype ", ::tessera::dtype_name(DTYPE)); \
-    __builtin_unreachable();                                                            \
+    TESSERA_NOT_IMPLEMENTED(OPNAME, ": unsupported dtype ", ::tessera::dtype_name(DTYPE)); \
   }()
 
 // Numeric types without the reduced floats (those are upcast before a kernel runs).
@@ -171,8 +172,7 @@ struct TensorOptions {
       TESSERA_DTYPE_CASE(::tessera::DType::Float64, double, __VA_ARGS__)                   \
       default: break;                                                                      \
     }                                                                                      \
-    TESSERA_CHECK(false, OPNAME, ": no kernel for dtype ", ::tessera::dtype_name(DTYPE)); \
-    __builtin_unreachable();                                                               \
+    TESSERA_NOT_IMPLEMENTED(OPNAME, ": no kernel for dtype ", ::tessera::dtype_name(DTYPE)); \
   }()
 
 #define TESSERA_DISPATCH_FLOATING(DTYPE, OPNAME, ...)                                      \

@@ -12,11 +12,17 @@
 // candle, ...), and files they write load here. Supported dtypes: F64 F32 F16 BF16 I64 I32
 // I8 U8 BOOL.
 //
-// Writes are atomic: the file is written to "<path>.tmp.<pid>", fsync'd, renamed over
-// `path`, and the directory fsync'd, so a crash leaves either the old file or the new one,
-// never a torn one. Loads trust nothing: a corrupt, truncated or hostile file throws
-// tessera::Error naming the file and the problem, and nothing larger than the file itself
-// is ever allocated.
+// Writes are atomic: the file is written to "<path>.tessera-tmp.<pid>.<random>" beside it
+// (held under an flock while written), fsync'd, renamed over `path`, and the folder
+// fsync'd, so a crash or a kill leaves either the old file or the new one, never a torn
+// one. A temporary left by a killed save is removed by the next save of the same path
+// (only when no writer holds its lock, so a concurrent save's temporary is never touched).
+// An unwritable path throws IOError naming it and the reason.
+//
+// Loads trust nothing: a missing or unreadable file throws IOError; a corrupt, truncated
+// or hostile one InvalidArgumentError naming the file and the problem; a valid file with
+// a dtype Tessera lacks (F8_E4M3, U16, ...) NotImplementedError. Nothing larger than the
+// file itself is ever allocated.
 #include <map>
 #include <string>
 #include <utility>

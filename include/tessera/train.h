@@ -15,7 +15,6 @@
 // validation pass, and "lr" (the first param group's lr during the epoch).
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -175,7 +174,8 @@ class TESSERA_API EarlyStopping : public Callback {
 
 // Saves the model's state_dict as safetensors when `monitor` improves (save_best_only) or
 // every epoch. "{epoch}" in the path is replaced by the (1-based) epoch number.
-// The metadata records the epoch and the monitored value.
+// The metadata records the epoch and the monitored value. Saves are atomic; the path
+// (epoch 1's) is checked for writability when training begins, so a typo fails at once.
 class TESSERA_API ModelCheckpoint : public Callback {
  public:
   explicit ModelCheckpoint(std::string path, std::string monitor = "val_loss",
@@ -212,7 +212,11 @@ class TESSERA_API LRSchedulerCallback : public Callback {
 };
 
 // Writes one CSV row per epoch: "epoch" (0-based, as Keras) then the log keys, sorted.
-// The header is written with the first row; the file is flushed after every row.
+// The header is written with the first row. After every row the whole file is replaced
+// atomically (as every Tessera writer, see serialize.h), so a killed run leaves a complete
+// log of the epochs it finished, never a half-written row; follow it with `tail -F`, not
+// `tail -f`. The path is checked (and the file created) when training begins, so an
+// unwritable path fails before the first epoch, not after it.
 class TESSERA_API CSVLogger : public Callback {
  public:
   explicit CSVLogger(std::string path, char separator = ',', bool append = false);
@@ -224,7 +228,7 @@ class TESSERA_API CSVLogger : public Callback {
   std::string path_;
   char sep_;
   bool append_;
-  std::ofstream out_;
+  std::string text_;  // the whole file: rewritten atomically after every row
   std::vector<std::string> keys_;
 };
 

@@ -110,7 +110,7 @@ std::vector<Tensor> OpNode::apply(std::vector<Tensor>& grad_outputs) {
   TESSERA_CHECK(!released_, op_.name,
                 "_backward: trying to backward through the graph a second time (its saved "
                 "values were freed); pass retain_graph=true to the first backward");
-  TESSERA_CHECK(op_.backward != nullptr, op_.name, ": backward is not implemented");
+  TESSERA_CHECK_IMPLEMENTED(op_.backward != nullptr, op_.name, ": backward is not implemented");
   // A gradient that never arrived is zero; rules can rely on every float grad existing.
   for (size_t i = 0; i < grad_outputs.size(); ++i) {
     const Tensor& out = outputs_[i].data;

@@ -86,8 +86,10 @@ struct CachingAllocator {
   int64_t cache_limit = read_cache_limit();
 
   void* allocate(size_t nbytes) {
-    TESSERA_CHECK(nbytes <= (size_t{1} << 62), "allocate: request of ", nbytes,
-                  " bytes exceeds the addressable limit");
+    // Out of memory rather than invalid argument: the request is well formed, there is
+    // just no memory for it, and the caller's remedy (a smaller batch) is the same.
+    TESSERA_CHECK_ALLOC(nbytes <= (size_t{1} << 62), "allocate: request of ", nbytes,
+                        " bytes exceeds the addressable limit");
     const SizeClass sc = size_class(nbytes);
     const auto bytes = static_cast<int64_t>(sc.bytes);
     {
@@ -109,7 +111,7 @@ struct CachingAllocator {
       release_cached();
       p = std::aligned_alloc(kAlignment, sc.bytes);
     }
-    TESSERA_CHECK(p != nullptr, "allocate: out of memory allocating ", nbytes, " bytes");
+    TESSERA_CHECK_ALLOC(p != nullptr, "allocate: out of memory allocating ", nbytes, " bytes");
     std::lock_guard<std::mutex> lock(mu);
     note_live(bytes);
     return p;

@@ -2,14 +2,18 @@
 // fields on every line. The file is read whole; the values vector grows with the file, so
 // memory is bounded by the file's own size.
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <fstream>
 #include <sstream>
 #include <string_view>
 
+#include "core/files.h"
 #include "tessera/data.h"
 
 namespace tessera::data {
+
+namespace files = ::tessera::detail;  // core/files.h
 namespace {
 
 std::string_view trim(std::string_view s) {
@@ -41,11 +45,13 @@ Tensor read_csv(const std::string& path, bool header, char delimiter,
                 std::vector<std::string>* column_names) {
   TESSERA_CHECK(delimiter != '"' && delimiter != '\n' && delimiter != '\r', "read_csv: '", path,
                 "': the delimiter cannot be a quote or a line break");
+  files::check_readable_file("read_csv", path);
   std::ifstream in(path, std::ios::binary);
-  TESSERA_CHECK(in.is_open(), "read_csv: '", path, "': cannot open the file");
+  TESSERA_CHECK_IO(in.is_open(), "read_csv: '", path, "': cannot open the file: ",
+                   files::errno_text(errno));
   std::ostringstream buf;
   buf << in.rdbuf();
-  TESSERA_CHECK(!in.bad(), "read_csv: '", path, "': read error");
+  TESSERA_CHECK_IO(!in.bad(), "read_csv: '", path, "': read error");
   const std::string text = buf.str();
 
   std::vector<float> values;

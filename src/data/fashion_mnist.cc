@@ -52,7 +52,9 @@ FashionMNIST::FashionMNIST(const std::string& root, bool train) {
   if (images_path.empty() || labels_path.empty()) {
     std::string list;
     for (const std::string& p : tried) list += "\n  " + p;
-    TESSERA_CHECK(false, "FashionMNIST: cannot find the ", train ? "training" : "test",
+    // Missing files are an I/O error (not found), not a bad argument: the remedy is to
+    // install or point at the data.
+    TESSERA_CHECK_IO(false, "FashionMNIST: cannot find the ", train ? "training" : "test",
                   " files; tried:", list,
                   "\nInstall Debian's package (apt-get install dataset-fashion-mnist), set "
                   "TESSERA_FASHION_MNIST to a directory holding the IDX files, or pass it as "

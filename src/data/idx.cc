@@ -10,10 +10,15 @@
 // checked against the most its compressed size could expand to (deflate's ratio is at
 // most 1032:1) before anything is allocated; then a short or overlong stream, a bad CRC or
 // a corrupt block is an error naming the file.
+//
+// Error kinds: a missing or unreadable file is an IOError; bad content (magic, type code,
+// sizes, a corrupt or short gzip stream) an InvalidArgumentError naming what was expected.
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -22,12 +27,17 @@
 #include <memory>
 #include <vector>
 
+#include "core/files.h"
 #include "tessera/data.h"
 
 namespace tessera::data {
+
+namespace files = ::tessera::detail;  // core/files.h
 namespace {
 
 #define IDX_CHECK(cond, path, ...) TESSERA_CHECK(cond, "read_idx: '", path, "': ", __VA_ARGS__)
+#define IDX_CHECK_IO(cond, path, ...) \
+  TESSERA_CHECK_IO(cond, "read_idx: '", path, "': ", __VA_ARGS__)
 
 constexpr uint64_t kMaxDeflateRatio = 1032;
 
@@ -88,19 +98,20 @@ void swap_in_place(void* data, int64_t n, int size) {
 
 Tensor read_idx(const std::string& path) {
   static_assert(std::endian::native == std::endian::little, "read_idx swaps big-endian to little");
+  files::check_readable_file("read_idx", path);
   std::error_code ec;
   const uint64_t file_size = std::filesystem::file_size(path, ec);
-  IDX_CHECK(!ec, path, "cannot open the file: ", ec.message());
+  IDX_CHECK_IO(!ec, path, "cannot open the file: ", ec.message());
   unsigned char sniff[2] = {0, 0};
   {
     std::ifstream in(path, std::ios::binary);
-    IDX_CHECK(in.is_open(), path, "cannot open the file");
+    IDX_CHECK_IO(in.is_open(), path, "cannot open the file: ", files::errno_text(errno));
     in.read(reinterpret_cast<char*>(sniff), 2);
   }
   const bool gzipped = file_size >= 2 && sniff[0] == 0x1f && sniff[1] == 0x8b;
   // zlib reads a file without the gzip magic transparently, so one code path serves both.
   GzPtr f(gzopen(path.c_str(), "rb"));
-  IDX_CHECK(f != nullptr, path, "cannot open the file");
+  IDX_CHECK_IO(f != nullptr, path, "cannot open the file: ", files::errno_text(errno));
   gzbuffer(f.get(), 1 << 17);
 
   unsigned char magic[4];
@@ -227,27 +238,38 @@ void write_idx(const std::string& path, const Tensor& t) {
   if (c.nbytes() > 0) std::memcpy(&bytes[head], c.data_ptr(), c.nbytes());
   swap_in_place(&bytes[head], c.numel(), static_cast<int>(c.itemsize()));
 
+  // Atomic, as every Tessera writer (core/files.h). A gzip'd file is compressed through
+  // zlib on a duplicate of the temporary's descriptor: gzclose closes the duplicate, and
+  // the temporary stays open (and locked) for the fsync and rename of commit().
+  files::AtomicFile out("write_idx", path);
   const bool gz = path.size() >= 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
   if (gz) {
-    gzFile f = gzopen(path.c_str(), "wb");
-    TESSERA_CHECK(f != nullptr, "write_idx: '", path, "': cannot open the file for writing");
+    const int dup_fd = ::dup(out.fd());
+    TESSERA_CHECK_IO(dup_fd >= 0, "write_idx: '", path, "': dup failed: ",
+                     files::errno_text(errno));
+    gzFile f = gzdopen(dup_fd, "wb");
+    if (f == nullptr) ::close(dup_fd);
+    TESSERA_CHECK_ALLOC(f != nullptr, "write_idx: '", path, "': zlib could not set up a stream");
     size_t done = 0;
+    int err = 0;  // the first failure's errno (0: zlib's own error)
     bool ok = true;
     while (ok && done < bytes.size()) {
       const unsigned chunk = static_cast<unsigned>(std::min<size_t>(bytes.size() - done, 1u << 30));
+      errno = 0;
       const int w = gzwrite(f, bytes.data() + done, chunk);
       ok = w > 0;
+      if (!ok) err = errno;
       done += static_cast<size_t>(std::max(w, 0));
     }
-    const int rc = gzclose(f);
-    TESSERA_CHECK(ok && rc == Z_OK, "write_idx: '", path, "': write failed (disk full?)");
+    errno = 0;
+    const int rc = gzclose(f);  // flushes the last block: a full disk may show only here
+    if (ok && rc != Z_OK) err = errno;
+    TESSERA_CHECK_IO(ok && rc == Z_OK, "write_idx: '", path, "': writing '", out.temp_path(),
+                     "' failed: ", err != 0 ? files::errno_text(err) : "zlib error");
   } else {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    TESSERA_CHECK(out.is_open(), "write_idx: '", path, "': cannot open the file for writing");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    TESSERA_CHECK(!out.fail(), "write_idx: '", path, "': write failed (disk full?)");
+    out.write(bytes);
   }
+  out.commit();
 }
 
 }  // namespace tessera::data

@@ -96,9 +96,11 @@ class EpochRun {
       }
       return options_.collate ? options_.collate(examples) : collate_stack(examples);
     } catch (const Error& e) {
-      // Name the batch: an error raised on a worker otherwise loses where it came from.
-      throw Error(::tessera::detail::concat("DataLoader: epoch ", epoch_, ", batch ", b, " (examples ",
-                                 begin, " to ", end - 1, " of the epoch's order): ", e.what()));
+      // Name the batch: an error raised on a worker otherwise loses where it came from. The
+      // kind stays: a missing file is still an I/O error after the loader names the batch.
+      throw_error(e.kind(), ::tessera::detail::concat("DataLoader: epoch ", epoch_, ", batch ", b,
+                                                      " (examples ", begin, " to ", end - 1,
+                                                      " of the epoch's order): ", e.what()));
     }
   }
 

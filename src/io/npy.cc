@@ -6,14 +6,21 @@
 // Everything read from the file is untrusted: the header parser accepts only the literal
 // forms numpy writes, and every size is checked against the file's actual length before a
 // buffer is allocated, so a hostile header cannot make us allocate or read unboundedly.
+//
+// Error kinds: a missing or unreadable file is an IOError; a malformed one an
+// InvalidArgumentError; valid NPY that Tessera cannot hold (big-endian, complex,
+// structured, a format version after 3.0) a NotImplementedError.
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <string_view>
 
+#include "core/files.h"
 #include "tessera/io.h"
 
 namespace tessera {
@@ -31,6 +38,10 @@ constexpr uint64_t kMaxHeaderLen = 1u << 20;
 
 #define NPY_CHECK(cond, path, ...) \
   TESSERA_CHECK(cond, "load_npy: '", path, "': ", __VA_ARGS__)
+#define NPY_CHECK_IO(cond, path, ...) \
+  TESSERA_CHECK_IO(cond, "load_npy: '", path, "': ", __VA_ARGS__)
+#define NPY_CHECK_IMPLEMENTED(cond, path, ...) \
+  TESSERA_CHECK_IMPLEMENTED(cond, "load_npy: '", path, "': ", __VA_ARGS__)
 
 struct NpyDType {
   const char* descr;  // as written: byte order + kind + size
@@ -42,14 +53,26 @@ constexpr NpyDType kDTypes[] = {
     {"|b1", DType::Bool},    {"<f2", DType::Float16},
 };
 
+// Whether `type` (a descr without its byte order) is a numpy type: a kind letter and a
+// size, e.g. "c8", "U10", "M8[ns]". Those Tessera lacks are not implemented; anything else
+// is not NPY at all.
+bool is_numpy_type(const std::string& type) {
+  if (type.size() < 2 || std::string_view("biufcmMOSUV").find(type[0]) == std::string_view::npos)
+    return false;
+  size_t i = 1;
+  while (i < type.size() && type[i] >= '0' && type[i] <= '9') ++i;
+  return i > 1 && (i == type.size() || type[i] == '[');
+}
+
 // Maps a descr to a dtype. '=' (native) is little-endian here; one-byte types carry no
 // byte order, so numpy writes '|' but '<' and '=' mean the same.
 DType parse_descr(const std::string& descr, const std::string& path) {
   NPY_CHECK(descr.size() >= 3, path, "unknown dtype '", descr, "'");
   char order = descr[0];
   std::string type = descr.substr(1);
-  NPY_CHECK(order != '>', path, "big-endian data ('", descr,
-            "') is not supported; convert it with arr.astype(arr.dtype.newbyteorder('<'))");
+  NPY_CHECK_IMPLEMENTED(order != '>', path, "big-endian data ('", descr,
+                        "') is not supported; convert it with "
+                        "arr.astype(arr.dtype.newbyteorder('<'))");
   NPY_CHECK(order == '<' || order == '|' || order == '=', path, "unknown dtype '", descr, "'");
   for (const NpyDType& d : kDTypes)
     if (type == d.descr + 1) {
@@ -57,8 +80,9 @@ DType parse_descr(const std::string& descr, const std::string& path) {
       NPY_CHECK(one_byte || order != '|', path, "dtype '", descr, "' lacks a byte order");
       return d.dtype;
     }
-  NPY_CHECK(false, path, "unknown or unsupported dtype '", descr,
-            "' (supported: f2 f4 f8 i1 i4 i8 u1 b1)");
+  NPY_CHECK_IMPLEMENTED(!is_numpy_type(type), path, "dtype '", descr,
+                        "' is not supported (supported: f2 f4 f8 i1 i4 i8 u1 b1)");
+  NPY_CHECK(false, path, "unknown dtype '", descr, "' (supported: f2 f4 f8 i1 i4 i8 u1 b1)");
   __builtin_unreachable();
 }
 
@@ -87,8 +111,8 @@ class HeaderParser {
       skip_ws();
       if (key == "descr") {
         NPY_CHECK(!have_descr, path_, "header repeats the key 'descr'");
-        NPY_CHECK(peek() != '[', path_,
-                  "structured dtypes (a descr list) are not supported");
+        NPY_CHECK_IMPLEMENTED(peek() != '[', path_,
+                              "structured dtypes (a descr list) are not supported");
         descr = parse_string("the 'descr' string");
         have_descr = true;
       } else if (key == "fortran_order") {
@@ -231,27 +255,29 @@ std::string shape_literal(IntArrayRef sizes) {
 }  // namespace
 
 Tensor load_npy(const std::string& path) {
+  detail::check_readable_file("load_npy", path);
   std::ifstream in(path, std::ios::binary);
-  NPY_CHECK(in.is_open(), path, "cannot open the file");
+  NPY_CHECK_IO(in.is_open(), path, "cannot open the file: ", detail::errno_text(errno));
   in.seekg(0, std::ios::end);
   std::streamoff end = in.tellg();
-  NPY_CHECK(end >= 0, path, "cannot determine the file size");
+  NPY_CHECK_IO(end >= 0, path, "cannot determine the file size");
   in.seekg(0, std::ios::beg);
   const uint64_t file_size = static_cast<uint64_t>(end);
 
   unsigned char pre[12];
   NPY_CHECK(file_size >= 10, path, "file is too short to be NPY (", file_size, " bytes)");
   in.read(reinterpret_cast<char*>(pre), 8);
-  NPY_CHECK(in.good(), path, "read error in the preamble");
+  NPY_CHECK_IO(in.good(), path, "read error in the preamble");
   NPY_CHECK(std::memcmp(pre, kMagic, kMagicLen) == 0, path,
             "bad magic (not an NPY file; expected \\x93NUMPY)");
   const int major = pre[6], minor = pre[7];
-  NPY_CHECK((major == 1 || major == 2 || major == 3) && minor == 0, path,
-            "unsupported NPY format version ", major, ".", minor, " (supported: 1.0, 2.0, 3.0)");
+  NPY_CHECK_IMPLEMENTED((major == 1 || major == 2 || major == 3) && minor == 0, path,
+                        "unsupported NPY format version ", major, ".", minor,
+                        " (supported: 1.0, 2.0, 3.0)");
   const int len_bytes = major == 1 ? 2 : 4;
   NPY_CHECK(file_size >= 8u + len_bytes, path, "file is truncated in the header length");
   in.read(reinterpret_cast<char*>(pre + 8), len_bytes);
-  NPY_CHECK(in.good(), path, "read error in the header length");
+  NPY_CHECK_IO(in.good(), path, "read error in the header length");
   const uint64_t header_len = read_le(pre + 8, len_bytes);
   const uint64_t data_start = 8u + len_bytes + header_len;
   NPY_CHECK(header_len <= kMaxHeaderLen, path, "header length ", header_len,
@@ -261,7 +287,7 @@ Tensor load_npy(const std::string& path) {
 
   std::string header(header_len, '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_len));
-  NPY_CHECK(in.good() || header_len == 0, path, "read error in the header");
+  NPY_CHECK_IO(in.good() || header_len == 0, path, "read error in the header");
   // Versions 1 and 2 are latin-1; 3 is UTF-8. Keys and values we accept are plain ASCII,
   // so any other byte fails the parse with a message naming where.
   std::string descr;
@@ -292,7 +318,7 @@ Tensor load_npy(const std::string& path) {
   Tensor t = make_tensor(stored, dtype);
   if (nbytes > 0) {
     in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(nbytes));
-    NPY_CHECK(in.good(), path, "read error in the data");
+    NPY_CHECK_IO(in.good(), path, "read error in the data");
   }
   if (dtype == DType::Bool) {
     // A byte other than 0/1 read as bool is undefined behaviour; numpy treats any
@@ -336,14 +362,12 @@ void save_npy(const std::string& path, const Tensor& t) {
   for (size_t i = 0; i < prefix - 8; ++i) pre += static_cast<char>((hlen >> (8 * i)) & 0xff);
 
   Tensor c = t.contiguous();
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  TESSERA_CHECK(out.is_open(), "save_npy: '", path, "': cannot open the file for writing");
-  out.write(pre.data(), static_cast<std::streamsize>(pre.size()));
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  if (c.numel() > 0)
-    out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
-  out.close();
-  TESSERA_CHECK(!out.fail(), "save_npy: '", path, "': write failed (disk full?)");
+  // Atomic, as every Tessera writer (core/files.h): never a torn .npy after a crash.
+  detail::AtomicFile out("save_npy", path);
+  out.write(pre);
+  out.write(header);
+  if (c.numel() > 0) out.write(c.data_ptr(), c.nbytes());
+  out.commit();
 }
 
 }  // namespace tessera

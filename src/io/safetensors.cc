@@ -6,19 +6,20 @@
 // shape, and the tensors must tile the data exactly (no overlap, no hole, nothing left
 // over), as the format requires. Only then is memory allocated, and never more than the
 // file holds.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+//
+// Error kinds: a missing or unreadable file is an IOError; content that is not valid
+// safetensors an InvalidArgumentError naming what was expected and what came; a valid file
+// using what Tessera lacks (an F8 or U16 tensor) a NotImplementedError.
 #include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <limits>
 #include <set>
 
+#include "core/files.h"
 #include "io/json.h"
 #include "tessera/serialize.h"
 
@@ -35,6 +36,8 @@ constexpr const char* kMetadataKey = "__metadata__";
 
 #define ST_CHECK(cond, path, ...) \
   TESSERA_CHECK(cond, "load_safetensors: '", path, "': ", __VA_ARGS__)
+#define ST_CHECK_IO(cond, path, ...) \
+  TESSERA_CHECK_IO(cond, "load_safetensors: '", path, "': ", __VA_ARGS__)
 #define ST_SAVE_CHECK(cond, path, ...) \
   TESSERA_CHECK(cond, "save_safetensors: '", path, "': ", __VA_ARGS__)
 
@@ -48,6 +51,9 @@ constexpr DTypeName kDTypes[] = {
     {"I8", DType::Int8},     {"U8", DType::UInt8},   {"BOOL", DType::Bool},
 };
 constexpr const char* kSupported = "F64 F32 F16 BF16 I64 I32 I8 U8 BOOL";
+// The format's other dtypes: a file using them is valid, Tessera just cannot hold them.
+constexpr const char* kKnownUnsupported[] = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2",
+                                             "F4", "I16", "U16", "U32", "U64", "C64"};
 
 const char* name_of(DType t) {
   for (const DTypeName& d : kDTypes)
@@ -70,7 +76,10 @@ std::string a_kind(json::Value::Kind kind) {
 }
 
 std::string range_str(uint64_t begin, uint64_t end) {
-  return "[" + std::to_string(begin) + ", " + std::to_string(end) + ")";
+  // Appended, not `"[" + ...`: GCC 12's -Wrestrict misfires on the latter (bug 105329).
+  std::string s = "[";
+  s.append(std::to_string(begin)).append(", ").append(std::to_string(end)).append(")");
+  return s;
 }
 
 Entry parse_entry(const std::string& name, const json::Value& v, uint64_t data_size,
@@ -93,8 +102,16 @@ Entry parse_entry(const std::string& name, const json::Value& v, uint64_t data_s
   const DTypeName* found = nullptr;
   for (const DTypeName& d : kDTypes)
     if (dt->text == d.name) found = &d;
-  ST_CHECK(found != nullptr, path, what, ": dtype ", json::quote(dt->text),
-           " is not supported (supported: ", kSupported, ")");
+  if (found == nullptr) {
+    const bool known = std::find_if(std::begin(kKnownUnsupported), std::end(kKnownUnsupported),
+                                    [&](const char* n) { return dt->text == n; }) !=
+                       std::end(kKnownUnsupported);
+    TESSERA_CHECK_IMPLEMENTED(!known, "load_safetensors: '", path, "': ", what, ": dtype ",
+                              json::quote(dt->text), " is not supported (supported: ", kSupported,
+                              ")");
+    ST_CHECK(false, path, what, ": dtype ", json::quote(dt->text),
+             " is not a safetensors dtype (supported: ", kSupported, ")");
+  }
   e.dtype = found->dtype;
 
   ST_CHECK(shape->is_array(), path, what, ": \"shape\" must be an array");
@@ -129,34 +146,15 @@ Entry parse_entry(const std::string& name, const json::Value& v, uint64_t data_s
   return e;
 }
 
-// ---- atomic writes ----
-
-std::string errno_text() { return std::strerror(errno); }
-
-void write_all(int fd, const void* data, size_t n, const std::string& path, const std::string& tmp) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, std::min<size_t>(n, size_t{1} << 30));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const std::string why = w < 0 ? errno_text() : "no progress";
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      ST_SAVE_CHECK(false, path, "write to '", tmp, "' failed: ", why);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
 }  // namespace
 
 SafetensorsContents load_safetensors(const std::string& path) {
+  detail::check_readable_file("load_safetensors", path);
   std::ifstream in(path, std::ios::binary);
-  ST_CHECK(in.is_open(), path, "cannot open the file");
+  ST_CHECK_IO(in.is_open(), path, "cannot open the file: ", detail::errno_text(errno));
   in.seekg(0, std::ios::end);
   const std::streamoff end = in.tellg();
-  ST_CHECK(end >= 0, path, "cannot determine the file size");
+  ST_CHECK_IO(end >= 0, path, "cannot determine the file size");
   in.seekg(0, std::ios::beg);
   const uint64_t file_size = static_cast<uint64_t>(end);
 
@@ -164,7 +162,7 @@ SafetensorsContents load_safetensors(const std::string& path) {
            " bytes; the header length alone takes 8)");
   unsigned char len_bytes[8];
   in.read(reinterpret_cast<char*>(len_bytes), 8);
-  ST_CHECK(in.good(), path, "read error in the header length");
+  ST_CHECK_IO(in.good(), path, "read error in the header length");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
   ST_CHECK(header_len <= kMaxHeaderLen, path, "header length ", header_len,
@@ -176,7 +174,7 @@ SafetensorsContents load_safetensors(const std::string& path) {
 
   std::string header(header_len, '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_len));
-  ST_CHECK(in.good(), path, "read error in the header");
+  ST_CHECK_IO(in.good(), path, "read error in the header");
   ST_CHECK(header[0] == '{', path, "header does not start with '{' (not safetensors?)");
   const json::Value root = json::parse(header, "load_safetensors: '" + path + "': header");
   ST_CHECK(root.is_object(), path, "header is not a JSON object");
@@ -232,7 +230,7 @@ SafetensorsContents load_safetensors(const std::string& path) {
     if (n > 0) {
       in.seekg(static_cast<std::streamoff>(data_start + e.begin), std::ios::beg);
       in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(n));
-      ST_CHECK(in.good(), path, "read error in the data of ", json::quote(e.name));
+      ST_CHECK_IO(in.good(), path, "read error in the data of ", json::quote(e.name));
     }
     if (e.dtype == DType::Bool) {
       // Any byte but 0/1 read as bool would be undefined behaviour; nonzero means true.
@@ -309,42 +307,14 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   unsigned char len_bytes[8];
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(header.size() >> (8 * i));
 
-  // Atomic replacement: temp file in the same directory, fsync, rename, fsync the directory.
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ST_SAVE_CHECK(fd >= 0, path, "cannot create the temporary file '", tmp, "': ", errno_text());
-  write_all(fd, len_bytes, 8, path, tmp);
-  write_all(fd, header.data(), header.size(), path, tmp);
+  // Atomic replacement (core/files.h): a save killed midway leaves the old file, and its
+  // temporary is removed by the next save of the same path.
+  detail::AtomicFile out("save_safetensors", path);
+  out.write(len_bytes, 8);
+  out.write(header);
   for (size_t i : order)
-    if (data[i].nbytes() > 0) write_all(fd, data[i].data_ptr(), data[i].nbytes(), path, tmp);
-  if (::fsync(fd) != 0) {
-    const std::string why = errno_text();
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    ST_SAVE_CHECK(false, path, "fsync of '", tmp, "' failed: ", why);
-  }
-  if (::close(fd) != 0) {
-    const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    ST_SAVE_CHECK(false, path, "closing '", tmp, "' failed: ", why);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    ST_SAVE_CHECK(false, path, "renaming '", tmp, "' over it failed: ", why);
-  }
-  // The rename is durable only once the directory entry is on disk.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    const int rc = ::fsync(dfd);
-    const int err = errno;
-    ::close(dfd);
-    // Some file systems refuse fsync on directories (EINVAL); the data itself is synced.
-    ST_SAVE_CHECK(rc == 0 || err == EINVAL, path, "fsync of the directory '", dir,
-                  "' failed: ", std::strerror(err));
-  }
+    if (data[i].nbytes() > 0) out.write(data[i].data_ptr(), data[i].nbytes());
+  out.commit();
 }
 
 }  // namespace tessera

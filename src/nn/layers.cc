@@ -43,18 +43,24 @@ void init_bias_from_fan_in(const Tensor& bias, const Tensor& weight) {
   init::uniform_(bias, -bound, bound);
 }
 
+// Checked in the member initializers, before any parameter is allocated: otherwise the
+// factory refuses the shape first, with a message that does not name the layer.
+int64_t checked_features(const char* layer, int64_t in_features, int64_t out_features) {
+  TESSERA_CHECK(in_features >= 0 && out_features >= 0, layer, ": in_features ", in_features,
+                " and out_features ", out_features, " must be non-negative");
+  return in_features;
+}
+
 }  // namespace
 
 // ============================== Linear / Bilinear ==============================
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias)
     : Module("Linear"),
-      in_features(in_features),
+      in_features(checked_features("Linear", in_features, out_features)),
       out_features(out_features),
       weight(register_parameter("weight", empty({out_features, in_features}))),
       bias(register_parameter("bias", bias ? empty({out_features}) : Tensor())) {
-  TESSERA_CHECK(in_features >= 0 && out_features >= 0, "Linear: in_features ", in_features,
-                " and out_features ", out_features, " must be non-negative");
   reset_parameters();
 }
 

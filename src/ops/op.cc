@@ -3,6 +3,7 @@
 #include <array>
 #include <atomic>
 #include <mutex>
+#include <new>
 #include <sstream>
 
 #include "ops/copy.h"
@@ -95,7 +96,9 @@ std::string dtype_list(uint32_t mask) {
   return s;
 }
 
-// Runs fn; a user error from it is re-thrown with the op and its inputs named first.
+// Runs fn; an error from it is re-thrown with the op and its inputs named first, keeping
+// its kind. A std::bad_alloc (a std::vector in a kernel, a library's scratch buffer)
+// becomes an OutOfMemoryError naming the op, so callers need only catch tessera::Error.
 template <typename F>
 auto with_context(const OpDef& op, const std::vector<Tensor>& inputs, F&& fn) {
   try {
@@ -107,7 +110,10 @@ auto with_context(const OpDef& op, const std::vector<Tensor>& inputs, F&& fn) {
     // Shared helpers name the op themselves ("view: ..."): say it once, with the inputs.
     const std::string own = std::string(op.name) + ": ";
     if (msg.rfind(own, 0) == 0) msg.erase(0, own.size());
-    throw Error(ctx + msg);
+    throw_error(e.kind(), ctx + msg);
+  } catch (const std::bad_alloc&) {
+    throw_error(ErrorKind::OutOfMemory,
+                op_context(op, inputs) + "out of memory (std::bad_alloc) while computing it");
   }
 }
 
@@ -150,7 +156,8 @@ std::vector<Tensor> run_kernel(const OpDef& op, std::vector<Tensor> inputs, cons
   const Kernel* kernel = find_kernel(op, inputs.empty() ? Device::CPU : inputs[0].device());
   if (kernel == nullptr && op.decompose != nullptr) return run_decomposition(op, inputs, attrs, meta);
   if (kernel == nullptr)
-    throw Error(detail::concat(op_context(op, inputs), "no kernel for the CPU device"));
+    throw_error(ErrorKind::NotImplemented,
+                detail::concat(op_context(op, inputs), "no kernel for the CPU device"));
 
   // The dtype the kernel computes in: the converted inputs' or, for ops without tensor
   // inputs of that kind, the first output's.
@@ -162,7 +169,9 @@ std::vector<Tensor> run_kernel(const OpDef& op, std::vector<Tensor> inputs, cons
     if (is_reduced_float(compute) && kernel->supports(DType::Float32) && op.mutates == 0) {
       upcast = true;
     } else {
-      throw Error(detail::concat(op_context(op, inputs), "no CPU kernel for dtype ",
+      // A valid op and dtype the CPU backend has no loop for: not the caller's mistake.
+      throw_error(ErrorKind::NotImplemented,
+                  detail::concat(op_context(op, inputs), "no CPU kernel for dtype ",
                                  dtype_name(compute), " (supported: ",
                                  dtype_list(kernel->dtype_mask), ")"));
     }
@@ -257,12 +266,14 @@ std::vector<Tensor> dispatch_from(int level, OpCall& c) {
 void check_call(const OpDef& op, const std::vector<Tensor>& inputs) {
   TESSERA_INTERNAL_ASSERT(op.index >= 0, "op ", op.name, " is not registered");
   if (op.num_inputs >= 0 && static_cast<int>(inputs.size()) != op.num_inputs) {
-    throw Error(detail::concat(op_context(op, inputs), "expected ", op.num_inputs,
+    throw_error(ErrorKind::InvalidArgument,
+                detail::concat(op_context(op, inputs), "expected ", op.num_inputs,
                                " inputs, got ", inputs.size()));
   }
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].defined())
-      throw Error(detail::concat(op_context(op, inputs), "input ", i, " is an undefined tensor"));
+      throw_error(ErrorKind::InvalidArgument,
+                  detail::concat(op_context(op, inputs), "input ", i, " is an undefined tensor"));
 }
 
 }  // namespace
@@ -289,11 +300,13 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attr
 void check_inplace_result(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& r,
                           const Tensor& self) {
   if (!r.sizes().equals(self.sizes()))
-    throw Error(detail::concat(op_context(op, inputs), "in-place result has shape ",
+    throw_error(ErrorKind::InvalidArgument,
+                detail::concat(op_context(op, inputs), "in-place result has shape ",
                                shape_str(r.sizes()), " but the tensor written to has shape ",
                                shape_str(self.sizes())));
   if (!can_cast(r.dtype(), self.dtype()))
-    throw Error(detail::concat(op_context(op, inputs), "result type ", dtype_name(r.dtype()),
+    throw_error(ErrorKind::InvalidArgument,
+                detail::concat(op_context(op, inputs), "result type ", dtype_name(r.dtype()),
                                " can't be cast to the tensor's dtype ", dtype_name(self.dtype())));
 }
 

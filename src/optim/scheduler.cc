@@ -31,7 +31,11 @@ void LRScheduler::step() {
   ++last_epoch_;
   last_lr_ = compute_lr();
   auto& groups = opt_.param_groups();
-  TESSERA_INTERNAL_ASSERT(last_lr_.size() == groups.size());
+  // A param group added to the optimizer after the scheduler was built is the caller's
+  // mistake, not a broken invariant.
+  TESSERA_CHECK(last_lr_.size() == groups.size(), "LRScheduler.step: the optimizer has ",
+                groups.size(), " param groups but the scheduler was built for ", last_lr_.size(),
+                " (add param groups before creating the scheduler)");
   for (size_t i = 0; i < groups.size(); ++i) groups[i].set("lr", last_lr_[i]);
 }
 

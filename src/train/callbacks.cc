@@ -1,13 +1,20 @@
 // The built-in callbacks: early stopping, checkpoints, lr scheduling, CSV logging.
+#include <cerrno>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <limits>
 #include <sstream>
 
+#include "core/files.h"
 #include "tessera/autograd.h"
 #include "tessera/train.h"
 
 namespace tessera::train {
+
+namespace files = ::tessera::detail;  // core/files.h
 
 namespace {
 
@@ -93,7 +100,20 @@ ModelCheckpoint::ModelCheckpoint(std::string path, std::string monitor, bool sav
   TESSERA_CHECK(!path_.empty(), "ModelCheckpoint: the path is empty");
 }
 
-void ModelCheckpoint::on_train_begin(TrainContext&) { has_best_ = false; }
+namespace {
+std::string with_epoch(std::string path, int64_t epoch) {
+  const std::string tag = "{epoch}";
+  for (size_t at = path.find(tag); at != std::string::npos; at = path.find(tag))
+    path.replace(at, tag.size(), std::to_string(epoch + 1));
+  return path;
+}
+}  // namespace
+
+void ModelCheckpoint::on_train_begin(TrainContext&) {
+  has_best_ = false;
+  // An unwritable folder would otherwise surface only after the first epoch's work.
+  files::check_writable_path("ModelCheckpoint", with_epoch(path_, 0));
+}
 
 void ModelCheckpoint::on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) {
   double v = 0;
@@ -106,11 +126,7 @@ void ModelCheckpoint::on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx)
   } else if (logs.count(monitor_) != 0) {
     v = logs.at(monitor_);
   }
-  std::string path = path_;
-  const std::string tag = "{epoch}";
-  for (size_t at = path.find(tag); at != std::string::npos; at = path.find(tag)) {
-    path.replace(at, tag.size(), std::to_string(epoch + 1));
-  }
+  const std::string path = with_epoch(path_, epoch);
   Metadata meta{{"epoch", std::to_string(epoch + 1)}};
   if (logs.count(monitor_) != 0) meta[monitor_] = num(v);
   save_safetensors(path, ctx.model.state_dict(), meta);
@@ -147,38 +163,49 @@ CSVLogger::CSVLogger(std::string path, char separator, bool append)
 
 void CSVLogger::on_train_begin(TrainContext&) {
   // Appending to an existing file keeps its header (a resumed run adds rows).
-  bool has_content = false;
-  if (append_) {
-    std::ifstream in(path_);
-    has_content = in.good() && in.peek() != std::ifstream::traits_type::eof();
+  text_.clear();
+  std::error_code ec;
+  if (append_ && std::filesystem::exists(path_, ec)) {
+    // An existing log that cannot be read must not be replaced by an empty one.
+    files::check_readable_file("CSVLogger", path_);
+    std::ifstream in(path_, std::ios::binary);
+    TESSERA_CHECK_IO(in.is_open(), "CSVLogger: '", path_, "': cannot open the file to append: ",
+                     files::errno_text(errno));
+    text_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    TESSERA_CHECK_IO(!in.bad(), "CSVLogger: '", path_, "': read error");
+    if (!text_.empty() && text_.back() != '\n') text_ += '\n';
   }
-  out_.open(path_, append_ ? std::ios::app : std::ios::trunc);
-  TESSERA_CHECK(out_.good(), "CSVLogger: can't open '", path_, "' for writing");
   keys_.clear();
-  if (has_content) keys_.push_back("");  // header already there: write rows only
+  if (!text_.empty()) keys_.push_back("");  // header already there: write rows only
+  // Written now (empty, or as it was): an unwritable path fails before the first epoch.
+  files::write_file_atomically("CSVLogger", path_, text_);
 }
 
 void CSVLogger::on_epoch_end(int64_t epoch, Logs& logs, TrainContext&) {
+  std::ostringstream out;
   if (keys_.empty() || (keys_.size() == 1 && keys_[0].empty())) {
     const bool write_header = keys_.empty();
     keys_.clear();
     for (const auto& [k, v] : logs) keys_.push_back(k);  // std::map: sorted
     if (write_header) {
-      out_ << "epoch";
-      for (const auto& k : keys_) out_ << sep_ << k;
-      out_ << "\n";
+      out << "epoch";
+      for (const auto& k : keys_) out << sep_ << k;
+      out << "\n";
     }
   }
-  out_ << epoch;
+  out << epoch;
   for (const auto& k : keys_) {
-    out_ << sep_;
+    out << sep_;
     auto it = logs.find(k);
-    if (it != logs.end()) out_ << num(it->second);  // a key missing this epoch: empty field
+    if (it != logs.end()) out << num(it->second);  // a key missing this epoch: empty field
   }
-  out_ << "\n";
-  out_.flush();
+  out << "\n";
+  // The whole file each time (a few hundred bytes per epoch): a crash mid-write leaves
+  // the previous complete file instead of a torn last row.
+  text_ += out.str();
+  files::write_file_atomically("CSVLogger", path_, text_);
 }
 
-void CSVLogger::on_train_end(TrainContext&) { out_.close(); }
+void CSVLogger::on_train_end(TrainContext&) {}
 
 }  // namespace tessera::train

@@ -159,9 +159,9 @@ TEST(Safetensors, WritesAreAtomic) {
     EXPECT_EQ(e.path().filename(), "w.safetensors");
   }
   EXPECT_EQ(files, 1);
-  // A failing write names the file and leaves nothing.
+  // A failing write names the folder and the reason, and leaves nothing.
   EXPECT_ERROR_HAS(save_safetensors(dir + "/no/such/dir/x.safetensors", {}),
-                   "cannot create the temporary file");
+                   "the folder '" + dir + "/no/such/dir' does not exist");
 }
 
 TEST(Safetensors, HostileFilesGivePreciseErrors) {

@@ -255,7 +255,7 @@ std::shared_ptr<CachedConv> cached(Pass pass, const ConvGeometry& g, bool bias) 
 }
 
 // Runs a cached primitive on Tessera buffers (one pointer per arg, in order).
-void run(const CachedConv& c, const std::vector<void*>& ptrs, const float* bias) {
+void run_primitive(const CachedConv& c, const std::vector<void*>& ptrs, const float* bias) {
   thread_local dnnl::stream stream(engine());
   std::unordered_map<int, dnnl::memory> exec_args;
   std::vector<Tensor> scratch;  // blocked copies, from Tessera's caching allocator
@@ -285,6 +285,23 @@ void run(const CachedConv& c, const std::vector<void*>& ptrs, const float* bias)
   stream.wait();
 }
 
+// Builds (or finds) and runs the primitive of `pass`. oneDNN reports failures as
+// dnnl::error, which is no tessera::Error: it is translated here so callers see a kind.
+// The shape rule has already checked the geometry, so a failure other than memory or a
+// configuration oneDNN has no implementation for is a bug in how Tessera calls it.
+void run(Pass pass, const ConvGeometry& g, const std::vector<void*>& ptrs, const float* bias) {
+  try {
+    run_primitive(*cached(pass, g, bias != nullptr), ptrs, bias);
+  } catch (const dnnl::error& e) {
+    const std::string what = detail::concat(
+        "conv2d: oneDNN failed (", e.what(), ") for input [", g.n, ", ", g.c, ", ", g.h, ", ", g.w,
+        "], ", g.o, " output channels, kernel ", g.kh, "x", g.kw, ", groups ", g.groups);
+    TESSERA_CHECK_ALLOC(e.status != dnnl_out_of_memory, what);
+    TESSERA_CHECK_IMPLEMENTED(e.status != dnnl_unimplemented, what);
+    TESSERA_INTERNAL_ASSERT(false, what);
+  }
+}
+
 // ---------------------------------------------------------------- kernels
 
 bool use_onednn(const Tensor& t, const ConvGeometry& g) {
@@ -304,7 +321,7 @@ void conv2d_kernel(const KernelCall& call) {
   Tensor& y = call.outputs[0];
   const ConvGeometry g = geometry_from(x.sizes(), w.sizes(), call.attrs);
   if (use_onednn(x, g)) {
-    run(*cached(Pass::Forward, g, b.defined()), {x.data_ptr(), w.data_ptr(), y.data_ptr()},
+    run(Pass::Forward, g, {x.data_ptr(), w.data_ptr(), y.data_ptr()},
         b.defined() ? b.data<float>() : nullptr);
   } else if (x.dtype() == DType::Float64) {
     ref_forward<double>(g, x.data<double>(), w.data<double>(), b.defined() ? b.data<double>() : nullptr,
@@ -318,7 +335,7 @@ void conv2d_kernel(const KernelCall& call) {
 // gx = backward data of the convolution `g`, from gy and w.
 void backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
   if (use_onednn(gy, g)) {
-    run(*cached(Pass::BackwardData, g, false), {gy.data_ptr(), w.data_ptr(), gx.data_ptr()}, nullptr);
+    run(Pass::BackwardData, g, {gy.data_ptr(), w.data_ptr(), gx.data_ptr()}, nullptr);
   } else if (gy.dtype() == DType::Float64) {
     ref_backward_data<double>(g, gy.data<double>(), w.data<double>(), gx.data<double>());
   } else {
@@ -339,7 +356,7 @@ void backward_weight_kernel(const KernelCall& call) {
   Tensor& gw = call.outputs[0];
   const ConvGeometry g = geometry_from(x.sizes(), size_attr(call.attrs, "weight_size"), call.attrs);
   if (use_onednn(x, g)) {
-    run(*cached(Pass::BackwardWeights, g, false), {x.data_ptr(), gy.data_ptr(), gw.data_ptr()}, nullptr);
+    run(Pass::BackwardWeights, g, {x.data_ptr(), gy.data_ptr(), gw.data_ptr()}, nullptr);
   } else if (x.dtype() == DType::Float64) {
     ref_backward_weights<double>(g, x.data<double>(), gy.data<double>(), gw.data<double>());
   } else {

@@ -113,6 +113,10 @@ void sgemm_one(const float* a, int64_t ars, int64_t acs, const float* b, int64_t
   const float* pb = sgemm_operand(b, k, m, brs, bcs, scratch_b, lb);
   const dnnl_status_t st =
       dnnl_sgemm(la.trans, lb.trans, n, m, k, alpha, pa, la.ld, pb, lb.ld, beta, c, m);
+  // oneDNN may run out of memory packing large operands; any other failure means the
+  // shapes passed the shape rule but not oneDNN, which is a bug here.
+  TESSERA_CHECK_ALLOC(st != dnnl_out_of_memory, "matmul: oneDNN's sgemm ran out of memory (n ", n,
+                      ", m ", m, ", k ", k, ")");
   TESSERA_INTERNAL_ASSERT(st == dnnl_success, "dnnl_sgemm failed with status ", static_cast<int>(st),
                           " (n ", n, ", m ", m, ", k ", k, ", lda ", la.ld, ", ldb ", lb.ld, ")");
 }
