@@ -212,14 +212,28 @@ std::vector<Tensor> conv_transpose2d_backward(const BackwardCall& c) {
 
 }  // namespace
 
-OpDef kConv2d{"conv2d", -1, kDifferentiable, infer_conv2d, nullptr, "Conv", conv2d_backward};
+namespace {
+// The geometry every convolution op takes; padding is [top, left, bottom, right] (the
+// functional API's "same" may pad one side more), the backward ops add the size they
+// rebuild and the transposed one its output_padding.
+AttrSchema conv_attrs(std::optional<AttrSpec> extra = std::nullopt) {
+  AttrSchema s{attr("stride", AttrType::Ints, std::vector<int64_t>{1, 1}),
+               attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0, 0, 0}),
+               attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}),
+               attr("groups", AttrType::Int, int64_t{1})};
+  if (extra) s.push_back(*extra);
+  return s;
+}
+}  // namespace
+
+OpDef kConv2d{"conv2d", -1, kDifferentiable, conv_attrs(), infer_conv2d, nullptr, "Conv", conv2d_backward};
 // The gradient ops have no ONNX operator of their own (an exporter writes backward_input
 // as ConvTranspose); graphs of inference never contain them.
-OpDef kConv2dBackwardInput{"conv2d_backward_input", 2, kDifferentiable, infer_backward_input,
+OpDef kConv2dBackwardInput{"conv2d_backward_input", 2, kDifferentiable, conv_attrs(attr("input_size", AttrType::Ints)), infer_backward_input,
                            nullptr, nullptr, backward_input_backward};
-OpDef kConv2dBackwardWeight{"conv2d_backward_weight", 2, kDifferentiable, infer_backward_weight,
+OpDef kConv2dBackwardWeight{"conv2d_backward_weight", 2, kDifferentiable, conv_attrs(attr("weight_size", AttrType::Ints)), infer_backward_weight,
                             nullptr, nullptr, backward_weight_backward};
-OpDef kConvTranspose2d{"conv_transpose2d", -1, kDifferentiable, infer_conv_transpose2d, nullptr,
+OpDef kConvTranspose2d{"conv_transpose2d", -1, kDifferentiable, conv_attrs(attr("output_padding", AttrType::Ints, std::vector<int64_t>{0, 0})), infer_conv_transpose2d, nullptr,
                        "ConvTranspose", conv_transpose2d_backward};
 
 void register_conv_ops() {

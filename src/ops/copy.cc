@@ -45,11 +45,11 @@ std::vector<Tensor> fill_backward(const BackwardCall& c) {
 
 }  // namespace
 
-OpDef kClone{"clone", 1, kElementwise | kDifferentiable, infer_clone, nullptr, "Identity",
+OpDef kClone{"clone", 1, kElementwise | kDifferentiable, {}, infer_clone, nullptr, "Identity",
              identity_backward};
-OpDef kCast{"cast", 1, kElementwise | kDifferentiable, infer_cast, nullptr, "Cast", identity_backward};
-OpDef kCopy{"copy_", 2, kDifferentiable, infer_copy, nullptr, nullptr, copy_backward, /*mutates=*/0b1};
-OpDef kFill{"fill_", 1, kDifferentiable, infer_fill, nullptr, nullptr, fill_backward, /*mutates=*/0b1};
+OpDef kCast{"cast", 1, kElementwise | kDifferentiable, {attr("dtype", AttrType::DType)}, infer_cast, nullptr, "Cast", identity_backward};
+OpDef kCopy{"copy_", 2, kDifferentiable, {}, infer_copy, nullptr, nullptr, copy_backward, /*mutates=*/0b1};
+OpDef kFill{"fill_", 1, kDifferentiable, {attr("value", AttrType::Scalar)}, infer_fill, nullptr, nullptr, fill_backward, /*mutates=*/0b1};
 
 void register_copy_ops() {
   register_op(kClone);

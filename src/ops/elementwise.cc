@@ -168,12 +168,12 @@ std::vector<Tensor> div_backward(const BackwardCall& c) {
 }
 }  // namespace
 
-OpDef kAdd{"add", 2, kEwD, infer_binary_arith, nullptr, "Add", add_backward};
-OpDef kSub{"sub", 2, kEwD, infer_sub, nullptr, "Sub", sub_backward};
-OpDef kMul{"mul", 2, kEwD, infer_binary_arith, nullptr, "Mul", mul_backward};
-OpDef kDiv{"div", 2, kEwD, infer_binary_float, nullptr, "Div", div_backward};
+OpDef kAdd{"add", 2, kEwD, {}, infer_binary_arith, nullptr, "Add", add_backward};
+OpDef kSub{"sub", 2, kEwD, {}, infer_sub, nullptr, "Sub", sub_backward};
+OpDef kMul{"mul", 2, kEwD, {}, infer_binary_arith, nullptr, "Mul", mul_backward};
+OpDef kDiv{"div", 2, kEwD, {}, infer_binary_float, nullptr, "Div", div_backward};
 // Floor division is piecewise constant: zero gradients for both inputs (as PyTorch).
-OpDef kFloorDivide{"floor_divide", 2, kEwD, infer_binary_arith, nullptr, nullptr, zero_backward};
+OpDef kFloorDivide{"floor_divide", 2, kEwD, {}, infer_binary_arith, nullptr, nullptr, zero_backward};
 
 namespace {
 // remainder(a, b) = a - floor(a / b) * b: da = g, db = -g * floor(a / b).
@@ -233,11 +233,11 @@ std::vector<Tensor> atan2_backward(const BackwardCall& c) {
 }
 }  // namespace
 
-OpDef kRemainder{"remainder", 2, kEwD, infer_binary_arith, nullptr, "Mod", remainder_backward};
-OpDef kPow{"pow", 2, kEwD, infer_pow, nullptr, "Pow", pow_backward};
-OpDef kMinimum{"minimum", 2, kEwD, infer_binary_arith, nullptr, "Min", minimum_backward};
-OpDef kMaximum{"maximum", 2, kEwD, infer_binary_arith, nullptr, "Max", maximum_backward};
-OpDef kAtan2{"atan2", 2, kEwD, infer_binary_float, nullptr, nullptr, atan2_backward};
+OpDef kRemainder{"remainder", 2, kEwD, {}, infer_binary_arith, nullptr, "Mod", remainder_backward};
+OpDef kPow{"pow", 2, kEwD, {}, infer_pow, nullptr, "Pow", pow_backward};
+OpDef kMinimum{"minimum", 2, kEwD, {}, infer_binary_arith, nullptr, "Min", minimum_backward};
+OpDef kMaximum{"maximum", 2, kEwD, {}, infer_binary_arith, nullptr, "Max", maximum_backward};
+OpDef kAtan2{"atan2", 2, kEwD, {}, infer_binary_float, nullptr, nullptr, atan2_backward};
 
 // Unary rules: x = input, y = output (reused where the derivative is cheaper in it).
 namespace {
@@ -352,47 +352,47 @@ std::vector<Tensor> clamp_tensor_backward(const BackwardCall& c) {
 }
 }  // namespace
 
-OpDef kNeg{"neg", 1, kEwD, infer_neg, nullptr, "Neg", neg_backward};
-OpDef kAbs{"abs", 1, kEwD, infer_unary_same, nullptr, "Abs", abs_backward};
-OpDef kSign{"sign", 1, kEwD, infer_unary_same, nullptr, "Sign", zero_backward};
-OpDef kExp{"exp", 1, kEwD, infer_unary_float, nullptr, "Exp", exp_backward};
-OpDef kExpm1{"expm1", 1, kEwD, infer_unary_float, nullptr, nullptr, expm1_backward};
-OpDef kLog{"log", 1, kEwD, infer_unary_float, nullptr, "Log", log_backward};
-OpDef kLog1p{"log1p", 1, kEwD, infer_unary_float, nullptr, nullptr, log1p_backward};
-OpDef kLog2{"log2", 1, kEwD, infer_unary_float, nullptr, nullptr, log2_backward};
-OpDef kSqrt{"sqrt", 1, kEwD, infer_unary_float, nullptr, "Sqrt", sqrt_backward};
-OpDef kRsqrt{"rsqrt", 1, kEwD, infer_unary_float, nullptr, nullptr, rsqrt_backward};
-OpDef kSin{"sin", 1, kEwD, infer_unary_float, nullptr, "Sin", sin_backward};
-OpDef kCos{"cos", 1, kEwD, infer_unary_float, nullptr, "Cos", cos_backward};
-OpDef kTan{"tan", 1, kEwD, infer_unary_float, nullptr, "Tan", tan_backward};
-OpDef kTanh{"tanh", 1, kEwD, infer_unary_float, nullptr, "Tanh", tanh_backward};
-OpDef kSigmoid{"sigmoid", 1, kEwD, infer_unary_float, nullptr, "Sigmoid", sigmoid_backward};
-OpDef kErf{"erf", 1, kEwD, infer_unary_float, nullptr, "Erf", erf_backward};
-OpDef kRelu{"relu", 1, kEwD, infer_unary_same, nullptr, "Relu", relu_backward};
-OpDef kGelu{"gelu", 1, kEwD, infer_gelu, nullptr, "Gelu", gelu_backward};
-OpDef kSilu{"silu", 1, kEwD, infer_unary_float, nullptr, nullptr, silu_backward};
-OpDef kSoftplus{"softplus", 1, kEwD, infer_unary_float, nullptr, "Softplus", softplus_backward};
-OpDef kSquare{"square", 1, kEwD, infer_square, nullptr, nullptr, square_backward};
-OpDef kReciprocal{"reciprocal", 1, kEwD, infer_unary_float, nullptr, "Reciprocal",
+OpDef kNeg{"neg", 1, kEwD, {}, infer_neg, nullptr, "Neg", neg_backward};
+OpDef kAbs{"abs", 1, kEwD, {}, infer_unary_same, nullptr, "Abs", abs_backward};
+OpDef kSign{"sign", 1, kEwD, {}, infer_unary_same, nullptr, "Sign", zero_backward};
+OpDef kExp{"exp", 1, kEwD, {}, infer_unary_float, nullptr, "Exp", exp_backward};
+OpDef kExpm1{"expm1", 1, kEwD, {}, infer_unary_float, nullptr, nullptr, expm1_backward};
+OpDef kLog{"log", 1, kEwD, {}, infer_unary_float, nullptr, "Log", log_backward};
+OpDef kLog1p{"log1p", 1, kEwD, {}, infer_unary_float, nullptr, nullptr, log1p_backward};
+OpDef kLog2{"log2", 1, kEwD, {}, infer_unary_float, nullptr, nullptr, log2_backward};
+OpDef kSqrt{"sqrt", 1, kEwD, {}, infer_unary_float, nullptr, "Sqrt", sqrt_backward};
+OpDef kRsqrt{"rsqrt", 1, kEwD, {}, infer_unary_float, nullptr, nullptr, rsqrt_backward};
+OpDef kSin{"sin", 1, kEwD, {}, infer_unary_float, nullptr, "Sin", sin_backward};
+OpDef kCos{"cos", 1, kEwD, {}, infer_unary_float, nullptr, "Cos", cos_backward};
+OpDef kTan{"tan", 1, kEwD, {}, infer_unary_float, nullptr, "Tan", tan_backward};
+OpDef kTanh{"tanh", 1, kEwD, {}, infer_unary_float, nullptr, "Tanh", tanh_backward};
+OpDef kSigmoid{"sigmoid", 1, kEwD, {}, infer_unary_float, nullptr, "Sigmoid", sigmoid_backward};
+OpDef kErf{"erf", 1, kEwD, {}, infer_unary_float, nullptr, "Erf", erf_backward};
+OpDef kRelu{"relu", 1, kEwD, {}, infer_unary_same, nullptr, "Relu", relu_backward};
+OpDef kGelu{"gelu", 1, kEwD, {attr("approximate", AttrType::String, std::string("none"))}, infer_gelu, nullptr, "Gelu", gelu_backward};
+OpDef kSilu{"silu", 1, kEwD, {}, infer_unary_float, nullptr, nullptr, silu_backward};
+OpDef kSoftplus{"softplus", 1, kEwD, {attr("beta", AttrType::Float, 1.0), attr("threshold", AttrType::Float, 20.0)}, infer_unary_float, nullptr, "Softplus", softplus_backward};
+OpDef kSquare{"square", 1, kEwD, {}, infer_square, nullptr, nullptr, square_backward};
+OpDef kReciprocal{"reciprocal", 1, kEwD, {}, infer_unary_float, nullptr, "Reciprocal",
                   reciprocal_backward};
-OpDef kFloor{"floor", 1, kEwD, infer_unary_same, nullptr, "Floor", zero_backward};
-OpDef kCeil{"ceil", 1, kEwD, infer_unary_same, nullptr, "Ceil", zero_backward};
-OpDef kRound{"round", 1, kEwD, infer_unary_same, nullptr, "Round", zero_backward};
-OpDef kClamp{"clamp", 1, kEwD, infer_clamp, nullptr, "Clip", clamp_backward};
-OpDef kClampTensor{"clamp_tensor", 3, kEwD, infer_clamp_tensor, nullptr, "Clip",
+OpDef kFloor{"floor", 1, kEwD, {}, infer_unary_same, nullptr, "Floor", zero_backward};
+OpDef kCeil{"ceil", 1, kEwD, {}, infer_unary_same, nullptr, "Ceil", zero_backward};
+OpDef kRound{"round", 1, kEwD, {}, infer_unary_same, nullptr, "Round", zero_backward};
+OpDef kClamp{"clamp", 1, kEwD, {attr("min", AttrType::Scalar), attr("max", AttrType::Scalar), attr("has_min", AttrType::Bool), attr("has_max", AttrType::Bool)}, infer_clamp, nullptr, "Clip", clamp_backward};
+OpDef kClampTensor{"clamp_tensor", 3, kEwD, {}, infer_clamp_tensor, nullptr, "Clip",
                    clamp_tensor_backward};
 
 // Comparisons, logic and tests have bool outputs: nothing to differentiate.
-OpDef kEq{"eq", 2, kEw, infer_compare, nullptr, "Equal"};
-OpDef kNe{"ne", 2, kEw, infer_compare, nullptr, nullptr};
-OpDef kLt{"lt", 2, kEw, infer_compare, nullptr, "Less"};
-OpDef kLe{"le", 2, kEw, infer_compare, nullptr, "LessOrEqual"};
-OpDef kGt{"gt", 2, kEw, infer_compare, nullptr, "Greater"};
-OpDef kGe{"ge", 2, kEw, infer_compare, nullptr, "GreaterOrEqual"};
-OpDef kLogicalAnd{"logical_and", 2, kEw, infer_compare, nullptr, "And"};
-OpDef kLogicalOr{"logical_or", 2, kEw, infer_compare, nullptr, "Or"};
-OpDef kLogicalXor{"logical_xor", 2, kEw, infer_compare, nullptr, "Xor"};
-OpDef kLogicalNot{"logical_not", 1, kEw, infer_unary_bool, nullptr, "Not"};
+OpDef kEq{"eq", 2, kEw, {}, infer_compare, nullptr, "Equal"};
+OpDef kNe{"ne", 2, kEw, {}, infer_compare, nullptr, nullptr};
+OpDef kLt{"lt", 2, kEw, {}, infer_compare, nullptr, "Less"};
+OpDef kLe{"le", 2, kEw, {}, infer_compare, nullptr, "LessOrEqual"};
+OpDef kGt{"gt", 2, kEw, {}, infer_compare, nullptr, "Greater"};
+OpDef kGe{"ge", 2, kEw, {}, infer_compare, nullptr, "GreaterOrEqual"};
+OpDef kLogicalAnd{"logical_and", 2, kEw, {}, infer_compare, nullptr, "And"};
+OpDef kLogicalOr{"logical_or", 2, kEw, {}, infer_compare, nullptr, "Or"};
+OpDef kLogicalXor{"logical_xor", 2, kEw, {}, infer_compare, nullptr, "Xor"};
+OpDef kLogicalNot{"logical_not", 1, kEw, {}, infer_unary_bool, nullptr, "Not"};
 
 namespace {
 // The condition selects; it gets no gradient (bool).
@@ -412,12 +412,12 @@ std::vector<Tensor> masked_fill_backward(const BackwardCall& c) {
 }
 }  // namespace
 
-OpDef kWhere{"where", 3, kEwD, infer_where, nullptr, "Where", where_backward};
-OpDef kIsNan{"isnan", 1, kEw, infer_unary_bool, nullptr, "IsNaN"};
-OpDef kIsInf{"isinf", 1, kEw, infer_unary_bool, nullptr, "IsInf"};
-OpDef kIsFinite{"isfinite", 1, kEw, infer_unary_bool, nullptr, nullptr};
-OpDef kNanToNum{"nan_to_num", 1, kEwD, infer_unary_same, nullptr, nullptr, nan_to_num_backward};
-OpDef kMaskedFill{"masked_fill", 2, kEwD, infer_masked_fill, nullptr, nullptr,
+OpDef kWhere{"where", 3, kEwD, {}, infer_where, nullptr, "Where", where_backward};
+OpDef kIsNan{"isnan", 1, kEw, {}, infer_unary_bool, nullptr, "IsNaN"};
+OpDef kIsInf{"isinf", 1, kEw, {}, infer_unary_bool, nullptr, "IsInf"};
+OpDef kIsFinite{"isfinite", 1, kEw, {}, infer_unary_bool, nullptr, nullptr};
+OpDef kNanToNum{"nan_to_num", 1, kEwD, {attr("nan", AttrType::Float, 0.0), attr("posinf", AttrType::Float), attr("neginf", AttrType::Float)}, infer_unary_same, nullptr, nullptr, nan_to_num_backward};
+OpDef kMaskedFill{"masked_fill", 2, kEwD, {attr("value", AttrType::Scalar)}, infer_masked_fill, nullptr, nullptr,
                   masked_fill_backward};
 
 void register_elementwise_ops() {

@@ -42,10 +42,10 @@ InferResult infer_eye(const std::vector<Tensor>&, const Attrs& a) {
 
 }  // namespace
 
-OpDef kFull{"full", 0, 0, infer_full, nullptr, "ConstantOfShape"};
-OpDef kArange{"arange", 0, 0, infer_arange, nullptr, "Range"};
-OpDef kLinspace{"linspace", 0, 0, infer_linspace, nullptr, nullptr};
-OpDef kEye{"eye", 0, 0, infer_eye, nullptr, "EyeLike"};
+OpDef kFull{"full", 0, 0, {attr("sizes", AttrType::Ints), attr("value", AttrType::Scalar), attr("dtype", AttrType::DType)}, infer_full, nullptr, "ConstantOfShape"};
+OpDef kArange{"arange", 0, 0, {attr("start", AttrType::Float), attr("end", AttrType::Float), attr("step", AttrType::Float), attr("dtype", AttrType::DType)}, infer_arange, nullptr, "Range"};
+OpDef kLinspace{"linspace", 0, 0, {attr("start", AttrType::Float), attr("end", AttrType::Float), attr("steps", AttrType::Int), attr("dtype", AttrType::DType)}, infer_linspace, nullptr, nullptr};
+OpDef kEye{"eye", 0, 0, {attr("n", AttrType::Int), attr("m", AttrType::Int), attr("dtype", AttrType::DType)}, infer_eye, nullptr, "EyeLike"};
 
 void register_factory_ops() {
   for (OpDef* op : {&kFull, &kArange, &kLinspace, &kEye}) register_op(*op);

@@ -279,20 +279,20 @@ std::vector<Tensor> select_values_backward(const BackwardCall& c) {
 
 }  // namespace
 
-OpDef kGather{"gather", 2, kDifferentiable, infer_gather, nullptr, "GatherElements", gather_backward};
-OpDef kScatter{"scatter", 3, kDifferentiable, infer_scatter, nullptr, "ScatterElements",
+OpDef kGather{"gather", 2, kDifferentiable, {attr("dim", AttrType::Int)}, infer_gather, nullptr, "GatherElements", gather_backward};
+OpDef kScatter{"scatter", 3, kDifferentiable, {attr("dim", AttrType::Int), attr("reduction", AttrType::String)}, infer_scatter, nullptr, "ScatterElements",
                scatter_backward};
-OpDef kScatterAdd{"scatter_add", 3, kDifferentiable, infer_scatter, nullptr, "ScatterElements",
+OpDef kScatterAdd{"scatter_add", 3, kDifferentiable, {attr("dim", AttrType::Int), attr("reduction", AttrType::String)}, infer_scatter, nullptr, "ScatterElements",
                   scatter_add_backward};
-OpDef kIndexSelect{"index_select", 2, kDifferentiable, infer_index_select, nullptr, "Gather",
+OpDef kIndexSelect{"index_select", 2, kDifferentiable, {attr("dim", AttrType::Int)}, infer_index_select, nullptr, "Gather",
                    index_select_backward};
-OpDef kIndexPut{"index_put", -1, kDifferentiable, infer_index_put, nullptr, "ScatterND",
+OpDef kIndexPut{"index_put", -1, kDifferentiable, {attr("accumulate", AttrType::Bool, false)}, infer_index_put, nullptr, "ScatterND",
                 index_put_backward};
 // Integer output: nothing to differentiate.
-OpDef kOneHot{"one_hot", 1, 0, infer_one_hot, nullptr, "OneHot"};
+OpDef kOneHot{"one_hot", 1, 0, {attr("num_classes", AttrType::Int, int64_t{-1})}, infer_one_hot, nullptr, "OneHot"};
 // ONNX has no sort: an exporter writes TopK with k = the dim's size.
-OpDef kSort{"sort", 1, kDifferentiable, infer_sort, nullptr, nullptr, select_values_backward};
-OpDef kTopK{"topk", 1, kDifferentiable, infer_topk, nullptr, "TopK", select_values_backward};
+OpDef kSort{"sort", 1, kDifferentiable, {attr("dim", AttrType::Int, int64_t{-1}), attr("descending", AttrType::Bool, false), attr("stable", AttrType::Bool, false)}, infer_sort, nullptr, nullptr, select_values_backward};
+OpDef kTopK{"topk", 1, kDifferentiable, {attr("k", AttrType::Int), attr("dim", AttrType::Int, int64_t{-1}), attr("largest", AttrType::Bool, true), attr("sorted", AttrType::Bool, true)}, infer_topk, nullptr, "TopK", select_values_backward};
 
 void register_index_ops() {
   for (OpDef* op : {&kGather, &kScatter, &kScatterAdd, &kIndexSelect, &kIndexPut, &kOneHot, &kSort,

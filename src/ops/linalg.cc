@@ -162,13 +162,13 @@ std::vector<Tensor> dot_backward(const BackwardCall& c) {
 
 }  // namespace
 
-OpDef kMatmul{"matmul", 2, kDifferentiable, infer_matmul, nullptr, "MatMul", matmul_backward};
-OpDef kMm{"mm", 2, kDifferentiable, infer_mm, nullptr, "MatMul", mm_backward};
-OpDef kBmm{"bmm", 2, kDifferentiable, infer_bmm, nullptr, "MatMul", bmm_backward};
-OpDef kAddmm{"addmm", 3, kDifferentiable, infer_addmm, nullptr, "Gemm", addmm_backward};
+OpDef kMatmul{"matmul", 2, kDifferentiable, {}, infer_matmul, nullptr, "MatMul", matmul_backward};
+OpDef kMm{"mm", 2, kDifferentiable, {}, infer_mm, nullptr, "MatMul", mm_backward};
+OpDef kBmm{"bmm", 2, kDifferentiable, {}, infer_bmm, nullptr, "MatMul", bmm_backward};
+OpDef kAddmm{"addmm", 3, kDifferentiable, {attr("beta", AttrType::Scalar, Scalar(int64_t{1})), attr("alpha", AttrType::Scalar, Scalar(int64_t{1}))}, infer_addmm, nullptr, "Gemm", addmm_backward};
 // ONNX has no outer product: an exporter writes it as Mul of [n, 1] and [1, m].
-OpDef kOuter{"outer", 2, kDifferentiable, infer_outer, nullptr, nullptr, outer_backward};
-OpDef kDot{"dot", 2, kDifferentiable, infer_dot, nullptr, "MatMul", dot_backward};
+OpDef kOuter{"outer", 2, kDifferentiable, {}, infer_outer, nullptr, nullptr, outer_backward};
+OpDef kDot{"dot", 2, kDifferentiable, {}, infer_dot, nullptr, "MatMul", dot_backward};
 
 void register_linalg_ops() {
   for (OpDef* op : {&kMatmul, &kMm, &kBmm, &kAddmm, &kOuter, &kDot}) register_op(*op);

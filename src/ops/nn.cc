@@ -369,16 +369,16 @@ std::vector<Tensor> sdpa_decomposition(const std::vector<Tensor>& in, const Attr
 
 }  // namespace
 
-OpDef kLinear{"linear", -1, 0, infer_linear, nullptr, "Gemm", nullptr, 0, linear_decomposition};
-OpDef kLayerNorm{"layer_norm", -1, 0, infer_layer_norm, nullptr, "LayerNormalization", nullptr, 0,
+OpDef kLinear{"linear", -1, 0, {attr("bias", AttrType::Bool)}, infer_linear, nullptr, "Gemm", nullptr, 0, linear_decomposition};
+OpDef kLayerNorm{"layer_norm", -1, 0, {attr("normalized_shape", AttrType::Ints), attr("weight", AttrType::Bool), attr("bias", AttrType::Bool), attr("eps", AttrType::Float, 1e-5)}, infer_layer_norm, nullptr, "LayerNormalization", nullptr, 0,
                  layer_norm_decomposition};
-OpDef kBatchNorm{"batch_norm", -1, 0, infer_batch_norm, nullptr, "BatchNormalization", nullptr, 0,
+OpDef kBatchNorm{"batch_norm", -1, 0, {attr("weight", AttrType::Bool), attr("bias", AttrType::Bool), attr("running_stats", AttrType::Bool), attr("training", AttrType::Bool), attr("momentum", AttrType::Float, 0.1), attr("eps", AttrType::Float, 1e-5)}, infer_batch_norm, nullptr, "BatchNormalization", nullptr, 0,
                  batch_norm_decomposition};
-OpDef kCrossEntropy{"cross_entropy", -1, 0, infer_cross_entropy, nullptr, "SoftmaxCrossEntropyLoss",
+OpDef kCrossEntropy{"cross_entropy", -1, 0, {attr("weight", AttrType::Bool, false), attr("ignore_index", AttrType::Int, int64_t{-100}), attr("label_smoothing", AttrType::Float, 0.0), attr("reduction", AttrType::String, std::string("mean"))}, infer_cross_entropy, nullptr, "SoftmaxCrossEntropyLoss",
                     nullptr, 0, cross_entropy_decomposition};
-OpDef kNllLoss{"nll_loss", -1, 0, infer_nll_loss, nullptr, "NegativeLogLikelihoodLoss", nullptr, 0,
+OpDef kNllLoss{"nll_loss", -1, 0, {attr("weight", AttrType::Bool, false), attr("ignore_index", AttrType::Int, int64_t{-100}), attr("label_smoothing", AttrType::Float, 0.0), attr("reduction", AttrType::String, std::string("mean"))}, infer_nll_loss, nullptr, "NegativeLogLikelihoodLoss", nullptr, 0,
                nll_loss_decomposition};
-OpDef kScaledDotProductAttention{"scaled_dot_product_attention", -1, 0, infer_sdpa, nullptr, "Attention",
+OpDef kScaledDotProductAttention{"scaled_dot_product_attention", -1, 0, {attr("mask", AttrType::Bool, false), attr("is_causal", AttrType::Bool, false), attr("dropout_p", AttrType::Float, 0.0)}, infer_sdpa, nullptr, "Attention",
                                  nullptr, 0, sdpa_decomposition};
 
 void register_nn_ops() {

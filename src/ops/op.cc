@@ -84,6 +84,103 @@ std::string op_context(const OpDef& op, const std::vector<Tensor>& inputs) {
   return os.str();
 }
 
+const char* attr_type_name(AttrType t) {
+  switch (t) {
+    case AttrType::Int: return "int";
+    case AttrType::Float: return "float";
+    case AttrType::Bool: return "bool";
+    case AttrType::Scalar: return "scalar";
+    case AttrType::DType: return "dtype";
+    case AttrType::Ints: return "ints";
+    case AttrType::String: return "string";
+  }
+  return "?";
+}
+
+namespace {
+
+// "int 3", "ints [1, 2]", "string 'mean'": what a call gave, for the error message.
+std::string describe_attr(const AttrValue& v) {
+  std::ostringstream os;
+  os << attr_type_name(attr_type_of(v)) << " ";
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::vector<int64_t>>) os << shape_str(x);
+        else if constexpr (std::is_same_v<T, std::string>) os << "'" << x << "'";
+        else if constexpr (std::is_same_v<T, DType>) os << dtype_name(x);
+        else if constexpr (std::is_same_v<T, Scalar>) os << x.to_double();
+        else if constexpr (std::is_same_v<T, bool>) os << (x ? "true" : "false");
+        else os << x;
+      },
+      v);
+  return os.str();
+}
+
+std::string declared_list(const OpDef& op) {
+  if (op.attrs.empty()) return "it takes none";
+  std::string s = "it takes ";
+  for (size_t i = 0; i < op.attrs.size(); ++i) {
+    if (i) s += ", ";
+    s += op.attrs[i].name;
+    s += " (";
+    s += attr_type_name(op.attrs[i].type);
+    s += ")";
+  }
+  return s;
+}
+
+// The one implicit conversion: an int where a float or a scalar is declared (ONNX stores
+// alpha=1 as it likes, and C++ callers write {"p", 2}). Nothing lossy: a float never
+// becomes an int, and a bool is never a number (ONNX's 0/1 flags are its importer's job).
+std::optional<AttrValue> convert_attr(const AttrValue& v, AttrType want) {
+  if (const int64_t* i = std::get_if<int64_t>(&v)) {
+    if (want == AttrType::Float) return AttrValue(static_cast<double>(*i));
+    if (want == AttrType::Scalar) return AttrValue(Scalar(*i));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Attrs> check_attrs(const OpDef& op, const Attrs& attrs) {
+  auto fail = [&](auto&&... parts) {
+    throw_error(ErrorKind::InvalidArgument, detail::concat(op.name, ": ", parts...));
+  };
+  const std::vector<Attr>& given = attrs.items();
+  bool complete = true;  // false: a default to fill in or a value to convert
+  for (size_t i = 0; i < given.size(); ++i) {
+    const AttrSpec* spec = nullptr;
+    for (const AttrSpec& s : op.attrs)
+      if (s.name == given[i].name) spec = &s;
+    if (spec == nullptr) fail("unknown attribute '", given[i].name, "' (", declared_list(op), ")");
+    for (size_t j = 0; j < i; ++j)
+      if (given[j].name == given[i].name) fail("attribute '", given[i].name, "' given twice");
+    if (attr_type_of(given[i].value) != spec->type) {
+      if (!convert_attr(given[i].value, spec->type))
+        fail("attribute '", spec->name, "' expects ", attr_type_name(spec->type), ", got ",
+             describe_attr(given[i].value));
+      complete = false;
+    }
+  }
+  for (const AttrSpec& s : op.attrs) {
+    if (attrs.has(s.name)) continue;
+    if (s.default_value) complete = false;
+    else if (!s.optional) fail("missing attribute '", s.name, "' (", attr_type_name(s.type), ")");
+  }
+  if (complete) return std::nullopt;
+  Attrs out;
+  for (const AttrSpec& s : op.attrs) {
+    for (const Attr& a : given)
+      if (a.name == s.name) {
+        std::optional<AttrValue> converted = convert_attr(a.value, s.type);
+        out.add({s.name, converted ? std::move(*converted) : a.value});
+      }
+    if (!attrs.has(s.name) && s.default_value) out.add({s.name, *s.default_value});
+  }
+  return out;
+}
+
 namespace {
 
 std::string dtype_list(uint32_t mask) {
@@ -293,7 +390,8 @@ DispatchLayer* installed_layer(LayerSlot slot) {
 std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs) {
   ensure_registered();
   check_call(op, inputs);
-  OpCall c{op, std::move(inputs), attrs, Tensor()};
+  const std::optional<Attrs> completed = check_attrs(op, attrs);
+  OpCall c{op, std::move(inputs), completed ? *completed : attrs, Tensor()};
   return dispatch_from(0, c);
 }
 
@@ -314,7 +412,8 @@ Tensor& call_inplace(const OpDef& op, Tensor& self, std::vector<Tensor> inputs, 
   ensure_registered();
   TESSERA_CHECK(self.defined(), op.name, "_: the tensor is undefined");
   check_call(op, inputs);
-  OpCall c{op, std::move(inputs), attrs, self};
+  const std::optional<Attrs> completed = check_attrs(op, attrs);
+  OpCall c{op, std::move(inputs), completed ? *completed : attrs, self};
   dispatch_from(0, c);
   return self;
 }

@@ -57,6 +57,30 @@ class Attrs {
   std::vector<Attr> items_;
 };
 
+// ---- the attribute schema: what an op's Attrs must hold, declared once per OpDef ----
+// The alternatives of AttrValue, in the same order (attr_type_of relies on it).
+enum class AttrType : uint8_t { Int, Float, Bool, Scalar, DType, Ints, String };
+const char* attr_type_name(AttrType t);  // "int", "float", ... (for error messages)
+inline AttrType attr_type_of(const AttrValue& v) { return static_cast<AttrType>(v.index()); }
+
+// One declared attribute. Three kinds, by `default_value` and `optional`:
+//   required:            no default, not optional: a call without it is an error;
+//   with a default:      filled in before any layer runs, so rules and kernels may read it;
+//   optional (no value): may be absent, and its absence means something (sum without
+//                        "dims" reduces everything); rules test it with Attrs::has().
+struct AttrSpec {
+  std::string_view name;  // a string literal
+  AttrType type;
+  std::optional<AttrValue> default_value = std::nullopt;
+  bool optional = false;
+};
+inline AttrSpec attr(std::string_view name, AttrType type) { return {name, type}; }
+inline AttrSpec attr(std::string_view name, AttrType type, AttrValue default_value) {
+  return {name, type, std::move(default_value)};
+}
+inline AttrSpec attr_optional(std::string_view name, AttrType type) { return {name, type, std::nullopt, true}; }
+using AttrSchema = std::vector<AttrSpec>;
+
 struct OpDef;
 
 struct TensorMeta {
@@ -112,12 +136,19 @@ enum OpFlags : uint32_t {
   kDifferentiable = 1u << 2,
   kReduction = 1u << 3,
   kRandom = 1u << 4,         // consumes the generator (never constant-folded)
+  // The output shape depends on input values (nonzero, masked_select): a graph cannot
+  // plan its memory before running it, and infer_shapes says so instead of guessing.
+  kDataDependentShape = 1u << 5,
 };
 
 struct OpDef {
   const char* name;
   int num_inputs;  // -1: variadic
   uint32_t flags;
+  // Every attribute the op takes (an empty list: none). The dispatcher checks each call's
+  // Attrs against it before any layer runs (check_attrs), so rules and kernels may assume
+  // declared attributes are there with their declared type.
+  AttrSchema attrs;
   InferFn infer;            // shape and dtype rule (and argument validation)
   ViewFn view = nullptr;    // for kIsView ops instead of a kernel
   const char* onnx_op = nullptr;  // the ONNX operator it maps to, if one does
@@ -211,6 +242,14 @@ void check_inplace_result(const OpDef& op, const std::vector<Tensor>& inputs, co
 
 // Reduces a broadcast gradient back to `sizes` (sums the broadcast dims).
 Tensor sum_to(const Tensor& grad, IntArrayRef sizes);
+
+// Checks `attrs` against op.attrs: an undeclared, repeated, missing required or ill-typed
+// attribute is an InvalidArgumentError naming the op, the attribute, the type expected and
+// the value given. Returns the attributes completed with their defaults (and an int given
+// for a float or scalar attribute converted, as ONNX files and C++ literals such as
+// {"p", 2} bring them), or nullopt when `attrs` is complete as it is (the common case, no
+// copy).
+std::optional<Attrs> check_attrs(const OpDef& op, const Attrs& attrs);
 
 // "add: a [2, 3] f32, b [4] f32: " - the prefix every op error starts with.
 std::string op_context(const OpDef& op, const std::vector<Tensor>& inputs);

@@ -51,10 +51,10 @@ constexpr uint32_t kAllButGrad = ~0b10u;
 
 }  // namespace
 
-OpDef kSgdUpdate{"sgd_update_", -1, 0, infer_sgd, nullptr, nullptr, nullptr, kAllButGrad};
-OpDef kAdamUpdate{"adam_update_", -1, 0, infer_adam, nullptr, nullptr, nullptr, kAllButGrad};
-OpDef kRmspropUpdate{"rmsprop_update_", -1, 0, infer_rmsprop, nullptr, nullptr, nullptr, kAllButGrad};
-OpDef kAdagradUpdate{"adagrad_update_", -1, 0, infer_adagrad, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kSgdUpdate{"sgd_update_", -1, 0, {attr("lr", AttrType::Float), attr("momentum", AttrType::Float), attr("dampening", AttrType::Float), attr("weight_decay", AttrType::Float), attr("nesterov", AttrType::Bool), attr("first_step", AttrType::Bool)}, infer_sgd, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kAdamUpdate{"adam_update_", -1, 0, {attr("lr", AttrType::Float), attr("beta1", AttrType::Float), attr("beta2", AttrType::Float), attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float), attr("step", AttrType::Int), attr("amsgrad", AttrType::Bool), attr("decoupled", AttrType::Bool)}, infer_adam, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kRmspropUpdate{"rmsprop_update_", -1, 0, {attr("lr", AttrType::Float), attr("alpha", AttrType::Float), attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float), attr("momentum", AttrType::Float), attr("centered", AttrType::Bool)}, infer_rmsprop, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kAdagradUpdate{"adagrad_update_", -1, 0, {attr("lr", AttrType::Float), attr("lr_decay", AttrType::Float), attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float), attr("step", AttrType::Int)}, infer_adagrad, nullptr, nullptr, nullptr, kAllButGrad};
 
 void register_optim_ops() {
   for (OpDef* op : {&kSgdUpdate, &kAdamUpdate, &kRmspropUpdate, &kAdagradUpdate}) register_op(*op);

@@ -158,12 +158,12 @@ Tensor run_random(const OpDef& op, std::vector<Tensor> inputs, Generator* gen, i
 
 }  // namespace
 
-OpDef kRand{"rand", 0, kRandom, infer_rand, nullptr, "RandomUniform"};
-OpDef kRandn{"randn", 0, kRandom, infer_randn, nullptr, "RandomNormal"};
-OpDef kRandint{"randint", 0, kRandom, infer_randint, nullptr, nullptr};
-OpDef kBernoulli{"bernoulli", 1, kRandom, infer_bernoulli, nullptr, "Bernoulli"};
-OpDef kBernoulliScalar{"bernoulli_scalar", 0, kRandom, infer_bernoulli_scalar, nullptr, nullptr};
-OpDef kRandperm{"randperm", 0, kRandom, infer_randperm, nullptr, nullptr};
+OpDef kRand{"rand", 0, kRandom, {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType), attr("low", AttrType::Float), attr("high", AttrType::Float), attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_rand, nullptr, "RandomUniform"};
+OpDef kRandn{"randn", 0, kRandom, {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType), attr("mean", AttrType::Float), attr("std", AttrType::Float), attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_randn, nullptr, "RandomNormal"};
+OpDef kRandint{"randint", 0, kRandom, {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType), attr("low", AttrType::Int), attr("high", AttrType::Int), attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_randint, nullptr, nullptr};
+OpDef kBernoulli{"bernoulli", 1, kRandom, {attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_bernoulli, nullptr, "Bernoulli"};
+OpDef kBernoulliScalar{"bernoulli_scalar", 0, kRandom, {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType), attr("p", AttrType::Float), attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_bernoulli_scalar, nullptr, nullptr};
+OpDef kRandperm{"randperm", 0, kRandom, {attr("n", AttrType::Int), attr("dtype", AttrType::DType), attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_randperm, nullptr, nullptr};
 
 void register_random_ops() {
   register_op(kRand);

@@ -312,29 +312,29 @@ std::vector<Tensor> log_softmax_backward(const BackwardCall& c) {
 }
 }  // namespace
 
-OpDef kSum{"sum", 1, kRD, infer_sum, nullptr, "ReduceSum", sum_backward};
-OpDef kMean{"mean", 1, kRD, infer_mean, nullptr, "ReduceMean", mean_backward};
-OpDef kProd{"prod", 1, kRD, infer_prod, nullptr, "ReduceProd", prod_backward};
-OpDef kAmax{"amax", 1, kRD, infer_extremum<kMaxWord>, nullptr, "ReduceMax", extremum_backward};
-OpDef kAmin{"amin", 1, kRD, infer_extremum<kMinWord>, nullptr, "ReduceMin", extremum_backward};
+OpDef kSum{"sum", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr_optional("dtype", AttrType::DType)}, infer_sum, nullptr, "ReduceSum", sum_backward};
+OpDef kMean{"mean", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_mean, nullptr, "ReduceMean", mean_backward};
+OpDef kProd{"prod", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_prod, nullptr, "ReduceProd", prod_backward};
+OpDef kAmax{"amax", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_extremum<kMaxWord>, nullptr, "ReduceMax", extremum_backward};
+OpDef kAmin{"amin", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_extremum<kMinWord>, nullptr, "ReduceMin", extremum_backward};
 // The values output is differentiable; the int64 indices are not.
-OpDef kMaxDim{"max", 1, kRD, infer_extremum_dim, nullptr, nullptr, extremum_backward};
-OpDef kMinDim{"min", 1, kRD, infer_extremum_dim, nullptr, nullptr, extremum_backward};
+OpDef kMaxDim{"max", 1, kRD, {attr("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)}, infer_extremum_dim, nullptr, nullptr, extremum_backward};
+OpDef kMinDim{"min", 1, kRD, {attr("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)}, infer_extremum_dim, nullptr, nullptr, extremum_backward};
 // Index and bool results: nothing to differentiate.
-OpDef kArgmax{"argmax", 1, kReduction, infer_arg, nullptr, "ArgMax"};
-OpDef kArgmin{"argmin", 1, kReduction, infer_arg, nullptr, "ArgMin"};
-OpDef kVar{"var", 1, kRD, infer_var, nullptr, nullptr, var_backward};
-OpDef kStd{"std", 1, kRD, infer_var, nullptr, nullptr, std_backward};
-OpDef kNorm{"norm", 1, kRD, infer_norm, nullptr, nullptr, norm_backward};
-OpDef kNormL1{"norm_l1", 1, kRD, infer_norm, nullptr, "ReduceL1", norm_backward};
-OpDef kNormL2{"norm_l2", 1, kRD, infer_norm, nullptr, "ReduceL2", norm_backward};
-OpDef kLogSumExp{"logsumexp", 1, kRD, infer_logsumexp, nullptr, "ReduceLogSumExp",
+OpDef kArgmax{"argmax", 1, kReduction, {attr_optional("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)}, infer_arg, nullptr, "ArgMax"};
+OpDef kArgmin{"argmin", 1, kReduction, {attr_optional("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)}, infer_arg, nullptr, "ArgMin"};
+OpDef kVar{"var", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr("correction", AttrType::Int, int64_t{1})}, infer_var, nullptr, nullptr, var_backward};
+OpDef kStd{"std", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr("correction", AttrType::Int, int64_t{1})}, infer_var, nullptr, nullptr, std_backward};
+OpDef kNorm{"norm", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr("p", AttrType::Float)}, infer_norm, nullptr, nullptr, norm_backward};
+OpDef kNormL1{"norm_l1", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr("p", AttrType::Float)}, infer_norm, nullptr, "ReduceL1", norm_backward};
+OpDef kNormL2{"norm_l2", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr("p", AttrType::Float)}, infer_norm, nullptr, "ReduceL2", norm_backward};
+OpDef kLogSumExp{"logsumexp", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_logsumexp, nullptr, "ReduceLogSumExp",
                  logsumexp_backward};
-OpDef kAll{"all", 1, kReduction, infer_logical, nullptr, nullptr};
-OpDef kAny{"any", 1, kReduction, infer_logical, nullptr, nullptr};
-OpDef kCumsum{"cumsum", 1, kRD, infer_cumsum, nullptr, "CumSum", cumsum_backward};
-OpDef kSoftmax{"softmax", 1, kRD, infer_softmax, nullptr, "Softmax", softmax_backward};
-OpDef kLogSoftmax{"log_softmax", 1, kRD, infer_softmax, nullptr, "LogSoftmax",
+OpDef kAll{"all", 1, kReduction, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_logical, nullptr, nullptr};
+OpDef kAny{"any", 1, kReduction, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_logical, nullptr, nullptr};
+OpDef kCumsum{"cumsum", 1, kRD, {attr("dim", AttrType::Int)}, infer_cumsum, nullptr, "CumSum", cumsum_backward};
+OpDef kSoftmax{"softmax", 1, kRD, {attr("dim", AttrType::Int)}, infer_softmax, nullptr, "Softmax", softmax_backward};
+OpDef kLogSoftmax{"log_softmax", 1, kRD, {attr("dim", AttrType::Int)}, infer_softmax, nullptr, "LogSoftmax",
                   log_softmax_backward};
 
 void register_reduce_ops() {

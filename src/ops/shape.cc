@@ -170,14 +170,14 @@ std::vector<Tensor> roll_backward(const BackwardCall& c) {
 
 }  // namespace
 
-OpDef kCat{"cat", -1, kDifferentiable, infer_cat, nullptr, "Concat", cat_backward};
+OpDef kCat{"cat", -1, kDifferentiable, {attr("dim", AttrType::Int, int64_t{0})}, infer_cat, nullptr, "Concat", cat_backward};
 // ONNX has no stack: exporters write Unsqueeze on each input, then Concat.
-OpDef kStack{"stack", -1, kDifferentiable, infer_stack, nullptr, nullptr, stack_backward};
-OpDef kRepeat{"repeat", 1, kDifferentiable, infer_repeat, nullptr, "Tile", repeat_backward};
-OpDef kFlip{"flip", 1, kDifferentiable, infer_flip, nullptr, nullptr, self_adjoint_backward};
-OpDef kRoll{"roll", 1, kDifferentiable, infer_roll, nullptr, nullptr, roll_backward};
-OpDef kTril{"tril", 1, kDifferentiable, infer_trilu, nullptr, "Trilu", self_adjoint_backward};
-OpDef kTriu{"triu", 1, kDifferentiable, infer_trilu, nullptr, "Trilu", self_adjoint_backward};
+OpDef kStack{"stack", -1, kDifferentiable, {attr("dim", AttrType::Int, int64_t{0})}, infer_stack, nullptr, nullptr, stack_backward};
+OpDef kRepeat{"repeat", 1, kDifferentiable, {attr("repeats", AttrType::Ints)}, infer_repeat, nullptr, "Tile", repeat_backward};
+OpDef kFlip{"flip", 1, kDifferentiable, {attr("dims", AttrType::Ints)}, infer_flip, nullptr, nullptr, self_adjoint_backward};
+OpDef kRoll{"roll", 1, kDifferentiable, {attr("shifts", AttrType::Ints), attr("dims", AttrType::Ints)}, infer_roll, nullptr, nullptr, roll_backward};
+OpDef kTril{"tril", 1, kDifferentiable, {attr("diagonal", AttrType::Int, int64_t{0}), attr("upper", AttrType::Bool)}, infer_trilu, nullptr, "Trilu", self_adjoint_backward};
+OpDef kTriu{"triu", 1, kDifferentiable, {attr("diagonal", AttrType::Int, int64_t{0}), attr("upper", AttrType::Bool)}, infer_trilu, nullptr, "Trilu", self_adjoint_backward};
 
 void register_shape_ops() {
   for (OpDef* op : {&kCat, &kStack, &kRepeat, &kFlip, &kRoll, &kTril, &kTriu}) register_op(*op);

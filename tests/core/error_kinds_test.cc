@@ -99,7 +99,7 @@ ops::InferResult infer_same(const std::vector<Tensor>& in, const ops::Attrs&) {
   return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
 }
 void copy_kernel(const ops::KernelCall& c) { c.outputs[0].copy_(c.inputs[0]); }
-ops::OpDef kF64Only{"error_kinds_test_f64_only", 1, ops::kDifferentiable, infer_same};
+ops::OpDef kF64Only{"error_kinds_test_f64_only", 1, ops::kDifferentiable, {}, infer_same};
 const ops::OpDef& f64_only_op() {
   static const bool registered = [] {
     ops::ensure_registered();

@@ -1,0 +1,158 @@
+// The typed attribute schema (OpDef::attrs): a call with an attribute the op does not
+// declare, without a required one, or with one of the wrong type is a user error naming the
+// op, the attribute, the type expected and what came (an ONNX file or a hand-built graph
+// brings such mistakes); missing defaulted attributes are filled in before any rule or
+// kernel reads them. The calls go through ops::call directly, as an importer would.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ops/op.h"
+#include "tessera/ops.h"
+#include "test_util.h"
+
+namespace tessera {
+namespace {
+
+using ops::Attrs;
+using ops::AttrType;
+
+// The message of the InvalidArgumentError `fn` throws; fails the test on anything else
+// (an internal error would mean the schema let a bad attribute through to a rule).
+template <typename F>
+std::string user_error(F&& fn) {
+  try {
+    fn();
+  } catch (const InvalidArgumentError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected an InvalidArgumentError, got: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "expected an InvalidArgumentError, nothing was thrown";
+  return "";
+}
+
+// Ops by name, as an importer finds them.
+const ops::OpDef& op(const char* name) {
+  const ops::OpDef* def = ops::find_op(name);
+  if (def == nullptr) throw std::runtime_error(std::string("no op ") + name);
+  return *def;
+}
+
+Tensor mat23() { return arange(0, 6, 1, kFloat32).view({2, 3}); }
+
+TEST(Schema, MissingRequiredAttributeNamesOpAttributeAndType) {
+  const std::string msg = user_error([] { ops::call(op("cumsum"), {mat23()}, {}); });
+  EXPECT_NE(msg.find("cumsum: "), std::string::npos) << msg;
+  EXPECT_NE(msg.find("missing attribute 'dim' (int)"), std::string::npos) << msg;
+}
+
+TEST(Schema, WrongTypeNamesExpectedAndGiven) {
+  const std::string msg =
+      user_error([] { ops::call(op("sum"), {mat23()}, {{"keepdim", int64_t{1}}}); });
+  EXPECT_NE(msg.find("sum: attribute 'keepdim' expects bool, got int 1"), std::string::npos) << msg;
+  // A float is never truncated to an int.
+  const std::string f = user_error([] { ops::call(op("cumsum"), {mat23()}, {{"dim", 0.0}}); });
+  EXPECT_NE(f.find("cumsum: attribute 'dim' expects int, got float 0"), std::string::npos) << f;
+  const std::string s =
+      user_error([] { ops::call(op("gelu"), {mat23()}, {{"approximate", int64_t{0}}}); });
+  EXPECT_NE(s.find("gelu: attribute 'approximate' expects string, got int 0"), std::string::npos) << s;
+}
+
+TEST(Schema, UnknownAttributeListsWhatTheOpTakes) {
+  const std::string msg =
+      user_error([] { ops::call(op("sum"), {mat23()}, {{"axis", std::vector<int64_t>{0}}}); });
+  EXPECT_NE(msg.find("sum: unknown attribute 'axis'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("dims (ints), keepdim (bool), dtype (dtype)"), std::string::npos) << msg;
+  const std::string none = user_error([] { ops::call(op("add"), {mat23(), mat23()}, {{"alpha", 2.0}}); });
+  EXPECT_NE(none.find("add: unknown attribute 'alpha' (it takes none)"), std::string::npos) << none;
+}
+
+TEST(Schema, RepeatedAttributeIsRefused) {
+  const std::string msg = user_error(
+      [] { ops::call(op("cumsum"), {mat23()}, {{"dim", int64_t{0}}, {"dim", int64_t{1}}}); });
+  EXPECT_NE(msg.find("cumsum: attribute 'dim' given twice"), std::string::npos) << msg;
+}
+
+TEST(Schema, InPlaceCallsAreCheckedToo) {
+  Tensor x = mat23();
+  const std::string msg = user_error([&] { ops::call_inplace(op("clamp"), x, {x}, {{"min", Scalar(1)}}); });
+  EXPECT_NE(msg.find("clamp: missing attribute 'max' (scalar)"), std::string::npos) << msg;
+}
+
+TEST(Schema, DefaultsAreFilledInBeforeTheRuleRuns) {
+  // check_attrs itself: nothing to add when every attribute is given...
+  EXPECT_FALSE(ops::check_attrs(op("cumsum"), {{"dim", int64_t{0}}}).has_value());
+  // ...and the defaults, in schema order, when some are missing; optional ones stay absent.
+  const std::optional<Attrs> sum = ops::check_attrs(op("sum"), {});
+  ASSERT_TRUE(sum.has_value());
+  EXPECT_FALSE(sum->has("dims"));
+  EXPECT_FALSE(sum->has("dtype"));
+  EXPECT_FALSE(sum->b("keepdim"));
+  const std::optional<Attrs> conv = ops::check_attrs(op("conv2d"), {{"groups", int64_t{1}}});
+  ASSERT_TRUE(conv.has_value());
+  EXPECT_EQ(conv->ints("stride"), (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(conv->ints("padding"), (std::vector<int64_t>{0, 0, 0, 0}));
+
+  // Through dispatch: kernels and rules read the defaults (sum over everything, keepdim
+  // false; sort along the last dim, ascending; conv2d with stride 1 and no padding).
+  EXPECT_EQ(ops::call1(op("sum"), {mat23()}).item<float>(), 15.0f);
+  const Tensor sorted = ops::call(op("sort"), {tensor<float>({3, 1, 2}, {3})})[0];
+  EXPECT_EQ(sorted.to_vector<float>(), (std::vector<float>{1, 2, 3}));
+  const Tensor y = ops::call1(op("conv2d"), {ones({1, 1, 4, 4}), ones({1, 1, 3, 3})});
+  EXPECT_EQ(Shape(y.sizes()), (Shape{1, 1, 2, 2}));
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{9, 9, 9, 9}));
+}
+
+TEST(Schema, IntIsAcceptedForFloatAndScalar) {
+  // ONNX stores some float attributes as ints and C++ callers write {"p", 2}: converted,
+  // never the other way round (see WrongTypeNamesExpectedAndGiven).
+  const Tensor x = tensor<float>({3, -4}, {2});
+  EXPECT_FLOAT_EQ(ops::call1(op("norm"), {x}, {{"p", int64_t{1}}}).item<float>(), 7.0f);
+  const std::optional<Attrs> a = ops::check_attrs(op("fill_"), {{"value", int64_t{3}}});
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->scalar("value").to_int(), 3);
+}
+
+// Every op declares its attributes (the field is positional, before `infer`, so an OpDef
+// without it does not compile; an empty list is a declaration), no name twice, and every
+// default of its declared type (an optional attribute has none: its absence is its meaning).
+TEST(Schema, EveryOpDeclaresAConsistentSchema) {
+  size_t ops_with = 0, attrs = 0, defaults = 0, optionals = 0;
+  const std::vector<const ops::OpDef*> all = ops::all_ops();
+  for (const ops::OpDef* op : all) {
+    std::set<std::string_view> names;
+    for (const ops::AttrSpec& s : op->attrs) {
+      EXPECT_TRUE(names.insert(s.name).second) << op->name << ": attribute " << s.name << " twice";
+      EXPECT_FALSE(s.name.empty()) << op->name;
+      if (s.default_value) {
+        ++defaults;
+        EXPECT_EQ(ops::attr_type_of(*s.default_value), s.type)
+            << op->name << ": the default of " << s.name << " is a "
+            << ops::attr_type_name(ops::attr_type_of(*s.default_value)) << ", declared "
+            << ops::attr_type_name(s.type);
+        EXPECT_FALSE(s.optional) << op->name << ": " << s.name << " is optional with a default";
+      }
+      optionals += s.optional ? 1 : 0;
+    }
+    // A complete set of attributes passes unchanged: the defaults alone satisfy every op
+    // whose attributes all have defaults or are optional.
+    bool all_defaulted = true;
+    for (const ops::AttrSpec& s : op->attrs) all_defaulted = all_defaulted && (s.default_value || s.optional);
+    if (all_defaulted) {
+      EXPECT_NO_THROW(ops::check_attrs(*op, {})) << op->name;
+    }
+    ops_with += op->attrs.empty() ? 0 : 1;
+    attrs += op->attrs.size();
+  }
+  std::printf("schema: %zu ops, %zu with attributes, %zu attributes (%zu with a default, %zu optional)\n",
+              all.size(), ops_with, attrs, defaults, optionals);
+  EXPECT_GT(ops_with, 50u);
+}
+
+}  // namespace
+}  // namespace tessera
