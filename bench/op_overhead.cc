@@ -58,7 +58,7 @@ void breakdown(const Tensor& a, const Tensor& b, double total_us) {
          keep(v);
        })},
       {"infer: result_type + broadcast_shapes + metas", med([&] {
-         std::vector<Tensor> v{a, b};
+         std::vector<ops::InputMeta> v{a, b};
          ops::InferResult r = ops::kAdd.infer(v, no_attrs);
          keep(r);
        })},

@@ -67,7 +67,7 @@ ConvGeometry conv_geometry(IntArrayRef in, IntArrayRef wt, const Attrs& attrs) {
 
 namespace {
 
-using In = std::vector<Tensor>;
+using In = std::vector<InputMeta>;
 
 DType float_result(const In& in) {
   const DType dt = result_type(in);
@@ -90,7 +90,7 @@ InferResult infer_conv2d(const In& in, const Attrs& attrs) {
   return {{{Shape{g.n, g.o, g.oh, g.ow}, dt}}, dt};
 }
 
-void check_grad_output(const Tensor& gy, const ConvGeometry& g) {
+void check_grad_output(const InputMeta& gy, const ConvGeometry& g) {
   const Shape want{g.n, g.o, g.oh, g.ow};
   TESSERA_CHECK(gy.sizes().equals(want), "expected a gradient of shape ", shape_str(want),
                 ", got ", shape_str(gy.sizes()));
@@ -115,8 +115,8 @@ InferResult infer_backward_weight(const In& in, const Attrs& attrs) {
 InferResult infer_conv_transpose2d(const In& in, const Attrs& attrs) {
   TESSERA_CHECK(in.size() == 2 || in.size() == 3, "expected (input, weight[, bias]), got ",
                 in.size(), " tensors");
-  const Tensor& x = in[0];
-  const Tensor& w = in[1];
+  const InputMeta& x = in[0];
+  const InputMeta& w = in[1];
   TESSERA_CHECK(x.dim() == 4, "expected a 4-D input [N, C, H, W], got ", shape_str(x.sizes()));
   TESSERA_CHECK(w.dim() == 4,
                 "expected a 4-D weight [in_channels, out_channels / groups, kh, kw], got ",
@@ -229,12 +229,15 @@ AttrSchema conv_attrs(std::optional<AttrSpec> extra = std::nullopt) {
 OpDef kConv2d{"conv2d", -1, kDifferentiable, conv_attrs(), infer_conv2d, nullptr, "Conv", conv2d_backward};
 // The gradient ops have no ONNX operator of their own (an exporter writes backward_input
 // as ConvTranspose); graphs of inference never contain them.
-OpDef kConv2dBackwardInput{"conv2d_backward_input", 2, kDifferentiable, conv_attrs(attr("input_size", AttrType::Ints)), infer_backward_input,
+OpDef kConv2dBackwardInput{"conv2d_backward_input", 2, kDifferentiable,
+                           conv_attrs(attr("input_size", AttrType::Ints)), infer_backward_input,
                            nullptr, nullptr, backward_input_backward};
-OpDef kConv2dBackwardWeight{"conv2d_backward_weight", 2, kDifferentiable, conv_attrs(attr("weight_size", AttrType::Ints)), infer_backward_weight,
+OpDef kConv2dBackwardWeight{"conv2d_backward_weight", 2, kDifferentiable,
+                            conv_attrs(attr("weight_size", AttrType::Ints)), infer_backward_weight,
                             nullptr, nullptr, backward_weight_backward};
-OpDef kConvTranspose2d{"conv_transpose2d", -1, kDifferentiable, conv_attrs(attr("output_padding", AttrType::Ints, std::vector<int64_t>{0, 0})), infer_conv_transpose2d, nullptr,
-                       "ConvTranspose", conv_transpose2d_backward};
+OpDef kConvTranspose2d{"conv_transpose2d", -1, kDifferentiable,
+                       conv_attrs(attr("output_padding", AttrType::Ints, std::vector<int64_t>{0, 0})),
+                       infer_conv_transpose2d, nullptr, "ConvTranspose", conv_transpose2d_backward};
 
 void register_conv_ops() {
   for (OpDef* op : {&kConv2d, &kConv2dBackwardInput, &kConv2dBackwardWeight, &kConvTranspose2d})

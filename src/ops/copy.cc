@@ -7,18 +7,18 @@
 namespace tessera::ops {
 namespace {
 
-InferResult infer_clone(const std::vector<Tensor>& in, const Attrs&) {
+InferResult infer_clone(const std::vector<InputMeta>& in, const Attrs&) {
   return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
 }
 
-InferResult infer_cast(const std::vector<Tensor>& in, const Attrs& attrs) {
+InferResult infer_cast(const std::vector<InputMeta>& in, const Attrs& attrs) {
   return {{{Shape(in[0].sizes()), attrs.get<DType>("dtype")}}, std::nullopt};
 }
 
 // The gradient passes through (the engine casts it back to the input's dtype).
 std::vector<Tensor> identity_backward(const BackwardCall& c) { return {c.grad(0)}; }
 
-InferResult infer_copy(const std::vector<Tensor>& in, const Attrs&) {
+InferResult infer_copy(const std::vector<InputMeta>& in, const Attrs&) {
   const Shape target = broadcast_shapes(in[0].sizes(), in[1].sizes(), "copy_");
   TESSERA_CHECK(IntArrayRef(target).equals(in[0].sizes()), "copy_: source ", in[1].describe(),
                 " does not broadcast to the destination ", in[0].describe());
@@ -32,7 +32,7 @@ std::vector<Tensor> copy_backward(const BackwardCall& c) {
           c.needs(1) ? sum_to(c.grad(0), c.input_sizes(1)) : Tensor()};
 }
 
-InferResult infer_fill(const std::vector<Tensor>& in, const Attrs& attrs) {
+InferResult infer_fill(const std::vector<InputMeta>& in, const Attrs& attrs) {
   const Scalar& value = attrs.scalar("value");
   TESSERA_CHECK(!(value.is_floating() && !is_floating(in[0].dtype())), "fill_: cannot fill a ",
                 dtype_name(in[0].dtype()), " tensor with the floating value ", value.str());
@@ -47,9 +47,13 @@ std::vector<Tensor> fill_backward(const BackwardCall& c) {
 
 OpDef kClone{"clone", 1, kElementwise | kDifferentiable, {}, infer_clone, nullptr, "Identity",
              identity_backward};
-OpDef kCast{"cast", 1, kElementwise | kDifferentiable, {attr("dtype", AttrType::DType)}, infer_cast, nullptr, "Cast", identity_backward};
+OpDef kCast{"cast", 1, kElementwise | kDifferentiable,
+            {attr("dtype", AttrType::DType)},
+            infer_cast, nullptr, "Cast", identity_backward};
 OpDef kCopy{"copy_", 2, kDifferentiable, {}, infer_copy, nullptr, nullptr, copy_backward, /*mutates=*/0b1};
-OpDef kFill{"fill_", 1, kDifferentiable, {attr("value", AttrType::Scalar)}, infer_fill, nullptr, nullptr, fill_backward, /*mutates=*/0b1};
+OpDef kFill{"fill_", 1, kDifferentiable,
+            {attr("value", AttrType::Scalar)},
+            infer_fill, nullptr, nullptr, fill_backward, /*mutates=*/0b1};
 
 void register_copy_ops() {
   register_op(kClone);

@@ -12,7 +12,7 @@
 namespace tessera::ops {
 namespace {
 
-using In = std::vector<Tensor>;
+using In = std::vector<InputMeta>;
 
 // Broadcast of two or three shapes, with a message that needs no op name (the dispatcher
 // adds it, and the inputs, in front).
@@ -113,7 +113,7 @@ constexpr uint32_t kEwD = kElementwise | kDifferentiable;
 
 }  // namespace
 
-InferResult infer_binary_arith(const std::vector<Tensor>& in, const Attrs&) {
+InferResult infer_binary_arith(const std::vector<InputMeta>& in, const Attrs&) {
   const DType dt = result_type(in);
   return {{{broadcast(in[0].sizes(), in[1].sizes()), dt}}, dt};
 }
@@ -369,16 +369,23 @@ OpDef kTanh{"tanh", 1, kEwD, {}, infer_unary_float, nullptr, "Tanh", tanh_backwa
 OpDef kSigmoid{"sigmoid", 1, kEwD, {}, infer_unary_float, nullptr, "Sigmoid", sigmoid_backward};
 OpDef kErf{"erf", 1, kEwD, {}, infer_unary_float, nullptr, "Erf", erf_backward};
 OpDef kRelu{"relu", 1, kEwD, {}, infer_unary_same, nullptr, "Relu", relu_backward};
-OpDef kGelu{"gelu", 1, kEwD, {attr("approximate", AttrType::String, std::string("none"))}, infer_gelu, nullptr, "Gelu", gelu_backward};
+OpDef kGelu{"gelu", 1, kEwD,
+            {attr("approximate", AttrType::String, std::string("none"))},
+            infer_gelu, nullptr, "Gelu", gelu_backward};
 OpDef kSilu{"silu", 1, kEwD, {}, infer_unary_float, nullptr, nullptr, silu_backward};
-OpDef kSoftplus{"softplus", 1, kEwD, {attr("beta", AttrType::Float, 1.0), attr("threshold", AttrType::Float, 20.0)}, infer_unary_float, nullptr, "Softplus", softplus_backward};
+OpDef kSoftplus{"softplus", 1, kEwD,
+                {attr("beta", AttrType::Float, 1.0), attr("threshold", AttrType::Float, 20.0)},
+                infer_unary_float, nullptr, "Softplus", softplus_backward};
 OpDef kSquare{"square", 1, kEwD, {}, infer_square, nullptr, nullptr, square_backward};
 OpDef kReciprocal{"reciprocal", 1, kEwD, {}, infer_unary_float, nullptr, "Reciprocal",
                   reciprocal_backward};
 OpDef kFloor{"floor", 1, kEwD, {}, infer_unary_same, nullptr, "Floor", zero_backward};
 OpDef kCeil{"ceil", 1, kEwD, {}, infer_unary_same, nullptr, "Ceil", zero_backward};
 OpDef kRound{"round", 1, kEwD, {}, infer_unary_same, nullptr, "Round", zero_backward};
-OpDef kClamp{"clamp", 1, kEwD, {attr("min", AttrType::Scalar), attr("max", AttrType::Scalar), attr("has_min", AttrType::Bool), attr("has_max", AttrType::Bool)}, infer_clamp, nullptr, "Clip", clamp_backward};
+OpDef kClamp{"clamp", 1, kEwD,
+             {attr("min", AttrType::Scalar), attr("max", AttrType::Scalar),
+              attr("has_min", AttrType::Bool), attr("has_max", AttrType::Bool)},
+             infer_clamp, nullptr, "Clip", clamp_backward};
 OpDef kClampTensor{"clamp_tensor", 3, kEwD, {}, infer_clamp_tensor, nullptr, "Clip",
                    clamp_tensor_backward};
 
@@ -416,8 +423,13 @@ OpDef kWhere{"where", 3, kEwD, {}, infer_where, nullptr, "Where", where_backward
 OpDef kIsNan{"isnan", 1, kEw, {}, infer_unary_bool, nullptr, "IsNaN"};
 OpDef kIsInf{"isinf", 1, kEw, {}, infer_unary_bool, nullptr, "IsInf"};
 OpDef kIsFinite{"isfinite", 1, kEw, {}, infer_unary_bool, nullptr, nullptr};
-OpDef kNanToNum{"nan_to_num", 1, kEwD, {attr("nan", AttrType::Float, 0.0), attr("posinf", AttrType::Float), attr("neginf", AttrType::Float)}, infer_unary_same, nullptr, nullptr, nan_to_num_backward};
-OpDef kMaskedFill{"masked_fill", 2, kEwD, {attr("value", AttrType::Scalar)}, infer_masked_fill, nullptr, nullptr,
+OpDef kNanToNum{"nan_to_num", 1, kEwD,
+                {attr("nan", AttrType::Float, 0.0), attr("posinf", AttrType::Float),
+                 attr("neginf", AttrType::Float)},
+                infer_unary_same, nullptr, nullptr, nan_to_num_backward};
+OpDef kMaskedFill{"masked_fill", 2, kEwD,
+                  {attr("value", AttrType::Scalar)},
+                  infer_masked_fill, nullptr, nullptr,
                   masked_fill_backward};
 
 void register_elementwise_ops() {

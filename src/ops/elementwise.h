@@ -29,7 +29,7 @@ extern OpDef kIsNan, kIsInf, kIsFinite, kNanToNum;
 extern OpDef kMaskedFill;  // x, mask (bool, broadcastable to x); attr value
 
 // Shape/dtype rule of arithmetic binary ops: broadcast shapes, promote dtypes.
-InferResult infer_binary_arith(const std::vector<Tensor>& inputs, const Attrs& attrs);
+InferResult infer_binary_arith(const std::vector<InputMeta>& inputs, const Attrs& attrs);
 
 // The dtype a "float" unary op computes in for an input of dtype t.
 inline DType float_op_dtype(DType t) { return is_floating(t) ? t : DType::Float32; }

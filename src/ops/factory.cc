@@ -10,13 +10,13 @@
 namespace tessera::ops {
 namespace {
 
-InferResult infer_full(const std::vector<Tensor>&, const Attrs& a) {
+InferResult infer_full(const std::vector<InputMeta>&, const Attrs& a) {
   const auto& sizes = a.ints("sizes");
   numel_of(sizes);  // validates: no negative dims, no overflow
   return {{{Shape(IntArrayRef(sizes)), a.get<DType>("dtype")}}, std::nullopt};
 }
 
-InferResult infer_arange(const std::vector<Tensor>&, const Attrs& a) {
+InferResult infer_arange(const std::vector<InputMeta>&, const Attrs& a) {
   const double start = a.f("start"), end = a.f("end"), step = a.f("step");
   TESSERA_CHECK(step != 0, "step must be nonzero");
   TESSERA_CHECK(std::isfinite(start) && std::isfinite(end), "start and end must be finite, got ",
@@ -29,12 +29,12 @@ InferResult infer_arange(const std::vector<Tensor>&, const Attrs& a) {
   return {{{Shape{static_cast<int64_t>(n)}, a.get<DType>("dtype")}}, std::nullopt};
 }
 
-InferResult infer_linspace(const std::vector<Tensor>&, const Attrs& a) {
+InferResult infer_linspace(const std::vector<InputMeta>&, const Attrs& a) {
   TESSERA_CHECK(a.i("steps") >= 0, "number of steps must be non-negative, got ", a.i("steps"));
   return {{{Shape{a.i("steps")}, a.get<DType>("dtype")}}, std::nullopt};
 }
 
-InferResult infer_eye(const std::vector<Tensor>&, const Attrs& a) {
+InferResult infer_eye(const std::vector<InputMeta>&, const Attrs& a) {
   TESSERA_CHECK(a.i("n") >= 0 && a.i("m") >= 0, "n and m must be non-negative, got ", a.i("n"),
                 " and ", a.i("m"));
   return {{{Shape{a.i("n"), a.i("m")}, a.get<DType>("dtype")}}, std::nullopt};
@@ -42,10 +42,21 @@ InferResult infer_eye(const std::vector<Tensor>&, const Attrs& a) {
 
 }  // namespace
 
-OpDef kFull{"full", 0, 0, {attr("sizes", AttrType::Ints), attr("value", AttrType::Scalar), attr("dtype", AttrType::DType)}, infer_full, nullptr, "ConstantOfShape"};
-OpDef kArange{"arange", 0, 0, {attr("start", AttrType::Float), attr("end", AttrType::Float), attr("step", AttrType::Float), attr("dtype", AttrType::DType)}, infer_arange, nullptr, "Range"};
-OpDef kLinspace{"linspace", 0, 0, {attr("start", AttrType::Float), attr("end", AttrType::Float), attr("steps", AttrType::Int), attr("dtype", AttrType::DType)}, infer_linspace, nullptr, nullptr};
-OpDef kEye{"eye", 0, 0, {attr("n", AttrType::Int), attr("m", AttrType::Int), attr("dtype", AttrType::DType)}, infer_eye, nullptr, "EyeLike"};
+OpDef kFull{"full", 0, 0,
+            {attr("sizes", AttrType::Ints), attr("value", AttrType::Scalar),
+             attr("dtype", AttrType::DType)},
+            infer_full, nullptr, "ConstantOfShape"};
+OpDef kArange{"arange", 0, 0,
+              {attr("start", AttrType::Float), attr("end", AttrType::Float),
+               attr("step", AttrType::Float), attr("dtype", AttrType::DType)},
+              infer_arange, nullptr, "Range"};
+OpDef kLinspace{"linspace", 0, 0,
+                {attr("start", AttrType::Float), attr("end", AttrType::Float),
+                 attr("steps", AttrType::Int), attr("dtype", AttrType::DType)},
+                infer_linspace, nullptr, nullptr};
+OpDef kEye{"eye", 0, 0,
+           {attr("n", AttrType::Int), attr("m", AttrType::Int), attr("dtype", AttrType::DType)},
+           infer_eye, nullptr, "EyeLike"};
 
 void register_factory_ops() {
   for (OpDef* op : {&kFull, &kArange, &kLinspace, &kEye}) register_op(*op);

@@ -14,17 +14,17 @@ namespace tessera::ops {
 namespace {
 
 // A 0-d tensor counts as 1-D of size 1 for the dim rules below, as in PyTorch.
-int64_t rank1(const Tensor& t) { return std::max<int64_t>(t.dim(), 1); }
-int64_t size1(const Tensor& t, int64_t d) { return t.dim() == 0 ? 1 : t.size(d); }
+int64_t rank1(const InputMeta& t) { return std::max<int64_t>(t.dim(), 1); }
+int64_t size1(const InputMeta& t, int64_t d) { return t.dim() == 0 ? 1 : t.size(d); }
 
-void check_int64_index(const Tensor& index) {
+void check_int64_index(const InputMeta& index) {
   TESSERA_CHECK(index.dtype() == kInt64, "expected an int64 index tensor, got ",
                 dtype_name(index.dtype()));
 }
 
-InferResult infer_gather(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
-  const Tensor& index = in[1];
+InferResult infer_gather(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
+  const InputMeta& index = in[1];
   check_int64_index(index);
   const int64_t dim = checked_dim(a.i("dim"), x.dim());
   TESSERA_CHECK(rank1(index) == rank1(x), "index must have as many dims as the input (",
@@ -36,10 +36,10 @@ InferResult infer_gather(const std::vector<Tensor>& in, const Attrs& a) {
   return {{{Shape(index.sizes()), x.dtype()}}, std::nullopt};
 }
 
-InferResult infer_scatter(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
-  const Tensor& index = in[1];
-  const Tensor& src = in[2];
+InferResult infer_scatter(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
+  const InputMeta& index = in[1];
+  const InputMeta& src = in[2];
   check_int64_index(index);
   TESSERA_CHECK(src.dtype() == x.dtype(), "expected src to have the input's dtype ",
                 dtype_name(x.dtype()), ", got ", dtype_name(src.dtype()));
@@ -57,9 +57,9 @@ InferResult infer_scatter(const std::vector<Tensor>& in, const Attrs& a) {
   return {{{Shape(x.sizes()), x.dtype()}}, std::nullopt};
 }
 
-InferResult infer_index_select(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
-  const Tensor& index = in[1];
+InferResult infer_index_select(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
+  const InputMeta& index = in[1];
   TESSERA_CHECK(index.dtype() == kInt64 || index.dtype() == kInt32,
                 "expected an int64 or int32 index, got ", dtype_name(index.dtype()));
   TESSERA_CHECK(index.dim() <= 1, "index must be 0-d or 1-D, got ", index.dim(), " dims");
@@ -70,15 +70,15 @@ InferResult infer_index_select(const std::vector<Tensor>& in, const Attrs& a) {
   return {{{out, x.dtype()}}, std::nullopt};
 }
 
-InferResult infer_index_put(const std::vector<Tensor>& in, const Attrs&) {
-  const Tensor& x = in[0];
-  const Tensor& values = in[1];
+InferResult infer_index_put(const std::vector<InputMeta>& in, const Attrs&) {
+  const InputMeta& x = in[0];
+  const InputMeta& values = in[1];
   TESSERA_CHECK(in.size() >= 3, "expected at least one index tensor");
   TESSERA_CHECK(values.dtype() == x.dtype(), "expected values to have the input's dtype ",
                 dtype_name(x.dtype()), ", got ", dtype_name(values.dtype()));
   int64_t indexed = 0;
   for (size_t i = 2; i < in.size(); ++i) {
-    const Tensor& t = in[i];
+    const InputMeta& t = in[i];
     if (t.dtype() == kBool) {
       TESSERA_CHECK(t.dim() >= 1, "a boolean mask index must have at least 1 dim (index ", i - 2, ")");
       for (int64_t d = 0; d < t.dim(); ++d)
@@ -99,40 +99,40 @@ InferResult infer_index_put(const std::vector<Tensor>& in, const Attrs&) {
   return {{{Shape(x.sizes()), x.dtype()}}, std::nullopt};
 }
 
-InferResult infer_one_hot(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& labels = in[0];
+// On metadata: without num_classes the class count is the largest label + 1, which only
+// the values know, so the last dim comes back unknown (one_hot is kDataDependentShape) and
+// the eager backend asks one_hot_data_shape. That labels lie in [0, classes) is a check on
+// values too: the kernel makes it.
+InferResult infer_one_hot(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& labels = in[0];
   TESSERA_CHECK(labels.dtype() == kInt64, "one_hot is only applicable to int64 class labels, got ",
                 dtype_name(labels.dtype()));
-  int64_t classes = a.i("num_classes");
+  const int64_t classes = a.i("num_classes");
   TESSERA_CHECK(classes >= -1, "num_classes must be -1 (infer) or non-negative, got ", classes);
-  // The class count depends on the values when not given, so this rule reads the data.
-  int64_t lo = 0, hi = -1;
-  bool first = true;
-  cpu::for_each_value<int64_t>(labels, [&](int64_t, int64_t v) {
-    lo = first ? v : std::min(lo, v);
-    hi = first ? v : std::max(hi, v);
-    first = false;
-  });
-  if (classes == -1) {
-    TESSERA_CHECK(labels.numel() > 0, "cannot infer the number of classes from an empty tensor");
-    classes = hi + 1;
-  }
-  TESSERA_CHECK(labels.numel() == 0 || lo >= 0, "class values must be non-negative, got ", lo);
-  TESSERA_CHECK(labels.numel() == 0 || hi < classes, "class values must be smaller than num_classes (",
-                classes, "), got ", hi);
+  TESSERA_CHECK(classes != -1 || labels.numel() > 0,
+                "cannot infer the number of classes from an empty tensor");
   Shape out(labels.sizes());
-  out.push_back(classes);
+  out.push_back(classes == -1 ? kUnknownDim : classes);
   return {{{out, kInt64}}, std::nullopt};
 }
 
-InferResult infer_sort(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult one_hot_data_shape(const std::vector<Tensor>& in, const Attrs& a) {
+  InferResult r = infer_one_hot({in.begin(), in.end()}, a);
+  int64_t hi = -1;
+  cpu::for_each_value<int64_t>(in[0], [&](int64_t, int64_t v) { hi = std::max(hi, v); });
+  // Negative labels are the kernel's error to report; the shape only has to be valid.
+  r.outputs[0].sizes.back() = std::max<int64_t>(hi + 1, 0);
+  return r;
+}
+
+InferResult infer_sort(const std::vector<InputMeta>& in, const Attrs& a) {
   checked_dim(a.i("dim"), in[0].dim());
   Shape s(in[0].sizes());
   return {{{s, in[0].dtype()}, {s, kInt64}}, std::nullopt};
 }
 
-InferResult infer_topk(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_topk(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   const int64_t dim = checked_dim(a.i("dim"), x.dim());
   const int64_t k = a.i("k");
   const int64_t n = size1(x, dim);
@@ -279,20 +279,37 @@ std::vector<Tensor> select_values_backward(const BackwardCall& c) {
 
 }  // namespace
 
-OpDef kGather{"gather", 2, kDifferentiable, {attr("dim", AttrType::Int)}, infer_gather, nullptr, "GatherElements", gather_backward};
-OpDef kScatter{"scatter", 3, kDifferentiable, {attr("dim", AttrType::Int), attr("reduction", AttrType::String)}, infer_scatter, nullptr, "ScatterElements",
+OpDef kGather{"gather", 2, kDifferentiable,
+              {attr("dim", AttrType::Int)},
+              infer_gather, nullptr, "GatherElements", gather_backward};
+OpDef kScatter{"scatter", 3, kDifferentiable,
+               {attr("dim", AttrType::Int), attr("reduction", AttrType::String)},
+               infer_scatter, nullptr, "ScatterElements",
                scatter_backward};
-OpDef kScatterAdd{"scatter_add", 3, kDifferentiable, {attr("dim", AttrType::Int), attr("reduction", AttrType::String)}, infer_scatter, nullptr, "ScatterElements",
+OpDef kScatterAdd{"scatter_add", 3, kDifferentiable,
+                  {attr("dim", AttrType::Int), attr("reduction", AttrType::String)},
+                  infer_scatter, nullptr, "ScatterElements",
                   scatter_add_backward};
-OpDef kIndexSelect{"index_select", 2, kDifferentiable, {attr("dim", AttrType::Int)}, infer_index_select, nullptr, "Gather",
+OpDef kIndexSelect{"index_select", 2, kDifferentiable,
+                   {attr("dim", AttrType::Int)},
+                   infer_index_select, nullptr, "Gather",
                    index_select_backward};
-OpDef kIndexPut{"index_put", -1, kDifferentiable, {attr("accumulate", AttrType::Bool, false)}, infer_index_put, nullptr, "ScatterND",
+OpDef kIndexPut{"index_put", -1, kDifferentiable,
+                {attr("accumulate", AttrType::Bool, false)},
+                infer_index_put, nullptr, "ScatterND",
                 index_put_backward};
 // Integer output: nothing to differentiate.
-OpDef kOneHot{"one_hot", 1, 0, {attr("num_classes", AttrType::Int, int64_t{-1})}, infer_one_hot, nullptr, "OneHot"};
+OpDef kOneHot{"one_hot", 1, kDataDependentShape, {attr("num_classes", AttrType::Int, int64_t{-1})},
+              infer_one_hot, nullptr, "OneHot", nullptr, 0, nullptr, one_hot_data_shape};
 // ONNX has no sort: an exporter writes TopK with k = the dim's size.
-OpDef kSort{"sort", 1, kDifferentiable, {attr("dim", AttrType::Int, int64_t{-1}), attr("descending", AttrType::Bool, false), attr("stable", AttrType::Bool, false)}, infer_sort, nullptr, nullptr, select_values_backward};
-OpDef kTopK{"topk", 1, kDifferentiable, {attr("k", AttrType::Int), attr("dim", AttrType::Int, int64_t{-1}), attr("largest", AttrType::Bool, true), attr("sorted", AttrType::Bool, true)}, infer_topk, nullptr, "TopK", select_values_backward};
+OpDef kSort{"sort", 1, kDifferentiable,
+            {attr("dim", AttrType::Int, int64_t{-1}), attr("descending", AttrType::Bool, false),
+             attr("stable", AttrType::Bool, false)},
+            infer_sort, nullptr, nullptr, select_values_backward};
+OpDef kTopK{"topk", 1, kDifferentiable,
+            {attr("k", AttrType::Int), attr("dim", AttrType::Int, int64_t{-1}),
+             attr("largest", AttrType::Bool, true), attr("sorted", AttrType::Bool, true)},
+            infer_topk, nullptr, "TopK", select_values_backward};
 
 void register_index_ops() {
   for (OpDef* op : {&kGather, &kScatter, &kScatterAdd, &kIndexSelect, &kIndexPut, &kOneHot, &kSort,

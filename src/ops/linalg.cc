@@ -12,14 +12,14 @@ namespace {
 
 // The batch dims of an operand of matmul: everything before the two matrix dims
 // (a 1-D operand has none).
-IntArrayRef batch_dims(const Tensor& t) {
+IntArrayRef batch_dims(const InputMeta& t) {
   IntArrayRef s = t.sizes();
   return t.dim() <= 2 ? IntArrayRef() : IntArrayRef(s.data(), s.size() - 2);
 }
 
-InferResult infer_matmul(const std::vector<Tensor>& in, const Attrs&) {
-  const Tensor& a = in[0];
-  const Tensor& b = in[1];
+InferResult infer_matmul(const std::vector<InputMeta>& in, const Attrs&) {
+  const InputMeta& a = in[0];
+  const InputMeta& b = in[1];
   TESSERA_CHECK(a.dim() >= 1 && b.dim() >= 1,
                 "both operands need at least 1 dimension, got ", a.dim(), "-D and ", b.dim(), "-D");
   const int64_t ka = a.size(-1);
@@ -44,13 +44,13 @@ InferResult infer_matmul(const std::vector<Tensor>& in, const Attrs&) {
   return {{{out, dt}}, dt};
 }
 
-InferResult infer_mm(const std::vector<Tensor>& in, const Attrs& attrs) {
+InferResult infer_mm(const std::vector<InputMeta>& in, const Attrs& attrs) {
   TESSERA_CHECK(in[0].dim() == 2 && in[1].dim() == 2, "expected 2-D matrices, got ", in[0].dim(),
                 "-D and ", in[1].dim(), "-D");
   return infer_matmul(in, attrs);
 }
 
-InferResult infer_bmm(const std::vector<Tensor>& in, const Attrs& attrs) {
+InferResult infer_bmm(const std::vector<InputMeta>& in, const Attrs& attrs) {
   TESSERA_CHECK(in[0].dim() == 3 && in[1].dim() == 3, "expected 3-D batches of matrices, got ",
                 in[0].dim(), "-D and ", in[1].dim(), "-D");
   TESSERA_CHECK(in[0].size(0) == in[1].size(0), "batch sizes differ (", in[0].size(0), " vs ",
@@ -58,7 +58,7 @@ InferResult infer_bmm(const std::vector<Tensor>& in, const Attrs& attrs) {
   return infer_matmul(in, attrs);
 }
 
-InferResult infer_dot(const std::vector<Tensor>& in, const Attrs& attrs) {
+InferResult infer_dot(const std::vector<InputMeta>& in, const Attrs& attrs) {
   TESSERA_CHECK(in[0].dim() == 1 && in[1].dim() == 1, "expected 1-D vectors, got ", in[0].dim(),
                 "-D and ", in[1].dim(), "-D");
   TESSERA_CHECK(in[0].size(0) == in[1].size(0), "vector sizes differ (", in[0].size(0), " vs ",
@@ -66,7 +66,7 @@ InferResult infer_dot(const std::vector<Tensor>& in, const Attrs& attrs) {
   return infer_matmul(in, attrs);
 }
 
-InferResult infer_outer(const std::vector<Tensor>& in, const Attrs&) {
+InferResult infer_outer(const std::vector<InputMeta>& in, const Attrs&) {
   TESSERA_CHECK(in[0].dim() == 1 && in[1].dim() == 1, "expected 1-D vectors, got ", in[0].dim(),
                 "-D and ", in[1].dim(), "-D");
   const DType dt = result_type(in);
@@ -74,10 +74,10 @@ InferResult infer_outer(const std::vector<Tensor>& in, const Attrs&) {
 }
 
 // inputs: input, a, b.
-InferResult infer_addmm(const std::vector<Tensor>& in, const Attrs& attrs) {
-  const Tensor& input = in[0];
-  const Tensor& a = in[1];
-  const Tensor& b = in[2];
+InferResult infer_addmm(const std::vector<InputMeta>& in, const Attrs& attrs) {
+  const InputMeta& input = in[0];
+  const InputMeta& a = in[1];
+  const InputMeta& b = in[2];
   TESSERA_CHECK(a.dim() == 2 && b.dim() == 2, "expected 2-D matrices to multiply, got ", a.dim(),
                 "-D and ", b.dim(), "-D");
   TESSERA_CHECK(a.size(1) == b.size(0), "inner dimensions differ (", a.size(1), " vs ", b.size(0),
@@ -165,7 +165,10 @@ std::vector<Tensor> dot_backward(const BackwardCall& c) {
 OpDef kMatmul{"matmul", 2, kDifferentiable, {}, infer_matmul, nullptr, "MatMul", matmul_backward};
 OpDef kMm{"mm", 2, kDifferentiable, {}, infer_mm, nullptr, "MatMul", mm_backward};
 OpDef kBmm{"bmm", 2, kDifferentiable, {}, infer_bmm, nullptr, "MatMul", bmm_backward};
-OpDef kAddmm{"addmm", 3, kDifferentiable, {attr("beta", AttrType::Scalar, Scalar(int64_t{1})), attr("alpha", AttrType::Scalar, Scalar(int64_t{1}))}, infer_addmm, nullptr, "Gemm", addmm_backward};
+OpDef kAddmm{"addmm", 3, kDifferentiable,
+             {attr("beta", AttrType::Scalar, Scalar(int64_t{1})),
+              attr("alpha", AttrType::Scalar, Scalar(int64_t{1}))},
+             infer_addmm, nullptr, "Gemm", addmm_backward};
 // ONNX has no outer product: an exporter writes it as Mul of [n, 1] and [1, m].
 OpDef kOuter{"outer", 2, kDifferentiable, {}, infer_outer, nullptr, nullptr, outer_backward};
 OpDef kDot{"dot", 2, kDifferentiable, {}, infer_dot, nullptr, "MatMul", dot_backward};

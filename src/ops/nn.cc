@@ -14,7 +14,7 @@
 namespace tessera::ops {
 namespace {
 
-void check_float(const char* what, const Tensor& t) {
+void check_float(const char* what, const InputMeta& t) {
   TESSERA_CHECK(t.is_floating_point(), "expected a floating point ", what, ", got ", t.describe());
 }
 
@@ -25,7 +25,7 @@ struct Optional {
   Tensor take(bool present) { return present ? in.at(next++) : Tensor(); }
 };
 
-void check_count(const std::vector<Tensor>& in, size_t expected, const char* order) {
+void check_count(const std::vector<InputMeta>& in, size_t expected, const char* order) {
   TESSERA_CHECK(in.size() == expected, "expected ", expected, " inputs (", order,
                 ") for these attributes, got ", in.size());
 }
@@ -39,10 +39,10 @@ Tensor channel_view(const Tensor& v, int64_t rank) {
 
 // ---------------------------------------------------------------- linear
 
-InferResult infer_linear(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_linear(const std::vector<InputMeta>& in, const Attrs& a) {
   check_count(in, a.b("bias") ? 3 : 2, a.b("bias") ? "x, weight, bias" : "x, weight");
-  const Tensor& x = in[0];
-  const Tensor& w = in[1];
+  const InputMeta& x = in[0];
+  const InputMeta& w = in[1];
   TESSERA_CHECK(w.dim() == 2, "expected a 2-D weight [out, in], got ", w.describe());
   TESSERA_CHECK(x.dim() >= 1 && x.size(-1) == w.size(1), "input ", x.describe(), " has ",
                 x.dim() >= 1 ? x.size(-1) : 0, " features, the weight ", w.describe(), " expects ",
@@ -68,10 +68,10 @@ std::vector<Tensor> linear_decomposition(const std::vector<Tensor>& in, const At
 
 // ---------------------------------------------------------------- layer_norm
 
-InferResult infer_layer_norm(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_layer_norm(const std::vector<InputMeta>& in, const Attrs& a) {
   const bool has_w = a.b("weight"), has_b = a.b("bias");
   check_count(in, 1 + (has_w ? 1 : 0) + (has_b ? 1 : 0), "x[, weight][, bias]");
-  const Tensor& x = in[0];
+  const InputMeta& x = in[0];
   const std::vector<int64_t>& shape = a.ints("normalized_shape");
   const auto k = static_cast<int64_t>(shape.size());
   TESSERA_CHECK(k >= 1 && x.dim() >= k &&
@@ -102,11 +102,11 @@ std::vector<Tensor> layer_norm_decomposition(const std::vector<Tensor>& in, cons
 
 // ---------------------------------------------------------------- batch_norm
 
-InferResult infer_batch_norm(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_batch_norm(const std::vector<InputMeta>& in, const Attrs& a) {
   const bool stats = a.b("running_stats"), has_w = a.b("weight"), has_b = a.b("bias");
   check_count(in, 1 + (stats ? 2 : 0) + (has_w ? 1 : 0) + (has_b ? 1 : 0),
               "x[, running_mean, running_var][, weight][, bias]");
-  const Tensor& x = in[0];
+  const InputMeta& x = in[0];
   TESSERA_CHECK(x.dim() >= 2, "expected an input [N, C, ...] of rank >= 2, got ", x.describe());
   check_float("input", x);
   const int64_t channels = x.size(1);
@@ -115,7 +115,7 @@ InferResult infer_batch_norm(const std::vector<Tensor>& in, const Attrs& a) {
   for (int k = 0; k < 4; ++k) {
     const bool present = k < 2 ? stats : k == 2 ? has_w : has_b;
     if (!present) continue;
-    const Tensor& p = in[i++];
+    const InputMeta& p = in[i++];
     TESSERA_CHECK(p.dim() == 1 && p.size(0) == channels, "expected ", names[k], " of shape [",
                   channels, "], got ", p.describe());
   }
@@ -176,11 +176,11 @@ Reduction reduction_of(const Attrs& a) {
   return Reduction::Mean;
 }
 
-InferResult infer_cross_entropy(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_cross_entropy(const std::vector<InputMeta>& in, const Attrs& a) {
   const bool has_w = a.b("weight");
   check_count(in, has_w ? 3 : 2, has_w ? "logits, target, weight" : "logits, target");
-  const Tensor& logits = in[0];
-  const Tensor& target = in[1];
+  const InputMeta& logits = in[0];
+  const InputMeta& target = in[1];
   check_float("input", logits);
   const double ls = a.f("label_smoothing");
   TESSERA_CHECK(ls >= 0.0 && ls <= 1.0, "label_smoothing must be in [0, 1], got ", ls);
@@ -307,7 +307,7 @@ std::vector<Tensor> cross_entropy_decomposition(const std::vector<Tensor>& in, c
               mul(smooth_value, label_smoothing / static_cast<double>(classes)))};
 }
 
-InferResult infer_nll_loss(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_nll_loss(const std::vector<InputMeta>& in, const Attrs& a) {
   TESSERA_CHECK(in.size() >= 2 && !in[1].is_floating_point(), "expected int64 class indices as target",
                 in.size() >= 2 ? ", got " + in[1].describe() : std::string());
   TESSERA_CHECK(a.f("label_smoothing") == 0.0, "nll_loss has no label_smoothing");
@@ -321,12 +321,12 @@ std::vector<Tensor> nll_loss_decomposition(const std::vector<Tensor>& in, const 
 
 // ---------------------------------------------------------------- attention
 
-InferResult infer_sdpa(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_sdpa(const std::vector<InputMeta>& in, const Attrs& a) {
   const bool has_mask = a.b("mask");
   check_count(in, has_mask ? 4 : 3, has_mask ? "q, k, v, attn_mask" : "q, k, v");
-  const Tensor& q = in[0];
-  const Tensor& k = in[1];
-  const Tensor& v = in[2];
+  const InputMeta& q = in[0];
+  const InputMeta& k = in[1];
+  const InputMeta& v = in[2];
   TESSERA_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, "q, k and v need rank >= 2, got ",
                 q.describe(), ", ", k.describe(), ", ", v.describe());
   check_float("query", q);
@@ -369,16 +369,39 @@ std::vector<Tensor> sdpa_decomposition(const std::vector<Tensor>& in, const Attr
 
 }  // namespace
 
-OpDef kLinear{"linear", -1, 0, {attr("bias", AttrType::Bool)}, infer_linear, nullptr, "Gemm", nullptr, 0, linear_decomposition};
-OpDef kLayerNorm{"layer_norm", -1, 0, {attr("normalized_shape", AttrType::Ints), attr("weight", AttrType::Bool), attr("bias", AttrType::Bool), attr("eps", AttrType::Float, 1e-5)}, infer_layer_norm, nullptr, "LayerNormalization", nullptr, 0,
+OpDef kLinear{"linear", -1, 0,
+              {attr("bias", AttrType::Bool)},
+              infer_linear, nullptr, "Gemm", nullptr, 0, linear_decomposition};
+OpDef kLayerNorm{"layer_norm", -1, 0,
+                 {attr("normalized_shape", AttrType::Ints), attr("weight", AttrType::Bool),
+                  attr("bias", AttrType::Bool), attr("eps", AttrType::Float, 1e-5)},
+                 infer_layer_norm, nullptr, "LayerNormalization", nullptr, 0,
                  layer_norm_decomposition};
-OpDef kBatchNorm{"batch_norm", -1, 0, {attr("weight", AttrType::Bool), attr("bias", AttrType::Bool), attr("running_stats", AttrType::Bool), attr("training", AttrType::Bool), attr("momentum", AttrType::Float, 0.1), attr("eps", AttrType::Float, 1e-5)}, infer_batch_norm, nullptr, "BatchNormalization", nullptr, 0,
+OpDef kBatchNorm{"batch_norm", -1, 0,
+                 {attr("weight", AttrType::Bool), attr("bias", AttrType::Bool),
+                  attr("running_stats", AttrType::Bool), attr("training", AttrType::Bool),
+                  attr("momentum", AttrType::Float, 0.1), attr("eps", AttrType::Float, 1e-5)},
+                 infer_batch_norm, nullptr, "BatchNormalization", nullptr, 0,
                  batch_norm_decomposition};
-OpDef kCrossEntropy{"cross_entropy", -1, 0, {attr("weight", AttrType::Bool, false), attr("ignore_index", AttrType::Int, int64_t{-100}), attr("label_smoothing", AttrType::Float, 0.0), attr("reduction", AttrType::String, std::string("mean"))}, infer_cross_entropy, nullptr, "SoftmaxCrossEntropyLoss",
+OpDef kCrossEntropy{"cross_entropy", -1, 0,
+                    {attr("weight", AttrType::Bool, false),
+                     attr("ignore_index", AttrType::Int, int64_t{-100}),
+                     attr("label_smoothing", AttrType::Float, 0.0),
+                     attr("reduction", AttrType::String, std::string("mean"))},
+                    infer_cross_entropy, nullptr, "SoftmaxCrossEntropyLoss",
                     nullptr, 0, cross_entropy_decomposition};
-OpDef kNllLoss{"nll_loss", -1, 0, {attr("weight", AttrType::Bool, false), attr("ignore_index", AttrType::Int, int64_t{-100}), attr("label_smoothing", AttrType::Float, 0.0), attr("reduction", AttrType::String, std::string("mean"))}, infer_nll_loss, nullptr, "NegativeLogLikelihoodLoss", nullptr, 0,
+OpDef kNllLoss{"nll_loss", -1, 0,
+               {attr("weight", AttrType::Bool, false),
+                attr("ignore_index", AttrType::Int, int64_t{-100}),
+                attr("label_smoothing", AttrType::Float, 0.0),
+                attr("reduction", AttrType::String, std::string("mean"))},
+               infer_nll_loss, nullptr, "NegativeLogLikelihoodLoss", nullptr, 0,
                nll_loss_decomposition};
-OpDef kScaledDotProductAttention{"scaled_dot_product_attention", -1, 0, {attr("mask", AttrType::Bool, false), attr("is_causal", AttrType::Bool, false), attr("dropout_p", AttrType::Float, 0.0)}, infer_sdpa, nullptr, "Attention",
+OpDef kScaledDotProductAttention{"scaled_dot_product_attention", -1, 0,
+                                 {attr("mask", AttrType::Bool, false),
+                                  attr("is_causal", AttrType::Bool, false),
+                                  attr("dropout_p", AttrType::Float, 0.0)},
+                                 infer_sdpa, nullptr, "Attention",
                                  nullptr, 0, sdpa_decomposition};
 
 void register_nn_ops() {

@@ -80,7 +80,8 @@ std::string op_context(const OpDef& op, const std::vector<Tensor>& inputs) {
       os << inputs[i].describe();
     }
   }
-  os << ": ";
+  if (!inputs.empty()) os << ":";  // a factory has no inputs: "full: ...", not "full:: ..."
+  os << " ";
   return os.str();
 }
 
@@ -181,6 +182,15 @@ std::optional<Attrs> check_attrs(const OpDef& op, const Attrs& attrs) {
   return out;
 }
 
+std::string op_context(const OpDef& op, const std::vector<InputMeta>& inputs) {
+  std::ostringstream os;
+  os << op.name << ":";
+  for (size_t i = 0; i < inputs.size(); ++i) os << (i ? ", " : " ") << inputs[i].describe();
+  if (!inputs.empty()) os << ":";  // a factory has no inputs: "rand: ...", not "rand:: ..."
+  os << " ";
+  return os.str();
+}
+
 namespace {
 
 std::string dtype_list(uint32_t mask) {
@@ -196,8 +206,8 @@ std::string dtype_list(uint32_t mask) {
 // Runs fn; an error from it is re-thrown with the op and its inputs named first, keeping
 // its kind. A std::bad_alloc (a std::vector in a kernel, a library's scratch buffer)
 // becomes an OutOfMemoryError naming the op, so callers need only catch tessera::Error.
-template <typename F>
-auto with_context(const OpDef& op, const std::vector<Tensor>& inputs, F&& fn) {
+template <typename In, typename F>
+auto with_context(const OpDef& op, const std::vector<In>& inputs, F&& fn) {
   try {
     return fn();
   } catch (const Error& e) {
@@ -247,8 +257,23 @@ std::vector<Tensor> run_decomposition(const OpDef& op, const std::vector<Tensor>
 }
 
 // The backend for an op with its own outputs (or, for mutating ops, the inputs it writes).
+// The shape rule on the inputs' metadata; for an op whose output shape the values decide,
+// its data_shape function fills in what the rule left unknown.
+InferResult infer_eager(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs) {
+  return with_context(op, inputs, [&] {
+    InferResult r = op.infer(std::vector<InputMeta>(inputs.begin(), inputs.end()), attrs);
+    if ((op.flags & kDataDependentShape) && has_unknown_dims(r)) {
+      TESSERA_INTERNAL_ASSERT(op.data_shape != nullptr, op.name,
+                              ": a data-dependent shape without data_shape");
+      r = op.data_shape(inputs, attrs);
+    }
+    TESSERA_INTERNAL_ASSERT(!has_unknown_dims(r), op.name, ": the shape rule left a dim unknown");
+    return r;
+  });
+}
+
 std::vector<Tensor> run_kernel(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs) {
-  InferResult meta = with_context(op, inputs, [&] { return op.infer(inputs, attrs); });
+  InferResult meta = infer_eager(op, inputs, attrs);
 
   const Kernel* kernel = find_kernel(op, inputs.empty() ? Device::CPU : inputs[0].device());
   if (kernel == nullptr && op.decompose != nullptr) return run_decomposition(op, inputs, attrs, meta);
@@ -318,7 +343,7 @@ bool overlaps_partially(const Tensor& self, const Tensor& t) {
 // The backend of an in-place form (OpCall::out). Elementwise ops whose result matches
 // `out` write straight into it; anything else is computed out of place and copied in.
 Tensor run_into(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs, const Tensor& out) {
-  InferResult meta = with_context(op, inputs, [&] { return op.infer(inputs, attrs); });
+  InferResult meta = infer_eager(op, inputs, attrs);
   const Kernel* kernel = find_kernel(op, out.device());
   bool direct = (op.flags & kElementwise) && kernel != nullptr && meta.outputs.size() == 1 &&
                 meta.outputs[0].dtype == out.dtype() &&
@@ -395,6 +420,29 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attr
   return dispatch_from(0, c);
 }
 
+bool has_unknown_dims(const InferResult& r) {
+  for (const TensorMeta& m : r.outputs)
+    for (int64_t d : m.sizes)
+      if (d == kUnknownDim) return true;
+  return false;
+}
+
+InferResult infer_shapes(const OpDef& op, const std::vector<InputMeta>& inputs, const Attrs& attrs) {
+  ensure_registered();
+  TESSERA_INTERNAL_ASSERT(op.index >= 0, "op ", op.name, " is not registered");
+  if (op.num_inputs >= 0 && static_cast<int>(inputs.size()) != op.num_inputs)
+    throw_error(ErrorKind::InvalidArgument,
+                detail::concat(op_context(op, inputs), "expected ", op.num_inputs, " inputs, got ",
+                               inputs.size()));
+  const std::optional<Attrs> completed = check_attrs(op, attrs);
+  if (op.flags & kIsView)
+    throw_error(ErrorKind::NotImplemented,
+                detail::concat(op_context(op, inputs),
+                               "view ops have no metadata-only shape rule yet (their view function "
+                               "needs a tensor)"));
+  return with_context(op, inputs, [&] { return op.infer(inputs, completed ? *completed : attrs); });
+}
+
 void check_inplace_result(const OpDef& op, const std::vector<Tensor>& inputs, const Tensor& r,
                           const Tensor& self) {
   if (!r.sizes().equals(self.sizes()))
@@ -460,12 +508,11 @@ std::optional<DType> combine(std::optional<DType> higher, std::optional<DType> l
 }
 }  // namespace
 
-DType result_type(const std::vector<Tensor>& tensors) {
+DType result_type(const std::vector<InputMeta>& inputs) {
   std::optional<DType> dimmed, zero_dim, wrapped;
   auto fold = [](std::optional<DType>& acc, DType t) { acc = acc ? promote_types(*acc, t) : t; };
-  for (const Tensor& t : tensors) {
-    if (!t.defined()) continue;
-    if (t.impl()->wrapped_number) {
+  for (const InputMeta& t : inputs) {
+    if (t.is_wrapped_number()) {
       // A float scalar counts as the default float dtype, an int one as int64.
       fold(wrapped, is_floating(t.dtype()) ? DType::Float32 : t.dtype());
     } else if (t.dim() == 0) {
@@ -492,5 +539,44 @@ Tensor wrap_scalar(const Scalar& s) {
 }
 
 bool is_wrapped_scalar(const Tensor& t) { return t.defined() && t.impl()->wrapped_number; }
+
+// ---- InputMeta ----
+
+namespace {
+// check_call refuses undefined inputs before any rule runs; one here is a bug.
+const Tensor& defined(const Tensor& t) {
+  TESSERA_INTERNAL_ASSERT(t.defined(), "the metadata of an undefined tensor");
+  return t;
+}
+}  // namespace
+
+InputMeta::InputMeta(const Tensor& t) : sizes_(defined(t).sizes()), dtype_(t.dtype()) {
+  if (t.impl()->wrapped_number) {
+    wrapped_ = true;
+    wrapped_value_ = read_as_double(t, 0);
+  }
+}
+
+InputMeta InputMeta::wrapped_scalar(const Scalar& s) {
+  // The dtypes wrap_scalar gives: float64, bool or int64.
+  InputMeta m({}, s.is_floating() ? DType::Float64 : s.is_bool() ? DType::Bool : DType::Int64);
+  m.wrapped_ = true;
+  m.wrapped_value_ = s.to_double();
+  return m;
+}
+
+int64_t InputMeta::size(int64_t d) const {
+  TESSERA_CHECK(dim() > 0, "size: dim ", d, " asked of a 0-d tensor, which has no dims");
+  return sizes_[static_cast<size_t>(wrap_dim(d, dim(), "size"))];
+}
+
+std::string InputMeta::describe() const {
+  if (wrapped_) {
+    std::ostringstream os;
+    os << "scalar " << wrapped_value_;
+    return os.str();
+  }
+  return shape_str(sizes_) + " " + dtype_name(dtype_);
+}
 
 }  // namespace tessera::ops

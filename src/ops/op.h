@@ -1,7 +1,8 @@
 #pragma once
 // The op table: one OpDef per op, the single truth that eager execution, autograd, graph
 // capture and ONNX export all read. An op is added in three places:
-//   1. src/ops/<family>.cc: its OpDef (shape/dtype rule) and public function(s);
+//   1. src/ops/<family>.cc: its OpDef (attribute schema, shape/dtype rule on metadata)
+//      and public function(s);
 //   2. src/backends/cpu/<family>.cc: its kernel, registered with register_kernel();
 //   3. tests/ops/<family>_test.cc: known values, broadcasting, dtypes, errors.
 // Registration is explicit (register_all_ops), never by static initialisers, because a
@@ -23,6 +24,9 @@ struct Attr {
   AttrValue value;
 };
 
+// Read by rules and kernels after the dispatcher checked them against the op's schema
+// (OpDef::attrs): a missing or ill-typed attribute here is a bug (an attribute the schema
+// does not declare, or a call that bypassed dispatch), hence the internal asserts.
 class Attrs {
  public:
   Attrs() = default;
@@ -83,6 +87,36 @@ using AttrSchema = std::vector<AttrSpec>;
 
 struct OpDef;
 
+// What a shape/dtype rule sees of an input: its metadata, never its values, so a graph (or
+// an imported ONNX file) is shape-checked before anything runs. A wrapped scalar (add(t,
+// 2.5)) keeps its mark, which promotion reads, and its value, which error messages print.
+class InputMeta {
+ public:
+  InputMeta(IntArrayRef sizes, DType dtype) : sizes_(sizes), dtype_(dtype) {}
+  InputMeta(const Tensor& t);  // NOLINT: the eager path converts its inputs implicitly
+  // The metadata of wrap_scalar(s).
+  static InputMeta wrapped_scalar(const Scalar& s);
+
+  IntArrayRef sizes() const { return sizes_; }
+  DType dtype() const { return dtype_; }
+  int64_t dim() const { return static_cast<int64_t>(sizes_.size()); }
+  int64_t size(int64_t d) const;  // negative dims count from the end
+  int64_t numel() const { return numel_of(sizes_); }
+  bool is_floating_point() const { return is_floating(dtype_); }
+  bool is_wrapped_number() const { return wrapped_; }
+  double wrapped_value() const { return wrapped_value_; }
+  std::string describe() const;  // "[2, 3] f32", or "scalar 2.5" for a wrapped one
+
+ private:
+  Shape sizes_;
+  DType dtype_;
+  bool wrapped_ = false;
+  double wrapped_value_ = 0;
+};
+
+// An output's metadata, as a rule returns it. A dim of kUnknownDim is one only the values
+// decide (one_hot without num_classes); only kDataDependentShape ops return it.
+inline constexpr int64_t kUnknownDim = -1;
 struct TensorMeta {
   Shape sizes;
   DType dtype;
@@ -120,7 +154,13 @@ class BackwardCall {
   virtual DType input_dtype(size_t i) const = 0;
 };
 
-using InferFn = InferResult (*)(const std::vector<Tensor>& inputs, const Attrs& attrs);
+// The shape and dtype rule: validates the arguments and gives the outputs' metadata from
+// the inputs' metadata alone (see InputMeta). A check that needs values (class labels in
+// range) belongs in the kernel or the decomposition.
+using InferFn = InferResult (*)(const std::vector<InputMeta>& inputs, const Attrs& attrs);
+// For a kDataDependentShape op: the outputs' metadata once the values are there (the eager
+// backend calls it when the rule left a dim unknown).
+using DataShapeFn = InferResult (*)(const std::vector<Tensor>& inputs, const Attrs& attrs);
 // Returns one gradient per input (undefined where not needed), written with ops so it is
 // differentiable itself (higher-order gradients).
 using BackwardFn = std::vector<Tensor> (*)(const BackwardCall& call);
@@ -149,7 +189,7 @@ struct OpDef {
   // Attrs against it before any layer runs (check_attrs), so rules and kernels may assume
   // declared attributes are there with their declared type.
   AttrSchema attrs;
-  InferFn infer;            // shape and dtype rule (and argument validation)
+  InferFn infer;            // shape and dtype rule on metadata (and argument validation)
   ViewFn view = nullptr;    // for kIsView ops instead of a kernel
   const char* onnx_op = nullptr;  // the ONNX operator it maps to, if one does
   BackwardFn backward = nullptr;  // for kDifferentiable ops
@@ -159,6 +199,7 @@ struct OpDef {
   uint32_t mutates = 0;
   // Composite ops (src/ops/nn.h): run when no kernel is registered for the device.
   DecomposeFn decompose = nullptr;
+  DataShapeFn data_shape = nullptr;  // for kDataDependentShape ops
   int index = -1;           // slot in the registry, set by register_op
 };
 
@@ -251,14 +292,23 @@ Tensor sum_to(const Tensor& grad, IntArrayRef sizes);
 // copy).
 std::optional<Attrs> check_attrs(const OpDef& op, const Attrs& attrs);
 
+// Shape and dtype inference on metadata alone (graph capture, ONNX import): checks the
+// attributes as a call would (filling in defaults), then runs the op's rule. Errors are
+// the eager call's, op and inputs named. For a kDataDependentShape op the dims the values
+// decide come back as kUnknownDim. View ops have no metadata rule yet (their view
+// function builds a layout from a tensor): NotImplementedError.
+InferResult infer_shapes(const OpDef& op, const std::vector<InputMeta>& inputs, const Attrs& attrs = {});
+bool has_unknown_dims(const InferResult& r);
+
 // "add: a [2, 3] f32, b [4] f32: " - the prefix every op error starts with.
 std::string op_context(const OpDef& op, const std::vector<Tensor>& inputs);
+std::string op_context(const OpDef& op, const std::vector<InputMeta>& inputs);
 
 // ---- helpers for shape rules ----
 Shape broadcast_shapes(IntArrayRef a, IntArrayRef b, const char* op);
-// PyTorch's result_type over tensors: dimensioned tensors outrank 0-d ones, which outrank
+// PyTorch's result_type over inputs: dimensioned tensors outrank 0-d ones, which outrank
 // wrapped Python-style scalars, unless a lower rank brings a higher kind (int -> float).
-DType result_type(const std::vector<Tensor>& tensors);
+DType result_type(const std::vector<InputMeta>& inputs);
 // A 0-d tensor holding a scalar argument, marked so it does not drive promotion.
 Tensor wrap_scalar(const Scalar& s);
 bool is_wrapped_scalar(const Tensor& t);

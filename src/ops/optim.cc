@@ -5,10 +5,10 @@
 namespace tessera::ops {
 namespace {
 
-InferResult infer_update(const std::vector<Tensor>& in, size_t expected, const char* what) {
+InferResult infer_update(const std::vector<InputMeta>& in, size_t expected, const char* what) {
   TESSERA_CHECK(in.size() == expected, "expected ", expected, " inputs (", what, "), got ",
                 in.size());
-  const Tensor& param = in[0];
+  const InputMeta& param = in[0];
   TESSERA_CHECK(param.dtype() == DType::Float32 || param.dtype() == DType::Float64,
                 "the parameter must be f32 or f64, got ", param.describe());
   InferResult r;
@@ -23,12 +23,12 @@ InferResult infer_update(const std::vector<Tensor>& in, size_t expected, const c
   return r;
 }
 
-InferResult infer_sgd(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_sgd(const std::vector<InputMeta>& in, const Attrs& a) {
   const bool momentum = a.f("momentum") != 0;
   return infer_update(in, momentum ? 3 : 2, momentum ? "param, grad, momentum_buffer" : "param, grad");
 }
 
-InferResult infer_adam(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_adam(const std::vector<InputMeta>& in, const Attrs& a) {
   const bool ams = a.b("amsgrad");
   TESSERA_CHECK(a.i("step") >= 1, "step must be >= 1, got ", a.i("step"));
   return infer_update(in, ams ? 5 : 4,
@@ -36,12 +36,12 @@ InferResult infer_adam(const std::vector<Tensor>& in, const Attrs& a) {
                           : "param, grad, exp_avg, exp_avg_sq");
 }
 
-InferResult infer_rmsprop(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_rmsprop(const std::vector<InputMeta>& in, const Attrs& a) {
   const size_t n = 3 + (a.f("momentum") > 0 ? 1 : 0) + (a.b("centered") ? 1 : 0);
   return infer_update(in, n, "param, grad, square_avg[, momentum_buffer][, grad_avg]");
 }
 
-InferResult infer_adagrad(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_adagrad(const std::vector<InputMeta>& in, const Attrs& a) {
   TESSERA_CHECK(a.i("step") >= 1, "step must be >= 1, got ", a.i("step"));
   return infer_update(in, 3, "param, grad, sum");
 }
@@ -51,10 +51,27 @@ constexpr uint32_t kAllButGrad = ~0b10u;
 
 }  // namespace
 
-OpDef kSgdUpdate{"sgd_update_", -1, 0, {attr("lr", AttrType::Float), attr("momentum", AttrType::Float), attr("dampening", AttrType::Float), attr("weight_decay", AttrType::Float), attr("nesterov", AttrType::Bool), attr("first_step", AttrType::Bool)}, infer_sgd, nullptr, nullptr, nullptr, kAllButGrad};
-OpDef kAdamUpdate{"adam_update_", -1, 0, {attr("lr", AttrType::Float), attr("beta1", AttrType::Float), attr("beta2", AttrType::Float), attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float), attr("step", AttrType::Int), attr("amsgrad", AttrType::Bool), attr("decoupled", AttrType::Bool)}, infer_adam, nullptr, nullptr, nullptr, kAllButGrad};
-OpDef kRmspropUpdate{"rmsprop_update_", -1, 0, {attr("lr", AttrType::Float), attr("alpha", AttrType::Float), attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float), attr("momentum", AttrType::Float), attr("centered", AttrType::Bool)}, infer_rmsprop, nullptr, nullptr, nullptr, kAllButGrad};
-OpDef kAdagradUpdate{"adagrad_update_", -1, 0, {attr("lr", AttrType::Float), attr("lr_decay", AttrType::Float), attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float), attr("step", AttrType::Int)}, infer_adagrad, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kSgdUpdate{"sgd_update_", -1, 0,
+                 {attr("lr", AttrType::Float), attr("momentum", AttrType::Float),
+                  attr("dampening", AttrType::Float), attr("weight_decay", AttrType::Float),
+                  attr("nesterov", AttrType::Bool), attr("first_step", AttrType::Bool)},
+                 infer_sgd, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kAdamUpdate{"adam_update_", -1, 0,
+                  {attr("lr", AttrType::Float), attr("beta1", AttrType::Float),
+                   attr("beta2", AttrType::Float), attr("eps", AttrType::Float),
+                   attr("weight_decay", AttrType::Float), attr("step", AttrType::Int),
+                   attr("amsgrad", AttrType::Bool), attr("decoupled", AttrType::Bool)},
+                  infer_adam, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kRmspropUpdate{"rmsprop_update_", -1, 0,
+                     {attr("lr", AttrType::Float), attr("alpha", AttrType::Float),
+                      attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float),
+                      attr("momentum", AttrType::Float), attr("centered", AttrType::Bool)},
+                     infer_rmsprop, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kAdagradUpdate{"adagrad_update_", -1, 0,
+                     {attr("lr", AttrType::Float), attr("lr_decay", AttrType::Float),
+                      attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float),
+                      attr("step", AttrType::Int)},
+                     infer_adagrad, nullptr, nullptr, nullptr, kAllButGrad};
 
 void register_optim_ops() {
   for (OpDef* op : {&kSgdUpdate, &kAdamUpdate, &kRmspropUpdate, &kAdagradUpdate}) register_op(*op);

@@ -51,9 +51,9 @@ PoolAxis avg_pool_axis(const Attrs& attrs, int64_t in, int axis) {
 
 namespace {
 
-using In = std::vector<Tensor>;
+using In = std::vector<InputMeta>;
 
-void check_input(const Tensor& x) {
+void check_input(const InputMeta& x) {
   TESSERA_CHECK(x.dim() == 4, "expected a 4-D input [N, C, H, W], got ", shape_str(x.sizes()));
   TESSERA_CHECK(is_floating(x.dtype()), "expected a floating-point input, got ",
                 dtype_name(x.dtype()));
@@ -84,7 +84,7 @@ Shape pool_output_shape(IntArrayRef x, const Attrs& attrs, bool has_dilation) {
   return out;
 }
 
-void check_grad(const Tensor& gy, IntArrayRef want) {
+void check_grad(const InputMeta& gy, IntArrayRef want) {
   TESSERA_CHECK(gy.sizes().equals(want), "expected a gradient of shape ", shape_str(want), ", got ",
                 shape_str(gy.sizes()));
 }
@@ -193,19 +193,41 @@ std::vector<Tensor> adaptive_backward_backward(const BackwardCall& c) {
 
 }  // namespace
 
-OpDef kMaxPool2d{"max_pool2d", 1, kDifferentiable, {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints), attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0}), attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}), attr("ceil_mode", AttrType::Bool, false)}, infer_max_pool2d, nullptr, "MaxPool",
+OpDef kMaxPool2d{"max_pool2d", 1, kDifferentiable,
+                 {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints),
+                  attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0}),
+                  attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}),
+                  attr("ceil_mode", AttrType::Bool, false)},
+                 infer_max_pool2d, nullptr, "MaxPool",
                  max_pool2d_backward_rule};
-OpDef kMaxPool2dBackward{"max_pool2d_backward", 2, kDifferentiable, {attr("input_size", AttrType::Ints)}, infer_max_pool2d_backward,
+OpDef kMaxPool2dBackward{"max_pool2d_backward", 2, kDifferentiable,
+                         {attr("input_size", AttrType::Ints)},
+                         infer_max_pool2d_backward,
                          nullptr, nullptr, max_pool2d_backward_backward};
-OpDef kAvgPool2d{"avg_pool2d", 1, kDifferentiable, {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints), attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0}), attr("ceil_mode", AttrType::Bool, false), attr("count_include_pad", AttrType::Bool, true)}, infer_avg_pool2d, nullptr, "AveragePool",
+OpDef kAvgPool2d{"avg_pool2d", 1, kDifferentiable,
+                 {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints),
+                  attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0}),
+                  attr("ceil_mode", AttrType::Bool, false),
+                  attr("count_include_pad", AttrType::Bool, true)},
+                 infer_avg_pool2d, nullptr, "AveragePool",
                  avg_pool2d_backward_rule};
-OpDef kAvgPool2dBackward{"avg_pool2d_backward", 1, kDifferentiable, {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints), attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0}), attr("ceil_mode", AttrType::Bool, false), attr("count_include_pad", AttrType::Bool, true), attr("input_size", AttrType::Ints)}, infer_avg_pool2d_backward,
+OpDef kAvgPool2dBackward{"avg_pool2d_backward", 1, kDifferentiable,
+                         {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints),
+                          attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0}),
+                          attr("ceil_mode", AttrType::Bool, false),
+                          attr("count_include_pad", AttrType::Bool, true),
+                          attr("input_size", AttrType::Ints)},
+                         infer_avg_pool2d_backward,
                          nullptr, nullptr, avg_pool2d_backward_backward};
 // ONNX has no adaptive pooling; an exporter with static shapes can write a divisible case
 // as AveragePool. The 1x1 case is its own op so that it maps to GlobalAveragePool.
-OpDef kAdaptiveAvgPool2d{"adaptive_avg_pool2d", 1, kDifferentiable, {attr("output_size", AttrType::Ints)}, infer_adaptive, nullptr,
+OpDef kAdaptiveAvgPool2d{"adaptive_avg_pool2d", 1, kDifferentiable,
+                         {attr("output_size", AttrType::Ints)},
+                         infer_adaptive, nullptr,
                          nullptr, adaptive_backward_rule};
-OpDef kGlobalAvgPool2d{"global_avg_pool2d", 1, kDifferentiable, {attr("output_size", AttrType::Ints)}, infer_adaptive, nullptr,
+OpDef kGlobalAvgPool2d{"global_avg_pool2d", 1, kDifferentiable,
+                       {attr("output_size", AttrType::Ints)},
+                       infer_adaptive, nullptr,
                        "GlobalAveragePool", adaptive_backward_rule};
 OpDef kAdaptiveAvgPool2dBackward{"adaptive_avg_pool2d_backward", 1, kDifferentiable,
                                  {attr("output_size", AttrType::Ints), attr("input_size", AttrType::Ints)},

@@ -64,7 +64,7 @@ void exact_int_range(DType t, int64_t& lo, int64_t& hi) {
   lo = -hi;
 }
 
-InferResult infer_rand(const std::vector<Tensor>&, const Attrs& attrs) {
+InferResult infer_rand(const std::vector<InputMeta>&, const Attrs& attrs) {
   const auto& sizes = attrs.ints("sizes");
   const DType dt = attrs.get<DType>("dtype");
   check_sizes("rand", sizes);
@@ -76,7 +76,7 @@ InferResult infer_rand(const std::vector<Tensor>&, const Attrs& attrs) {
   return {{{Shape(sizes), dt}}, std::nullopt};
 }
 
-InferResult infer_randn(const std::vector<Tensor>&, const Attrs& attrs) {
+InferResult infer_randn(const std::vector<InputMeta>&, const Attrs& attrs) {
   const auto& sizes = attrs.ints("sizes");
   const DType dt = attrs.get<DType>("dtype");
   check_sizes("randn", sizes);
@@ -88,7 +88,7 @@ InferResult infer_randn(const std::vector<Tensor>&, const Attrs& attrs) {
   return {{{Shape(sizes), dt}}, std::nullopt};
 }
 
-InferResult infer_randint(const std::vector<Tensor>&, const Attrs& attrs) {
+InferResult infer_randint(const std::vector<InputMeta>&, const Attrs& attrs) {
   const auto& sizes = attrs.ints("sizes");
   const DType dt = attrs.get<DType>("dtype");
   check_sizes("randint", sizes);
@@ -101,14 +101,14 @@ InferResult infer_randint(const std::vector<Tensor>&, const Attrs& attrs) {
   return {{{Shape(sizes), dt}}, std::nullopt};
 }
 
-InferResult infer_bernoulli(const std::vector<Tensor>& in, const Attrs&) {
+InferResult infer_bernoulli(const std::vector<InputMeta>& in, const Attrs&) {
   TESSERA_CHECK(is_floating(in[0].dtype()),
                 "bernoulli: expected floating probabilities (f32, f64, f16 or bf16), got ",
                 dtype_name(in[0].dtype()));
   return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
 }
 
-InferResult infer_bernoulli_scalar(const std::vector<Tensor>&, const Attrs& attrs) {
+InferResult infer_bernoulli_scalar(const std::vector<InputMeta>&, const Attrs& attrs) {
   const auto& sizes = attrs.ints("sizes");
   check_sizes("bernoulli", sizes);
   const double p = attrs.f("p");
@@ -116,7 +116,7 @@ InferResult infer_bernoulli_scalar(const std::vector<Tensor>&, const Attrs& attr
   return {{{Shape(sizes), attrs.get<DType>("dtype")}}, std::nullopt};
 }
 
-InferResult infer_randperm(const std::vector<Tensor>&, const Attrs& attrs) {
+InferResult infer_randperm(const std::vector<InputMeta>&, const Attrs& attrs) {
   const int64_t n = attrs.i("n");
   const DType dt = attrs.get<DType>("dtype");
   TESSERA_CHECK(n >= 0, "randperm: expected n >= 0, got ", n);
@@ -141,7 +141,8 @@ template <typename MakeAttrs>
 Tensor run_random(const OpDef& op, std::vector<Tensor> inputs, Generator* gen, int per_block,
                   MakeAttrs make_attrs) {
   ensure_registered();
-  const InferResult meta = op.infer(inputs, make_attrs(int64_t{0}, int64_t{0}));
+  const InferResult meta =
+      infer_shapes(op, {inputs.begin(), inputs.end()}, make_attrs(int64_t{0}, int64_t{0}));
   const int64_t numel = numel_of(meta.outputs[0].sizes);
   const auto blocks = static_cast<uint64_t>((numel + per_block - 1) / per_block);
   Generator& g = gen != nullptr ? *gen : default_generator();
@@ -158,12 +159,33 @@ Tensor run_random(const OpDef& op, std::vector<Tensor> inputs, Generator* gen, i
 
 }  // namespace
 
-OpDef kRand{"rand", 0, kRandom, {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType), attr("low", AttrType::Float), attr("high", AttrType::Float), attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_rand, nullptr, "RandomUniform"};
-OpDef kRandn{"randn", 0, kRandom, {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType), attr("mean", AttrType::Float), attr("std", AttrType::Float), attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_randn, nullptr, "RandomNormal"};
-OpDef kRandint{"randint", 0, kRandom, {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType), attr("low", AttrType::Int), attr("high", AttrType::Int), attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_randint, nullptr, nullptr};
-OpDef kBernoulli{"bernoulli", 1, kRandom, {attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_bernoulli, nullptr, "Bernoulli"};
-OpDef kBernoulliScalar{"bernoulli_scalar", 0, kRandom, {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType), attr("p", AttrType::Float), attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_bernoulli_scalar, nullptr, nullptr};
-OpDef kRandperm{"randperm", 0, kRandom, {attr("n", AttrType::Int), attr("dtype", AttrType::DType), attr("seed", AttrType::Int), attr("offset", AttrType::Int)}, infer_randperm, nullptr, nullptr};
+OpDef kRand{"rand", 0, kRandom,
+            {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType),
+             attr("low", AttrType::Float), attr("high", AttrType::Float),
+             attr("seed", AttrType::Int), attr("offset", AttrType::Int)},
+            infer_rand, nullptr, "RandomUniform"};
+OpDef kRandn{"randn", 0, kRandom,
+             {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType),
+              attr("mean", AttrType::Float), attr("std", AttrType::Float),
+              attr("seed", AttrType::Int), attr("offset", AttrType::Int)},
+             infer_randn, nullptr, "RandomNormal"};
+OpDef kRandint{"randint", 0, kRandom,
+               {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType),
+                attr("low", AttrType::Int), attr("high", AttrType::Int),
+                attr("seed", AttrType::Int), attr("offset", AttrType::Int)},
+               infer_randint, nullptr, nullptr};
+OpDef kBernoulli{"bernoulli", 1, kRandom,
+                 {attr("seed", AttrType::Int), attr("offset", AttrType::Int)},
+                 infer_bernoulli, nullptr, "Bernoulli"};
+OpDef kBernoulliScalar{"bernoulli_scalar", 0, kRandom,
+                       {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType),
+                        attr("p", AttrType::Float), attr("seed", AttrType::Int),
+                        attr("offset", AttrType::Int)},
+                       infer_bernoulli_scalar, nullptr, nullptr};
+OpDef kRandperm{"randperm", 0, kRandom,
+                {attr("n", AttrType::Int), attr("dtype", AttrType::DType),
+                 attr("seed", AttrType::Int), attr("offset", AttrType::Int)},
+                infer_randperm, nullptr, nullptr};
 
 void register_random_ops() {
   register_op(kRand);

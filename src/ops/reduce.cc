@@ -51,44 +51,44 @@ Shape reduced_shape(IntArrayRef sizes, const std::vector<bool>& mask, bool keepd
 
 // Reductions without an identity (max, min, their arg forms, the inf-norms) refuse a
 // reduced dim of size 0, as PyTorch does.
-void check_nonempty(const Tensor& x, const std::vector<bool>& mask, const char* what) {
+void check_nonempty(const InputMeta& x, const std::vector<bool>& mask, const char* what) {
   if (x.dim() == 0) return;
   for (size_t d = 0; d < mask.size(); ++d)
     TESSERA_CHECK(!mask[d] || x.sizes()[d] != 0, "cannot compute ", what, " over dim ", d,
                   " of size 0 (the reduction has no identity); name non-empty dims");
 }
 
-void check_floating(const Tensor& x, const char* hint) {
+void check_floating(const InputMeta& x, const char* hint) {
   TESSERA_CHECK(x.is_floating_point(), "expected a floating point input, got ",
                 dtype_name(x.dtype()), hint);
 }
 
 DType sum_dtype(DType t) { return is_integral(t, /*include_bool=*/true) ? kInt64 : t; }
 
-InferResult infer_sum(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_sum(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   const auto mask = reduced_dims_mask(x.dim(), dims_of(a));
   const DType out = a.has("dtype") ? a.get<DType>("dtype") : sum_dtype(x.dtype());
   return {{{reduced_shape(x.sizes(), mask, a.b("keepdim")), out}}, out};
 }
 
-InferResult infer_mean(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_mean(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   check_floating(x, " (mean of integers: convert first, e.g. x.to(kFloat32))");
   const auto mask = reduced_dims_mask(x.dim(), dims_of(a));
   return {{{reduced_shape(x.sizes(), mask, a.b("keepdim")), x.dtype()}}, x.dtype()};
 }
 
-InferResult infer_prod(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_prod(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   const auto mask = reduced_dims_mask(x.dim(), dims_of(a));
   const DType out = sum_dtype(x.dtype());
   return {{{reduced_shape(x.sizes(), mask, a.b("keepdim")), out}}, out};
 }
 
 template <const char* kWhat>
-InferResult infer_extremum(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_extremum(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   const auto mask = reduced_dims_mask(x.dim(), dims_of(a));
   check_nonempty(x, mask, kWhat);
   return {{{reduced_shape(x.sizes(), mask, a.b("keepdim")), x.dtype()}}, std::nullopt};
@@ -97,8 +97,8 @@ constexpr char kMaxWord[] = "the maximum";
 constexpr char kMinWord[] = "the minimum";
 
 // Along one dim: values and int64 indices.
-InferResult infer_extremum_dim(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_extremum_dim(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   const int64_t d = wrap_one_dim(a.i("dim"), x.dim());
   const auto mask = reduced_dims_mask(x.dim(), {d});
   check_nonempty(x, mask, "the maximum/minimum");
@@ -106,8 +106,8 @@ InferResult infer_extremum_dim(const std::vector<Tensor>& in, const Attrs& a) {
   return {{{s, x.dtype()}, {s, kInt64}}, std::nullopt};
 }
 
-InferResult infer_arg(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_arg(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   if (a.has("dim")) {
     const int64_t d = wrap_one_dim(a.i("dim"), x.dim());
     const auto mask = reduced_dims_mask(x.dim(), {d});
@@ -121,16 +121,16 @@ InferResult infer_arg(const std::vector<Tensor>& in, const Attrs& a) {
   return {{{s, kInt64}}, std::nullopt};
 }
 
-InferResult infer_var(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_var(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   check_floating(x, " (var and std need floating point values)");
   TESSERA_CHECK(a.i("correction") >= 0, "correction must be >= 0, got ", a.i("correction"));
   const auto mask = reduced_dims_mask(x.dim(), dims_of(a));
   return {{{reduced_shape(x.sizes(), mask, a.b("keepdim")), x.dtype()}}, x.dtype()};
 }
 
-InferResult infer_norm(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_norm(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   check_floating(x, " (norm needs floating point values)");
   const double p = a.f("p");
   TESSERA_CHECK(!std::isnan(p), "p must not be NaN");
@@ -139,29 +139,29 @@ InferResult infer_norm(const std::vector<Tensor>& in, const Attrs& a) {
   return {{{reduced_shape(x.sizes(), mask, a.b("keepdim")), x.dtype()}}, x.dtype()};
 }
 
-InferResult infer_logsumexp(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_logsumexp(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   // Integers are promoted to the default float, as in PyTorch.
   const DType dt = x.is_floating_point() ? x.dtype() : kFloat32;
   const auto mask = reduced_dims_mask(x.dim(), dims_of(a));
   return {{{reduced_shape(x.sizes(), mask, a.b("keepdim")), dt}}, dt};
 }
 
-InferResult infer_logical(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_logical(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   const auto mask = reduced_dims_mask(x.dim(), dims_of(a));
   return {{{reduced_shape(x.sizes(), mask, a.b("keepdim")), kBool}}, std::nullopt};
 }
 
-InferResult infer_cumsum(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_cumsum(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   wrap_one_dim(a.i("dim"), x.dim());
   const DType out = sum_dtype(x.dtype());
   return {{{Shape(x.sizes()), out}}, out};
 }
 
-InferResult infer_softmax(const std::vector<Tensor>& in, const Attrs& a) {
-  const Tensor& x = in[0];
+InferResult infer_softmax(const std::vector<InputMeta>& in, const Attrs& a) {
+  const InputMeta& x = in[0];
   check_floating(x, " (softmax needs floating point values; convert integers first)");
   wrap_one_dim(a.i("dim"), x.dim());
   return {{{Shape(x.sizes()), x.dtype()}}, x.dtype()};
@@ -312,29 +312,75 @@ std::vector<Tensor> log_softmax_backward(const BackwardCall& c) {
 }
 }  // namespace
 
-OpDef kSum{"sum", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr_optional("dtype", AttrType::DType)}, infer_sum, nullptr, "ReduceSum", sum_backward};
-OpDef kMean{"mean", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_mean, nullptr, "ReduceMean", mean_backward};
-OpDef kProd{"prod", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_prod, nullptr, "ReduceProd", prod_backward};
-OpDef kAmax{"amax", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_extremum<kMaxWord>, nullptr, "ReduceMax", extremum_backward};
-OpDef kAmin{"amin", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_extremum<kMinWord>, nullptr, "ReduceMin", extremum_backward};
+OpDef kSum{"sum", 1, kRD,
+           {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false),
+            attr_optional("dtype", AttrType::DType)},
+           infer_sum, nullptr, "ReduceSum", sum_backward};
+OpDef kMean{"mean", 1, kRD,
+            {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)},
+            infer_mean, nullptr, "ReduceMean", mean_backward};
+OpDef kProd{"prod", 1, kRD,
+            {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)},
+            infer_prod, nullptr, "ReduceProd", prod_backward};
+OpDef kAmax{"amax", 1, kRD,
+            {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)},
+            infer_extremum<kMaxWord>, nullptr, "ReduceMax", extremum_backward};
+OpDef kAmin{"amin", 1, kRD,
+            {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)},
+            infer_extremum<kMinWord>, nullptr, "ReduceMin", extremum_backward};
 // The values output is differentiable; the int64 indices are not.
-OpDef kMaxDim{"max", 1, kRD, {attr("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)}, infer_extremum_dim, nullptr, nullptr, extremum_backward};
-OpDef kMinDim{"min", 1, kRD, {attr("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)}, infer_extremum_dim, nullptr, nullptr, extremum_backward};
+OpDef kMaxDim{"max", 1, kRD,
+              {attr("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)},
+              infer_extremum_dim, nullptr, nullptr, extremum_backward};
+OpDef kMinDim{"min", 1, kRD,
+              {attr("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)},
+              infer_extremum_dim, nullptr, nullptr, extremum_backward};
 // Index and bool results: nothing to differentiate.
-OpDef kArgmax{"argmax", 1, kReduction, {attr_optional("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)}, infer_arg, nullptr, "ArgMax"};
-OpDef kArgmin{"argmin", 1, kReduction, {attr_optional("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)}, infer_arg, nullptr, "ArgMin"};
-OpDef kVar{"var", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr("correction", AttrType::Int, int64_t{1})}, infer_var, nullptr, nullptr, var_backward};
-OpDef kStd{"std", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr("correction", AttrType::Int, int64_t{1})}, infer_var, nullptr, nullptr, std_backward};
-OpDef kNorm{"norm", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr("p", AttrType::Float)}, infer_norm, nullptr, nullptr, norm_backward};
-OpDef kNormL1{"norm_l1", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr("p", AttrType::Float)}, infer_norm, nullptr, "ReduceL1", norm_backward};
-OpDef kNormL2{"norm_l2", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false), attr("p", AttrType::Float)}, infer_norm, nullptr, "ReduceL2", norm_backward};
-OpDef kLogSumExp{"logsumexp", 1, kRD, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_logsumexp, nullptr, "ReduceLogSumExp",
+OpDef kArgmax{"argmax", 1, kReduction,
+              {attr_optional("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)},
+              infer_arg, nullptr, "ArgMax"};
+OpDef kArgmin{"argmin", 1, kReduction,
+              {attr_optional("dim", AttrType::Int), attr("keepdim", AttrType::Bool, false)},
+              infer_arg, nullptr, "ArgMin"};
+OpDef kVar{"var", 1, kRD,
+           {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false),
+            attr("correction", AttrType::Int, int64_t{1})},
+           infer_var, nullptr, nullptr, var_backward};
+OpDef kStd{"std", 1, kRD,
+           {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false),
+            attr("correction", AttrType::Int, int64_t{1})},
+           infer_var, nullptr, nullptr, std_backward};
+OpDef kNorm{"norm", 1, kRD,
+            {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false),
+             attr("p", AttrType::Float)},
+            infer_norm, nullptr, nullptr, norm_backward};
+OpDef kNormL1{"norm_l1", 1, kRD,
+              {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false),
+               attr("p", AttrType::Float)},
+              infer_norm, nullptr, "ReduceL1", norm_backward};
+OpDef kNormL2{"norm_l2", 1, kRD,
+              {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false),
+               attr("p", AttrType::Float)},
+              infer_norm, nullptr, "ReduceL2", norm_backward};
+OpDef kLogSumExp{"logsumexp", 1, kRD,
+                 {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)},
+                 infer_logsumexp, nullptr, "ReduceLogSumExp",
                  logsumexp_backward};
-OpDef kAll{"all", 1, kReduction, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_logical, nullptr, nullptr};
-OpDef kAny{"any", 1, kReduction, {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)}, infer_logical, nullptr, nullptr};
-OpDef kCumsum{"cumsum", 1, kRD, {attr("dim", AttrType::Int)}, infer_cumsum, nullptr, "CumSum", cumsum_backward};
-OpDef kSoftmax{"softmax", 1, kRD, {attr("dim", AttrType::Int)}, infer_softmax, nullptr, "Softmax", softmax_backward};
-OpDef kLogSoftmax{"log_softmax", 1, kRD, {attr("dim", AttrType::Int)}, infer_softmax, nullptr, "LogSoftmax",
+OpDef kAll{"all", 1, kReduction,
+           {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)},
+           infer_logical, nullptr, nullptr};
+OpDef kAny{"any", 1, kReduction,
+           {attr_optional("dims", AttrType::Ints), attr("keepdim", AttrType::Bool, false)},
+           infer_logical, nullptr, nullptr};
+OpDef kCumsum{"cumsum", 1, kRD,
+              {attr("dim", AttrType::Int)},
+              infer_cumsum, nullptr, "CumSum", cumsum_backward};
+OpDef kSoftmax{"softmax", 1, kRD,
+               {attr("dim", AttrType::Int)},
+               infer_softmax, nullptr, "Softmax", softmax_backward};
+OpDef kLogSoftmax{"log_softmax", 1, kRD,
+                  {attr("dim", AttrType::Int)},
+                  infer_softmax, nullptr, "LogSoftmax",
                   log_softmax_backward};
 
 void register_reduce_ops() {

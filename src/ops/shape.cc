@@ -12,12 +12,12 @@ namespace tessera::ops {
 namespace {
 
 // PyTorch's legacy rule: a 1-D empty tensor may join a cat of any shape and is skipped.
-bool skipped_in_cat(const Tensor& t) { return t.dim() == 1 && t.size(0) == 0; }
+bool skipped_in_cat(const InputMeta& t) { return t.dim() == 1 && t.size(0) == 0; }
 
-InferResult infer_cat(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_cat(const std::vector<InputMeta>& in, const Attrs& a) {
   TESSERA_CHECK(!in.empty(), "expected a non-empty list of tensors");
   const DType dt = result_type(in);
-  const Tensor* ref = nullptr;
+  const InputMeta* ref = nullptr;
   for (size_t i = 0; i < in.size(); ++i) {
     TESSERA_CHECK(in[i].dim() > 0, "zero-dimensional tensor (at position ", i,
                   ") cannot be concatenated");
@@ -29,7 +29,7 @@ InferResult infer_cat(const std::vector<Tensor>& in, const Attrs& a) {
   Shape out(ref->sizes());
   out[static_cast<size_t>(dim)] = 0;
   for (size_t i = 0; i < in.size(); ++i) {
-    const Tensor& t = in[i];
+    const InputMeta& t = in[i];
     if (skipped_in_cat(t)) continue;
     TESSERA_CHECK(t.dim() == rank, "tensors must have the same number of dimensions: tensor 0 has ",
                   rank, " but tensor ", i, " has ", t.dim());
@@ -44,7 +44,7 @@ InferResult infer_cat(const std::vector<Tensor>& in, const Attrs& a) {
   return {{{out, dt}}, dt};
 }
 
-InferResult infer_stack(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_stack(const std::vector<InputMeta>& in, const Attrs& a) {
   TESSERA_CHECK(!in.empty(), "expected a non-empty list of tensors");
   const DType dt = result_type(in);
   const IntArrayRef shape = in[0].sizes();
@@ -58,9 +58,9 @@ InferResult infer_stack(const std::vector<Tensor>& in, const Attrs& a) {
   return {{{out, dt}}, dt};
 }
 
-InferResult infer_repeat(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_repeat(const std::vector<InputMeta>& in, const Attrs& a) {
   const auto& reps = a.ints("repeats");
-  const Tensor& x = in[0];
+  const InputMeta& x = in[0];
   TESSERA_CHECK(static_cast<int64_t>(reps.size()) >= x.dim(),
                 "number of repeat dims can not be smaller than the number of dims of the tensor (",
                 reps.size(), " repeats ", shape_str(reps), " for a tensor of rank ", x.dim(), ")");
@@ -85,12 +85,12 @@ std::vector<int64_t> unique_dims(const std::vector<int64_t>& dims, int64_t rank)
   return out;
 }
 
-InferResult infer_flip(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_flip(const std::vector<InputMeta>& in, const Attrs& a) {
   unique_dims(a.ints("dims"), in[0].dim());
   return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
 }
 
-InferResult infer_roll(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_roll(const std::vector<InputMeta>& in, const Attrs& a) {
   const auto& shifts = a.ints("shifts");
   const auto& dims = a.ints("dims");
   TESSERA_CHECK(!dims.empty() && shifts.size() == dims.size(),
@@ -100,7 +100,7 @@ InferResult infer_roll(const std::vector<Tensor>& in, const Attrs& a) {
   return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
 }
 
-InferResult infer_trilu(const std::vector<Tensor>& in, const Attrs&) {
+InferResult infer_trilu(const std::vector<InputMeta>& in, const Attrs&) {
   TESSERA_CHECK(in[0].dim() >= 2, "expected a tensor with at least 2 dimensions, got ",
                 in[0].dim());
   return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
@@ -170,14 +170,28 @@ std::vector<Tensor> roll_backward(const BackwardCall& c) {
 
 }  // namespace
 
-OpDef kCat{"cat", -1, kDifferentiable, {attr("dim", AttrType::Int, int64_t{0})}, infer_cat, nullptr, "Concat", cat_backward};
+OpDef kCat{"cat", -1, kDifferentiable,
+           {attr("dim", AttrType::Int, int64_t{0})},
+           infer_cat, nullptr, "Concat", cat_backward};
 // ONNX has no stack: exporters write Unsqueeze on each input, then Concat.
-OpDef kStack{"stack", -1, kDifferentiable, {attr("dim", AttrType::Int, int64_t{0})}, infer_stack, nullptr, nullptr, stack_backward};
-OpDef kRepeat{"repeat", 1, kDifferentiable, {attr("repeats", AttrType::Ints)}, infer_repeat, nullptr, "Tile", repeat_backward};
-OpDef kFlip{"flip", 1, kDifferentiable, {attr("dims", AttrType::Ints)}, infer_flip, nullptr, nullptr, self_adjoint_backward};
-OpDef kRoll{"roll", 1, kDifferentiable, {attr("shifts", AttrType::Ints), attr("dims", AttrType::Ints)}, infer_roll, nullptr, nullptr, roll_backward};
-OpDef kTril{"tril", 1, kDifferentiable, {attr("diagonal", AttrType::Int, int64_t{0}), attr("upper", AttrType::Bool)}, infer_trilu, nullptr, "Trilu", self_adjoint_backward};
-OpDef kTriu{"triu", 1, kDifferentiable, {attr("diagonal", AttrType::Int, int64_t{0}), attr("upper", AttrType::Bool)}, infer_trilu, nullptr, "Trilu", self_adjoint_backward};
+OpDef kStack{"stack", -1, kDifferentiable,
+             {attr("dim", AttrType::Int, int64_t{0})},
+             infer_stack, nullptr, nullptr, stack_backward};
+OpDef kRepeat{"repeat", 1, kDifferentiable,
+              {attr("repeats", AttrType::Ints)},
+              infer_repeat, nullptr, "Tile", repeat_backward};
+OpDef kFlip{"flip", 1, kDifferentiable,
+            {attr("dims", AttrType::Ints)},
+            infer_flip, nullptr, nullptr, self_adjoint_backward};
+OpDef kRoll{"roll", 1, kDifferentiable,
+            {attr("shifts", AttrType::Ints), attr("dims", AttrType::Ints)},
+            infer_roll, nullptr, nullptr, roll_backward};
+OpDef kTril{"tril", 1, kDifferentiable,
+            {attr("diagonal", AttrType::Int, int64_t{0}), attr("upper", AttrType::Bool)},
+            infer_trilu, nullptr, "Trilu", self_adjoint_backward};
+OpDef kTriu{"triu", 1, kDifferentiable,
+            {attr("diagonal", AttrType::Int, int64_t{0}), attr("upper", AttrType::Bool)},
+            infer_trilu, nullptr, "Trilu", self_adjoint_backward};
 
 void register_shape_ops() {
   for (OpDef* op : {&kCat, &kStack, &kRepeat, &kFlip, &kRoll, &kTril, &kTriu}) register_op(*op);

@@ -250,7 +250,7 @@ Tensor as_strided_fn(const Tensor& x, const Attrs& a) {
   return make_view(x, Shape(IntArrayRef(sizes)), Shape(IntArrayRef(strides)), offset);
 }
 
-InferResult no_infer(const std::vector<Tensor>&, const Attrs&) { return {}; }
+InferResult no_infer(const std::vector<InputMeta>&, const Attrs&) { return {}; }
 
 // ---- backward rules ----
 // Views that only rearrange: the gradient is rearranged back.
@@ -279,7 +279,7 @@ extern OpDef kViewScatter;
 
 namespace {
 
-InferResult infer_view_scatter(const std::vector<Tensor>& in, const Attrs& a) {
+InferResult infer_view_scatter(const std::vector<InputMeta>& in, const Attrs& a) {
   return {{{Shape(IntArrayRef(a.ints("base_sizes"))), in[0].dtype()}}, std::nullopt};
 }
 
@@ -318,18 +318,47 @@ std::vector<Tensor> scatter_back(const BackwardCall& c) {
 
 }  // namespace
 
-OpDef kViewScatter{"view_scatter", 1, kDifferentiable, {attr("view_op", AttrType::String), attr("base_sizes", AttrType::Ints), attr_optional("dim", AttrType::Int), attr_optional("start", AttrType::Int), attr_optional("end", AttrType::Int), attr_optional("step", AttrType::Int), attr_optional("index", AttrType::Int), attr_optional("dim1", AttrType::Int), attr_optional("dim2", AttrType::Int), attr_optional("offset", AttrType::Int), attr_optional("sizes", AttrType::Ints), attr_optional("strides", AttrType::Ints)}, infer_view_scatter, nullptr, nullptr,
+OpDef kViewScatter{"view_scatter", 1, kDifferentiable,
+                   {attr("view_op", AttrType::String), attr("base_sizes", AttrType::Ints),
+                    attr_optional("dim", AttrType::Int), attr_optional("start", AttrType::Int),
+                    attr_optional("end", AttrType::Int), attr_optional("step", AttrType::Int),
+                    attr_optional("index", AttrType::Int), attr_optional("dim1", AttrType::Int),
+                    attr_optional("dim2", AttrType::Int), attr_optional("offset", AttrType::Int),
+                    attr_optional("sizes", AttrType::Ints),
+                    attr_optional("strides", AttrType::Ints)},
+                   infer_view_scatter, nullptr, nullptr,
                    view_scatter_backward};
 
-OpDef kView{"view", 1, kIsView | kDifferentiable, {attr("shape", AttrType::Ints)}, no_infer, view_fn, "Reshape", reshape_back};
-OpDef kPermute{"permute", 1, kIsView | kDifferentiable, {attr("dims", AttrType::Ints)}, no_infer, permute_fn, "Transpose", permute_backward};
-OpDef kSlice{"slice", 1, kIsView | kDifferentiable, {attr("dim", AttrType::Int), attr("start", AttrType::Int), attr("end", AttrType::Int), attr("step", AttrType::Int, int64_t{1})}, no_infer, slice_fn, "Slice", scatter_back};
-OpDef kSelect{"select", 1, kIsView | kDifferentiable, {attr("dim", AttrType::Int), attr("index", AttrType::Int)}, no_infer, select_fn, "Gather", scatter_back};
-OpDef kExpand{"expand", 1, kIsView | kDifferentiable, {attr("shape", AttrType::Ints)}, no_infer, expand_fn, "Expand", expand_backward};
-OpDef kSqueeze{"squeeze", 1, kIsView | kDifferentiable, {attr("dims", AttrType::Ints, std::vector<int64_t>{})}, no_infer, squeeze_fn, "Squeeze", reshape_back};
-OpDef kUnsqueeze{"unsqueeze", 1, kIsView | kDifferentiable, {attr("dim", AttrType::Int)}, no_infer, unsqueeze_fn, "Unsqueeze", reshape_back};
-OpDef kDiagonal{"diagonal", 1, kIsView | kDifferentiable, {attr("offset", AttrType::Int, int64_t{0}), attr("dim1", AttrType::Int, int64_t{0}), attr("dim2", AttrType::Int, int64_t{1})}, no_infer, diagonal_fn, nullptr, scatter_back};
-OpDef kAsStrided{"as_strided", 1, kIsView | kDifferentiable, {attr("sizes", AttrType::Ints), attr("strides", AttrType::Ints), attr("offset", AttrType::Int, int64_t{-1})}, no_infer, as_strided_fn, nullptr, scatter_back};
+OpDef kView{"view", 1, kIsView | kDifferentiable,
+            {attr("shape", AttrType::Ints)},
+            no_infer, view_fn, "Reshape", reshape_back};
+OpDef kPermute{"permute", 1, kIsView | kDifferentiable,
+               {attr("dims", AttrType::Ints)},
+               no_infer, permute_fn, "Transpose", permute_backward};
+OpDef kSlice{"slice", 1, kIsView | kDifferentiable,
+             {attr("dim", AttrType::Int), attr("start", AttrType::Int), attr("end", AttrType::Int),
+              attr("step", AttrType::Int, int64_t{1})},
+             no_infer, slice_fn, "Slice", scatter_back};
+OpDef kSelect{"select", 1, kIsView | kDifferentiable,
+              {attr("dim", AttrType::Int), attr("index", AttrType::Int)},
+              no_infer, select_fn, "Gather", scatter_back};
+OpDef kExpand{"expand", 1, kIsView | kDifferentiable,
+              {attr("shape", AttrType::Ints)},
+              no_infer, expand_fn, "Expand", expand_backward};
+OpDef kSqueeze{"squeeze", 1, kIsView | kDifferentiable,
+               {attr("dims", AttrType::Ints, std::vector<int64_t>{})},
+               no_infer, squeeze_fn, "Squeeze", reshape_back};
+OpDef kUnsqueeze{"unsqueeze", 1, kIsView | kDifferentiable,
+                 {attr("dim", AttrType::Int)},
+                 no_infer, unsqueeze_fn, "Unsqueeze", reshape_back};
+OpDef kDiagonal{"diagonal", 1, kIsView | kDifferentiable,
+                {attr("offset", AttrType::Int, int64_t{0}), attr("dim1", AttrType::Int, int64_t{0}),
+                 attr("dim2", AttrType::Int, int64_t{1})},
+                no_infer, diagonal_fn, nullptr, scatter_back};
+OpDef kAsStrided{"as_strided", 1, kIsView | kDifferentiable,
+                 {attr("sizes", AttrType::Ints), attr("strides", AttrType::Ints),
+                  attr("offset", AttrType::Int, int64_t{-1})},
+                 no_infer, as_strided_fn, nullptr, scatter_back};
 
 void register_view_ops() {
   for (OpDef* op : {&kView, &kPermute, &kSlice, &kSelect, &kExpand, &kSqueeze, &kUnsqueeze,

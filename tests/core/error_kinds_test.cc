@@ -95,7 +95,7 @@ std::string npy_bytes(const std::string& dict, const std::string& data, int majo
 // NotImplemented, and no public op reaches them today (the shape rules refuse first).
 // Registered on first use, in this test binary's registry only (a harness that walks
 // ops::all_ops() will see it after these tests ran in the same process).
-ops::InferResult infer_same(const std::vector<Tensor>& in, const ops::Attrs&) {
+ops::InferResult infer_same(const std::vector<ops::InputMeta>& in, const ops::Attrs&) {
   return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
 }
 void copy_kernel(const ops::KernelCall& c) { c.outputs[0].copy_(c.inputs[0]); }

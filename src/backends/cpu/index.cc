@@ -295,14 +295,22 @@ void index_put_kernel(const KernelCall& c) {
 
 void one_hot_kernel(const KernelCall& c) {
   Tensor& out = c.outputs[0];
+  const int64_t classes = out.size(-1);
+  // The range check reads values, so it is here rather than in the shape rule (which runs
+  // on metadata); the extremes make the message (PyTorch names them too).
+  int64_t lo = 0, hi = -1;
+  bool first = true;
+  for_each_value<int64_t>(c.inputs[0], [&](int64_t, int64_t v) {
+    lo = first ? v : std::min(lo, v);
+    hi = first ? v : std::max(hi, v);
+    first = false;
+  });
+  TESSERA_CHECK(lo >= 0, "class values must be non-negative, got ", lo);
+  TESSERA_CHECK(hi < classes, "class values must be smaller than num_classes (", classes, "), got ", hi);
   if (out.numel() == 0) return;
   std::memset(out.data_ptr(), 0, out.nbytes());
-  const int64_t classes = out.size(-1);
   int64_t* o = out.data<int64_t>();
-  for_each_value<int64_t>(c.inputs[0], [&](int64_t i, int64_t v) {
-    TESSERA_INTERNAL_ASSERT(v >= 0 && v < classes, "one_hot: label escaped the shape rule");
-    o[i * classes + v] = 1;
-  });
+  for_each_value<int64_t>(c.inputs[0], [&](int64_t i, int64_t v) { o[i * classes + v] = 1; });
 }
 
 // NaN sorts above every number (PyTorch): last ascending, first descending.
