@@ -41,22 +41,24 @@ namespace F = tessera::nn::functional;
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTsan = true;
+// Sanitizer builds: GCC defines __SANITIZE_*__, clang answers __has_feature.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
 #elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kTsan = true;
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
 #else
-constexpr bool kTsan = false;
+constexpr bool kSanitized = false;
 #endif
 #else
-constexpr bool kTsan = false;
+constexpr bool kSanitized = false;
 #endif
 
 // ThreadSanitizer reports two accesses that lack ordering even when they happen not to
-// collide, and runs ~10x slower, so its build runs one trial of a few steps; the release
-// build runs many, because there a race shows only when it collides: a wrong bit, a hang.
-int scaled(int release, int tsan) { return kTsan ? tsan : release; }
+// collide, and AddressSanitizer a bad access the first time it happens; both run slower.
+// So their builds run 2 trials of 10 steps; the release build runs many, because there a
+// race shows only when it collides: a wrong bit, a hang.
+int scaled(int release, int sanitized) { return kSanitized ? sanitized : release; }
 
 // Trials of (b) per workload and thread count: 10 with 2 threads and 10 with 4, 20 in all.
 // On unfixed code (issue 8) every trial that overlapped two convolution backward passes
@@ -65,7 +67,7 @@ int scaled(int release, int tsan) { return kTsan ? tsan : release; }
 int trials_for_training() {
   if (const char* env = std::getenv("TESSERA_CONCURRENCY_TRIALS"); env != nullptr && *env != '\0')
     return std::max(1, std::atoi(env));
-  return scaled(10, 1);
+  return scaled(10, 2);
 }
 
 // ---------------------------------------------------------------- watchdog
@@ -115,7 +117,7 @@ std::string current_test_name() {
 
 // Every test of the suite: a watchdog with a deadline far above the test's normal time
 // (the longest, CNN28 training, takes ~15-30 s in release on 2 busy cores), so only a hang
-// trips it, scaled for the sanitizer.
+// trips it, and longer for the sanitizers.
 class Concurrency : public ::testing::Test {
  protected:
   Watchdog watchdog_{current_test_name(), std::chrono::seconds(scaled(300, 1200))};
@@ -182,7 +184,7 @@ std::vector<Tensor> snapshot(const nn::Module& m) {
 // ---------------------------------------------------------------- (a) shared inference
 
 TEST_F(Concurrency, SharedCnn28InferenceMatchesSerial) {
-  const int threads = 4, forwards = scaled(200, 10), inputs = 8;
+  const int threads = 4, forwards = scaled(200, 50), inputs = 8;
   Generator gen(1);
   GeneratorGuard guard(gen);
   auto model = models::cnn28();
@@ -312,7 +314,7 @@ std::vector<Tensor> train(const Workload& w, uint64_t seed, int steps) {
 // Trains `w` on 2 and then 4 threads at once, each thread its own model with its own
 // seed, `trials` times, and compares every parameter with the serial run's.
 void check_training(const Workload& w) {
-  const int steps = scaled(50, 3), trials = trials_for_training(), max_threads = 4;
+  const int steps = scaled(50, 10), trials = trials_for_training(), max_threads = 4;
   const auto t0 = std::chrono::steady_clock::now();
   // The serial run: thread i's training alone, seed 1000 + i.
   std::vector<std::vector<Tensor>> want;
@@ -369,7 +371,7 @@ std::vector<Tensor> random_draws() {
 }
 
 TEST_F(Concurrency, RandomOpsWithOwnGeneratorsMatchSerial) {
-  const int threads = 4, rounds = scaled(50, 3);
+  const int threads = 4, rounds = scaled(50, 10);
   std::vector<std::vector<Tensor>> want;
   for (int t = 0; t < threads; ++t) {
     Generator g(77 + static_cast<uint64_t>(t));
@@ -519,7 +521,7 @@ TEST_F(Concurrency, DataLoaderWorkersRunningOpsMatchSerial) {
 // thread ran with OpenMP's default, the cores); the training covers everything else.
 TEST_F(Concurrency, ThreadCountHoldsOnEveryThread) {
   const int saved = get_num_threads();
-  const int steps = scaled(10, 2);
+  const int steps = scaled(10, 5);
   const Workload cnn = workloads()[0];
   Generator g(8);
   const Tensor a = randn({1, 1 << 20}, kFloat32, &g), b = randn({1 << 20, 1}, kFloat32, &g);
