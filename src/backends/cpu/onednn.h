@@ -5,9 +5,9 @@
 //   - Primitives are built with attr(): a user-managed scratchpad. Each execution then
 //     gets a scratchpad of its own from Tessera's caching allocator (add_scratchpad).
 //     With oneDNN's default, library-managed scratchpad, the temporaries belong to the
-//     primitive (or to the thread that built it), so two threads executing one cached
-//     primitive share them: convolution backward-weights keeps its per-thread partial
-//     sums and its barrier there, which gave wrong weights and hangs (issue 8).
+//     primitive, so two threads executing one cached primitive shared them: convolution
+//     backward-weights keeps its per-thread partial sums and the barrier of its reduction
+//     there, which gave wrong weights and hangs (issue 8).
 //   - Call detail::sync_openmp_threads() (core/parallel_internal.h) before building or
 //     running a primitive: oneDNN sizes its work from OpenMP's per-thread count.
 #include <oneapi/dnnl/dnnl.hpp>
