@@ -22,11 +22,16 @@ class ArrayRef {
   constexpr ArrayRef(const T& single) : data_(&single), size_(1) {}  // NOLINT: implicit by design
   // Binds to a braced list for the duration of the call it is an argument of, exactly as
   // a std::initializer_list parameter would; GCC's lifetime warning assumes storage.
+  // (GCC only: clang has no such warning and would warn about the unknown name.)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Winit-list-lifetime"
+#endif
   constexpr ArrayRef(std::initializer_list<T> list)  // NOLINT
       : data_(list.begin()), size_(list.size()) {}
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
   ArrayRef(const std::vector<T>& v) : data_(v.data()), size_(v.size()) {}  // NOLINT
   template <typename Container,
             typename = decltype(std::declval<const Container&>().data()),

@@ -45,6 +45,8 @@ TESSERA_API Tensor from_blob(void* data, IntArrayRef sizes, IntArrayRef strides,
                              std::function<void(void*)> deleter = {});
 
 // ============================== random ==============================
+// Without `gen`, these draw from current_generator(): the thread's GeneratorGuard's
+// generator, else the process default (tessera/random.h).
 TESSERA_API Tensor rand(IntArrayRef sizes, TensorOptions opts = {}, Generator* gen = nullptr);
 TESSERA_API Tensor randn(IntArrayRef sizes, TensorOptions opts = {}, Generator* gen = nullptr);
 TESSERA_API Tensor randint(int64_t low, int64_t high, IntArrayRef sizes,

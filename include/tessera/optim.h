@@ -288,7 +288,7 @@ class TESSERA_API CosineAnnealingWarmRestarts : public LRScheduler {
   void load_extra(const StateDict& state) override;
 
  private:
-  int64_t t_0_, t_mult_;
+  int64_t t_mult_;
   double eta_min_;
   int64_t t_i_, t_cur_ = -1;
 };
@@ -316,7 +316,6 @@ class TESSERA_API OneCycleLR : public LRScheduler {
   struct Phase {
     double end_step, start_lr, end_lr, start_m, end_m;
   };
-  double max_lr_;
   int64_t total_steps_;
   OneCycleOptions o_;
   std::vector<Phase> phases_;

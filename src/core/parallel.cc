@@ -11,9 +11,15 @@
 // and with other busy processes on the machine, spinning made regions up to ~50x slower.
 // So: machines shared with other work should export OMP_WAIT_POLICY=passive before
 // starting the process; dedicated ones keep the faster spinning default.
+//
+// Built with TESSERA_OPENMP=OFF (the ThreadSanitizer preset: libgomp is not instrumented,
+// so TSan would report its internal synchronization as races), parallel_for runs every
+// range inline on the calling thread; the thread count is still stored and reported.
 #include "tessera/parallel.h"
 
+#if TESSERA_OPENMP
 #include <omp.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -22,6 +28,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/parallel_internal.h"
 #include "tessera/error.h"
 
 namespace tessera {
@@ -32,11 +39,7 @@ int default_num_threads() {
     char* end = nullptr;
     const long v = std::strtol(env, &end, 10);
     // A malformed value falls back to the default rather than failing at first use.
-    if (end != env && *end == '\0' && v >= 1 && v <= 4096) {
-      // So oneDNN, which asks OpenMP, agrees with Tessera from the start.
-      omp_set_num_threads(static_cast<int>(v));
-      return static_cast<int>(v);
-    }
+    if (end != env && *end == '\0' && v >= 1 && v <= 4096) return static_cast<int>(v);
   }
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
@@ -51,17 +54,48 @@ std::atomic<int>& num_threads_slot() {
 // thread, which omp_in_parallel() does not report as parallel.
 thread_local bool t_in_parallel_for = false;
 
+#if TESSERA_OPENMP
+// The count last given to omp_set_num_threads on this thread (0: never).
+thread_local int t_omp_threads = 0;
+#endif
+
 }  // namespace
 
 void set_num_threads(int n) {
   TESSERA_CHECK(n >= 1, "set_num_threads: expected a thread count >= 1, got ", n);
   num_threads_slot().store(n, std::memory_order_relaxed);
-  omp_set_num_threads(n);
+  detail::sync_openmp_threads();
 }
 
 int get_num_threads() { return num_threads_slot().load(std::memory_order_relaxed); }
 
-bool in_parallel_region() { return t_in_parallel_for || omp_in_parallel() != 0; }
+namespace detail {
+void sync_openmp_threads() {
+#if TESSERA_OPENMP
+  // OpenMP's thread count (nthreads-var) is per thread: omp_set_num_threads on one thread
+  // leaves every other std::thread at the runtime's default (OMP_NUM_THREADS or the
+  // cores). oneDNN reads it when it builds a primitive (which fixes how the primitive
+  // splits, and so the order it sums in) and when it runs one, so without this a thread
+  // other than the one that called set_num_threads would compute with another split.
+  // Inside a region (a parallel_for chunk) the per-thread count belongs to the region's
+  // implicit task, and oneDNN runs single-threaded there anyway.
+  if (omp_in_parallel()) return;
+  const int n = get_num_threads();
+  if (t_omp_threads != n) {
+    omp_set_num_threads(n);
+    t_omp_threads = n;
+  }
+#endif
+}
+}  // namespace detail
+
+bool in_parallel_region() {
+#if TESSERA_OPENMP
+  return t_in_parallel_for || omp_in_parallel() != 0;
+#else
+  return t_in_parallel_for;
+#endif
+}
 
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& fn) {
@@ -73,6 +107,9 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
     fn(begin, end);
     return;
   }
+#if !TESSERA_OPENMP
+  fn(begin, end);
+#else
   const int64_t max_chunks = (range + grain - 1) / grain;
   const int team = static_cast<int>(std::min<int64_t>(threads, max_chunks));
 
@@ -101,6 +138,7 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
     }
   }
   if (error) std::rethrow_exception(error);
+#endif
 }
 
 }  // namespace tessera

@@ -47,6 +47,58 @@ PhiloxBlock philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo) {
   return PhiloxBlock{{c0, c1, c2, c3}};
 }
 
+// ---------------------------------------------------------------- Generator
+// One mutex per generator: a draw is a few loads and stores, so the lock is uncontended
+// in practice, and it keeps (seed, offset) consistent, which two atomics would not.
+
+Generator::Generator(const Generator& other) {
+  std::lock_guard<std::mutex> lock(other.mu_);
+  seed_ = other.seed_;
+  offset_ = other.offset_;
+}
+
+Generator& Generator::operator=(const Generator& other) {
+  if (this == &other) return *this;
+  uint64_t seed, offset;
+  {
+    std::lock_guard<std::mutex> lock(other.mu_);
+    seed = other.seed_;
+    offset = other.offset_;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  seed_ = seed;
+  offset_ = offset;
+  return *this;
+}
+
+void Generator::manual_seed(uint64_t seed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  seed_ = seed;
+  offset_ = 0;
+}
+
+uint64_t Generator::seed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seed_;
+}
+
+uint64_t Generator::offset() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return offset_;
+}
+
+void Generator::set_offset(uint64_t offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  offset_ = offset;
+}
+
+Generator::Counters Generator::reserve_counters(uint64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Counters c{seed_, offset_};
+  offset_ += n;
+  return c;
+}
+
 Generator& default_generator() {
   // Leaked on purpose: tensors freed from other static destructors may still draw.
   static Generator* gen = new Generator();
@@ -54,5 +106,16 @@ Generator& default_generator() {
 }
 
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+
+namespace {
+// Per thread, so a thread that trains its own model with its own generator draws exactly
+// what it would alone, whatever other threads do meanwhile.
+thread_local Generator* t_current = nullptr;
+}  // namespace
+
+Generator& current_generator() { return t_current != nullptr ? *t_current : default_generator(); }
+
+GeneratorGuard::GeneratorGuard(Generator& gen) : previous_(t_current) { t_current = &gen; }
+GeneratorGuard::~GeneratorGuard() { t_current = previous_; }
 
 }  // namespace tessera

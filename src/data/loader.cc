@@ -90,6 +90,9 @@ class EpochRun {
         Example ex = dataset_->get(index);
         if (options_.transform) {
           Generator gen(mix(epoch_seed, static_cast<uint64_t>(index)));
+          // Also the thread's current generator, so random ops a transform calls without
+          // naming one depend only on (seed, epoch, index), not on which worker runs it.
+          GeneratorGuard guard(gen);
           ex.input = options_.transform(ex.input, gen);
         }
         examples.push_back(std::move(ex));

@@ -15,7 +15,8 @@ namespace {
 constexpr uint64_t kTransformStream = 0x7472616e73666f72ull;  // "transfor"
 
 uint32_t draw(Generator& gen) {
-  return philox(gen.seed(), kTransformStream, gen.reserve(1)).v[0];
+  const Generator::Counters c = gen.reserve_counters(1);  // seed and counter in one step
+  return philox(c.seed, kTransformStream, c.offset).v[0];
 }
 // Uniform integer in [0, n]; the modulo bias is below 2^-20 for the sizes used here.
 int64_t draw_upto(Generator& gen, int64_t n) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 #include <unordered_set>
+#include <utility>
 
 #include "tessera/error.h"
 
@@ -114,7 +115,7 @@ class Parser {
       expect(':');
       skip_ws();
       Value member = value(depth + 1);
-      v.members.emplace_back(std::move(key), std::move(member));
+      v.members.push_back({std::move(key), std::move(member)});
       skip_ws();
       if (peek() == ',') {
         ++pos_;

@@ -10,10 +10,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace tessera::json {
+
+struct Member;
 
 struct Value {
   enum class Kind : uint8_t { Null, Bool, Number, String, Array, Object };
@@ -21,7 +22,7 @@ struct Value {
   bool boolean = false;
   std::string text;                                    // a String's value, a Number's literal
   std::vector<Value> items;                            // Array
-  std::vector<std::pair<std::string, Value>> members;  // Object, in file order
+  std::vector<Member> members;                          // Object, in file order
 
   bool is_object() const { return kind == Kind::Object; }
   bool is_array() const { return kind == Kind::Array; }
@@ -31,6 +32,13 @@ struct Value {
   const Value* find(std::string_view key) const;
   // A Number that is a non-negative integer literal fitting in 64 bits, else false.
   bool to_uint64(uint64_t& out) const;
+};
+
+// One key/value pair of an Object. Not a std::pair: clang (with libstdc++) evaluates
+// pair's default-constructibility traits while Value is still incomplete, and fails.
+struct Member {
+  std::string key;
+  Value value;
 };
 
 // "string", "number", ... for error messages.

@@ -13,6 +13,9 @@
 namespace tessera::ops {
 namespace {
 
+// Filled only by register_all(), inside ensure_registered()'s one-time initializer (as are
+// the OpDefs' `index` fields), and read-only afterwards: lookups from any number of threads
+// need no lock, since every caller passes through ensure_registered() first.
 struct Registry {
   std::vector<OpDef*> ops;
   // kernels[op.index][device]

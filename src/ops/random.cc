@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <limits>
-#include <mutex>
 
 #include "ops/registration.h"
 #include "tessera/ops.h"
@@ -128,12 +127,6 @@ InferResult infer_randperm(const std::vector<InputMeta>&, const Attrs& attrs) {
   return {{{Shape{n}, dt}}, std::nullopt};
 }
 
-// Generator::reserve is not atomic; random ops on several threads share one generator.
-std::mutex& generator_mutex() {
-  static std::mutex mu;
-  return mu;
-}
-
 // Validates (by running the shape rule) before touching the generator, so a rejected
 // call does not advance it, then reserves the counters and dispatches. `make_attrs`
 // builds the op's attributes for a given (seed, offset).
@@ -145,16 +138,14 @@ Tensor run_random(const OpDef& op, std::vector<Tensor> inputs, Generator* gen, i
       infer_shapes(op, {inputs.begin(), inputs.end()}, make_attrs(int64_t{0}, int64_t{0}));
   const int64_t numel = numel_of(meta.outputs[0].sizes);
   const auto blocks = static_cast<uint64_t>((numel + per_block - 1) / per_block);
-  Generator& g = gen != nullptr ? *gen : default_generator();
-  uint64_t seed, offset;
-  {
-    std::lock_guard<std::mutex> lock(generator_mutex());
-    seed = g.seed();
-    offset = g.reserve(blocks);
-  }
+  // No generator given: the calling thread's current one (a GeneratorGuard's, else the
+  // process default). The seed and the counters are taken in one step under the
+  // generator's own lock, so threads sharing a generator draw disjoint numbers.
+  Generator& g = gen != nullptr ? *gen : current_generator();
+  const Generator::Counters c = g.reserve_counters(blocks);
   // Attributes are int64; the bits round-trip exactly.
   return call1(op, std::move(inputs),
-               make_attrs(static_cast<int64_t>(seed), static_cast<int64_t>(offset)));
+               make_attrs(static_cast<int64_t>(c.seed), static_cast<int64_t>(c.offset)));
 }
 
 }  // namespace

@@ -120,7 +120,7 @@ std::vector<double> CosineAnnealingLR::compute_lr() {
 
 CosineAnnealingWarmRestarts::CosineAnnealingWarmRestarts(Optimizer& opt, int64_t t_0,
                                                          int64_t t_mult, double eta_min)
-    : LRScheduler(opt), t_0_(t_0), t_mult_(t_mult), eta_min_(eta_min), t_i_(t_0) {
+    : LRScheduler(opt), t_mult_(t_mult), eta_min_(eta_min), t_i_(t_0) {
   TESSERA_CHECK(t_0 > 0, "CosineAnnealingWarmRestarts: T_0 must be > 0, got ", t_0);
   TESSERA_CHECK(t_mult >= 1, "CosineAnnealingWarmRestarts: T_mult must be >= 1, got ", t_mult);
   initial_step();
@@ -157,7 +157,7 @@ void CosineAnnealingWarmRestarts::load_extra(const StateDict& sd) {
 // ---------------------------------------------------------------- one-cycle
 
 OneCycleLR::OneCycleLR(Optimizer& opt, double max_lr, int64_t total_steps, OneCycleOptions o)
-    : LRScheduler(opt), max_lr_(max_lr), total_steps_(total_steps), o_(o) {
+    : LRScheduler(opt), total_steps_(total_steps), o_(o) {
   TESSERA_CHECK(total_steps > 0, "OneCycleLR: total_steps must be > 0, got ", total_steps);
   TESSERA_CHECK(o.pct_start >= 0 && o.pct_start <= 1,
                 "OneCycleLR: pct_start must be in [0, 1], got ", o.pct_start);

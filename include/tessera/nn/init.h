@@ -1,7 +1,7 @@
 #pragma once
 // Parameter initialisation (torch.nn.init). Every function fills its tensor in place
 // without recording history (so it works on leaves that require grad), draws from `gen`
-// or the default generator, and returns the same tensor.
+// or the thread's current generator (current_generator()), and returns the same tensor.
 #include <string>
 #include <utility>
 

@@ -3,7 +3,9 @@
 //     The primitive picks its own memory layouts (blocked, e.g. nChw16c, where that is
 //     faster); tensors stay NCHW and are reordered in and out. Creating a primitive costs
 //     far more than running a small one, and a training loop repeats the same shapes every
-//     step, so primitives (and the reorders they need) are cached by geometry.
+//     step, so primitives (and the reorders they need) are cached by geometry and thread
+//     count, process-wide. A cached primitive runs on many threads at once: it holds no
+//     per-execution state, since each run brings its own scratchpad (backends/cpu/onednn.h).
 //   - float64: a direct reference loop (gradient checks run in float64; tests also check
 //     oneDNN against it).
 // conv_transpose2d runs the backward-data computation with x as the output gradient.
@@ -18,8 +20,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ops/copy.h"
+#include "backends/cpu/onednn.h"
+#include "core/parallel_internal.h"
 #include "ops/conv.h"
+#include "ops/copy.h"
 #include "ops/registration.h"
 #include "tessera/parallel.h"
 
@@ -142,10 +146,7 @@ constexpr auto kF32 = dnnl::memory::data_type::f32;
 
 std::atomic<int64_t> g_primitives_created{0};
 
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
+using onednn::engine;
 
 // The three tensors of a convolution as Tessera holds them (NCHW, OIHW / GOIHW) or, with
 // Tag::any, as the primitive may choose to lay them out.
@@ -163,20 +164,25 @@ struct Arg {
   dnnl::memory::desc user, prim;
   bool output = false;
   std::optional<dnnl::reorder> reorder;
+  dnnl::memory::desc reorder_scratchpad;
 };
 
+// Immutable once built: everything a run writes lives in buffers the run allocates.
 struct CachedConv {
   dnnl::primitive prim;
+  dnnl::memory::desc scratchpad;
   std::vector<Arg> args;  // in the order the kernel passes pointers
   bool bias = false;
   int64_t channels = 0;  // output channels: the bias length
 };
 
 Arg make_arg(int id, const dnnl::memory::desc& user, const dnnl::memory::desc& prim, bool output) {
-  Arg a{id, user, prim, output, std::nullopt};
+  Arg a{id, user, prim, output, std::nullopt, {}};
   if (user != prim) {
-    a.reorder = output ? dnnl::reorder(dnnl::reorder::primitive_desc(engine(), prim, engine(), user))
-                       : dnnl::reorder(dnnl::reorder::primitive_desc(engine(), user, engine(), prim));
+    const auto pd = output ? dnnl::reorder::primitive_desc(engine(), prim, engine(), user, onednn::attr())
+                           : dnnl::reorder::primitive_desc(engine(), user, engine(), prim, onednn::attr());
+    a.reorder = dnnl::reorder(pd);
+    a.reorder_scratchpad = pd.scratchpad_desc();
   }
   return a;
 }
@@ -198,13 +204,15 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias) {
                                              wei_any, bias_md, dst_any, strides, dilates, pad_l, pad_r)
            : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src_any,
                                              wei_any, dst_any, strides, dilates, pad_l, pad_r);
-  const dnnl::convolution_forward::primitive_desc fwd(fwd_desc, engine());
+  const dnnl::primitive_attr attr = onednn::attr();
+  const dnnl::convolution_forward::primitive_desc fwd(fwd_desc, attr, engine());
   auto c = std::make_shared<CachedConv>();
   c->bias = bias;
   c->channels = g.o;
   switch (pass) {
     case Pass::Forward:
       c->prim = dnnl::convolution_forward(fwd);
+      c->scratchpad = fwd.scratchpad_desc();
       c->args = {make_arg(DNNL_ARG_SRC, src_md(g, Tag::nchw), fwd.src_desc(), false),
                  make_arg(DNNL_ARG_WEIGHTS, wei_md(g, false), fwd.weights_desc(), false),
                  make_arg(DNNL_ARG_DST, dst_md(g, Tag::nchw), fwd.dst_desc(), true)};
@@ -213,8 +221,9 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias) {
       const dnnl::convolution_backward_data::primitive_desc pd(
           dnnl::convolution_backward_data::desc(algo, src_any, wei_any, dst_any, strides, dilates,
                                                 pad_l, pad_r),
-          engine(), fwd);
+          attr, engine(), fwd);
       c->prim = dnnl::convolution_backward_data(pd);
+      c->scratchpad = pd.scratchpad_desc();
       c->args = {make_arg(DNNL_ARG_DIFF_DST, dst_md(g, Tag::nchw), pd.diff_dst_desc(), false),
                  make_arg(DNNL_ARG_WEIGHTS, wei_md(g, false), pd.weights_desc(), false),
                  make_arg(DNNL_ARG_DIFF_SRC, src_md(g, Tag::nchw), pd.diff_src_desc(), true)};
@@ -224,8 +233,9 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias) {
       const dnnl::convolution_backward_weights::primitive_desc pd(
           dnnl::convolution_backward_weights::desc(algo, src_any, wei_any, dst_any, strides,
                                                    dilates, pad_l, pad_r),
-          engine(), fwd);
+          attr, engine(), fwd);
       c->prim = dnnl::convolution_backward_weights(pd);
+      c->scratchpad = pd.scratchpad_desc();
       c->args = {make_arg(DNNL_ARG_SRC, src_md(g, Tag::nchw), pd.src_desc(), false),
                  make_arg(DNNL_ARG_DIFF_DST, dst_md(g, Tag::nchw), pd.diff_dst_desc(), false),
                  make_arg(DNNL_ARG_DIFF_WEIGHTS, wei_md(g, false), pd.diff_weights_desc(), true)};
@@ -237,10 +247,14 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias) {
 }
 
 std::shared_ptr<CachedConv> cached(Pass pass, const ConvGeometry& g, bool bias) {
+  // oneDNN fixes a primitive's split over threads (and so the order its sums run in) when
+  // it builds it, so the thread count is part of the key: after set_num_threads, a
+  // primitive computes exactly what a fresh process with that count would.
+  detail::sync_openmp_threads();
   const std::vector<int64_t> key{static_cast<int64_t>(pass), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw,
                                  g.groups, g.stride[0], g.stride[1], g.dilation[0], g.dilation[1],
                                  g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1],
-                                 bias ? 1 : 0};
+                                 bias ? 1 : 0, get_num_threads()};
   static std::mutex mu;
   static std::map<std::vector<int64_t>, std::shared_ptr<CachedConv>> cache;
   {
@@ -254,11 +268,22 @@ std::shared_ptr<CachedConv> cached(Pass pass, const ConvGeometry& g, bool bias) 
   return cache.emplace(key, c).first->second;
 }
 
-// Runs a cached primitive on Tessera buffers (one pointer per arg, in order).
+// Runs one reorder of `a` from `from` to `to`, with a scratchpad of its own if it needs one.
+void run_reorder(const Arg& a, const dnnl::memory& from, const dnnl::memory& to,
+                 std::vector<Tensor>& keep) {
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+  keep.push_back(onednn::add_scratchpad(a.reorder_scratchpad, args));
+  a.reorder->execute(onednn::stream(), args);
+}
+
+// Runs a cached primitive on Tessera buffers (one pointer per arg, in order). Any number
+// of threads may run the same CachedConv at once: every buffer written here is this
+// call's own.
 void run_primitive(const CachedConv& c, const std::vector<void*>& ptrs, const float* bias) {
-  thread_local dnnl::stream stream(engine());
+  detail::sync_openmp_threads();
+  dnnl::stream& stream = onednn::stream();
   std::unordered_map<int, dnnl::memory> exec_args;
-  std::vector<Tensor> scratch;  // blocked copies, from Tessera's caching allocator
+  std::vector<Tensor> keep;  // blocked copies and scratchpads, from Tessera's caching allocator
   std::vector<std::pair<const Arg*, dnnl::memory>> to_write_back;
   for (size_t i = 0; i < c.args.size(); ++i) {
     const Arg& a = c.args[i];
@@ -267,22 +292,22 @@ void run_primitive(const CachedConv& c, const std::vector<void*>& ptrs, const fl
       exec_args.emplace(a.id, user);
       continue;
     }
-    const int64_t floats = static_cast<int64_t>((a.prim.get_size() + sizeof(float) - 1) / sizeof(float));
-    scratch.push_back(make_tensor({floats}, DType::Float32));
-    dnnl::memory prim(a.prim, engine(), scratch.back().data_ptr());
+    keep.push_back(make_tensor({static_cast<int64_t>(a.prim.get_size())}, DType::UInt8));
+    dnnl::memory prim(a.prim, engine(), keep.back().data_ptr());
     if (a.output) {
       to_write_back.emplace_back(&a, user);
     } else {
-      a.reorder->execute(stream, user, prim);
+      run_reorder(a, user, prim, keep);
     }
     exec_args.emplace(a.id, prim);
   }
   if (c.bias)
     exec_args.emplace(DNNL_ARG_BIAS, dnnl::memory({{c.channels}, kF32, Tag::x}, engine(),
                                                   const_cast<float*>(bias)));
+  keep.push_back(onednn::add_scratchpad(c.scratchpad, exec_args));
   c.prim.execute(stream, exec_args);
-  for (auto& [a, user] : to_write_back) a->reorder->execute(stream, exec_args.at(a->id), user);
-  stream.wait();
+  for (auto& [a, user] : to_write_back) run_reorder(*a, exec_args.at(a->id), user, keep);
+  stream.wait();  // the CPU stream is in-order and synchronous; `keep` must outlive the work
 }
 
 // Builds (or finds) and runs the primitive of `pass`. oneDNN reports failures as

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <vector>
 
+#include "core/parallel_internal.h"
 #include "ops/copy.h"
 #include "ops/linalg.h"
 #include "ops/registration.h"
@@ -225,6 +226,9 @@ void run_gemm(const Tensor& a, const Tensor& b, Tensor& out, const Scalar& alpha
   if (p.nbatch == 0 || p.n == 0 || p.m == 0) return;
   p.batch_parallel = p.nbatch > 1 && get_num_threads() > 1 && !in_parallel_region() &&
                      p.n * p.m * p.k <= kBatchParallelMaxFlops;
+  // dnnl_sgemm is stateless and thread-safe, but splits its work by OpenMP's thread count,
+  // which OpenMP keeps per thread: make it this thread's Tessera count.
+  detail::sync_openmp_threads();
 
   switch (out.dtype()) {
     case DType::Float32: return run_typed(p, out.data<float>(), alpha, beta);

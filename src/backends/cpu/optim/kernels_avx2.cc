@@ -1,7 +1,9 @@
 // The optimizer loops compiled for avx2 (flags from the file name; see CMakeLists.txt).
 // GCC 12 flags the masked sqrt intrinsics in <immintrin.h> as "maybe uninitialized"; the
 // warning is about the header, not this code.
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstdint>

@@ -9,8 +9,10 @@
 // GCC does not vectorize sqrt without -fno-math-errno (not imposed on the project), so the
 // loops with a square root run in blocks: a vectorizable pass fills a small buffer, the
 // buffer's square roots are taken with the ISA's intrinsics, and a second pass finishes.
+#if defined(__GNUC__) && !defined(__clang__)  // clang defaults to -fno-trapping-math
 #pragma GCC push_options
 #pragma GCC optimize("no-trapping-math")
+#endif
 
 namespace {
 
@@ -213,4 +215,6 @@ Table<T> make_table_t() {
 
 }  // namespace
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
+#endif

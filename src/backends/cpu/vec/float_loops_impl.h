@@ -12,8 +12,10 @@
 // Without this GCC will not if-convert `r = c ? a : f(x)` when f may raise an FP exception
 // (it would have to evaluate f unconditionally), and leaves such loops scalar. Nothing in
 // Tessera reads the FP exception flags.
+#if defined(__GNUC__) && !defined(__clang__)  // clang defaults to -fno-trapping-math
 #pragma GCC push_options
 #pragma GCC optimize("no-trapping-math")
+#endif
 
 namespace {
 
@@ -404,4 +406,6 @@ FloatLoops make_table(const char* isa) {
   return t;
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
+#endif
