@@ -438,11 +438,6 @@ InferResult infer_shapes(const OpDef& op, const std::vector<InputMeta>& inputs, 
                 detail::concat(op_context(op, inputs), "expected ", op.num_inputs, " inputs, got ",
                                inputs.size()));
   const std::optional<Attrs> completed = check_attrs(op, attrs);
-  if (op.flags & kIsView)
-    throw_error(ErrorKind::NotImplemented,
-                detail::concat(op_context(op, inputs),
-                               "view ops have no metadata-only shape rule yet (their view function "
-                               "needs a tensor)"));
   return with_context(op, inputs, [&] { return op.infer(inputs, completed ? *completed : attrs); });
 }
 

@@ -295,8 +295,9 @@ std::optional<Attrs> check_attrs(const OpDef& op, const Attrs& attrs);
 // Shape and dtype inference on metadata alone (graph capture, ONNX import): checks the
 // attributes as a call would (filling in defaults), then runs the op's rule. Errors are
 // the eager call's, op and inputs named. For a kDataDependentShape op the dims the values
-// decide come back as kUnknownDim. View ops have no metadata rule yet (their view
-// function builds a layout from a tensor): NotImplementedError.
+// decide come back as kUnknownDim. For view ops the rule checks what the metadata shows
+// (sizes, dims, bounds); what only a layout shows (view's strides, as_strided's storage
+// bound) is checked when the view is built.
 InferResult infer_shapes(const OpDef& op, const std::vector<InputMeta>& inputs, const Attrs& attrs = {});
 bool has_unknown_dims(const InferResult& r);
 

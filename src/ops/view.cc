@@ -84,8 +84,208 @@ Tensor make_view(const Tensor& base, Shape sizes, Shape strides, int64_t offset)
   return Tensor(std::move(impl));
 }
 
+// ---- the output sizes of each view, from the input's sizes and the attributes alone ----
+// One truth for both paths: the op's metadata rule (infer_*, which graph capture and ONNX
+// import reach through infer_shapes) and its view function, which adds the strides and
+// offset only a layout has. All argument checks live here, so both give the same errors.
+
+InferResult same_dtype(const std::vector<InputMeta>& in, Shape sizes) {
+  return {{{std::move(sizes), in[0].dtype()}}, std::nullopt};
+}
+
+// view: one -1 resolved, the element count checked. Sizes only: a view of a non-contiguous
+// tensor can still fail for its strides (view_fn's check), which no metadata knows; a graph
+// or ONNX Reshape that meets such a tensor learns it when it runs.
+Shape view_sizes(IntArrayRef in, const Attrs& a) {
+  return infer_size_for_reshape(a.ints("shape"), numel_of(in), "view");
+}
+
+// permute: the input dim behind each output dim.
+Shape permute_source_dims(IntArrayRef in, const Attrs& a) {
+  const auto& dims = a.ints("dims");
+  const int64_t rank = static_cast<int64_t>(in.size());
+  TESSERA_CHECK(static_cast<int64_t>(dims.size()) == rank, "permute: expected ", rank,
+                " dims, got ", shape_str(dims));
+  Shape source(dims.size());
+  std::vector<bool> seen(dims.size(), false);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const int64_t d = wrap_dim(dims[i], rank, "permute");
+    TESSERA_CHECK(!seen[static_cast<size_t>(d)], "permute: dim ", d, " repeats in ", shape_str(dims));
+    seen[static_cast<size_t>(d)] = true;
+    source[i] = d;
+  }
+  return source;
+}
+
+struct SlicePlan {
+  int64_t dim, start, step;
+  Shape sizes;
+};
+SlicePlan slice_plan(IntArrayRef in, const Attrs& a) {
+  TESSERA_CHECK(!in.empty(), "slice: cannot slice a 0-d tensor");
+  const int64_t dim = wrap_dim(a.i("dim"), static_cast<int64_t>(in.size()), "slice");
+  const int64_t step = a.i("step");
+  TESSERA_CHECK(step > 0, "slice: step must be positive, got ", step);
+  const int64_t n = in[static_cast<size_t>(dim)];
+  // Python slicing: negative bounds count from the end, out-of-range bounds clamp.
+  auto clampi = [n](int64_t v) {
+    if (v < 0) v += n;
+    return std::clamp<int64_t>(v, 0, n);
+  };
+  const int64_t start = clampi(a.i("start"));
+  const int64_t end = std::max(start, clampi(a.i("end")));
+  Shape sizes(in);
+  sizes[static_cast<size_t>(dim)] = (end - start + step - 1) / step;
+  return {dim, start, step, std::move(sizes)};
+}
+
+struct SelectPlan {
+  int64_t dim, index;  // index made non-negative
+  Shape sizes;
+};
+SelectPlan select_plan(IntArrayRef in, const Attrs& a) {
+  TESSERA_CHECK(!in.empty(), "select: cannot select from a 0-d tensor");
+  const int64_t dim = wrap_dim(a.i("dim"), static_cast<int64_t>(in.size()), "select");
+  const int64_t n = in[static_cast<size_t>(dim)];
+  int64_t index = a.i("index");
+  TESSERA_CHECK(index >= -n && index < n, "select: index ", index, " is out of range for dim ",
+                dim, " of size ", n);
+  if (index < 0) index += n;
+  Shape sizes(in);
+  sizes.erase(static_cast<size_t>(dim));
+  return {dim, index, std::move(sizes)};
+}
+
+// expand: new leading dims must be given; -1 keeps a dim; only size-1 dims grow.
+Shape expand_sizes(IntArrayRef in, const Attrs& a) {
+  const auto& shape = a.ints("shape");
+  TESSERA_CHECK(shape.size() >= in.size(), "expand: the target ", shape_str(shape),
+                " has fewer dims than the input ", shape_str(in));
+  const size_t lead = shape.size() - in.size();
+  Shape sizes(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i < lead) {
+      TESSERA_CHECK(shape[i] >= 0, "expand: new leading dim ", i, " must be given, got ", shape[i]);
+      sizes[i] = shape[i];
+      continue;
+    }
+    const int64_t have = in[i - lead];
+    const int64_t want = shape[i] == -1 ? have : shape[i];
+    TESSERA_CHECK(want == have || have == 1, "expand: cannot expand ", shape_str(in), " to ",
+                  shape_str(shape), " (dim ", i, ": ", have, " -> ", want, ")");
+    sizes[i] = want;
+  }
+  return sizes;
+}
+
+// squeeze: which dims go (empty "dims": every size-1 dim; a named dim not of size 1 stays,
+// as in PyTorch).
+std::vector<bool> squeeze_drops(IntArrayRef in, const Attrs& a) {
+  const auto& dims = a.ints("dims");
+  const int64_t rank = static_cast<int64_t>(in.size());
+  std::vector<bool> drop(in.size(), false);
+  if (dims.empty()) {
+    for (size_t d = 0; d < in.size(); ++d) drop[d] = in[d] == 1;
+  } else {
+    for (int64_t d : dims) {
+      if (rank == 0) {
+        wrap_dim(d, 0, "squeeze");
+        continue;
+      }
+      const size_t w = static_cast<size_t>(wrap_dim(d, rank, "squeeze"));
+      drop[w] = in[w] == 1;
+    }
+  }
+  return drop;
+}
+Shape squeeze_sizes(IntArrayRef in, const std::vector<bool>& drop) {
+  Shape sizes;
+  for (size_t d = 0; d < in.size(); ++d)
+    if (!drop[d]) sizes.push_back(in[d]);
+  return sizes;
+}
+
+int64_t unsqueeze_dim(IntArrayRef in, const Attrs& a) {
+  return wrap_dim(a.i("dim"), static_cast<int64_t>(in.size()) + 1, "unsqueeze");
+}
+Shape unsqueeze_sizes(IntArrayRef in, int64_t dim) {
+  Shape sizes(in);
+  sizes.insert(static_cast<size_t>(dim), 1);
+  return sizes;
+}
+
+struct DiagonalPlan {
+  int64_t d1, d2, offset, len;
+  Shape sizes;  // the other dims, then the diagonal's length
+};
+DiagonalPlan diagonal_plan(IntArrayRef in, const Attrs& a) {
+  const int64_t rank = static_cast<int64_t>(in.size());
+  TESSERA_CHECK(rank >= 2, "diagonal: expected a tensor of rank >= 2, got rank ", rank);
+  const int64_t d1 = wrap_dim(a.i("dim1"), rank, "diagonal");
+  const int64_t d2 = wrap_dim(a.i("dim2"), rank, "diagonal");
+  TESSERA_CHECK(d1 != d2, "diagonal: dim1 and dim2 must differ, both are ", d1);
+  const int64_t off = a.i("offset");
+  const int64_t n1 = in[static_cast<size_t>(d1)], n2 = in[static_cast<size_t>(d2)];
+  const int64_t len = off >= 0 ? std::max<int64_t>(std::min(n1, n2 - off), 0)
+                               : std::max<int64_t>(std::min(n1 + off, n2), 0);
+  Shape sizes;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != d1 && d != d2) sizes.push_back(in[static_cast<size_t>(d)]);
+  sizes.push_back(len);
+  return {d1, d2, off, len, std::move(sizes)};
+}
+
+// as_strided: the sizes are the attribute itself, checked against the strides. Whether
+// the furthest element lies inside the storage depends on the storage and the input's
+// offset, which only the layout knows: as_strided_fn checks that, the rule cannot.
+Shape as_strided_sizes(const Attrs& a) {
+  const auto& sizes = a.ints("sizes");
+  const auto& strides = a.ints("strides");
+  TESSERA_CHECK(sizes.size() == strides.size(), "as_strided: ", sizes.size(), " sizes but ",
+                strides.size(), " strides");
+  for (size_t i = 0; i < sizes.size(); ++i)
+    TESSERA_CHECK(sizes[i] >= 0 && strides[i] >= 0, "as_strided: sizes and strides must be >= 0, got ",
+                  shape_str(sizes), " and ", shape_str(strides));
+  return Shape(IntArrayRef(sizes));
+}
+
+// ---- the metadata rules: the sizes above, the input's dtype ----
+
+InferResult infer_view(const std::vector<InputMeta>& in, const Attrs& a) {
+  return same_dtype(in, view_sizes(in[0].sizes(), a));
+}
+InferResult infer_permute(const std::vector<InputMeta>& in, const Attrs& a) {
+  const Shape source = permute_source_dims(in[0].sizes(), a);
+  Shape sizes;
+  for (int64_t d : source) sizes.push_back(in[0].sizes()[static_cast<size_t>(d)]);
+  return same_dtype(in, std::move(sizes));
+}
+InferResult infer_slice(const std::vector<InputMeta>& in, const Attrs& a) {
+  return same_dtype(in, slice_plan(in[0].sizes(), a).sizes);
+}
+InferResult infer_select(const std::vector<InputMeta>& in, const Attrs& a) {
+  return same_dtype(in, select_plan(in[0].sizes(), a).sizes);
+}
+InferResult infer_expand(const std::vector<InputMeta>& in, const Attrs& a) {
+  return same_dtype(in, expand_sizes(in[0].sizes(), a));
+}
+InferResult infer_squeeze(const std::vector<InputMeta>& in, const Attrs& a) {
+  return same_dtype(in, squeeze_sizes(in[0].sizes(), squeeze_drops(in[0].sizes(), a)));
+}
+InferResult infer_unsqueeze(const std::vector<InputMeta>& in, const Attrs& a) {
+  return same_dtype(in, unsqueeze_sizes(in[0].sizes(), unsqueeze_dim(in[0].sizes(), a)));
+}
+InferResult infer_diagonal(const std::vector<InputMeta>& in, const Attrs& a) {
+  return same_dtype(in, diagonal_plan(in[0].sizes(), a).sizes);
+}
+InferResult infer_as_strided(const std::vector<InputMeta>& in, const Attrs& a) {
+  return same_dtype(in, as_strided_sizes(a));
+}
+
+// ---- the view functions: the same sizes, with the strides and offset of a layout ----
+
 Tensor view_fn(const Tensor& x, const Attrs& a) {
-  Shape sizes = infer_size_for_reshape(a.ints("shape"), x.numel(), "view");
+  Shape sizes = view_sizes(x.sizes(), a);
   auto strides = view_strides_for(x.sizes(), x.strides(), sizes);
   TESSERA_CHECK(strides.has_value(), "view: shape ", shape_str(sizes),
                 " is incompatible with the input's strides ", shape_str(x.strides()),
@@ -94,152 +294,77 @@ Tensor view_fn(const Tensor& x, const Attrs& a) {
 }
 
 Tensor permute_fn(const Tensor& x, const Attrs& a) {
-  const auto& dims = a.ints("dims");
-  const int64_t rank = x.dim();
-  TESSERA_CHECK(static_cast<int64_t>(dims.size()) == rank, "permute: expected ", rank,
-                " dims, got ", shape_str(dims));
-  Shape sizes(dims.size()), strides(dims.size());
-  std::vector<bool> seen(dims.size(), false);
-  for (size_t i = 0; i < dims.size(); ++i) {
-    const int64_t d = wrap_dim(dims[i], rank, "permute");
-    TESSERA_CHECK(!seen[static_cast<size_t>(d)], "permute: dim ", d, " repeats in ", shape_str(dims));
-    seen[static_cast<size_t>(d)] = true;
-    sizes[i] = x.sizes()[static_cast<size_t>(d)];
-    strides[i] = x.strides()[static_cast<size_t>(d)];
+  const Shape source = permute_source_dims(x.sizes(), a);
+  Shape sizes, strides;
+  for (int64_t d : source) {
+    sizes.push_back(x.sizes()[static_cast<size_t>(d)]);
+    strides.push_back(x.strides()[static_cast<size_t>(d)]);
   }
   return make_view(x, std::move(sizes), std::move(strides), x.storage_offset());
 }
 
 Tensor slice_fn(const Tensor& x, const Attrs& a) {
-  TESSERA_CHECK(x.dim() > 0, "slice: cannot slice a 0-d tensor");
-  const int64_t dim = wrap_dim(a.i("dim"), x.dim(), "slice");
-  const int64_t step = a.i("step");
-  TESSERA_CHECK(step > 0, "slice: step must be positive, got ", step);
-  const int64_t n = x.sizes()[static_cast<size_t>(dim)];
-  // Python slicing: negative bounds count from the end, out-of-range bounds clamp.
-  auto clampi = [n](int64_t v) {
-    if (v < 0) v += n;
-    return std::clamp<int64_t>(v, 0, n);
-  };
-  const int64_t start = clampi(a.i("start"));
-  const int64_t end = std::max(start, clampi(a.i("end")));
-  Shape sizes(x.sizes()), strides(x.strides());
-  sizes[static_cast<size_t>(dim)] = (end - start + step - 1) / step;
-  strides[static_cast<size_t>(dim)] *= step;
-  return make_view(x, std::move(sizes), std::move(strides),
-                   x.storage_offset() + start * x.strides()[static_cast<size_t>(dim)]);
+  SlicePlan p = slice_plan(x.sizes(), a);
+  const int64_t stride = x.strides()[static_cast<size_t>(p.dim)];
+  Shape strides(x.strides());
+  strides[static_cast<size_t>(p.dim)] = stride * p.step;
+  return make_view(x, std::move(p.sizes), std::move(strides), x.storage_offset() + p.start * stride);
 }
 
 Tensor select_fn(const Tensor& x, const Attrs& a) {
-  TESSERA_CHECK(x.dim() > 0, "select: cannot select from a 0-d tensor");
-  const int64_t dim = wrap_dim(a.i("dim"), x.dim(), "select");
-  const int64_t n = x.sizes()[static_cast<size_t>(dim)];
-  int64_t index = a.i("index");
-  TESSERA_CHECK(index >= -n && index < n, "select: index ", index, " is out of range for dim ",
-                dim, " of size ", n);
-  if (index < 0) index += n;
-  Shape sizes(x.sizes()), strides(x.strides());
-  const int64_t offset = x.storage_offset() + index * strides[static_cast<size_t>(dim)];
-  sizes.erase(static_cast<size_t>(dim));
-  strides.erase(static_cast<size_t>(dim));
-  return make_view(x, std::move(sizes), std::move(strides), offset);
+  SelectPlan p = select_plan(x.sizes(), a);
+  Shape strides(x.strides());
+  const int64_t offset = x.storage_offset() + p.index * strides[static_cast<size_t>(p.dim)];
+  strides.erase(static_cast<size_t>(p.dim));
+  return make_view(x, std::move(p.sizes), std::move(strides), offset);
 }
 
 Tensor expand_fn(const Tensor& x, const Attrs& a) {
-  const auto& shape = a.ints("shape");
-  TESSERA_CHECK(shape.size() >= static_cast<size_t>(x.dim()), "expand: the target ",
-                shape_str(shape), " has fewer dims than the input ", shape_str(x.sizes()));
-  const size_t lead = shape.size() - static_cast<size_t>(x.dim());
-  Shape sizes(shape.size()), strides(shape.size());
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i < lead) {
-      TESSERA_CHECK(shape[i] >= 0, "expand: new leading dim ", i, " must be given, got ", shape[i]);
-      sizes[i] = shape[i];
-      strides[i] = 0;
-      continue;
-    }
-    const int64_t have = x.sizes()[i - lead];
-    const int64_t want = shape[i] == -1 ? have : shape[i];
-    TESSERA_CHECK(want == have || have == 1, "expand: cannot expand ", shape_str(x.sizes()),
-                  " to ", shape_str(shape), " (dim ", i, ": ", have, " -> ", want, ")");
-    sizes[i] = want;
-    strides[i] = want == have ? x.strides()[i - lead] : 0;
-  }
+  Shape sizes = expand_sizes(x.sizes(), a);
+  const size_t lead = sizes.size() - static_cast<size_t>(x.dim());
+  Shape strides(sizes.size(), 0);  // new dims and grown size-1 dims repeat: stride 0
+  for (size_t i = lead; i < sizes.size(); ++i)
+    if (sizes[i] == x.sizes()[i - lead]) strides[i] = x.strides()[i - lead];
   return make_view(x, std::move(sizes), std::move(strides), x.storage_offset());
 }
 
 Tensor squeeze_fn(const Tensor& x, const Attrs& a) {
-  const auto& dims = a.ints("dims");  // empty: every size-1 dim
-  std::vector<bool> drop(static_cast<size_t>(x.dim()), false);
-  if (dims.empty()) {
-    for (int64_t d = 0; d < x.dim(); ++d) drop[static_cast<size_t>(d)] = x.sizes()[static_cast<size_t>(d)] == 1;
-  } else {
-    for (int64_t d : dims) {
-      if (x.dim() == 0) {
-        wrap_dim(d, 0, "squeeze");
-        continue;
-      }
-      const int64_t w = wrap_dim(d, x.dim(), "squeeze");
-      drop[static_cast<size_t>(w)] = x.sizes()[static_cast<size_t>(w)] == 1;  // PyTorch: no-op otherwise
-    }
-  }
-  Shape sizes, strides;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (drop[static_cast<size_t>(d)]) continue;
-    sizes.push_back(x.sizes()[static_cast<size_t>(d)]);
-    strides.push_back(x.strides()[static_cast<size_t>(d)]);
-  }
-  return make_view(x, std::move(sizes), std::move(strides), x.storage_offset());
+  const std::vector<bool> drop = squeeze_drops(x.sizes(), a);
+  Shape strides;
+  for (size_t d = 0; d < drop.size(); ++d)
+    if (!drop[d]) strides.push_back(x.strides()[d]);
+  return make_view(x, squeeze_sizes(x.sizes(), drop), std::move(strides), x.storage_offset());
 }
 
 Tensor unsqueeze_fn(const Tensor& x, const Attrs& a) {
-  const int64_t dim = wrap_dim(a.i("dim"), x.dim() + 1, "unsqueeze");
-  Shape sizes(x.sizes()), strides(x.strides());
-  const int64_t stride = dim < x.dim() ? sizes[static_cast<size_t>(dim)] * strides[static_cast<size_t>(dim)] : 1;
-  sizes.insert(static_cast<size_t>(dim), 1);
+  const int64_t dim = unsqueeze_dim(x.sizes(), a);
+  Shape strides(x.strides());
+  const int64_t stride =
+      dim < x.dim() ? x.sizes()[static_cast<size_t>(dim)] * strides[static_cast<size_t>(dim)] : 1;
   strides.insert(static_cast<size_t>(dim), std::max<int64_t>(stride, 1));
-  return make_view(x, std::move(sizes), std::move(strides), x.storage_offset());
+  return make_view(x, unsqueeze_sizes(x.sizes(), dim), std::move(strides), x.storage_offset());
 }
 
 Tensor diagonal_fn(const Tensor& x, const Attrs& a) {
-  TESSERA_CHECK(x.dim() >= 2, "diagonal: expected a tensor of rank >= 2, got rank ", x.dim());
-  const int64_t d1 = wrap_dim(a.i("dim1"), x.dim(), "diagonal");
-  const int64_t d2 = wrap_dim(a.i("dim2"), x.dim(), "diagonal");
-  TESSERA_CHECK(d1 != d2, "diagonal: dim1 and dim2 must differ, both are ", d1);
-  const int64_t off = a.i("offset");
-  const int64_t n1 = x.sizes()[static_cast<size_t>(d1)], n2 = x.sizes()[static_cast<size_t>(d2)];
-  const int64_t s1 = x.strides()[static_cast<size_t>(d1)], s2 = x.strides()[static_cast<size_t>(d2)];
-  int64_t len, start = x.storage_offset();
-  if (off >= 0) {
-    len = std::max<int64_t>(std::min(n1, n2 - off), 0);
-    if (len > 0) start += off * s2;
-  } else {
-    len = std::max<int64_t>(std::min(n1 + off, n2), 0);
-    if (len > 0) start -= off * s1;
-  }
-  Shape sizes, strides;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (d == d1 || d == d2) continue;
-    sizes.push_back(x.sizes()[static_cast<size_t>(d)]);
-    strides.push_back(x.strides()[static_cast<size_t>(d)]);
-  }
-  sizes.push_back(len);
+  DiagonalPlan p = diagonal_plan(x.sizes(), a);
+  const int64_t s1 = x.strides()[static_cast<size_t>(p.d1)], s2 = x.strides()[static_cast<size_t>(p.d2)];
+  int64_t start = x.storage_offset();
+  if (p.len > 0) start += p.offset >= 0 ? p.offset * s2 : -p.offset * s1;
+  Shape strides;
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (d != p.d1 && d != p.d2) strides.push_back(x.strides()[static_cast<size_t>(d)]);
   strides.push_back(s1 + s2);
-  return make_view(x, std::move(sizes), std::move(strides), start);
+  return make_view(x, std::move(p.sizes), std::move(strides), start);
 }
 
 Tensor as_strided_fn(const Tensor& x, const Attrs& a) {
-  const auto& sizes = a.ints("sizes");
+  Shape sizes = as_strided_sizes(a);
   const auto& strides = a.ints("strides");
   const int64_t offset = a.i("offset") < 0 ? x.storage_offset() : a.i("offset");
-  TESSERA_CHECK(sizes.size() == strides.size(), "as_strided: ", sizes.size(), " sizes but ",
-                strides.size(), " strides");
   // The furthest element must lie inside the storage: no view may read past its end.
   int64_t max_index = offset;
   bool empty = false;
   for (size_t i = 0; i < sizes.size(); ++i) {
-    TESSERA_CHECK(sizes[i] >= 0 && strides[i] >= 0, "as_strided: sizes and strides must be >= 0, got ",
-                  shape_str(sizes), " and ", shape_str(strides));
     if (sizes[i] == 0) empty = true;
     else max_index += (sizes[i] - 1) * strides[i];
   }
@@ -247,10 +372,8 @@ Tensor as_strided_fn(const Tensor& x, const Attrs& a) {
   TESSERA_CHECK(offset >= 0 && (empty || max_index < capacity), "as_strided: sizes ", shape_str(sizes),
                 " strides ", shape_str(strides), " offset ", offset, " reach element ", max_index,
                 " but the storage holds ", capacity);
-  return make_view(x, Shape(IntArrayRef(sizes)), Shape(IntArrayRef(strides)), offset);
+  return make_view(x, std::move(sizes), Shape(IntArrayRef(strides)), offset);
 }
-
-InferResult no_infer(const std::vector<InputMeta>&, const Attrs&) { return {}; }
 
 // ---- backward rules ----
 // Views that only rearrange: the gradient is rearranged back.
@@ -331,34 +454,34 @@ OpDef kViewScatter{"view_scatter", 1, kDifferentiable,
 
 OpDef kView{"view", 1, kIsView | kDifferentiable,
             {attr("shape", AttrType::Ints)},
-            no_infer, view_fn, "Reshape", reshape_back};
+            infer_view, view_fn, "Reshape", reshape_back};
 OpDef kPermute{"permute", 1, kIsView | kDifferentiable,
                {attr("dims", AttrType::Ints)},
-               no_infer, permute_fn, "Transpose", permute_backward};
+               infer_permute, permute_fn, "Transpose", permute_backward};
 OpDef kSlice{"slice", 1, kIsView | kDifferentiable,
              {attr("dim", AttrType::Int), attr("start", AttrType::Int), attr("end", AttrType::Int),
               attr("step", AttrType::Int, int64_t{1})},
-             no_infer, slice_fn, "Slice", scatter_back};
+             infer_slice, slice_fn, "Slice", scatter_back};
 OpDef kSelect{"select", 1, kIsView | kDifferentiable,
               {attr("dim", AttrType::Int), attr("index", AttrType::Int)},
-              no_infer, select_fn, "Gather", scatter_back};
+              infer_select, select_fn, "Gather", scatter_back};
 OpDef kExpand{"expand", 1, kIsView | kDifferentiable,
               {attr("shape", AttrType::Ints)},
-              no_infer, expand_fn, "Expand", expand_backward};
+              infer_expand, expand_fn, "Expand", expand_backward};
 OpDef kSqueeze{"squeeze", 1, kIsView | kDifferentiable,
                {attr("dims", AttrType::Ints, std::vector<int64_t>{})},
-               no_infer, squeeze_fn, "Squeeze", reshape_back};
+               infer_squeeze, squeeze_fn, "Squeeze", reshape_back};
 OpDef kUnsqueeze{"unsqueeze", 1, kIsView | kDifferentiable,
                  {attr("dim", AttrType::Int)},
-                 no_infer, unsqueeze_fn, "Unsqueeze", reshape_back};
+                 infer_unsqueeze, unsqueeze_fn, "Unsqueeze", reshape_back};
 OpDef kDiagonal{"diagonal", 1, kIsView | kDifferentiable,
                 {attr("offset", AttrType::Int, int64_t{0}), attr("dim1", AttrType::Int, int64_t{0}),
                  attr("dim2", AttrType::Int, int64_t{1})},
-                no_infer, diagonal_fn, nullptr, scatter_back};
+                infer_diagonal, diagonal_fn, nullptr, scatter_back};
 OpDef kAsStrided{"as_strided", 1, kIsView | kDifferentiable,
                  {attr("sizes", AttrType::Ints), attr("strides", AttrType::Ints),
                   attr("offset", AttrType::Int, int64_t{-1})},
-                 no_infer, as_strided_fn, nullptr, scatter_back};
+                 infer_as_strided, as_strided_fn, nullptr, scatter_back};
 
 void register_view_ops() {
   for (OpDef* op : {&kView, &kPermute, &kSlice, &kSelect, &kExpand, &kSqueeze, &kUnsqueeze,

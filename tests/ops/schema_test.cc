@@ -221,16 +221,142 @@ TEST(InferShapes, DataDependentShapesAreReportedNotGuessed) {
   EXPECT_EQ(flagged, 1);
 }
 
-TEST(InferShapes, ViewOpsSayTheyHaveNoMetadataRuleYet) {
-  const std::string what = [] {
-    try {
-      ops::infer_shapes(op("view"), {ops::InputMeta({6}, kFloat32)}, {{"shape", std::vector<int64_t>{2, 3}}});
-    } catch (const NotImplementedError& e) {
-      return std::string(e.what());
-    }
-    return std::string("nothing thrown");
-  }();
-  EXPECT_NE(what.find("view: [6] f32: view ops have no metadata-only shape rule yet"), std::string::npos) << what;
+// ---- view ops: a metadata rule that agrees with the view function ----
+
+using Ints = std::vector<int64_t>;
+
+// A sample input of `sizes` and `dtype` (contiguous, so every view below exists eagerly).
+Tensor sample(Shape sizes, DType dtype) { return zeros(sizes, dtype); }
+
+// Every view op, on metadata alone, gives exactly the sizes and dtype of the eager view:
+// -1 in view, negative dims, slices with a step and out-of-range bounds, negative indices.
+TEST(InferShapes, ViewOpsMatchTheEagerViews) {
+  struct Case {
+    const char* op;
+    Tensor input;
+    Attrs attrs;
+  };
+  const std::vector<Case> cases = {
+      {"view", sample({2, 3, 4}, kFloat32), {{"shape", Ints{4, -1}}}},
+      {"view", sample({2, 3, 4}, kInt64), {{"shape", Ints{-1}}}},
+      {"view", sample({0, 3}, kFloat32), {{"shape", Ints{-1, 3}}}},
+      {"view", sample({}, kBool), {{"shape", Ints{1, 1}}}},
+      {"permute", sample({2, 3, 4}, kInt32), {{"dims", Ints{2, 0, 1}}}},
+      {"permute", sample({2, 3, 4}, kFloat64), {{"dims", Ints{-1, 0, -2}}}},
+      {"permute", sample({}, kFloat32), {{"dims", Ints{}}}},
+      // step 2 with an end past the size: clamps to 6, [1, 6) by 2 = 3 elements.
+      {"slice", sample({5, 6}, kFloat32), {{"dim", int64_t{1}}, {"start", int64_t{1}}, {"end", int64_t{100}}, {"step", int64_t{2}}}},
+      // negative dim and bounds; step defaults to 1.
+      {"slice", sample({5, 6}, kFloat16), {{"dim", int64_t{-2}}, {"start", int64_t{-3}}, {"end", int64_t{-1}}}},
+      // start before the beginning clamps to 0; end before start is empty.
+      {"slice", sample({5, 6}, kInt8), {{"dim", int64_t{0}}, {"start", int64_t{-100}}, {"end", int64_t{3}}, {"step", int64_t{3}}}},
+      {"slice", sample({5, 6}, kFloat32), {{"dim", int64_t{1}}, {"start", int64_t{4}}, {"end", int64_t{2}}}},
+      {"select", sample({3, 4, 5}, kFloat32), {{"dim", int64_t{1}}, {"index", int64_t{-1}}}},
+      {"select", sample({3, 4, 5}, kUInt8), {{"dim", int64_t{-1}}, {"index", int64_t{0}}}},
+      {"select", sample({3}, kFloat32), {{"dim", int64_t{0}}, {"index", int64_t{-3}}}},
+      {"expand", sample({3, 1}, kFloat32), {{"shape", Ints{2, 3, 4}}}},
+      {"expand", sample({3, 1}, kBFloat16), {{"shape", Ints{-1, 5}}}},
+      {"expand", sample({}, kInt64), {{"shape", Ints{2, 2}}}},
+      {"squeeze", sample({1, 3, 1}, kFloat32), {}},  // dims defaults to every size-1 dim
+      {"squeeze", sample({1, 3, 1}, kFloat32), {{"dims", Ints{-1}}}},
+      {"squeeze", sample({1, 3, 1}, kInt32), {{"dims", Ints{1}}}},  // size 3: a no-op
+      {"squeeze", sample({}, kFloat32), {{"dims", Ints{0}}}},
+      {"unsqueeze", sample({2, 3}, kFloat32), {{"dim", int64_t{-1}}}},
+      {"unsqueeze", sample({2, 3}, kFloat64), {{"dim", int64_t{0}}}},
+      {"unsqueeze", sample({}, kFloat32), {{"dim", int64_t{0}}}},
+      {"diagonal", sample({3, 4}, kFloat32), {{"offset", int64_t{1}}}},
+      {"diagonal", sample({3, 4}, kFloat32), {{"offset", int64_t{-2}}}},
+      {"diagonal", sample({3, 4}, kFloat32), {{"offset", int64_t{10}}}},
+      {"diagonal", sample({2, 3, 4}, kInt64), {{"dim1", int64_t{-1}}, {"dim2", int64_t{0}}}},
+      {"as_strided", sample({6}, kFloat32), {{"sizes", Ints{2, 2}}, {"strides", Ints{1, 2}}}},
+      {"as_strided", sample({6}, kInt32), {{"sizes", Ints{3}}, {"strides", Ints{1}}, {"offset", int64_t{2}}}},
+  };
+  std::set<std::string> covered;
+  for (const Case& c : cases) {
+    const Tensor eager = ops::call1(op(c.op), {c.input}, c.attrs);
+    ASSERT_TRUE(eager.shares_storage(c.input)) << c.op << ": not a view";
+    const ops::InputMeta meta(c.input.sizes(), c.input.dtype());  // sizes and dtype, no data
+    const ops::InferResult r = ops::infer_shapes(op(c.op), {meta}, c.attrs);
+    ASSERT_EQ(r.outputs.size(), 1u) << c.op;
+    EXPECT_EQ(meta_shape(r), Shape(eager.sizes())) << c.op << " of " << c.input.describe();
+    EXPECT_EQ(r.outputs[0].dtype, eager.dtype()) << c.op << " of " << c.input.describe();
+    EXPECT_FALSE(r.input_dtype.has_value()) << c.op;
+    covered.insert(c.op);
+  }
+  // Every view op the table holds has a case here.
+  int view_ops = 0;
+  for (const ops::OpDef* def : ops::all_ops()) {
+    if (!(def->flags & ops::kIsView)) continue;
+    ++view_ops;
+    EXPECT_TRUE(covered.count(def->name)) << def->name << " has no case";
+  }
+  EXPECT_EQ(view_ops, 9);
+  std::printf("infer_shapes: %zu view cases over %d view ops agree with eager\n", cases.size(), view_ops);
+}
+
+// A bad argument gives, on metadata alone, exactly the error the eager view gives, op named.
+TEST(InferShapes, ViewOpErrorsAreTheEagerOnes) {
+  struct Case {
+    const char* op;
+    Shape sizes;
+    Attrs attrs;
+    const char* says;  // a part of the message
+  };
+  const std::vector<Case> cases = {
+      {"view", {2, 3}, {{"shape", Ints{4, -1}}}, "shape [4, -1] is invalid for 6 elements"},
+      {"view", {2, 3}, {{"shape", Ints{5}}}, "shape [5] is invalid for 6 elements"},
+      {"view", {2, 3}, {{"shape", Ints{-1, -1}}}, "only one dimension can be -1"},
+      {"view", {2, 3}, {{"shape", Ints{-2, 3}}}, "invalid size -2"},
+      {"permute", {2, 3}, {{"dims", Ints{0}}}, "expected 2 dims, got [0]"},
+      {"permute", {2, 3}, {{"dims", Ints{0, -2}}}, "dim 0 repeats in [0, -2]"},
+      {"permute", {2, 3}, {{"dims", Ints{0, 2}}}, "dim 2 is out of range"},
+      {"slice", {5}, {{"dim", int64_t{0}}, {"start", int64_t{0}}, {"end", int64_t{5}}, {"step", int64_t{0}}}, "step must be positive, got 0"},
+      {"slice", {}, {{"dim", int64_t{0}}, {"start", int64_t{0}}, {"end", int64_t{1}}}, "cannot slice a 0-d tensor"},
+      {"slice", {5}, {{"dim", int64_t{1}}, {"start", int64_t{0}}, {"end", int64_t{1}}}, "dim 1 is out of range"},
+      {"select", {3, 4}, {{"dim", int64_t{0}}, {"index", int64_t{3}}}, "index 3 is out of range for dim 0 of size 3"},
+      {"select", {3, 4}, {{"dim", int64_t{-1}}, {"index", int64_t{-5}}}, "index -5 is out of range for dim 1 of size 4"},
+      {"select", {}, {{"dim", int64_t{0}}, {"index", int64_t{0}}}, "cannot select from a 0-d tensor"},
+      {"expand", {3, 2}, {{"shape", Ints{3, 4}}}, "cannot expand [3, 2] to [3, 4] (dim 1: 2 -> 4)"},
+      {"expand", {3, 1}, {{"shape", Ints{4}}}, "has fewer dims than the input"},
+      {"expand", {3, 1}, {{"shape", Ints{-1, 3, 1}}}, "new leading dim 0 must be given, got -1"},
+      {"squeeze", {1, 3}, {{"dims", Ints{2}}}, "dim 2 is out of range"},
+      {"squeeze", {}, {{"dims", Ints{1}}}, "dim 1 is out of range"},
+      {"unsqueeze", {2, 3}, {{"dim", int64_t{3}}}, "dim 3 is out of range"},
+      {"unsqueeze", {2, 3}, {{"dim", int64_t{-4}}}, "dim -4 is out of range"},
+      {"diagonal", {4}, {}, "expected a tensor of rank >= 2, got rank 1"},
+      {"diagonal", {3, 4}, {{"dim1", int64_t{0}}, {"dim2", int64_t{-2}}}, "dim1 and dim2 must differ, both are 0"},
+      {"diagonal", {3, 4}, {{"dim2", int64_t{2}}}, "dim 2 is out of range"},
+      {"as_strided", {6}, {{"sizes", Ints{2, 2}}, {"strides", Ints{1}}}, "2 sizes but 1 strides"},
+      {"as_strided", {6}, {{"sizes", Ints{-1}}, {"strides", Ints{1}}}, "sizes and strides must be >= 0"},
+  };
+  std::set<std::string> covered;
+  for (const Case& c : cases) {
+    const std::string meta = user_error([&] { ops::infer_shapes(op(c.op), {ops::InputMeta(c.sizes, kFloat32)}, c.attrs); });
+    const std::string eager = user_error([&] { ops::call1(op(c.op), {sample(c.sizes, kFloat32)}, c.attrs); });
+    EXPECT_EQ(meta, eager) << c.op;
+    const std::string context = std::string(c.op) + ": " + shape_str(c.sizes) + " f32: ";
+    EXPECT_EQ(meta.rfind(context, 0), 0u) << meta;
+    EXPECT_NE(meta.find(c.says), std::string::npos) << meta;
+    covered.insert(c.op);
+  }
+  EXPECT_EQ(covered.size(), 9u);
+  std::printf("infer_shapes: %zu view error cases give the eager message\n", cases.size());
+}
+
+// What only a layout knows stays with the view function: a view whose strides cannot
+// express the shape, an as_strided view past the end of its storage. The metadata rule
+// checks sizes, and passes both.
+TEST(InferShapes, ViewChecksOnlyALayoutCanMakeStayEager) {
+  const Tensor t = sample({2, 3}, kFloat32).t();  // [3, 2], not contiguous
+  const Attrs flat{{"shape", Ints{6}}};
+  EXPECT_EQ(meta_shape(ops::infer_shapes(op("view"), {ops::InputMeta(t)}, flat)), (Shape{6}));
+  const std::string strides = user_error([&] { ops::call1(op("view"), {t}, flat); });
+  EXPECT_NE(strides.find("is incompatible with the input's strides"), std::string::npos) << strides;
+
+  const Attrs past{{"sizes", Ints{10}}, {"strides", Ints{1}}};
+  EXPECT_EQ(meta_shape(ops::infer_shapes(op("as_strided"), {ops::InputMeta({6}, kFloat32)}, past)), (Shape{10}));
+  const std::string storage = user_error([&] { ops::call1(op("as_strided"), {sample({6}, kFloat32)}, past); });
+  EXPECT_NE(storage.find("but the storage holds 6"), std::string::npos) << storage;
 }
 
 }  // namespace
