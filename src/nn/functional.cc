@@ -14,25 +14,18 @@
 namespace tessera::nn::functional {
 namespace {
 
+// The composites' spelling of a reduction (an attribute of cross_entropy and nll_loss).
+const char* reduction_name(Reduction r) {
+  return r == Reduction::None ? "none" : r == Reduction::Sum ? "sum" : "mean";
+}
+
 Tensor reduce(const Tensor& loss, Reduction reduction) {
-  switch (reduction) {
-    case Reduction::None: return loss;
-    case Reduction::Sum: return sum(loss);
-    case Reduction::Mean: break;
-  }
-  return mean(loss);
+  return ops::reduce_loss(loss, reduction_name(reduction));
 }
 
 void check_float(const char* op, const char* what, const Tensor& t) {
   TESSERA_CHECK(t.is_floating_point(), op, ": expected a floating point ", what, ", got ",
                 t.describe());
-}
-
-// A per-channel vector [C] reshaped to broadcast along dim 1 of a rank-`rank` tensor.
-Tensor channel_view(const Tensor& v, int64_t rank) {
-  Shape s(static_cast<size_t>(rank), 1);
-  s[1] = v.numel();
-  return v.view(s);
 }
 
 void check_channel_param(const char* op, const char* what, const Tensor& p, int64_t channels) {
@@ -119,8 +112,8 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
   const Tensor mu = mean(g, {2}, true);
   const Tensor var = tessera::var(g, {2}, 0, true);
   Tensor y = mul(sub(g, mu), rsqrt(add(var, eps))).view(x.sizes());
-  if (weight.defined()) y = mul(y, channel_view(weight, x.dim()));
-  if (bias.defined()) y = add(y, channel_view(bias, x.dim()));
+  if (weight.defined()) y = mul(y, ops::channel_view(weight, x.dim()));
+  if (bias.defined()) y = add(y, ops::channel_view(bias, x.dim()));
   return y;
 }
 
@@ -210,9 +203,8 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
                 int64_t ignore_index, Reduction reduction) {
   std::vector<Tensor> in{log_probs, target};
   if (weight.defined()) in.push_back(weight);
-  const char* r = reduction == Reduction::None ? "none" : reduction == Reduction::Sum ? "sum" : "mean";
   return ops::call1(ops::kNllLoss, std::move(in),
-                    {{"reduction", std::string(r)}, {"ignore_index", ignore_index},
+                    {{"reduction", std::string(reduction_name(reduction))}, {"ignore_index", ignore_index},
                      {"label_smoothing", 0.0}, {"weight", weight.defined()}});
 }
 
@@ -220,9 +212,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
                      int64_t ignore_index, Reduction reduction, double label_smoothing) {
   std::vector<Tensor> in{logits, target};
   if (weight.defined()) in.push_back(weight);
-  const char* r = reduction == Reduction::None ? "none" : reduction == Reduction::Sum ? "sum" : "mean";
   return ops::call1(ops::kCrossEntropy, std::move(in),
-                    {{"reduction", std::string(r)}, {"ignore_index", ignore_index},
+                    {{"reduction", std::string(reduction_name(reduction))}, {"ignore_index", ignore_index},
                      {"label_smoothing", label_smoothing}, {"weight", weight.defined()}});
 }
 

@@ -30,13 +30,6 @@ void check_count(const std::vector<InputMeta>& in, size_t expected, const char* 
                 ") for these attributes, got ", in.size());
 }
 
-// A per-channel vector [C] reshaped to broadcast along dim 1 of a rank-`rank` tensor.
-Tensor channel_view(const Tensor& v, int64_t rank) {
-  Shape s(static_cast<size_t>(rank), 1);
-  s[1] = v.numel();
-  return v.view(s);
-}
-
 // ---------------------------------------------------------------- linear
 
 InferResult infer_linear(const std::vector<InputMeta>& in, const Attrs& a) {
@@ -168,13 +161,14 @@ std::vector<Tensor> batch_norm_decomposition(const std::vector<Tensor>& in, cons
 
 enum class Reduction { None, Mean, Sum };
 
-Reduction reduction_of(const Attrs& a) {
-  const std::string& r = a.get<std::string>("reduction");
+Reduction parse_reduction(std::string_view r) {
   if (r == "none") return Reduction::None;
   if (r == "sum") return Reduction::Sum;
   TESSERA_CHECK(r == "mean", "reduction must be \"none\", \"mean\" or \"sum\", got \"", r, "\"");
   return Reduction::Mean;
 }
+
+Reduction reduction_of(const Attrs& a) { return parse_reduction(a.get<std::string>("reduction")); }
 
 InferResult infer_cross_entropy(const std::vector<InputMeta>& in, const Attrs& a) {
   const bool has_w = a.b("weight");
@@ -190,31 +184,19 @@ InferResult infer_cross_entropy(const std::vector<InputMeta>& in, const Attrs& a
   if (has_w)
     TESSERA_CHECK(in[2].dim() == 1 && in[2].size(0) == classes, "expected class weights of shape [",
                   classes, "], got ", in[2].describe());
-  Shape per_element;
+  Shape per_element(logits.sizes());
+  per_element.erase(static_cast<size_t>(cdim));
   if (target.is_floating_point()) {
     TESSERA_CHECK(target.sizes().equals(logits.sizes()), "probability targets must have the input's shape ",
                   shape_str(logits.sizes()), ", got ", target.describe());
-    per_element = Shape(logits.sizes());
-    per_element.erase(static_cast<size_t>(cdim));
   } else {
     TESSERA_CHECK(target.dtype() == kInt64 || target.dtype() == DType::Int32,
                   "expected int64 class indices as target, got ", target.describe());
-    per_element = Shape(logits.sizes());
-    per_element.erase(static_cast<size_t>(cdim));
     TESSERA_CHECK(target.sizes().equals(per_element), "input ", logits.describe(),
                   " expects a target of shape ", shape_str(per_element), ", got ", target.describe());
   }
   const Reduction r = reduction_of(a);
   return {{{r == Reduction::None ? per_element : Shape{}, logits.dtype()}}, std::nullopt};
-}
-
-Tensor reduce(const Tensor& loss, Reduction reduction) {
-  switch (reduction) {
-    case Reduction::None: return loss;
-    case Reduction::Sum: return sum(loss);
-    case Reduction::Mean: break;
-  }
-  return mean(loss);
 }
 
 struct NllParts {
@@ -285,7 +267,7 @@ std::vector<Tensor> cross_entropy_decomposition(const std::vector<Tensor>& in, c
       t = add(mul(t, 1.0 - label_smoothing), label_smoothing / static_cast<double>(classes));
     Tensor prod = mul(logp, t);
     if (weight.defined()) prod = mul(prod, wb);
-    return {reduce(neg(sum(prod, {cdim})), reduction)};
+    return {reduce_loss(neg(sum(prod, {cdim})), a.get<std::string>("reduction"))};
   }
 
   const NllParts nll = nll_parts(logp, target, weight, ignore_index);
@@ -403,6 +385,21 @@ OpDef kScaledDotProductAttention{"scaled_dot_product_attention", -1, 0,
                                   attr("dropout_p", AttrType::Float, 0.0)},
                                  infer_sdpa, nullptr, "Attention",
                                  nullptr, 0, sdpa_decomposition};
+
+Tensor channel_view(const Tensor& v, int64_t rank) {
+  Shape s(static_cast<size_t>(rank), 1);
+  s[1] = v.numel();
+  return v.view(s);
+}
+
+Tensor reduce_loss(const Tensor& loss, std::string_view reduction) {
+  switch (parse_reduction(reduction)) {
+    case Reduction::None: return loss;
+    case Reduction::Sum: return sum(loss);
+    case Reduction::Mean: break;
+  }
+  return mean(loss);
+}
 
 void register_nn_ops() {
   for (OpDef* op : {&kLinear, &kLayerNorm, &kBatchNorm, &kCrossEntropy, &kNllLoss,

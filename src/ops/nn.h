@@ -17,6 +17,8 @@
 //                  "sum"), ignore_index, label_smoothing, weight
 //   nll_loss:      log_probs, target[, weight]            attrs: as cross_entropy (label_smoothing 0)
 //   scaled_dot_product_attention: q, k, v[, attn_mask]    attrs: dropout_p, is_causal, mask
+#include <string_view>
+
 #include "ops/op.h"
 
 namespace tessera::ops {
@@ -27,4 +29,10 @@ extern OpDef kCrossEntropy;
 extern OpDef kNllLoss;
 extern OpDef kScaledDotProductAttention;
 void register_nn_ops();
+
+// Shared with nn::functional's other norms and losses.
+// A per-channel vector [C] viewed to broadcast along dim 1 of a rank-`rank` tensor.
+Tensor channel_view(const Tensor& v, int64_t rank);
+// Per-element losses reduced as `reduction` says: "none", "mean" or "sum".
+Tensor reduce_loss(const Tensor& loss, std::string_view reduction);
 }  // namespace tessera::ops
