@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "tessera/allocator.h"
+#include "tessera/traced.h"
 
 namespace tessera {
 
@@ -166,12 +167,14 @@ double read_as_double(const Tensor& t, int64_t flat) {
 
 template <typename T>
 T Tensor::item() const {
+  if (detail::TraceObserver* o = detail::trace_observer()) o->on_value_read(*this);
   TESSERA_CHECK(numel() == 1, "item: expected a tensor with one element, got ", describe());
   return read_element<T>(*this, 0);
 }
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
+  if (detail::TraceObserver* o = detail::trace_observer()) o->on_value_read(*this);
   std::vector<T> out(static_cast<size_t>(numel()));
   if constexpr (!std::is_same_v<T, bool>) {  // std::vector<bool> has no data()
     if (is_contiguous() && dtype() == dtype_of<T>) {

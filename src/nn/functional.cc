@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ops/nn.h"
+#include "tessera/traced.h"
 #include "tessera/autograd.h"
 
 namespace tessera::nn::functional {
@@ -248,6 +249,7 @@ Tensor binary_cross_entropy(const Tensor& probs, const Tensor& target, const Ten
                 target.describe(), " must have the input's shape ", shape_str(probs.sizes()));
   if (probs.numel() > 0) {
     NoGradGuard no_grad;
+    ValueCheckScope check;
     const double lo = min(probs).item<double>(), hi = max(probs).item<double>();
     TESSERA_CHECK(lo >= 0.0 && hi <= 1.0, "binary_cross_entropy: every input must be a "
                   "probability in [0, 1], got values in [", lo, ", ", hi, "]");
