@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "ops/registration.h"
-#include "tessera/autograd.h"
+#include "tessera/grad_mode.h"  // NoGradGuard for the running statistics
 #include "tessera/ops.h"
 
 namespace tessera::ops {
