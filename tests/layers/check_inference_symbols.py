@@ -91,7 +91,7 @@ def main():
             failed = True
     if failed:
         sys.exit("check_inference_symbols: the inference library holds autograd/training code "
-                 "or needs zlib (docs/architecture.md, Layers)")
+                 "or needs zlib (docs/architecture.md, 'Layers and CMake targets')")
     print("check_inference_symbols: ok")
 
 

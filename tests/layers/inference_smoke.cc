@@ -1,7 +1,7 @@
 // Linked against tessera_inference only (no autograd, nn modules, optimizers, training or
 // zlib): runs a small conv2d -> relu -> matmul on values whose result is known by hand, a
 // safetensors round trip and a user error, and prints what it computed. Run as a CTest
-// (tests/CMakeLists.txt, Layers.inference_*); exits non-zero on any mismatch.
+// (tests/CMakeLists.txt, LayerChecks.inference_*); exits non-zero on any mismatch.
 //
 // It may include only the headers of the inference layers; tessera/tessera.h would also
 // declare nn modules and the trainer, whose definitions this library does not have.

@@ -1,5 +1,5 @@
 // Deliberately wrong: code linked as if it were in the ops layer (with core and ops only)
-// that calls up into autograd. The Layers.check_catches_wrong_way test builds it and
+// that calls up into autograd. The LayerChecks.catches_wrong_way test builds it and
 // expects the link to fail naming the symbol, proving the layer checks would catch such
 // a dependency. Never part of the default build.
 #include "tessera/export.h"
