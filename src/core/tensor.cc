@@ -125,6 +125,15 @@ std::string describe(std::initializer_list<std::pair<const char*, const Tensor*>
   return s;
 }
 
+// Here, not in the autograd layer: detaching only drops the autograd slot core carries,
+// and layers below autograd (ops' decompositions, safetensors' save) detach too.
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<TensorImpl>(*this->impl());
+  impl->autograd.reset();
+  impl->wrapped_number = false;
+  return Tensor(std::move(impl));
+}
+
 void* Tensor::data_ptr() const {
   return static_cast<char*>(impl()->storage->data()) +
          impl()->layout.offset * static_cast<int64_t>(itemsize());

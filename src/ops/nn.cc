@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "ops/registration.h"
+#include "tessera/grad_mode.h"  // NoGradGuard for the running statistics
 #include "tessera/traced.h"
-#include "tessera/autograd.h"
 #include "tessera/ops.h"
 
 namespace tessera::ops {
