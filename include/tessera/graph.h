@@ -48,6 +48,9 @@ struct CompileStats {
   int evictions = 0;  // graphs dropped for the size limit
 };
 
+class CompiledFunction;
+TESSERA_API CompiledFunction load_compiled(const std::string& path);
+
 class TESSERA_API CompiledFunction {
  public:
   using Fn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
@@ -60,14 +63,23 @@ class TESSERA_API CompiledFunction {
   size_t cached_graphs() const;
   // The optimized graph the last call used (or traced), as Graph::dump prints it.
   std::string last_graph() const;
+  // Writes the graph the last call used, with the tensors it captured (weights), to one
+  // safetensors file; load_compiled runs it without the code that made it (docs/graph.md).
+  // Meant for inference graphs (compile a module in eval mode, call it once, save).
+  void save(const std::string& path) const;
 
   struct Impl;
 
  private:
+  friend TESSERA_API CompiledFunction load_compiled(const std::string& path);
   std::shared_ptr<Impl> impl_;
 };
 
 TESSERA_API CompiledFunction compile(CompiledFunction::Fn fn, CompileOptions options = {});
+// A graph saved by CompiledFunction::save. It takes inputs of the shapes and dtypes it was
+// traced with (another is an InvalidArgumentError naming both). A missing file is an
+// IOError, a corrupt one an InvalidArgumentError naming what is wrong.
+TESSERA_API CompiledFunction load_compiled(const std::string& path);
 // A module's forward (forward_multi: any number of inputs and outputs). The module is held
 // by reference: it must outlive the compiled function.
 TESSERA_API CompiledFunction compile(nn::Module& module, CompileOptions options = {});

@@ -279,6 +279,13 @@ using TrainStepFn = std::function<StepOutput(const data::Batch& batch)>;
 TESSERA_API StepOutput train_step(nn::Module& model, optim::Optimizer& optimizer, const LossFn& loss,
                                   const data::Batch& batch, double clip_grad_norm = 0);
 
+// train_step compiled (include/tessera/graph.h): the first batch of a shape traces forward,
+// backward and the optimizer's update into one graph, later batches run it. The same
+// parameters as train_step (tests/graph/compile_test.cc). A new lr (a scheduler) or batch
+// shape traces a new graph.
+TESSERA_API TrainStepFn compiled_train_step(nn::Module& model, optim::Optimizer& optimizer,
+                                            const LossFn& loss, double clip_grad_norm = 0);
+
 struct FitOptions {
   int64_t epochs = 1;
   optim::Optimizer* optimizer = nullptr;  // required
@@ -293,6 +300,8 @@ struct FitOptions {
   // Replaces the default step (train_step with the options above), e.g. with a compiled
   // one. fit still sets the model to train mode and reads the returned loss and output.
   TrainStepFn step = {};
+  // Runs the step compiled (compiled_train_step) when `step` is not set.
+  bool compile = false;
 };
 
 // Trains `model` on `train_data` for options.epochs epochs; returns the per-epoch logs.

@@ -5,6 +5,7 @@
 
 #include "graph/executor.h"
 #include "graph/passes/passes.h"
+#include "graph/serialize.h"
 #include "graph/tracer.h"
 #include "tessera/graph.h"
 
@@ -52,13 +53,30 @@ bool dump_from_env() {
 }  // namespace
 
 struct CompiledFunction::Impl {
-  Fn fn;
+  Fn fn;  // empty for a loaded graph, which never retraces
+  std::string source;  // a loaded graph's file
   CompileOptions options;
   mutable std::mutex mu;
   std::list<Entry> cache;  // most recently used first
   CompileStats stats;
   std::string last_graph;
+  std::shared_ptr<const graph::Executor> last;
 };
+
+namespace {
+
+std::string signature_string(const std::vector<Shape>& sizes, const std::vector<DType>& dtypes) {
+  std::string s;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (i) s += ", ";
+    s += shape_str(sizes[i]);
+    s += " ";
+    s += dtype_name(dtypes[i]);
+  }
+  return s.empty() ? "none" : s;
+}
+
+}  // namespace
 
 CompiledFunction::CompiledFunction(Fn fn, CompileOptions options) : impl_(std::make_shared<Impl>()) {
   TESSERA_CHECK(fn != nullptr, "compile: the function is empty");
@@ -81,11 +99,19 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
       if (!it->matches(sig)) continue;
       m.cache.splice(m.cache.begin(), m.cache, it);
       executor = it->executor;
+      m.last = executor;
       ++m.stats.graph_runs;
       break;
     }
   }
   if (executor) return executor->run(inputs);
+  if (!m.fn) {
+    const Entry& only = m.cache.front();
+    throw_error(ErrorKind::InvalidArgument,
+                detail::concat("compiled graph '", m.source, "': takes inputs ",
+                               signature_string(only.signature.sizes, only.signature.dtypes), "; got ",
+                               signature_string(sig.sizes, sig.dtypes)));
+  }
 
   // A miss: trace (which runs the function eagerly: its results are this call's), then
   // optimize the graph for the calls to come.
@@ -107,6 +133,7 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
     std::lock_guard<std::mutex> lock(m.mu);
     ++m.stats.traces;
     m.last_graph = std::move(text);
+    m.last = exec;
     m.cache.push_front(Entry{sig, std::move(t.guards), std::move(exec)});
     while (m.cache.size() > m.options.max_cached_graphs) {
       m.cache.pop_back();
@@ -131,8 +158,40 @@ std::string CompiledFunction::last_graph() const {
   return impl_->last_graph;
 }
 
+void CompiledFunction::save(const std::string& path) const {
+  std::shared_ptr<const graph::Executor> last;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    last = impl_->last;
+  }
+  TESSERA_CHECK(last != nullptr, "CompiledFunction::save: nothing to save yet: call the function once "
+                "(with the inputs to serve) so it traces a graph");
+  graph::save_graph(last->graph(), path);
+}
+
 CompiledFunction compile(CompiledFunction::Fn fn, CompileOptions options) {
   return CompiledFunction(std::move(fn), options);
+}
+
+CompiledFunction load_compiled(const std::string& path) {
+  graph::Graph g = graph::load_graph(path);
+  Entry e{Signature(std::vector<Tensor>{}), {}, nullptr};
+  for (int id : g.inputs) {
+    const graph::Value& v = g.values[static_cast<size_t>(id)];
+    e.signature.sizes.push_back(v.meta.sizes);
+    e.signature.dtypes.push_back(v.meta.dtype);
+  }
+  std::string text = g.dump();
+  e.executor = std::make_shared<const graph::Executor>(std::move(g));
+  // A placeholder function keeps the constructor's check; the cache always answers.
+  CompiledFunction f([](const std::vector<Tensor>&) { return std::vector<Tensor>{}; });
+  CompiledFunction::Impl& m = *f.impl_;
+  m.fn = nullptr;
+  m.source = path;
+  m.last_graph = std::move(text);
+  m.last = e.executor;
+  m.cache.push_front(std::move(e));
+  return f;
 }
 
 }  // namespace tessera

@@ -8,6 +8,7 @@
 
 #include "tessera/autograd.h"
 #include "tessera/ops.h"
+#include "tessera/graph.h"
 #include "tessera/train.h"
 
 namespace tessera::train {
@@ -158,6 +159,20 @@ StepOutput train_step(nn::Module& model, optim::Optimizer& optimizer, const Loss
   return {loss.detach(), output.detach()};
 }
 
+TrainStepFn compiled_train_step(nn::Module& model, optim::Optimizer& optimizer, const LossFn& loss,
+                                double clip_grad_norm) {
+  nn::Module* m = &model;
+  optim::Optimizer* opt = &optimizer;
+  CompiledFunction step = compile([m, opt, loss, clip_grad_norm](const std::vector<Tensor>& in) {
+    const StepOutput out = train_step(*m, *opt, loss, {in[0], in[1]}, clip_grad_norm);
+    return std::vector<Tensor>{out.loss, out.output};
+  });
+  return [step](const data::Batch& b) mutable {
+    const std::vector<Tensor> out = step({b.input, b.target});
+    return StepOutput{out[0], out[1]};
+  };
+}
+
 History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o) {
   TESSERA_CHECK(o.optimizer != nullptr, "fit: FitOptions.optimizer is not set");
   TESSERA_CHECK(static_cast<bool>(o.loss), "fit: FitOptions.loss is not set");
@@ -169,6 +184,9 @@ History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o
 
   History history;
   const int64_t steps = train_data.size();
+  // One compiled step for the whole run, so its graphs are traced once, not per epoch.
+  const TrainStepFn compiled =
+      o.compile && !o.step ? compiled_train_step(model, *o.optimizer, o.loss, o.clip_grad_norm) : TrainStepFn();
   TrainContext ctx{model, o.optimizer, o.epochs, steps, history};
   for (auto& cb : o.callbacks) cb->on_train_begin(ctx);
 
@@ -182,9 +200,12 @@ History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o
     Logs running;
     {
       ModeGuard mode(model, true);
-      const TrainStepFn step_fn = o.step ? o.step : [&](const data::Batch& b) {
-        return train_step(model, *o.optimizer, o.loss, b, o.clip_grad_norm);
-      };
+      const TrainStepFn step_fn =
+          o.step      ? o.step
+          : o.compile ? compiled
+                      : TrainStepFn([&](const data::Batch& b) {
+                          return train_step(model, *o.optimizer, o.loss, b, o.clip_grad_norm);
+                        });
       for (const data::Batch& b : train_data) {
         const StepOutput out = step_fn(b);
         TESSERA_CHECK(out.loss.defined() && out.loss.numel() == 1,

@@ -2,6 +2,9 @@
 // zlib): runs a small conv2d -> relu -> matmul on values whose result is known by hand, a
 // safetensors round trip and a user error, and prints what it computed. Run as a CTest
 // (tests/CMakeLists.txt, LayerChecks.inference_*); exits non-zero on any mismatch.
+// With two arguments, a compiled graph file and a safetensors file holding an input "x"
+// and the output "y" the full library computed, it also runs that graph (CNN28, written by
+// make_compiled_cnn28) and compares.
 //
 // It may include only the headers of the inference layers; tessera/tessera.h would also
 // declare nn modules and the trainer, whose definitions this library does not have.
@@ -14,6 +17,7 @@
 #include <string>
 
 #include "tessera/grad_mode.h"
+#include "tessera/graph.h"
 #include "tessera/nn/functional.h"
 #include "tessera/ops.h"
 #include "tessera/serialize.h"
@@ -34,7 +38,7 @@ void expect_near(const char* what, double got, double want) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
   using namespace tessera;
   namespace F = tessera::nn::functional;
   try {
@@ -80,6 +84,20 @@ int main() {
       ++failures;
     } catch (const InvalidArgumentError& e) {
       std::cout << "  caught: " << e.what() << "\n";
+    }
+
+    if (argc >= 3) {
+      // A compiled model, run without the code that built it.
+      CompiledFunction model = load_compiled(argv[1]);
+      const SafetensorsContents io = load_safetensors(argv[2]);
+      Tensor in, want;
+      for (const auto& [name, t] : io.tensors) (name == "x" ? in : want) = t;
+      const Tensor got = model(in);
+      const double scale = max(abs(want)).item<double>();
+      const double err = max(abs(got - want)).item<double>() / scale;
+      std::cout << "compiled graph " << argv[1] << ": output " << got.describe()
+                << ", max relative error vs the full library " << err << "\n";
+      if (!(err <= 1e-6)) ++failures;
     }
   } catch (const Error& e) {
     std::cerr << "inference_smoke: " << e.what() << "\n";
