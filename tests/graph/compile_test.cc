@@ -337,6 +337,7 @@ TEST(GraphPasses, FrozenWeightsFoldIntoConstants) {
   f(x);
   const std::string g = f.last_graph();
   EXPECT_EQ(g.find("= mul("), std::string::npos) << g;  // folded: w * 2 and its transpose
+  EXPECT_EQ(g.find("captured"), std::string::npos) << g;  // w itself is no longer read
   EXPECT_LE(max_rel_error(f(x), matmul(x, mul(w, 2.0).transpose(0, 1))), 1e-6);
 }
 

@@ -106,6 +106,39 @@ int fold_constants(Graph& g, bool freeze) {
   return folded;
 }
 
+int drop_unused_values(Graph& g) {
+  std::vector<bool> used(g.values.size(), false);
+  for (const Node& n : g.nodes) {
+    for (int id : n.inputs) used[static_cast<size_t>(id)] = true;
+    for (int id : n.outputs) used[static_cast<size_t>(id)] = true;
+    if (n.into >= 0) used[static_cast<size_t>(n.into)] = true;
+  }
+  for (int id : g.inputs) used[static_cast<size_t>(id)] = true;
+  for (int id : g.outputs) used[static_cast<size_t>(id)] = true;
+  std::vector<int> renumber(g.values.size(), -1);
+  std::vector<Value> kept;
+  for (size_t i = 0; i < g.values.size(); ++i) {
+    if (!used[i]) continue;
+    renumber[i] = static_cast<int>(kept.size());
+    kept.push_back(std::move(g.values[i]));
+  }
+  const int dropped = static_cast<int>(g.values.size() - kept.size());
+  if (dropped == 0) {
+    for (size_t i = 0; i < kept.size(); ++i) g.values[i] = std::move(kept[i]);
+    return 0;
+  }
+  g.values = std::move(kept);
+  auto remap = [&](int& id) { id = renumber[static_cast<size_t>(id)]; };
+  for (Node& n : g.nodes) {
+    for (int& id : n.inputs) remap(id);
+    for (int& id : n.outputs) remap(id);
+    if (n.into >= 0) remap(n.into);
+  }
+  for (int& id : g.inputs) remap(id);
+  for (int& id : g.outputs) remap(id);
+  return dropped;
+}
+
 std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
   std::vector<std::string> log;
   g.verify();
@@ -116,6 +149,7 @@ std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
   run("fold", fold_constants(g, options.freeze), "nodes folded");
   run("cse", eliminate_common_subexpressions(g), "nodes merged");
   run("dce", eliminate_dead_code(g), "nodes removed");
+  run("values", drop_unused_values(g), "unused values dropped");
   return log;
 }
 

@@ -19,6 +19,10 @@ int eliminate_common_subexpressions(Graph& g);
 // won't change; refused for graphs that write).
 int fold_constants(Graph& g, bool freeze);
 
+// Drops captured and constant values nothing reads any more (weights folded into new
+// constants) and renumbers the values, so a saved graph does not carry them.
+int drop_unused_values(Graph& g);
+
 // Replaces every use of value `from` (node inputs, in-place targets, graph outputs) by `to`.
 void replace_uses(Graph& g, int from, int to);
 // Removes the nodes marked in `drop` and renumbers the rest.
