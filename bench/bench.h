@@ -16,6 +16,9 @@ struct BenchContext {
   int threads = 1;  // intra-op threads (already applied with set_num_threads)
   int iters = 0;    // counted iterations asked for on the command line; 0 = workload default
   double minutes = 0;  // --minutes: how long a run-for-a-while workload (soak) runs; 0 = its default
+  // --mode graph: the model workloads run compiled (tessera::compile; docs/graph.md) and
+  // report as system "tessera-graph". The Fashion-MNIST epoch and the soak run eager.
+  bool graph = false;
   // The iteration count to use: the one asked for, else the workload's own default.
   int iters_or(int fallback) const { return iters > 0 ? iters : fallback; }
 };

@@ -30,7 +30,7 @@ std::string known_names() {
 int usage(const char* msg) {
   std::fprintf(stderr,
                "tessera-bench: %s\n"
-               "usage: tessera-bench [--workload NAME]... [--threads N] [--iters N] [--minutes M] [--list]\n"
+               "usage: tessera-bench [--workload NAME]... [--mode eager|graph] [--threads N] [--iters N] [--minutes M] [--list]\n"
                "workloads: %s\n",
                msg, known_names().c_str());
   return tessera_cli::kExitUsage;
@@ -74,6 +74,11 @@ int main(int argc, char** argv) {
       const char* v = value();
       if (v == nullptr || !parse_int(v, ctx.threads)) return usage("--threads needs a positive integer");
       threads_given = true;
+    } else if (arg == "--mode") {
+      const char* v = value();
+      const std::string mode = v == nullptr ? "" : v;
+      if (mode != "eager" && mode != "graph") return usage("--mode needs 'eager' or 'graph'");
+      ctx.graph = mode == "graph";
     } else if (arg == "--iters") {
       const char* v = value();
       if (v == nullptr || !parse_int(v, ctx.iters)) return usage("--iters needs a positive integer");

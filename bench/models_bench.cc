@@ -9,6 +9,7 @@
 
 #include "bench.h"
 #include "tessera/data.h"
+#include "tessera/graph.h"
 #include "tessera/models.h"
 #include "tessera/nn.h"
 #include "tessera/ops.h"
@@ -17,14 +18,25 @@
 namespace tessera::bench {
 namespace {
 
-constexpr const char* kSystem = "tessera-eager";
 namespace F = nn::functional;
+
+const char* system_of(const BenchContext& ctx) { return ctx.graph ? "tessera-graph" : "tessera-eager"; }
 
 void report(const std::string& wl, const char* metric, const std::vector<double>& ts,
             const BenchContext& ctx) {
   const auto n = static_cast<int64_t>(ts.size());
-  emit(wl, kSystem, metric, "median", quantile(ts, 0.5) * 1e3, "ms", ctx.threads, n);
-  emit(wl, kSystem, metric, "p90", quantile(ts, 0.9) * 1e3, "ms", ctx.threads, n);
+  emit(wl, system_of(ctx), metric, "median", quantile(ts, 0.5) * 1e3, "ms", ctx.threads, n);
+  emit(wl, system_of(ctx), metric, "p90", quantile(ts, 0.9) * 1e3, "ms", ctx.threads, n);
+}
+
+// The model's forward for inference: eager, or compiled with its weights frozen.
+std::function<Tensor(const Tensor&)> inference_fn(const std::shared_ptr<nn::Module>& model,
+                                                  const BenchContext& ctx) {
+  if (!ctx.graph) return [model](const Tensor& x) { return (*model)(x); };
+  CompileOptions o;
+  o.freeze = true;
+  auto compiled = std::make_shared<CompiledFunction>(compile(*model, o));
+  return [compiled](const Tensor& x) { return (*compiled)(x); };
 }
 
 // One training step (as the peer's train_step_fn), timed as a whole, with the time of
@@ -33,6 +45,19 @@ void train_workload(const std::string& wl, const std::shared_ptr<nn::Module>& mo
                     optim::Optimizer& opt, const Tensor& x, const Tensor& y, int default_iters,
                     const BenchContext& ctx) {
   model->train();
+  if (ctx.graph) {
+    // The whole step as one graph: forward, backward and the optimizer's update.
+    CompiledFunction compiled = compile([&](const std::vector<Tensor>& in) {
+      opt.zero_grad(true);
+      Tensor loss = F::cross_entropy((*model)(in[0]), in[1]);
+      loss.backward();
+      opt.step();
+      return std::vector<Tensor>{loss};
+    });
+    const std::vector<double> ts = time_calls([&] { compiled({x, y}); }, ctx.iters_or(default_iters), 15.0, 20);
+    report(wl, "step_ms", ts, ctx);
+    return;
+  }
   std::vector<double> fwd, bwd, upd;
   auto step = [&] {
     const double t0 = now_s();
@@ -58,8 +83,8 @@ void infer_latency(const std::string& wl, const std::shared_ptr<nn::Module>& mod
                    const Tensor& x, int default_iters, const BenchContext& ctx) {
   model->eval();
   NoGradGuard no_grad;
-  const std::vector<double> ts =
-      time_calls([&] { (*model)(x); }, ctx.iters_or(default_iters), 10.0, 20);
+  const auto fn = inference_fn(model, ctx);
+  const std::vector<double> ts = time_calls([&] { fn(x); }, ctx.iters_or(default_iters), 10.0, 20);
   report(wl, "latency_ms", ts, ctx);
 }
 
@@ -98,7 +123,7 @@ void run_cnn28_train_b64(const BenchContext& ctx) {
   const Tensor x = randn({64, 1, 28, 28});
   train_workload("cnn28_train_b64", m, opt, x, randint(0, 10, {64}), 100, ctx);
   m->train();
-  layer_breakdown("cnn28_train_b64", *m, x);
+  if (!ctx.graph) layer_breakdown("cnn28_train_b64", *m, x);
 }
 
 void run_cnn64_train_b32(const BenchContext& ctx) {
@@ -113,7 +138,7 @@ void run_cnn28_infer_b1(const BenchContext& ctx) {
   auto m = models::cnn28();
   const Tensor x = randn({1, 1, 28, 28});
   infer_latency("cnn28_infer_b1", m, x, 300, ctx);
-  layer_breakdown("cnn28_infer_b1", *m, x);
+  if (!ctx.graph) layer_breakdown("cnn28_infer_b1", *m, x);
 }
 
 void run_cnn28_infer_b256(const BenchContext& ctx) {
@@ -122,8 +147,9 @@ void run_cnn28_infer_b256(const BenchContext& ctx) {
   m->eval();
   NoGradGuard no_grad;
   const Tensor x = randn({256, 1, 28, 28});
-  const std::vector<double> ts = time_calls([&] { (*m)(x); }, ctx.iters_or(30), 10.0, 20);
-  emit("cnn28_infer_b256", kSystem, "images_per_s", "median", 256.0 / quantile(ts, 0.5),
+  const auto fn = inference_fn(m, ctx);
+  const std::vector<double> ts = time_calls([&] { fn(x); }, ctx.iters_or(30), 10.0, 20);
+  emit("cnn28_infer_b256", system_of(ctx), "images_per_s", "median", 256.0 / quantile(ts, 0.5),
        "img/s", ctx.threads, static_cast<int64_t>(ts.size()));
 }
 
@@ -176,8 +202,8 @@ void run_cnn28_fmnist_epoch(const BenchContext& ctx) {
   const double acc = static_cast<double>(correct) / static_cast<double>(test->size());
   std::fprintf(stderr, "# cnn28_fmnist_epoch: %lld batches, epoch %.2f s, last loss %.4f, acc %.4f\n",
                static_cast<long long>(batches), epoch_s, last_loss, acc);
-  emit("cnn28_fmnist_epoch", kSystem, "epoch_s", "median", epoch_s, "s", ctx.threads, 1);
-  emit("cnn28_fmnist_epoch", kSystem, "test_acc", "median", acc, "fraction", ctx.threads, 1);
+  emit("cnn28_fmnist_epoch", "tessera-eager", "epoch_s", "median", epoch_s, "s", ctx.threads, 1);
+  emit("cnn28_fmnist_epoch", "tessera-eager", "test_acc", "median", acc, "fraction", ctx.threads, 1);
 }
 
 }  // namespace tessera::bench
