@@ -26,6 +26,7 @@
 #include "tessera/nn/module.h"
 #include "tessera/optim.h"
 #include "tessera/serialize.h"
+#include "tessera/summary.h"
 
 namespace tessera::train {
 
@@ -128,6 +129,7 @@ struct TrainContext {
   int64_t steps_per_epoch;    // batches per epoch
   const History& history;
   bool stop_training = false;  // set by a callback: fit() stops after this batch / epoch
+  int64_t epoch_samples = 0;   // examples trained on so far in the current epoch
 };
 
 // ---------------------------------------------------------------- callbacks
@@ -230,6 +232,52 @@ class TESSERA_API CSVLogger : public Callback {
   bool append_;
   std::string text_;  // the whole file: rewritten atomically after every row
   std::vector<std::string> keys_;
+};
+
+struct TensorBoardOptions {
+  // Weight histograms ("weights/<parameter>") and gradient histograms ("gradients/<...>",
+  // the gradients of the epoch's last batch) every histogram_freq epochs; 0: none.
+  int64_t histogram_freq = 1;
+  bool gradients = true;
+  // Also "batch/loss" and "batch/<metric>" (the epoch's running values) every update_freq
+  // batches, at step epoch * steps_per_epoch + batch; 0: per epoch only.
+  int64_t update_freq = 0;
+  // Written when training begins, for TensorBoard's HPARAMS dashboard, with these tags
+  // as its metrics (e.g. "val_accuracy"). Empty: none.
+  summary::HParams hparams = {};
+  std::vector<std::string> hparam_metrics = {};
+  summary::SummaryWriterOptions writer = {};
+};
+
+// Logs training to a TensorBoard event file (summary.h), at step = epoch (0-based, as the
+// History and the CSV log count): every key of the epoch's logs as a scalar of that name
+// (loss, the metrics, val_*, lr), "samples_per_second" (training examples over the time
+// from the epoch's start to its last batch), and the histograms of TensorBoardOptions.
+// The file is flushed after every epoch, so TensorBoard or `tessera board` shows each
+// epoch as soon as it ends.
+class TESSERA_API TensorBoard : public Callback {
+ public:
+  // Opens a SummaryWriter on log_dir when training begins (an unusable folder fails then,
+  // not after the first epoch) and closes it when training ends.
+  explicit TensorBoard(std::string log_dir, TensorBoardOptions options = {});
+  // Logs to a writer the caller holds (and may add images or text to); left open.
+  explicit TensorBoard(std::shared_ptr<summary::SummaryWriter> writer,
+                       TensorBoardOptions options = {});
+  void on_train_begin(TrainContext& ctx) override;
+  void on_epoch_begin(int64_t epoch, TrainContext& ctx) override;
+  void on_batch_end(int64_t batch, const Logs& logs, TrainContext& ctx) override;
+  void on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) override;
+  void on_train_end(TrainContext& ctx) override;
+  // The writer in use (null before training begins when constructed from a log_dir).
+  std::shared_ptr<summary::SummaryWriter> writer() const { return writer_; }
+
+ private:
+  std::string log_dir_;
+  TensorBoardOptions options_;
+  std::shared_ptr<summary::SummaryWriter> writer_;
+  bool owned_ = false;
+  int64_t epoch_ = 0;
+  std::chrono::steady_clock::time_point epoch_start_, last_batch_;
 };
 
 // ---------------------------------------------------------------- progress bar

@@ -1,4 +1,5 @@
-// The built-in callbacks: early stopping, checkpoints, lr scheduling, CSV logging.
+// The built-in callbacks: early stopping, checkpoints, lr scheduling, CSV and TensorBoard
+// logging.
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
@@ -207,5 +208,70 @@ void CSVLogger::on_epoch_end(int64_t epoch, Logs& logs, TrainContext&) {
 }
 
 void CSVLogger::on_train_end(TrainContext&) {}
+
+// ---------------------------------------------------------------- TensorBoard
+
+namespace {
+void check_tensorboard_options(const TensorBoardOptions& o) {
+  TESSERA_CHECK(o.histogram_freq >= 0, "TensorBoard: histogram_freq must be >= 0, got ",
+                o.histogram_freq);
+  TESSERA_CHECK(o.update_freq >= 0, "TensorBoard: update_freq must be >= 0, got ", o.update_freq);
+}
+}  // namespace
+
+TensorBoard::TensorBoard(std::string log_dir, TensorBoardOptions options)
+    : log_dir_(std::move(log_dir)), options_(std::move(options)), owned_(true) {
+  TESSERA_CHECK(!log_dir_.empty(), "TensorBoard: log_dir is empty");
+  check_tensorboard_options(options_);
+}
+
+TensorBoard::TensorBoard(std::shared_ptr<summary::SummaryWriter> writer, TensorBoardOptions options)
+    : options_(std::move(options)), writer_(std::move(writer)) {
+  TESSERA_CHECK(writer_ != nullptr, "TensorBoard: the writer is null");
+  check_tensorboard_options(options_);
+}
+
+void TensorBoard::on_train_begin(TrainContext&) {
+  if (owned_) writer_ = std::make_shared<summary::SummaryWriter>(log_dir_, options_.writer);
+  if (!options_.hparams.empty()) writer_->add_hparams(options_.hparams, options_.hparam_metrics);
+}
+
+void TensorBoard::on_epoch_begin(int64_t epoch, TrainContext&) {
+  epoch_ = epoch;
+  epoch_start_ = last_batch_ = std::chrono::steady_clock::now();
+}
+
+void TensorBoard::on_batch_end(int64_t batch, const Logs& logs, TrainContext& ctx) {
+  last_batch_ = std::chrono::steady_clock::now();
+  if (options_.update_freq == 0 || (batch + 1) % options_.update_freq != 0) return;
+  const int64_t step = epoch_ * ctx.steps_per_epoch + batch;
+  for (const auto& [k, v] : logs) writer_->add_scalar("batch/" + k, v, step);
+}
+
+void TensorBoard::on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) {
+  for (const auto& [k, v] : logs) writer_->add_scalar(k, v, epoch);
+  // Training time only: the validation pass after the last batch is not counted.
+  const double secs = std::chrono::duration<double>(last_batch_ - epoch_start_).count();
+  if (secs > 0 && ctx.epoch_samples > 0)
+    writer_->add_scalar("samples_per_second", static_cast<double>(ctx.epoch_samples) / secs, epoch);
+  if (options_.histogram_freq > 0 && (epoch + 1) % options_.histogram_freq == 0) {
+    for (const auto& [name, p] : ctx.model.named_parameters()) {
+      writer_->add_histogram("weights/" + name, p, epoch);
+      if (options_.gradients && p.grad().defined())
+        writer_->add_histogram("gradients/" + name, p.grad(), epoch);
+    }
+  }
+  writer_->flush();
+}
+
+void TensorBoard::on_train_end(TrainContext&) {
+  if (!writer_) return;
+  if (owned_) {
+    writer_->close();
+    writer_.reset();
+  } else {
+    writer_->flush();
+  }
+}
 
 }  // namespace tessera::train

@@ -173,6 +173,7 @@ History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o
   for (auto& cb : o.callbacks) cb->on_train_begin(ctx);
 
   for (int64_t epoch = 0; epoch < o.epochs && !ctx.stop_training; ++epoch) {
+    ctx.epoch_samples = 0;
     for (auto& cb : o.callbacks) cb->on_epoch_begin(epoch, ctx);
     const double lr = o.optimizer->param_groups().empty() ? 0.0 : o.optimizer->param_groups()[0].lr();
     for (auto& m : o.metrics) m->reset();
@@ -198,6 +199,7 @@ History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o
                       ", batch ", step + 1, " (lr ", lr, "); try a smaller lr or clip_grad_norm");
         loss_sum += l * static_cast<double>(n);
         seen += n;
+        ctx.epoch_samples = seen;
         ++step;
         for (auto& m : o.metrics) m->update(output, b.target);
         running["loss"] = loss_sum / static_cast<double>(seen);
