@@ -34,6 +34,11 @@ inline constexpr std::string_view kTrainHelp =
     "  --data DIR        Fashion-MNIST's IDX files (default: $TESSERA_FASHION_MNIST, else\n"
     "                    /usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist)\n"
     "  --no-validate     skip the per-epoch pass over the test set (val_loss, val_accuracy)\n"
+    "  --logdir DIR      write a TensorBoard event file into DIR (created): per-epoch loss,\n"
+    "                    accuracy, val_*, lr and samples_per_second, weight and gradient\n"
+    "                    histograms, 16 test images and their predictions, hyper-parameters\n"
+    "                    (view with `tensorboard --logdir DIR` or `tessera board`)\n"
+    "  --limit N         only the first N training and N test images (quick runs)\n"
     "  -h, --help        this help\n"
     "\n"
     "Errors end the run with the exit status of its kind (see `tessera --help`).\n";

@@ -40,6 +40,8 @@ struct TrainConfig {
   bool out_given = false;
   std::string data;
   bool validate = true;
+  std::string logdir;  // empty: no TensorBoard log
+  int64_t limit = 0;   // > 0: only the first N training and N test images
 };
 
 template <typename T>
@@ -69,7 +71,8 @@ bool parse_args(Args args, TrainConfig& cfg) {
       continue;
     }
     static constexpr std::string_view kValued[] = {"--epochs", "--batch-size", "--lr", "--seed",
-                                                   "--threads", "--workers", "--out", "--data"};
+                                                   "--threads", "--workers", "--out", "--data",
+                                                   "--logdir", "--limit"};
     if (std::find(std::begin(kValued), std::end(kValued), opt) == std::end(kValued)) {
       std::cerr << "tessera train: unknown option '" << opt << "' (see tessera train --help)\n";
       return false;
@@ -98,6 +101,11 @@ bool parse_args(Args args, TrainConfig& cfg) {
       cfg.out = std::string(value);
       cfg.out_given = true;
       ok = !cfg.out.empty();
+    } else if (opt == "--logdir") {
+      cfg.logdir = std::string(value);
+      ok = !cfg.logdir.empty();
+    } else if (opt == "--limit") {
+      ok = parse_number(value, cfg.limit) && cfg.limit > 0;
     } else if (opt == "--data") {
       cfg.data = std::string(value);
       ok = true;
@@ -112,6 +120,75 @@ bool parse_args(Args args, TrainConfig& cfg) {
   }
   return true;
 }
+
+// The first n examples of a dataset (--limit: quick runs and tests on real data).
+class FirstN : public tessera::data::Dataset {
+ public:
+  FirstN(std::shared_ptr<const tessera::data::Dataset> base, int64_t n)
+      : base_(std::move(base)), n_(std::min(n, base_->size())) {}
+  int64_t size() const override { return n_; }
+  tessera::data::Example get(int64_t index) const override { return base_->get(index); }
+
+ private:
+  std::shared_ptr<const tessera::data::Dataset> base_;
+  int64_t n_;
+};
+
+// What `--logdir` adds besides the TensorBoard callback's curves and histograms: the
+// first 16 test images as one 4x4 grid (at step 0), and each epoch a text table of their
+// true and predicted classes.
+class SampleLogger : public tessera::train::Callback {
+ public:
+  SampleLogger(std::shared_ptr<tessera::summary::SummaryWriter> writer,
+               const tessera::data::Dataset& test)
+      : writer_(std::move(writer)) {
+    using namespace tessera;
+    const int64_t n = std::min<int64_t>(16, test.size());
+    std::vector<Tensor> xs;
+    for (int64_t i = 0; i < n; ++i) {
+      data::Example e = test.get(i);
+      xs.push_back(e.input);
+      labels_.push_back(e.target.item<int64_t>());
+    }
+    inputs_ = stack(xs, 0);  // [n, 1, 28, 28] in [0, 1]
+  }
+  void on_epoch_end(int64_t epoch, tessera::train::Logs&, tessera::train::TrainContext& ctx) override {
+    using namespace tessera;
+    const int64_t n = inputs_.size(0);
+    if (!logged_grid_) {
+      // Rows of 4 images side by side: [1, rows * 28, 4 * 28].
+      const int64_t rows = (n + 3) / 4;
+      Tensor grid = zeros({1, rows * 28, 4 * 28});
+      for (int64_t i = 0; i < n; ++i)
+        grid.narrow(1, (i / 4) * 28, 28).narrow(2, (i % 4) * 28, 28).copy_(inputs_.select(0, i));
+      writer_->add_image("test_images", grid, epoch);
+      logged_grid_ = true;
+    }
+    Tensor pred;
+    {
+      NoGradGuard no_grad;
+      const bool was_training = ctx.model.is_training();
+      ctx.model.train(false);
+      constexpr double kFashionMean = 0.2860, kFashionStd = 0.3530;
+      pred = argmax(ctx.model((inputs_ - kFashionMean) / kFashionStd), 1);
+      ctx.model.train(was_training);
+    }
+    const std::vector<int64_t> p = pred.to_vector<int64_t>();
+    const auto& names = data::FashionMNIST::class_names();
+    std::string table = "| image | true | predicted |\n|---|---|---|\n";
+    for (size_t i = 0; i < p.size(); ++i) {
+      table += "| " + std::to_string(i) + " | " + names.at(static_cast<size_t>(labels_[i])) + " | " +
+               names.at(static_cast<size_t>(p[i])) + (p[i] == labels_[i] ? "" : " (wrong)") + " |\n";
+    }
+    writer_->add_text("test_predictions", table, epoch);
+  }
+
+ private:
+  std::shared_ptr<tessera::summary::SummaryWriter> writer_;
+  tessera::Tensor inputs_;
+  std::vector<int64_t> labels_;
+  bool logged_grid_ = false;
+};
 
 }  // namespace
 
@@ -136,8 +213,14 @@ int run_train(Args args) {
   manual_seed(cfg.seed);
   auto model = models::cnn28();
   constexpr double kFashionMean = 0.2860, kFashionStd = 0.3530;  // train-set pixel statistics
-  auto train_set = std::make_shared<data::FashionMNIST>(cfg.data, /*train=*/true);
-  auto test_set = std::make_shared<data::FashionMNIST>(cfg.data, /*train=*/false);
+  std::shared_ptr<const data::Dataset> train_set =
+      std::make_shared<data::FashionMNIST>(cfg.data, /*train=*/true);
+  std::shared_ptr<const data::Dataset> test_set =
+      std::make_shared<data::FashionMNIST>(cfg.data, /*train=*/false);
+  if (cfg.limit > 0) {
+    train_set = std::make_shared<FirstN>(train_set, cfg.limit);
+    test_set = std::make_shared<FirstN>(test_set, cfg.limit);
+  }
   // Standardized inputs with the training set's statistics, as the PyTorch peer does.
   const data::Normalize normalize({kFashionMean}, {kFashionStd});
   data::DataLoader train_loader(train_set, {.batch_size = cfg.batch_size,
@@ -167,6 +250,21 @@ int run_train(Args args) {
   fo.loss = loss;
   fo.metrics = {std::make_shared<train::Accuracy>()};
   if (cfg.validate) fo.validation = &test_loader;
+  if (!cfg.logdir.empty()) {
+    // One writer for the callback's curves and histograms and the sample images and text.
+    auto writer = std::make_shared<summary::SummaryWriter>(cfg.logdir);
+    train::TensorBoardOptions tbo;
+    tbo.hparams = {{"lr", cfg.lr},
+                   {"batch_size", static_cast<double>(cfg.batch_size)},
+                   {"epochs", static_cast<double>(cfg.epochs)},
+                   {"seed", static_cast<double>(cfg.seed)},
+                   {"model", std::string("cnn28")}};
+    tbo.hparam_metrics = {"loss", "accuracy"};
+    if (cfg.validate) tbo.hparam_metrics.insert(tbo.hparam_metrics.end(), {"val_loss", "val_accuracy"});
+    fo.callbacks.push_back(std::make_shared<train::TensorBoard>(writer, tbo));
+    fo.callbacks.push_back(std::make_shared<SampleLogger>(writer, *test_set));
+    std::cout << "TensorBoard log: " << writer->path() << std::endl;
+  }
 
   auto start = std::chrono::steady_clock::now();
   train::History history = train::fit(*model, train_loader, fo);
