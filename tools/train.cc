@@ -10,8 +10,6 @@
 #include <tessera/tessera.h>
 
 #include <algorithm>
-#include <charconv>
-#include <iterator>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,100 +24,6 @@
 namespace tessera_cli {
 
 namespace {
-
-constexpr const char* kDefaultOut = "build/cnn28.safetensors";
-
-struct TrainConfig {
-  int epochs = 5;
-  int batch_size = 64;
-  double lr = 1e-3;
-  uint64_t seed = 0;
-  int threads = 0;  // 0: leave the runtime's choice
-  int workers = 0;
-  std::string out = kDefaultOut;
-  bool out_given = false;
-  std::string data;
-  bool validate = true;
-  std::string logdir;  // empty: no TensorBoard log
-  int64_t limit = 0;   // > 0: only the first N training and N test images
-};
-
-template <typename T>
-bool parse_number(std::string_view s, T& out) {
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size();
-}
-
-// Parses `args` into `cfg`; on a usage error prints it and returns false.
-bool parse_args(Args args, TrainConfig& cfg) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string_view opt = args[i];
-    std::string_view value;
-    bool inline_value = false;
-    // Both "--epochs 5" and "--epochs=5".
-    if (size_t eq = opt.find('='); opt.starts_with("--") && eq != std::string_view::npos) {
-      value = opt.substr(eq + 1);
-      opt = opt.substr(0, eq);
-      inline_value = true;
-    }
-    if (opt == "-h" || opt == "--help") {
-      std::cout << "usage: tessera train [options]\n\n" << kTrainHelp;
-      std::exit(0);  // help anywhere on the line, as `tessera train --help` does
-    }
-    if (opt == "--no-validate") {
-      cfg.validate = false;
-      continue;
-    }
-    static constexpr std::string_view kValued[] = {"--epochs", "--batch-size", "--lr", "--seed",
-                                                   "--threads", "--workers", "--out", "--data",
-                                                   "--logdir", "--limit"};
-    if (std::find(std::begin(kValued), std::end(kValued), opt) == std::end(kValued)) {
-      std::cerr << "tessera train: unknown option '" << opt << "' (see tessera train --help)\n";
-      return false;
-    }
-    if (!inline_value) {
-      if (i + 1 >= args.size()) {
-        std::cerr << "tessera train: " << opt << " needs a value (see tessera train --help)\n";
-        return false;
-      }
-      value = args[++i];
-    }
-    bool ok = false;
-    if (opt == "--epochs") {
-      ok = parse_number(value, cfg.epochs) && cfg.epochs > 0;
-    } else if (opt == "--batch-size") {
-      ok = parse_number(value, cfg.batch_size) && cfg.batch_size > 0;
-    } else if (opt == "--lr") {
-      ok = parse_number(value, cfg.lr) && cfg.lr > 0;
-    } else if (opt == "--seed") {
-      ok = parse_number(value, cfg.seed);
-    } else if (opt == "--threads") {
-      ok = parse_number(value, cfg.threads) && cfg.threads > 0;
-    } else if (opt == "--workers") {
-      ok = parse_number(value, cfg.workers) && cfg.workers >= 0;
-    } else if (opt == "--out") {
-      cfg.out = std::string(value);
-      cfg.out_given = true;
-      ok = !cfg.out.empty();
-    } else if (opt == "--logdir") {
-      cfg.logdir = std::string(value);
-      ok = !cfg.logdir.empty();
-    } else if (opt == "--limit") {
-      ok = parse_number(value, cfg.limit) && cfg.limit > 0;
-    } else if (opt == "--data") {
-      cfg.data = std::string(value);
-      ok = true;
-    } else {
-      std::cerr << "tessera train: unknown option '" << opt << "' (see tessera train --help)\n";
-      return false;
-    }
-    if (!ok) {
-      std::cerr << "tessera train: bad value '" << value << "' for " << opt << "\n";
-      return false;
-    }
-  }
-  return true;
-}
 
 // The first n examples of a dataset (--limit: quick runs and tests on real data).
 class FirstN : public tessera::data::Dataset {
@@ -192,10 +96,55 @@ class SampleLogger : public tessera::train::Callback {
 
 }  // namespace
 
-int run_train(Args args) {
+CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg) {
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "Trains CNN28 on Fashion-MNIST with fit(), Adam and cross-entropy, saves a checkpoint\n"
+      "and ends with the line `test_accuracy: 0.XXXX` (accuracy on the 10,000 test images).");
+  cmd->add_option("--epochs", cfg.epochs, "epochs over the 60,000 training images")
+      ->check(positive_int())->type_name("N")->capture_default_str();
+  cmd->add_option("--batch-size", cfg.batch_size, "examples per step")
+      ->check(positive_int())->type_name("N")->capture_default_str();
+  cmd->add_option("--lr", cfg.lr, "Adam's learning rate")
+      ->check(positive_number())->type_name("X")->capture_default_str();
+  cmd->add_option("--seed", cfg.seed,
+                  "seeds initialization, dropout and shuffling; the same seed and --threads\n"
+                  "give the same per-epoch losses")
+      ->check(unsigned_int())->type_name("N")->capture_default_str();
+  cmd->add_option("--threads", cfg.threads,
+                  "threads for the kernels (default: TESSERA_NUM_THREADS, else all cores)")
+      ->check(positive_int())->type_name("N");
+  cmd->add_option("--workers", cfg.workers,
+                  "DataLoader worker threads building batches ahead (0: on the training\n"
+                  "thread); the batches are the same for any N")
+      ->check(non_negative_int())->type_name("N")->capture_default_str();
+  cmd->add_option("--out", cfg.out,
+                  "checkpoint (safetensors: model.* and optim.* tensors), written atomically;\n"
+                  "its folder must exist and is checked before training (the default's build/\n"
+                  "is created)")
+      ->check(non_empty())->type_name("PATH")->capture_default_str()
+      ->each([&cfg](const std::string&) { cfg.out_given = true; });
+  cmd->add_option("--data", cfg.data,
+                  "Fashion-MNIST's IDX files (default: /usr/share/datasets/fashion-mnist from\n"
+                  "Debian's dataset-fashion-mnist)")
+      ->type_name("DIR")->envname("TESSERA_FASHION_MNIST");
+  cmd->add_flag_callback("--no-validate", [&cfg] { cfg.validate = false; },
+                         "skip the per-epoch pass over the test set (val_loss, val_accuracy)");
+  cmd->add_option("--logdir", cfg.logdir,
+                  "write a TensorBoard event file into DIR (created): per-epoch loss, accuracy,\n"
+                  "val_*, lr and samples_per_second, weight and gradient histograms, 16 test\n"
+                  "images and their predictions, hyper-parameters (view with\n"
+                  "`tensorboard --logdir DIR` or `tessera board --logdir DIR`)")
+      ->check(non_empty())->type_name("DIR")->envname("TESSERA_LOGDIR");
+  cmd->add_option("--limit", cfg.limit, "only the first N training and N test images (quick runs)")
+      ->check(positive_int())->type_name("N");
+  cmd->footer("Errors end the run with the exit status of their kind (see `tessera --help`).");
+  return cmd;
+}
+
+int run_train(const TrainConfig& cfg_in) {
   using namespace tessera;
-  TrainConfig cfg;
-  if (!parse_args(args, cfg)) return kExitUsage;
+  TrainConfig cfg = cfg_in;
   if (cfg.threads > 0) set_num_threads(cfg.threads);
 
   // The checkpoint's path is checked before minutes of training, not after them: its folder
