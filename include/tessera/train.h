@@ -130,6 +130,10 @@ struct TrainContext {
   const History& history;
   bool stop_training = false;  // set by a callback: fit() stops after this batch / epoch
   int64_t epoch_samples = 0;   // examples trained on so far in the current epoch
+  // The first epoch fit() runs (FitOptions.initial_epoch). A callback's on_train_begin may
+  // change it (BackupAndRestore does, when it restores a run); fit reads it afterwards.
+  int64_t initial_epoch = 0;
+  data::DataLoader* train_data = nullptr;  // the loader fit() trains on
 };
 
 // ---------------------------------------------------------------- callbacks
@@ -280,6 +284,51 @@ class TESSERA_API TensorBoard : public Callback {
   std::chrono::steady_clock::time_point epoch_start_, last_batch_;
 };
 
+// Makes a run resumable: saves everything that decides the rest of the run into one
+// safetensors file, atomically (killed mid-save, the previous backup survives), at the
+// start of every epoch after the first of this run and when training ends:
+//   model.*   the module's state_dict           optim.*  the optimizer's state_dict
+//   sched.*   the scheduler's state_dict (if given)
+//   metadata  the epochs done, the training loader's epoch (its shuffle order and random
+//             transforms follow from it), the current generator's seed and offset (dropout),
+//             the per-epoch logs so far, and `config` (see below).
+// When training begins and the file exists (and `restore`), all of it is loaded back and
+// fit continues after the last epoch done (a finished run continues only when asked for
+// more epochs than it had), so a run killed at any point and started again with
+// the same code and arguments ends with the very same weights and per-epoch logs as one
+// that was never interrupted (for the same thread count: kernels' sums depend on it).
+//
+// `config`: what must not change between the two runs (seed, batch size, ...); a backup
+// made with other values is refused, naming them. Place it last among the callbacks, so
+// the ones before it (a scheduler's step, say) have run when it saves.
+// Callbacks' own state (EarlyStopping's patience count, ...) is not saved.
+class TESSERA_API BackupAndRestore : public Callback {
+ public:
+  explicit BackupAndRestore(std::string path, std::shared_ptr<optim::LRScheduler> scheduler = nullptr,
+                            Metadata config = {}, bool restore = true);
+  void on_train_begin(TrainContext& ctx) override;
+  void on_epoch_begin(int64_t epoch, TrainContext& ctx) override;
+  void on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) override;
+  void on_train_end(TrainContext& ctx) override;
+  // The epoch training resumed at (0: nothing was restored).
+  int64_t restored_epoch() const { return restored_epoch_; }
+  // The per-epoch logs of the epochs done before the restore (empty when none).
+  const History& restored_history() const { return restored_history_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void save(int64_t epochs_done, bool finished, TrainContext& ctx);
+
+  std::string path_;
+  std::shared_ptr<optim::LRScheduler> scheduler_;
+  Metadata config_;
+  bool restore_;
+  int64_t restored_epoch_ = 0;
+  int64_t first_epoch_ = 0;
+  History restored_history_;
+  History history_;  // restored + this run's epochs: what the next backup records
+};
+
 // ---------------------------------------------------------------- progress bar
 // One epoch's progress. In a terminal it redraws one line with '\r':
 //   Epoch 1/5  312/938 [=========>...................]  ETA 0:12  5123.4 samples/s  loss: 0.5123  accuracy: 0.8211
@@ -341,6 +390,10 @@ struct FitOptions {
   // Replaces the default step (train_step with the options above), e.g. with a compiled
   // one. fit still sets the model to train mode and reads the returned loss and output.
   TrainStepFn step = {};
+  // The epoch to start at (0-based), as Keras: epochs initial_epoch .. epochs-1 run, and the
+  // training loader is set to epoch initial_epoch first (its shuffle order). A
+  // BackupAndRestore callback that restores a run sets it instead.
+  int64_t initial_epoch = 0;
 };
 
 // Trains `model` on `train_data` for options.epochs epochs; returns the per-epoch logs.
