@@ -25,6 +25,8 @@ struct TrainConfig {
   bool validate = true;
   std::string logdir;  // empty: no TensorBoard log
   int64_t limit = 0;   // > 0: only the first N training and N test images
+  std::string backup;  // empty: <out>.backup
+  bool resume = false;
 };
 // Declares the command and its options (validated: a malformed value is a usage error).
 CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg);

@@ -94,6 +94,25 @@ class SampleLogger : public tessera::train::Callback {
   bool logged_grid_ = false;
 };
 
+// Says where a restored run continues, before its first epoch's line.
+class ResumeNote : public tessera::train::Callback {
+ public:
+  explicit ResumeNote(std::shared_ptr<tessera::train::BackupAndRestore> b) : backup_(std::move(b)) {}
+  void on_train_begin(tessera::train::TrainContext& ctx) override {
+    if (backup_->restored_epoch() == 0) return;
+    std::cout << "resumed from " << backup_->path() << ": " << backup_->restored_epoch()
+              << " epoch" << (backup_->restored_epoch() == 1 ? "" : "s") << " done";
+    for (size_t e = 0; e < backup_->restored_history().size(); ++e) {
+      const auto& logs = backup_->restored_history().epochs[e];
+      std::printf("\n  epoch %zu: loss %.4f", e + 1, logs.count("loss") ? logs.at("loss") : 0.0);
+    }
+    std::cout << std::endl;
+  }
+
+ private:
+  std::shared_ptr<tessera::train::BackupAndRestore> backup_;
+};
+
 }  // namespace
 
 CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg) {
@@ -138,6 +157,15 @@ CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg) {
       ->check(non_empty())->type_name("DIR")->envname("TESSERA_LOGDIR");
   cmd->add_option("--limit", cfg.limit, "only the first N training and N test images (quick runs)")
       ->check(positive_int())->type_name("N");
+  cmd->add_option("--backup", cfg.backup,
+                  "where the run's state is saved at the start of every epoch and at the end\n"
+                  "(model, Adam, epoch, data order, random state; atomic), for --resume\n"
+                  "(default: <out>.backup)")
+      ->check(non_empty())->type_name("PATH");
+  cmd->add_flag("--resume", cfg.resume,
+                "continue the run saved in the backup (killed, or finished with fewer\n"
+                "--epochs): it ends as an uninterrupted run would, for the same --seed,\n"
+                "--batch-size, --lr, --limit and --threads; without a backup, starts afresh");
   cmd->footer("Errors end the run with the exit status of their kind (see `tessera --help`).");
   return cmd;
 }
@@ -156,6 +184,7 @@ int run_train(const TrainConfig& cfg_in) {
     if (!parent.empty()) std::filesystem::create_directories(parent);
   }
   check_writable(cfg.out, "tessera train --out");
+  const std::string backup_path = cfg.backup.empty() ? cfg.out + ".backup" : cfg.backup;
 
   // Seed before building the model: its initialization and dropout draw from the default
   // generator; the loader's own seed fixes the shuffling.
@@ -215,8 +244,26 @@ int run_train(const TrainConfig& cfg_in) {
     std::cout << "TensorBoard log: " << writer->path() << std::endl;
   }
 
+  // Last among the callbacks: it saves the state the others leave. What must match for a
+  // resume to reproduce the run is recorded and checked.
+  char lr_text[32];
+  std::snprintf(lr_text, sizeof lr_text, "%.17g", cfg.lr);
+  auto backup = std::make_shared<train::BackupAndRestore>(
+      backup_path, nullptr,
+      Metadata{{"model", "cnn28"},
+               {"seed", std::to_string(cfg.seed)},
+               {"batch_size", std::to_string(cfg.batch_size)},
+               {"lr", lr_text},
+               {"limit", std::to_string(cfg.limit)}},
+      cfg.resume);
+  fo.callbacks.push_back(backup);
+  fo.callbacks.push_back(std::make_shared<ResumeNote>(backup));
+  if (cfg.resume && !std::filesystem::exists(backup_path))
+    std::cout << "no backup at " << backup_path << ": starting afresh" << std::endl;
+
   auto start = std::chrono::steady_clock::now();
   train::History history = train::fit(*model, train_loader, fo);
+  const int64_t epochs_done = backup->restored_epoch() + static_cast<int64_t>(history.size());
   double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   train::Logs test =
@@ -229,7 +276,7 @@ int run_train(const TrainConfig& cfg_in) {
   save_checkpoint(cfg.out, model->state_dict(), optim_state,
                   {{"model", "cnn28"},
                    {"dataset", "fashion-mnist"},
-                   {"epochs", std::to_string(history.size())},
+                   {"epochs", std::to_string(epochs_done)},
                    {"seed", std::to_string(cfg.seed)},
                    {"test_accuracy", acc_text}});
 
