@@ -32,4 +32,13 @@ struct TrainConfig {
 CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg);
 int run_train(const TrainConfig& cfg);
 
+// tools/board.cc: `tessera board`.
+struct BoardConfig {
+  std::string logdir;
+  int port = 6006;  // TensorBoard's
+  std::string host = "127.0.0.1";
+};
+CLI::App* add_board_command(CLI::App& app, BoardConfig& cfg);
+int run_board(const BoardConfig& cfg);
+
 }  // namespace tessera_cli

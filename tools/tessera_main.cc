@@ -5,7 +5,7 @@
 //   tessera <command> --help
 //
 // Commands: demo (here), train (train.cc), bench (runs tessera-bench, the workloads
-// binary, with the arguments that follow). Each declares its options with a validator, so
+// binary, with the arguments that follow), board (board.cc). Each declares its options with a validator, so
 // a malformed value (`--epochs abc`) is a usage error naming the option and the value.
 //
 // Failures end with an exit status per error kind (cli_errors.h, listed by --help): 2 bad
@@ -170,7 +170,9 @@ int main(int argc, char** argv) {
                "`tessera bench --help` lists them");
   bench->prefix_command();  // everything after `bench` goes to tessera-bench as it is
   bench->set_help_flag();   // --help too: tessera-bench answers it
-  for (CLI::App* c : {demo, train}) c->allow_extras();
+  BoardConfig board_cfg;
+  CLI::App* board = add_board_command(app, board_cfg);
+  for (CLI::App* c : {demo, train, board}) c->allow_extras();
 
   try {
     if (int rc = parse_command_line(app, argc, argv, "tessera"); rc >= 0) return rc;
@@ -188,6 +190,10 @@ int main(int argc, char** argv) {
       return run_train(train_cfg);
     }
     if (app.got_subcommand(bench)) return run_bench(bench->remaining());
+    if (app.got_subcommand(board)) {
+      if (int rc = reject_extras(*board, "tessera board"); rc >= 0) return rc;
+      return run_board(board_cfg);
+    }
     const std::vector<std::string> extra = app.remaining();
     if (!extra.empty() && !extra.front().starts_with("-")) {
       std::cerr << "tessera: unknown command '" << extra.front() << "' (see tessera --help)\n";

@@ -113,7 +113,7 @@ class TESSERA_API SummaryWriter {
 
 // One value of one event, as read back.
 struct SummaryRecord {
-  enum class Kind { Scalar, Histogram, Image, Text, Other };
+  enum class Kind { Scalar, Histogram, Image, Text, HParams, Other };
   double wall_time = 0;
   int64_t step = 0;
   std::string tag;
@@ -124,6 +124,7 @@ struct SummaryRecord {
   std::string image_png;     // Image: the encoded bytes
   int image_width = 0, image_height = 0, image_channels = 0;
   std::string text;          // Text
+  HParams hparams;           // HParams: a run's hyper-parameters (its session-start record)
 };
 
 // Reads an event file incrementally, as a dashboard follows a run that is still writing.

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/files.h"
+#include "summary/proto/hparams.pb.h"
 #include "summary/proto/tensorboard.pb.h"
 #include "summary/record.h"
 #include "tessera/summary.h"
@@ -26,6 +27,24 @@ void decode_value(const tb::Event& e, const tb::Summary::Value& v, std::vector<S
   r.step = e.step();
   r.tag = v.tag();
   if (v.has_metadata()) r.plugin = v.metadata().plugin_data().plugin_name();
+  if (r.plugin == "hparams") {
+    // Only the session-start record carries a run's values; the experiment and session-end
+    // records are kept as Other.
+    tb::HParamsPluginData data;
+    if (data.ParseFromString(v.metadata().plugin_data().content()) && data.has_session_start_info()) {
+      r.kind = SummaryRecord::Kind::HParams;
+      for (const auto& [name, value] : data.session_start_info().hparams()) {
+        switch (value.kind_case()) {
+          case tb::HValue::kNumberValue: r.hparams[name] = value.number_value(); break;
+          case tb::HValue::kStringValue: r.hparams[name] = value.string_value(); break;
+          case tb::HValue::kBoolValue: r.hparams[name] = value.bool_value(); break;
+          default: break;
+        }
+      }
+    }
+    out.push_back(std::move(r));
+    return;
+  }
   switch (v.value_case()) {
     case tb::Summary::Value::kSimpleValue:
       r.kind = SummaryRecord::Kind::Scalar;

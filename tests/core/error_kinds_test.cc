@@ -566,6 +566,9 @@ TEST(ErrorKinds, CliBadInputsFailWithTheirStatus) {
       {"empty --logdir", cli, {"train", "--logdir", ""}, kUsage, "--logdir: expected a non-empty value"},
       {"--limit 0", cli, {"train", "--limit", "0"}, kUsage, "--limit: expected a positive integer"},
       {"train positional", cli, {"train", "extra"}, kUsage, "unexpected argument 'extra'"},
+      {"board --port abc", cli, {"board", "--logdir", dir, "--port", "abc"}, kUsage,
+       "--port: expected a port number in 0..65535, got 'abc'"},
+      {"board without --logdir", cli, {"board"}, kUsage, "--logdir is required"},
       {"tessera bench --iters abc", cli, {"bench", "--iters", "abc"}, kUsage,
        "--iters: expected a positive integer, got 'abc'"},
       // Output paths fail before anything is loaded or trained: in well under 2 s.
@@ -642,13 +645,15 @@ TEST(ErrorKinds, CliHelpForEveryCommand) {
     std::vector<std::string> needles;
   };
   const std::vector<HelpCase> cases = {
-      {cli, {"--help"}, {"Usage: tessera", "demo", "train", "bench", "--threads", "exit status"}},
+      {cli, {"--help"}, {"Usage: tessera", "demo", "train", "bench", "board", "--threads", "exit status"}},
       {cli, {"-h"}, {"Usage: tessera"}},
       {cli, {"demo", "--help"}, {"Usage: tessera demo"}},
       {cli, {"train", "--help"}, {"Usage: tessera train", "--epochs N=5", "--logdir DIR",
                                   "TESSERA_FASHION_MNIST", "--no-validate"}},
       {cli, {"train", "--epochs", "3", "-h"}, {"Usage: tessera train"}},
       {cli, {"bench", "--help"}, {"Usage: tessera-bench", "--workload NAME", "workloads: gemm_1024"}},
+      {cli, {"board", "--help"}, {"Usage: tessera board", "--logdir DIR", "--port N=6006",
+                                  "--host ADDR=127.0.0.1"}},
       {bench, {"--help"}, {"Usage: tessera-bench", "--minutes M"}},
   };
   for (const HelpCase& c : cases) {

@@ -226,6 +226,9 @@ TEST(Summary, HParamsRecords) {
     EXPECT_EQ(r.plugin, "hparams");
     tags.push_back(r.tag);
   }
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(rs[1].kind, Kind::HParams);
+  EXPECT_EQ(rs[1].hparams, (HParams{{"lr", 1e-3}, {"optimizer", std::string("adam")}, {"augment", true}}));
   EXPECT_EQ(tags, (std::vector<std::string>{"_hparams_/experiment", "_hparams_/session_start_info",
                                             "_hparams_/session_end_info"}));
 }
