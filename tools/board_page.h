@@ -15,8 +15,8 @@ inline constexpr std::string_view kBoardPage = R"HTML(<!DOCTYPE html>
 <style>
   body { font: 14px system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }
   header { background: #263238; color: #fff; padding: 8px 16px; display: flex; gap: 24px; align-items: center; }
-  header h1 { font-size: 18px; margin: 0; }
-  header label { font-size: 13px; }
+  header h1 { font-size: 18px; margin: 0; white-space: nowrap; }
+  header label, nav { font-size: 13px; white-space: nowrap; }
   nav button { background: none; border: 0; color: #cfd8dc; font-size: 14px; padding: 6px 10px; cursor: pointer; }
   nav button.on { color: #fff; border-bottom: 2px solid #4fc3f7; }
   main { display: flex; }
@@ -98,6 +98,8 @@ function lineChart(series, logy, w) {
   let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
   if (x1 === x0) { x0 -= 1; x1 += 1; }
   if (y1 === y0) { y0 -= Math.abs(y0) * 0.1 + 1e-9; y1 += Math.abs(y1) * 0.1 + 1e-9; }
+  const pad = (y1 - y0) * 0.04;  // curves off the frame's edges
+  y0 -= pad; y1 += pad;
   const px = x => L + (x - x0) / (x1 - x0) * (W - L - R);
   const py = y => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
   let svg = `<svg width="${W}" height="${H}">`;

@@ -114,6 +114,17 @@ struct SummaryWriter::Impl {
   std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
   std::thread flusher;
 
+  // Normally close() has done all this; here for a constructor that failed half-way.
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    if (flusher.joinable()) flusher.join();
+    if (fd >= 0) ::close(fd);
+  }
+
   // Appends `pending` to the file, whole, retrying short writes. Caller holds mu.
   void write_pending_locked() {
     size_t done = 0;

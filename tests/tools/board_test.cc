@@ -21,8 +21,12 @@
 #include <thread>
 #include <vector>
 
+#include "tessera/data.h"
+#include "tessera/nn.h"
 #include "tessera/ops.h"
+#include "tessera/optim.h"
 #include "tessera/summary.h"
+#include "tessera/train.h"
 #include "test_util.h"
 
 #if defined(TESSERA_CLI_PATH)
@@ -262,6 +266,71 @@ TEST(Board, ServesRunsAndRefusesPathsOutsideTheLogdir) {
   std::printf("[ board ] %d of %zu bad requests answered 4xx (none leaked a file); listening on %s\n",
               refused, bad.size(), listening_addresses(port).c_str());
   writer_a.reset();
+  fs::remove_all(base);
+}
+
+// Acceptance: two runs' loss curves, rendered by a real browser (Debian's chromium,
+// headless): the page's DOM after its script ran has the loss chart with a curve in each
+// run's colour. Also leaves a screenshot in the build folder (docs/board.png is one).
+TEST(Board, TwoRunsInHeadlessChromium) {
+  const char* chromium = "/usr/bin/chromium";
+  if (!fs::exists(chromium)) GTEST_SKIP() << "no " << chromium << " (scripts/deps installs Debian's chromium)";
+  const fs::path base = fs::temp_directory_path() / ("tessera_board_chromium_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  const std::string logdir = (base / "runs").string();
+  // Two optimizers on the same data: SGD and Adam, 15 epochs each.
+  for (const std::string opt_name : {"sgd", "adam"}) {
+    manual_seed(0);
+    auto model = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(2, 16),
+                                                  std::make_shared<nn::ReLU>(),
+                                                  std::make_shared<nn::Linear>(16, 4));
+    Generator gen(1);
+    Tensor y = randint(0, 4, {256}, kInt64, &gen);
+    Tensor x = randn({256, 2}, kFloat32, &gen) * 0.8 + y.to(kFloat32).unsqueeze(1) * 0.7;
+    data::DataLoader loader(data::TensorDataset(x, y), {.batch_size = 32, .shuffle = true, .seed = 2});
+    std::unique_ptr<optim::Optimizer> opt;
+    if (opt_name == "sgd") opt = std::make_unique<optim::SGD>(model->parameters(), optim::SGDOptions{.lr = 0.05});
+    else opt = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions{.lr = 0.01});
+    train::FitOptions o;
+    o.epochs = 15;
+    o.optimizer = opt.get();
+    o.loss = [](const Tensor& out, const Tensor& t) { return nn::functional::cross_entropy(out, t); };
+    o.metrics = {std::make_shared<train::Accuracy>()};
+    o.verbose = 0;
+    o.callbacks = {std::make_shared<train::TensorBoard>(
+        logdir + "/" + opt_name,
+        train::TensorBoardOptions{.hparams = {{"optimizer", opt_name}}, .hparam_metrics = {"loss"}})};
+    train::fit(*model, loader, o);
+  }
+  Board board(logdir, (base / "board.txt").string());
+  ASSERT_GT(board.port, 0) << read_bytes(board.log);
+  const std::string url = "http://127.0.0.1:" + std::to_string(board.port) + "/";
+  const std::string flags = " --headless=new --no-sandbox --disable-gpu --virtual-time-budget=4000 ";
+  const std::string dom_path = (base / "dom.html").string();
+  const std::string shot = std::string(TESSERA_TEST_BINARY_DIR) + "/board_two_runs.png";
+  ASSERT_EQ(std::system((std::string("timeout 120 ") + chromium + flags + "--dump-dom " + url + " >" +
+                         dom_path + " 2>/dev/null").c_str()), 0);
+  std::system((std::string("timeout 120 ") + chromium + flags + "--window-size=1280,820 --screenshot=" +
+               shot + " " + url + " >/dev/null 2>&1").c_str());
+  const std::string dom = read_bytes(dom_path);
+  // The "loss" card: from its title to the end of its chart.
+  const size_t at = dom.find("<h3>loss</h3>");
+  ASSERT_NE(at, std::string::npos) << dom.substr(0, 3000);
+  const std::string card = dom.substr(at, dom.find("</svg>", at) - at);
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t p = card.find(needle); p != std::string::npos; p = card.find(needle, p + 1)) ++n;
+    return n;
+  };
+  // Each run: its smoothed curve and the faint raw one, in its colour (runs sorted: adam
+  // first, so the first colour).
+  EXPECT_EQ(count("<polyline fill=\"none\" stroke=\"#1e88e5\""), 2u) << card;
+  EXPECT_EQ(count("<polyline fill=\"none\" stroke=\"#e53935\""), 2u) << card;
+  EXPECT_NE(dom.find("data-run=\"adam\""), std::string::npos);
+  EXPECT_NE(dom.find("data-run=\"sgd\""), std::string::npos);
+  EXPECT_TRUE(fs::exists(shot));
+  std::printf("[ board chromium ] loss chart of 2 runs rendered (%zu polylines); screenshot %s\n",
+              count("<polyline"), shot.c_str());
   fs::remove_all(base);
 }
 
