@@ -152,7 +152,7 @@ CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg) {
   cmd->add_option("--logdir", cfg.logdir,
                   "write a TensorBoard event file into DIR (created): per-epoch loss, accuracy,\n"
                   "val_*, lr and samples_per_second, weight and gradient histograms, 16 test\n"
-                  "images and their predictions, hyper-parameters (view with\n"
+                  "images and their predictions, hyper-parameters, the model's graph (view with\n"
                   "`tensorboard --logdir DIR` or `tessera board --logdir DIR`)")
       ->check(non_empty())->type_name("DIR")->envname("TESSERA_LOGDIR");
   cmd->add_option("--limit", cfg.limit, "only the first N training and N test images (quick runs)")
@@ -239,6 +239,7 @@ int run_train(const TrainConfig& cfg_in) {
                    {"model", std::string("cnn28")}};
     tbo.hparam_metrics = {"loss", "accuracy"};
     if (cfg.validate) tbo.hparam_metrics.insert(tbo.hparam_metrics.end(), {"val_loss", "val_accuracy"});
+    tbo.graph_input = zeros({1, 1, 28, 28});  // one image: the graph's shapes
     fo.callbacks.push_back(std::make_shared<train::TensorBoard>(writer, tbo));
     fo.callbacks.push_back(std::make_shared<SampleLogger>(writer, *test_set));
     std::cout << "TensorBoard log: " << writer->path() << std::endl;

@@ -62,6 +62,15 @@ TESSERA_API Histogram make_histogram(const Tensor& values, int bins = 30);
 using HParamValue = std::variant<double, std::string, bool>;
 using HParams = std::map<std::string, HParamValue>;
 
+// A node of a model graph, as TensorBoard's GRAPHS tab draws it (train::module_graph
+// builds them from a module).
+struct GraphNode {
+  std::string name;                 // unique; "/" separates scopes ("Sequential/0")
+  std::string op;                   // what it is: "Conv2d", "Linear", "Input", ...
+  std::vector<std::string> inputs;  // the names of the nodes feeding it
+  std::map<std::string, std::string> attrs = {};  // shown in the node's info card
+};
+
 // How add_image reads a 3-dim tensor: channels first or last.
 enum class ImageLayout { CHW, HWC };
 
@@ -97,6 +106,8 @@ class TESSERA_API SummaryWriter {
   // it should show beside them (e.g. "val_accuracy"). Once per writer; close() marks the
   // session finished.
   void add_hparams(const HParams& hparams, const std::vector<std::string>& metric_tags = {});
+  // A model graph. Names must be unique and inputs must name nodes of the graph.
+  void add_graph(const std::vector<GraphNode>& nodes);
 
   // Appends the waiting events to the file now.
   void flush();

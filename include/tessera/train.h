@@ -250,8 +250,21 @@ struct TensorBoardOptions {
   // as its metrics (e.g. "val_accuracy"). Empty: none.
   summary::HParams hparams = {};
   std::vector<std::string> hparam_metrics = {};
+  // When defined: the model's graph (module_graph with this example input) is written
+  // when training begins, for TensorBoard's GRAPHS tab.
+  Tensor graph_input = {};
   summary::SummaryWriterOptions writer = {};
 };
+
+// The model as a graph of its leaf modules (those without children), found by running it
+// once on `example_input` (eval mode, no gradients; the mode is restored) with forward
+// hooks: one node per leaf-module call, named by its path in the model
+// ("Sequential/features/0"), its op the module's type_name(), with attributes for its
+// input and output shapes. An edge joins two calls when one's output tensor is the
+// other's input tensor, so a chain of modules is drawn exactly; a value computed between
+// modules by plain ops (a residual sum) shows as a missing edge, not a wrong one. Plus an
+// "input" node and an "output" node.
+TESSERA_API std::vector<summary::GraphNode> module_graph(nn::Module& model, const Tensor& example_input);
 
 // Logs training to a TensorBoard event file (summary.h), at step = epoch (0-based, as the
 // History and the CSV log count): every key of the epoch's logs as a scalar of that name

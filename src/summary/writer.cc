@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/files.h"
@@ -417,6 +418,32 @@ void SummaryWriter::add_hparams(const HParams& hparams, const std::vector<std::s
   tb::Event s = event_at(0, now);
   add_hparams_value(s, "_hparams_/session_start_info", start);
   impl_->add("add_hparams", s);
+}
+
+void SummaryWriter::add_graph(const std::vector<GraphNode>& nodes) {
+  TESSERA_CHECK(!nodes.empty(), "add_graph: the graph has no nodes");
+  std::set<std::string> names;
+  for (const GraphNode& n : nodes) {
+    check_tag("add_graph (a node name)", n.name);
+    TESSERA_CHECK(names.insert(n.name).second, "add_graph: two nodes are named '", n.name, "'");
+  }
+  tb::GraphDef graph;
+  for (const GraphNode& n : nodes) {
+    auto* node = graph.add_node();
+    node->set_name(n.name);
+    node->set_op(n.op);
+    for (const std::string& in : n.inputs) {
+      TESSERA_CHECK(names.count(in), "add_graph: node '", n.name, "' has input '", in,
+                    "', which is not a node of the graph");
+      node->add_input(in);
+    }
+    for (const auto& [k, v] : n.attrs) (*node->mutable_attr())[k].set_s(v);
+  }
+  tb::Event e = event_at(0, 0);
+  std::string bytes;
+  TESSERA_INTERNAL_ASSERT(graph.SerializeToString(&bytes), "serializing a GraphDef failed");
+  e.set_graph_def(bytes);
+  impl_->add("add_graph", e);
 }
 
 void SummaryWriter::flush() {

@@ -1,5 +1,6 @@
 // The built-in callbacks: early stopping, checkpoints, lr scheduling, CSV and TensorBoard
 // logging.
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
@@ -231,9 +232,90 @@ TensorBoard::TensorBoard(std::shared_ptr<summary::SummaryWriter> writer, TensorB
   check_tensorboard_options(options_);
 }
 
-void TensorBoard::on_train_begin(TrainContext&) {
+void TensorBoard::on_train_begin(TrainContext& ctx) {
   if (owned_) writer_ = std::make_shared<summary::SummaryWriter>(log_dir_, options_.writer);
   if (!options_.hparams.empty()) writer_->add_hparams(options_.hparams, options_.hparam_metrics);
+  if (options_.graph_input.defined()) writer_->add_graph(module_graph(ctx.model, options_.graph_input));
+}
+
+// ---------------------------------------------------------------- module_graph
+
+std::vector<summary::GraphNode> module_graph(nn::Module& model, const Tensor& example_input) {
+  TESSERA_CHECK(example_input.defined(), "module_graph: the example input is undefined");
+  struct Call {
+    std::string name, op;
+    std::vector<Tensor> inputs, outputs;  // held, so their identities stay unique
+  };
+  std::vector<Call> calls;
+  // Hooks on every leaf module, removed again however the run ends.
+  struct Hooks {
+    std::vector<std::pair<nn::ModulePtr, int64_t>> ids;
+    ~Hooks() {
+      for (auto& [m, id] : ids) m->remove_forward_hook(id);
+    }
+  } hooks;
+  const std::string root = model.type_name();
+  for (auto& [path, m] : model.named_modules()) {
+    if (!m->children().empty()) continue;
+    std::string name = root;
+    if (!path.empty()) {
+      std::string scoped = path;
+      std::replace(scoped.begin(), scoped.end(), '.', '/');
+      name += "/" + scoped;
+    }
+    const int64_t id = m->register_forward_hook(nn::Module::MultiForwardHook(
+        [&calls, name](nn::Module& mod, const std::vector<Tensor>& in, const std::vector<Tensor>& out) {
+          calls.push_back({name, mod.type_name(), in, out});
+        }));
+    hooks.ids.emplace_back(m, id);
+  }
+  std::vector<Tensor> outputs;
+  {
+    NoGradGuard no_grad;
+    const bool was_training = model.is_training();
+    model.train(false);
+    try {
+      outputs = model(std::vector<Tensor>{example_input});
+    } catch (const Error& e) {
+      model.train(was_training);
+      throw_error(e.kind(), std::string("module_graph: running the model on ") +
+                                example_input.describe() + " failed: " + e.what());
+    }
+    model.train(was_training);
+  }
+
+  auto shapes = [](const std::vector<Tensor>& ts) {
+    std::string s;
+    for (const Tensor& t : ts) s += (s.empty() ? "" : ", ") + (t.defined() ? t.describe() : std::string("none"));
+    return s;
+  };
+  std::vector<summary::GraphNode> nodes;
+  std::map<const TensorImpl*, std::string> producer;  // a tensor -> the node that made it
+  std::map<std::string, int> uses;                    // a module called twice: "<name>_2"
+  nodes.push_back({"input", "Input", {}, {{"shape", example_input.describe()}}});
+  producer[example_input.impl()] = "input";
+  for (const Call& c : calls) {
+    const int n = ++uses[c.name];
+    summary::GraphNode node{n == 1 ? c.name : c.name + "_" + std::to_string(n), c.op, {},
+                            {{"input_shapes", shapes(c.inputs)}, {"output_shapes", shapes(c.outputs)}}};
+    for (const Tensor& t : c.inputs) {
+      if (!t.defined()) continue;
+      auto it = producer.find(t.impl());
+      if (it != producer.end() &&
+          std::find(node.inputs.begin(), node.inputs.end(), it->second) == node.inputs.end())
+        node.inputs.push_back(it->second);
+    }
+    for (const Tensor& t : c.outputs)
+      if (t.defined()) producer[t.impl()] = node.name;
+    nodes.push_back(std::move(node));
+  }
+  summary::GraphNode out{"output", "Output", {}, {{"shape", shapes(outputs)}}};
+  for (const Tensor& t : outputs) {
+    auto it = t.defined() ? producer.find(t.impl()) : producer.end();
+    if (it != producer.end()) out.inputs.push_back(it->second);
+  }
+  nodes.push_back(std::move(out));
+  return nodes;
 }
 
 void TensorBoard::on_epoch_begin(int64_t epoch, TrainContext&) {

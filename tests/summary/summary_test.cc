@@ -459,6 +459,37 @@ TEST(Summary, TensorBoardCallbackLogsEveryEpoch) {
               h.get("val_accuracy").back());
 }
 
+TEST(Summary, ModuleGraphFollowsTheCalls) {
+  auto model = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(2, 8),
+                                                std::make_shared<nn::ReLU>(),
+                                                std::make_shared<nn::Linear>(8, 4));
+  model->train(true);
+  const auto g = train::module_graph(*model, zeros({3, 2}));
+  std::vector<std::string> got;
+  for (const auto& n : g) {
+    std::string ins;
+    for (const auto& i : n.inputs) ins += (ins.empty() ? "" : ",") + i;
+    got.push_back(n.name + ":" + n.op + "<-" + ins);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"input:Input<-", "Sequential/0:Linear<-input",
+                                           "Sequential/1:ReLU<-Sequential/0",
+                                           "Sequential/2:Linear<-Sequential/1",
+                                           "output:Output<-Sequential/2"}));
+  EXPECT_EQ(g[1].attrs.at("output_shapes"), "[3, 8] f32");
+  EXPECT_TRUE(model->is_training());  // the mode is restored
+  // The hooks are gone: a second call sees the same graph, not doubled calls.
+  EXPECT_EQ(train::module_graph(*model, zeros({1, 2})).size(), 5u);
+  EXPECT_ERROR_HAS(train::module_graph(*model, zeros({3, 5})), "module_graph: running the model on [3, 5] f32 failed");
+  EXPECT_EQ(train::module_graph(*model, zeros({1, 2})).size(), 5u);  // hooks removed on errors too
+
+  ScratchDir dir("graph");
+  SummaryWriter w(dir.path);
+  EXPECT_ERROR_HAS(w.add_graph({}), "no nodes");
+  EXPECT_ERROR_HAS(w.add_graph({{"a", "X", {}}, {"a", "Y", {}}}), "two nodes are named 'a'");
+  EXPECT_ERROR_HAS(w.add_graph({{"a", "X", {"b"}}}), "node 'a' has input 'b', which is not a node");
+  w.add_graph(g);
+}
+
 TEST(Summary, TensorBoardCallbackErrors) {
   EXPECT_ERROR_HAS(train::TensorBoard(""), "log_dir is empty");
   EXPECT_ERROR_HAS(train::TensorBoard("x", {.histogram_freq = -1}), "histogram_freq must be >= 0");

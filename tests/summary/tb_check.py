@@ -12,7 +12,8 @@ what the C++ side wrote:
      "histograms": {"weights/0.weight": 48, ...},           # tag -> values per histogram
      "images": {"test_images": [112, 112]},                 # tag -> [width, height]
      "texts": {"note": "hello"},                            # tag -> text (null: any)
-     "hparams": ["lr", "batch_size"]}                       # names in session_start_info
+     "hparams": ["lr", "batch_size"],                       # names in session_start_info
+     "graph": [["input", "Input", []], ["Sequential/0", "Linear", ["input"]], ...]}
 
 Every scalar tag must hold one value per epoch, at steps 0 .. epochs-1. Prints one line
 of figures and exits 0, or lists every mismatch and exits 1.
@@ -99,6 +100,14 @@ def main(spec_path):
         if "_hparams_/experiment" not in content:
             errors.append("hparams: no experiment record")
 
+    if "graph" in spec:
+        if not tags["graph"]:
+            errors.append("graph: none")
+        else:
+            got = [[n.name, n.op, list(n.input)] for n in ea.Graph().node]
+            if got != spec["graph"]:
+                errors.append(f"graph: {got}, expected {spec['graph']}")
+
     if errors:
         print("TensorBoard's EventAccumulator disagrees:")
         for e in errors:
@@ -106,7 +115,8 @@ def main(spec_path):
         return 1
     print(f"EventAccumulator: {len(have_scalars)} scalar tags x {epochs} epochs, "
           f"{len(tags['histograms'])} histogram tags, {len(tags['images'])} image tags, "
-          f"{len(tags['tensors'])} tensor tags: all as written")
+          f"{len(tags['tensors'])} tensor tags"
+          + (f", a graph of {len(ea.Graph().node)} nodes" if tags["graph"] else "") + ": all as written")
     return 0
 
 

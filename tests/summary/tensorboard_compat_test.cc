@@ -64,7 +64,7 @@ std::string num(double v) {
   return buf;
 }
 
-std::string quoted(const std::string& s) {
+std::string json_str(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\') out += '\\';
@@ -124,7 +124,8 @@ TEST(TensorBoardCompat, EventAccumulatorReadsFitLogs) {
   auto writer = std::make_shared<summary::SummaryWriter>(logdir);
   o.callbacks = {std::make_shared<train::TensorBoard>(
       writer, train::TensorBoardOptions{.hparams = {{"lr", 0.1}, {"optimizer", std::string("sgd")}},
-                                        .hparam_metrics = {"val_accuracy"}})};
+                                        .hparam_metrics = {"val_accuracy"},
+                                        .graph_input = zeros({1, 2})})};
   const train::History h = train::fit(*model, train, o);
   // Besides the callback's: one image (uint8 HWC RGB) and one text per epoch.
   for (int64_t e = 0; e < kEpochs; ++e) {
@@ -134,11 +135,11 @@ TEST(TensorBoardCompat, EventAccumulatorReadsFitLogs) {
   }
   writer->close();
 
-  std::string spec = "{\"logdir\": " + quoted(logdir) + ", \"epochs\": " + std::to_string(kEpochs) +
+  std::string spec = "{\"logdir\": " + json_str(logdir) + ", \"epochs\": " + std::to_string(kEpochs) +
                      ", \"exact_scalar_tags\": true, \"scalars\": {";
   bool first = true;
   for (const std::string key : {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}) {
-    spec += std::string(first ? "" : ", ") + quoted(key) + ": [";
+    spec += std::string(first ? "" : ", ") + json_str(key) + ": [";
     first = false;
     const std::vector<double> vs = h.get(key);
     for (size_t i = 0; i < vs.size(); ++i)
@@ -149,12 +150,14 @@ TEST(TensorBoardCompat, EventAccumulatorReadsFitLogs) {
   first = true;
   for (const auto& [name, p] : model->named_parameters()) {
     for (const char* kind : {"weights/", "gradients/"}) {
-      spec += std::string(first ? "" : ", ") + quoted(kind + name) + ": " + std::to_string(p.numel());
+      spec += std::string(first ? "" : ", ") + json_str(kind + name) + ": " + std::to_string(p.numel());
       first = false;
     }
   }
   spec += "}, \"images\": {\"pattern\": [7, 5]}, \"texts\": {\"note\": \"epoch 0\"},"
-          " \"hparams\": [\"lr\", \"optimizer\"]}";
+          " \"hparams\": [\"lr\", \"optimizer\"], \"graph\": [[\"input\", \"Input\", []],"
+          " [\"Sequential/0\", \"Linear\", [\"input\"]], [\"Sequential/1\", \"ReLU\", [\"Sequential/0\"]],"
+          " [\"Sequential/2\", \"Linear\", [\"Sequential/1\"]], [\"output\", \"Output\", [\"Sequential/2\"]]]}";
   std::string output;
   const int rc = run_check(dir.path, spec, output);
   EXPECT_EQ(rc, 0) << output << "\nspec: " << spec;
@@ -189,17 +192,29 @@ TEST(TensorBoardCompat, EventAccumulatorReadsTesseraTrainLogdir) {
       {"0.weight", 32 * 1 * 3 * 3}, {"0.bias", 32},       {"2.weight", 64 * 32 * 3 * 3},
       {"2.bias", 64},               {"7.weight", 128 * 64 * 12 * 12}, {"7.bias", 128},
       {"10.weight", 10 * 128},      {"10.bias", 10}};
-  std::string spec = "{\"logdir\": " + quoted(logdir) +
+  std::string spec = "{\"logdir\": " + json_str(logdir) +
                      ", \"epochs\": 2, \"exact_scalar_tags\": true, \"scalars\": {\"loss\": null, "
                      "\"accuracy\": null, \"val_loss\": null, \"val_accuracy\": null, \"lr\": [0.001, "
                      "0.001], \"samples_per_second\": null}, \"histograms\": {";
   for (size_t i = 0; i < params.size(); ++i) {
-    spec += (i ? ", " : "") + quoted("weights/" + params[i].first) + ": " +
-            std::to_string(params[i].second) + ", " + quoted("gradients/" + params[i].first) + ": " +
+    spec += (i ? ", " : "") + json_str("weights/" + params[i].first) + ": " +
+            std::to_string(params[i].second) + ", " + json_str("gradients/" + params[i].first) + ": " +
             std::to_string(params[i].second);
   }
   spec += "}, \"images\": {\"test_images\": [112, 112]}, \"texts\": {\"test_predictions\": null},"
-          " \"hparams\": [\"batch_size\", \"epochs\", \"lr\", \"model\", \"seed\"]}";
+          " \"hparams\": [\"batch_size\", \"epochs\", \"lr\", \"model\", \"seed\"], \"graph\": [";
+  // CNN28's layers in a chain: conv, relu, conv, relu, pool, dropout, flatten, linear,
+  // relu, dropout, linear.
+  const std::vector<std::string> ops = {"Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d", "Dropout",
+                                        "Flatten", "Linear", "ReLU", "Dropout", "Linear"};
+  spec += "[\"input\", \"Input\", []]";
+  std::string prev = "input";
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const std::string name = "Sequential/" + std::to_string(i);
+    spec += ", [" + json_str(name) + ", " + json_str(ops[i]) + ", [" + json_str(prev) + "]]";
+    prev = name;
+  }
+  spec += ", [\"output\", \"Output\", [" + json_str(prev) + "]]]}";
   std::string output;
   const int rc = run_check(dir.path, spec, output);
   EXPECT_EQ(rc, 0) << output << "\ntessera train said:\n" << read_bytes(dir.path + "/train.txt");
