@@ -1,6 +1,7 @@
 // tessera-bench --workload NAME [--workload NAME...] [--threads N] [--iters N] [--minutes M] [--list]
-// Prints JSON Lines on stdout (see bench.h); diagnostics go to stderr. Exit code 2 for
-// a usage error or an unknown workload; a failing workload exits with the status of its
+// (also `tessera bench ...`). Prints JSON Lines on stdout (see bench.h); diagnostics go to
+// stderr. Arguments are parsed with CLI11 (tools/cli_options.h). Exit code 2 for a usage
+// error or an unknown workload; a failing workload exits with the status of its
 // error kind, as `tessera` does (tools/cli_errors.h: 3 invalid argument, 4 I/O, 5 out of
 // memory, 6 not implemented, 70 a bug). It writes no files, so has no output path to check.
 #include <sys/resource.h>
@@ -14,6 +15,7 @@
 
 #include "bench.h"
 #include "cli_errors.h"
+#include "cli_options.h"
 #include "tessera/parallel.h"
 
 namespace {
@@ -27,72 +29,38 @@ std::string known_names() {
   return s;
 }
 
-int usage(const char* msg) {
-  std::fprintf(stderr,
-               "tessera-bench: %s\n"
-               "usage: tessera-bench [--workload NAME]... [--mode eager|graph] [--threads N] [--iters N] [--minutes M] [--list]\n"
-               "workloads: %s\n",
-               msg, known_names().c_str());
-  return tessera_cli::kExitUsage;
-}
-
-bool parse_int(const char* s, int& out) {
-  char* end = nullptr;
-  const long v = std::strtol(s, &end, 10);
-  if (end == s || *end != '\0' || v <= 0 || v > 1000000000) return false;
-  out = static_cast<int>(v);
-  return true;
-}
-
-// A positive number of minutes, fractions allowed (--minutes 0.5), at most a week.
-bool parse_minutes(const char* s, double& out) {
-  char* end = nullptr;
-  const double v = std::strtod(s, &end);
-  if (end == s || *end != '\0' || !(v > 0) || v > 7 * 24 * 60) return false;
-  out = v;
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace tessera_cli;
   std::vector<std::string> names;
   tessera::bench::BenchContext ctx;
-  bool threads_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    if (arg == "--list") {
-      for (const Workload& w : workloads())
-        std::printf("%-18s %s%s\n", w.name, w.what, w.by_default ? "" : " [only with --workload]");
-      return 0;
-    } else if (arg == "--workload") {
-      const char* v = value();
-      if (v == nullptr) return usage("--workload needs a name");
-      names.emplace_back(v);
-    } else if (arg == "--threads") {
-      const char* v = value();
-      if (v == nullptr || !parse_int(v, ctx.threads)) return usage("--threads needs a positive integer");
-      threads_given = true;
-    } else if (arg == "--mode") {
-      const char* v = value();
-      const std::string mode = v == nullptr ? "" : v;
-      if (mode != "eager" && mode != "graph") return usage("--mode needs 'eager' or 'graph'");
-      ctx.graph = mode == "graph";
-    } else if (arg == "--iters") {
-      const char* v = value();
-      if (v == nullptr || !parse_int(v, ctx.iters)) return usage("--iters needs a positive integer");
-    } else if (arg == "--minutes") {
-      const char* v = value();
-      if (v == nullptr || !parse_minutes(v, ctx.minutes))
-        return usage("--minutes needs a positive number of minutes");
-    } else if (arg == "-h" || arg == "--help") {
-      usage("runs the workloads of shared/bench/WORKLOADS.md");
-      std::fprintf(stderr, "\n%s", std::string(tessera_cli::kExitStatusHelp).c_str());
-      return 0;
-    } else {
-      return usage(("unknown argument '" + arg + "'").c_str());
-    }
+  CLI::App app("Runs the workloads of shared/bench/WORKLOADS.md and prints JSON Lines.",
+               "tessera-bench");
+  app.footer("workloads: " + known_names() + "\n\n" + std::string(kExitStatusHelp));
+  app.allow_extras();
+  bool list = false;
+  app.add_flag("--list", list, "list the workloads and exit");
+  app.add_option("--workload", names, "a workload to run (repeatable; default: all but the long ones)")
+      ->type_name("NAME")->take_all();
+  auto* threads = app.add_option("--threads", ctx.threads, "intra-op threads (default: the runtime's)")
+                      ->check(positive_int())->type_name("N");
+  std::string mode = "eager";
+  app.add_option("--mode", mode, "eager, or graph: the model workloads compiled (docs/graph.md)")
+      ->check(CLI::IsMember({"eager", "graph"}))->type_name("MODE");
+  app.add_option("--iters", ctx.iters, "counted iterations (default: each workload's own)")
+      ->check(positive_int())->type_name("N");
+  app.add_option("--minutes", ctx.minutes,
+                 "how long a run-for-a-while workload (soak) runs; fractions allowed, at most a week")
+      ->check(positive_number(7 * 24 * 60))->type_name("M");
+  if (int rc = parse_command_line(app, argc, argv, "tessera-bench"); rc >= 0) return rc;
+  if (int rc = reject_extras(app, "tessera-bench"); rc >= 0) return rc;
+  const bool threads_given = threads->count() > 0;
+  ctx.graph = mode == "graph";
+  if (list) {
+    for (const Workload& w : workloads())
+      std::printf("%-18s %s%s\n", w.name, w.what, w.by_default ? "" : " [only with --workload]");
+    return 0;
   }
 
   // Resolve every name before running anything, so a typo fails fast.

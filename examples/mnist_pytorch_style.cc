@@ -5,6 +5,8 @@
 #include <tessera/models.h>
 #include <tessera/tessera.h>
 
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,9 +15,19 @@
 using namespace tessera;
 
 int main(int argc, char** argv) {
+  // Arguments through CLI11: `--epochs abc` or `--epochs 0` is an error (exit status 2,
+  // the usual one for bad usage), not a silent 0.
+  CLI::App app("CNN28 on Fashion-MNIST", "mnist_pytorch_style");
   int epochs = 1;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], "--epochs") == 0) epochs = std::atoi(argv[++i]);
+  app.add_option("--epochs", epochs, "epochs over the training set")->check(CLI::Range(1, 1000));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message
+    return 2;
+  }
 
   manual_seed(0);  // initialization and dropout
   auto model = models::cnn28();

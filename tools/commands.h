@@ -1,41 +1,45 @@
 #pragma once
-// Commands of the `tessera` CLI that live in their own files; tessera_main.cc lists them
-// in its command table. Each takes the arguments after the command name and returns the
-// process exit status (kExitUsage for bad usage; errors are thrown and mapped to their
-// status by cli_errors.h).
-#include <span>
-#include <string_view>
+// Commands of the `tessera` CLI that live in their own files. Each has an add_<cmd>_command
+// that declares it and its options on the CLI11 app (tessera_main.cc calls them), and a
+// run_<cmd> that runs it once parsed and returns the exit status (errors are thrown and
+// mapped to their status by cli_errors.h).
+#include <cstdint>
+#include <string>
 
 #include "cli_errors.h"
+#include "cli_options.h"
 
 namespace tessera_cli {
 
-using Args = std::span<const std::string_view>;
+// tools/train.cc: `tessera train`.
+struct TrainConfig {
+  int epochs = 5;
+  int batch_size = 64;
+  double lr = 1e-3;
+  uint64_t seed = 0;
+  int threads = 0;  // 0: leave the runtime's choice
+  int workers = 0;
+  std::string out = "build/cnn28.safetensors";
+  bool out_given = false;
+  std::string data;
+  bool validate = true;
+  std::string logdir;  // empty: no TensorBoard log
+  int64_t limit = 0;   // > 0: only the first N training and N test images
+  std::string backup;  // empty: <out>.backup
+  bool resume = false;
+  bool compile = false;  // run each training step as one compiled graph (docs/graph.md)
+};
+// Declares the command and its options (validated: a malformed value is a usage error).
+CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg);
+int run_train(const TrainConfig& cfg);
 
-// tools/train.cc
-int run_train(Args args);
-// The options, for `tessera train --help` (here, so the command table can stay constexpr).
-inline constexpr std::string_view kTrainHelp =
-    "Trains CNN28 on Fashion-MNIST with fit(), Adam and cross-entropy, saves a checkpoint\n"
-    "and ends with the line `test_accuracy: 0.XXXX` (accuracy on the 10,000 test images).\n"
-    "\n"
-    "options:\n"
-    "  --epochs N        epochs over the 60,000 training images (default 5)\n"
-    "  --batch-size N    examples per step (default 64)\n"
-    "  --lr X            Adam's learning rate (default 0.001)\n"
-    "  --seed N          seeds initialization, dropout and shuffling (default 0); the same\n"
-    "                    seed and --threads give the same per-epoch losses\n"
-    "  --threads N       threads for the kernels (default: TESSERA_NUM_THREADS, else all cores)\n"
-    "  --workers N       DataLoader worker threads building batches ahead (default 0: on the\n"
-    "                    training thread); the batches are the same for any N\n"
-    "  --out PATH        checkpoint (safetensors: model.* and optim.* tensors), written\n"
-    "                    atomically; its folder must exist and is checked before training\n"
-    "                    (default build/cnn28.safetensors, whose build/ is created)\n"
-    "  --data DIR        Fashion-MNIST's IDX files (default: $TESSERA_FASHION_MNIST, else\n"
-    "                    /usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist)\n"
-    "  --no-validate     skip the per-epoch pass over the test set (val_loss, val_accuracy)\n"
-    "  -h, --help        this help\n"
-    "\n"
-    "Errors end the run with the exit status of its kind (see `tessera --help`).\n";
+// tools/board.cc: `tessera board`.
+struct BoardConfig {
+  std::string logdir;
+  int port = 6006;  // TensorBoard's
+  std::string host = "127.0.0.1";
+};
+CLI::App* add_board_command(CLI::App& app, BoardConfig& cfg);
+int run_board(const BoardConfig& cfg);
 
 }  // namespace tessera_cli

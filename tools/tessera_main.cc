@@ -1,82 +1,30 @@
-// The `tessera` command line.
+// The `tessera` command line, on CLI11 (tools/cli_options.h).
 //
-//   tessera [--threads N] <command> [args...]
+//   tessera [--threads N] <command> [options...]
 //   tessera --version | --help
+//   tessera <command> --help
 //
-// Each command is one row of kCommands: a name, a one-line summary, its usage and a
-// function taking the arguments after the command name, and optionally a longer help text
-// for `tessera <command> --help`. Later commands (bench, inspect, serve) drop in as further
-// rows; the bigger ones live in their own files (commands.h).
+// Commands: demo (here), train (train.cc), bench (runs tessera-bench, the workloads
+// binary, with the arguments that follow), board (board.cc). Each declares its options with a validator, so
+// a malformed value (`--epochs abc`) is a usage error naming the option and the value.
 //
 // Failures end with an exit status per error kind (cli_errors.h, listed by --help): 2 bad
 // usage, 3 invalid argument, 4 I/O, 5 out of memory, 6 not implemented, 70 a bug.
 #include <tessera/tessera.h>
 
-#include <charconv>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
-#include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "commands.h"
 
 namespace {
-
-using Args = std::span<const std::string_view>;
-
-struct Command {
-  std::string_view name;
-  std::string_view summary;
-  std::string_view usage;  // what follows the command name
-  int (*run)(Args args);
-  std::string_view details;  // printed by `tessera <command> --help` after the summary
-};
-
-int run_demo(Args args);
-
-constexpr Command kCommands[] = {
-    {"demo", "a short tour of tensor ops: creation, views, broadcasting, reductions, matmul, errors",
-     "", run_demo, ""},
-    {"train", "trains CNN28 on Fashion-MNIST (fit, Adam), saves a checkpoint, prints test_accuracy",
-     "[--epochs N] [--lr X] [--seed N] [--out PATH] [options]",
-     tessera_cli::run_train, tessera_cli::kTrainHelp},
-};
-
-void print_usage(std::ostream& os) {
-  os << "usage: tessera [--threads N] <command> [args...]\n"
-        "       tessera --version | --help\n"
-        "\ncommands:\n";
-  for (const Command& c : kCommands) {
-    // Built by appending: GCC 12's -Wrestrict misfires on `"  " + std::string(...)` at -O3.
-    std::string head = "  ";
-    head.append(c.name);
-    if (!c.usage.empty()) head.append(" ").append(c.usage);
-    // A long usage line gets the summary on the next line, aligned with the others.
-    if (head.size() >= 26) head.append("\n").append(26, ' ');
-    else head.append(26 - head.size(), ' ');
-    os << head << c.summary << "\n";
-  }
-  os << "\noptions:\n"
-        "  --threads N             threads for parallel kernels (default: TESSERA_NUM_THREADS,\n"
-        "                          else the machine's cores)\n"
-        "  --version               print the version and what the runtime chose (ISA, kernels)\n"
-        "  -h, --help              print this help; `tessera <command> --help` for one command\n"
-        "\n"
-     << tessera_cli::kExitStatusHelp;
-}
-
-const Command* find_command(std::string_view name) {
-  for (const Command& c : kCommands)
-    if (c.name == name) return &c;
-  return nullptr;
-}
-
-bool parse_positive_int(std::string_view s, int& out) {
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size() && out > 0;
-}
 
 // ---------------------------------------------------------------------------------------
 // demo
@@ -100,12 +48,8 @@ void show_error(const char* what, F&& fn) {
   }
 }
 
-int run_demo(Args args) {
+int run_demo() {
   using namespace tessera;
-  if (!args.empty()) {
-    std::cerr << "tessera demo: takes no arguments\n";
-    return tessera_cli::kExitUsage;
-  }
   Generator gen(42);
 
   section("creation");
@@ -170,57 +114,97 @@ int run_demo(Args args) {
   return 0;
 }
 
+// `tessera bench ARGS...`: tessera-bench (bench/main.cc) with ARGS, which parses and
+// validates them itself (its --help lists them). It links Tessera statically and reaches
+// oneDNN directly, so it stays its own binary; this finds it beside `tessera` (installed)
+// or in the build tree's bench/ folder.
+int run_bench(const std::vector<std::string>& args) {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::vector<std::filesystem::path> candidates;
+  if (!ec) {
+    candidates.push_back(self.parent_path() / "tessera-bench");
+    candidates.push_back(self.parent_path().parent_path() / "bench" / "tessera-bench");
+  }
+  for (const auto& c : candidates) {
+    if (::access(c.c_str(), X_OK) != 0) continue;
+    std::vector<std::string> argv_s = {c.string()};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::cout.flush();
+    ::execv(argv[0], argv.data());
+    std::cerr << "tessera bench: cannot run '" << c.string() << "': " << std::strerror(errno) << "\n";
+    return tessera_cli::kExitIO;
+  }
+  std::cerr << "tessera bench: tessera-bench is not installed beside '" << self.string()
+            << "' (build the tessera-bench target)\n";
+  return tessera_cli::kExitIO;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string_view> argv_s(argv + 1, argv + argc);
-  Args args(argv_s);
+  using namespace tessera_cli;
+  CLI::App app("Tessera: tensors, autograd and training in C++.", "tessera");
+  app.footer(std::string(kExitStatusHelp));
+  app.allow_extras();  // so an unknown command or option gets our message (reject_extras)
+  app.require_subcommand(0, 1);
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "threads for parallel kernels (default: TESSERA_NUM_THREADS, else the\n"
+                 "machine's cores)")
+      ->check(positive_int())->type_name("N");
+  bool version = false;
+  app.add_flag("--version", version,
+               "print the version and what the runtime chose (ISA, kernels)");
+
+  CLI::App* demo = app.add_subcommand(
+      "demo", "a short tour of tensor ops: creation, views, broadcasting, reductions, matmul, errors");
+  TrainConfig train_cfg;
+  CLI::App* train = add_train_command(app, train_cfg);
+  std::vector<std::string> bench_args;
+  CLI::App* bench = app.add_subcommand(
+      "bench", "runs the benchmark workloads (tessera-bench) with the arguments that follow;\n"
+               "`tessera bench --help` lists them");
+  bench->prefix_command();  // everything after `bench` goes to tessera-bench as it is
+  bench->set_help_flag();   // --help too: tessera-bench answers it
+  BoardConfig board_cfg;
+  CLI::App* board = add_board_command(app, board_cfg);
+  for (CLI::App* c : {demo, train, board}) c->allow_extras();
+
   try {
-    while (!args.empty() && args.front().starts_with("-")) {
-      std::string_view opt = args.front();
-      if (opt == "--version") {
-        std::cout << "tessera " << tessera::version() << "\n" << tessera::build_info() << "\n";
-        return 0;
-      }
-      if (opt == "-h" || opt == "--help") {
-        print_usage(std::cout);
-        return 0;
-      }
-      if (opt == "--threads") {
-        int n = 0;
-        if (args.size() < 2 || !parse_positive_int(args[1], n)) {
-          std::cerr << "tessera: --threads needs a positive integer\n";
-          return tessera_cli::kExitUsage;
-        }
-        tessera::set_num_threads(n);
-        args = args.subspan(2);
-        continue;
-      }
-      std::cerr << "tessera: unknown option '" << opt << "'\n\n";
-      print_usage(std::cerr);
-      return tessera_cli::kExitUsage;
-    }
-    if (args.empty()) {
-      print_usage(std::cerr);
-      return tessera_cli::kExitUsage;
-    }
-    const Command* cmd = find_command(args.front());
-    if (cmd == nullptr) {
-      std::cerr << "tessera: unknown command '" << args.front() << "'\n\n";
-      print_usage(std::cerr);
-      return tessera_cli::kExitUsage;
-    }
-    Args rest = args.subspan(1);
-    if (!rest.empty() && (rest.front() == "--help" || rest.front() == "-h")) {
-      std::cout << "usage: tessera " << cmd->name << (cmd->usage.empty() ? "" : " ") << cmd->usage
-                << "\n\n" << cmd->summary << "\n";
-      if (!cmd->details.empty()) std::cout << "\n" << cmd->details;
+    if (int rc = parse_command_line(app, argc, argv, "tessera"); rc >= 0) return rc;
+    if (version) {
+      std::cout << "tessera " << tessera::version() << "\n" << tessera::build_info() << "\n";
       return 0;
     }
-    return cmd->run(rest);
+    if (threads > 0) tessera::set_num_threads(threads);
+    if (app.got_subcommand(demo)) {
+      if (int rc = reject_extras(*demo, "tessera demo"); rc >= 0) return rc;
+      return run_demo();
+    }
+    if (app.got_subcommand(train)) {
+      if (int rc = reject_extras(*train, "tessera train"); rc >= 0) return rc;
+      return run_train(train_cfg);
+    }
+    if (app.got_subcommand(bench)) return run_bench(bench->remaining());
+    if (app.got_subcommand(board)) {
+      if (int rc = reject_extras(*board, "tessera board"); rc >= 0) return rc;
+      return run_board(board_cfg);
+    }
+    const std::vector<std::string> extra = app.remaining();
+    if (!extra.empty() && !extra.front().starts_with("-")) {
+      std::cerr << "tessera: unknown command '" << extra.front() << "' (see tessera --help)\n";
+      return kExitUsage;
+    }
+    if (int rc = reject_extras(app, "tessera"); rc >= 0) return rc;
+    std::cerr << "tessera: no command given\n\n" << app.help();
+    return kExitUsage;
   } catch (...) {
     // One mapping for every kind, shared with tessera-bench: a filesystem_error is an I/O
     // error and a bad_alloc out of memory, not "internal"; only a bug is reported as one.
-    return tessera_cli::report_current_exception("tessera");
+    return report_current_exception("tessera");
   }
 }

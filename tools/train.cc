@@ -10,8 +10,6 @@
 #include <tessera/tessera.h>
 
 #include <algorithm>
-#include <charconv>
-#include <iterator>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,98 +25,157 @@ namespace tessera_cli {
 
 namespace {
 
-constexpr const char* kDefaultOut = "build/cnn28.safetensors";
+// The first n examples of a dataset (--limit: quick runs and tests on real data).
+class FirstN : public tessera::data::Dataset {
+ public:
+  FirstN(std::shared_ptr<const tessera::data::Dataset> base, int64_t n)
+      : base_(std::move(base)), n_(std::min(n, base_->size())) {}
+  int64_t size() const override { return n_; }
+  tessera::data::Example get(int64_t index) const override { return base_->get(index); }
 
-struct TrainConfig {
-  int epochs = 5;
-  int batch_size = 64;
-  double lr = 1e-3;
-  uint64_t seed = 0;
-  int threads = 0;  // 0: leave the runtime's choice
-  int workers = 0;
-  std::string out = kDefaultOut;
-  bool out_given = false;
-  std::string data;
-  bool validate = true;
+ private:
+  std::shared_ptr<const tessera::data::Dataset> base_;
+  int64_t n_;
 };
 
-template <typename T>
-bool parse_number(std::string_view s, T& out) {
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size();
-}
-
-// Parses `args` into `cfg`; on a usage error prints it and returns false.
-bool parse_args(Args args, TrainConfig& cfg) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string_view opt = args[i];
-    std::string_view value;
-    bool inline_value = false;
-    // Both "--epochs 5" and "--epochs=5".
-    if (size_t eq = opt.find('='); opt.starts_with("--") && eq != std::string_view::npos) {
-      value = opt.substr(eq + 1);
-      opt = opt.substr(0, eq);
-      inline_value = true;
+// What `--logdir` adds besides the TensorBoard callback's curves and histograms: the
+// first 16 test images as one 4x4 grid (at step 0), and each epoch a text table of their
+// true and predicted classes.
+class SampleLogger : public tessera::train::Callback {
+ public:
+  SampleLogger(std::shared_ptr<tessera::summary::SummaryWriter> writer,
+               const tessera::data::Dataset& test)
+      : writer_(std::move(writer)) {
+    using namespace tessera;
+    const int64_t n = std::min<int64_t>(16, test.size());
+    std::vector<Tensor> xs;
+    for (int64_t i = 0; i < n; ++i) {
+      data::Example e = test.get(i);
+      xs.push_back(e.input);
+      labels_.push_back(e.target.item<int64_t>());
     }
-    if (opt == "-h" || opt == "--help") {
-      std::cout << "usage: tessera train [options]\n\n" << kTrainHelp;
-      std::exit(0);  // help anywhere on the line, as `tessera train --help` does
-    }
-    if (opt == "--no-validate") {
-      cfg.validate = false;
-      continue;
-    }
-    static constexpr std::string_view kValued[] = {"--epochs", "--batch-size", "--lr", "--seed",
-                                                   "--threads", "--workers", "--out", "--data"};
-    if (std::find(std::begin(kValued), std::end(kValued), opt) == std::end(kValued)) {
-      std::cerr << "tessera train: unknown option '" << opt << "' (see tessera train --help)\n";
-      return false;
-    }
-    if (!inline_value) {
-      if (i + 1 >= args.size()) {
-        std::cerr << "tessera train: " << opt << " needs a value (see tessera train --help)\n";
-        return false;
-      }
-      value = args[++i];
-    }
-    bool ok = false;
-    if (opt == "--epochs") {
-      ok = parse_number(value, cfg.epochs) && cfg.epochs > 0;
-    } else if (opt == "--batch-size") {
-      ok = parse_number(value, cfg.batch_size) && cfg.batch_size > 0;
-    } else if (opt == "--lr") {
-      ok = parse_number(value, cfg.lr) && cfg.lr > 0;
-    } else if (opt == "--seed") {
-      ok = parse_number(value, cfg.seed);
-    } else if (opt == "--threads") {
-      ok = parse_number(value, cfg.threads) && cfg.threads > 0;
-    } else if (opt == "--workers") {
-      ok = parse_number(value, cfg.workers) && cfg.workers >= 0;
-    } else if (opt == "--out") {
-      cfg.out = std::string(value);
-      cfg.out_given = true;
-      ok = !cfg.out.empty();
-    } else if (opt == "--data") {
-      cfg.data = std::string(value);
-      ok = true;
-    } else {
-      std::cerr << "tessera train: unknown option '" << opt << "' (see tessera train --help)\n";
-      return false;
-    }
-    if (!ok) {
-      std::cerr << "tessera train: bad value '" << value << "' for " << opt << "\n";
-      return false;
-    }
+    inputs_ = stack(xs, 0);  // [n, 1, 28, 28] in [0, 1]
   }
-  return true;
-}
+  void on_epoch_end(int64_t epoch, tessera::train::Logs&, tessera::train::TrainContext& ctx) override {
+    using namespace tessera;
+    const int64_t n = inputs_.size(0);
+    if (!logged_grid_) {
+      // Rows of 4 images side by side: [1, rows * 28, 4 * 28].
+      const int64_t rows = (n + 3) / 4;
+      Tensor grid = zeros({1, rows * 28, 4 * 28});
+      for (int64_t i = 0; i < n; ++i)
+        grid.narrow(1, (i / 4) * 28, 28).narrow(2, (i % 4) * 28, 28).copy_(inputs_.select(0, i));
+      writer_->add_image("test_images", grid, epoch);
+      logged_grid_ = true;
+    }
+    Tensor pred;
+    {
+      NoGradGuard no_grad;
+      const bool was_training = ctx.model.is_training();
+      ctx.model.train(false);
+      constexpr double kFashionMean = 0.2860, kFashionStd = 0.3530;
+      pred = argmax(ctx.model((inputs_ - kFashionMean) / kFashionStd), 1);
+      ctx.model.train(was_training);
+    }
+    const std::vector<int64_t> p = pred.to_vector<int64_t>();
+    const auto& names = data::FashionMNIST::class_names();
+    std::string table = "| image | true | predicted |\n|---|---|---|\n";
+    for (size_t i = 0; i < p.size(); ++i) {
+      table += "| " + std::to_string(i) + " | " + names.at(static_cast<size_t>(labels_[i])) + " | " +
+               names.at(static_cast<size_t>(p[i])) + (p[i] == labels_[i] ? "" : " (wrong)") + " |\n";
+    }
+    writer_->add_text("test_predictions", table, epoch);
+  }
+
+ private:
+  std::shared_ptr<tessera::summary::SummaryWriter> writer_;
+  tessera::Tensor inputs_;
+  std::vector<int64_t> labels_;
+  bool logged_grid_ = false;
+};
+
+// Says where a restored run continues, before its first epoch's line.
+class ResumeNote : public tessera::train::Callback {
+ public:
+  explicit ResumeNote(std::shared_ptr<tessera::train::BackupAndRestore> b) : backup_(std::move(b)) {}
+  void on_train_begin(tessera::train::TrainContext& ctx) override {
+    if (backup_->restored_epoch() == 0) return;
+    std::cout << "resumed from " << backup_->path() << ": " << backup_->restored_epoch()
+              << " epoch" << (backup_->restored_epoch() == 1 ? "" : "s") << " done";
+    for (size_t e = 0; e < backup_->restored_history().size(); ++e) {
+      const auto& logs = backup_->restored_history().epochs[e];
+      std::printf("\n  epoch %zu: loss %.4f", e + 1, logs.count("loss") ? logs.at("loss") : 0.0);
+    }
+    std::cout << std::endl;
+  }
+
+ private:
+  std::shared_ptr<tessera::train::BackupAndRestore> backup_;
+};
 
 }  // namespace
 
-int run_train(Args args) {
+CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg) {
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "Trains CNN28 on Fashion-MNIST with fit(), Adam and cross-entropy, saves a checkpoint\n"
+      "and ends with the line `test_accuracy: 0.XXXX` (accuracy on the 10,000 test images).");
+  cmd->add_option("--epochs", cfg.epochs, "epochs over the 60,000 training images")
+      ->check(positive_int())->type_name("N")->capture_default_str();
+  cmd->add_option("--batch-size", cfg.batch_size, "examples per step")
+      ->check(positive_int())->type_name("N")->capture_default_str();
+  cmd->add_option("--lr", cfg.lr, "Adam's learning rate")
+      ->check(positive_number())->type_name("X")->capture_default_str();
+  cmd->add_option("--seed", cfg.seed,
+                  "seeds initialization, dropout and shuffling; the same seed and --threads\n"
+                  "give the same per-epoch losses")
+      ->check(unsigned_int())->type_name("N")->capture_default_str();
+  cmd->add_option("--threads", cfg.threads,
+                  "threads for the kernels (default: TESSERA_NUM_THREADS, else all cores)")
+      ->check(positive_int())->type_name("N");
+  cmd->add_option("--workers", cfg.workers,
+                  "DataLoader worker threads building batches ahead (0: on the training\n"
+                  "thread); the batches are the same for any N")
+      ->check(non_negative_int())->type_name("N")->capture_default_str();
+  cmd->add_option("--out", cfg.out,
+                  "checkpoint (safetensors: model.* and optim.* tensors), written atomically;\n"
+                  "its folder must exist and is checked before training (the default's build/\n"
+                  "is created)")
+      ->check(non_empty())->type_name("PATH")->capture_default_str()
+      ->each([&cfg](const std::string&) { cfg.out_given = true; });
+  cmd->add_option("--data", cfg.data,
+                  "Fashion-MNIST's IDX files (default: /usr/share/datasets/fashion-mnist from\n"
+                  "Debian's dataset-fashion-mnist)")
+      ->type_name("DIR")->envname("TESSERA_FASHION_MNIST");
+  cmd->add_flag_callback("--no-validate", [&cfg] { cfg.validate = false; },
+                         "skip the per-epoch pass over the test set (val_loss, val_accuracy)");
+  cmd->add_option("--logdir", cfg.logdir,
+                  "write a TensorBoard event file into DIR (created): per-epoch loss, accuracy,\n"
+                  "val_*, lr and samples_per_second, weight and gradient histograms, 16 test\n"
+                  "images and their predictions, hyper-parameters, the model's graph (view with\n"
+                  "`tensorboard --logdir DIR` or `tessera board --logdir DIR`)")
+      ->check(non_empty())->type_name("DIR")->envname("TESSERA_LOGDIR");
+  cmd->add_option("--limit", cfg.limit, "only the first N training and N test images (quick runs)")
+      ->check(positive_int())->type_name("N");
+  cmd->add_option("--backup", cfg.backup,
+                  "where the run's state is saved at the start of every epoch and at the end\n"
+                  "(model, Adam, epoch, data order, random state; atomic), for --resume\n"
+                  "(default: <out>.backup)")
+      ->check(non_empty())->type_name("PATH");
+  cmd->add_flag("--resume", cfg.resume,
+                "continue the run saved in the backup (killed, or finished with fewer\n"
+                "--epochs): it ends as an uninterrupted run would, for the same --seed,\n"
+                "--batch-size, --lr, --limit and --threads; without a backup, starts afresh");
+  cmd->add_flag("--compile", cfg.compile,
+                "run each training step compiled: forward, backward and Adam's update traced\n"
+                "once into one graph (docs/graph.md); the same results as eager");
+  cmd->footer("Errors end the run with the exit status of their kind (see `tessera --help`).");
+  return cmd;
+}
+
+int run_train(const TrainConfig& cfg_in) {
   using namespace tessera;
-  TrainConfig cfg;
-  if (!parse_args(args, cfg)) return kExitUsage;
+  TrainConfig cfg = cfg_in;
   if (cfg.threads > 0) set_num_threads(cfg.threads);
 
   // The checkpoint's path is checked before minutes of training, not after them: its folder
@@ -130,14 +187,21 @@ int run_train(Args args) {
     if (!parent.empty()) std::filesystem::create_directories(parent);
   }
   check_writable(cfg.out, "tessera train --out");
+  const std::string backup_path = cfg.backup.empty() ? cfg.out + ".backup" : cfg.backup;
 
   // Seed before building the model: its initialization and dropout draw from the default
   // generator; the loader's own seed fixes the shuffling.
   manual_seed(cfg.seed);
   auto model = models::cnn28();
   constexpr double kFashionMean = 0.2860, kFashionStd = 0.3530;  // train-set pixel statistics
-  auto train_set = std::make_shared<data::FashionMNIST>(cfg.data, /*train=*/true);
-  auto test_set = std::make_shared<data::FashionMNIST>(cfg.data, /*train=*/false);
+  std::shared_ptr<const data::Dataset> train_set =
+      std::make_shared<data::FashionMNIST>(cfg.data, /*train=*/true);
+  std::shared_ptr<const data::Dataset> test_set =
+      std::make_shared<data::FashionMNIST>(cfg.data, /*train=*/false);
+  if (cfg.limit > 0) {
+    train_set = std::make_shared<FirstN>(train_set, cfg.limit);
+    test_set = std::make_shared<FirstN>(test_set, cfg.limit);
+  }
   // Standardized inputs with the training set's statistics, as the PyTorch peer does.
   const data::Normalize normalize({kFashionMean}, {kFashionStd});
   data::DataLoader train_loader(train_set, {.batch_size = cfg.batch_size,
@@ -165,11 +229,46 @@ int run_train(Args args) {
   fo.epochs = cfg.epochs;
   fo.optimizer = &opt;
   fo.loss = loss;
+  fo.compile = cfg.compile;
   fo.metrics = {std::make_shared<train::Accuracy>()};
   if (cfg.validate) fo.validation = &test_loader;
+  if (!cfg.logdir.empty()) {
+    // One writer for the callback's curves and histograms and the sample images and text.
+    auto writer = std::make_shared<summary::SummaryWriter>(cfg.logdir);
+    train::TensorBoardOptions tbo;
+    tbo.hparams = {{"lr", cfg.lr},
+                   {"batch_size", static_cast<double>(cfg.batch_size)},
+                   {"epochs", static_cast<double>(cfg.epochs)},
+                   {"seed", static_cast<double>(cfg.seed)},
+                   {"model", std::string("cnn28")}};
+    tbo.hparam_metrics = {"loss", "accuracy"};
+    if (cfg.validate) tbo.hparam_metrics.insert(tbo.hparam_metrics.end(), {"val_loss", "val_accuracy"});
+    tbo.graph_input = zeros({1, 1, 28, 28});  // one image: the graph's shapes
+    fo.callbacks.push_back(std::make_shared<train::TensorBoard>(writer, tbo));
+    fo.callbacks.push_back(std::make_shared<SampleLogger>(writer, *test_set));
+    std::cout << "TensorBoard log: " << writer->path() << std::endl;
+  }
+
+  // Last among the callbacks: it saves the state the others leave. What must match for a
+  // resume to reproduce the run is recorded and checked.
+  char lr_text[32];
+  std::snprintf(lr_text, sizeof lr_text, "%.17g", cfg.lr);
+  auto backup = std::make_shared<train::BackupAndRestore>(
+      backup_path, nullptr,
+      Metadata{{"model", "cnn28"},
+               {"seed", std::to_string(cfg.seed)},
+               {"batch_size", std::to_string(cfg.batch_size)},
+               {"lr", lr_text},
+               {"limit", std::to_string(cfg.limit)}},
+      cfg.resume);
+  fo.callbacks.push_back(backup);
+  fo.callbacks.push_back(std::make_shared<ResumeNote>(backup));
+  if (cfg.resume && !std::filesystem::exists(backup_path))
+    std::cout << "no backup at " << backup_path << ": starting afresh" << std::endl;
 
   auto start = std::chrono::steady_clock::now();
   train::History history = train::fit(*model, train_loader, fo);
+  const int64_t epochs_done = backup->restored_epoch() + static_cast<int64_t>(history.size());
   double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   train::Logs test =
@@ -182,7 +281,7 @@ int run_train(Args args) {
   save_checkpoint(cfg.out, model->state_dict(), optim_state,
                   {{"model", "cnn28"},
                    {"dataset", "fashion-mnist"},
-                   {"epochs", std::to_string(history.size())},
+                   {"epochs", std::to_string(epochs_done)},
                    {"seed", std::to_string(cfg.seed)},
                    {"test_accuracy", acc_text}});
 

@@ -26,6 +26,7 @@
 #include "tessera/nn/module.h"
 #include "tessera/optim.h"
 #include "tessera/serialize.h"
+#include "tessera/summary.h"
 
 namespace tessera::train {
 
@@ -128,6 +129,11 @@ struct TrainContext {
   int64_t steps_per_epoch;    // batches per epoch
   const History& history;
   bool stop_training = false;  // set by a callback: fit() stops after this batch / epoch
+  int64_t epoch_samples = 0;   // examples trained on so far in the current epoch
+  // The first epoch fit() runs (FitOptions.initial_epoch). A callback's on_train_begin may
+  // change it (BackupAndRestore does, when it restores a run); fit reads it afterwards.
+  int64_t initial_epoch = 0;
+  data::DataLoader* train_data = nullptr;  // the loader fit() trains on
 };
 
 // ---------------------------------------------------------------- callbacks
@@ -232,6 +238,110 @@ class TESSERA_API CSVLogger : public Callback {
   std::vector<std::string> keys_;
 };
 
+struct TensorBoardOptions {
+  // Weight histograms ("weights/<parameter>") and gradient histograms ("gradients/<...>",
+  // the gradients of the epoch's last batch) every histogram_freq epochs; 0: none.
+  int64_t histogram_freq = 1;
+  bool gradients = true;
+  // Also "batch/loss" and "batch/<metric>" (the epoch's running values) every update_freq
+  // batches, at step epoch * steps_per_epoch + batch; 0: per epoch only.
+  int64_t update_freq = 0;
+  // Written when training begins, for TensorBoard's HPARAMS dashboard, with these tags
+  // as its metrics (e.g. "val_accuracy"). Empty: none.
+  summary::HParams hparams = {};
+  std::vector<std::string> hparam_metrics = {};
+  // When defined: the model's graph (module_graph with this example input) is written
+  // when training begins, for TensorBoard's GRAPHS tab.
+  Tensor graph_input = {};
+  summary::SummaryWriterOptions writer = {};
+};
+
+// The model as a graph of its leaf modules (those without children), found by running it
+// once on `example_input` (eval mode, no gradients; the mode is restored) with forward
+// hooks: one node per leaf-module call, named by its path in the model
+// ("Sequential/features/0"), its op the module's type_name(), with attributes for its
+// input and output shapes. An edge joins two calls when one's output tensor is the
+// other's input tensor, so a chain of modules is drawn exactly; a value computed between
+// modules by plain ops (a residual sum) shows as a missing edge, not a wrong one. Plus an
+// "input" node and an "output" node.
+TESSERA_API std::vector<summary::GraphNode> module_graph(nn::Module& model, const Tensor& example_input);
+
+// Logs training to a TensorBoard event file (summary.h), at step = epoch (0-based, as the
+// History and the CSV log count): every key of the epoch's logs as a scalar of that name
+// (loss, the metrics, val_*, lr), "samples_per_second" (training examples over the time
+// from the epoch's start to its last batch), and the histograms of TensorBoardOptions.
+// The file is flushed after every epoch, so TensorBoard or `tessera board` shows each
+// epoch as soon as it ends.
+class TESSERA_API TensorBoard : public Callback {
+ public:
+  // Opens a SummaryWriter on log_dir when training begins (an unusable folder fails then,
+  // not after the first epoch) and closes it when training ends.
+  explicit TensorBoard(std::string log_dir, TensorBoardOptions options = {});
+  // Logs to a writer the caller holds (and may add images or text to); left open.
+  explicit TensorBoard(std::shared_ptr<summary::SummaryWriter> writer,
+                       TensorBoardOptions options = {});
+  void on_train_begin(TrainContext& ctx) override;
+  void on_epoch_begin(int64_t epoch, TrainContext& ctx) override;
+  void on_batch_end(int64_t batch, const Logs& logs, TrainContext& ctx) override;
+  void on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) override;
+  void on_train_end(TrainContext& ctx) override;
+  // The writer in use (null before training begins when constructed from a log_dir).
+  std::shared_ptr<summary::SummaryWriter> writer() const { return writer_; }
+
+ private:
+  std::string log_dir_;
+  TensorBoardOptions options_;
+  std::shared_ptr<summary::SummaryWriter> writer_;
+  bool owned_ = false;
+  int64_t epoch_ = 0;
+  std::chrono::steady_clock::time_point epoch_start_, last_batch_;
+};
+
+// Makes a run resumable: saves everything that decides the rest of the run into one
+// safetensors file, atomically (killed mid-save, the previous backup survives), at the
+// start of every epoch after the first of this run and when training ends:
+//   model.*   the module's state_dict           optim.*  the optimizer's state_dict
+//   sched.*   the scheduler's state_dict (if given)
+//   metadata  the epochs done, the training loader's epoch (its shuffle order and random
+//             transforms follow from it), the current generator's seed and offset (dropout),
+//             the per-epoch logs so far, and `config` (see below).
+// When training begins and the file exists (and `restore`), all of it is loaded back and
+// fit continues after the last epoch done (a finished run continues only when asked for
+// more epochs than it had), so a run killed at any point and started again with
+// the same code and arguments ends with the very same weights and per-epoch logs as one
+// that was never interrupted (for the same thread count: kernels' sums depend on it).
+//
+// `config`: what must not change between the two runs (seed, batch size, ...); a backup
+// made with other values is refused, naming them. Place it last among the callbacks, so
+// the ones before it (a scheduler's step, say) have run when it saves.
+// Callbacks' own state (EarlyStopping's patience count, ...) is not saved.
+class TESSERA_API BackupAndRestore : public Callback {
+ public:
+  explicit BackupAndRestore(std::string path, std::shared_ptr<optim::LRScheduler> scheduler = nullptr,
+                            Metadata config = {}, bool restore = true);
+  void on_train_begin(TrainContext& ctx) override;
+  void on_epoch_begin(int64_t epoch, TrainContext& ctx) override;
+  void on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) override;
+  void on_train_end(TrainContext& ctx) override;
+  // The epoch training resumed at (0: nothing was restored).
+  int64_t restored_epoch() const { return restored_epoch_; }
+  // The per-epoch logs of the epochs done before the restore (empty when none).
+  const History& restored_history() const { return restored_history_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void save(int64_t epochs_done, bool finished, TrainContext& ctx);
+
+  std::string path_;
+  std::shared_ptr<optim::LRScheduler> scheduler_;
+  Metadata config_;
+  bool restore_;
+  int64_t restored_epoch_ = 0;
+  int64_t first_epoch_ = 0;
+  History restored_history_;
+  History history_;  // restored + this run's epochs: what the next backup records
+};
+
 // ---------------------------------------------------------------- progress bar
 // One epoch's progress. In a terminal it redraws one line with '\r':
 //   Epoch 1/5  312/938 [=========>...................]  ETA 0:12  5123.4 samples/s  loss: 0.5123  accuracy: 0.8211
@@ -302,6 +412,10 @@ struct FitOptions {
   TrainStepFn step = {};
   // Runs the step compiled (compiled_train_step) when `step` is not set.
   bool compile = false;
+  // The epoch to start at (0-based), as Keras: epochs initial_epoch .. epochs-1 run, and the
+  // training loader is set to epoch initial_epoch first (its shuffle order). A
+  // BackupAndRestore callback that restores a run sets it instead.
+  int64_t initial_epoch = 0;
 };
 
 // Trains `model` on `train_data` for options.epochs epochs; returns the per-epoch logs.

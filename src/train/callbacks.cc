@@ -1,4 +1,6 @@
-// The built-in callbacks: early stopping, checkpoints, lr scheduling, CSV logging.
+// The built-in callbacks: early stopping, checkpoints, lr scheduling, CSV and TensorBoard
+// logging.
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
@@ -207,5 +209,314 @@ void CSVLogger::on_epoch_end(int64_t epoch, Logs& logs, TrainContext&) {
 }
 
 void CSVLogger::on_train_end(TrainContext&) {}
+
+// ---------------------------------------------------------------- TensorBoard
+
+namespace {
+void check_tensorboard_options(const TensorBoardOptions& o) {
+  TESSERA_CHECK(o.histogram_freq >= 0, "TensorBoard: histogram_freq must be >= 0, got ",
+                o.histogram_freq);
+  TESSERA_CHECK(o.update_freq >= 0, "TensorBoard: update_freq must be >= 0, got ", o.update_freq);
+}
+}  // namespace
+
+TensorBoard::TensorBoard(std::string log_dir, TensorBoardOptions options)
+    : log_dir_(std::move(log_dir)), options_(std::move(options)), owned_(true) {
+  TESSERA_CHECK(!log_dir_.empty(), "TensorBoard: log_dir is empty");
+  check_tensorboard_options(options_);
+}
+
+TensorBoard::TensorBoard(std::shared_ptr<summary::SummaryWriter> writer, TensorBoardOptions options)
+    : options_(std::move(options)), writer_(std::move(writer)) {
+  TESSERA_CHECK(writer_ != nullptr, "TensorBoard: the writer is null");
+  check_tensorboard_options(options_);
+}
+
+void TensorBoard::on_train_begin(TrainContext& ctx) {
+  if (owned_) writer_ = std::make_shared<summary::SummaryWriter>(log_dir_, options_.writer);
+  if (!options_.hparams.empty()) writer_->add_hparams(options_.hparams, options_.hparam_metrics);
+  if (options_.graph_input.defined()) writer_->add_graph(module_graph(ctx.model, options_.graph_input));
+}
+
+// ---------------------------------------------------------------- module_graph
+
+std::vector<summary::GraphNode> module_graph(nn::Module& model, const Tensor& example_input) {
+  TESSERA_CHECK(example_input.defined(), "module_graph: the example input is undefined");
+  struct Call {
+    std::string name, op;
+    std::vector<Tensor> inputs, outputs;  // held, so their identities stay unique
+  };
+  std::vector<Call> calls;
+  // Hooks on every leaf module, removed again however the run ends.
+  struct Hooks {
+    std::vector<std::pair<nn::ModulePtr, int64_t>> ids;
+    ~Hooks() {
+      for (auto& [m, id] : ids) m->remove_forward_hook(id);
+    }
+  } hooks;
+  const std::string root = model.type_name();
+  for (auto& [path, m] : model.named_modules()) {
+    if (!m->children().empty()) continue;
+    std::string name = root;
+    if (!path.empty()) {
+      std::string scoped = path;
+      std::replace(scoped.begin(), scoped.end(), '.', '/');
+      name += "/" + scoped;
+    }
+    const int64_t id = m->register_forward_hook(nn::Module::MultiForwardHook(
+        [&calls, name](nn::Module& mod, const std::vector<Tensor>& in, const std::vector<Tensor>& out) {
+          calls.push_back({name, mod.type_name(), in, out});
+        }));
+    hooks.ids.emplace_back(m, id);
+  }
+  std::vector<Tensor> outputs;
+  {
+    NoGradGuard no_grad;
+    const bool was_training = model.is_training();
+    model.train(false);
+    try {
+      outputs = model(std::vector<Tensor>{example_input});
+    } catch (const Error& e) {
+      model.train(was_training);
+      throw_error(e.kind(), std::string("module_graph: running the model on ") +
+                                example_input.describe() + " failed: " + e.what());
+    }
+    model.train(was_training);
+  }
+
+  auto shapes = [](const std::vector<Tensor>& ts) {
+    std::string s;
+    for (const Tensor& t : ts) s += (s.empty() ? "" : ", ") + (t.defined() ? t.describe() : std::string("none"));
+    return s;
+  };
+  std::vector<summary::GraphNode> nodes;
+  std::map<const TensorImpl*, std::string> producer;  // a tensor -> the node that made it
+  std::map<std::string, int> uses;                    // a module called twice: "<name>_2"
+  nodes.push_back({"input", "Input", {}, {{"shape", example_input.describe()}}});
+  producer[example_input.impl()] = "input";
+  for (const Call& c : calls) {
+    const int n = ++uses[c.name];
+    summary::GraphNode node{n == 1 ? c.name : c.name + "_" + std::to_string(n), c.op, {},
+                            {{"input_shapes", shapes(c.inputs)}, {"output_shapes", shapes(c.outputs)}}};
+    for (const Tensor& t : c.inputs) {
+      if (!t.defined()) continue;
+      auto it = producer.find(t.impl());
+      if (it != producer.end() &&
+          std::find(node.inputs.begin(), node.inputs.end(), it->second) == node.inputs.end())
+        node.inputs.push_back(it->second);
+    }
+    for (const Tensor& t : c.outputs)
+      if (t.defined()) producer[t.impl()] = node.name;
+    nodes.push_back(std::move(node));
+  }
+  summary::GraphNode out{"output", "Output", {}, {{"shape", shapes(outputs)}}};
+  for (const Tensor& t : outputs) {
+    auto it = t.defined() ? producer.find(t.impl()) : producer.end();
+    if (it != producer.end()) out.inputs.push_back(it->second);
+  }
+  nodes.push_back(std::move(out));
+  return nodes;
+}
+
+void TensorBoard::on_epoch_begin(int64_t epoch, TrainContext&) {
+  epoch_ = epoch;
+  epoch_start_ = last_batch_ = std::chrono::steady_clock::now();
+}
+
+void TensorBoard::on_batch_end(int64_t batch, const Logs& logs, TrainContext& ctx) {
+  last_batch_ = std::chrono::steady_clock::now();
+  if (options_.update_freq == 0 || (batch + 1) % options_.update_freq != 0) return;
+  const int64_t step = epoch_ * ctx.steps_per_epoch + batch;
+  for (const auto& [k, v] : logs) writer_->add_scalar("batch/" + k, v, step);
+}
+
+void TensorBoard::on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) {
+  for (const auto& [k, v] : logs) writer_->add_scalar(k, v, epoch);
+  // Training time only: the validation pass after the last batch is not counted.
+  const double secs = std::chrono::duration<double>(last_batch_ - epoch_start_).count();
+  if (secs > 0 && ctx.epoch_samples > 0)
+    writer_->add_scalar("samples_per_second", static_cast<double>(ctx.epoch_samples) / secs, epoch);
+  if (options_.histogram_freq > 0 && (epoch + 1) % options_.histogram_freq == 0) {
+    for (const auto& [name, p] : ctx.model.named_parameters()) {
+      writer_->add_histogram("weights/" + name, p, epoch);
+      if (options_.gradients && p.grad().defined())
+        writer_->add_histogram("gradients/" + name, p.grad(), epoch);
+    }
+  }
+  writer_->flush();
+}
+
+void TensorBoard::on_train_end(TrainContext&) {
+  if (!writer_) return;
+  if (owned_) {
+    writer_->close();
+    writer_.reset();
+  } else {
+    writer_->flush();
+  }
+}
+
+}  // namespace tessera::train
+
+// ---------------------------------------------------------------- BackupAndRestore
+
+namespace tessera::train {
+
+namespace {
+
+constexpr const char* kBackupMarker = "tessera.backup";
+
+// Per-epoch logs as metadata text: one line per epoch, "key=value" pairs separated by
+// tabs, values written so they read back exactly.
+std::string history_text(const History& h) {
+  std::string out;
+  for (const Logs& logs : h.epochs) {
+    std::string line;
+    for (const auto& [k, v] : logs) line += (line.empty() ? "" : "\t") + k + "=" + num(v);
+    out += line + "\n";
+  }
+  return out;
+}
+
+History parse_history(const std::string& who, const std::string& text) {
+  History h;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    Logs logs;
+    std::istringstream fields(line);
+    std::string f;
+    while (std::getline(fields, f, '\t')) {
+      const size_t eq = f.rfind('=');
+      TESSERA_CHECK(eq != std::string::npos && eq > 0, who, ": the saved history has a malformed field '",
+                    f, "'");
+      char* end = nullptr;
+      const std::string v = f.substr(eq + 1);
+      const double d = std::strtod(v.c_str(), &end);
+      TESSERA_CHECK(end != v.c_str() && *end == '\0', who, ": the saved history has a malformed value '",
+                    f, "'");
+      logs[f.substr(0, eq)] = d;
+    }
+    h.epochs.push_back(std::move(logs));
+  }
+  return h;
+}
+
+uint64_t metadata_uint(const std::string& who, const Metadata& md, const std::string& key) {
+  auto it = md.find(key);
+  TESSERA_CHECK(it != md.end(), who, ": the backup lacks '", key, "'");
+  const std::string& s = it->second;
+  uint64_t v = 0;
+  char* end = nullptr;
+  errno = 0;
+  v = std::strtoull(s.c_str(), &end, 10);
+  TESSERA_CHECK(!s.empty() && s[0] != '-' && end != s.c_str() && *end == '\0' && errno == 0, who,
+                ": the backup's '", key, "' is not an unsigned integer: '", s, "'");
+  return v;
+}
+
+}  // namespace
+
+BackupAndRestore::BackupAndRestore(std::string path, std::shared_ptr<optim::LRScheduler> scheduler,
+                                   Metadata config, bool restore)
+    : path_(std::move(path)), scheduler_(std::move(scheduler)), config_(std::move(config)),
+      restore_(restore) {
+  TESSERA_CHECK(!path_.empty(), "BackupAndRestore: the path is empty");
+}
+
+void BackupAndRestore::on_train_begin(TrainContext& ctx) {
+  restored_epoch_ = 0;
+  restored_history_ = History{};
+  history_ = History{};
+  std::error_code ec;
+  if (!restore_ || !std::filesystem::exists(path_, ec)) {
+    // Probed now: an unwritable path fails before the first epoch, not after it.
+    files::check_writable_path("BackupAndRestore", path_);
+    first_epoch_ = ctx.initial_epoch;
+    return;
+  }
+  const std::string who = "BackupAndRestore: '" + path_ + "'";
+  const SafetensorsContents c = load_safetensors(path_);
+  const Metadata& md = c.metadata;
+  TESSERA_CHECK(md.count(kBackupMarker) && md.at(kBackupMarker) == "1", who,
+                " is not a Tessera training backup (no '", kBackupMarker, "': \"1\" in its metadata)");
+  for (const auto& [k, v] : config_) {
+    auto it = md.find("config." + k);
+    const std::string saved = it == md.end() ? "(unset)" : it->second;
+    TESSERA_CHECK(saved == v, who, " was made with ", k, "=", saved, ", this run has ", k, "=", v,
+                  "; resume with the same settings, or remove the backup to start over");
+  }
+  nn::StateDict model;
+  optim::StateDict optim, sched;
+  for (const auto& [name, t] : c.tensors) {
+    if (name.rfind("model.", 0) == 0) model.emplace_back(name.substr(6), t);
+    else if (name.rfind("optim.", 0) == 0) optim.emplace(name.substr(6), t);
+    else if (name.rfind("sched.", 0) == 0) sched.emplace(name.substr(6), t);
+    else TESSERA_CHECK(false, who, ": unexpected tensor '", name, "' (expected model.*, optim.* or sched.*)");
+  }
+  TESSERA_CHECK(sched.empty() == (scheduler_ == nullptr), who,
+                sched.empty() ? " has no scheduler state, but this run has a scheduler"
+                              : " has a scheduler's state, but this run has no scheduler");
+  const auto epochs_done = static_cast<int64_t>(metadata_uint(who, md, "epochs_done"));
+  const auto loader_epoch = static_cast<int64_t>(metadata_uint(who, md, "loader_epoch"));
+  const uint64_t gen_seed = metadata_uint(who, md, "generator_seed");
+  const uint64_t gen_offset = metadata_uint(who, md, "generator_offset");
+  History past = parse_history(who, md.count("history") ? md.at("history") : "");
+  TESSERA_CHECK(static_cast<int64_t>(past.size()) == epochs_done, who, ": records ", epochs_done,
+                " epochs done but the logs of ", past.size());
+
+  // Every load validates before it changes anything, so a mismatched backup leaves the
+  // model and optimizer as they were.
+  try {
+    ctx.model.load_state_dict(model, /*strict=*/true);
+    if (ctx.optimizer != nullptr) ctx.optimizer->load_state_dict(optim);
+    if (scheduler_) scheduler_->load_state_dict(sched);
+  } catch (const Error& e) {
+    throw_error(e.kind(), who + ": does not fit this run: " + e.what());
+  }
+  Generator& gen = current_generator();
+  gen.manual_seed(gen_seed);
+  gen.set_offset(gen_offset);
+  // Continues after the last epoch done: a killed run where it stopped, a finished one only
+  // when this run asks for more epochs than it had.
+  ctx.initial_epoch = std::min(epochs_done, ctx.epochs);
+  if (ctx.train_data != nullptr) ctx.train_data->set_epoch(loader_epoch);
+  restored_epoch_ = epochs_done;
+  restored_history_ = past;
+  history_ = std::move(past);
+  first_epoch_ = ctx.initial_epoch;
+}
+
+void BackupAndRestore::on_epoch_begin(int64_t epoch, TrainContext& ctx) {
+  // At the first epoch of this run the state is what a restart would rebuild anyway.
+  if (epoch > first_epoch_) save(epoch, false, ctx);
+}
+
+void BackupAndRestore::on_epoch_end(int64_t, Logs& logs, TrainContext&) { history_.epochs.push_back(logs); }
+
+void BackupAndRestore::on_train_end(TrainContext& ctx) {
+  save(static_cast<int64_t>(history_.size()), true, ctx);
+}
+
+void BackupAndRestore::save(int64_t epochs_done, bool finished, TrainContext& ctx) {
+  NamedTensors tensors;
+  for (const auto& [k, t] : ctx.model.state_dict()) tensors.emplace_back("model." + k, t);
+  if (ctx.optimizer != nullptr)
+    for (const auto& [k, t] : ctx.optimizer->state_dict()) tensors.emplace_back("optim." + k, t);
+  if (scheduler_)
+    for (const auto& [k, t] : scheduler_->state_dict()) tensors.emplace_back("sched." + k, t);
+  Metadata md;
+  md[kBackupMarker] = "1";
+  for (const auto& [k, v] : config_) md["config." + k] = v;
+  md["epochs_done"] = std::to_string(epochs_done);
+  // The loader's next epoch: fit has advanced it past every epoch it ran.
+  md["loader_epoch"] = std::to_string(ctx.train_data ? ctx.train_data->epoch() : epochs_done);
+  const Generator& gen = current_generator();
+  md["generator_seed"] = std::to_string(gen.seed());
+  md["generator_offset"] = std::to_string(gen.offset());
+  md["finished"] = finished ? "1" : "0";
+  md["history"] = history_text(history_);
+  save_safetensors(path_, tensors, md);  // atomic (serialize.h)
+}
 
 }  // namespace tessera::train

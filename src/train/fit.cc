@@ -187,10 +187,21 @@ History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o
   // One compiled step for the whole run, so its graphs are traced once, not per epoch.
   const TrainStepFn compiled =
       o.compile && !o.step ? compiled_train_step(model, *o.optimizer, o.loss, o.clip_grad_norm) : TrainStepFn();
+  TESSERA_CHECK(o.initial_epoch >= 0 && o.initial_epoch <= o.epochs,
+                "fit: initial_epoch must be in 0..epochs (", o.epochs, "), got ", o.initial_epoch);
   TrainContext ctx{model, o.optimizer, o.epochs, steps, history};
+  ctx.initial_epoch = o.initial_epoch;
+  ctx.train_data = &train_data;
+  // A run started later sees the batches of its epochs, not of the loader's first ones (a
+  // callback restoring a run sets the loader's epoch itself).
+  if (o.initial_epoch > 0) train_data.set_epoch(o.initial_epoch);
   for (auto& cb : o.callbacks) cb->on_train_begin(ctx);
+  TESSERA_CHECK(ctx.initial_epoch >= 0 && ctx.initial_epoch <= o.epochs,
+                "fit: a callback set initial_epoch to ", ctx.initial_epoch, ", outside 0..epochs (",
+                o.epochs, ")");
 
-  for (int64_t epoch = 0; epoch < o.epochs && !ctx.stop_training; ++epoch) {
+  for (int64_t epoch = ctx.initial_epoch; epoch < o.epochs && !ctx.stop_training; ++epoch) {
+    ctx.epoch_samples = 0;
     for (auto& cb : o.callbacks) cb->on_epoch_begin(epoch, ctx);
     const double lr = o.optimizer->param_groups().empty() ? 0.0 : o.optimizer->param_groups()[0].lr();
     for (auto& m : o.metrics) m->reset();
@@ -219,6 +230,7 @@ History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o
                       ", batch ", step + 1, " (lr ", lr, "); try a smaller lr or clip_grad_norm");
         loss_sum += l * static_cast<double>(n);
         seen += n;
+        ctx.epoch_samples = seen;
         ++step;
         for (auto& m : o.metrics) m->update(output, b.target);
         running["loss"] = loss_sum / static_cast<double>(seen);

@@ -541,7 +541,8 @@ TEST(ErrorKinds, CliBadInputsFailWithTheirStatus) {
 
   constexpr int kUsage = 2, kInvalid = 3, kIO = 4;
   std::vector<CliCase> cases = {
-      {"--epochs abc", cli, {"train", "--epochs", "abc"}, kUsage, "bad value 'abc' for --epochs"},
+      {"--epochs abc", cli, {"train", "--epochs", "abc"}, kUsage,
+       "--epochs: expected a positive integer, got 'abc'"},
       {"--epochs 0", cli, {"train", "--epochs", "0"}, kUsage, "--epochs"},
       {"--epochs=-1", cli, {"train", "--epochs=-1"}, kUsage, "--epochs"},
       {"--epochs without value", cli, {"train", "--epochs"}, kUsage, "needs a value"},
@@ -558,8 +559,18 @@ TEST(ErrorKinds, CliBadInputsFailWithTheirStatus) {
       {"unknown global flag", cli, {"--bogus"}, kUsage, "unknown option '--bogus'"},
       {"--threads abc", cli, {"--threads", "abc", "train"}, kUsage, "--threads"},
       {"--threads without value", cli, {"--threads"}, kUsage, "--threads"},
-      {"no command", cli, {}, kUsage, "usage"},
-      {"demo with arguments", cli, {"demo", "extra"}, kUsage, "takes no arguments"},
+      {"no command", cli, {}, kUsage, "no command given"},
+      {"demo with arguments", cli, {"demo", "extra"}, kUsage, "unexpected argument 'extra'"},
+      {"--seed 1e3", cli, {"train", "--seed", "1e3"}, kUsage, "--seed: expected an integer"},
+      {"--lr nan", cli, {"train", "--lr", "nan"}, kUsage, "--lr: expected a number > 0, got 'nan'"},
+      {"empty --logdir", cli, {"train", "--logdir", ""}, kUsage, "--logdir: expected a non-empty value"},
+      {"--limit 0", cli, {"train", "--limit", "0"}, kUsage, "--limit: expected a positive integer"},
+      {"train positional", cli, {"train", "extra"}, kUsage, "unexpected argument 'extra'"},
+      {"board --port abc", cli, {"board", "--logdir", dir, "--port", "abc"}, kUsage,
+       "--port: expected a port number in 0..65535, got 'abc'"},
+      {"board without --logdir", cli, {"board"}, kUsage, "--logdir is required"},
+      {"tessera bench --iters abc", cli, {"bench", "--iters", "abc"}, kUsage,
+       "--iters: expected a positive integer, got 'abc'"},
       // Output paths fail before anything is loaded or trained: in well under 2 s.
       {"--out in a missing folder", cli,
        {"train", "--data", tiny, "--out", "/no/such/dir/x.safetensors"}, kIO,
@@ -588,7 +599,8 @@ TEST(ErrorKinds, CliBadInputsFailWithTheirStatus) {
       {"tessera-bench --iters abc", bench, {"--iters", "abc"}, kUsage, "--iters"},
       {"tessera-bench unknown workload", bench, {"--workload", "nope"}, kUsage,
        "unknown workload 'nope'"},
-      {"tessera-bench unknown flag", bench, {"--bogus"}, kUsage, "unknown argument '--bogus'"},
+      {"tessera-bench unknown flag", bench, {"--bogus"}, kUsage, "unknown option '--bogus'"},
+      {"tessera-bench --minutes 0", bench, {"--minutes", "0"}, kUsage, "--minutes: expected a number > 0"},
       {"tessera-bench --threads 0", bench, {"--threads", "0"}, kUsage, "--threads"},
   };
   const std::string ro = unwritable_dir();
@@ -621,6 +633,37 @@ TEST(ErrorKinds, CliBadInputsFailWithTheirStatus) {
               "slowest --out check %.3f s\n",
               cases.size(), slowest_out_check);
   EXPECT_GE(cases.size(), 30u);
+}
+
+// `--help` for the program and every command: exit 0, the usage and the command's own
+// options on stdout. A command added to tessera_main.cc belongs in this list.
+TEST(ErrorKinds, CliHelpForEveryCommand) {
+  const std::string cli = TESSERA_CLI_PATH, bench = TESSERA_BENCH_PATH;
+  struct HelpCase {
+    std::string binary;
+    std::vector<std::string> args;
+    std::vector<std::string> needles;
+  };
+  const std::vector<HelpCase> cases = {
+      {cli, {"--help"}, {"Usage: tessera", "demo", "train", "bench", "board", "--threads", "exit status"}},
+      {cli, {"-h"}, {"Usage: tessera"}},
+      {cli, {"demo", "--help"}, {"Usage: tessera demo"}},
+      {cli, {"train", "--help"}, {"Usage: tessera train", "--epochs N=5", "--logdir DIR",
+                                  "TESSERA_FASHION_MNIST", "--no-validate"}},
+      {cli, {"train", "--epochs", "3", "-h"}, {"Usage: tessera train"}},
+      {cli, {"bench", "--help"}, {"Usage: tessera-bench", "--workload NAME", "workloads: gemm_1024"}},
+      {cli, {"board", "--help"}, {"Usage: tessera board", "--logdir DIR", "--port N=6006",
+                                  "--host ADDR=127.0.0.1"}},
+      {bench, {"--help"}, {"Usage: tessera-bench", "--minutes M"}},
+  };
+  for (const HelpCase& c : cases) {
+    const CliResult r = run(c.binary, c.args);
+    std::string line;
+    for (const auto& a : c.args) line += " " + a;
+    EXPECT_EQ(r.status, 0) << line << ": " << r.output;
+    for (const auto& n : c.needles)
+      EXPECT_NE(r.output.find(n), std::string::npos) << line << ": lacks '" << n << "': " << r.output;
+  }
 }
 #else
 TEST(ErrorKinds, CliBadInputsFailWithTheirStatus) {
