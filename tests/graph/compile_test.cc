@@ -341,6 +341,46 @@ TEST(GraphPasses, FrozenWeightsFoldIntoConstants) {
   EXPECT_LE(max_rel_error(f(x), matmul(x, mul(w, 2.0).transpose(0, 1))), 1e-6);
 }
 
+TEST(GraphPasses, BatchNormFoldsIntoTheConvolutionBeforeIt) {
+  manual_seed(11);
+  auto net = std::make_shared<nn::Sequential>();
+  net->push_back(std::make_shared<nn::Conv2d>(3, 8, 3));
+  net->push_back(std::make_shared<nn::BatchNorm2d>(8));
+  net->push_back(std::make_shared<nn::ReLU>());
+  net->train();
+  for (int i = 0; i < 3; ++i) (*net)(randn({4, 3, 10, 10}));  // running statistics away from 0/1
+  net->eval();
+  CompileOptions o;
+  o.freeze = true;
+  CompiledFunction f = compile(*net, o);
+  Tensor x = randn({2, 3, 10, 10});
+  f(x);
+  const std::string g = f.last_graph();
+  EXPECT_NE(g.find("conv2d("), std::string::npos) << g;
+  for (const char* gone : {"= sub(", "= mul(", "= add(", "rsqrt("})
+    EXPECT_EQ(g.find(gone), std::string::npos) << gone << " left in\n" << g;
+  EXPECT_LE(max_rel_error(f(x), (*net)(x)), 1e-5);
+
+  // Without freeze the weights may change: nothing is folded.
+  CompiledFunction unfrozen = compile(*net);
+  unfrozen(x);
+  EXPECT_NE(unfrozen.last_graph().find("rsqrt("), std::string::npos);
+}
+
+TEST(GraphPasses, FrozenResnet18KeepsItsOutputsWithBatchNormFolded) {
+  manual_seed(12);
+  auto net = models::resnet18();
+  net->eval();
+  CompileOptions o;
+  o.freeze = true;
+  CompiledFunction f = compile(*net, o);
+  Tensor x = randn({1, 3, 64, 64});
+  const Tensor eager = (*net)(x);
+  f(x);
+  EXPECT_LE(max_rel_error(f(x), eager), 1e-5);
+  EXPECT_EQ(f.last_graph().find("rsqrt("), std::string::npos) << f.last_graph();
+}
+
 TEST(GraphIR, VerifierCatchesABrokenGraph) {
   graph::Trace t = trace_of([](const std::vector<Tensor>& in) { return std::vector<Tensor>{exp(neg(in[0]))}; },
                             {randn({2})});

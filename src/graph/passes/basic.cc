@@ -147,6 +147,7 @@ std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
     if (changed) log.push_back(detail::concat(name, ": ", changed, " ", what));
   };
   run("fold", fold_constants(g, options.freeze), "nodes folded");
+  if (options.freeze) run("conv-affine", fold_conv_affine(g), "ops folded into convolutions");
   run("cse", eliminate_common_subexpressions(g), "nodes merged");
   run("dce", eliminate_dead_code(g), "nodes removed");
   run("values", drop_unused_values(g), "unused values dropped");

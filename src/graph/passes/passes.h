@@ -19,6 +19,11 @@ int eliminate_common_subexpressions(Graph& g);
 // won't change; refused for graphs that write).
 int fold_constants(Graph& g, bool freeze);
 
+// Folds add/sub/mul/div by a per-channel or scalar constant that follows a conv2d into the
+// conv's weights and bias (batch norm in eval mode is such a chain). Frozen graphs only:
+// the caller passes it only with `freeze`, and graphs that write are left alone.
+int fold_conv_affine(Graph& g);
+
 // Drops captured and constant values nothing reads any more (weights folded into new
 // constants) and renumbers the values, so a saved graph does not carry them.
 int drop_unused_values(Graph& g);
@@ -31,7 +36,7 @@ void remove_nodes(Graph& g, const std::vector<bool>& drop);
 struct PassOptions {
   bool freeze = false;
 };
-// The pipeline: constant folding, CSE, DCE. Returns one line per pass that changed
+// The pipeline: constant folding, (frozen) conv-affine folding, CSE, DCE, unused values. Returns one line per pass that changed
 // something, e.g. "dce: 3 nodes removed".
 std::vector<std::string> optimize(Graph& g, const PassOptions& options);
 
