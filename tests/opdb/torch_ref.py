@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""PyTorch's outputs for the op database (tests/opdb/opdb_test.cc).
+
+usage: /usr/bin/python3 torch_ref.py DIR
+
+DIR/cases.txt holds one case per line, tab-separated:
+    ID  INPUTS  EXPRESSION  ATTRIBUTES
+INPUTS is "DTYPE:SHAPE:OFFSET;..." (numpy dtype name, comma-separated sizes, byte offset of
+the C-contiguous values in DIR/inputs.bin). EXPRESSION is a Python expression over `x` (the
+inputs as torch tensors) and `A` (ATTRIBUTES, a Python dict literal) giving a tensor or a
+sequence of tensors. Their values go to DIR/outputs.bin, indexed by DIR/outputs.txt:
+    ID  out  DTYPE  SHAPE  OFFSET        (one line per output, in order)
+    ID  err  MESSAGE                     (the case raised; the others still run)
+One process and two files for all cases: importing torch, or creating thousands of small
+files, costs more than every case together.
+"""
+import math
+import os
+import sys
+import traceback
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(1)  # deterministic summation order from run to run
+
+
+# ---- helpers the expressions use ----
+
+def vjp(fn, inputs, grad):
+    """d<grad, fn(inputs)>/d inputs: the reference of a backward op."""
+    leaves = [t.detach().clone().requires_grad_() for t in inputs]
+    out = fn(*leaves)
+    return torch.autograd.grad(out, leaves, grad)
+
+
+def inplace(t, fn):
+    """Applies an in-place method to a copy, returns the copy."""
+    t = t.clone()
+    fn(t)
+    return t
+
+
+def sgd(x, A):
+    p, g = x[0].clone(), x[1]
+    bufs = [x[2].clone() if len(x) > 2 and not A["first_step"] else None]
+    torch.optim._functional.sgd([p], [g], bufs, weight_decay=A["weight_decay"],
+                                momentum=A["momentum"], lr=A["lr"], dampening=A["dampening"],
+                                nesterov=A["nesterov"], maximize=False)
+    return [p] + ([bufs[0]] if A["momentum"] != 0 else [])
+
+
+def adam(x, A):
+    p, g = x[0].clone(), x[1]
+    m, v = x[2].clone(), x[3].clone()
+    vmax = [x[4].clone()] if A["amsgrad"] else []
+    step = torch.tensor(float(A["step"] - 1))
+    f = torch.optim._functional.adamw if A["decoupled"] else torch.optim._functional.adam
+    f([p], [g], [m], [v], vmax, [step], amsgrad=A["amsgrad"], beta1=A["beta1"], beta2=A["beta2"],
+      lr=A["lr"], weight_decay=A["weight_decay"], eps=A["eps"], maximize=False)
+    return [p, m, v] + vmax
+
+
+def rmsprop(x, A):
+    p, g = x[0].clone(), x[1]
+    sq = x[2].clone()
+    k = 3
+    buf = []
+    if A["momentum"] > 0:
+        buf = [x[k].clone()]
+        k += 1
+    gavg = [x[k].clone()] if A["centered"] else []
+    torch.optim._functional.rmsprop([p], [g], [sq], gavg, buf, lr=A["lr"], alpha=A["alpha"],
+                                    eps=A["eps"], weight_decay=A["weight_decay"],
+                                    momentum=A["momentum"], centered=A["centered"])
+    return [p, sq] + buf + gavg
+
+
+def adagrad(x, A):
+    p, g, s = x[0].clone(), x[1], x[2].clone()
+    step = torch.tensor(float(A["step"] - 1))
+    torch.optim._functional.adagrad([p], [g], [s], [step], lr=A["lr"],
+                                    weight_decay=A["weight_decay"], lr_decay=A["lr_decay"],
+                                    eps=A["eps"], maximize=False)
+    return [p, s]
+
+
+NP = {"bool": np.bool_, "uint8": np.uint8, "int8": np.int8, "int32": np.int32,
+      "int64": np.int64, "float16": np.float16, "float32": np.float32, "float64": np.float64}
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: torch_ref.py DIR")
+    d = sys.argv[1]
+    n = failed = 0
+    with open(os.path.join(d, "inputs.bin"), "rb") as f:
+        blob = f.read()
+    with open(os.path.join(d, "cases.txt")) as f:
+        lines = [l.rstrip("\n") for l in f if l.strip()]
+    index = []
+    with open(os.path.join(d, "outputs.bin"), "wb") as out:
+        for line in lines:
+            cid, inputs, expr, attrs = line.split("\t")
+            n += 1
+            try:
+                x = []
+                for spec in filter(None, inputs.split(";")):
+                    dt, shape, offset = spec.split(":")
+                    shape = [int(s) for s in shape.split(",") if s]
+                    count = int(np.prod(shape)) if shape else 1
+                    a = np.frombuffer(blob, NP[dt], count, int(offset)).reshape(shape)
+                    x.append(torch.from_numpy(a.copy()))
+                scope = dict(globals())
+                scope["x"] = x
+                scope["A"] = eval(attrs, scope)
+                r = eval(expr, scope)
+                if isinstance(r, torch.Tensor):
+                    r = [r]
+                rows = []
+                for t in r:
+                    a = t.detach().contiguous().numpy()  # (ascontiguousarray would make 0-d 1-d)
+                    rows.append("%s\tout\t%s\t%s\t%d" % (cid, str(a.dtype), ",".join(map(str, a.shape)),
+                                                         out.tell()))
+                    out.write(a.tobytes(order="C"))
+                index.extend(rows)
+            except Exception:  # reported by the test, next to the case's name
+                failed += 1
+                msg = (expr + " | " + traceback.format_exc()).replace("\n", " | ").replace("\t", " ")
+                index.append("%s\terr\t%s" % (cid, msg))
+    with open(os.path.join(d, "outputs.txt"), "w") as f:
+        f.write("\n".join(index) + "\n")
+    print("opdb torch_ref.py: %d cases (%d raised), torch %s" % (n, failed, torch.__version__))
+
+
+if __name__ == "__main__":
+    main()
