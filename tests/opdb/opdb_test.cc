@@ -441,7 +441,10 @@ void check_gradients(const std::string& name, bool second_order) {
     autograd::GradcheckOptions o;
     o.atol = e.grad_atol;
     o.rtol = e.grad_rtol;
+    const auto t0 = std::chrono::steady_clock::now();
     const auto res = second_order ? autograd::gradgradcheck(fn, leaves, o) : autograd::gradcheck(fn, leaves, o);
+    if (std::getenv("OPDB_TIMES"))
+      std::cout << e.op << " " << s.name << " " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
     EXPECT_TRUE(res.ok) << e.op << " [" << s.name << "], domain " << e.grad_domain << ": " << res.message;
     ++checked;
   }

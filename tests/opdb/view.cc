@@ -230,7 +230,7 @@ void add_view(std::vector<OpEntry>& out) {
           s.push_back({"every_other", {m({12})}, st({3, 2}, {4, 2}, 0)});
           s.push_back({"keep_offset", {m({3, 4})}, st({4}, {3}, -1)});
           s.push_back({"empty", {m({0, 3})}, st({0, 2}, {1, 1}, 0)});
-          s.push_back({"large", {m({60, 70})}, st({70, 30}, {1, 70}, 5)});
+          s.push_back({"large", {m({60, 70})}, st({70, 30}, {1, 70}, 5), false});
           return s;
         },
         "torch.as_strided(x[0], A['sizes'], A['strides'], max(A['offset'], 0))",
