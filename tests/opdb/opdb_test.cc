@@ -401,7 +401,7 @@ std::vector<std::string> entry_names() {
 
 // gradcheck or gradgradcheck of one entry over its float64 samples (large ones excepted).
 // Non-contiguous sample inputs are made non-contiguous again inside the checked function
-// (gradcheck differentiates contiguous leaves); inputs the op writes are cloned first.
+// (gradcheck differentiates contiguous leaves); inputs the op writes are cloned instead.
 void check_gradients(const std::string& name, bool second_order) {
   const OpEntry& e = *find_entry(name);
   if (!is_differentiable(e)) GTEST_SKIP() << e.op << " is not differentiable";
@@ -429,8 +429,10 @@ void check_gradients(const std::string& name, bool second_order) {
       Tensors args;
       for (size_t i = 0; i < xs.size(); ++i) {
         Tensor a = xs[i];
+        // An input the op writes is cloned (autograd refuses in-place writes into a leaf,
+        // or into a view of a tensor with history, so it stays contiguous here).
         if (has_bit(written, i)) a = a.clone();
-        if (restride[i]) a = noncontiguous(a);
+        else if (restride[i]) a = noncontiguous(a);
         args.push_back(a);
       }
       Tensor y = joined_float_outputs(e.invoke(args, attrs));

@@ -18,6 +18,7 @@ import math
 import os
 import sys
 import traceback
+import warnings
 
 try:
     import numpy as np
@@ -27,7 +28,8 @@ except ImportError as e:  # the test skips its PyTorch comparisons, saying why
     print("opdb torch_ref.py: %s" % e)
     sys.exit(3)
 
-torch.set_num_threads(1)  # deterministic summation order from run to run
+torch.set_num_threads(1)
+warnings.filterwarnings("ignore")  # e.g. padding="same" with an even kernel  # deterministic summation order from run to run
 
 
 # ---- helpers the expressions use ----
@@ -83,6 +85,36 @@ def view_scatter(g, A):
         v = torch.as_strided(z, A["sizes"], A["strides"], max(A["offset"], 0))
     v.copy_(g)
     return z
+
+
+def bn(x, A):
+    """batch_norm with the optional inputs the attributes announce; with return_stats, the
+    updated running stats too."""
+    k = 1
+    rm = rv = w = b = None
+    if A["running_stats"]:
+        rm, rv = x[1].clone(), x[2].clone()
+        k = 3
+    if A["weight"]:
+        w = x[k]
+        k += 1
+    if A["bias"]:
+        b = x[k]
+    y = F.batch_norm(x[0], rm, rv, w, b, A["training"], A["momentum"], A["eps"])
+    return [y, rm, rv] if A.get("return_stats") else y
+
+
+def sdpa(x, A):
+    """Scaled dot-product attention written out (torch 1.13 has no fused one)."""
+    q, k, v = x[0], x[1], x[2]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if A.get("is_causal"):
+        keep = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril()
+        scores = scores.masked_fill(~keep, -math.inf)
+    elif len(x) > 3:
+        m = x[3]
+        scores = scores.masked_fill(~m, -math.inf) if m.dtype == torch.bool else scores + m
+    return torch.softmax(scores, -1) @ v
 
 
 def inplace(t, fn):
