@@ -63,7 +63,11 @@ void add_conv(std::vector<OpEntry>& out) {
           s.push_back({"dilation_groups", {m({1, 4, 5, 5}), noncontiguous(m({4, 2, 2, 2})), m({4})}, geometry({1, 1}, {1, 1}, {2, 2}, 2)});
           s.push_back({"same", {m({1, 2, 4, 5}), m({2, 2, 2, 3})},
                        plus(geometry({1, 1}, {0, 0}, {1, 1}, 1), {"padding_mode", std::string("same")})});
-          s.push_back({"conv1d", {m({2, 2, 6}), m({3, 2, 3}), m({3})}, plus(geometry({2}, {1}, {1}, 1), {"conv1d", true})});
+          s.push_back({"stride_padding_dilation", {m({2, 2, 6, 7}), m({3, 2, 3, 2}), m({3})}, geometry({2, 1}, {1, 0}, {1, 2}, 1)});
+          s.push_back({"depthwise", {m({2, 3, 4, 5}), m({3, 1, 3, 3}), m({3})}, geometry({1, 1}, {1, 1}, {1, 1}, 3)});
+          // Stride 3 leaves the last input rows unused: their gradient must be exactly 0.
+          s.push_back({"stride3_unused_rows", {m({1, 2, 8, 8}), m({2, 2, 2, 2})}, geometry({3, 3}, {0, 0}, {1, 1}, 1)});
+          s.push_back({"conv1d", {m({2, 4, 9}), m({4, 2, 3}), m({4})}, plus(geometry({2}, {1}, {2}, 2), {"conv1d", true})});
           s.push_back({"empty", {m({0, 2, 4, 4}), m({3, 2, 2, 2}), m({3})}, geometry({1, 1}, {0, 0}, {1, 1}, 1)});
           s.push_back({"large", {m({4, 8, 16, 16}), m({16, 8, 3, 3}), m({16})}, geometry({1, 1}, {1, 1}, {1, 1}, 1), false});
           return s;
@@ -98,6 +102,8 @@ void add_conv(std::vector<OpEntry>& out) {
           s.push_back({"bias", {m({1, 2, 3, 3}), m({2, 3, 2, 2}), m({3})}, g({1, 1}, {0, 0}, {0, 0}, {1, 1}, 1)});
           s.push_back({"stride_output_padding", {noncontiguous(m({1, 2, 3, 2})), m({2, 2, 3, 3})}, g({2, 2}, {1, 1}, {1, 0}, {1, 1}, 1)});
           s.push_back({"groups_dilation", {m({1, 4, 3, 3}), m({4, 1, 2, 2}), m({2})}, g({1, 1}, {0, 0}, {0, 0}, {2, 1}, 2)});
+          s.push_back({"stride_dilation_bias", {m({2, 2, 3, 4}), m({2, 3, 3, 2}), m({3})}, g({2, 2}, {1, 0}, {1, 1}, {1, 2}, 1)});
+          s.push_back({"groups_output_padding", {m({1, 4, 3, 3}), m({4, 1, 2, 3})}, g({1, 2}, {0, 1}, {0, 1}, {1, 1}, 2)});
           s.push_back({"empty", {m({0, 2, 3, 3}), m({2, 3, 2, 2})}, g({1, 1}, {0, 0}, {0, 0}, {1, 1}, 1)});
           s.push_back({"large", {m({2, 8, 12, 12}), m({8, 6, 3, 3}), m({6})}, g({2, 2}, {1, 1}, {1, 1}, {1, 1}, 1), false});
           return s;

@@ -42,6 +42,7 @@ void add_index(std::vector<OpEntry>& out) {
         s.push_back({"dim1", {m({3, 5}), m.index({3, 4}, 0, 5)}, dim(1)});
         s.push_back({"noncontiguous_dim0", {noncontiguous(m({4, 3})), noncontiguous(m.index({3, 2}, 0, 4))}, dim(0)});
         s.push_back({"repeated", {m({6}), m.index({10}, 0, 6)}, dim(0)});
+        s.push_back({"scalar", {m({}), scalar_tensor(0, kInt64)}, dim(0)});
         s.push_back({"empty", {m({3, 5}), m.index({3, 0}, 0, 5)}, dim(1)});
         s.push_back({"large", {m({100, 80}), m.index({100, 120}, 0, 80)}, dim(1), false});
         return s;
@@ -74,6 +75,7 @@ void add_index(std::vector<OpEntry>& out) {
           s.push_back({"dim0", {m({4, 5}), idx(4, 2, 5), m({2, 5})}, dim(0)});
           s.push_back({"noncontiguous", {noncontiguous(m({4, 5})), idx(4, 3, 5), noncontiguous(m({3, 5}))}, dim(0)});
           s.push_back({"dim1", {m({5, 4}), idx(4, 2, 5).t().contiguous(), m({5, 3})}, dim(1)});
+          s.push_back({"larger_src", {m({3, 5}), idx(3, 2, 5), m({3, 6})}, dim(0)});
           s.push_back({"empty", {m({4, 5}), idx(4, 0, 5), m({0, 5})}, dim(0)});
           s.push_back({"inplace", {noncontiguous(m({4, 5})), idx(4, 2, 5), m({2, 5})}, {{"dim", int64_t{0}}, {"inplace", true}}, false});
           if (!add) s.push_back({"value", {noncontiguous(m({4, 5})), idx(4, 2, 5)}, {{"dim", int64_t{0}}, {"value", Scalar(int64_t{9})}}});
@@ -98,6 +100,10 @@ void add_index(std::vector<OpEntry>& out) {
         s.push_back({"dim1_repeats", {m({3, 5}), tensor<int64_t>({4, 0, 0, 2})}, dim(1)});
         s.push_back({"noncontiguous", {noncontiguous(m({4, 3})), noncontiguous(tensor<int64_t>({3, 1}))}, dim(0)});
         s.push_back({"scalar_index", {m({4, 3}), scalar_tensor(2, kInt64)}, dim(0)});
+        s.push_back({"dim1_of_3d", {m({2, 4, 3}), tensor<int64_t>({2, 2, 0})}, dim(1)});
+        s.push_back({"int32_index", {m({5}), tensor<int32_t>({4, 1, 1})}, dim(0)});
+        s.push_back({"scalar_input", {m({}), tensor<int64_t>({0, 0, 0})}, dim(0)});
+        s.back().differs_from_torch = "a 0-d input gives one value per index ([3] here); torch 1.13 returns 0-d";
         s.push_back({"empty", {m({4, 3}), zeros({0}, kInt64)}, dim(0)});
         s.push_back({"large", {m({100, 80}), m.index({200}, 0, 100)}, dim(0), false});
         return s;
@@ -128,6 +134,11 @@ void add_index(std::vector<OpEntry>& out) {
           s.push_back({"accumulate_repeats", {noncontiguous(m({5, 4})), m({4, 4}), tensor<int64_t>({1, 3, 1, 1})}, acc});
           s.push_back({"mask", {m({5, 4}), m({4}), tensor<bool>({true, false, true, true, false})}, put});
           s.push_back({"broadcast_values", {m({5, 4}), m({4}), tensor<int64_t>({4, 0})}, put});
+          s.push_back({"broadcast_values_accumulate", {m({5, 3}), m({3}), tensor<int64_t>({0, 3, 4})}, acc});
+          s.push_back({"scalar_value", {m({5, 3}), m({}), tensor<int64_t>({1, 3})}, put});
+          s.push_back({"negative_indices", {m({5, 3}), m({2, 3}), tensor<int64_t>({-1, 1})}, put});
+          s.push_back({"two_broadcast_indices", {m({4, 5, 2}), m({2, 3, 2}), tensor<int64_t>({3, 0}, {2, 1}), tensor<int64_t>({1, 4, 2})}, put});
+          s.push_back({"mask_2d_accumulate", {m({2, 3, 2}), m({3, 2}), tensor<bool>({false, true, true, false, false, true}, {2, 3})}, acc});
           s.push_back({"empty", {m({5, 4}), m({0, 4}), zeros({0}, kInt64)}, put});
           s.push_back({"inplace", {noncontiguous(m({4, 3})), m({2, 3}), tensor<int64_t>({3, 0})}, {{"accumulate", false}, {"inplace", true}}, false});
           s.push_back({"large", {m({100, 60}), m({150, 60}), m.index({150}, 0, 100)}, acc, false});
@@ -210,6 +221,7 @@ void add_index(std::vector<OpEntry>& out) {
           s.push_back({"smallest_dim0", {noncontiguous(distinct({6, 4}))}, k(2, 0, false)});
           s.push_back({"all", {distinct({5})}, k(5, 0, true)});
           s.push_back({"k0", {distinct({3, 4})}, k(0, 1, true)});
+          s.push_back({"scalar", {distinct({})}, k(1, 0, true)});
           s.push_back({"empty", {distinct({0, 4})}, k(2, 1, true)});
           s.push_back({"large", {distinct({10, 5000})}, k(20, 1, true), false});
           return s;

@@ -39,6 +39,11 @@ void add_linalg(std::vector<OpEntry>& out) {
         s.push_back({"batched_broadcast", {m({2, 1, 2, 3}), m({3, 3, 2})}});
         s.push_back({"3d_1d", {noncontiguous(m({2, 3, 4})), m({4})}});
         s.push_back({"1d_3d", {m({3}), m({2, 3, 2})}});
+        s.push_back({"batched", {m({2, 3, 4}), m({2, 4, 2})}});
+        s.push_back({"broadcast_2d_3d", {m({3, 4}), m({2, 4, 5})}});
+        s.push_back({"broadcast_size1_batch", {m({1, 3, 2}), m({4, 2, 3})}});
+        s.push_back({"transposed_batched", {m({2, 4, 3}).transpose(-1, -2), m({2, 5, 4}).transpose(-1, -2)}});
+        s.push_back({"sliced_operand", {m({6, 4}).slice(0, 0, 6, 2), m({4, 3})}});
         s.push_back({"empty", {m({0, 3}), m({3, 4})}});
         s.push_back({"empty_inner", {m({2, 0}), m({0, 3})}});
         s.push_back({"large", {m({33, 200}, kUnit), m({200, 17}, kUnit)}, {}, false});
@@ -59,6 +64,8 @@ void add_linalg(std::vector<OpEntry>& out) {
         std::vector<Sample> s;
         s.push_back({"contiguous", {m({5, 4}), m({4, 3})}});
         s.push_back({"noncontiguous", {m({5, 4}), noncontiguous(m({4, 3}))}});
+        s.push_back({"transposed", {m({4, 3}).t(), m({2, 4}).t()}});
+        s.push_back({"sliced", {m({6, 4}).slice(0, 0, 6, 2), m({4, 5}).slice(1, 1, 5, 2)}});
         s.push_back({"empty", {m({0, 4}), m({4, 3})}});
         s.push_back({"large", {m({64, 128}, kUnit), m({128, 48}, kUnit)}, {}, false});
         return s;
@@ -98,6 +105,10 @@ void add_linalg(std::vector<OpEntry>& out) {
         s.push_back({"broadcast_row", {m({3}), m({2, 4}), m({4, 3})}, scaled});
         s.push_back({"full_noncontiguous", {m({2, 3}), noncontiguous(m({2, 5})), m({5, 3})}, {{"beta", Scalar(int64_t{1})}, {"alpha", Scalar(int64_t{1})}}});
         s.push_back({"column", {m({2, 1}), m({2, 4}), noncontiguous(m({4, 3}))}, scaled});
+        s.push_back({"beta_zero", {m({3, 2}), m({3, 4}), m({4, 2})}, {{"beta", Scalar(0.0)}, {"alpha", Scalar(1.5)}}});
+        s.push_back({"negative_alpha", {m({3, 2}), m({3, 4}), m({4, 2})}, {{"beta", Scalar(0.5)}, {"alpha", Scalar(-2.0)}}});
+        s.push_back({"scalar_input", {m({}), m({3, 4}), m({4, 2})}, {{"beta", Scalar(3.0)}, {"alpha", Scalar(0.5)}}});
+        s.push_back({"transposed", {m({3, 2}), m({4, 3}).t(), m({2, 4}).t()}, scaled});
         s.push_back({"empty", {m({3}), m({0, 4}), m({4, 3})}, scaled});
         s.push_back({"large", {m({48}), m({64, 128}, kUnit), m({128, 48}, kUnit)}, scaled, false});
         return s;
@@ -113,6 +124,7 @@ void add_linalg(std::vector<OpEntry>& out) {
         std::vector<Sample> s;
         s.push_back({"contiguous", {m({4}), m({5})}});
         s.push_back({"noncontiguous", {m({4}), noncontiguous(m({5}))}});
+        s.push_back({"stepped", {m({6}).slice(0, 0, 6, 2), m({4})}});
         s.push_back({"empty", {m({0}), m({5})}});
         s.push_back({"large", {m({70}), m({80})}, {}, false});
         return s;
@@ -126,6 +138,7 @@ void add_linalg(std::vector<OpEntry>& out) {
         std::vector<Sample> s;
         s.push_back({"contiguous", {m({9}), m({9})}});
         s.push_back({"noncontiguous", {noncontiguous(m({6})), noncontiguous(m({6}))}});
+        s.push_back({"stepped", {m({6}).slice(0, 1, 6, 2), m({3})}});
         s.push_back({"empty", {m({0}), m({0})}});
         s.push_back({"large", {m({12000}, kUnit), m({12000}, kUnit)}, {}, false});
         return s;

@@ -152,7 +152,12 @@ void add_nn(std::vector<OpEntry>& out) {
           s.push_back({"weight_ignore", {noncontiguous(m({5, 4})), targets, m({4}, Domain::positive(0.5, 2))},
                        loss("sum", 1, ce ? 0.1 : 0.0, true)});
           s.push_back({"nd_none", {m({2, 4, 3}), tensor<int64_t>({0, 1, 3, 2, 2, 0}, {2, 3})}, loss("none")});
-          if (ce) s.push_back({"probabilities", {m({3, 4}), m({3, 4}, Domain{0, 1})}, loss("mean")});
+          if (ce) {
+            s.push_back({"probabilities_smoothing", {m({3, 4}), m({3, 4}, Domain{0, 1})}, loss("sum", -100, 0.1)});
+            s.push_back({"weight_ignore_smoothing_mean", {m({5, 4}), targets, tensor<double>({0.5, 1, 2, 1.5}).to(t)}, loss("mean", 2, 0.2, true)});
+          } else {
+            s.push_back({"weight_ignore_mean", {m({5, 4}), targets, m({4})}, loss("mean", 3, 0, true)});
+          }
           s.push_back({"empty", {m({0, 4}), zeros({0}, kInt64)}, loss("sum")});
           s.push_back({"large", {m({256, 100}), randint(0, 100, {256}, kInt64, &m.gen())}, loss("mean"), false});
           return s;

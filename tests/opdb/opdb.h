@@ -37,6 +37,9 @@ struct Sample {
   Tensors inputs;
   Attrs attrs;
   bool grad = true;  // part of the float64 gradcheck (large samples are not)
+  // Non-empty: where Tessera deliberately differs from PyTorch on this sample (said why);
+  // it is gradchecked but not compared with PyTorch's output.
+  std::string differs_from_torch;
 };
 
 // An argument the op must refuse: invoke throws tessera::Error whose text contains

@@ -54,6 +54,7 @@ void add_pool(std::vector<OpEntry>& out) {
           s.push_back({"plain", {m({1, 2, 4, 4})}, max_attrs({2, 2}, {2, 2}, {0, 0}, {1, 1}, false)});
           s.push_back({"overlap_padding", {noncontiguous(m({2, 2, 5, 5}))}, max_attrs({3, 3}, {2, 1}, {1, 1}, {1, 1}, false)});
           s.push_back({"ceil_dilation", {m({1, 1, 7, 6})}, max_attrs({2, 2}, {2, 2}, {0, 1}, {2, 1}, true)});
+          s.push_back({"rectangular", {m({2, 3, 7, 6})}, max_attrs({3, 2}, {2, 1}, {1, 1}, {1, 2}, true)});
           s.push_back({"unbatched", {m({2, 4, 4})}, max_attrs({2, 2}, {2, 2}, {0, 0}, {1, 1}, false)});
           s.push_back({"empty", {m({0, 2, 4, 4})}, max_attrs({2, 2}, {2, 2}, {0, 0}, {1, 1}, false)});
           s.push_back({"large", {m({4, 8, 32, 32})}, max_attrs({3, 3}, {2, 2}, {1, 1}, {1, 1}, false), false});
@@ -110,6 +111,8 @@ void add_pool(std::vector<OpEntry>& out) {
           s.push_back({"plain", {m({1, 2, 4, 4})}, avg_attrs({2, 2}, {2, 2}, {0, 0}, false, true)});
           s.push_back({"padding_included", {noncontiguous(m({2, 2, 5, 5}))}, avg_attrs({3, 3}, {2, 1}, {1, 1}, false, true)});
           s.push_back({"padding_excluded_ceil", {m({1, 1, 6, 7})}, avg_attrs({3, 2}, {2, 2}, {1, 1}, true, false)});
+          s.push_back({"excluded_ceil_batch", {m({2, 2, 7, 6})}, avg_attrs({3, 2}, {2, 2}, {1, 1}, true, false)});
+          s.push_back({"included_rectangular", {m({1, 2, 5, 6})}, avg_attrs({2, 3}, {1, 2}, {1, 1}, false, true)});
           s.push_back({"empty", {m({0, 2, 4, 4})}, avg_attrs({2, 2}, {2, 2}, {0, 0}, false, true)});
           s.push_back({"large", {m({4, 8, 32, 32})}, avg_attrs({3, 3}, {2, 2}, {1, 1}, false, true), false});
           return s;
@@ -151,6 +154,8 @@ void add_pool(std::vector<OpEntry>& out) {
           std::vector<Sample> s;
           s.push_back({"plain", {m({1, 2, 5, 7})}, os});
           s.push_back({"noncontiguous", {noncontiguous(m({2, 2, 4, 3}))}, os});
+          if (global) s.push_back({"batch", {m({2, 3, 4, 5})}, os});
+          else s.push_back({"uneven", {m({2, 2, 7, 5})}, {{"output_size", Ints{3, 4}}}});
           if (!global) s.push_back({"upsample", {m({1, 1, 2, 1})}, os});
           s.push_back({"empty", {m({0, 2, 4, 4})}, os});
           s.push_back({"large", {m({4, 8, 32, 32})}, os, false});

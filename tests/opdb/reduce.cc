@@ -167,9 +167,23 @@ void add_reduce(std::vector<OpEntry>& out) {
   }
   out.push_back(reduction("mean", [](const Tensor& x, Ints d, bool k) { return mean(x, d, k); },
                           "red(torch.mean, x[0], A)"));
-  out.push_back(reduction("prod", [](const Tensor& x, Ints d, bool k) { return prod(x, d, k); },
-                          "red(torch.prod, x[0], A)", Domain{0.6, 1.4}, kFloats,
-                          "values in [0.6, 1.4] (no zeros)", true));
+  {
+    // Factors near 1 keep products O(1); the zero samples check the rule where the
+    // product's gradient is not the product divided by x.
+    OpEntry e = reduction("prod", [](const Tensor& x, Ints d, bool k) { return prod(x, d, k); }, "red(torch.prod, x[0], A)",
+                          Domain::nonzero(0.6, 1.4), kFloats, "|x| in [0.6, 1.4], or exactly one zero per product");
+    e.samples = [](DType t) {
+      Maker m("prod", t, Domain::nonzero(0.6, 1.4));
+      auto s = reduce_samples(m);
+      // One zero in each slice along dim 1 of the first batch; one zero in the whole tensor.
+      const Tensor zero_at = logical_and(eq(arange(3).view({1, 3, 1}), tensor<int64_t>({0, 1, 2, 1}).view({1, 1, 4})),
+                                         eq(arange(2).view({2, 1, 1}), 0));
+      s.push_back({"one_zero_per_slice", {masked_fill(m({2, 3, 4}), zero_at, 0.0)}, dims({1})});
+      s.push_back({"one_zero_in_all", {masked_fill(m({2, 3}), eq(arange(6).view({2, 3}), 4), 0.0)}, dims({})});
+      return s;
+    };
+    out.push_back(std::move(e));
+  }
   out.push_back(reduction("amax", [](const Tensor& x, Ints d, bool k) { return amax(x, d, k); },
                           "red(torch.amax, x[0], A)", {}, {kFloat32, kFloat64, kInt64}, "distinct values"));
   out.push_back(reduction("amin", [](const Tensor& x, Ints d, bool k) { return amin(x, d, k); },
@@ -206,10 +220,9 @@ void add_reduce(std::vector<OpEntry>& out) {
     e.samples = [op = std::string(op), pp](DType t) {
       Maker m(op, t, Domain::nonzero());
       auto s = reduce_samples(m, false, {{"p", pp}});
-      if (pp == 3.0) {
-        s.push_back({"p_half", {m({3, 4})}, {{"dims", Ints{1}}, {"keepdim", false}, {"p", 0.5}}});
-        s.push_back({"p_inf", {m({3, 4})}, {{"dims", Ints{1}}, {"keepdim", false}, {"p", INFINITY}}});
-      }
+      if (pp == 3.0)
+        for (double p : {0.5, 1.5, double(INFINITY), -double(INFINITY), 0.0})
+          s.push_back({"p_" + std::to_string(p), {m({2, 3, 4})}, {{"dims", Ints{p == -INFINITY ? 0 : 1}}, {"keepdim", p == 0.0}, {"p", p}}});
       return s;
     };
     e.torch = "red(torch.norm, x[0], A, p=A['p'])";

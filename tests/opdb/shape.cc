@@ -33,6 +33,9 @@ void add_shape(std::vector<OpEntry>& out) {
           s.push_back({"negative_dim", {m({2, 2, 3}), m({2, 2, 1})}, {{"dim", int64_t{-1}}}});
           s.push_back({"empty_piece", {m({0, 3}), m({2, 3})}, {{"dim", int64_t{0}}}});
           s.push_back({"one", {m({5})}, {{"dim", int64_t{0}}}});
+          // A 1-D empty tensor is skipped whatever the dim (PyTorch's legacy rule).
+          s.push_back({"skips_empty_1d", {m({2, 3}), m({0}), m({2, 2})}, {{"dim", int64_t{1}}}});
+          s.push_back({"only_empty", {m({0}), m({0})}, {{"dim", int64_t{0}}}});
           s.push_back({"large", {m({100, 40}), m({100, 60})}, {{"dim", int64_t{1}}}, false});
           return s;
         },

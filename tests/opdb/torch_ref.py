@@ -52,6 +52,10 @@ def red(f, t, A, **kw):
         return r.reshape([1] * t.dim()) if keep else r
     if len(d) == 1:
         return f(t, dim=d[0], keepdim=keep, **kw)
+    if f is torch.prod:  # one dim per call, the highest first
+        for k in sorted((k % t.dim() for k in d), reverse=True):
+            t = torch.prod(t, k, keepdim=keep, **kw)
+        return t
     return f(t, dim=d, keepdim=keep, **kw)
 
 
