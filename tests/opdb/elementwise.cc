@@ -29,15 +29,28 @@ Tensor with_specials(const Tensor& t) {
   return c;
 }
 
+using InplaceUnary = Tensor& (*)(Tensor&);
+using InplaceBinary = Tensor& (*)(Tensor&, const Tensor&);
+
+// The in-place form (x.exp_()) as a sample with the attribute "inplace": written into a
+// non-contiguous float input (forward only: autograd refuses in-place writes into leaves).
 OpEntry unary(const char* op, Tensor (*fn)(const Tensor&), std::string torch, Domain d,
-              std::vector<DType> dtypes = kFloats, std::string domain = "any") {
+              std::vector<DType> dtypes = kFloats, std::string domain = "any", InplaceUnary inplace = nullptr) {
   OpEntry e;
   e.op = op;
   e.family = "elementwise";
-  e.invoke = [fn](const Tensors& x, const Attrs&) { return one(fn(x[0])); };
-  e.samples = [op = std::string(op), d](DType t) {
+  e.invoke = [fn, inplace](const Tensors& x, const Attrs& a) {
+    if (attr_b(a, "inplace")) {
+      Tensor self = x[0];
+      return one(inplace(self));
+    }
+    return one(fn(x[0]));
+  };
+  e.samples = [op = std::string(op), d, inplace](DType t) {
     Maker m(op, t, d);
-    return unary_samples(m);
+    auto s = unary_samples(m);
+    if (inplace && is_floating(t)) s.push_back({"inplace", {noncontiguous(m({3, 4}))}, {{"inplace", true}}, false});
+    return s;
   };
   e.torch = std::move(torch);
   e.dtypes = std::move(dtypes);
@@ -49,17 +62,32 @@ OpEntry unary(const char* op, Tensor (*fn)(const Tensor&), std::string torch, Do
 // operand.
 template <typename FT, typename FS>
 OpEntry binary(const char* op, FT ft, FS fs, const std::string& torch_fn, std::vector<DType> dtypes,
-               PairFn make = nullptr, std::string domain = "any") {
+               PairFn make = nullptr, std::string domain = "any", InplaceBinary inplace = nullptr) {
   OpEntry e;
   e.op = op;
   e.family = "elementwise";
-  e.invoke = [ft, fs](const Tensors& x, const Attrs& a) {
+  e.invoke = [ft, fs, inplace](const Tensors& x, const Attrs& a) {
+    if (attr_b(a, "inplace")) {
+      Tensor self = x[0];
+      return one(inplace(self, x[1]));
+    }
     if (a.has("scalar")) return one(fs(x[0], a.scalar("scalar")));
     return one(ft(x[0], x[1]));
   };
-  e.samples = [op = std::string(op), make](DType t) {
+  e.samples = [op = std::string(op), make, inplace](DType t) {
     Maker m(op, t);
     auto s = binary_samples(m, {}, make);
+    Tensors in = make ? make(m, {3, 4}, {4}) : Tensors{m({3, 4}), m({4})};
+    if (inplace && is_floating(t)) s.push_back({"inplace", {noncontiguous(in[0]), in[1]}, {{"inplace", true}}, false});
+    // Promotion: an int64 operand with a float one, two float widths, an int tensor with a
+    // float number; and a 3-D broadcast.
+    if (is_floating(t)) {
+      s.push_back({"promote_int", {round(in[0]).to(kInt64), in[1]}});
+      s.push_back({"promote_width", {in[0], in[1].to(t == kFloat32 ? kFloat64 : kFloat32)}});
+    } else {
+      s.push_back({"int_with_float_number", {in[0]}, {{"scalar", Scalar(0.5)}}});
+    }
+    s.push_back({"broadcast_3d", make ? make(m, {4, 1, 5}, {3, 1}) : Tensors{m({4, 1, 5}), m({3, 1})}});
     Tensors lhs = make ? make(m, {3, 4}, {}) : Tensors{m({3, 4})};
     s.push_back({"scalar_number", {lhs[0]}, {{"scalar", is_floating(t) ? Scalar(1.5) : Scalar(int64_t{3})}}});
     return s;
@@ -118,16 +146,16 @@ Tensors quotient_operands(Maker& m, IntArrayRef sa, IntArrayRef sb) {
 void add_elementwise(std::vector<OpEntry>& out) {
   // ---- binary arithmetic ----
   out.push_back(binary("add", [](const Tensor& a, const Tensor& b) { return add(a, b); },
-                       [](const Tensor& a, const Scalar& b) { return add(a, b); }, "add", kFloatsInt));
+                       [](const Tensor& a, const Scalar& b) { return add(a, b); }, "add", kFloatsInt, nullptr, "any", &add_));
   out.push_back(binary("sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); },
-                       [](const Tensor& a, const Scalar& b) { return sub(a, b); }, "sub", kFloatsInt));
+                       [](const Tensor& a, const Scalar& b) { return sub(a, b); }, "sub", kFloatsInt, nullptr, "any", &sub_));
   out.push_back(binary("mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); },
-                       [](const Tensor& a, const Scalar& b) { return mul(a, b); }, "mul", kFloatsInt));
+                       [](const Tensor& a, const Scalar& b) { return mul(a, b); }, "mul", kFloatsInt, nullptr, "any", &mul_));
   out.push_back(binary(
       "div", [](const Tensor& a, const Tensor& b) { return div(a, b); },
       [](const Tensor& a, const Scalar& b) { return div(a, b); }, "div", kFloatsInt,
       [](Maker& m, IntArrayRef a, IntArrayRef b) { return Tensors{m(a), m(b, Domain::nonzero(0.5, 2))}; },
-      "divisor away from 0"));
+      "divisor away from 0", &div_));
   out.push_back(binary("floor_divide", [](const Tensor& a, const Tensor& b) { return floor_divide(a, b); },
                        [](const Tensor& a, const Scalar& b) { return floor_divide(a, b); }, "floor_divide",
                        kFloatsInt, quotient_operands, "a / b away from integers"));
@@ -141,6 +169,10 @@ void add_elementwise(std::vector<OpEntry>& out) {
     e.family = "elementwise";
     e.invoke = [](const Tensors& x, const Attrs& a) {
       if (a.has("base")) return one(pow(a.scalar("base"), x[0]));
+      if (attr_b(a, "inplace")) {
+        Tensor self = x[0];
+        return one(pow_(self, a.scalar("exponent")));
+      }
       if (a.has("exponent")) return one(pow(x[0], a.scalar("exponent")));
       return one(pow(x[0], x[1]));
     };
@@ -152,6 +184,7 @@ void add_elementwise(std::vector<OpEntry>& out) {
       s.push_back({"scalar_exponent", {m({3, 4}, Domain::positive(0.5, 2))}, {{"exponent", Scalar(2.5)}}});
       s.push_back({"int_exponent_negative_base", {m({3, 4})}, {{"exponent", Scalar(int64_t{3})}}});
       s.push_back({"scalar_base", {m({3, 4}, Domain{-1.5, 1.5})}, {{"base", Scalar(2.5)}}});
+      s.push_back({"inplace", {noncontiguous(m({3, 4}, Domain::positive(0.5, 2)))}, {{"exponent", Scalar(int64_t{3})}, {"inplace", true}}, false});
       return s;
     };
     e.torch = "torch.pow(A['base'], x[0]) if 'base' in A else torch.pow(x[0], A['exponent'] if 'exponent' in A else x[1])";
@@ -193,29 +226,39 @@ void add_elementwise(std::vector<OpEntry>& out) {
 
   // ---- unary ----
   const Domain any = Domain::any(), positive = Domain::positive(), nonzero = Domain::nonzero();
-  out.push_back(unary("neg", [](const Tensor& x) { return neg(x); }, "torch.neg(x[0])", any, kFloatsInt));
+  out.push_back(unary("neg", [](const Tensor& x) { return neg(x); }, "torch.neg(x[0])", any, kFloatsInt, "any", &neg_));
   out.push_back(unary("abs", [](const Tensor& x) { return abs(x); }, "torch.abs(x[0])", nonzero, kFloatsInt,
-                      "away from 0"));
+                      "away from 0", &abs_));
   out.push_back(unary("sign", [](const Tensor& x) { return sign(x); }, "torch.sign(x[0])", nonzero, kFloatsInt,
                       "away from 0"));
-  out.push_back(unary("exp", [](const Tensor& x) { return exp(x); }, "torch.exp(x[0])", any));
-  out.push_back(unary("expm1", [](const Tensor& x) { return expm1(x); }, "torch.expm1(x[0])", any));
-  out.push_back(unary("log", [](const Tensor& x) { return log(x); }, "torch.log(x[0])", positive, kFloats, "positive"));
+  out.push_back(unary("exp", [](const Tensor& x) { return exp(x); }, "torch.exp(x[0])", any, kFloats, "any", &exp_));
+  {
+    OpEntry e = unary("expm1", [](const Tensor& x) { return expm1(x); }, "torch.expm1(x[0])", any);
+    e.samples = [](DType t) {
+      Maker m("expm1", t);
+      auto s = unary_samples(m);
+      // Near 0, where exp(x) - 1 would lose every digit expm1 keeps.
+      s.push_back({"tiny", {m({20}, Domain{-1e-3, 1e-3})}});
+      return s;
+    };
+    out.push_back(std::move(e));
+  }
+  out.push_back(unary("log", [](const Tensor& x) { return log(x); }, "torch.log(x[0])", positive, kFloats, "positive", &log_));
   out.push_back(unary("log1p", [](const Tensor& x) { return log1p(x); }, "torch.log1p(x[0])", Domain{-0.7, 2},
                       kFloats, "> -1"));
   out.push_back(unary("log2", [](const Tensor& x) { return log2(x); }, "torch.log2(x[0])", positive, kFloats, "positive"));
-  out.push_back(unary("sqrt", [](const Tensor& x) { return sqrt(x); }, "torch.sqrt(x[0])", positive, kFloats, "positive"));
+  out.push_back(unary("sqrt", [](const Tensor& x) { return sqrt(x); }, "torch.sqrt(x[0])", positive, kFloats, "positive", &sqrt_));
   out.push_back(unary("rsqrt", [](const Tensor& x) { return rsqrt(x); }, "torch.rsqrt(x[0])", positive, kFloats,
                       "positive"));
   out.push_back(unary("sin", [](const Tensor& x) { return sin(x); }, "torch.sin(x[0])", any));
   out.push_back(unary("cos", [](const Tensor& x) { return cos(x); }, "torch.cos(x[0])", any));
   out.push_back(unary("tan", [](const Tensor& x) { return tan(x); }, "torch.tan(x[0])", Domain{-1.2, 1.2}, kFloats,
                       "|x| <= 1.2"));
-  out.push_back(unary("tanh", [](const Tensor& x) { return tanh(x); }, "torch.tanh(x[0])", any));
-  out.push_back(unary("sigmoid", [](const Tensor& x) { return sigmoid(x); }, "torch.sigmoid(x[0])", any));
+  out.push_back(unary("tanh", [](const Tensor& x) { return tanh(x); }, "torch.tanh(x[0])", any, kFloats, "any", &tanh_));
+  out.push_back(unary("sigmoid", [](const Tensor& x) { return sigmoid(x); }, "torch.sigmoid(x[0])", any, kFloats, "any", &sigmoid_));
   out.push_back(unary("erf", [](const Tensor& x) { return erf(x); }, "torch.erf(x[0])", any));
   out.push_back(unary("relu", [](const Tensor& x) { return relu(x); }, "torch.relu(x[0])", nonzero, kFloatsInt,
-                      "away from 0"));
+                      "away from 0", &relu_));
   out.push_back(unary("silu", [](const Tensor& x) { return silu(x); }, "F.silu(x[0])", any));
   out.push_back(unary("square", [](const Tensor& x) { return square(x); }, "torch.square(x[0])", any, kFloatsInt));
   out.push_back(unary("reciprocal", [](const Tensor& x) { return reciprocal(x); }, "torch.reciprocal(x[0])",
@@ -290,6 +333,10 @@ void add_elementwise(std::vector<OpEntry>& out) {
       std::optional<Scalar> lo, hi;
       if (a.has("min")) lo = a.scalar("min");
       if (a.has("max")) hi = a.scalar("max");
+      if (attr_b(a, "inplace")) {
+        Tensor self = x[0];
+        return one(clamp_(self, lo, hi));
+      }
       return one(clamp(x[0], lo, hi));
     };
     e.samples = [](DType t) {
@@ -307,6 +354,7 @@ void add_elementwise(std::vector<OpEntry>& out) {
       }
       s.push_back({"min_only", {off_bounds(m({3, 4}))}, {{"min", lo}}});
       s.push_back({"max_only", {off_bounds(m({3, 4}))}, {{"max", hi}}});
+      s.push_back({"inplace", {noncontiguous(m({3, 4}))}, {{"min", lo}, {"max", hi}, {"inplace", true}}, false});
       return s;
     };
     e.torch = "torch.clamp(x[0], A.get('min'), A.get('max'))";
@@ -419,7 +467,13 @@ void add_elementwise(std::vector<OpEntry>& out) {
     OpEntry e;
     e.op = "masked_fill";
     e.family = "elementwise";
-    e.invoke = [](const Tensors& x, const Attrs& a) { return one(masked_fill(x[0], x[1], a.scalar("value"))); };
+    e.invoke = [](const Tensors& x, const Attrs& a) {
+      if (attr_b(a, "inplace")) {
+        Tensor self = x[0];
+        return one(masked_fill_(self, x[1], a.scalar("value")));
+      }
+      return one(masked_fill(x[0], x[1], a.scalar("value")));
+    };
     e.samples = [](DType t) {
       Maker m("masked_fill", t);
       const Attrs v{{"value", is_floating(t) ? Scalar(7.5) : Scalar(int64_t{7})}};
@@ -428,6 +482,9 @@ void add_elementwise(std::vector<OpEntry>& out) {
       s.push_back({"broadcast", {m({3, 4}), m.mask({4})}, v});
       s.push_back({"noncontiguous", {noncontiguous(m({3, 4})), m.mask({3, 1})}, v});
       s.push_back({"empty", {m({0, 4}), m.mask({4})}, v});
+      Attrs inplace = v;
+      inplace.add({"inplace", true});
+      s.push_back({"inplace", {noncontiguous(m({3, 4})), m.mask({4})}, inplace, false});
       s.push_back({"large", {m({65, 67}), m.mask({65, 1})}, v, false});
       return s;
     };
