@@ -18,7 +18,7 @@ OpEntry entry(const char* op, InvokeFn invoke, SamplesFn samples, std::string to
   return e;
 }
 
-const std::vector<DType> kTypes{kFloat32, kFloat64, kInt64, kBool};
+constexpr std::initializer_list<DType> kTypes{kFloat32, kFloat64, kInt64, kBool};
 
 }  // namespace
 

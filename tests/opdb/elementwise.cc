@@ -7,8 +7,8 @@
 namespace tessera::opdb {
 namespace {
 
-const std::vector<DType> kFloats{kFloat32, kFloat64};
-const std::vector<DType> kFloatsInt{kFloat32, kFloat64, kInt64};
+constexpr std::initializer_list<DType> kFloats{kFloat32, kFloat64};
+constexpr std::initializer_list<DType> kFloatsInt{kFloat32, kFloat64, kInt64};
 
 // Multiples of 0.5: ties for comparisons, halves for round.
 Tensor halves(const Tensor& t) {

@@ -6,7 +6,7 @@ namespace tessera::opdb {
 namespace {
 
 using Ints = std::vector<int64_t>;
-const std::vector<DType> kTypes{kFloat32, kFloat64, kInt64};
+constexpr std::initializer_list<DType> kTypes{kFloat32, kFloat64, kInt64};
 
 OpEntry entry(const char* op, InvokeFn invoke, SamplesFn samples, std::string torch,
               std::function<std::vector<ErrorCase>()> errors) {

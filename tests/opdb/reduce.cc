@@ -7,7 +7,7 @@ namespace tessera::opdb {
 namespace {
 
 using Ints = std::vector<int64_t>;
-const std::vector<DType> kFloats{kFloat32, kFloat64};
+constexpr std::initializer_list<DType> kFloats{kFloat32, kFloat64};
 
 Attrs dims(Ints d, bool keepdim = false) { return {{"dims", std::move(d)}, {"keepdim", keepdim}}; }
 
