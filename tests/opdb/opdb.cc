@@ -37,6 +37,15 @@ bool is_differentiable(const OpEntry& e) {
   return e.differentiable_composite || (op && (op->flags & ops::kDifferentiable) != 0);
 }
 
+bool writes_inputs(const OpEntry& e, const Sample& s) {
+  ops::ensure_registered();
+  const ops::OpDef* op = ops::find_op(e.op);
+  if (op && op->mutates != 0) return true;
+  // The in-place forms (x.add_(y), scatter_, ...) and batch_norm's running statistics.
+  if (attr_b(s.attrs, "inplace")) return true;
+  return e.op == "batch_norm" && attr_b(s.attrs, "training") && attr_b(s.attrs, "running_stats");
+}
+
 Maker::Maker(const std::string& op, DType dtype, Domain domain)
     : dtype_(dtype), domain_(domain),
       gen_(std::hash<std::string>{}(op) ^ (static_cast<uint64_t>(dtype) * 0x9e3779b97f4a7c15ull)) {}

@@ -13,9 +13,12 @@
 //       }
 //
 // samples() is deterministic (seeded by the op's name and the dtype), so two calls give
-// equal inputs. invoke() of an op with OpDef::mutates writes its inputs: take fresh
-// samples (or clone) for each run. Random ops take their seed from the sample's "seed"
-// attribute, so two runs of one sample draw the same numbers.
+// equal inputs. invoke() takes the sample's attributes too (its non-tensor arguments:
+// dims, a scalar operand, the OpDef's attributes for ops called through dispatch).
+// Some samples write their inputs (writes_inputs(): ops with OpDef::mutates, the in-place
+// forms such as x.add_(y), batch_norm's running stats in training): take fresh samples, or
+// clone, for each run. Random ops take their seed from the sample's "seed" attribute, so
+// two runs of one sample draw the same numbers.
 #include <functional>
 #include <string>
 #include <vector>
@@ -96,6 +99,9 @@ struct OpEntry {
 
 // The OpDef's kDifferentiable flag, or differentiable_composite.
 bool is_differentiable(const OpEntry& e);
+
+// Whether invoke(s.inputs, s.attrs) writes any of s.inputs.
+bool writes_inputs(const OpEntry& e, const Sample& s);
 
 // Every entry, in family order. Built once; holds no tensors (samples are made on demand).
 const std::vector<OpEntry>& entries();
