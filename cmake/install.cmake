@@ -7,6 +7,8 @@
 #   find_package(Tessera REQUIRED)
 #   target_link_libraries(app PRIVATE Tessera::tessera)         # shared
 #   target_link_libraries(app PRIVATE Tessera::tessera_static)  # static
+#   target_link_libraries(app PRIVATE Tessera::tessera_inference)  # inference only (shared;
+#                                        # tessera_inference_static: static), no autograd/training
 #
 # The shared library keeps oneDNN and OpenMP private (hidden symbols); the static one
 # passes them on, so TesseraConfig.cmake finds them again (find_dependency).
@@ -16,9 +18,9 @@ include(CMakePackageConfigHelpers)
 set(TESSERA_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Tessera
     CACHE STRING "Where TesseraConfig.cmake goes, relative to the install prefix")
 
-# tessera_objects is linked in through $<TARGET_OBJECTS:...>, not as a dependency, so only
-# the two libraries join the export set.
-install(TARGETS tessera tessera_static
+# The layers' OBJECT libraries are linked in through $<TARGET_OBJECTS:...>, not as
+# dependencies, so only the four libraries join the export set.
+install(TARGETS tessera tessera_static tessera_inference tessera_inference_static
   EXPORT TesseraTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Runtime NAMELINK_COMPONENT Development
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development

@@ -7,36 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "tessera/grad_mode.h"  // is_grad_enabled, NoGradGuard, EnableGradGuard
 #include "tessera/tensor.h"
 
 namespace tessera::autograd {
-
-TESSERA_API bool is_grad_enabled();
-TESSERA_API void set_grad_enabled(bool enabled);
-
-// Disables recording in its scope (inference, optimizer updates), like torch.no_grad().
-class TESSERA_API NoGradGuard {
- public:
-  NoGradGuard();
-  ~NoGradGuard();
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
-
- private:
-  bool previous_;
-};
-
-// Re-enables recording in its scope (inside a NoGradGuard).
-class TESSERA_API EnableGradGuard {
- public:
-  EnableGradGuard();
-  ~EnableGradGuard();
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
-
- private:
-  bool previous_;
-};
 
 // Accumulates d(outputs)/d(leaf) into every leaf's .grad(). `grad_outputs` may be empty
 // when every output is a one-element tensor (the gradient 1 is implied).
@@ -76,7 +50,3 @@ TESSERA_API GradcheckResult gradgradcheck(const TensorFn& fn, const std::vector<
                                           const GradcheckOptions& options = {});
 
 }  // namespace tessera::autograd
-
-namespace tessera {
-using autograd::NoGradGuard;
-}  // namespace tessera

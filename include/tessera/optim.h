@@ -67,8 +67,11 @@ class TESSERA_API Optimizer {
 
   // Per-parameter state (a step count and named buffers such as "exp_avg").
   struct ParamState {
-    double step = 0;
+    // Updates done so far: a 0-d float64 tensor the update op increments (so a compiled
+    // train step counts too); undefined before the first.
+    Tensor step;
     std::map<std::string, Tensor> buffers;
+    double steps() const { return step.defined() ? step.item<double>() : 0.0; }
   };
   const ParamState* state_of(const Tensor& param) const;
 

@@ -157,6 +157,9 @@ class TESSERA_API Tensor {
   Tensor& div_(const Scalar& other);
 
   // ---- autograd (see tessera/autograd.h) ----
+  // Defined by the autograd layer (src/autograd/engine.cc), all but detach(): a program
+  // linked only against tessera_inference, which has no autograd, cannot call them (the
+  // link fails, naming the method). detach() is core's: it only drops the autograd slot.
   bool requires_grad() const;
   // Marks a leaf as needing gradients; only floating tensors can.
   Tensor& requires_grad_(bool on = true);

@@ -219,8 +219,6 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_gra
                      retain_graph, create_graph);
 }
 
-Tensor Tensor::detach() const { return autograd::detached_alias(*this); }
-
 void Tensor::retain_grad() const {
   AutogradMeta* m = autograd::meta_of(*this);
   TESSERA_CHECK(m != nullptr && m->requires_grad, "retain_grad: ", describe(),

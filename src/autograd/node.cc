@@ -39,12 +39,7 @@ Edge edge_of(const Tensor& t) {
   return {acc, 0};
 }
 
-Tensor detached_alias(const Tensor& t) {
-  auto impl = std::make_shared<TensorImpl>(*t.impl());
-  impl->autograd.reset();
-  impl->wrapped_number = false;
-  return Tensor(std::move(impl));
-}
+Tensor detached_alias(const Tensor& t) { return t.detach(); }
 
 uint64_t next_sequence_nr() {
   static std::atomic<uint64_t> counter{0};

@@ -6,18 +6,6 @@
 
 namespace tessera::autograd {
 namespace {
-thread_local bool grad_enabled = true;
-}  // namespace
-
-bool is_grad_enabled() { return grad_enabled; }
-void set_grad_enabled(bool enabled) { grad_enabled = enabled; }
-
-NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
-EnableGradGuard::EnableGradGuard() : previous_(grad_enabled) { grad_enabled = true; }
-EnableGradGuard::~EnableGradGuard() { grad_enabled = previous_; }
-
-namespace {
 bool any_requires_grad(const std::vector<Tensor>& inputs) {
   for (const Tensor& t : inputs)
     if (requires_grad(t)) return true;
@@ -70,7 +58,7 @@ Tensor prepare_inplace(const ops::OpDef& op, const Tensor& self) {
 class AutogradLayer final : public ops::DispatchLayer {
  public:
   bool wants(const ops::OpCall& c) const override {
-    if (!grad_enabled) return false;
+    if (!is_grad_enabled()) return false;  // grad mode lives in core (grad_mode.cc)
     if (c.out.defined() && requires_grad(c.out)) return true;
     return any_requires_grad(c.inputs);  // covers the tensors a mutating op writes
   }

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "tessera/allocator.h"
+#include "tessera/traced.h"
 
 namespace tessera {
 
@@ -124,6 +125,15 @@ std::string describe(std::initializer_list<std::pair<const char*, const Tensor*>
   return s;
 }
 
+// Here, not in the autograd layer: detaching only drops the autograd slot core carries,
+// and layers below autograd (ops' decompositions, safetensors' save) detach too.
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<TensorImpl>(*this->impl());
+  impl->autograd.reset();
+  impl->wrapped_number = false;
+  return Tensor(std::move(impl));
+}
+
 void* Tensor::data_ptr() const {
   return static_cast<char*>(impl()->storage->data()) +
          impl()->layout.offset * static_cast<int64_t>(itemsize());
@@ -166,12 +176,14 @@ double read_as_double(const Tensor& t, int64_t flat) {
 
 template <typename T>
 T Tensor::item() const {
+  if (detail::TraceObserver* o = detail::trace_observer()) o->on_value_read(*this);
   TESSERA_CHECK(numel() == 1, "item: expected a tensor with one element, got ", describe());
   return read_element<T>(*this, 0);
 }
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
+  if (detail::TraceObserver* o = detail::trace_observer()) o->on_value_read(*this);
   std::vector<T> out(static_cast<size_t>(numel()));
   if constexpr (!std::is_same_v<T, bool>) {  // std::vector<bool> has no data()
     if (is_contiguous() && dtype() == dtype_of<T>) {

@@ -1,4 +1,4 @@
-// torch.nn.functional, except convolution and pooling (src/nn/conv.cc): linear layers,
+// torch.nn.functional, except convolution and pooling (src/nn/functional_conv.cc): linear layers,
 // normalization, dropout, embedding, attention and the losses. Each function is a
 // composite of differentiable ops, so autograd (and grad-of-grad) needs no code here; the
 // definitions follow PyTorch's documented formulas so results agree with it.
@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "ops/nn.h"
-#include "tessera/autograd.h"
+#include "tessera/grad_mode.h"  // NoGradGuard
+#include "tessera/traced.h"
 
 namespace tessera::nn::functional {
 namespace {
@@ -140,7 +141,10 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, int64_t padding_id
                 "embedding: padding_idx must be -1 (none) or in [0, ", n, "), got ", padding_idx);
   const Tensor flat = indices.reshape({-1});
   Tensor rows = index_select(weight, 0, flat);
-  if (padding_idx >= 0 && rows.requires_grad()) {
+  // rows has an autograd slot only when the autograd layer recorded index_select (it
+  // then requires grad). Read the slot, not requires_grad(): this file is part of the ops
+  // layer, below autograd, and is linked into tessera_inference, which has no autograd.
+  if (padding_idx >= 0 && rows.impl()->autograd != nullptr) {
     // Rows looked up at padding_idx keep their values but take them from a detached
     // weight, so no gradient reaches weight[padding_idx].
     const Tensor pad = eq(flat, padding_idx).unsqueeze(1);
@@ -248,6 +252,7 @@ Tensor binary_cross_entropy(const Tensor& probs, const Tensor& target, const Ten
                 target.describe(), " must have the input's shape ", shape_str(probs.sizes()));
   if (probs.numel() > 0) {
     NoGradGuard no_grad;
+    ValueCheckScope check;
     const double lo = min(probs).item<double>(), hi = max(probs).item<double>();
     TESSERA_CHECK(lo >= 0.0 && hi <= 1.0, "binary_cross_entropy: every input must be a "
                   "probability in [0, 1], got values in [", lo, ", ", hi, "]");

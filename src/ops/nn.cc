@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "ops/registration.h"
-#include "tessera/autograd.h"
+#include "tessera/grad_mode.h"  // NoGradGuard for the running statistics
+#include "tessera/traced.h"
 #include "tessera/ops.h"
 
 namespace tessera::ops {
@@ -211,11 +212,17 @@ NllParts nll_parts(const Tensor& log_probs, const Tensor& target, const Tensor& 
   const int64_t classes = log_probs.size(cdim);
   // The bounds check reads the targets' values: it belongs to the computation, not to the
   // shape rule, which sees metadata only.
-  for (int64_t t : target.to_vector<int64_t>())
-    TESSERA_CHECK(t == ignore_index || (t >= 0 && t < classes), "target ", t,
-                  " is out of bounds for ", classes, " classes");
+  {
+    ValueCheckScope check;
+    for (int64_t t : target.to_vector<int64_t>())
+      TESSERA_CHECK(t == ignore_index || (t >= 0 && t < classes), "target ", t,
+                    " is out of bounds for ", classes, " classes");
+  }
   const Tensor ignored = eq(target, ignore_index);
-  const bool any_ignored = any(ignored).item<bool>();
+  // Eager skips the masking when no target is ignored; a trace can't branch on the
+  // targets (its graph serves later batches), so it always masks: the same values.
+  const bool tracing = detail::trace_observer() != nullptr;
+  const bool any_ignored = tracing || any(ignored).item<bool>();
   // Ignored entries point at class 0 for the gather; their loss is zeroed below.
   const Tensor safe = any_ignored ? masked_fill(target, ignored, 0) : target;
   const Tensor idx = safe.to(kInt64).unsqueeze(cdim);

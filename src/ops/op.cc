@@ -423,6 +423,15 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attr
   return dispatch_from(0, c);
 }
 
+std::vector<Tensor> call_backend(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs,
+                                 const Tensor& out) {
+  ensure_registered();
+  check_call(op, inputs);
+  const std::optional<Attrs> completed = check_attrs(op, attrs);
+  OpCall c{op, std::move(inputs), completed ? *completed : attrs, out};
+  return dispatch_from(kNumLayerSlots, c);
+}
+
 bool has_unknown_dims(const InferResult& r) {
   for (const TensorMeta& m : r.outputs)
     for (int64_t d : m.sizes)

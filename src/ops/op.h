@@ -275,6 +275,11 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, const Attr
 inline Tensor call1(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs = {}) {
   return call(op, std::move(inputs), attrs)[0];
 }
+// Runs a call below every layer, straight to the backend: the graph executor's path (a
+// compiled graph already holds the ops autograd would record, backward included, and must
+// not be traced again). `out` as in OpCall. Attributes are checked as by call().
+std::vector<Tensor> call_backend(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs,
+                                 const Tensor& out = Tensor());
 // In-place form: runs `op` on `inputs` and writes the result into `self` (an OpCall with
 // `out`). Refuses a result of another shape, or of a dtype self cannot hold (float into
 // int, as PyTorch does), and bumps self's storage version. Elementwise ops whose result

@@ -5,14 +5,18 @@
 namespace tessera::ops {
 namespace {
 
+// `expected` counts the tensors before the step count, which comes last.
 InferResult infer_update(const std::vector<InputMeta>& in, size_t expected, const char* what) {
-  TESSERA_CHECK(in.size() == expected, "expected ", expected, " inputs (", what, "), got ",
-                in.size());
+  TESSERA_CHECK(in.size() == expected + 1, "expected ", expected + 1, " inputs (", what,
+                ", step), got ", in.size());
   const InputMeta& param = in[0];
   TESSERA_CHECK(param.dtype() == DType::Float32 || param.dtype() == DType::Float64,
                 "the parameter must be f32 or f64, got ", param.describe());
+  const InputMeta& step = in.back();
+  TESSERA_CHECK(step.dim() == 0 && step.dtype() == DType::Float64,
+                "the step count must be a 0-d f64 tensor, got ", step.describe());
   InferResult r;
-  for (size_t i = 0; i < in.size(); ++i) {
+  for (size_t i = 0; i + 1 < in.size(); ++i) {
     TESSERA_CHECK(in[i].sizes().equals(param.sizes()), "input ", i, " ", in[i].describe(),
                   " does not match the parameter ", param.describe());
     if (i == 1) continue;  // the gradient is converted to the parameter's dtype
@@ -20,6 +24,7 @@ InferResult infer_update(const std::vector<InputMeta>& in, size_t expected, cons
                   " does not have the parameter's dtype ", dtype_name(param.dtype()));
     r.outputs.push_back({Shape(param.sizes()), param.dtype()});
   }
+  r.outputs.push_back({Shape{}, DType::Float64});
   return r;
 }
 
@@ -30,7 +35,6 @@ InferResult infer_sgd(const std::vector<InputMeta>& in, const Attrs& a) {
 
 InferResult infer_adam(const std::vector<InputMeta>& in, const Attrs& a) {
   const bool ams = a.b("amsgrad");
-  TESSERA_CHECK(a.i("step") >= 1, "step must be >= 1, got ", a.i("step"));
   return infer_update(in, ams ? 5 : 4,
                       ams ? "param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq"
                           : "param, grad, exp_avg, exp_avg_sq");
@@ -41,12 +45,11 @@ InferResult infer_rmsprop(const std::vector<InputMeta>& in, const Attrs& a) {
   return infer_update(in, n, "param, grad, square_avg[, momentum_buffer][, grad_avg]");
 }
 
-InferResult infer_adagrad(const std::vector<InputMeta>& in, const Attrs& a) {
-  TESSERA_CHECK(a.i("step") >= 1, "step must be >= 1, got ", a.i("step"));
+InferResult infer_adagrad(const std::vector<InputMeta>& in, const Attrs&) {
   return infer_update(in, 3, "param, grad, sum");
 }
 
-// Every input but the gradient (input 1) is written.
+// Every input but the gradient (input 1) is written, the step count included.
 constexpr uint32_t kAllButGrad = ~0b10u;
 
 }  // namespace
@@ -54,13 +57,12 @@ constexpr uint32_t kAllButGrad = ~0b10u;
 OpDef kSgdUpdate{"sgd_update_", -1, 0,
                  {attr("lr", AttrType::Float), attr("momentum", AttrType::Float),
                   attr("dampening", AttrType::Float), attr("weight_decay", AttrType::Float),
-                  attr("nesterov", AttrType::Bool), attr("first_step", AttrType::Bool)},
+                  attr("nesterov", AttrType::Bool)},
                  infer_sgd, nullptr, nullptr, nullptr, kAllButGrad};
 OpDef kAdamUpdate{"adam_update_", -1, 0,
                   {attr("lr", AttrType::Float), attr("beta1", AttrType::Float),
                    attr("beta2", AttrType::Float), attr("eps", AttrType::Float),
-                   attr("weight_decay", AttrType::Float), attr("step", AttrType::Int),
-                   attr("amsgrad", AttrType::Bool), attr("decoupled", AttrType::Bool)},
+                   attr("weight_decay", AttrType::Float), attr("amsgrad", AttrType::Bool), attr("decoupled", AttrType::Bool)},
                   infer_adam, nullptr, nullptr, nullptr, kAllButGrad};
 OpDef kRmspropUpdate{"rmsprop_update_", -1, 0,
                      {attr("lr", AttrType::Float), attr("alpha", AttrType::Float),
@@ -69,8 +71,7 @@ OpDef kRmspropUpdate{"rmsprop_update_", -1, 0,
                      infer_rmsprop, nullptr, nullptr, nullptr, kAllButGrad};
 OpDef kAdagradUpdate{"adagrad_update_", -1, 0,
                      {attr("lr", AttrType::Float), attr("lr_decay", AttrType::Float),
-                      attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float),
-                      attr("step", AttrType::Int)},
+                      attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float)},
                      infer_adagrad, nullptr, nullptr, nullptr, kAllButGrad};
 
 void register_optim_ops() {

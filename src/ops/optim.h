@@ -4,18 +4,22 @@
 // storage versions move, so a graph saved before the step refuses to backpropagate
 // through the stale values, and the tracer will capture the update as a graph node).
 // Inputs, in order (optional ones present exactly when the attributes ask for them):
-//   sgd_update_:     param, grad[, momentum_buffer (momentum != 0)]
-//   adam_update_:    param, grad, exp_avg, exp_avg_sq[, max_exp_avg_sq (amsgrad)]
-//   rmsprop_update_: param, grad, square_avg[, momentum_buffer (momentum > 0)][, grad_avg (centered)]
-//   adagrad_update_: param, grad, sum
+//   sgd_update_:     param, grad[, momentum_buffer (momentum != 0)], step
+//   adam_update_:    param, grad, exp_avg, exp_avg_sq[, max_exp_avg_sq (amsgrad)], step
+//   rmsprop_update_: param, grad, square_avg[, momentum_buffer (momentum > 0)][, grad_avg (centered)], step
+//   adagrad_update_: param, grad, sum, step
+// `step` is the parameter's step count, a 0-d float64 tensor the update increments before
+// using it (Adam's bias corrections, Adagrad's lr decay, SGD's first momentum step): a
+// tensor and not an attribute, so a compiled train step counts on every run instead of
+// replaying the count it was traced with.
 // The gradient may have any layout; the parameter and buffers are written where they are.
 #include "ops/op.h"
 
 namespace tessera::ops {
-extern OpDef kSgdUpdate;      // attrs: lr, momentum, dampening, weight_decay, nesterov, first_step
-extern OpDef kAdamUpdate;     // attrs: lr, beta1, beta2, eps, weight_decay, step, amsgrad, decoupled
+extern OpDef kSgdUpdate;      // attrs: lr, momentum, dampening, weight_decay, nesterov
+extern OpDef kAdamUpdate;     // attrs: lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled
 extern OpDef kRmspropUpdate;  // attrs: lr, alpha, eps, weight_decay, momentum, centered
-extern OpDef kAdagradUpdate;  // attrs: lr, lr_decay, eps, weight_decay, step
+extern OpDef kAdagradUpdate;  // attrs: lr, lr_decay, eps, weight_decay
 void register_optim_ops();
 }  // namespace tessera::ops
 

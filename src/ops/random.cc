@@ -150,6 +150,28 @@ Tensor run_random(const OpDef& op, std::vector<Tensor> inputs, Generator* gen, i
 
 }  // namespace
 
+Attrs with_fresh_counters(const OpDef& op, const std::vector<InputMeta>& inputs, const Attrs& attrs,
+                          Generator& gen) {
+  int per_block = 0;
+  if (&op == &kRand) per_block = uniform_per_block(attrs.get<DType>("dtype"));
+  else if (&op == &kRandn) per_block = normal_per_block(attrs.get<DType>("dtype"));
+  else if (&op == &kRandint) per_block = randint_per_block(attrs.i("low"), attrs.i("high"));
+  else if (&op == &kBernoulli) per_block = bernoulli_per_block(inputs.at(0).dtype());
+  else if (&op == &kBernoulliScalar) per_block = kBernoulliScalarPerBlock;
+  else if (&op == &kRandperm) per_block = kRandpermPerBlock;
+  TESSERA_INTERNAL_ASSERT(per_block > 0, op.name, ": not a random op of this family");
+  const InferResult meta = infer_shapes(op, inputs, attrs);
+  const int64_t numel = numel_of(meta.outputs[0].sizes);
+  const Generator::Counters c = gen.reserve_counters(static_cast<uint64_t>((numel + per_block - 1) / per_block));
+  Attrs out;
+  for (const Attr& a : attrs.items()) {
+    if (a.name == "seed") out.add({a.name, static_cast<int64_t>(c.seed)});
+    else if (a.name == "offset") out.add({a.name, static_cast<int64_t>(c.offset)});
+    else out.add(a);
+  }
+  return out;
+}
+
 OpDef kRand{"rand", 0, kRandom,
             {attr("sizes", AttrType::Ints), attr("dtype", AttrType::DType),
              attr("low", AttrType::Float), attr("high", AttrType::Float),

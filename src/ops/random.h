@@ -8,6 +8,7 @@
 // per-block counts below are the contract between the ops (which reserve
 // ceil(numel / per_block) counters) and the kernels (which consume them).
 #include "ops/op.h"
+#include "tessera/random.h"
 
 namespace tessera::ops {
 
@@ -29,6 +30,13 @@ inline int randint_per_block(int64_t low, int64_t high) {
 inline int bernoulli_per_block(DType probs) { return probs == DType::Float64 ? 2 : 4; }
 inline constexpr int kBernoulliScalarPerBlock = 4;
 inline constexpr int kRandpermPerBlock = 2;  // one 64-bit draw per swap
+
+// Fresh Philox counters for a recorded random op: `attrs` with "seed" and "offset" taken
+// from `gen` for as many blocks as the op's output needs. The graph executor calls it on
+// every run, so a compiled dropout draws new masks each call (the generator's state is an
+// input of the graph, not a constant of the trace).
+Attrs with_fresh_counters(const OpDef& op, const std::vector<InputMeta>& inputs, const Attrs& attrs,
+                          Generator& gen);
 
 // Mantissa bits of a uniform in [0, 1) for dtype `t`: few enough that the value can't
 // round up to 1 when stored in that dtype.

@@ -9,6 +9,7 @@
 #include "tessera/autograd.h"
 #include "tessera/ops.h"
 #include "tessera/optim.h"
+#include "tessera/traced.h"
 
 namespace tessera::optim {
 
@@ -30,9 +31,22 @@ double scalar_of(const StateDict& sd, const std::string& key) {
 }
 
 // The buffer `name` of `state`, created zero-filled (or as `init`) on first use.
+// The step count, created on first use like the buffers.
+Tensor& step_count(Optimizer::ParamState& state) {
+  if (!state.step.defined()) {
+    UntracedScope untraced;
+    state.step = scalar_f64(0);
+  }
+  return state.step;
+}
+
 Tensor& buffer(Optimizer::ParamState& state, const std::string& name, const Tensor& param) {
   Tensor& b = state.buffers[name];
-  if (!b.defined()) b = zeros_like(param);
+  if (!b.defined()) {
+    // Created once, outside any trace: a compiled step updates this very buffer.
+    UntracedScope untraced;
+    b = zeros_like(param);
+  }
   return b;
 }
 
@@ -46,7 +60,9 @@ double ParamGroup::get(const std::string& key) const {
   auto it = options.find(key);
   TESSERA_CHECK(it != options.end(), "param group: no option '", key, "' (has: ",
                 keys_of(options), ")");
-  return it->second;
+  // Read through traced_value: a compiled train step is guarded on the hyperparameters
+  // it baked in, so a scheduler's new lr traces a new graph instead of reusing the old.
+  return traced_value(it->second);
 }
 
 // ---------------------------------------------------------------- Optimizer
@@ -143,8 +159,8 @@ StateDict Optimizer::state_dict() const {
     for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
       const ParamState& st = state_[gi][i];
       const std::string sp = "state." + std::to_string(index) + ".";
-      if (st.step > 0 || !st.buffers.empty()) {
-        sd[sp + "step"] = scalar_f64(st.step);
+      if (st.steps() > 0 || !st.buffers.empty()) {
+        sd[sp + "step"] = scalar_f64(st.steps());
         for (const auto& [name, buf] : st.buffers) sd[sp + name] = buf.clone();
       }
       ids.push_back(index++);
@@ -205,7 +221,7 @@ void Optimizer::load_state_dict(const StateDict& sd) {
         continue;
       }
       need(sp + "step");
-      st.step = scalar_of(sd, sp + "step");
+      st.step = scalar_f64(scalar_of(sd, sp + "step"));
       for (const auto& n : names) {
         const Tensor& b = need(sp + n);
         TESSERA_CHECK(b.sizes().equals(p.sizes()), who, "'", sp + n, "' is ", b.describe(),
@@ -256,16 +272,14 @@ std::vector<std::string> SGD::buffer_names(const ParamGroup& g) const {
 void SGD::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
   std::vector<Tensor> inputs{param, grad};
   const bool momentum = g.get("momentum") != 0;
-  const bool first_step = state.buffers.count("momentum_buffer") == 0;
   if (momentum) inputs.push_back(buffer(state, "momentum_buffer", param));
-  state.step += 1;
+  inputs.push_back(step_count(state));
   ops::call(ops::kSgdUpdate, std::move(inputs),
             {{"lr", g.get("lr")},
              {"momentum", g.get("momentum")},
              {"dampening", g.get("dampening")},
              {"weight_decay", g.get("weight_decay")},
-             {"nesterov", flag(g, "nesterov")},
-             {"first_step", first_step}});
+             {"nesterov", flag(g, "nesterov")}});
 }
 
 // ---------------------------------------------------------------- Adam / AdamW
@@ -303,14 +317,13 @@ void Adam::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamS
   std::vector<Tensor> inputs{param, grad, buffer(state, "exp_avg", param),
                              buffer(state, "exp_avg_sq", param)};
   if (flag(g, "amsgrad")) inputs.push_back(buffer(state, "max_exp_avg_sq", param));
-  state.step += 1;
+  inputs.push_back(step_count(state));
   ops::call(ops::kAdamUpdate, std::move(inputs),
             {{"lr", g.get("lr")},
              {"beta1", g.get("beta1")},
              {"beta2", g.get("beta2")},
              {"eps", g.get("eps")},
              {"weight_decay", g.get("weight_decay")},
-             {"step", static_cast<int64_t>(state.step)},
              {"amsgrad", flag(g, "amsgrad")},
              {"decoupled", decoupled_}});
 }
@@ -344,7 +357,7 @@ void RMSprop::update(const ParamGroup& g, Tensor& param, const Tensor& grad, Par
   std::vector<Tensor> inputs{param, grad, buffer(state, "square_avg", param)};
   if (g.get("momentum") > 0) inputs.push_back(buffer(state, "momentum_buffer", param));
   if (flag(g, "centered")) inputs.push_back(buffer(state, "grad_avg", param));
-  state.step += 1;
+  inputs.push_back(step_count(state));
   ops::call(ops::kRmspropUpdate, std::move(inputs),
             {{"lr", g.get("lr")},
              {"alpha", g.get("alpha")},
@@ -381,14 +394,15 @@ void Adagrad::init_state(const ParamGroup& g, const Tensor& param, ParamState& s
 
 void Adagrad::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
   Tensor& sum = state.buffers["sum"];
-  if (!sum.defined()) sum = full_like(param, g.get("initial_accumulator_value"));
-  state.step += 1;
-  ops::call(ops::kAdagradUpdate, {param, grad, sum},
+  if (!sum.defined()) {
+    UntracedScope untraced;
+    sum = full_like(param, g.get("initial_accumulator_value"));
+  }
+  ops::call(ops::kAdagradUpdate, {param, grad, sum, step_count(state)},
             {{"lr", g.get("lr")},
              {"lr_decay", g.get("lr_decay")},
              {"eps", g.get("eps")},
-             {"weight_decay", g.get("weight_decay")},
-             {"step", static_cast<int64_t>(state.step)}});
+             {"weight_decay", g.get("weight_decay")}});
 }
 
 }  // namespace tessera::optim

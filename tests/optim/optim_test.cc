@@ -354,7 +354,7 @@ TEST(Optim, LoadStateDictErrors) {
   bad["state.0.momentum_buffer"] = zeros({4, 3});
   EXPECT_ERROR_HAS(a2.load_state_dict(bad), "unexpected key 'state.0.momentum_buffer'");
   // Nothing was changed by the failed loads.
-  EXPECT_EQ(a2.state_of(a2.param_groups()[0].params[0])->step, 0.0);
+  EXPECT_EQ(a2.state_of(a2.param_groups()[0].params[0])->steps(), 0.0);
 }
 
 // ---------------------------------------------------------------- clipping

@@ -18,6 +18,7 @@
 
 #include "tessera/autograd.h"
 #include "tessera/ops.h"
+#include "tessera/traced.h"
 
 namespace tessera::nn {
 
@@ -87,7 +88,9 @@ class TESSERA_API Module : public std::enable_shared_from_this<Module> {
   // ---- modes ----
   virtual void train(bool on = true);  // sets this module and every descendant
   void eval() { train(false); }
-  bool is_training() const { return training_; }
+  // Read through traced_flag: a compiled model is guarded on it, so eval() after a
+  // compiled call in train mode traces a new graph (include/tessera/traced.h).
+  bool is_training() const { return traced_flag(training_); }
 
   // Clears every parameter's gradient (undefined, as PyTorch's set_to_none=True).
   void zero_grad();

@@ -30,13 +30,17 @@ T* shift(T* p, int64_t by) {
   return p == nullptr ? nullptr : p + by;
 }
 
-// The written tensors as the loops need them (contiguous), and the write-back after.
+// The written tensors as the loops need them (contiguous), and the write-back after. The
+// step count (the last output) is incremented here, before the loops read it.
 struct Operands {
-  std::vector<Tensor> dense;  // dense[i] for call.outputs[i]
+  std::vector<Tensor> dense;  // dense[i] for call.outputs[i], the step count left out
   Tensor grad;
+  double step = 0;            // the count after this update: 1 on the first
   explicit Operands(const KernelCall& c) {
-    for (const Tensor& t : c.outputs) dense.push_back(contiguous(t));
+    for (size_t i = 0; i + 1 < c.outputs.size(); ++i) dense.push_back(contiguous(c.outputs[i]));
     grad = contiguous(cast(c.inputs[1], c.outputs[0].dtype()));
+    double* count = c.outputs.back().data<double>();
+    step = *count += 1;
   }
   template <typename T>
   T* out(size_t i) const {
@@ -61,7 +65,7 @@ void sgd(const KernelCall& c, const optim::Table<T>& table) {
   args.weight_decay = static_cast<T>(a.f("weight_decay"));
   args.one_minus_dampening = static_cast<T>(1.0 - a.f("dampening"));
   args.nesterov = a.b("nesterov");
-  args.first_step = a.b("first_step");
+  args.first_step = o.step == 1;  // the momentum buffer starts as the gradient
   chunked(c.outputs[0].numel(), [&](int64_t b, int64_t e) {
     optim::SgdArgs<T> p = args;
     p.param = shift(args.param, b);
@@ -78,7 +82,7 @@ void adam(const KernelCall& c, const optim::Table<T>& table) {
   const ops::Attrs& a = c.attrs;
   const double lr = a.f("lr"), beta1 = a.f("beta1"), beta2 = a.f("beta2");
   const double wd = a.f("weight_decay");
-  const auto step = static_cast<double>(a.i("step"));
+  const double step = o.step;
   optim::AdamArgs<T> args{};
   args.param = o.out<T>(0);
   args.grad = o.grad.data<T>();
@@ -145,7 +149,7 @@ void adagrad(const KernelCall& c, const optim::Table<T>& table) {
   args.param = o.out<T>(0);
   args.grad = o.grad.data<T>();
   args.sum = o.out<T>(1);
-  args.clr = static_cast<T>(a.f("lr") / (1.0 + static_cast<double>(a.i("step") - 1) * a.f("lr_decay")));
+  args.clr = static_cast<T>(a.f("lr") / (1.0 + (o.step - 1) * a.f("lr_decay")));
   args.eps = static_cast<T>(a.f("eps"));
   args.weight_decay = static_cast<T>(a.f("weight_decay"));
   chunked(c.outputs[0].numel(), [&](int64_t b, int64_t e) {

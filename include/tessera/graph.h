@@ -1,0 +1,75 @@
+#pragma once
+// Graph mode: the same model code, captured into a graph, optimized and run compiled.
+//
+//   auto fast = tessera::compile(model);             // a Module: its forward
+//   Tensor y = fast(x);                              // first call traces, later ones reuse
+//   auto step = tessera::compile([&](const std::vector<Tensor>& in) {   // any function
+//     optimizer.zero_grad();
+//     Tensor loss = nn::functional::cross_entropy(model(in[0]), in[1]);
+//     loss.backward();
+//     optimizer.step();
+//     return std::vector<Tensor>{loss};
+//   });
+//
+// The first call with given input shapes and dtypes runs the function eagerly while
+// recording every op it calls (include/tessera/traced.h says what else it notices),
+// optimizes the recorded graph and keeps it; later calls with the same signature run the
+// graph. A new shape or dtype, or a guarded C++ value that changed (a module's train/eval
+// mode, a traced_flag), traces again. See docs/graph.md.
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tessera/tensor.h"
+
+namespace tessera {
+
+namespace nn {
+class Module;
+}
+
+struct CompileOptions {
+  bool optimize = true;  // run the passes; false runs the graph as traced
+  // Treat the tensors the function captured (weights) as constants of the graph, so they
+  // fold: for inference, when the weights won't change while the compiled function lives.
+  // Ignored for graphs that write tensors (a train step).
+  bool freeze = false;
+  // Print each new graph (before and after the passes) to stderr; TESSERA_DUMP_GRAPH=1
+  // in the environment does the same for every compiled function.
+  bool dump = false;
+  size_t max_cached_graphs = 8;  // per compiled function; the least recently used goes
+};
+
+struct CompileStats {
+  int traces = 0;     // graphs captured (first calls and retraces)
+  int graph_runs = 0; // calls answered by a cached graph
+  int evictions = 0;  // graphs dropped for the size limit
+};
+
+class TESSERA_API CompiledFunction {
+ public:
+  using Fn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+  CompiledFunction(Fn fn, CompileOptions options = {});
+
+  std::vector<Tensor> operator()(const std::vector<Tensor>& inputs);
+  Tensor operator()(const Tensor& input) { return (*this)(std::vector<Tensor>{input}).at(0); }
+
+  CompileStats stats() const;
+  size_t cached_graphs() const;
+  // The optimized graph the last call used (or traced), as Graph::dump prints it.
+  std::string last_graph() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+TESSERA_API CompiledFunction compile(CompiledFunction::Fn fn, CompileOptions options = {});
+// A module's forward (forward_multi: any number of inputs and outputs). The module is held
+// by reference: it must outlive the compiled function.
+TESSERA_API CompiledFunction compile(nn::Module& module, CompileOptions options = {});
+
+}  // namespace tessera

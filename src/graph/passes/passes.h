@@ -1,0 +1,34 @@
+#pragma once
+// Graph passes. Each keeps the graph's meaning (the same outputs and the same writes, in
+// the same order) and leaves it verifiable; optimize() runs Graph::verify() after each.
+#include <string>
+#include <vector>
+
+#include "graph/ir.h"
+
+namespace tessera::graph {
+
+// Drops nodes whose outputs nothing reads. Writes and random ops stay (a random op left
+// out would shift every later draw of the generator).
+int eliminate_dead_code(Graph& g);
+// Merges a node into an earlier identical one (same op, attributes and inputs). Never
+// across a write: after x.add_(1) a second view of x reads new data.
+int eliminate_common_subexpressions(Graph& g);
+// Runs nodes whose inputs are all constants once, now, making their outputs constants.
+// `freeze`: captured tensors count as constants too (an inference graph whose weights
+// won't change; refused for graphs that write).
+int fold_constants(Graph& g, bool freeze);
+
+// Replaces every use of value `from` (node inputs, in-place targets, graph outputs) by `to`.
+void replace_uses(Graph& g, int from, int to);
+// Removes the nodes marked in `drop` and renumbers the rest.
+void remove_nodes(Graph& g, const std::vector<bool>& drop);
+
+struct PassOptions {
+  bool freeze = false;
+};
+// The pipeline: constant folding, CSE, DCE. Returns one line per pass that changed
+// something, e.g. "dce: 3 nodes removed".
+std::vector<std::string> optimize(Graph& g, const PassOptions& options);
+
+}  // namespace tessera::graph

@@ -1,0 +1,47 @@
+#pragma once
+// The tracer: a dispatch layer (slot Tracer, below autograd) that, on a thread taking a
+// trace, records every op call into a Graph while the call itself runs as usual. Tracing is
+// running: the traced function computes real values, so its shapes and any C++ logic come
+// out as they would eagerly, and what it returns is checked against what was recorded.
+//
+// What the trace sees of a tensor it did not compute:
+//   - a graph input (the function's arguments): an Input value;
+//   - a view or alias of a computed tensor made outside dispatch (detach(), the autograd
+//     engine's gradient handles): an as_strided node over the computed value, so the alias
+//     follows the value on every run;
+//   - anything else (parameters, optimizer state, constants the code built): a Captured
+//     value, the tensor held by reference (its later writes show in later runs).
+#include <functional>
+#include <vector>
+
+#include "graph/ir.h"
+#include "tessera/traced.h"
+
+namespace tessera::graph {
+
+// A C++ value the traced code read through traced_flag/traced_value, and what it was.
+struct Guard {
+  const void* where;
+  detail::GuardReader read;
+  int64_t seen;
+  bool holds() const { return read(where) == seen; }
+};
+
+struct Trace {
+  Graph graph;
+  std::vector<Guard> guards;
+  std::vector<Tensor> outputs;  // what the traced call returned (its eager results)
+};
+
+using TracedFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+
+// Calls fn(inputs) once, eagerly, recording it. Errors of the function pass through; a
+// read of a computed tensor's value (item, to_vector) is an InvalidArgumentError naming
+// the op that computed it.
+Trace trace(const TracedFn& fn, const std::vector<Tensor>& inputs);
+
+// Whether the calling thread is taking a trace (a compiled function called inside another
+// one's trace runs eagerly, and so is inlined into the outer graph).
+bool is_tracing();
+
+}  // namespace tessera::graph

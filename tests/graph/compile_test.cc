@@ -1,0 +1,362 @@
+// Graph mode: tessera::compile traces, caches, retraces and runs graphs that give what
+// eager gives.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "graph/executor.h"
+#include "graph/passes/passes.h"
+#include "graph/tracer.h"
+#include "ops/op.h"
+#include "tessera/graph.h"
+#include "tessera/models.h"
+#include "tessera/tessera.h"
+#include "test_util.h"
+
+using namespace tessera;
+namespace F = tessera::nn::functional;
+
+namespace {
+
+double max_rel_error(const Tensor& a, const Tensor& b) {
+  EXPECT_TRUE(a.sizes().equals(b.sizes())) << a.describe() << " vs " << b.describe();
+  const std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  double worst = 0, scale = 0;
+  for (double v : y) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  return scale > 0 ? worst / scale : worst;
+}
+
+// Every parameter of two same-shaped modules, element-wise.
+double max_param_diff(nn::Module& a, nn::Module& b) {
+  const auto pa = a.parameters(), pb = b.parameters();
+  EXPECT_EQ(pa.size(), pb.size());
+  double worst = 0;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    const std::vector<double> x = pa[i].to_vector<double>(), y = pb[i].to_vector<double>();
+    for (size_t j = 0; j < x.size(); ++j) worst = std::max(worst, std::abs(x[j] - y[j]));
+  }
+  return worst;
+}
+
+std::vector<Tensor> mlp_fn(const std::vector<Tensor>& in) {
+  Tensor h = relu(add(matmul(in[0], in[1]), in[2]));
+  return {sum(mul(h, h), {1}), h};
+}
+
+TEST(Compile, FunctionGivesEagerResultsAndReusesItsGraph) {
+  manual_seed(1);
+  Tensor x = randn({4, 8}), w = randn({8, 3}), b = randn({3});
+  CompiledFunction f = compile(mlp_fn);
+  const std::vector<Tensor> eager = mlp_fn({x, w, b});
+  for (int call = 0; call < 3; ++call) {
+    const std::vector<Tensor> got = f({x, w, b});
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_LE(max_rel_error(got[0], eager[0]), 0.0);
+    EXPECT_LE(max_rel_error(got[1], eager[1]), 0.0);
+  }
+  EXPECT_EQ(f.stats().traces, 1);
+  EXPECT_EQ(f.stats().graph_runs, 2);
+  // New inputs of the same signature: the graph computes on them, not on the traced ones.
+  Tensor x2 = randn({4, 8});
+  EXPECT_LE(max_rel_error(f({x2, w, b})[0], mlp_fn({x2, w, b})[0]), 0.0);
+  EXPECT_NE(f.last_graph().find("matmul("), std::string::npos) << f.last_graph();
+}
+
+TEST(Compile, NewShapeOrDtypeRetraces) {
+  CompiledFunction f = compile(mlp_fn);
+  Tensor w = randn({8, 3}), b = randn({3});
+  f({randn({4, 8}), w, b});
+  f({randn({4, 8}), w, b});
+  EXPECT_EQ(f.stats().traces, 1);
+  Tensor x5 = randn({5, 8});
+  EXPECT_LE(max_rel_error(f({x5, w, b})[0], mlp_fn({x5, w, b})[0]), 0.0);
+  EXPECT_EQ(f.stats().traces, 2);
+  Tensor xd = randn({4, 8}).to(kFloat64), wd = w.to(kFloat64), bd = b.to(kFloat64);
+  const std::vector<Tensor> got = f({xd, wd, bd});
+  EXPECT_EQ(got[0].dtype(), kFloat64);
+  EXPECT_EQ(f.stats().traces, 3);
+  EXPECT_EQ(f.cached_graphs(), 3u);
+}
+
+TEST(Compile, CacheKeepsAtMostItsLimit) {
+  CompileOptions o;
+  o.max_cached_graphs = 2;
+  CompiledFunction f = compile([](const std::vector<Tensor>& in) { return std::vector<Tensor>{exp(in[0])}; }, o);
+  for (int64_t n = 1; n <= 4; ++n) f({randn({n})});
+  EXPECT_EQ(f.cached_graphs(), 2u);
+  EXPECT_EQ(f.stats().evictions, 2);
+  f({randn({1})});  // evicted: traced again
+  EXPECT_EQ(f.stats().traces, 5);
+}
+
+TEST(Compile, TrainEvalModeRetraces) {
+  manual_seed(3);
+  auto net = std::make_shared<nn::Sequential>();
+  net->push_back(std::make_shared<nn::Linear>(6, 6));
+  net->push_back(std::make_shared<nn::Dropout>(0.5));
+  CompiledFunction f = compile(*net);
+  Tensor x = ones({2, 6});
+  net->eval();
+  const Tensor eval1 = f(x);
+  net->train();
+  const Tensor train1 = f(x);
+  EXPECT_EQ(f.stats().traces, 2);
+  net->eval();
+  const Tensor eval2 = f(x);
+  EXPECT_EQ(f.stats().traces, 2);  // the eval graph again, from the cache
+  EXPECT_LE(max_rel_error(eval2, eval1), 0.0);
+  EXPECT_LE(max_rel_error(eval1, (*net)(x)), 0.0);
+}
+
+TEST(Compile, DropoutDrawsNewMasksOnEveryRun) {
+  manual_seed(4);
+  CompiledFunction f = compile([](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{F::dropout(in[0], 0.5, /*training=*/true)};
+  });
+  Tensor x = ones({64});
+  const Tensor a = f(x), b = f(x), c = f(x);
+  EXPECT_EQ(f.stats().traces, 1);
+  EXPECT_GT(max_rel_error(b, c), 0.0) << "the graph replayed the traced mask";
+  EXPECT_GT(max_rel_error(a, b), 0.0);
+  // The same draws as eager from the same generator state.
+  manual_seed(9);
+  const Tensor compiled = f(x);
+  manual_seed(9);
+  const Tensor eager = F::dropout(x, 0.5, true);
+  EXPECT_LE(max_rel_error(compiled, eager), 0.0);
+}
+
+TEST(Compile, CppFlagReadThroughTracedFlagRetraces) {
+  bool use_exp = true;
+  CompiledFunction f = compile([&](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{traced_flag(use_exp) ? exp(in[0]) : neg(in[0])};
+  });
+  Tensor x = randn({3});
+  EXPECT_LE(max_rel_error(f(x), exp(x)), 0.0);
+  use_exp = false;
+  EXPECT_LE(max_rel_error(f(x), neg(x)), 0.0);
+  EXPECT_EQ(f.stats().traces, 2);
+  use_exp = true;
+  EXPECT_LE(max_rel_error(f(x), exp(x)), 0.0);
+  EXPECT_EQ(f.stats().traces, 2);
+}
+
+TEST(Compile, BranchOnATensorValueIsAnErrorNamingTheOp) {
+  CompiledFunction f = compile([](const std::vector<Tensor>& in) {
+    Tensor s = sum(in[0]);
+    return std::vector<Tensor>{s.item<float>() > 0 ? in[0] : neg(in[0])};
+  });
+  const std::string msg = error_of([&] { f(randn({3})); });
+  EXPECT_NE(msg.find("the output of sum"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("read while tracing"), std::string::npos) << msg;
+}
+
+TEST(Compile, CopyFillAndInPlaceOpsAreCaptured) {
+  Tensor state = zeros({3});
+  CompiledFunction f = compile([&](const std::vector<Tensor>& in) {
+    Tensor t = empty({3});
+    t.fill_(2.0);
+    t.mul_(in[0]);
+    state.copy_(t);
+    state.add_(1.0);
+    return std::vector<Tensor>{t};
+  });
+  Tensor x = tensor<float>({1, 2, 3}, {3});
+  f(x);
+  Tensor y = tensor<float>({4, 5, 6}, {3});
+  const Tensor got = f(y);  // runs the graph
+  EXPECT_EQ(f.stats().graph_runs, 1);
+  EXPECT_EQ(got.to_vector<float>(), (std::vector<float>{8, 10, 12}));
+  EXPECT_EQ(state.to_vector<float>(), (std::vector<float>{9, 11, 13}));
+  const std::string g = f.last_graph();
+  for (const char* op : {"fill_(", "copy_(", "mul(", "add("})
+    EXPECT_NE(g.find(op), std::string::npos) << op << " missing from\n" << g;
+}
+
+TEST(Compile, CopyFromATensorRequiringGradKeepsItsGradient) {
+  // The bypass of part 1: copy_ from a tensor requiring grad drops nothing.
+  Tensor src = randn({3}).requires_grad_();
+  Tensor dst = zeros({3});
+  dst.copy_(mul(src, 2.0));
+  sum(dst).backward();
+  EXPECT_LE(max_rel_error(src.grad(), full({3}, 2.0)), 0.0);
+}
+
+// The same model trained eager and compiled from the same start: same parameters.
+template <typename MakeOpt>
+void expect_same_training(const std::shared_ptr<nn::Module>& eager_net, const std::shared_ptr<nn::Module>& compiled_net,
+                          MakeOpt make_opt, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys, double tol,
+                          bool relative_l2) {
+  compiled_net->load_state_dict(eager_net->state_dict());
+  auto eager_opt = make_opt(*eager_net);
+  auto compiled_opt = make_opt(*compiled_net);
+  auto step_of = [](nn::Module& net, optim::Optimizer& opt) {
+    return [&net, &opt](const std::vector<Tensor>& in) {
+      opt.zero_grad();
+      Tensor loss = F::cross_entropy(net(in[0]), in[1]);
+      loss.backward();
+      opt.step();
+      return std::vector<Tensor>{loss};
+    };
+  };
+  auto eager_step = step_of(*eager_net, *eager_opt);
+  CompiledFunction compiled_step = compile(step_of(*compiled_net, *compiled_opt));
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Tensor le = eager_step({xs[i], ys[i]})[0];
+    const Tensor lc = compiled_step({xs[i], ys[i]})[0];
+    EXPECT_LE(max_rel_error(lc, le), relative_l2 ? 1e-5 : tol) << "step " << i;
+  }
+  EXPECT_EQ(compiled_step.stats().traces, 1);
+  EXPECT_EQ(compiled_step.stats().graph_runs, static_cast<int>(xs.size()) - 1);
+  if (relative_l2) {
+    const auto pa = eager_net->parameters(), pb = compiled_net->parameters();
+    double num = 0, den = 0;
+    for (size_t i = 0; i < pa.size(); ++i) {
+      const std::vector<double> x = pa[i].to_vector<double>(), y = pb[i].to_vector<double>();
+      for (size_t j = 0; j < x.size(); ++j) {
+        num += (x[j] - y[j]) * (x[j] - y[j]);
+        den += x[j] * x[j];
+      }
+    }
+    EXPECT_LE(std::sqrt(num / den), tol);
+  } else {
+    EXPECT_LE(max_param_diff(*eager_net, *compiled_net), tol);
+  }
+}
+
+TEST(CompileTrain, MlpWithSgdMomentumMatchesEagerInFloat64) {
+  manual_seed(5);
+  auto a = models::mlp(), b = models::mlp();
+  a->to(kFloat64);
+  b->to(kFloat64);
+  std::vector<Tensor> xs, ys;
+  for (int i = 0; i < 20; ++i) {
+    xs.push_back(randn({8, 784}).to(kFloat64));
+    ys.push_back(randint(0, 10, {8}));
+  }
+  expect_same_training(a, b, [](nn::Module& m) {
+    optim::SGDOptions o;
+    o.lr = 0.05;
+    o.momentum = 0.9;
+    return std::make_unique<optim::SGD>(m.parameters(), o);
+  }, xs, ys, 1e-9, false);
+}
+
+TEST(CompileTrain, Cnn28WithAdamMatchesEagerInFloat64) {
+  manual_seed(6);
+  auto a = models::cnn28(), b = models::cnn28();
+  a->to(kFloat64);
+  b->to(kFloat64);
+  a->eval();  // dropout off, as the acceptance asks for the element-wise comparison
+  b->eval();
+  std::vector<Tensor> xs, ys;
+  for (int i = 0; i < 20; ++i) {
+    xs.push_back(randn({4, 1, 28, 28}).to(kFloat64));
+    ys.push_back(randint(0, 10, {4}));
+  }
+  expect_same_training(a, b, [](nn::Module& m) {
+    return std::make_unique<optim::Adam>(m.parameters(), optim::AdamOptions{});
+  }, xs, ys, 1e-9, false);
+}
+
+TEST(CompileModels, WorkloadModelsGiveEagerOutputs) {
+  manual_seed(7);
+  struct Case {
+    const char* name;
+    std::shared_ptr<nn::Module> net;
+    Shape input;
+  };
+  std::vector<Case> cases = {{"cnn28", models::cnn28(), {1, 1, 28, 28}},
+                             {"cnn64", models::cnn64(), {1, 3, 64, 64}},
+                             {"mlp", models::mlp(), {2, 784}},
+                             {"encoder", models::encoder(), {1, 16, 256}},
+                             {"resnet18", models::resnet18(), {1, 3, 64, 64}}};
+  for (Case& c : cases) {
+    c.net->eval();
+    Tensor x = randn(c.input);
+    const Tensor eager = (*c.net)(x);
+    CompiledFunction f = compile(*c.net);
+    f(x);
+    const Tensor got = f(x);
+    EXPECT_EQ(f.stats().graph_runs, 1) << c.name;
+    EXPECT_LE(max_rel_error(got, eager), 1e-5) << c.name;
+  }
+}
+
+// ---- the IR and its passes ----
+
+graph::Trace trace_of(const graph::TracedFn& fn, const std::vector<Tensor>& in) { return graph::trace(fn, in); }
+
+TEST(GraphPasses, DeadCodeIsRemovedButWritesStay) {
+  Tensor state = zeros({2});
+  graph::Trace t = trace_of([&](const std::vector<Tensor>& in) {
+    Tensor unused = exp(in[0]);
+    (void)unused;
+    state.add_(1.0);
+    return std::vector<Tensor>{neg(in[0])};
+  }, {randn({2})});
+  const size_t before = t.graph.nodes.size();
+  EXPECT_EQ(graph::eliminate_dead_code(t.graph), 1);
+  t.graph.verify();
+  EXPECT_EQ(t.graph.nodes.size(), before - 1);
+  EXPECT_EQ(t.graph.dump().find("exp("), std::string::npos);
+  EXPECT_NE(t.graph.dump().find("add("), std::string::npos);
+}
+
+TEST(GraphPasses, CommonSubexpressionsMergeButNotAcrossWrites) {
+  Tensor x = randn({3});
+  graph::Trace t = trace_of([](const std::vector<Tensor>& in) {
+    Tensor a = exp(in[0]), b = exp(in[0]);
+    return std::vector<Tensor>{add(a, b)};
+  }, {x});
+  EXPECT_EQ(graph::eliminate_common_subexpressions(t.graph), 1);
+  t.graph.verify();
+  graph::Executor run(t.graph);
+  EXPECT_LE(max_rel_error(run.run({x})[0], mul(exp(x), 2.0)), 1e-7);
+
+  Tensor buf = zeros({3});
+  graph::Trace w = trace_of([&](const std::vector<Tensor>& in) {
+    Tensor a = add(buf, in[0]);
+    buf.add_(1.0);
+    Tensor b = add(buf, in[0]);  // same op and inputs, but buf was written in between
+    return std::vector<Tensor>{a, b};
+  }, {x});
+  EXPECT_EQ(graph::eliminate_common_subexpressions(w.graph), 0);
+}
+
+TEST(GraphPasses, FrozenWeightsFoldIntoConstants) {
+  Tensor w = randn({4, 4});
+  CompileOptions o;
+  o.freeze = true;
+  CompiledFunction f = compile([&](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{matmul(in[0], mul(w, 2.0).transpose(0, 1))};
+  }, o);
+  Tensor x = randn({2, 4});
+  f(x);
+  const std::string g = f.last_graph();
+  EXPECT_EQ(g.find("= mul("), std::string::npos) << g;  // folded: w * 2 and its transpose
+  EXPECT_LE(max_rel_error(f(x), matmul(x, mul(w, 2.0).transpose(0, 1))), 1e-6);
+}
+
+TEST(GraphIR, VerifierCatchesABrokenGraph) {
+  graph::Trace t = trace_of([](const std::vector<Tensor>& in) { return std::vector<Tensor>{exp(neg(in[0]))}; },
+                            {randn({2})});
+  t.graph.verify();
+  std::swap(t.graph.nodes[0], t.graph.nodes[1]);  // exp now reads neg's output before it exists
+  const std::string msg = error_of([&] { t.graph.verify(); });
+  EXPECT_NE(msg.find("graph verifier"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("before its definition"), std::string::npos) << msg;
+}
+
+TEST(GraphIR, DumpListsValuesTypesAndAttributes) {
+  graph::Trace t = trace_of([](const std::vector<Tensor>& in) { return std::vector<Tensor>{sum(in[0], {1}, true)}; },
+                            {randn({2, 3})});
+  const std::string d = t.graph.dump();
+  EXPECT_NE(d.find("graph(%in0: [2, 3] f32)"), std::string::npos) << d;
+  EXPECT_NE(d.find("sum(%in0) {dims=[1], keepdim=true"), std::string::npos) << d;
+  EXPECT_NE(d.find(": [2, 1] f32"), std::string::npos) << d;
+}
+
+}  // namespace
