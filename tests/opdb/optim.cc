@@ -1,5 +1,6 @@
-// opdb entries of the optimizers' updates (src/ops/optim.h): each writes the parameter and
-// its state buffers in place. They have no public function of their own (the optimizers
+// opdb entries of the optimizers' updates (src/ops/optim.h): each writes the parameter, its
+// state buffers and its step count (the last input, a 0-d f64 tensor the update increments
+// before using it) in place. They have no public function of their own (the optimizers
 // of tessera/optim.h call them), so invoke goes through dispatch. PyTorch's reference is
 // its functional optimizer (torch.optim._functional) on the same state, one step.
 #include "opdb/opdb.h"
@@ -27,16 +28,20 @@ OpEntry entry(const char* op, SamplesFn samples, std::string torch) {
   return e;
 }
 
+Tensor step_count(int64_t steps) { return scalar_tensor(static_cast<double>(steps), kFloat64); }
+
 // param, grad and `buffers` state buffers of `shape`; the squared-average ones positive.
 // "noncontiguous" makes the parameter and the gradient non-contiguous (the kernel updates a
 // contiguous copy and writes it back).
-Tensors state(Maker& m, IntArrayRef shape, int buffers, int positive_from, bool nc = false) {
+// `steps`: the updates already made (the count the update then makes steps + 1).
+Tensors state(Maker& m, IntArrayRef shape, int buffers, int positive_from, int64_t steps, bool nc = false) {
   Tensors t{m(shape), m(shape)};
   for (int i = 0; i < buffers; ++i) t.push_back(i >= positive_from ? m(shape, Domain::positive(0.1, 1)) : m(shape, Domain{-0.5, 0.5}));
   if (nc) {
     t[0] = noncontiguous(t[0]);
     t[1] = noncontiguous(t[1]);
   }
+  t.push_back(step_count(steps));
   return t;
 }
 
@@ -44,54 +49,60 @@ Tensors state(Maker& m, IntArrayRef shape, int buffers, int positive_from, bool 
 
 void add_optim(std::vector<OpEntry>& out) {
   {
-    auto a = [](double momentum, double dampening, double wd, bool nesterov, bool first) {
-      return Attrs{{"lr", 0.1}, {"momentum", momentum}, {"dampening", dampening}, {"weight_decay", wd}, {"nesterov", nesterov}, {"first_step", first}};
+    auto a = [](double momentum, double dampening, double wd, bool nesterov) {
+      return Attrs{{"lr", 0.1}, {"momentum", momentum}, {"dampening", dampening}, {"weight_decay", wd}, {"nesterov", nesterov}};
     };
     OpEntry e = entry(
         "sgd_update_",
         [a](DType t) {
           Maker m("sgd_update_", t);
           std::vector<Sample> s;
-          s.push_back({"plain", state(m, {3, 4}, 0, 9), a(0, 0, 0, false, false)});
-          s.push_back({"momentum_first_step", state(m, {3, 4}, 1, 9), a(0.9, 0.1, 0, false, true)});
-          s.push_back({"nesterov_weight_decay", state(m, {3, 4}, 1, 9, true), a(0.9, 0, 0.01, true, false)});
-          s.push_back({"dampening", state(m, {5}, 1, 9), a(0.5, 0.3, 0, false, false)});
-          s.push_back({"empty", state(m, {0, 4}, 1, 9), a(0.9, 0, 0, false, false)});
-          s.push_back({"large", state(m, {300, 400}, 1, 9), a(0.9, 0, 0.01, true, false), false});
+          s.push_back({"plain", state(m, {3, 4}, 0, 9, 4), a(0, 0, 0, false)});
+          // The first step (count 0 before it): the momentum buffer starts as the gradient.
+          s.push_back({"momentum_first_step", state(m, {3, 4}, 1, 9, 0), a(0.9, 0.1, 0, false)});
+          s.push_back({"nesterov_weight_decay", state(m, {3, 4}, 1, 9, 3, true), a(0.9, 0, 0.01, true)});
+          s.push_back({"dampening", state(m, {5}, 1, 9, 1), a(0.5, 0.3, 0, false)});
+          s.push_back({"empty", state(m, {0, 4}, 1, 9, 2), a(0.9, 0, 0, false)});
+          s.push_back({"large", state(m, {300, 400}, 1, 9, 5), a(0.9, 0, 0.01, true), false});
           return s;
         },
         "sgd(x, A)");
     e.errors = [a] {
       return std::vector<ErrorCase>{
-          {"missing_buffer", {ones({2}), ones({2})}, a(0.9, 0, 0, false, false), "expected 3 inputs (param, grad, momentum_buffer), got 2"},
-          {"shape", {ones({2}), ones({3})}, a(0, 0, 0, false, false), "does not match the parameter"},
-          {"int_param", {ones({2}, kInt64), ones({2}, kInt64)}, a(0, 0, 0, false, false), "the parameter must be f32 or f64"}};
+          {"missing_buffer", {ones({2}), ones({2}), step_count(0)}, a(0.9, 0, 0, false),
+           "expected 4 inputs (param, grad, momentum_buffer, step), got 3"},
+          {"shape", {ones({2}), ones({3}), step_count(0)}, a(0, 0, 0, false), "does not match the parameter"},
+          {"int_param", {ones({2}, kInt64), ones({2}, kInt64), step_count(0)}, a(0, 0, 0, false), "the parameter must be f32 or f64"},
+          {"step_dtype", {ones({2}), ones({2}), scalar_tensor(0.0, kFloat32)}, a(0, 0, 0, false),
+           "the step count must be a 0-d f64 tensor"}};
     };
     out.push_back(std::move(e));
   }
   {
-    auto a = [](int64_t step, double wd, bool amsgrad, bool decoupled) {
+    auto a = [](double wd, bool amsgrad, bool decoupled) {
       return Attrs{{"lr", 0.01}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}, {"weight_decay", wd},
-                   {"step", step}, {"amsgrad", amsgrad}, {"decoupled", decoupled}};
+                   {"amsgrad", amsgrad}, {"decoupled", decoupled}};
     };
     OpEntry e = entry(
         "adam_update_",
         [a](DType t) {
           Maker m("adam_update_", t);
           std::vector<Sample> s;
-          s.push_back({"first_step", state(m, {3, 4}, 2, 1), a(1, 0, false, false)});
-          s.push_back({"weight_decay", state(m, {3, 4}, 2, 1, true), a(3, 0.01, false, false)});
-          s.push_back({"amsgrad", state(m, {5}, 3, 1), a(2, 0, true, false)});
-          s.push_back({"adamw", state(m, {3, 4}, 2, 1), a(4, 0.05, false, true)});
-          s.push_back({"empty", state(m, {0, 4}, 2, 1), a(1, 0, false, false)});
-          s.push_back({"large", state(m, {300, 400}, 3, 1), a(7, 0.01, true, true), false});
+          s.push_back({"first_step", state(m, {3, 4}, 2, 1, 0), a(0, false, false)});
+          s.push_back({"weight_decay", state(m, {3, 4}, 2, 1, 2, true), a(0.01, false, false)});
+          s.push_back({"amsgrad", state(m, {5}, 3, 1, 1), a(0, true, false)});
+          s.push_back({"adamw", state(m, {3, 4}, 2, 1, 3), a(0.05, false, true)});
+          s.push_back({"empty", state(m, {0, 4}, 2, 1, 0), a(0, false, false)});
+          s.push_back({"large", state(m, {300, 400}, 3, 1, 6), a(0.01, true, true), false});
           return s;
         },
         "adam(x, A)");
     e.errors = [a] {
-      return std::vector<ErrorCase>{{"step0", {ones({2}), ones({2}), ones({2}), ones({2})}, a(0, 0, false, false), "step must be >= 1, got 0"},
-                                    {"buffer_dtype", {ones({2}), ones({2}), ones({2}, kFloat64), ones({2})}, a(1, 0, false, false),
-                                     "does not have the parameter's dtype f32"}};
+      return std::vector<ErrorCase>{
+          {"step_shape", {ones({2}), ones({2}), ones({2}), ones({2}), zeros({1}, kFloat64)}, a(0, false, false),
+           "the step count must be a 0-d f64 tensor"},
+          {"buffer_dtype", {ones({2}), ones({2}), ones({2}, kFloat64), ones({2}), step_count(0)}, a(0, false, false),
+           "does not have the parameter's dtype f32"}};
     };
     out.push_back(std::move(e));
   }
@@ -109,6 +120,7 @@ void add_optim(std::vector<OpEntry>& out) {
             if (momentum) x.push_back(m(shape, Domain{-0.5, 0.5}));
             if (centered) x.push_back(m(shape, Domain{-0.5, 0.5}));
             if (nc) x[0] = noncontiguous(x[0]);
+            x.push_back(step_count(2));
             return x;
           };
           std::vector<Sample> s;
@@ -122,29 +134,30 @@ void add_optim(std::vector<OpEntry>& out) {
         },
         "rmsprop(x, A)");
     e.errors = [a] {
-      return std::vector<ErrorCase>{{"missing", {ones({2}), ones({2}), ones({2})}, a(0, true, 0),
-                                     "expected 4 inputs (param, grad, square_avg[, momentum_buffer][, grad_avg]), got 3"}};
+      return std::vector<ErrorCase>{{"missing", {ones({2}), ones({2}), ones({2}), step_count(0)}, a(0, true, 0),
+                                     "expected 5 inputs (param, grad, square_avg[, momentum_buffer][, grad_avg], step), got 4"}};
     };
     out.push_back(std::move(e));
   }
   {
-    auto a = [](int64_t step, double lr_decay, double wd) {
-      return Attrs{{"lr", 0.1}, {"lr_decay", lr_decay}, {"eps", 1e-10}, {"weight_decay", wd}, {"step", step}};
+    auto a = [](double lr_decay, double wd) {
+      return Attrs{{"lr", 0.1}, {"lr_decay", lr_decay}, {"eps", 1e-10}, {"weight_decay", wd}};
     };
     OpEntry e = entry(
         "adagrad_update_",
         [a](DType t) {
           Maker m("adagrad_update_", t);
           std::vector<Sample> s;
-          s.push_back({"first_step", state(m, {3, 4}, 1, 0), a(1, 0, 0)});
-          s.push_back({"decay", state(m, {3, 4}, 1, 0, true), a(3, 0.01, 0.01)});
-          s.push_back({"empty", state(m, {0, 4}, 1, 0), a(1, 0, 0)});
-          s.push_back({"large", state(m, {300, 400}, 1, 0), a(5, 0.01, 0.01), false});
+          s.push_back({"first_step", state(m, {3, 4}, 1, 0, 0), a(0, 0)});
+          s.push_back({"decay", state(m, {3, 4}, 1, 0, 2, true), a(0.01, 0.01)});
+          s.push_back({"empty", state(m, {0, 4}, 1, 0, 0), a(0, 0)});
+          s.push_back({"large", state(m, {300, 400}, 1, 0, 4), a(0.01, 0.01), false});
           return s;
         },
         "adagrad(x, A)");
     e.errors = [a] {
-      return std::vector<ErrorCase>{{"step0", {ones({2}), ones({2}), ones({2})}, a(0, 0, 0), "step must be >= 1, got 0"}};
+      return std::vector<ErrorCase>{{"no_step", {ones({2}), ones({2}), ones({2})}, a(0, 0),
+                                     "expected 4 inputs (param, grad, sum, step), got 3"}};
     };
     out.push_back(std::move(e));
   }

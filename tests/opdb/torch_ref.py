@@ -128,24 +128,27 @@ def inplace(t, fn):
     return t
 
 
+# The optimizer updates: inputs param, grad, buffers..., step (a 0-d f64 count the update
+# increments before using it); outputs every written input: param, buffers..., step.
 def sgd(x, A):
-    p, g = x[0].clone(), x[1]
-    bufs = [x[2].clone() if len(x) > 2 and not A["first_step"] else None]
+    p, g, step = x[0].clone(), x[1], x[-1] + 1
+    first = step.item() == 1  # the momentum buffer then starts as the gradient
+    bufs = [x[2].clone() if len(x) > 3 and not first else None]
     torch.optim._functional.sgd([p], [g], bufs, weight_decay=A["weight_decay"],
                                 momentum=A["momentum"], lr=A["lr"], dampening=A["dampening"],
                                 nesterov=A["nesterov"], maximize=False)
-    return [p] + ([bufs[0]] if A["momentum"] != 0 else [])
+    return [p] + ([bufs[0]] if A["momentum"] != 0 else []) + [step]
 
 
 def adam(x, A):
     p, g = x[0].clone(), x[1]
     m, v = x[2].clone(), x[3].clone()
     vmax = [x[4].clone()] if A["amsgrad"] else []
-    step = torch.tensor(float(A["step"] - 1))
+    step = x[-1].clone()  # torch's functional adam increments it
     f = torch.optim._functional.adamw if A["decoupled"] else torch.optim._functional.adam
     f([p], [g], [m], [v], vmax, [step], amsgrad=A["amsgrad"], beta1=A["beta1"], beta2=A["beta2"],
       lr=A["lr"], weight_decay=A["weight_decay"], eps=A["eps"], maximize=False)
-    return [p, m, v] + vmax
+    return [p, m, v] + vmax + [step]
 
 
 def rmsprop(x, A):
@@ -160,16 +163,16 @@ def rmsprop(x, A):
     torch.optim._functional.rmsprop([p], [g], [sq], gavg, buf, lr=A["lr"], alpha=A["alpha"],
                                     eps=A["eps"], weight_decay=A["weight_decay"],
                                     momentum=A["momentum"], centered=A["centered"])
-    return [p, sq] + buf + gavg
+    return [p, sq] + buf + gavg + [x[-1] + 1]
 
 
 def adagrad(x, A):
     p, g, s = x[0].clone(), x[1], x[2].clone()
-    step = torch.tensor(float(A["step"] - 1))
+    step = x[-1].clone()
     torch.optim._functional.adagrad([p], [g], [s], [step], lr=A["lr"],
                                     weight_decay=A["weight_decay"], lr_decay=A["lr_decay"],
                                     eps=A["eps"], maximize=False)
-    return [p, s]
+    return [p, s, step]
 
 
 NP = {"bool": np.bool_, "uint8": np.uint8, "int8": np.int8, "int32": np.int32,
