@@ -4,7 +4,11 @@
 //   1. src/ops/<family>.cc: its OpDef (attribute schema, shape/dtype rule on metadata)
 //      and public function(s);
 //   2. src/backends/cpu/<family>.cc: its kernel, registered with register_kernel();
-//   3. tests/ops/<family>_test.cc: known values, broadcasting, dtypes, errors.
+//   3. tests/opdb/<family>.cc: its entry in the op database (how to call it, sample
+//      inputs, dtypes, PyTorch reference, gradient domain, error inputs, tolerance), from
+//      which the forward, gradcheck, error and compiled-vs-eager tests are generated;
+//      OpDb.EveryRegisteredOpHasAnEntry fails for an op without one. Known values at
+//      special points stay in tests/ops/<family>_test.cc.
 // Registration is explicit (register_all_ops), never by static initialisers, because a
 // static link would silently drop them.
 #include <optional>

@@ -1,6 +1,8 @@
-// Gradients of the linear-algebra family (matmul, mm, bmm, addmm, outer, dot): a
-// finite-difference gradcheck and a gradgradcheck per case (1-D operands, broadcast
-// batches, non-contiguous operands, addmm's beta/alpha), plus known values.
+// Gradients of the linear-algebra family (matmul, mm, bmm, addmm, outer, dot): known
+// values, and the cases an opdb sample cannot express (an operand expanded from a leaf,
+// one leaf as both operands). The gradcheck and gradgradcheck of the other variants (1-D
+// operands, broadcast batches, non-contiguous operands, addmm's beta/alpha) are generated
+// from each op's tests/opdb entry (OpDb/OpDbGrad.*).
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -8,8 +10,6 @@
 #include <set>
 #include <string>
 
-#include "ops/linalg.h"
-#include "autograd/grad_test_util.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
@@ -19,101 +19,20 @@ using autograd::TensorFn;
 
 namespace {
 
-using GradCase = grad_test::ShapedGradCase;
-using grad_test::random_inputs;
-
-// Cases whose operands are views with strides the GEMM must honour: a transpose, a
-// stepped slice, an expanded (stride-0) batch.
-Tensor transposed(const Tensor& t) { return t.transpose(-1, -2); }
-Tensor every_other_row(const Tensor& t) { return t.slice(-2, 0, t.size(-2), 2); }
-
-std::vector<GradCase> linalg_cases() {
-  using V = const std::vector<Tensor>&;
-  return {
-      {"matmul_2d_2d", "matmul", {{3, 4}, {4, 5}}, [](V x) { return matmul(x[0], x[1]); }},
-      {"matmul_1d_1d", "matmul", {{4}, {4}}, [](V x) { return matmul(x[0], x[1]); }},
-      {"matmul_1d_2d", "matmul", {{4}, {4, 3}}, [](V x) { return matmul(x[0], x[1]); }},
-      {"matmul_2d_1d", "matmul", {{3, 4}, {4}}, [](V x) { return matmul(x[0], x[1]); }},
-      {"matmul_1d_3d", "matmul", {{4}, {2, 4, 3}}, [](V x) { return matmul(x[0], x[1]); }},
-      {"matmul_3d_1d", "matmul", {{2, 3, 4}, {4}}, [](V x) { return matmul(x[0], x[1]); }},
-      {"matmul_batched", "matmul", {{2, 3, 4}, {2, 4, 2}}, [](V x) { return matmul(x[0], x[1]); }},
-      {"matmul_broadcast_2d_3d", "matmul", {{3, 4}, {2, 4, 5}},
-       [](V x) { return matmul(x[0], x[1]); }},
-      {"matmul_broadcast_batch_dims", "matmul", {{2, 1, 3, 4}, {3, 4, 2}},
-       [](V x) { return matmul(x[0], x[1]); }},
-      {"matmul_broadcast_size1_batch", "matmul", {{1, 3, 2}, {4, 2, 3}},
-       [](V x) { return matmul(x[0], x[1]); }},
-      {"matmul_transposed_operands", "matmul", {{2, 4, 3}, {2, 5, 4}},
-       [](V x) { return matmul(transposed(x[0]), transposed(x[1])); }},
-      {"matmul_sliced_operand", "matmul", {{6, 4}, {4, 3}},
-       [](V x) { return matmul(every_other_row(x[0]), x[1]); }},
-      {"matmul_expanded_batch", "matmul", {{3, 4}, {4, 2}},
-       [](V x) { return matmul(x[0].expand({2, 3, 4}), x[1]); }},
-      {"matmul_same_operand", "matmul", {{3, 3}}, [](V x) { return matmul(x[0], x[0]); }},
-      {"mm", "mm", {{3, 4}, {4, 2}}, [](V x) { return mm(x[0], x[1]); }},
-      {"mm_transposed", "mm", {{4, 3}, {2, 4}},
-       [](V x) { return mm(x[0].t(), x[1].t()); }},
-      {"mm_sliced", "mm", {{6, 4}, {4, 5}},
-       [](V x) { return mm(every_other_row(x[0]), x[1].slice(1, 1, 5, 2)); }},
-      {"bmm", "bmm", {{2, 3, 4}, {2, 4, 2}}, [](V x) { return bmm(x[0], x[1]); }},
-      {"bmm_transposed", "bmm", {{2, 4, 3}, {2, 2, 4}},
-       [](V x) { return bmm(transposed(x[0]), transposed(x[1])); }},
-      {"addmm", "addmm", {{3, 2}, {3, 4}, {4, 2}},
-       [](V x) { return addmm(x[0], x[1], x[2]); }},
-      {"addmm_beta_alpha", "addmm", {{3, 2}, {3, 4}, {4, 2}},
-       [](V x) { return addmm(x[0], x[1], x[2], 0.5, -2.0); }},
-      {"addmm_beta_zero", "addmm", {{3, 2}, {3, 4}, {4, 2}},
-       [](V x) { return addmm(x[0], x[1], x[2], 0.0, 1.5); }},
-      {"addmm_bias_row", "addmm", {{2}, {3, 4}, {4, 2}},
-       [](V x) { return addmm(x[0], x[1], x[2], 2.0, 1.0); }},
-      {"addmm_bias_column", "addmm", {{3, 1}, {3, 4}, {4, 2}},
-       [](V x) { return addmm(x[0], x[1], x[2]); }},
-      {"addmm_bias_scalar", "addmm", {{}, {3, 4}, {4, 2}},
-       [](V x) { return addmm(x[0], x[1], x[2], 3.0, 0.5); }},
-      {"addmm_transposed", "addmm", {{3, 2}, {4, 3}, {2, 4}},
-       [](V x) { return addmm(x[0], x[1].t(), x[2].t()); }},
-      {"outer", "outer", {{3}, {4}}, [](V x) { return outer(x[0], x[1]); }},
-      {"outer_strided", "outer", {{6}, {4}},
-       [](V x) { return outer(x[0].slice(0, 0, 6, 2), x[1]); }},
-      {"dot", "dot", {{5}, {5}}, [](V x) { return dot(x[0], x[1]); }},
-      {"dot_strided", "dot", {{6}, {3}}, [](V x) { return dot(x[0].slice(0, 1, 6, 2), x[1]); }},
-  };
-}
-
-class LinalgGrad : public ::testing::TestWithParam<GradCase> {};
-
-TEST_P(LinalgGrad, Gradcheck) {
-  const GradCase& c = GetParam();
-  const auto r = gradcheck(c.fn, random_inputs(c));
+// Where the leaf's gradient sums over positions: a batch expanded from one matrix (stride
+// 0), and the same matrix on both sides.
+TEST(LinalgGrad, ExpandedBatchAndSameOperand) {
+  Generator gen(12);
+  const std::vector<Tensor> in{randn({3, 4}, kFloat64, &gen).requires_grad_(), randn({4, 2}, kFloat64, &gen).requires_grad_()};
+  const TensorFn expanded = [](const std::vector<Tensor>& x) { return matmul(x[0].expand({2, 3, 4}), x[1]); };
+  EXPECT_TRUE(gradcheck(expanded, in).ok);
+  EXPECT_TRUE(gradgradcheck(expanded, in).ok);
+  const std::vector<Tensor> sq{randn({3, 3}, kFloat64, &gen).requires_grad_()};
+  const TensorFn same = [](const std::vector<Tensor>& x) { return matmul(x[0], x[0]); };
+  const auto r = gradcheck(same, sq);
   EXPECT_TRUE(r.ok) << r.message;
-}
-
-// Required for the whole matmul family (issue 3, acceptance 2).
-TEST_P(LinalgGrad, Gradgradcheck) {
-  const GradCase& c = GetParam();
-  const auto r = gradgradcheck(c.fn, random_inputs(c));
-  EXPECT_TRUE(r.ok) << r.message;
-}
-
-INSTANTIATE_TEST_SUITE_P(Cases, LinalgGrad, ::testing::ValuesIn(linalg_cases()),
-                         [](const ::testing::TestParamInfo<GradCase>& info) {
-                           return info.param.name;
-                         });
-
-// Every differentiable op of the family has a rule and at least one case above.
-TEST(LinalgGradCoverage, EveryOpChecked) {
-  std::set<std::string> covered;
-  for (const GradCase& c : linalg_cases()) covered.insert(c.op);
-  int checked = 0;
-  for (const ops::OpDef* op : {&ops::kMatmul, &ops::kMm, &ops::kBmm, &ops::kAddmm, &ops::kOuter,
-                               &ops::kDot}) {
-    EXPECT_TRUE(op->flags & ops::kDifferentiable) << op->name;
-    EXPECT_NE(op->backward, nullptr) << op->name;
-    EXPECT_TRUE(covered.count(op->name)) << op->name << " has no gradcheck case";
-    checked += covered.count(op->name) ? 1 : 0;
-  }
-  std::cout << "linalg_grad_test: gradcheck + gradgradcheck on " << checked << " ops ("
-            << linalg_cases().size() << " cases)\n";
+  const auto rr = gradgradcheck(same, sq);
+  EXPECT_TRUE(rr.ok) << rr.message;
 }
 
 // ---- known values ----

@@ -12,8 +12,8 @@ reduction gets them from REDUCTIONS. An op that can be swept neither way gets a 
 "NAME why" in missing.txt, and the test fails naming it. So a new elementwise op is swept
 without touching this file when PyTorch has a function of that name, and reported otherwise.
 
-Inputs and PyTorch's outputs are .npy files in OUTDIR; manifest.txt has torch_ref.py's
-format (CASE OP in=FILE... out=FILE... KEY=VALUE...), the OP being a key of the op table in
+Inputs and PyTorch's outputs are .npy files in OUTDIR; manifest.txt has the format
+torch_cases.h describes (CASE OP in=FILE... out=FILE... KEY=VALUE...), the OP being a key of the op table in
 torch_cases.h (or the OpDef's name, which the test then calls directly). Extra keys:
     def=NAME    the op of Tessera's op table the case covers (coverage is counted on it)
     dtype=f32|f64

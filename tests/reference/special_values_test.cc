@@ -4,7 +4,7 @@
 //
 // The list of ops comes from the op table: the test writes every OpDef flagged kElementwise
 // or kReduction (and the ordering ops) into ops.txt, and special_values_ref.py (run with
-// Debian's /usr/bin/python3 and python3-torch 1.13, as torch_ref.py is) writes PyTorch's
+// Debian's /usr/bin/python3 and python3-torch 1.13, as tests/opdb/torch_ref.py is) writes PyTorch's
 // results for each into the build directory. An op the script cannot sweep (no torch
 // function of its name and no entry in its tables) and an op without a case in both dtypes
 // fail the test by name, so a new op is swept or reported, never skipped silently.

@@ -1,11 +1,16 @@
 #pragma once
-// What the PyTorch reference tests share: the manifest that the reference scripts
-// (torch_ref.py, special_values_ref.py) write, the loading of its inputs, and the table
-// that maps a manifest op name plus key=value attributes to a Tessera call.
+// What the special-values test (special_values_test.cc) reads: the manifest that
+// special_values_ref.py writes, the loading of its inputs, and the table that maps a
+// manifest op name plus key=value attributes to a Tessera call. (Agreement with PyTorch on
+// ordinary inputs is the op database's: tests/opdb.)
 //
 // manifest.txt, one case per line, whitespace-separated:
 //     CASE OP in=FILE[@VIEW]... out=FILE... [KEY=VALUE]...
-// (torch_ref.py's docstring describes VIEW and the value formats).
+// VIEW is one or more steps joined by '@', applied after loading:
+//     perm:1,0          x.permute(1, 0)
+//     slice:D:S:E:STEP  x.slice(D, S, E, STEP)
+// KEY=VALUE are the op's attributes. Integer lists are comma-separated ("dims=" is the
+// empty list); floats always contain '.', 'e', 'inf' or 'nan'; booleans are 0/1.
 #include <cstdlib>
 #include <fstream>
 #include <functional>

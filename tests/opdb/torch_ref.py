@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+"""PyTorch's outputs for the op database (tests/opdb/opdb_test.cc).
+
+usage: /usr/bin/python3 torch_ref.py DIR
+
+DIR/cases.txt holds one case per line, tab-separated:
+    ID  INPUTS  EXPRESSION  ATTRIBUTES
+INPUTS is "DTYPE:SHAPE:OFFSET;..." (numpy dtype name, comma-separated sizes, byte offset of
+the C-contiguous values in DIR/inputs.bin). EXPRESSION is a Python expression over `x` (the
+inputs as torch tensors) and `A` (ATTRIBUTES, a Python dict literal) giving a tensor or a
+sequence of tensors. Their values go to DIR/outputs.bin, indexed by DIR/outputs.txt:
+    ID  out  DTYPE  SHAPE  OFFSET        (one line per output, in order)
+    ID  err  MESSAGE                     (the case raised; the others still run)
+One process and two files for all cases: importing torch, or creating thousands of small
+files, costs more than every case together.
+"""
+import math
+import os
+import sys
+import traceback
+import warnings
+
+try:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError as e:  # the test skips its PyTorch comparisons, saying why
+    print("opdb torch_ref.py: %s" % e)
+    sys.exit(3)
+
+torch.set_num_threads(1)
+warnings.filterwarnings("ignore")  # e.g. padding="same" with an even kernel  # deterministic summation order from run to run
+
+
+# ---- helpers the expressions use ----
+
+def vjp(fn, inputs, grad):
+    """d<grad, fn(inputs)>/d inputs: the reference of a backward op."""
+    leaves = [t.detach().clone().requires_grad_() for t in inputs]
+    out = fn(*leaves)
+    return torch.autograd.grad(out, leaves, grad)
+
+
+def red(f, t, A, **kw):
+    """A reduction over A['dims'] (empty or absent: every dim) with A['keepdim']."""
+    kw = {k: v for k, v in kw.items() if v is not None}
+    d, keep = A.get("dims", []), A.get("keepdim", False)
+    if not d and f is torch.logsumexp:  # takes no "every dim" form
+        return f(t, dim=list(range(t.dim())) or 0, keepdim=keep)
+    if not d:
+        r = f(t, **kw)
+        return r.reshape([1] * t.dim()) if keep else r
+    if len(d) == 1:
+        return f(t, dim=d[0], keepdim=keep, **kw)
+    if f is torch.prod:  # one dim per call, the highest first
+        for k in sorted((k % t.dim() for k in d), reverse=True):
+            t = torch.prod(t, k, keepdim=keep, **kw)
+        return t
+    return f(t, dim=d, keepdim=keep, **kw)
+
+
+def tslice(t, A):
+    """slice and what is built from it (narrow, split, chunk), by the attributes given."""
+    d = A["dim"]
+    if "length" in A:
+        return t.narrow(d, A["start"], A["length"])
+    if "split_size" in A:
+        return torch.split(t, A["split_size"], d)
+    if "split_sizes" in A:
+        return torch.split(t, A["split_sizes"], d)
+    if "chunks" in A:
+        return torch.chunk(t, A["chunks"], d)
+    idx = [slice(None)] * t.dim()
+    idx[d] = slice(A["start"], A["end"], A.get("step", 1))
+    return t[tuple(idx)]
+
+
+def view_scatter(g, A):
+    """Zeros of A['base_sizes'] with the view A['view_op'] of them set to g."""
+    z = torch.zeros(A["base_sizes"], dtype=g.dtype)
+    op = A["view_op"]
+    if op == "slice":
+        v = tslice(z, A)
+    elif op == "select":
+        v = z.select(A["dim"], A["index"])
+    elif op == "diagonal":
+        v = torch.diagonal(z, A["offset"], A["dim1"], A["dim2"])
+    else:
+        v = torch.as_strided(z, A["sizes"], A["strides"], max(A["offset"], 0))
+    v.copy_(g)
+    return z
+
+
+def bn(x, A):
+    """batch_norm with the optional inputs the attributes announce; with return_stats, the
+    updated running stats too."""
+    k = 1
+    rm = rv = w = b = None
+    if A["running_stats"]:
+        rm, rv = x[1].clone(), x[2].clone()
+        k = 3
+    if A["weight"]:
+        w = x[k]
+        k += 1
+    if A["bias"]:
+        b = x[k]
+    y = F.batch_norm(x[0], rm, rv, w, b, A["training"], A["momentum"], A["eps"])
+    return [y, rm, rv] if A.get("return_stats") else y
+
+
+def sdpa(x, A):
+    """Scaled dot-product attention written out (torch 1.13 has no fused one)."""
+    q, k, v = x[0], x[1], x[2]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if A.get("is_causal"):
+        keep = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool).tril()
+        scores = scores.masked_fill(~keep, -math.inf)
+    elif len(x) > 3:
+        m = x[3]
+        scores = scores.masked_fill(~m, -math.inf) if m.dtype == torch.bool else scores + m
+    return torch.softmax(scores, -1) @ v
+
+
+def inplace(t, fn):
+    """Applies an in-place method to a copy, returns the copy."""
+    t = t.clone()
+    fn(t)
+    return t
+
+
+# The optimizer updates: inputs param, grad, buffers..., step (a 0-d f64 count the update
+# increments before using it); outputs every written input: param, buffers..., step.
+def sgd(x, A):
+    p, g, step = x[0].clone(), x[1], x[-1] + 1
+    first = step.item() == 1  # the momentum buffer then starts as the gradient
+    bufs = [x[2].clone() if len(x) > 3 and not first else None]
+    torch.optim._functional.sgd([p], [g], bufs, weight_decay=A["weight_decay"],
+                                momentum=A["momentum"], lr=A["lr"], dampening=A["dampening"],
+                                nesterov=A["nesterov"], maximize=False)
+    return [p] + ([bufs[0]] if A["momentum"] != 0 else []) + [step]
+
+
+def adam(x, A):
+    p, g = x[0].clone(), x[1]
+    m, v = x[2].clone(), x[3].clone()
+    vmax = [x[4].clone()] if A["amsgrad"] else []
+    step = x[-1].clone()  # torch's functional adam increments it
+    f = torch.optim._functional.adamw if A["decoupled"] else torch.optim._functional.adam
+    f([p], [g], [m], [v], vmax, [step], amsgrad=A["amsgrad"], beta1=A["beta1"], beta2=A["beta2"],
+      lr=A["lr"], weight_decay=A["weight_decay"], eps=A["eps"], maximize=False)
+    return [p, m, v] + vmax + [step]
+
+
+def rmsprop(x, A):
+    p, g = x[0].clone(), x[1]
+    sq = x[2].clone()
+    k = 3
+    buf = []
+    if A["momentum"] > 0:
+        buf = [x[k].clone()]
+        k += 1
+    gavg = [x[k].clone()] if A["centered"] else []
+    torch.optim._functional.rmsprop([p], [g], [sq], gavg, buf, lr=A["lr"], alpha=A["alpha"],
+                                    eps=A["eps"], weight_decay=A["weight_decay"],
+                                    momentum=A["momentum"], centered=A["centered"])
+    return [p, sq] + buf + gavg + [x[-1] + 1]
+
+
+def adagrad(x, A):
+    p, g, s = x[0].clone(), x[1], x[2].clone()
+    step = x[-1].clone()
+    torch.optim._functional.adagrad([p], [g], [s], [step], lr=A["lr"],
+                                    weight_decay=A["weight_decay"], lr_decay=A["lr_decay"],
+                                    eps=A["eps"], maximize=False)
+    return [p, s, step]
+
+
+NP = {"bool": np.bool_, "uint8": np.uint8, "int8": np.int8, "int32": np.int32,
+      "int64": np.int64, "float16": np.float16, "float32": np.float32, "float64": np.float64}
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: torch_ref.py DIR")
+    d = sys.argv[1]
+    n = failed = 0
+    with open(os.path.join(d, "inputs.bin"), "rb") as f:
+        blob = f.read()
+    with open(os.path.join(d, "cases.txt")) as f:
+        lines = [l.rstrip("\n") for l in f if l.strip()]
+    index = []
+    with open(os.path.join(d, "outputs.bin"), "wb") as out:
+        for line in lines:
+            cid, inputs, expr, attrs = line.split("\t")
+            n += 1
+            try:
+                x = []
+                for spec in filter(None, inputs.split(";")):
+                    dt, shape, offset = spec.split(":")
+                    shape = [int(s) for s in shape.split(",") if s]
+                    count = int(np.prod(shape)) if shape else 1
+                    a = np.frombuffer(blob, NP[dt], count, int(offset)).reshape(shape)
+                    x.append(torch.from_numpy(a.copy()))
+                scope = dict(globals())
+                scope["x"] = x
+                scope["A"] = eval(attrs, scope)
+                r = eval(expr, scope)
+                if isinstance(r, torch.Tensor):
+                    r = [r]
+                rows = []
+                for t in r:
+                    a = t.detach().contiguous().numpy()  # (ascontiguousarray would make 0-d 1-d)
+                    rows.append("%s\tout\t%s\t%s\t%d" % (cid, str(a.dtype), ",".join(map(str, a.shape)),
+                                                         out.tell()))
+                    out.write(a.tobytes(order="C"))
+                index.extend(rows)
+            except Exception:  # reported by the test, next to the case's name
+                failed += 1
+                msg = (expr + " | " + traceback.format_exc()).replace("\n", " | ").replace("\t", " ")
+                index.append("%s\terr\t%s" % (cid, msg))
+    with open(os.path.join(d, "outputs.txt"), "w") as f:
+        f.write("\n".join(index) + "\n")
+    print("opdb torch_ref.py: %d cases (%d raised), torch %s" % (n, failed, torch.__version__))
+
+
+if __name__ == "__main__":
+    main()
