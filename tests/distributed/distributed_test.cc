@@ -1,0 +1,437 @@
+// Distributed training: several real processes on this host. The test binary starts copies
+// of itself (posix_spawn, never fork: the parent's OpenMP threads do not survive a fork)
+// with RANK/WORLD_SIZE/... in the environment and --gtest_filter=DistributedWorker.Main;
+// that test runs the scenario named by TESSERA_DIST_SCENARIO and is skipped otherwise.
+// Every wait has a deadline; a stuck child is killed and the test fails.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "distributed/socket.h"
+#include "test_util.h"
+#include "tessera/autograd.h"
+#include "tessera/distributed.h"
+#include "tessera/nn.h"
+#include "tessera/ops.h"
+#include "tessera/optim.h"
+#include "tessera/random.h"
+#include "tessera/serialize.h"
+
+extern char** environ;
+
+namespace tessera {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+namespace dist = distributed;
+
+std::string env_or(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : fallback;
+}
+
+// ---------------------------------------------------------------- spawning ranks
+
+struct Child {
+  pid_t pid = -1;
+  std::string log;  // stdout and stderr
+  int status = -1;  // waitpid status once reaped
+};
+
+Child spawn_worker(const std::map<std::string, std::string>& vars, const std::string& log) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    if (!vars.count(kv.substr(0, kv.find('=')))) env.push_back(kv);
+  }
+  for (const auto& [k, v] : vars) env.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (std::string& s : env) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string exe = fs::read_symlink("/proc/self/exe").string();
+  std::string filter = "--gtest_filter=DistributedWorker.Main";
+  std::string brief = "--gtest_brief=1";
+  char* argv[] = {exe.data(), filter.data(), brief.data(), nullptr};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  Child c;
+  c.log = log;
+  int rc = posix_spawn(&c.pid, exe.c_str(), &fa, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) c.pid = -1;
+  return c;
+}
+
+// Reaps `c` before the deadline; kills it (and says so) when it is still running then.
+bool wait_child(Child& c, Clock::time_point deadline) {
+  while (true) {
+    int status = 0;
+    pid_t r = waitpid(c.pid, &status, WNOHANG);
+    if (r == c.pid) {
+      c.status = status;
+      return true;
+    }
+    if (Clock::now() >= deadline) {
+      kill(c.pid, SIGKILL);
+      waitpid(c.pid, &status, 0);
+      c.status = status;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+bool exited_ok(const Child& c) { return WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0; }
+
+// A fresh folder per test for logs, outputs and the file store; removed when the test
+// passes (kept for reading when it fails).
+struct TestDir {
+  fs::path path;
+  explicit TestDir(const std::string& name)
+      : path(fs::temp_directory_path() / ("tessera_dist_" + name + "_" + std::to_string(getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TestDir() {
+    if (!::testing::Test::HasFailure()) fs::remove_all(path);
+  }
+};
+
+// A port nobody listens on right now (the kernel's pick, released again).
+int free_port() {
+  dist::net::Socket s = dist::net::listen_tcp("127.0.0.1", 0);
+  return dist::net::local_port(s);
+}
+
+// Runs `world` ranks of `scenario`; every rank must exit 0 within `limit`.
+void run_ranks(const std::string& scenario, int world, const fs::path& dir, const std::string& init,
+               std::chrono::seconds limit = std::chrono::seconds(60),
+               std::map<std::string, std::string> extra = {}) {
+  std::vector<Child> children;
+  for (int r = 0; r < world; ++r) {
+    std::map<std::string, std::string> vars = extra;
+    vars["TESSERA_DIST_SCENARIO"] = scenario;
+    vars["TESSERA_DIST_OUT"] = dir.string();
+    vars["TESSERA_DIST_INIT"] = init;
+    vars["RANK"] = std::to_string(r);
+    vars["LOCAL_RANK"] = std::to_string(r);
+    vars["WORLD_SIZE"] = std::to_string(world);
+    vars["TESSERA_NUM_THREADS"] = "1";
+    vars["OMP_NUM_THREADS"] = "1";
+    children.push_back(spawn_worker(vars, (dir / ("rank" + std::to_string(r) + ".log")).string()));
+    ASSERT_GT(children.back().pid, 0) << "posix_spawn failed";
+  }
+  const auto deadline = Clock::now() + limit;
+  for (size_t r = 0; r < children.size(); ++r) {
+    bool in_time = wait_child(children[r], deadline);
+    EXPECT_TRUE(in_time) << "rank " << r << " of " << scenario << " did not finish in time";
+    EXPECT_TRUE(exited_ok(children[r])) << "rank " << r << " of " << scenario << " failed:\n"
+                                        << read_bytes(children[r].log);
+  }
+}
+
+// ---------------------------------------------------------------- the model of acceptance 1
+
+// A small MLP initialised from `seed`, in `dtype`.
+std::shared_ptr<nn::Sequential> make_mlp(uint64_t seed, DType dtype) {
+  Generator gen(seed);
+  GeneratorGuard guard(gen);
+  auto m = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(6, 16), std::make_shared<nn::Tanh>(),
+                                            std::make_shared<nn::Linear>(16, 8), std::make_shared<nn::Tanh>(),
+                                            std::make_shared<nn::Linear>(8, 3));
+  m->to(dtype);
+  return m;
+}
+
+constexpr int kSteps = 20;
+constexpr int64_t kGlobalBatch = 16;
+
+// Step `step`'s global batch: the same on every process.
+std::pair<Tensor, Tensor> global_batch(int step, DType dtype) {
+  Generator gen(1000 + static_cast<uint64_t>(step));
+  Tensor x = randn({kGlobalBatch, 6}, TensorOptions(dtype), &gen);
+  Tensor y = randn({kGlobalBatch, 3}, TensorOptions(dtype), &gen);
+  return {x, y};
+}
+
+// Trains for kSteps SGD steps on rows [begin, begin + rows) of every global batch. With
+// `ddp`, gradients are averaged across ranks. `accumulate`: two half batches per step,
+// the first under no_sync.
+void train(nn::Module& model, dist::DistributedDataParallel* ddp, int64_t begin, int64_t rows,
+           DType dtype, bool accumulate) {
+  optim::SGD opt(model.parameters(), {.lr = 0.1, .momentum = 0.9});
+  for (int step = 0; step < kSteps; ++step) {
+    auto [x, y] = global_batch(step, dtype);
+    x = x.narrow(0, begin, rows);
+    y = y.narrow(0, begin, rows);
+    model.zero_grad();
+    if (!accumulate) {
+      nn::functional::mse_loss(model(x), y).backward();
+    } else {
+      const int64_t half = rows / 2;
+      {
+        std::optional<dist::DistributedDataParallel::NoSync> no_sync;
+        if (ddp) no_sync.emplace(*ddp);
+        mul(nn::functional::mse_loss(model(x.narrow(0, 0, half)), y.narrow(0, 0, half)), 0.5).backward();
+      }
+      mul(nn::functional::mse_loss(model(x.narrow(0, half, half)), y.narrow(0, half, half)), 0.5).backward();
+    }
+    opt.step();
+  }
+}
+
+// ---------------------------------------------------------------- the worker side
+
+void worker_collectives(dist::ProcessGroup& g) {
+  const int r = g.rank(), n = g.size();
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    Tensor t = full({2, 3}, r + 1.0, TensorOptions(dt));
+    g.all_reduce(t);
+    EXPECT_EQ(t.to_vector<double>(), std::vector<double>(6, n * (n + 1) / 2.0));
+    Tensor a = full({4}, 2.0 * r, TensorOptions(dt));
+    g.all_reduce(a, dist::ReduceOp::Avg);
+    EXPECT_EQ(a.to_vector<double>(), std::vector<double>(4, n - 1.0));
+    Tensor m = full({3}, static_cast<double>(r), TensorOptions(dt));
+    g.all_reduce(m, dist::ReduceOp::Max);
+    EXPECT_EQ(m.to_vector<double>(), std::vector<double>(3, n - 1.0));
+    // A non-contiguous view is reduced through a copy and written back in place.
+    Tensor base = full({3, 4}, 1.0 + r, TensorOptions(dt));
+    Tensor col = base.select(1, 2);
+    g.all_reduce(col);
+    EXPECT_EQ(base.select(1, 2).to_vector<double>(), std::vector<double>(3, n * (n + 1) / 2.0));
+    EXPECT_EQ(base.select(1, 0).to_vector<double>(), std::vector<double>(3, 1.0 + r));
+    Tensor b = full({5}, 10.0 * r, TensorOptions(dt));
+    g.broadcast(b, n - 1);
+    EXPECT_EQ(b.to_vector<double>(), std::vector<double>(5, 10.0 * (n - 1)));
+    Tensor gathered = g.all_gather(full({2}, static_cast<double>(r), TensorOptions(dt)));
+    ASSERT_EQ(gathered.sizes().vec(), (std::vector<int64_t>{n, 2}));
+    for (int k = 0; k < n; ++k) EXPECT_EQ(gathered[k].to_vector<double>(), std::vector<double>(2, k));
+  }
+  g.barrier();
+  Tensor ints = zeros({2}, kInt64);
+  EXPECT_ERROR_HAS(g.all_reduce(ints), "float32 and float64");
+  // The group is still usable after a local argument error.
+  Tensor t = ones({1});
+  g.all_reduce(t);
+  EXPECT_EQ(t.item<double>(), n);
+}
+
+void worker_ddp(dist::ProcessGroup& g, const fs::path& out) {
+  const int r = g.rank(), n = g.size();
+  const int64_t rows = kGlobalBatch / n;
+  for (DType dt : {DType::Float64, DType::Float32})
+    for (bool accumulate : {false, true}) {
+      // Each rank initialises differently: DDP must broadcast rank 0's weights.
+      auto model = make_mlp(7 + static_cast<uint64_t>(r), dt);
+      // Tiny buckets: several all-reduces per backward, started while backward runs.
+      dist::DistributedDataParallel ddp(model, {.group = nullptr, .bucket_cap_mb = 0.0005});
+      EXPECT_GT(ddp.bucket_assignment().size(), 2u);
+      train(ddp, &ddp, r * rows, rows, dt, accumulate);
+      save_safetensors((out / detail::concat("rank", r, "_", dtype_name(dt), accumulate ? "_acc" : "", ".safetensors")).string(),
+                       model->state_dict());
+    }
+}
+
+void worker_unused(dist::ProcessGroup& g) {
+  // The second layer takes part only on rank 0, and the third on no rank.
+  auto a = std::make_shared<nn::Linear>(4, 4);
+  auto b = std::make_shared<nn::Linear>(4, 4);
+  auto c = std::make_shared<nn::Linear>(4, 4);
+  auto model = std::make_shared<nn::Sequential>(a, b, c);
+  Tensor x = ones({2, 4});
+  {
+    dist::DistributedDataParallel ddp(model, {.find_unused_parameters = true});
+    Tensor y = (*a)(x);
+    if (g.rank() == 0) y = (*b)(y);
+    y.sum().backward();
+    ASSERT_TRUE(a->weight.grad().defined());
+    ASSERT_TRUE(b->weight.grad().defined());  // averaged with rank 0's
+    EXPECT_FALSE(c->weight.grad().defined()); // used nowhere: no gradient, as in one process
+    // Rank 0's gradient for b, halved (the other rank contributed zero).
+    Tensor expected = mul(b->weight.grad(), g.size());
+    g.broadcast(expected, 0);
+    EXPECT_LT(max(abs(sub(mul(b->weight.grad(), g.size()), expected))).item<double>(), 1e-6);
+  }
+  model->zero_grad();
+  {
+    dist::DistributedDataParallel ddp(model);
+    Tensor y = (*b)((*a)(x));
+    EXPECT_ERROR_HAS(y.sum().backward(), "received no gradient in this backward: 2.weight, 2.bias");
+  }
+}
+
+// Trains until killed (or until the group fails, which is what the test wants to see).
+void worker_train_forever(dist::ProcessGroup& g, const fs::path& out) {
+  auto model = make_mlp(3, DType::Float32);
+  dist::DistributedDataParallel ddp(model);
+  optim::SGD opt(ddp.parameters(), {.lr = 0.01});
+  for (int step = 0;; ++step) {
+    auto [x, y] = global_batch(step % 5, DType::Float32);
+    ddp.zero_grad();
+    nn::functional::mse_loss(ddp(x), y).backward();
+    opt.step();
+    if (step == 2) std::ofstream(out / detail::concat("running", g.rank()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+TEST(DistributedWorker, Main) {
+  const std::string scenario = env_or("TESSERA_DIST_SCENARIO");
+  if (scenario.empty()) GTEST_SKIP() << "runs only as a rank spawned by the Distributed tests";
+  const fs::path out = env_or("TESSERA_DIST_OUT");
+  dist::InitOptions opts;
+  opts.init_method = env_or("TESSERA_DIST_INIT", "env://");
+  dist::init_process_group(opts);
+  dist::ProcessGroup& g = *dist::default_group();
+  if (scenario == "collectives") worker_collectives(g);
+  else if (scenario == "ddp") worker_ddp(g, out);
+  else if (scenario == "unused") worker_unused(g);
+  else if (scenario == "forever") worker_train_forever(g, out);
+  else FAIL() << "unknown scenario " << scenario;
+  if (!::testing::Test::HasFailure()) g.barrier();  // nobody leaves while others still talk
+  dist::destroy_process_group();
+}
+
+// ---------------------------------------------------------------- the tests
+
+TEST(Distributed, CollectivesOverFileStore) {
+  TestDir tmp("coll_file");
+  const fs::path& dir = tmp.path;
+  run_ranks("collectives", 3, dir, "file://" + (dir / "store").string());
+}
+
+TEST(Distributed, CollectivesOverTcpStore) {
+  TestDir tmp("coll_tcp");
+  const fs::path& dir = tmp.path;
+  run_ranks("collectives", 2, dir, "env://", std::chrono::seconds(60),
+            {{"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(free_port())}});
+}
+
+TEST(Distributed, SingleProcessGroupIsLocal) {
+  auto g = dist::ProcessGroup::create({.init_method = "env://", .rank = 0, .world_size = 1});
+  Tensor t = full({3}, 2.0);
+  g->all_reduce(t, dist::ReduceOp::Avg);
+  EXPECT_EQ(t.to_vector<double>(), std::vector<double>(3, 2.0));
+  EXPECT_EQ(g->all_gather(t).sizes().vec(), (std::vector<int64_t>{1, 3}));
+  g->barrier();
+}
+
+TEST(Distributed, BadOptionsAreClearErrors) {
+  EXPECT_ERROR_HAS(dist::ProcessGroup::create({.init_method = "env://", .rank = 2, .world_size = 2}),
+                   "rank must be in [0, 2)");
+  EXPECT_ERROR_HAS(dist::ProcessGroup::create({.init_method = "nccl://x", .rank = 0, .world_size = 2}),
+                   "init_method must be env://, tcp://HOST:PORT or file:///DIR");
+  EXPECT_ERROR_HAS(dist::ProcessGroup::create({.init_method = "tcp://nohostport", .rank = 1, .world_size = 2}),
+                   "expected HOST:PORT");
+  // Rank 1 waits for a store that never comes: an error after the timeout, not a hang.
+  const int port = free_port();
+  const auto t0 = Clock::now();
+  EXPECT_ERROR_HAS(dist::ProcessGroup::create({.init_method = "tcp://127.0.0.1:" + std::to_string(port),
+                                               .rank = 1, .world_size = 2,
+                                               .timeout = std::chrono::milliseconds(300)}),
+                   "no TCP store answered");
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_ERROR_HAS(dist::default_group(), "init_process_group() first");
+  EXPECT_EQ(dist::get_world_size(), 1);
+}
+
+// Acceptance 1: two processes, each with half of every global batch, end 20 SGD steps
+// with the parameters one process reaches with the whole batch.
+TEST(Distributed, TwoRanksMatchOneProcess) {
+  TestDir tmp("ddp");
+  const fs::path& dir = tmp.path;
+  run_ranks("ddp", 2, dir, "file://" + (dir / "store").string());
+  if (::testing::Test::HasFailure()) return;
+  for (DType dt : {DType::Float64, DType::Float32})
+    for (bool accumulate : {false, true}) {
+      auto ref = make_mlp(7, dt);  // rank 0's initialisation
+      train(*ref, nullptr, 0, kGlobalBatch, dt, accumulate);
+      const std::string suffix = detail::concat("_", dtype_name(dt), accumulate ? "_acc" : "", ".safetensors");
+      auto r0 = load_safetensors((dir / ("rank0" + suffix)).string()).tensors;
+      auto r1 = load_safetensors((dir / ("rank1" + suffix)).string()).tensors;
+      auto expected = ref->state_dict();
+      ASSERT_EQ(r0.size(), expected.size());
+      double worst_abs = 0, diff2 = 0, ref2 = 0;
+      for (size_t i = 0; i < expected.size(); ++i) {
+        Tensor e = expected[i].second.to(DType::Float64), a = r0[i].second.to(DType::Float64);
+        Tensor b = r1[i].second.to(DType::Float64);
+        // The ranks agree exactly: they apply the same averaged gradients.
+        EXPECT_EQ(a.to_vector<double>(), b.to_vector<double>()) << expected[i].first;
+        worst_abs = std::max(worst_abs, max(abs(sub(a, e))).item<double>());
+        diff2 += sum(square(sub(a, e))).item<double>();
+        ref2 += sum(square(e)).item<double>();
+      }
+      const double rel_l2 = std::sqrt(diff2 / ref2);
+      std::printf("[ DDP ] %s%s: max |2 ranks - 1 process| = %.3g, relative l2 = %.3g\n",
+                  dtype_name(dt), accumulate ? " (no_sync accumulation)" : "", worst_abs, rel_l2);
+      if (dt == DType::Float64) EXPECT_LE(worst_abs, 1e-10);
+      else EXPECT_LE(rel_l2, 1e-6);
+      // The run moved the weights: the comparison is not between two untouched copies.
+      auto init = make_mlp(7, dt)->state_dict();
+      EXPECT_GT(max(abs(sub(init[0].second, expected[0].second))).item<double>(), 1e-3);
+    }
+}
+
+TEST(Distributed, UnusedParameters) {
+  TestDir tmp("unused");
+  const fs::path& dir = tmp.path;
+  run_ranks("unused", 2, dir, "file://" + (dir / "store").string());
+}
+
+// Acceptance 3: a rank killed mid-run makes the other exit non-zero within the timeout,
+// naming the lost rank.
+TEST(Distributed, KilledRankIsNamedWithinTimeout) {
+  TestDir tmp("kill");
+  const fs::path& dir = tmp.path;
+  const int timeout_s = 10;
+  std::vector<Child> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.push_back(spawn_worker({{"TESSERA_DIST_SCENARIO", "forever"},
+                                  {"TESSERA_DIST_OUT", dir.string()},
+                                  {"TESSERA_DIST_INIT", "file://" + (dir / "store").string()},
+                                  {"TESSERA_DIST_TIMEOUT", std::to_string(timeout_s)},
+                                  {"RANK", std::to_string(r)},
+                                  {"WORLD_SIZE", "2"},
+                                  {"TESSERA_NUM_THREADS", "1"},
+                                  {"OMP_NUM_THREADS", "1"}},
+                                 (dir / ("rank" + std::to_string(r) + ".log")).string()));
+    ASSERT_GT(ranks.back().pid, 0);
+  }
+  // Both ranks are training.
+  const auto start_deadline = Clock::now() + std::chrono::seconds(30);
+  while (!(fs::exists(dir / "running0") && fs::exists(dir / "running1")) && Clock::now() < start_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  bool started = fs::exists(dir / "running0") && fs::exists(dir / "running1");
+  EXPECT_TRUE(started) << read_bytes(ranks[0].log) << read_bytes(ranks[1].log);
+  kill(ranks[1].pid, SIGKILL);
+  const auto killed_at = Clock::now();
+  wait_child(ranks[1], Clock::now() + std::chrono::seconds(5));
+  const bool in_time = wait_child(ranks[0], killed_at + std::chrono::seconds(timeout_s + 5));
+  const double took = std::chrono::duration<double>(Clock::now() - killed_at).count();
+  const std::string log = read_bytes(ranks[0].log);
+  std::printf("[ DDP ] rank 0 exited %.2f s after rank 1 was killed (timeout %d s)\n", took, timeout_s);
+  ASSERT_TRUE(in_time) << "rank 0 still ran " << timeout_s + 5 << " s after rank 1 died:\n" << log;
+  EXPECT_LE(took, timeout_s);
+  EXPECT_FALSE(exited_ok(ranks[0]));
+  EXPECT_NE(log.find("lost rank 1"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace tessera
