@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -30,6 +31,7 @@
 #include "tessera/optim.h"
 #include "tessera/random.h"
 #include "tessera/serialize.h"
+#include "tessera/train.h"
 
 extern char** environ;
 
@@ -292,6 +294,46 @@ void worker_train_forever(dist::ProcessGroup& g, const fs::path& out) {
   }
 }
 
+// fit under DDP: rank 0 alone prints and writes; every rank ends with the same logs.
+void worker_fit(dist::ProcessGroup& g, const fs::path& out) {
+  Generator gen(5);
+  Tensor x = randn({60, 4}, {}, &gen);
+  Tensor y = argmax(matmul(x, randn({4, 3}, {}, &gen)), -1);  // a learnable labelling
+  data::DataLoader loader(data::TensorDataset(x, y),
+                          {.batch_size = 8, .sampler = dist::distributed_sampler({.seed = 3})});
+  data::DataLoader val(data::TensorDataset(x, y),
+                       {.batch_size = 16, .sampler = dist::distributed_sampler({.shuffle = false})});
+  auto model = make_mlp(11 + static_cast<uint64_t>(g.rank()), DType::Float32);
+  // make_mlp has 6 inputs; this data has 4: put a Linear in front.
+  auto net = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(4, 6), model);
+  auto ddp = std::make_shared<dist::DistributedDataParallel>(net);
+  optim::SGD opt(ddp->parameters(), {.lr = 0.2, .momentum = 0.9});
+  train::FitOptions o;
+  o.epochs = 3;
+  o.optimizer = &opt;
+  o.loss = [](const Tensor& out, const Tensor& t) { return nn::functional::cross_entropy(out, t); };
+  o.metrics = {std::make_shared<train::Accuracy>()};
+  o.validation = &val;
+  auto ckpt = std::make_shared<train::ModelCheckpoint>((out / "best.safetensors").string(), "val_loss");
+  auto csv = std::make_shared<train::CSVLogger>((out / "log.csv").string());
+  o.callbacks = {ckpt, csv};
+  o.verbose = 2;
+  train::History h = train::fit(*ddp, loader, o);
+  EXPECT_EQ(ckpt->saved().empty(), g.rank() != 0);
+  // The same logs on every rank: rank 0's, broadcast, equal this rank's.
+  std::vector<double> mine;
+  for (const char* k : {"loss", "accuracy", "val_loss", "val_accuracy"})
+    for (double v : h.get(k)) mine.push_back(v);
+  Tensor t = tensor<double>(mine);
+  Tensor r0 = t.clone();
+  g.broadcast(r0, 0);
+  EXPECT_EQ(t.to_vector<double>(), r0.to_vector<double>());
+  // val_accuracy counts all 60 examples (30 per rank), not this rank's alone.
+  Tensor correct = full({1}, h.get("val_accuracy").back() * 60, kFloat64);
+  EXPECT_NEAR(correct.item<double>(), std::round(correct.item<double>()), 1e-9);
+  EXPECT_LT(h.get("loss").back(), h.get("loss").front());
+}
+
 TEST(DistributedWorker, Main) {
   const std::string scenario = env_or("TESSERA_DIST_SCENARIO");
   if (scenario.empty()) GTEST_SKIP() << "runs only as a rank spawned by the Distributed tests";
@@ -304,6 +346,7 @@ TEST(DistributedWorker, Main) {
   else if (scenario == "ddp") worker_ddp(g, out);
   else if (scenario == "unused") worker_unused(g);
   else if (scenario == "forever") worker_train_forever(g, out);
+  else if (scenario == "fit") worker_fit(g, out);
   else FAIL() << "unknown scenario " << scenario;
   if (!::testing::Test::HasFailure()) g.barrier();  // nobody leaves while others still talk
   dist::destroy_process_group();
@@ -393,6 +436,70 @@ TEST(Distributed, UnusedParameters) {
   TestDir tmp("unused");
   const fs::path& dir = tmp.path;
   run_ranks("unused", 2, dir, "file://" + (dir / "store").string());
+}
+
+TEST(Distributed, FitUnderDDP) {
+  TestDir tmp("fit");
+  const fs::path& dir = tmp.path;
+  run_ranks("fit", 2, dir, "file://" + (dir / "store").string());
+  const std::string log0 = read_bytes((dir / "rank0.log").string());
+  const std::string log1 = read_bytes((dir / "rank1.log").string());
+  EXPECT_NE(log0.find("Epoch 3/3"), std::string::npos) << log0;
+  EXPECT_EQ(log1.find("Epoch"), std::string::npos) << "rank 1 printed progress:\n" << log1;
+  EXPECT_TRUE(fs::exists(dir / "best.safetensors"));
+  // Header and three rows, written once (by rank 0).
+  const std::string csv = read_bytes((dir / "log.csv").string());
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4) << csv;
+}
+
+TEST(DistributedSampler, ShardsAreDisjointEqualAndReshuffledPerEpoch) {
+  for (bool drop_last : {false, true})
+    for (int64_t n : {10, 11, 3}) {
+      const int world = 4;
+      std::vector<std::vector<int64_t>> shards;
+      for (int r = 0; r < world; ++r)
+        shards.push_back(dist::distributed_sampler({.num_replicas = world, .rank = r, .seed = 9,
+                                                    .drop_last = drop_last})(n, 0));
+      const size_t per = static_cast<size_t>(drop_last ? n / world : (n + world - 1) / world);
+      std::vector<int> hits(static_cast<size_t>(n), 0);
+      for (const auto& s : shards) {
+        EXPECT_EQ(s.size(), per) << "n " << n << " drop_last " << drop_last;
+        for (int64_t i : s) ++hits[static_cast<size_t>(i)];
+      }
+      int64_t covered = 0, repeated = 0;
+      for (int h : hits) {
+        covered += h > 0;
+        repeated += h > 1 ? h - 1 : 0;
+      }
+      // Dropping loses the tail (at most world - 1); padding repeats at most world - 1.
+      if (drop_last) {
+        EXPECT_EQ(covered, static_cast<int64_t>(per) * world);
+        EXPECT_EQ(repeated, 0);
+      } else {
+        EXPECT_EQ(covered, n);
+        EXPECT_EQ(repeated, static_cast<int64_t>(per) * world - n);
+      }
+    }
+  auto s = dist::distributed_sampler({.num_replicas = 2, .rank = 1, .seed = 4});
+  EXPECT_EQ(s(100, 3), s(100, 3));  // a pure function of the epoch
+  EXPECT_NE(s(100, 3), s(100, 4));  // reshuffled per epoch
+  auto in_order = dist::distributed_sampler({.num_replicas = 2, .rank = 1, .shuffle = false});
+  EXPECT_EQ(in_order(5, 0), (std::vector<int64_t>{1, 3, 0}));  // padded with the first index
+  // The loader follows the sampler, and set_epoch replays an epoch.
+  data::DataLoader loader(data::TensorDataset(arange(6).to(kFloat32).unsqueeze(1), arange(6)),
+                          {.batch_size = 2, .sampler = in_order});
+  EXPECT_EQ(loader.size(), 2);
+  std::vector<int64_t> seen;
+  for (const data::Batch& b : loader)
+    for (int64_t v : b.target.to_vector<int64_t>()) seen.push_back(v);
+  EXPECT_EQ(seen, (std::vector<int64_t>{1, 3, 5}));
+  EXPECT_ERROR_HAS(dist::distributed_sampler({.num_replicas = 2, .rank = 2}), "rank must be in [0, 2)");
+  EXPECT_ERROR_HAS(data::DataLoader(data::TensorDataset(ones({2, 1}), ones({2})),
+                                    {.shuffle = true, .sampler = in_order}),
+                   "shuffle and sampler are exclusive");
+  data::DataLoader bad(data::TensorDataset(ones({2, 1}), ones({2})),
+                       {.sampler = [](int64_t, int64_t) { return std::vector<int64_t>{5}; }});
+  EXPECT_ERROR_HAS(loader.order(0).size() + bad.order(0).size(), "outside the dataset's [0, 2)");
 }
 
 // Acceptance 3: a rank killed mid-run makes the other exit non-zero within the timeout,
