@@ -42,6 +42,9 @@ constexpr Command kCommands[] = {
     {"train", "trains CNN28 on Fashion-MNIST (fit, Adam), saves a checkpoint, prints test_accuracy",
      "[--epochs N] [--lr X] [--seed N] [--out PATH] [options]",
      tessera_cli::run_train, tessera_cli::kTrainHelp},
+    {"launch", "starts N ranks of a distributed job (env for init_process_group), stops all if one fails",
+     "--nproc N [--nnodes M --node-rank K --master ADDR:PORT] CMD [ARGS...]",
+     tessera_cli::run_launch, tessera_cli::kLaunchHelp},
 };
 
 void print_usage(std::ostream& os) {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "commands.h"
 
@@ -40,6 +41,8 @@ struct TrainConfig {
   bool out_given = false;
   std::string data;
   bool validate = true;
+  bool distributed = false;  // data-parallel over the ranks `tessera launch` started
+  int nproc = 0;             // > 0: start that many ranks (through the launcher) first
 };
 
 template <typename T>
@@ -68,8 +71,13 @@ bool parse_args(Args args, TrainConfig& cfg) {
       cfg.validate = false;
       continue;
     }
+    if (opt == "--distributed") {
+      cfg.distributed = true;
+      continue;
+    }
     static constexpr std::string_view kValued[] = {"--epochs", "--batch-size", "--lr", "--seed",
-                                                   "--threads", "--workers", "--out", "--data"};
+                                                   "--threads", "--workers", "--out", "--data",
+                                                   "--nproc"};
     if (std::find(std::begin(kValued), std::end(kValued), opt) == std::end(kValued)) {
       std::cerr << "tessera train: unknown option '" << opt << "' (see tessera train --help)\n";
       return false;
@@ -101,6 +109,8 @@ bool parse_args(Args args, TrainConfig& cfg) {
     } else if (opt == "--data") {
       cfg.data = std::string(value);
       ok = true;
+    } else if (opt == "--nproc") {
+      ok = parse_number(value, cfg.nproc) && cfg.nproc > 0;
     } else {
       std::cerr << "tessera train: unknown option '" << opt << "' (see tessera train --help)\n";
       return false;
@@ -113,23 +123,63 @@ bool parse_args(Args args, TrainConfig& cfg) {
   return true;
 }
 
+// `--nproc N` outside a launched job: runs this same command line as N ranks under the
+// launcher (without --nproc, with --distributed), and returns the job's status.
+int relaunch(Args args, const TrainConfig& cfg) {
+  std::vector<std::string> command = {std::filesystem::read_symlink("/proc/self/exe").string(), "train"};
+  bool has_distributed = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--nproc") {
+      ++i;  // and its value
+      continue;
+    }
+    if (args[i].starts_with("--nproc=")) continue;
+    has_distributed = has_distributed || args[i] == "--distributed";
+    command.emplace_back(args[i]);
+  }
+  if (!has_distributed) command.emplace_back("--distributed");
+  LaunchConfig launch;
+  launch.nproc = cfg.nproc;
+  return launch_ranks(launch, command);
+}
+
 }  // namespace
 
 int run_train(Args args) {
   using namespace tessera;
   TrainConfig cfg;
   if (!parse_args(args, cfg)) return kExitUsage;
+  if (cfg.nproc > 0 && std::getenv("RANK") == nullptr) return relaunch(args, cfg);
+  if (cfg.nproc > 0) cfg.distributed = true;
   if (cfg.threads > 0) set_num_threads(cfg.threads);
+  if (cfg.distributed) {
+    if (std::getenv("RANK") == nullptr) {
+      std::cerr << "tessera train: --distributed runs as one rank of a job: add --nproc N, or "
+                   "start it with `tessera launch --nproc N tessera train --distributed ...`\n";
+      return kExitUsage;
+    }
+    distributed::init_process_group();
+  }
+  const int rank = distributed::get_rank();
+  const int world = distributed::get_world_size();
+  if (cfg.batch_size % world != 0) {
+    if (rank == 0)
+      std::cerr << "tessera train: --batch-size " << cfg.batch_size << " is the global batch and "
+                << "must divide evenly over " << world << " ranks\n";
+    return kExitUsage;
+  }
 
   // The checkpoint's path is checked before minutes of training, not after them: its folder
   // must exist and take a file (probed). The default's build/ is ours to create (a fresh
   // clone run from elsewhere has none); a folder the user named is never created, so a
   // typo in it fails here instead of growing a new tree.
-  if (!cfg.out_given) {
-    const std::filesystem::path parent = std::filesystem::path(cfg.out).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent);
+  if (rank == 0) {  // distributed: rank 0 alone writes the checkpoint
+    if (!cfg.out_given) {
+      const std::filesystem::path parent = std::filesystem::path(cfg.out).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+    }
+    check_writable(cfg.out, "tessera train --out");
   }
-  check_writable(cfg.out, "tessera train --out");
 
   // Seed before building the model: its initialization and dropout draw from the default
   // generator; the loader's own seed fixes the shuffling.
@@ -140,24 +190,36 @@ int run_train(Args args) {
   auto test_set = std::make_shared<data::FashionMNIST>(cfg.data, /*train=*/false);
   // Standardized inputs with the training set's statistics, as the PyTorch peer does.
   const data::Normalize normalize({kFashionMean}, {kFashionStd});
-  data::DataLoader train_loader(train_set, {.batch_size = cfg.batch_size,
-                                            .shuffle = true,
-                                            .seed = cfg.seed,
-                                            .num_workers = cfg.workers,
-                                            .transform = normalize});
+  // Distributed: each rank takes its shard of every epoch (reshuffled per epoch, the same
+  // permutation everywhere) and batch_size / world of each global batch; evaluation splits
+  // the test set too and fit/evaluate reduce the results over the ranks.
+  data::DataLoaderOptions train_options{.batch_size = cfg.batch_size / world,
+                                        .shuffle = !cfg.distributed,
+                                        .seed = cfg.seed,
+                                        .num_workers = cfg.workers,
+                                        .transform = normalize};
   // Evaluation needs no gradients, so bigger batches only cost memory and run faster.
-  data::DataLoader test_loader(test_set, {.batch_size = 256,
-                                          .num_workers = cfg.workers,
-                                          .transform = normalize});
+  data::DataLoaderOptions test_options{.batch_size = 256, .num_workers = cfg.workers, .transform = normalize};
+  if (cfg.distributed) {
+    train_options.sampler = distributed::distributed_sampler({.seed = cfg.seed});
+    test_options.sampler = distributed::distributed_sampler({.shuffle = false});
+  }
+  data::DataLoader train_loader(train_set, train_options);
+  data::DataLoader test_loader(test_set, test_options);
+  std::shared_ptr<nn::Module> trained = model;
+  if (cfg.distributed) trained = std::make_shared<distributed::DistributedDataParallel>(model);
 
-  std::cout << "CNN28 on Fashion-MNIST: " << train_set->size() << " train / " << test_set->size()
-            << " test images, " << model->num_parameters() << " parameters\n"
-            << "Adam lr " << cfg.lr << ", batch " << cfg.batch_size << ", " << cfg.epochs
-            << " epochs, seed " << cfg.seed << ", " << get_num_threads() << " threads, "
-            << cfg.workers << " loader workers"
-            << std::endl;  // flushed: shown before the first epoch ends, even in a pipe
+  if (rank == 0) {
+    std::cout << "CNN28 on Fashion-MNIST: " << train_set->size() << " train / " << test_set->size()
+              << " test images, " << model->num_parameters() << " parameters\n"
+              << "Adam lr " << cfg.lr << ", batch " << cfg.batch_size << ", " << cfg.epochs
+              << " epochs, seed " << cfg.seed << ", " << get_num_threads() << " threads, "
+              << cfg.workers << " loader workers";
+    if (cfg.distributed) std::cout << ", " << world << " ranks (batch " << cfg.batch_size / world << " each)";
+    std::cout << std::endl;  // flushed: shown before the first epoch ends, even in a pipe
+  }
 
-  optim::Adam opt(model->parameters(), {.lr = cfg.lr});
+  optim::Adam opt(trained->parameters(), {.lr = cfg.lr});
   train::LossFn loss = [](const Tensor& out, const Tensor& y) {
     return nn::functional::cross_entropy(out, y);
   };
@@ -169,11 +231,15 @@ int run_train(Args args) {
   if (cfg.validate) fo.validation = &test_loader;
 
   auto start = std::chrono::steady_clock::now();
-  train::History history = train::fit(*model, train_loader, fo);
+  train::History history = train::fit(*trained, train_loader, fo);
   double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   train::Logs test =
-      train::evaluate(*model, test_loader, loss, {std::make_shared<train::Accuracy>()});
+      train::evaluate(*trained, test_loader, loss, {std::make_shared<train::Accuracy>()});
+  if (rank != 0) {
+    distributed::destroy_process_group();
+    return 0;
+  }
 
   NamedTensors optim_state;
   for (auto& [name, t] : opt.state_dict()) optim_state.emplace_back(name, t);
@@ -192,6 +258,7 @@ int run_train(Args args) {
   std::printf("test_loss: %.4f\n", test.at("loss"));
   std::printf("test_accuracy: %s\n", acc_text);
   std::fflush(stdout);
+  distributed::destroy_process_group();
   return 0;
 }
 

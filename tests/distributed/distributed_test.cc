@@ -55,7 +55,8 @@ struct Child {
   int status = -1;  // waitpid status once reaped
 };
 
-Child spawn_worker(const std::map<std::string, std::string>& vars, const std::string& log) {
+Child spawn(std::vector<std::string> args, const std::map<std::string, std::string>& vars,
+            const std::string& log) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv = *e;
@@ -65,20 +66,29 @@ Child spawn_worker(const std::map<std::string, std::string>& vars, const std::st
   std::vector<char*> envp;
   for (std::string& s : env) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string exe = fs::read_symlink("/proc/self/exe").string();
-  std::string filter = "--gtest_filter=DistributedWorker.Main";
-  std::string brief = "--gtest_brief=1";
-  char* argv[] = {exe.data(), filter.data(), brief.data(), nullptr};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   Child c;
   c.log = log;
-  int rc = posix_spawn(&c.pid, exe.c_str(), &fa, nullptr, argv, envp.data());
+  int rc = posix_spawn(&c.pid, argv[0], &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) c.pid = -1;
   return c;
+}
+
+// This test binary, running only the worker test.
+std::vector<std::string> worker_command() {
+  return {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=DistributedWorker.Main",
+          "--gtest_brief=1"};
+}
+
+Child spawn_worker(const std::map<std::string, std::string>& vars, const std::string& log) {
+  return spawn(worker_command(), vars, log);
 }
 
 // Reaps `c` before the deadline; kills it (and says so) when it is still running then.
@@ -334,6 +344,16 @@ void worker_fit(dist::ProcessGroup& g, const fs::path& out) {
   EXPECT_LT(h.get("loss").back(), h.get("loss").front());
 }
 
+// Rank 1 fails after a few steps; rank 0 would train on.
+void worker_die(dist::ProcessGroup& g, const fs::path& out) {
+  if (g.rank() == 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::fflush(nullptr);
+    std::_Exit(7);
+  }
+  worker_train_forever(g, out);
+}
+
 TEST(DistributedWorker, Main) {
   const std::string scenario = env_or("TESSERA_DIST_SCENARIO");
   if (scenario.empty()) GTEST_SKIP() << "runs only as a rank spawned by the Distributed tests";
@@ -347,6 +367,7 @@ TEST(DistributedWorker, Main) {
   else if (scenario == "unused") worker_unused(g);
   else if (scenario == "forever") worker_train_forever(g, out);
   else if (scenario == "fit") worker_fit(g, out);
+  else if (scenario == "die") worker_die(g, out);
   else FAIL() << "unknown scenario " << scenario;
   if (!::testing::Test::HasFailure()) g.barrier();  // nobody leaves while others still talk
   dist::destroy_process_group();
@@ -501,6 +522,107 @@ TEST(DistributedSampler, ShardsAreDisjointEqualAndReshuffledPerEpoch) {
                        {.sampler = [](int64_t, int64_t) { return std::vector<int64_t>{5}; }});
   EXPECT_ERROR_HAS(loader.order(0).size() + bad.order(0).size(), "outside the dataset's [0, 2)");
 }
+
+#ifdef TESSERA_CLI_PATH
+// `tessera launch` with the worker as CMD: the environment it sets is enough for env://.
+TEST(DistributedLaunch, RunsRanksWithTheirEnvironment) {
+  TestDir tmp("launch");
+  const fs::path& dir = tmp.path;
+  std::vector<std::string> cmd = {TESSERA_CLI_PATH, "launch", "--nproc", "3", "--timeout", "20"};
+  for (const std::string& a : worker_command()) cmd.push_back(a);
+  Child c = spawn(cmd, {{"TESSERA_DIST_SCENARIO", "collectives"}, {"TESSERA_DIST_OUT", dir.string()},
+                        {"TESSERA_NUM_THREADS", "1"}, {"OMP_NUM_THREADS", "1"}},
+                  (dir / "launch.log").string());
+  ASSERT_GT(c.pid, 0);
+  EXPECT_TRUE(wait_child(c, Clock::now() + std::chrono::seconds(60)));
+  EXPECT_TRUE(exited_ok(c)) << read_bytes(c.log);
+}
+
+TEST(DistributedLaunch, OneRankFailingStopsTheOthers) {
+  TestDir tmp("launch_die");
+  const fs::path& dir = tmp.path;
+  std::vector<std::string> cmd = {TESSERA_CLI_PATH, "launch", "--nproc", "2", "--timeout", "10"};
+  for (const std::string& a : worker_command()) cmd.push_back(a);
+  const auto t0 = Clock::now();
+  Child c = spawn(cmd, {{"TESSERA_DIST_SCENARIO", "die"}, {"TESSERA_DIST_OUT", dir.string()},
+                        {"TESSERA_NUM_THREADS", "1"}, {"OMP_NUM_THREADS", "1"}},
+                  (dir / "launch.log").string());
+  ASSERT_GT(c.pid, 0);
+  ASSERT_TRUE(wait_child(c, Clock::now() + std::chrono::seconds(30))) << read_bytes(c.log);
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  const std::string log = read_bytes(c.log);
+  std::printf("[ DDP ] launcher ended %.2f s after start, rank 1 exiting with 7 at ~0.3 s\n", took);
+  ASSERT_TRUE(WIFEXITED(c.status)) << log;
+  EXPECT_EQ(WEXITSTATUS(c.status), 7) << log;
+  EXPECT_NE(log.find("rank 1 (pid"), std::string::npos) << log;
+  EXPECT_NE(log.find("exited with status 7; stopping the other 1 rank(s)"), std::string::npos) << log;
+  EXPECT_LT(took, 20);
+}
+
+TEST(DistributedLaunch, ForwardsSignals) {
+  TestDir tmp("launch_signal");
+  const fs::path& dir = tmp.path;
+  std::vector<std::string> cmd = {TESSERA_CLI_PATH, "launch", "--nproc", "2"};
+  for (const std::string& a : worker_command()) cmd.push_back(a);
+  Child c = spawn(cmd, {{"TESSERA_DIST_SCENARIO", "forever"}, {"TESSERA_DIST_OUT", dir.string()},
+                        {"TESSERA_NUM_THREADS", "1"}, {"OMP_NUM_THREADS", "1"}},
+                  (dir / "launch.log").string());
+  ASSERT_GT(c.pid, 0);
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (!(fs::exists(dir / "running0") && fs::exists(dir / "running1")) && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  kill(c.pid, SIGTERM);
+  // The launcher returns only once every rank is reaped.
+  ASSERT_TRUE(wait_child(c, Clock::now() + std::chrono::seconds(20))) << read_bytes(c.log);
+  ASSERT_TRUE(WIFEXITED(c.status)) << read_bytes(c.log);
+  EXPECT_EQ(WEXITSTATUS(c.status), 128 + SIGTERM) << read_bytes(c.log);
+}
+
+TEST(DistributedLaunch, UsageErrors) {
+  TestDir tmp("launch_usage");
+  for (std::vector<std::string> args : {std::vector<std::string>{"launch", "--nproc", "2"},
+                                        std::vector<std::string>{"launch", "--nproc", "0", "true"},
+                                        std::vector<std::string>{"launch", "--nnodes", "2", "true"},
+                                        std::vector<std::string>{"launch", "--bogus", "1", "true"}}) {
+    args.insert(args.begin(), TESSERA_CLI_PATH);
+    Child c = spawn(args, {}, (tmp.path / "usage.log").string());
+    ASSERT_TRUE(wait_child(c, Clock::now() + std::chrono::seconds(10)));
+    EXPECT_TRUE(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 2) << args[2] << ": " << read_bytes(c.log);
+  }
+}
+
+// `tessera train --nproc 2` end to end, on a tiny stand-in for Fashion-MNIST.
+TEST(DistributedLaunch, TrainCommandWithNproc) {
+  TestDir tmp("train");
+  const fs::path& dir = tmp.path;
+  Generator gen(1);
+  for (auto [split, n] : {std::pair<const char*, int64_t>{"train", 48}, {"t10k", 32}}) {
+    data::write_idx((dir / (std::string(split) + "-images-idx3-ubyte")).string(),
+                    randint(0, 256, {n, 28, 28}, kInt64, &gen).to(kUInt8));
+    data::write_idx((dir / (std::string(split) + "-labels-idx1-ubyte")).string(),
+                    randint(0, 10, {n}, kInt64, &gen).to(kUInt8));
+  }
+  Child c = spawn({TESSERA_CLI_PATH, "train", "--nproc", "2", "--threads", "1", "--epochs", "1",
+                   "--batch-size", "16", "--data", dir.string(), "--out", (dir / "ckpt.safetensors").string()},
+                  {{"OMP_NUM_THREADS", "1"}}, (dir / "train.log").string());
+  ASSERT_GT(c.pid, 0);
+  ASSERT_TRUE(wait_child(c, Clock::now() + std::chrono::seconds(120))) << read_bytes(c.log);
+  const std::string log = read_bytes(c.log);
+  EXPECT_TRUE(exited_ok(c)) << log;
+  EXPECT_NE(log.find("2 ranks (batch 8 each)"), std::string::npos) << log;
+  size_t lines = 0;
+  for (size_t at = log.find("test_accuracy:"); at != std::string::npos; at = log.find("test_accuracy:", at + 1)) ++lines;
+  EXPECT_EQ(lines, 1u) << "rank 0 alone reports:\n" << log;
+  EXPECT_TRUE(fs::exists(dir / "ckpt.safetensors"));
+  // An odd global batch does not split over two ranks.
+  Child bad = spawn({TESSERA_CLI_PATH, "train", "--nproc", "2", "--batch-size", "15", "--data", dir.string(),
+                     "--out", (dir / "ckpt2.safetensors").string()},
+                    {}, (dir / "bad.log").string());
+  ASSERT_TRUE(wait_child(bad, Clock::now() + std::chrono::seconds(60)));
+  EXPECT_TRUE(WIFEXITED(bad.status) && WEXITSTATUS(bad.status) == 2) << read_bytes(bad.log);
+  EXPECT_NE(read_bytes(bad.log).find("must divide evenly over 2 ranks"), std::string::npos) << read_bytes(bad.log);
+}
+#endif
 
 // Acceptance 3: a rank killed mid-run makes the other exit non-zero within the timeout,
 // naming the lost rank.
