@@ -140,6 +140,17 @@ class TESSERA_API DistributedDataParallel : public nn::Module {
   // The buckets, as parameter indices (into parameters()), in the order they are reduced.
   std::vector<std::vector<size_t>> bucket_assignment() const;
 
+  // What the last reducing backward did, to judge how much communication overlapped it.
+  struct SyncStats {
+    int64_t buckets = 0;
+    // Buckets whose all-reduce started from a gradient hook, while backward ran; the rest
+    // started after it (held back by a parameter that got no gradient).
+    int64_t started_during_backward = 0;
+    double backward_ms = 0;  // from the first gradient to the end of backward
+    double wait_ms = 0;      // then waiting for the reductions: communication not hidden
+  };
+  SyncStats last_sync_stats() const;
+
   // While a NoSync lives, backward only accumulates local gradients (gradient
   // accumulation); the first backward after it reduces the accumulated sum.
   class TESSERA_API NoSync {

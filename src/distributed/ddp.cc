@@ -14,6 +14,7 @@
 // Each bucket also carries one "used" count per parameter, summed with the gradients, so
 // a parameter no rank used keeps no gradient, exactly as in a single process.
 #include <algorithm>
+#include <chrono>
 
 #include "tessera/autograd.h"
 #include "tessera/distributed.h"
@@ -22,6 +23,7 @@
 namespace tessera::distributed {
 
 struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> {
+  using SyncStats = DistributedDataParallel::SyncStats;
   struct Bucket {
     std::vector<size_t> params;    // indices into Reducer::params
     std::vector<int64_t> offsets;  // element offset of each parameter's gradient in flat
@@ -44,6 +46,9 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
   bool in_iteration = false;  // a finishing callback is queued in the running backward
   std::vector<char> ready;
   size_t next_launch = 0;
+  bool finishing = false;
+  std::chrono::steady_clock::time_point first_grad;
+  SyncStats stats, current;
 
   void build_buckets(double cap_mb) {
     const double cap_bytes = std::max(cap_mb, 0.0) * 1024.0 * 1024.0;
@@ -79,6 +84,8 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
       b.work.reset();
     }
     in_iteration = false;
+    finishing = false;
+    current = SyncStats{};
   }
 
   // Waits for whatever is in flight (an abandoned backward), ignoring its errors: the
@@ -97,6 +104,7 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
     while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
       Bucket& b = buckets[next_launch++];
       b.work = group->all_reduce_async(b.flat, ReduceOp::Sum);
+      if (!finishing) ++current.started_during_backward;
     }
   }
 
@@ -118,6 +126,7 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
     if (!sync || group->size() == 1) return;
     if (!in_iteration) {
       in_iteration = true;
+      first_grad = std::chrono::steady_clock::now();
       // The token's destructor runs whether the callback ran or the backward threw and
       // dropped it: either way the next backward starts clean.
       struct Token {
@@ -140,6 +149,9 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
   }
 
   void finish() {
+    using ms = std::chrono::duration<double, std::milli>;
+    const auto backward_end = std::chrono::steady_clock::now();
+    finishing = true;
     std::vector<std::string> missing;
     for (size_t k = 0; k < params.size(); ++k) {
       if (ready[k]) continue;
@@ -171,6 +183,10 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
         throw;
       }
     }
+    current.buckets = static_cast<int64_t>(buckets.size());
+    current.backward_ms = ms(backward_end - first_grad).count();
+    current.wait_ms = ms(std::chrono::steady_clock::now() - backward_end).count();
+    stats = current;
     const double world = static_cast<double>(group->size());
     NoGradGuard no_grad;
     for (Bucket& b : buckets) {
@@ -273,6 +289,10 @@ std::vector<std::vector<size_t>> DistributedDataParallel::bucket_assignment() co
   std::vector<std::vector<size_t>> out;
   for (const auto& b : reducer_->buckets) out.push_back(b.params);
   return out;
+}
+
+DistributedDataParallel::SyncStats DistributedDataParallel::last_sync_stats() const {
+  return reducer_->stats;
 }
 
 DistributedDataParallel::NoSync::NoSync(DistributedDataParallel& ddp)

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -87,6 +88,11 @@ void reduce_min(void* c, const void* a, const void* b, size_t n) {
   const T* x = static_cast<const T*>(a);
   const T* y = static_cast<const T*>(b);
   for (size_t i = 0; i < n; ++i) o[i] = std::min(x[i], y[i]);
+}
+
+std::string to_lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 void check_tensor(const char* op, const Tensor& t) {
@@ -262,7 +268,8 @@ struct ProcessGroup::Impl {
       }
       head += detail::concat("lost rank", lost.size() > 1 ? "s " : " ", ranks,
                              ": the process exited or its host is unreachable");
-    } else if (gloo_what.find("imeout") != std::string::npos) {
+    } else if (std::string lower = to_lower(gloo_what);
+               lower.find("timeout") != std::string::npos || lower.find("timed out") != std::string::npos) {
       head += detail::concat("timed out after ", timeout.count(),
                              " ms; every peer still answers, so one is stuck or the ranks "
                              "called different collectives");

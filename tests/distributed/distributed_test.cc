@@ -256,6 +256,14 @@ void worker_ddp(dist::ProcessGroup& g, const fs::path& out) {
       dist::DistributedDataParallel ddp(model, {.group = nullptr, .bucket_cap_mb = 0.0005});
       EXPECT_GT(ddp.bucket_assignment().size(), 2u);
       train(ddp, &ddp, r * rows, rows, dt, accumulate);
+      // Every bucket started from a gradient hook, inside backward, none at its end.
+      const auto st = ddp.last_sync_stats();
+      EXPECT_EQ(st.buckets, static_cast<int64_t>(ddp.bucket_assignment().size()));
+      EXPECT_EQ(st.started_during_backward, st.buckets);
+      if (r == 0 && dt == DType::Float32 && !accumulate)
+        std::printf("[ DDP ] %lld buckets, %lld started during backward; backward %.3f ms, then "
+                    "waiting %.3f ms\n", static_cast<long long>(st.buckets),
+                    static_cast<long long>(st.started_during_backward), st.backward_ms, st.wait_ms);
       save_safetensors((out / detail::concat("rank", r, "_", dtype_name(dt), accumulate ? "_acc" : "", ".safetensors")).string(),
                        model->state_dict());
     }
@@ -354,6 +362,17 @@ void worker_die(dist::ProcessGroup& g, const fs::path& out) {
   worker_train_forever(g, out);
 }
 
+// Rank 1 is alive but late: rank 0's collective times out, and says so.
+void worker_stuck(dist::ProcessGroup& g) {
+  if (g.rank() == 1) {
+    std::this_thread::sleep_for(g.timeout() * 3);
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  Tensor t = ones({4});
+  g.all_reduce(t);
+}
+
 TEST(DistributedWorker, Main) {
   const std::string scenario = env_or("TESSERA_DIST_SCENARIO");
   if (scenario.empty()) GTEST_SKIP() << "runs only as a rank spawned by the Distributed tests";
@@ -368,6 +387,7 @@ TEST(DistributedWorker, Main) {
   else if (scenario == "forever") worker_train_forever(g, out);
   else if (scenario == "fit") worker_fit(g, out);
   else if (scenario == "die") worker_die(g, out);
+  else if (scenario == "stuck") worker_stuck(g);
   else FAIL() << "unknown scenario " << scenario;
   if (!::testing::Test::HasFailure()) g.barrier();  // nobody leaves while others still talk
   dist::destroy_process_group();
@@ -521,6 +541,25 @@ TEST(DistributedSampler, ShardsAreDisjointEqualAndReshuffledPerEpoch) {
   data::DataLoader bad(data::TensorDataset(ones({2, 1}), ones({2})),
                        {.sampler = [](int64_t, int64_t) { return std::vector<int64_t>{5}; }});
   EXPECT_ERROR_HAS(loader.order(0).size() + bad.order(0).size(), "outside the dataset's [0, 2)");
+}
+
+TEST(Distributed, StuckPeerIsATimeout) {
+  TestDir tmp("stuck");
+  const fs::path& dir = tmp.path;
+  std::vector<Child> ranks;
+  for (int r = 0; r < 2; ++r)
+    ranks.push_back(spawn_worker({{"TESSERA_DIST_SCENARIO", "stuck"},
+                                  {"TESSERA_DIST_OUT", dir.string()},
+                                  {"TESSERA_DIST_INIT", "file://" + (dir / "store").string()},
+                                  {"TESSERA_DIST_TIMEOUT", "0.5"},
+                                  {"RANK", std::to_string(r)},
+                                  {"WORLD_SIZE", "2"},
+                                  {"TESSERA_NUM_THREADS", "1"}},
+                                 (dir / ("rank" + std::to_string(r) + ".log")).string()));
+  for (Child& c : ranks) ASSERT_TRUE(wait_child(c, Clock::now() + std::chrono::seconds(20)));
+  const std::string log = read_bytes(ranks[0].log);
+  EXPECT_FALSE(exited_ok(ranks[0]));
+  EXPECT_NE(log.find("timed out after 500 ms; every peer still answers"), std::string::npos) << log;
 }
 
 #ifdef TESSERA_CLI_PATH
