@@ -417,6 +417,24 @@ TEST(Distributed, SingleProcessGroupIsLocal) {
   g->barrier();
 }
 
+TEST(Distributed, DDPAloneIsThePlainModule) {
+  auto g = dist::ProcessGroup::create({.init_method = "env://", .rank = 0, .world_size = 1});
+  auto model = make_mlp(2, DType::Float64);
+  auto twin = make_mlp(2, DType::Float64);
+  auto ddp = std::make_shared<dist::DistributedDataParallel>(model, dist::DDPOptions{.group = g});
+  EXPECT_EQ(ddp->state_dict()[0].first, "module.0.weight");  // as PyTorch names it
+  auto [x, y] = global_batch(0, DType::Float64);
+  nn::functional::mse_loss((*ddp)(x), y).backward();
+  nn::functional::mse_loss((*twin)(x), y).backward();
+  auto a = model->parameters(), b = twin->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].grad().to_vector<double>(), b[i].grad().to_vector<double>());
+  // Without a group, DDP says what to do first.
+  EXPECT_ERROR_HAS(dist::DistributedDataParallel(make_mlp(2, DType::Float32)), "init_process_group() first");
+  auto half = make_mlp(2, DType::Float32);
+  half->to(DType::Float16);
+  EXPECT_ERROR_HAS(dist::DistributedDataParallel(half, {.group = g}), "reduced in float32 or float64 only");
+}
+
 TEST(Distributed, BadOptionsAreClearErrors) {
   EXPECT_ERROR_HAS(dist::ProcessGroup::create({.init_method = "env://", .rank = 2, .world_size = 2}),
                    "rank must be in [0, 2)");
