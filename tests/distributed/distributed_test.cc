@@ -454,13 +454,8 @@ TEST(Distributed, BadOptionsAreClearErrors) {
   EXPECT_EQ(dist::get_world_size(), 1);
 }
 
-// Acceptance 1: two processes, each with half of every global batch, end 20 SGD steps
-// with the parameters one process reaches with the whole batch.
-TEST(Distributed, TwoRanksMatchOneProcess) {
-  TestDir tmp("ddp");
-  const fs::path& dir = tmp.path;
-  run_ranks("ddp", 2, dir, "file://" + (dir / "store").string());
-  if (::testing::Test::HasFailure()) return;
+// Compares the "ddp" scenario's outputs in `dir` with one process trained on whole batches.
+void expect_ranks_match_one_process(const fs::path& dir) {
   for (DType dt : {DType::Float64, DType::Float32})
     for (bool accumulate : {false, true}) {
       auto ref = make_mlp(7, dt);  // rank 0's initialisation
@@ -489,6 +484,16 @@ TEST(Distributed, TwoRanksMatchOneProcess) {
       auto init = make_mlp(7, dt)->state_dict();
       EXPECT_GT(max(abs(sub(init[0].second, expected[0].second))).item<double>(), 1e-3);
     }
+}
+
+// Acceptance 1: two processes, each with half of every global batch, end 20 SGD steps
+// with the parameters one process reaches with the whole batch.
+TEST(Distributed, TwoRanksMatchOneProcess) {
+  TestDir tmp("ddp");
+  const fs::path& dir = tmp.path;
+  run_ranks("ddp", 2, dir, "file://" + (dir / "store").string());
+  if (::testing::Test::HasFailure()) return;
+  expect_ranks_match_one_process(dir);
 }
 
 TEST(Distributed, UnusedParameters) {
@@ -678,6 +683,69 @@ TEST(DistributedLaunch, TrainCommandWithNproc) {
   ASSERT_TRUE(wait_child(bad, Clock::now() + std::chrono::seconds(60)));
   EXPECT_TRUE(WIFEXITED(bad.status) && WEXITSTATUS(bad.status) == 2) << read_bytes(bad.log);
   EXPECT_NE(read_bytes(bad.log).find("must divide evenly over 2 ranks"), std::string::npos) << read_bytes(bad.log);
+}
+#endif
+
+#ifdef TESSERA_CLI_PATH
+// Two "hosts": network namespaces joined by a veth pair, one launcher in each (--nnodes 2,
+// the master at the first one's address). Needs root; skipped otherwise.
+TEST(DistributedHosts, TwoNetworkNamespacesMatchOneProcess) {
+  std::string ip;
+  for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"})
+    if (fs::exists(p)) ip = p;
+  if (geteuid() != 0 || ip.empty()) GTEST_SKIP() << "needs root and iproute2's ip";
+  const std::string tag = std::to_string(getpid() % 100000);
+  const std::string na = "tessera_a" + tag, nb = "tessera_b" + tag;
+  const std::string va = "tsa" + tag, vb = "tsb" + tag;  // interface names: 15 chars at most
+  const int subnet = 20 + getpid() % 200;
+  const std::string addr_a = "10.213." + std::to_string(subnet) + ".1";
+  const std::string addr_b = "10.213." + std::to_string(subnet) + ".2";
+  auto sh = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {ip};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Child c = spawn(argv, {}, "/dev/null");
+    return c.pid > 0 && wait_child(c, Clock::now() + std::chrono::seconds(10)) && exited_ok(c);
+  };
+  struct Cleanup {
+    std::function<void()> fn;
+    ~Cleanup() { fn(); }
+  } cleanup{[&] {
+    sh({"netns", "del", na});
+    sh({"netns", "del", nb});
+  }};
+  if (!sh({"netns", "add", na})) GTEST_SKIP() << "cannot create network namespaces here";
+  ASSERT_TRUE(sh({"netns", "add", nb}));
+  ASSERT_TRUE(sh({"link", "add", va, "type", "veth", "peer", "name", vb}));
+  ASSERT_TRUE(sh({"link", "set", va, "netns", na}));
+  ASSERT_TRUE(sh({"link", "set", vb, "netns", nb}));
+  ASSERT_TRUE(sh({"-n", na, "addr", "add", addr_a + "/24", "dev", va}));
+  ASSERT_TRUE(sh({"-n", nb, "addr", "add", addr_b + "/24", "dev", vb}));
+  for (const auto& [ns, dev] : {std::pair{na, va}, std::pair{nb, vb}}) {
+    ASSERT_TRUE(sh({"-n", ns, "link", "set", dev, "up"}));
+    ASSERT_TRUE(sh({"-n", ns, "link", "set", "lo", "up"}));
+  }
+
+  TestDir tmp("hosts");
+  const fs::path& dir = tmp.path;
+  const std::string master = addr_a + ":29517";
+  std::vector<Child> nodes;
+  for (int node = 0; node < 2; ++node) {
+    std::vector<std::string> cmd = {ip, "netns", "exec", node == 0 ? na : nb, TESSERA_CLI_PATH, "launch",
+                                    "--nproc", "1", "--nnodes", "2", "--node-rank", std::to_string(node),
+                                    "--master", master, "--timeout", "20"};
+    for (const std::string& a : worker_command()) cmd.push_back(a);
+    nodes.push_back(spawn(cmd, {{"TESSERA_DIST_SCENARIO", "ddp"}, {"TESSERA_DIST_OUT", dir.string()},
+                                {"TESSERA_NUM_THREADS", "1"}, {"OMP_NUM_THREADS", "1"}},
+                          (dir / ("node" + std::to_string(node) + ".log")).string()));
+    ASSERT_GT(nodes.back().pid, 0);
+  }
+  for (Child& c : nodes) {
+    EXPECT_TRUE(wait_child(c, Clock::now() + std::chrono::seconds(60))) << read_bytes(c.log);
+    EXPECT_TRUE(exited_ok(c)) << read_bytes(c.log);
+  }
+  if (::testing::Test::HasFailure()) return;
+  // Rank 1 reached rank 0 over the veth pair, from its own address.
+  expect_ranks_match_one_process(dir);
 }
 #endif
 
