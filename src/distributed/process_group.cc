@@ -152,6 +152,25 @@ class WorkImpl : public Work {
   ErrorKind kind_ = ErrorKind::IO;
 };
 
+// Gives every wait of a store the group's timeout: Gloo's rendezvous calls the untimed
+// wait() and get(), and its FileStore waits 30 s for those whatever the group's timeout.
+class TimeoutStore : public gloo::rendezvous::Store {
+ public:
+  TimeoutStore(std::unique_ptr<gloo::rendezvous::Store> inner, ms timeout)
+      : inner_(std::move(inner)), timeout_(timeout) {}
+  void set(const std::string& key, const std::vector<char>& data) override { inner_->set(key, data); }
+  std::vector<char> get(const std::string& key) override {
+    inner_->wait({key}, timeout_);
+    return inner_->get(key);
+  }
+  void wait(const std::vector<std::string>& keys) override { inner_->wait(keys, timeout_); }
+  void wait(const std::vector<std::string>& keys, const ms& timeout) override { inner_->wait(keys, timeout); }
+
+ private:
+  std::unique_ptr<gloo::rendezvous::Store> inner_;
+  ms timeout_;
+};
+
 }  // namespace
 
 Work::~Work() = default;
@@ -349,13 +368,15 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const InitOptions& options) {
                   ": TESSERA_DIST_TIMEOUT must be a positive number of seconds, got '", v, "'");
     impl->timeout = ms(static_cast<int64_t>(s * 1000));
   }
+  const std::string& method = options.init_method;
+  TESSERA_CHECK(method == "env://" || method.rfind("tcp://", 0) == 0 || method.rfind("file://", 0) == 0,
+                who, ": init_method must be env://, tcp://HOST:PORT or file:///DIR, got '", method, "'");
   if (impl->size == 1) {  // alone: collectives are local, nothing to meet
     impl->worker = std::thread([p = impl.get()] { p->loop(); });
     return std::shared_ptr<ProcessGroup>(new ProcessGroup(std::move(impl)));
   }
 
   // ---- the store
-  const std::string& method = options.init_method;
   std::string master_host;
   int master_port = -1;
   try {
@@ -365,7 +386,8 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const InitOptions& options) {
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);
       TESSERA_CHECK_IO(!ec, who, ": cannot create the file store folder ", dir, ": ", ec.message());
-      impl->store = std::make_unique<gloo::rendezvous::FileStore>(dir);
+      impl->store = std::make_unique<TimeoutStore>(std::make_unique<gloo::rendezvous::FileStore>(dir),
+                                                   impl->timeout);
     } else if (method == "env://" || method.rfind("tcp://", 0) == 0) {
       if (method == "env://") {
         master_host = env_str("MASTER_ADDR");

@@ -450,6 +450,14 @@ TEST(Distributed, BadOptionsAreClearErrors) {
                                                .timeout = std::chrono::milliseconds(300)}),
                    "no TCP store answered");
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+  // The same with a file store (Gloo's own waits 30 s unless told otherwise).
+  TestDir tmp("missing_rank");
+  const auto t1 = Clock::now();
+  EXPECT_ERROR_HAS(dist::ProcessGroup::create({.init_method = "file://" + (tmp.path / "store").string(),
+                                               .rank = 1, .world_size = 2,
+                                               .timeout = std::chrono::milliseconds(300)}),
+                   "rendezvous failed within 300 ms");
+  EXPECT_LT(Clock::now() - t1, std::chrono::seconds(5));
   EXPECT_ERROR_HAS(dist::default_group(), "init_process_group() first");
   EXPECT_EQ(dist::get_world_size(), 1);
 }
