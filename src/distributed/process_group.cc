@@ -27,6 +27,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -93,6 +94,17 @@ void reduce_min(void* c, const void* a, const void* b, size_t n) {
 std::string to_lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
+}
+
+// Whether `msg` names the socket address `addr` ("[10.0.0.2]:7086"), not merely one whose
+// port starts with the same digits.
+bool mentions(const std::string& msg, const std::string& addr) {
+  if (addr.empty()) return false;
+  for (size_t at = msg.find(addr); at != std::string::npos; at = msg.find(addr, at + 1)) {
+    const size_t end = at + addr.size();
+    if (end == msg.size() || !std::isdigit(static_cast<unsigned char>(msg[end]))) return true;
+  }
+  return false;
 }
 
 void check_tensor(const char* op, const Tensor& t) {
@@ -180,10 +192,16 @@ struct ProcessGroup::Impl {
   ms timeout{60000};
   std::unique_ptr<TcpStoreServer> server;
   std::unique_ptr<gloo::rendezvous::Store> store;
+  // Where failure diagnoses are shared (see describe_failure): the TCP store, or plain
+  // files next to the file store's (Gloo's FileStore cannot be asked "is it there?"
+  // without a wait that sleeps a second).
+  TcpStore* tcp_store = nullptr;
+  std::filesystem::path file_dir;
   std::shared_ptr<gloo::transport::Device> device;
   std::shared_ptr<gloo::rendezvous::Context> context;
   net::Socket liveness;                 // listened on, never accepted: the kernel answers
   std::vector<std::string> peer_alive;  // "host:port" of every rank's liveness socket
+  std::vector<std::string> peer_gloo;   // "[ip]:port" of every rank's Gloo device, as Gloo prints it
 
   std::thread worker;
   std::mutex mu;
@@ -268,6 +286,43 @@ struct ProcessGroup::Impl {
     return lost;
   }
 
+  // The diagnosis some rank recorded ("tessera_lost_by_<r>" = the lost rank), or -1:
+  // none yet, or the store is gone (rank 0 hosted it).
+  int recorded_loss() const {
+    for (int r = 0; r < size; ++r) {
+      const std::string key = "tessera_lost_by_" + std::to_string(r);
+      std::string text;
+      try {
+        if (tcp_store != nullptr) {
+          std::vector<char> v;
+          if (tcp_store->try_get(key, &v)) text.assign(v.begin(), v.end());
+        } else if (!file_dir.empty()) {
+          std::ifstream in(file_dir / key);
+          std::getline(in, text);
+        }
+        if (!text.empty()) return std::stoi(text);
+      } catch (...) {  // unreachable store or a torn file: no record
+      }
+    }
+    return -1;
+  }
+
+  void record_loss(int lost) const {
+    const std::string key = "tessera_lost_by_" + std::to_string(rank);
+    try {
+      const std::string v = std::to_string(lost);
+      if (tcp_store != nullptr) {
+        tcp_store->set(key, std::vector<char>(v.begin(), v.end()));
+      } else if (!file_dir.empty()) {
+        // Written aside and renamed: a reader sees the whole number or nothing.
+        const std::filesystem::path tmp = file_dir / (key + ".tmp");
+        std::ofstream(tmp) << v << "\n";
+        std::filesystem::rename(tmp, file_dir / key);
+      }
+    } catch (...) {  // best effort: the message is built without it
+    }
+  }
+
   std::string describe_failure(const std::string& what, const std::string& gloo_what) const {
     // A dying process closes its sockets one by one: Gloo may see its connection reset
     // a moment before its liveness port goes. So when every peer still answers, look
@@ -278,15 +333,38 @@ struct ProcessGroup::Impl {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       lost = lost_peers();
     }
+    auto is_lost = [&](int r) { return std::find(lost.begin(), lost.end(), r) != lost.end(); };
+    // The rank whose connection broke under Gloo (its message names the peer's socket).
+    int broke = -1;
+    for (int r = 0; r < size; ++r)
+      if (r != rank && mentions(gloo_what, peer_gloo[static_cast<size_t>(r)])) broke = r;
+    // With more than two ranks, a rank may learn of the loss late, from a peer that has
+    // already left after seeing it; the first rank to diagnose it records the lost rank in
+    // the store, and later ones name the same rank.
+    const int recorded = recorded_loss();
+    int culprit = -1;
+    if (recorded >= 0 && is_lost(recorded)) culprit = recorded;
+    else if (broke >= 0 && is_lost(broke)) culprit = broke;
+    else if (lost.size() == 1) culprit = lost[0];
+    if (culprit >= 0 && recorded < 0) record_loss(culprit);
+
+    auto where = [&](int r) { return " (" + peer_alive[static_cast<size_t>(r)] + ")"; };
     std::string head = detail::concat("distributed (rank ", rank, " of ", size, "): ", what, " failed: ");
-    if (!lost.empty()) {
-      std::string ranks;
-      for (int r : lost) {
-        ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
-        ranks += " (" + peer_alive[static_cast<size_t>(r)] + ")";
-      }
-      head += detail::concat("lost rank", lost.size() > 1 ? "s " : " ", ranks,
+    if (culprit >= 0) {
+      head += detail::concat("lost rank ", culprit, where(culprit),
                              ": the process exited or its host is unreachable");
+      std::string others;
+      for (int r : lost)
+        if (r != culprit) others += (others.empty() ? "" : ", ") + std::to_string(r);
+      if (!others.empty())
+        head += "; rank(s) " + others + " are gone too (they may have stopped after the loss)";
+    } else if (!lost.empty()) {
+      std::string ranks;
+      for (int r : lost) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r) + where(r);
+      head += "lost ranks " + ranks + ": the processes exited or their hosts are unreachable";
+    } else if (broke >= 0) {
+      head += detail::concat("rank ", broke, " closed its connection while still running (it "
+                             "failed, or stopped taking part)");
     } else if (std::string lower = to_lower(gloo_what);
                lower.find("timeout") != std::string::npos || lower.find("timed out") != std::string::npos) {
       head += detail::concat("timed out after ", timeout.count(),
@@ -388,6 +466,7 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const InitOptions& options) {
       TESSERA_CHECK_IO(!ec, who, ": cannot create the file store folder ", dir, ": ", ec.message());
       impl->store = std::make_unique<TimeoutStore>(std::make_unique<gloo::rendezvous::FileStore>(dir),
                                                    impl->timeout);
+      impl->file_dir = dir;
     } else if (method == "env://" || method.rfind("tcp://", 0) == 0) {
       if (method == "env://") {
         master_host = env_str("MASTER_ADDR");
@@ -400,7 +479,9 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const InitOptions& options) {
         net::split_host_port(method.substr(6), who, &master_host, &master_port);
       }
       if (impl->rank == 0) impl->server = std::make_unique<TcpStoreServer>("", master_port);
-      impl->store = std::make_unique<TcpStore>(master_host, master_port, impl->timeout);
+      auto tcp = std::make_unique<TcpStore>(master_host, master_port, impl->timeout);
+      impl->tcp_store = tcp.get();
+      impl->store = std::move(tcp);
     } else {
       TESSERA_CHECK(false, who, ": init_method must be env://, tcp://HOST:PORT or file:///DIR, got '",
                     method, "'");
@@ -426,12 +507,22 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const InitOptions& options) {
     impl->context->setTimeout(impl->timeout);
     impl->context->connectFullMesh(*impl->store, impl->device);
 
+    // Our Gloo device's address as Gloo's errors print it (every pair of this rank
+    // shares the device's listening socket), so a failure can be traced to a rank.
+    const std::string gloo_addr = impl->context->getPair((impl->rank + 1) % impl->size)->address().str();
+    impl->store->set("tessera_gloo_" + std::to_string(impl->rank),
+                     std::vector<char>(gloo_addr.begin(), gloo_addr.end()));
     std::vector<std::string> keys;
-    for (int r = 0; r < impl->size; ++r) keys.push_back("tessera_alive_" + std::to_string(r));
+    for (int r = 0; r < impl->size; ++r) {
+      keys.push_back("tessera_alive_" + std::to_string(r));
+      keys.push_back("tessera_gloo_" + std::to_string(r));
+    }
     impl->store->wait(keys, impl->timeout);
-    for (const std::string& k : keys) {
-      std::vector<char> v = impl->store->get(k);
-      impl->peer_alive.emplace_back(v.begin(), v.end());
+    for (int r = 0; r < impl->size; ++r) {
+      std::vector<char> a = impl->store->get("tessera_alive_" + std::to_string(r));
+      std::vector<char> g = impl->store->get("tessera_gloo_" + std::to_string(r));
+      impl->peer_alive.emplace_back(a.begin(), a.end());
+      impl->peer_gloo.emplace_back(g.begin(), g.end());
     }
   } catch (const gloo::Exception& e) {
     throw_error(ErrorKind::IO, detail::concat(who, " (rank ", impl->rank, " of ", impl->size, ", ", method,

@@ -195,23 +195,35 @@ void TcpStore::set(const std::string& key, const std::vector<char>& data) {
   recv_bytes(&status, 1, std::chrono::milliseconds(0));
 }
 
-std::vector<char> TcpStore::get(const std::string& key) {
+bool TcpStore::get_within(const std::string& key, std::chrono::milliseconds wait,
+                          std::vector<char>* value) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<char> req{static_cast<char>(kGet)};
   append_string(req, key);
-  int64_t ms = timeout_.count();
+  int64_t ms = wait.count();
   append(req, &ms, sizeof(ms));
   send_bytes(req.data(), req.size());
   uint8_t status = 1;
-  // The server may hold the reply for the whole timeout; give the reply a margin on top.
-  recv_bytes(&status, 1, std::chrono::seconds(5));
-  TESSERA_CHECK_IO(status == 0, "rendezvous: key '", key, "' did not appear in the TCP store at ",
-                   where_, " within ", timeout_.count(), " ms (a rank did not arrive)");
+  // The server may hold the reply for the whole wait; give the reply a margin on top.
+  recv_bytes(&status, 1, wait - timeout_ + std::chrono::seconds(5));
+  if (status != 0) return false;
   uint32_t n = 0;
   recv_bytes(&n, 4, std::chrono::seconds(5));
-  std::vector<char> value(n);
-  recv_bytes(value.data(), n, std::chrono::seconds(5));
+  value->resize(n);
+  recv_bytes(value->data(), n, std::chrono::seconds(5));
+  return true;
+}
+
+std::vector<char> TcpStore::get(const std::string& key) {
+  std::vector<char> value;
+  TESSERA_CHECK_IO(get_within(key, timeout_, &value), "rendezvous: key '", key,
+                   "' did not appear in the TCP store at ", where_, " within ", timeout_.count(),
+                   " ms (a rank did not arrive)");
   return value;
+}
+
+bool TcpStore::try_get(const std::string& key, std::vector<char>* value) {
+  return get_within(key, std::chrono::milliseconds(0), value);
 }
 
 void TcpStore::wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) {

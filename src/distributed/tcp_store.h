@@ -53,12 +53,16 @@ class TcpStore : public gloo::rendezvous::Store {
   void set(const std::string& key, const std::vector<char>& data) override;
   // Waits up to the store's timeout for the key.
   std::vector<char> get(const std::string& key) override;
+  // The value when the key is there now; false (at once) when it is not.
+  bool try_get(const std::string& key, std::vector<char>* value);
   void wait(const std::vector<std::string>& keys) override { wait(keys, timeout_); }
   void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override;
 
  private:
   void send_bytes(const void* p, size_t n);
   void recv_bytes(void* p, size_t n, std::chrono::milliseconds extra);
+  // GET waiting up to `wait` on the server: false when the key did not come.
+  bool get_within(const std::string& key, std::chrono::milliseconds wait, std::vector<char>* value);
 
   std::string where_;  // "host:port", for errors
   std::chrono::milliseconds timeout_;

@@ -759,40 +759,59 @@ TEST(DistributedHosts, TwoNetworkNamespacesMatchOneProcess) {
 
 // Acceptance 3: a rank killed mid-run makes the other exit non-zero within the timeout,
 // naming the lost rank.
-TEST(Distributed, KilledRankIsNamedWithinTimeout) {
-  TestDir tmp("kill");
+// Every other rank of three ends within the timeout, naming the killed one: over a file
+// store, and over the TCP store, also when the killed rank is rank 0, which hosts it.
+void kill_one_rank(bool tcp, int victim) {
+  TestDir tmp(detail::concat("kill_", tcp ? "tcp" : "file", victim));
   const fs::path& dir = tmp.path;
-  const int timeout_s = 10;
+  const int timeout_s = 10, world = 3;
+  const std::string port = std::to_string(free_port());
   std::vector<Child> ranks;
-  for (int r = 0; r < 2; ++r) {
+  for (int r = 0; r < world; ++r) {
     ranks.push_back(spawn_worker({{"TESSERA_DIST_SCENARIO", "forever"},
                                   {"TESSERA_DIST_OUT", dir.string()},
-                                  {"TESSERA_DIST_INIT", "file://" + (dir / "store").string()},
+                                  {"TESSERA_DIST_INIT", tcp ? "env://" : "file://" + (dir / "store").string()},
+                                  {"MASTER_ADDR", "127.0.0.1"},
+                                  {"MASTER_PORT", port},
                                   {"TESSERA_DIST_TIMEOUT", std::to_string(timeout_s)},
                                   {"RANK", std::to_string(r)},
-                                  {"WORLD_SIZE", "2"},
+                                  {"WORLD_SIZE", std::to_string(world)},
                                   {"TESSERA_NUM_THREADS", "1"},
                                   {"OMP_NUM_THREADS", "1"}},
                                  (dir / ("rank" + std::to_string(r) + ".log")).string()));
     ASSERT_GT(ranks.back().pid, 0);
   }
-  // Both ranks are training.
+  // Every rank is training.
+  auto all_running = [&] {
+    for (int r = 0; r < world; ++r)
+      if (!fs::exists(dir / ("running" + std::to_string(r)))) return false;
+    return true;
+  };
   const auto start_deadline = Clock::now() + std::chrono::seconds(30);
-  while (!(fs::exists(dir / "running0") && fs::exists(dir / "running1")) && Clock::now() < start_deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  bool started = fs::exists(dir / "running0") && fs::exists(dir / "running1");
-  EXPECT_TRUE(started) << read_bytes(ranks[0].log) << read_bytes(ranks[1].log);
-  kill(ranks[1].pid, SIGKILL);
+  while (!all_running() && Clock::now() < start_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(all_running()) << read_bytes(ranks[0].log);
+  kill(ranks[victim].pid, SIGKILL);
   const auto killed_at = Clock::now();
-  wait_child(ranks[1], Clock::now() + std::chrono::seconds(5));
-  const bool in_time = wait_child(ranks[0], killed_at + std::chrono::seconds(timeout_s + 5));
-  const double took = std::chrono::duration<double>(Clock::now() - killed_at).count();
-  const std::string log = read_bytes(ranks[0].log);
-  std::printf("[ DDP ] rank 0 exited %.2f s after rank 1 was killed (timeout %d s)\n", took, timeout_s);
-  ASSERT_TRUE(in_time) << "rank 0 still ran " << timeout_s + 5 << " s after rank 1 died:\n" << log;
-  EXPECT_LE(took, timeout_s);
-  EXPECT_FALSE(exited_ok(ranks[0]));
-  EXPECT_NE(log.find("lost rank 1"), std::string::npos) << log;
+  wait_child(ranks[victim], Clock::now() + std::chrono::seconds(5));
+  for (int r = 0; r < world; ++r) {
+    if (r == victim) continue;
+    const bool in_time = wait_child(ranks[r], killed_at + std::chrono::seconds(timeout_s + 5));
+    const double took = std::chrono::duration<double>(Clock::now() - killed_at).count();
+    const std::string log = read_bytes(ranks[r].log);
+    std::printf("[ DDP ] %s store: rank %d exited %.2f s after rank %d was killed (timeout %d s)\n",
+                tcp ? "TCP" : "file", r, took, victim, timeout_s);
+    ASSERT_TRUE(in_time) << "rank " << r << " still ran " << timeout_s + 5 << " s after rank "
+                         << victim << " died:\n" << log;
+    EXPECT_LE(took, timeout_s);
+    EXPECT_FALSE(exited_ok(ranks[r]));
+    EXPECT_NE(log.find(detail::concat("lost rank ", victim, " (")), std::string::npos) << log;
+  }
+}
+
+TEST(Distributed, KilledRankIsNamedWithinTimeout) {
+  kill_one_rank(false, 1);
+  kill_one_rank(true, 1);
+  kill_one_rank(true, 0);
 }
 
 }  // namespace
