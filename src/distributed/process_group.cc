@@ -18,6 +18,8 @@
 #include <gloo/transport/tcp/device.h>
 #include <sys/stat.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <cctype>
 #include <atomic>
@@ -201,7 +203,7 @@ struct ProcessGroup::Impl {
   std::shared_ptr<gloo::rendezvous::Context> context;
   net::Socket liveness;                 // listened on, never accepted: the kernel answers
   std::vector<std::string> peer_alive;  // "host:port" of every rank's liveness socket
-  std::vector<std::string> peer_gloo;   // "[ip]:port" of every rank's Gloo device, as Gloo prints it
+  std::vector<std::string> peer_gloo;   // "[ip]:port" of every rank's Gloo pair with us, as Gloo prints it
 
   std::thread worker;
   std::mutex mu;
@@ -454,6 +456,14 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const InitOptions& options) {
     return std::shared_ptr<ProcessGroup>(new ProcessGroup(std::move(impl)));
   }
 
+  // Gloo writes to its sockets with writev, which raises SIGPIPE once the peer has died;
+  // the signal's default action would end this process silently, before the error that
+  // names the lost rank. So it is ignored (unless the program installed a handler of its
+  // own): the failed write then returns EPIPE and Gloo reports it.
+  struct sigaction old_pipe {};
+  if (sigaction(SIGPIPE, nullptr, &old_pipe) == 0 && old_pipe.sa_handler == SIG_DFL)
+    std::signal(SIGPIPE, SIG_IGN);
+
   // ---- the store
   std::string master_host;
   int master_port = -1;
@@ -507,20 +517,25 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const InitOptions& options) {
     impl->context->setTimeout(impl->timeout);
     impl->context->connectFullMesh(*impl->store, impl->device);
 
-    // Our Gloo device's address as Gloo's errors print it (every pair of this rank
-    // shares the device's listening socket), so a failure can be traced to a rank.
-    const std::string gloo_addr = impl->context->getPair((impl->rank + 1) % impl->size)->address().str();
-    impl->store->set("tessera_gloo_" + std::to_string(impl->rank),
-                     std::vector<char>(gloo_addr.begin(), gloo_addr.end()));
+    // The address of each of our pairs as Gloo's errors print it on the other side
+    // ("tessera_gloo_<us>_<peer>"; every pair has its own), so the peer can map a
+    // failure to this rank.
+    auto gloo_key = [](int from, int to) { return detail::concat("tessera_gloo_", from, "_", to); };
+    for (int p = 0; p < impl->size; ++p) {
+      if (p == impl->rank) continue;
+      const std::string addr = impl->context->getPair(p)->address().str();
+      impl->store->set(gloo_key(impl->rank, p), std::vector<char>(addr.begin(), addr.end()));
+    }
     std::vector<std::string> keys;
     for (int r = 0; r < impl->size; ++r) {
       keys.push_back("tessera_alive_" + std::to_string(r));
-      keys.push_back("tessera_gloo_" + std::to_string(r));
+      if (r != impl->rank) keys.push_back(gloo_key(r, impl->rank));
     }
     impl->store->wait(keys, impl->timeout);
     for (int r = 0; r < impl->size; ++r) {
       std::vector<char> a = impl->store->get("tessera_alive_" + std::to_string(r));
-      std::vector<char> g = impl->store->get("tessera_gloo_" + std::to_string(r));
+      std::vector<char> g;
+      if (r != impl->rank) g = impl->store->get(gloo_key(r, impl->rank));
       impl->peer_alive.emplace_back(a.begin(), a.end());
       impl->peer_gloo.emplace_back(g.begin(), g.end());
     }
