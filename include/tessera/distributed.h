@@ -57,7 +57,9 @@ class Work;
 class TESSERA_API ProcessGroup {
  public:
   // Rendezvous with the other ranks (blocks until all world_size ranks arrive or the
-  // timeout passes).
+  // timeout passes). With several ranks it sets SIGPIPE to ignored unless the program
+  // handles it: a write to a dead peer must fail with an error naming it, not end the
+  // process silently.
   static std::shared_ptr<ProcessGroup> create(const InitOptions& options = {});
   ~ProcessGroup();
   ProcessGroup(const ProcessGroup&) = delete;
