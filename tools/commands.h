@@ -4,7 +4,10 @@
 // run_<cmd> that runs it once parsed and returns the exit status (errors are thrown and
 // mapped to their status by cli_errors.h).
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cli_errors.h"
 #include "cli_options.h"
@@ -28,6 +31,10 @@ struct TrainConfig {
   std::string backup;  // empty: <out>.backup
   bool resume = false;
   bool compile = false;  // run each training step as one compiled graph (docs/graph.md)
+  bool distributed = false;  // data-parallel over the ranks `tessera launch` started
+  int nproc = 0;             // > 0: start that many ranks (through the launcher) first
+  // The arguments after `train`, as given: --nproc relaunches this same command line.
+  std::vector<std::string> args;
 };
 // Declares the command and its options (validated: a malformed value is a usage error).
 CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg);
@@ -41,5 +48,41 @@ struct BoardConfig {
 };
 CLI::App* add_board_command(CLI::App& app, BoardConfig& cfg);
 int run_board(const BoardConfig& cfg);
+
+
+// tools/launch.cc: `tessera launch`. It takes its own options and then a command line to
+// run, which CLI11 hands over untouched (a prefix command): run_launch parses the rest.
+using Args = std::span<const std::string_view>;
+struct LaunchConfig {
+  int nproc = 1;       // ranks on this node
+  int nnodes = 1;
+  int node_rank = 0;
+  std::string master;  // ADDR:PORT of node 0's store; empty: 127.0.0.1 and a free port
+  int timeout_s = 0;   // > 0: TESSERA_DIST_TIMEOUT for the ranks
+  int grace_s = 5;     // SIGTERM to SIGKILL when stopping the ranks
+};
+// Runs `command` as cfg.nproc ranks; returns the job's exit status.
+int launch_ranks(const LaunchConfig& cfg, const std::vector<std::string>& command);
+int run_launch(Args args);
+inline constexpr std::string_view kLaunchHelp =
+    "Starts the ranks of a distributed job (one process per rank) and watches them.\n"
+    "Every rank gets RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR and\n"
+    "MASTER_PORT, which distributed::init_process_group() reads; rank 0 hosts the store.\n"
+    "\n"
+    "usage: tessera launch [options] CMD [ARGS...]\n"
+    "options (before CMD):\n"
+    "  --nproc N         ranks on this node (default 1)\n"
+    "  --nnodes M        nodes in the job (default 1); run the launcher once per node\n"
+    "  --node-rank K     this node's index in [0, M) (default 0); ranks are K*N .. K*N+N-1\n"
+    "  --master A:P      node 0's address and a free port on it (required with M > 1;\n"
+    "                    default 127.0.0.1 and a free port)\n"
+    "  --timeout S       seconds a collective or the rendezvous may take before the ranks\n"
+    "                    fail (sets TESSERA_DIST_TIMEOUT; default 60)\n"
+    "  --grace S         seconds between SIGTERM and SIGKILL when stopping ranks (default 5)\n"
+    "\n"
+    "SIGINT, SIGTERM and SIGHUP are forwarded to every rank. When a rank fails, the others\n"
+    "are stopped and the launcher exits with the failed rank's status (128 + N for a\n"
+    "signal N). Ranks on other nodes see the loss as a collective failing with\n"
+    "`lost rank R` within the timeout.\n";
 
 }  // namespace tessera_cli

@@ -172,6 +172,11 @@ int main(int argc, char** argv) {
   bench->set_help_flag();   // --help too: tessera-bench answers it
   BoardConfig board_cfg;
   CLI::App* board = add_board_command(app, board_cfg);
+  CLI::App* launch = app.add_subcommand(
+      "launch", "starts N ranks of a distributed job (env for init_process_group), stops all if one\n"
+                "fails: tessera launch --nproc N [--nnodes M --node-rank K --master ADDR:PORT] CMD...");
+  launch->prefix_command();  // its options, then the command line of the ranks, untouched
+  launch->set_help_flag();   // run_launch answers --help (before the command)
   for (CLI::App* c : {demo, train, board}) c->allow_extras();
 
   try {
@@ -187,7 +192,25 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand(train)) {
       if (int rc = reject_extras(*train, "tessera train"); rc >= 0) return rc;
+      // --nproc runs this same command line again as ranks: keep it as given.
+      for (int i = 1; i < argc; ++i)
+        if (std::string_view(argv[i]) == "train") {
+          train_cfg.args.assign(argv + i + 1, argv + argc);
+          break;
+        }
       return run_train(train_cfg);
+    }
+    if (app.got_subcommand(launch)) {
+      const std::vector<std::string> rest = launch->remaining();
+      for (const std::string& a : rest) {
+        if (!a.starts_with("-")) break;  // the ranks' command starts: its --help is its own
+        if (a == "--help" || a == "-h") {
+          std::cout << kLaunchHelp;
+          return 0;
+        }
+      }
+      const std::vector<std::string_view> views(rest.begin(), rest.end());
+      return run_launch(views);
     }
     if (app.got_subcommand(bench)) return run_bench(bench->remaining());
     if (app.got_subcommand(board)) {

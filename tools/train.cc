@@ -25,6 +25,27 @@ namespace tessera_cli {
 
 namespace {
 
+// `--nproc N` outside a launched job: runs this same command line as N ranks under the
+// launcher (without --nproc, with --distributed), and returns the job's status.
+int relaunch(const TrainConfig& cfg) {
+  std::vector<std::string> command = {std::filesystem::read_symlink("/proc/self/exe").string(), "train"};
+  bool has_distributed = false;
+  for (size_t i = 0; i < cfg.args.size(); ++i) {
+    const std::string& a = cfg.args[i];
+    if (a == "--nproc") {
+      ++i;  // and its value
+      continue;
+    }
+    if (a.starts_with("--nproc=")) continue;
+    has_distributed = has_distributed || a == "--distributed";
+    command.push_back(a);
+  }
+  if (!has_distributed) command.emplace_back("--distributed");
+  LaunchConfig launch;
+  launch.nproc = cfg.nproc;
+  return launch_ranks(launch, command);
+}
+
 // The first n examples of a dataset (--limit: quick runs and tests on real data).
 class FirstN : public tessera::data::Dataset {
  public:
@@ -166,6 +187,15 @@ CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg) {
                 "continue the run saved in the backup (killed, or finished with fewer\n"
                 "--epochs): it ends as an uninterrupted run would, for the same --seed,\n"
                 "--batch-size, --lr, --limit and --threads; without a backup, starts afresh");
+  cmd->add_option("--nproc", cfg.nproc,
+                  "data-parallel over N processes on this host: starts them through\n"
+                  "`tessera launch` (with --distributed); give --threads per process")
+      ->check(positive_int())->type_name("N");
+  cmd->add_flag("--distributed", cfg.distributed,
+                "run as one rank of a job `tessera launch` started: the model is wrapped in\n"
+                "DistributedDataParallel, each rank trains on its shard and --batch-size /\n"
+                "ranks of every global batch; rank 0 prints and writes the checkpoint\n"
+                "(docs/distributed.md)");
   cmd->add_flag("--compile", cfg.compile,
                 "run each training step compiled: forward, backward and Adam's update traced\n"
                 "once into one graph (docs/graph.md); the same results as eager");
@@ -176,17 +206,41 @@ CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg) {
 int run_train(const TrainConfig& cfg_in) {
   using namespace tessera;
   TrainConfig cfg = cfg_in;
+  if (cfg.nproc > 0 && std::getenv("RANK") == nullptr) return relaunch(cfg);
+  if (cfg.nproc > 0) cfg.distributed = true;
   if (cfg.threads > 0) set_num_threads(cfg.threads);
+  if (cfg.distributed) {
+    if (std::getenv("RANK") == nullptr) {
+      std::cerr << "tessera train: --distributed runs as one rank of a job: add --nproc N, or "
+                   "start it with `tessera launch --nproc N tessera train --distributed ...`\n";
+      return kExitUsage;
+    }
+    if (cfg.resume) {
+      std::cerr << "tessera train: --resume is not supported with --distributed yet\n";
+      return kExitUsage;
+    }
+    distributed::init_process_group();
+  }
+  const int rank = distributed::get_rank();
+  const int world = distributed::get_world_size();
+  if (cfg.batch_size % world != 0) {
+    if (rank == 0)
+      std::cerr << "tessera train: --batch-size " << cfg.batch_size << " is the global batch and "
+                << "must divide evenly over " << world << " ranks\n";
+    return kExitUsage;
+  }
 
   // The checkpoint's path is checked before minutes of training, not after them: its folder
   // must exist and take a file (probed). The default's build/ is ours to create (a fresh
   // clone run from elsewhere has none); a folder the user named is never created, so a
   // typo in it fails here instead of growing a new tree.
-  if (!cfg.out_given) {
-    const std::filesystem::path parent = std::filesystem::path(cfg.out).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent);
+  if (rank == 0) {  // distributed: rank 0 alone writes the checkpoint
+    if (!cfg.out_given) {
+      const std::filesystem::path parent = std::filesystem::path(cfg.out).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+    }
+    check_writable(cfg.out, "tessera train --out");
   }
-  check_writable(cfg.out, "tessera train --out");
   const std::string backup_path = cfg.backup.empty() ? cfg.out + ".backup" : cfg.backup;
 
   // Seed before building the model: its initialization and dropout draw from the default
@@ -204,24 +258,36 @@ int run_train(const TrainConfig& cfg_in) {
   }
   // Standardized inputs with the training set's statistics, as the PyTorch peer does.
   const data::Normalize normalize({kFashionMean}, {kFashionStd});
-  data::DataLoader train_loader(train_set, {.batch_size = cfg.batch_size,
-                                            .shuffle = true,
-                                            .seed = cfg.seed,
-                                            .num_workers = cfg.workers,
-                                            .transform = normalize});
+  // Distributed: each rank takes its shard of every epoch (reshuffled per epoch, the same
+  // permutation everywhere) and batch_size / world of each global batch; evaluation splits
+  // the test set too and fit/evaluate reduce the results over the ranks.
+  data::DataLoaderOptions train_options{.batch_size = cfg.batch_size / world,
+                                        .shuffle = !cfg.distributed,
+                                        .seed = cfg.seed,
+                                        .num_workers = cfg.workers,
+                                        .transform = normalize};
   // Evaluation needs no gradients, so bigger batches only cost memory and run faster.
-  data::DataLoader test_loader(test_set, {.batch_size = 256,
-                                          .num_workers = cfg.workers,
-                                          .transform = normalize});
+  data::DataLoaderOptions test_options{.batch_size = 256, .num_workers = cfg.workers, .transform = normalize};
+  if (cfg.distributed) {
+    train_options.sampler = distributed::distributed_sampler({.seed = cfg.seed});
+    test_options.sampler = distributed::distributed_sampler({.shuffle = false});
+  }
+  data::DataLoader train_loader(train_set, train_options);
+  data::DataLoader test_loader(test_set, test_options);
+  std::shared_ptr<nn::Module> trained = model;
+  if (cfg.distributed) trained = std::make_shared<distributed::DistributedDataParallel>(model);
 
-  std::cout << "CNN28 on Fashion-MNIST: " << train_set->size() << " train / " << test_set->size()
-            << " test images, " << model->num_parameters() << " parameters\n"
-            << "Adam lr " << cfg.lr << ", batch " << cfg.batch_size << ", " << cfg.epochs
-            << " epochs, seed " << cfg.seed << ", " << get_num_threads() << " threads, "
-            << cfg.workers << " loader workers"
-            << std::endl;  // flushed: shown before the first epoch ends, even in a pipe
+  if (rank == 0) {
+    std::cout << "CNN28 on Fashion-MNIST: " << train_set->size() << " train / " << test_set->size()
+              << " test images, " << model->num_parameters() << " parameters\n"
+              << "Adam lr " << cfg.lr << ", batch " << cfg.batch_size << ", " << cfg.epochs
+              << " epochs, seed " << cfg.seed << ", " << get_num_threads() << " threads, "
+              << cfg.workers << " loader workers";
+    if (cfg.distributed) std::cout << ", " << world << " ranks (batch " << cfg.batch_size / world << " each)";
+    std::cout << std::endl;  // flushed: shown before the first epoch ends, even in a pipe
+  }
 
-  optim::Adam opt(model->parameters(), {.lr = cfg.lr});
+  optim::Adam opt(trained->parameters(), {.lr = cfg.lr});
   train::LossFn loss = [](const Tensor& out, const Tensor& y) {
     return nn::functional::cross_entropy(out, y);
   };
@@ -232,7 +298,7 @@ int run_train(const TrainConfig& cfg_in) {
   fo.compile = cfg.compile;
   fo.metrics = {std::make_shared<train::Accuracy>()};
   if (cfg.validate) fo.validation = &test_loader;
-  if (!cfg.logdir.empty()) {
+  if (!cfg.logdir.empty() && rank == 0) {
     // One writer for the callback's curves and histograms and the sample images and text.
     auto writer = std::make_shared<summary::SummaryWriter>(cfg.logdir);
     train::TensorBoardOptions tbo;
@@ -261,18 +327,24 @@ int run_train(const TrainConfig& cfg_in) {
                {"lr", lr_text},
                {"limit", std::to_string(cfg.limit)}},
       cfg.resume);
-  fo.callbacks.push_back(backup);
-  fo.callbacks.push_back(std::make_shared<ResumeNote>(backup));
+  if (!cfg.distributed) {  // a backup of one rank's state can't resume a job (--resume refused above)
+    fo.callbacks.push_back(backup);
+    fo.callbacks.push_back(std::make_shared<ResumeNote>(backup));
+  }
   if (cfg.resume && !std::filesystem::exists(backup_path))
     std::cout << "no backup at " << backup_path << ": starting afresh" << std::endl;
 
   auto start = std::chrono::steady_clock::now();
-  train::History history = train::fit(*model, train_loader, fo);
+  train::History history = train::fit(*trained, train_loader, fo);
   const int64_t epochs_done = backup->restored_epoch() + static_cast<int64_t>(history.size());
   double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   train::Logs test =
-      train::evaluate(*model, test_loader, loss, {std::make_shared<train::Accuracy>()});
+      train::evaluate(*trained, test_loader, loss, {std::make_shared<train::Accuracy>()});
+  if (rank != 0) {
+    distributed::destroy_process_group();
+    return 0;
+  }
 
   NamedTensors optim_state;
   for (auto& [name, t] : opt.state_dict()) optim_state.emplace_back(name, t);
@@ -291,6 +363,7 @@ int run_train(const TrainConfig& cfg_in) {
   std::printf("test_loss: %.4f\n", test.at("loss"));
   std::printf("test_accuracy: %s\n", acc_text);
   std::fflush(stdout);
+  distributed::destroy_process_group();
   return 0;
 }
 

@@ -27,6 +27,23 @@ TESSERA_API std::vector<Tensor> grad(const std::vector<Tensor>& outputs,
                                      bool retain_graph = false, bool create_graph = false,
                                      bool allow_unused = false);
 
+// ---- hooks for libraries that act on gradients as backward produces them (distributed
+// data parallel starts reducing a bucket of gradients while backward still runs) ----
+
+// Runs after backward() has accumulated a gradient into `leaf`.grad(), once per backward
+// call (a leaf used several times gets its summed gradient first), with the leaf itself.
+// Not run by autograd::grad(), which never touches .grad(). Returns an id for removal.
+using PostAccumulateGradHook = std::function<void(const Tensor& leaf)>;
+TESSERA_API int64_t register_post_accumulate_grad_hook(const Tensor& leaf,
+                                                       PostAccumulateGradHook hook);
+// Removes a hook by the id register_post_accumulate_grad_hook returned (unknown ids are
+// ignored, so a destructor may remove hooks of a leaf that was replaced).
+TESSERA_API void remove_post_accumulate_grad_hook(const Tensor& leaf, int64_t id);
+// Runs `fn` once, on this thread, when the backward() in progress has run every node
+// (before backward() returns); an exception from it leaves backward() with that
+// exception. Callable only from inside backward (a hook); elsewhere it is an error.
+TESSERA_API void queue_callback(std::function<void()> fn);
+
 // Finite-difference checks in float64: every input must be f64. `fn` maps the inputs to
 // one tensor; the check compares the vector-Jacobian product for random projections
 // with central differences.

@@ -115,6 +115,11 @@ using Collate = std::function<Batch(std::vector<Example>&)>;
 // and dtype, or the error names the first example that differs.
 TESSERA_API Batch collate_stack(std::vector<Example>& examples);
 
+// The dataset indices one epoch visits, in order, given the dataset's size and the epoch
+// (distributed::distributed_sampler() makes one per rank). It must be a pure function of
+// its arguments, so an epoch can be replayed; every index must be in [0, dataset_size).
+using Sampler = std::function<std::vector<int64_t>(int64_t dataset_size, int64_t epoch)>;
+
 struct DataLoaderOptions {
   int64_t batch_size = 1;
   bool shuffle = false;
@@ -124,6 +129,7 @@ struct DataLoaderOptions {
   int prefetch_batches = 2;   // per worker: how far ahead workers may run (bounded queue)
   Transform transform = {};   // applied to each example's input (optional)
   Collate collate = {};       // default: collate_stack
+  Sampler sampler = {};       // set: the epoch's order comes from it (shuffle must be off)
 };
 
 namespace detail {

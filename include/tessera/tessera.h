@@ -4,6 +4,7 @@
 #include "tessera/array_ref.h"
 #include "tessera/autograd.h"
 #include "tessera/data.h"
+#include "tessera/distributed.h"
 #include "tessera/dtype.h"
 #include "tessera/error.h"
 #include "tessera/graph.h"

@@ -43,6 +43,12 @@ class TESSERA_API Metric {
   virtual void update(const Tensor& output, const Tensor& target) = 0;
   virtual double result() const = 0;
   virtual void reset() = 0;
+  // For distributed training: the running state as numbers that add up across ranks
+  // (sums and counts), and the way back. fit and evaluate under a process group of
+  // several ranks sum every rank's state and load the total, so result() covers the
+  // whole epoch's data. A metric that returns {} (the default) is averaged over ranks.
+  virtual std::vector<double> state() const { return {}; }
+  virtual void load_state(const std::vector<double>& state) {}
 };
 
 // Fraction of examples whose predicted class equals the target. output: scores [N, C]
@@ -56,6 +62,8 @@ class TESSERA_API Accuracy : public Metric {
   void update(const Tensor& output, const Tensor& target) override;
   double result() const override { return total_ ? static_cast<double>(correct_) / total_ : 0.0; }
   void reset() override { correct_ = total_ = 0; }
+  std::vector<double> state() const override;
+  void load_state(const std::vector<double>& state) override;
 
  private:
   double threshold_;
@@ -70,6 +78,8 @@ class TESSERA_API TopKAccuracy : public Metric {
   void update(const Tensor& output, const Tensor& target) override;
   double result() const override { return total_ ? static_cast<double>(correct_) / total_ : 0.0; }
   void reset() override { correct_ = total_ = 0; }
+  std::vector<double> state() const override;
+  void load_state(const std::vector<double>& state) override;
 
  private:
   int64_t k_;
@@ -85,6 +95,8 @@ class TESSERA_API MeanLoss : public Metric {
   void update(const Tensor& output, const Tensor& target) override;
   double result() const override { return count_ ? sum_ / count_ : 0.0; }
   void reset() override { sum_ = 0, count_ = 0; }
+  std::vector<double> state() const override;
+  void load_state(const std::vector<double>& state) override;
 
  private:
   LossFn loss_;
@@ -101,6 +113,8 @@ class TESSERA_API ConfusionMatrix : public Metric {
   void update(const Tensor& output, const Tensor& target) override;
   double result() const override;
   void reset() override;
+  std::vector<double> state() const override;
+  void load_state(const std::vector<double>& state) override;
   // int64 [num_classes, num_classes]: row = true class, column = predicted class.
   Tensor matrix() const;
   int64_t count(int64_t truth, int64_t predicted) const;
@@ -419,10 +433,17 @@ struct FitOptions {
 };
 
 // Trains `model` on `train_data` for options.epochs epochs; returns the per-epoch logs.
+// Under distributed training (a default process group of several ranks, `model` a
+// DistributedDataParallel, `train_data` over a distributed sampler) it runs unchanged on
+// every rank: the epoch's loss and metrics are reduced over the ranks (so the logs, and
+// the callbacks' decisions, are the same everywhere), only rank 0 prints, and
+// ModelCheckpoint and CSVLogger write from rank 0 only. A callback that stops training
+// must decide from the (reduced) epoch logs, or the ranks part ways.
 TESSERA_API History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& options);
 
 // Mean loss (when `loss` is set) and metrics over `data`, in eval mode without recording;
 // the model's train/eval mode is restored afterwards. Keys: "loss" and the metric names.
+// Under distributed training they cover every rank's part of the data.
 TESSERA_API Logs evaluate(nn::Module& model, data::DataLoader& data, const LossFn& loss = {},
                           const std::vector<std::shared_ptr<Metric>>& metrics = {});
 

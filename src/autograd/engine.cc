@@ -1,5 +1,6 @@
 // The backward engine: counts how many gradients each node waits for, then runs nodes
 // whose inputs are complete, latest-created first (a valid reverse topological order).
+#include <atomic>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -11,6 +12,10 @@
 
 namespace tessera::autograd {
 namespace {
+
+// The callbacks queued (queue_callback) during the backward running on this thread; null
+// outside backward. A backward started from inside a hook has its own list.
+thread_local std::vector<std::function<void()>>* t_callbacks = nullptr;
 
 struct Capture {
   Node* node;
@@ -85,6 +90,13 @@ std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor
     if (state[e.node.get()].pending == 0 && queued.insert(e.node.get()).second) ready.push(e.node);
 
   std::vector<Tensor> captured(captures ? captures->size() : 0);
+  std::vector<std::function<void()>> callbacks;
+  std::vector<std::function<void()>>* outer_callbacks = t_callbacks;
+  t_callbacks = &callbacks;
+  struct RestoreCallbacks {
+    std::vector<std::function<void()>>* outer;
+    ~RestoreCallbacks() { t_callbacks = outer; }
+  } restore_callbacks{outer_callbacks};
   EnableGradGuard enable;  // the guard's scope restores the caller's mode
   set_grad_enabled(create_graph);
   while (!ready.empty()) {
@@ -116,6 +128,11 @@ std::vector<Tensor> run(const std::vector<Edge>& roots, const std::vector<Tensor
   }
   if (!keep_graph)
     for (const auto& n : visited) n->release_saved();
+  // Queued callbacks run in order; one may queue another, which runs after it.
+  for (size_t i = 0; i < callbacks.size(); ++i) {
+    std::function<void()> fn = std::move(callbacks[i]);
+    fn();
+  }
   return captured;
 }
 
@@ -144,6 +161,33 @@ void prepare_roots(const std::vector<Tensor>& outputs, const std::vector<Tensor>
 }
 
 }  // namespace
+
+int64_t register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook) {
+  TESSERA_CHECK(leaf.defined(), "register_post_accumulate_grad_hook: the tensor is undefined");
+  AutogradMeta* m = meta_of(leaf);
+  TESSERA_CHECK(m != nullptr && m->requires_grad && m->grad_fn == nullptr,
+                "register_post_accumulate_grad_hook: ", leaf.describe(),
+                " must be a leaf that requires grad (only leaves accumulate a .grad())");
+  TESSERA_CHECK(hook != nullptr, "register_post_accumulate_grad_hook: the hook is empty");
+  static std::atomic<int64_t> next_id{0};
+  int64_t id = next_id.fetch_add(1);
+  m->post_accumulate_hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
+void remove_post_accumulate_grad_hook(const Tensor& leaf, int64_t id) {
+  AutogradMeta* m = leaf.defined() ? meta_of(leaf) : nullptr;
+  if (m == nullptr) return;
+  auto& hooks = m->post_accumulate_hooks;
+  std::erase_if(hooks, [id](const auto& h) { return h.first == id; });
+}
+
+void queue_callback(std::function<void()> fn) {
+  TESSERA_CHECK(t_callbacks != nullptr, "queue_callback: no backward is running on this "
+                "thread; call it from a hook that backward runs");
+  TESSERA_CHECK(fn != nullptr, "queue_callback: the callback is empty");
+  t_callbacks->push_back(std::move(fn));
+}
 
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
               bool retain_graph, bool create_graph) {

@@ -151,6 +151,7 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grad_outputs) {
   if (g.dtype() != leaf_.dtype()) g = g.to(leaf_.dtype());
   if (is_grad_enabled()) {  // create_graph: the gradient keeps its history
     m.grad = m.grad.defined() ? add(m.grad, g) : g;
+    run_post_accumulate_hooks(m);
     return {};
   }
   NoGradGuard no_grad;
@@ -161,7 +162,15 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grad_outputs) {
     // inputs), and a leaf's .grad() must be its own: copy it.
     m.grad = detached_alias(g).clone();
   }
+  run_post_accumulate_hooks(m);
   return {};
+}
+
+void AccumulateGrad::run_post_accumulate_hooks(AutogradMeta& m) {
+  if (m.post_accumulate_hooks.empty()) return;
+  // A copy: a hook may register or remove hooks.
+  auto hooks = m.post_accumulate_hooks;
+  for (const auto& [id, hook] : hooks) hook(leaf_);
 }
 
 }  // namespace tessera::autograd

@@ -49,6 +49,8 @@ struct AutogradMeta {
   bool is_view = false;  // made by a view op from a tensor with history
   std::weak_ptr<autograd::Node> accumulator;  // leaves: the AccumulateGrad node edges point to
   std::vector<autograd::TensorHook> leaf_hooks;
+  // Run after backward() accumulated into grad (see autograd.h), with their ids.
+  std::vector<std::pair<int64_t, std::function<void(const Tensor&)>>> post_accumulate_hooks;
 };
 
 }  // namespace tessera
@@ -103,6 +105,7 @@ class AccumulateGrad : public Node {
   const Tensor& leaf() const { return leaf_; }
 
  private:
+  void run_post_accumulate_hooks(AutogradMeta& m);
   Tensor leaf_;
 };
 

@@ -178,12 +178,15 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
                 options_.batch_size);
   TESSERA_CHECK(options_.num_workers >= 0, "DataLoader: num_workers must be >= 0, got ",
                 options_.num_workers);
+  TESSERA_CHECK(!(options_.sampler && options_.shuffle), "DataLoader: shuffle and sampler "
+                "are exclusive (the sampler decides the order; a distributed sampler shuffles "
+                "itself)");
   TESSERA_CHECK(options_.prefetch_batches >= 1, "DataLoader: prefetch_batches must be >= 1, got ",
                 options_.prefetch_batches);
 }
 
 int64_t DataLoader::size() const {
-  const int64_t n = dataset_->size();
+  const int64_t n = options_.sampler ? static_cast<int64_t>(order(epoch_).size()) : dataset_->size();
   const int64_t bs = options_.batch_size;
   return options_.drop_last ? n / bs : (n + bs - 1) / bs;
 }
@@ -191,6 +194,14 @@ int64_t DataLoader::size() const {
 std::vector<int64_t> DataLoader::order(int64_t epoch) const {
   const int64_t n = dataset_->size();
   TESSERA_CHECK(n >= 0, "DataLoader: the dataset reports a negative size (", n, ")");
+  if (options_.sampler) {
+    std::vector<int64_t> indices = options_.sampler(n, epoch);
+    for (size_t i = 0; i < indices.size(); ++i)
+      TESSERA_CHECK(indices[i] >= 0 && indices[i] < n, "DataLoader: the sampler gave index ",
+                    indices[i], " at position ", i, " of epoch ", epoch,
+                    ", outside the dataset's [0, ", n, ")");
+    return indices;
+  }
   if (!options_.shuffle) {
     std::vector<int64_t> identity(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) identity[static_cast<size_t>(i)] = i;
@@ -202,7 +213,11 @@ std::vector<int64_t> DataLoader::order(int64_t epoch) const {
 
 DataLoader::Iterator DataLoader::begin() {
   const int64_t epoch = epoch_++;
-  auto run = std::make_shared<detail::EpochRun>(dataset_, options_, order(epoch), epoch, size());
+  std::vector<int64_t> indices = order(epoch);
+  const int64_t n = static_cast<int64_t>(indices.size());
+  const int64_t bs = options_.batch_size;
+  const int64_t batches = options_.drop_last ? n / bs : (n + bs - 1) / bs;
+  auto run = std::make_shared<detail::EpochRun>(dataset_, options_, std::move(indices), epoch, batches);
   run->start();
   return Iterator(std::move(run));
 }

@@ -12,6 +12,7 @@
 
 #include "core/files.h"
 #include "tessera/autograd.h"
+#include "tessera/distributed.h"
 #include "tessera/train.h"
 
 namespace tessera::train {
@@ -113,6 +114,8 @@ std::string with_epoch(std::string path, int64_t epoch) {
 
 void ModelCheckpoint::on_train_begin(TrainContext&) {
   has_best_ = false;
+  // Distributed: every rank holds the same weights, rank 0 alone writes them.
+  if (distributed::get_rank() != 0) return;
   // An unwritable folder would otherwise surface only after the first epoch's work.
   files::check_writable_path("ModelCheckpoint", with_epoch(path_, 0));
 }
@@ -128,6 +131,7 @@ void ModelCheckpoint::on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx)
   } else if (logs.count(monitor_) != 0) {
     v = logs.at(monitor_);
   }
+  if (distributed::get_rank() != 0) return;
   const std::string path = with_epoch(path_, epoch);
   Metadata meta{{"epoch", std::to_string(epoch + 1)}};
   if (logs.count(monitor_) != 0) meta[monitor_] = num(v);
@@ -166,6 +170,7 @@ CSVLogger::CSVLogger(std::string path, char separator, bool append)
 void CSVLogger::on_train_begin(TrainContext&) {
   // Appending to an existing file keeps its header (a resumed run adds rows).
   text_.clear();
+  if (distributed::get_rank() != 0) return;  // distributed: rank 0 writes the log
   std::error_code ec;
   if (append_ && std::filesystem::exists(path_, ec)) {
     // An existing log that cannot be read must not be replaced by an empty one.
@@ -184,6 +189,7 @@ void CSVLogger::on_train_begin(TrainContext&) {
 }
 
 void CSVLogger::on_epoch_end(int64_t epoch, Logs& logs, TrainContext&) {
+  if (distributed::get_rank() != 0) return;
   std::ostringstream out;
   if (keys_.empty() || (keys_.size() == 1 && keys_[0].empty())) {
     const bool write_header = keys_.empty();

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "tessera/autograd.h"
+#include "tessera/distributed.h"
 #include "tessera/ops.h"
 #include "tessera/graph.h"
 #include "tessera/train.h"
@@ -140,6 +141,37 @@ class ModeGuard {
 
 int64_t batch_size_of(const data::Batch& b) { return b.input.dim() > 0 ? b.input.size(0) : 1; }
 
+bool distributed_run() { return distributed::is_initialized() && distributed::get_world_size() > 1; }
+
+// Under distributed training: the loss (as a sum and a count) and every metric over all
+// ranks. Metrics with an additive state are summed and reloaded; others are averaged.
+// Every rank gets the same numbers, so callbacks decide alike everywhere.
+void reduce_over_ranks(double& loss_sum, int64_t& seen,
+                       const std::vector<std::shared_ptr<Metric>>& metrics, Logs& averaged) {
+  if (!distributed_run()) return;
+  std::vector<double> flat{loss_sum, static_cast<double>(seen)};
+  std::vector<size_t> sizes;
+  for (const auto& m : metrics) {
+    std::vector<double> s = m->state();
+    if (s.empty()) s = {m->result()};  // averaged below
+    sizes.push_back(s.size());
+    flat.insert(flat.end(), s.begin(), s.end());
+  }
+  Tensor t = tensor<double>(flat);
+  distributed::default_group()->all_reduce(t);
+  flat = t.to_vector<double>();
+  loss_sum = flat[0];
+  seen = static_cast<int64_t>(flat[1]);
+  size_t at = 2;
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    std::vector<double> s(flat.begin() + static_cast<std::ptrdiff_t>(at),
+                          flat.begin() + static_cast<std::ptrdiff_t>(at + sizes[i]));
+    if (metrics[i]->state().empty()) averaged[metrics[i]->name()] = s[0] / distributed::get_world_size();
+    else metrics[i]->load_state(s);
+    at += sizes[i];
+  }
+}
+
 }  // namespace
 
 StepOutput train_step(nn::Module& model, optim::Optimizer& optimizer, const LossFn& loss_fn,
@@ -181,6 +213,8 @@ History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o
                 o.verbose);
   std::ostream& out = o.out != nullptr ? *o.out : std::cout;
   const bool tty = o.tty >= 0 ? o.tty == 1 : (&out == &std::cout && stdout_is_tty());
+  // Distributed: one progress bar, rank 0's.
+  const int verbose = distributed::get_rank() == 0 ? o.verbose : 0;
 
   History history;
   const int64_t steps = train_data.size();
@@ -205,7 +239,7 @@ History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o
     for (auto& cb : o.callbacks) cb->on_epoch_begin(epoch, ctx);
     const double lr = o.optimizer->param_groups().empty() ? 0.0 : o.optimizer->param_groups()[0].lr();
     for (auto& m : o.metrics) m->reset();
-    ProgressBar bar(out, o.verbose == 1 && tty, epoch, o.epochs, steps);
+    ProgressBar bar(out, verbose == 1 && tty, epoch, o.epochs, steps);
     double loss_sum = 0;
     int64_t seen = 0, step = 0;
     Logs running;
@@ -236,17 +270,23 @@ History fit(nn::Module& model, data::DataLoader& train_data, const FitOptions& o
         running["loss"] = loss_sum / static_cast<double>(seen);
         for (auto& m : o.metrics) running[m->name()] = m->result();
         for (auto& cb : o.callbacks) cb->on_batch_end(step - 1, running, ctx);
-        if (o.verbose == 1) bar.update(step, seen, running);
+        if (verbose == 1) bar.update(step, seen, running);
         if (ctx.stop_training) break;
       }
     }
     Logs logs = running;
+    if (distributed_run()) {
+      Logs averaged;
+      reduce_over_ranks(loss_sum, seen, o.metrics, averaged);
+      logs["loss"] = seen ? loss_sum / static_cast<double>(seen) : 0.0;
+      for (auto& m : o.metrics) logs[m->name()] = averaged.count(m->name()) ? averaged[m->name()] : m->result();
+    }
     logs["lr"] = lr;
     if (o.validation != nullptr) {
       const Logs val = evaluate(model, *o.validation, o.loss, o.metrics);
       for (const auto& [k, v] : val) logs["val_" + k] = v;
     }
-    if (o.verbose > 0) bar.finish(step, seen, logs);
+    if (verbose > 0) bar.finish(step, seen, logs);
     for (auto& cb : o.callbacks) cb->on_epoch_end(epoch, logs, ctx);
     history.epochs.push_back(logs);
   }
@@ -270,9 +310,11 @@ Logs evaluate(nn::Module& model, data::DataLoader& data, const LossFn& loss,
     seen += n;
     for (auto& m : metrics) m->update(output, b.target);
   }
+  Logs averaged;
+  reduce_over_ranks(loss_sum, seen, metrics, averaged);
   Logs logs;
   if (loss) logs["loss"] = seen ? loss_sum / static_cast<double>(seen) : 0.0;
-  for (auto& m : metrics) logs[m->name()] = m->result();
+  for (auto& m : metrics) logs[m->name()] = averaged.count(m->name()) ? averaged[m->name()] : m->result();
   return logs;
 }
 

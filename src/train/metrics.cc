@@ -93,6 +93,45 @@ double ConfusionMatrix::result() const {
 
 void ConfusionMatrix::reset() { std::fill(counts_.begin(), counts_.end(), 0); }
 
+// ---- states for distributed reduction: counts as doubles (exact below 2^53)
+
+namespace {
+void check_state(const char* who, const std::vector<double>& state, size_t want) {
+  TESSERA_CHECK(state.size() == want, who, "::load_state: expected ", want, " numbers, got ",
+                state.size());
+}
+}  // namespace
+
+std::vector<double> Accuracy::state() const {
+  return {static_cast<double>(correct_), static_cast<double>(total_)};
+}
+void Accuracy::load_state(const std::vector<double>& s) {
+  check_state("Accuracy", s, 2);
+  correct_ = static_cast<int64_t>(s[0]);
+  total_ = static_cast<int64_t>(s[1]);
+}
+std::vector<double> TopKAccuracy::state() const {
+  return {static_cast<double>(correct_), static_cast<double>(total_)};
+}
+void TopKAccuracy::load_state(const std::vector<double>& s) {
+  check_state("TopKAccuracy", s, 2);
+  correct_ = static_cast<int64_t>(s[0]);
+  total_ = static_cast<int64_t>(s[1]);
+}
+std::vector<double> MeanLoss::state() const { return {sum_, static_cast<double>(count_)}; }
+void MeanLoss::load_state(const std::vector<double>& s) {
+  check_state("MeanLoss", s, 2);
+  sum_ = s[0];
+  count_ = static_cast<int64_t>(s[1]);
+}
+std::vector<double> ConfusionMatrix::state() const {
+  return std::vector<double>(counts_.begin(), counts_.end());
+}
+void ConfusionMatrix::load_state(const std::vector<double>& s) {
+  check_state("ConfusionMatrix", s, counts_.size());
+  for (size_t i = 0; i < s.size(); ++i) counts_[i] = static_cast<int64_t>(s[i]);
+}
+
 Tensor ConfusionMatrix::matrix() const { return tensor<int64_t>(counts_, {n_, n_}); }
 
 int64_t ConfusionMatrix::count(int64_t truth, int64_t predicted) const {
