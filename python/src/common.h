@@ -18,7 +18,13 @@
 #include <string>
 #include <vector>
 
+#include "tessera/data.h"
+#include "tessera/io.h"
+#include "tessera/models.h"
+#include "tessera/optim.h"
+#include "tessera/serialize.h"
 #include "tessera/tessera.h"
+#include "tessera/train.h"
 
 namespace py = pybind11;
 

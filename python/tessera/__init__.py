@@ -4,7 +4,19 @@ Names and signatures follow PyTorch where the concept is the same, so a script p
 changing ``import torch`` to ``import tessera as torch`` and a few names (docs/python.md).
 Everything runs in the C++ core (tessera._C); ops release the GIL while they run.
 """
+import sys as _sys
+
 from . import _C
+
+# The extension's submodules (tessera._C.nn, ...) become importable by their dotted names.
+for _sub in ("autograd", "nn", "nn.functional", "nn.init", "models", "optim",
+             "optim.lr_scheduler", "data", "train", "io"):
+    _mod = _C
+    for _part in _sub.split("."):
+        _mod = getattr(_mod, _part, None)
+    if _mod is not None:
+        _sys.modules["tessera._C." + _sub] = _mod
+del _sub, _mod, _part
 from ._C import (  # noqa: F401  (re-exported)
     Tensor, Generator, dtype, Error, InvalidArgumentError, IOError, OutOfMemoryError,
     NotImplementedError, InternalError, manual_seed, default_generator, set_num_threads,
@@ -152,3 +164,6 @@ from . import nn, optim, utils  # noqa: E402,F401
 from .serialization import save, load, save_file, load_file  # noqa: E402,F401
 
 __all__ = [n for n in globals() if not n.startswith("_")]
+
+_C.dtype.__repr__ = lambda self: "tessera." + self.name
+_C.dtype.__str__ = _C.dtype.__repr__
