@@ -110,7 +110,8 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype) {
   if (from_python && arr.dtype().kind() == 'f') arr = np.attr("asarray")(arr, "float32");
   if (arr.dtype().kind() == 'u' && arr.itemsize() > 1) arr = np.attr("asarray")(arr, "int64");
   if (arr.dtype().byteorder() == '>') arr = arr.attr("astype")(arr.dtype().attr("newbyteorder")("="));
-  arr = np.attr("ascontiguousarray")(arr);
+  // (ascontiguousarray would turn a 0-d array into a 1-d one.)
+  if (!(arr.flags() & py::array::c_style)) arr = arr.attr("copy")("C");
   Tensor view = from_numpy(arr);
   py::gil_scoped_release release;
   Tensor out = view.clone();

@@ -160,7 +160,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
 
 from . import autograd  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: E402,F401
-from . import nn, optim, utils  # noqa: E402,F401
+from . import nn, optim, utils, train, datasets  # noqa: E402,F401
+from ._C import models  # noqa: E402,F401
 from .serialization import save, load, save_file, load_file  # noqa: E402,F401
 
 __all__ = [n for n in globals() if not n.startswith("_")]

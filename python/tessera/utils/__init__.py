@@ -1,1 +1,2 @@
-"""(filled in below)"""
+"""tessera.utils (torch.utils): data loading."""
+from . import data  # noqa: F401
