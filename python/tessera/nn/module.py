@@ -65,11 +65,18 @@ def _delattr(self, name):
         object.__delattr__(self, name)
 
 
+_own_forward = {}
+
+
 def _call(self, *args, **kwargs):
-    if self._is_builtin():
-        if len(args) == 1 and not kwargs and isinstance(args[0], Tensor):
-            return self._call(args[0])  # C++ forward + hooks, GIL released
-        return type(self).forward(self, *args, **kwargs)
+    cls = type(self)
+    own = _own_forward.get(cls)
+    if own is None:
+        # Layers whose Python forward has PyTorch's fuller signature and results (LSTM's
+        # (output, (h, c)), attention's (output, weights)) bind it on their own class.
+        own = _own_forward[cls] = "forward" in cls.__dict__ or not self._is_builtin()
+    if not own and len(args) == 1 and not kwargs and isinstance(args[0], Tensor):
+        return self._call(args[0])  # C++ operator(): forward and hooks, GIL released
     return self.forward(*args, **kwargs)
 
 
