@@ -23,11 +23,11 @@ class PyModule : public Module {
     if (!f) return Module::forward(x);
     py::object r = f(x);
     if (py::isinstance<py::tuple>(r) || py::isinstance<py::list>(r)) {
-      auto v = r.cast<std::vector<Tensor>>();
+      auto v = outputs(r);
       TESSERA_CHECK(v.size() == 1, "forward: a one-output call got ", v.size(), " outputs");
       return v[0];
     }
-    return r.cast<Tensor>();
+    return output(r);
   }
   std::vector<Tensor> forward_multi(const std::vector<Tensor>& inputs) override {
     py::gil_scoped_acquire gil;
@@ -36,13 +36,28 @@ class PyModule : public Module {
     py::tuple args(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) args[i] = py::cast(inputs[i]);
     py::object r = f(*args);
-    if (py::isinstance<py::tuple>(r) || py::isinstance<py::list>(r)) return r.cast<std::vector<Tensor>>();
-    return {r.cast<Tensor>()};
+    if (py::isinstance<py::tuple>(r) || py::isinstance<py::list>(r)) return outputs(r);
+    return {output(r)};
   }
   std::string extra_repr() const override {
     PYBIND11_OVERRIDE(std::string, Module, extra_repr, );
   }
   void add(const std::string& name, ModulePtr m) { add_child(name, std::move(m)); }
+
+ private:
+  // What a Python forward returned, checked with a message that names the class.
+  Tensor output(const py::object& r) const {
+    if (!py::isinstance<Tensor>(r))
+      throw py::type_error(py::str(py::type::handle_of(py::cast(this))).cast<std::string>() +
+                           ".forward returned " + py::str(py::type::handle_of(r)).cast<std::string>() +
+                           ", expected a Tensor (or a tuple of Tensors)");
+    return r.cast<Tensor>();
+  }
+  std::vector<Tensor> outputs(const py::object& r) const {
+    std::vector<Tensor> v;
+    for (auto item : r) v.push_back(output(py::reinterpret_borrow<py::object>(item)));
+    return v;
+  }
 };
 
 // Module::add_child is protected; this reaches it for any module (Python assigns children
@@ -116,6 +131,12 @@ void init_nn(py::module_& m) {
         return py::cast(ys);
       })
       .def_property_readonly("_type_name", &Module::type_name)
+      // Whether the C++ object exists yet: a subclass's __init__ may assign attributes
+      // before (or without) calling super().__init__(), and no C++ method may run then.
+      .def("_ready", [](py::handle self) {
+        auto* inst = reinterpret_cast<py::detail::instance*>(self.ptr());
+        return inst->get_value_and_holder().holder_constructed();
+      })
       .def("_is_builtin", [](py::handle self) {
         // A layer class bound here (not a Python subclass of Module).
         return py::type::handle_of(self).attr("__module__").cast<std::string>() == "tessera._C.nn";

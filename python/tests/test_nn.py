@@ -254,3 +254,32 @@ def test_reference_models():
     assert m.num_parameters() == 1199882
     assert m(ts.randn(2, 1, 28, 28)).shape == (2, 10)
     assert ts.models.mlp()(ts.randn(2, 784)).shape == (2, 10)
+
+
+def test_module_misuse_raises_clear_errors():
+    class NoInit(nn.Module):
+        def __init__(self):
+            self.fc = nn.Linear(2, 2)
+
+    with pytest.raises(AttributeError, match="super"):
+        NoInit()
+
+    class BadForward(nn.Module):
+        def forward(self, x):
+            return "not a tensor"
+
+    with pytest.raises(TypeError, match="BadForward.*forward returned"):
+        nn.Sequential(BadForward())(ts.ones(2))
+
+    class Raises(nn.Module):
+        def forward(self, x):
+            raise KeyError("inside forward")
+
+    with pytest.raises(KeyError, match="inside forward"):
+        nn.Sequential(Raises())(ts.ones(2))
+
+    class NoForward(nn.Module):
+        pass
+
+    with pytest.raises(ValueError, match="neither forward"):
+        NoForward()(ts.ones(2))

@@ -16,7 +16,17 @@ _cpp_named_parameters = Module.named_parameters
 _cpp_parameters = Module.parameters
 
 
+def _check_ready(self, name):
+    if not Module._ready(self):
+        raise AttributeError(
+            f"cannot assign '{name}' before {type(self).__name__}.__init__() called "
+            "super().__init__()")
+
+
 def _setattr(self, name, value):
+    if isinstance(value, (Parameter, Module)) or (
+            isinstance(value, Tensor) and not name.startswith("_")):
+        _check_ready(self, name)
     if isinstance(value, Parameter):
         found = self._lookup(name)
         if found is not None and found[0] == "parameter":
@@ -37,7 +47,8 @@ def _setattr(self, name, value):
         _object_setattr(self, name, value)
         return
     if value is None or isinstance(value, Tensor):
-        found = self._lookup(name) if not name.startswith("_") else None
+        found = (self._lookup(name)
+                 if not name.startswith("_") and Module._ready(self) else None)
         if found is not None and found[0] in ("parameter", "buffer"):
             self._set_slot(found[0], name, value)
             return
@@ -48,10 +59,7 @@ def _getattr(self, name):
     # Only reached when normal lookup fails: parameters and buffers live in C++ slots.
     if name.startswith("__"):
         raise AttributeError(name)
-    try:
-        found = Module._lookup(self, name)
-    except TypeError:  # __init__ not run yet
-        found = None
+    found = Module._lookup(self, name) if Module._ready(self) else None
     if found is None:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
     return found[1]
