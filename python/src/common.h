@@ -36,7 +36,7 @@ namespace pybind11::detail {
 // A Tensor never matches, so `add(t, u)` and `add(t, 2)` pick their overloads cleanly.
 template <>
 struct type_caster<tessera::Scalar> {
-  PYBIND11_TYPE_CASTER(tessera::Scalar, const_name("Number"));
+  PYBIND11_TYPE_CASTER(tessera::Scalar, const_name("float | int | bool"));
   bool load(handle src, bool convert) {
     if (!src) return false;
     if (PyBool_Check(src.ptr())) {
@@ -93,7 +93,7 @@ struct type_caster<tessera::Scalar> {
 // owns for the duration of the call. Strings and floats are refused.
 template <>
 struct type_caster<tessera::IntArrayRef> {
-  PYBIND11_TYPE_CASTER(tessera::IntArrayRef, const_name("Sequence[int]"));
+  PYBIND11_TYPE_CASTER(tessera::IntArrayRef, const_name("int | typing.Sequence[int]"));
   std::vector<int64_t> storage;
   bool load(handle src, bool convert) {
     if (!src) return false;

@@ -95,8 +95,7 @@ def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         return data if dtype is None else data.to(dtype)
     if isinstance(data, np.ndarray):
-        t = from_numpy(data) if data.strides and all(s >= 0 for s in data.strides) or data.ndim == 0 \
-            else tensor(data)
+        t = from_numpy(data) if _builtins.all(s >= 0 for s in data.strides) else tensor(data)
         return t if dtype is None else t.to(dtype)
     return tensor(data, dtype=dtype)
 
@@ -149,6 +148,16 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
 
 def normal(mean, std, size, *, generator=None, dtype=None):
     return _C._normal(mean, std, tuple(size), _dtype_or(dtype, _default_dtype), generator)
+
+
+def pow(input, exponent):  # noqa: A001
+    """pow(tensor, tensor or number), or pow(number, tensor) as PyTorch allows."""
+    if not isinstance(input, Tensor) and isinstance(exponent, Tensor):
+        result = exponent.__rpow__(input)
+        if result is NotImplemented:
+            raise TypeError(f"pow: expected a number base, got {type(input).__name__}")
+        return result
+    return _C.pow(input, exponent)
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):

@@ -283,3 +283,16 @@ def test_module_misuse_raises_clear_errors():
 
     with pytest.raises(ValueError, match="neither forward"):
         NoForward()(ts.ones(2))
+
+
+def test_forward_hook_on_python_module_runs_once_either_way():
+    calls = []
+    net = Net()
+    h = net.register_forward_hook(lambda m, inp, out: calls.append(out.shape))
+    x = ts.randn(1, 1, 14, 14)
+    net(x)                      # called from Python
+    nn.Sequential(net)(x)       # called from C++
+    assert calls == [(1, 3), (1, 3)]
+    h.remove()
+    net(x)
+    assert len(calls) == 2

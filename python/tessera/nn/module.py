@@ -85,7 +85,13 @@ def _call(self, *args, **kwargs):
         own = _own_forward[cls] = "forward" in cls.__dict__ or not self._is_builtin()
     if not own and len(args) == 1 and not kwargs and isinstance(args[0], Tensor):
         return self._call(args[0])  # C++ operator(): forward and hooks, GIL released
-    return self.forward(*args, **kwargs)
+    out = self.forward(*args, **kwargs)
+    # Hooks of a module called from Python (C++ callers run the C++ copies instead).
+    hooks = self.__dict__.get("_py_forward_hooks") if hasattr(self, "__dict__") else None
+    if hooks:
+        for hook in list(hooks.values()):
+            hook(self, args, out)
+    return out
 
 
 def _named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
@@ -135,13 +141,22 @@ class _HookHandle:
 
     def remove(self):
         self._module.remove_forward_hook(self.id)
+        hooks = self._module.__dict__.get("_py_forward_hooks")
+        if hooks:
+            hooks.pop(self.id, None)
 
 
 _register_forward_hook = Module.register_forward_hook
 
 
 def _register_hook(self, hook):
-    return _HookHandle(self, _register_forward_hook(self, hook))
+    """hook(module, inputs, output) after every forward. Registered in C++ (calls from C++
+    containers and fit) and, for a module whose forward Python calls directly, in Python;
+    each call runs it once."""
+    hook_id = _register_forward_hook(self, hook)
+    if "forward" in type(self).__dict__ or not self._is_builtin():
+        self.__dict__.setdefault("_py_forward_hooks", {})[hook_id] = hook
+    return _HookHandle(self, hook_id)
 
 
 def _requires_grad_(self, requires_grad=True):
