@@ -3,9 +3,13 @@
     python examples/python/fashion_mnist_pytorch_style.py [--epochs 5] [--seed 0]
 
 The defaults are `tessera train`'s (5 epochs, Adam 1e-3, batch 64, seed 0, inputs
-standardized with the train set's mean and std), and the model is built layer by layer in
-the same order as tessera.models.cnn28(), so initialization, dropout and shuffling draw
-the same numbers: the last line, `test_accuracy: 0.XXXX`, matches the CLI's.
+standardized with the train set's mean and std), with the same layers, shuffling and
+dropout. The initial weights differ from the CLI's: this Net draws them top to bottom, as
+PyTorch code does, while tessera.models.cnn28() builds its layers in the order the
+compiler evaluates the arguments of one make_shared call (last to first with GCC). With
+seed 0 and one epoch on 2 threads this script printed test_accuracy 0.8881 and
+`tessera train --epochs 1` 0.8869; the Keras-style example, which uses cnn28(), follows
+the CLI exactly.
 """
 import argparse
 
