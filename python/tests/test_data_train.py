@@ -214,3 +214,32 @@ def test_fashion_mnist_cpp_dataset():
     dl = DataLoader(test, batch_size=256, transform=ts.utils.data.Normalize(0.286, 0.353))
     xb, yb = next(iter(dl))
     assert xb.shape == (256, 1, 28, 28) and yb.shape == (256,)
+
+
+def test_python_loop_and_fit_train_identically():
+    # The same start, data order and steps: a PyTorch-style loop from Python and the C++
+    # fit end with the same weights (the bindings add nothing to the arithmetic).
+    ts.manual_seed(5)
+    start = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 2)).state_dict()
+    data = Blobs(48)
+    ds = TensorDataset(ts.tensor(data.x), ts.tensor(data.y))
+
+    def make():
+        m = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 2))
+        m.load_state_dict({k: v.clone() for k, v in start.items()})
+        return m
+
+    a = make()
+    opt = optim.Adam(a.parameters(), lr=0.01)
+    ts.manual_seed(9)  # dropout
+    for x, y in DataLoader(ds, batch_size=16, shuffle=True, seed=2):  # one epoch
+        loss = nn.functional.cross_entropy(a(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    b = make()
+    ts.manual_seed(9)
+    ts.train.fit(b, DataLoader(ds, batch_size=16, shuffle=True, seed=2), epochs=1,
+                 optimizer=optim.Adam(b.parameters(), lr=0.01), loss="cross_entropy", verbose=0)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and ts.equal(va, vb), ka
