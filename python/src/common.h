@@ -1,0 +1,180 @@
+#pragma once
+// Shared by the binding files: argument conversions (numbers -> Scalar, int or sequence ->
+// IntArrayRef, dtype objects), the NumPy bridge and the per-file init functions.
+//
+// Conventions:
+//  - Every binding that runs a kernel releases the GIL while it runs
+//    (py::call_guard<py::gil_scoped_release>, or a scoped release after the arguments are
+//    converted), so ops from several Python threads run in parallel.
+//  - tessera::Error subclasses become the Python exceptions registered in module.cc, with
+//    the C++ message unchanged.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/data.h"
+#include "tessera/io.h"
+#include "tessera/models.h"
+#include "tessera/optim.h"
+#include "tessera/serialize.h"
+#include "tessera/tessera.h"
+#include "tessera/train.h"
+
+namespace py = pybind11;
+
+using GilRelease = py::call_guard<py::gil_scoped_release>;
+
+namespace pybind11::detail {
+
+// Python bool / int / float (and NumPy scalars, through __index__ / __float__) -> Scalar.
+// A Tensor never matches, so `add(t, u)` and `add(t, 2)` pick their overloads cleanly.
+template <>
+struct type_caster<tessera::Scalar> {
+  PYBIND11_TYPE_CASTER(tessera::Scalar, const_name("float | int | bool"));
+  bool load(handle src, bool convert) {
+    if (!src) return false;
+    if (PyBool_Check(src.ptr())) {
+      value = tessera::Scalar(src.ptr() == Py_True);
+      return true;
+    }
+    if (PyLong_Check(src.ptr())) {
+      int overflow = 0;
+      long long v = PyLong_AsLongLongAndOverflow(src.ptr(), &overflow);
+      if (overflow != 0) return false;
+      value = tessera::Scalar(static_cast<int64_t>(v));
+      return true;
+    }
+    if (PyFloat_Check(src.ptr())) {
+      value = tessera::Scalar(PyFloat_AS_DOUBLE(src.ptr()));
+      return true;
+    }
+    // NumPy scalars: np.bool_ by its type name (no import needed), integers through
+    // __index__, floats through __float__.
+    const char* tp = Py_TYPE(src.ptr())->tp_name;
+    if (std::strcmp(tp, "numpy.bool_") == 0 || std::strcmp(tp, "numpy.bool") == 0) {
+      value = tessera::Scalar(PyObject_IsTrue(src.ptr()) == 1);
+      return true;
+    }
+    if (!convert && !PyNumber_Check(src.ptr())) return false;
+    if (PyIndex_Check(src.ptr())) {
+      long long v = PyLong_AsLongLong(src.ptr());
+      if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+      }
+      value = tessera::Scalar(static_cast<int64_t>(v));
+      return true;
+    }
+    if (PyNumber_Check(src.ptr()) && Py_TYPE(src.ptr())->tp_as_number->nb_float) {
+      double v = PyFloat_AsDouble(src.ptr());
+      if (v == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+      }
+      value = tessera::Scalar(v);
+      return true;
+    }
+    return false;
+  }
+  static handle cast(const tessera::Scalar& s, return_value_policy, handle) {
+    if (s.is_bool()) return PyBool_FromLong(s.to_int() != 0);
+    if (s.is_integral()) return PyLong_FromLongLong(s.to_int());
+    return PyFloat_FromDouble(s.to_double());
+  }
+};
+
+// An int or a sequence of ints (list, tuple, Size) -> IntArrayRef over storage the caster
+// owns for the duration of the call. Strings and floats are refused.
+template <>
+struct type_caster<tessera::IntArrayRef> {
+  PYBIND11_TYPE_CASTER(tessera::IntArrayRef, const_name("int | typing.Sequence[int]"));
+  std::vector<int64_t> storage;
+  bool load(handle src, bool convert) {
+    if (!src) return false;
+    storage.clear();
+    if (PyBool_Check(src.ptr()) || PyFloat_Check(src.ptr())) return false;
+    if (PyLong_Check(src.ptr()) || (!PySequence_Check(src.ptr()) && PyIndex_Check(src.ptr()))) {
+      long long v = PyLong_AsLongLong(src.ptr());
+      if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+      }
+      storage.push_back(v);
+      value = tessera::IntArrayRef(storage);
+      return true;
+    }
+    if (PyUnicode_Check(src.ptr()) || PyBytes_Check(src.ptr()) || !PySequence_Check(src.ptr()))
+      return false;
+    // A Tensor is a sequence too; it is not a shape.
+    if (py::hasattr(src, "_tessera_tensor")) return false;
+    Py_ssize_t n = PySequence_Size(src.ptr());
+    if (n < 0) {
+      PyErr_Clear();
+      return false;
+    }
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      PyObject* item = PySequence_GetItem(src.ptr(), i);
+      if (!item) {
+        PyErr_Clear();
+        return false;
+      }
+      if (PyBool_Check(item) || PyFloat_Check(item) || !PyIndex_Check(item)) {
+        Py_DECREF(item);
+        return false;
+      }
+      long long v = PyLong_AsLongLong(item);
+      Py_DECREF(item);
+      if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+      }
+      storage.push_back(v);
+    }
+    value = tessera::IntArrayRef(storage);
+    return true;
+  }
+  static handle cast(tessera::IntArrayRef v, return_value_policy, handle) {
+    py::tuple t(v.size());
+    for (size_t i = 0; i < v.size(); ++i) t[i] = py::int_(v[i]);
+    return t.release();
+  }
+};
+
+}  // namespace pybind11::detail
+
+namespace tessera::python {
+
+// Sizes as a Python tuple (Tensor.shape; the Size class is plain tuple here).
+py::tuple to_tuple(IntArrayRef v);
+
+// NumPy bridge (numpy_bridge.cc).
+// Wraps an ndarray without copying; the array stays alive while any view of the tensor
+// does. Fails (ValueError) on dtypes Tessera lacks and on negative or unaligned strides.
+Tensor from_numpy(py::array arr);
+// The tensor's memory as an ndarray without copying; the array keeps the storage alive.
+py::array to_numpy(const Tensor& t);
+// Any array-like (nested lists, NumPy arrays, Python numbers, tensors) -> a new tensor.
+Tensor tensor_from_data(py::handle data, std::optional<DType> dtype);
+DType dtype_from_numpy(const py::dtype& dt);
+py::dtype numpy_dtype(DType dtype);
+
+// "tessera.float32" (the dtype's Python name).
+std::string dtype_repr(DType dtype);
+
+void init_dtype(py::module_& m);
+void init_tensor(py::module_& m);
+void init_ops(py::module_& m);
+void init_autograd(py::module_& m);
+void init_nn(py::module_& m);
+void init_optim(py::module_& m);
+void init_data(py::module_& m);
+void init_train(py::module_& m);
+void init_io(py::module_& m);
+
+}  // namespace tessera::python

@@ -1,0 +1,16 @@
+"""
+The reference models (tessera/models.h)
+"""
+from __future__ import annotations
+import tessera._C.nn
+__all__ = ['cnn28', 'cnn64', 'encoder', 'mlp', 'resnet18']
+def cnn28() -> tessera._C.nn.Module:
+    ...
+def cnn64() -> tessera._C.nn.Module:
+    ...
+def encoder() -> tessera._C.nn.Module:
+    ...
+def mlp() -> tessera._C.nn.Module:
+    ...
+def resnet18(num_classes: int = 1000) -> tessera._C.nn.Module:
+    ...

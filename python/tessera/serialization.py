@@ -1,0 +1,54 @@
+"""Saving and loading tensors as safetensors files (no pickle, readable by any
+safetensors reader).
+
+    tessera.save(model.state_dict(), "model.safetensors")
+    model.load_state_dict(tessera.load("model.safetensors"))
+"""
+from collections import OrderedDict
+
+from ._C import Tensor
+from ._C import io as _io
+
+
+def save_file(tensors, filename, metadata=None):
+    """safetensors' save_file: a dict name -> tensor, optional str -> str metadata."""
+    items = []
+    for k, v in tensors.items():
+        if not isinstance(v, Tensor):
+            raise TypeError(f"save_file: '{k}' is a {type(v).__name__}, expected a tessera.Tensor")
+        items.append((k, v))
+    _io.save_safetensors(str(filename), items, dict(metadata or {}))
+
+
+def load_file(filename):
+    """safetensors' load_file: an OrderedDict name -> tensor, in the file's order."""
+    tensors, _ = _io.load_safetensors(str(filename))
+    return OrderedDict(tensors)
+
+
+def load_metadata(filename):
+    return dict(_io.load_safetensors(str(filename))[1])
+
+
+def save(obj, f):
+    """Saves a state_dict (a dict of tensors) or one tensor (under the key "tensor")."""
+    if isinstance(obj, Tensor):
+        obj = {"tensor": obj}
+    if not isinstance(obj, dict):
+        raise TypeError("tessera.save: expected a dict of tensors (a state_dict) or a tensor, got "
+                        f"{type(obj).__name__}; Tessera writes safetensors, not pickle")
+    save_file(obj, f)
+
+
+def load(f, map_location=None, weights_only=True):
+    """Loads what save() wrote: the dict of tensors (or the tensor saved alone)."""
+    d = load_file(f)
+    if list(d.keys()) == ["tensor"]:
+        return d["tensor"]
+    return d
+
+
+save_checkpoint = _io.save_checkpoint
+load_checkpoint = _io.load_checkpoint
+load_npy = _io.load_npy
+save_npy = _io.save_npy

@@ -1,0 +1,2 @@
+"""tessera.utils (torch.utils): data loading."""
+from . import data  # noqa: F401
