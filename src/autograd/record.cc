@@ -1,6 +1,7 @@
 #include "autograd/record.h"
 
 #include "autograd/node.h"
+#include "ops/op_writes.h"
 #include "ops/copy.h"
 #include "tessera/autograd.h"
 
@@ -95,7 +96,7 @@ class AutogradLayer final : public ops::DispatchLayer {
   std::vector<Tensor> mutating(ops::OpCall& c, const Below& below) {
     std::vector<Tensor> written;
     for (size_t i = 0; i < c.inputs.size(); ++i) {
-      if (!((c.op.mutates >> i) & 1u)) continue;
+      if (!ops::writes_input(c.op, i)) continue;
       written.push_back(c.inputs[i]);
       c.inputs[i] = prepare_inplace(c.op, c.inputs[i]);
     }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "ops/op_writes.h"
 #include "ops/view.h"
 
 namespace tessera::graph {
@@ -36,7 +37,7 @@ MemoryPlan plan_memory(const Graph& g) {
         // The o-th written input.
         int seen = 0;
         for (size_t i = 0; i < n.inputs.size(); ++i)
-          if ((n.op->mutates >> i) & 1u) {
+          if (writes_input(*n.op, i)) {
             if (seen == static_cast<int>(o)) source = n.inputs[i];
             ++seen;
           }

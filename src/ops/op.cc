@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "ops/copy.h"
+#include "ops/op_writes.h"
 #include "ops/registration.h"
 #include "tessera/ops.h"
 
@@ -303,7 +304,7 @@ std::vector<Tensor> run_kernel(const OpDef& op, std::vector<Tensor> inputs, cons
   }
   if (meta.input_dtype || upcast) {
     for (size_t i = 0; i < inputs.size(); ++i) {
-      if ((op.mutates >> i) & 1u) continue;  // written in place: must stay the caller's tensor
+      if (writes_input(op, i)) continue;  // written in place: must stay the caller's tensor
       Tensor& t = inputs[i];
       DType want = meta.input_dtype ? *meta.input_dtype : t.dtype();
       if (upcast && is_reduced_float(want)) want = DType::Float32;
@@ -314,7 +315,7 @@ std::vector<Tensor> run_kernel(const OpDef& op, std::vector<Tensor> inputs, cons
   outputs.reserve(meta.outputs.size());
   if (op.mutates != 0) {
     for (size_t i = 0; i < inputs.size(); ++i)
-      if ((op.mutates >> i) & 1u) outputs.push_back(inputs[i]);
+      if (writes_input(op, i)) outputs.push_back(inputs[i]);
     TESSERA_INTERNAL_ASSERT(outputs.size() == meta.outputs.size(), op.name,
                             ": a mutating op's shape rule must describe exactly the inputs it writes");
   } else {
