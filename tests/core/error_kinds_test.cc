@@ -431,7 +431,8 @@ struct CliResult {
 // that starts a training by mistake fails instead of hanging the suite.
 CliResult run(const std::string& binary, const std::vector<std::string>& args,
               double timeout_s = 60) {
-  const std::string out_path = scratch_dir("cli") + "/cli_output.txt";
+  // One file per process: ctest runs the CLI tests in parallel, each in its own process.
+  const std::string out_path = scratch_dir("cli") + "/cli_output." + std::to_string(::getpid()) + ".txt";
   std::vector<std::string> argv_s = {binary};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -464,6 +465,7 @@ CliResult run(const std::string& binary, const std::vector<std::string>& args,
   }
   if (WIFEXITED(st)) r.status = WEXITSTATUS(st);
   r.output += read_bytes(out_path);
+  std::remove(out_path.c_str());
   return r;
 }
 
