@@ -67,6 +67,18 @@ struct LoaderIter {
   std::shared_ptr<data::DataLoader> loader;
   data::DataLoader::Iterator it;
   bool started = false;
+
+  LoaderIter() = default;
+  LoaderIter(LoaderIter&&) = default;
+  LoaderIter& operator=(LoaderIter&&) = default;
+  // The last handle on an epoch joins its worker threads, which may be waiting for the GIL
+  // to call a Python dataset: Python frees this object holding the GIL, so the join must
+  // run without it, or the two wait on each other forever (seen in pytest under load).
+  ~LoaderIter() {
+    if (!started || PyGILState_Check() == 0) return;
+    py::gil_scoped_release release;
+    it = data::DataLoader::Iterator();
+  }
 };
 
 }  // namespace
