@@ -200,7 +200,7 @@ void add_elementwise(std::vector<OpEntry>& out) {
     OpEntry e;
     e.op = op;
     e.family = "elementwise";
-    e.invoke = [ft](const Tensors& x, const Attrs&) { return one(ft(x[0], x[1])); };
+    e.invoke = [ft = ft](const Tensors& x, const Attrs&) { return one(ft(x[0], x[1])); };
     e.samples = [op = std::string(op)](DType t) {
       Maker m(op, t);
       return binary_samples(m);

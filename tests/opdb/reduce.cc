@@ -194,7 +194,7 @@ void add_reduce(std::vector<OpEntry>& out) {
   out.push_back(arg_extremum("argmin", [](const Tensor& x, std::optional<int64_t> d, bool k) { return argmin(x, d, k); }));
   for (auto [op, fn] : {std::pair{"var", &var}, std::pair{"std", &tessera::std}}) {
     OpEntry e = reduction(op, [](const Tensor&, Ints, bool) { return Tensor(); }, "", {});
-    e.invoke = [fn](const Tensors& x, const Attrs& a) {
+    e.invoke = [fn = fn](const Tensors& x, const Attrs& a) {
       return one(fn(x[0], attr_ints(a, "dims"), attr_i(a, "correction", 1), attr_b(a, "keepdim")));
     };
     e.samples = [op = std::string(op)](DType t) {
@@ -241,7 +241,7 @@ void add_reduce(std::vector<OpEntry>& out) {
   for (auto [op, fn] : {std::pair{"all", &all}, std::pair{"any", &any}}) {
     OpEntry e = reduction(op, [](const Tensor&, Ints, bool) { return Tensor(); }, std::string("red(torch.") + op + ", x[0], A)",
                           {}, {kBool, kFloat32, kInt64}, "", true);
-    e.invoke = [fn](const Tensors& x, const Attrs& a) { return one(fn(x[0], attr_ints(a, "dims"), attr_b(a, "keepdim"))); };
+    e.invoke = [fn = fn](const Tensors& x, const Attrs& a) { return one(fn(x[0], attr_ints(a, "dims"), attr_b(a, "keepdim"))); };
     e.samples = [op = std::string(op)](DType t) {
       Maker m(op, t);
       auto s = reduce_samples(m, true);
