@@ -243,6 +243,7 @@ void register_conv_ops() {
   for (OpDef* op : {&kConv2d, &kConv2dBackwardInput, &kConv2dBackwardWeight, &kConvTranspose2d})
     register_op(*op);
   register_pool_ops();
+  register_conv_blocked_ops();
 }
 
 }  // namespace tessera::ops

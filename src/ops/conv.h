@@ -67,10 +67,22 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 
 void register_pool_ops();  // ops/pool.cc, called by register_conv_ops
 
+// The channel-blocked ops of compiled inference graphs (ops/conv_blocked.cc says the layouts).
+extern OpDef kToBlocked;         // [N, C, H, W] -> [N, C/b, H, W, b], attr block
+extern OpDef kFromBlocked;       // [N, C/b, H, W, b] -> [N, C, H, W], attr channels
+extern OpDef kPackConvWeight;    // [O, C, kh, kw] -> oneDNN's blocked weight layout
+extern OpDef kConv2dBlocked;     // (x, packed w, bias[, residual]) -> act(conv + bias [+ residual])
+extern OpDef kMaxPool2dBlocked;  // blocked x -> blocked max (no indices)
+void register_conv_blocked_ops();  // ops/conv_blocked.cc, called by register_conv_ops
+// The channel block the CPU backend's convolutions run fastest with (16 with AVX-512, 8
+// with AVX2), or 0 where it has no blocked convolution (the pass then leaves graphs alone).
+int64_t conv_channel_block();
+
 }  // namespace tessera::ops
 
 namespace tessera::cpu {
 // How many oneDNN convolution primitives have been built (tests check the cache is hit).
 int64_t conv_primitives_created();
 void register_pool_kernels();  // backends/cpu/pool.cc, called by register_conv_kernels
+void register_conv_blocked_kernels();  // backends/cpu/conv_blocked.cc, likewise
 }  // namespace tessera::cpu

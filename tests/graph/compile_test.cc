@@ -8,6 +8,7 @@
 #include "graph/executor.h"
 #include "graph/passes/passes.h"
 #include "graph/tracer.h"
+#include "ops/conv.h"
 #include "ops/op.h"
 #include "tessera/graph.h"
 #include "tessera/models.h"
@@ -356,7 +357,7 @@ TEST(GraphPasses, BatchNormFoldsIntoTheConvolutionBeforeIt) {
   Tensor x = randn({2, 3, 10, 10});
   f(x);
   const std::string g = f.last_graph();
-  EXPECT_NE(g.find("conv2d("), std::string::npos) << g;
+  EXPECT_NE(g.find("conv2d"), std::string::npos) << g;  // conv2d, or conv2d_blocked
   for (const char* gone : {"= sub(", "= mul(", "= add(", "rsqrt("})
     EXPECT_EQ(g.find(gone), std::string::npos) << gone << " left in\n" << g;
   EXPECT_LE(max_rel_error(f(x), (*net)(x)), 1e-5);
@@ -379,6 +380,106 @@ TEST(GraphPasses, FrozenResnet18KeepsItsOutputsWithBatchNormFolded) {
   f(x);
   EXPECT_LE(max_rel_error(f(x), eager), 1e-5);
   EXPECT_EQ(f.last_graph().find("rsqrt("), std::string::npos) << f.last_graph();
+}
+
+// How many nodes of `op` a dump lists ("= op(").
+int count_nodes(const std::string& dump, const std::string& op) {
+  int n = 0;
+  const std::string key = "= " + op + "(";
+  for (size_t at = dump.find(key); at != std::string::npos; at = dump.find(key, at + 1)) ++n;
+  return n;
+}
+
+// conv -> relu -> conv -> relu -> pool -> conv (+ the pool's output) -> relu, then a plain tail.
+class ResidualNet : public nn::Module {
+ public:
+  ResidualNet() {
+    c1 = register_module("c1", std::make_shared<nn::Conv2d>(3, 32, 3, nn::ConvOptions{.padding = 1}));
+    c2 = register_module("c2", std::make_shared<nn::Conv2d>(32, 32, 3));
+    c3 = register_module("c3", std::make_shared<nn::Conv2d>(32, 32, 3, nn::ConvOptions{.padding = 1}));
+    fc = register_module("fc", std::make_shared<nn::Linear>(32 * 5 * 5, 4));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = F::max_pool2d(relu((*c2)(relu((*c1)(x)))), {2, 2});
+    h = relu(add((*c3)(h), h));
+    return (*fc)(h.flatten(1));
+  }
+  std::shared_ptr<nn::Conv2d> c1, c2, c3;
+  std::shared_ptr<nn::Linear> fc;
+};
+
+TEST(GraphPasses, ConvolutionChainsRunBlockedWithFusedEpilogues) {
+  if (ops::conv_channel_block() == 0) GTEST_SKIP() << "no blocked convolution on this CPU";
+  manual_seed(13);
+  ResidualNet net;
+  net.eval();
+  CompileOptions o;
+  o.freeze = true;
+  CompiledFunction f = compile(net, o);
+  Tensor x = randn({2, 3, 12, 12});
+  const Tensor eager = net(x);
+  f(x);
+  const std::string g = f.last_graph();
+  EXPECT_EQ(count_nodes(g, "conv2d_blocked"), 3) << g;
+  EXPECT_EQ(count_nodes(g, "max_pool2d_blocked"), 1) << g;
+  // The first layer reads its 3 channels plain; one conversion back, before the flatten.
+  EXPECT_EQ(count_nodes(g, "to_blocked"), 0) << g;
+  EXPECT_EQ(count_nodes(g, "from_blocked"), 1) << g;
+  for (const char* gone : {"relu", "add", "conv2d", "max_pool2d", "pack_conv_weight"})
+    EXPECT_EQ(count_nodes(g, gone), 0) << gone << " left in\n" << g;
+  EXPECT_NE(g.find("activation=\"relu\""), std::string::npos) << g;
+  EXPECT_LE(max_rel_error(f(x), eager), 1e-5);
+  EXPECT_LE(max_rel_error(f(x), eager), 1e-5);  // again: the cached graph
+
+  // Without freeze the weights may change: the convolutions stay as they are.
+  CompiledFunction unfrozen = compile(net);
+  unfrozen(x);
+  EXPECT_EQ(count_nodes(unfrozen.last_graph(), "conv2d_blocked"), 0) << unfrozen.last_graph();
+}
+
+TEST(GraphPasses, APlainReaderOfABlockedValueGetsItConverted) {
+  if (ops::conv_channel_block() == 0) GTEST_SKIP() << "no blocked convolution on this CPU";
+  manual_seed(14);
+  Tensor w1 = randn({16, 16, 3, 3}), w2 = randn({16, 16, 1, 1}), w3 = randn({10, 16, 1, 1});
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor a = relu(F::conv2d(in[0], w1, Tensor(), {1, 1}, {1, 1}));
+    Tensor b = F::conv2d(a, w2);           // continues blocked from a
+    Tensor c = F::conv2d(b, w3);           // 10 channels: not a whole block, stays plain
+    return std::vector<Tensor>{sigmoid(a), add(b, 1.0), c};  // plain readers of a and b
+  };
+  CompileOptions o;
+  o.freeze = true;
+  CompiledFunction f = compile(fn, o);
+  Tensor x = randn({1, 16, 6, 6});
+  const std::vector<Tensor> eager = fn({x});
+  f(std::vector<Tensor>{x});
+  const std::vector<Tensor> got = f(std::vector<Tensor>{x});
+  const std::string g = f.last_graph();
+  EXPECT_EQ(count_nodes(g, "conv2d_blocked"), 2) << g;
+  EXPECT_EQ(count_nodes(g, "conv2d"), 1) << g;
+  EXPECT_EQ(count_nodes(g, "to_blocked"), 1) << g;  // the 16-channel input
+  EXPECT_EQ(count_nodes(g, "from_blocked"), 2) << g;
+  for (size_t i = 0; i < eager.size(); ++i) EXPECT_LE(max_rel_error(got[i], eager[i]), 1e-5) << "output " << i;
+}
+
+TEST(GraphPasses, FrozenResnet18ConvolutionsChainBlocked) {
+  if (ops::conv_channel_block() == 0) GTEST_SKIP() << "no blocked convolution on this CPU";
+  manual_seed(15);
+  auto net = models::resnet18();
+  net->eval();
+  CompileOptions o;
+  o.freeze = true;
+  CompiledFunction f = compile(*net, o);
+  Tensor x = randn({1, 3, 64, 64});
+  f(x);
+  const std::string g = f.last_graph();
+  // 20 convolutions, every residual add and ReLU fused, no conversion until the pooling
+  // at the end.
+  EXPECT_EQ(count_nodes(g, "conv2d_blocked"), 20) << g;
+  EXPECT_EQ(count_nodes(g, "to_blocked"), 0) << g;
+  EXPECT_EQ(count_nodes(g, "from_blocked"), 1) << g;
+  EXPECT_EQ(count_nodes(g, "add"), 0) << g;
+  EXPECT_EQ(count_nodes(g, "relu"), 0) << g;
 }
 
 TEST(GraphIR, VerifierCatchesABrokenGraph) {

@@ -18,6 +18,7 @@ const std::vector<OpEntry>& entries() {
     add_linalg(out);
     add_conv(out);
     add_pool(out);
+    add_conv_blocked(out);
     add_nn(out);
     add_optim(out);
     return out;

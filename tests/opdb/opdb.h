@@ -182,6 +182,7 @@ void add_index(std::vector<OpEntry>& out);
 void add_linalg(std::vector<OpEntry>& out);
 void add_conv(std::vector<OpEntry>& out);
 void add_pool(std::vector<OpEntry>& out);
+void add_conv_blocked(std::vector<OpEntry>& out);
 void add_nn(std::vector<OpEntry>& out);
 void add_random(std::vector<OpEntry>& out);
 void add_factory(std::vector<OpEntry>& out);

@@ -108,6 +108,60 @@ def bn(x, A):
     return [y, rm, rv] if A.get("return_stats") else y
 
 
+def to_blocked(x, b):
+    """[N, C, H, W] -> [N, ceil(C/b), H, W, b], zero-padded (ops/conv_blocked.cc)."""
+    n, c, h, w = x.shape
+    cb = -(-c // b)
+    x = F.pad(x, (0, 0, 0, 0, 0, cb * b - c))
+    return x.reshape(n, cb, b, h, w).permute(0, 1, 3, 4, 2).contiguous()
+
+
+def from_blocked(x, c):
+    n, cb, h, w, b = x.shape
+    return x.permute(0, 1, 4, 2, 3).reshape(n, cb * b, h, w)[:, :c].contiguous()
+
+
+def pack_conv_weight(w, b, blocked_input):
+    """[O, C, kh, kw] -> [Ob, Cb, kh, kw, b(in), b(out)] (blocked input) or [Ob, kh, kw, C, b(out)]."""
+    o, c, kh, kw = w.shape
+    ob, cb = -(-o // b), -(-c // b)
+    if blocked_input:
+        w = F.pad(w, (0, 0, 0, 0, 0, cb * b - c, 0, ob * b - o))
+        return w.reshape(ob, b, cb, b, kh, kw).permute(0, 2, 4, 5, 3, 1).contiguous()
+    w = F.pad(w, (0, 0, 0, 0, 0, 0, 0, ob * b - o))
+    return w.reshape(ob, b, c, kh, kw).permute(0, 3, 4, 2, 1).contiguous()
+
+
+def unpack_conv_weight(p, o, c):
+    if p.dim() == 6:
+        ob, cb, kh, kw, b, _ = p.shape
+        return p.permute(0, 5, 1, 4, 2, 3).reshape(ob * b, cb * b, kh, kw)[:o, :c]
+    ob, kh, kw, c_, b = p.shape
+    return p.permute(0, 4, 3, 1, 2).reshape(ob * b, c_, kh, kw)[:o]
+
+
+def conv2d_blocked(x, A):
+    """act(conv(x) + bias [+ residual]), every tensor in the blocked layouts."""
+    c, o = A["in_channels"], A["out_channels"]
+    inp = from_blocked(x[0], c) if x[0].dim() == 5 else x[0]
+    w = unpack_conv_weight(x[1], o, c).contiguous()
+    b = x[1].shape[-1]
+    p = A["padding"]
+    inp = F.pad(inp, (p[1], p[3], p[0], p[2])).contiguous()
+    y = F.conv2d(inp, w, x[2], A["stride"], 0, A["dilation"])
+    if len(x) == 4:
+        y = y + from_blocked(x[3], o)
+    if A["activation"] == "relu":
+        y = F.relu(y)
+    return to_blocked(y, b)
+
+
+def max_pool2d_blocked(x, A):
+    n, cb, h, w, b = x[0].shape
+    y = F.max_pool2d(from_blocked(x[0], cb * b), A["kernel"], A["stride"], A["padding"], A["dilation"], A["ceil_mode"])
+    return to_blocked(y, b)
+
+
 def sdpa(x, A):
     """Scaled dot-product attention written out (torch 1.13 has no fused one)."""
     q, k, v = x[0], x[1], x[2]

@@ -432,6 +432,7 @@ void register_conv_kernels() {
   register_kernel(kConv2dBackwardWeight, Device::CPU, backward_weight_kernel, kFloatMask);
   register_kernel(kConvTranspose2d, Device::CPU, conv_transpose2d_kernel, kFloatMask);
   register_pool_kernels();
+  register_conv_blocked_kernels();
 }
 
 }  // namespace tessera::cpu

@@ -150,6 +150,11 @@ std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
   if (options.freeze) run("conv-affine", fold_conv_affine(g), "ops folded into convolutions");
   run("cse", eliminate_common_subexpressions(g), "nodes merged");
   run("dce", eliminate_dead_code(g), "nodes removed");
+  if (options.freeze) {
+    run("layouts", select_conv_layouts(g), "convolutions and pools run blocked");
+    run("fold", fold_constants(g, true), "nodes folded");
+    run("dce", eliminate_dead_code(g), "nodes removed");
+  }
   run("values", drop_unused_values(g), "unused values dropped");
   return log;
 }

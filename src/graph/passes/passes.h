@@ -24,6 +24,12 @@ int fold_constants(Graph& g, bool freeze);
 // the caller passes it only with `freeze`, and graphs that write are left alone.
 int fold_conv_affine(Graph& g);
 
+// Runs the float32 convolutions of a frozen graph in the CPU backend's channel-blocked
+// layout with packed weights and fused bias/ReLU/residual epilogues, max pooling between
+// them blocked too, converting only where plain ops read (select_conv_layouts.cc). Frozen
+// graphs only. Returns the convolutions and pools rewritten.
+int select_conv_layouts(Graph& g);
+
 // Drops captured and constant values nothing reads any more (weights folded into new
 // constants) and renumbers the values, so a saved graph does not carry them.
 int drop_unused_values(Graph& g);
@@ -36,7 +42,8 @@ void remove_nodes(Graph& g, const std::vector<bool>& drop);
 struct PassOptions {
   bool freeze = false;
 };
-// The pipeline: constant folding, (frozen) conv-affine folding, CSE, DCE, unused values. Returns one line per pass that changed
+// The pipeline: constant folding, (frozen) conv-affine folding, CSE, DCE, (frozen) layout
+// selection and the folding of the weights it packs, unused values. Returns one line per pass that changed
 // something, e.g. "dce: 3 nodes removed".
 std::vector<std::string> optimize(Graph& g, const PassOptions& options);
 

@@ -1,0 +1,148 @@
+// The channel-blocked ops of compiled inference graphs (graph/passes/select_conv_layouts.cc).
+//
+// oneDNN's fastest CPU convolutions read and write activations with the channels split
+// into blocks of `b` (16 with AVX-512, 8 with AVX2): [N, C, H, W] is held as
+// [N, ceil(C / b), H, W, b], zero-padded. Eager mode converts to that layout and back
+// around every convolution (and re-lays out the weights every call); a frozen graph
+// instead keeps chains of convolutions and max pooling in it, packs the weights once (a
+// constant), and converts only where a plain op reads the data. These are ordinary ops
+// with real shapes, so the graph stays shape-checked, planned and serializable:
+//   to_blocked(x) {block}        [N, C, H, W]    -> [N, Cb, H, W, b]
+//   from_blocked(x) {channels}   [N, Cb, H, W, b] -> [N, C, H, W]
+//   pack_conv_weight(w) {block, blocked_input}
+//       [O, C, kh, kw] -> [Ob, Cb, kh, kw, b(in), b(out)]  (blocked input; oneDNN's OIhw16i16o)
+//                      -> [Ob, kh, kw, C, b(out)]          (plain input;   oneDNN's Ohwi16o)
+//   conv2d_blocked(x, w_packed, bias[, residual]) {conv2d's geometry, in_channels,
+//       out_channels, activation}: y = act(conv(x) + bias [+ residual]), y blocked; x blocked
+//       (5-D) or plain (4-D, the first layer's few channels). Float32 (oneDNN).
+//   max_pool2d_blocked(x) {max_pool2d's attributes}: values only (inference needs no indices).
+// Not differentiable: graphs that train never contain them.
+#include "ops/conv.h"
+
+namespace tessera::ops {
+namespace {
+
+using In = std::vector<InputMeta>;
+
+int64_t blocks_of(int64_t channels, int64_t block) { return (channels + block - 1) / block; }
+
+void check_block(int64_t block) {
+  TESSERA_CHECK(block == 8 || block == 16, "block must be 8 or 16, got ", block);
+}
+
+void check_blocked_input(const InputMeta& x, const char* what) {
+  TESSERA_CHECK(x.dim() == 5, "expected a blocked ", what, " [N, C/b, H, W, b], got ", shape_str(x.sizes()));
+  check_block(x.size(4));
+}
+
+InferResult infer_to_blocked(const In& in, const Attrs& attrs) {
+  const InputMeta& x = in[0];
+  const int64_t b = attrs.i("block");
+  check_block(b);
+  TESSERA_CHECK(x.dim() == 4, "expected a 4-D input [N, C, H, W], got ", shape_str(x.sizes()));
+  TESSERA_CHECK(is_floating(x.dtype()), "expected a floating-point input, got ", dtype_name(x.dtype()));
+  return {{{Shape{x.size(0), blocks_of(x.size(1), b), x.size(2), x.size(3), b}, x.dtype()}}, std::nullopt};
+}
+
+InferResult infer_from_blocked(const In& in, const Attrs& attrs) {
+  const InputMeta& x = in[0];
+  check_blocked_input(x, "input");
+  const int64_t c = attrs.i("channels"), b = x.size(4);
+  TESSERA_CHECK(c > (x.size(1) - 1) * b && c <= x.size(1) * b, "channels ", c, " do not fit ", x.size(1),
+                " blocks of ", b, " (expected ", (x.size(1) - 1) * b + 1, " to ", x.size(1) * b, ")");
+  return {{{Shape{x.size(0), c, x.size(2), x.size(3)}, x.dtype()}}, std::nullopt};
+}
+
+Shape packed_weight_shape(int64_t o, int64_t c, int64_t kh, int64_t kw, int64_t b, bool blocked_input) {
+  if (blocked_input) return {blocks_of(o, b), blocks_of(c, b), kh, kw, b, b};
+  return {blocks_of(o, b), kh, kw, c, b};
+}
+
+InferResult infer_pack_conv_weight(const In& in, const Attrs& attrs) {
+  const InputMeta& w = in[0];
+  const int64_t b = attrs.i("block");
+  check_block(b);
+  TESSERA_CHECK(w.dim() == 4, "expected a 4-D weight [O, C, kh, kw], got ", shape_str(w.sizes()));
+  TESSERA_CHECK(is_floating(w.dtype()), "expected a floating-point weight, got ", dtype_name(w.dtype()));
+  return {{{packed_weight_shape(w.size(0), w.size(1), w.size(2), w.size(3), b, attrs.b("blocked_input")),
+            w.dtype()}},
+          std::nullopt};
+}
+
+InferResult infer_conv2d_blocked(const In& in, const Attrs& attrs) {
+  TESSERA_CHECK(in.size() == 3 || in.size() == 4, "expected (input, packed weight, bias[, residual]), got ",
+                in.size(), " tensors");
+  for (const InputMeta& t : in)
+    TESSERA_CHECK(t.dtype() == DType::Float32, "expected float32 tensors, got ", t.describe());
+  const InputMeta& x = in[0];
+  const InputMeta& w = in[1];
+  const bool blocked = x.dim() == 5;
+  TESSERA_CHECK(x.dim() == 4 || blocked, "expected a plain [N, C, H, W] or blocked [N, C/b, H, W, b] input, got ",
+                shape_str(x.sizes()));
+  const int64_t c = attrs.i("in_channels"), o = attrs.i("out_channels");
+  TESSERA_CHECK(attrs.i("groups") == 1, "only groups = 1 is blocked, got ", attrs.i("groups"));
+  TESSERA_CHECK(c > 0 && o > 0, "in_channels and out_channels must be positive, got ", c, " and ", o);
+  const int64_t b = w.dim() > 0 ? w.size(-1) : 0;
+  check_block(b);
+  if (blocked) {
+    TESSERA_CHECK(x.size(4) == b && x.size(1) == blocks_of(c, b), "input ", shape_str(x.sizes()), " does not hold ",
+                  c, " channels in blocks of ", b);
+  } else {
+    TESSERA_CHECK(x.size(1) == c, "input ", shape_str(x.sizes()), " does not have ", c, " channels");
+  }
+  const int64_t kh = blocked ? (w.dim() == 6 ? w.size(2) : 0) : (w.dim() == 5 ? w.size(1) : 0);
+  const int64_t kw = blocked ? (w.dim() == 6 ? w.size(3) : 0) : (w.dim() == 5 ? w.size(2) : 0);
+  const Shape want_w = packed_weight_shape(o, c, kh, kw, b, blocked);
+  TESSERA_CHECK(kh > 0 && kw > 0 && w.sizes().equals(want_w), "expected a packed weight ", shape_str(want_w),
+                ", got ", shape_str(w.sizes()));
+  TESSERA_CHECK(in[2].dim() == 1 && in[2].size(0) == o, "expected a bias of shape [", o, "], got ",
+                shape_str(in[2].sizes()));
+  const std::string& act = attrs.get<std::string>("activation");
+  TESSERA_CHECK(act == "none" || act == "relu", "activation must be \"none\" or \"relu\", got \"", act, "\"");
+  const ConvGeometry g = conv_geometry(Shape{x.size(0), c, x.size(2), x.size(3)}, Shape{o, c, kh, kw}, attrs);
+  const Shape out{g.n, blocks_of(o, b), g.oh, g.ow, b};
+  if (in.size() == 4)
+    TESSERA_CHECK(in[3].sizes().equals(out), "expected a residual of the output's shape ", shape_str(out),
+                  ", got ", shape_str(in[3].sizes()));
+  return {{{out, DType::Float32}}, std::nullopt};
+}
+
+InferResult infer_max_pool2d_blocked(const In& in, const Attrs& attrs) {
+  const InputMeta& x = in[0];
+  check_blocked_input(x, "input");
+  TESSERA_CHECK(is_floating(x.dtype()), "expected a floating-point input, got ", dtype_name(x.dtype()));
+  // max_pool2d's own rule checks the window against the plain shape.
+  const InferResult plain = infer_shapes(kMaxPool2d, {InputMeta(Shape{x.size(0), x.size(1), x.size(2), x.size(3)},
+                                                                x.dtype())}, attrs);
+  const Shape& p = plain.outputs[0].sizes;
+  return {{{Shape{p[0], p[1], p[2], p[3], x.size(4)}, x.dtype()}}, std::nullopt};
+}
+
+}  // namespace
+
+OpDef kToBlocked{"to_blocked", 1, 0, {attr("block", AttrType::Int)}, infer_to_blocked};
+OpDef kFromBlocked{"from_blocked", 1, 0, {attr("channels", AttrType::Int)}, infer_from_blocked};
+OpDef kPackConvWeight{"pack_conv_weight", 1, 0,
+                      {attr("block", AttrType::Int), attr("blocked_input", AttrType::Bool)},
+                      infer_pack_conv_weight};
+OpDef kConv2dBlocked{"conv2d_blocked", -1, 0,
+                     {attr("stride", AttrType::Ints, std::vector<int64_t>{1, 1}),
+                      attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0, 0, 0}),
+                      attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}),
+                      attr("groups", AttrType::Int, int64_t{1}),
+                      attr("in_channels", AttrType::Int), attr("out_channels", AttrType::Int),
+                      attr("activation", AttrType::String, std::string("none"))},
+                     infer_conv2d_blocked};
+OpDef kMaxPool2dBlocked{"max_pool2d_blocked", 1, 0,
+                        {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints),
+                         attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0}),
+                         attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}),
+                         attr("ceil_mode", AttrType::Bool, false)},
+                        infer_max_pool2d_blocked};
+
+void register_conv_blocked_ops() {
+  for (OpDef* op : {&kToBlocked, &kFromBlocked, &kPackConvWeight, &kConv2dBlocked, &kMaxPool2dBlocked})
+    register_op(*op);
+}
+
+}  // namespace tessera::ops

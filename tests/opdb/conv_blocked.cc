@@ -1,0 +1,167 @@
+// opdb entries of the channel-blocked ops of compiled inference graphs
+// (src/ops/conv_blocked.cc): the layout conversions, weight packing, the fused blocked
+// convolution and blocked max pooling. Samples use blocks of 8 and 16 (both layouts run
+// on any machine oneDNN supports), partial blocks where an op allows them, and the
+// PyTorch references in torch_ref.py rebuild the plain tensors, compute, and re-block.
+#include "opdb/opdb.h"
+
+namespace tessera::opdb {
+namespace {
+
+using Ints = std::vector<int64_t>;
+
+InvokeFn dispatch(const char* op) {
+  return [op](const Tensors& x, const Attrs& a) {
+    ops::ensure_registered();
+    return ops::call(*ops::find_op(op), x, a);
+  };
+}
+
+Tensor call_op(const char* op, const Tensors& x, const Attrs& a) {
+  ops::ensure_registered();
+  return ops::call(*ops::find_op(op), x, a)[0];
+}
+
+OpEntry entry(const char* op, SamplesFn samples, std::string torch) {
+  OpEntry e;
+  e.op = op;
+  e.family = "conv_blocked";
+  e.invoke = dispatch(op);
+  e.samples = std::move(samples);
+  e.torch = std::move(torch);
+  return e;
+}
+
+Attrs conv_attrs(Ints stride, Ints padding, int64_t c, int64_t o, const char* act) {
+  return {{"stride", std::move(stride)}, {"padding", std::move(padding)}, {"dilation", Ints{1, 1}}, {"groups", int64_t{1}},
+          {"in_channels", c}, {"out_channels", o}, {"activation", std::string(act)}};
+}
+
+}  // namespace
+
+void add_conv_blocked(std::vector<OpEntry>& out) {
+  {
+    OpEntry e = entry(
+        "to_blocked",
+        [](DType t) {
+          Maker m("to_blocked", t);
+          std::vector<Sample> s;
+          s.push_back({"whole_blocks", {m({2, 16, 3, 4})}, {{"block", int64_t{8}}}});
+          s.push_back({"partial_block", {noncontiguous(m({1, 5, 3, 3}))}, {{"block", int64_t{16}}}});
+          s.push_back({"empty", {m({0, 8, 2, 2})}, {{"block", int64_t{8}}}});
+          return s;
+        },
+        "to_blocked(x[0], A['block'])");
+    e.errors = [] {
+      return std::vector<ErrorCase>{
+          {"block", {ones({1, 4, 2, 2})}, {{"block", int64_t{4}}}, "block must be 8 or 16, got 4"},
+          {"rank", {ones({4, 2, 2})}, {{"block", int64_t{8}}}, "expected a 4-D input"}};
+    };
+    out.push_back(std::move(e));
+  }
+  {
+    OpEntry e = entry(
+        "from_blocked",
+        [](DType t) {
+          Maker m("from_blocked", t);
+          std::vector<Sample> s;
+          s.push_back({"whole_blocks", {m({2, 2, 3, 4, 8})}, {{"channels", int64_t{16}}}});
+          s.push_back({"partial_block", {m({1, 1, 3, 3, 16})}, {{"channels", int64_t{5}}}});
+          s.push_back({"empty", {m({0, 1, 2, 2, 8})}, {{"channels", int64_t{8}}}});
+          return s;
+        },
+        "from_blocked(x[0], A['channels'])");
+    e.errors = [] {
+      return std::vector<ErrorCase>{
+          {"channels", {ones({1, 2, 2, 2, 8})}, {{"channels", int64_t{4}}}, "channels 4 do not fit 2 blocks of 8"},
+          {"rank", {ones({1, 8, 2, 2})}, {{"channels", int64_t{8}}}, "expected a blocked input"}};
+    };
+    out.push_back(std::move(e));
+  }
+  {
+    OpEntry e = entry(
+        "pack_conv_weight",
+        [](DType t) {
+          Maker m("pack_conv_weight", t);
+          std::vector<Sample> s;
+          s.push_back({"blocked_input", {m({16, 8, 3, 3})}, {{"block", int64_t{8}}, {"blocked_input", true}}});
+          s.push_back({"blocked_partial", {m({20, 5, 1, 3})}, {{"block", int64_t{16}}, {"blocked_input", true}}});
+          s.push_back({"plain_input", {m({32, 3, 3, 3})}, {{"block", int64_t{16}}, {"blocked_input", false}}});
+          s.push_back({"plain_partial", {m({10, 1, 3, 2})}, {{"block", int64_t{8}}, {"blocked_input", false}}});
+          s.push_back({"empty", {m({0, 8, 3, 3})}, {{"block", int64_t{8}}, {"blocked_input", true}}});
+          return s;
+        },
+        "pack_conv_weight(x[0], A['block'], A['blocked_input'])");
+    e.errors = [] {
+      return std::vector<ErrorCase>{{"rank", {ones({4, 4, 3})}, {{"block", int64_t{8}}, {"blocked_input", true}},
+                                     "expected a 4-D weight [O, C, kh, kw]"}};
+    };
+    out.push_back(std::move(e));
+  }
+  {
+    // Inputs made by the layout ops from plain values: (x, packed w, bias[, residual]).
+    OpEntry e = entry(
+        "conv2d_blocked",
+        [](DType t) {
+          Maker m("conv2d_blocked", t);
+          auto blocked = [&](const Tensor& x, int64_t b) { return call_op("to_blocked", {x}, {{"block", b}}); };
+          auto pack = [&](const Tensor& w, int64_t b, bool bi) {
+            return call_op("pack_conv_weight", {w}, {{"block", b}, {"blocked_input", bi}});
+          };
+          std::vector<Sample> s;
+          s.push_back({"blocked_relu", {blocked(m({2, 16, 7, 6}), 16), pack(m({32, 16, 3, 3}), 16, true), m({32})},
+                       conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 32, "relu")});
+          s.push_back({"plain_input_stride",
+                       {m({1, 3, 9, 9}), pack(m({16, 3, 3, 3}), 8, false), m({16})},
+                       conv_attrs({2, 2}, {1, 1, 1, 1}, 3, 16, "none")});
+          s.push_back({"residual_relu",
+                       {blocked(m({1, 8, 5, 5}), 8), pack(m({8, 8, 3, 3}), 8, true), m({8}), blocked(m({1, 8, 5, 5}), 8)},
+                       conv_attrs({1, 1}, {1, 1, 1, 1}, 8, 8, "relu")});
+          s.push_back({"pointwise_asymmetric",
+                       {blocked(m({1, 16, 6, 5}), 16), pack(m({16, 16, 1, 1}), 16, true), m({16})},
+                       conv_attrs({2, 1}, {0, 1, 1, 0}, 16, 16, "none")});
+          s.push_back({"empty", {blocked(m({0, 8, 4, 4}), 8), pack(m({8, 8, 3, 3}), 8, true), m({8})},
+                       conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none")});
+          return s;
+        },
+        "conv2d_blocked(x, A)");
+    e.dtypes = {kFloat32};  // oneDNN's float32 convolution
+    e.tol.rtol32 = 1e-4;
+    e.tol.atol32 = 1e-5;
+    e.errors = [] {
+      const Tensor x = zeros({1, 1, 4, 4, 8}), w = zeros({1, 1, 3, 3, 8, 8}), b = zeros({8});
+      return std::vector<ErrorCase>{
+          {"weight", {x, zeros({1, 1, 3, 3, 8}), b}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none"), "expected a packed weight"},
+          {"activation", {x, w, b}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "tanh"), "activation must be"},
+          {"residual", {x, w, b, zeros({1, 1, 4, 4, 8})}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none"),
+           "expected a residual of the output's shape [1, 1, 2, 2, 8]"},
+          {"float64", {x.to(kFloat64), w, b}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none"), "expected float32 tensors"}};
+    };
+    out.push_back(std::move(e));
+  }
+  {
+    OpEntry e = entry(
+        "max_pool2d_blocked",
+        [](DType t) {
+          Maker m("max_pool2d_blocked", t);
+          auto pool = [](Ints k, Ints s, Ints p, Ints d, bool ceil) {
+            return Attrs{{"kernel", std::move(k)}, {"stride", std::move(s)}, {"padding", std::move(p)},
+                         {"dilation", std::move(d)}, {"ceil_mode", ceil}};
+          };
+          std::vector<Sample> s;
+          s.push_back({"two_by_two", {m({1, 2, 6, 6, 8})}, pool({2, 2}, {2, 2}, {0, 0}, {1, 1}, false)});
+          s.push_back({"overlap_padding", {noncontiguous(m({2, 1, 7, 7, 16}))}, pool({3, 3}, {2, 2}, {1, 1}, {1, 1}, false)});
+          s.push_back({"ceil_dilation", {m({1, 1, 7, 6, 8})}, pool({2, 2}, {2, 2}, {0, 1}, {2, 1}, true)});
+          s.push_back({"empty", {m({0, 1, 4, 4, 8})}, pool({2, 2}, {2, 2}, {0, 0}, {1, 1}, false)});
+          return s;
+        },
+        "max_pool2d_blocked(x, A)");
+    e.errors = [] {
+      return std::vector<ErrorCase>{{"rank", {ones({1, 8, 4, 4})},
+                                     {{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}}, "expected a blocked input"}};
+    };
+    out.push_back(std::move(e));
+  }
+}
+
+}  // namespace tessera::opdb
