@@ -77,6 +77,8 @@ void register_conv_blocked_ops();  // ops/conv_blocked.cc, called by register_co
 // The channel block the CPU backend's convolutions run fastest with (16 with AVX-512, 8
 // with AVX2), or 0 where it has no blocked convolution (the pass then leaves graphs alone).
 int64_t conv_channel_block();
+// Whether conv2d_blocked may run `g` with algorithm "winograd" (3x3, stride 1, blocked input).
+bool winograd_applies(const ConvGeometry& g, bool blocked_input);
 
 }  // namespace tessera::ops
 

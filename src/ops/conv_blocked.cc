@@ -12,9 +12,14 @@
 //   pack_conv_weight(w) {block, blocked_input}
 //       [O, C, kh, kw] -> [Ob, Cb, kh, kw, b(in), b(out)]  (blocked input; oneDNN's OIhw16i16o)
 //                      -> [Ob, kh, kw, C, b(out)]          (plain input;   oneDNN's Ohwi16o)
-//   conv2d_blocked(x, w_packed, bias[, residual]) {conv2d's geometry, in_channels,
-//       out_channels, activation}: y = act(conv(x) + bias [+ residual]), y blocked; x blocked
-//       (5-D) or plain (4-D, the first layer's few channels). Float32 (oneDNN).
+//   conv2d_blocked(x, w, bias[, residual]) {conv2d's geometry, in_channels,
+//       out_channels, activation, algorithm}: y = act(conv(x) + bias [+ residual]), y
+//       blocked; x blocked (5-D) or plain (4-D, the first layer's few channels). Float32
+//       (oneDNN). w packed, or plain [O, C, kh, kw] with a blocked input (the backend lays
+//       it out once per weight tensor). algorithm "winograd" (3x3, stride 1, blocked input,
+//       plain weight: Winograd's weight layout is the backend's own) asks for oneDNN's
+//       Winograd kernels, about half the multiplications; the backend runs direct where it
+//       has none.
 //   max_pool2d_blocked(x) {max_pool2d's attributes}: values only (inference needs no indices).
 // Not differentiable: graphs that train never contain them.
 #include "ops/conv.h"
@@ -69,6 +74,15 @@ InferResult infer_pack_conv_weight(const In& in, const Attrs& attrs) {
           std::nullopt};
 }
 
+}  // namespace
+
+bool winograd_applies(const ConvGeometry& g, bool blocked_input) {
+  return blocked_input && g.kh == 3 && g.kw == 3 && g.stride[0] == 1 && g.stride[1] == 1 && g.dilation[0] == 1 &&
+         g.dilation[1] == 1 && g.groups == 1;
+}
+
+namespace {
+
 InferResult infer_conv2d_blocked(const In& in, const Attrs& attrs) {
   TESSERA_CHECK(in.size() == 3 || in.size() == 4, "expected (input, packed weight, bias[, residual]), got ",
                 in.size(), " tensors");
@@ -82,24 +96,40 @@ InferResult infer_conv2d_blocked(const In& in, const Attrs& attrs) {
   const int64_t c = attrs.i("in_channels"), o = attrs.i("out_channels");
   TESSERA_CHECK(attrs.i("groups") == 1, "only groups = 1 is blocked, got ", attrs.i("groups"));
   TESSERA_CHECK(c > 0 && o > 0, "in_channels and out_channels must be positive, got ", c, " and ", o);
-  const int64_t b = w.dim() > 0 ? w.size(-1) : 0;
+  // The weight: packed (its last dim the block), or plain [O, C, kh, kw] for a blocked
+  // input (the backend lays it out for the algorithm, once: Winograd's layout is its own).
+  const bool plain_weight = w.dim() == 4;
+  TESSERA_CHECK(!plain_weight || blocked, "a plain [O, C, kh, kw] weight needs a blocked input");
+  const int64_t b = blocked ? x.size(4) : (w.dim() > 0 ? w.size(-1) : 0);
   check_block(b);
   if (blocked) {
-    TESSERA_CHECK(x.size(4) == b && x.size(1) == blocks_of(c, b), "input ", shape_str(x.sizes()), " does not hold ",
-                  c, " channels in blocks of ", b);
+    TESSERA_CHECK(x.size(1) == blocks_of(c, b), "input ", shape_str(x.sizes()), " does not hold ", c,
+                  " channels in blocks of ", b);
   } else {
     TESSERA_CHECK(x.size(1) == c, "input ", shape_str(x.sizes()), " does not have ", c, " channels");
   }
-  const int64_t kh = blocked ? (w.dim() == 6 ? w.size(2) : 0) : (w.dim() == 5 ? w.size(1) : 0);
-  const int64_t kw = blocked ? (w.dim() == 6 ? w.size(3) : 0) : (w.dim() == 5 ? w.size(2) : 0);
-  const Shape want_w = packed_weight_shape(o, c, kh, kw, b, blocked);
-  TESSERA_CHECK(kh > 0 && kw > 0 && w.sizes().equals(want_w), "expected a packed weight ", shape_str(want_w),
-                ", got ", shape_str(w.sizes()));
+  int64_t kh = 0, kw = 0;
+  if (plain_weight) {
+    kh = w.size(2);
+    kw = w.size(3);
+  } else if (w.dim() == (blocked ? 6 : 5)) {
+    kh = blocked ? w.size(2) : w.size(1);
+    kw = blocked ? w.size(3) : w.size(2);
+  }
+  const Shape want_w = plain_weight ? Shape{o, c, kh, kw} : packed_weight_shape(o, c, kh, kw, b, blocked);
+  TESSERA_CHECK(kh > 0 && kw > 0 && w.sizes().equals(want_w), "expected a ", plain_weight ? "" : "packed ", "weight ",
+                shape_str(want_w), ", got ", shape_str(w.sizes()));
   TESSERA_CHECK(in[2].dim() == 1 && in[2].size(0) == o, "expected a bias of shape [", o, "], got ",
                 shape_str(in[2].sizes()));
   const std::string& act = attrs.get<std::string>("activation");
   TESSERA_CHECK(act == "none" || act == "relu", "activation must be \"none\" or \"relu\", got \"", act, "\"");
   const ConvGeometry g = conv_geometry(Shape{x.size(0), c, x.size(2), x.size(3)}, Shape{o, c, kh, kw}, attrs);
+  const std::string& algo = attrs.get<std::string>("algorithm");
+  TESSERA_CHECK(algo == "direct" || algo == "winograd", "algorithm must be \"direct\" or \"winograd\", got \"", algo,
+                "\"");
+  TESSERA_CHECK(algo == "direct" || (winograd_applies(g, blocked) && plain_weight),
+                "algorithm \"winograd\" needs a blocked input, a plain weight and a 3x3 kernel with stride 1 and "
+                "dilation 1");
   const Shape out{g.n, blocks_of(o, b), g.oh, g.ow, b};
   if (in.size() == 4)
     TESSERA_CHECK(in[3].sizes().equals(out), "expected a residual of the output's shape ", shape_str(out),
@@ -131,7 +161,8 @@ OpDef kConv2dBlocked{"conv2d_blocked", -1, 0,
                       attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}),
                       attr("groups", AttrType::Int, int64_t{1}),
                       attr("in_channels", AttrType::Int), attr("out_channels", AttrType::Int),
-                      attr("activation", AttrType::String, std::string("none"))},
+                      attr("activation", AttrType::String, std::string("none")),
+                      attr("algorithm", AttrType::String, std::string("direct"))},
                      infer_conv2d_blocked};
 OpDef kMaxPool2dBlocked{"max_pool2d_blocked", 1, 0,
                         {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints),

@@ -120,6 +120,13 @@ void add_conv_blocked(std::vector<OpEntry>& out) {
           s.push_back({"pointwise_asymmetric",
                        {blocked(m({1, 16, 6, 5}), 16), pack(m({16, 16, 1, 1}), 16, true), m({16})},
                        conv_attrs({2, 1}, {0, 1, 1, 0}, 16, 16, "none")});
+          // A plain weight: the backend lays it out (Winograd's transform where oneDNN has
+          // it for this CPU, else the direct kernel's blocks).
+          Attrs wino = conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 16, "relu");
+          wino.add({"algorithm", std::string("winograd")});
+          s.push_back({"winograd_relu", {blocked(m({1, 16, 8, 8}), 16), m({16, 16, 3, 3}), m({16})}, wino});
+          s.push_back({"plain_weight_direct", {blocked(m({1, 8, 5, 4}), 8), m({16, 8, 3, 1}), m({16})},
+                       conv_attrs({2, 1}, {1, 0, 1, 0}, 8, 16, "none")});
           s.push_back({"empty", {blocked(m({0, 8, 4, 4}), 8), pack(m({8, 8, 3, 3}), 8, true), m({8})},
                        conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none")});
           return s;
@@ -135,7 +142,16 @@ void add_conv_blocked(std::vector<OpEntry>& out) {
           {"activation", {x, w, b}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "tanh"), "activation must be"},
           {"residual", {x, w, b, zeros({1, 1, 4, 4, 8})}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none"),
            "expected a residual of the output's shape [1, 1, 2, 2, 8]"},
-          {"float64", {x.to(kFloat64), w, b}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none"), "expected float32 tensors"}};
+          {"float64", {x.to(kFloat64), w, b}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none"), "expected float32 tensors"},
+          {"winograd_strided", {x, zeros({8, 8, 3, 3}), b},
+           [] {
+             Attrs a = conv_attrs({2, 2}, {0, 0, 0, 0}, 8, 8, "none");
+             a.add({"algorithm", std::string("winograd")});
+             return a;
+           }(),
+           "algorithm \"winograd\" needs a blocked input, a plain weight and a 3x3 kernel with stride 1"},
+          {"plain_weight_plain_input", {zeros({1, 8, 4, 4}), zeros({8, 8, 3, 3}), b}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none"),
+           "a plain [O, C, kh, kw] weight needs a blocked input"}};
     };
     out.push_back(std::move(e));
   }

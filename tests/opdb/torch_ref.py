@@ -144,8 +144,8 @@ def conv2d_blocked(x, A):
     """act(conv(x) + bias [+ residual]), every tensor in the blocked layouts."""
     c, o = A["in_channels"], A["out_channels"]
     inp = from_blocked(x[0], c) if x[0].dim() == 5 else x[0]
-    w = unpack_conv_weight(x[1], o, c).contiguous()
-    b = x[1].shape[-1]
+    w = (x[1] if x[1].dim() == 4 else unpack_conv_weight(x[1], o, c)).contiguous()
+    b = x[0].shape[-1] if x[0].dim() == 5 else x[1].shape[-1]
     p = A["padding"]
     inp = F.pad(inp, (p[1], p[3], p[0], p[2])).contiguous()
     y = F.conv2d(inp, w, x[2], A["stride"], 0, A["dilation"])

@@ -1,5 +1,6 @@
 // CPU kernels of the channel-blocked ops (ops/conv_blocked.cc says the layouts).
-//   - conv2d_blocked: a oneDNN forward-inference convolution with the layouts fixed
+//   - conv2d_blocked: a oneDNN forward-inference convolution (direct, or Winograd where
+//     the graph asks for it and oneDNN has it) with the layouts fixed
 //     (nChw{b}c activations, OIhw{b}i{b}o or Ohwi{b}o weights) instead of chosen per call,
 //     so no reorder runs, and bias, residual (a sum post-op) and ReLU (an eltwise post-op)
 //     applied while the output is still in registers. Primitives are cached by geometry
@@ -17,6 +18,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <tuple>
 
 #include "backends/cpu/onednn.h"
 #include "core/parallel_internal.h"
@@ -160,38 +163,72 @@ void max_pool_blocked(const KernelCall& call) {
 struct BlockedConv {
   dnnl::primitive prim;
   dnnl::memory::desc src, wei, bias, dst, scratchpad;
+  // The weights as the primitive reads them, when that differs from the tensor's layout
+  // (`wei`): a plain weight, or Winograd's transformed tiles. Reordered once per weight
+  // tensor (see prepared_weights).
+  dnnl::memory::desc wei_prim;
+  std::optional<dnnl::reorder> wei_reorder;
+  dnnl::memory::desc wei_reorder_scratchpad;
 };
 
-std::shared_ptr<const BlockedConv> build(const ops::ConvGeometry& g, bool blocked_input, int64_t b,
-                                         bool residual, bool relu) {
-  const Tag act_tag = b == 16 ? Tag::nChw16c : Tag::nChw8c;
-  const Tag wei_tag = blocked_input ? (b == 16 ? Tag::OIhw16i16o : Tag::OIhw8i8o) : (b == 16 ? Tag::Ohwi16o : Tag::Ohwi8o);
-  auto c = std::make_shared<BlockedConv>();
-  c->src = dnnl::memory::desc({g.n, g.c, g.h, g.w}, kF32, blocked_input ? act_tag : Tag::nchw);
-  c->wei = dnnl::memory::desc({g.o, g.c, g.kh, g.kw}, kF32, wei_tag);
-  c->bias = dnnl::memory::desc({g.o}, kF32, Tag::x);
-  c->dst = dnnl::memory::desc({g.n, g.o, g.oh, g.ow}, kF32, act_tag);
+dnnl::convolution_forward::primitive_desc make_pd(const ops::ConvGeometry& g, const BlockedConv& c,
+                                                  const dnnl::memory::desc& wei, bool winograd, bool residual,
+                                                  bool relu) {
   const dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, c->src, c->wei, c->bias, c->dst,
-      {g.stride[0], g.stride[1]}, {g.dilation[0] - 1, g.dilation[1] - 1}, {g.pad_begin[0], g.pad_begin[1]},
+      dnnl::prop_kind::forward_inference,
+      winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct, c.src, wei, c.bias,
+      c.dst, {g.stride[0], g.stride[1]}, {g.dilation[0] - 1, g.dilation[1] - 1}, {g.pad_begin[0], g.pad_begin[1]},
       {g.pad_end[0], g.pad_end[1]});
   dnnl::post_ops post;
   if (residual) post.append_sum(1.f);
   if (relu) post.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   dnnl::primitive_attr attr = onednn::attr();
   attr.set_post_ops(post);
-  const dnnl::convolution_forward::primitive_desc pd(desc, attr, onednn::engine());
-  c->prim = dnnl::convolution_forward(pd);
-  c->scratchpad = pd.scratchpad_desc();
+  return dnnl::convolution_forward::primitive_desc(desc, attr, onednn::engine());
+}
+
+// `weight_rank`: 4 plain [O, C, kh, kw], 6 or 5 packed (blocked or plain input).
+std::shared_ptr<const BlockedConv> build(const ops::ConvGeometry& g, bool blocked_input, int64_t b,
+                                         int64_t weight_rank, bool residual, bool relu, bool winograd) {
+  const Tag act_tag = b == 16 ? Tag::nChw16c : Tag::nChw8c;
+  const Tag wei_tag = weight_rank == 4 ? Tag::oihw
+                      : blocked_input  ? (b == 16 ? Tag::OIhw16i16o : Tag::OIhw8i8o)
+                                       : (b == 16 ? Tag::Ohwi16o : Tag::Ohwi8o);
+  auto c = std::make_shared<BlockedConv>();
+  c->src = dnnl::memory::desc({g.n, g.c, g.h, g.w}, kF32, blocked_input ? act_tag : Tag::nchw);
+  c->wei = dnnl::memory::desc({g.o, g.c, g.kh, g.kw}, kF32, wei_tag);
+  c->bias = dnnl::memory::desc({g.o}, kF32, Tag::x);
+  c->dst = dnnl::memory::desc({g.n, g.o, g.oh, g.ow}, kF32, act_tag);
+  // A packed weight is read as it is; a plain one in the layout the primitive picks.
+  const dnnl::memory::desc any({g.o, g.c, g.kh, g.kw}, kF32, Tag::any);
+  const dnnl::memory::desc& wei = weight_rank == 4 ? any : c->wei;
+  std::optional<dnnl::convolution_forward::primitive_desc> pd;
+  if (winograd) {
+    try {
+      pd = make_pd(g, *c, any, true, residual, relu);
+    } catch (const dnnl::error& e) {
+      // oneDNN has Winograd kernels for some ISAs and shapes only: elsewhere, direct.
+      if (e.status != dnnl_unimplemented) throw;
+    }
+  }
+  if (!pd) pd = make_pd(g, *c, wei, false, residual, relu);
+  c->prim = dnnl::convolution_forward(*pd);
+  c->scratchpad = pd->scratchpad_desc();
+  c->wei_prim = pd->weights_desc();
+  if (c->wei_prim != c->wei) {
+    const dnnl::reorder::primitive_desc rpd(onednn::engine(), c->wei, onednn::engine(), c->wei_prim, onednn::attr());
+    c->wei_reorder = dnnl::reorder(rpd);
+    c->wei_reorder_scratchpad = rpd.scratchpad_desc();
+  }
   return c;
 }
 
-std::shared_ptr<const BlockedConv> cached(const ops::ConvGeometry& g, bool blocked_input, int64_t b, bool residual,
-                                          bool relu) {
+std::shared_ptr<const BlockedConv> cached(const ops::ConvGeometry& g, bool blocked_input, int64_t b,
+                                          int64_t weight_rank, bool residual, bool relu, bool winograd) {
   detail::sync_openmp_threads();  // the thread count is part of the key (see conv.cc)
   const std::vector<int64_t> key{g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride[0], g.stride[1], g.dilation[0],
                                  g.dilation[1], g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1],
-                                 blocked_input, b, residual, relu, get_num_threads()};
+                                 blocked_input, b, weight_rank, residual, relu, winograd, get_num_threads()};
   static std::mutex mu;
   static std::map<std::vector<int64_t>, std::shared_ptr<const BlockedConv>> cache;
   {
@@ -199,9 +236,46 @@ std::shared_ptr<const BlockedConv> cached(const ops::ConvGeometry& g, bool block
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  std::shared_ptr<const BlockedConv> c = build(g, blocked_input, b, residual, relu);
+  std::shared_ptr<const BlockedConv> c = build(g, blocked_input, b, weight_rank, residual, relu, winograd);
   std::lock_guard<std::mutex> lock(mu);
   return cache.emplace(key, c).first->second;
+}
+
+// The weights of `w` as primitive `conv` reads them, when it reads another layout. The
+// reorder (for Winograd, a transform as costly as a small convolution) would otherwise
+// run on every call, and a frozen graph runs the same constant weights every call, so
+// the result is kept per (weight storage, primitive) while that storage lives and holds
+// the version it was made from (a write makes it stale; a freed storage drops it).
+Tensor prepared_weights(const BlockedConv& conv, const Tensor& w) {
+  struct Entry {
+    std::weak_ptr<Storage> storage;
+    uint64_t version = 0;
+    Tensor packed;
+  };
+  static std::mutex mu;
+  static std::map<std::tuple<const Storage*, int64_t, const BlockedConv*>, Entry> cache;
+  const std::shared_ptr<Storage>& st = w.storage();
+  TESSERA_INTERNAL_ASSERT(st != nullptr, "conv2d_blocked: weights without storage");
+  const Storage& storage = *st;
+  const uint64_t version = storage.version();
+  const auto key = std::make_tuple(&storage, w.storage_offset(), &conv);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(key);
+    if (it != cache.end() && it->second.storage.lock() == st && it->second.version == version)
+      return it->second.packed;
+  }
+  Tensor packed = make_tensor({static_cast<int64_t>(conv.wei_prim.get_size())}, DType::UInt8);
+  const dnnl::engine& eng = onednn::engine();
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(conv.wei, eng, w.data_ptr())},
+                                             {DNNL_ARG_TO, dnnl::memory(conv.wei_prim, eng, packed.data_ptr())}};
+  const Tensor scratch = onednn::add_scratchpad(conv.wei_reorder_scratchpad, args);
+  conv.wei_reorder->execute(onednn::stream(), args);
+  onednn::stream().wait();
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto it = cache.begin(); it != cache.end();) it = it->second.storage.expired() ? cache.erase(it) : std::next(it);
+  cache[key] = Entry{st, version, packed};
+  return packed;
 }
 
 void conv2d_blocked(const KernelCall& call) {
@@ -210,8 +284,10 @@ void conv2d_blocked(const KernelCall& call) {
   const Tensor bias = contiguous(call.inputs[2]);
   Tensor& y = call.outputs[0];
   const bool blocked_input = x.dim() == 5;
-  const int64_t c = call.attrs.i("in_channels"), o = call.attrs.i("out_channels"), b = w.size(-1);
-  const int64_t kh = blocked_input ? w.size(2) : w.size(1), kw = blocked_input ? w.size(3) : w.size(2);
+  const int64_t c = call.attrs.i("in_channels"), o = call.attrs.i("out_channels");
+  const int64_t b = blocked_input ? x.size(4) : w.size(-1);
+  const int64_t kh = w.dim() == 4 ? w.size(2) : blocked_input ? w.size(2) : w.size(1);
+  const int64_t kw = w.dim() == 4 ? w.size(3) : blocked_input ? w.size(3) : w.size(2);
   const ops::ConvGeometry g =
       ops::conv_geometry(Shape{x.size(0), c, x.size(2), x.size(3)}, Shape{o, c, kh, kw}, call.attrs);
   if (y.numel() == 0) return;
@@ -222,11 +298,13 @@ void conv2d_blocked(const KernelCall& call) {
     std::memcpy(y.data_ptr(), r.data_ptr(), static_cast<size_t>(y.numel()) * sizeof(float));
   }
   try {
-    const auto conv = cached(g, blocked_input, b, residual, call.attrs.get<std::string>("activation") == "relu");
+    const auto conv = cached(g, blocked_input, b, w.dim(), residual, call.attrs.get<std::string>("activation") == "relu",
+                             call.attrs.get<std::string>("algorithm") == "winograd");
     const dnnl::engine& eng = onednn::engine();
+    const Tensor weights = conv->wei_reorder ? prepared_weights(*conv, w) : w;
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, dnnl::memory(conv->src, eng, x.data_ptr())},
-        {DNNL_ARG_WEIGHTS, dnnl::memory(conv->wei, eng, w.data_ptr())},
+        {DNNL_ARG_WEIGHTS, dnnl::memory(conv->wei_prim, eng, weights.data_ptr())},
         {DNNL_ARG_BIAS, dnnl::memory(conv->bias, eng, bias.data_ptr())},
         {DNNL_ARG_DST, dnnl::memory(conv->dst, eng, y.data_ptr())}};
     const Tensor scratch = onednn::add_scratchpad(conv->scratchpad, args);
