@@ -174,7 +174,7 @@ OpDef kOuter{"outer", 2, kDifferentiable, {}, infer_outer, nullptr, nullptr, out
 OpDef kDot{"dot", 2, kDifferentiable, {}, infer_dot, nullptr, "MatMul", dot_backward};
 
 void register_linalg_ops() {
-  for (OpDef* op : {&kMatmul, &kMm, &kBmm, &kAddmm, &kOuter, &kDot}) register_op(*op);
+  for (OpDef* op : {&kMatmul, &kMm, &kBmm, &kAddmm, &kOuter, &kDot, &kLinearFused}) register_op(*op);
 }
 
 }  // namespace tessera::ops

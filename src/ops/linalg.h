@@ -11,6 +11,8 @@ extern OpDef kBmm;     // 3-D x 3-D, equal batch sizes (no broadcasting)
 extern OpDef kAddmm;   // beta * input + alpha * (a @ b); attrs "beta", "alpha" (Scalar)
 extern OpDef kOuter;   // [n] x [m] -> [n, m]
 extern OpDef kDot;     // [k] x [k] -> []
+// act(x @ w + bias [+ residual]) with the weight packed once (frozen graphs; linear_fused.cc)
+extern OpDef kLinearFused;
 }  // namespace tessera::ops
 
 namespace tessera::cpu {
@@ -18,6 +20,7 @@ namespace tessera::cpu {
 // strides could not be passed to sgemm as they are. Tests use it to check that transposed
 // and sliced views really go through without a copy.
 int64_t linalg_packed_operands();
+void register_linear_fused_kernel();  // backends/cpu/linear_fused.cc
 
 // C = alpha * A @ B + beta * C for float64, A n x k and B k x m read through element
 // strides, C row-major with leading dimension ldc. C is not read when beta == 0.

@@ -491,6 +491,43 @@ TEST(GraphPasses, FrozenResnet18ConvolutionsChainBlocked) {
   EXPECT_EQ(count_nodes(g, "relu"), 0) << g;
 }
 
+TEST(GraphPasses, FrozenLinearLayersFuseBiasResidualAndRelu) {
+  manual_seed(16);
+  auto enc = models::encoder();
+  enc->eval();
+  CompileOptions o;
+  o.freeze = true;
+  CompiledFunction f = compile(*enc, o);
+  Tensor x = randn({1, 16, 256});
+  const Tensor eager = (*enc)(x);
+  f(x);
+  const std::string g = f.last_graph();
+  // Four projections: qkv (+bias), out (+bias +x), feed-forward 1 (+bias, relu), 2 (+bias +h).
+  EXPECT_EQ(count_nodes(g, "linear_fused"), 4) << g;
+  EXPECT_EQ(count_nodes(g, "matmul"), 2) << g;  // attention's two, on activations
+  EXPECT_EQ(count_nodes(g, "relu"), 0) << g;
+  EXPECT_NE(g.find("activation=\"relu\""), std::string::npos) << g;
+  EXPECT_LE(max_rel_error(f(x), eager), 1e-5);
+
+  // A matmul whose output is also read elsewhere keeps its epilogue apart, and a value
+  // computed after the matmul is no residual of it.
+  Tensor w = randn({8, 8}), b = randn({8});
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor y = matmul(in[0], w);
+    Tensor later = exp(in[0]);
+    return std::vector<Tensor>{relu(add(add(y, b), later)), sigmoid(y)};
+  };
+  CompiledFunction h = compile(fn, o);
+  Tensor v = randn({3, 8});
+  const std::vector<Tensor> want = fn({v});
+  h(std::vector<Tensor>{v});
+  const std::vector<Tensor> got = h(std::vector<Tensor>{v});
+  const std::string hg = h.last_graph();
+  EXPECT_EQ(count_nodes(hg, "linear_fused"), 1) << hg;  // the matmul alone (zero bias)
+  EXPECT_EQ(count_nodes(hg, "relu"), 1) << hg;
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_LE(max_rel_error(got[i], want[i]), 1e-5) << "output " << i;
+}
+
 TEST(GraphIR, VerifierCatchesABrokenGraph) {
   graph::Trace t = trace_of([](const std::vector<Tensor>& in) { return std::vector<Tensor>{exp(neg(in[0]))}; },
                             {randn({2})});

@@ -26,6 +26,42 @@ const Domain kUnit{0, 1};
 }  // namespace
 
 void add_linalg(std::vector<OpEntry>& out) {
+  {
+    // The fused layer of frozen graphs (graph/passes/fuse_linear.cc): x @ w + bias [+ r], [relu].
+    auto relu = [] { return Attrs{{"activation", std::string("relu")}}; };
+    OpEntry e = entry(
+        "linear_fused",
+        [](const Tensors& x, const Attrs& a) {
+          ops::ensure_registered();
+          return ops::call(*ops::find_op("linear_fused"), x, a);
+        },
+        [relu](DType t) {
+          Maker m("linear_fused", t);
+          std::vector<Sample> s;
+          s.push_back({"2d", {m({4, 6}), m({6, 5}), m({5})}});
+          // A Linear's weight as the traced graph holds it: [N, K] transposed (a view).
+          s.push_back({"transposed_weight_relu", {m({2, 3, 8}), m({5, 8}).transpose(0, 1), m({5})}, relu()});
+          s.push_back({"residual_relu", {noncontiguous(m({3, 6})), m({6, 4}), m({4}), m({3, 4})}, relu()});
+          s.push_back({"vector_input", {m({6}), m({6, 3}), m({3})}});
+          s.push_back({"empty", {m({0, 3}), m({3, 4}), m({4})}});
+          s.push_back({"empty_inner", {m({2, 0}), m({0, 3}), m({3}), m({2, 3})}, relu()});
+          s.push_back({"large", {m({33, 200}, kUnit), m({200, 17}, kUnit), m({17})}, {}, false});
+          return s;
+        },
+        "(lambda y: F.relu(y) if A.get('activation') == 'relu' else y)("
+        "torch.matmul(x[0], x[1]) + x[2] + (x[3] if len(x) > 3 else 0))",
+        [] {
+          return std::vector<ErrorCase>{
+              {"inner", {ones({2, 3}), ones({4, 5}), ones({5})}, {}, "input [2, 3] has 3 features but the weight [4, 5] takes 4"},
+              {"bias", {ones({2, 4}), ones({4, 5}), ones({4})}, {}, "expected a bias of shape [5]"},
+              {"residual", {ones({2, 4}), ones({4, 5}), ones({5}), ones({5})}, {}, "expected a residual of the output's shape [2, 5]"},
+              {"float64", {ones({2, 4}, kFloat64), ones({4, 5}), ones({5})}, {}, "expected float32 tensors"}};
+        });
+    e.dtypes = {kFloat32};  // oneDNN's float32 matmul
+    e.tol.rtol32 = 1e-4;
+    e.tol.atol32 = 1e-5;
+    out.push_back(std::move(e));
+  }
   out.push_back(entry(
       "matmul", [](const Tensors& x, const Attrs&) { return one(matmul(x[0], x[1])); },
       [](DType t) {

@@ -165,10 +165,9 @@ struct BlockedConv {
   dnnl::memory::desc src, wei, bias, dst, scratchpad;
   // The weights as the primitive reads them, when that differs from the tensor's layout
   // (`wei`): a plain weight, or Winograd's transformed tiles. Reordered once per weight
-  // tensor (see prepared_weights).
+  // tensor (onednn::prepared_weights).
   dnnl::memory::desc wei_prim;
-  std::optional<dnnl::reorder> wei_reorder;
-  dnnl::memory::desc wei_reorder_scratchpad;
+  std::optional<onednn::WeightReorder> wei_reorder;
 };
 
 dnnl::convolution_forward::primitive_desc make_pd(const ops::ConvGeometry& g, const BlockedConv& c,
@@ -215,11 +214,7 @@ std::shared_ptr<const BlockedConv> build(const ops::ConvGeometry& g, bool blocke
   c->prim = dnnl::convolution_forward(*pd);
   c->scratchpad = pd->scratchpad_desc();
   c->wei_prim = pd->weights_desc();
-  if (c->wei_prim != c->wei) {
-    const dnnl::reorder::primitive_desc rpd(onednn::engine(), c->wei, onednn::engine(), c->wei_prim, onednn::attr());
-    c->wei_reorder = dnnl::reorder(rpd);
-    c->wei_reorder_scratchpad = rpd.scratchpad_desc();
-  }
+  if (c->wei_prim != c->wei) c->wei_reorder.emplace(c->wei, c->wei_prim);
   return c;
 }
 
@@ -239,43 +234,6 @@ std::shared_ptr<const BlockedConv> cached(const ops::ConvGeometry& g, bool block
   std::shared_ptr<const BlockedConv> c = build(g, blocked_input, b, weight_rank, residual, relu, winograd);
   std::lock_guard<std::mutex> lock(mu);
   return cache.emplace(key, c).first->second;
-}
-
-// The weights of `w` as primitive `conv` reads them, when it reads another layout. The
-// reorder (for Winograd, a transform as costly as a small convolution) would otherwise
-// run on every call, and a frozen graph runs the same constant weights every call, so
-// the result is kept per (weight storage, primitive) while that storage lives and holds
-// the version it was made from (a write makes it stale; a freed storage drops it).
-Tensor prepared_weights(const BlockedConv& conv, const Tensor& w) {
-  struct Entry {
-    std::weak_ptr<Storage> storage;
-    uint64_t version = 0;
-    Tensor packed;
-  };
-  static std::mutex mu;
-  static std::map<std::tuple<const Storage*, int64_t, const BlockedConv*>, Entry> cache;
-  const std::shared_ptr<Storage>& st = w.storage();
-  TESSERA_INTERNAL_ASSERT(st != nullptr, "conv2d_blocked: weights without storage");
-  const Storage& storage = *st;
-  const uint64_t version = storage.version();
-  const auto key = std::make_tuple(&storage, w.storage_offset(), &conv);
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache.find(key);
-    if (it != cache.end() && it->second.storage.lock() == st && it->second.version == version)
-      return it->second.packed;
-  }
-  Tensor packed = make_tensor({static_cast<int64_t>(conv.wei_prim.get_size())}, DType::UInt8);
-  const dnnl::engine& eng = onednn::engine();
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(conv.wei, eng, w.data_ptr())},
-                                             {DNNL_ARG_TO, dnnl::memory(conv.wei_prim, eng, packed.data_ptr())}};
-  const Tensor scratch = onednn::add_scratchpad(conv.wei_reorder_scratchpad, args);
-  conv.wei_reorder->execute(onednn::stream(), args);
-  onednn::stream().wait();
-  std::lock_guard<std::mutex> lock(mu);
-  for (auto it = cache.begin(); it != cache.end();) it = it->second.storage.expired() ? cache.erase(it) : std::next(it);
-  cache[key] = Entry{st, version, packed};
-  return packed;
 }
 
 void conv2d_blocked(const KernelCall& call) {
@@ -301,7 +259,7 @@ void conv2d_blocked(const KernelCall& call) {
     const auto conv = cached(g, blocked_input, b, w.dim(), residual, call.attrs.get<std::string>("activation") == "relu",
                              call.attrs.get<std::string>("algorithm") == "winograd");
     const dnnl::engine& eng = onednn::engine();
-    const Tensor weights = conv->wei_reorder ? prepared_weights(*conv, w) : w;
+    const Tensor weights = conv->wei_reorder ? onednn::prepared_weights(*conv->wei_reorder, w) : w;
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, dnnl::memory(conv->src, eng, x.data_ptr())},
         {DNNL_ARG_WEIGHTS, dnnl::memory(conv->wei_prim, eng, weights.data_ptr())},

@@ -274,6 +274,7 @@ void register_linalg_kernels() {
     register_kernel(*op, Device::CPU, matmul_kernel, kLinalgDTypes);
   register_kernel(ops::kOuter, Device::CPU, outer_kernel, kLinalgDTypes);
   register_kernel(ops::kAddmm, Device::CPU, addmm_kernel, kLinalgDTypes);
+  register_linear_fused_kernel();
 }
 
 }  // namespace tessera::cpu

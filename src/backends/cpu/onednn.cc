@@ -1,5 +1,10 @@
 #include "backends/cpu/onednn.h"
 
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
 #include "tessera/tensor.h"
 
 namespace tessera::cpu::onednn {
@@ -30,6 +35,43 @@ Tensor add_scratchpad(const dnnl::memory::desc& desc, std::unordered_map<int, dn
   Tensor buf = make_tensor({static_cast<int64_t>(bytes)}, DType::UInt8);
   args.insert_or_assign(DNNL_ARG_SCRATCHPAD, dnnl::memory(desc, engine(), buf.data_ptr()));
   return buf;
+}
+
+WeightReorder::WeightReorder(const dnnl::memory::desc& from_, const dnnl::memory::desc& to_) : from(from_), to(to_) {
+  const dnnl::reorder::primitive_desc pd(engine(), from, engine(), to, attr());
+  reorder = dnnl::reorder(pd);
+  scratchpad = pd.scratchpad_desc();
+}
+
+Tensor prepared_weights(const WeightReorder& r, const Tensor& w) {
+  struct Entry {
+    std::weak_ptr<Storage> storage;
+    uint64_t version = 0;
+    Tensor packed;
+  };
+  static std::mutex mu;
+  static std::map<std::tuple<const Storage*, int64_t, const WeightReorder*>, Entry> cache;
+  const std::shared_ptr<Storage>& st = w.storage();
+  TESSERA_INTERNAL_ASSERT(st != nullptr, "oneDNN weights without storage");
+  const Storage& storage = *st;  // (a reference: GCC 12 misreads atomics through shared_ptr)
+  const uint64_t version = storage.version();
+  const auto key = std::make_tuple(&storage, w.storage_offset(), &r);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(key);
+    if (it != cache.end() && it->second.storage.lock() == st && it->second.version == version)
+      return it->second.packed;
+  }
+  Tensor packed = make_tensor({static_cast<int64_t>(r.to.get_size())}, DType::UInt8);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(r.from, engine(), w.data_ptr())},
+                                             {DNNL_ARG_TO, dnnl::memory(r.to, engine(), packed.data_ptr())}};
+  const Tensor scratch = add_scratchpad(r.scratchpad, args);
+  r.reorder.execute(stream(), args);
+  stream().wait();
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto it = cache.begin(); it != cache.end();) it = it->second.storage.expired() ? cache.erase(it) : std::next(it);
+  cache[key] = Entry{st, version, packed};
+  return packed;
 }
 
 }  // namespace tessera::cpu::onednn

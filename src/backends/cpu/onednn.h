@@ -13,6 +13,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <unordered_map>
+#include <vector>
 
 #include "tessera/tensor.h"
 
@@ -28,5 +29,19 @@ dnnl::primitive_attr attr();
 // it to `args` as DNNL_ARG_SCRATCHPAD; nothing for an empty one. Returns the tensor that
 // owns the memory: keep it until the execution has finished (stream().wait()).
 Tensor add_scratchpad(const dnnl::memory::desc& desc, std::unordered_map<int, dnnl::memory>& args);
+
+// A weight tensor as a primitive reads it, when it reads another layout (`to`, reached
+// from the tensor's own layout `from` by `reorder`): a plain convolution weight in the
+// kernel's blocks, a Winograd transform, a matmul's packed panels. Frozen graphs run the
+// same constant weights every call, so the result is kept per (weight storage, offset,
+// `owner`: the cached primitive it is for) while the storage lives and holds the version
+// it was made from; a write makes it stale, a freed storage drops it. Thread-safe.
+struct WeightReorder {
+  dnnl::memory::desc from, to;
+  dnnl::reorder reorder;
+  dnnl::memory::desc scratchpad;
+  WeightReorder(const dnnl::memory::desc& from_, const dnnl::memory::desc& to_);
+};
+Tensor prepared_weights(const WeightReorder& r, const Tensor& w);
 
 }  // namespace tessera::cpu::onednn

@@ -154,6 +154,7 @@ std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
     run("layouts", select_conv_layouts(g), "convolutions and pools run blocked");
     run("fold", fold_constants(g, true), "nodes folded");
     run("dce", eliminate_dead_code(g), "nodes removed");
+    run("linear", fuse_linear_epilogues(g), "matmuls fused with their epilogues");
   }
   run("values", drop_unused_values(g), "unused values dropped");
   return log;

@@ -30,6 +30,11 @@ int fold_conv_affine(Graph& g);
 // graphs only. Returns the convolutions and pools rewritten.
 int select_conv_layouts(Graph& g);
 
+// Fuses matmul/addmm by a constant 2-D weight with the bias add, residual add and ReLU
+// that alone read its output into one linear_fused node (fuse_linear.cc). Frozen graphs
+// only. Returns the matmuls fused.
+int fuse_linear_epilogues(Graph& g);
+
 // Drops captured and constant values nothing reads any more (weights folded into new
 // constants) and renumbers the values, so a saved graph does not carry them.
 int drop_unused_values(Graph& g);
@@ -43,7 +48,7 @@ struct PassOptions {
   bool freeze = false;
 };
 // The pipeline: constant folding, (frozen) conv-affine folding, CSE, DCE, (frozen) layout
-// selection and the folding of the weights it packs, unused values. Returns one line per pass that changed
+// selection and the folding of the weights it packs, (frozen) linear fusion, unused values. Returns one line per pass that changed
 // something, e.g. "dce: 3 nodes removed".
 std::vector<std::string> optimize(Graph& g, const PassOptions& options);
 
