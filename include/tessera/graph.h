@@ -34,7 +34,8 @@ struct CompileOptions {
   bool optimize = true;  // run the passes; false runs the graph as traced
   // Treat the tensors the function captured (weights) as constants of the graph, so they
   // fold: for inference, when the weights won't change while the compiled function lives.
-  // Ignored for graphs that write tensors (a train step).
+  // The trace runs without gradients (as NoGradGuard), so the first call's outputs carry
+  // no history either. Ignored for graphs that write tensors (a train step).
   bool freeze = false;
   // Print each new graph (before and after the passes) to stderr; TESSERA_DUMP_GRAPH=1
   // in the environment does the same for every compiled function.

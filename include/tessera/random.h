@@ -77,5 +77,7 @@ struct PhiloxBlock {
   uint32_t v[4];
 };
 TESSERA_API PhiloxBlock philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo);
+// philox(key, 0, first_counter + j) for j in [0, count), into out[j]; vectorized.
+TESSERA_API void philox_blocks(uint64_t key, uint64_t first_counter, int64_t count, PhiloxBlock* out);
 
 }  // namespace tessera

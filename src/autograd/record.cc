@@ -67,6 +67,11 @@ class AutogradLayer final : public ops::DispatchLayer {
   std::vector<Tensor> handle(ops::OpCall& c, const Below& below) override {
     if (c.out.defined()) return inplace_form(c, below);
     if (c.op.mutates != 0) return mutating(c, below);
+    // A composite (layer_norm...) whose backend has a fused kernel: the kernel has no
+    // backward rule, so a call that needs gradients runs the decomposition instead, whose
+    // ops record their own (and a traced training step records them too).
+    if (c.op.decompose != nullptr && !(c.op.flags & ops::kDifferentiable))
+      return ops::call_decomposition(c.op, c.inputs, c.attrs);
     const std::vector<Tensor> inputs = c.inputs;  // the backend may consume c.inputs
     std::vector<Tensor> outputs = below(c);
     record(c.op, inputs, outputs, c.attrs);

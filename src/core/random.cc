@@ -3,6 +3,8 @@
 // what lets every element of a random tensor be computed independently on any thread.
 #include "tessera/random.h"
 
+#include <algorithm>
+
 namespace tessera {
 namespace {
 
@@ -45,6 +47,47 @@ PhiloxBlock philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo) {
     c3 = lo0;
   }
   return PhiloxBlock{{c0, c1, c2, c3}};
+}
+
+// Compiled for AVX-512, AVX2 and the baseline, picked at load time (GCC's function
+// multiversioning): the core library is built for the baseline ISA, whose cost model
+// leaves the 32x32->64 products scalar.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void philox_blocks(uint64_t key, uint64_t first_counter, int64_t count, PhiloxBlock* out) {
+  // philox() on `count` consecutive counters, laid out as arrays of each word (structure
+  // of arrays) so that the rounds vectorize: the 32x32->64 products of 8 or 16 blocks per
+  // instruction instead of one block's after another (dropout's masks drew 12 ns per
+  // element with the scalar calls).
+  constexpr int64_t kLanes = 16;
+  for (int64_t base = 0; base < count; base += kLanes) {
+    const int64_t len = std::min<int64_t>(kLanes, count - base);
+    uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
+    for (int64_t j = 0; j < kLanes; ++j) {
+      const uint64_t ctr = first_counter + static_cast<uint64_t>(base + j);
+      c0[j] = static_cast<uint32_t>(ctr);
+      c1[j] = static_cast<uint32_t>(ctr >> 32);
+      c2[j] = 0;
+      c3[j] = 0;
+    }
+    uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+    for (int round = 0; round < 10; ++round) {
+      if (round > 0) {
+        k0 += kWeyl0;
+        k1 += kWeyl1;
+      }
+      for (int64_t j = 0; j < kLanes; ++j) {
+        const uint64_t p0 = static_cast<uint64_t>(kMul0) * c0[j];
+        const uint64_t p1 = static_cast<uint64_t>(kMul1) * c2[j];
+        const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[j] ^ k0;
+        const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[j] ^ k1;
+        c1[j] = static_cast<uint32_t>(p1);
+        c3[j] = static_cast<uint32_t>(p0);
+        c0[j] = n0;
+        c2[j] = n2;
+      }
+    }
+    for (int64_t j = 0; j < len; ++j) out[base + j] = PhiloxBlock{{c0[j], c1[j], c2[j], c3[j]}};
+  }
 }
 
 // ---------------------------------------------------------------- Generator

@@ -2,11 +2,13 @@
 #include <cstdlib>
 #include <list>
 #include <mutex>
+#include <optional>
 
 #include "graph/executor.h"
 #include "graph/passes/passes.h"
 #include "graph/serialize.h"
 #include "graph/tracer.h"
+#include "tessera/grad_mode.h"
 #include "tessera/graph.h"
 
 namespace tessera {
@@ -115,7 +117,13 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
 
   // A miss: trace (which runs the function eagerly: its results are this call's), then
   // optimize the graph for the calls to come.
-  graph::Trace t = graph::trace(m.fn, inputs);
+  // A frozen graph is for inference: traced without gradients, as every later call runs
+  // (a graph's outputs carry no history), so composites record their fused form.
+  graph::Trace t = [&] {
+    std::optional<NoGradGuard> no_grad;
+    if (m.options.freeze) no_grad.emplace();
+    return graph::trace(m.fn, inputs);
+  }();
   const bool dump = m.options.dump || dump_from_env();
   if (dump) std::fprintf(stderr, "tessera: traced graph\n%s", t.graph.dump().c_str());
   if (m.options.optimize) {

@@ -404,6 +404,11 @@ void check_call(const OpDef& op, const std::vector<Tensor>& inputs) {
 
 }  // namespace
 
+std::vector<Tensor> call_decomposition(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs) {
+  TESSERA_INTERNAL_ASSERT(op.decompose != nullptr, op.name, " has no decomposition");
+  return run_decomposition(op, inputs, attrs, infer_eager(op, inputs, attrs));
+}
+
 std::vector<Tensor> DispatchLayer::Below::operator()(OpCall& call) const {
   return dispatch_from(level_, call);
 }

@@ -280,6 +280,10 @@ inline Tensor call1(const OpDef& op, std::vector<Tensor> inputs, const Attrs& at
 // not be traced again). `out` as in OpCall. Attributes are checked as by call().
 std::vector<Tensor> call_backend(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs,
                                  const Tensor& out = Tensor());
+// A composite's decomposition (its ops through dispatch, each recorded by the layers),
+// checked against the composite's shape rule. Autograd's path for a composite that also
+// has a fused kernel: the kernel has no backward rule, its decomposition's ops do.
+std::vector<Tensor> call_decomposition(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs);
 // In-place form: runs `op` on `inputs` and writes the result into `self` (an OpCall with
 // `out`). Refuses a result of another shape, or of a dtype self cannot hold (float into
 // int, as PyTorch does), and bumps self's storage version. Elementwise ops whose result

@@ -17,7 +17,7 @@ void register_all() {
   register_linalg_ops();
   register_conv_ops();
   register_optim_ops();
-  register_nn_ops();  // composites: decompositions, no kernels of their own yet
+  register_nn_ops();  // composites: decompositions (and fused kernels, backends/cpu/nn.cc)
 
   cpu::register_copy_kernels();
   cpu::register_factory_kernels();
@@ -29,6 +29,7 @@ void register_all() {
   cpu::register_linalg_kernels();
   cpu::register_conv_kernels();
   cpu::register_optim_kernels();
+  cpu::register_nn_kernels();
 }
 
 }  // namespace tessera::ops

@@ -26,4 +26,5 @@ void register_shape_kernels();
 void register_index_kernels();
 void register_linalg_kernels();
 void register_conv_kernels();
+void register_nn_kernels();  // backends/cpu/nn.cc: fused kernels of composites
 }  // namespace tessera::cpu

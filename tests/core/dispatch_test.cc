@@ -208,7 +208,7 @@ TEST(Dispatch, CompositesAreOneCallThatRunsItsDecomposition) {
   };
   const std::vector<Case> cases = {
       {"linear", "addmm", [&] { F::linear(x, w, b); }},
-      {"layer_norm", "rsqrt", [&] { F::layer_norm(x, {3}); }},
+
       {"batch_norm", "rsqrt", [&] { F::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true); }},
       {"cross_entropy", "log_softmax", [&] { F::cross_entropy(x, tensor<int64_t>({0, 1, 2, 1})); }},
       {"nll_loss", "gather", [&] { F::nll_loss(x, tensor<int64_t>({0, 1, 2, 1})); }},
@@ -223,6 +223,23 @@ TEST(Dispatch, CompositesAreOneCallThatRunsItsDecomposition) {
     ASSERT_FALSE(names.empty());
     EXPECT_EQ(names[0], c.op) << joined(names);
     EXPECT_TRUE(contains(names, c.primitive)) << joined(names);
+  }
+  // A composite with a fused kernel (layer_norm) is that one call without gradients, and
+  // its decomposition when they are needed (autograd runs it: the kernel has no rule).
+  {
+    Recorded rec;
+    F::layer_norm(x, {3});
+    EXPECT_EQ(joined(rec.take()), "layer_norm");
+  }
+  {
+    const Tensor xg = randn({4, 3}).requires_grad_();
+    Recorded rec;
+    const Tensor y = F::layer_norm(xg, {3});
+    const std::vector<std::string> names = rec.take();
+    EXPECT_TRUE(contains(names, "rsqrt")) << joined(names);
+    EXPECT_FALSE(contains(names, "layer_norm")) << joined(names);
+    EXPECT_TRUE(y.requires_grad());
+    EXPECT_TRUE(allclose(y.detach(), F::layer_norm(xg.detach(), {3}), 1e-5, 1e-6));  // fused kernel = decomposition
   }
   // The decomposition's result is the formula's, and its gradient flows without a rule.
   Tensor xd = randn({4, 3}, kFloat64).requires_grad_();

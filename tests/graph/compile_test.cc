@@ -507,6 +507,10 @@ TEST(GraphPasses, FrozenLinearLayersFuseBiasResidualAndRelu) {
   EXPECT_EQ(count_nodes(g, "matmul"), 2) << g;  // attention's two, on activations
   EXPECT_EQ(count_nodes(g, "relu"), 0) << g;
   EXPECT_NE(g.find("activation=\"relu\""), std::string::npos) << g;
+  // Without gradients the composite runs its fused kernel: one node per layer norm, not
+  // its eight-op decomposition.
+  EXPECT_EQ(count_nodes(g, "layer_norm"), 2) << g;
+  EXPECT_EQ(count_nodes(g, "var"), 0) << g;
   EXPECT_LE(max_rel_error(f(x), eager), 1e-5);
 
   // A matmul whose output is also read elsewhere keeps its epilogue apart, and a value

@@ -602,13 +602,63 @@ void nan_to_num_kernel(const KernelCall& c) {
   });
 }
 
+// o[i] = m[i] ? x[i] : y[i], x or y possibly one broadcast value. Floats select by bit
+// masks (exact, NaN and infinities included), which vectorizes where the ternary on a
+// bool compiled to a branch per element: with masks from data, a misprediction each.
+template <typename T>
+void select_loop(T* __restrict o, const uint8_t* __restrict m, const T* __restrict x, bool x_scalar,
+                 const T* __restrict y, bool y_scalar, int64_t n) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+    const U* xb = reinterpret_cast<const U*>(x);
+    const U* yb = reinterpret_cast<const U*>(y);
+    U* ob = reinterpret_cast<U*>(o);
+    const U xs = xb[0], ys = yb[0];
+    auto run = [&](auto get_x, auto get_y) {
+      for (int64_t i = 0; i < n; ++i) {
+        const U mask = U(0) - static_cast<U>(m[i] != 0);
+        ob[i] = (get_x(i) & mask) | (get_y(i) & ~mask);
+      }
+    };
+    auto vec_x = [&](int64_t i) { return xb[i]; };
+    auto one_x = [&](int64_t) { return xs; };
+    auto vec_y = [&](int64_t i) { return yb[i]; };
+    auto one_y = [&](int64_t) { return ys; };
+    if (!x_scalar && y_scalar) {
+      run(vec_x, one_y);
+    } else if (x_scalar && !y_scalar) {
+      run(one_x, vec_y);
+    } else if (!x_scalar && !y_scalar) {
+      run(vec_x, vec_y);
+    } else {
+      run(one_x, one_y);
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) o[i] = m[i] ? (x_scalar ? x[0] : x[i]) : (y_scalar ? y[0] : y[i]);
+  }
+}
+
 void where_kernel(const KernelCall& c) {
   const Tensor& out = c.outputs[0];
   const Tensor a = cast(c.inputs[1], out.dtype()), b = cast(c.inputs[2], out.dtype());
   ElementwiseLoop loop({&out}, {&c.inputs[0], &a, &b});
   TESSERA_DISPATCH_ALL(out.dtype(), "where", [&] {
-    map_loop<scalar_t, bool, scalar_t, scalar_t>(
-        loop, [](bool cond, scalar_t x, scalar_t y) { return cond ? x : y; });
+    using T = scalar_t;
+    constexpr int64_t t = sizeof(T);
+    // Gradients of ReLU, clamp, abs... are where(mask, g, 0): a scalar on one side. map_loop
+    // would take its strided (per-element address) path for the broadcast operand; these
+    // loops keep it in a register and vectorize.
+    loop.run([&](char** p, const int64_t* s, int64_t n) {
+      if (s[0] == t && s[1] == 1 && (s[2] == t || s[2] == 0) && (s[3] == t || s[3] == 0)) {
+        select_loop<T>(reinterpret_cast<T*>(p[0]), reinterpret_cast<const uint8_t*>(p[1]),
+                       reinterpret_cast<const T*>(p[2]), s[2] == 0, reinterpret_cast<const T*>(p[3]), s[3] == 0, n);
+        return;
+      }
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const bool*>(p[1] + i * s[1])
+                                                      ? *reinterpret_cast<const T*>(p[2] + i * s[2])
+                                                      : *reinterpret_cast<const T*>(p[3] + i * s[3]);
+    });
   });
 }
 void masked_fill_kernel(const KernelCall& c) {

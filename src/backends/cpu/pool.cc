@@ -43,23 +43,40 @@ void max_pool_forward(const KernelCall& call) {
       T* yo = yp + plane * OH * OW;
       int64_t* io = ip + plane * OH * OW;
       if (two_by_two) {
+        // Written for the vectorizer: the window's value and which of its 4 taps won (an
+        // int32 per output, as wide as a float) in one branch-free loop, the int64 index
+        // from that in a second. With random data the comparisons are coin flips, and the
+        // scalar loop's branches cost a misprediction per window. Same visiting order and
+        // NaN rule as the general loop below.
+        int32_t which[64];
         for (int64_t oh = 0; oh < OH; ++oh) {
           const T* r0 = xin + 2 * oh * W;
           const T* r1 = r0 + W;
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            // Same visiting order and NaN rule as the general loop below.
-            const T v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
-            const int64_t at[4] = {2 * oh * W + 2 * ow, 2 * oh * W + 2 * ow + 1,
-                                   (2 * oh + 1) * W + 2 * ow, (2 * oh + 1) * W + 2 * ow + 1};
-            T best = v[0];
-            int64_t best_i = at[0];
-            for (int j = 1; j < 4; ++j) {
-              const bool take = v[j] > best || v[j] != v[j];
-              best = take ? v[j] : best;
-              best_i = take ? at[j] : best_i;
+          T* yrow = yo + oh * OW;
+          int64_t* irow = io + oh * OW;
+          for (int64_t ow0 = 0; ow0 < OW; ow0 += 64) {
+            const int64_t len = std::min<int64_t>(64, OW - ow0);
+            for (int64_t j = 0; j < len; ++j) {
+              const int64_t ow = ow0 + j;
+              const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+              T best = a;
+              int32_t w = 0;
+              const bool tb = (b > best) | (b != b);
+              best = tb ? b : best;
+              w = tb ? 1 : w;
+              const bool tc = (c > best) | (c != c);
+              best = tc ? c : best;
+              w = tc ? 2 : w;
+              const bool td = (d > best) | (d != d);
+              best = td ? d : best;
+              w = td ? 3 : w;
+              yrow[ow] = best;
+              which[j] = w;
             }
-            yo[oh * OW + ow] = best;
-            io[oh * OW + ow] = best_i;
+            for (int64_t j = 0; j < len; ++j) {
+              const int64_t ow = ow0 + j;
+              irow[ow] = (2 * oh + (which[j] >> 1)) * W + 2 * ow + (which[j] & 1);
+            }
           }
         }
         continue;

@@ -35,9 +35,15 @@ template <typename Fill>
 void for_each_block(const Stream& s, int64_t numel, int per_block, Fill fill) {
   const int64_t blocks = (numel + per_block - 1) / per_block;
   parallel_for(0, blocks, kBlockGrain, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t first = b * per_block;
-      fill(first, std::min<int64_t>(per_block, numel - first), s.block(b));
+    constexpr int64_t kBatch = 64;  // blocks drawn at once (philox_blocks vectorizes them)
+    PhiloxBlock r[kBatch];
+    for (int64_t b = b0; b < b1; b += kBatch) {
+      const int64_t len = std::min<int64_t>(kBatch, b1 - b);
+      philox_blocks(s.key, s.offset + static_cast<uint64_t>(b), len, r);
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t first = (b + j) * per_block;
+        fill(first, std::min<int64_t>(per_block, numel - first), r[j]);
+      }
     }
   });
 }
@@ -179,13 +185,16 @@ void bernoulli_scalar_kernel(const KernelCall& c) {
   const Stream s(c.attrs);
   const double prob = c.attrs.f("p");
   const int64_t n = out.numel();
+  // u < p with u = (w >> 8) * 2^-24 is (w >> 8) < p * 2^24, exactly (powers of two scale
+  // exactly): one integer-to-double compare per element, no float math.
+  const double threshold = std::ldexp(prob, 24);
   TESSERA_DISPATCH_ALL(out.dtype(), "bernoulli", [&] {
     scalar_t* p = out.data<scalar_t>();
     const scalar_t one = convert<scalar_t>(1.0f), zero = convert<scalar_t>(0.0f);
     for_each_block(s, n, ops::kBernoulliScalarPerBlock,
-                   [&](int64_t first, int64_t count, const PhiloxBlock& r) {
+                   [p, one, zero, threshold](int64_t first, int64_t count, const PhiloxBlock& r) {
                      for (int64_t k = 0; k < count; ++k)
-                       p[first + k] = uniform_f(r.v[k], 24, 0x1p-24f) < prob ? one : zero;
+                       p[first + k] = static_cast<double>(r.v[k] >> 8) < threshold ? one : zero;
                    });
   });
 }
