@@ -1,8 +1,8 @@
 // Fused CPU kernels of composite ops (ops/nn.cc). A composite keeps its decomposition,
 // which autograd runs when gradients are needed (autograd/record.cc); calls without
 // gradients (eager inference, compiled inference graphs) run these instead.
-//   - layer_norm: one pass for the row's mean, one for its variance, one to normalize and
-//     scale, per row, instead of eight ops each reading and writing the whole tensor
+//   - layer_norm: one pass for the row's mean, one for its variance (around the mean, in
+//     16 lanes), one to normalize and scale, per row, instead of eight ops each reading and writing the whole tensor
 //     (the encoder's two layer norms were 16 graph nodes).
 #include <cmath>
 
@@ -15,6 +15,40 @@ namespace tessera::cpu {
 namespace {
 
 using ops::KernelCall;
+
+// Sums over a row in 16 independent lanes of T, combined in double: vectorizes (a
+// single running double sum is a chain of dependent adds), and a row of layer_norm is
+// short (hundreds to thousands) so per-lane rounding stays far below the tolerance the
+// decomposition is held to.
+constexpr int kLanes = 16;
+template <typename T>
+double lane_sum(const T* p, int64_t n, T shift) {
+  T lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane[j] += p[i + j] - shift;
+  double s = 0;
+  for (; i < n; ++i) s += static_cast<double>(p[i] - shift);
+  for (int j = 0; j < kLanes; ++j) s += static_cast<double>(lane[j]);
+  return s;
+}
+template <typename T>
+double lane_sum_sq(const T* p, int64_t n, T mean) {
+  T lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      const T d = p[i + j] - mean;
+      lane[j] += d * d;
+    }
+  double s = 0;
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(p[i] - mean);
+    s += d * d;
+  }
+  for (int j = 0; j < kLanes; ++j) s += static_cast<double>(lane[j]);
+  return s;
+}
 
 template <typename T>
 void layer_norm(const KernelCall& c) {
@@ -37,17 +71,10 @@ void layer_norm(const KernelCall& c) {
                  for (int64_t r = r0; r < r1; ++r) {
                    const T* xr = xp + r * inner;
                    T* yr = yp + r * inner;
-                   // Accumulated in double, as the mean and var kernels do.
-                   double sum = 0;
-                   for (int64_t i = 0; i < inner; ++i) sum += static_cast<double>(xr[i]);
-                   const double mean_d = sum / static_cast<double>(inner);
-                   double sq = 0;
-                   for (int64_t i = 0; i < inner; ++i) {
-                     const double d = static_cast<double>(xr[i]) - mean_d;
-                     sq += d * d;
-                   }
+                   const double mean_d = lane_sum(xr, inner, T(0)) / static_cast<double>(inner);
                    const T mean = static_cast<T>(mean_d);
-                   const T rstd = T(1) / std::sqrt(static_cast<T>(sq / static_cast<double>(inner)) + eps);
+                   const double var = lane_sum_sq(xr, inner, mean) / static_cast<double>(inner);
+                   const T rstd = T(1) / std::sqrt(static_cast<T>(var) + eps);
                    for (int64_t i = 0; i < inner; ++i) {
                      T v = (xr[i] - mean) * rstd;
                      if (wp) v *= wp[i];
