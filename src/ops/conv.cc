@@ -27,6 +27,11 @@ ConvGeometry conv_geometry(IntArrayRef in, IntArrayRef wt, const Attrs& attrs) {
                     padding[3] >= 0,
                 "padding must be non-negative, got ", shape_str(padding));
   TESSERA_CHECK(groups > 0, "groups must be positive, got ", groups);
+  if (attrs.has("algorithm")) {
+    const std::string& algo = attrs.get<std::string>("algorithm");
+    TESSERA_CHECK(algo == "direct" || algo == "winograd", "algorithm must be \"direct\" or \"winograd\", got \"",
+                  algo, "\"");
+  }
   TESSERA_CHECK(in.size() == 4, "expected a 4-D input [N, C, H, W], got ", shape_str(in));
   TESSERA_CHECK(wt.size() == 4,
                 "expected a 4-D weight [out_channels, in_channels / groups, kh, kw], got ",
@@ -157,7 +162,8 @@ Attrs geometry_attrs(const Attrs& a) {
   return {{"stride", a.ints("stride")},
           {"padding", a.ints("padding")},
           {"dilation", a.ints("dilation")},
-          {"groups", a.i("groups")}};
+          {"groups", a.i("groups")},
+          {"algorithm", a.get<std::string>("algorithm")}};
 }
 Attrs with_size(const Attrs& a, std::string_view name, IntArrayRef size) {
   Attrs r = geometry_attrs(a);
@@ -220,7 +226,12 @@ AttrSchema conv_attrs(std::optional<AttrSpec> extra = std::nullopt) {
   AttrSchema s{attr("stride", AttrType::Ints, std::vector<int64_t>{1, 1}),
                attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0, 0, 0}),
                attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}),
-               attr("groups", AttrType::Int, int64_t{1})};
+               attr("groups", AttrType::Int, int64_t{1}),
+               // "direct", or "winograd": a request a graph pass makes for 3x3 stride-1
+               // float32 convolutions (graph/passes/select_conv_algorithms.cc); the
+               // backend runs direct where it has no Winograd kernel. Not a numerical
+               // contract: results agree to float32 rounding either way.
+               attr("algorithm", AttrType::String, std::string("direct"))};
   if (extra) s.push_back(*extra);
   return s;
 }

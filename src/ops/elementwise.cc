@@ -432,6 +432,21 @@ OpDef kMaskedFill{"masked_fill", 2, kEwD,
                   infer_masked_fill, nullptr, nullptr,
                   masked_fill_backward};
 
+// threshold_backward(g, y) {threshold}: g where y > threshold, else 0 (PyTorch's name). The
+// gradient of ReLU (threshold 0) in one pass: autograd writes it as where(gt(y, 0), g, 0),
+// and a graph pass (graph/passes/fuse_threshold_backward.cc) fuses the pair. Inputs of one
+// shape, floating point; a NaN y gives 0, as the pair does. Not differentiable: it appears
+// only in graphs, after autograd has run.
+InferResult infer_threshold_backward(const std::vector<InputMeta>& in, const Attrs&) {
+  TESSERA_CHECK(in[0].sizes().equals(in[1].sizes()), "expected a gradient and an input of one shape, got ",
+                in[0].describe(), " and ", in[1].describe());
+  TESSERA_CHECK(is_floating(in[0].dtype()) && in[0].dtype() == in[1].dtype(),
+                "expected floating-point tensors of one dtype, got ", in[0].describe(), " and ", in[1].describe());
+  return {{{Shape(in[0].sizes()), in[0].dtype()}}, std::nullopt};
+}
+OpDef kThresholdBackward{"threshold_backward", 2, kEw, {attr("threshold", AttrType::Float)},
+                         infer_threshold_backward};
+
 void register_elementwise_ops() {
   for (OpDef* op : {&kAdd, &kSub, &kMul, &kDiv, &kFloorDivide, &kRemainder, &kPow, &kMinimum,
                     &kMaximum, &kAtan2, &kNeg, &kAbs, &kSign, &kExp, &kExpm1, &kLog, &kLog1p,
@@ -439,7 +454,7 @@ void register_elementwise_ops() {
                     &kRelu, &kGelu, &kSilu, &kSoftplus, &kSquare, &kReciprocal, &kFloor, &kCeil,
                     &kRound, &kClamp, &kClampTensor, &kEq, &kNe, &kLt, &kLe, &kGt, &kGe,
                     &kLogicalAnd, &kLogicalOr, &kLogicalXor, &kLogicalNot, &kWhere, &kIsNan,
-                    &kIsInf, &kIsFinite, &kNanToNum, &kMaskedFill})
+                    &kIsInf, &kIsFinite, &kNanToNum, &kMaskedFill, &kThresholdBackward})
     register_op(*op);
 }
 

@@ -21,6 +21,7 @@ extern OpDef kNeg, kAbs, kSign, kExp, kExpm1, kLog, kLog1p, kLog2, kSqrt, kRsqrt
     kTan, kTanh, kSigmoid, kErf, kRelu, kGelu, kSilu, kSoftplus, kSquare, kReciprocal, kFloor,
     kCeil, kRound;
 extern OpDef kClamp;        // x; attrs min/max
+extern OpDef kThresholdBackward;  // (g, y) -> g where y > threshold else 0 (graphs: ReLU's gradient)
 extern OpDef kClampTensor;  // x, min, max (all broadcast)
 // Comparisons and logic: bool outputs.
 extern OpDef kEq, kNe, kLt, kLe, kGt, kGe, kLogicalAnd, kLogicalOr, kLogicalXor, kLogicalNot;

@@ -16,11 +16,22 @@ using namespace tessera::opdb;
 
 namespace {
 
-// "" when equal within the entry's tolerance (NaN matches NaN, infinities match exactly).
-std::string differs(const Tensor& got, const Tensor& want, const Tolerance& tol) {
+// "" when equal within the entry's tolerance (NaN matches NaN, infinities match exactly);
+// normwise (see OpEntry::compiled_normwise) where the entry asks for it.
+std::string differs(const Tensor& got, const Tensor& want, const Tolerance& tol, double normwise = 0) {
   std::ostringstream why;
   if (!got.sizes().equals(want.sizes()) || got.dtype() != want.dtype()) {
     why << "graph gave " << got.describe() << ", eager " << want.describe();
+    return why.str();
+  }
+  if (normwise > 0 && want.dtype() == kFloat32) {
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      const double a = read_as_double(got, i), b = read_as_double(want, i);
+      scale = std::max(scale, std::fabs(b));
+      worst = std::max(worst, std::isfinite(b) ? std::fabs(a - b) : (a == b ? 0.0 : HUGE_VAL));
+    }
+    if (worst > normwise * scale) why << "max |graph - eager| " << worst << " > " << normwise << " * " << scale;
     return why.str();
   }
   const bool f64 = want.dtype() == kFloat64;
@@ -89,7 +100,7 @@ TEST(OpDb, CompiledMatchesEager) {
                                  ", eager " + eager[k].describe());
             continue;
           }
-          const std::string why = differs(got[k], eager[k], e.tol);
+          const std::string why = differs(got[k], eager[k], e.tol, e.compiled_normwise);
           if (!why.empty()) failures.push_back(where + ": output " + std::to_string(k) + ": " + why);
         }
         if (random) ++random_samples;

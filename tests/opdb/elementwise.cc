@@ -498,6 +498,35 @@ void add_elementwise(std::vector<OpEntry>& out) {
     };
     out.push_back(std::move(e));
   }
+  {
+    // ReLU's gradient as graphs run it (graph/passes/fuse_threshold_backward.cc).
+    OpEntry e;
+    e.op = "threshold_backward";
+    e.family = "elementwise";
+    e.invoke = [](const Tensors& x, const Attrs& a) {
+      ops::ensure_registered();
+      return ops::call(*ops::find_op("threshold_backward"), x, a);
+    };
+    e.samples = [](DType t) {
+      Maker m("threshold_backward", t);
+      std::vector<Sample> s;
+      s.push_back({"relu", {m({3, 5}), m({3, 5})}, {{"threshold", 0.0}}});
+      s.push_back({"noncontiguous", {noncontiguous(m({4, 3})), noncontiguous(m({4, 3}))}, {{"threshold", 0.5}}});
+      Tensor y = m({2, 3});
+      y = where(gt(y, 0.0), y, full({2, 3}, std::nan(""), t));  // a NaN input gives 0
+      s.push_back({"nan_input", {m({2, 3}), y}, {{"threshold", 0.0}}});
+      s.push_back({"empty", {m({0, 3}), m({0, 3})}, {{"threshold", 0.0}}});
+      s.push_back({"large", {m({65, 67}), m({65, 67})}, {{"threshold", -0.25}}, false});
+      return s;
+    };
+    e.torch = "torch.where(x[1] > A['threshold'], x[0], torch.zeros_like(x[0]))";
+    e.errors = [] {
+      return std::vector<ErrorCase>{
+          {"shape", {ones({2, 3}), ones({3})}, {{"threshold", 0.0}}, "expected a gradient and an input of one shape"},
+          {"dtype", {ones({2}), ones({2}, kFloat64)}, {{"threshold", 0.0}}, "expected floating-point tensors of one dtype"}};
+    };
+    out.push_back(std::move(e));
+  }
 }
 
 }  // namespace tessera::opdb

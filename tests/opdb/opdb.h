@@ -90,6 +90,10 @@ struct OpEntry {
   uint32_t grad_inputs = ~0u;
   double grad_atol = 1e-5, grad_rtol = 1e-3;
   bool gradgrad = true;  // some second derivatives are not defined (e.g. a tie rule)
+  // > 0: the compiled-vs-eager test compares normwise, max|graph - eager| <= this *
+  // max|eager|, instead of element by element: for ops a graph may run with another
+  // algorithm (a convolution with Winograd), whose error bound is normwise.
+  double compiled_normwise = 0;
   std::function<std::vector<ErrorCase>()> errors;
   Moments moments;  // random ops
   // A composite without kDifferentiable whose decomposition autograd records (linear,

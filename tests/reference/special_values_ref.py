@@ -299,6 +299,15 @@ def ew_where(s):
     s.inputs("where", [cond, a, b], torch.where)
 
 
+def ew_threshold_backward(s):
+    # (g, y): every value as the gradient against every value as the input.
+    g, y = pairs(s.v)
+    for t in [0.0, -0.0, 0.5, NAN]:
+        s.inputs("threshold_backward", [g, y],
+                 lambda g_, y_, t=t: torch.where(y_ > t, g_, torch.zeros_like(g_)),
+                 suffix=fmt_attr(t), threshold=t)
+
+
 def ew_masked_fill(s):
     x = unary_input(s.v)
     mask = np.arange(len(x)) % 3 == 1
@@ -389,6 +398,7 @@ ELEMENTWISE_SPEC = {
     "clamp_tensor": ew_clamp_tensor,
     "where": ew_where,
     "masked_fill": ew_masked_fill,
+    "threshold_backward": ew_threshold_backward,
     "nan_to_num": ew_nan_to_num,
     "cast": ew_cast,
     "gelu": ew_gelu,

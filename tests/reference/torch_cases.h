@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/elementwise.h"
 #include "tessera/io.h"
 #include "tessera/ops.h"
 
@@ -288,6 +289,11 @@ inline const std::map<std::string, OpFn>& op_table() {
       {"masked_fill",
        [](Inputs& in, const CaseAttrs& a) {
          return one(masked_fill(in[0], in[1], a.scalar("value")));
+       }},
+      {"threshold_backward",  // an op of graphs, through dispatch
+       [](Inputs& in, const CaseAttrs& a) {
+         ops::ensure_registered();
+         return ops::call(ops::kThresholdBackward, {in[0], in[1]}, {{"threshold", a.f("threshold")}});
        }},
       {"index_put",
        [](Inputs& in, const CaseAttrs& a) {

@@ -638,6 +638,32 @@ void select_loop(T* __restrict o, const uint8_t* __restrict m, const T* __restri
   }
 }
 
+// g where y > t, else 0; one pass, bit-mask select (vectorizes), NaN y gives 0.
+template <typename T>
+void threshold_backward_loop(T* __restrict o, const T* __restrict g, const T* __restrict y, T t, int64_t n) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U* gb = reinterpret_cast<const U*>(g);
+  U* ob = reinterpret_cast<U*>(o);
+  for (int64_t i = 0; i < n; ++i) ob[i] = gb[i] & (U(0) - static_cast<U>(y[i] > t));
+}
+
+void threshold_backward_kernel(const KernelCall& c) {
+  const Tensor& out = c.outputs[0];
+  const Tensor g = contiguous(c.inputs[0]), y = contiguous(c.inputs[1]);
+  const double t = c.attrs.f("threshold");
+  const int64_t n = out.numel();
+  auto run = [&](auto* o, const auto* gp, const auto* yp, auto tv) {
+    parallel_for(0, n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+      threshold_backward_loop(o + b, gp + b, yp + b, tv, e - b);
+    });
+  };
+  if (out.dtype() == DType::Float64) {
+    run(out.data<double>(), g.data<double>(), y.data<double>(), t);
+  } else {
+    run(out.data<float>(), g.data<float>(), y.data<float>(), static_cast<float>(t));
+  }
+}
+
 void where_kernel(const KernelCall& c) {
   const Tensor& out = c.outputs[0];
   const Tensor a = cast(c.inputs[1], out.dtype()), b = cast(c.inputs[2], out.dtype());
@@ -709,6 +735,7 @@ void register_elementwise_kernels() {
       {kIsNan, isnan_kernel, num_bool},       {kIsInf, isinf_kernel, num_bool},
       {kIsFinite, isfinite_kernel, num_bool}, {kNanToNum, nan_to_num_kernel, num_bool},
       {kMaskedFill, masked_fill_kernel, kAllMask},
+      {kThresholdBackward, threshold_backward_kernel, kFloatMask},
   };
   for (const Entry& e : entries) register_kernel(e.op, Device::CPU, e.fn, e.mask);
 }

@@ -156,6 +156,8 @@ std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
     run("dce", eliminate_dead_code(g), "nodes removed");
     run("linear", fuse_linear_epilogues(g), "matmuls fused with their epilogues");
   }
+  run("algorithms", select_conv_algorithms(g), "convolutions run with Winograd");
+  run("relu-grad", fuse_threshold_backward(g), "ReLU gradients fused");
   run("values", drop_unused_values(g), "unused values dropped");
   return log;
 }

@@ -35,6 +35,14 @@ int select_conv_layouts(Graph& g);
 // only. Returns the matmuls fused.
 int fuse_linear_epilogues(Graph& g);
 
+// Asks for Winograd (attribute algorithm) in the float32 3x3 stride-1 conv2d nodes and
+// their gradient ops, in any graph (select_conv_algorithms.cc). Returns the nodes changed.
+int select_conv_algorithms(Graph& g);
+
+// Rewrites ReLU's gradient, where(gt(y, t), g, 0) with literal t and 0, into one
+// threshold_backward node, in any graph (fuse_threshold_backward.cc). Returns the count.
+int fuse_threshold_backward(Graph& g);
+
 // Drops captured and constant values nothing reads any more (weights folded into new
 // constants) and renumbers the values, so a saved graph does not carry them.
 int drop_unused_values(Graph& g);
@@ -48,7 +56,7 @@ struct PassOptions {
   bool freeze = false;
 };
 // The pipeline: constant folding, (frozen) conv-affine folding, CSE, DCE, (frozen) layout
-// selection and the folding of the weights it packs, (frozen) linear fusion, unused values. Returns one line per pass that changed
+// selection and the folding of the weights it packs, (frozen) linear fusion, convolution algorithms, ReLU-gradient fusion, unused values. Returns one line per pass that changed
 // something, e.g. "dce: 3 nodes removed".
 std::vector<std::string> optimize(Graph& g, const PassOptions& options);
 
