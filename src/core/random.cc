@@ -49,15 +49,12 @@ PhiloxBlock philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo) {
   return PhiloxBlock{{c0, c1, c2, c3}};
 }
 
-// Compiled for AVX-512, AVX2 and the baseline, picked at load time (GCC's function
-// multiversioning): the core library is built for the baseline ISA, whose cost model
-// leaves the 32x32->64 products scalar.
-__attribute__((target_clones("avx512f", "avx2", "default")))
 void philox_blocks(uint64_t key, uint64_t first_counter, int64_t count, PhiloxBlock* out) {
-  // philox() on `count` consecutive counters, laid out as arrays of each word (structure
-  // of arrays) so that the rounds vectorize: the 32x32->64 products of 8 or 16 blocks per
-  // instruction instead of one block's after another (dropout's masks drew 12 ns per
-  // element with the scalar calls).
+  // philox() on `count` consecutive counters, one call and one loop instead of a call per
+  // block, with the words laid out as arrays (structure of arrays) for a vectorized
+  // version: GCC 12 leaves the widening 32x32->64 products scalar even when built for
+  // AVX-512 (tried with target_clones), so that needs intrinsics in a per-ISA file under
+  // backends/cpu/vec (dropout draws one block per 4 elements, a visible share of a CNN step).
   constexpr int64_t kLanes = 16;
   for (int64_t base = 0; base < count; base += kLanes) {
     const int64_t len = std::min<int64_t>(kLanes, count - base);
