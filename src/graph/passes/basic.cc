@@ -7,6 +7,26 @@
 
 namespace tessera::graph {
 
+ValueReaders::ValueReaders(const Graph& g)
+    : count_(g.values.size(), 0), last_(g.values.size(), -1), is_output_(g.values.size(), false) {
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    for (int id : g.nodes[k].inputs) {
+      ++count_[static_cast<size_t>(id)];
+      last_[static_cast<size_t>(id)] = static_cast<int>(k);
+    }
+  for (int id : g.outputs) is_output_[static_cast<size_t>(id)] = true;
+}
+
+int ValueReaders::count(int id) const {
+  return static_cast<size_t>(id) < count_.size() ? count_[static_cast<size_t>(id)] : 0;
+}
+bool ValueReaders::is_output(int id) const {
+  return static_cast<size_t>(id) < is_output_.size() && is_output_[static_cast<size_t>(id)];
+}
+int ValueReaders::sole_reader(int id) const {
+  return count(id) == 1 && !is_output(id) ? last_[static_cast<size_t>(id)] : -1;
+}
+
 void replace_uses(Graph& g, int from, int to) {
   for (Node& n : g.nodes) {
     for (int& id : n.inputs)

@@ -26,18 +26,8 @@ bool is_one(const Scalar& s) { return s.to<double>() == 1.0; }
 
 int fuse_linear_epilogues(Graph& g) {
   if (g.has_writes()) return 0;
-  std::vector<int> readers(g.values.size(), 0), reader(g.values.size(), -1);
-  std::vector<bool> is_output(g.values.size(), false);
-  for (size_t k = 0; k < g.nodes.size(); ++k)
-    for (int id : g.nodes[k].inputs) {
-      ++readers[static_cast<size_t>(id)];
-      reader[static_cast<size_t>(id)] = static_cast<int>(k);
-    }
-  for (int id : g.outputs) is_output[static_cast<size_t>(id)] = true;
-  auto sole_reader = [&](int id) {
-    const size_t i = static_cast<size_t>(id);
-    return readers[i] == 1 && !is_output[i] ? reader[i] : -1;
-  };
+  const ValueReaders readers(g);
+  auto sole_reader = [&](int id) { return readers.sole_reader(id); };
   // Defined before node k: the residual must exist when the fused node runs in k's place.
   auto before = [&](int id, size_t k) {
     const Value& v = g.values[static_cast<size_t>(id)];
@@ -109,9 +99,6 @@ int fuse_linear_epilogues(Graph& g) {
       v.tensor = zeros({features}, kFloat32);
       v.meta = {Shape{features}, DType::Float32};
       bias = g.add_value(std::move(v));
-      readers.push_back(0);
-      reader.push_back(-1);
-      is_output.push_back(false);
     }
     Node f;
     f.op = &ops::kLinearFused;

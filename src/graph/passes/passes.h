@@ -47,6 +47,20 @@ int fuse_threshold_backward(Graph& g);
 // constants) and renumbers the values, so a saved graph does not carry them.
 int drop_unused_values(Graph& g);
 
+// Who reads each value, as the fusion passes ask it: how many node inputs, the last node
+// that reads it, and whether the graph returns it. Values added later read as unread.
+struct ValueReaders {
+  explicit ValueReaders(const Graph& g);
+  // The node that alone reads `id` (and `id` is no graph output), else -1.
+  int sole_reader(int id) const;
+  int count(int id) const;
+  bool is_output(int id) const;
+
+ private:
+  std::vector<int> count_, last_;
+  std::vector<bool> is_output_;
+};
+
 // Replaces every use of value `from` (node inputs, in-place targets, graph outputs) by `to`.
 void replace_uses(Graph& g, int from, int to);
 // Removes the nodes marked in `drop` and renumbers the rest.

@@ -24,17 +24,8 @@ namespace {
 
 class Rewriter {
  public:
-  Rewriter(Graph& g, int64_t block) : g_(g), block_(block) {
+  Rewriter(Graph& g, int64_t block) : g_(g), block_(block), readers_(g) {
     const size_t nv = g.values.size();
-    readers_.assign(nv, 0);
-    reader_.assign(nv, -1);
-    is_output_.assign(nv, false);
-    for (size_t k = 0; k < g.nodes.size(); ++k)
-      for (int id : g.nodes[k].inputs) {
-        ++readers_[static_cast<size_t>(id)];
-        reader_[static_cast<size_t>(id)] = static_cast<int>(k);
-      }
-    for (int id : g.outputs) is_output_[static_cast<size_t>(id)] = true;
     twin_.assign(nv, -1);
     plain_.assign(nv, false);
     for (size_t i = 0; i < nv; ++i) plain_[i] = g.values[i].kind != ValueKind::Node;
@@ -65,11 +56,7 @@ class Rewriter {
     const ValueKind k = g_.values[static_cast<size_t>(id)].kind;
     return k == ValueKind::Constant || k == ValueKind::Captured;
   }
-  // The node that alone reads `id` (and `id` no graph output), else -1.
-  int sole_reader(int id) const {
-    const size_t i = static_cast<size_t>(id);
-    return readers_[i] == 1 && !is_output_[i] ? reader_[i] : -1;
-  }
+  int sole_reader(int id) const { return readers_.sole_reader(id); }
 
   void grow() {
     twin_.resize(g_.values.size(), -1);
@@ -210,8 +197,7 @@ class Rewriter {
     if (n.op != &ops::kMaxPool2d) return false;
     const int x = n.inputs[0];
     const int indices = n.outputs[1];
-    if (twin_[static_cast<size_t>(x)] < 0 || readers_[static_cast<size_t>(indices)] != 0 ||
-        is_output_[static_cast<size_t>(indices)])
+    if (twin_[static_cast<size_t>(x)] < 0 || readers_.count(indices) != 0 || readers_.is_output(indices))
       return false;
     twin_[static_cast<size_t>(n.outputs[0])] = emit(ops::kMaxPool2dBlocked, n.attrs, {twin_[static_cast<size_t>(x)]}, n.where);
     return true;
@@ -219,8 +205,7 @@ class Rewriter {
 
   Graph& g_;
   int64_t block_;
-  std::vector<int> readers_, reader_;
-  std::vector<bool> is_output_;
+  ValueReaders readers_;  // of the graph as it came in
   std::vector<int> twin_;    // per value: the id of its blocked form, or -1
   std::vector<bool> plain_;  // per value: its plain form is computed by the nodes so far
 };
