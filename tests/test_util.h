@@ -2,12 +2,15 @@
 // Helpers shared by the test files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 
 #include "tessera/error.h"
+#include "tessera/tensor.h"
 
 // The message of the tessera::Error that `f` throws, or "<no error>".
 template <typename F>
@@ -26,6 +29,17 @@ std::string error_of(F&& f) {
     const std::string msg_ = error_of([&] { (void)(stmt); });             \
     EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_; \
   } while (0)
+
+// The largest element-wise difference of two same-shaped tensors, relative to the largest
+// magnitude of `b` (the reference): the figure the compiled-vs-eager tests print.
+inline double max_rel_error(const tessera::Tensor& a, const tessera::Tensor& b) {
+  EXPECT_TRUE(a.sizes().equals(b.sizes())) << a.describe() << " vs " << b.describe();
+  const std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  double worst = 0, scale = 0;
+  for (double v : y) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  return scale > 0 ? worst / scale : worst;
+}
 
 // Whole-file reads and writes for the file-format tests.
 inline std::string read_bytes(const std::string& path) {

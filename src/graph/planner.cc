@@ -17,6 +17,37 @@ bool overlap_in_time(const MemoryPlan::Buffer& a, const MemoryPlan::Buffer& b) {
   return a.first <= b.last && b.first <= a.last;
 }
 
+void reuse_in_place(const Graph& g, MemoryPlan& plan, const std::vector<bool>& escapes) {
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const Node& n = g.nodes[k];
+    if (!(n.op->flags & ops::kElementwise) || n.outputs.size() != 1 || n.writes()) continue;
+    const int out = n.outputs[0];
+    const int bo = plan.buffer_of[static_cast<size_t>(out)];
+    if (bo < 0 || escapes[static_cast<size_t>(bo)]) continue;  // a fresh output: its own buffer
+    const ops::TensorMeta& om = g.values[static_cast<size_t>(out)].meta;
+    for (int in : n.inputs) {
+      const int bi = plan.buffer_of[static_cast<size_t>(in)];
+      if (bi < 0 || bi == bo || escapes[static_cast<size_t>(bi)]) continue;
+      MemoryPlan::Buffer& src = plan.buffers[static_cast<size_t>(bi)];
+      const ops::TensorMeta& im = g.values[static_cast<size_t>(in)].meta;
+      if (src.last != static_cast<int>(k) || im.dtype != om.dtype || !IntArrayRef(im.sizes).equals(om.sizes) ||
+          src.bytes != plan.buffers[static_cast<size_t>(bo)].bytes)
+        continue;
+      // The input must be its buffer's own value, not a view of a part of it.
+      const Value& iv = g.values[static_cast<size_t>(in)];
+      if (iv.kind != ValueKind::Node) continue;
+      const Node& maker = g.nodes[static_cast<size_t>(iv.node)];
+      if ((maker.op->flags & ops::kIsView) || maker.op == &ops::kAsStrided || maker.writes()) continue;
+      src.last = plan.buffers[static_cast<size_t>(bo)].last;
+      for (int& b : plan.buffer_of)
+        if (b == bo) b = bi;
+      plan.buffers[static_cast<size_t>(bo)].bytes = 0;
+      ++plan.reused_in_place;
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 MemoryPlan plan_memory(const Graph& g) {
@@ -66,11 +97,15 @@ MemoryPlan plan_memory(const Graph& g) {
     const int b = plan.buffer_of[static_cast<size_t>(id)];
     if (b >= 0) escapes[static_cast<size_t>(b)] = true;
   }
+  // The sum of every intermediate as its own allocation: what the plan is measured against.
+  for (size_t b = 0; b < plan.buffers.size(); ++b)
+    if (!escapes[b]) plan.intermediate_bytes += plan.buffers[b].bytes;
+  reuse_in_place(g, plan, escapes);
   // Escaping buffers are the caller's: out of the plan.
   std::vector<int> renumber(plan.buffers.size(), -1);
   std::vector<MemoryPlan::Buffer> kept;
   for (size_t b = 0; b < plan.buffers.size(); ++b)
-    if (!escapes[b]) {
+    if (!escapes[b] && plan.buffers[b].bytes > 0) {  // 0 bytes: merged into another
       renumber[b] = static_cast<int>(kept.size());
       kept.push_back(plan.buffers[b]);
     }
@@ -102,7 +137,6 @@ MemoryPlan plan_memory(const Graph& g) {
     plan.arena_bytes = std::max(plan.arena_bytes, offset + b.bytes);
     placed.push_back(idx);
   }
-  for (const MemoryPlan::Buffer& b : plan.buffers) plan.intermediate_bytes += b.bytes;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     int64_t live = 0;
     for (const MemoryPlan::Buffer& b : plan.buffers)

@@ -9,6 +9,12 @@
 // any value over it. Graph inputs, captured tensors and constants are not the planner's;
 // neither is a buffer a graph output reads (it outlives the call).
 //
+// In-place reuse: an elementwise node's output takes over the buffer of an input of the
+// same shape and dtype whose last read is that node (relu(add(x, y)) runs in one buffer),
+// as PyTorch's in-place ops do by hand; the elementwise kernels read element i before
+// they write it, so out == in is safe. Views of the input must be dead too (the buffer's
+// last read is the node).
+//
 // Placement: largest first, each at the lowest offset that overlaps no placed buffer whose
 // lifetime intersects its own (the greedy-by-size heuristic of TFLite's and ONNX Runtime's
 // planners), offsets aligned to 64 bytes.
@@ -31,8 +37,9 @@ struct MemoryPlan {
   };
   std::vector<Buffer> buffers;
   int64_t arena_bytes = 0;         // the arena: the end of the furthest placed buffer
-  int64_t intermediate_bytes = 0;  // sum of all planned buffers (what one allocation each costs)
+  int64_t intermediate_bytes = 0;  // sum of all intermediates (what one allocation each costs)
   int64_t peak_live_bytes = 0;     // most bytes alive at once: no plan can do better
+  int reused_in_place = 0;         // outputs written over a dying input's buffer
 };
 
 MemoryPlan plan_memory(const Graph& g);

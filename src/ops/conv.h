@@ -85,6 +85,9 @@ bool winograd_applies(const ConvGeometry& g, bool blocked_input);
 namespace tessera::cpu {
 // How many oneDNN convolution primitives have been built (tests check the cache is hit).
 int64_t conv_primitives_created();
+// How many times a backward pass found an input already in its primitive's layout (the
+// forward pass or the other backward pass reordered it) instead of reordering it again.
+int64_t conv_reorders_reused();
 void register_pool_kernels();  // backends/cpu/pool.cc, called by register_conv_kernels
 void register_conv_blocked_kernels();  // backends/cpu/conv_blocked.cc, likewise
 }  // namespace tessera::cpu

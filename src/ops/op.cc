@@ -438,6 +438,31 @@ std::vector<Tensor> call_backend(const OpDef& op, std::vector<Tensor> inputs, co
   return dispatch_from(kNumLayerSlots, c);
 }
 
+std::optional<PreparedKernel> prepare_kernel(const OpDef& op, const std::vector<InputMeta>& inputs,
+                                             const Attrs& attrs) {
+  ensure_registered();
+  if ((op.flags & (kIsView | kRandom | kDataDependentShape)) || op.mutates != 0) return std::nullopt;
+  const Kernel* kernel = find_kernel(op, Device::CPU);
+  if (kernel == nullptr) return std::nullopt;
+  InferResult meta = infer_shapes(op, inputs, attrs);
+  if (meta.input_dtype)
+    for (const InputMeta& m : inputs)
+      if (m.dtype() != *meta.input_dtype) return std::nullopt;
+  const DType compute = meta.input_dtype ? *meta.input_dtype
+                        : !inputs.empty() ? inputs[0].dtype()
+                                          : meta.outputs[0].dtype;
+  if (!kernel->supports(compute)) return std::nullopt;
+  return PreparedKernel{kernel, std::move(meta.outputs)};
+}
+
+void run_prepared(const OpDef& op, const PreparedKernel& prepared, const std::vector<Tensor>& inputs,
+                  std::vector<Tensor>& outputs, const Attrs& attrs) {
+  with_context(op, inputs, [&] {
+    prepared.kernel->fn(KernelCall{op, inputs, outputs, attrs});
+    return 0;
+  });
+}
+
 bool has_unknown_dims(const InferResult& r) {
   for (const TensorMeta& m : r.outputs)
     for (int64_t d : m.sizes)

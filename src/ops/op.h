@@ -280,6 +280,23 @@ inline Tensor call1(const OpDef& op, std::vector<Tensor> inputs, const Attrs& at
 // not be traced again). `out` as in OpCall. Attributes are checked as by call().
 std::vector<Tensor> call_backend(const OpDef& op, std::vector<Tensor> inputs, const Attrs& attrs,
                                  const Tensor& out = Tensor());
+// The graph executor's fast path: a call whose kernel and output metas follow from its
+// inputs' metadata alone, looked up once and run on every call with outputs the caller
+// placed (in its memory plan's arena). nullopt for a call that needs more than its kernel
+// on the inputs as they come (a view, a write, a composite without a kernel, a dtype
+// conversion or a reduced-float upcast, a random draw, a data-dependent shape): the
+// executor runs those through call_backend.
+struct PreparedKernel {
+  const Kernel* kernel = nullptr;
+  std::vector<TensorMeta> outputs;
+};
+std::optional<PreparedKernel> prepare_kernel(const OpDef& op, const std::vector<InputMeta>& inputs,
+                                             const Attrs& attrs);
+// Runs a prepared kernel. `outputs` holds tensors of the prepared metas (contiguous); a
+// kernel may replace one, so the caller checks where each result landed. Errors name the
+// op and its inputs, as eager ones do.
+void run_prepared(const OpDef& op, const PreparedKernel& prepared, const std::vector<Tensor>& inputs,
+                  std::vector<Tensor>& outputs, const Attrs& attrs);
 // A composite's decomposition (its ops through dispatch, each recorded by the layers),
 // checked against the composite's shape rule. Autograd's path for a composite that also
 // has a fused kernel: the kernel has no backward rule, its decomposition's ops do.

@@ -22,15 +22,6 @@ namespace F = tessera::nn::functional;
 
 namespace {
 
-double max_rel_error(const Tensor& a, const Tensor& b) {
-  EXPECT_TRUE(a.sizes().equals(b.sizes())) << a.describe() << " vs " << b.describe();
-  const std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
-  double worst = 0, scale = 0;
-  for (double v : y) scale = std::max(scale, std::abs(v));
-  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
-  return scale > 0 ? worst / scale : worst;
-}
-
 // Every parameter of two same-shaped modules, element-wise.
 double max_param_diff(nn::Module& a, nn::Module& b) {
   const auto pa = a.parameters(), pb = b.parameters();

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <random>
 
+#include "graph/executor.h"
+#include "graph/passes/passes.h"
 #include "graph/planner.h"
 #include "graph/serialize.h"
 #include "graph/tracer.h"
@@ -30,9 +32,9 @@ TEST(MemoryPlan, Resnet18ArenaIsAFractionOfItsIntermediates) {
   graph::verify_plan(plan);
   const double ratio = static_cast<double>(plan.arena_bytes) / static_cast<double>(plan.intermediate_bytes);
   std::printf("memory plan resnet18_infer_b1: %zu buffers, intermediates %.2f MB, arena %.2f MB (%.1f%%), "
-              "peak live %.2f MB\n",
+              "peak live %.2f MB, %d outputs written in place\n",
               plan.buffers.size(), plan.intermediate_bytes / 1e6, plan.arena_bytes / 1e6, 100 * ratio,
-              plan.peak_live_bytes / 1e6);
+              plan.peak_live_bytes / 1e6, plan.reused_in_place);
   EXPECT_LE(ratio, 0.40);
   EXPECT_GE(plan.arena_bytes, plan.peak_live_bytes);  // no plan beats the peak
 }
@@ -51,6 +53,62 @@ TEST(MemoryPlan, AliasesShareTheirBufferAndOutputsStayOut) {
   EXPECT_GE(plan.buffer_of[static_cast<size_t>(view.inputs[0])], 0);
   EXPECT_EQ(plan.buffer_of[static_cast<size_t>(t.graph.outputs[0])], -1);
   EXPECT_EQ(plan.buffers.size(), 1u);
+}
+
+TEST(MemoryPlan, ElementwiseChainsRunInPlaceAndGiveEagersResults) {
+  auto fn = [](const std::vector<Tensor>& in) {
+    Tensor a = exp(in[0]);
+    Tensor b = relu(add(a, in[1]));  // add over a (dead after it), relu over the sum
+    Tensor c = mul(b, 2.0);
+    Tensor keep = sigmoid(c);        // c is read again below: sigmoid may not take it
+    return std::vector<Tensor>{sum(add(keep, c))};
+  };
+  const std::vector<Tensor> x{randn({64, 33}), randn({64, 33})};
+  graph::Trace t = graph::trace(fn, x);
+  const graph::MemoryPlan plan = graph::plan_memory(t.graph);
+  graph::verify_plan(plan);
+  // add takes a's buffer, relu and mul the same; the last add takes sigmoid's or c's.
+  EXPECT_EQ(plan.reused_in_place, 4);
+  const auto buffer = [&](int node) { return plan.buffer_of[static_cast<size_t>(t.graph.nodes[static_cast<size_t>(node)].outputs[0])]; };
+  EXPECT_EQ(buffer(0), buffer(1));  // exp -> add
+  EXPECT_EQ(buffer(1), buffer(2));  // add -> relu
+  EXPECT_NE(buffer(3), buffer(4));  // c still live when sigmoid writes
+  graph::Executor run(t.graph);
+  for (int call = 0; call < 3; ++call)  // warm calls reuse the frame: same results
+    EXPECT_EQ(max_rel_error(run.run(x)[0], fn(x)[0]), 0.0);
+}
+
+TEST(Executor, WarmCallsOfFrozenModelsAllocateOnlyTheirOutputs) {
+  for (const char* name : {"cnn28", "resnet18"}) {
+    manual_seed(0);
+    std::shared_ptr<nn::Module> net;
+    if (std::string(name) == "cnn28") net = models::cnn28(); else net = models::resnet18();
+    net->eval();
+    const Tensor x = std::string(name) == "cnn28" ? randn({1, 1, 28, 28}) : randn({1, 3, 224, 224});
+    graph::Trace t = [&] {
+      NoGradGuard no_grad;
+      return graph::trace([&](const std::vector<Tensor>& in) { return net->forward_multi(in); }, {x});
+    }();
+    graph::optimize(t.graph, {.freeze = true});
+    const graph::Executor exec(std::move(t.graph));
+    const Tensor expected = [&] { NoGradGuard g; return net->forward(x); }();
+    EXPECT_LE(max_rel_error(exec.run({x})[0], expected), 1e-5) << name;
+    exec.run({x});  // warm: the frame exists, oneDNN primitives are made
+    const int64_t before = memory_stats().alloc_calls;
+    const Tensor y = exec.run({x})[0];
+    const int64_t allocations = memory_stats().alloc_calls - before;
+    // What is left: the output, and the scratchpad a oneDNN primitive may take from the
+    // caching allocator per execution (a cache hit, not a malloc; none when it needs none).
+    int primitives = 0;
+    for (const graph::Node& n : exec.graph().nodes)
+      primitives += std::string(n.op->name) == "conv2d_blocked" || std::string(n.op->name) == "linear_fused";
+    std::printf("frozen %s: %zu nodes, %d on the fast path, %lld allocations per warm call (%d oneDNN "
+                "scratchpads)\n", name, exec.graph().nodes.size(), exec.fast_path_nodes(),
+                static_cast<long long>(allocations), primitives);
+    EXPECT_EQ(exec.fast_path_nodes(), static_cast<int>(exec.graph().nodes.size())) << name;
+    EXPECT_LE(allocations, 1 + primitives) << name;  // every intermediate lives in the arena
+    EXPECT_LE(max_rel_error(y, expected), 1e-5) << name;
+  }
 }
 
 std::string temp_path(const char* name) {

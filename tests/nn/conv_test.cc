@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -186,6 +187,32 @@ TEST(Conv2d, PrimitivesAreCachedAcrossSteps) {
   const int64_t built = cpu::conv_primitives_created();
   for (int i = 0; i < 3; ++i) step();
   EXPECT_EQ(cpu::conv_primitives_created(), built);
+}
+
+TEST(Conv2d, BackwardPassesReuseReorderedInputsUntilTheyAreWritten) {
+  Generator gen(3);
+  const Tensor x = randn({8, 16, 14, 14}, {}, &gen);
+  Tensor w = randn({32, 16, 3, 3}, {}, &gen).requires_grad_();
+  // A step: the weight gradient finds x as the forward pass reordered it, and the output
+  // gradient as the input gradient's pass reordered it (or the other way round).
+  const int64_t before = cpu::conv_reorders_reused();
+  Tensor xr = x.detach().requires_grad_();
+  Tensor y = F::conv2d(xr, w);
+  sum(mul(y, y)).backward();
+  const int64_t reused = cpu::conv_reorders_reused() - before;
+  std::printf("conv2d step: %lld reorders reused\n", static_cast<long long>(reused));
+  EXPECT_GE(reused, 2);
+
+  // A write between the forward pass and the weight gradient makes the kept copy stale:
+  // the gradient is that of the new values, bit for bit what a fresh tensor gives.
+  Tensor xw = x.clone();
+  const Tensor gy = randn({8, 32, 12, 12}, {}, &gen);
+  const ops::Attrs attrs{{"weight_size", std::vector<int64_t>{32, 16, 3, 3}}};
+  (void)ops::call1(ops::kConv2d, {xw, w.detach()});  // reorders xw and keeps the copy
+  xw.mul_(2.0);
+  const Tensor gw = ops::call1(ops::kConv2dBackwardWeight, {xw, gy}, attrs);
+  const Tensor want = ops::call1(ops::kConv2dBackwardWeight, {xw.clone(), gy}, attrs);
+  EXPECT_EQ(gw.to_vector<float>(), want.to_vector<float>());
 }
 
 TEST(Conv2d, Errors) {

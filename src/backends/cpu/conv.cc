@@ -145,6 +145,7 @@ using Tag = dnnl::memory::format_tag;
 constexpr auto kF32 = dnnl::memory::data_type::f32;
 
 std::atomic<int64_t> g_primitives_created{0};
+std::atomic<int64_t> g_reorders_reused{0};
 
 using onednn::engine;
 
@@ -303,10 +304,47 @@ void run_reorder(const Arg& a, const dnnl::memory& from, const dnnl::memory& to,
   a.reorder->execute(onednn::stream(), args);
 }
 
-// Runs a cached primitive on Tessera buffers (one pointer per arg, in order). Any number
-// of threads may run the same CachedConv at once: every buffer written here is this
-// call's own.
-void run_primitive(const CachedConv& c, const std::vector<void*>& ptrs, const float* bias) {
+// Inputs already in a primitive's layout, kept for the next primitive that reads the same
+// tensor in the same layout. A training step reads a convolution's input in the forward
+// pass and again for the weight gradient, its weight in the forward pass and for the input
+// gradient, and its output gradient in both backward passes: without this each read
+// reorders the tensor again (the "once per step, not once per gradient").
+// An entry is the tensor's storage (held weakly: a freed tensor's entry is dead), its
+// version (an in-place write, an optimizer step, the graph executor rewriting a buffer:
+// the copy is stale), its data pointer and both layouts. Forward passes only add entries;
+// backward passes also look them up, so what they reuse is what the forward pass saw, as
+// with the tensors autograd saves. Per thread (no lock), a few entries, newest first.
+struct ReorderedInput {
+  std::weak_ptr<Storage> storage;
+  const Storage* key = nullptr;
+  uint64_t version = 0;
+  const void* data = nullptr;
+  dnnl::memory::desc user, prim;
+  Tensor copy;
+};
+constexpr size_t kReorderedInputs = 6;
+thread_local std::vector<ReorderedInput> t_reordered;
+
+const Tensor* find_reordered(const Arg& a, const Tensor& t) {
+  const Storage& st = *t.storage();  // (a reference: GCC 12 misreads atomics through shared_ptr)
+  for (ReorderedInput& e : t_reordered)
+    if (e.key == &st && e.data == t.data_ptr() && e.version == st.version() && !e.storage.expired() &&
+        e.user == a.user && e.prim == a.prim)
+      return &e.copy;
+  return nullptr;
+}
+
+void remember_reordered(const Arg& a, const Tensor& t, const Tensor& copy) {
+  std::erase_if(t_reordered, [](const ReorderedInput& e) { return e.storage.expired(); });
+  if (t_reordered.size() >= kReorderedInputs) t_reordered.pop_back();
+  const Storage& st = *t.storage();
+  t_reordered.insert(t_reordered.begin(),
+                     ReorderedInput{t.storage(), &st, st.version(), t.data_ptr(), a.user, a.prim, copy});
+}
+
+// Runs a cached primitive on Tessera tensors (one per arg, in order). Any number of threads
+// may run the same CachedConv at once: every buffer written here is this call's own.
+void run_primitive(const CachedConv& c, Pass pass, const std::vector<const Tensor*>& tensors, const float* bias) {
   detail::sync_openmp_threads();
   dnnl::stream& stream = onednn::stream();
   std::unordered_map<int, dnnl::memory> exec_args;
@@ -314,17 +352,27 @@ void run_primitive(const CachedConv& c, const std::vector<void*>& ptrs, const fl
   std::vector<std::pair<const Arg*, dnnl::memory>> to_write_back;
   for (size_t i = 0; i < c.args.size(); ++i) {
     const Arg& a = c.args[i];
-    dnnl::memory user(a.user, engine(), ptrs[i]);
+    const Tensor& t = *tensors[i];
+    dnnl::memory user(a.user, engine(), t.data_ptr());
     if (!a.reorder) {
       exec_args.emplace(a.id, user);
       continue;
     }
+    if (!a.output && pass != Pass::Forward) {
+      if (const Tensor* copy = find_reordered(a, t)) {
+        g_reorders_reused.fetch_add(1, std::memory_order_relaxed);
+        exec_args.emplace(a.id, dnnl::memory(a.prim, engine(), copy->data_ptr()));
+        continue;
+      }
+    }
     keep.push_back(make_tensor({static_cast<int64_t>(a.prim.get_size())}, DType::UInt8));
-    dnnl::memory prim(a.prim, engine(), keep.back().data_ptr());
+    const Tensor copy = keep.back();
+    dnnl::memory prim(a.prim, engine(), copy.data_ptr());
     if (a.output) {
       to_write_back.emplace_back(&a, user);
     } else {
       run_reorder(a, user, prim, keep);
+      remember_reordered(a, t, copy);
     }
     exec_args.emplace(a.id, prim);
   }
@@ -341,9 +389,10 @@ void run_primitive(const CachedConv& c, const std::vector<void*>& ptrs, const fl
 // dnnl::error, which is no tessera::Error: it is translated here so callers see a kind.
 // The shape rule has already checked the geometry, so a failure other than memory or a
 // configuration oneDNN has no implementation for is a bug in how Tessera calls it.
-void run(Pass pass, const ConvGeometry& g, const std::vector<void*>& ptrs, const float* bias, bool winograd) {
+void run(Pass pass, const ConvGeometry& g, const std::vector<const Tensor*>& tensors, const float* bias,
+         bool winograd) {
   try {
-    run_primitive(*cached(pass, g, bias != nullptr, winograd), ptrs, bias);
+    run_primitive(*cached(pass, g, bias != nullptr, winograd), pass, tensors, bias);
   } catch (const dnnl::error& e) {
     const std::string what = detail::concat(
         "conv2d: oneDNN failed (", e.what(), ") for input [", g.n, ", ", g.c, ", ", g.h, ", ", g.w,
@@ -376,7 +425,7 @@ void conv2d_kernel(const KernelCall& call) {
   Tensor& y = call.outputs[0];
   const ConvGeometry g = geometry_from(x.sizes(), w.sizes(), call.attrs);
   if (use_onednn(x, g)) {
-    run(Pass::Forward, g, {x.data_ptr(), w.data_ptr(), y.data_ptr()},
+    run(Pass::Forward, g, {&x, &w, &y},
         b.defined() ? b.data<float>() : nullptr, wants_winograd(call.attrs));
   } else if (x.dtype() == DType::Float64) {
     ref_forward<double>(g, x.data<double>(), w.data<double>(), b.defined() ? b.data<double>() : nullptr,
@@ -390,7 +439,7 @@ void conv2d_kernel(const KernelCall& call) {
 // gx = backward data of the convolution `g`, from gy and w.
 void backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx, bool winograd) {
   if (use_onednn(gy, g)) {
-    run(Pass::BackwardData, g, {gy.data_ptr(), w.data_ptr(), gx.data_ptr()}, nullptr, winograd);
+    run(Pass::BackwardData, g, {&gy, &w, &gx}, nullptr, winograd);
   } else if (gy.dtype() == DType::Float64) {
     ref_backward_data<double>(g, gy.data<double>(), w.data<double>(), gx.data<double>());
   } else {
@@ -411,7 +460,7 @@ void backward_weight_kernel(const KernelCall& call) {
   Tensor& gw = call.outputs[0];
   const ConvGeometry g = geometry_from(x.sizes(), size_attr(call.attrs, "weight_size"), call.attrs);
   if (use_onednn(x, g)) {
-    run(Pass::BackwardWeights, g, {x.data_ptr(), gy.data_ptr(), gw.data_ptr()}, nullptr, wants_winograd(call.attrs));
+    run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs));
   } else if (x.dtype() == DType::Float64) {
     ref_backward_weights<double>(g, x.data<double>(), gy.data<double>(), gw.data<double>());
   } else {
@@ -454,6 +503,7 @@ void conv_transpose2d_kernel(const KernelCall& call) {
 }  // namespace
 
 int64_t conv_primitives_created() { return g_primitives_created.load(std::memory_order_relaxed); }
+int64_t conv_reorders_reused() { return g_reorders_reused.load(std::memory_order_relaxed); }
 
 void register_conv_kernels() {
   using namespace ops;
