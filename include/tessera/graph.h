@@ -41,16 +41,25 @@ struct CompileOptions {
   // in the environment does the same for every compiled function.
   bool dump = false;
   size_t max_cached_graphs = 8;  // per compiled function; the least recently used goes
+  // Inputs whose batch (dim 0, the same in every input) differs from a cached graph's, and
+  // nothing else, re-derive that graph for the new batch instead of tracing again: no eager
+  // run, no passes (tf.function's None batch dimension, torch.compile(dynamic=True)).
+  // Promise that the function depends on the batch only through its tensors' shapes: a
+  // value computed from x.size(0) in C++ (a loss divided by the batch by hand; use mean)
+  // is baked into the graph. Where the graph spells the batch into something other than a
+  // shape, or a shape rule refuses, it traces as without the option (docs/graph.md).
+  bool dynamic_batch = false;
 };
 
 struct CompileStats {
   int traces = 0;     // graphs captured (first calls and retraces)
   int graph_runs = 0; // calls answered by a cached graph
   int evictions = 0;  // graphs dropped for the size limit
+  int batch_respecializations = 0;  // graphs re-derived for a new batch (dynamic_batch)
 };
 
 class CompiledFunction;
-TESSERA_API CompiledFunction load_compiled(const std::string& path);
+TESSERA_API CompiledFunction load_compiled(const std::string& path, CompileOptions options = {});
 
 class TESSERA_API CompiledFunction {
  public:
@@ -72,15 +81,16 @@ class TESSERA_API CompiledFunction {
   struct Impl;
 
  private:
-  friend TESSERA_API CompiledFunction load_compiled(const std::string& path);
+  friend TESSERA_API CompiledFunction load_compiled(const std::string& path, CompileOptions options);
   std::shared_ptr<Impl> impl_;
 };
 
 TESSERA_API CompiledFunction compile(CompiledFunction::Fn fn, CompileOptions options = {});
 // A graph saved by CompiledFunction::save. It takes inputs of the shapes and dtypes it was
-// traced with (another is an InvalidArgumentError naming both). A missing file is an
+// traced with (another is an InvalidArgumentError naming both) or, with
+// options.dynamic_batch, of any batch where the graph allows it (options.max_cached_graphs
+// bounds the batches kept; the other options are the saved graph's). A missing file is an
 // IOError, a corrupt one an InvalidArgumentError naming what is wrong.
-TESSERA_API CompiledFunction load_compiled(const std::string& path);
 // A module's forward (forward_multi: any number of inputs and outputs). The module is held
 // by reference: it must outlive the compiled function.
 TESSERA_API CompiledFunction compile(nn::Module& module, CompileOptions options = {});

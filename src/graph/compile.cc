@@ -36,11 +36,26 @@ struct Entry {
   Signature signature;
   std::vector<graph::Guard> guards;
   std::shared_ptr<const graph::Executor> executor;
-  bool matches(const Signature& s) const {
-    if (!(signature == s)) return false;
+  bool guards_hold() const {
     for (const graph::Guard& g : guards)
       if (!g.holds()) return false;
     return true;
+  }
+  bool matches(const Signature& s) const { return signature == s && guards_hold(); }
+  // The batch `s` has where it differs from this entry's signature in dim 0 alone (the
+  // same in every input), else -1.
+  int64_t other_batch(const Signature& s) const {
+    if (signature.dtypes != s.dtypes || s.sizes.empty() || signature.sizes.size() != s.sizes.size()) return -1;
+    int64_t batch = -1;
+    for (size_t i = 0; i < s.sizes.size(); ++i) {
+      const Shape &a = signature.sizes[i], &b = s.sizes[i];
+      if (a.size() != b.size() || a.empty() || a[0] != signature.sizes[0][0]) return -1;
+      for (size_t d = 1; d < a.size(); ++d)
+        if (a[d] != b[d]) return -1;
+      if (i == 0) batch = b[0];
+      if (b[0] != batch) return -1;
+    }
+    return batch == signature.sizes[0][0] ? -1 : batch;
   }
 };
 
@@ -88,6 +103,56 @@ CompiledFunction::CompiledFunction(Fn fn, CompileOptions options) : impl_(std::m
   impl_->options = options;
 }
 
+namespace {
+
+// dynamic_batch: a cached graph that differs from `sig` in the batch alone, re-derived for
+// it and cached under `sig` with the same guards; null when there is none or the graph
+// does not allow it.
+std::shared_ptr<const graph::Executor> respecialize(CompiledFunction::Impl& m, const Signature& sig) {
+  std::shared_ptr<const graph::Executor> base;
+  std::vector<graph::Guard> guards;
+  int64_t batch = -1;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    for (const Entry& e : m.cache) {
+      batch = e.other_batch(sig);
+      if (batch >= 0 && e.guards_hold()) {
+        base = e.executor;
+        guards = e.guards;
+        break;
+      }
+    }
+  }
+  if (!base) return nullptr;
+  std::string why_not;
+  std::optional<graph::Graph> g = graph::with_batch_size(base->graph(), batch, &why_not);
+  const bool dump = m.options.dump || dump_from_env();
+  if (!g) {
+    if (dump)
+      std::fprintf(stderr, "tessera: graph not re-derived for batch %lld (%s): tracing\n",
+                   static_cast<long long>(batch), why_not.c_str());
+    return nullptr;
+  }
+  if (dump)
+    std::fprintf(stderr, "tessera: graph re-derived for batch %lld\n%s", static_cast<long long>(batch),
+                 g->dump().c_str());
+  std::string text = g->dump();
+  auto exec = std::make_shared<const graph::Executor>(std::move(*g));
+  std::lock_guard<std::mutex> lock(m.mu);
+  ++m.stats.batch_respecializations;
+  ++m.stats.graph_runs;
+  m.last_graph = std::move(text);
+  m.last = exec;
+  m.cache.push_front(Entry{sig, std::move(guards), exec});
+  while (m.cache.size() > m.options.max_cached_graphs) {
+    m.cache.pop_back();
+    ++m.stats.evictions;
+  }
+  return exec;
+}
+
+}  // namespace
+
 std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inputs) {
   Impl& m = *impl_;
   // Called while another function is traced: run eagerly, so the outer trace records
@@ -107,6 +172,9 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
     }
   }
   if (executor) return executor->run(inputs);
+  if (m.options.dynamic_batch) {
+    if (std::shared_ptr<const graph::Executor> e = respecialize(m, sig)) return e->run(inputs);
+  }
   if (!m.fn) {
     const Entry& only = m.cache.front();
     throw_error(ErrorKind::InvalidArgument,
@@ -181,7 +249,7 @@ CompiledFunction compile(CompiledFunction::Fn fn, CompileOptions options) {
   return CompiledFunction(std::move(fn), options);
 }
 
-CompiledFunction load_compiled(const std::string& path) {
+CompiledFunction load_compiled(const std::string& path, CompileOptions options) {
   graph::Graph g = graph::load_graph(path);
   Entry e{Signature(std::vector<Tensor>{}), {}, nullptr};
   for (int id : g.inputs) {
@@ -191,8 +259,12 @@ CompiledFunction load_compiled(const std::string& path) {
   }
   std::string text = g.dump();
   e.executor = std::make_shared<const graph::Executor>(std::move(g));
-  // A placeholder function keeps the constructor's check; the cache always answers.
-  CompiledFunction f([](const std::vector<Tensor>&) { return std::vector<Tensor>{}; });
+  // A placeholder function keeps the constructor's checks; the cache always answers (or,
+  // with dynamic_batch, re-derives a cached graph).
+  CompileOptions kept;
+  kept.dynamic_batch = options.dynamic_batch;
+  kept.max_cached_graphs = options.max_cached_graphs;
+  CompiledFunction f([](const std::vector<Tensor>&) { return std::vector<Tensor>{}; }, kept);
   CompiledFunction::Impl& m = *f.impl_;
   m.fn = nullptr;
   m.source = path;

@@ -134,6 +134,19 @@ TEST(CompiledFile, SavedCnn28RunsAfterLoadingWithTheSameOutputs) {
   // Another input shape than the graph's: an error naming both.
   const std::string msg = error_of([&] { g(randn({3, 1, 28, 28})); });
   EXPECT_NE(msg.find("takes inputs [2, 1, 28, 28] f32; got [3, 1, 28, 28] f32"), std::string::npos) << msg;
+  // Loaded with dynamic_batch: any batch (the graph re-derived), the same outputs as eager;
+  // another image size is still an error.
+  f.save(path);
+  CompileOptions o;
+  o.dynamic_batch = true;
+  CompiledFunction h = load_compiled(path, o);
+  std::remove(path.c_str());
+  for (int64_t batch : {3, 1, 16}) {
+    const Tensor xb = randn({batch, 1, 28, 28});
+    EXPECT_LE(max(abs(h(xb) - (*net)(xb))).item<double>(), 1e-6) << batch;
+  }
+  EXPECT_EQ(h.stats().batch_respecializations, 3);
+  EXPECT_NE(error_of([&] { h(randn({2, 1, 32, 32})); }).find("got [2, 1, 32, 32] f32"), std::string::npos);
 }
 
 TEST(CompiledFile, SaveBeforeAnyCallIsAClearError) {

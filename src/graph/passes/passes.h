@@ -1,6 +1,7 @@
 #pragma once
 // Graph passes. Each keeps the graph's meaning (the same outputs and the same writes, in
 // the same order) and leaves it verifiable; optimize() runs Graph::verify() after each.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,12 @@ int fuse_threshold_backward(Graph& g);
 // Drops captured and constant values nothing reads any more (weights folded into new
 // constants) and renumbers the values, so a saved graph does not carry them.
 int drop_unused_values(Graph& g);
+
+// The graph re-derived for inputs whose dim 0 (the batch, the same in every input) is
+// `batch`: attributes that spell the batch into a shape rewritten, every shape inferred
+// again (batch.cc says what is refused). nullopt when the graph does not allow it (then the
+// caller traces again), with the reason in `why_not` when given.
+std::optional<Graph> with_batch_size(const Graph& g, int64_t batch, std::string* why_not = nullptr);
 
 // Who reads each value, as the fusion passes ask it: how many node inputs, the last node
 // that reads it, and whether the graph returns it. Values added later read as unread.
