@@ -176,5 +176,6 @@ void init_optim(py::module_& m);
 void init_data(py::module_& m);
 void init_train(py::module_& m);
 void init_io(py::module_& m);
+void init_graph(py::module_& m);
 
 }  // namespace tessera::python

@@ -82,4 +82,5 @@ PYBIND11_MODULE(_C, m) {
   init_data(m);
   init_train(m);
   init_io(m);
+  init_graph(m);
 }

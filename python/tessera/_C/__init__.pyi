@@ -17,7 +17,32 @@ from . import models
 from . import nn
 from . import optim
 from . import train
-__all__ = ['Error', 'Generator', 'IOError', 'InternalError', 'InvalidArgumentError', 'NotImplementedError', 'OutOfMemoryError', 'Tensor', 'abs', 'add', 'addmm', 'all', 'allclose', 'amax', 'amin', 'any', 'argmax', 'argmin', 'argsort', 'atan2', 'autograd', 'bernoulli', 'bmm', 'can_cast', 'cat', 'ceil', 'chunk', 'clamp', 'clip', 'clone', 'concat', 'cos', 'cumsum', 'data', 'default_generator', 'detach', 'diagonal', 'div', 'divide', 'dot', 'dtype', 'empty_like', 'eq', 'equal', 'erf', 'exp', 'expm1', 'eye', 'flatten', 'flip', 'floor', 'floor_divide', 'from_numpy', 'full_like', 'gather', 'ge', 'gelu', 'get_num_threads', 'gt', 'index_put', 'index_select', 'io', 'is_tensor', 'isfinite', 'isinf', 'isnan', 'le', 'linspace', 'log', 'log1p', 'log2', 'log_softmax', 'logical_and', 'logical_not', 'logical_or', 'logical_xor', 'logsumexp', 'lt', 'manual_seed', 'masked_fill', 'matmul', 'max', 'maximum', 'mean', 'min', 'minimum', 'mm', 'models', 'mul', 'multiply', 'nan_to_num', 'narrow', 'ne', 'neg', 'negative', 'nn', 'norm', 'numel', 'ones_like', 'optim', 'outer', 'permute', 'pow', 'prod', 'promote_types', 'rand_like', 'randn_like', 'randperm', 'reciprocal', 'relu', 'remainder', 'reshape', 'roll', 'round', 'rsqrt', 'scatter', 'scatter_add', 'set_num_threads', 'sigmoid', 'sign', 'silu', 'sin', 'softmax', 'softplus', 'sort', 'split', 'sqrt', 'square', 'squeeze', 'stack', 'std', 'sub', 'subtract', 'sum', 't', 'tan', 'tanh', 'tile', 'topk', 'train', 'transpose', 'tril', 'triu', 'unsqueeze', 'var', 'where', 'zeros_like']
+__all__ = ['CompiledFunction', 'Error', 'Generator', 'IOError', 'InternalError', 'InvalidArgumentError', 'NotImplementedError', 'OutOfMemoryError', 'Tensor', 'abs', 'add', 'addmm', 'all', 'allclose', 'amax', 'amin', 'any', 'argmax', 'argmin', 'argsort', 'atan2', 'autograd', 'bernoulli', 'bmm', 'can_cast', 'cat', 'ceil', 'chunk', 'clamp', 'clip', 'clone', 'compile', 'concat', 'cos', 'cumsum', 'data', 'default_generator', 'detach', 'diagonal', 'div', 'divide', 'dot', 'dtype', 'empty_like', 'eq', 'equal', 'erf', 'exp', 'expm1', 'eye', 'flatten', 'flip', 'floor', 'floor_divide', 'from_numpy', 'full_like', 'gather', 'ge', 'gelu', 'get_num_threads', 'gt', 'index_put', 'index_select', 'io', 'is_tensor', 'isfinite', 'isinf', 'isnan', 'le', 'linspace', 'load_compiled', 'log', 'log1p', 'log2', 'log_softmax', 'logical_and', 'logical_not', 'logical_or', 'logical_xor', 'logsumexp', 'lt', 'manual_seed', 'masked_fill', 'matmul', 'max', 'maximum', 'mean', 'min', 'minimum', 'mm', 'models', 'mul', 'multiply', 'nan_to_num', 'narrow', 'ne', 'neg', 'negative', 'nn', 'norm', 'numel', 'ones_like', 'optim', 'outer', 'permute', 'pow', 'prod', 'promote_types', 'rand_like', 'randn_like', 'randperm', 'reciprocal', 'relu', 'remainder', 'reshape', 'roll', 'round', 'rsqrt', 'scatter', 'scatter_add', 'set_num_threads', 'sigmoid', 'sign', 'silu', 'sin', 'softmax', 'softplus', 'sort', 'split', 'sqrt', 'square', 'squeeze', 'stack', 'std', 'sub', 'subtract', 'sum', 't', 'tan', 'tanh', 'tile', 'topk', 'train', 'transpose', 'tril', 'triu', 'unsqueeze', 'var', 'where', 'zeros_like']
+class CompiledFunction:
+    """
+    A function (or module) compiled into graphs: see tessera.compile.
+    """
+    @staticmethod
+    def _pybind11_conduit_v1_(*args, **kwargs):
+        ...
+    def __call__(self, *args) -> typing.Any:
+        ...
+    def last_graph(self) -> str:
+        """
+        The optimized graph the last call used, as text.
+        """
+    def save(self, path: str) -> None:
+        """
+        Writes the last call's graph and its weights to one safetensors file.
+        """
+    @property
+    def cached_graphs(self) -> int:
+        ...
+    @property
+    def stats(self) -> dict:
+        """
+        traces, graph_runs, evictions and batch_respecializations so far
+        """
 class Generator:
     """
     A Philox random generator (seed, offset).
@@ -667,6 +692,15 @@ def clip(input: Tensor, min: typing.Any = None, max: typing.Any = None) -> Tenso
     ...
 def clone(input: Tensor) -> Tensor:
     ...
+def compile(fn: typing.Any, *, optimize: bool = True, freeze: bool = False, dynamic_batch: bool = False, dump: bool = False, max_cached_graphs: int = 8) -> CompiledFunction:
+    """
+    Compiles fn (a function of tensors, or an nn.Module) into graphs.
+    
+    The first call per input signature traces fn (its results are eager ones) and optimizes the
+    graph; later calls run the graph. freeze: weights become constants (inference);
+    dynamic_batch: another batch size re-derives a cached graph instead of tracing.
+    See docs/graph.md.
+    """
 def concat(tensors: list[Tensor], dim: int = 0) -> Tensor:
     ...
 def cos(input: Tensor) -> Tensor:
@@ -739,6 +773,10 @@ def le(input: Tensor, other: typing.Any) -> Tensor:
     ...
 def linspace(start: float, end: float, steps: int, *, dtype: dtype = dtype.float32) -> Tensor:
     ...
+def load_compiled(path: str, *, dynamic_batch: bool = False, max_cached_graphs: int = 8) -> CompiledFunction:
+    """
+    Loads a graph saved by CompiledFunction.save.
+    """
 def log(input: Tensor) -> Tensor:
     ...
 def log1p(input: Tensor) -> Tensor:
