@@ -719,6 +719,35 @@ TEST(GraphPasses, TrainingGraphsFuseReluGradientsAndPickWinograd) {
   EXPECT_LE(max_rel_error(again[1], first[1]), 1e-5);  // the first conv's weight gradient
 }
 
+TEST(GraphPasses, LinearWeightGradientsAreComputedUntransposed) {
+  manual_seed(19);
+  auto net = models::mlp();
+  optim::SGD opt(net->parameters(), optim::SGDOptions{});
+  auto step = [&](const std::vector<Tensor>& in) {
+    opt.zero_grad();
+    Tensor loss = F::cross_entropy((*net)(in[0]), in[1]);
+    loss.backward();
+    std::vector<Tensor> out{loss};
+    for (const Tensor& p : net->parameters()) out.push_back(p.grad().clone());
+    return out;
+  };
+  auto eager_net = models::mlp();
+  eager_net->load_state_dict(net->state_dict());
+  CompiledFunction f = compile(step);
+  const Tensor x = randn({16, 784}), y = randint(0, 10, {16});
+  f({x, y});  // traces
+  const std::string g = f.last_graph();
+  // Three layers: each weight gradient one mm writing [out, in], no transposed copy left.
+  EXPECT_EQ(g.find("strides=[1, "), std::string::npos) << g;  // no transposed view copied
+  EXPECT_GE(count_nodes(g, "mm"), 3) << g;
+  const std::vector<Tensor> got = f({x, y});
+  optim::SGD eager_opt(eager_net->parameters(), optim::SGDOptions{});
+  eager_opt.zero_grad();
+  F::cross_entropy((*eager_net)(x), y).backward();
+  const std::vector<Tensor> params = eager_net->parameters();
+  for (size_t i = 0; i < params.size(); ++i) EXPECT_LE(max_rel_error(got[i + 1], params[i].grad()), 1e-6) << i;
+}
+
 TEST(GraphIR, VerifierCatchesABrokenGraph) {
   graph::Trace t = trace_of([](const std::vector<Tensor>& in) { return std::vector<Tensor>{exp(neg(in[0]))}; },
                             {randn({2})});

@@ -44,6 +44,11 @@ int select_conv_algorithms(Graph& g);
 // threshold_backward node, in any graph (fuse_threshold_backward.cc). Returns the count.
 int fuse_threshold_backward(Graph& g);
 
+// Turns a linear layer's weight gradient as autograd writes it, clone(transpose(mm(a, b)
+// [* 1])), into one mm(b^T, a^T) writing the contiguous result, in any graph
+// (fold_transposed_gradients.cc). Returns the chains folded.
+int fold_transposed_gradients(Graph& g);
+
 // Drops captured and constant values nothing reads any more (weights folded into new
 // constants) and renumbers the values, so a saved graph does not carry them.
 int drop_unused_values(Graph& g);
