@@ -274,26 +274,12 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
   return c;
 }
 
-std::shared_ptr<CachedConv> cached(Pass pass, const ConvGeometry& g, bool bias, bool winograd) {
-  // oneDNN fixes a primitive's split over threads (and so the order its sums run in) when
-  // it builds it, so the thread count is part of the key: after set_num_threads, a
-  // primitive computes exactly what a fresh process with that count would.
-  detail::sync_openmp_threads();
-  const std::vector<int64_t> key{static_cast<int64_t>(pass), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw,
-                                 g.groups, g.stride[0], g.stride[1], g.dilation[0], g.dilation[1],
-                                 g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1],
-                                 bias ? 1 : 0, winograd ? 1 : 0, get_num_threads()};
-  static std::mutex mu;
-  static std::map<std::vector<int64_t>, std::shared_ptr<CachedConv>> cache;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache.find(key);
-    if (it != cache.end()) return it->second;
-  }
-  // Built outside the lock (it takes a while); a racing thread's duplicate is harmless.
-  std::shared_ptr<CachedConv> c = build(pass, g, bias, winograd);
-  std::lock_guard<std::mutex> lock(mu);
-  return cache.emplace(key, c).first->second;
+std::shared_ptr<const CachedConv> cached(Pass pass, const ConvGeometry& g, bool bias, bool winograd) {
+  return onednn::cached_primitive<CachedConv>(
+      {static_cast<int64_t>(pass), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.groups, g.stride[0], g.stride[1],
+       g.dilation[0], g.dilation[1], g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1], bias ? 1 : 0,
+       winograd ? 1 : 0},
+      [&] { return build(pass, g, bias, winograd); });
 }
 
 // Runs one reorder of `a` from `from` to `to`, with a scratchpad of its own if it needs one.

@@ -220,20 +220,10 @@ std::shared_ptr<const BlockedConv> build(const ops::ConvGeometry& g, bool blocke
 
 std::shared_ptr<const BlockedConv> cached(const ops::ConvGeometry& g, bool blocked_input, int64_t b,
                                           int64_t weight_rank, bool residual, bool relu, bool winograd) {
-  detail::sync_openmp_threads();  // the thread count is part of the key (see conv.cc)
-  const std::vector<int64_t> key{g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride[0], g.stride[1], g.dilation[0],
-                                 g.dilation[1], g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1],
-                                 blocked_input, b, weight_rank, residual, relu, winograd, get_num_threads()};
-  static std::mutex mu;
-  static std::map<std::vector<int64_t>, std::shared_ptr<const BlockedConv>> cache;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache.find(key);
-    if (it != cache.end()) return it->second;
-  }
-  std::shared_ptr<const BlockedConv> c = build(g, blocked_input, b, weight_rank, residual, relu, winograd);
-  std::lock_guard<std::mutex> lock(mu);
-  return cache.emplace(key, c).first->second;
+  return onednn::cached_primitive<BlockedConv>(
+      {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride[0], g.stride[1], g.dilation[0], g.dilation[1], g.pad_begin[0],
+       g.pad_begin[1], g.pad_end[0], g.pad_end[1], blocked_input, b, weight_rank, residual, relu, winograd},
+      [&] { return build(g, blocked_input, b, weight_rank, residual, relu, winograd); });
 }
 
 void conv2d_blocked(const KernelCall& call) {

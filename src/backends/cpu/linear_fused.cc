@@ -56,18 +56,8 @@ std::shared_ptr<const FusedLinear> build(int64_t m, int64_t k, int64_t n, int64_
 
 std::shared_ptr<const FusedLinear> cached(int64_t m, int64_t k, int64_t n, int64_t ws0, int64_t ws1, bool residual,
                                           bool relu) {
-  detail::sync_openmp_threads();  // the thread count is part of the key (see conv.cc)
-  const std::vector<int64_t> key{m, k, n, ws0, ws1, residual, relu, get_num_threads()};
-  static std::mutex mu;
-  static std::map<std::vector<int64_t>, std::shared_ptr<const FusedLinear>> cache;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache.find(key);
-    if (it != cache.end()) return it->second;
-  }
-  std::shared_ptr<const FusedLinear> c = build(m, k, n, ws0, ws1, residual, relu);
-  std::lock_guard<std::mutex> lock(mu);
-  return cache.emplace(key, c).first->second;
+  return onednn::cached_primitive<FusedLinear>({m, k, n, ws0, ws1, residual, relu},
+                                               [&] { return build(m, k, n, ws0, ws1, residual, relu); });
 }
 
 void linear_fused_kernel(const KernelCall& call) {

@@ -12,9 +12,14 @@
 //     running a primitive: oneDNN sizes its work from OpenMP's per-thread count.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <map>
+#include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "core/parallel_internal.h"
+#include "tessera/parallel.h"
 #include "tessera/tensor.h"
 
 namespace tessera::cpu::onednn {
@@ -29,6 +34,29 @@ dnnl::primitive_attr attr();
 // it to `args` as DNNL_ARG_SCRATCHPAD; nothing for an empty one. Returns the tensor that
 // owns the memory: keep it until the execution has finished (stream().wait()).
 Tensor add_scratchpad(const dnnl::memory::desc& desc, std::unordered_map<int, dnnl::memory>& args);
+
+// The cache every oneDNN kernel keeps its primitives in: creating a primitive costs far
+// more than running a small one, and a loop repeats the same shapes. `key` is the call's
+// geometry; the thread count is added to it (oneDNN fixes a primitive's split over threads,
+// and so the order its sums run in, when it builds it: after set_num_threads a primitive
+// computes exactly what a fresh process with that count would), after the OpenMP team is
+// synced to it. `build()` runs outside the lock (it takes a while); a racing thread's
+// duplicate is dropped. One cache per T, process-wide; entries are immutable once built.
+template <typename T, typename Build>
+std::shared_ptr<const T> cached_primitive(std::vector<int64_t> key, Build&& build) {
+  detail::sync_openmp_threads();
+  key.push_back(get_num_threads());
+  static std::mutex mu;
+  static std::map<std::vector<int64_t>, std::shared_ptr<const T>> cache;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+  }
+  std::shared_ptr<const T> made = build();
+  std::lock_guard<std::mutex> lock(mu);
+  return cache.emplace(std::move(key), std::move(made)).first->second;
+}
 
 // A weight tensor as a primitive reads it, when it reads another layout (`to`, reached
 // from the tensor's own layout `from` by `reorder`): a plain convolution weight in the
