@@ -109,6 +109,7 @@ class Summary:
             tp90 = self.value(wl, t, ts, metric, "p90") if ts else None
             skipped = sorted((s, why) for (w, th, s), why in self.skipped.items() if w == wl and th == t)
             acc = {s: self.value(wl, t, s, "test_acc") for s in (ts, ps) if s}
+            acc = {s: a for s, a in acc.items() if a is not None}
             rows.append({"workload": wl, "threads": t, "metric": metric,
                          "tessera_system": ts, "tessera": tv, "tessera_p90": tp90,
                          "peer_system": ps, "peer": pv, "ratio": ratio,
@@ -146,7 +147,7 @@ def format_table(summary):
         ratio = "-" if r["ratio"] is None else "%.2f" % r["ratio"]
         extra = ""
         if r["test_acc"]:
-            extra = " (acc %s)" % ", ".join("%s %.4f" % (s, a) for s, a in r["test_acc"].items() if a is not None)
+            extra = " (acc %s)" % ", ".join("%s %.4f" % (s, a) for s, a in r["test_acc"].items())
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s%s |" % (
             r["workload"], r["threads"], r["tessera_system"] or "-",
             fmt(r["tessera"], r["metric"]) + (unit if r["tessera"] is not None else ""),
