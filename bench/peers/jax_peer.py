@@ -231,8 +231,8 @@ def sgd_momentum(lr=0.01, mom=0.9):
 
 def adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
     def init(p):
-        z = jax.tree_util.tree_map(jnp.zeros_like, p)
-        return (z, z)
+        # two distinct trees: the step donates its state, and a buffer may be donated once
+        return (jax.tree_util.tree_map(jnp.zeros_like, p), jax.tree_util.tree_map(jnp.zeros_like, p))
 
     def update(p, g, st, t):
         m, v = st
