@@ -54,9 +54,10 @@ DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-m
 FMNIST_MEAN, FMNIST_STD = 0.2860, 0.3530  # Fashion-MNIST train statistics, as torch_bench.py
 
 
-def parse_args(description, configs, workloads, extra=None):
+def parse_args(description, configs, workloads, extra=None, only=None):
     """The command line every runner takes. `configs` lists its configuration names
-    (system names), `workloads` the workloads it can express."""
+    (system names), `workloads` the workloads it can express, only[workload] (optional)
+    the configurations that express that workload when not all do."""
     ap = argparse.ArgumentParser(description=description,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1,
@@ -82,10 +83,15 @@ def parse_args(description, configs, workloads, extra=None):
         ap.error("--threads must be at least 1, got %d" % args.threads)
     if args.iters is not None and args.iters < 1:
         ap.error("--iters must be at least 1, got %d" % args.iters)
+    only = only or {}
     if args.list:
+        # "workloads: ...", "configs: ...", then "<workload>: <its configurations>" each
         print("workloads: " + " ".join(workloads))
         print("configs: " + " ".join(configs))
+        for w in workloads:
+            print("%s: %s" % (w, " ".join(only.get(w, configs))))
         sys.exit(0)
+    args.only = only
     args.workloads = args.workload or [w for w in workloads if w != "cnn28_fmnist_epoch"]
     args.configs = args.config or list(configs)
     return args
@@ -222,13 +228,13 @@ def load_fmnist(data_dir):
     return prep(xtr), ytr.astype(np.int64), prep(xte), yte.astype(np.int64)
 
 
-def run_all(args, reporter, fns, only=None):
+def run_all(args, reporter, fns):
     """Runs each requested workload's function under every requested configuration;
-    fns[workload](config) runs one. only[workload] (optional) lists the configurations
-    that express that workload (a library call such as gemm needs no compiler, so
-    it is measured once); the others are passed over without a line. A failure is
-    reported as skipped and the run goes on."""
-    only = only or {}
+    fns[workload](config) runs one. The configurations that do not express a workload
+    (parse_args' `only`: a library call such as gemm needs no compiler, so it is
+    measured once) are passed over without a line. A failure is reported as skipped and
+    the run goes on."""
+    only = args.only
     for wl in args.workloads:
         for cfg in args.configs:
             if wl in only and cfg not in only[wl]:

@@ -25,7 +25,11 @@ import peer_common as pc  # noqa: E402
 CONFIGS = ["tensorflow-eager", "tensorflow-function", "tensorflow-xla"]
 WORKLOADS = pc.ALL_WORKLOADS
 
-args = pc.parse_args(__doc__, CONFIGS, WORKLOADS)
+# gemm: a library call (eager) and XLA's; the epoch: graph and XLA (eager would take many
+# minutes for what the training-step workloads already show).
+ONLY = {"gemm_1024": ["tensorflow-eager", "tensorflow-xla"],
+        "cnn28_fmnist_epoch": ["tensorflow-function", "tensorflow-xla"]}
+args = pc.parse_args(__doc__, CONFIGS, WORKLOADS, only=ONLY)
 T = args.threads
 pc.set_thread_env(T)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -242,10 +246,7 @@ def main():
     }
     for wl in INFER_MODEL:
         fns[wl] = run_infer(wl)
-    # gemm: a library call (eager) and XLA's; the epoch: graph and XLA (eager would take
-    # many minutes for what the training-step workloads already show).
-    pc.run_all(args, rep, fns, only={"gemm_1024": ["tensorflow-eager", "tensorflow-xla"],
-                                     "cnn28_fmnist_epoch": ["tensorflow-function", "tensorflow-xla"]})
+    pc.run_all(args, rep, fns)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ def extra(ap):
                          "with a reference input/output .npy pair) and exit")
 
 
-args = pc.parse_args(__doc__, CONFIGS, WORKLOADS, extra)
+# gemm is one library call (nothing to compile); the epoch runs eager and compiled.
+ONLY = {"gemm_1024": ["pytorch-eager"], "cnn28_fmnist_epoch": ["pytorch-eager", "pytorch-compile"]}
+args = pc.parse_args(__doc__, CONFIGS, WORKLOADS, extra, ONLY)
 T = args.threads
 pc.set_thread_env(T)
 
@@ -266,9 +268,7 @@ def main():
     }
     for wl in INFER_MODEL:
         fns[wl] = run_infer(wl)
-    # gemm is one library call (nothing to compile); the epoch runs eager and compiled.
-    pc.run_all(args, rep, fns, only={"gemm_1024": ["pytorch-eager"],
-                                     "cnn28_fmnist_epoch": ["pytorch-eager", "pytorch-compile"]})
+    pc.run_all(args, rep, fns)
 
 
 if __name__ == "__main__":
