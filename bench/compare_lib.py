@@ -188,15 +188,18 @@ def plot_ratios(summary, path):
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(wls) + 2), 4.5))
     width = 0.8 / max(1, len(threads))
     for i, t in enumerate(threads):
-        xs, ys = [], []
+        xs, ys, peers = [], [], []
         for j, w in enumerate(wls):
             for r in rows:
                 if r["workload"] == w and r["threads"] == t:
                     xs.append(j + (i - (len(threads) - 1) / 2) * width)
                     ys.append(r["ratio"])
+                    peers.append(r["peer_system"])
         bars = ax.bar(xs, ys, width, label="%s thread%s" % (t, "" if t == 1 else "s"))
-        for b, y in zip(bars, ys):
-            ax.annotate("%.2f" % y, (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom", fontsize=7)
+        for b, y, p in zip(bars, ys, peers):
+            # the ratio, and whom it is against
+            ax.annotate("%.2f\n%s" % (y, p), (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom",
+                        fontsize=6)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(wls)))
     ax.set_xticklabels(wls, rotation=30, ha="right", fontsize=8)

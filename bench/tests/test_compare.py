@@ -161,3 +161,43 @@ def test_compare_rejects_bad_arguments(argv, expect, tmp_path):
 def test_compare_help():
     p = subprocess.run([sys.executable, COMPARE, "--help"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "--quick" in p.stdout and "--peers" in p.stdout
+
+
+def load_compare():
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("compare_script", COMPARE)
+    spec = importlib.util.spec_from_loader("compare_script", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def test_plan_runs_each_configuration_that_expresses_a_workload(tmp_path):
+    cmp = load_compare()
+    info = {"pytorch": {"gemm_1024": ["pytorch-eager"], "cnn28_infer_b1": ["pytorch-eager", "pytorch-compile"]},
+            "onnxruntime": {"cnn28_infer_b1": ["onnxruntime"]}}
+    args = cmp.parse_args(["--out", str(tmp_path), "--workload", "gemm_1024", "--workload", "cnn28_infer_b1"])
+    jobs = cmp.plan(args, info)
+    # gemm: Tessera eager only (graph mode runs the same library call), one PyTorch config
+    assert [j["label"] for j in jobs["gemm_1024"]] == ["tessera-eager", "pytorch-eager"]
+    # the full run: one process per configuration, each with its own RSS label
+    assert [j["label"] for j in jobs["cnn28_infer_b1"]] == [
+        "tessera-eager", "tessera-graph", "pytorch-eager", "pytorch-compile", "onnxruntime"]
+    ort = [j for j in jobs["cnn28_infer_b1"] if j["label"] == "onnxruntime"][0]
+    assert "--onnx-dir" in ort["cmd"] and "--quick" not in ort["cmd"]
+    # --quick: one process per peer for all its configurations, fewer Tessera iterations
+    args = cmp.parse_args(["--out", str(tmp_path), "--quick", "--workload", "cnn28_infer_b1"])
+    jobs = cmp.plan(args, info)
+    assert [(j["label"], j["systems"]) for j in jobs["cnn28_infer_b1"]][2:] == [
+        ("pytorch", ["pytorch-eager", "pytorch-compile"]), ("onnxruntime", ["onnxruntime"])]
+    assert "--iters" in jobs["cnn28_infer_b1"][0]["cmd"] and "--quick" in jobs["cnn28_infer_b1"][2]["cmd"]
+    assert args.rounds == 1
+
+
+def test_quick_leaves_the_epoch_out_unless_named(tmp_path):
+    cmp = load_compare()
+    assert "cnn28_fmnist_epoch" not in cmp.parse_args(["--out", str(tmp_path), "--quick"]).workloads
+    assert "cnn28_fmnist_epoch" in cmp.parse_args(["--out", str(tmp_path)]).workloads
+    named = cmp.parse_args(["--out", str(tmp_path), "--quick", "--workload", "cnn28_fmnist_epoch"])
+    assert named.workloads == ["cnn28_fmnist_epoch"]
