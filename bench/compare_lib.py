@@ -117,9 +117,12 @@ class Summary:
         return rows
 
     def rss_rows(self):
-        """Peak RSS (MB, median over rounds) of each workload process, per system."""
+        """Peak RSS (MB, median over rounds) of each workload process, per system; then
+        the processes that ran several workloads (workload "all")."""
         out = []
-        for wl, t in self.cells():
+        alls = sorted({k[1] for k in self.figures if k[0] == "all" and k[3] == "rss_mb"},
+                      key=lambda t: t if t is not None else 0)
+        for wl, t in self.cells() + [("all", t) for t in alls]:
             per = {}
             for k, vals in self.figures.items():
                 if k[0] == wl and k[1] == t and k[3] == "rss_mb" and k[4] == "max":

@@ -55,6 +55,8 @@ def canned():
           json.dumps({"workload": "cnn28_train_b64", "system": "pytorch-compile", "metric": "skipped",
                       "stat": "skipped", "value": 0, "unit": "", "threads": 1, "n": 0,
                       "reason": "BackendCompilerFailed: no C++ compiler"})]
+    # a --quick peer process that ran several workloads: its RSS belongs to "all"
+    L += [line("all", "jax", "rss_mb", "max", 300.0)]
     # a workload only Tessera ran: no peer, no ratio
     L += [line("encoder_infer_b1", "tessera-eager", "latency_ms", "median", 1.0)]
     # the epoch with its accuracy
@@ -117,6 +119,8 @@ def test_rss_and_accuracy_are_kept():
     s = cl.Summary(cl.parse_lines(canned()))
     rss = {(r["workload"], r["threads"]): r["rss_mb"] for r in s.rss_rows()}
     assert rss[("cnn28_infer_b1", 1)] == {"onnxruntime": pytest.approx(200.5), "tessera-graph": pytest.approx(100.5)}
+    assert rss[("all", 1)] == {"jax": 300.0}
+    assert ("all", 1) not in rows_by_cell(s)  # not a workload of the table
     r = rows_by_cell(s)[("cnn28_fmnist_epoch", 2)]
     assert r["ratio"] == pytest.approx(0.4)
     assert r["test_acc"] == {"tessera-eager": pytest.approx(0.887), "pytorch-eager": pytest.approx(0.885)}
@@ -178,20 +182,27 @@ def test_plan_runs_each_configuration_that_expresses_a_workload(tmp_path):
     info = {"pytorch": {"gemm_1024": ["pytorch-eager"], "cnn28_infer_b1": ["pytorch-eager", "pytorch-compile"]},
             "onnxruntime": {"cnn28_infer_b1": ["onnxruntime"]}}
     args = cmp.parse_args(["--out", str(tmp_path), "--workload", "gemm_1024", "--workload", "cnn28_infer_b1"])
-    jobs = cmp.plan(args, info)
+    gemm, cnn = cmp.plan(args, info, args.workloads)
     # gemm: Tessera eager only (graph mode runs the same library call), one PyTorch config
-    assert [j["label"] for j in jobs["gemm_1024"]] == ["tessera-eager", "pytorch-eager"]
+    assert [j["label"] for j in gemm] == ["tessera-eager", "pytorch-eager"]
     # the full run: one process per configuration, each with its own RSS label
-    assert [j["label"] for j in jobs["cnn28_infer_b1"]] == [
-        "tessera-eager", "tessera-graph", "pytorch-eager", "pytorch-compile", "onnxruntime"]
-    ort = [j for j in jobs["cnn28_infer_b1"] if j["label"] == "onnxruntime"][0]
+    assert [j["label"] for j in cnn] == ["tessera-eager", "tessera-graph", "pytorch-eager", "pytorch-compile",
+                                         "onnxruntime"]
+    assert all(j["workload"] == "cnn28_infer_b1" and len(j["expect"]) == 1 for j in cnn)
+    ort = cnn[-1]
     assert "--onnx-dir" in ort["cmd"] and "--quick" not in ort["cmd"]
-    # --quick: one process per peer for all its configurations, fewer Tessera iterations
-    args = cmp.parse_args(["--out", str(tmp_path), "--quick", "--workload", "cnn28_infer_b1"])
-    jobs = cmp.plan(args, info)
-    assert [(j["label"], j["systems"]) for j in jobs["cnn28_infer_b1"]][2:] == [
-        ("pytorch", ["pytorch-eager", "pytorch-compile"]), ("onnxruntime", ["onnxruntime"])]
-    assert "--iters" in jobs["cnn28_infer_b1"][0]["cmd"] and "--quick" in jobs["cnn28_infer_b1"][2]["cmd"]
+    assert ort["cmd"][-2:] == ["--config", "onnxruntime"]
+    # --quick: Tessera per workload with fewer iterations; each peer one process for all
+    # its workloads and configurations, its RSS under workload "all"
+    args = cmp.parse_args(["--out", str(tmp_path), "--quick", "--workload", "gemm_1024", "--workload",
+                           "cnn28_infer_b1"])
+    gemm, cnn, peers = cmp.plan(args, info, args.workloads)
+    assert [j["label"] for j in gemm] == ["tessera-eager"] and "--iters" in gemm[0]["cmd"]
+    assert [j["label"] for j in cnn] == ["tessera-eager", "tessera-graph"]
+    assert [(j["label"], j["workload"]) for j in peers] == [("pytorch", "all"), ("onnxruntime", "cnn28_infer_b1")]
+    assert peers[0]["expect"] == [("gemm_1024", "pytorch-eager"), ("cnn28_infer_b1", "pytorch-eager"),
+                                  ("cnn28_infer_b1", "pytorch-compile")]
+    assert "--quick" in peers[0]["cmd"] and peers[0]["cmd"].count("--workload") == 2
     assert args.rounds == 1
 
 
