@@ -212,3 +212,49 @@ def test_quick_leaves_the_epoch_out_unless_named(tmp_path):
     assert "cnn28_fmnist_epoch" in cmp.parse_args(["--out", str(tmp_path)]).workloads
     named = cmp.parse_args(["--out", str(tmp_path), "--quick", "--workload", "cnn28_fmnist_epoch"])
     assert named.workloads == ["cnn28_fmnist_epoch"]
+
+
+FAKE_BENCH = r'''#!/bin/sh
+# A stand-in tessera-bench: prints a figure for its workload, fails in graph mode on
+# cnn64_infer_b1, as the real one would on an error.
+wl=""; mode=eager; t=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --workload) wl=$2; shift ;;
+    --mode) mode=$2; shift ;;
+    --threads) t=$2; shift ;;
+  esac
+  shift
+done
+if [ "$wl" = cnn64_infer_b1 ] && [ "$mode" = graph ]; then echo "tessera-bench: not implemented: x" >&2; exit 6; fi
+v=$( [ "$mode" = graph ] && echo 0.5 || echo 1.0 )
+echo "{\"workload\": \"$wl\", \"system\": \"tessera-$mode\", \"metric\": \"latency_ms\", \"stat\": \"median\", \"value\": $v, \"unit\": \"ms\", \"threads\": $t, \"n\": 20}"
+echo "{\"workload\": \"peak_rss\", \"system\": \"tessera-eager\", \"metric\": \"rss_mb\", \"stat\": \"max\", \"value\": 1, \"unit\": \"MB\", \"threads\": $t, \"n\": 1}"
+'''
+
+
+def test_compare_runs_every_process_and_reports_failures(tmp_path):
+    """The whole run loop without any framework: a stand-in tessera-bench, no peers."""
+    fake = tmp_path / "tessera-bench"
+    fake.write_text(FAKE_BENCH)
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, COMPARE, "--bench", str(fake), "--peers", "none", "--rounds", "2",
+                        "--workload", "cnn28_infer_b1", "--workload", "cnn64_infer_b1", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    recs = cl.parse_lines((out / "results.jsonl").read_text().splitlines())
+    medians = [(r["workload"], r["system"], r["threads"], r["round"]) for r in recs if r["stat"] == "median"]
+    # 2 rounds x threads 1, 2 x (cnn28 eager + graph, cnn64 eager)
+    assert len(medians) == 12
+    skips = [r for r in recs if r["metric"] == "skipped"]
+    assert len(skips) == 4 and all(r["system"] == "tessera-graph" and r["workload"] == "cnn64_infer_b1" for r in skips)
+    assert "exit 6" in skips[0]["reason"] and "not implemented" in skips[0]["reason"]
+    rss = [r for r in recs if r["metric"] == "rss_mb"]
+    assert len(rss) == 16 and all(r["value"] > 0 for r in rss)  # one per process, from wait4
+    assert not any(r["workload"] == "peak_rss" for r in recs)
+    assert "| cnn28_infer_b1 | 2 | tessera-graph | 0.5 ms |" in p.stdout
+    assert "cnn64_infer_b1 t=1 tessera-graph: skipped (exit 6" in p.stdout
+    info = json.loads((out / "run.json").read_text())
+    assert info["command"].startswith("bench/compare --bench") and info["cpus"] >= 1
+    assert p.stdout.startswith("Run: `bench/compare --bench")
