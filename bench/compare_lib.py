@@ -140,9 +140,19 @@ def fmt(v, metric=None):
     return "%.4g" % v
 
 
+def p90_cell(r):
+    """Tessera's p90 and how far it is from the median (the target: <= 1.3x on b1).
+    For a throughput the p90 line is the slow tail's throughput, so median / p90."""
+    p90, med = r["tessera_p90"], r["tessera"]
+    if p90 is None or not med:
+        return "-"
+    spread = med / p90 if HIGHER_IS_BETTER[r["metric"]] else p90 / med
+    return "%s (%.2fx)" % (fmt(p90, r["metric"]), spread)
+
+
 def format_table(summary):
     """The text table bench/compare prints (Markdown, so docs/performance.md can take it)."""
-    head = ("| workload | threads | Tessera best mode | Tessera | p90 | best peer | peer | ratio |\n"
+    head = ("| workload | threads | Tessera best mode | Tessera | p90 (/median) | best peer | peer | ratio |\n"
             "|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in summary.rows():
@@ -154,7 +164,7 @@ def format_table(summary):
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s%s |" % (
             r["workload"], r["threads"], r["tessera_system"] or "-",
             fmt(r["tessera"], r["metric"]) + (unit if r["tessera"] is not None else ""),
-            fmt(r["tessera_p90"], r["metric"]), r["peer_system"] or "-",
+            p90_cell(r), r["peer_system"] or "-",
             fmt(r["peer"], r["metric"]) + (unit if r["peer"] is not None else ""), ratio, extra))
     lines.append("")
     lines.append("ratio = Tessera / best peer in time (lower is better; throughputs inverted).")

@@ -86,6 +86,7 @@ def test_best_mode_best_peer_and_ratio_use_medians_over_rounds():
     assert r["peer_system"] == "onnxruntime"
     assert r["peer"] == pytest.approx(0.15)
     assert r["ratio"] == pytest.approx(0.16 / 0.15)
+    assert "| 0.192 (1.20x) | onnxruntime |" in cl.format_table(cl.Summary(cl.parse_lines(canned())))
 
 
 def test_throughput_ratio_is_inverted():
