@@ -214,6 +214,8 @@ def plot_ratios(summary, path):
             ax.annotate("%.2f\n%s" % (y, p), (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom",
                         fontsize=6)
     ax.axhline(1.0, color="black", linewidth=0.8)
+    top = max([r["ratio"] for r in rows] + [1.0])
+    ax.set_ylim(0, top * 1.18)  # room for the labels above the tallest bar
     ax.set_xticks(range(len(wls)))
     ax.set_xticklabels(wls, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("Tessera / best peer (time; lower is better)")
