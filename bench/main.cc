@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   // ru_maxrss is in KiB on Linux.
-  tessera::bench::emit("peak_rss", "tessera-eager", "rss_mb", "max",
+  tessera::bench::emit("peak_rss", ctx.graph ? "tessera-graph" : "tessera-eager", "rss_mb", "max",
                        static_cast<double>(ru.ru_maxrss) / 1024.0, "MB", ctx.threads, 1);
   return 0;
 }
