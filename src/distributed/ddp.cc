@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "graph/tracer.h"
 #include "tessera/autograd.h"
 #include "tessera/distributed.h"
 #include "tessera/ops.h"
@@ -124,6 +125,13 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
 
   void on_grad(size_t k) {
     if (!sync || group->size() == 1) return;
+    // The collectives run on the process group's thread, outside dispatch: a graph traced
+    // here would replay without them and each rank would silently train alone.
+    if (graph::is_tracing())
+      throw_error(ErrorKind::NotImplemented,
+                  detail::concat("DistributedDataParallel (rank ", group->rank(), "): a compiled train step "
+                                 "(tessera::compile) does not all-reduce gradients yet; run the step eagerly, or "
+                                 "compile only the model's forward"));
     if (!in_iteration) {
       in_iteration = true;
       first_grad = std::chrono::steady_clock::now();

@@ -25,6 +25,7 @@
 #include "distributed/socket.h"
 #include "test_util.h"
 #include "tessera/autograd.h"
+#include "tessera/graph.h"
 #include "tessera/distributed.h"
 #include "tessera/nn.h"
 #include "tessera/ops.h"
@@ -299,6 +300,17 @@ void worker_unused(dist::ProcessGroup& g) {
     dist::DistributedDataParallel ddp(model);
     Tensor y = (*b)((*a)(x));
     EXPECT_ERROR_HAS(y.sum().backward(), "received no gradient in this backward: 2.weight, 2.bias");
+  }
+  model->zero_grad();
+  {
+    // A compiled train step would replay without the all-reduce: refused while tracing.
+    dist::DistributedDataParallel ddp(model, {.find_unused_parameters = true});
+    CompiledFunction step = compile([&](const std::vector<Tensor>& in) {
+      Tensor loss = ddp.forward(in[0]).sum();
+      loss.backward();
+      return std::vector<Tensor>{loss};
+    });
+    EXPECT_ERROR_HAS(step({x}), "a compiled train step (tessera::compile) does not all-reduce gradients yet");
   }
 }
 
