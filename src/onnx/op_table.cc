@@ -1,0 +1,1254 @@
+// The operator table: one entry per ONNX operator, its import function (the node's inputs
+// and attributes -> Tessera ops, by composition where Tessera has no single op), the
+// opsets it covers, and a slot for its export function (a later milestone).
+//
+// Opset differences are handled inside each function (NodeContext::opset()): attributes
+// that became inputs (Clip's min/max at 11, Squeeze/Unsqueeze/ReduceSum axes at 13, the
+// other reductions' axes at 18, Split's split at 13, Slice's starts/ends at 10, Pad's pads
+// at 11, TopK's k at 10), Softmax's 2-D coercion before 13, and so on.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <numeric>
+
+#include "onnx/importer.h"
+#include "tessera/error.h"
+#include "tessera/nn/functional.h"
+#include "tessera/onnx.h"
+#include "tessera/ops.h"
+
+namespace tessera::onnx::detail {
+namespace {
+
+using tessera::detail::concat;
+namespace F = tessera::nn::functional;
+using Outs = std::vector<Tensor>;
+
+// ---------------------------------------------------------------- helpers
+Tensor i64(const std::vector<int64_t>& v) { return tensor<int64_t>(v); }
+Tensor scalar_like(double v, DType dtype) { return full({}, is_floating(dtype) ? Scalar(v) : Scalar(static_cast<int64_t>(v)), dtype); }
+Scalar scalar_for(double v, DType dtype) {
+  if (dtype == DType::Bool) return Scalar(v != 0);
+  if (is_floating(dtype)) return Scalar(v);
+  return Scalar(static_cast<int64_t>(v));
+}
+std::vector<int64_t> sizes_of(const Tensor& t) { return std::vector<int64_t>(t.sizes().begin(), t.sizes().end()); }
+int64_t prod(const std::vector<int64_t>& v, size_t from, size_t to) {
+  int64_t p = 1;
+  for (size_t i = from; i < to; ++i) p *= v[i];
+  return p;
+}
+std::vector<int64_t> all_dims(int64_t rank) {
+  std::vector<int64_t> d(static_cast<size_t>(rank));
+  std::iota(d.begin(), d.end(), 0);
+  return d;
+}
+// Wraps negative indices (ONNX allows -dim..dim-1) into range.
+Tensor wrap_indices(const Tensor& idx, int64_t dim) {
+  const Tensor i = idx.to(DType::Int64);
+  return where(lt(i, Scalar(int64_t{0})), add(i, Scalar(dim)), i);
+}
+
+// Constant padding of every axis by (begin, end) (negative: crop), with `value`.
+Tensor pad_constant(const Tensor& x, const std::vector<int64_t>& begin, const std::vector<int64_t>& end, double value) {
+  Tensor y = x;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    int64_t b = begin[static_cast<size_t>(d)], e = end[static_cast<size_t>(d)];
+    if (b < 0) {
+      y = y.slice(d, -b, y.size(d));
+      b = 0;
+    }
+    if (e < 0) {
+      y = y.slice(d, 0, y.size(d) + e);
+      e = 0;
+    }
+    if (b == 0 && e == 0) continue;
+    std::vector<Tensor> parts;
+    std::vector<int64_t> s = sizes_of(y);
+    if (b > 0) {
+      s[static_cast<size_t>(d)] = b;
+      parts.push_back(full(s, scalar_for(value, y.dtype()), y.dtype()));
+    }
+    parts.push_back(y);
+    if (e > 0) {
+      s[static_cast<size_t>(d)] = e;
+      parts.push_back(full(s, scalar_for(value, y.dtype()), y.dtype()));
+    }
+    y = cat(parts, d);
+  }
+  return y;
+}
+
+// Reflect or edge padding: each padded axis gathered with computed source indices.
+Tensor pad_index(const NodeContext& ctx, const Tensor& x, const std::vector<int64_t>& begin,
+                 const std::vector<int64_t>& end, bool reflect) {
+  Tensor y = x;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    const int64_t b = begin[static_cast<size_t>(d)], e = end[static_cast<size_t>(d)];
+    if (b == 0 && e == 0) continue;
+    const int64_t n = y.size(d);
+    ctx.check(n > 0, concat(reflect ? "reflect" : "edge", " padding of an empty axis ", d));
+    if (reflect) ctx.check(b < n && e < n, concat("reflect padding of axis ", d, " by (", b, ", ", e,
+                                                  ") needs pads smaller than its size ", n));
+    std::vector<int64_t> src;
+    for (int64_t i = -b; i < n + e; ++i) {
+      int64_t j = i;
+      if (reflect) {
+        if (j < 0) j = -j;
+        if (j >= n) j = 2 * (n - 1) - j;
+      } else {
+        j = std::clamp<int64_t>(j, 0, n - 1);
+      }
+      src.push_back(j);
+    }
+    y = index_select(y, d, i64(src));
+  }
+  return y;
+}
+
+// ONNX pads lists are [x1_begin, x2_begin, ..., x1_end, x2_end, ...].
+void split_pads(const NodeContext& ctx, const std::vector<int64_t>& pads, size_t n, std::vector<int64_t>& b,
+                std::vector<int64_t>& e) {
+  ctx.check(pads.size() == 2 * n, concat("pads has ", pads.size(), " values; expected ", 2 * n));
+  b.assign(pads.begin(), pads.begin() + static_cast<long>(n));
+  e.assign(pads.begin() + static_cast<long>(n), pads.end());
+}
+
+// ---------------------------------------------------------------- elementwise
+#define UNARY(Name, expr)                      \
+  Outs Name(NodeContext& c) {                  \
+    const Tensor& x = c.in(0);                 \
+    return {expr};                             \
+  }
+UNARY(op_abs, abs(x))
+UNARY(op_neg, neg(x))
+UNARY(op_exp, exp(x))
+UNARY(op_log, log(x))
+UNARY(op_sqrt, sqrt(x))
+UNARY(op_reciprocal, reciprocal(x))
+UNARY(op_floor, floor(x))
+UNARY(op_ceil, ceil(x))
+UNARY(op_round, round(x))
+UNARY(op_sign, sign(x))
+UNARY(op_sin, sin(x))
+UNARY(op_cos, cos(x))
+UNARY(op_tan, tan(x))
+UNARY(op_tanh, tanh(x))
+UNARY(op_sigmoid, sigmoid(x))
+UNARY(op_erf, erf(x))
+UNARY(op_relu, relu(x))
+UNARY(op_not, logical_not(x))
+UNARY(op_isnan, isnan(x))
+UNARY(op_identity, x)
+UNARY(op_softsign, div(x, add(abs(x), Scalar(1.0))))
+UNARY(op_softplus, softplus(x))
+UNARY(op_atan, atan2(x, ones_like(x)))
+UNARY(op_asin, atan2(x, sqrt(sub(ones_like(x), mul(x, x)))))
+UNARY(op_acos, atan2(sqrt(sub(ones_like(x), mul(x, x))), x))
+UNARY(op_sinh, mul(sub(exp(x), exp(neg(x))), Scalar(0.5)))
+UNARY(op_cosh, mul(add(exp(x), exp(neg(x))), Scalar(0.5)))
+UNARY(op_asinh, log(add(x, sqrt(add(mul(x, x), Scalar(1.0))))))
+UNARY(op_acosh, log(add(x, sqrt(sub(mul(x, x), Scalar(1.0))))))
+UNARY(op_atanh, mul(log(div(add(x, Scalar(1.0)), sub(ones_like(x), x))), Scalar(0.5)))
+#undef UNARY
+
+Outs op_isinf(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const bool neg_inf = c.i("detect_negative", 1) != 0, pos_inf = c.i("detect_positive", 1) != 0;
+  Tensor inf = isinf(x);
+  if (neg_inf && pos_inf) return {inf};
+  if (!neg_inf && !pos_inf) return {zeros_like(inf)};
+  return {logical_and(inf, neg_inf ? lt(x, Scalar(0.0)) : gt(x, Scalar(0.0)))};
+}
+
+Outs op_leaky_relu(NodeContext& c) { return {F::leaky_relu(c.in(0), c.f("alpha", 0.01))}; }
+Outs op_elu(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const double a = c.f("alpha", 1.0);
+  return {where(gt(x, Scalar(0.0)), x, mul(expm1(x), Scalar(a)))};
+}
+Outs op_selu(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const double a = c.f("alpha", 1.67326319217681884765625), g = c.f("gamma", 1.05070102214813232421875);
+  return {mul(where(gt(x, Scalar(0.0)), x, mul(expm1(x), Scalar(a))), Scalar(g))};
+}
+Outs op_celu(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const double a = c.f("alpha", 1.0);
+  return {add(relu(x), minimum(zeros_like(x), mul(expm1(div(x, Scalar(a))), Scalar(a))))};
+}
+Outs op_thresholded_relu(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  return {where(gt(x, Scalar(c.f("alpha", 1.0))), x, zeros_like(x))};
+}
+Outs op_hard_sigmoid(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  return {clamp(add(mul(x, Scalar(c.f("alpha", 0.2))), Scalar(c.f("beta", 0.5))), Scalar(0.0), Scalar(1.0))};
+}
+Outs op_hard_swish(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  return {mul(x, clamp(add(mul(x, Scalar(1.0 / 6.0)), Scalar(0.5)), Scalar(0.0), Scalar(1.0)))};
+}
+Outs op_shrink(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const double l = c.f("lambd", 0.5), b = c.f("bias", 0.0);
+  const Tensor lo = add(x, scalar_for(b, x.dtype())), hi = sub(x, scalar_for(b, x.dtype()));
+  return {where(lt(x, scalar_for(-l, x.dtype())), lo, where(gt(x, scalar_for(l, x.dtype())), hi, zeros_like(x))).to(x.dtype())};
+}
+Outs op_prelu(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  return {where(lt(x, Scalar(0.0)), mul(x, c.in(1)), x)};
+}
+
+Outs op_add(NodeContext& c) { return {add(c.in(0), c.in(1))}; }
+Outs op_sub(NodeContext& c) { return {sub(c.in(0), c.in(1))}; }
+Outs op_mul(NodeContext& c) { return {mul(c.in(0), c.in(1))}; }
+Outs op_div(NodeContext& c) {
+  const Tensor &a = c.in(0), &b = c.in(1);
+  if (is_floating(a.dtype()) || is_floating(b.dtype())) return {div(a, b)};
+  // Integer division truncates toward zero (C's), where floor_divide rounds down.
+  const Tensor q = floor_divide(a, b);
+  const Tensor inexact = ne(sub(a, mul(q, b)), Scalar(int64_t{0}));
+  const Tensor signs_differ = ne(lt(a, Scalar(int64_t{0})), lt(b, Scalar(int64_t{0})));
+  return {add(q, logical_and(inexact, signs_differ).to(q.dtype())).to(a.dtype())};
+}
+Outs op_pow(NodeContext& c) {
+  const Tensor &x = c.in(0), &y = c.in(1);
+  return {pow(x, y).to(x.dtype())};  // ONNX: the base's type
+}
+Outs op_mod(NodeContext& c) {
+  const Tensor &a = c.in(0), &b = c.in(1);
+  const Tensor r = remainder(a, b);  // the sign of the divisor (Python's %)
+  if (c.i("fmod", 0) == 0) {
+    c.check(!is_floating(a.dtype()), "fmod=0 is for integers; floating inputs need fmod=1");
+    return {r};
+  }
+  // fmod: the sign of the dividend (C's fmod).
+  const Tensor zero = zeros_like(r);
+  const Tensor fix = logical_and(ne(r, zero), ne(lt(r, zero), lt(a, zeros_like(a))));
+  return {where(fix, sub(r, b), r).to(a.dtype())};
+}
+template <Tensor (*Fn)(const Tensor&, const Tensor&)>
+Outs op_variadic(NodeContext& c) {
+  c.check(c.num_inputs() >= 1, "needs at least one input");
+  Tensor acc = c.in(0);
+  for (size_t i = 1; i < c.num_inputs(); ++i) acc = Fn(acc, c.in(i));
+  return {acc};
+}
+Tensor add2(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor min2(const Tensor& a, const Tensor& b) { return minimum(a, b); }
+Tensor max2(const Tensor& a, const Tensor& b) { return maximum(a, b); }
+Outs op_mean(NodeContext& c) {
+  Tensor s = op_variadic<add2>(c)[0];
+  return {div(s, Scalar(static_cast<double>(c.num_inputs()))).to(s.dtype())};
+}
+Outs op_equal(NodeContext& c) { return {eq(c.in(0), c.in(1))}; }
+Outs op_less(NodeContext& c) { return {lt(c.in(0), c.in(1))}; }
+Outs op_less_equal(NodeContext& c) { return {le(c.in(0), c.in(1))}; }
+Outs op_greater(NodeContext& c) { return {gt(c.in(0), c.in(1))}; }
+Outs op_greater_equal(NodeContext& c) { return {ge(c.in(0), c.in(1))}; }
+Outs op_and(NodeContext& c) { return {logical_and(c.in(0), c.in(1))}; }
+Outs op_or(NodeContext& c) { return {logical_or(c.in(0), c.in(1))}; }
+Outs op_xor(NodeContext& c) { return {logical_xor(c.in(0), c.in(1))}; }
+Outs op_where(NodeContext& c) { return {where(c.in(0), c.in(1), c.in(2))}; }
+
+Outs op_cast(NodeContext& c) {
+  const DType to = dtype_from_onnx(static_cast<int32_t>(c.i("to")), c.describe() + ": attribute 'to'");
+  return {c.in(0).to(to)};
+}
+Outs op_cast_like(NodeContext& c) { return {c.in(0).to(c.in(1).dtype())}; }
+
+Outs op_clip(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  std::optional<Scalar> lo, hi;
+  if (c.opset() < 11) {
+    if (c.has_attr("min")) lo = scalar_for(c.f("min"), x.dtype());
+    if (c.has_attr("max")) hi = scalar_for(c.f("max"), x.dtype());
+  } else {
+    if (c.has(1)) lo = scalar_for(c.scalar(1), x.dtype());
+    if (c.has(2)) hi = scalar_for(c.scalar(2), x.dtype());
+  }
+  if (!lo && !hi) return {x};
+  // ONNX applies min then max (so min > max gives max everywhere), as clamp does.
+  return {clamp(x, lo, hi)};
+}
+
+// ---------------------------------------------------------------- linear algebra
+Outs op_matmul(NodeContext& c) { return {matmul(c.in(0), c.in(1))}; }
+Outs op_gemm(NodeContext& c) {
+  Tensor a = c.in(0), b = c.in(1);
+  c.check(a.dim() == 2 && b.dim() == 2, concat("A and B must be 2-D, got ", shape_str(a.sizes()), " and ",
+                                               shape_str(b.sizes())));
+  if (c.i("transA", 0)) a = a.transpose(0, 1);
+  if (c.i("transB", 0)) b = b.transpose(0, 1);
+  const double alpha = c.f("alpha", 1.0), beta = c.f("beta", 1.0);
+  Tensor y = matmul(a, b);
+  if (alpha != 1.0) y = mul(y, Scalar(alpha));
+  if (c.has(2) && beta != 0.0) y = add(y, beta == 1.0 ? c.in(2) : mul(c.in(2), Scalar(beta)));
+  return {y.to(c.in(0).dtype())};
+}
+
+// ---------------------------------------------------------------- convolution and pooling
+struct Window {
+  std::vector<int64_t> kernel, strides, dilations, pad_begin, pad_end;
+};
+// Kernel, strides, dilations and pads of a Conv/Pool node over `spatial` dims of `x`,
+// auto_pad resolved (SAME_UPPER/SAME_LOWER: output = ceil(input / stride)).
+Window window(const NodeContext& c, const Tensor& x, std::vector<int64_t> kernel, size_t spatial) {
+  Window w;
+  w.kernel = std::move(kernel);
+  c.check(w.kernel.size() == spatial, concat("kernel_shape has ", w.kernel.size(), " dims; the input has ", spatial,
+                                             " spatial dims"));
+  w.strides = c.ints_attr_opt("strides").value_or(std::vector<int64_t>(spatial, 1));
+  w.dilations = c.ints_attr_opt("dilations").value_or(std::vector<int64_t>(spatial, 1));
+  c.check(w.strides.size() == spatial && w.dilations.size() == spatial,
+          concat("strides/dilations must have ", spatial, " values"));
+  for (size_t i = 0; i < spatial; ++i)
+    c.check(w.strides[i] >= 1 && w.dilations[i] >= 1 && w.kernel[i] >= 1,
+            "kernel_shape, strides and dilations must be >= 1");
+  const std::string auto_pad = c.s("auto_pad", "NOTSET");
+  if (auto_pad == "NOTSET") {
+    split_pads(c, c.ints_attr_opt("pads").value_or(std::vector<int64_t>(2 * spatial, 0)), spatial, w.pad_begin,
+               w.pad_end);
+    for (size_t i = 0; i < spatial; ++i) c.check(w.pad_begin[i] >= 0 && w.pad_end[i] >= 0, "pads must be >= 0");
+  } else if (auto_pad == "VALID") {
+    w.pad_begin.assign(spatial, 0);
+    w.pad_end.assign(spatial, 0);
+  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    for (size_t i = 0; i < spatial; ++i) {
+      const int64_t in = x.size(static_cast<int64_t>(2 + i));
+      const int64_t out = (in + w.strides[i] - 1) / w.strides[i];
+      const int64_t total =
+          std::max<int64_t>((out - 1) * w.strides[i] + (w.kernel[i] - 1) * w.dilations[i] + 1 - in, 0);
+      const int64_t small = total / 2, big = total - small;
+      w.pad_begin.push_back(auto_pad == "SAME_UPPER" ? small : big);
+      w.pad_end.push_back(auto_pad == "SAME_UPPER" ? big : small);
+    }
+  } else {
+    c.fail(concat("auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got '", auto_pad, "'"));
+  }
+  return w;
+}
+std::vector<int64_t> zero_prefix(const std::vector<int64_t>& spatial, size_t lead) {
+  std::vector<int64_t> v(lead, 0);
+  v.insert(v.end(), spatial.begin(), spatial.end());
+  return v;
+}
+// 1-D inputs run as 2-D with a height of 1.
+bool lift_1d(const NodeContext& c, Tensor& x, const char* what) {
+  c.check(x.dim() >= 3, concat(what, " input must be [N, C, ...spatial], got ", shape_str(x.sizes())));
+  if (x.dim() > 4) c.unsupported(concat(x.dim() - 2, "-D ", what, " (Tessera has 1-D and 2-D)"));
+  if (x.dim() == 3) {
+    x = x.unsqueeze(2);
+    return true;
+  }
+  return false;
+}
+void lift_window(Window& w) {
+  for (auto* v : {&w.kernel, &w.strides, &w.dilations}) v->insert(v->begin(), 1);
+  for (auto* v : {&w.pad_begin, &w.pad_end}) v->insert(v->begin(), 0);
+}
+
+Outs op_conv(NodeContext& c) {
+  Tensor x = c.in(0), wt = c.in(1);
+  const size_t spatial = static_cast<size_t>(x.dim()) - 2;
+  c.check(wt.dim() == x.dim(), concat("W must have the input's rank ", x.dim(), ", got ", shape_str(wt.sizes())));
+  std::vector<int64_t> k = c.ints_attr_opt("kernel_shape").value_or(
+      std::vector<int64_t>(wt.sizes().begin() + 2, wt.sizes().end()));
+  Window w = window(c, x, k, spatial);
+  const bool lifted = lift_1d(c, x, "Conv");
+  if (lifted) {
+    wt = wt.unsqueeze(2);
+    lift_window(w);
+  }
+  Tensor b = c.has(2) ? c.in(2) : Tensor();
+  std::vector<int64_t> pad{0, 0};
+  if (w.pad_begin == w.pad_end) {
+    pad = w.pad_begin;
+  } else {
+    x = pad_constant(x, zero_prefix(w.pad_begin, 2), zero_prefix(w.pad_end, 2), 0.0);
+  }
+  Tensor y = F::conv2d(x, wt, b, w.strides, pad, w.dilations, c.i("group", 1));
+  return {lifted ? y.squeeze(2) : y};
+}
+
+Outs op_conv_transpose(NodeContext& c) {
+  Tensor x = c.in(0), wt = c.in(1);
+  const size_t spatial = static_cast<size_t>(x.dim()) - 2;
+  c.check(wt.dim() == x.dim(), concat("W must have the input's rank ", x.dim(), ", got ", shape_str(wt.sizes())));
+  std::vector<int64_t> k = c.ints_attr_opt("kernel_shape").value_or(
+      std::vector<int64_t>(wt.sizes().begin() + 2, wt.sizes().end()));
+  std::vector<int64_t> strides = c.ints_attr_opt("strides").value_or(std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> dil = c.ints_attr_opt("dilations").value_or(std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> out_pad = c.ints_attr_opt("output_padding").value_or(std::vector<int64_t>(spatial, 0));
+  c.check(k.size() == spatial && strides.size() == spatial && dil.size() == spatial && out_pad.size() == spatial,
+          concat("kernel_shape, strides, dilations and output_padding must have ", spatial, " values"));
+  std::vector<int64_t> pb(spatial, 0), pe(spatial, 0);
+  const std::string auto_pad = c.s("auto_pad", "NOTSET");
+  auto out_shape = c.ints_attr_opt("output_shape");
+  if (out_shape && out_shape->size() == spatial + 2) out_shape->erase(out_shape->begin(), out_shape->begin() + 2);
+  if (!out_shape && (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER")) {
+    out_shape = std::vector<int64_t>();
+    for (size_t i = 0; i < spatial; ++i) out_shape->push_back(x.size(static_cast<int64_t>(2 + i)) * strides[i]);
+  }
+  std::vector<int64_t> full_size(spatial);
+  for (size_t i = 0; i < spatial; ++i)
+    full_size[i] = (x.size(static_cast<int64_t>(2 + i)) - 1) * strides[i] + (k[i] - 1) * dil[i] + 1 + out_pad[i];
+  if (out_shape) {
+    c.check(out_shape->size() == spatial, concat("output_shape must have ", spatial, " values"));
+    for (size_t i = 0; i < spatial; ++i) {
+      const int64_t total = full_size[i] - (*out_shape)[i];
+      if (total < 0) c.unsupported("an output_shape larger than the full transposed convolution");
+      const bool upper = auto_pad == "SAME_UPPER";
+      pb[i] = upper ? total / 2 : total - total / 2;
+      pe[i] = upper ? total - total / 2 : total / 2;
+    }
+  } else if (auto_pad == "NOTSET") {
+    split_pads(c, c.ints_attr_opt("pads").value_or(std::vector<int64_t>(2 * spatial, 0)), spatial, pb, pe);
+  }
+  const bool lifted = lift_1d(c, x, "ConvTranspose");
+  if (lifted) {
+    wt = wt.unsqueeze(2);
+    for (auto* v : {&strides, &dil}) v->insert(v->begin(), 1);
+    for (auto* v : {&out_pad, &pb, &pe, &full_size}) v->insert(v->begin(), v == &full_size ? 1 : 0);
+  }
+  // Computed without padding, then cropped: ONNX's pads may differ at the two ends.
+  Tensor y = F::conv_transpose2d(x, wt, c.has(2) ? c.in(2) : Tensor(), strides, {0, 0}, {0, 0},
+                                 c.i("group", 1), dil);
+  // output_padding adds rows at the end that only the bias reaches.
+  std::vector<int64_t> extra_end(y.dim(), 0);
+  bool any_extra = false;
+  for (size_t i = 0; i < 2; ++i)
+    if (out_pad[i] > 0) {
+      extra_end[2 + i] = out_pad[i];
+      any_extra = true;
+    }
+  if (any_extra) {
+    Tensor pad_src = F::conv_transpose2d(x, wt, Tensor(), strides, {0, 0}, {0, 0}, c.i("group", 1), dil);
+    Tensor padded = pad_constant(pad_src, std::vector<int64_t>(y.dim(), 0), extra_end, 0.0);
+    y = c.has(2) ? add(padded, c.in(2).reshape({1, -1, 1, 1})) : padded;
+  }
+  for (size_t i = 0; i < 2; ++i) {
+    const int64_t d = static_cast<int64_t>(2 + i);
+    y = y.slice(d, pb[i], y.size(d) - pe[i]);
+  }
+  return {lifted ? y.squeeze(2) : y};
+}
+
+Outs op_max_pool(NodeContext& c) {
+  Tensor x = c.in(0);
+  if (c.wants_output(1)) c.unsupported("the Indices output of MaxPool");
+  c.check(c.i("storage_order", 0) == 0, "storage_order=1 is only meaningful with the Indices output");
+  const size_t spatial = static_cast<size_t>(x.dim()) - 2;
+  Window w = window(c, x, c.ints_attr("kernel_shape"), spatial);
+  const bool lifted = lift_1d(c, x, "MaxPool");
+  if (lifted) lift_window(w);
+  const bool ceil_mode = c.i("ceil_mode", 0) != 0;
+  bool any_pad = false;
+  for (size_t i = 0; i < 2; ++i) any_pad = any_pad || w.pad_begin[i] || w.pad_end[i];
+  if (any_pad) {
+    const double lowest = is_floating(x.dtype()) ? -std::numeric_limits<double>::infinity()
+                                                 : static_cast<double>(std::numeric_limits<int64_t>::min());
+    x = pad_constant(x, zero_prefix(w.pad_begin, 2), zero_prefix(w.pad_end, 2), lowest);
+  }
+  Tensor y = F::max_pool2d(x, w.kernel, w.strides, {0, 0}, w.dilations, ceil_mode);
+  return {lifted ? y.squeeze(2) : y};
+}
+
+Outs op_average_pool(NodeContext& c) {
+  Tensor x = c.in(0);
+  const size_t spatial = static_cast<size_t>(x.dim()) - 2;
+  Window w = window(c, x, c.ints_attr("kernel_shape"), spatial);
+  const bool lifted = lift_1d(c, x, "AveragePool");
+  if (lifted) lift_window(w);
+  const bool ceil_mode = c.i("ceil_mode", 0) != 0;
+  const bool include_pad = c.i("count_include_pad", 0) != 0;
+  for (int64_t d : w.dilations) if (d != 1) c.unsupported("dilations in AveragePool");
+  bool any_pad = false;
+  for (size_t i = 0; i < 2; ++i) any_pad = any_pad || w.pad_begin[i] || w.pad_end[i];
+  Tensor y;
+  if (!any_pad) {
+    y = F::avg_pool2d(x, w.kernel, w.strides, {0, 0}, ceil_mode, true);
+    if (ceil_mode) {  // windows hanging over the end average what they cover
+      Tensor cover = F::avg_pool2d(ones_like(x), w.kernel, w.strides, {0, 0}, ceil_mode, true);
+      y = div(y, cover);
+    }
+  } else {
+    // Explicit (possibly uneven) padding; without count_include_pad the padded cells are
+    // taken back out by dividing by the average of a mask of the real cells.
+    const std::vector<int64_t> b = zero_prefix(w.pad_begin, 2), e = zero_prefix(w.pad_end, 2);
+    y = F::avg_pool2d(pad_constant(x, b, e, 0.0), w.kernel, w.strides, {0, 0}, ceil_mode, true);
+    Tensor mask = pad_constant(ones_like(x), b, e, include_pad ? 1.0 : 0.0);
+    Tensor cover = F::avg_pool2d(mask, w.kernel, w.strides, {0, 0}, ceil_mode, true);
+    if (!include_pad || ceil_mode) y = div(y, cover);
+    if (include_pad && ceil_mode) {
+      Tensor all = F::avg_pool2d(pad_constant(ones_like(x), b, e, 1.0), w.kernel, w.strides, {0, 0}, ceil_mode, true);
+      y = mul(y, all);
+    }
+  }
+  return {lifted ? y.squeeze(2) : y};
+}
+
+Outs op_global_average_pool(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  std::vector<int64_t> dims;
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  return {mean(x, dims, true)};
+}
+Outs op_global_max_pool(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  std::vector<int64_t> dims;
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  return {amax(x, dims, true)};
+}
+
+// ---------------------------------------------------------------- normalization
+Tensor per_channel(const Tensor& v, int64_t rank) {
+  std::vector<int64_t> s(static_cast<size_t>(rank), 1);
+  s[1] = -1;
+  return v.reshape(s);
+}
+Outs op_batch_norm(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t r = x.dim();
+  c.check(r >= 2, concat("X must be [N, C, ...], got ", shape_str(x.sizes())));
+  const double eps = c.f("epsilon", 1e-5), momentum = c.f("momentum", 0.9);
+  const bool training = c.opset() >= 14 ? c.i("training_mode", 0) != 0 : c.wants_output(1);
+  Tensor m = c.in(3), v = c.in(4);
+  Outs outs;
+  if (training) {
+    std::vector<int64_t> dims{0};
+    for (int64_t d = 2; d < r; ++d) dims.push_back(d);
+    const Tensor cm = mean(x, dims), cv = var(x, dims, 0);
+    outs.resize(3);
+    outs[1] = add(mul(m, Scalar(momentum)), mul(cm, Scalar(1 - momentum)));
+    outs[2] = add(mul(v, Scalar(momentum)), mul(cv, Scalar(1 - momentum)));
+    m = cm;
+    v = cv;
+  }
+  Tensor y = mul(div(sub(x, per_channel(m, r)), sqrt(add(per_channel(v, r), Scalar(eps)))), per_channel(c.in(1), r));
+  y = add(y, per_channel(c.in(2), r));
+  if (outs.empty()) return {y};
+  outs[0] = y;
+  return outs;
+}
+Outs op_instance_norm(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t r = x.dim();
+  std::vector<int64_t> dims;
+  for (int64_t d = 2; d < r; ++d) dims.push_back(d);
+  const Tensor m = mean(x, dims, true), v = var(x, dims, 0, true);
+  Tensor y = div(sub(x, m), sqrt(add(v, Scalar(c.f("epsilon", 1e-5)))));
+  return {add(mul(y, per_channel(c.in(1), r)), per_channel(c.in(2), r))};
+}
+Outs op_layer_norm(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t axis = c.axis(c.i("axis", -1), x.dim());
+  std::vector<int64_t> dims;
+  for (int64_t d = axis; d < x.dim(); ++d) dims.push_back(d);
+  const DType stash = dtype_from_onnx(static_cast<int32_t>(c.i("stash_type", 1)), c.describe() + ": stash_type");
+  const Tensor xs = x.to(is_floating(stash) ? stash : x.dtype());
+  const Tensor m = mean(xs, dims, true);
+  const Tensor d = sub(xs, m);
+  const Tensor inv = rsqrt(add(mean(mul(d, d), dims, true), Scalar(c.f("epsilon", 1e-5))));
+  Tensor y = mul(mul(d, inv).to(x.dtype()), c.in(1));
+  if (c.has(2)) y = add(y, c.in(2));
+  return {y, m, inv};
+}
+Outs op_mvn(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  std::vector<int64_t> axes = c.ints_attr_opt("axes").value_or(std::vector<int64_t>{0, 2, 3});
+  for (auto& a : axes) a = c.axis(a, x.dim());
+  const Tensor m = mean(x, axes, true);
+  const Tensor d = sub(x, m);
+  return {div(d, add(sqrt(mean(mul(d, d), axes, true)), Scalar(1e-9)))};
+}
+Outs op_lrn(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t size = c.i("size");
+  c.check(size >= 1, "size must be >= 1");
+  const double alpha = c.f("alpha", 1e-4), beta = c.f("beta", 0.75), bias = c.f("bias", 1.0);
+  std::vector<int64_t> b(static_cast<size_t>(x.dim()), 0), e = b;
+  b[1] = (size - 1) / 2;
+  e[1] = size - 1 - (size - 1) / 2;
+  const Tensor sq = pad_constant(mul(x, x), b, e, 0.0);
+  Tensor sum_sq = sq.slice(1, 0, x.size(1));
+  for (int64_t i = 1; i < size; ++i) sum_sq = add(sum_sq, sq.slice(1, i, i + x.size(1)));
+  return {div(x, pow(add(mul(sum_sq, Scalar(alpha / static_cast<double>(size))), Scalar(bias)), Scalar(beta)))};
+}
+Outs op_dropout(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  double ratio = c.opset() >= 12 ? (c.has(1) ? c.scalar(1) : 0.5) : c.f("ratio", 0.5);
+  const bool training = c.opset() >= 12 && c.has(2) && c.scalar(2) != 0;
+  if (training && ratio > 0) c.unsupported("Dropout in training mode (random masks cannot match another runtime)");
+  (void)ratio;
+  Outs outs{x};
+  if (c.wants_output(1)) outs.push_back(ones(x.sizes(), DType::Bool));
+  return outs;
+}
+
+// ---------------------------------------------------------------- softmax family
+// Before opset 13 these coerce the input to 2-D at `axis` (default 1) and work on rows.
+template <Tensor (*Fn)(const Tensor&, int64_t)>
+Outs softmax_like(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  if (c.opset() >= 13) return {Fn(x, c.axis(c.i("axis", -1), x.dim()))};
+  const int64_t axis = c.axis(c.i("axis", 1), x.dim());
+  const std::vector<int64_t> s = sizes_of(x);
+  const int64_t rows = prod(s, 0, static_cast<size_t>(axis));
+  return {Fn(x.reshape({rows, prod(s, static_cast<size_t>(axis), s.size())}), 1).reshape(s)};
+}
+Tensor softmax_fn(const Tensor& x, int64_t d) { return softmax(x, d); }
+Tensor log_softmax_fn(const Tensor& x, int64_t d) { return log_softmax(x, d); }
+Tensor hardmax_fn(const Tensor& x, int64_t d) {
+  const Tensor idx = argmax(x, d, true);
+  std::vector<int64_t> s(static_cast<size_t>(x.dim()), 1);
+  s[static_cast<size_t>(d)] = x.size(d);
+  return eq(arange(Scalar(int64_t{0}), Scalar(x.size(d)), Scalar(int64_t{1})).reshape(s), idx).to(x.dtype());
+}
+
+// ---------------------------------------------------------------- reductions
+// The axes of a Reduce* node: an attribute up to the opset where they became an input
+// (13 for ReduceSum, 18 for the others). Empty means all, unless noop_with_empty_axes.
+std::optional<std::vector<int64_t>> reduce_axes(NodeContext& c, int64_t input_since, int64_t rank) {
+  std::vector<int64_t> axes;
+  if (c.opset() >= input_since) {
+    if (c.has(1)) axes = c.ints(1);
+  } else {
+    axes = c.ints_attr_opt("axes").value_or(std::vector<int64_t>{});
+  }
+  if (axes.empty()) {
+    if (c.i("noop_with_empty_axes", 0)) return std::nullopt;
+    return all_dims(rank);
+  }
+  for (auto& a : axes) a = c.axis(a, rank);
+  return axes;
+}
+enum class Red { Sum, Mean, Max, Min, Prod, L1, L2, LogSum, LogSumExp, SumSquare };
+template <Red R>
+Outs op_reduce(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const auto axes = reduce_axes(c, R == Red::Sum ? 13 : 18, x.dim());
+  if (!axes) return {x};
+  const bool keep = c.i("keepdims", 1) != 0;
+  const std::vector<int64_t>& a = *axes;
+  Tensor y;
+  switch (R) {
+    case Red::Sum: y = sum(x, a, keep); break;
+    case Red::Mean: y = mean(x, a, keep); break;
+    case Red::Max: y = amax(x, a, keep); break;
+    case Red::Min: y = amin(x, a, keep); break;
+    case Red::Prod: y = prod(x, a, keep); break;
+    case Red::L1: y = sum(abs(x), a, keep); break;
+    case Red::L2: y = sqrt(sum(mul(x, x), a, keep)); break;
+    case Red::LogSum: y = log(sum(x, a, keep)); break;
+    case Red::LogSumExp: y = logsumexp(x, a, keep); break;
+    case Red::SumSquare: y = sum(mul(x, x), a, keep); break;
+  }
+  return {y.to(x.dtype())};
+}
+template <bool Max>
+Outs op_arg(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t axis = c.axis(c.i("axis", 0), x.dim());
+  const bool keep = c.i("keepdims", 1) != 0;
+  if (c.i("select_last_index", 0)) {
+    const Tensor f = flip(x, {axis});
+    const Tensor i = Max ? argmax(f, axis, keep) : argmin(f, axis, keep);
+    return {sub(full_like(i, Scalar(x.size(axis) - 1)), i)};
+  }
+  return {Max ? argmax(x, axis, keep) : argmin(x, axis, keep)};
+}
+Outs op_cumsum(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t axis = c.axis(static_cast<int64_t>(c.scalar(1)), x.dim());
+  const bool reverse = c.i("reverse", 0) != 0, exclusive = c.i("exclusive", 0) != 0;
+  Tensor v = reverse ? flip(x, {axis}) : x;
+  Tensor y = cumsum(v, axis).to(x.dtype());
+  if (exclusive) y = sub(y, v).to(x.dtype());
+  return {reverse ? flip(y, {axis}) : y};
+}
+
+// ---------------------------------------------------------------- shapes
+Outs op_reshape(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  std::vector<int64_t> shape = c.opset() >= 5 ? c.ints(1) : c.ints_attr("shape");
+  const bool allowzero = c.i("allowzero", 0) != 0;
+  int minus = 0;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 0 && !allowzero) {
+      c.check(static_cast<int64_t>(i) < x.dim(), concat("shape[", i, "] = 0 copies a dim the input (",
+                                                         shape_str(x.sizes()), ") does not have"));
+      shape[i] = x.size(static_cast<int64_t>(i));
+    }
+    c.check(shape[i] >= -1, concat("shape[", i, "] = ", shape[i], "; expected >= -1"));
+    if (shape[i] == -1) ++minus;
+  }
+  c.check(minus <= 1, "shape has more than one -1");
+  return {x.reshape(shape)};
+}
+Outs op_flatten(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  int64_t axis = c.i("axis", 1);
+  c.check(axis >= -x.dim() && axis <= x.dim(), concat("axis ", axis, " is out of range for rank ", x.dim()));
+  if (axis < 0) axis += x.dim();
+  const std::vector<int64_t> s = sizes_of(x);
+  return {x.reshape({prod(s, 0, static_cast<size_t>(axis)), prod(s, static_cast<size_t>(axis), s.size())})};
+}
+Outs op_transpose(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  std::vector<int64_t> perm = c.ints_attr_opt("perm").value_or(std::vector<int64_t>{});
+  if (perm.empty()) {
+    perm = all_dims(x.dim());
+    std::reverse(perm.begin(), perm.end());
+  }
+  c.check(static_cast<int64_t>(perm.size()) == x.dim(), concat("perm has ", perm.size(), " values for rank ", x.dim()));
+  return {x.permute(perm)};
+}
+std::vector<int64_t> axes_arg(NodeContext& c, int64_t input_since) {
+  if (c.opset() >= input_since) return c.has(1) ? c.ints(1) : std::vector<int64_t>{};
+  return c.ints_attr_opt("axes").value_or(std::vector<int64_t>{});
+}
+Outs op_squeeze(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  std::vector<int64_t> axes = axes_arg(c, 13);
+  std::vector<bool> drop(static_cast<size_t>(x.dim()), false);
+  if (axes.empty()) {
+    for (int64_t d = 0; d < x.dim(); ++d) drop[static_cast<size_t>(d)] = x.size(d) == 1;
+  }
+  for (int64_t a : axes) {
+    const int64_t d = c.axis(a, x.dim());
+    c.check(x.size(d) == 1, concat("axis ", a, " has size ", x.size(d), ", not 1 (input ", shape_str(x.sizes()), ")"));
+    drop[static_cast<size_t>(d)] = true;
+  }
+  std::vector<int64_t> s;
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (!drop[static_cast<size_t>(d)]) s.push_back(x.size(d));
+  return {x.reshape(s)};
+}
+Outs op_unsqueeze(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  std::vector<int64_t> axes = axes_arg(c, 13);
+  c.check(!axes.empty(), "axes is required");
+  const int64_t r = x.dim() + static_cast<int64_t>(axes.size());
+  std::vector<bool> is_new(static_cast<size_t>(r), false);
+  for (int64_t a : axes) {
+    const int64_t d = c.axis(a, r);
+    c.check(!is_new[static_cast<size_t>(d)], concat("axis ", a, " is given twice"));
+    is_new[static_cast<size_t>(d)] = true;
+  }
+  std::vector<int64_t> s;
+  int64_t src = 0;
+  for (int64_t d = 0; d < r; ++d) s.push_back(is_new[static_cast<size_t>(d)] ? 1 : x.size(src++));
+  return {x.reshape(s)};
+}
+Outs op_concat(NodeContext& c) {
+  std::vector<Tensor> parts;
+  for (size_t i = 0; i < c.num_inputs(); ++i) parts.push_back(c.in(i));
+  c.check(!parts.empty(), "needs at least one input");
+  return {cat(parts, c.axis(c.i("axis"), parts[0].dim()))};
+}
+Outs op_split(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t axis = c.axis(c.i("axis", 0), x.dim());
+  std::vector<int64_t> sizes = c.opset() >= 13 ? (c.has(1) ? c.ints(1) : std::vector<int64_t>{})
+                                               : c.ints_attr_opt("split").value_or(std::vector<int64_t>{});
+  const int64_t n = x.size(axis);
+  if (sizes.empty()) {
+    const int64_t parts = c.opset() >= 18 && c.has_attr("num_outputs") ? c.i("num_outputs")
+                                                                          : static_cast<int64_t>(c.num_outputs());
+    c.check(parts >= 1, "needs at least one output");
+    const int64_t each = (n + parts - 1) / parts;
+    c.check(c.opset() >= 18 || n % parts == 0,
+            concat("axis ", axis, " of size ", n, " does not split evenly into ", parts, " outputs"));
+    for (int64_t i = 0; i < parts; ++i) sizes.push_back(std::min(each, n - i * each));
+  }
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    c.check(s >= 0, "split sizes must be >= 0");
+    total += s;
+  }
+  c.check(total == n, concat("split sizes add up to ", total, "; axis ", axis, " has size ", n));
+  Outs outs;
+  int64_t at = 0;
+  for (int64_t s : sizes) {
+    outs.push_back(x.slice(axis, at, at + s));
+    at += s;
+  }
+  return outs;
+}
+Outs op_slice(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (c.opset() < 10) {
+    starts = c.ints_attr("starts");
+    ends = c.ints_attr("ends");
+    axes = c.ints_attr_opt("axes").value_or(std::vector<int64_t>{});
+  } else {
+    starts = c.ints(1);
+    ends = c.ints(2);
+    if (c.has(3)) axes = c.ints(3);
+    if (c.has(4)) steps = c.ints(4);
+  }
+  c.check(starts.size() == ends.size(), "starts and ends differ in length");
+  if (axes.empty()) axes = all_dims(static_cast<int64_t>(starts.size()));
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  c.check(axes.size() == starts.size() && steps.size() == starts.size(), "axes/steps differ in length from starts");
+  Tensor y = x;
+  for (size_t i = 0; i < starts.size(); ++i) {
+    const int64_t d = c.axis(axes[i], x.dim());
+    const int64_t n = x.size(d), step = steps[i];
+    c.check(step != 0, "steps must not be 0");
+    int64_t s = starts[i] < 0 ? starts[i] + n : starts[i];
+    int64_t e = ends[i] < 0 ? ends[i] + n : ends[i];
+    if (step > 0) {
+      s = std::clamp<int64_t>(s, 0, n);
+      e = std::clamp<int64_t>(e, 0, n);
+      y = y.slice(d, s, std::max(s, e), step);
+    } else {
+      s = std::clamp<int64_t>(s, 0, n - 1);
+      e = std::clamp<int64_t>(e, -1, n - 1);
+      // Backwards: the same elements, counted from the end of the flipped axis.
+      y = flip(y, {d});
+      const int64_t fs = n - 1 - s, fe = n - 1 - e;
+      y = y.slice(d, fs, std::max(fs, fe), -step);
+    }
+  }
+  return {y};
+}
+Outs op_gather(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t axis = c.axis(c.i("axis", 0), x.dim());
+  const Tensor idx = wrap_indices(c.in(1), x.size(axis));
+  std::vector<int64_t> s(x.sizes().begin(), x.sizes().begin() + axis);
+  for (int64_t v : idx.sizes()) s.push_back(v);
+  for (int64_t d = axis + 1; d < x.dim(); ++d) s.push_back(x.size(d));
+  return {index_select(x, axis, idx.reshape({-1})).reshape(s)};
+}
+Outs op_gather_elements(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t axis = c.axis(c.i("axis", 0), x.dim());
+  return {gather(x, axis, wrap_indices(c.in(1), x.size(axis)))};
+}
+Outs op_gather_nd(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const Tensor& idx = c.in(1);
+  const int64_t b = c.i("batch_dims", 0);
+  c.check(idx.dim() >= 1 && b >= 0 && b < std::min(x.dim(), idx.dim()), "batch_dims out of range");
+  const int64_t k = idx.size(-1);
+  c.check(k >= 1 && b + k <= x.dim(), concat("indices' last dim ", k, " exceeds the data's rank ", x.dim()));
+  const std::vector<int64_t> xs = sizes_of(x);
+  const int64_t batch = prod(xs, 0, static_cast<size_t>(b));
+  const int64_t block = prod(xs, static_cast<size_t>(b), static_cast<size_t>(b + k));
+  // Linear row index into x viewed as [batch * block, rest...].
+  Tensor lin = zeros(std::vector<int64_t>(idx.sizes().begin(), idx.sizes().end() - 1), DType::Int64);
+  int64_t stride = 1;
+  for (int64_t j = k - 1; j >= 0; --j) {
+    const int64_t n = xs[static_cast<size_t>(b + j)];
+    lin = add(lin, mul(wrap_indices(idx.select(-1, j), n), Scalar(stride)));
+    stride *= n;
+  }
+  if (b > 0) {
+    std::vector<int64_t> bs(static_cast<size_t>(idx.dim() - 1), 1);
+    bs[0] = batch;
+    for (int64_t d = 0; d < b; ++d) bs[static_cast<size_t>(d)] = xs[static_cast<size_t>(d)];
+    Tensor boff = mul(arange(Scalar(int64_t{0}), Scalar(batch), Scalar(int64_t{1})), Scalar(block));
+    std::vector<int64_t> bshape(xs.begin(), xs.begin() + b);
+    bshape.resize(static_cast<size_t>(idx.dim() - 1), 1);
+    lin = add(lin, boff.reshape(bshape));
+  }
+  std::vector<int64_t> rows{batch * block};
+  std::vector<int64_t> out(idx.sizes().begin(), idx.sizes().end() - 1);
+  for (size_t d = static_cast<size_t>(b + k); d < xs.size(); ++d) {
+    rows.push_back(xs[d]);
+    out.push_back(xs[d]);
+  }
+  return {index_select(x.reshape(rows), 0, lin.reshape({-1})).reshape(out)};
+}
+Outs op_scatter_elements(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t axis = c.axis(c.i("axis", 0), x.dim());
+  const std::string red = c.s("reduction", "none");
+  const Tensor idx = wrap_indices(c.in(1), x.size(axis));
+  if (red == "none") return {scatter(x, axis, idx, c.in(2))};
+  if (red == "add") return {scatter_add(x, axis, idx, c.in(2))};
+  c.unsupported(concat("reduction '", red, "'"));
+}
+Outs op_scatter_nd(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const Tensor& idx = c.in(1);
+  const std::string red = c.s("reduction", "none");
+  if (red != "none" && red != "add") c.unsupported(concat("reduction '", red, "'"));
+  const int64_t k = idx.size(-1);
+  c.check(k >= 1 && k <= x.dim(), concat("indices' last dim ", k, " must be 1 to the data's rank ", x.dim()));
+  std::vector<Tensor> per_dim;
+  for (int64_t j = 0; j < k; ++j) per_dim.push_back(wrap_indices(idx.select(-1, j), x.size(j)));
+  return {index_put(x, per_dim, c.in(2), red == "add")};
+}
+Outs op_expand(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const std::vector<int64_t> shape = c.ints(1);
+  // Bidirectional broadcast: the result has the larger of each pair of dims.
+  const size_t r = std::max(shape.size(), static_cast<size_t>(x.dim()));
+  std::vector<int64_t> out(r);
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t a = i + static_cast<size_t>(x.dim()) >= r ? x.size(static_cast<int64_t>(i + x.dim() - r)) : 1;
+    const int64_t b = i + shape.size() >= r ? shape[i + shape.size() - r] : 1;
+    c.check(a == b || a == 1 || b == 1, concat("shape ", shape_str(shape), " does not broadcast with the input ",
+                                               shape_str(x.sizes())));
+    out[i] = a == 1 ? b : a;
+  }
+  return {x.expand(out).contiguous()};
+}
+Outs op_tile(NodeContext& c) { return {tile(c.in(0), c.ints(1))}; }
+Outs op_pad(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const std::string mode = c.s("mode", "constant");
+  std::vector<int64_t> pads;
+  double value = 0;
+  std::vector<int64_t> axes = all_dims(x.dim());
+  if (c.opset() < 11) {
+    pads = c.ints_attr("pads");
+    value = c.f("value", 0.0);
+  } else {
+    pads = c.ints(1);
+    if (c.has(2)) value = c.scalar(2);
+    if (c.has(3)) {
+      axes = c.ints(3);
+      for (auto& a : axes) a = c.axis(a, x.dim());
+    }
+  }
+  std::vector<int64_t> pb, pe, b(static_cast<size_t>(x.dim()), 0), e = b;
+  split_pads(c, pads, axes.size(), pb, pe);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    b[static_cast<size_t>(axes[i])] = pb[i];
+    e[static_cast<size_t>(axes[i])] = pe[i];
+  }
+  if (mode == "constant") return {pad_constant(x, b, e, value)};
+  for (size_t i = 0; i < b.size(); ++i)
+    if (b[i] < 0 || e[i] < 0) c.unsupported(concat("negative pads in ", mode, " mode"));
+  if (mode == "reflect" || mode == "edge") return {pad_index(c, x, b, e, mode == "reflect")};
+  c.fail(concat("mode must be constant, reflect or edge, got '", mode, "'"));
+}
+Outs op_constant(NodeContext& c) {
+  if (c.has_attr("value")) return {c.tensor_attr("value")};
+  if (c.has_attr("value_float")) return {scalar_like(c.f("value_float"), DType::Float32)};
+  if (c.has_attr("value_int")) return {full({}, Scalar(c.i("value_int")), DType::Int64)};
+  if (c.has_attr("value_floats")) return {tensor<float>(c.floats_attr("value_floats"))};
+  if (c.has_attr("value_ints")) return {i64(c.ints_attr("value_ints"))};
+  if (c.has_attr("sparse_value")) c.unsupported("sparse_value");
+  c.unsupported("a Constant without a value, value_float(s) or value_int(s) attribute");
+}
+Outs op_constant_of_shape(NodeContext& c) {
+  const std::vector<int64_t> shape = c.has(0) ? c.ints(0) : std::vector<int64_t>{};
+  for (int64_t d : shape) c.check(d >= 0, concat("shape ", shape_str(shape), " has a negative dim"));
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    c.check(d == 0 || n <= (int64_t{1} << 40) / d, concat("shape ", shape_str(shape), " is too large"));
+    n *= d;
+  }
+  if (!c.has_attr("value")) return {zeros(shape, DType::Float32)};
+  const Tensor v = c.tensor_attr("value");
+  c.check(v.numel() == 1, concat("value must hold one element, got ", shape_str(v.sizes())));
+  return {v.reshape({}).expand(shape).contiguous()};
+}
+Outs op_shape(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t r = x.dim();
+  int64_t start = c.opset() >= 15 ? c.i("start", 0) : 0, end = c.opset() >= 15 ? c.i("end", r) : r;
+  if (start < 0) start += r;
+  if (end < 0) end += r;
+  start = std::clamp<int64_t>(start, 0, r);
+  end = std::clamp<int64_t>(end, 0, r);
+  std::vector<int64_t> s(x.sizes().begin() + start, x.sizes().begin() + std::max(start, end));
+  return {i64(s)};
+}
+Outs op_size(NodeContext& c) { return {full({}, Scalar(c.in(0).numel()), DType::Int64)}; }
+Outs op_range(NodeContext& c) {
+  const DType t = c.in(0).dtype();
+  const double start = c.scalar(0), limit = c.scalar(1), delta = c.scalar(2);
+  c.check(delta != 0, "delta must not be 0");
+  const double count = std::max(std::ceil((limit - start) / delta), 0.0);
+  c.check(count < 1e9, concat("Range would have ", count, " elements"));
+  const Tensor k = arange(Scalar(int64_t{0}), Scalar(static_cast<int64_t>(count)), Scalar(int64_t{1}));
+  if (is_floating(t)) return {add(mul(k.to(t), scalar_for(delta, t)), scalar_for(start, t)).to(t)};
+  return {add(mul(k, Scalar(static_cast<int64_t>(delta))), Scalar(static_cast<int64_t>(start))).to(t)};
+}
+Outs op_one_hot(NodeContext& c) {
+  const Tensor& idx = c.in(0);
+  const int64_t depth = static_cast<int64_t>(c.scalar(1));
+  c.check(depth >= 1, concat("depth must be >= 1, got ", depth));
+  const Tensor& values = c.in(2);
+  c.check(values.numel() == 2, concat("values must be [off, on], got ", shape_str(values.sizes())));
+  const int64_t r = idx.dim() + 1;
+  const int64_t axis = c.axis(c.i("axis", -1), r);
+  const Tensor i = wrap_indices(idx.to(DType::Int64), depth);
+  std::vector<int64_t> s(static_cast<size_t>(r), 1);
+  s[static_cast<size_t>(axis)] = depth;
+  const Tensor hot = eq(i.unsqueeze(axis), arange(Scalar(int64_t{0}), Scalar(depth), Scalar(int64_t{1})).reshape(s));
+  const Tensor v = values.reshape({2});
+  return {where(hot, v.select(0, 1), v.select(0, 0))};
+}
+Outs op_eye_like(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  c.check(x.dim() == 2, concat("input must be 2-D, got ", shape_str(x.sizes())));
+  const DType t = c.has_attr("dtype") ? dtype_from_onnx(static_cast<int32_t>(c.i("dtype")), c.describe()) : x.dtype();
+  const Tensor rows = arange(Scalar(int64_t{0}), Scalar(x.size(0)), Scalar(int64_t{1})).unsqueeze(1);
+  const Tensor cols = arange(Scalar(int64_t{0}), Scalar(x.size(1)), Scalar(int64_t{1})).unsqueeze(0);
+  return {eq(sub(cols, rows), Scalar(c.i("k", 0))).to(t)};
+}
+Outs op_trilu(NodeContext& c) {
+  const int64_t k = c.has(1) ? static_cast<int64_t>(c.scalar(1)) : 0;
+  return {c.i("upper", 1) ? triu(c.in(0), k) : tril(c.in(0), k)};
+}
+Outs op_topk(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t k = c.opset() >= 10 ? static_cast<int64_t>(c.scalar(1)) : c.i("k");
+  const int64_t axis = c.axis(c.i("axis", -1), x.dim());
+  c.check(k >= 0 && k <= x.size(axis), concat("k = ", k, " is out of range for axis ", axis, " of size ", x.size(axis)));
+  auto [v, i] = topk(x, k, axis, c.i("largest", 1) != 0, c.i("sorted", 1) != 0);
+  return {v, i};
+}
+Outs op_depth_to_space(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t b = c.i("blocksize");
+  c.check(x.dim() == 4 && b >= 1 && x.size(1) % (b * b) == 0,
+          concat("needs [N, C, H, W] with C divisible by blocksize^2 (", b, "), got ", shape_str(x.sizes())));
+  const int64_t n = x.size(0), ch = x.size(1) / (b * b), h = x.size(2), w = x.size(3);
+  if (c.s("mode", "DCR") == "DCR")
+    return {x.reshape({n, b, b, ch, h, w}).permute({0, 3, 4, 1, 5, 2}).reshape({n, ch, h * b, w * b})};
+  return {x.reshape({n, ch, b, b, h, w}).permute({0, 1, 4, 2, 5, 3}).reshape({n, ch, h * b, w * b})};
+}
+Outs op_space_to_depth(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t b = c.i("blocksize");
+  c.check(x.dim() == 4 && b >= 1 && x.size(2) % b == 0 && x.size(3) % b == 0,
+          concat("needs [N, C, H, W] with H and W divisible by blocksize ", b, ", got ", shape_str(x.sizes())));
+  const int64_t n = x.size(0), ch = x.size(1), h = x.size(2) / b, w = x.size(3) / b;
+  return {x.reshape({n, ch, h, b, w, b}).permute({0, 3, 5, 1, 2, 4}).reshape({n, ch * b * b, h, w})};
+}
+// Data-dependent shapes: the values decide, so these run eagerly only (under compile, the
+// tracer refuses the value read, naming the input).
+Outs op_nonzero(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const std::vector<double> v = x.to_vector<double>();
+  const std::vector<int64_t> s = sizes_of(x);
+  std::vector<std::vector<int64_t>> coords(s.size());
+  int64_t nnz = 0;
+  for (size_t flat = 0; flat < v.size(); ++flat) {
+    if (v[flat] == 0) continue;
+    ++nnz;
+    size_t rem = flat;
+    for (size_t d = s.size(); d-- > 0;) {
+      coords[d].push_back(static_cast<int64_t>(rem % static_cast<size_t>(s[d])));
+      rem /= static_cast<size_t>(s[d]);
+    }
+  }
+  std::vector<int64_t> out;
+  for (auto& row : coords) out.insert(out.end(), row.begin(), row.end());
+  return {tensor<int64_t>(out, {static_cast<int64_t>(s.size()), nnz})};
+}
+Outs op_compress(NodeContext& c) {
+  Tensor x = c.in(0);
+  const std::vector<double> cond = c.in(1).to_vector<double>();
+  int64_t axis = 0;
+  if (c.has_attr("axis")) axis = c.axis(c.i("axis"), x.dim());
+  else x = x.reshape({-1});
+  c.check(static_cast<int64_t>(cond.size()) <= x.size(axis), "condition is longer than the axis");
+  std::vector<int64_t> keep;
+  for (size_t i = 0; i < cond.size(); ++i)
+    if (cond[i] != 0) keep.push_back(static_cast<int64_t>(i));
+  return {index_select(x, axis, i64(keep))};
+}
+
+// ---------------------------------------------------------------- losses
+// ONNX's NegativeLogLikelihoodLoss: input [N, C, d...], target [N, d...], optional class
+// weights, ignore_index; reduction none/sum/mean (mean: divided by the weights' sum).
+Tensor nll(NodeContext& c, const Tensor& input, const Tensor& target, const Tensor& weight) {
+  const std::string red = c.s("reduction", "mean");
+  c.check(red == "none" || red == "sum" || red == "mean", concat("reduction must be none, sum or mean, got '", red, "'"));
+  c.check(input.dim() >= 2 && target.dim() == input.dim() - 1,
+          concat("input [N, C, ...] and target [N, ...] expected, got ", shape_str(input.sizes()), " and ",
+                 shape_str(target.sizes())));
+  Tensor t = target.to(DType::Int64);
+  Tensor valid = ones(t.sizes(), DType::Bool);
+  if (c.has_attr("ignore_index")) {
+    valid = ne(t, Scalar(c.i("ignore_index")));
+    t = where(valid, t, zeros_like(t));
+  }
+  Tensor picked = neg(gather(input, 1, t.unsqueeze(1)).squeeze(1));
+  Tensor w = weight.defined() ? index_select(weight, 0, t.reshape({-1})).reshape(t.sizes()) : ones_like(picked);
+  w = where(valid, w, zeros_like(w));
+  Tensor loss = mul(picked, w);
+  if (red == "none") return loss;
+  if (red == "sum") return sum(loss);
+  return div(sum(loss), sum(w));
+}
+Outs op_nll_loss(NodeContext& c) { return {nll(c, c.in(0), c.in(1), c.has(2) ? c.in(2) : Tensor())}; }
+Outs op_softmax_cross_entropy(NodeContext& c) {
+  const Tensor lp = log_softmax(c.in(0), 1);
+  Outs outs{nll(c, lp, c.in(1), c.has(2) ? c.in(2) : Tensor())};
+  if (c.wants_output(1)) outs.push_back(lp);
+  return outs;
+}
+
+// ---------------------------------------------------------------- the table
+const std::vector<OpEntry> kTable = {
+    {"Abs", 7, op_abs, "abs"},
+    {"Acos", 7, op_acos, "atan2, sqrt (composite)"},
+    {"Acosh", 9, op_acosh, "log, sqrt (composite)"},
+    {"Add", 7, op_add, "add"},
+    {"And", 7, op_and, "logical_and"},
+    {"ArgMax", 7, op_arg<true>, "argmax (select_last_index: flip)"},
+    {"ArgMin", 7, op_arg<false>, "argmin (select_last_index: flip)"},
+    {"Asin", 7, op_asin, "atan2, sqrt (composite)"},
+    {"Asinh", 9, op_asinh, "log, sqrt (composite)"},
+    {"Atan", 7, op_atan, "atan2"},
+    {"Atanh", 9, op_atanh, "log (composite)"},
+    {"AveragePool", 7, op_average_pool, "avg_pool2d (1-D, 2-D; uneven pads: explicit padding)"},
+    {"BatchNormalization", 7, op_batch_norm, "composite (inference and training_mode)"},
+    {"Cast", 7, op_cast, "cast"},
+    {"CastLike", 15, op_cast_like, "cast"},
+    {"Ceil", 7, op_ceil, "ceil"},
+    {"Celu", 12, op_celu, "relu, expm1, minimum (composite)"},
+    {"Clip", 7, op_clip, "clamp (min/max attributes before opset 11, inputs from 11)"},
+    {"Compress", 9, op_compress, "index_select (eager only: data-dependent shape)"},
+    {"Concat", 7, op_concat, "cat"},
+    {"Constant", 7, op_constant, "a tensor"},
+    {"ConstantOfShape", 9, op_constant_of_shape, "full"},
+    {"Conv", 7, op_conv, "conv2d (1-D via 2-D; uneven pads: explicit padding)"},
+    {"ConvTranspose", 7, op_conv_transpose, "conv_transpose2d (1-D via 2-D), slice for pads"},
+    {"Cos", 7, op_cos, "cos"},
+    {"Cosh", 9, op_cosh, "exp (composite)"},
+    {"CumSum", 11, op_cumsum, "cumsum, flip"},
+    {"DepthToSpace", 7, op_depth_to_space, "reshape, permute"},
+    {"Div", 7, op_div, "div (integers: truncating, via floor_divide)"},
+    {"Dropout", 7, op_dropout, "identity (inference)"},
+    {"Elu", 7, op_elu, "where, expm1"},
+    {"Equal", 7, op_equal, "eq"},
+    {"Erf", 9, op_erf, "erf"},
+    {"Exp", 7, op_exp, "exp"},
+    {"Expand", 8, op_expand, "expand"},
+    {"EyeLike", 9, op_eye_like, "arange, eq"},
+    {"Flatten", 7, op_flatten, "reshape"},
+    {"Floor", 7, op_floor, "floor"},
+    {"Gather", 7, op_gather, "index_select, reshape"},
+    {"GatherElements", 11, op_gather_elements, "gather"},
+    {"GatherND", 11, op_gather_nd, "index_select over linear indices"},
+    {"Gemm", 7, op_gemm, "matmul, mul, add (transA/transB: transpose)"},
+    {"GlobalAveragePool", 7, op_global_average_pool, "mean"},
+    {"GlobalMaxPool", 7, op_global_max_pool, "amax"},
+    {"Greater", 7, op_greater, "gt"},
+    {"GreaterOrEqual", 12, op_greater_equal, "ge"},
+    {"HardSigmoid", 7, op_hard_sigmoid, "clamp (composite)"},
+    {"HardSwish", 14, op_hard_swish, "clamp, mul (composite)"},
+    {"Hardmax", 7, softmax_like<hardmax_fn>, "argmax, eq (2-D coercion before opset 13)"},
+    {"Identity", 7, op_identity, "the input itself"},
+    {"InstanceNormalization", 7, op_instance_norm, "mean, var (composite)"},
+    {"IsInf", 10, op_isinf, "isinf"},
+    {"IsNaN", 9, op_isnan, "isnan"},
+    {"LRN", 7, op_lrn, "composite (sum of shifted squares)"},
+    {"LayerNormalization", 17, op_layer_norm, "mean, rsqrt (composite; Mean and InvStdDev outputs)"},
+    {"LeakyRelu", 7, op_leaky_relu, "leaky_relu"},
+    {"Less", 7, op_less, "lt"},
+    {"LessOrEqual", 12, op_less_equal, "le"},
+    {"Log", 7, op_log, "log"},
+    {"LogSoftmax", 7, softmax_like<log_softmax_fn>, "log_softmax (2-D coercion before opset 13)"},
+    {"MatMul", 7, op_matmul, "matmul"},
+    {"Max", 7, op_variadic<max2>, "maximum"},
+    {"MaxPool", 7, op_max_pool, "max_pool2d (1-D, 2-D; pads: explicit -inf padding)"},
+    {"Mean", 7, op_mean, "add, div"},
+    {"MeanVarianceNormalization", 9, op_mvn, "mean, sqrt (composite)"},
+    {"Min", 7, op_variadic<min2>, "minimum"},
+    {"Mod", 10, op_mod, "remainder (fmod=0); remainder and a sign fix (fmod=1)"},
+    {"Mul", 7, op_mul, "mul"},
+    {"Neg", 7, op_neg, "neg"},
+    {"NegativeLogLikelihoodLoss", 12, op_nll_loss, "gather, where, sum (composite)"},
+    {"NonZero", 9, op_nonzero, "eager only: data-dependent shape"},
+    {"Not", 7, op_not, "logical_not"},
+    {"OneHot", 9, op_one_hot, "eq, where"},
+    {"Or", 7, op_or, "logical_or"},
+    {"PRelu", 7, op_prelu, "where, mul"},
+    {"Pad", 7, op_pad, "cat (constant), index_select (reflect, edge)"},
+    {"Pow", 7, op_pow, "pow"},
+    {"Range", 11, op_range, "arange, mul, add"},
+    {"Reciprocal", 7, op_reciprocal, "reciprocal"},
+    {"ReduceL1", 7, op_reduce<Red::L1>, "sum, abs"},
+    {"ReduceL2", 7, op_reduce<Red::L2>, "sum, sqrt"},
+    {"ReduceLogSum", 7, op_reduce<Red::LogSum>, "sum, log"},
+    {"ReduceLogSumExp", 7, op_reduce<Red::LogSumExp>, "logsumexp"},
+    {"ReduceMax", 7, op_reduce<Red::Max>, "amax"},
+    {"ReduceMean", 7, op_reduce<Red::Mean>, "mean"},
+    {"ReduceMin", 7, op_reduce<Red::Min>, "amin"},
+    {"ReduceProd", 7, op_reduce<Red::Prod>, "prod"},
+    {"ReduceSum", 7, op_reduce<Red::Sum>, "sum"},
+    {"ReduceSumSquare", 7, op_reduce<Red::SumSquare>, "sum, mul"},
+    {"Relu", 7, op_relu, "relu"},
+    {"Reshape", 7, op_reshape, "reshape (0 copies a dim unless allowzero, -1 infers)"},
+    {"Round", 11, op_round, "round"},
+    {"Scatter", 9, op_scatter_elements, "scatter", nullptr, 10},
+    {"ScatterElements", 11, op_scatter_elements, "scatter, scatter_add"},
+    {"ScatterND", 11, op_scatter_nd, "index_put"},
+    {"Selu", 7, op_selu, "where, expm1"},
+    {"Shape", 7, op_shape, "its sizes as a constant (the graph is per input shape)"},
+    {"Shrink", 9, op_shrink, "where"},
+    {"Sigmoid", 7, op_sigmoid, "sigmoid"},
+    {"Sign", 9, op_sign, "sign"},
+    {"Sin", 7, op_sin, "sin"},
+    {"Sinh", 9, op_sinh, "exp (composite)"},
+    {"Size", 7, op_size, "its numel as a constant"},
+    {"Slice", 7, op_slice, "slice (negative steps: flip)"},
+    {"Softmax", 7, softmax_like<softmax_fn>, "softmax (2-D coercion before opset 13)"},
+    {"SoftmaxCrossEntropyLoss", 12, op_softmax_cross_entropy, "log_softmax, gather (composite)"},
+    {"Softplus", 7, op_softplus, "softplus"},
+    {"Softsign", 7, op_softsign, "abs, div"},
+    {"SpaceToDepth", 7, op_space_to_depth, "reshape, permute"},
+    {"Split", 7, op_split, "slice"},
+    {"Sqrt", 7, op_sqrt, "sqrt"},
+    {"Squeeze", 7, op_squeeze, "reshape"},
+    {"Sub", 7, op_sub, "sub"},
+    {"Sum", 7, op_variadic<add2>, "add"},
+    {"Tan", 7, op_tan, "tan"},
+    {"Tanh", 7, op_tanh, "tanh"},
+    {"ThresholdedRelu", 10, op_thresholded_relu, "where"},
+    {"Tile", 7, op_tile, "tile"},
+    {"TopK", 7, op_topk, "topk"},
+    {"Transpose", 7, op_transpose, "permute"},
+    {"Trilu", 14, op_trilu, "triu, tril"},
+    {"Unsqueeze", 7, op_unsqueeze, "reshape"},
+    {"Where", 9, op_where, "where"},
+    {"Xor", 7, op_xor, "logical_xor"},
+};
+
+}  // namespace
+
+const std::vector<OpEntry>& op_table() { return kTable; }
+
+const OpEntry* find_op_entry(const std::string& op_type) {
+  for (const OpEntry& e : kTable)
+    if (op_type == e.onnx_op) return &e;
+  return nullptr;
+}
+
+}  // namespace tessera::onnx::detail
+
+namespace tessera::onnx {
+
+std::vector<OpSupport> supported_ops() {
+  std::vector<OpSupport> out;
+  for (const detail::OpEntry& e : detail::op_table())
+    out.push_back({e.onnx_op, e.since_opset, e.tessera, e.export_fn != nullptr});
+  return out;
+}
+
+std::string unsupported_reason(const std::string& op_type, int64_t opset) {
+  const detail::OpEntry* e = detail::find_op_entry(op_type);
+  if (e == nullptr) return tessera::detail::concat("operator '", op_type, "' is not supported");
+  if (opset < e->since_opset || opset > e->until_opset)
+    return tessera::detail::concat("operator '", op_type, "' is supported at opsets ", e->since_opset, " to ",
+                                   e->until_opset, ", not ", opset);
+  return "";
+}
+
+}  // namespace tessera::onnx
