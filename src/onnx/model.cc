@@ -18,8 +18,10 @@ namespace tessera::onnx {
 using tessera::detail::concat;
 using detail::NodeContext;
 
-// The lowest and highest opsets of the default domain the importer reads.
-constexpr int64_t kMinOpset = 7;
+// The lowest and highest opsets of the default domain the importer reads. Opsets 7 to 18
+// are the target; older models load when every operator they use has kept its meaning
+// since (each table entry names its first opset: Relu since 1, Add since 7, ...).
+constexpr int64_t kMinOpset = 1;
 constexpr int64_t kMaxOpset = 18;
 
 struct Model::Impl {
@@ -100,7 +102,9 @@ std::shared_ptr<Model::Impl> build(std::string_view bytes, const std::string& ba
       m->opset = o.version();
     }
   }
-  TESSERA_CHECK(found, "onnx: the model imports no opset of the default domain (ai.onnx)");
+  TESSERA_CHECK(mp.opset_import_size() > 0, "onnx: the model imports no opset (ModelProto.opset_import is empty)");
+  TESSERA_CHECK_IMPLEMENTED(found, "onnx: the model imports only other domains (", mp.opset_import(0).domain(),
+                            "...); Tessera reads operators of the default domain, ai.onnx");
   TESSERA_CHECK_IMPLEMENTED(m->opset >= kMinOpset && m->opset <= kMaxOpset, "onnx: opset ", m->opset,
                             " of ai.onnx is not supported; expected ", kMinOpset, " to ", kMaxOpset);
   m->producer = mp.producer_name() + (mp.producer_version().empty() ? "" : " " + mp.producer_version());
