@@ -74,6 +74,10 @@ class NodeContext {
     if (!cond) fail(msg);
   }
   int64_t axis(int64_t a, int64_t rank) const;  // wraps a negative axis, checks its range
+  // Refuses an output whose size comes from input values (ConstantOfShape, Expand, Tile,
+  // Range...) when it would exceed ImportOptions::max_tensor_bytes: bounded memory on
+  // hostile values, with an error naming the shape.
+  void check_size(const std::vector<int64_t>& shape, DType dtype) const;
 
   int node_index = -1;
 

@@ -295,8 +295,10 @@ std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs) const {
     // Random ops are never folded; ops over static values only (initializers, Constant,
     // Shape) run untraced, so under tessera::compile their results are constants of the
     // graph and later nodes may read their values.
-    const bool fold = all_static && std::string_view(e->onnx_op).find("Random") == std::string_view::npos &&
-                      std::string_view(e->onnx_op) != "Bernoulli";
+    // Shape, Size and EyeLike read only their input's metadata, which a traced graph fixes.
+    const std::string_view op = e->onnx_op;
+    const bool fold = (all_static && op.find("Random") == std::string_view::npos && op != "Bernoulli") ||
+                      op == "Shape" || op == "Size" || op == "EyeLike";
     std::vector<Tensor> outs;
     NodeContext ctx(node, m.opset, std::move(ins), m.limits);
     ctx.node_index = k;
@@ -393,6 +395,19 @@ int64_t NodeContext::axis(int64_t a, int64_t rank) const {
   check(a >= -rank && a < std::max<int64_t>(rank, 1),
         concat("axis ", a, " is out of range for rank ", rank, " (expected ", -rank, " to ", rank - 1, ")"));
   return a < 0 ? a + rank : a;
+}
+
+void NodeContext::check_size(const std::vector<int64_t>& shape, DType dtype) const {
+  int64_t n = 1;
+  const int64_t cap = limits_.max_bytes / static_cast<int64_t>(itemsize(dtype));
+  for (int64_t d : shape) {
+    check(d >= 0, concat("shape ", shape_str(shape), " has a negative dim"));
+    check(d == 0 || n <= cap / d, concat("the output ", shape_str(shape), " ", dtype_name(dtype), " would exceed ",
+                                         limits_.max_bytes, " bytes (ImportOptions::max_tensor_bytes)"));
+    n *= d;
+  }
+  check(n <= cap, concat("the output ", shape_str(shape), " ", dtype_name(dtype), " would exceed ", limits_.max_bytes,
+                         " bytes (ImportOptions::max_tensor_bytes)"));
 }
 
 const onnxpb::AttributeProto* NodeContext::attr(const char* name) const {

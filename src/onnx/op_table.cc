@@ -899,9 +899,22 @@ Outs op_expand(NodeContext& c) {
                                                shape_str(x.sizes())));
     out[i] = a == 1 ? b : a;
   }
+  c.check_size(out, x.dtype());
   return {x.expand(out).contiguous()};
 }
-Outs op_tile(NodeContext& c) { return {tile(c.in(0), c.ints(1))}; }
+Outs op_tile(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const std::vector<int64_t> reps = c.ints(1);
+  c.check(static_cast<int64_t>(reps.size()) == x.dim(), concat("repeats has ", reps.size(), " values for rank ", x.dim()));
+  std::vector<int64_t> out = sizes_of(x);
+  for (size_t i = 0; i < out.size(); ++i) {
+    c.check(reps[i] >= 0, concat("repeats must be >= 0, got ", reps[i]));
+    c.check_size({out[i], reps[i]}, x.dtype());
+    out[i] *= reps[i];
+  }
+  c.check_size(out, x.dtype());
+  return {tile(x, reps)};
+}
 Outs op_pad(NodeContext& c) {
   const Tensor& x = c.in(0);
   const std::string mode = c.s("mode", "constant");
@@ -925,6 +938,13 @@ Outs op_pad(NodeContext& c) {
     b[static_cast<size_t>(axes[i])] = pb[i];
     e[static_cast<size_t>(axes[i])] = pe[i];
   }
+  std::vector<int64_t> out = sizes_of(x);
+  for (size_t i = 0; i < out.size(); ++i) {
+    c.check(std::abs(b[i]) < (int64_t{1} << 40) && std::abs(e[i]) < (int64_t{1} << 40), "pads are out of range");
+    out[i] += b[i] + e[i];
+    c.check(out[i] >= 0, concat("pads (", b[i], ", ", e[i], ") crop more than axis ", i, "'s size ", x.size(static_cast<int64_t>(i))));
+  }
+  c.check_size(out, x.dtype());
   if (mode == "constant") return {pad_constant(x, b, e, value)};
   for (size_t i = 0; i < b.size(); ++i)
     if (b[i] < 0 || e[i] < 0) c.unsupported(concat("negative pads in ", mode, " mode"));
@@ -942,14 +962,12 @@ Outs op_constant(NodeContext& c) {
 }
 Outs op_constant_of_shape(NodeContext& c) {
   const std::vector<int64_t> shape = c.has(0) ? c.ints(0) : std::vector<int64_t>{};
-  for (int64_t d : shape) c.check(d >= 0, concat("shape ", shape_str(shape), " has a negative dim"));
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    c.check(d == 0 || n <= (int64_t{1} << 40) / d, concat("shape ", shape_str(shape), " is too large"));
-    n *= d;
+  if (!c.has_attr("value")) {
+    c.check_size(shape, DType::Float32);
+    return {zeros(shape, DType::Float32)};
   }
-  if (!c.has_attr("value")) return {zeros(shape, DType::Float32)};
   const Tensor v = c.tensor_attr("value");
+  c.check_size(shape, v.dtype());
   c.check(v.numel() == 1, concat("value must hold one element, got ", shape_str(v.sizes())));
   return {v.reshape({}).expand(shape).contiguous()};
 }
@@ -970,7 +988,8 @@ Outs op_range(NodeContext& c) {
   const double start = c.scalar(0), limit = c.scalar(1), delta = c.scalar(2);
   c.check(delta != 0, "delta must not be 0");
   const double count = std::max(std::ceil((limit - start) / delta), 0.0);
-  c.check(count < 1e9, concat("Range would have ", count, " elements"));
+  c.check(count < 1e15, concat("Range would have ", count, " elements"));
+  c.check_size({static_cast<int64_t>(count)}, t);
   const Tensor k = arange(Scalar(int64_t{0}), Scalar(static_cast<int64_t>(count)), Scalar(int64_t{1}));
   if (is_floating(t)) return {add(mul(k.to(t), scalar_for(delta, t)), scalar_for(start, t)).to(t)};
   return {add(mul(k, Scalar(static_cast<int64_t>(delta))), Scalar(static_cast<int64_t>(start))).to(t)};

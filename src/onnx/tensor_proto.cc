@@ -153,10 +153,15 @@ Tensor tensor_from_proto(const P& p, const TensorLimits& limits, const std::stri
   } else if (p.has_raw_data()) {
     raw = &p.raw_data();
   }
-  Tensor t = make_tensor(sizes, dtype);
+  // Everything the data must hold is checked before the tensor is allocated.
+  auto need = [&](int have, const char* field) {
+    TESSERA_CHECK(have == numel, what, ": ", field, " holds ", have, " values; dims ", shape_str(sizes),
+                  " need ", numel);
+  };
   if (raw != nullptr) {
     TESSERA_CHECK(static_cast<int64_t>(raw->size()) == nbytes, what, ": raw_data holds ", raw->size(),
                   " bytes; dims ", shape_str(sizes), " of ", onnx_type_name(p.data_type()), " need ", nbytes);
+    Tensor t = make_tensor(sizes, dtype);
     if (nbytes > 0) std::memcpy(t.data_ptr(), raw->data(), static_cast<size_t>(nbytes));
     if (dtype == DType::Bool) {  // any non-zero byte is true; Tessera's bools are 0 or 1
       auto* b = static_cast<uint8_t*>(t.data_ptr());
@@ -165,26 +170,27 @@ Tensor tensor_from_proto(const P& p, const TensorLimits& limits, const std::stri
     return t;
   }
   // Typed fields: which one holds the values depends on the type (the IR spec).
-  auto need = [&](int have, const char* field) {
-    TESSERA_CHECK(have == numel, what, ": ", field, " holds ", have, " values; dims ", shape_str(sizes),
-                  " need ", numel);
-  };
+  switch (p.data_type()) {
+    case P::FLOAT: need(p.float_data_size(), "float_data"); break;
+    case P::DOUBLE: need(p.double_data_size(), "double_data"); break;
+    case P::INT64: need(p.int64_data_size(), "int64_data"); break;
+    default: need(p.int32_data_size(), "int32_data"); break;
+  }
+  Tensor t = make_tensor(sizes, dtype);
   void* out = t.data_ptr();
   switch (p.data_type()) {
-    case P::FLOAT: need(p.float_data_size(), "float_data"); copy_convert(p.float_data(), static_cast<float*>(out)); break;
-    case P::DOUBLE: need(p.double_data_size(), "double_data"); copy_convert(p.double_data(), static_cast<double*>(out)); break;
-    case P::INT64: need(p.int64_data_size(), "int64_data"); copy_convert(p.int64_data(), static_cast<int64_t*>(out)); break;
-    case P::INT32: need(p.int32_data_size(), "int32_data"); copy_convert(p.int32_data(), static_cast<int32_t*>(out)); break;
-    case P::INT8: need(p.int32_data_size(), "int32_data"); copy_convert(p.int32_data(), static_cast<int8_t*>(out)); break;
-    case P::UINT8: need(p.int32_data_size(), "int32_data"); copy_convert(p.int32_data(), static_cast<uint8_t*>(out)); break;
+    case P::FLOAT: copy_convert(p.float_data(), static_cast<float*>(out)); break;
+    case P::DOUBLE: copy_convert(p.double_data(), static_cast<double*>(out)); break;
+    case P::INT64: copy_convert(p.int64_data(), static_cast<int64_t*>(out)); break;
+    case P::INT32: copy_convert(p.int32_data(), static_cast<int32_t*>(out)); break;
+    case P::INT8: copy_convert(p.int32_data(), static_cast<int8_t*>(out)); break;
+    case P::UINT8: copy_convert(p.int32_data(), static_cast<uint8_t*>(out)); break;
     case P::BOOL: {
-      need(p.int32_data_size(), "int32_data");
       auto* b = static_cast<uint8_t*>(out);
       for (int i = 0; i < p.int32_data_size(); ++i) b[i] = p.int32_data(i) != 0;
       break;
     }
     case P::FLOAT16: case P::BFLOAT16:  // the 16 bits of each value, in int32_data
-      need(p.int32_data_size(), "int32_data");
       copy_convert(p.int32_data(), static_cast<uint16_t*>(out));
       break;
     default: TESSERA_INTERNAL_ASSERT(false, "unhandled ONNX type ", p.data_type());
