@@ -419,3 +419,80 @@ TEST(OnnxConformance, SupportedOpsTableIsSortedAndDocumented) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- the fuzzer's seeds
+namespace {
+
+// Small valid models covering the importer's paths: Gemm with initializers, a Conv/Pool
+// stack, shape computations (Shape, Slice, Concat, Reshape), attribute-heavy ops.
+std::vector<std::pair<std::string, std::string>> seed_models() {
+  std::vector<std::pair<std::string, std::string>> seeds;
+  seeds.emplace_back("gemm_relu.onnx", bytes_of(gemm_relu_model()));
+  {
+    ModelProto m = empty_model(13);
+    add_input(m, "x", {1, 1, 4, 4});
+    add_initializer(m, float_tensor("w", {2, 1, 3, 3}, std::vector<float>(18, 0.5f)));
+    auto* c = add_node(m, "Conv", {"x", "w"}, {"c"});
+    attr_ints(c, "pads", {1, 1, 1, 1});
+    auto* p = add_node(m, "MaxPool", {"c"}, {"p"});
+    attr_ints(p, "kernel_shape", {2, 2});
+    attr_ints(p, "strides", {2, 2});
+    add_node(m, "Flatten", {"p"}, {"f"});
+    attr_int(add_node(m, "Softmax", {"f"}, {"y"}), "axis", 1);
+    add_output(m, "y");
+    seeds.emplace_back("conv_pool_softmax.onnx", bytes_of(m));
+  }
+  {
+    ModelProto m = empty_model(13);
+    add_input(m, "x", {-1, 2, 3});
+    add_initializer(m, int64_tensor("zero", {0}));
+    add_initializer(m, int64_tensor("one", {1}));
+    add_initializer(m, int64_tensor("minus1", {-1}));
+    add_node(m, "Shape", {"x"}, {"s"});
+    add_node(m, "Slice", {"s", "zero", "one"}, {"b"});
+    attr_int(add_node(m, "Concat", {"b", "minus1"}, {"shape"}), "axis", 0);
+    add_node(m, "Reshape", {"x", "shape"}, {"r"});
+    add_node(m, "ReduceSum", {"r", "one"}, {"y"});
+    add_output(m, "y");
+    seeds.emplace_back("shape_reshape_reduce.onnx", bytes_of(m));
+  }
+  {
+    ModelProto m = empty_model(11);
+    add_input(m, "x", {2, 3});
+    add_initializer(m, int64_tensor("pads", {0, 1, 0, 2}));
+    add_node(m, "Pad", {"x", "pads"}, {"p"});
+    add_initializer(m, int64_tensor("axes", {1}));
+    add_initializer(m, int64_tensor("k", {2}));
+    auto* t = add_node(m, "TopK", {"p", "k"}, {"v", "i"});
+    attr_int(t, "axis", 1);
+    add_node(m, "Cast", {"i"}, {"fi"});
+    attr_int(m.mutable_graph()->mutable_node(m.graph().node_size() - 1), "to", TensorProto::FLOAT);
+    add_node(m, "Add", {"v", "fi"}, {"y"});
+    add_output(m, "y");
+    seeds.emplace_back("pad_topk_cast.onnx", bytes_of(m));
+  }
+  return seeds;
+}
+
+}  // namespace
+
+TEST(OnnxFuzzSeeds, CommittedCorpusImportsAndRuns) {
+  // TESSERA_WRITE_ONNX_SEEDS=DIR writes the seeds (to refresh tests/fuzz/onnx_corpus).
+  if (const char* dir = std::getenv("TESSERA_WRITE_ONNX_SEEDS"))
+    for (const auto& [name, bytes] : seed_models()) write_bytes(std::string(dir) + "/" + name, bytes);
+  const fs::path corpus = fs::path(TESSERA_TEST_DIR) / "fuzz" / "onnx_corpus";
+  int n = 0;
+  for (const auto& [name, bytes] : seed_models()) {
+    ASSERT_EQ(read_bytes((corpus / name).string()), bytes) << name << ": the committed seed differs from the builder's";
+    onnx::Model m = import_model_from_bytes(bytes);
+    std::vector<Tensor> in;
+    for (const auto& v : m.inputs()) {
+      std::vector<int64_t> d;
+      for (int64_t x : v.dims) d.push_back(x < 0 ? 2 : x);
+      in.push_back(ones(d, v.dtype));
+    }
+    EXPECT_EQ(m.run(in).size(), m.outputs().size()) << name;
+    ++n;
+  }
+  EXPECT_EQ(n, 4);
+}
