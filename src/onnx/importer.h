@@ -79,6 +79,7 @@ class NodeContext {
   // hostile values, with an error naming the shape.
   void check_size(const std::vector<int64_t>& shape, DType dtype) const;
 
+  const TensorLimits& limits() const { return limits_; }
   int node_index = -1;
 
  private:

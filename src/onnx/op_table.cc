@@ -11,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "onnx/importer.h"
 #include "tessera/error.h"
@@ -1112,6 +1113,374 @@ Outs op_softmax_cross_entropy(NodeContext& c) {
   return outs;
 }
 
+// ---------------------------------------------------------------- resize
+// Resize (11+), Resize-10 and Upsample: separable per axis, each output position reading
+// n taps of the input (1 nearest, 2 linear, 4 cubic) with weights, as ONNX's reference
+// does: the source coordinate from coordinate_transformation_mode, taps clamped to the
+// edge, exclude_outside renormalizing, tf_crop_and_resize's outside points set to
+// extrapolation_value.
+struct ResizeSpec {
+  std::string mode = "nearest", ctm = "half_pixel", nearest_mode = "round_prefer_floor";
+  double cubic_a = -0.75, extrapolation = 0.0;
+  bool exclude_outside = false;
+};
+Tensor resize_axis(const NodeContext& c, const Tensor& x, int64_t d, int64_t out, double scale, double roi_start,
+                   double roi_end, const ResizeSpec& sp) {
+  const int64_t in = x.size(d);
+  const int taps = sp.mode == "nearest" ? 1 : sp.mode == "linear" ? 2 : 4;
+  std::vector<std::vector<int64_t>> idx(static_cast<size_t>(taps), std::vector<int64_t>(static_cast<size_t>(out)));
+  std::vector<std::vector<double>> wt(static_cast<size_t>(taps), std::vector<double>(static_cast<size_t>(out)));
+  std::vector<uint8_t> outside(static_cast<size_t>(out), 0);
+  bool any_outside = false;
+  const double out_len = scale * static_cast<double>(in);  // ONNX uses the unrounded length
+  for (int64_t o = 0; o < out; ++o) {
+    const double od = static_cast<double>(o);
+    double xo;
+    if (sp.ctm == "half_pixel") xo = (od + 0.5) / scale - 0.5;
+    else if (sp.ctm == "pytorch_half_pixel") xo = out_len > 1 ? (od + 0.5) / scale - 0.5 : 0.0;
+    else if (sp.ctm == "align_corners") xo = out_len == 1 ? 0.0 : od * static_cast<double>(in - 1) / (out_len - 1);
+    else if (sp.ctm == "asymmetric") xo = od / scale;
+    else if (sp.ctm == "tf_half_pixel_for_nn") xo = (od + 0.5) / scale;
+    else if (sp.ctm == "tf_crop_and_resize")
+      xo = out_len > 1 ? roi_start * static_cast<double>(in - 1) +
+                             od * (roi_end - roi_start) * static_cast<double>(in - 1) / (out_len - 1)
+                       : 0.5 * (roi_start + roi_end) * static_cast<double>(in - 1);
+    else c.fail(concat("coordinate_transformation_mode '", sp.ctm, "' is not an ONNX mode"));
+    if (sp.ctm == "tf_crop_and_resize" && (xo < 0 || xo > static_cast<double>(in - 1))) {
+      outside[static_cast<size_t>(o)] = 1;
+      any_outside = true;
+    }
+    if (taps == 1) {
+      double r;
+      const double fl = std::floor(xo);
+      if (sp.nearest_mode == "round_prefer_floor") r = xo == fl + 0.5 ? fl : std::round(xo);
+      else if (sp.nearest_mode == "round_prefer_ceil") r = xo == fl + 0.5 ? fl + 1 : std::round(xo);
+      else if (sp.nearest_mode == "floor") r = fl;
+      else if (sp.nearest_mode == "ceil") r = std::ceil(xo);
+      else c.fail(concat("nearest_mode '", sp.nearest_mode, "' is not an ONNX mode"));
+      idx[0][static_cast<size_t>(o)] = std::clamp<int64_t>(static_cast<int64_t>(r), 0, in - 1);
+      wt[0][static_cast<size_t>(o)] = 1;
+      continue;
+    }
+    int64_t x0 = static_cast<int64_t>(std::floor(xo));
+    double r = xo - static_cast<double>(x0);
+    if (r == 0) {  // the reference's convention at integer coordinates (same value)
+      x0 -= 1;
+      r = 1;
+    }
+    std::vector<double> w;
+    int64_t first;
+    if (taps == 2) {
+      w = {1 - r, r};
+      first = x0;
+    } else {
+      const double a = sp.cubic_a, s1 = r + 1, s2 = 1 - r, s3 = 2 - r;
+      w = {((a * s1 - 5 * a) * s1 + 8 * a) * s1 - 4 * a, ((a + 2) * r - (a + 3)) * r * r + 1,
+           ((a + 2) * s2 - (a + 3)) * s2 * s2 + 1, ((a * s3 - 5 * a) * s3 + 8 * a) * s3 - 4 * a};
+      first = x0 - 1;
+    }
+    if (sp.exclude_outside) {
+      double total = 0;
+      for (int k = 0; k < taps; ++k) {
+        const int64_t j = first + k;
+        if (j < 0 || j >= in) w[static_cast<size_t>(k)] = 0;
+        total += w[static_cast<size_t>(k)];
+      }
+      if (total != 0)
+        for (double& v : w) v /= total;
+    }
+    for (int k = 0; k < taps; ++k) {
+      idx[static_cast<size_t>(k)][static_cast<size_t>(o)] = std::clamp<int64_t>(first + k, 0, in - 1);
+      wt[static_cast<size_t>(k)][static_cast<size_t>(o)] = w[static_cast<size_t>(k)];
+    }
+  }
+  std::vector<int64_t> bshape(static_cast<size_t>(x.dim()), 1);
+  bshape[static_cast<size_t>(d)] = out;
+  const DType ft = is_floating(x.dtype()) ? x.dtype() : DType::Float32;
+  Tensor y;
+  for (int k = 0; k < taps; ++k) {
+    Tensor part = index_select(x, d, i64(idx[static_cast<size_t>(k)]));
+    if (taps > 1) part = mul(part.to(ft), tensor<double>(wt[static_cast<size_t>(k)]).to(ft).reshape(bshape));
+    y = k == 0 ? part : add(y, part);
+  }
+  if (any_outside) {
+    std::vector<bool> m(outside.begin(), outside.end());
+    Tensor mask = tensor<uint8_t>(std::vector<uint8_t>(outside.begin(), outside.end())).to(DType::Bool).reshape(bshape);
+    y = where(mask, full({}, scalar_for(sp.extrapolation, y.dtype()), y.dtype()), y);
+  }
+  return y.to(x.dtype());
+}
+Tensor resize_impl(const NodeContext& c, const Tensor& x, std::vector<double> scales, std::vector<int64_t> sizes,
+                   const std::vector<double>& roi, const ResizeSpec& sp) {
+  const size_t r = static_cast<size_t>(x.dim());
+  if (sp.mode != "nearest" && sp.mode != "linear" && sp.mode != "cubic")
+    c.fail(concat("mode must be nearest, linear or cubic, got '", sp.mode, "'"));
+  if (!sizes.empty()) {
+    c.check(sizes.size() == r, concat("sizes has ", sizes.size(), " values for rank ", r));
+    scales.clear();
+    for (size_t d = 0; d < r; ++d) scales.push_back(static_cast<double>(sizes[d]) / static_cast<double>(x.size(static_cast<int64_t>(d))));
+  } else {
+    c.check(scales.size() == r, concat("scales has ", scales.size(), " values for rank ", r));
+    for (size_t d = 0; d < r; ++d) {
+      c.check(scales[d] > 0, concat("scales must be > 0, got ", scales[d]));
+      sizes.push_back(static_cast<int64_t>(std::floor(static_cast<double>(x.size(static_cast<int64_t>(d))) * scales[d])));
+    }
+  }
+  c.check_size(sizes, x.dtype());
+  Tensor y = x;
+  for (size_t d = 0; d < r; ++d) {
+    const double rs = roi.size() == 2 * r ? roi[d] : 0.0, re = roi.size() == 2 * r ? roi[r + d] : 1.0;
+    if (sizes[d] == x.size(static_cast<int64_t>(d)) && scales[d] == 1.0 && sp.ctm != "tf_crop_and_resize") continue;
+    y = resize_axis(c, y, static_cast<int64_t>(d), sizes[d], scales[d], rs, re, sp);
+  }
+  return y;
+}
+std::vector<double> doubles_of(const NodeContext& c, size_t i) {
+  if (!c.has(i) || c.in(i).numel() == 0) return {};
+  return c.in(i).to_vector<double>();
+}
+Outs op_resize(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  ResizeSpec sp;
+  sp.mode = c.s("mode", "nearest");
+  if (c.opset() < 11) {
+    sp.ctm = "asymmetric";
+    sp.nearest_mode = "floor";
+    return {resize_impl(c, x, doubles_of(c, 1), {}, {}, sp)};
+  }
+  sp.ctm = c.s("coordinate_transformation_mode", "half_pixel");
+  sp.nearest_mode = c.s("nearest_mode", "round_prefer_floor");
+  sp.cubic_a = c.f("cubic_coeff_a", -0.75);
+  sp.exclude_outside = c.i("exclude_outside", 0) != 0;
+  sp.extrapolation = c.f("extrapolation_value", 0.0);
+  if (c.opset() >= 18 && (c.has_attr("axes") || c.s("keep_aspect_ratio_policy", "stretch") != "stretch"))
+    c.unsupported("Resize's axes and keep_aspect_ratio_policy (opset 18)");
+  if (c.opset() >= 18 && c.i("antialias", 0)) c.unsupported("antialias");
+  std::vector<int64_t> sizes;
+  if (c.has(3) && c.in(3).numel() > 0) sizes = c.ints(3);
+  return {resize_impl(c, x, doubles_of(c, 2), sizes, doubles_of(c, 1), sp)};
+}
+Outs op_upsample(NodeContext& c) {
+  ResizeSpec sp;
+  sp.mode = c.s("mode", "nearest");
+  sp.ctm = "asymmetric";
+  sp.nearest_mode = "floor";
+  std::vector<double> scales;
+  if (c.opset() >= 9) scales = doubles_of(c, 1);
+  else for (float f : c.floats_attr("scales")) scales.push_back(f);
+  return {resize_impl(c, c.in(0), scales, {}, {}, sp)};
+}
+
+// ---------------------------------------------------------------- windows (opset 17)
+template <int Kind>  // 0 Hann, 1 Hamming, 2 Blackman
+Outs op_window(NodeContext& c) {
+  const int64_t n = static_cast<int64_t>(c.scalar(0));
+  c.check(n >= 0 && n < (int64_t{1} << 32), concat("size must be >= 0, got ", n));
+  const DType t = dtype_from_onnx(static_cast<int32_t>(c.i("output_datatype", 1)), c.describe() + ": output_datatype");
+  const double denom = static_cast<double>(c.i("periodic", 1) ? n : n - 1);
+  std::vector<double> w(static_cast<size_t>(n));
+  const double pi = 3.14159265358979323846;
+  for (int64_t k = 0; k < n; ++k) {
+    const double a = 2 * pi * static_cast<double>(k) / denom;
+    if (Kind == 0) w[static_cast<size_t>(k)] = 0.5 - 0.5 * std::cos(a);
+    else if (Kind == 1) w[static_cast<size_t>(k)] = 25.0 / 46.0 - (1 - 25.0 / 46.0) * std::cos(a);
+    else w[static_cast<size_t>(k)] = 0.42 - 0.5 * std::cos(a) + 0.08 * std::cos(2 * a);
+  }
+  return {tensor<double>(w).to(t)};
+}
+
+// ---------------------------------------------------------------- quantization
+// Round half to even, add the zero point, saturate to the output type (uint8 or int8).
+Tensor quantize(const NodeContext& c, const Tensor& x, const Tensor& scale, const Tensor& zp, DType out, int64_t axis) {
+  std::vector<int64_t> bs(static_cast<size_t>(x.dim()), 1);
+  Tensor sc = scale, z = zp;
+  if (scale.numel() > 1) {
+    bs[static_cast<size_t>(axis)] = scale.numel();
+    sc = scale.reshape(bs);
+    if (z.defined()) z = z.reshape(bs);
+  }
+  const double lo = out == DType::UInt8 ? 0 : -128, hi = out == DType::UInt8 ? 255 : 127;
+  Tensor q = round(div(x.to(DType::Float32), sc.to(DType::Float32)));
+  if (z.defined()) q = add(q, z.to(DType::Float32));
+  return clamp(q, Scalar(lo), Scalar(hi)).to(out);
+}
+Outs op_quantize_linear(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const DType out = c.has(2) ? c.in(2).dtype() : DType::UInt8;
+  c.check(out == DType::UInt8 || out == DType::Int8, concat("the zero point must be uint8 or int8, got ", dtype_name(out)));
+  // The axis matters (and must be in range) only for a per-axis scale.
+  const int64_t axis = c.in(1).numel() > 1 ? c.axis(c.i("axis", 1), x.dim()) : 0;
+  return {quantize(c, x, c.in(1), c.has(2) ? c.in(2) : Tensor(), out, axis)};
+}
+Outs op_dequantize_linear(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  Tensor sc = c.in(1), z = c.has(2) ? c.in(2) : Tensor();
+  if (sc.numel() > 1) {
+    std::vector<int64_t> bs(static_cast<size_t>(x.dim()), 1);
+    bs[static_cast<size_t>(c.axis(c.i("axis", 1), x.dim()))] = sc.numel();
+    sc = sc.reshape(bs);
+    if (z.defined()) z = z.reshape(bs);
+  }
+  Tensor v = x.to(DType::Float32);
+  if (z.defined()) v = sub(v, z.to(DType::Float32));
+  return {mul(v, sc)};
+}
+Outs op_dynamic_quantize_linear(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const Tensor lo = minimum(amin(x), zeros({}, x.dtype())), hi = maximum(amax(x), zeros({}, x.dtype()));
+  const Tensor scale = div(sub(hi, lo), Scalar(255.0));
+  const Tensor zp = clamp(round(sub(zeros_like(lo), div(lo, scale))), Scalar(0.0), Scalar(255.0)).to(DType::UInt8);
+  return {quantize(c, x, scale, zp, DType::UInt8, 0), scale, zp};
+}
+// Integer ops on uint8/int8 with zero points: exact in float64 (products of 8-bit values
+// summed stay far below 2^53).
+Tensor minus_zp(const Tensor& x, const Tensor& zp, int64_t channel_axis = -1) {
+  Tensor v = x.to(DType::Float64);
+  if (!zp.defined()) return v;
+  Tensor z = zp.to(DType::Float64);
+  if (z.numel() > 1 && channel_axis >= 0) {
+    std::vector<int64_t> bs(static_cast<size_t>(x.dim()), 1);
+    bs[static_cast<size_t>(channel_axis)] = z.numel();
+    z = z.reshape(bs);
+  }
+  return sub(v, z);
+}
+Outs op_matmul_integer(NodeContext& c) {
+  Tensor b_zp = c.has(3) ? c.in(3) : Tensor();
+  Tensor a = minus_zp(c.in(0), c.has(2) ? c.in(2) : Tensor(), c.in(0).dim() - 2);
+  Tensor b = minus_zp(c.in(1), b_zp, c.in(1).dim() - 1);
+  return {matmul(a, b).to(DType::Int32)};
+}
+Outs op_conv_integer(NodeContext& c) {
+  std::vector<Tensor> ins{minus_zp(c.in(0), c.has(2) ? c.in(2) : Tensor()),
+                          minus_zp(c.in(1), c.has(3) ? c.in(3) : Tensor(), 0)};
+  NodeContext inner(c.node(), c.opset(), ins, c.limits());
+  inner.node_index = c.node_index;
+  return {op_conv(inner)[0].to(DType::Int32)};
+}
+Outs op_qlinear_matmul(NodeContext& c) {
+  const Tensor a = mul(minus_zp(c.in(0), c.in(2), c.in(0).dim() - 2), c.in(1).to(DType::Float64));
+  const Tensor b = mul(minus_zp(c.in(3), c.in(5), c.in(3).dim() - 1), c.in(4).to(DType::Float64));
+  const Tensor y = matmul(a, b);
+  return {quantize(c, y, c.in(6).to(DType::Float64), c.in(7), c.in(7).dtype(), 0)};
+}
+Outs op_qlinear_conv(NodeContext& c) {
+  const Tensor xf = mul(minus_zp(c.in(0), c.in(2)), c.in(1).to(DType::Float64));
+  Tensor ws = c.in(4).to(DType::Float64);
+  if (ws.numel() > 1) ws = ws.reshape({-1, 1, 1, 1});
+  const Tensor wf = mul(minus_zp(c.in(3), c.in(5), 0), ws);
+  std::vector<Tensor> ins{xf, wf};
+  if (c.has(8)) ins.push_back(mul(c.in(8).to(DType::Float64), mul(c.in(1).to(DType::Float64), c.in(4).to(DType::Float64))));
+  NodeContext inner(c.node(), c.opset(), ins, c.limits());
+  inner.node_index = c.node_index;
+  const Tensor y = op_conv(inner)[0];
+  return {quantize(c, y, c.in(6).to(DType::Float64), c.in(7), c.in(7).dtype(), 1)};
+}
+
+// ---------------------------------------------------------------- bit shifts, sequences
+Outs op_bit_shift(NodeContext& c) {
+  const Tensor &x = c.in(0), &y = c.in(1);
+  c.check(x.dtype() == DType::UInt8, concat("Tessera's unsigned type is uint8, got ", dtype_name(x.dtype())));
+  const Tensor p = pow(full({}, Scalar(int64_t{2}), DType::Int64), y.to(DType::Int64));
+  const std::string dir = c.s("direction");
+  if (dir == "LEFT") return {remainder(mul(x.to(DType::Int64), p), Scalar(int64_t{256})).to(DType::UInt8)};
+  if (dir == "RIGHT") return {floor_divide(x.to(DType::Int64), p).to(DType::UInt8)};
+  c.fail(concat("direction must be LEFT or RIGHT, got '", dir, "'"));
+}
+Outs op_reverse_sequence(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t batch_axis = c.i("batch_axis", 1), time_axis = c.i("time_axis", 0);
+  c.check((batch_axis == 0 && time_axis == 1) || (batch_axis == 1 && time_axis == 0),
+          "batch_axis and time_axis must be 0 and 1");
+  const std::vector<int64_t> lens = c.ints(1);
+  const int64_t batch = x.size(batch_axis), steps = x.size(time_axis);
+  c.check(static_cast<int64_t>(lens.size()) == batch, concat("sequence_lens has ", lens.size(), " values for ", batch, " sequences"));
+  // Source time index per (time, batch): reversed within each sequence's length.
+  std::vector<int64_t> src;
+  for (int64_t t = 0; t < steps; ++t)
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t len = std::clamp<int64_t>(lens[static_cast<size_t>(b)], 0, steps);
+      src.push_back(t < len ? len - 1 - t : t);
+    }
+  std::vector<int64_t> is(static_cast<size_t>(x.dim()), 1);
+  is[static_cast<size_t>(time_axis)] = steps;
+  is[static_cast<size_t>(batch_axis)] = batch;
+  Tensor idx = tensor<int64_t>(src, {steps, batch});
+  if (time_axis == 1) idx = idx.transpose(0, 1);
+  idx = idx.contiguous().reshape(is).expand(x.sizes()).contiguous();
+  return {gather(x, time_axis, idx)};
+}
+
+// ---------------------------------------------------------------- einsum
+// Broadcast-multiply the operands over all letters, then sum the letters the output does
+// not keep. Memory is the product of all letters' sizes: fine for the contractions ONNX
+// models use between small operands; a repeated letter within one operand (a diagonal)
+// is not supported.
+Outs op_einsum(NodeContext& c) {
+  std::string eq = c.s("equation");
+  eq.erase(std::remove(eq.begin(), eq.end(), ' '), eq.end());
+  if (eq.find("...") != std::string::npos) c.unsupported("ellipsis ('...') in an Einsum equation");
+  const size_t arrow = eq.find("->");
+  std::string lhs = eq.substr(0, arrow), rhs;
+  std::vector<std::string> terms;
+  for (size_t start = 0;;) {
+    const size_t comma = lhs.find(',', start);
+    terms.push_back(lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  c.check(terms.size() == c.num_inputs(), concat("the equation has ", terms.size(), " operands, the node ", c.num_inputs()));
+  std::string letters;
+  std::map<char, int> count;
+  for (const std::string& t : terms) {
+    std::set<char> seen;
+    for (char ch : t) {
+      c.check(std::isalpha(static_cast<unsigned char>(ch)), concat("bad equation '", eq, "'"));
+      if (!seen.insert(ch).second) c.unsupported(concat("a repeated index ('", ch, "') within one Einsum operand"));
+      if (letters.find(ch) == std::string::npos) letters += ch;
+      ++count[ch];
+    }
+  }
+  if (arrow != std::string::npos) {
+    rhs = eq.substr(arrow + 2);
+  } else {  // implicit: the letters seen once, in alphabetical order
+    for (const auto& [ch, n] : count) if (n == 1) rhs += ch;
+  }
+  Tensor prod_all;
+  std::map<char, int64_t> size;
+  for (size_t k = 0; k < terms.size(); ++k) {
+    const Tensor& x = c.in(k);
+    c.check(static_cast<int64_t>(terms[k].size()) == x.dim(),
+            concat("operand ", k, " ('", terms[k], "') has rank ", x.dim()));
+    std::vector<int64_t> perm, shape;
+    for (char ch : letters) {
+      const size_t at = terms[k].find(ch);
+      if (at != std::string::npos) {
+        perm.push_back(static_cast<int64_t>(at));
+        size[ch] = x.size(static_cast<int64_t>(at));
+      }
+    }
+    Tensor p = x.permute(perm);
+    for (char ch : letters) shape.push_back(terms[k].find(ch) != std::string::npos ? size[ch] : 1);
+    p = p.reshape(shape);
+    prod_all = k == 0 ? p : mul(prod_all, p);
+  }
+  std::vector<int64_t> reduce_dims;
+  std::string kept;
+  for (size_t i = 0; i < letters.size(); ++i) {
+    if (rhs.find(letters[i]) == std::string::npos) reduce_dims.push_back(static_cast<int64_t>(i));
+    else kept += letters[i];
+  }
+  Tensor y = reduce_dims.empty() ? prod_all : sum(prod_all, reduce_dims);
+  std::vector<int64_t> perm;
+  for (char ch : rhs) {
+    const size_t at = kept.find(ch);
+    c.check(at != std::string::npos, concat("output index '", ch, "' is in no operand"));
+    perm.push_back(static_cast<int64_t>(at));
+  }
+  return {y.permute(perm).contiguous().to(c.in(0).dtype())};
+}
+
 // ---------------------------------------------------------------- the table
 const std::vector<OpEntry> kTable = {
     {"Abs", 1, op_abs, "abs"},
@@ -1127,6 +1496,8 @@ const std::vector<OpEntry> kTable = {
     {"Atanh", 9, op_atanh, "log (composite)"},
     {"AveragePool", 7, op_average_pool, "avg_pool2d (1-D, 2-D; uneven pads: explicit padding)"},
     {"BatchNormalization", 7, op_batch_norm, "composite (inference and training_mode)"},
+    {"BitShift", 11, op_bit_shift, "mul, floor_divide, remainder (uint8)"},
+    {"BlackmanWindow", 17, op_window<2>, "a computed tensor"},
     {"Cast", 7, op_cast, "cast"},
     {"CastLike", 15, op_cast_like, "cast"},
     {"Ceil", 1, op_ceil, "ceil"},
@@ -1137,13 +1508,17 @@ const std::vector<OpEntry> kTable = {
     {"Constant", 7, op_constant, "a tensor"},
     {"ConstantOfShape", 9, op_constant_of_shape, "full"},
     {"Conv", 7, op_conv, "conv2d (1-D via 2-D; uneven pads: explicit padding)"},
+    {"ConvInteger", 10, op_conv_integer, "conv2d in float64 (exact), cast to int32"},
     {"ConvTranspose", 7, op_conv_transpose, "conv_transpose2d (1-D via 2-D), slice for pads"},
     {"Cos", 7, op_cos, "cos"},
     {"Cosh", 9, op_cosh, "exp (composite)"},
     {"CumSum", 11, op_cumsum, "cumsum, flip"},
     {"DepthToSpace", 1, op_depth_to_space, "reshape, permute"},
+    {"DequantizeLinear", 10, op_dequantize_linear, "sub, mul"},
     {"Div", 7, op_div, "div (integers: truncating, via floor_divide)"},
     {"Dropout", 7, op_dropout, "identity (inference)"},
+    {"DynamicQuantizeLinear", 11, op_dynamic_quantize_linear, "amin, amax, round, clamp"},
+    {"Einsum", 12, op_einsum, "permute, mul, sum (no ellipsis or diagonals)"},
     {"Elu", 1, op_elu, "where, expm1"},
     {"Equal", 7, op_equal, "eq"},
     {"Erf", 9, op_erf, "erf"},
@@ -1160,6 +1535,8 @@ const std::vector<OpEntry> kTable = {
     {"GlobalMaxPool", 1, op_global_max_pool, "amax"},
     {"Greater", 7, op_greater, "gt"},
     {"GreaterOrEqual", 12, op_greater_equal, "ge"},
+    {"HammingWindow", 17, op_window<1>, "a computed tensor"},
+    {"HannWindow", 17, op_window<0>, "a computed tensor"},
     {"HardSigmoid", 1, op_hard_sigmoid, "clamp (composite)"},
     {"HardSwish", 14, op_hard_swish, "clamp, mul (composite)"},
     {"Hardmax", 1, softmax_like<hardmax_fn>, "argmax, eq (2-D coercion before opset 13)"},
@@ -1175,6 +1552,7 @@ const std::vector<OpEntry> kTable = {
     {"Log", 1, op_log, "log"},
     {"LogSoftmax", 1, softmax_like<log_softmax_fn>, "log_softmax (2-D coercion before opset 13)"},
     {"MatMul", 7, op_matmul, "matmul"},
+    {"MatMulInteger", 10, op_matmul_integer, "matmul in float64 (exact), cast to int32"},
     {"Max", 7, op_variadic<max2>, "maximum"},
     {"MaxPool", 7, op_max_pool, "max_pool2d (1-D, 2-D; pads: explicit -inf padding)"},
     {"Mean", 7, op_mean, "add, div"},
@@ -1191,6 +1569,9 @@ const std::vector<OpEntry> kTable = {
     {"PRelu", 7, op_prelu, "where, mul"},
     {"Pad", 7, op_pad, "cat (constant), index_select (reflect, edge)"},
     {"Pow", 7, op_pow, "pow"},
+    {"QLinearConv", 10, op_qlinear_conv, "conv2d in float64, requantized"},
+    {"QLinearMatMul", 10, op_qlinear_matmul, "matmul in float64, requantized"},
+    {"QuantizeLinear", 10, op_quantize_linear, "div, round (half to even), add, clamp"},
     {"Range", 11, op_range, "arange, mul, add"},
     {"Reciprocal", 1, op_reciprocal, "reciprocal"},
     {"ReduceL1", 1, op_reduce<Red::L1>, "sum, abs"},
@@ -1205,6 +1586,8 @@ const std::vector<OpEntry> kTable = {
     {"ReduceSumSquare", 1, op_reduce<Red::SumSquare>, "sum, mul"},
     {"Relu", 1, op_relu, "relu"},
     {"Reshape", 7, op_reshape, "reshape (0 copies a dim unless allowzero, -1 infers)"},
+    {"Resize", 10, op_resize, "index_select and weights per axis (nearest, linear, cubic)"},
+    {"ReverseSequence", 10, op_reverse_sequence, "gather (indices from the lengths' values)"},
     {"Round", 11, op_round, "round"},
     {"Scatter", 9, op_scatter_elements, "scatter", nullptr, 10},
     {"ScatterElements", 11, op_scatter_elements, "scatter, scatter_add"},
@@ -1236,6 +1619,7 @@ const std::vector<OpEntry> kTable = {
     {"Transpose", 1, op_transpose, "permute"},
     {"Trilu", 14, op_trilu, "triu, tril"},
     {"Unsqueeze", 1, op_unsqueeze, "reshape"},
+    {"Upsample", 7, op_upsample, "as Resize (asymmetric, floor)", nullptr, 9},
     {"Where", 9, op_where, "where"},
     {"Xor", 7, op_xor, "logical_xor"},
 };
