@@ -7,6 +7,7 @@
 // other reductions' axes at 18, Split's split at 13, Slice's starts/ends at 10, Pad's pads
 // at 11, TopK's k at 10), Softmax's 2-D coercion before 13, and so on.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -437,14 +438,14 @@ Outs op_conv_transpose(NodeContext& c) {
   return {lifted ? y.squeeze(2) : y};
 }
 
+Outs max_pool_with_indices(NodeContext& c, Tensor x, Window w, bool lifted);
 Outs op_max_pool(NodeContext& c) {
   Tensor x = c.in(0);
-  if (c.wants_output(1)) c.unsupported("the Indices output of MaxPool");
-  c.check(c.i("storage_order", 0) == 0, "storage_order=1 is only meaningful with the Indices output");
   const size_t spatial = static_cast<size_t>(x.dim()) - 2;
   Window w = window(c, x, c.ints_attr("kernel_shape"), spatial);
   const bool lifted = lift_1d(c, x, "MaxPool");
   if (lifted) lift_window(w);
+  if (c.wants_output(1)) return max_pool_with_indices(c, x, w, lifted);
   const bool ceil_mode = c.i("ceil_mode", 0) != 0;
   // Tessera's max pooling is floating point; integers up to 2^53 pass through doubles exactly.
   const DType in_type = x.dtype();
@@ -1662,6 +1663,185 @@ Outs op_recurrent(NodeContext& c) {
   return outs;
 }
 
+// ---------------------------------------------------------------- pooling with indices
+// MaxPool's Indices output: every window offset's shifted view of the -inf padded input is
+// stacked, argmax picks the first maximum, and the index into the flattened (unpadded)
+// input is computed from the offset, as ONNX defines it (storage_order 0: row-major).
+Outs max_pool_with_indices(NodeContext& c, Tensor x, Window w, bool lifted) {
+  const bool column_major = c.i("storage_order", 0) != 0;
+  if (c.i("ceil_mode", 0)) c.unsupported("ceil_mode with the Indices output");
+  const DType in_type = x.dtype();
+  if (!is_floating(in_type)) x = x.to(DType::Float64);
+  const int64_t n = x.size(0), ch = x.size(1), h = x.size(2), wd = x.size(3);
+  const Tensor xp = pad_constant(x, zero_prefix(w.pad_begin, 2), zero_prefix(w.pad_end, 2),
+                                 -std::numeric_limits<double>::infinity());
+  const int64_t oh = (xp.size(2) - ((w.kernel[0] - 1) * w.dilations[0] + 1)) / w.strides[0] + 1;
+  const int64_t ow = (xp.size(3) - ((w.kernel[1] - 1) * w.dilations[1] + 1)) / w.strides[1] + 1;
+  c.check(oh >= 1 && ow >= 1, "the pooling window is larger than the padded input");
+  std::vector<Tensor> views, offsets;
+  for (int64_t kh = 0; kh < w.kernel[0]; ++kh)
+    for (int64_t kw = 0; kw < w.kernel[1]; ++kw) {
+      const int64_t r0 = kh * w.dilations[0], c0 = kw * w.dilations[1];
+      views.push_back(xp.slice(2, r0, r0 + (oh - 1) * w.strides[0] + 1, w.strides[0])
+                          .slice(3, c0, c0 + (ow - 1) * w.strides[1] + 1, w.strides[1]));
+      std::vector<int64_t> flat;  // [oh, ow]: the input position this offset reads
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j)
+        {
+          const int64_t row = i * w.strides[0] + r0 - w.pad_begin[0], col = j * w.strides[1] + c0 - w.pad_begin[1];
+          flat.push_back(column_major ? col * h + row : row * wd + col);
+        }
+      offsets.push_back(tensor<int64_t>(flat, {oh, ow}));
+    }
+  const Tensor stacked = stack(views, 0);      // [K, N, C, OH, OW]
+  const Tensor pick = argmax(stacked, 0, true);  // first maximum
+  const Tensor values = gather(stacked, 0, pick).squeeze(0).to(in_type);
+  const Tensor pos = gather(stack(offsets, 0).reshape({-1, 1, 1, oh, ow}).expand({static_cast<int64_t>(offsets.size()), n, ch, oh, ow}).contiguous(), 0, pick).squeeze(0);
+  const Tensor base = mul(add(mul(arange(Scalar(int64_t{0}), Scalar(n), Scalar(int64_t{1})).reshape({n, 1, 1, 1}), Scalar(ch)),
+                              arange(Scalar(int64_t{0}), Scalar(ch), Scalar(int64_t{1})).reshape({1, ch, 1, 1})),
+                          Scalar(h * wd));
+  Tensor idx = add(pos, base);
+  if (lifted) return {values.squeeze(2), idx.squeeze(2)};
+  return {values, idx};
+}
+Outs op_max_unpool(NodeContext& c) {
+  const Tensor &x = c.in(0), &idx = c.in(1);
+  c.check(x.dim() >= 3, concat("X must be [N, C, ...], got ", shape_str(x.sizes())));
+  const size_t spatial = static_cast<size_t>(x.dim()) - 2;
+  const std::vector<int64_t> k = c.ints_attr("kernel_shape");
+  const std::vector<int64_t> st = c.ints_attr_opt("strides").value_or(std::vector<int64_t>(spatial, 1));
+  std::vector<int64_t> pb, pe;
+  split_pads(c, c.ints_attr_opt("pads").value_or(std::vector<int64_t>(2 * spatial, 0)), spatial, pb, pe);
+  c.check(k.size() == spatial && st.size() == spatial, concat("kernel_shape and strides need ", spatial, " values"));
+  // The indices address the pooled input's default shape; a larger output_shape adds
+  // zeros at the end of each spatial dim (as ONNX's reference does).
+  std::vector<int64_t> out{x.size(0), x.size(1)};
+  for (size_t i = 0; i < spatial; ++i)
+    out.push_back((x.size(static_cast<int64_t>(2 + i)) - 1) * st[i] + k[i] - pb[i] - pe[i]);
+  c.check_size(out, x.dtype());
+  int64_t total = 1;
+  for (int64_t d : out) total *= d;
+  const Tensor flat_idx = idx.reshape({-1}).to(DType::Int64);
+  Tensor y = scatter(zeros({total}, x.dtype()), 0, flat_idx, x.reshape({-1})).reshape(out);
+  if (c.has(2)) {
+    const std::vector<int64_t> want = c.ints(2);
+    c.check(want.size() == spatial + 2, concat("output_shape must have ", spatial + 2, " values"));
+    c.check_size(want, x.dtype());
+    std::vector<int64_t> before(out.size(), 0), after(out.size(), 0);
+    for (size_t i = 0; i < out.size(); ++i) {
+      c.check(want[i] >= out[i], concat("output_shape ", shape_str(want), " is smaller than the unpooled ", shape_str(out)));
+      after[i] = want[i] - out[i];
+    }
+    y = pad_constant(y, before, after, 0.0);
+  }
+  return {y};
+}
+
+// ---------------------------------------------------------------- host algorithms
+// Unique and NonMaxSuppression decide their output sizes from the values: eager only.
+Outs op_unique(NodeContext& c) {
+  Tensor x = c.in(0);
+  const bool sorted_out = c.i("sorted", 1) != 0;
+  int64_t axis = 0;
+  if (c.has_attr("axis")) axis = c.axis(c.i("axis"), x.dim());
+  else x = x.reshape({-1});
+  const int64_t n = x.size(axis);
+  // Each slice along the axis as a row of values.
+  std::vector<int64_t> perm{axis};
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (d != axis) perm.push_back(d);
+  const Tensor rows = x.permute(perm).contiguous().reshape({n, -1});
+  const std::vector<double> v = rows.to_vector<double>();
+  const int64_t width = n ? static_cast<int64_t>(v.size()) / n : 0;
+  auto row_less = [&](int64_t a, int64_t b) {
+    return std::lexicographical_compare(v.begin() + a * width, v.begin() + (a + 1) * width, v.begin() + b * width,
+                                        v.begin() + (b + 1) * width);
+  };
+  auto row_eq = [&](int64_t a, int64_t b) {
+    return std::equal(v.begin() + a * width, v.begin() + (a + 1) * width, v.begin() + b * width);
+  };
+  std::vector<int64_t> first;  // first occurrence of each distinct row, in order of appearance
+  std::vector<int64_t> inverse(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t found = -1;
+    for (size_t u = 0; u < first.size(); ++u)
+      if (row_eq(first[u], i)) {
+        found = static_cast<int64_t>(u);
+        break;
+      }
+    if (found < 0) {
+      found = static_cast<int64_t>(first.size());
+      first.push_back(i);
+    }
+    inverse[static_cast<size_t>(i)] = found;
+  }
+  std::vector<int64_t> order(first.size());
+  std::iota(order.begin(), order.end(), 0);
+  if (sorted_out)
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return row_less(first[static_cast<size_t>(a)], first[static_cast<size_t>(b)]); });
+  std::vector<int64_t> rank(order.size()), idx, counts(order.size(), 0);
+  for (size_t r = 0; r < order.size(); ++r) {
+    rank[static_cast<size_t>(order[r])] = static_cast<int64_t>(r);
+    idx.push_back(first[static_cast<size_t>(order[r])]);
+  }
+  for (int64_t& i : inverse) {
+    i = rank[static_cast<size_t>(i)];
+    ++counts[static_cast<size_t>(i)];
+  }
+  return {index_select(x, axis, i64(idx)), i64(idx), i64(inverse), i64(counts)};
+}
+Outs op_nms(NodeContext& c) {
+  const Tensor &boxes = c.in(0), &scores = c.in(1);
+  c.check(boxes.dim() == 3 && boxes.size(2) == 4 && scores.dim() == 3 && scores.size(0) == boxes.size(0) &&
+              scores.size(2) == boxes.size(1),
+          concat("boxes [B, N, 4] and scores [B, C, N] expected, got ", shape_str(boxes.sizes()), " and ",
+                 shape_str(scores.sizes())));
+  const int64_t max_out = c.has(2) && c.in(2).numel() ? static_cast<int64_t>(c.scalar(2)) : 0;
+  const double iou_th = c.has(3) && c.in(3).numel() ? c.scalar(3) : 0.0;
+  const bool has_score_th = c.has(4) && c.in(4).numel();
+  const double score_th = has_score_th ? c.scalar(4) : 0.0;
+  const bool center = c.i("center_point_box", 0) != 0;
+  const int64_t nb = boxes.size(0), nboxes = boxes.size(1), ncls = scores.size(1);
+  const std::vector<double> bx = boxes.to_vector<double>(), sc = scores.to_vector<double>();
+  auto corners = [&](int64_t b, int64_t i) {
+    const double* p = &bx[static_cast<size_t>((b * nboxes + i) * 4)];
+    if (center) return std::array<double, 4>{p[1] - p[3] / 2, p[0] - p[2] / 2, p[1] + p[3] / 2, p[0] + p[2] / 2};
+    return std::array<double, 4>{std::min(p[0], p[2]), std::min(p[1], p[3]), std::max(p[0], p[2]), std::max(p[1], p[3])};
+  };
+  auto iou = [&](const std::array<double, 4>& a, const std::array<double, 4>& b) {
+    const double ih = std::max(0.0, std::min(a[2], b[2]) - std::max(a[0], b[0]));
+    const double iw = std::max(0.0, std::min(a[3], b[3]) - std::max(a[1], b[1]));
+    const double inter = ih * iw;
+    const double uni = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    return uni > 0 ? inter / uni : 0.0;
+  };
+  std::vector<int64_t> out;
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t k = 0; k < ncls; ++k) {
+      std::vector<int64_t> cand;
+      for (int64_t i = 0; i < nboxes; ++i) {
+        const double s = sc[static_cast<size_t>((b * ncls + k) * nboxes + i)];
+        if (!has_score_th || s > score_th) cand.push_back(i);
+      }
+      std::stable_sort(cand.begin(), cand.end(), [&](int64_t i, int64_t j) {
+        return sc[static_cast<size_t>((b * ncls + k) * nboxes + i)] > sc[static_cast<size_t>((b * ncls + k) * nboxes + j)];
+      });
+      std::vector<int64_t> kept;
+      for (int64_t i : cand) {
+        if (static_cast<int64_t>(kept.size()) >= max_out) break;
+        bool keep = true;
+        for (int64_t j : kept)
+          if (iou(corners(b, i), corners(b, j)) > iou_th) {
+            keep = false;
+            break;
+          }
+        if (keep) kept.push_back(i);
+      }
+      for (int64_t i : kept) out.insert(out.end(), {b, k, i});
+    }
+  return {tensor<int64_t>(out, {static_cast<int64_t>(out.size() / 3), 3})};
+}
+
 // ---------------------------------------------------------------- the table
 const std::vector<OpEntry> kTable = {
     {"Abs", 1, op_abs, "abs"},
@@ -1737,7 +1917,8 @@ const std::vector<OpEntry> kTable = {
     {"MatMul", 7, op_matmul, "matmul"},
     {"MatMulInteger", 10, op_matmul_integer, "matmul in float64 (exact), cast to int32"},
     {"Max", 7, op_variadic<max2>, "maximum"},
-    {"MaxPool", 7, op_max_pool, "max_pool2d (1-D, 2-D; pads: explicit -inf padding)"},
+    {"MaxPool", 7, op_max_pool, "max_pool2d (1-D, 2-D; pads: explicit -inf padding); Indices: argmax over window offsets"},
+    {"MaxUnpool", 9, op_max_unpool, "scatter into zeros"},
     {"Mean", 7, op_mean, "add, div"},
     {"MeanVarianceNormalization", 9, op_mvn, "mean, sqrt (composite)"},
     {"Min", 7, op_variadic<min2>, "minimum"},
@@ -1745,6 +1926,7 @@ const std::vector<OpEntry> kTable = {
     {"Mul", 7, op_mul, "mul"},
     {"Neg", 1, op_neg, "neg"},
     {"NegativeLogLikelihoodLoss", 12, op_nll_loss, "gather, where, sum (composite)"},
+    {"NonMaxSuppression", 10, op_nms, "eager only: greedy suppression on the host"},
     {"NonZero", 9, op_nonzero, "eager only: data-dependent shape"},
     {"Not", 1, op_not, "logical_not"},
     {"OneHot", 9, op_one_hot, "eq, where"},
@@ -1802,6 +1984,7 @@ const std::vector<OpEntry> kTable = {
     {"TopK", 7, op_topk, "topk"},
     {"Transpose", 1, op_transpose, "permute"},
     {"Trilu", 14, op_trilu, "triu, tril"},
+    {"Unique", 11, op_unique, "index_select (eager only: data-dependent shape)"},
     {"Unsqueeze", 1, op_unsqueeze, "reshape"},
     {"Upsample", 7, op_upsample, "as Resize (asymmetric, floor)", nullptr, 9},
     {"Where", 9, op_where, "where"},
