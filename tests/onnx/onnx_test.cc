@@ -352,37 +352,6 @@ TEST(OnnxHostile, SymbolicDimsMustAgreeAcrossInputs) {
                     "dim 0 ('batch') of size 3 as bound by an earlier input");
 }
 
-TEST(OnnxHostile, RandomMutationsNeverCrash) {
-  // A small in-test fuzz: flip bytes of valid models; every outcome is a model or an Error.
-  std::vector<std::string> seeds{bytes_of(gemm_relu_model())};
-  uint32_t state = 12345;
-  auto next = [&] { return state = state * 1664525u + 1013904223u; };
-  int imported = 0, refused = 0;
-  for (int round = 0; round < 2000; ++round) {
-    std::string b = seeds[0];
-    const int flips = 1 + static_cast<int>(next() % 4);
-    for (int f = 0; f < flips; ++f) b[next() % b.size()] = static_cast<char>(next() & 0xff);
-    onnx::ImportOptions o;
-    o.max_tensor_bytes = 1 << 20;
-    try {
-      onnx::Model m = import_model_from_bytes(b, "", o);
-      ++imported;
-      std::vector<Tensor> in;
-      for (const auto& v : m.inputs()) {
-        std::vector<int64_t> dims;
-        for (int64_t d : v.dims) dims.push_back(d < 0 ? 2 : std::min<int64_t>(d, 8));
-        in.push_back(zeros(dims, v.dtype));
-      }
-      (void)m.run(in);
-    } catch (const Error& e) {
-      ++refused;
-      EXPECT_NE(e.kind(), ErrorKind::Internal) << e.what();
-    }
-  }
-  EXPECT_GT(refused, 0);
-  EXPECT_GT(imported, 0);
-}
-
 // ---------------------------------------------------------------- conformance
 std::set<std::string> expected_pass() {
   std::ifstream in(std::string(TESSERA_TEST_DIR) + "/onnx/expected_pass.txt");
@@ -495,4 +464,36 @@ TEST(OnnxFuzzSeeds, CommittedCorpusImportsAndRuns) {
     ++n;
   }
   EXPECT_EQ(n, 4);
+}
+
+TEST(OnnxHostile, RandomMutationsNeverCrash) {
+  // A small in-test fuzz: flip bytes of valid models; every outcome is a model or an Error.
+  std::vector<std::string> seeds;
+  for (const auto& [name, bytes] : seed_models()) seeds.push_back(bytes);
+  uint32_t state = 12345;
+  auto next = [&] { return state = state * 1664525u + 1013904223u; };
+  int imported = 0, refused = 0;
+  for (int round = 0; round < 4000; ++round) {
+    std::string b = seeds[static_cast<size_t>(round) % seeds.size()];
+    const int flips = 1 + static_cast<int>(next() % 4);
+    for (int f = 0; f < flips; ++f) b[next() % b.size()] = static_cast<char>(next() & 0xff);
+    onnx::ImportOptions o;
+    o.max_tensor_bytes = 1 << 20;
+    try {
+      onnx::Model m = import_model_from_bytes(b, "", o);
+      ++imported;
+      std::vector<Tensor> in;
+      for (const auto& v : m.inputs()) {
+        std::vector<int64_t> dims;
+        for (int64_t d : v.dims) dims.push_back(d < 0 ? 2 : std::min<int64_t>(d, 8));
+        in.push_back(zeros(dims, v.dtype));
+      }
+      (void)m.run(in);
+    } catch (const Error& e) {
+      ++refused;
+      EXPECT_NE(e.kind(), ErrorKind::Internal) << e.what();
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(imported, 0);
 }
