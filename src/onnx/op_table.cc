@@ -400,11 +400,11 @@ Outs op_conv_transpose(NodeContext& c) {
   if (out_shape) {
     c.check(out_shape->size() == spatial, concat("output_shape must have ", spatial, " values"));
     for (size_t i = 0; i < spatial; ++i) {
-      const int64_t total = full_size[i] - (*out_shape)[i];
-      if (total < 0) c.unsupported("an output_shape larger than the full transposed convolution");
+      const int64_t total = full_size[i] - (*out_shape)[i];  // < 0: zeros (and bias) added at the end
       const bool upper = auto_pad == "SAME_UPPER";
-      pb[i] = upper ? total / 2 : total - total / 2;
-      pe[i] = upper ? total - total / 2 : total / 2;
+      const int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2);  // floor, as the spec's Python
+      pb[i] = upper ? half : total - half;
+      pe[i] = upper ? total - half : half;
     }
   } else if (auto_pad == "NOTSET") {
     split_pads(c, c.ints_attr_opt("pads").value_or(std::vector<int64_t>(2 * spatial, 0)), spatial, pb, pe);
@@ -415,26 +415,17 @@ Outs op_conv_transpose(NodeContext& c) {
     for (auto* v : {&strides, &dil}) v->insert(v->begin(), 1);
     for (auto* v : {&out_pad, &pb, &pe, &full_size}) v->insert(v->begin(), v == &full_size ? 1 : 0);
   }
-  // Computed without padding, then cropped: ONNX's pads may differ at the two ends.
-  Tensor y = F::conv_transpose2d(x, wt, c.has(2) ? c.in(2) : Tensor(), strides, {0, 0}, {0, 0},
-                                 c.i("group", 1), dil);
-  // output_padding adds rows at the end that only the bias reaches.
-  std::vector<int64_t> extra_end(y.dim(), 0);
-  bool any_extra = false;
-  for (size_t i = 0; i < 2; ++i)
-    if (out_pad[i] > 0) {
-      extra_end[2 + i] = out_pad[i];
-      any_extra = true;
-    }
-  if (any_extra) {
-    Tensor pad_src = F::conv_transpose2d(x, wt, Tensor(), strides, {0, 0}, {0, 0}, c.i("group", 1), dil);
-    Tensor padded = pad_constant(pad_src, std::vector<int64_t>(y.dim(), 0), extra_end, 0.0);
-    y = c.has(2) ? add(padded, c.in(2).reshape({1, -1, 1, 1})) : padded;
-  }
+  // Computed without padding or bias, then cropped (pads, which may differ at the two
+  // ends) or extended with zeros (output_padding, or an output_shape beyond the full
+  // result), and the bias added everywhere, as ONNX defines the output.
+  Tensor y = F::conv_transpose2d(x, wt, Tensor(), strides, {0, 0}, {0, 0}, c.i("group", 1), dil);
+  std::vector<int64_t> begin(4, 0), end(4, 0);
   for (size_t i = 0; i < 2; ++i) {
-    const int64_t d = static_cast<int64_t>(2 + i);
-    y = y.slice(d, pb[i], y.size(d) - pe[i]);
+    begin[2 + i] = -pb[i];
+    end[2 + i] = out_pad[i] - pe[i];
   }
+  y = pad_constant(y, begin, end, 0.0);
+  if (c.has(2)) y = add(y, c.in(2).reshape({1, -1, 1, 1}));
   return {lifted ? y.squeeze(2) : y};
 }
 
