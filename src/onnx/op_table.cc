@@ -330,6 +330,13 @@ Window window(const NodeContext& c, const Tensor& x, std::vector<int64_t> kernel
   } else {
     c.fail(concat("auto_pad must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got '", auto_pad, "'"));
   }
+  // Explicit padding materializes the padded input: bound it like any computed size.
+  std::vector<int64_t> padded = sizes_of(x);
+  for (size_t i = 0; i < spatial && 2 + i < padded.size(); ++i) {
+    c.check(w.pad_begin[i] < (int64_t{1} << 31) && w.pad_end[i] < (int64_t{1} << 31), "pads are out of range");
+    padded[2 + i] += w.pad_begin[i] + w.pad_end[i];
+  }
+  c.check_size(padded, x.dtype());
   return w;
 }
 std::vector<int64_t> zero_prefix(const std::vector<int64_t>& spatial, size_t lead) {
@@ -560,7 +567,7 @@ Outs op_mvn(NodeContext& c) {
 Outs op_lrn(NodeContext& c) {
   const Tensor& x = c.in(0);
   const int64_t size = c.i("size");
-  c.check(size >= 1, "size must be >= 1");
+  c.check(size >= 1 && size <= 2 * x.size(1) + 1, concat("size must be 1 to 2 * channels + 1, got ", size));
   const double alpha = c.f("alpha", 1e-4), beta = c.f("beta", 0.75), bias = c.f("bias", 1.0);
   std::vector<int64_t> b(static_cast<size_t>(x.dim()), 0), e = b;
   b[1] = (size - 1) / 2;
@@ -751,7 +758,8 @@ Outs op_split(NodeContext& c) {
   if (sizes.empty()) {
     const int64_t parts = c.opset() >= 18 && c.has_attr("num_outputs") ? c.i("num_outputs")
                                                                           : static_cast<int64_t>(c.num_outputs());
-    c.check(parts >= 1, "needs at least one output");
+    c.check(parts >= 1 && parts <= static_cast<int64_t>(std::max<size_t>(c.num_outputs(), 1)),
+            concat("num_outputs ", parts, " must be 1 to the node's ", c.num_outputs(), " outputs"));
     const int64_t each = (n + parts - 1) / parts;
     c.check(c.opset() >= 18 || n % parts == 0,
             concat("axis ", axis, " of size ", n, " does not split evenly into ", parts, " outputs"));
@@ -995,6 +1003,11 @@ Outs op_one_hot(NodeContext& c) {
   c.check(values.numel() == 2, concat("values must be [off, on], got ", shape_str(values.sizes())));
   const int64_t r = idx.dim() + 1;
   const int64_t axis = c.axis(c.i("axis", -1), r);
+  {
+    std::vector<int64_t> out = sizes_of(idx);
+    out.insert(out.begin() + axis, depth);
+    c.check_size(out, values.dtype());
+  }
   const Tensor i = wrap_indices(idx.to(DType::Int64), depth);
   std::vector<int64_t> s(static_cast<size_t>(r), 1);
   s[static_cast<size_t>(axis)] = depth;
@@ -1267,8 +1280,9 @@ Outs op_upsample(NodeContext& c) {
 template <int Kind>  // 0 Hann, 1 Hamming, 2 Blackman
 Outs op_window(NodeContext& c) {
   const int64_t n = static_cast<int64_t>(c.scalar(0));
-  c.check(n >= 0 && n < (int64_t{1} << 32), concat("size must be >= 0, got ", n));
+  c.check(n >= 0, concat("size must be >= 0, got ", n));
   const DType t = dtype_from_onnx(static_cast<int32_t>(c.i("output_datatype", 1)), c.describe() + ": output_datatype");
+  c.check_size({n}, DType::Float64);
   const double denom = static_cast<double>(c.i("periodic", 1) ? n : n - 1);
   std::vector<double> w(static_cast<size_t>(n));
   const double pi = 3.14159265358979323846;
@@ -1440,6 +1454,14 @@ Outs op_einsum(NodeContext& c) {
   }
   Tensor prod_all;
   std::map<char, int64_t> size;
+  for (size_t k = 0; k < terms.size(); ++k)
+    for (size_t j = 0; j < terms[k].size() && static_cast<int64_t>(j) < c.in(k).dim(); ++j)
+      size[terms[k][j]] = c.in(k).size(static_cast<int64_t>(j));
+  {
+    std::vector<int64_t> all;  // the broadcast product holds every letter
+    for (char ch : letters) all.push_back(size[ch]);
+    c.check_size(all, c.in(0).dtype());
+  }
   for (size_t k = 0; k < terms.size(); ++k) {
     const Tensor& x = c.in(k);
     c.check(static_cast<int64_t>(terms[k].size()) == x.dim(),
@@ -1744,42 +1766,47 @@ Outs op_unique(NodeContext& c) {
   const Tensor rows = x.permute(perm).contiguous().reshape({n, -1});
   const std::vector<double> v = rows.to_vector<double>();
   const int64_t width = n ? static_cast<int64_t>(v.size()) / n : 0;
-  auto row_less = [&](int64_t a, int64_t b) {
-    return std::lexicographical_compare(v.begin() + a * width, v.begin() + (a + 1) * width, v.begin() + b * width,
-                                        v.begin() + (b + 1) * width);
+  // A total order on rows (NaN after every number and equal to NaN), so sorting is
+  // well defined on any values.
+  auto cmp = [](double a, double b) {
+    const bool na = std::isnan(a), nb = std::isnan(b);
+    if (na || nb) return na == nb ? 0 : (na ? 1 : -1);
+    return a < b ? -1 : (a > b ? 1 : 0);
   };
-  auto row_eq = [&](int64_t a, int64_t b) {
-    return std::equal(v.begin() + a * width, v.begin() + (a + 1) * width, v.begin() + b * width);
+  auto row_cmp = [&](int64_t a, int64_t b) {
+    for (int64_t k = 0; k < width; ++k)
+      if (const int r = cmp(v[static_cast<size_t>(a * width + k)], v[static_cast<size_t>(b * width + k)])) return r;
+    return 0;
   };
-  std::vector<int64_t> first;  // first occurrence of each distinct row, in order of appearance
+  auto row_less = [&](int64_t a, int64_t b) { return row_cmp(a, b) < 0; };
+  auto row_eq = [&](int64_t a, int64_t b) { return row_cmp(a, b) == 0; };
+  // Sorted (stably, so the first of equal rows is its first occurrence), then grouped.
+  std::vector<int64_t> by_value(static_cast<size_t>(n));
+  std::iota(by_value.begin(), by_value.end(), 0);
+  std::stable_sort(by_value.begin(), by_value.end(), row_less);
+  std::vector<int64_t> first;  // first occurrence of each distinct row, in value order
   std::vector<int64_t> inverse(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t found = -1;
-    for (size_t u = 0; u < first.size(); ++u)
-      if (row_eq(first[u], i)) {
-        found = static_cast<int64_t>(u);
-        break;
-      }
-    if (found < 0) {
-      found = static_cast<int64_t>(first.size());
-      first.push_back(i);
+  for (size_t k = 0; k < by_value.size(); ++k) {
+    if (k == 0 || !row_eq(by_value[k - 1], by_value[k])) first.push_back(by_value[k]);
+    inverse[static_cast<size_t>(by_value[k])] = static_cast<int64_t>(first.size()) - 1;
+  }
+  // Unsorted output: the distinct rows in order of first appearance.
+  if (!sorted_out) {
+    std::vector<int64_t> by_first(first.size());
+    std::iota(by_first.begin(), by_first.end(), 0);
+    std::sort(by_first.begin(), by_first.end(),
+              [&](int64_t a, int64_t b) { return first[static_cast<size_t>(a)] < first[static_cast<size_t>(b)]; });
+    std::vector<int64_t> new_pos(first.size()), reordered;
+    for (size_t r = 0; r < by_first.size(); ++r) {
+      new_pos[static_cast<size_t>(by_first[r])] = static_cast<int64_t>(r);
+      reordered.push_back(first[static_cast<size_t>(by_first[r])]);
     }
-    inverse[static_cast<size_t>(i)] = found;
+    for (int64_t& v2 : inverse) v2 = new_pos[static_cast<size_t>(v2)];
+    first = reordered;
   }
-  std::vector<int64_t> order(first.size());
-  std::iota(order.begin(), order.end(), 0);
-  if (sorted_out)
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return row_less(first[static_cast<size_t>(a)], first[static_cast<size_t>(b)]); });
-  std::vector<int64_t> rank(order.size()), idx, counts(order.size(), 0);
-  for (size_t r = 0; r < order.size(); ++r) {
-    rank[static_cast<size_t>(order[r])] = static_cast<int64_t>(r);
-    idx.push_back(first[static_cast<size_t>(order[r])]);
-  }
-  for (int64_t& i : inverse) {
-    i = rank[static_cast<size_t>(i)];
-    ++counts[static_cast<size_t>(i)];
-  }
-  return {index_select(x, axis, i64(idx)), i64(idx), i64(inverse), i64(counts)};
+  std::vector<int64_t> counts(first.size(), 0);
+  for (int64_t i : inverse) ++counts[static_cast<size_t>(i)];
+  return {index_select(x, axis, i64(first)), i64(first), i64(inverse), i64(counts)};
 }
 Outs op_nms(NodeContext& c) {
   const Tensor &boxes = c.in(0), &scores = c.in(1);
@@ -1812,7 +1839,7 @@ Outs op_nms(NodeContext& c) {
       std::vector<int64_t> cand;
       for (int64_t i = 0; i < nboxes; ++i) {
         const double s = sc[static_cast<size_t>((b * ncls + k) * nboxes + i)];
-        if (!has_score_th || s > score_th) cand.push_back(i);
+        if (!std::isnan(s) && (!has_score_th || s > score_th)) cand.push_back(i);
       }
       std::stable_sort(cand.begin(), cand.end(), [&](int64_t i, int64_t j) {
         return sc[static_cast<size_t>((b * ncls + k) * nboxes + i)] > sc[static_cast<size_t>((b * ncls + k) * nboxes + j)];
