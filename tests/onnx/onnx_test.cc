@@ -262,6 +262,21 @@ TEST(OnnxHostile, NegativeAbsurdAndMismatchedShapesAreRefusedWithoutAllocating) 
                     ErrorKind::InvalidArgument, "max_tensor_bytes");
   EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(c)).run({tensor<int64_t>({2, -3})}), ErrorKind::InvalidArgument,
                     "negative dim");
+  // Attribute-driven sizes: huge pads on a pooling node, a huge window length.
+  ModelProto pool = empty_model(13);
+  add_input(pool, "x", {1, 1, 4, 4});
+  auto* p = add_node(pool, "MaxPool", {"x"}, {"y"});
+  attr_ints(p, "kernel_shape", {2, 2});
+  attr_ints(p, "pads", {0, 0, 1 << 30, 1 << 30});
+  add_output(pool, "y");
+  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(pool), "", limits).run({ones({1, 1, 4, 4})}),
+                    ErrorKind::InvalidArgument, "max_tensor_bytes");
+  ModelProto win = empty_model(17);
+  add_input(win, "n", {}, TensorProto::INT64);
+  add_node(win, "HannWindow", {"n"}, {"y"});
+  add_output(win, "y");
+  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(win), "", limits).run({full({}, Scalar(int64_t{1} << 40), kInt64)}),
+                    ErrorKind::InvalidArgument, "max_tensor_bytes");
 }
 
 TEST(OnnxHostile, UndefinedInputsMissingInitializersAndCyclesAreNamed) {
