@@ -1860,6 +1860,129 @@ Outs op_nms(NodeContext& c) {
   return {tensor<int64_t>(out, {static_cast<int64_t>(out.size() / 3), 3})};
 }
 
+// ---------------------------------------------------------------- DFT, Det
+// DFT (opset 17) as two matmuls with cosine and sine matrices along the signal axis:
+// O(n^2) per signal, exact enough for the short signals models carry.
+Outs op_dft(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  c.check(x.dim() >= 3 && (x.size(-1) == 1 || x.size(-1) == 2),
+          concat("input must be [batch, ..., 1 or 2] (real or complex), got ", shape_str(x.sizes())));
+  const int64_t axis = c.axis(c.i("axis", 1), x.dim() - 1);
+  c.check(axis >= 1, "axis 0 is the batch dim");
+  const bool inverse = c.i("inverse", 0) != 0, onesided = c.i("onesided", 0) != 0;
+  const DType ft = is_floating(x.dtype()) ? x.dtype() : DType::Float32;
+  Tensor re = x.select(-1, 0).to(DType::Float64);
+  Tensor im = x.size(-1) == 2 ? x.select(-1, 1).to(DType::Float64) : zeros_like(re);
+  int64_t n = re.size(axis);
+  if (c.has(1)) {
+    const int64_t len = static_cast<int64_t>(c.scalar(1));
+    c.check(len >= 1, concat("dft_length must be >= 1, got ", len));
+    std::vector<int64_t> b(static_cast<size_t>(re.dim()), 0), e = b;
+    e[static_cast<size_t>(axis)] = len - n;  // crop or zero-pad to the length
+    re = pad_constant(re, b, e, 0.0);
+    im = pad_constant(im, b, e, 0.0);
+    n = len;
+  }
+  c.check(!onesided || x.size(-1) == 1, "onesided needs a real input");
+  const int64_t m = onesided ? n / 2 + 1 : n;
+  c.check_size({n, m}, DType::Float64);
+  std::vector<double> cs(static_cast<size_t>(n * m)), sn(static_cast<size_t>(n * m));
+  const double pi = 3.14159265358979323846;
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t k = 0; k < m; ++k) {
+      const double th = 2 * pi * static_cast<double>((j * k) % n) / static_cast<double>(n);
+      cs[static_cast<size_t>(j * m + k)] = std::cos(th);
+      sn[static_cast<size_t>(j * m + k)] = std::sin(th);
+    }
+  const Tensor C = tensor<double>(cs, {n, m}), S = tensor<double>(sn, {n, m});
+  const Tensor rt = re.transpose(axis, -1), it = im.transpose(axis, -1);
+  const double sign = inverse ? -1.0 : 1.0;  // e^(-i theta) forward, e^(+i theta) inverse
+  Tensor yr = add(matmul(rt, C), mul(matmul(it, S), Scalar(sign)));
+  Tensor yi = sub(matmul(it, C), mul(matmul(rt, S), Scalar(sign)));
+  if (inverse) {
+    yr = div(yr, Scalar(static_cast<double>(n)));
+    yi = div(yi, Scalar(static_cast<double>(n)));
+  }
+  return {stack({yr.transpose(axis, -1), yi.transpose(axis, -1)}, -1).to(ft)};
+}
+// STFT (opset 17): frames of the signal (times the window) through the same DFT matrices.
+Outs op_stft(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  c.check(x.dim() == 3 && (x.size(-1) == 1 || x.size(-1) == 2),
+          concat("signal must be [batch, length, 1 or 2], got ", shape_str(x.sizes())));
+  const int64_t step = static_cast<int64_t>(c.scalar(1));
+  c.check(step >= 1, concat("frame_step must be >= 1, got ", step));
+  const Tensor window = c.has(2) ? c.in(2).to(DType::Float64) : Tensor();
+  const int64_t len = c.has(3) ? static_cast<int64_t>(c.scalar(3)) : (window.defined() ? window.numel() : 0);
+  c.check(len >= 1 && len <= x.size(1), concat("frame_length ", len, " must be 1 to the signal's length ", x.size(1)));
+  c.check(!window.defined() || window.numel() == len, concat("the window has ", window.defined() ? window.numel() : 0,
+                                                              " values; frame_length is ", len));
+  const bool onesided = c.i("onesided", 1) != 0;
+  c.check(!onesided || x.size(-1) == 1, "onesided needs a real signal");
+  const int64_t frames = (x.size(1) - len) / step + 1;
+  const int64_t m = onesided ? len / 2 + 1 : len;
+  c.check_size({x.size(0), frames, m, 2}, DType::Float64);
+  std::vector<Tensor> re_f, im_f;
+  for (int64_t f = 0; f < frames; ++f) {
+    const Tensor piece = x.slice(1, f * step, f * step + len).to(DType::Float64);  // [batch, len, 1|2]
+    Tensor r = piece.select(-1, 0), i = x.size(-1) == 2 ? piece.select(-1, 1) : zeros_like(r);
+    if (window.defined()) {
+      r = mul(r, window);
+      i = mul(i, window);
+    }
+    re_f.push_back(r);
+    im_f.push_back(i);
+  }
+  const Tensor re = stack(re_f, 1), im = stack(im_f, 1);  // [batch, frames, len]
+  std::vector<double> cs(static_cast<size_t>(len * m)), sn(static_cast<size_t>(len * m));
+  const double pi = 3.14159265358979323846;
+  for (int64_t j = 0; j < len; ++j)
+    for (int64_t k = 0; k < m; ++k) {
+      const double th = 2 * pi * static_cast<double>((j * k) % len) / static_cast<double>(len);
+      cs[static_cast<size_t>(j * m + k)] = std::cos(th);
+      sn[static_cast<size_t>(j * m + k)] = std::sin(th);
+    }
+  const Tensor C = tensor<double>(cs, {len, m}), S = tensor<double>(sn, {len, m});
+  const Tensor yr = add(matmul(re, C), matmul(im, S)), yi = sub(matmul(im, C), matmul(re, S));
+  return {stack({yr, yi}, -1).to(is_floating(x.dtype()) ? x.dtype() : DType::Float32)};
+}
+// Det: LU with partial pivoting per matrix, on the host (eager only).
+Outs op_det(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  c.check(x.dim() >= 2 && x.size(-1) == x.size(-2), concat("input must be [..., n, n], got ", shape_str(x.sizes())));
+  const int64_t n = x.size(-1);
+  const std::vector<double> v = x.to_vector<double>();
+  int64_t count = 1;
+  for (int64_t d = 0; d + 2 < x.dim(); ++d) count *= x.size(d);
+  std::vector<double> out;
+  for (int64_t b = 0; b < count; ++b) {
+    std::vector<double> a(v.begin() + b * n * n, v.begin() + (b + 1) * n * n);
+    double det = 1;
+    for (int64_t col = 0; col < n && det != 0; ++col) {
+      int64_t piv = col;
+      for (int64_t r = col + 1; r < n; ++r)
+        if (std::fabs(a[static_cast<size_t>(r * n + col)]) > std::fabs(a[static_cast<size_t>(piv * n + col)])) piv = r;
+      if (a[static_cast<size_t>(piv * n + col)] == 0) {
+        det = 0;
+        break;
+      }
+      if (piv != col) {
+        for (int64_t k = 0; k < n; ++k) std::swap(a[static_cast<size_t>(piv * n + k)], a[static_cast<size_t>(col * n + k)]);
+        det = -det;
+      }
+      const double p = a[static_cast<size_t>(col * n + col)];
+      det *= p;
+      for (int64_t r = col + 1; r < n; ++r) {
+        const double f = a[static_cast<size_t>(r * n + col)] / p;
+        for (int64_t k = col; k < n; ++k) a[static_cast<size_t>(r * n + k)] -= f * a[static_cast<size_t>(col * n + k)];
+      }
+    }
+    out.push_back(det);
+  }
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 2);
+  return {tensor<double>(out).reshape(shape).to(x.dtype())};
+}
+
 // ---------------------------------------------------------------- the table
 const std::vector<OpEntry> kTable = {
     {"Abs", 1, op_abs, "abs"},
@@ -1892,8 +2015,10 @@ const std::vector<OpEntry> kTable = {
     {"Cos", 7, op_cos, "cos"},
     {"Cosh", 9, op_cosh, "exp (composite)"},
     {"CumSum", 11, op_cumsum, "cumsum, flip"},
+    {"DFT", 17, op_dft, "matmul with cosine and sine matrices"},
     {"DepthToSpace", 1, op_depth_to_space, "reshape, permute"},
     {"DequantizeLinear", 10, op_dequantize_linear, "sub, mul"},
+    {"Det", 11, op_det, "eager only: LU on the host"},
     {"Div", 7, op_div, "div (integers: truncating, via floor_divide)"},
     {"Dropout", 7, op_dropout, "identity (inference)"},
     {"DynamicQuantizeLinear", 11, op_dynamic_quantize_linear, "amin, amax, round, clamp"},
@@ -1973,6 +2098,7 @@ const std::vector<OpEntry> kTable = {
     {"Resize", 10, op_resize, "index_select and weights per axis (nearest, linear, cubic)"},
     {"ReverseSequence", 10, op_reverse_sequence, "gather (indices from the lengths' values)"},
     {"Round", 11, op_round, "round"},
+    {"STFT", 17, op_stft, "framed slices, matmul with cosine and sine matrices"},
     {"Scatter", 9, op_scatter_elements, "scatter", nullptr, 10},
     {"ScatterElements", 11, op_scatter_elements, "scatter, scatter_add"},
     {"ScatterND", 11, op_scatter_nd, "index_put"},
