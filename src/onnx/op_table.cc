@@ -436,11 +436,41 @@ Outs op_conv_transpose(NodeContext& c) {
   return {lifted ? y.squeeze(2) : y};
 }
 
+// 3-D pooling, separable: the (H, W) window by 2-D pooling over [N, C*D, H, W], then the
+// depth window by 2-D pooling over [N, C, D, OH*OW] with a (kd, 1) kernel. Max is
+// separable; so is an average over an explicitly padded input, whose padded cells the
+// caller takes back out with the mask ratio.
+Tensor pool_3d(const Tensor& x, const Window& w, bool ceil_mode, bool is_max) {
+  const int64_t n = x.size(0), ch = x.size(1), d = x.size(2), h = x.size(3), wd = x.size(4);
+  Tensor y = x.reshape({n, ch * d, h, wd});
+  y = is_max ? F::max_pool2d(y, {w.kernel[1], w.kernel[2]}, {w.strides[1], w.strides[2]}, {0, 0},
+                             {w.dilations[1], w.dilations[2]}, ceil_mode)
+             : F::avg_pool2d(y, {w.kernel[1], w.kernel[2]}, {w.strides[1], w.strides[2]}, {0, 0}, ceil_mode, true);
+  const int64_t oh = y.size(2), ow = y.size(3);
+  y = y.reshape({n, ch, d, oh * ow});
+  y = is_max ? F::max_pool2d(y, {w.kernel[0], 1}, {w.strides[0], 1}, {0, 0}, {w.dilations[0], 1}, ceil_mode)
+             : F::avg_pool2d(y, {w.kernel[0], 1}, {w.strides[0], 1}, {0, 0}, ceil_mode, true);
+  return y.reshape({n, ch, y.size(2), oh, ow});
+}
+bool pads_any(const Window& w) {
+  for (size_t i = 0; i < w.pad_begin.size(); ++i)
+    if (w.pad_begin[i] || w.pad_end[i]) return true;
+  return false;
+}
+
 Outs max_pool_with_indices(NodeContext& c, Tensor x, Window w, bool lifted);
 Outs op_max_pool(NodeContext& c) {
   Tensor x = c.in(0);
+  c.check(x.dim() >= 3, concat("MaxPool input must be [N, C, ...spatial], got ", shape_str(x.sizes())));
   const size_t spatial = static_cast<size_t>(x.dim()) - 2;
   Window w = window(c, x, c.ints_attr("kernel_shape"), spatial);
+  if (spatial == 3 && !c.wants_output(1)) {
+    const DType in_type = x.dtype();
+    if (!is_floating(in_type)) x = x.to(DType::Float64);
+    if (pads_any(w))
+      x = pad_constant(x, zero_prefix(w.pad_begin, 2), zero_prefix(w.pad_end, 2), -std::numeric_limits<double>::infinity());
+    return {pool_3d(x, w, c.i("ceil_mode", 0) != 0, true).to(in_type)};
+  }
   const bool lifted = lift_1d(c, x, "MaxPool");
   if (lifted) lift_window(w);
   if (c.wants_output(1)) return max_pool_with_indices(c, x, w, lifted);
@@ -458,8 +488,24 @@ Outs op_max_pool(NodeContext& c) {
 
 Outs op_average_pool(NodeContext& c) {
   Tensor x = c.in(0);
+  c.check(x.dim() >= 3, concat("AveragePool input must be [N, C, ...spatial], got ", shape_str(x.sizes())));
   const size_t spatial = static_cast<size_t>(x.dim()) - 2;
   Window w = window(c, x, c.ints_attr("kernel_shape"), spatial);
+  if (spatial == 3) {
+    for (int64_t d : w.dilations) if (d != 1) c.unsupported("dilations in AveragePool");
+    const bool ceil_mode = c.i("ceil_mode", 0) != 0, include_pad = c.i("count_include_pad", 0) != 0;
+    const std::vector<int64_t> b = zero_prefix(w.pad_begin, 2), e = zero_prefix(w.pad_end, 2);
+    // As the 2-D case: divide by the average of the mask of counted cells, which also
+    // fixes windows that ceil_mode lets hang over the end.
+    Tensor y = pool_3d(pad_constant(x, b, e, 0.0), w, ceil_mode, false);
+    if (pads_any(w) || ceil_mode) {
+      const Tensor mask = pad_constant(ones_like(x), b, e, include_pad ? 1.0 : 0.0);
+      y = div(y, pool_3d(mask, w, ceil_mode, false));
+      if (include_pad && ceil_mode)
+        y = mul(y, pool_3d(pad_constant(ones_like(x), b, e, 1.0), w, ceil_mode, false));
+    }
+    return {y};
+  }
   const bool lifted = lift_1d(c, x, "AveragePool");
   if (lifted) lift_window(w);
   const bool ceil_mode = c.i("ceil_mode", 0) != 0;
@@ -1860,6 +1906,105 @@ Outs op_nms(NodeContext& c) {
   return {tensor<int64_t>(out, {static_cast<int64_t>(out.size() / 3), 3})};
 }
 
+// ---------------------------------------------------------------- GridSample (opset 16)
+// PyTorch's grid_sample, which ONNX's definition follows: grid coordinates in [-1, 1]
+// unnormalized per align_corners, the padding mode applied to coordinates (border clamps,
+// reflection reflects), and taps read with gather, zero outside the input. Written with
+// ops, so it runs compiled too (the grid is data).
+Tensor gs_unnormalize(const Tensor& g, int64_t size, bool align) {
+  const double sz = static_cast<double>(size);
+  return align ? mul(add(g, Scalar(1.0)), Scalar((sz - 1) / 2)) : div(sub(mul(add(g, Scalar(1.0)), Scalar(sz)), Scalar(1.0)), Scalar(2.0));
+}
+Tensor gs_reflect(const Tensor& x, double twice_low, double twice_high) {
+  if (twice_low == twice_high) return zeros_like(x);
+  const double lo = twice_low / 2, span = (twice_high - twice_low) / 2;
+  const Tensor in = abs(sub(x, Scalar(lo)));
+  const Tensor flips = floor(div(in, Scalar(span)));
+  const Tensor extra = sub(in, mul(flips, Scalar(span)));
+  const Tensor even = eq(remainder(flips, Scalar(2.0)), Scalar(0.0));
+  return where(even, add(extra, Scalar(lo)), add(sub(full_like(extra, Scalar(span)), extra), Scalar(lo)));
+}
+Tensor gs_pad(const Tensor& x, int64_t size, const std::string& mode, bool align) {
+  const double hi = static_cast<double>(size - 1);
+  if (mode == "border") return clamp(x, Scalar(0.0), Scalar(hi));
+  if (mode == "reflection") {
+    const Tensor r = align ? gs_reflect(x, 0, 2 * hi) : gs_reflect(x, -1, 2 * static_cast<double>(size) - 1);
+    return clamp(r, Scalar(0.0), Scalar(hi));
+  }
+  return x;
+}
+// Values of x [N, C, H, W] at integer positions (ix, iy) [N, Ho, Wo]; zero outside.
+Tensor gs_read(const Tensor& x, const Tensor& ix, const Tensor& iy) {
+  const int64_t n = x.size(0), ch = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t ho = ix.size(1), wo = ix.size(2);
+  const Tensor xi = ix.to(DType::Int64), yi = iy.to(DType::Int64);
+  const Tensor valid = logical_and(logical_and(ge(xi, Scalar(int64_t{0})), lt(xi, Scalar(w))),
+                                   logical_and(ge(yi, Scalar(int64_t{0})), lt(yi, Scalar(h))));
+  const Tensor flat = add(mul(clamp(yi, Scalar(int64_t{0}), Scalar(h - 1)), Scalar(w)), clamp(xi, Scalar(int64_t{0}), Scalar(w - 1)));
+  const Tensor idx = flat.reshape({n, 1, ho * wo}).expand({n, ch, ho * wo}).contiguous();
+  const Tensor v = gather(x.reshape({n, ch, h * w}), 2, idx).reshape({n, ch, ho, wo});
+  return where(valid.unsqueeze(1), v, zeros_like(v));
+}
+Outs op_grid_sample(NodeContext& c) {
+  const Tensor &x = c.in(0), &grid = c.in(1);
+  c.check(x.dim() == 4 && grid.dim() == 4 && grid.size(0) == x.size(0) && grid.size(3) == 2,
+          concat("X [N, C, H, W] and grid [N, Ho, Wo, 2] expected, got ", shape_str(x.sizes()), " and ",
+                 shape_str(grid.sizes())));
+  std::string mode = c.s("mode", "bilinear");
+  if (mode == "linear") mode = "bilinear";
+  if (mode == "cubic") mode = "bicubic";
+  const std::string pad = c.s("padding_mode", "zeros");
+  c.check(pad == "zeros" || pad == "border" || pad == "reflection",
+          concat("padding_mode must be zeros, border or reflection, got '", pad, "'"));
+  const bool align = c.i("align_corners", 0) != 0;
+  const int64_t h = x.size(2), w = x.size(3);
+  const DType ft = is_floating(x.dtype()) ? x.dtype() : DType::Float32;
+  const Tensor xf = x.to(ft);
+  const Tensor gx = grid.select(-1, 0).to(DType::Float64), gy = grid.select(-1, 1).to(DType::Float64);
+  Tensor ix = gs_unnormalize(gx, w, align), iy = gs_unnormalize(gy, h, align);
+  auto weight = [&](const Tensor& t) { return t.to(ft).unsqueeze(1); };
+  if (mode == "nearest" || mode == "bilinear") {
+    ix = gs_pad(ix, w, pad, align);
+    iy = gs_pad(iy, h, pad, align);
+    if (mode == "nearest") return {gs_read(xf, round(ix), round(iy)).to(x.dtype())};
+    const Tensor x0 = floor(ix), y0 = floor(iy);
+    const Tensor tx = sub(ix, x0), ty = sub(iy, y0);
+    const Tensor one_x = sub(ones_like(tx), tx), one_y = sub(ones_like(ty), ty);
+    const Tensor x1 = add(x0, Scalar(1.0)), y1 = add(y0, Scalar(1.0));
+    Tensor y = mul(gs_read(xf, x0, y0), weight(mul(one_x, one_y)));
+    y = add(y, mul(gs_read(xf, x1, y0), weight(mul(tx, one_y))));
+    y = add(y, mul(gs_read(xf, x0, y1), weight(mul(one_x, ty))));
+    y = add(y, mul(gs_read(xf, x1, y1), weight(mul(tx, ty))));
+    return {y.to(x.dtype())};
+  }
+  if (mode != "bicubic") c.fail(concat("mode must be bilinear, nearest or bicubic, got '", mode, "'"));
+  const double a = -0.75;
+  auto coeffs = [&](const Tensor& t) {
+    auto cc1 = [&](const Tensor& v) { return add(mul(mul(sub(mul(v, Scalar(a + 2)), Scalar(a + 3)), v), v), Scalar(1.0)); };
+    auto cc2 = [&](const Tensor& v) {
+      return sub(mul(add(mul(sub(mul(v, Scalar(a)), Scalar(5 * a)), v), Scalar(8 * a)), v), Scalar(4 * a));
+    };
+    const Tensor one = ones_like(t);
+    return std::array<Tensor, 4>{cc2(add(t, Scalar(1.0))), cc1(t), cc1(sub(one, t)), cc2(sub(add(one, one), t))};
+  };
+  const Tensor x0 = floor(ix), y0 = floor(iy);
+  const auto cx = coeffs(sub(ix, x0)), cy = coeffs(sub(iy, y0));
+  Tensor y;
+  for (int j = 0; j < 4; ++j) {
+    // Each tap's position goes through the padding mode on its own, as PyTorch's bicubic.
+    const Tensor py = gs_pad(add(y0, Scalar(static_cast<double>(j - 1))), h, pad, align);
+    Tensor row;
+    for (int i = 0; i < 4; ++i) {
+      const Tensor px = gs_pad(add(x0, Scalar(static_cast<double>(i - 1))), w, pad, align);
+      const Tensor v = mul(gs_read(xf, px, py), weight(cx[static_cast<size_t>(i)]));
+      row = i == 0 ? v : add(row, v);
+    }
+    const Tensor v = mul(row, weight(cy[static_cast<size_t>(j)]));
+    y = j == 0 ? v : add(y, v);
+  }
+  return {y.to(x.dtype())};
+}
+
 // ---------------------------------------------------------------- DFT, Det
 // DFT (opset 17) as two matmuls with cosine and sine matrices along the signal axis:
 // O(n^2) per signal, exact enough for the short signals models carry.
@@ -1996,7 +2141,7 @@ const std::vector<OpEntry> kTable = {
     {"Asinh", 9, op_asinh, "log, sqrt (composite)"},
     {"Atan", 7, op_atan, "atan2"},
     {"Atanh", 9, op_atanh, "log (composite)"},
-    {"AveragePool", 7, op_average_pool, "avg_pool2d (1-D, 2-D; uneven pads: explicit padding)"},
+    {"AveragePool", 7, op_average_pool, "avg_pool2d (1-D, 2-D; 3-D separably; uneven pads: explicit padding)"},
     {"BatchNormalization", 7, op_batch_norm, "composite (inference and training_mode)"},
     {"BitShift", 11, op_bit_shift, "mul, floor_divide, remainder (uint8)"},
     {"BlackmanWindow", 17, op_window<2>, "a computed tensor"},
@@ -2040,6 +2185,7 @@ const std::vector<OpEntry> kTable = {
     {"GlobalMaxPool", 1, op_global_max_pool, "amax"},
     {"Greater", 7, op_greater, "gt"},
     {"GreaterOrEqual", 12, op_greater_equal, "ge"},
+    {"GridSample", 16, op_grid_sample, "gather of the taps, weights (bilinear, nearest, bicubic)"},
     {"HammingWindow", 17, op_window<1>, "a computed tensor"},
     {"HannWindow", 17, op_window<0>, "a computed tensor"},
     {"HardSigmoid", 1, op_hard_sigmoid, "clamp (composite)"},
@@ -2060,7 +2206,7 @@ const std::vector<OpEntry> kTable = {
     {"MatMul", 7, op_matmul, "matmul"},
     {"MatMulInteger", 10, op_matmul_integer, "matmul in float64 (exact), cast to int32"},
     {"Max", 7, op_variadic<max2>, "maximum"},
-    {"MaxPool", 7, op_max_pool, "max_pool2d (1-D, 2-D; pads: explicit -inf padding); Indices: argmax over window offsets"},
+    {"MaxPool", 7, op_max_pool, "max_pool2d (1-D, 2-D; 3-D separably; pads: explicit -inf padding); Indices: argmax over window offsets"},
     {"MaxUnpool", 9, op_max_unpool, "scatter into zeros"},
     {"Mean", 7, op_mean, "add, div"},
     {"MeanVarianceNormalization", 9, op_mvn, "mean, sqrt (composite)"},
