@@ -449,7 +449,7 @@ TEST(OnnxConformance, EveryOpDefsOnnxNameHasAnImportFunction) {
 TEST(OnnxConformance, SupportedOpsTableIsSortedAndDocumented) {
   const auto ops = onnx::supported_ops();
   ASSERT_GT(ops.size(), 100u);
-  for (size_t i = 1; i < ops.size(); ++i) EXPECT_LT(ops[i - 1].onnx_op, ops[i].onnx_op) << "keep the table sorted";
+  for (size_t i = 1; i < ops.size(); ++i) EXPECT_LT(ops[i - 1].onnx_op, ops[i].onnx_op) << "sorted, one row per operator";
   // docs/onnx.md lists every operator of the table.
   const std::string doc = read_bytes(std::string(TESSERA_TEST_DIR) + "/../docs/onnx.md");
   for (const auto& op : ops) EXPECT_NE(doc.find("| " + op.onnx_op + " |"), std::string::npos) << op.onnx_op;
