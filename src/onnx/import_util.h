@@ -1,5 +1,5 @@
 #pragma once
-// Helpers the import functions share (import_math.cc, import_nn.cc, import_shape.cc):
+// Helpers the import functions share (import_*.cc):
 // integer tensors, padding by ONNX's pads lists, and the window (kernel, strides,
 // dilations, pads with auto_pad resolved) of convolutions and pools.
 #include <string>
@@ -46,5 +46,7 @@ void lift_window(Window& w);
 std::vector<OpEntry> math_ops();
 std::vector<OpEntry> nn_ops();
 std::vector<OpEntry> shape_ops();
+std::vector<OpEntry> resample_ops();
+std::vector<OpEntry> rnn_ops();
 
 }  // namespace tessera::onnx::detail

@@ -1,7 +1,8 @@
 // The operator table: one entry per ONNX operator, its import function (the node's inputs
 // and attributes -> Tessera ops, by composition where Tessera has no single op), the
 // opsets it covers, and a slot for its export function (a later milestone). The rows live
-// beside their functions (import_math.cc, import_nn.cc, import_shape.cc); this file joins
+// beside their functions (import_math.cc, import_nn.cc, import_shape.cc,
+// import_resample.cc, import_rnn.cc); this file joins
 // them into one table sorted by operator name.
 //
 // Opset differences are handled inside each function (NodeContext::opset()): attributes
@@ -19,7 +20,7 @@ namespace tessera::onnx::detail {
 const std::vector<OpEntry>& op_table() {
   static const std::vector<OpEntry> table = [] {
     std::vector<OpEntry> t;
-    for (auto* family : {math_ops, nn_ops, shape_ops}) {
+    for (auto* family : {math_ops, nn_ops, shape_ops, resample_ops, rnn_ops}) {
       std::vector<OpEntry> rows = family();
       t.insert(t.end(), rows.begin(), rows.end());
     }
