@@ -10,6 +10,7 @@
 #include "onnx/onnx_model_builder.h"
 #include "ops/op.h"
 #include "tessera/autograd.h"
+#include "tessera/nn/functional.h"
 #include "tessera/onnx.h"
 #include "tessera/ops.h"
 #include "test_util.h"
@@ -97,6 +98,28 @@ TEST(OnnxImport, CompiledModelSeesParameterUpdates) {
   mul_(w, zeros_like(w));  // W = 0: y = relu(b)
   EXPECT_EQ(f(std::vector<Tensor>{x}).at(0).to_vector<float>(), (std::vector<float>{0.5f, 10.f}));
   EXPECT_EQ(f.stats().traces, 1);
+}
+
+TEST(OnnxImport, PaddedMaxPoolGradientMatchesTesserasOwn) {
+  // ONNX pads are applied as explicit -inf padding; its gradient must be that of
+  // max_pool2d's own padding (finite, routed to the maxima).
+  ModelProto m = empty_model(13);
+  add_input(m, "x", {1, 2, 5, 5});
+  auto* p = add_node(m, "MaxPool", {"x"}, {"y"});
+  attr_ints(p, "kernel_shape", {3, 3});
+  attr_ints(p, "strides", {2, 2});
+  attr_ints(p, "pads", {1, 1, 1, 1});
+  add_output(m, "y");
+  Generator gen(3);
+  Tensor x = randn({1, 2, 5, 5}, {}, &gen);
+  x.requires_grad_(true);
+  sum(mul(import_model_from_bytes(bytes_of(m)).run({x})[0], arange(Scalar(1.0), Scalar(19.0), Scalar(1.0)).to(kFloat32).reshape({1, 2, 3, 3}))).backward();
+  const Tensor g = x.grad().clone();
+  x.grad() = Tensor();
+  Tensor x2 = x.detach().clone();
+  x2.requires_grad_(true);
+  sum(mul(nn::functional::max_pool2d(x2, {3, 3}, {2, 2}, {1, 1}), arange(Scalar(1.0), Scalar(19.0), Scalar(1.0)).to(kFloat32).reshape({1, 2, 3, 3}))).backward();
+  EXPECT_TRUE(allclose(g, x2.grad())) << g << x2.grad();
 }
 
 TEST(OnnxImport, ShapeComputationsFoldUnderCompile) {
