@@ -55,6 +55,7 @@ struct OnnxConformanceConfig {
   std::string filter;  // regex over case names; empty: all
   bool compiled = false;
   std::string write_passing;
+  std::string expect_pass;  // a list of cases that must pass (exit 1 otherwise)
   bool ops_markdown = false;
 };
 CLI::App* add_onnx_conformance_command(CLI::App& app, OnnxConformanceConfig& cfg);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <regex>
+#include <set>
 
 #include "commands.h"
 #include "tessera/error.h"
@@ -30,6 +31,10 @@ CLI::App* add_onnx_conformance_command(CLI::App& app, OnnxConformanceConfig& cfg
   cmd->add_flag("--compiled", cfg.compiled, "run each model through tessera::compile (graph mode)");
   cmd->add_option("--write-passing", cfg.write_passing,
                   "write the names of the passing cases to FILE (the expected-pass list)")
+      ->type_name("FILE");
+  cmd->add_option("--expect-pass", cfg.expect_pass,
+                  "exit with status 1 when a case named in FILE (one per line, e.g.\n"
+                  "tests/onnx/expected_pass.txt) does not pass")
       ->type_name("FILE");
   cmd->add_flag("--ops-markdown", cfg.ops_markdown,
                 "print the importer's operator table as Markdown (docs/onnx.md) and exit");
@@ -90,6 +95,20 @@ int run_onnx_conformance(const OnnxConformanceConfig& cfg) {
   }
   std::cout << "onnx node tests: " << passed << " passed, " << failed << " failed, " << unsupported
             << " unsupported of " << cases.size() << std::endl;
+  if (!cfg.expect_pass.empty()) {
+    std::ifstream in(cfg.expect_pass);
+    TESSERA_CHECK_IO(in.good(), "tessera onnx-conformance --expect-pass: cannot read '", cfg.expect_pass, "'");
+    const std::set<std::string> ok(passing.begin(), passing.end());
+    int missing = 0;
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty() || line[0] == '#' || !std::regex_search(line, filter)) continue;
+      if (!ok.count(line)) {
+        std::cout << "expected to pass but did not: " << line << "\n";
+        ++missing;
+      }
+    }
+    if (missing > 0) return 1;
+  }
   return 0;
 }
 
