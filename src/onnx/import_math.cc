@@ -268,16 +268,16 @@ Outs op_bit_shift(NodeContext& c) {
 }
 
 // ---------------------------------------------------------------- einsum
-// Broadcast-multiply the operands over all letters, then sum the letters the output does
-// not keep. Memory is the product of all letters' sizes: fine for the contractions ONNX
-// models use between small operands; a repeated letter within one operand (a diagonal)
-// is not supported.
+// Each operand's repeated indices are first reduced to their diagonal and its ellipsis
+// spelled out as fresh (upper-case) indices; then the operands are broadcast-multiplied
+// over all indices and the ones the output does not keep are summed. Memory is the product
+// of all indices' sizes (checked against the limits): fine for the contractions models use
+// between small operands.
 Outs op_einsum(NodeContext& c) {
   std::string eq = c.s("equation");
   eq.erase(std::remove(eq.begin(), eq.end(), ' '), eq.end());
-  if (eq.find("...") != std::string::npos) c.unsupported("ellipsis ('...') in an Einsum equation");
   const size_t arrow = eq.find("->");
-  std::string lhs = eq.substr(0, arrow), rhs;
+  const std::string lhs = eq.substr(0, arrow);
   std::vector<std::string> terms;
   for (size_t start = 0;;) {
     const size_t comma = lhs.find(',', start);
@@ -286,47 +286,82 @@ Outs op_einsum(NodeContext& c) {
     start = comma + 1;
   }
   c.check(terms.size() == c.num_inputs(), concat("the equation has ", terms.size(), " operands, the node ", c.num_inputs()));
-  std::string letters;
-  std::map<char, int> count;
-  for (const std::string& t : terms) {
-    std::set<char> seen;
+  // Ellipses: the broadcast dims, right-aligned, named 'A', 'B', ... (inputs use lower case
+  // in practice; a clash is refused).
+  int64_t ell = 0;
+  for (size_t k = 0; k < terms.size(); ++k) {
+    const size_t at = terms[k].find("...");
+    if (at == std::string::npos) continue;
+    ell = std::max<int64_t>(ell, c.in(k).dim() - static_cast<int64_t>(terms[k].size() - 3));
+  }
+  c.check(ell <= 26, "too many ellipsis dims");
+  std::string ell_letters;
+  for (int64_t i = 0; i < ell; ++i) ell_letters += static_cast<char>('A' + i);
+  std::vector<Tensor> xs;
+  std::map<char, int> count;  // occurrences of each index over all operands
+  for (size_t k = 0; k < terms.size(); ++k) {
+    std::string& t = terms[k];
+    const size_t at = t.find("...");
+    if (at != std::string::npos) {
+      const int64_t e = c.in(k).dim() - static_cast<int64_t>(t.size() - 3);
+      c.check(e >= 0, concat("operand ", k, " ('", t, "') has rank ", c.in(k).dim()));
+      t = t.substr(0, at) + ell_letters.substr(static_cast<size_t>(ell - e)) + t.substr(at + 3);
+    }
     for (char ch : t) {
       c.check(std::isalpha(static_cast<unsigned char>(ch)), concat("bad equation '", eq, "'"));
-      if (!seen.insert(ch).second) c.unsupported(concat("a repeated index ('", ch, "') within one Einsum operand"));
-      if (letters.find(ch) == std::string::npos) letters += ch;
-      ++count[ch];
+      c.check(at != std::string::npos || !std::isupper(static_cast<unsigned char>(ch)) || ell == 0,
+              "upper-case indices together with an ellipsis are not supported");
     }
+    Tensor x = c.in(k);
+    c.check(static_cast<int64_t>(t.size()) == x.dim(), concat("operand ", k, " ('", t, "') has rank ", x.dim()));
+    for (char ch : t) ++count[ch];  // as written (a repeated index counts twice: "ii" is a trace)
+    // Repeated index: keep the diagonal (multiply by the identity, sum one of the two dims).
+    for (size_t p = 0; p < t.size(); ++p)
+      for (size_t q = t.size(); q-- > p + 1;) {
+        if (t[q] != t[p]) continue;
+        const int64_t n = x.size(static_cast<int64_t>(p));
+        c.check(x.size(static_cast<int64_t>(q)) == n, concat("index '", t[p], "' has sizes ", n, " and ",
+                                                             x.size(static_cast<int64_t>(q)), " in operand ", k));
+        std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+        shape[p] = n;
+        shape[q] = n;
+        x = sum(mul(x, eye(n, n, x.dtype()).reshape(shape)), {static_cast<int64_t>(q)});
+        t.erase(q, 1);
+      }
+    xs.push_back(x);
   }
+  std::string letters;
+  for (const std::string& t : terms)
+    for (char ch : t)
+      if (letters.find(ch) == std::string::npos) letters += ch;
+  std::string rhs;
   if (arrow != std::string::npos) {
     rhs = eq.substr(arrow + 2);
-  } else {  // implicit: the letters seen once, in alphabetical order
-    for (const auto& [ch, n] : count) if (n == 1) rhs += ch;
+    const size_t at = rhs.find("...");
+    if (at != std::string::npos) rhs = rhs.substr(0, at) + ell_letters + rhs.substr(at + 3);
+  } else {  // implicit: the ellipsis, then the indices seen once, in alphabetical order
+    rhs = ell_letters;
+    for (const auto& [ch, n] : count)
+      if (n == 1 && !std::isupper(static_cast<unsigned char>(ch))) rhs += ch;
   }
-  Tensor prod_all;
-  std::map<char, int64_t> size;
+  std::map<char, int64_t> size;  // the largest (broadcast) size of each index
   for (size_t k = 0; k < terms.size(); ++k)
-    for (size_t j = 0; j < terms[k].size() && static_cast<int64_t>(j) < c.in(k).dim(); ++j)
-      size[terms[k][j]] = c.in(k).size(static_cast<int64_t>(j));
+    for (size_t j = 0; j < terms[k].size(); ++j)
+      size[terms[k][j]] = std::max(size[terms[k][j]], xs[k].size(static_cast<int64_t>(j)));
   {
-    std::vector<int64_t> all;  // the broadcast product holds every letter
+    std::vector<int64_t> all;  // the broadcast product holds every index
     for (char ch : letters) all.push_back(size[ch]);
     c.check_size(all, c.in(0).dtype());
   }
+  Tensor prod_all;
   for (size_t k = 0; k < terms.size(); ++k) {
-    const Tensor& x = c.in(k);
-    c.check(static_cast<int64_t>(terms[k].size()) == x.dim(),
-            concat("operand ", k, " ('", terms[k], "') has rank ", x.dim()));
     std::vector<int64_t> perm, shape;
     for (char ch : letters) {
       const size_t at = terms[k].find(ch);
-      if (at != std::string::npos) {
-        perm.push_back(static_cast<int64_t>(at));
-        size[ch] = x.size(static_cast<int64_t>(at));
-      }
+      if (at != std::string::npos) perm.push_back(static_cast<int64_t>(at));
+      shape.push_back(at != std::string::npos ? xs[k].size(static_cast<int64_t>(at)) : 1);
     }
-    Tensor p = x.permute(perm);
-    for (char ch : letters) shape.push_back(terms[k].find(ch) != std::string::npos ? size[ch] : 1);
-    p = p.reshape(shape);
+    const Tensor p = xs[k].permute(perm).reshape(shape);
     prod_all = k == 0 ? p : mul(prod_all, p);
   }
   std::vector<int64_t> reduce_dims;
@@ -515,7 +550,7 @@ std::vector<OpEntry> math_ops() {
       {"DFT", 17, op_dft, "matmul with cosine and sine matrices"},
       {"Det", 11, op_det, "eager only: LU on the host"},
       {"Div", 7, op_div, "div (integers: truncating, via floor_divide)"},
-      {"Einsum", 12, op_einsum, "permute, mul, sum (no ellipsis or diagonals)"},
+      {"Einsum", 12, op_einsum, "permute, mul, sum (ellipsis; diagonals via eye)"},
       {"Elu", 1, op_elu, "where, expm1"},
       {"Equal", 7, op_equal, "eq"},
       {"Erf", 9, op_erf, "erf"},

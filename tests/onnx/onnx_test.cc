@@ -180,6 +180,37 @@ TEST(OnnxImport, ModFmodFollowsTheDividendsSign) {
   }
 }
 
+TEST(OnnxImport, EinsumEquations) {
+  auto einsum = [](const std::string& eq, const std::vector<Tensor>& in) {
+    ModelProto m = empty_model(12);
+    std::vector<std::string> names;
+    for (size_t i = 0; i < in.size(); ++i) {
+      std::string name = "x";  // (not "x" + to_string: GCC 12's -Wrestrict misfires on it)
+      name += std::to_string(i);
+      names.push_back(name);
+      std::vector<int64_t> d(in[i].sizes().begin(), in[i].sizes().end());
+      add_input(m, names.back(), d);
+    }
+    auto* n = add_node(m, "Einsum", names, {"y"});
+    auto* a = n->add_attribute();
+    a->set_name("equation");
+    a->set_type(AttributeProto::STRING);
+    a->set_s(eq);
+    add_output(m, "y");
+    return import_model_from_bytes(bytes_of(m)).run(in)[0];
+  };
+  Generator gen(5);
+  const Tensor a = randn({2, 3, 4}, {}, &gen), b = randn({2, 4, 5}, {}, &gen), sq = randn({3, 3}, {}, &gen);
+  EXPECT_TRUE(allclose(einsum("bij,bjk->bik", {a, b}), matmul(a, b), 1e-5, 1e-6));
+  EXPECT_TRUE(allclose(einsum("...ij,...jk->...ik", {a, b}), matmul(a, b), 1e-5, 1e-6));
+  // Implicit output: the indices seen once, so b is summed too (as numpy).
+  EXPECT_TRUE(allclose(einsum("bij,bjk", {a, b}), sum(matmul(a, b), {0}), 1e-5, 1e-5));
+  EXPECT_EQ(einsum("ii->i", {sq}).to_vector<float>(),
+            (std::vector<float>{sq.to_vector<float>()[0], sq.to_vector<float>()[4], sq.to_vector<float>()[8]}));
+  EXPECT_TRUE(allclose(einsum("ii", {sq}), sum(einsum("ii->i", {sq}))));  // trace
+  EXPECT_ONNX_ERROR(einsum("ij,jk->ik", {a, b}), ErrorKind::InvalidArgument, "has rank 3");
+}
+
 TEST(OnnxImport, ExternalDataInsideTheFolderLoads) {
   const fs::path dir = scratch_dir("external");
   const std::vector<float> w{1, 2, 3, 4, 5, 6};
