@@ -3,7 +3,7 @@
 // internal one; anything else (a crash, a sanitizer report, an InternalError, a hang or a
 // runaway allocation) is a bug. Built with -DTESSERA_FUZZ=ON (clang only):
 //   cmake --preset fuzz && cmake --build --preset fuzz --target onnx_import_fuzz
-//   build/fuzz/tests/onnx_import_fuzz -max_total_time=60 -rss_limit_mb=2048 tests/fuzz/onnx_corpus
+//   build/fuzz/tests/onnx_import_fuzz -max_total_time=60 -rss_limit_mb=2048 NEW_DIR tests/fuzz/onnx_corpus
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
