@@ -48,6 +48,7 @@ UNARY(op_isnan, isnan(x))
 UNARY(op_identity, x)
 UNARY(op_softsign, div(x, add(abs(x), Scalar(1.0))))
 UNARY(op_softplus, softplus(x))
+UNARY(op_mish, mul(x, tanh(softplus(x))))
 UNARY(op_atan, atan2(x, ones_like(x)))
 UNARY(op_asin, atan2(x, sqrt(sub(ones_like(x), mul(x, x)))))
 UNARY(op_acos, atan2(sqrt(sub(ones_like(x), mul(x, x))), x))
@@ -563,6 +564,7 @@ std::vector<OpEntry> math_ops() {
       {"HannWindow", 17, op_window<0>, "a computed tensor"},
       {"HardSigmoid", 1, op_hard_sigmoid, "clamp (composite)"},
       {"HardSwish", 14, op_hard_swish, "clamp, mul (composite)"},
+      {"Mish", 18, op_mish, "softplus, tanh, mul"},
       {"Identity", 1, op_identity, "the input itself"},
       {"IsInf", 10, op_isinf, "isinf"},
       {"IsNaN", 9, op_isnan, "isnan"},

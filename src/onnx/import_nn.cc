@@ -315,6 +315,20 @@ Outs op_batch_norm(NodeContext& c) {
   outs[0] = y;
   return outs;
 }
+// Opset 18's GroupNormalization: statistics per (sample, group of channels); scale and bias
+// are per group (opset 21 made them per channel).
+Outs op_group_norm(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const int64_t groups = c.i("num_groups");
+  c.check(x.dim() >= 2 && groups >= 1 && x.size(1) % groups == 0,
+          concat("X [N, C, ...] with C divisible by num_groups (", groups, ") expected, got ", shape_str(x.sizes())));
+  const std::vector<int64_t> s = sizes_of(x);
+  const Tensor g = x.reshape({s[0], groups, -1});
+  const Tensor m = mean(g, {2}, true), v = var(g, {2}, 0, true);
+  const Tensor y = div(sub(g, m), sqrt(add(v, Scalar(c.f("epsilon", 1e-5)))));
+  const Tensor scale = c.in(1).reshape({1, groups, 1}), bias = c.in(2).reshape({1, groups, 1});
+  return {add(mul(y, scale), bias).reshape(s)};
+}
 Outs op_instance_norm(NodeContext& c) {
   const Tensor& x = c.in(0);
   const int64_t r = x.dim();
@@ -524,6 +538,7 @@ std::vector<OpEntry> nn_ops() {
       {"GlobalAveragePool", 1, op_global_average_pool, "mean"},
       {"GlobalMaxPool", 1, op_global_max_pool, "amax"},
       {"Hardmax", 1, softmax_like<hardmax_fn>, "argmax, eq (2-D coercion before opset 13)"},
+      {"GroupNormalization", 18, op_group_norm, "mean, var per group (composite)"},
       {"InstanceNormalization", 1, op_instance_norm, "mean, var (composite)"},
       {"LRN", 1, op_lrn, "composite (sum of shifted squares)"},
       {"LayerNormalization", 17, op_layer_norm, "mean, rsqrt (composite; Mean and InvStdDev outputs)"},

@@ -302,6 +302,27 @@ Outs op_pad(NodeContext& c) {
   if (mode == "reflect" || mode == "edge") return {pad_index(c, x, b, e, mode == "reflect")};
   c.fail(concat("mode must be constant, reflect or edge, got '", mode, "'"));
 }
+// CenterCropPad (18): each axis cropped around its center or padded with zeros on both
+// sides (the odd element at the end), to the shape given.
+Outs op_center_crop_pad(NodeContext& c) {
+  const Tensor& x = c.in(0);
+  const std::vector<int64_t> shape = c.ints(1);
+  std::vector<int64_t> axes = c.ints_attr_opt("axes").value_or(std::vector<int64_t>{});
+  if (axes.empty()) axes = all_dims(x.dim());
+  c.check(shape.size() == axes.size(), concat("shape has ", shape.size(), " values for ", axes.size(), " axes"));
+  std::vector<int64_t> b(static_cast<size_t>(x.dim()), 0), e = b;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    const int64_t d = c.axis(axes[i], x.dim()), have = x.size(d), want = shape[i];
+    c.check(want >= 0, concat("shape values must be >= 0, got ", want));
+    const int64_t diff = want - have;  // < 0: crop (more from the end); > 0: pad
+    b[static_cast<size_t>(d)] = diff >= 0 ? diff / 2 : -((-diff) / 2);
+    e[static_cast<size_t>(d)] = diff - b[static_cast<size_t>(d)];
+  }
+  std::vector<int64_t> out = sizes_of(x);
+  for (size_t i = 0; i < out.size(); ++i) out[i] += b[i] + e[i];
+  c.check_size(out, x.dtype());
+  return {pad_constant(x, b, e, 0.0)};
+}
 Outs op_constant(NodeContext& c) {
   if (c.has_attr("value")) return {c.tensor_attr("value")};
   if (c.has_attr("value_float")) return {scalar_like(c.f("value_float"), DType::Float32)};
@@ -576,6 +597,7 @@ Outs op_nms(NodeContext& c) {
 
 std::vector<OpEntry> shape_ops() {
   return {
+      {"CenterCropPad", 18, op_center_crop_pad, "slice or cat with zeros"},
       {"Compress", 9, op_compress, "index_select (eager only: data-dependent shape)"},
       {"Concat", 4, op_concat, "cat"},
       {"Constant", 7, op_constant, "a tensor"},

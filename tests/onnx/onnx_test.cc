@@ -211,6 +211,44 @@ TEST(OnnxImport, EinsumEquations) {
   EXPECT_ONNX_ERROR(einsum("ij,jk->ik", {a, b}), ErrorKind::InvalidArgument, "has rank 3");
 }
 
+TEST(OnnxImport, Opset18MishGroupNormalizationCenterCropPad) {
+  // Opset-18 operators the Debian node tests (ONNX 1.12) do not cover, checked against
+  // Tessera's own functions.
+  Generator gen(11);
+  const Tensor x = randn({2, 4, 3, 3}, {}, &gen);
+  {
+    ModelProto m = empty_model(18);
+    add_input(m, "x", {2, 4, 3, 3});
+    add_node(m, "Mish", {"x"}, {"y"});
+    add_output(m, "y");
+    EXPECT_TRUE(allclose(import_model_from_bytes(bytes_of(m)).run({x})[0], mul(x, tanh(softplus(x)))));
+  }
+  {
+    ModelProto m = empty_model(18);
+    add_input(m, "x", {2, 4, 3, 3});
+    add_initializer(m, float_tensor("scale", {2}, {2.f, 0.5f}));
+    add_initializer(m, float_tensor("bias", {2}, {1.f, -1.f}));
+    auto* n = add_node(m, "GroupNormalization", {"x", "scale", "bias"}, {"y"});
+    attr_int(n, "num_groups", 2);
+    add_output(m, "y");
+    // Per-group scale and bias are per-channel ones repeated over each group's 2 channels.
+    const Tensor want = nn::functional::group_norm(x, 2, tensor<float>({2, 2, 0.5f, 0.5f}), tensor<float>({1, 1, -1, -1}));
+    EXPECT_TRUE(allclose(import_model_from_bytes(bytes_of(m)).run({x})[0], want, 1e-4, 1e-5));
+  }
+  {
+    ModelProto m = empty_model(18);
+    add_input(m, "x", {2, 5});
+    add_initializer(m, int64_tensor("shape", {3, 2}));
+    add_node(m, "CenterCropPad", {"x", "shape"}, {"y"});
+    add_output(m, "y");
+    // Axis 0: 2 -> 3 (a zero row after: the odd element goes to the end); axis 1: 5 -> 2
+    // (columns 1 and 2: one cropped at the start, two at the end).
+    const Tensor y = import_model_from_bytes(bytes_of(m)).run({arange(Scalar(0.0), Scalar(10.0), Scalar(1.0)).to(kFloat32).reshape({2, 5})})[0];
+    EXPECT_EQ(dims(y), (std::vector<int64_t>{3, 2}));
+    EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{1, 2, 6, 7, 0, 0}));
+  }
+}
+
 TEST(OnnxImport, ExternalDataInsideTheFolderLoads) {
   const fs::path dir = scratch_dir("external");
   const std::vector<float> w{1, 2, 3, 4, 5, 6};
