@@ -31,6 +31,16 @@ def export(name, model, inputs, opset, dynamic_batch=True, batch_dim=0, extra_in
             for i, x in enumerate(case):
                 np.save(os.path.join(d, f"case{k}_in{i}.npy"), x.numpy())
             np.save(os.path.join(d, f"case{k}_out.npy"), y.numpy())
+    # The gradient of sum(out * r) with respect to the first input (r fixed and random):
+    # checks that an imported model differentiates like the original.
+    x = inputs[0].clone().requires_grad_(True)
+    y = model(x, *inputs[1:])
+    if isinstance(y, tuple):
+        y = y[0]
+    r = torch.randn(y.shape)
+    (y * r).sum().backward()
+    np.save(os.path.join(d, "grad_r.npy"), r.numpy())
+    np.save(os.path.join(d, "grad_x.npy"), x.grad.numpy())
 
 
 class Cnn(torch.nn.Module):

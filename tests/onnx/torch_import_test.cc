@@ -1,7 +1,8 @@
 // PyTorch's ONNX exports imported by Tessera (issue 10, acceptance 2): a CNN, ResNet-18 (from
 // torchvision), a transformer encoder layer and a bidirectional LSTM, exported by
 // tests/onnx/torch_export_ref.py with dynamic batch; each must match PyTorch's outputs,
-// eager and compiled, at two batch sizes. Skipped, saying so, without Debian's python3-torch.
+// eager and compiled, at two batch sizes, and its input gradient. Skipped, saying so,
+// without Debian's python3-torch.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -88,6 +89,13 @@ void check_model(const std::string& name) {
     EXPECT_LT(e2, 1e-4) << name << " compiled, batch " << x.size(0);
   }
   EXPECT_EQ(compiled.stats().traces, 2);  // one graph per batch size
+  // Differentiates like the original: d sum(out * r) / d input.
+  Tensor x = load_npy((d / "case0_in0.npy").string());
+  x.requires_grad_(true);
+  sum(mul(m.run({x})[0], load_npy((d / "grad_r.npy").string()))).backward();
+  const double eg = rel_error(x.grad(), load_npy((d / "grad_x.npy").string()));
+  std::printf("%s input gradient: %.2e relative to PyTorch\n", name.c_str(), eg);
+  EXPECT_LT(eg, 1e-4) << name << " input gradient";
 }
 
 TEST(OnnxTorchExports, Cnn) { check_model("cnn"); }
