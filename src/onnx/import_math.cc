@@ -172,8 +172,14 @@ Outs op_clip(NodeContext& c) {
     if (c.has_attr("min")) lo = scalar_for(c.f("min"), x.dtype());
     if (c.has_attr("max")) hi = scalar_for(c.f("max"), x.dtype());
   } else {
-    if (c.has(1)) lo = scalar_for(c.scalar(1), x.dtype());
-    if (c.has(2)) hi = scalar_for(c.scalar(2), x.dtype());
+    // Integer bounds are read as integers (a double would round those beyond 2^53).
+    auto bound = [&](size_t i) -> Scalar {
+      if (is_floating(x.dtype())) return Scalar(c.scalar(i));
+      if (x.dtype() == DType::Bool) return Scalar(c.scalar(i) != 0);
+      return Scalar(c.int_scalar(i));
+    };
+    if (c.has(1)) lo = bound(1);
+    if (c.has(2)) hi = bound(2);
   }
   if (!lo && !hi) return {x};
   // ONNX applies min then max (so min > max gives max everywhere), as clamp does.
@@ -249,7 +255,7 @@ Outs op_arg(NodeContext& c) {
 }
 Outs op_cumsum(NodeContext& c) {
   const Tensor& x = c.in(0);
-  const int64_t axis = c.axis(static_cast<int64_t>(c.scalar(1)), x.dim());
+  const int64_t axis = c.axis(c.int_scalar(1), x.dim());
   const bool reverse = c.i("reverse", 0) != 0, exclusive = c.i("exclusive", 0) != 0;
   Tensor v = reverse ? flip(x, {axis}) : x;
   Tensor y = cumsum(v, axis).to(x.dtype());
@@ -384,7 +390,7 @@ Outs op_einsum(NodeContext& c) {
 // ---------------------------------------------------------------- windows (opset 17)
 template <int Kind>  // 0 Hann, 1 Hamming, 2 Blackman
 Outs op_window(NodeContext& c) {
-  const int64_t n = static_cast<int64_t>(c.scalar(0));
+  const int64_t n = c.int_scalar(0);
   c.check(n >= 0, concat("size must be >= 0, got ", n));
   const DType t = dtype_from_onnx(static_cast<int32_t>(c.i("output_datatype", 1)), c.describe() + ": output_datatype");
   c.check_size({n}, DType::Float64);
@@ -415,7 +421,7 @@ Outs op_dft(NodeContext& c) {
   Tensor im = x.size(-1) == 2 ? x.select(-1, 1).to(DType::Float64) : zeros_like(re);
   int64_t n = re.size(axis);
   if (c.has(1)) {
-    const int64_t len = static_cast<int64_t>(c.scalar(1));
+    const int64_t len = c.int_scalar(1);
     c.check(len >= 1, concat("dft_length must be >= 1, got ", len));
     std::vector<int64_t> b(static_cast<size_t>(re.dim()), 0), e = b;
     e[static_cast<size_t>(axis)] = len - n;  // crop or zero-pad to the length
@@ -450,10 +456,10 @@ Outs op_stft(NodeContext& c) {
   const Tensor& x = c.in(0);
   c.check(x.dim() == 3 && (x.size(-1) == 1 || x.size(-1) == 2),
           concat("signal must be [batch, length, 1 or 2], got ", shape_str(x.sizes())));
-  const int64_t step = static_cast<int64_t>(c.scalar(1));
+  const int64_t step = c.int_scalar(1);
   c.check(step >= 1, concat("frame_step must be >= 1, got ", step));
   const Tensor window = c.has(2) ? c.in(2).to(DType::Float64) : Tensor();
-  const int64_t len = c.has(3) ? static_cast<int64_t>(c.scalar(3)) : (window.defined() ? window.numel() : 0);
+  const int64_t len = c.has(3) ? c.int_scalar(3) : (window.defined() ? window.numel() : 0);
   c.check(len >= 1 && len <= x.size(1), concat("frame_length ", len, " must be 1 to the signal's length ", x.size(1)));
   c.check(!window.defined() || window.numel() == len, concat("the window has ", window.defined() ? window.numel() : 0,
                                                               " values; frame_length is ", len));

@@ -55,6 +55,11 @@ Outs op_conv_transpose(NodeContext& c) {
   std::vector<int64_t> out_pad = c.ints_attr_opt("output_padding").value_or(std::vector<int64_t>(spatial, 0));
   c.check(k.size() == spatial && strides.size() == spatial && dil.size() == spatial && out_pad.size() == spatial,
           concat("kernel_shape, strides, dilations and output_padding must have ", spatial, " values"));
+  for (size_t i = 0; i < spatial; ++i)
+    c.check(k[i] >= 1 && strides[i] >= 1 && dil[i] >= 1 && out_pad[i] >= 0 && k[i] <= kMaxWindowParam &&
+                strides[i] <= kMaxWindowParam && dil[i] <= kMaxWindowParam && out_pad[i] < kMaxWindowParam,
+            concat("kernel_shape, strides and dilations must be 1 to ", kMaxWindowParam,
+                   ", output_padding 0 to ", kMaxWindowParam - 1));
   std::vector<int64_t> pb(spatial, 0), pe(spatial, 0);
   const std::string auto_pad = c.s("auto_pad", "NOTSET");
   auto out_shape = c.ints_attr_opt("output_shape");
@@ -88,11 +93,15 @@ Outs op_conv_transpose(NodeContext& c) {
   // ends) or extended with zeros (output_padding, or an output_shape beyond the full
   // result), and the bias added everywhere, as ONNX defines the output.
   Tensor y = F::conv_transpose2d(x, wt, Tensor(), strides, {0, 0}, {0, 0}, c.i("group", 1), dil);
-  std::vector<int64_t> begin(4, 0), end(4, 0);
+  std::vector<int64_t> begin(4, 0), end(4, 0), out = sizes_of(y);
   for (size_t i = 0; i < 2; ++i) {
+    c.check(std::abs(pb[i]) < (int64_t{1} << 40) && std::abs(pe[i]) < (int64_t{1} << 40), "pads are out of range");
     begin[2 + i] = -pb[i];
     end[2 + i] = out_pad[i] - pe[i];
+    out[2 + i] += begin[2 + i] + end[2 + i];
+    c.check(out[2 + i] >= 0, concat("pads crop more than the output's ", y.size(static_cast<int64_t>(2 + i))));
   }
+  c.check_size(out, y.dtype());
   y = pad_constant(y, begin, end, 0.0);
   if (c.has(2)) y = add(y, c.in(2).reshape({1, -1, 1, 1}));
   return {lifted ? y.squeeze(2) : y};
@@ -261,6 +270,10 @@ Outs op_max_unpool(NodeContext& c) {
   std::vector<int64_t> pb, pe;
   split_pads(c, c.ints_attr_opt("pads").value_or(std::vector<int64_t>(2 * spatial, 0)), spatial, pb, pe);
   c.check(k.size() == spatial && st.size() == spatial, concat("kernel_shape and strides need ", spatial, " values"));
+  for (size_t i = 0; i < spatial; ++i)
+    c.check(k[i] >= 1 && st[i] >= 1 && k[i] <= kMaxWindowParam && st[i] <= kMaxWindowParam && pb[i] >= 0 && pe[i] >= 0 &&
+                pb[i] < kMaxWindowParam && pe[i] < kMaxWindowParam,
+            concat("kernel_shape and strides must be 1 to ", kMaxWindowParam, ", pads 0 to ", kMaxWindowParam - 1));
   // The indices address the pooled input's default shape; a larger output_shape adds
   // zeros at the end of each spatial dim (as ONNX's reference does).
   std::vector<int64_t> out{x.size(0), x.size(1)};

@@ -64,10 +64,11 @@ Tensor resize_axis(const NodeContext& c, const Tensor& x, int64_t d, int64_t out
       else if (sp.nearest_mode == "floor") r = fl;
       else if (sp.nearest_mode == "ceil") r = std::ceil(xo);
       else c.fail(concat("nearest_mode '", sp.nearest_mode, "' is not an ONNX mode"));
-      idx[0][static_cast<size_t>(o)] = std::clamp<int64_t>(static_cast<int64_t>(r), 0, in - 1);
+      idx[0][static_cast<size_t>(o)] = std::clamp<int64_t>(saturate_int(r), 0, in - 1);
       wt[0][static_cast<size_t>(o)] = 1;
       continue;
     }
+    c.check(std::isfinite(xo) && std::fabs(xo) < 1e15, "scales/roi give a source coordinate out of range");
     int64_t x0 = static_cast<int64_t>(std::floor(xo));
     double r = xo - static_cast<double>(x0);
     if (r == 0) {  // the reference's convention at integer coordinates (same value)
@@ -128,8 +129,10 @@ Tensor resize_impl(const NodeContext& c, const Tensor& x, std::vector<double> sc
   } else {
     c.check(scales.size() == r, concat("scales has ", scales.size(), " values for rank ", r));
     for (size_t d = 0; d < r; ++d) {
-      c.check(scales[d] > 0, concat("scales must be > 0, got ", scales[d]));
-      sizes.push_back(static_cast<int64_t>(std::floor(static_cast<double>(x.size(static_cast<int64_t>(d))) * scales[d])));
+      c.check(scales[d] > 0 && std::isfinite(scales[d]), concat("scales must be finite and > 0, got ", scales[d]));
+      const double out = std::floor(static_cast<double>(x.size(static_cast<int64_t>(d))) * scales[d]);
+      c.check(out < 1e15, concat("scales[", d, "] = ", scales[d], " gives an output dim of ", out));
+      sizes.push_back(static_cast<int64_t>(out));
     }
   }
   c.check_size(sizes, x.dtype());

@@ -4,6 +4,7 @@
 // the file list the operators this file handles, each with a slot for its export function.
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -36,6 +37,16 @@ Outs op_reshape(NodeContext& c) {
     if (shape[i] == -1) ++minus;
   }
   c.check(minus <= 1, "shape has more than one -1");
+  // The element count, checked here without overflow (hostile shapes hold huge values).
+  int64_t known = 1;
+  for (int64_t d : shape) {
+    if (d == -1) continue;
+    c.check(d == 0 || known <= INT64_MAX / d,
+            concat("shape ", shape_str(shape), " does not fit the input's ", x.numel(), " elements"));
+    known *= d;
+  }
+  c.check(minus ? (known != 0 && x.numel() % known == 0) : known == x.numel(),
+          concat("shape ", shape_str(shape), " does not fit the input ", shape_str(x.sizes())));
   return {x.reshape(shape)};
 }
 Outs op_flatten(NodeContext& c) {
@@ -117,7 +128,7 @@ Outs op_split(NodeContext& c) {
   }
   int64_t total = 0;
   for (int64_t s : sizes) {
-    c.check(s >= 0, "split sizes must be >= 0");
+    c.check(s >= 0 && s <= n, concat("split sizes must be 0 to the axis' size ", n, ", got ", s));
     total += s;
   }
   c.check(total == n, concat("split sizes add up to ", total, "; axis ", axis, " has size ", n));
@@ -364,11 +375,11 @@ Outs op_range(NodeContext& c) {
   c.check_size({static_cast<int64_t>(count)}, t);
   const Tensor k = arange(Scalar(int64_t{0}), Scalar(static_cast<int64_t>(count)), Scalar(int64_t{1}));
   if (is_floating(t)) return {add(mul(k.to(t), scalar_for(delta, t)), scalar_for(start, t)).to(t)};
-  return {add(mul(k, Scalar(static_cast<int64_t>(delta))), Scalar(static_cast<int64_t>(start))).to(t)};
+  return {add(mul(k, Scalar(saturate_int(delta))), Scalar(saturate_int(start))).to(t)};
 }
 Outs op_one_hot(NodeContext& c) {
   const Tensor& idx = c.in(0);
-  const int64_t depth = static_cast<int64_t>(c.scalar(1));
+  const int64_t depth = c.int_scalar(1);
   c.check(depth >= 1, concat("depth must be >= 1, got ", depth));
   const Tensor& values = c.in(2);
   c.check(values.numel() == 2, concat("values must be [off, on], got ", shape_str(values.sizes())));
@@ -395,12 +406,12 @@ Outs op_eye_like(NodeContext& c) {
   return {eq(sub(cols, rows), Scalar(c.i("k", 0))).to(t)};
 }
 Outs op_trilu(NodeContext& c) {
-  const int64_t k = c.has(1) ? static_cast<int64_t>(c.scalar(1)) : 0;
+  const int64_t k = c.has(1) ? c.int_scalar(1) : 0;
   return {c.i("upper", 1) ? triu(c.in(0), k) : tril(c.in(0), k)};
 }
 Outs op_topk(NodeContext& c) {
   const Tensor& x = c.in(0);
-  const int64_t k = c.opset() >= 10 ? static_cast<int64_t>(c.scalar(1)) : c.i("k");
+  const int64_t k = c.opset() >= 10 ? c.int_scalar(1) : c.i("k");
   const int64_t axis = c.axis(c.i("axis", -1), x.dim());
   c.check(k >= 0 && k <= x.size(axis), concat("k = ", k, " is out of range for axis ", axis, " of size ", x.size(axis)));
   auto [v, i] = topk(x, k, axis, c.i("largest", 1) != 0, c.i("sorted", 1) != 0);
@@ -409,7 +420,8 @@ Outs op_topk(NodeContext& c) {
 Outs op_depth_to_space(NodeContext& c) {
   const Tensor& x = c.in(0);
   const int64_t b = c.i("blocksize");
-  c.check(x.dim() == 4 && b >= 1 && x.size(1) % (b * b) == 0,
+  c.check(b >= 1 && b <= kMaxWindowParam, concat("blocksize must be 1 to ", kMaxWindowParam, ", got ", b));
+  c.check(x.dim() == 4 && x.size(1) % (b * b) == 0,
           concat("needs [N, C, H, W] with C divisible by blocksize^2 (", b, "), got ", shape_str(x.sizes())));
   const int64_t n = x.size(0), ch = x.size(1) / (b * b), h = x.size(2), w = x.size(3);
   if (c.s("mode", "DCR") == "DCR")
@@ -419,7 +431,8 @@ Outs op_depth_to_space(NodeContext& c) {
 Outs op_space_to_depth(NodeContext& c) {
   const Tensor& x = c.in(0);
   const int64_t b = c.i("blocksize");
-  c.check(x.dim() == 4 && b >= 1 && x.size(2) % b == 0 && x.size(3) % b == 0,
+  c.check(b >= 1 && b <= kMaxWindowParam, concat("blocksize must be 1 to ", kMaxWindowParam, ", got ", b));
+  c.check(x.dim() == 4 && x.size(2) % b == 0 && x.size(3) % b == 0,
           concat("needs [N, C, H, W] with H and W divisible by blocksize ", b, ", got ", shape_str(x.sizes())));
   const int64_t n = x.size(0), ch = x.size(1), h = x.size(2) / b, w = x.size(3) / b;
   return {x.reshape({n, ch, h, b, w, b}).permute({0, 3, 5, 1, 2, 4}).reshape({n, ch * b * b, h, w})};
@@ -547,7 +560,7 @@ Outs op_nms(NodeContext& c) {
               scores.size(2) == boxes.size(1),
           concat("boxes [B, N, 4] and scores [B, C, N] expected, got ", shape_str(boxes.sizes()), " and ",
                  shape_str(scores.sizes())));
-  const int64_t max_out = c.has(2) && c.in(2).numel() ? static_cast<int64_t>(c.scalar(2)) : 0;
+  const int64_t max_out = c.has(2) && c.in(2).numel() ? c.int_scalar(2) : 0;
   const double iou_th = c.has(3) && c.in(3).numel() ? c.scalar(3) : 0.0;
   const bool has_score_th = c.has(4) && c.in(4).numel();
   const double score_th = has_score_th ? c.scalar(4) : 0.0;

@@ -1,5 +1,7 @@
 // Helpers shared by the import functions (import_util.h).
 #include <algorithm>
+#include <climits>
+#include <cmath>
 #include <numeric>
 
 #include "onnx/import_util.h"
@@ -11,11 +13,17 @@ namespace tessera::onnx::detail {
 using tessera::detail::concat;
 
 Tensor i64(const std::vector<int64_t>& v) { return tensor<int64_t>(v); }
-Tensor scalar_like(double v, DType dtype) { return full({}, is_floating(dtype) ? Scalar(v) : Scalar(static_cast<int64_t>(v)), dtype); }
+int64_t saturate_int(double v) {
+  if (std::isnan(v)) return 0;
+  if (v >= 9.2e18) return INT64_MAX;
+  if (v <= -9.2e18) return INT64_MIN;
+  return static_cast<int64_t>(v);
+}
+Tensor scalar_like(double v, DType dtype) { return full({}, is_floating(dtype) ? Scalar(v) : Scalar(saturate_int(v)), dtype); }
 Scalar scalar_for(double v, DType dtype) {
   if (dtype == DType::Bool) return Scalar(v != 0);
   if (is_floating(dtype)) return Scalar(v);
-  return Scalar(static_cast<int64_t>(v));
+  return Scalar(saturate_int(v));
 }
 std::vector<int64_t> sizes_of(const Tensor& t) { return std::vector<int64_t>(t.sizes().begin(), t.sizes().end()); }
 int64_t prod(const std::vector<int64_t>& v, size_t from, size_t to) {
@@ -111,8 +119,9 @@ Window window(const NodeContext& c, const Tensor& x, std::vector<int64_t> kernel
   c.check(w.strides.size() == spatial && w.dilations.size() == spatial,
           concat("strides/dilations must have ", spatial, " values"));
   for (size_t i = 0; i < spatial; ++i)
-    c.check(w.strides[i] >= 1 && w.dilations[i] >= 1 && w.kernel[i] >= 1,
-            "kernel_shape, strides and dilations must be >= 1");
+    c.check(w.strides[i] >= 1 && w.dilations[i] >= 1 && w.kernel[i] >= 1 && w.strides[i] <= kMaxWindowParam &&
+                w.dilations[i] <= kMaxWindowParam && w.kernel[i] <= kMaxWindowParam,
+            concat("kernel_shape, strides and dilations must be 1 to ", kMaxWindowParam));
   const std::string auto_pad = c.s("auto_pad", "NOTSET");
   if (auto_pad == "NOTSET") {
     split_pads(c, c.ints_attr_opt("pads").value_or(std::vector<int64_t>(2 * spatial, 0)), spatial, w.pad_begin,

@@ -14,6 +14,11 @@ using Outs = std::vector<Tensor>;
 namespace F = tessera::nn::functional;
 
 Tensor i64(const std::vector<int64_t>& v);  // a 1-D int64 tensor
+// A double as int64 without undefined behaviour: NaN is 0, out-of-range values saturate.
+int64_t saturate_int(double v);
+// Kernel sizes, strides and dilations above this are refused: real models use small ones,
+// and the window arithmetic must not overflow.
+inline constexpr int64_t kMaxWindowParam = int64_t{1} << 16;
 Tensor scalar_like(double v, DType dtype);  // a 0-d tensor of dtype
 Scalar scalar_for(double v, DType dtype);   // v as a Scalar of dtype's kind
 std::vector<int64_t> sizes_of(const Tensor& t);

@@ -53,6 +53,9 @@ class NodeContext {
   // The values of input i as integers (shapes, axes, pads, k...).
   std::vector<int64_t> ints(size_t i) const;
   double scalar(size_t i) const;  // the single value of input i
+  // The single value of input i as an integer (an int64 read as is; a float must be finite
+  // and within +-2^62), for counts, axes and lengths given as tensors.
+  int64_t int_scalar(size_t i) const;
 
   // Attributes, type-checked: a wrong type names the attribute, the type expected and the
   // type the file has.

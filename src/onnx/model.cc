@@ -1,6 +1,7 @@
 // import_model: parse and check an ONNX file once (structure, types, initializers, the
 // order of the nodes), then run it on inputs through the operator table (op_table.cc).
 #include <climits>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -389,6 +390,15 @@ double NodeContext::scalar(size_t i) const {
   const Tensor& t = in(i);
   check(t.numel() == 1, concat("input ", i, " must hold one value, got shape ", shape_str(t.sizes())));
   return t.to_vector<double>()[0];
+}
+
+int64_t NodeContext::int_scalar(size_t i) const {
+  const Tensor& t = in(i);
+  check(t.numel() == 1, concat("input ", i, " must hold one value, got shape ", shape_str(t.sizes())));
+  if (!is_floating(t.dtype())) return t.to_vector<int64_t>()[0];
+  const double v = t.to_vector<double>()[0];
+  check(std::isfinite(v) && std::fabs(v) < 4.6e18, concat("input ", i, " must be an integer, got ", v));
+  return static_cast<int64_t>(v);
 }
 
 int64_t NodeContext::axis(int64_t a, int64_t rank) const {

@@ -2,6 +2,7 @@
 // protobuf messages, the ONNX node tests' expected-pass list, and hostile files.
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -354,6 +355,19 @@ TEST(OnnxHostile, NegativeAbsurdAndMismatchedShapesAreRefusedWithoutAllocating) 
                     ErrorKind::InvalidArgument, "max_tensor_bytes");
   EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(c)).run({tensor<int64_t>({2, -3})}), ErrorKind::InvalidArgument,
                     "negative dim");
+  // A Reshape to a shape whose element count overflows int64 (found by the fuzzer:
+  // tests/fuzz/onnx_corpus/regression_reshape_overflow.onnx).
+  ModelProto r = empty_model(13);
+  add_input(r, "x", {2, 6});
+  add_initializer(r, int64_tensor("shape", {12, INT64_MAX - 10}));
+  add_node(r, "Reshape", {"x", "shape"}, {"y"});
+  add_output(r, "y");
+  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(r)).run({ones({2, 6})}), ErrorKind::InvalidArgument,
+                    "does not fit the input");
+  EXPECT_ONNX_ERROR(import_model_from_bytes(read_bytes(std::string(TESSERA_TEST_DIR) +
+                                                       "/fuzz/onnx_corpus/regression_reshape_overflow.onnx"))
+                        .run({ones({2, 2, 3})}),
+                    ErrorKind::InvalidArgument, "Reshape");
   // Attribute-driven sizes: huge pads on a pooling node, a huge window length.
   ModelProto pool = empty_model(13);
   add_input(pool, "x", {1, 1, 4, 4});
