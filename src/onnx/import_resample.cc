@@ -33,6 +33,7 @@ struct ResizeSpec {
 Tensor resize_axis(const NodeContext& c, const Tensor& x, int64_t d, int64_t out, double scale, double roi_start,
                    double roi_end, const ResizeSpec& sp) {
   const int64_t in = x.size(d);
+  c.check(in > 0 || out == 0, concat("cannot resize an empty axis ", d, " to ", out));
   const int taps = sp.mode == "nearest" ? 1 : sp.mode == "linear" ? 2 : 4;
   std::vector<std::vector<int64_t>> idx(static_cast<size_t>(taps), std::vector<int64_t>(static_cast<size_t>(out)));
   std::vector<std::vector<double>> wt(static_cast<size_t>(taps), std::vector<double>(static_cast<size_t>(out)));

@@ -161,7 +161,7 @@ Outs op_slice(NodeContext& c) {
   for (size_t i = 0; i < starts.size(); ++i) {
     const int64_t d = c.axis(axes[i], x.dim());
     const int64_t n = x.size(d), step = steps[i];
-    c.check(step != 0, "steps must not be 0");
+    c.check(step != 0 && step != INT64_MIN, concat("steps must not be 0 (or INT64_MIN), got ", step));
     int64_t s = starts[i] < 0 ? starts[i] + n : starts[i];
     int64_t e = ends[i] < 0 ? ends[i] + n : ends[i];
     if (step > 0) {
@@ -406,8 +406,12 @@ Outs op_eye_like(NodeContext& c) {
   return {eq(sub(cols, rows), Scalar(c.i("k", 0))).to(t)};
 }
 Outs op_trilu(NodeContext& c) {
-  const int64_t k = c.has(1) ? c.int_scalar(1) : 0;
-  return {c.i("upper", 1) ? triu(c.in(0), k) : tril(c.in(0), k)};
+  const Tensor& x = c.in(0);
+  c.check(x.dim() >= 2, concat("input must have at least 2 dims, got ", shape_str(x.sizes())));
+  // Beyond the matrix's size every k means the same; clamped so no kernel arithmetic overflows.
+  const int64_t span = x.size(-1) + x.size(-2);
+  const int64_t k = std::clamp<int64_t>(c.has(1) ? c.int_scalar(1) : 0, -span, span);
+  return {c.i("upper", 1) ? triu(x, k) : tril(x, k)};
 }
 Outs op_topk(NodeContext& c) {
   const Tensor& x = c.in(0);
