@@ -408,13 +408,15 @@ int64_t NodeContext::axis(int64_t a, int64_t rank) const {
 }
 
 void NodeContext::check_size(const std::vector<int64_t>& shape, DType dtype) const {
-  int64_t n = 1;
+  int64_t n = 1, span = 1;  // span: the product of the non-zero dims (an empty tensor's strides)
   const int64_t cap = limits_.max_bytes / static_cast<int64_t>(itemsize(dtype));
   for (int64_t d : shape) {
     check(d >= 0, concat("shape ", shape_str(shape), " has a negative dim"));
-    check(d == 0 || n <= cap / d, concat("the output ", shape_str(shape), " ", dtype_name(dtype), " would exceed ",
-                                         limits_.max_bytes, " bytes (ImportOptions::max_tensor_bytes)"));
+    check(d == 0 || (n <= cap / d && span <= INT64_MAX / d),
+          concat("the output ", shape_str(shape), " ", dtype_name(dtype), " would exceed ", limits_.max_bytes,
+                 " bytes (ImportOptions::max_tensor_bytes)"));
     n *= d;
+    span *= std::max<int64_t>(d, 1);
   }
   check(n <= cap, concat("the output ", shape_str(shape), " ", dtype_name(dtype), " would exceed ", limits_.max_bytes,
                          " bytes (ImportOptions::max_tensor_bytes)"));

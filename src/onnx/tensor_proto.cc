@@ -4,6 +4,7 @@
 // before a tensor is allocated, so memory stays bounded by the file's own size.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -131,10 +132,12 @@ Tensor tensor_from_proto(const P& p, const TensorLimits& limits, const std::stri
   Shape sizes;
   int64_t numel = 1;
   std::vector<int64_t> declared(p.dims().begin(), p.dims().end());
+  int64_t span = 1;  // the product of the non-zero dims: strides must fit int64 even when empty
   for (int64_t d : p.dims()) {
     TESSERA_CHECK(d >= 0, what, ": dims must be >= 0, got ", d, " in ", shape_str(declared));
-    TESSERA_CHECK(d == 0 || numel <= INT64_MAX / d, what, ": the dims' product overflows int64");
+    TESSERA_CHECK(d == 0 || span <= INT64_MAX / d, what, ": the dims' product overflows int64");
     numel *= d;
+    span *= std::max<int64_t>(d, 1);
     sizes.push_back(d);
   }
   TESSERA_CHECK(p.dims_size() <= 64, what, ": ", p.dims_size(), " dims; at most 64 are supported");

@@ -335,6 +335,14 @@ TEST(OnnxHostile, NegativeAbsurdAndMismatchedShapesAreRefusedWithoutAllocating) 
   huge.clear_dims();
   for (int i = 0; i < 4; ++i) huge.add_dims(int64_t{1} << 20);  // 2^80 elements
   EXPECT_ONNX_ERROR(import_model_from_bytes(with_init(huge)), ErrorKind::InvalidArgument, "overflows int64");
+  TensorProto empty_huge = float_tensor("w", {1}, {});  // 0 elements, but strides that overflow
+  empty_huge.clear_dims();
+  for (int64_t d : {int64_t{0}, int64_t{1} << 40, int64_t{1} << 40}) empty_huge.add_dims(d);
+  empty_huge.clear_raw_data();
+  EXPECT_ONNX_ERROR(import_model_from_bytes(with_init(empty_huge)), ErrorKind::InvalidArgument, "overflows int64");
+  EXPECT_ONNX_ERROR(import_model_from_bytes(read_bytes(std::string(TESSERA_TEST_DIR) +
+                                                       "/fuzz/onnx_corpus/regression_empty_huge_dims.onnx")),
+                    ErrorKind::InvalidArgument, "overflows int64");
   TensorProto big = float_tensor("w", {1}, {1});
   big.set_dims(0, int64_t{1} << 40);  // 4 TiB declared, 4 bytes present
   EXPECT_ONNX_ERROR(import_model_from_bytes(with_init(big)), ErrorKind::InvalidArgument, "over the limit");
