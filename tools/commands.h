@@ -49,6 +49,17 @@ struct BoardConfig {
 CLI::App* add_board_command(CLI::App& app, BoardConfig& cfg);
 int run_board(const BoardConfig& cfg);
 
+// tools/onnx_conformance.cc: `tessera onnx-conformance`.
+struct OnnxConformanceConfig {
+  std::string data;    // empty: Debian's libonnx-testdata
+  std::string filter;  // regex over case names; empty: all
+  bool compiled = false;
+  std::string write_passing;
+  std::string expect_pass;  // a list of cases that must pass (exit 1 otherwise)
+  bool ops_markdown = false;
+};
+CLI::App* add_onnx_conformance_command(CLI::App& app, OnnxConformanceConfig& cfg);
+int run_onnx_conformance(const OnnxConformanceConfig& cfg);
 
 // tools/launch.cc: `tessera launch`. It takes its own options and then a command line to
 // run, which CLI11 hands over untouched (a prefix command): run_launch parses the rest.

@@ -172,12 +172,14 @@ int main(int argc, char** argv) {
   bench->set_help_flag();   // --help too: tessera-bench answers it
   BoardConfig board_cfg;
   CLI::App* board = add_board_command(app, board_cfg);
+  OnnxConformanceConfig onnx_cfg;
+  CLI::App* onnx_conf = add_onnx_conformance_command(app, onnx_cfg);
   CLI::App* launch = app.add_subcommand(
       "launch", "starts N ranks of a distributed job (env for init_process_group), stops all if one\n"
                 "fails: tessera launch --nproc N [--nnodes M --node-rank K --master ADDR:PORT] CMD...");
   launch->prefix_command();  // its options, then the command line of the ranks, untouched
   launch->set_help_flag();   // run_launch answers --help (before the command)
-  for (CLI::App* c : {demo, train, board}) c->allow_extras();
+  for (CLI::App* c : {demo, train, board, onnx_conf}) c->allow_extras();
 
   try {
     if (int rc = parse_command_line(app, argc, argv, "tessera"); rc >= 0) return rc;
@@ -216,6 +218,10 @@ int main(int argc, char** argv) {
     if (app.got_subcommand(board)) {
       if (int rc = reject_extras(*board, "tessera board"); rc >= 0) return rc;
       return run_board(board_cfg);
+    }
+    if (app.got_subcommand(onnx_conf)) {
+      if (int rc = reject_extras(*onnx_conf, "tessera onnx-conformance"); rc >= 0) return rc;
+      return run_onnx_conformance(onnx_cfg);
     }
     const std::vector<std::string> extra = app.remaining();
     if (!extra.empty() && !extra.front().starts_with("-")) {

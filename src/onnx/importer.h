@@ -1,0 +1,113 @@
+#pragma once
+// The ONNX importer's inside: what a per-op import function sees of a node (NodeContext),
+// and the operator table (op_table.cc) that maps each ONNX operator to its import function
+// and, in a later milestone, its export function.
+//
+// Import functions run when the model runs, on the node's actual input tensors, through
+// Tessera's public ops: eagerly they compute, under tessera::compile the tracer records
+// them. Inputs whose values must be known to build the call (Reshape's shape, Slice's
+// starts, Clip's bounds...) are read with NodeContext::ints(); they are "static" when they
+// come from initializers, Constant nodes or Shape, and the model folds such values once per
+// traced graph (model.cc), so a compiled graph gets them as constants.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "onnx/proto/onnx_subset.pb.h"
+#include "tessera/tensor.h"
+
+namespace tessera::onnx::detail {
+
+// ONNX element type (TensorProto.DataType) to Tessera's; throws NotImplementedError naming
+// `what` for types Tessera has no dtype for (strings, uint16/32/64, int16, complex).
+DType dtype_from_onnx(int32_t onnx_type, const std::string& what);
+const char* onnx_type_name(int32_t onnx_type);
+
+struct TensorLimits {
+  int64_t max_bytes = int64_t{4} << 30;
+  std::string base_dir;  // external data is read from files under it ("" refuses it)
+};
+// A TensorProto as a Tensor: every declared size checked against the data and the limits
+// before anything is allocated. `what` names it in errors ("initializer 'w'").
+Tensor tensor_from_proto(const onnxpb::TensorProto& p, const TensorLimits& limits, const std::string& what);
+
+class NodeContext {
+ public:
+  NodeContext(const onnxpb::NodeProto& node, int64_t opset, std::vector<Tensor> inputs,
+              const TensorLimits& limits)
+      : node_(node), opset_(opset), inputs_(std::move(inputs)), limits_(limits) {}
+
+  const onnxpb::NodeProto& node() const { return node_; }
+  int64_t opset() const { return opset_; }
+  size_t num_inputs() const { return inputs_.size(); }
+  size_t num_outputs() const { return static_cast<size_t>(node_.output_size()); }
+  // Whether output i is wanted (present with a non-empty name).
+  bool wants_output(size_t i) const {
+    return i < num_outputs() && !node_.output(static_cast<int>(i)).empty();
+  }
+  // Whether optional input i was given (present and not the empty name).
+  bool has(size_t i) const { return i < inputs_.size() && inputs_[i].defined(); }
+  // Input i, required: an error naming the node when it is missing.
+  const Tensor& in(size_t i) const;
+  const std::vector<Tensor>& inputs() const { return inputs_; }
+  // The values of input i as integers (shapes, axes, pads, k...).
+  std::vector<int64_t> ints(size_t i) const;
+  double scalar(size_t i) const;  // the single value of input i
+  // The single value of input i as an integer (an int64 read as is; a float must be finite
+  // and within +-2^62), for counts, axes and lengths given as tensors.
+  int64_t int_scalar(size_t i) const;
+
+  // Attributes, type-checked: a wrong type names the attribute, the type expected and the
+  // type the file has.
+  const onnxpb::AttributeProto* attr(const char* name) const;
+  bool has_attr(const char* name) const { return attr(name) != nullptr; }
+  int64_t i(const char* name, std::optional<int64_t> def = std::nullopt) const;
+  double f(const char* name, std::optional<double> def = std::nullopt) const;
+  std::string s(const char* name, std::optional<std::string> def = std::nullopt) const;
+  std::vector<int64_t> ints_attr(const char* name) const;  // required
+  std::optional<std::vector<int64_t>> ints_attr_opt(const char* name) const;
+  std::vector<float> floats_attr(const char* name) const;
+  Tensor tensor_attr(const char* name) const;
+
+  // "Conv node 'conv1'" (or "Conv node #3" when unnamed), for errors.
+  std::string describe() const;
+  [[noreturn]] void fail(const std::string& msg) const;         // InvalidArgumentError
+  [[noreturn]] void unsupported(const std::string& msg) const;  // NotImplementedError
+  void check(bool cond, const std::string& msg) const {
+    if (!cond) fail(msg);
+  }
+  int64_t axis(int64_t a, int64_t rank) const;  // wraps a negative axis, checks its range
+  // Refuses an output whose size comes from input values (ConstantOfShape, Expand, Tile,
+  // Range...) when it would exceed ImportOptions::max_tensor_bytes: bounded memory on
+  // hostile values, with an error naming the shape.
+  void check_size(const std::vector<int64_t>& shape, DType dtype) const;
+
+  const TensorLimits& limits() const { return limits_; }
+  int node_index = -1;
+
+ private:
+  const onnxpb::NodeProto& node_;
+  int64_t opset_;
+  std::vector<Tensor> inputs_;
+  const TensorLimits& limits_;
+};
+
+// The outputs of a node, in order (undefined for an optional output not computed).
+using ImportFn = std::vector<Tensor> (*)(NodeContext& ctx);
+// Export is a later milestone (issue 10): the table keeps a slot per op so each mapping's
+// two directions sit side by side.
+struct ExportContext;
+using ExportFn = void (*)(ExportContext& ctx);
+
+struct OpEntry {
+  const char* onnx_op;
+  int since_opset;      // the first opset the import function handles
+  ImportFn import_fn;
+  const char* tessera;  // the Tessera ops it becomes (docs/onnx.md)
+  ExportFn export_fn = nullptr;
+  int until_opset = 18;  // the last opset it handles
+};
+const std::vector<OpEntry>& op_table();
+const OpEntry* find_op_entry(const std::string& op_type);
+
+}  // namespace tessera::onnx::detail
