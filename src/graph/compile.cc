@@ -105,6 +105,18 @@ CompiledFunction::CompiledFunction(Fn fn, CompileOptions options) : impl_(std::m
 
 namespace {
 
+// Caches a new graph as the most recently used (the caller holds m.mu), dropping the least
+// recently used beyond the limit.
+void remember(CompiledFunction::Impl& m, Entry e, std::string text) {
+  m.last_graph = std::move(text);
+  m.last = e.executor;
+  m.cache.push_front(std::move(e));
+  while (m.cache.size() > m.options.max_cached_graphs) {
+    m.cache.pop_back();
+    ++m.stats.evictions;
+  }
+}
+
 // dynamic_batch: a cached graph that differs from `sig` in the batch alone, re-derived for
 // it and cached under `sig` with the same guards; null when there is none or the graph
 // does not allow it.
@@ -133,21 +145,14 @@ std::shared_ptr<const graph::Executor> respecialize(CompiledFunction::Impl& m, c
                    static_cast<long long>(batch), why_not.c_str());
     return nullptr;
   }
-  if (dump)
-    std::fprintf(stderr, "tessera: graph re-derived for batch %lld\n%s", static_cast<long long>(batch),
-                 g->dump().c_str());
   std::string text = g->dump();
+  if (dump)
+    std::fprintf(stderr, "tessera: graph re-derived for batch %lld\n%s", static_cast<long long>(batch), text.c_str());
   auto exec = std::make_shared<const graph::Executor>(std::move(*g));
   std::lock_guard<std::mutex> lock(m.mu);
   ++m.stats.batch_respecializations;
   ++m.stats.graph_runs;
-  m.last_graph = std::move(text);
-  m.last = exec;
-  m.cache.push_front(Entry{sig, std::move(guards), exec});
-  while (m.cache.size() > m.options.max_cached_graphs) {
-    m.cache.pop_back();
-    ++m.stats.evictions;
-  }
+  remember(m, Entry{sig, std::move(guards), exec}, std::move(text));
   return exec;
 }
 
@@ -208,13 +213,7 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
   {
     std::lock_guard<std::mutex> lock(m.mu);
     ++m.stats.traces;
-    m.last_graph = std::move(text);
-    m.last = exec;
-    m.cache.push_front(Entry{sig, std::move(t.guards), std::move(exec)});
-    while (m.cache.size() > m.options.max_cached_graphs) {
-      m.cache.pop_back();
-      ++m.stats.evictions;
-    }
+    remember(m, Entry{sig, std::move(t.guards), std::move(exec)}, std::move(text));
   }
   return std::move(t.outputs);
 }

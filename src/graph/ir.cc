@@ -4,7 +4,12 @@
 #include <map>
 #include <sstream>
 
+#include "ops/view.h"
+
 namespace tessera::graph {
+
+bool Node::aliases_input() const { return (op->flags & ops::kIsView) || op == &ops::kAsStrided; }
+
 namespace {
 
 [[noreturn]] void broken(const Graph& g, size_t node, const std::string& what) {

@@ -4,7 +4,6 @@
 #include <numeric>
 
 #include "ops/op_writes.h"
-#include "ops/view.h"
 
 namespace tessera::graph {
 namespace {
@@ -30,14 +29,12 @@ void reuse_in_place(const Graph& g, MemoryPlan& plan, const std::vector<bool>& e
       if (bi < 0 || bi == bo || escapes[static_cast<size_t>(bi)]) continue;
       MemoryPlan::Buffer& src = plan.buffers[static_cast<size_t>(bi)];
       const ops::TensorMeta& im = g.values[static_cast<size_t>(in)].meta;
-      if (src.last != static_cast<int>(k) || im.dtype != om.dtype || !IntArrayRef(im.sizes).equals(om.sizes) ||
-          src.bytes != plan.buffers[static_cast<size_t>(bo)].bytes)
-        continue;
+      if (src.last != static_cast<int>(k) || im.dtype != om.dtype || !IntArrayRef(im.sizes).equals(om.sizes)) continue;
       // The input must be its buffer's own value, not a view of a part of it.
       const Value& iv = g.values[static_cast<size_t>(in)];
       if (iv.kind != ValueKind::Node) continue;
       const Node& maker = g.nodes[static_cast<size_t>(iv.node)];
-      if ((maker.op->flags & ops::kIsView) || maker.op == &ops::kAsStrided || maker.writes()) continue;
+      if (maker.aliases_input() || maker.writes()) continue;
       src.last = plan.buffers[static_cast<size_t>(bo)].last;
       for (int& b : plan.buffer_of)
         if (b == bo) b = bi;
@@ -56,7 +53,7 @@ MemoryPlan plan_memory(const Graph& g) {
   std::vector<bool> escapes;  // per buffer: a graph output reads it
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const Node& n = g.nodes[k];
-    const bool aliases = (n.op->flags & ops::kIsView) || n.op == &ops::kAsStrided;
+    const bool aliases = n.aliases_input();
     for (size_t o = 0; o < n.outputs.size(); ++o) {
       const int out = n.outputs[o];
       int source = -1;  // the value whose buffer this output shares

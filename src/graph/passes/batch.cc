@@ -51,6 +51,16 @@ std::optional<std::pair<std::vector<int64_t>, std::vector<int64_t>>> permuted_vi
   return std::make_pair(std::move(new_sizes), std::move(new_view_strides));
 }
 
+// The value whose memory `id` views: `id` itself unless a view (or as_strided) made it.
+int view_base(const Graph& g, int id) {
+  while (g.values[static_cast<size_t>(id)].kind == ValueKind::Node) {
+    const Node& maker = g.nodes[static_cast<size_t>(g.values[static_cast<size_t>(id)].node)];
+    if (!maker.aliases_input()) break;
+    id = maker.inputs[0];
+  }
+  return id;
+}
+
 }  // namespace
 
 std::optional<Graph> with_batch_size(const Graph& g, int64_t batch, std::string* why_not) {
@@ -59,9 +69,8 @@ std::optional<Graph> with_batch_size(const Graph& g, int64_t batch, std::string*
     return std::nullopt;
   };
   if (g.inputs.empty() || batch < 0) return refuse(nullptr, "no inputs");
-  const int64_t old = g.values[static_cast<size_t>(g.inputs[0])].meta.sizes.empty()
-                          ? -1
-                          : g.values[static_cast<size_t>(g.inputs[0])].meta.sizes[0];
+  const Shape& first = g.values[static_cast<size_t>(g.inputs[0])].meta.sizes;
+  const int64_t old = first.empty() ? -1 : first[0];
   for (int id : g.inputs) {
     const Shape& s = g.values[static_cast<size_t>(id)].meta.sizes;
     if (s.empty() || s[0] != old) return refuse(nullptr, "the inputs do not share a dim 0");
@@ -76,42 +85,34 @@ std::optional<Graph> with_batch_size(const Graph& g, int64_t batch, std::string*
     for (Node& n : out.nodes) {
       if (n.op->flags & ops::kDataDependentShape) return refuse(&n, "its output shape depends on values");
       const bool batched_input = !n.inputs.empty() && carries[static_cast<size_t>(n.inputs[0])];
+      ops::Attrs attrs;
       if (n.op == &ops::kAsStrided) {
         // Its strides address the storage: the memory of the tensor its input views.
-        int base = n.inputs[0];
-        while (g.values[static_cast<size_t>(base)].kind == ValueKind::Node) {
-          const Node& maker = g.nodes[static_cast<size_t>(g.values[static_cast<size_t>(base)].node)];
-          if (!(maker.op->flags & ops::kIsView) && maker.op != &ops::kAsStrided) break;
-          base = maker.inputs[0];
-        }
+        const int base = view_base(g, n.inputs[0]);
         const Shape& in = g.values[static_cast<size_t>(base)].meta.sizes;
-        const bool changed = !IntArrayRef(in).equals(out.values[static_cast<size_t>(base)].meta.sizes);
-        if (!changed) continue;  // the same view of the same tensor (a weight's transpose)
+        const Shape& now = out.values[static_cast<size_t>(base)].meta.sizes;
+        if (IntArrayRef(in).equals(now)) continue;  // the same view of the same tensor (a weight's transpose)
         // Of memory the batch changed: only a permutation of the whole base tensor's dims (a
         // saved output viewed again, an activation transposed for a weight gradient),
         // re-derived from the new sizes. (A graph input is taken as contiguous, as traced.)
-        std::optional<std::pair<std::vector<int64_t>, std::vector<int64_t>>> view =
-            permuted_view(in, out.values[static_cast<size_t>(base)].meta.sizes, n.attrs);
+        const auto view = permuted_view(in, now, n.attrs);
         if (!view) return refuse(&n, "a view by strides of a tensor the batch changes");
-        ops::Attrs attrs;
+        for (const ops::Attr& a : n.attrs.items())
+          attrs.add(a.name == "sizes" ? ops::Attr{a.name, view->first}
+                    : a.name == "strides" ? ops::Attr{a.name, view->second}
+                                          : a);
+      } else {
         for (const ops::Attr& a : n.attrs.items()) {
-          if (a.name == "sizes") attrs.add({a.name, view->first});
-          else if (a.name == "strides") attrs.add({a.name, view->second});
-          else attrs.add(a);
+          const auto* ints = std::get_if<std::vector<int64_t>>(&a.value);
+          if (ints == nullptr || !spells_a_shape(a.name) || ints->empty() || (*ints)[0] != old) {
+            attrs.add(a);
+            continue;
+          }
+          if (!batched_input && old == 1) return refuse(&n, "a leading 1 that may not be the batch");
+          std::vector<int64_t> v = *ints;
+          v[0] = batch;
+          attrs.add({a.name, std::move(v)});
         }
-        n.attrs = std::move(attrs);
-      }
-      ops::Attrs attrs;
-      for (const ops::Attr& a : n.attrs.items()) {
-        const auto* ints = std::get_if<std::vector<int64_t>>(&a.value);
-        if (ints == nullptr || !spells_a_shape(a.name) || n.op == &ops::kAsStrided || ints->empty() || (*ints)[0] != old) {
-          attrs.add(a);
-          continue;
-        }
-        if (!batched_input && old == 1) return refuse(&n, "a leading 1 that may not be the batch");
-        std::vector<int64_t> v = *ints;
-        v[0] = batch;
-        attrs.add({a.name, std::move(v)});
       }
       n.attrs = std::move(attrs);
       std::vector<ops::InputMeta> metas;
