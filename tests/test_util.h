@@ -7,18 +7,46 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <cctype>
 #include <string>
 
 #include "tessera/error.h"
 #include "tessera/tensor.h"
 
-// The message of the tessera::Error that `f` throws, or "<no error>".
+// A message without the call sites ops name when the test's own line called them
+// ("tril at shape_test.cc:466: [3] f32: ..." -> "tril: [3] f32: ..."), so tests of a
+// message read the same whichever line made the call. tests/core/call_site_test.cc checks
+// the sites themselves.
+inline std::string without_call_sites(const std::string& msg) {
+  auto is_name = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; };
+  std::string out;
+  size_t i = 0;
+  while (i < msg.size()) {
+    // " at NAME.EXT:LINE:" -> ":"
+    if (msg.compare(i, 4, " at ") == 0) {
+      size_t j = i + 4;
+      while (j < msg.size() && is_name(msg[j])) ++j;
+      const bool dotted = msg.find('.', i + 4) < j;
+      size_t k = j + 1;
+      while (k < msg.size() && std::isdigit(static_cast<unsigned char>(msg[k]))) ++k;
+      if (dotted && j < msg.size() && msg[j] == ':' && k > j + 1 && k < msg.size() && msg[k] == ':') {
+        out += ':';
+        i = k + 1;
+        continue;
+      }
+    }
+    out += msg[i++];
+  }
+  return out;
+}
+
+// The message of the tessera::Error that `f` throws (without call sites), or "<no error>".
 template <typename F>
 std::string error_of(F&& f) {
   try {
     f();
   } catch (const tessera::Error& e) {
-    return e.what();
+    return without_call_sites(e.what());
   }
   return "<no error>";
 }
@@ -39,6 +67,15 @@ inline double max_rel_error(const tessera::Tensor& a, const tessera::Tensor& b) 
   for (double v : y) scale = std::max(scale, std::abs(v));
   for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
   return scale > 0 ? worst / scale : worst;
+}
+
+// The largest element-wise |a - b| of two same-shaped tensors (0 when bit-equal, NaNs aside).
+inline double max_abs_diff(const tessera::Tensor& a, const tessera::Tensor& b) {
+  EXPECT_TRUE(a.sizes().equals(b.sizes())) << a.describe() << " vs " << b.describe();
+  const std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  return worst;
 }
 
 // Whole-file reads and writes for the file-format tests.

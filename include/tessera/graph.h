@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/call_site.h"
 #include "tessera/tensor.h"
 
 namespace tessera {
@@ -66,8 +67,11 @@ class TESSERA_API CompiledFunction {
   using Fn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
   CompiledFunction(Fn fn, CompileOptions options = {});
 
-  std::vector<Tensor> operator()(const std::vector<Tensor>& inputs);
-  Tensor operator()(const Tensor& input) { return (*this)(std::vector<Tensor>{input}).at(0); }
+  std::vector<Tensor> operator()(const std::vector<Tensor>& inputs,
+                                 CallSite at = CallSite::current());
+  Tensor operator()(const Tensor& input, CallSite at = CallSite::current()) {
+    return (*this)(std::vector<Tensor>{input}, at).at(0);
+  }
 
   CompileStats stats() const;
   size_t cached_graphs() const;

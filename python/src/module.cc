@@ -24,6 +24,15 @@ PYBIND11_MODULE(_C, m) {
   using namespace tessera;
   using namespace tessera::python;
   m.doc() = "Tessera's C++ core (import tessera, not this module)";
+  // The bindings' calls into the core are Tessera's own, not the user's: errors should not
+  // name a line of these files (include/tessera/call_site.h). Their build names files from
+  // its own root, which this file's name gives.
+  {
+    const std::string self = CallSite::current().file_name();
+    const std::string tail = "python/src/module.cc";
+    if (self.size() >= tail.size() && self.compare(self.size() - tail.size(), tail.size(), tail) == 0)
+      detail::register_library_sources(self.substr(0, self.size() - tail.size()).c_str());
+  }
 
   py::object base = make_exception(m, "Error", py::make_tuple(py::handle(PyExc_RuntimeError)),
                                    "Any error raised by Tessera's C++ core.");

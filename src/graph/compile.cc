@@ -158,7 +158,8 @@ std::shared_ptr<const graph::Executor> respecialize(CompiledFunction::Impl& m, c
 
 }  // namespace
 
-std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inputs) {
+std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inputs, CallSite at) {
+  detail::UserCallScope scope(at);
   Impl& m = *impl_;
   // Called while another function is traced: run eagerly, so the outer trace records
   // (inlines) this function's ops.

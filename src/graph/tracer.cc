@@ -3,9 +3,16 @@
 #include <unordered_map>
 
 #include "ops/view.h"
+#include "tessera/call_site.h"
 
 namespace tessera::graph {
 namespace {
+
+// " at model.cc:42" for the user's code being traced, or "".
+std::string at_site() {
+  const std::string site = describe_call_site(current_call_site());
+  return site.empty() ? site : " at " + site;
+}
 
 class TraceState final : public detail::TraceObserver {
  public:
@@ -73,7 +80,8 @@ class TraceState final : public detail::TraceObserver {
             : detail::concat("the output of ", graph.nodes[static_cast<size_t>(v->node)].op->name);
     throw_error(ErrorKind::InvalidArgument,
                 detail::concat("compile: the value of ", source, " (", t.describe(),
-                               ") is read while tracing (item/to_vector): control flow on tensor "
+                               ") is read while tracing (item/to_vector)", at_site(),
+                               ": control flow on tensor "
                                "values can't be captured in a graph; compute the choice with ops "
                                "(where, masks) or read the value outside the compiled function"));
   }
@@ -106,6 +114,7 @@ class TracerLayer final : public ops::DispatchLayer {
     Node n;
     n.op = &c.op;
     n.attrs = c.attrs;
+    n.where = describe_call_site(current_call_site());
     for (const Tensor& t : c.inputs) n.inputs.push_back(s.value_of(t));
     if (c.out.defined()) n.into = s.value_of(c.out);
     std::vector<Tensor> outputs;

@@ -42,13 +42,16 @@ IntArrayRef leading(const Tensor& t) { return IntArrayRef(t.sizes().data(), stat
 
 // ---------------------------------------------------------------- linear
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, CallSite at) {
+  detail::UserCallScope scope(at);
   std::vector<Tensor> in{x, weight};
   if (bias.defined()) in.push_back(bias);
   return ops::call1(ops::kLinear, std::move(in), {{"bias", bias.defined()}});
 }
 
-Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const Tensor& bias) {
+Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const Tensor& bias,
+                CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(weight.dim() == 3, "bilinear: expected a 3-D weight [out, in1, in2], got ",
                 weight.describe());
   const int64_t out = weight.size(0), in1 = weight.size(1), in2 = weight.size(2);
@@ -76,7 +79,8 @@ Tensor bilinear(const Tensor& x1, const Tensor& x2, const Tensor& weight, const 
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
-                  double eps) {
+                  double eps, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(running_mean.defined() == running_var.defined(), "batch_norm: running_mean and "
                 "running_var must both be given or both be undefined");
   std::vector<Tensor> in{x};
@@ -89,7 +93,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& weight,
-                  const Tensor& bias, double eps) {
+                  const Tensor& bias, double eps, CallSite at) {
+  detail::UserCallScope scope(at);
   std::vector<Tensor> in{x};
   for (const Tensor* t : {&weight, &bias})
     if (t->defined()) in.push_back(*t);
@@ -99,7 +104,8 @@ Tensor layer_norm(const Tensor& x, IntArrayRef normalized_shape, const Tensor& w
 }
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias,
-                  double eps) {
+                  double eps, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(x.dim() >= 2, "group_norm: expected an input [N, C, ...] of rank >= 2, got ",
                 x.describe());
   check_float("group_norm", "input", x);
@@ -120,7 +126,8 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
 
 // ---------------------------------------------------------------- dropout, embedding
 
-Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability must be in [0, 1], got ", p);
   if (!training || p == 0.0) return x;
   check_float("dropout", "input", x);
@@ -131,7 +138,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   return mul(x, mul(keep, 1.0 / (1.0 - p)));
 }
 
-Tensor embedding(const Tensor& indices, const Tensor& weight, int64_t padding_idx) {
+Tensor embedding(const Tensor& indices, const Tensor& weight, int64_t padding_idx, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(weight.dim() == 2, "embedding: expected a 2-D weight [num_embeddings, dim], got ",
                 weight.describe());
   TESSERA_CHECK(is_integral(indices.dtype(), false), "embedding: expected integer indices, got ",
@@ -159,7 +167,8 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, int64_t padding_id
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& attn_mask, double dropout_p, bool is_causal,
-                                    Generator* gen) {
+                                    Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2,
                 "scaled_dot_product_attention: q, k and v need rank >= 2, got ", q.describe(),
                 ", ", k.describe(), ", ", v.describe());
@@ -197,14 +206,16 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   return matmul(attn, v);
 }
 
-Tensor leaky_relu(const Tensor& x, double negative_slope) {
+Tensor leaky_relu(const Tensor& x, double negative_slope, CallSite at) {
+  detail::UserCallScope scope(at);
   return where(gt(x, 0), x, mul(x, negative_slope));
 }
 
 // ---------------------------------------------------------------- classification losses
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight,
-                int64_t ignore_index, Reduction reduction) {
+                int64_t ignore_index, Reduction reduction, CallSite at) {
+  detail::UserCallScope scope(at);
   std::vector<Tensor> in{log_probs, target};
   if (weight.defined()) in.push_back(weight);
   return ops::call1(ops::kNllLoss, std::move(in),
@@ -213,7 +224,9 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight,
-                     int64_t ignore_index, Reduction reduction, double label_smoothing) {
+                     int64_t ignore_index, Reduction reduction, double label_smoothing,
+CallSite at) {
+  detail::UserCallScope scope(at);
   std::vector<Tensor> in{logits, target};
   if (weight.defined()) in.push_back(weight);
   return ops::call1(ops::kCrossEntropy, std::move(in),
@@ -223,17 +236,21 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
 
 // ---------------------------------------------------------------- regression losses
 
-Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction, CallSite at) {
+  detail::UserCallScope scope(at);
   check_float("mse_loss", "input", input);
   return reduce(square(sub(input, target)), reduction);
 }
 
-Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, CallSite at) {
+  detail::UserCallScope scope(at);
   check_float("l1_loss", "input", input);
   return reduce(abs(sub(input, target)), reduction);
 }
 
-Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta,
+                      CallSite at) {
+  detail::UserCallScope scope(at);
   check_float("smooth_l1_loss", "input", input);
   TESSERA_CHECK(beta >= 0.0, "smooth_l1_loss: beta must be >= 0, got ", beta);
   const Tensor d = abs(sub(input, target));
@@ -246,7 +263,8 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 // ---------------------------------------------------------------- binary and divergence losses
 
 Tensor binary_cross_entropy(const Tensor& probs, const Tensor& target, const Tensor& weight,
-                            Reduction reduction) {
+                            Reduction reduction, CallSite at) {
+  detail::UserCallScope scope(at);
   check_float("binary_cross_entropy", "input", probs);
   TESSERA_CHECK(target.sizes().equals(probs.sizes()), "binary_cross_entropy: target ",
                 target.describe(), " must have the input's shape ", shape_str(probs.sizes()));
@@ -267,7 +285,8 @@ Tensor binary_cross_entropy(const Tensor& probs, const Tensor& target, const Ten
 
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
                                         const Tensor& weight, const Tensor& pos_weight,
-                                        Reduction reduction) {
+                                        Reduction reduction, CallSite at) {
+  detail::UserCallScope scope(at);
   check_float("binary_cross_entropy_with_logits", "input", logits);
   TESSERA_CHECK(target.sizes().equals(logits.sizes()), "binary_cross_entropy_with_logits: target ",
                 target.describe(), " must have the input's shape ", shape_str(logits.sizes()));
@@ -286,7 +305,9 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
   return reduce(loss, reduction);
 }
 
-Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target) {
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target,
+              CallSite at) {
+  detail::UserCallScope scope(at);
   check_float("kl_div", "input", input);
   Tensor loss;
   if (log_target) {

@@ -44,13 +44,15 @@ Tensor conv2d_padded(const Tensor& x, const Tensor& w, const Tensor& b, IntArray
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, IntArrayRef stride,
-              IntArrayRef padding, IntArrayRef dilation, int64_t groups) {
+              IntArrayRef padding, IntArrayRef dilation, int64_t groups, CallSite at) {
+  detail::UserCallScope scope(at);
   const std::vector<int64_t> p = two(padding, "padding", "conv2d");
   return conv2d_padded(x, weight, bias, stride, {p[0], p[1], p[0], p[1]}, dilation, groups);
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, IntArrayRef stride,
-              const PaddingMode& mode, IntArrayRef dilation, int64_t groups) {
+              const PaddingMode& mode, IntArrayRef dilation, int64_t groups, CallSite at) {
+  detail::UserCallScope scope(at);
   const std::string& padding = mode.name;
   if (padding == "valid") return conv2d_padded(x, weight, bias, stride, {0, 0, 0, 0}, dilation, groups);
   TESSERA_CHECK(padding == "same", "conv2d: padding must be \"same\" or \"valid\", got \"", padding, "\"");
@@ -70,7 +72,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, IntArra
 }
 
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
-              int64_t padding, int64_t dilation, int64_t groups) {
+              int64_t padding, int64_t dilation, int64_t groups, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(x.defined() && (x.dim() == 2 || x.dim() == 3),
                 "conv1d: expected a 2-D [C, L] or 3-D [N, C, L] input, got ",
                 x.defined() ? x.describe() : std::string("<undefined>"));
@@ -86,7 +89,8 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
                         IntArrayRef stride, IntArrayRef padding, IntArrayRef output_padding,
-                        int64_t groups, IntArrayRef dilation) {
+                        int64_t groups, IntArrayRef dilation, CallSite at) {
+  detail::UserCallScope scope(at);
   const std::vector<int64_t> p = two(padding, "padding", "conv_transpose2d");
   ops::Attrs attrs{{"stride", two(stride, "stride", "conv_transpose2d")},
                    {"padding", std::vector<int64_t>{p[0], p[1], p[0], p[1]}},
@@ -99,7 +103,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
 }
 
 Tensor max_pool2d(const Tensor& x, IntArrayRef kernel, IntArrayRef stride, IntArrayRef padding,
-                  IntArrayRef dilation, bool ceil_mode) {
+                  IntArrayRef dilation, bool ceil_mode, CallSite at) {
+  detail::UserCallScope scope(at);
   const std::vector<int64_t> k = two(kernel, "kernel size", "max_pool2d");
   ops::Attrs attrs{{"kernel", k},
                    {"stride", stride.empty() ? k : two(stride, "stride", "max_pool2d")},
@@ -112,7 +117,8 @@ Tensor max_pool2d(const Tensor& x, IntArrayRef kernel, IntArrayRef stride, IntAr
 }
 
 Tensor avg_pool2d(const Tensor& x, IntArrayRef kernel, IntArrayRef stride, IntArrayRef padding,
-                  bool ceil_mode, bool count_include_pad) {
+                  bool ceil_mode, bool count_include_pad, CallSite at) {
+  detail::UserCallScope scope(at);
   const std::vector<int64_t> k = two(kernel, "kernel size", "avg_pool2d");
   ops::Attrs attrs{{"kernel", k},
                    {"stride", stride.empty() ? k : two(stride, "stride", "avg_pool2d")},
@@ -122,7 +128,8 @@ Tensor avg_pool2d(const Tensor& x, IntArrayRef kernel, IntArrayRef stride, IntAr
   return batched(x, "avg_pool2d", [&](const Tensor& xb) { return ops::call1(ops::kAvgPool2d, {xb}, attrs); });
 }
 
-Tensor adaptive_avg_pool2d(const Tensor& x, IntArrayRef output_size) {
+Tensor adaptive_avg_pool2d(const Tensor& x, IntArrayRef output_size, CallSite at) {
+  detail::UserCallScope scope(at);
   const std::vector<int64_t> os = two(output_size, "output_size", "adaptive_avg_pool2d");
   const ops::OpDef& op = os[0] == 1 && os[1] == 1 ? ops::kGlobalAvgPool2d : ops::kAdaptiveAvgPool2d;
   return batched(x, "adaptive_avg_pool2d",

@@ -49,16 +49,41 @@ std::vector<Tensor> Module::forward_multi(const std::vector<Tensor>& inputs) {
   return {forward(inputs[0])};
 }
 
-Tensor Module::operator()(const Tensor& x) {
-  Tensor y = forward(x);
-  if (!hooks_.empty()) run_hooks({x}, {y});
-  return y;
+namespace {
+
+// A layer's own checks say "Linear: ..."; this adds where the user called it
+// ("Linear at model.cc:42: ..."), as the dispatcher does for ops. Nothing is added to
+// messages that already name a site or come from elsewhere.
+[[noreturn]] void rethrow_at_site(const Error& e, const std::string& type_name) {
+  const std::string site = describe_call_site(current_call_site());
+  const std::string msg = e.what();
+  const std::string own = type_name + ": ";
+  if (site.empty() || msg.rfind(own, 0) != 0) throw;
+  throw_error(e.kind(), type_name + " at " + site + ": " + msg.substr(own.size()));
 }
 
-std::vector<Tensor> Module::operator()(const std::vector<Tensor>& inputs) {
-  std::vector<Tensor> outputs = forward_multi(inputs);
-  if (!hooks_.empty()) run_hooks(inputs, outputs);
-  return outputs;
+}  // namespace
+
+Tensor Module::operator()(const Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  try {
+    Tensor y = forward(x);
+    if (!hooks_.empty()) run_hooks({x}, {y});
+    return y;
+  } catch (const Error& e) {
+    rethrow_at_site(e, type_name_);
+  }
+}
+
+std::vector<Tensor> Module::operator()(const std::vector<Tensor>& inputs, CallSite at) {
+  detail::UserCallScope scope(at);
+  try {
+    std::vector<Tensor> outputs = forward_multi(inputs);
+    if (!hooks_.empty()) run_hooks(inputs, outputs);
+    return outputs;
+  } catch (const Error& e) {
+    rethrow_at_site(e, type_name_);
+  }
 }
 
 void Module::run_hooks(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {

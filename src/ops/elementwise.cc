@@ -480,8 +480,14 @@ void check_int_pow(const Tensor& a, const Scalar& b) {
 }  // namespace
 
 #define TESSERA_BINARY(NAME, DEF)                                                          \
-  Tensor NAME(const Tensor& a, const Tensor& b) { return call1(ops::DEF, {a, b}); }     \
-  Tensor NAME(const Tensor& a, const Scalar& b) { return call1(ops::DEF, {a, wrap_scalar(b)}); }
+  Tensor NAME(const Tensor& a, const Tensor& b, CallSite at) {                            \
+    detail::UserCallScope scope(at);                                                       \
+    return call1(ops::DEF, {a, b});                                                        \
+  }                                                                                        \
+  Tensor NAME(const Tensor& a, const Scalar& b, CallSite at) {                            \
+    detail::UserCallScope scope(at);                                                       \
+    return call1(ops::DEF, {a, wrap_scalar(b)});                                           \
+  }
 TESSERA_BINARY(add, kAdd)
 TESSERA_BINARY(sub, kSub)
 TESSERA_BINARY(mul, kMul)
@@ -496,21 +502,49 @@ TESSERA_BINARY(gt, kGt)
 TESSERA_BINARY(ge, kGe)
 #undef TESSERA_BINARY
 
-Tensor pow(const Tensor& a, const Tensor& b) { return call1(ops::kPow, {a, b}); }
-Tensor pow(const Tensor& a, const Scalar& b) {
+Tensor pow(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return call1(ops::kPow, {a, b});
+}
+Tensor pow(const Tensor& a, const Scalar& b, CallSite at) {
+  detail::UserCallScope scope(at);
   check_int_pow(a, b);
   return call1(ops::kPow, {a, wrap_scalar(b)});
 }
-Tensor pow(const Scalar& a, const Tensor& b) { return call1(ops::kPow, {wrap_scalar(a), b}); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return call1(ops::kMinimum, {a, b}); }
-Tensor maximum(const Tensor& a, const Tensor& b) { return call1(ops::kMaximum, {a, b}); }
-Tensor atan2(const Tensor& a, const Tensor& b) { return call1(ops::kAtan2, {a, b}); }
-Tensor logical_and(const Tensor& a, const Tensor& b) { return call1(ops::kLogicalAnd, {a, b}); }
-Tensor logical_or(const Tensor& a, const Tensor& b) { return call1(ops::kLogicalOr, {a, b}); }
-Tensor logical_xor(const Tensor& a, const Tensor& b) { return call1(ops::kLogicalXor, {a, b}); }
+Tensor pow(const Scalar& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return call1(ops::kPow, {wrap_scalar(a), b});
+}
+Tensor minimum(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return call1(ops::kMinimum, {a, b});
+}
+Tensor maximum(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return call1(ops::kMaximum, {a, b});
+}
+Tensor atan2(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return call1(ops::kAtan2, {a, b});
+}
+Tensor logical_and(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return call1(ops::kLogicalAnd, {a, b});
+}
+Tensor logical_or(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return call1(ops::kLogicalOr, {a, b});
+}
+Tensor logical_xor(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return call1(ops::kLogicalXor, {a, b});
+}
 
-#define TESSERA_UNARY(NAME, DEF) \
-  Tensor NAME(const Tensor& x) { return call1(ops::DEF, {x}); }
+#define TESSERA_UNARY(NAME, DEF)            \
+  Tensor NAME(const Tensor& x, CallSite at) { \
+    detail::UserCallScope scope(at);          \
+    return call1(ops::DEF, {x});              \
+  }
 TESSERA_UNARY(neg, kNeg)
 TESSERA_UNARY(abs, kAbs)
 TESSERA_UNARY(sign, kSign)
@@ -540,27 +574,34 @@ TESSERA_UNARY(isinf, kIsInf)
 TESSERA_UNARY(isfinite, kIsFinite)
 #undef TESSERA_UNARY
 
-Tensor gelu(const Tensor& x, const std::string& approximate) {
+Tensor gelu(const Tensor& x, const std::string& approximate, CallSite at) {
+  detail::UserCallScope scope(at);
   return call1(ops::kGelu, {x}, {{"approximate", approximate}});
 }
-Tensor softplus(const Tensor& x, double beta, double threshold) {
+Tensor softplus(const Tensor& x, double beta, double threshold, CallSite at) {
+  detail::UserCallScope scope(at);
   return call1(ops::kSoftplus, {x}, {{"beta", beta}, {"threshold", threshold}});
 }
-Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max, CallSite at) {
+  detail::UserCallScope scope(at);
   return call1(ops::kClamp, {x}, clamp_attrs(min, max));
 }
-Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max) {
+Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max, CallSite at) {
+  detail::UserCallScope scope(at);
   return call1(ops::kClampTensor, {x, min, max});
 }
-Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
   return call1(ops::kWhere, {cond, a, b});
 }
-Tensor where(const Tensor& cond, const Tensor& a, const Scalar& b) {
+Tensor where(const Tensor& cond, const Tensor& a, const Scalar& b, CallSite at) {
+  detail::UserCallScope scope(at);
   return call1(ops::kWhere, {cond, a, wrap_scalar(b)});
 }
 
 Tensor nan_to_num(const Tensor& x, double nan, std::optional<double> posinf,
-                  std::optional<double> neginf) {
+                  std::optional<double> neginf, CallSite at) {
+  detail::UserCallScope scope(at);
   // The defaults are the limits of x's own dtype (65504 for f16), resolved here because
   // reduced floats run on the f32 kernel.
   double hi = std::numeric_limits<double>::max();
@@ -576,7 +617,8 @@ Tensor nan_to_num(const Tensor& x, double nan, std::optional<double> posinf,
                {{"nan", nan}, {"posinf", posinf.value_or(hi)}, {"neginf", neginf.value_or(-hi)}});
 }
 
-Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value) {
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value, CallSite at) {
+  detail::UserCallScope scope(at);
   return call1(ops::kMaskedFill, {x, mask}, {{"value", value}});
 }
 
@@ -602,40 +644,82 @@ bool all_true(const Tensor& t) {
 }
 }  // namespace
 
-bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan,
+              CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(a.defined() && b.defined(), "allclose: undefined tensor");
   TESSERA_CHECK(rtol >= 0 && atol >= 0, "allclose: rtol and atol must be non-negative, got ",
                 rtol, " and ", atol);
   return all_true(isclose_f64(a, b, rtol, atol, equal_nan));
 }
 
-bool equal(const Tensor& a, const Tensor& b) {
+bool equal(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(a.defined() && b.defined(), "equal: undefined tensor");
   if (!a.sizes().equals(b.sizes())) return false;
   return all_true(eq(a, b));
 }
 
 // ---- in-place forms ----
-Tensor& add_(Tensor& a, const Tensor& b) { return ops::call_inplace(ops::kAdd, a, {a, b}, {}); }
-Tensor& sub_(Tensor& a, const Tensor& b) { return ops::call_inplace(ops::kSub, a, {a, b}, {}); }
-Tensor& mul_(Tensor& a, const Tensor& b) { return ops::call_inplace(ops::kMul, a, {a, b}, {}); }
-Tensor& div_(Tensor& a, const Tensor& b) { return ops::call_inplace(ops::kDiv, a, {a, b}, {}); }
-Tensor& pow_(Tensor& a, const Scalar& b) {
+Tensor& add_(Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kAdd, a, {a, b}, {});
+}
+Tensor& sub_(Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kSub, a, {a, b}, {});
+}
+Tensor& mul_(Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kMul, a, {a, b}, {});
+}
+Tensor& div_(Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kDiv, a, {a, b}, {});
+}
+Tensor& pow_(Tensor& a, const Scalar& b, CallSite at) {
+  detail::UserCallScope scope(at);
   check_int_pow(a, b);
   return ops::call_inplace(ops::kPow, a, {a, wrap_scalar(b)}, {});
 }
-Tensor& neg_(Tensor& x) { return ops::call_inplace(ops::kNeg, x, {x}, {}); }
-Tensor& abs_(Tensor& x) { return ops::call_inplace(ops::kAbs, x, {x}, {}); }
-Tensor& exp_(Tensor& x) { return ops::call_inplace(ops::kExp, x, {x}, {}); }
-Tensor& log_(Tensor& x) { return ops::call_inplace(ops::kLog, x, {x}, {}); }
-Tensor& sqrt_(Tensor& x) { return ops::call_inplace(ops::kSqrt, x, {x}, {}); }
-Tensor& relu_(Tensor& x) { return ops::call_inplace(ops::kRelu, x, {x}, {}); }
-Tensor& sigmoid_(Tensor& x) { return ops::call_inplace(ops::kSigmoid, x, {x}, {}); }
-Tensor& tanh_(Tensor& x) { return ops::call_inplace(ops::kTanh, x, {x}, {}); }
-Tensor& clamp_(Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+Tensor& neg_(Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kNeg, x, {x}, {});
+}
+Tensor& abs_(Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kAbs, x, {x}, {});
+}
+Tensor& exp_(Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kExp, x, {x}, {});
+}
+Tensor& log_(Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kLog, x, {x}, {});
+}
+Tensor& sqrt_(Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kSqrt, x, {x}, {});
+}
+Tensor& relu_(Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kRelu, x, {x}, {});
+}
+Tensor& sigmoid_(Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kSigmoid, x, {x}, {});
+}
+Tensor& tanh_(Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call_inplace(ops::kTanh, x, {x}, {});
+}
+Tensor& clamp_(Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call_inplace(ops::kClamp, x, {x}, clamp_attrs(min, max));
 }
-Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& value) {
+Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& value, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call_inplace(ops::kMaskedFill, x, {x, mask}, {{"value", value}});
 }
 

@@ -66,38 +66,71 @@ void register_factory_ops() {
 
 namespace tessera {
 
-Tensor empty(IntArrayRef sizes, TensorOptions opts) { return make_tensor(sizes, opts.dtype); }
+Tensor empty(IntArrayRef sizes, TensorOptions opts, CallSite at) {
+  detail::UserCallScope scope(at);
+  return make_tensor(sizes, opts.dtype);
+}
 
-Tensor full(IntArrayRef sizes, const Scalar& value, TensorOptions opts) {
+Tensor full(IntArrayRef sizes, const Scalar& value, TensorOptions opts, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kFull, {}, {{"sizes", sizes.vec()}, {"value", value}, {"dtype", opts.dtype}});
 }
-Tensor zeros(IntArrayRef sizes, TensorOptions opts) { return full(sizes, 0, opts); }
-Tensor ones(IntArrayRef sizes, TensorOptions opts) { return full(sizes, 1, opts); }
-Tensor scalar_tensor(const Scalar& value, TensorOptions opts) { return full({}, value, opts); }
-Tensor empty_like(const Tensor& t) { return empty(t.sizes(), t.dtype()); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.sizes(), t.dtype()); }
-Tensor ones_like(const Tensor& t) { return ones(t.sizes(), t.dtype()); }
-Tensor full_like(const Tensor& t, const Scalar& value) { return full(t.sizes(), value, t.dtype()); }
+Tensor zeros(IntArrayRef sizes, TensorOptions opts, CallSite at) {
+  detail::UserCallScope scope(at);
+  return full(sizes, 0, opts);
+}
+Tensor ones(IntArrayRef sizes, TensorOptions opts, CallSite at) {
+  detail::UserCallScope scope(at);
+  return full(sizes, 1, opts);
+}
+Tensor scalar_tensor(const Scalar& value, TensorOptions opts, CallSite at) {
+  detail::UserCallScope scope(at);
+  return full({}, value, opts);
+}
+Tensor empty_like(const Tensor& t, CallSite at) {
+  detail::UserCallScope scope(at);
+  return empty(t.sizes(), t.dtype());
+}
+Tensor zeros_like(const Tensor& t, CallSite at) {
+  detail::UserCallScope scope(at);
+  return zeros(t.sizes(), t.dtype());
+}
+Tensor ones_like(const Tensor& t, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ones(t.sizes(), t.dtype());
+}
+Tensor full_like(const Tensor& t, const Scalar& value, CallSite at) {
+  detail::UserCallScope scope(at);
+  return full(t.sizes(), value, t.dtype());
+}
 
-Tensor arange(const Scalar& end) { return arange(0, end, 1); }
+Tensor arange(const Scalar& end, CallSite at) {
+  detail::UserCallScope scope(at);
+  return arange(0, end, 1);
+}
 
-Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step) {
+Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, CallSite at) {
+  detail::UserCallScope scope(at);
   const bool all_int = !start.is_floating() && !end.is_floating() && !step.is_floating();
   return arange(start, end, step, all_int ? kInt64 : kFloat32);
 }
 
-Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, TensorOptions opts) {
+Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, TensorOptions opts,
+              CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kArange, {},
                     {{"start", start.to_double()}, {"end", end.to_double()},
                      {"step", step.to_double()}, {"dtype", opts.dtype}});
 }
 
-Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
+Tensor linspace(double start, double end, int64_t steps, TensorOptions opts, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kLinspace, {},
                     {{"start", start}, {"end", end}, {"steps", steps}, {"dtype", opts.dtype}});
 }
 
-Tensor eye(int64_t n, int64_t m, TensorOptions opts) {
+Tensor eye(int64_t n, int64_t m, TensorOptions opts, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kEye, {}, {{"n", n}, {"m", m < 0 ? n : m}, {"dtype", opts.dtype}});
 }
 
@@ -126,12 +159,15 @@ TESSERA_INSTANTIATE_TENSOR(Half)
 TESSERA_INSTANTIATE_TENSOR(BFloat16)
 #undef TESSERA_INSTANTIATE_TENSOR
 
-Tensor from_blob(void* data, IntArrayRef sizes, DType dtype, std::function<void(void*)> deleter) {
+Tensor from_blob(void* data, IntArrayRef sizes, DType dtype, std::function<void(void*)> deleter,
+                 CallSite at) {
+  detail::UserCallScope scope(at);
   return from_blob(data, sizes, contiguous_strides(sizes), dtype, std::move(deleter));
 }
 
 Tensor from_blob(void* data, IntArrayRef sizes, IntArrayRef strides, DType dtype,
-                 std::function<void(void*)> deleter) {
+                 std::function<void(void*)> deleter, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(sizes.size() == strides.size(), "from_blob: ", sizes.size(), " sizes but ",
                 strides.size(), " strides");
   const int64_t n = numel_of(sizes);

@@ -335,43 +335,55 @@ std::vector<Tensor> index_put_inputs(const Tensor& x, const std::vector<Tensor>&
 
 }  // namespace
 
-Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kGather, {x, index}, {{"dim", dim}});
 }
 
-Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kScatter, {x, index, src}, scatter_attrs(dim, "none"));
 }
 
-Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Scalar& value) {
+Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Scalar& value,
+               CallSite at) {
+  detail::UserCallScope scope(at);
   // ScatterElements takes a tensor of updates; a filled one keeps the op table smaller.
   return scatter(x, dim, index, full(index.sizes(), value, x.dtype()));
 }
 
-Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src,
+                   CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kScatterAdd, {x, index, src}, scatter_attrs(dim, "add"));
 }
 
-Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kIndexSelect, {x, index}, {{"dim", dim}});
 }
 
 Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tensor& values,
-                 bool accumulate) {
+                 bool accumulate, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kIndexPut, index_put_inputs(x, indices, values),
                     {{"accumulate", accumulate}});
 }
 
-Tensor one_hot(const Tensor& labels, int64_t num_classes) {
+Tensor one_hot(const Tensor& labels, int64_t num_classes, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kOneHot, {labels}, {{"num_classes", num_classes}});
 }
 
-std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending, CallSite at) {
+  detail::UserCallScope scope(at);
   auto out = ops::call(ops::kSort, {x}, {{"dim", dim}, {"descending", descending}, {"stable", true}});
   return {out[0], out[1]};
 }
 
-std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sorted) {
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sorted,
+                               CallSite at) {
+  detail::UserCallScope scope(at);
   auto out = ops::call(ops::kTopK, {x},
                        {{"k", k}, {"dim", dim}, {"largest", largest}, {"sorted", sorted}});
   return {out[0], out[1]};
@@ -379,16 +391,19 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
 
 // In place: call_inplace computes the result out of place and copies it into x (only
 // elementwise ops write directly), so x aliasing index or src is safe.
-Tensor& scatter_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+Tensor& scatter_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call_inplace(ops::kScatter, x, {x, index, src}, scatter_attrs(dim, "none"));
 }
 
-Tensor& scatter_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+Tensor& scatter_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call_inplace(ops::kScatterAdd, x, {x, index, src}, scatter_attrs(dim, "add"));
 }
 
 Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values,
-                   bool accumulate) {
+                   bool accumulate, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call_inplace(ops::kIndexPut, x, index_put_inputs(x, indices, values),
                            {{"accumulate", accumulate}});
 }

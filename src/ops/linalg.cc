@@ -181,15 +181,31 @@ void register_linalg_ops() {
 
 namespace tessera {
 
-Tensor matmul(const Tensor& a, const Tensor& b) { return ops::call1(ops::kMatmul, {a, b}); }
-Tensor mm(const Tensor& a, const Tensor& b) { return ops::call1(ops::kMm, {a, b}); }
-Tensor bmm(const Tensor& a, const Tensor& b) { return ops::call1(ops::kBmm, {a, b}); }
+Tensor matmul(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call1(ops::kMatmul, {a, b});
+}
+Tensor mm(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call1(ops::kMm, {a, b});
+}
+Tensor bmm(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call1(ops::kBmm, {a, b});
+}
 Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, const Scalar& beta,
-             const Scalar& alpha) {
+             const Scalar& alpha, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kAddmm, {input, a, b}, {{"beta", beta}, {"alpha", alpha}});
 }
-Tensor outer(const Tensor& a, const Tensor& b) { return ops::call1(ops::kOuter, {a, b}); }
-Tensor dot(const Tensor& a, const Tensor& b) { return ops::call1(ops::kDot, {a, b}); }
+Tensor outer(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call1(ops::kOuter, {a, b});
+}
+Tensor dot(const Tensor& a, const Tensor& b, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call1(ops::kDot, {a, b});
+}
 
 Tensor Tensor::matmul(const Tensor& other) const { return tessera::matmul(*this, other); }
 

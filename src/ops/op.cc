@@ -71,9 +71,17 @@ void ensure_registered() {
   (void)done;
 }
 
+namespace {
+// "conv2d" or "conv2d at model.cc:42": the user's call site when there is one.
+std::string op_heading(const OpDef& op) {
+  const std::string site = describe_call_site(current_call_site());
+  return site.empty() ? std::string(op.name) : std::string(op.name) + " at " + site;
+}
+}  // namespace
+
 std::string op_context(const OpDef& op, const std::vector<Tensor>& inputs) {
   std::ostringstream os;
-  os << op.name << ":";
+  os << op_heading(op) << ":";
   for (size_t i = 0; i < inputs.size(); ++i) {
     os << (i ? ", " : " ");
     if (!inputs[i].defined()) {
@@ -188,7 +196,7 @@ std::optional<Attrs> check_attrs(const OpDef& op, const Attrs& attrs) {
 
 std::string op_context(const OpDef& op, const std::vector<InputMeta>& inputs) {
   std::ostringstream os;
-  os << op.name << ":";
+  os << op_heading(op) << ":";
   for (size_t i = 0; i < inputs.size(); ++i) os << (i ? ", " : " ") << inputs[i].describe();
   if (!inputs.empty()) os << ":";  // a factory has no inputs: "rand: ...", not "rand:: ..."
   os << " ";

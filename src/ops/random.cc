@@ -243,30 +243,38 @@ void check_floating_target(const char* op, const Tensor& t) {
 
 }  // namespace
 
-Tensor rand(IntArrayRef sizes, TensorOptions opts, Generator* gen) {
+Tensor rand(IntArrayRef sizes, TensorOptions opts, Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   return uniform_impl(sizes, opts.dtype, 0.0, 1.0, gen);
 }
 
-Tensor randn(IntArrayRef sizes, TensorOptions opts, Generator* gen) {
+Tensor randn(IntArrayRef sizes, TensorOptions opts, Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   return normal_impl(sizes, opts.dtype, 0.0, 1.0, gen);
 }
 
-Tensor normal(double mean, double std, IntArrayRef sizes, TensorOptions opts, Generator* gen) {
+Tensor normal(double mean, double std, IntArrayRef sizes, TensorOptions opts, Generator* gen,
+              CallSite at) {
+  detail::UserCallScope scope(at);
   check_std("normal", std);
   return normal_impl(sizes, opts.dtype, mean, std, gen);
 }
 
-Tensor rand_like(const Tensor& t, Generator* gen) {
+Tensor rand_like(const Tensor& t, Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   check_floating_target("rand_like", t);
   return uniform_impl(t.sizes(), t.dtype(), 0.0, 1.0, gen);
 }
 
-Tensor randn_like(const Tensor& t, Generator* gen) {
+Tensor randn_like(const Tensor& t, Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   check_floating_target("randn_like", t);
   return normal_impl(t.sizes(), t.dtype(), 0.0, 1.0, gen);
 }
 
-Tensor randint(int64_t low, int64_t high, IntArrayRef sizes, TensorOptions opts, Generator* gen) {
+Tensor randint(int64_t low, int64_t high, IntArrayRef sizes, TensorOptions opts, Generator* gen,
+               CallSite at) {
+  detail::UserCallScope scope(at);
   std::vector<int64_t> s = sizes.vec();
   // per_block needs a valid range; infer reports the error when it isn't.
   const int per_block = low < high ? ops::randint_per_block(low, high) : 4;
@@ -276,7 +284,8 @@ Tensor randint(int64_t low, int64_t high, IntArrayRef sizes, TensorOptions opts,
   });
 }
 
-Tensor bernoulli(const Tensor& probs, Generator* gen) {
+Tensor bernoulli(const Tensor& probs, Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(probs.defined(), "bernoulli: the probabilities tensor is undefined");
   return ops::run_random(ops::kBernoulli, {probs}, gen, ops::bernoulli_per_block(probs.dtype()),
                          [](int64_t seed, int64_t offset) {
@@ -284,7 +293,8 @@ Tensor bernoulli(const Tensor& probs, Generator* gen) {
                          });
 }
 
-Tensor bernoulli(IntArrayRef sizes, double p, TensorOptions opts, Generator* gen) {
+Tensor bernoulli(IntArrayRef sizes, double p, TensorOptions opts, Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   std::vector<int64_t> s = sizes.vec();
   return ops::run_random(
       ops::kBernoulliScalar, {}, gen, ops::kBernoulliScalarPerBlock,
@@ -294,14 +304,16 @@ Tensor bernoulli(IntArrayRef sizes, double p, TensorOptions opts, Generator* gen
       });
 }
 
-Tensor randperm(int64_t n, TensorOptions opts, Generator* gen) {
+Tensor randperm(int64_t n, TensorOptions opts, Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::run_random(
       ops::kRandperm, {}, gen, ops::kRandpermPerBlock, [&](int64_t seed, int64_t offset) {
         return ops::Attrs{{"n", n}, {"dtype", opts.dtype}, {"seed", seed}, {"offset", offset}};
       });
 }
 
-Tensor& uniform_(Tensor& t, double low, double high, Generator* gen) {
+Tensor& uniform_(Tensor& t, double low, double high, Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   check_floating_target("uniform_", t);
   TESSERA_CHECK(std::isfinite(low) && std::isfinite(high) && low <= high,
                 "uniform_: expected finite bounds with low <= high, got low=", low,
@@ -310,7 +322,8 @@ Tensor& uniform_(Tensor& t, double low, double high, Generator* gen) {
   return t;
 }
 
-Tensor& normal_(Tensor& t, double mean, double std, Generator* gen) {
+Tensor& normal_(Tensor& t, double mean, double std, Generator* gen, CallSite at) {
+  detail::UserCallScope scope(at);
   check_floating_target("normal_", t);
   check_std("normal_", std);
   t.copy_(normal_impl(t.sizes(), t.dtype(), mean, std, gen));

@@ -400,72 +400,99 @@ ops::Attrs dims_attrs(IntArrayRef dims, bool keepdim) {
 }
 }  // namespace
 
-Tensor sum(const Tensor& x, IntArrayRef dims, bool keepdim, std::optional<DType> dtype) {
+Tensor sum(const Tensor& x, IntArrayRef dims, bool keepdim, std::optional<DType> dtype,
+           CallSite at) {
+  detail::UserCallScope scope(at);
   if (dtype) return ops::call1(ops::kSum, {x}, {{"dims", dims.vec()}, {"keepdim", keepdim}, {"dtype", *dtype}});
   return ops::call1(ops::kSum, {x}, dims_attrs(dims, keepdim));
 }
-Tensor mean(const Tensor& x, IntArrayRef dims, bool keepdim) {
+Tensor mean(const Tensor& x, IntArrayRef dims, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kMean, {x}, dims_attrs(dims, keepdim));
 }
-Tensor prod(const Tensor& x, IntArrayRef dims, bool keepdim) {
+Tensor prod(const Tensor& x, IntArrayRef dims, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kProd, {x}, dims_attrs(dims, keepdim));
 }
-Tensor amax(const Tensor& x, IntArrayRef dims, bool keepdim) {
+Tensor amax(const Tensor& x, IntArrayRef dims, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kAmax, {x}, dims_attrs(dims, keepdim));
 }
-Tensor amin(const Tensor& x, IntArrayRef dims, bool keepdim) {
+Tensor amin(const Tensor& x, IntArrayRef dims, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kAmin, {x}, dims_attrs(dims, keepdim));
 }
-Tensor max(const Tensor& x) { return amax(x); }
-Tensor min(const Tensor& x) { return amin(x); }
+Tensor max(const Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  return amax(x);
+}
+Tensor min(const Tensor& x, CallSite at) {
+  detail::UserCallScope scope(at);
+  return amin(x);
+}
 
-std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   auto r = ops::call(ops::kMaxDim, {x}, {{"dim", dim}, {"keepdim", keepdim}});
   return {r[0], r[1]};
 }
-std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
+std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   auto r = ops::call(ops::kMinDim, {x}, {{"dim", dim}, {"keepdim", keepdim}});
   return {r[0], r[1]};
 }
 
-Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   if (dim) return ops::call1(ops::kArgmax, {x}, {{"dim", *dim}, {"keepdim", keepdim}});
   return ops::call1(ops::kArgmax, {x}, {{"keepdim", keepdim}});
 }
-Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   if (dim) return ops::call1(ops::kArgmin, {x}, {{"dim", *dim}, {"keepdim", keepdim}});
   return ops::call1(ops::kArgmin, {x}, {{"keepdim", keepdim}});
 }
 
-Tensor var(const Tensor& x, IntArrayRef dims, int64_t correction, bool keepdim) {
+Tensor var(const Tensor& x, IntArrayRef dims, int64_t correction, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kVar, {x},
                     {{"dims", dims.vec()}, {"correction", correction}, {"keepdim", keepdim}});
 }
-Tensor std(const Tensor& x, IntArrayRef dims, int64_t correction, bool keepdim) {
+Tensor std(const Tensor& x, IntArrayRef dims, int64_t correction, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kStd, {x},
                     {{"dims", dims.vec()}, {"correction", correction}, {"keepdim", keepdim}});
 }
 
-Tensor norm(const Tensor& x, double p, IntArrayRef dims, bool keepdim) {
+Tensor norm(const Tensor& x, double p, IntArrayRef dims, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   const ops::OpDef& op = p == 1.0 ? ops::kNormL1 : p == 2.0 ? ops::kNormL2 : ops::kNorm;
   return ops::call1(op, {x}, {{"dims", dims.vec()}, {"p", p}, {"keepdim", keepdim}});
 }
 
-Tensor logsumexp(const Tensor& x, IntArrayRef dims, bool keepdim) {
+Tensor logsumexp(const Tensor& x, IntArrayRef dims, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kLogSumExp, {x}, dims_attrs(dims, keepdim));
 }
-Tensor all(const Tensor& x, IntArrayRef dims, bool keepdim) {
+Tensor all(const Tensor& x, IntArrayRef dims, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kAll, {x}, dims_attrs(dims, keepdim));
 }
-Tensor any(const Tensor& x, IntArrayRef dims, bool keepdim) {
+Tensor any(const Tensor& x, IntArrayRef dims, bool keepdim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kAny, {x}, dims_attrs(dims, keepdim));
 }
 
-Tensor cumsum(const Tensor& x, int64_t dim) { return ops::call1(ops::kCumsum, {x}, {{"dim", dim}}); }
-Tensor softmax(const Tensor& x, int64_t dim) {
+Tensor cumsum(const Tensor& x, int64_t dim, CallSite at) {
+  detail::UserCallScope scope(at);
+  return ops::call1(ops::kCumsum, {x}, {{"dim", dim}});
+}
+Tensor softmax(const Tensor& x, int64_t dim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kSoftmax, {x}, {{"dim", dim}});
 }
-Tensor log_softmax(const Tensor& x, int64_t dim) {
+Tensor log_softmax(const Tensor& x, int64_t dim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kLogSoftmax, {x}, {{"dim", dim}});
 }
 

@@ -201,15 +201,18 @@ void register_shape_ops() {
 
 namespace tessera {
 
-Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kCat, tensors, {{"dim", dim}});
 }
 
-Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kStack, tensors, {{"dim", dim}});
 }
 
-std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(x.dim() > 0, "split: ", x.describe(), ": expected a tensor with at least 1 dim");
   const int64_t d = wrap_dim(dim, x.dim(), "split");
   const int64_t n = x.size(d);
@@ -226,7 +229,8 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
   return out;
 }
 
-std::vector<Tensor> split(const Tensor& x, IntArrayRef split_sizes, int64_t dim) {
+std::vector<Tensor> split(const Tensor& x, IntArrayRef split_sizes, int64_t dim, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(x.dim() > 0, "split: ", x.describe(), ": expected a tensor with at least 1 dim");
   const int64_t d = wrap_dim(dim, x.dim(), "split");
   const int64_t n = x.size(d);
@@ -248,7 +252,8 @@ std::vector<Tensor> split(const Tensor& x, IntArrayRef split_sizes, int64_t dim)
   return out;
 }
 
-std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim, CallSite at) {
+  detail::UserCallScope scope(at);
   TESSERA_CHECK(chunks > 0, "chunk: ", x.describe(), ": chunks must be greater than 0, got ", chunks);
   TESSERA_CHECK(x.dim() > 0, "chunk: ", x.describe(), ": expected a tensor with at least 1 dim");
   const int64_t d = wrap_dim(dim, x.dim(), "chunk");
@@ -259,11 +264,13 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   return split(x, size, d);
 }
 
-Tensor repeat(const Tensor& x, IntArrayRef repeats) {
+Tensor repeat(const Tensor& x, IntArrayRef repeats, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kRepeat, {x}, {{"repeats", repeats.vec()}});
 }
 
-Tensor tile(const Tensor& x, IntArrayRef reps) {
+Tensor tile(const Tensor& x, IntArrayRef reps, CallSite at) {
+  detail::UserCallScope scope(at);
   // tile pads the shorter of reps and shape with leading 1s; repeat only pads the shape.
   std::vector<int64_t> full = reps.vec();
   if (static_cast<int64_t>(full.size()) < x.dim())
@@ -271,11 +278,13 @@ Tensor tile(const Tensor& x, IntArrayRef reps) {
   return repeat(x, full);
 }
 
-Tensor flip(const Tensor& x, IntArrayRef dims) {
+Tensor flip(const Tensor& x, IntArrayRef dims, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kFlip, {x}, {{"dims", dims.vec()}});
 }
 
-Tensor roll(const Tensor& x, IntArrayRef shifts, IntArrayRef dims) {
+Tensor roll(const Tensor& x, IntArrayRef shifts, IntArrayRef dims, CallSite at) {
+  detail::UserCallScope scope(at);
   if (dims.empty() && x.dim() > 0) {
     // Without dims the tensor rolls as if flattened, then takes its shape back.
     TESSERA_CHECK(shifts.size() == 1, "roll: ", x.describe(),
@@ -289,11 +298,13 @@ Tensor roll(const Tensor& x, IntArrayRef shifts, IntArrayRef dims) {
   return ops::call1(ops::kRoll, {x}, {{"shifts", shifts.vec()}, {"dims", d}});
 }
 
-Tensor tril(const Tensor& x, int64_t diagonal) {
+Tensor tril(const Tensor& x, int64_t diagonal, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kTril, {x}, {{"diagonal", diagonal}, {"upper", false}});
 }
 
-Tensor triu(const Tensor& x, int64_t diagonal) {
+Tensor triu(const Tensor& x, int64_t diagonal, CallSite at) {
+  detail::UserCallScope scope(at);
   return ops::call1(ops::kTriu, {x}, {{"diagonal", diagonal}, {"upper", true}});
 }
 

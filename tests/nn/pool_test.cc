@@ -21,15 +21,6 @@
 namespace F = tessera::nn::functional;
 using namespace tessera;
 
-namespace {
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  EXPECT_TRUE(a.sizes().equals(b.sizes())) << shape_str(a.sizes()) << " vs " << shape_str(b.sizes());
-  const std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double m = 0;
-  for (size_t i = 0; i < va.size() && i < vb.size(); ++i) m = std::max(m, std::abs(va[i] - vb[i]));
-  return m;
-}
-}  // namespace
 
 TEST(MaxPool2d, KnownValuesAndIndices) {
   Tensor x = arange(0, 16, 1, kFloat32).view({1, 1, 4, 4});

@@ -1,5 +1,6 @@
 // opdb entries of the elementwise family (src/ops/elementwise.cc).
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "opdb/opdb.h"
@@ -29,12 +30,13 @@ Tensor with_specials(const Tensor& t) {
   return c;
 }
 
-using InplaceUnary = Tensor& (*)(Tensor&);
-using InplaceBinary = Tensor& (*)(Tensor&, const Tensor&);
+// Pointers to public functions carry their call-site parameter (tessera/call_site.h).
+using InplaceUnary = Tensor& (*)(Tensor&, CallSite);
+using InplaceBinary = Tensor& (*)(Tensor&, const Tensor&, CallSite);
 
 // The in-place form (x.exp_()) as a sample with the attribute "inplace": written into a
 // non-contiguous float input (forward only: autograd refuses in-place writes into leaves).
-OpEntry unary(const char* op, Tensor (*fn)(const Tensor&), std::string torch, Domain d,
+OpEntry unary(const char* op, std::function<Tensor(const Tensor&)> fn, std::string torch, Domain d,
               std::vector<DType> dtypes = kFloats, std::string domain = "any", InplaceUnary inplace = nullptr) {
   OpEntry e;
   e.op = op;
@@ -42,7 +44,7 @@ OpEntry unary(const char* op, Tensor (*fn)(const Tensor&), std::string torch, Do
   e.invoke = [fn, inplace](const Tensors& x, const Attrs& a) {
     if (attr_b(a, "inplace")) {
       Tensor self = x[0];
-      return one(inplace(self));
+      return one(inplace(self, CallSite::current()));
     }
     return one(fn(x[0]));
   };
@@ -69,7 +71,7 @@ OpEntry binary(const char* op, FT ft, FS fs, const std::string& torch_fn, std::v
   e.invoke = [ft, fs, inplace](const Tensors& x, const Attrs& a) {
     if (attr_b(a, "inplace")) {
       Tensor self = x[0];
-      return one(inplace(self, x[1]));
+      return one(inplace(self, x[1], CallSite::current()));
     }
     if (a.has("scalar")) return one(fs(x[0], a.scalar("scalar")));
     return one(ft(x[0], x[1]));
@@ -102,14 +104,14 @@ OpEntry binary(const char* op, FT ft, FS fs, const std::string& torch_fn, std::v
 }
 
 // A comparison or logical op: bool output, not differentiable.
-OpEntry compare(const char* op, Tensor (*ft)(const Tensor&, const Tensor&),
-                Tensor (*fs)(const Tensor&, const Scalar&), std::vector<DType> dtypes) {
+OpEntry compare(const char* op, Tensor (*ft)(const Tensor&, const Tensor&, CallSite),
+                Tensor (*fs)(const Tensor&, const Scalar&, CallSite), std::vector<DType> dtypes) {
   OpEntry e;
   e.op = op;
   e.family = "elementwise";
   e.invoke = [ft, fs](const Tensors& x, const Attrs& a) {
-    if (a.has("scalar")) return one(fs(x[0], a.scalar("scalar")));
-    return one(ft(x[0], x[1]));
+    if (a.has("scalar")) return one(fs(x[0], a.scalar("scalar"), CallSite::current()));
+    return one(ft(x[0], x[1], CallSite::current()));
   };
   const bool has_scalar = fs != nullptr;
   e.samples = [op = std::string(op), has_scalar](DType t) {
@@ -143,7 +145,48 @@ Tensors quotient_operands(Maker& m, IntArrayRef sa, IntArrayRef sb) {
 
 }  // namespace
 
+// fused_elementwise: the node graph/passes/fuse_elementwise.cc makes of elementwise chains.
+OpEntry fused_elementwise_entry() {
+  auto program = [](const char* text) { return Attrs{{"program", std::string(text)}}; };
+  OpEntry e;
+  e.op = "fused_elementwise";
+  e.family = "elementwise";
+  e.invoke = [](const Tensors& x, const Attrs& a) {
+    ops::ensure_registered();
+    return ops::call(*ops::find_op("fused_elementwise"), x, a);
+  };
+  e.samples = [program](DType t) {
+    Maker m("fused_elementwise", t, Domain{-2, 2});
+    std::vector<Sample> s;
+    s.push_back({"chain", {m({4, 5}), m({4, 5})}, program("mul(%0,%1);relu($0)")});
+    // 0-d float64 and int64 operands are converted to float32, as eager promotion does.
+    s.push_back({"scalars", {m({3, 4}), scalar_tensor(0.5, kFloat64), scalar_tensor(2, kInt64)},
+                 program("mul(%0,%1);sub($0,%2);exp($1)")});
+    s.push_back({"threshold", {m({3, 4}), m({3, 4})}, program("threshold_backward[0.25](%0,%1)")});
+    s.push_back({"noncontiguous", {noncontiguous(m({3, 4})), m({3, 4})},
+                 program("add(%0,%1);sigmoid($0);mul($1,%0)")});
+    s.push_back({"scalar_first", {m({2, 3}), m({1})}, program("exp(%1);sub($0,%0);maximum($1,%0)")});
+    s.push_back({"empty", {m({0, 3}), m({0, 3})}, program("div(%0,%1);neg($0)")});
+    // Past the parallel grain: blocks split over threads give the serial run's values.
+    s.push_back({"large", {m({200, 300}), m({200, 300})}, program("mul(%0,%1);tanh($0);add($1,%0)"), false});
+    return s;
+  };
+  e.torch = "fused(x, A)";
+  e.dtypes = {kFloat32};
+  e.errors = [program] {
+    return std::vector<ErrorCase>{
+        {"unknown_op", {ones({2})}, program("frob(%0)"), "is not a step fused_elementwise runs"},
+        {"operand", {ones({2})}, program("mul(%0,%3)"), "input %3 of 1"},
+        {"later_step", {ones({2})}, program("neg($0)"), "step $0 is not computed yet"},
+        {"unread", {ones({2}), ones({2})}, program("neg(%0)"), "input %1 is never read"},
+        {"shape", {ones({2, 3}), ones({3})}, program("add(%0,%1)"), "must have the shape [2, 3]"},
+        {"float64", {ones({2}, kFloat64), ones({2}, kFloat64)}, program("add(%0,%1)"), "expected float32"}};
+  };
+  return e;
+}
+
 void add_elementwise(std::vector<OpEntry>& out) {
+  out.push_back(fused_elementwise_entry());
   // ---- binary arithmetic ----
   out.push_back(binary("add", [](const Tensor& a, const Tensor& b) { return add(a, b); },
                        [](const Tensor& a, const Scalar& b) { return add(a, b); }, "add", kFloatsInt, nullptr, "any", &add_));
@@ -200,7 +243,7 @@ void add_elementwise(std::vector<OpEntry>& out) {
     OpEntry e;
     e.op = op;
     e.family = "elementwise";
-    e.invoke = [ft = ft](const Tensors& x, const Attrs&) { return one(ft(x[0], x[1])); };
+    e.invoke = [ft = ft](const Tensors& x, const Attrs&) { return one(ft(x[0], x[1], CallSite::current())); };
     e.samples = [op = std::string(op)](DType t) {
       Maker m(op, t);
       return binary_samples(m);
@@ -405,7 +448,8 @@ void add_elementwise(std::vector<OpEntry>& out) {
   }
   for (auto [op, fn] : {std::pair{"isnan", &tessera::isnan}, std::pair{"isinf", &tessera::isinf},
                          std::pair{"isfinite", &tessera::isfinite}}) {
-    OpEntry e = unary(op, fn, std::string("torch.") + op + "(x[0])", Domain{-3, 3});
+    OpEntry e = unary(op, [fn = fn](const Tensor& x) { return fn(x, CallSite::current()); },
+                      std::string("torch.") + op + "(x[0])", Domain{-3, 3});
     e.samples = [op = std::string(op)](DType t) {
       Maker m(op, t, Domain{-3, 3});
       auto s = unary_samples(m);

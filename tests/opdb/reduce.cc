@@ -123,11 +123,11 @@ OpEntry arg_extremum(const char* op, F fn) {
   return e;
 }
 
-OpEntry softmax_like(const char* op, Tensor (*fn)(const Tensor&, int64_t), std::string torch) {
+OpEntry softmax_like(const char* op, Tensor (*fn)(const Tensor&, int64_t, CallSite), std::string torch) {
   OpEntry e;
   e.op = op;
   e.family = "reduce";
-  e.invoke = [fn](const Tensors& x, const Attrs& a) { return one(fn(x[0], a.i("dim"))); };
+  e.invoke = [fn](const Tensors& x, const Attrs& a) { return one(fn(x[0], a.i("dim"), CallSite::current())); };
   e.samples = [op = std::string(op)](DType t) {
     Maker m(op, t, Domain{-5, 5});
     std::vector<Sample> s;
@@ -195,7 +195,8 @@ void add_reduce(std::vector<OpEntry>& out) {
   for (auto [op, fn] : {std::pair{"var", &var}, std::pair{"std", &tessera::std}}) {
     OpEntry e = reduction(op, [](const Tensor&, Ints, bool) { return Tensor(); }, "", {});
     e.invoke = [fn = fn](const Tensors& x, const Attrs& a) {
-      return one(fn(x[0], attr_ints(a, "dims"), attr_i(a, "correction", 1), attr_b(a, "keepdim")));
+      return one(fn(x[0], attr_ints(a, "dims"), attr_i(a, "correction", 1), attr_b(a, "keepdim"),
+                     CallSite::current()));
     };
     e.samples = [op = std::string(op)](DType t) {
       Maker m(op, t);
@@ -241,7 +242,9 @@ void add_reduce(std::vector<OpEntry>& out) {
   for (auto [op, fn] : {std::pair{"all", &all}, std::pair{"any", &any}}) {
     OpEntry e = reduction(op, [](const Tensor&, Ints, bool) { return Tensor(); }, std::string("red(torch.") + op + ", x[0], A)",
                           {}, {kBool, kFloat32, kInt64}, "", true);
-    e.invoke = [fn = fn](const Tensors& x, const Attrs& a) { return one(fn(x[0], attr_ints(a, "dims"), attr_b(a, "keepdim"))); };
+    e.invoke = [fn = fn](const Tensors& x, const Attrs& a) {
+      return one(fn(x[0], attr_ints(a, "dims"), attr_b(a, "keepdim"), CallSite::current()));
+    };
     e.samples = [op = std::string(op)](DType t) {
       Maker m(op, t);
       auto s = reduce_samples(m, true);

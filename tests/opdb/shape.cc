@@ -139,7 +139,7 @@ void add_shape(std::vector<OpEntry>& out) {
   }
   for (auto [op, fn] : {std::pair{"tril", &tril}, std::pair{"triu", &triu}}) {
     OpEntry e = entry(
-        op, [fn = fn](const Tensors& x, const Attrs& a) { return one(fn(x[0], attr_i(a, "diagonal"))); },
+        op, [fn = fn](const Tensors& x, const Attrs& a) { return one(fn(x[0], attr_i(a, "diagonal"), CallSite::current())); },
         [op = std::string(op)](DType t) {
           Maker m(op, t);
           std::vector<Sample> s;

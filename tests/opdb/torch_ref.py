@@ -162,6 +162,35 @@ def max_pool2d_blocked(x, A):
     return to_blocked(y, b)
 
 
+def fused(x, A):
+    """fused_elementwise: runs A["program"] ("mul(%0,%1);relu($0)") step by step in float32."""
+    ops = {
+        "neg": torch.neg, "abs": torch.abs, "sign": torch.sign, "exp": torch.exp,
+        "expm1": torch.expm1, "log": torch.log, "log1p": torch.log1p, "log2": torch.log2,
+        "sqrt": torch.sqrt, "rsqrt": torch.rsqrt, "sin": torch.sin, "cos": torch.cos,
+        "tan": torch.tan, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "erf": torch.erf,
+        "relu": torch.relu, "silu": F.silu, "square": torch.square,
+        "reciprocal": torch.reciprocal, "floor": torch.floor, "ceil": torch.ceil,
+        "round": torch.round, "gelu": F.gelu, "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+        "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
+        "minimum": torch.minimum, "maximum": torch.maximum,
+    }
+    inputs = [t if t.numel() != 1 or t.dtype == torch.float32 else t.to(torch.float32) for t in x]
+    steps = []
+    for text in A["program"].split(";"):
+        name, rest = text.split("(", 1) if "[" not in text.split("(", 1)[0] else text.split("[", 1)
+        params = []
+        if rest.count("]"):
+            ptext, rest = rest.split("](", 1)
+            params = [float(v) for v in ptext.split(",")]
+        args = [inputs[int(a[1:])] if a[0] == "%" else steps[int(a[1:])] for a in rest.rstrip(")").split(",")]
+        if name == "threshold_backward":
+            steps.append(torch.where(args[1] > params[0], args[0], torch.zeros_like(args[0])))
+        else:
+            steps.append(ops[name](*args))
+    return steps[-1]
+
+
 def sdpa(x, A):
     """Scaled dot-product attention written out (torch 1.13 has no fused one)."""
     q, k, v = x[0], x[1], x[2]

@@ -50,8 +50,11 @@ class TESSERA_API Module : public std::enable_shared_from_this<Module> {
   virtual std::vector<Tensor> forward_multi(const std::vector<Tensor>& inputs);
   // Run forward() / forward_multi() and then the forward hooks (summary() uses them to see
   // shapes). `m({a, b})` is the several-input call; `m(x)` and `m({x})` the one-input one.
-  Tensor operator()(const Tensor& x);
-  std::vector<Tensor> operator()(const std::vector<Tensor>& inputs);
+  // `at` is where the caller is (include/tessera/call_site.h): ops of a forward built from
+  // library layers name it in their errors and graph nodes.
+  Tensor operator()(const Tensor& x, CallSite at = CallSite::current());
+  std::vector<Tensor> operator()(const std::vector<Tensor>& inputs,
+                                 CallSite at = CallSite::current());
 
   // "Linear", "Conv2d", ... (PyTorch's class name, used by repr and summary).
   const std::string& type_name() const { return type_name_; }

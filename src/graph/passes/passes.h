@@ -49,6 +49,10 @@ int fuse_threshold_backward(Graph& g);
 // (fold_transposed_gradients.cc). Returns the chains folded.
 int fold_transposed_gradients(Graph& g);
 
+// Runs chains of float32 elementwise ops (each value inside read only by the next) as
+// one fused_elementwise node, in any graph (fuse_elementwise.cc). Returns the nodes made.
+int fuse_elementwise(Graph& g);
+
 // Drops captured and constant values nothing reads any more (weights folded into new
 // constants) and renumbers the values, so a saved graph does not carry them.
 int drop_unused_values(Graph& g);
