@@ -96,7 +96,7 @@ class NodeContext {
 using ImportFn = std::vector<Tensor> (*)(NodeContext& ctx);
 // Export is a later milestone (issue 10): the table keeps a slot per op so each mapping's
 // two directions sit side by side.
-struct ExportContext;
+class ExportContext;
 using ExportFn = void (*)(ExportContext& ctx);
 
 struct OpEntry {
