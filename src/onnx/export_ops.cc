@@ -287,7 +287,24 @@ void ex_constant(C& c) {
 
 // ---- indexing ----
 
+// 0-d operands (which ONNX's gathers cannot index) are lifted to 1-D and the result shaped
+// as the op's.
+std::string lift0(C& c, size_t i, DType t) {
+  const std::string x = c.in_as(i, t);
+  return c.in_rank(i) == 0 ? c.op1("Reshape", {x, c.const_i64({1})}) : x;
+}
+void shape_out(C& c, const std::string& y) {
+  const auto& os = c.out_meta(0).sizes;
+  c.add("Reshape", {y, c.const_i64(std::vector<int64_t>(os.begin(), os.end()))}, {c.out(0)});
+}
+
 void ex_gather(C& c) {
+  if (c.in_rank(0) == 0 || c.in_rank(1) == 0) {
+    onnxpb::NodeProto* n = c.add("GatherElements", {lift0(c, 0, c.in_meta(0).dtype), lift0(c, 1, kInt64)}, {});
+    set_attr(n, "axis", int64_t{0});
+    shape_out(c, n->output(0));
+    return;
+  }
   onnxpb::NodeProto* n = c.add("GatherElements", {c.in(0), c.in_as(1, kInt64)}, {c.out(0)});
   set_attr(n, "axis", c.attrs().i("dim"));
 }
@@ -312,7 +329,14 @@ void ex_scatter(C& c) {
   if (red == "add") set_attr(n, "reduction", std::string("add"));
 }
 
+// index_select takes a 0-d index as one of length 1 (the dim stays).
 void ex_index_select(C& c) {
+  if (c.in_rank(0) == 0 || c.in_rank(1) == 0) {
+    onnxpb::NodeProto* n = c.add("Gather", {lift0(c, 0, c.in_meta(0).dtype), lift0(c, 1, kInt64)}, {});
+    set_attr(n, "axis", c.in_rank(0) == 0 ? int64_t{0} : c.attrs().i("dim"));
+    shape_out(c, n->output(0));
+    return;
+  }
   onnxpb::NodeProto* n = c.add("Gather", {c.in(0), c.in_as(1, kInt64)}, {c.out(0)});
   set_attr(n, "axis", c.attrs().i("dim"));
 }
@@ -562,8 +586,9 @@ void ex_reduce(C& c) {
       {"norm_l2", {"ReduceL2", 18}},   {"logsumexp", {"ReduceLogSumExp", 18}}};
   const R& r = names.at(c.op_name());
   const DType t = out_dt(c);
-  if (c.in_rank(0) == 0) {  // a 0-d tensor reduces to itself
-    c.add("Identity", {c.in_as(0, t)}, {c.out(0)});
+  if (c.in_rank(0) == 0) {  // a 0-d tensor reduces to itself (a norm: its magnitude)
+    const std::string op = c.op_name();
+    c.add(op == "norm_l1" || op == "norm_l2" ? "Abs" : "Identity", {c.in_as(0, t)}, {c.out(0)});
     return;
   }
   c.reduce(r.op, c.in_as(0, t), reduce_dims(c), c.attrs().b("keepdim"), c.out(0), r.axes_input_from);
@@ -703,7 +728,7 @@ void ex_softmax(C& c) {
 // ---- neural network ----
 
 // layer_norm over the last len(normalized_shape) dims: LayerNormalization from opset 17,
-// else mean, variance (population) and rsqrt.
+// else mean, variance (population) and sqrt.
 void ex_layer_norm(C& c) {
   const DType t = out_dt(c);
   const std::vector<int64_t>& ns = c.attrs().ints("normalized_shape");
@@ -714,7 +739,10 @@ void ex_layer_norm(C& c) {
   size_t next = 1;
   const std::string w = has_w ? c.in_as(next++, t) : "";
   const std::string b = has_b ? c.in_as(next++, t) : "";
-  if (c.opset() >= 17) {
+  // LayerNormalization's epsilon is a float attribute: float64 models whose eps float32
+  // cannot hold exactly take the decomposition, which carries it as a float64 constant.
+  const bool eps_fits = t != DType::Float64 || static_cast<double>(static_cast<float>(eps)) == eps;
+  if (c.opset() >= 17 && eps_fits) {
     const std::string scale = has_w ? w : c.const_tensor(full(ns, Scalar(1.0), TensorOptions(t)));
     std::vector<std::string> ins{x, scale};
     if (has_b) ins.push_back(b);
@@ -754,6 +782,28 @@ void ex_conv(C& c) {
 
 // max_pool2d's indices are flat within each (n, c) plane (PyTorch's); MaxPool's Indices are
 // flat over the whole NCHW tensor, so the planes' offsets are subtracted.
+// PyTorch's ceil_mode drops a last window that would start in the right padding; ONNX's
+// does not. Written as whichever of ONNX's modes gives the op's output size.
+int64_t pool_ceil_mode(C& c, const std::vector<int64_t>& dilation) {
+  const auto& in = c.in_meta(0).sizes;
+  const auto& out = c.out_meta(0).sizes;
+  const std::vector<int64_t>& k = c.attrs().ints("kernel");
+  const std::vector<int64_t>& st = c.attrs().ints("stride");
+  const std::vector<int64_t>& p = c.attrs().ints("padding");
+  const size_t r = in.size();
+  bool floor_ok = true, ceil_ok = true;
+  for (size_t d = 0; d < 2; ++d) {
+    const int64_t span = in[r - 2 + d] + 2 * p[d] - dilation[d] * (k[d] - 1) - 1;
+    const int64_t fl = span / st[d] + 1, ce = (span + st[d] - 1) / st[d] + 1;
+    floor_ok = floor_ok && fl == out[r - 2 + d];
+    ceil_ok = ceil_ok && ce == out[r - 2 + d];
+  }
+  if (c.attrs().b("ceil_mode") ? ceil_ok : floor_ok) return c.attrs().b("ceil_mode") ? 1 : 0;
+  if (floor_ok) return 0;
+  if (ceil_ok) return 1;
+  c.unsupported("ceil_mode gives an output size neither of ONNX's rounding modes gives");
+}
+
 void ex_max_pool(C& c) {
   const std::vector<int64_t>& p = c.attrs().ints("padding");
   const bool want_idx = c.output_used(1);
@@ -765,7 +815,7 @@ void ex_max_pool(C& c) {
   set_attr(n, "strides", c.attrs().ints("stride"));
   set_attr(n, "pads", std::vector<int64_t>{p[0], p[1], p[0], p[1]});
   set_attr(n, "dilations", c.attrs().ints("dilation"));
-  set_attr(n, "ceil_mode", int64_t{c.attrs().b("ceil_mode") ? 1 : 0});
+  set_attr(n, "ceil_mode", pool_ceil_mode(c, c.attrs().ints("dilation")));
   if (!want_idx) return;
   const auto& in = c.in_meta(0).sizes;
   const int64_t planes = in.size() == 4 ? in[0] * in[1] : in[0];
@@ -789,7 +839,7 @@ void ex_avg_pool(C& c) {
   set_attr(n, "kernel_shape", c.attrs().ints("kernel"));
   set_attr(n, "strides", c.attrs().ints("stride"));
   set_attr(n, "pads", std::vector<int64_t>{p[0], p[1], p[0], p[1]});
-  set_attr(n, "ceil_mode", int64_t{c.attrs().b("ceil_mode") ? 1 : 0});
+  set_attr(n, "ceil_mode", pool_ceil_mode(c, {1, 1}));
   set_attr(n, "count_include_pad", int64_t{c.attrs().b("count_include_pad") ? 1 : 0});
 }
 

@@ -237,21 +237,33 @@ onnxpb::NodeProto* ExportContext::reduce(const std::string& op_type, const std::
 std::string ExportContext::reshape(const std::string& x, const std::vector<int64_t>& in_shape,
                                    const std::vector<int64_t>& shape, const std::string& out) {
   std::vector<int64_t> s = shape;
-  if (dynamic() && !in_shape.empty() && !s.empty()) {
+  const bool has_zero = std::find(s.begin(), s.end(), 0) != s.end();
+  const std::string o = out.empty() ? fresh("reshape") : out;
+  if (has_zero) {
+    // An empty result: a 0 in Reshape's shape copies the input's dim unless allowzero (14).
+    if (opset() >= 14) {
+      onnxpb::NodeProto* n = add("Reshape", {x, const_i64(s)}, {o});
+      set_attr(n, "allowzero", int64_t{1});
+      return o;
+    }
+    for (size_t d = 0; d < s.size(); ++d)
+      if (s[d] == 0 && !(d < in_shape.size() && in_shape[d] == 0))
+        unsupported(concat("a reshape to ", shape_str(shape), " (an empty tensor) needs opset 14 (allowzero)"));
+  } else if (dynamic() && !in_shape.empty() && !s.empty()) {
     bool copied0 = false;
     for (size_t d = 0; d < s.size() && d < in_shape.size(); ++d)
-      if (s[d] == in_shape[d] && s[d] != 0) {
+      if (s[d] == in_shape[d]) {
         s[d] = 0;  // copy the input's dim: follows a symbolic one
         copied0 = copied0 || d == 0;
       }
     // The leading dim absorbed the batch ([N, S, C] -> [N*S, C]) or gave it back
     // ([N*S, C] -> [N, S, C]): let it be inferred.
-    if (!copied0 && std::find(s.begin(), s.end(), -1) == s.end() && s[0] != 0) s[0] = -1;
+    if (!copied0 && std::find(s.begin(), s.end(), -1) == s.end()) s[0] = -1;
   }
-  const std::string o = out.empty() ? fresh("reshape") : out;
   add("Reshape", {x, const_i64(s)}, {o});
   return o;
 }
+
 void ExportContext::unsupported(const std::string& why) const {
   throw_error(ErrorKind::NotImplemented,
               concat("ONNX export (opset ", opset(), "): Tessera op '", op_name(), "': ", why));
