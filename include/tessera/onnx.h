@@ -99,6 +99,9 @@ struct OpSupport {
   std::string exported_from;  // the Tessera ops it exports, e.g. "addmm"
 };
 TESSERA_API std::vector<OpSupport> supported_ops();
+// One row of docs/onnx.md's table: "| Gemm | 7 | matmul, ... | addmm |" (an operator only
+// export writes: "| Gelu | - | - | gelu |").
+TESSERA_API std::string ops_markdown_row(const OpSupport& s);
 // Whether the importer can take op_type at `opset`, and, when not, why ("" when it can).
 TESSERA_API std::string unsupported_reason(const std::string& op_type, int64_t opset);
 

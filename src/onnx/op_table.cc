@@ -1,6 +1,7 @@
 // The operator table: one entry per ONNX operator, its import function (the node's inputs
 // and attributes -> Tessera ops, by composition where Tessera has no single op), the
-// opsets it covers, and a slot for its export function (a later milestone). The rows live
+// opsets it covers, and its export function (export_ops.cc: Tessera ops -> this operator,
+// joined in below). The import rows live
 // beside their functions (import_math.cc, import_nn.cc, import_shape.cc,
 // import_resample.cc, import_rnn.cc); this file joins
 // them into one table sorted by operator name.
@@ -78,6 +79,13 @@ std::vector<OpSupport> supported_ops() {
   }
   std::sort(out.begin(), out.end(), [](const OpSupport& a, const OpSupport& b) { return a.onnx_op < b.onnx_op; });
   return out;
+}
+
+std::string ops_markdown_row(const OpSupport& s) {
+  const bool imports = s.since_opset > 0;
+  return tessera::detail::concat("| ", s.onnx_op, " | ", imports ? std::to_string(s.since_opset) : std::string("-"),
+                                 " | ", imports ? s.tessera : std::string("-"), " | ",
+                                 s.exported_from.empty() ? std::string("-") : s.exported_from, " |");
 }
 
 std::string unsupported_reason(const std::string& op_type, int64_t opset) {

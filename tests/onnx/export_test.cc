@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "onnx/proto/onnx_subset.pb.h"
 #include "tessera/graph.h"
@@ -213,6 +214,11 @@ TEST(OnnxExport, SupportedOpsListWhatExports) {
     if (s.onnx_op == "Gelu") gelu = s.exports && s.since_opset == 0;  // export only: newer than the importer
   }
   EXPECT_TRUE(gemm);
+  // docs/onnx.md holds the table as generated (tessera onnx-conformance --ops-markdown).
+  std::ifstream in(std::string(TESSERA_TEST_DIR) + "/../docs/onnx.md");
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const onnx::OpSupport& s : onnx::supported_ops())
+    EXPECT_NE(doc.find(onnx::ops_markdown_row(s)), std::string::npos) << "docs/onnx.md lacks: " << onnx::ops_markdown_row(s);
   EXPECT_TRUE(gelu);
   EXPECT_GE(exporting, 60u);
 }
