@@ -183,6 +183,31 @@ inline std::string export_module_to_bytes(nn::Module& module, const std::vector<
                                   example_inputs, with_module_names(module, options), summary);
 }
 
+// A compiled-graph file (CompiledFunction::save, load_compiled) as ONNX: its graph as saved.
+// A graph saved after the backend's passes may hold ops with no ONNX form (a frozen
+// graph's blocked convolutions): a NotImplementedError names them; save the graph with
+// CompileOptions::optimize = false to convert it.
+TESSERA_API ExportSummary export_compiled_file(const std::string& graph_path, const std::string& onnx_path,
+                                               const ExportOptions& options = {});
+
+// ---- inspection (`tessera inspect`): an ONNX file or a safetensors file ----
+struct FileReport {
+  std::string format;   // "onnx", "tessera compiled graph (safetensors)" or "safetensors"
+  std::string details;  // ONNX: "opset 17, IR 8, producer tessera"
+  std::vector<ValueInfo> inputs, outputs;  // models only
+  std::string op_histogram;                // operators (ONNX) or ops (a compiled graph) per count
+  size_t num_nodes = 0;
+  int64_t parameters = 0;  // elements of the float initializers (ONNX) / stored tensors
+  int64_t parameter_bytes = 0;
+  std::vector<std::pair<std::string, std::string>> tensors;  // safetensors: name, "[3, 4] f32"
+  // Floating-point operations of one run (a multiply-add counts 2; elementwise ops one per
+  // element; shapes and views none), with symbolic dims taken as 1; -1 when unknown
+  // (flops_note says why).
+  int64_t flops = -1;
+  std::string flops_note;
+};
+TESSERA_API FileReport inspect_file(const std::string& path);
+
 // ---- conformance: ONNX's backend node tests (tools: `tessera onnx-conformance`) ----
 // A case is a folder: model.onnx plus test_data_set_*/input_<i>.pb and output_<i>.pb.
 enum class CaseStatus { Pass, Fail, Unsupported };

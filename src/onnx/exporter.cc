@@ -384,10 +384,19 @@ onnxpb::ModelProto Exporter::run(ExportSummary* summary) {
     for (int o : n.outputs)
       if (names_[static_cast<size_t>(o)].empty()) names_[static_cast<size_t>(o)] = unique(concat("v", o));
     const ExportRow* row = find_export(n.op->name);
-    if (row == nullptr)
+    if (row == nullptr) {
+      // The ops of the backend's passes (blocked layouts, packed weights) exist only in
+      // optimized graphs: say where the plain graph comes from.
+      static const std::set<std::string> backend_ops{"to_blocked", "from_blocked", "pack_conv_weight",
+                                                     "conv2d_blocked", "max_pool2d_blocked"};
+      const bool backend = backend_ops.count(n.op->name) > 0;
       throw_error(ErrorKind::NotImplemented,
-                  concat("ONNX export (opset ", opt_.opset, "): Tessera op '", n.op->name,
-                         "' has no ONNX mapping (supported_ops() lists what exports)"));
+                  concat("ONNX export (opset ", opt_.opset, "): Tessera op '", n.op->name, "' has no ONNX mapping",
+                         backend ? ": it is made by the backend's graph passes; export the graph before them "
+                                   "(export_function/export_module trace afresh; a compiled-graph file saved with "
+                                   "CompileOptions::optimize = false, `tessera convert --no-optimize`)"
+                                 : " (supported_ops() lists what exports)"));
+    }
     if (opt_.opset < row->since_opset)
       throw_error(ErrorKind::NotImplemented,
                   concat("ONNX export (opset ", opt_.opset, "): Tessera op '", n.op->name, "' is written as ONNX ",

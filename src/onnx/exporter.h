@@ -91,6 +91,9 @@ void set_attr(onnxpb::NodeProto* n, const char* name, const std::string& v);
 void set_attr(onnxpb::NodeProto* n, const char* name, const std::vector<int64_t>& v);
 void set_attr_tensor(onnxpb::NodeProto* n, const char* name, const Tensor& t);
 
+// A graph as a serialized ModelProto (the exporter's core; the public functions trace first).
+std::string export_graph_to_bytes(const graph::Graph& g, const ExportOptions& options, ExportSummary* summary);
+
 // One export function: the Tessera op (OpDef name) it writes, as the ONNX operator
 // `onnx_op` (the import row it pairs with; a decomposition names its main operator), from
 // opset `since_opset` on.
