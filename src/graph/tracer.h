@@ -35,10 +35,17 @@ struct Trace {
 
 using TracedFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
+// Composites (ops with a decomposition and no kernel: linear, batch_norm...) are recorded
+// as the ops of their decomposition, each with its backward. A KeepWhole predicate that
+// answers true for a call records it as one node instead (its decomposition still runs,
+// unrecorded): ONNX export keeps the composites ONNX has an operator for. Such a graph is
+// for export only (the executor runs kernels, which those ops lack).
+using KeepWhole = std::function<bool(const ops::OpDef&, const ops::Attrs&)>;
+
 // Calls fn(inputs) once, eagerly, recording it. Errors of the function pass through; a
 // read of a computed tensor's value (item, to_vector) is an InvalidArgumentError naming
 // the op that computed it.
-Trace trace(const TracedFn& fn, const std::vector<Tensor>& inputs);
+Trace trace(const TracedFn& fn, const std::vector<Tensor>& inputs, const KeepWhole& keep_whole = nullptr);
 
 // Whether the calling thread is taking a trace (a compiled function called inside another
 // one's trace runs eagerly, and so is inlined into the outer graph).

@@ -559,11 +559,11 @@ void ex_squeeze(C& c) {
     c.add("Identity", {c.in(0)}, {c.out(0)});
     return;
   }
-  c.add("Identity", {c.squeeze(c.in(0), axes)}, {c.out(0)});
+  c.squeeze(c.in(0), axes, c.out(0));
 }
 
 void ex_unsqueeze(C& c) {
-  c.add("Identity", {c.unsqueeze(c.in(0), {wrap(c.attrs().i("dim"), c.out_rank(0))})}, {c.out(0)});
+  c.unsqueeze(c.in(0), {wrap(c.attrs().i("dim"), c.out_rank(0))}, c.out(0));
 }
 
 // ---- reductions ----
@@ -762,6 +762,46 @@ void ex_layer_norm(C& c) {
   c.add("Identity", {y}, {c.out(0)});
 }
 
+// batch_norm in eval mode (running statistics; training mode is traced decomposed, and
+// refused for writing them): BatchNormalization, scale and bias ones and zeros when absent.
+void ex_batch_norm(C& c) {
+  const DType t = out_dt(c);
+  if (!c.attrs().b("running_stats")) c.unsupported("batch statistics without running ones (training mode)");
+  const int64_t channels = c.in_meta(0).sizes.size() >= 2 ? c.in_meta(0).sizes[1] : 0;
+  if (c.in_rank(0) < 2) c.unsupported("an input of fewer than 2 dims");
+  size_t next = 1;
+  const std::string mean = c.in_as(next++, t), var = c.in_as(next++, t);
+  const std::string w = c.attrs().b("weight") ? c.in_as(next++, t)
+                                               : c.const_tensor(full({channels}, Scalar(1.0), TensorOptions(t)));
+  const std::string b = c.attrs().b("bias") ? c.in_as(next++, t)
+                                             : c.const_tensor(full({channels}, Scalar(0.0), TensorOptions(t)));
+  onnxpb::NodeProto* n = c.add("BatchNormalization", {c.in_as(0, t), w, b, mean, var}, {c.out(0)});
+  set_attr(n, "epsilon", c.attrs().f("eps"));
+  set_attr(n, "momentum", 1.0 - c.attrs().f("momentum"));  // ONNX weighs the running value
+}
+
+// linear(x, weight [out, in], bias): Gemm with transB for 2-D inputs, else MatMul with the
+// transposed weight and Add.
+void ex_linear(C& c) {
+  const DType t = out_dt(c);
+  const bool bias = c.attrs().b("bias");
+  const std::string x = c.in_as(0, t), w = c.in_as(1, t);
+  if (c.in_rank(0) == 2 && is_floating(t)) {
+    std::vector<std::string> ins{x, w};
+    if (bias) ins.push_back(c.in_as(2, t));
+    onnxpb::NodeProto* n = c.add("Gemm", ins, {c.out(0)});
+    set_attr(n, "transB", int64_t{1});
+    return;
+  }
+  onnxpb::NodeProto* tr = c.add("Transpose", {w}, {});
+  set_attr(tr, "perm", std::vector<int64_t>{1, 0});
+  if (!bias) {
+    c.add("MatMul", {x, tr->output(0)}, {c.out(0)});
+    return;
+  }
+  c.add("Add", {c.op1("MatMul", {x, tr->output(0)}), c.in_as(2, t)}, {c.out(0)});
+}
+
 void conv_common(C& c, onnxpb::NodeProto* n) {
   const auto& w = c.in_meta(1).sizes;
   set_attr(n, "kernel_shape", std::vector<int64_t>{w[2], w[3]});
@@ -875,6 +915,7 @@ std::vector<ExportRow> export_rows() {
       {"ArgMax", "argmax", ex_arg, 11},
       {"ArgMin", "argmin", ex_arg, 11},
       {"AveragePool", "avg_pool2d", ex_avg_pool, 11},
+      {"BatchNormalization", "batch_norm", ex_batch_norm, 9},
       {"Cast", "cast", ex_cast, 6},
       {"Ceil", "ceil", ex_unary, 6},
       {"Clip", "clamp", ex_clamp, 11},
@@ -903,6 +944,7 @@ std::vector<ExportRow> export_rows() {
       {"GatherElements", "gather", ex_gather, 11},
       {"Gelu", "gelu", ex_gelu, 11},
       {"Gemm", "addmm", ex_addmm, 11},
+      {"Gemm", "linear", ex_linear, 11},
       {"GlobalAveragePool", "global_avg_pool2d", ex_adaptive_pool, 1},
       {"AveragePool", "adaptive_avg_pool2d", ex_adaptive_pool, 11},
       {"Greater", "gt", ex_compare, 9},

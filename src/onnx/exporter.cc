@@ -207,17 +207,23 @@ std::string ExportContext::const_scalar(double v, DType dtype) {
   return ex_.initializer(t, fresh("scalar"));
 }
 std::string ExportContext::const_tensor(const Tensor& t) { return ex_.initializer(t, fresh("const")); }
-std::string ExportContext::unsqueeze(const std::string& x, const std::vector<int64_t>& axes) {
-  if (opset() >= 13) return op1("Unsqueeze", {x, const_i64(axes)});
-  onnxpb::NodeProto* n = add("Unsqueeze", {x}, {});
-  set_attr(n, "axes", axes);
-  return n->output(0);
+std::string ExportContext::unsqueeze(const std::string& x, const std::vector<int64_t>& axes, const std::string& out) {
+  const std::string o = out.empty() ? fresh("unsqueeze") : out;
+  if (opset() >= 13) {
+    add("Unsqueeze", {x, const_i64(axes)}, {o});
+  } else {
+    set_attr(add("Unsqueeze", {x}, {o}), "axes", axes);
+  }
+  return o;
 }
-std::string ExportContext::squeeze(const std::string& x, const std::vector<int64_t>& axes) {
-  if (opset() >= 13) return op1("Squeeze", {x, const_i64(axes)});
-  onnxpb::NodeProto* n = add("Squeeze", {x}, {});
-  set_attr(n, "axes", axes);
-  return n->output(0);
+std::string ExportContext::squeeze(const std::string& x, const std::vector<int64_t>& axes, const std::string& out) {
+  const std::string o = out.empty() ? fresh("squeeze") : out;
+  if (opset() >= 13) {
+    add("Squeeze", {x, const_i64(axes)}, {o});
+  } else {
+    set_attr(add("Squeeze", {x}, {o}), "axes", axes);
+  }
+  return o;
 }
 onnxpb::NodeProto* ExportContext::reduce(const std::string& op_type, const std::string& x,
                                          const std::vector<int64_t>& axes, bool keepdims, const std::string& out,
@@ -328,6 +334,18 @@ onnxpb::ModelProto Exporter::run(ExportSummary* summary) {
     }
   }
   dynamic_ = dynamic_ || opt_.dynamic_batch;
+  for (const auto& [name, dims] : opt_.dynamic_axes) {
+    int id = -1;
+    for (size_t i = 0; i < n_in; ++i)
+      if (in_names[i] == name) id = g_.inputs[i];
+    for (size_t i = 0; i < n_out; ++i)
+      if (out_names[i] == name) id = g_.outputs[i];
+    const size_t rank = g_.values[static_cast<size_t>(id)].meta.sizes.size();
+    for (const auto& [d, param] : dims)
+      TESSERA_CHECK(d >= 0 && static_cast<size_t>(d) < rank && !param.empty(), "ONNX export: dynamic_axes of '",
+                    name, "': dim ", d, " named '", param, "', but '", name, "' has ", rank,
+                    " dims (and a name must not be empty)");
+  }
 
   // Nodes that reach an output (writes were refused before, so liveness is plain).
   std::vector<bool> live(g_.nodes.size(), false);
@@ -444,9 +462,15 @@ std::string export_function_to_bytes(const FunctionToExport& fn, const std::vect
   TESSERA_CHECK(fn != nullptr, "ONNX export: the function is empty");
   // Traced without gradients, as an inference graph runs: composites record their fused
   // form where they have one, and no backward bookkeeping enters the graph.
+  // Composites with an export function of their own (linear as Gemm, batch_norm in eval
+  // mode as BatchNormalization, layer_norm) are recorded whole rather than decomposed.
+  auto keep_whole = [](const ops::OpDef& op, const ops::Attrs& attrs) {
+    if (detail::find_export(op.name) == nullptr) return false;
+    return std::string_view(op.name) != "batch_norm" || !attrs.b("training");
+  };
   graph::Trace t = [&] {
     NoGradGuard no_grad;
-    return graph::trace(fn, example_inputs);
+    return graph::trace(fn, example_inputs, keep_whole);
   }();
   return detail::export_graph_to_bytes(t.graph, options, summary);
 }

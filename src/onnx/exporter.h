@@ -67,8 +67,9 @@ class ExportContext {
   std::string const_scalar(double v, DType dtype);  // a 0-d tensor
   std::string const_tensor(const Tensor& t);
   // Squeeze/Unsqueeze/reductions take axes as an attribute or an input by opset.
-  std::string unsqueeze(const std::string& x, const std::vector<int64_t>& axes);
-  std::string squeeze(const std::string& x, const std::vector<int64_t>& axes);
+  // `out` empty: a fresh name.
+  std::string unsqueeze(const std::string& x, const std::vector<int64_t>& axes, const std::string& out = "");
+  std::string squeeze(const std::string& x, const std::vector<int64_t>& axes, const std::string& out = "");
   // A reduction `op_type` over `axes` (empty: all), axes as an input from `input_from`.
   onnxpb::NodeProto* reduce(const std::string& op_type, const std::string& x, const std::vector<int64_t>& axes,
                             bool keepdims, const std::string& out, int input_from);

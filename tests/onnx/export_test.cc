@@ -96,8 +96,12 @@ TEST(OnnxExport, FunctionWithSeveralInputsAndOutputs) {
   onnx::ExportOptions o;
   o.input_names = {"a", "b"};
   o.output_names = {"r", "m", "a_again"};
+  o.dynamic_axes = {{"a", {{0, "rows"}}}, {"r", {{0, "rows"}}}};
   onnx::Model m = onnx::import_model_from_bytes(onnx::export_function_to_bytes(fn, {a, b}, o));
   EXPECT_EQ(m.inputs()[0].name, "a");
+  EXPECT_EQ(m.inputs()[0].dims, (std::vector<int64_t>{-1, 4}));
+  EXPECT_EQ(m.inputs()[0].dim_names[0], "rows");
+  EXPECT_EQ(m.inputs()[1].dims, (std::vector<int64_t>{4}));
   EXPECT_EQ(m.outputs()[2].name, "a_again");
   const std::vector<Tensor> got = m.run({a, b}), want = fn({a, b});
   ASSERT_EQ(got.size(), 3u);
@@ -173,6 +177,13 @@ TEST(OnnxExport, ErrorsNameTheOpAndTheOpset) {
   bad.opset = 5;
   expect_error([&] { onnx::export_function_to_bytes([](const std::vector<Tensor>& in) { return in; }, {x}, bad); },
                ErrorKind::InvalidArgument, {"opset 5", "11 to 21"});
+  onnx::ExportOptions axes;
+  axes.dynamic_axes = {{"input_0", {{2, "n"}}}};
+  expect_error([&] { onnx::export_function_to_bytes([](const std::vector<Tensor>& in) { return in; }, {x}, axes); },
+               ErrorKind::InvalidArgument, {"dynamic_axes of 'input_0'", "dim 2", "has 2 dims"});
+  axes.dynamic_axes = {{"nope", {{0, "n"}}}};
+  expect_error([&] { onnx::export_function_to_bytes([](const std::vector<Tensor>& in) { return in; }, {x}, axes); },
+               ErrorKind::InvalidArgument, {"'nope'", "no input or output"});
   onnx::ExportOptions names;
   names.input_names = {"a", "b"};
   expect_error([&] { onnx::export_function_to_bytes([](const std::vector<Tensor>& in) { return in; }, {x}, names); },
