@@ -175,6 +175,19 @@ void ex_floor_divide(C& c) {
   c.add("Sub", {q, fix}, {c.out(0)});
 }
 
+// atan2(y, x): ONNX has no such operator: atan(y / x), moved by pi into the left half-plane
+// (by the sign of y), 0 at the origin.
+void ex_atan2(C& c) {
+  const DType t = out_dt(c);
+  const std::string y = c.in_as(0, t), x = c.in_as(1, t), zero = c.const_scalar(0, t);
+  const std::string q = c.op1("Atan", {c.op1("Div", {y, x})});
+  const std::string pi = c.const_scalar(M_PI, t);
+  const std::string left = c.op1("Where", {c.op1("Less", {y, zero}), c.op1("Sub", {q, pi}), c.op1("Add", {q, pi})});
+  const std::string moved = c.op1("Where", {c.op1("Less", {x, zero}), left, q});
+  const std::string origin = c.op1("And", {c.op1("Equal", {x, zero}), c.op1("Equal", {y, zero})});
+  c.add("Where", {origin, zero, moved}, {c.out(0)});
+}
+
 void ex_compare(C& c) {
   static const std::map<std::string, const char*> names{
       {"eq", "Equal"}, {"ne", "Equal"}, {"lt", "Less"}, {"le", "LessOrEqual"}, {"gt", "Greater"},
@@ -502,6 +515,35 @@ void ex_roll(C& c) {
 void ex_trilu(C& c) {
   onnxpb::NodeProto* n = c.add("Trilu", {c.in(0), c.const_i64_scalar(c.attrs().i("diagonal"))}, {c.out(0)});
   set_attr(n, "upper", int64_t{std::string(c.op_name()) == "triu" ? 1 : 0});
+}
+
+// diagonal(offset, dim1, dim2): the two dims moved last and flattened into one, then the
+// diagonal's positions gathered from it (a constant index list) as the last dim.
+void ex_diagonal(C& c) {
+  const auto& in = c.in_meta(0).sizes;
+  const int64_t rank = c.in_rank(0);
+  const int64_t d1 = wrap(c.attrs().i("dim1"), rank), d2 = wrap(c.attrs().i("dim2"), rank);
+  const int64_t off = c.attrs().i("offset");
+  std::vector<int64_t> perm, moved;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != d1 && d != d2) perm.push_back(d);
+  for (int64_t d : perm) moved.push_back(in[static_cast<size_t>(d)]);
+  perm.push_back(d1);
+  perm.push_back(d2);
+  const int64_t n = in[static_cast<size_t>(d1)], m = in[static_cast<size_t>(d2)];
+  std::vector<int64_t> transposed = moved;
+  transposed.push_back(n);
+  transposed.push_back(m);
+  onnxpb::NodeProto* tr = c.add("Transpose", {c.in(0)}, {});
+  set_attr(tr, "perm", perm);
+  std::vector<int64_t> flat_shape = moved;
+  flat_shape.push_back(n * m);
+  const std::string flat = c.reshape(tr->output(0), transposed, flat_shape);
+  const int64_t len = c.out_meta(0).sizes.back();
+  std::vector<int64_t> idx;
+  for (int64_t k = 0; k < len; ++k) idx.push_back((k + std::max<int64_t>(-off, 0)) * m + k + std::max<int64_t>(off, 0));
+  onnxpb::NodeProto* g = c.add("Gather", {flat, c.const_i64(idx)}, {c.out(0)});
+  set_attr(g, "axis", int64_t{-1});
 }
 
 void ex_view(C& c) {
@@ -913,6 +955,7 @@ std::vector<ExportRow> export_rows() {
       {"Add", "add", ex_binary, 7},
       {"And", "logical_and", ex_logical, 7},
       {"ArgMax", "argmax", ex_arg, 11},
+      {"Atan", "atan2", ex_atan2, 7},
       {"ArgMin", "argmin", ex_arg, 11},
       {"AveragePool", "avg_pool2d", ex_avg_pool, 11},
       {"BatchNormalization", "batch_norm", ex_batch_norm, 9},
@@ -941,6 +984,7 @@ std::vector<ExportRow> export_rows() {
       {"Floor", "floor_divide", ex_floor_divide, 10},
       {"Gather", "index_select", ex_index_select, 11},
       {"Gather", "select", ex_select, 11},
+      {"Gather", "diagonal", ex_diagonal, 11},
       {"GatherElements", "gather", ex_gather, 11},
       {"Gelu", "gelu", ex_gelu, 11},
       {"Gemm", "addmm", ex_addmm, 11},
