@@ -460,6 +460,9 @@ namespace tessera::onnx {
 std::string export_function_to_bytes(const FunctionToExport& fn, const std::vector<Tensor>& example_inputs,
                                      const ExportOptions& options, ExportSummary* summary) {
   TESSERA_CHECK(fn != nullptr, "ONNX export: the function is empty");
+  // Before running anything (the exporter checks the rest once the graph is there).
+  TESSERA_CHECK(options.opset >= 11 && options.opset <= 21, "ONNX export: opset ", options.opset,
+                " is not supported: export writes opsets 11 to 21");
   // Traced without gradients, as an inference graph runs: composites record their fused
   // form where they have one, and no backward bookkeeping enters the graph.
   // Composites with an export function of their own (linear as Gemm, batch_norm in eval

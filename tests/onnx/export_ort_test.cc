@@ -44,12 +44,14 @@ void save_case(const std::string& dir, const std::string& prefix, const std::vec
     save_npy(dir + "/" + prefix + ".output_" + std::to_string(i) + ".npy", outputs[i]);
 }
 
-void export_model(const std::string& dir, const std::string& name, nn::Module& net, Shape shape, int64_t b2) {
+void export_model(const std::string& dir, const std::string& name, nn::Module& net, Shape shape, int64_t b2,
+                  int64_t opset = 17) {
   net.eval();
   const Tensor x = randn(shape);
   shape[0] = b2;
   const Tensor x2 = randn(shape);
   onnx::ExportOptions o;
+  o.opset = opset;
   o.dynamic_batch = true;
   o.input_names = {"input"};
   o.output_names = {"output"};
@@ -72,8 +74,30 @@ TEST(OnnxExportOrt, ReferenceModelsPassCheckerAndMatchOnnxRuntime) {
   export_model(dir, "cnn28", *models::cnn28(), {2, 1, 28, 28}, 5);
   export_model(dir, "resnet18", *models::resnet18(), {1, 3, 224, 224}, 2);
   export_model(dir, "encoder", *models::encoder(), {2, 16, 256}, 3);
-  const std::string cmd =
-      python + " " + TESSERA_TEST_DIR + "/onnx/export_ort_check.py " + dir + " cnn28 resnet18 encoder 2>&1";
+  // The same at other opsets: the lowest export writes (attribute forms), the encoder's
+  // layer norm decomposed (before 17), and the newest.
+  export_model(dir, "cnn28_opset11", *models::cnn28(), {2, 1, 28, 28}, 3, 11);
+  export_model(dir, "encoder_opset13", *models::encoder(), {2, 16, 256}, 3, 13);
+  export_model(dir, "cnn28_opset21", *models::cnn28(), {2, 1, 28, 28}, 3, 21);
+  // Gelu is an operator from opset 20 (below: its erf form), tanh's approximation too.
+  {
+    const Tensor x = randn({4, 8}), x2 = randn({6, 8});
+    auto fn = [](const std::vector<Tensor>& in) {
+      return std::vector<Tensor>{add(gelu(in[0]), gelu(in[0], "tanh"))};
+    };
+    for (int64_t opset : {17, 20}) {
+      onnx::ExportOptions o;
+      o.opset = opset;
+      o.dynamic_batch = true;
+      const std::string name = "gelu_opset" + std::to_string(opset);
+      onnx::export_function(fn, {x}, dir + "/" + name + ".onnx", o);
+      save_case(dir, name, {x}, fn({x}));
+      save_case(dir, name + ".b2", {x2}, fn({x2}));
+    }
+  }
+  const std::string cmd = python + " " + TESSERA_TEST_DIR + "/onnx/export_ort_check.py " + dir +
+                          " cnn28 resnet18 encoder cnn28_opset11 encoder_opset13 cnn28_opset21 gelu_opset17"
+                          " gelu_opset20 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   ASSERT_NE(pipe, nullptr) << cmd;
   std::string out;
