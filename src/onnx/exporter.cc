@@ -467,13 +467,17 @@ std::string export_function_to_bytes(const FunctionToExport& fn, const std::vect
   // form where they have one, and no backward bookkeeping enters the graph.
   // Composites with an export function of their own (linear as Gemm, batch_norm in eval
   // mode as BatchNormalization, layer_norm) are recorded whole rather than decomposed.
-  auto keep_whole = [](const ops::OpDef& op, const ops::Attrs& attrs) {
+  graph::TraceOptions to;
+  to.keep_whole = [](const ops::OpDef& op, const ops::Attrs& attrs) {
     if (detail::find_export(op.name) == nullptr) return false;
     return std::string_view(op.name) != "batch_norm" || !attrs.b("training");
   };
+  // A train step (or a module in train mode updating running statistics) is stopped before
+  // its first write, so exporting it by mistake leaves the model as it was.
+  to.refuse_writes = "an ONNX model has no in-place updates: export the forward function (the model in eval mode)";
   graph::Trace t = [&] {
     NoGradGuard no_grad;
-    return graph::trace(fn, example_inputs, keep_whole);
+    return graph::trace(fn, example_inputs, to);
   }();
   return detail::export_graph_to_bytes(t.graph, options, summary);
 }

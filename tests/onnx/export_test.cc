@@ -15,6 +15,7 @@
 #include "tessera/nn/functional.h"
 #include "tessera/onnx.h"
 #include "tessera/ops.h"
+#include "tessera/optim.h"
 
 namespace {
 
@@ -188,12 +189,14 @@ TEST(OnnxExport, ErrorsNameTheOpAndTheOpset) {
   names.input_names = {"a", "b"};
   expect_error([&] { onnx::export_function_to_bytes([](const std::vector<Tensor>& in) { return in; }, {x}, names); },
                ErrorKind::InvalidArgument, {"2 input names for 1 inputs"});
-  // A graph that writes (an in-place update of a captured tensor) is no ONNX model.
+  // A graph that writes (an in-place update of a captured tensor) is no ONNX model; the
+  // write is refused before it happens.
   Tensor state = zeros({3, 3});
   expect_error([&] { onnx::export_function_to_bytes([&](const std::vector<Tensor>& in) {
                        state.add_(in[0]);
                        return std::vector<Tensor>{mul(state, 2.0)}; }, {x}); },
-               ErrorKind::NotImplemented, {"writes tensors"});
+               ErrorKind::NotImplemented, {"writes a tensor", "'add'", "nothing was changed", "eval mode"});
+  EXPECT_EQ(state.abs().sum().item<double>(), 0.0) << "the export wrote the captured tensor";
   // Dropout in train mode draws random numbers.
   expect_error([&] { onnx::export_function_to_bytes([](const std::vector<Tensor>& in) {
                        return std::vector<Tensor>{F::dropout(in[0], 0.5, true)}; }, {x}); },
@@ -214,6 +217,30 @@ TEST(OnnxExport, ErrorsNameTheOpAndTheOpset) {
   expect_error([&] { onnx::export_function([](const std::vector<Tensor>& in) { return in; }, {x},
                                            "/nonexistent-dir/x.onnx"); },
                ErrorKind::IO, {"/nonexistent-dir/x.onnx"});
+}
+
+// Exporting a compiled train step by mistake is refused before its optimizer runs: the
+// weights stay as they were.
+TEST(OnnxExport, TrainStepIsRefusedWithoutChangingTheModel) {
+  auto net = models::mlp();
+  optim::SGD opt(net->parameters());
+  CompiledFunction step = compile([&](const std::vector<Tensor>& in) {
+    opt.zero_grad();
+    Tensor loss = F::cross_entropy((*net)(in[0]), in[1]);
+    loss.backward();
+    opt.step();
+    return std::vector<Tensor>{loss};
+  });
+  const Tensor x = randn({4, 784}), y = tensor<int64_t>({1, 2, 3, 4});
+  std::vector<Tensor> before;
+  for (const Tensor& p : net->parameters()) before.push_back(p.clone());
+  EXPECT_THROW(onnx::export_compiled(step, {x, y}, testing::TempDir() + "never_step.onnx"), Error);
+  const std::vector<Tensor> after = net->parameters();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(rel_error(after[i], before[i]), 0.0) << i;
+  // Its model exports: the forward.
+  net->eval();
+  onnx::Model m = onnx::import_model_from_bytes(onnx::export_module_to_bytes(*net, {x}));
+  EXPECT_LT(rel_error(m.run({x}).at(0), (*net)(x)), 1e-6);
 }
 
 TEST(OnnxExport, SupportedOpsListWhatExports) {
