@@ -21,6 +21,7 @@
 // file, a NotImplementedError naming an operator (or attribute value) Tessera does not
 // support. Memory stays bounded by the file's own size and ImportOptions' limits.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
