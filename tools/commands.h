@@ -61,6 +61,22 @@ struct OnnxConformanceConfig {
 CLI::App* add_onnx_conformance_command(CLI::App& app, OnnxConformanceConfig& cfg);
 int run_onnx_conformance(const OnnxConformanceConfig& cfg);
 
+// tools/onnx_tools.cc: `tessera inspect FILE`, `tessera convert IN OUT`.
+struct InspectConfig {
+  std::string file;
+};
+CLI::App* add_inspect_command(CLI::App& app, InspectConfig& cfg);
+int run_inspect(const InspectConfig& cfg);
+struct ConvertConfig {
+  std::string input, output;
+  int64_t opset = 17;
+  int64_t batch = 1;
+  bool dynamic_batch = false;
+  bool no_optimize = false;
+};
+CLI::App* add_convert_command(CLI::App& app, ConvertConfig& cfg);
+int run_convert(const ConvertConfig& cfg);
+
 // tools/launch.cc: `tessera launch`. It takes its own options and then a command line to
 // run, which CLI11 hands over untouched (a prefix command): run_launch parses the rest.
 using Args = std::span<const std::string_view>;

@@ -37,16 +37,17 @@ CLI::App* add_onnx_conformance_command(CLI::App& app, OnnxConformanceConfig& cfg
                   "tests/onnx/expected_pass.txt) does not pass")
       ->type_name("FILE");
   cmd->add_flag("--ops-markdown", cfg.ops_markdown,
-                "print the importer's operator table as Markdown (docs/onnx.md) and exit");
+                "print the operator table (import and export) as Markdown (docs/onnx.md) and exit");
   return cmd;
 }
 
 int run_onnx_conformance(const OnnxConformanceConfig& cfg) {
   namespace ox = tessera::onnx;
   if (cfg.ops_markdown) {
-    std::cout << "| ONNX operator | since opset | Tessera |\n|---|---|---|\n";
+    std::cout << "| ONNX operator | import since opset | import: what it becomes | export: Tessera ops written as it |\n"
+                 "|---|---|---|---|\n";
     for (const ox::OpSupport& s : ox::supported_ops())
-      std::cout << "| " << s.onnx_op << " | " << s.since_opset << " | " << s.tessera << " |\n";
+      std::cout << ox::ops_markdown_row(s) << "\n";
     return 0;
   }
   std::string data = cfg.data.empty() ? ox::default_node_test_dir() : cfg.data;

@@ -5,7 +5,8 @@
 //   tessera <command> --help
 //
 // Commands: demo (here), train (train.cc), bench (runs tessera-bench, the workloads
-// binary, with the arguments that follow), board (board.cc). Each declares its options with a validator, so
+// binary, with the arguments that follow), board (board.cc), onnx-conformance, inspect and
+// convert (onnx_conformance.cc, onnx_tools.cc). Each declares its options with a validator, so
 // a malformed value (`--epochs abc`) is a usage error naming the option and the value.
 //
 // Failures end with an exit status per error kind (cli_errors.h, listed by --help): 2 bad
@@ -174,12 +175,16 @@ int main(int argc, char** argv) {
   CLI::App* board = add_board_command(app, board_cfg);
   OnnxConformanceConfig onnx_cfg;
   CLI::App* onnx_conf = add_onnx_conformance_command(app, onnx_cfg);
+  InspectConfig inspect_cfg;
+  CLI::App* inspect = add_inspect_command(app, inspect_cfg);
+  ConvertConfig convert_cfg;
+  CLI::App* convert = add_convert_command(app, convert_cfg);
   CLI::App* launch = app.add_subcommand(
       "launch", "starts N ranks of a distributed job (env for init_process_group), stops all if one\n"
                 "fails: tessera launch --nproc N [--nnodes M --node-rank K --master ADDR:PORT] CMD...");
   launch->prefix_command();  // its options, then the command line of the ranks, untouched
   launch->set_help_flag();   // run_launch answers --help (before the command)
-  for (CLI::App* c : {demo, train, board, onnx_conf}) c->allow_extras();
+  for (CLI::App* c : {demo, train, board, onnx_conf, inspect, convert}) c->allow_extras();
 
   try {
     if (int rc = parse_command_line(app, argc, argv, "tessera"); rc >= 0) return rc;
@@ -222,6 +227,14 @@ int main(int argc, char** argv) {
     if (app.got_subcommand(onnx_conf)) {
       if (int rc = reject_extras(*onnx_conf, "tessera onnx-conformance"); rc >= 0) return rc;
       return run_onnx_conformance(onnx_cfg);
+    }
+    if (app.got_subcommand(inspect)) {
+      if (int rc = reject_extras(*inspect, "tessera inspect"); rc >= 0) return rc;
+      return run_inspect(inspect_cfg);
+    }
+    if (app.got_subcommand(convert)) {
+      if (int rc = reject_extras(*convert, "tessera convert"); rc >= 0) return rc;
+      return run_convert(convert_cfg);
     }
     const std::vector<std::string> extra = app.remaining();
     if (!extra.empty() && !extra.front().starts_with("-")) {

@@ -81,6 +81,9 @@ class TESSERA_API CompiledFunction {
   // safetensors file; load_compiled runs it without the code that made it (docs/graph.md).
   // Meant for inference graphs (compile a module in eval mode, call it once, save).
   void save(const std::string& path) const;
+  // The function it traces (empty for a graph loaded by load_compiled): what ONNX export
+  // traces afresh, before the passes.
+  const Fn& function() const;
 
   struct Impl;
 

@@ -1,6 +1,8 @@
 #pragma once
-// ONNX import (docs/onnx.md): an .onnx file becomes a model Tessera runs eagerly, through
-// the op table like any other code, or compiled into a graph by tessera::compile.
+// ONNX import and export (docs/onnx.md). Import: an .onnx file becomes a model Tessera runs
+// eagerly, through the op table like any other code, or compiled into a graph by
+// tessera::compile. Export: any function, Module or compiled function, traced on example
+// inputs into a graph (docs/graph.md), becomes an ONNX model other runtimes run.
 //
 //   tessera::onnx::Model m = tessera::onnx::import_model("resnet18.onnx");
 //   std::vector<Tensor> y = m.run({x});                  // eager
@@ -19,6 +21,8 @@
 // file, a NotImplementedError naming an operator (or attribute value) Tessera does not
 // support. Memory stays bounded by the file's own size and ImportOptions' limits.
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +30,7 @@
 #include <vector>
 
 #include "tessera/graph.h"
+#include "tessera/nn/module.h"
 #include "tessera/tensor.h"
 
 namespace tessera::onnx {
@@ -91,11 +96,118 @@ struct OpSupport {
   std::string onnx_op;     // e.g. "Gemm"
   int since_opset = 7;     // the first opset the importer handles for it
   std::string tessera;     // what it becomes, e.g. "matmul, add (transA/transB: permute)"
-  bool exports = false;    // an export function exists (a later milestone)
+  bool exports = false;    // an export function writes Tessera ops as this operator
+  std::string exported_from;  // the Tessera ops it exports, e.g. "addmm"
 };
 TESSERA_API std::vector<OpSupport> supported_ops();
+// One row of docs/onnx.md's table: "| Gemm | 7 | matmul, ... | addmm |" (an operator only
+// export writes: "| Gelu | - | - | gelu |").
+TESSERA_API std::string ops_markdown_row(const OpSupport& s);
 // Whether the importer can take op_type at `opset`, and, when not, why ("" when it can).
 TESSERA_API std::string unsupported_reason(const std::string& op_type, int64_t opset);
+
+// ---- export: a traced graph as an ONNX ModelProto ----
+//
+//   auto net = tessera::models::resnet18();
+//   net->eval();
+//   tessera::onnx::ExportOptions o;
+//   o.dynamic_batch = true;                              // dim 0 of inputs/outputs: "batch"
+//   tessera::onnx::export_module(*net, {tessera::randn({1, 3, 224, 224})}, "r18.onnx", o);
+//
+// The function runs once on the example inputs, without gradients, while the tracer
+// records it (the graph before any optimization pass: plain ops, never the backend's
+// blocked layouts or fused kernels). Every node is written by its operator's export
+// function (supported_ops(): the same table as import), with its attributes converted;
+// the tensors it captured (weights, buffers, constants) become initializers. An op with no
+// export function, or none at the requested opset, is a NotImplementedError naming the
+// op and the opset; a graph that writes tensors (a train step) or draws random numbers is
+// refused too.
+struct ExportOptions {
+  // Of the default domain; 11 to 21. Composites use the operator the opset has
+  // (LayerNormalization from 17, Gelu from 20) and a decomposition below it.
+  int64_t opset = 17;
+  std::vector<std::string> input_names;   // default input_0, input_1, ...
+  std::vector<std::string> output_names;  // default output_0, ...
+  // Symbolic dims: input or output name -> {dim -> dim_param}, as torch.onnx's dynamic_axes.
+  std::map<std::string, std::map<int64_t, std::string>> dynamic_axes;
+  // Shorthand: dim 0 of every input and output is the symbolic "batch". Shapes the graph
+  // spells out (a Reshape's target, an Expand's) keep dims equal to their input's as
+  // copies, so they follow the batch.
+  bool dynamic_batch = false;
+  // Names for initializers: a captured tensor that is one of these (the same tensor) is
+  // written under its name ("conv1.weight"), others as "const_<n>". export_module fills
+  // it from the module's parameters and buffers.
+  std::vector<std::pair<std::string, Tensor>> tensor_names;
+  std::string producer_name = "tessera";
+  std::string graph_name = "tessera_graph";
+};
+
+// What the exporter wrote, for callers that want to look (tests, `tessera convert`).
+struct ExportSummary {
+  int64_t opset = 0;
+  size_t num_nodes = 0;
+  size_t num_initializers = 0;
+  std::string op_histogram;  // ONNX nodes per operator, e.g. "Conv: 2, Relu: 3" (sorted)
+};
+
+using FunctionToExport = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+
+// The ModelProto's bytes (serialized protobuf).
+TESSERA_API std::string export_function_to_bytes(const FunctionToExport& fn, const std::vector<Tensor>& example_inputs,
+                                                 const ExportOptions& options = {},
+                                                 ExportSummary* summary = nullptr);
+// The same, written to `path` (an IOError when it cannot be written).
+TESSERA_API ExportSummary export_function(const FunctionToExport& fn, const std::vector<Tensor>& example_inputs,
+                                          const std::string& path, const ExportOptions& options = {});
+// A compiled function's graph: its function traced afresh on the example inputs (before
+// the passes, whatever the cache holds). A loaded graph (load_compiled) has no function
+// to trace: an InvalidArgumentError.
+TESSERA_API ExportSummary export_compiled(const CompiledFunction& f, const std::vector<Tensor>& example_inputs,
+                                          const std::string& path, const ExportOptions& options = {});
+
+// A module's forward (forward_multi), initializers named after its parameters and buffers.
+// Export in the mode to be served (eval() for inference: dropout off, batch norm's running
+// statistics).
+inline ExportOptions with_module_names(nn::Module& module, ExportOptions options) {
+  for (auto& p : module.named_parameters()) options.tensor_names.push_back(p);
+  for (auto& b : module.named_buffers()) options.tensor_names.push_back(b);
+  return options;
+}
+inline ExportSummary export_module(nn::Module& module, const std::vector<Tensor>& example_inputs,
+                                   const std::string& path, const ExportOptions& options = {}) {
+  return export_function([&module](const std::vector<Tensor>& in) { return module(in); },
+                         example_inputs, path, with_module_names(module, options));
+}
+inline std::string export_module_to_bytes(nn::Module& module, const std::vector<Tensor>& example_inputs,
+                                          const ExportOptions& options = {}, ExportSummary* summary = nullptr) {
+  return export_function_to_bytes([&module](const std::vector<Tensor>& in) { return module(in); },
+                                  example_inputs, with_module_names(module, options), summary);
+}
+
+// A compiled-graph file (CompiledFunction::save, load_compiled) as ONNX: its graph as saved.
+// A graph saved after the backend's passes may hold ops with no ONNX form (a frozen
+// graph's blocked convolutions): a NotImplementedError names them; save the graph with
+// CompileOptions::optimize = false to convert it.
+TESSERA_API ExportSummary export_compiled_file(const std::string& graph_path, const std::string& onnx_path,
+                                               const ExportOptions& options = {});
+
+// ---- inspection (`tessera inspect`): an ONNX file or a safetensors file ----
+struct FileReport {
+  std::string format;   // "onnx", "tessera compiled graph (safetensors)" or "safetensors"
+  std::string details;  // ONNX: "opset 17, IR 8, producer tessera"
+  std::vector<ValueInfo> inputs, outputs;  // models only
+  std::string op_histogram;                // operators (ONNX) or ops (a compiled graph) per count
+  size_t num_nodes = 0;
+  int64_t parameters = 0;  // elements of the float initializers (ONNX) / stored tensors
+  int64_t parameter_bytes = 0;
+  std::vector<std::pair<std::string, std::string>> tensors;  // safetensors: name, "[3, 4] f32"
+  // Floating-point operations of one run (a multiply-add counts 2; elementwise ops one per
+  // element; shapes and views none), with symbolic dims taken as 1; -1 when unknown
+  // (flops_note says why).
+  int64_t flops = -1;
+  std::string flops_note;
+};
+TESSERA_API FileReport inspect_file(const std::string& path);
 
 // ---- conformance: ONNX's backend node tests (tools: `tessera onnx-conformance`) ----
 // A case is a folder: model.onnx plus test_data_set_*/input_<i>.pb and output_<i>.pb.

@@ -245,6 +245,8 @@ void CompiledFunction::save(const std::string& path) const {
   graph::save_graph(last->graph(), path);
 }
 
+const CompiledFunction::Fn& CompiledFunction::function() const { return impl_->fn; }
+
 CompiledFunction compile(CompiledFunction::Fn fn, CompileOptions options) {
   return CompiledFunction(std::move(fn), options);
 }

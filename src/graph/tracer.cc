@@ -19,6 +19,7 @@ class TraceState final : public detail::TraceObserver {
   Graph graph;
   std::vector<Guard> guards;
   int depth = 0;  // > 0 while the backend of a recorded call runs (its reads are kernels')
+  TraceOptions options;  // composites kept whole, writes refused (export)
 
   void bind_input(const Tensor& t, int index) {
     Value v;
@@ -110,7 +111,13 @@ class TracerLayer final : public ops::DispatchLayer {
     TraceState& s = *t_state;
     // A composite without a fused kernel runs its decomposition: the ops it calls are
     // recorded instead (each with its own backward, which a training graph needs).
-    if (c.op.decompose != nullptr && ops::find_kernel(c.op, Device::CPU) == nullptr) return below(c);
+    if (c.op.decompose != nullptr && ops::find_kernel(c.op, Device::CPU) == nullptr &&
+        !(s.options.keep_whole && s.options.keep_whole(c.op, c.attrs)))
+      return below(c);
+    if (!s.options.refuse_writes.empty() && (c.out.defined() || c.op.mutates != 0))
+      throw_error(ErrorKind::NotImplemented, detail::concat("the traced function writes a tensor (op '", c.op.name,
+                                                            "', refused before it ran: nothing was changed); ",
+                                                            s.options.refuse_writes));
     Node n;
     n.op = &c.op;
     n.attrs = c.attrs;
@@ -147,11 +154,12 @@ void install_tracer() {
 
 bool is_tracing() { return t_state != nullptr; }
 
-Trace trace(const TracedFn& fn, const std::vector<Tensor>& inputs) {
+Trace trace(const TracedFn& fn, const std::vector<Tensor>& inputs, const TraceOptions& options) {
   ops::ensure_registered();
   install_tracer();
   TESSERA_CHECK(t_state == nullptr, "compile: a trace is already being taken on this thread");
   TraceState s;
+  s.options = options;
   for (size_t i = 0; i < inputs.size(); ++i) {
     TESSERA_CHECK(inputs[i].defined(), "compile: input ", i, " is an undefined tensor");
     s.bind_input(inputs[i], static_cast<int>(i));

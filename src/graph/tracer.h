@@ -12,6 +12,7 @@
 //   - anything else (parameters, optimizer state, constants the code built): a Captured
 //     value, the tensor held by reference (its later writes show in later runs).
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "graph/ir.h"
@@ -35,10 +36,25 @@ struct Trace {
 
 using TracedFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
+// Composites (ops with a decomposition and no kernel: linear, batch_norm...) are recorded
+// as the ops of their decomposition, each with its backward. A KeepWhole predicate that
+// answers true for a call records it as one node instead (its decomposition still runs,
+// unrecorded): ONNX export keeps the composites ONNX has an operator for. Such a graph is
+// for export only (the executor runs kernels, which those ops lack).
+using KeepWhole = std::function<bool(const ops::OpDef&, const ops::Attrs&)>;
+
+struct TraceOptions {
+  KeepWhole keep_whole;
+  // Non-empty: an op that writes a tensor (in place, an optimizer's update, a running
+  // statistic) throws NotImplementedError naming it, followed by this text, before it runs:
+  // a trace for export must not change the model.
+  std::string refuse_writes;
+};
+
 // Calls fn(inputs) once, eagerly, recording it. Errors of the function pass through; a
 // read of a computed tensor's value (item, to_vector) is an InvalidArgumentError naming
 // the op that computed it.
-Trace trace(const TracedFn& fn, const std::vector<Tensor>& inputs);
+Trace trace(const TracedFn& fn, const std::vector<Tensor>& inputs, const TraceOptions& options = {});
 
 // Whether the calling thread is taking a trace (a compiled function called inside another
 // one's trace runs eagerly, and so is inlined into the outer graph).

@@ -1,7 +1,7 @@
 #pragma once
 // The ONNX importer's inside: what a per-op import function sees of a node (NodeContext),
 // and the operator table (op_table.cc) that maps each ONNX operator to its import function
-// and, in a later milestone, its export function.
+// and its export function (exporter.h, export_ops.cc).
 //
 // Import functions run when the model runs, on the node's actual input tensors, through
 // Tessera's public ops: eagerly they compute, under tessera::compile the tracer records
@@ -94,9 +94,10 @@ class NodeContext {
 
 // The outputs of a node, in order (undefined for an optional output not computed).
 using ImportFn = std::vector<Tensor> (*)(NodeContext& ctx);
-// Export is a later milestone (issue 10): the table keeps a slot per op so each mapping's
-// two directions sit side by side.
-struct ExportContext;
+// The export side (exporter.h): writes a Tessera graph node as ONNX nodes; each operator's
+// row holds the function of the Tessera op that maps to it, so both directions sit side by
+// side.
+class ExportContext;
 using ExportFn = void (*)(ExportContext& ctx);
 
 struct OpEntry {

@@ -1,6 +1,7 @@
 // The operator table: one entry per ONNX operator, its import function (the node's inputs
 // and attributes -> Tessera ops, by composition where Tessera has no single op), the
-// opsets it covers, and a slot for its export function (a later milestone). The rows live
+// opsets it covers, and its export function (export_ops.cc: Tessera ops -> this operator,
+// joined in below). The import rows live
 // beside their functions (import_math.cc, import_nn.cc, import_shape.cc,
 // import_resample.cc, import_rnn.cc); this file joins
 // them into one table sorted by operator name.
@@ -11,6 +12,7 @@
 // at 11, TopK's k at 10), Softmax's 2-D coercion before 13, and so on.
 #include <algorithm>
 
+#include "onnx/exporter.h"
 #include "onnx/import_util.h"
 #include "tessera/error.h"
 #include "tessera/onnx.h"
@@ -29,6 +31,16 @@ const std::vector<OpEntry>& op_table() {
     for (size_t i = 1; i < t.size(); ++i)
       TESSERA_INTERNAL_ASSERT(std::string_view(t[i - 1].onnx_op) != t[i].onnx_op, "ONNX operator ", t[i].onnx_op,
                               " has two rows in the import table");
+    // The export side (export_ops.cc): each row's slot holds the function that writes the
+    // Tessera op whose OpDef names this operator (else the first that writes it).
+    for (OpEntry& e : t) {
+      for (const ExportRow& r : export_rows()) {
+        if (std::string_view(r.onnx_op) != e.onnx_op) continue;
+        const ops::OpDef* def = ops::find_op(r.tessera_op);
+        const bool own = def != nullptr && def->onnx_op != nullptr && std::string_view(def->onnx_op) == e.onnx_op;
+        if (e.export_fn == nullptr || own) e.export_fn = r.fn;
+      }
+    }
     return t;
   }();
   return table;
@@ -47,9 +59,33 @@ namespace tessera::onnx {
 
 std::vector<OpSupport> supported_ops() {
   std::vector<OpSupport> out;
-  for (const detail::OpEntry& e : detail::op_table())
-    out.push_back({e.onnx_op, e.since_opset, e.tessera, e.export_fn != nullptr});
+  ops::ensure_registered();
+  const std::vector<detail::ExportRow> rows = detail::export_rows();
+  for (const detail::OpEntry& e : detail::op_table()) {
+    std::string from;
+    for (const detail::ExportRow& r : rows)
+      if (std::string_view(r.onnx_op) == e.onnx_op) from += tessera::detail::concat(from.empty() ? "" : ", ", r.tessera_op);
+    out.push_back({e.onnx_op, e.since_opset, e.tessera, e.export_fn != nullptr, from});
+  }
+  // Operators export writes that the importer does not read (newer than its opsets).
+  for (const detail::ExportRow& r : rows) {
+    if (detail::find_op_entry(r.onnx_op) != nullptr) continue;
+    auto it = std::find_if(out.begin(), out.end(), [&](const OpSupport& s) { return s.onnx_op == r.onnx_op; });
+    if (it == out.end()) {
+      out.push_back({r.onnx_op, 0, "", true, r.tessera_op});
+    } else {
+      it->exported_from += tessera::detail::concat(", ", r.tessera_op);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const OpSupport& a, const OpSupport& b) { return a.onnx_op < b.onnx_op; });
   return out;
+}
+
+std::string ops_markdown_row(const OpSupport& s) {
+  const bool imports = s.since_opset > 0;
+  return tessera::detail::concat("| ", s.onnx_op, " | ", imports ? std::to_string(s.since_opset) : std::string("-"),
+                                 " | ", imports ? s.tessera : std::string("-"), " | ",
+                                 s.exported_from.empty() ? std::string("-") : s.exported_from, " |");
 }
 
 std::string unsupported_reason(const std::string& op_type, int64_t opset) {

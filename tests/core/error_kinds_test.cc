@@ -598,6 +598,16 @@ TEST(ErrorKinds, CliBadInputsFailWithTheirStatus) {
        "label 1 is 12"},
       {"--data images of the wrong shape", cli, {"train", "--data", bad_shape, "--out", out},
        kInvalid, "expected u8 [N, 28, 28]"},
+      // inspect / convert (tools/onnx_tools.cc)
+      {"inspect without a file", cli, {"inspect"}, kUsage, "file is required"},
+      {"inspect a missing file", cli, {"inspect", dir + "/no-such.onnx"}, kIO, "no-such.onnx"},
+      {"inspect a file that is no model", cli, {"inspect", a_file}, kInvalid, "do not parse as a ModelProto"},
+      {"convert between unknown formats", cli, {"convert", a_file, dir + "/x.onnx"}, kUsage,
+       "converts .onnx to .safetensors or .safetensors to .onnx"},
+      {"convert --opset 3", cli, {"convert", a_file, dir + "/x.onnx", "--opset", "3"}, kUsage,
+       "--opset: expected an opset from 11 to 21, got '3'"},
+      {"convert a missing ONNX file", cli, {"convert", dir + "/no-such.onnx", dir + "/x.safetensors"}, kIO,
+       "no-such.onnx"},
       {"tessera-bench --iters abc", bench, {"--iters", "abc"}, kUsage, "--iters"},
       {"tessera-bench unknown workload", bench, {"--workload", "nope"}, kUsage,
        "unknown workload 'nope'"},
@@ -657,6 +667,9 @@ TEST(ErrorKinds, CliHelpForEveryCommand) {
       {cli, {"board", "--help"}, {"Usage: tessera board", "--logdir DIR", "--port N=6006",
                                   "--host ADDR=127.0.0.1"}},
       {bench, {"--help"}, {"Usage: tessera-bench", "--minutes M"}},
+      {cli, {"onnx-conformance", "--help"}, {"Usage: tessera onnx-conformance", "--filter REGEX"}},
+      {cli, {"inspect", "--help"}, {"Usage: tessera inspect", "FILE", "FLOPs"}},
+      {cli, {"convert", "--help"}, {"Usage: tessera convert", "--opset N", "--dynamic-batch", "--no-optimize"}},
   };
   for (const HelpCase& c : cases) {
     const CliResult r = run(c.binary, c.args);
