@@ -57,7 +57,13 @@ data::Transform as_transform(py::handle t) {
   if (py::isinstance<data::Compose>(t)) return t.cast<data::Compose>();
   if (py::isinstance<data::ToTensor>(t)) return t.cast<data::ToTensor>();
   if (!PyCallable_Check(t.ptr())) throw py::type_error("transform: expected a callable");
-  auto fn = std::make_shared<py::object>(py::reinterpret_borrow<py::object>(t));
+  // Released under the GIL: the last copy of the transform may go on a loader thread (a
+  // dataset holding it, freed by a worker), where a bare py::object would decref unlocked.
+  std::shared_ptr<py::object> fn(new py::object(py::reinterpret_borrow<py::object>(t)), [](py::object* o) {
+    if (!Py_IsInitialized()) return;
+    py::gil_scoped_acquire g;
+    delete o;
+  });
   return [fn](const Tensor& x, Generator&) -> Tensor {
     py::gil_scoped_acquire g;
     return to_tensor((*fn)(x));
@@ -173,10 +179,12 @@ void init_data(py::module_& m) {
              return data::Compose(std::move(v));
            }),
            py::arg("transforms"))
-      .def("__call__", [](const data::Compose& c, const Tensor& x) {
+      .def("__call__", [](const data::Compose& c, py::handle pic) {
+        // Arrays too, as torchvision's Compose([ToTensor(), ...]) takes them.
+        Tensor x = to_tensor(pic);
         Generator g;
         return c(x, g);
-      });
+      }, py::arg("pic"));
 
   py::class_<LoaderIter>(d, "_LoaderIterator")
       .def("__iter__", [](py::object self) { return self; })
