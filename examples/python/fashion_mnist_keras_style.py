@@ -10,8 +10,9 @@ import argparse
 
 import tessera
 from tessera import nn, optim, train
-from tessera.utils.data import DataLoader, Normalize
+from tessera.utils.data import DataLoader
 from tessera.datasets import FashionMNIST
+from tessera.transforms import Normalize, ToTensor
 
 
 class PrintBest(train.Callback):
@@ -35,9 +36,11 @@ def main():
     tessera.manual_seed(args.seed)
     model = tessera.models.cnn28()
     normalize = Normalize(0.2860, 0.3530)
-    train_data = DataLoader(FashionMNIST(train=True), batch_size=64, shuffle=True, seed=args.seed,
-                            transform=normalize)
-    test_data = DataLoader(FashionMNIST(train=False), batch_size=256, transform=normalize)
+    # ToTensor in the dataset makes the stored bytes floats in [0, 1], as the CLI's loader.
+    train_data = DataLoader(FashionMNIST(train=True, transform=ToTensor()), batch_size=64,
+                            shuffle=True, seed=args.seed, transform=normalize)
+    test_data = DataLoader(FashionMNIST(train=False, transform=ToTensor()), batch_size=256,
+                           transform=normalize)
 
     model.compile(optimizer=optim.Adam(model.parameters(), lr=args.lr),
                   loss=nn.CrossEntropyLoss(), metrics=["accuracy"])

@@ -98,6 +98,14 @@ class TESSERA_API RandomHorizontalFlip {
   double p_;
 };
 
+// torchvision's ToTensor for images stored as arrays: [H, W] becomes [1, H, W] and
+// [H, W, C] (channels last, as image files and NumPy hold them) becomes [C, H, W]; u8
+// pixels become f32 in [0, 1] (divided by 255), other dtypes keep their values and dtype.
+class TESSERA_API ToTensor {
+ public:
+  Tensor operator()(const Tensor& x, Generator& gen) const;
+};
+
 // Applies transforms in order, all drawing from the same generator.
 class TESSERA_API Compose {
  public:
@@ -212,6 +220,35 @@ class TESSERA_API FashionMNIST : public Dataset {
 
  private:
   Tensor images_, labels_;
+};
+
+// torchvision's MNIST and FashionMNIST datasets: example i is (image, label) with the image
+// as stored, u8 [28, 28] (the pixels of torchvision's PIL image), through `transform` when
+// one is given (ToTensor() makes it f32 [1, 28, 28] in [0, 1]), and the label an int64 0-d
+// tensor, through `target_transform` when given. The transforms draw from the default
+// generator, as torchvision's draw from torch's; per-epoch reproducible random
+// augmentation belongs in DataLoaderOptions::transform. Nothing is ever downloaded.
+// Files (gzip'd or not) are looked for in `root`, then in root/<Name>/raw (torchvision's
+// download layout); with `root` empty in $TESSERA_MNIST (MNIST) or $TESSERA_FASHION_MNIST
+// then /usr/share/datasets/fashion-mnist (FashionMNIST, Debian's dataset-fashion-mnist).
+class TESSERA_API MNIST : public Dataset {
+ public:
+  enum class Kind { MNIST, FashionMNIST };
+  explicit MNIST(const std::string& root = "", bool train = true, Transform transform = {},
+                 Transform target_transform = {}, Kind kind = Kind::MNIST);
+  int64_t size() const override { return labels_.size(0); }
+  Example get(int64_t index) const override;
+  // The whole split: images UInt8 [N, 28, 28], labels Int64 [N].
+  const Tensor& images() const { return images_; }
+  const Tensor& labels() const { return labels_; }
+  Kind kind() const { return kind_; }
+  // The digits "0 - zero", ... or FashionMNIST::class_names(), indexed by label.
+  const std::vector<std::string>& class_names() const;
+
+ private:
+  Tensor images_, labels_;
+  Transform transform_, target_transform_;
+  Kind kind_;
 };
 
 // A numeric CSV file as a float32 [rows, columns] tensor. `header`: the first line holds

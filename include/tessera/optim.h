@@ -192,6 +192,27 @@ class TESSERA_API Adagrad : public Optimizer {
   void init_state(const ParamGroup& group, const Tensor& param, ParamState& state) override;
 };
 
+// Adadelta (Zeiler 2012, "ADADELTA: an adaptive learning rate method"): per-element steps
+// from running averages of squared gradients (square_avg) and squared updates
+// (acc_delta), scaled by lr (PyTorch's default 1.0 is the paper's method).
+struct AdadeltaOptions {
+  double lr = 1.0;
+  double rho = 0.9;
+  double eps = 1e-6;
+  double weight_decay = 0;
+};
+class TESSERA_API Adadelta : public Optimizer {
+ public:
+  Adadelta(std::vector<Tensor> params, AdadeltaOptions options = {});
+  Adadelta(std::vector<ParamGroup> groups, AdadeltaOptions defaults = {});
+  std::string name() const override { return "Adadelta"; }
+
+ protected:
+  void update(const ParamGroup& group, Tensor& param, const Tensor& grad,
+              ParamState& state) override;
+  std::vector<std::string> buffer_names(const ParamGroup& group) const override;
+};
+
 // ---------------------------------------------------------------- gradient clipping
 
 // Scales all gradients together so their joint norm is at most max_norm; returns the norm

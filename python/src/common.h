@@ -164,6 +164,20 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype);
 DType dtype_from_numpy(const py::dtype& dt);
 py::dtype numpy_dtype(DType dtype);
 
+// torch.device's counterpart: a device type ("cpu", "cuda", "mps") and an optional index.
+// Scripts name devices; Tessera runs on the CPU, so `.to()` accepts "cpu" only and any
+// other device is a ValueError there (constructing one is fine, as in PyTorch).
+struct PyDevice {
+  std::string type;
+  int64_t index = -1;  // -1: none given
+  std::string str() const { return index < 0 ? type : type + ":" + std::to_string(index); }
+};
+// The device a `.to()` argument names (a str or a tessera.device), or nullopt when it is
+// something else (a dtype).
+std::optional<std::string> device_name(py::handle h);
+// Refuses every device but the CPU, naming it.
+void check_cpu_device(const std::string& device, const char* who);
+
 // "tessera.float32" (the dtype's Python name).
 std::string dtype_repr(DType dtype);
 

@@ -55,8 +55,15 @@ data::Transform as_transform(py::handle t) {
   if (py::isinstance<data::RandomCrop>(t)) return t.cast<data::RandomCrop>();
   if (py::isinstance<data::RandomHorizontalFlip>(t)) return t.cast<data::RandomHorizontalFlip>();
   if (py::isinstance<data::Compose>(t)) return t.cast<data::Compose>();
+  if (py::isinstance<data::ToTensor>(t)) return t.cast<data::ToTensor>();
   if (!PyCallable_Check(t.ptr())) throw py::type_error("transform: expected a callable");
-  auto fn = std::make_shared<py::object>(py::reinterpret_borrow<py::object>(t));
+  // Released under the GIL: the last copy of the transform may go on a loader thread (a
+  // dataset holding it, freed by a worker), where a bare py::object would decref unlocked.
+  std::shared_ptr<py::object> fn(new py::object(py::reinterpret_borrow<py::object>(t)), [](py::object* o) {
+    if (!Py_IsInitialized()) return;
+    py::gil_scoped_acquire g;
+    delete o;
+  });
   return [fn](const Tensor& x, Generator&) -> Tensor {
     py::gil_scoped_acquire g;
     return to_tensor((*fn)(x));
@@ -106,6 +113,39 @@ void init_data(py::module_& m) {
       .def_property_readonly("targets", &data::FashionMNIST::labels)
       .def_property_readonly_static("classes", [](py::handle) { return data::FashionMNIST::class_names(); });
 
+  // torchvision's MNIST / FashionMNIST (tessera.datasets subclasses this with the kind
+  // fixed): raw u8 [28, 28] images through the given transforms, all in C++ when the
+  // transforms are Tessera's, so the loader never enters Python per example.
+  py::class_<data::MNIST, data::Dataset, std::shared_ptr<data::MNIST>>(d, "MNIST")
+      .def(py::init([](const std::string& root, bool train, py::handle transform, py::handle target_transform,
+                       bool download, const std::string& kind) {
+             if (kind != "mnist" && kind != "fashion")
+               throw py::value_error("MNIST: kind must be 'mnist' or 'fashion', got '" + kind + "'");
+             // `download` is accepted for torchvision's signature; the files must be here
+             // already (a missing file's error says so), as nothing is ever downloaded.
+             (void)download;
+             data::Transform tf = as_transform(transform), ttf = as_transform(target_transform);
+             py::gil_scoped_release r;
+             return std::make_shared<data::MNIST>(
+                 root, train, std::move(tf), std::move(ttf),
+                 kind == "mnist" ? data::MNIST::Kind::MNIST : data::MNIST::Kind::FashionMNIST);
+           }),
+           py::arg("root") = "", py::arg("train") = true, py::arg("transform") = py::none(),
+           py::arg("target_transform") = py::none(), py::arg("download") = false, py::kw_only(),
+           py::arg("kind") = "mnist")
+      .def_property_readonly("data", &data::MNIST::images)
+      .def_property_readonly("targets", &data::MNIST::labels)
+      .def_property_readonly("classes", &data::MNIST::class_names);
+  py::class_<data::ToTensor>(d, "ToTensor")
+      .def(py::init<>())
+      .def("__call__", [](const data::ToTensor& t, py::handle pic) {
+        // A NumPy array or anything array-like (torchvision takes PIL images and arrays).
+        Tensor x = to_tensor(pic);
+        py::gil_scoped_release r;
+        Generator g;
+        return t(x, g);
+      }, py::arg("pic"))
+      .def("__repr__", [](const data::ToTensor&) { return "ToTensor()"; });
   py::class_<data::Normalize>(d, "Normalize")
       .def(py::init([](py::handle mean, py::handle std) {
              auto vec = [](py::handle h) {
@@ -130,16 +170,21 @@ void init_data(py::module_& m) {
         return c(x, g ? *g : current_generator());
       }, py::arg("x"), py::arg("generator") = nullptr, GilRelease());
   py::class_<data::Compose>(d, "Compose")
-      .def(py::init([](py::list ts) {
+      .def(py::init([](py::handle ts) {
+             if (!py::isinstance<py::sequence>(ts) || py::isinstance<py::str>(ts))
+               throw py::type_error("Compose: expected a list of transforms, got " +
+                                    py::str(py::type::handle_of(ts)).cast<std::string>());
              std::vector<data::Transform> v;
-             for (auto t : ts) v.push_back(as_transform(t));
+             for (auto t : py::reinterpret_borrow<py::sequence>(ts)) v.push_back(as_transform(t));
              return data::Compose(std::move(v));
            }),
            py::arg("transforms"))
-      .def("__call__", [](const data::Compose& c, const Tensor& x) {
+      .def("__call__", [](const data::Compose& c, py::handle pic) {
+        // Arrays too, as torchvision's Compose([ToTensor(), ...]) takes them.
+        Tensor x = to_tensor(pic);
         Generator g;
         return c(x, g);
-      });
+      }, py::arg("pic"));
 
   py::class_<LoaderIter>(d, "_LoaderIterator")
       .def("__iter__", [](py::object self) { return self; })
@@ -185,6 +230,13 @@ void init_data(py::module_& m) {
         return li;
       })
       .def_property_readonly("batch_size", [](const data::DataLoader& l) { return l.options().batch_size; })
+      // The dataset it was given (a Python one as itself), for len(loader.dataset).
+      .def_property_readonly("dataset", [](const data::DataLoader& l) -> py::object {
+        const data::Dataset* ds = &l.dataset();
+        if (auto* p = dynamic_cast<const PythonDataset*>(ds)) return p->object();
+        // A C++ dataset: the Python object that wraps it (kept alive by keep_alive<1, 2>).
+        return py::cast(const_cast<data::Dataset*>(ds), py::return_value_policy::reference);
+      })
       .def_property("epoch", &data::DataLoader::epoch, &data::DataLoader::set_epoch)
       .def("set_epoch", &data::DataLoader::set_epoch, py::arg("epoch"))
       .def("order", &data::DataLoader::order, py::arg("epoch"));

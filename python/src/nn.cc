@@ -228,10 +228,8 @@ void init_nn(py::module_& m) {
       }, py::arg("state_dict"), py::arg("strict") = true)
       .def("to", [](py::object self, py::handle what, py::handle dtype) {
         py::handle d = dtype.is_none() ? what : dtype;
-        if (py::isinstance<py::str>(d)) {
-          if (d.cast<std::string>() != "cpu")
-            throw py::value_error("to: Tessera runs on the CPU only; device '" + d.cast<std::string>() +
-                                  "' is not available");
+        if (auto dev = device_name(d)) {
+          check_cpu_device(*dev, "to");
           return self;
         }
         if (!d.is_none()) self.cast<Module&>().to(d.cast<DType>());

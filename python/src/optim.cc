@@ -183,6 +183,13 @@ void init_optim(py::module_& m) {
            }),
            py::arg("params"), py::arg("lr") = 1e-2, py::arg("lr_decay") = 0.0, py::arg("weight_decay") = 0.0,
            py::arg("initial_accumulator_value") = 0.0, py::arg("eps") = 1e-10);
+  OptCls<optim::Adadelta>(o, "Adadelta")
+      .def(py::init([](py::handle params, double lr, double rho, double eps, double wd) {
+             optim::AdadeltaOptions op{lr, rho, eps, wd};
+             return std::make_shared<optim::Adadelta>(groups_of(params), op);
+           }),
+           py::arg("params"), py::arg("lr") = 1.0, py::arg("rho") = 0.9, py::arg("eps") = 1e-6,
+           py::arg("weight_decay") = 0.0);
 
   o.def("clip_grad_norm_", [](py::handle params, double max_norm, double norm_type, bool err) {
     std::vector<Tensor> ps;

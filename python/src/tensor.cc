@@ -403,7 +403,51 @@ void init_dtype(py::module_& m) {
   m.def("can_cast", &can_cast, py::arg("from_"), py::arg("to"));
 }
 
+std::optional<std::string> device_name(py::handle h) {
+  if (py::isinstance<py::str>(h)) return h.cast<std::string>();
+  if (py::isinstance<PyDevice>(h)) return h.cast<const PyDevice&>().str();
+  return std::nullopt;
+}
+
+void check_cpu_device(const std::string& device, const char* who) {
+  if (device != "cpu" && device != "cpu:0")
+    throw py::value_error(std::string(who) + ": Tessera runs on the CPU only; device '" + device +
+                          "' is not available");
+}
+
 void init_tensor(py::module_& m) {
+  py::class_<PyDevice>(m, "device", "torch.device: a device name; Tessera runs on 'cpu'")
+      .def(py::init([](const std::string& spec, std::optional<int64_t> index) {
+             // "cuda:1" or ("cuda", 1), as torch.device parses them.
+             PyDevice d;
+             const auto colon = spec.find(':');
+             d.type = spec.substr(0, colon);
+             if (d.type != "cpu" && d.type != "cuda" && d.type != "mps")
+               throw py::value_error("device: expected 'cpu', 'cuda' or 'mps' (with an optional ':index'), got '" +
+                                     spec + "'");
+             if (colon != std::string::npos) {
+               const std::string num = spec.substr(colon + 1);
+               if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos || index)
+                 throw py::value_error("device: bad device string '" + spec + "'");
+               d.index = std::stoll(num);
+             } else if (index) {
+               if (*index < 0) throw py::value_error("device: index must be >= 0, got " + std::to_string(*index));
+               d.index = *index;
+             }
+             return d;
+           }),
+           py::arg("type"), py::arg("index") = py::none())
+      .def_readonly("type", &PyDevice::type)
+      .def_property_readonly("index", [](const PyDevice& d) -> py::object {
+        return d.index < 0 ? py::object(py::none()) : py::object(py::int_(d.index));
+      })
+      .def("__str__", &PyDevice::str)
+      .def("__repr__", [](const PyDevice& d) {
+        return "device(type='" + d.type + "'" + (d.index < 0 ? "" : ", index=" + std::to_string(d.index)) + ")";
+      })
+      .def("__eq__", [](const PyDevice& a, const PyDevice& b) { return a.type == b.type && a.index == b.index; })
+      .def("__hash__", [](const PyDevice& d) { return std::hash<std::string>{}(d.str()); });
+
   py::class_<Tensor> cls(m, "Tensor", py::buffer_protocol(), R"doc(
 A multi-dimensional array with autograd (torch.Tensor). Views (slicing, view, permute,
 transpose, ...) share memory with the tensor they came from; so do from_numpy() and
@@ -541,10 +585,8 @@ transpose, ...) share memory with the tensor they came from; so do from_numpy() 
             std::optional<DType> dt;
             if (!dtype.is_none()) dt = parse_dtype_arg(dtype);
             if (!what.is_none()) {
-              if (py::isinstance<py::str>(what)) {
-                const std::string dev = what.cast<std::string>();
-                if (dev != "cpu")
-                  throw py::value_error("to: Tessera runs on the CPU only; device '" + dev + "' is not available");
+              if (auto dev = device_name(what)) {
+                check_cpu_device(*dev, "to");
               } else {
                 dt = parse_dtype_arg(what);
               }

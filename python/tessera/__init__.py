@@ -20,7 +20,7 @@ del _sub, _mod, _part
 from ._C import (  # noqa: F401  (re-exported)
     Tensor, Generator, dtype, Error, InvalidArgumentError, IOError, OutOfMemoryError,
     NotImplementedError, InternalError, manual_seed, default_generator, set_num_threads,
-    get_num_threads, promote_types, can_cast, from_numpy, __version__,
+    get_num_threads, promote_types, can_cast, from_numpy, device, __version__,
 )
 
 # Every public op function of the C++ module (tessera.add, tessera.matmul, ...).
@@ -169,7 +169,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
 
 from . import autograd  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: E402,F401
-from . import nn, optim, utils, train, datasets  # noqa: E402,F401
+from . import nn, optim, utils, train, datasets, transforms, cuda, backends  # noqa: E402,F401
 from ._C import models  # noqa: E402,F401
 from .serialization import save, load, save_file, load_file  # noqa: E402,F401
 

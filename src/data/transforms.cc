@@ -64,6 +64,33 @@ Tensor Normalize::operator()(const Tensor& x, Generator&) const {
   return out;
 }
 
+Tensor ToTensor::operator()(const Tensor& x, Generator&) const {
+  TESSERA_CHECK(x.dim() == 2 || x.dim() == 3, "ToTensor: input ", x.describe(),
+                ": expected an image [H, W] or [H, W, C]");
+  const int64_t h = x.size(0), w = x.size(1), c = x.dim() == 3 ? x.size(2) : 1;
+  const Tensor in = x.contiguous();
+  const bool bytes = x.dtype() == DType::UInt8;
+  Tensor out = make_tensor({c, h, w}, bytes ? DType::Float32 : x.dtype());
+  const int64_t plane = h * w;
+  if (bytes) {
+    const uint8_t* src = in.data<uint8_t>();
+    float* dst = out.data<float>();
+    // Division (not a multiply by 1/255), as torchvision does, so values match it bit for bit.
+    for (int64_t p = 0; p < plane; ++p)
+      for (int64_t k = 0; k < c; ++k) dst[k * plane + p] = static_cast<float>(src[p * c + k]) / 255.0f;
+    return out;
+  }
+  // Other dtypes keep their values: [H, W, C] -> [C, H, W] element by element.
+  const size_t item = x.itemsize();
+  const char* src = static_cast<const char*>(in.data_ptr());
+  char* dst = static_cast<char*>(out.data_ptr());
+  for (int64_t p = 0; p < plane; ++p)
+    for (int64_t k = 0; k < c; ++k)
+      std::memcpy(dst + static_cast<size_t>(k * plane + p) * item,
+                  src + static_cast<size_t>(p * c + k) * item, item);
+  return out;
+}
+
 RandomCrop::RandomCrop(int64_t height, int64_t width, int64_t padding, double fill)
     : height_(height), width_(width), padding_(padding), fill_(fill) {
   TESSERA_CHECK(height > 0 && width > 0 && padding >= 0, "RandomCrop: size ", height, "x",

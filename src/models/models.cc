@@ -14,32 +14,45 @@ namespace tessera::models {
 using namespace tessera::nn;  // NOLINT: the layer names read as the PyTorch code does
 
 std::shared_ptr<Sequential> cnn28() {
+  // One statement per layer, top to bottom: every layer draws its initial weights from the
+  // default generator when constructed, so the order of construction is the order of the
+  // draws. Built as arguments of one call, the order would be the compiler's (C++ leaves
+  // the evaluation order of function arguments unspecified; GCC goes last to first), and
+  // a PyTorch-style Python Net, which draws top to bottom, would start from other weights.
+  auto conv1 = std::make_shared<Conv2d>(1, 32, 3);
+  auto conv2 = std::make_shared<Conv2d>(32, 64, 3);
+  auto fc1 = std::make_shared<Linear>(9216, 128);
+  auto fc2 = std::make_shared<Linear>(128, 10);
   return std::make_shared<Sequential>(
-      std::make_shared<Conv2d>(1, 32, 3), std::make_shared<ReLU>(),
-      std::make_shared<Conv2d>(32, 64, 3), std::make_shared<ReLU>(),
+      conv1, std::make_shared<ReLU>(), conv2, std::make_shared<ReLU>(),
       std::make_shared<MaxPool2d>(2), std::make_shared<Dropout>(0.25),
-      std::make_shared<Flatten>(), std::make_shared<Linear>(9216, 128), std::make_shared<ReLU>(),
-      std::make_shared<Dropout>(0.5), std::make_shared<Linear>(128, 10));
+      std::make_shared<Flatten>(), fc1, std::make_shared<ReLU>(),
+      std::make_shared<Dropout>(0.5), fc2);
 }
 
 std::shared_ptr<Sequential> cnn64() {
   ConvOptions same;
   same.padding = 1;  // "same" for a 3x3 kernel at stride 1
+  // Layers with weights are built in statements, in order (see cnn28()).
+  auto conv1 = std::make_shared<Conv2d>(3, 32, 3, same);
+  auto conv2 = std::make_shared<Conv2d>(32, 64, 3, same);
+  auto conv3 = std::make_shared<Conv2d>(64, 128, 3, same);
+  auto fc1 = std::make_shared<Linear>(8192, 256);
+  auto fc2 = std::make_shared<Linear>(256, 8);
   return std::make_shared<Sequential>(
-      std::make_shared<Conv2d>(3, 32, 3, same), std::make_shared<ReLU>(),
-      std::make_shared<MaxPool2d>(2), std::make_shared<Conv2d>(32, 64, 3, same),
-      std::make_shared<ReLU>(), std::make_shared<MaxPool2d>(2),
-      std::make_shared<Conv2d>(64, 128, 3, same), std::make_shared<ReLU>(),
-      std::make_shared<MaxPool2d>(2), std::make_shared<Flatten>(),
-      std::make_shared<Linear>(8192, 256), std::make_shared<ReLU>(),
-      std::make_shared<Linear>(256, 8));
+      conv1, std::make_shared<ReLU>(), std::make_shared<MaxPool2d>(2), conv2,
+      std::make_shared<ReLU>(), std::make_shared<MaxPool2d>(2), conv3, std::make_shared<ReLU>(),
+      std::make_shared<MaxPool2d>(2), std::make_shared<Flatten>(), fc1, std::make_shared<ReLU>(),
+      fc2);
 }
 
 std::shared_ptr<Sequential> mlp() {
-  return std::make_shared<Sequential>(
-      std::make_shared<Linear>(784, 512), std::make_shared<ReLU>(),
-      std::make_shared<Linear>(512, 512), std::make_shared<ReLU>(),
-      std::make_shared<Linear>(512, 10));
+  // In statements, in order (see cnn28()).
+  auto fc1 = std::make_shared<Linear>(784, 512);
+  auto fc2 = std::make_shared<Linear>(512, 512);
+  auto fc3 = std::make_shared<Linear>(512, 10);
+  return std::make_shared<Sequential>(fc1, std::make_shared<ReLU>(), fc2, std::make_shared<ReLU>(),
+                                      fc3);
 }
 
 std::shared_ptr<Module> encoder() {
@@ -69,11 +82,12 @@ class BasicBlock : public Module {
     relu = register_module("relu", std::make_shared<ReLU>());
     conv2 = register_module("conv2", std::make_shared<Conv2d>(out, out, 3, conv_opts(1, 1)));
     bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(out));
-    if (stride != 1 || in != out)
+    if (stride != 1 || in != out) {
+      // The conv first, as torchvision builds it (its weights are drawn; see cnn28()).
+      auto conv = std::make_shared<Conv2d>(in, out, 1, conv_opts(stride, 0));
       downsample = register_module(
-          "downsample", std::make_shared<Sequential>(
-                            std::make_shared<Conv2d>(in, out, 1, conv_opts(stride, 0)),
-                            std::make_shared<BatchNorm2d>(out)));
+          "downsample", std::make_shared<Sequential>(conv, std::make_shared<BatchNorm2d>(out)));
+    }
   }
   Tensor forward(const Tensor& x) override {
     Tensor y = (*bn2)((*conv2)((*relu)((*bn1)((*conv1)(x)))));
@@ -98,10 +112,10 @@ class ResNet18 : public Module {
     const int64_t widths[4] = {64, 128, 256, 512};
     for (int i = 0; i < 4; ++i) {
       const int64_t stride = i == 0 ? 1 : 2;
-      register_module("layer" + std::to_string(i + 1),
-                      std::make_shared<Sequential>(
-                          std::make_shared<BasicBlock>(in, widths[i], stride),
-                          std::make_shared<BasicBlock>(widths[i], widths[i], 1)));
+      // The blocks in statements, first to last (see cnn28()).
+      auto first = std::make_shared<BasicBlock>(in, widths[i], stride);
+      auto second = std::make_shared<BasicBlock>(widths[i], widths[i], 1);
+      register_module("layer" + std::to_string(i + 1), std::make_shared<Sequential>(first, second));
       in = widths[i];
     }
     register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(1));

@@ -49,6 +49,10 @@ InferResult infer_adagrad(const std::vector<InputMeta>& in, const Attrs&) {
   return infer_update(in, 3, "param, grad, sum");
 }
 
+InferResult infer_adadelta(const std::vector<InputMeta>& in, const Attrs&) {
+  return infer_update(in, 4, "param, grad, square_avg, acc_delta");
+}
+
 // Every input but the gradient (input 1) is written, the step count included.
 constexpr uint32_t kAllButGrad = ~0b10u;
 
@@ -73,9 +77,14 @@ OpDef kAdagradUpdate{"adagrad_update_", -1, 0,
                      {attr("lr", AttrType::Float), attr("lr_decay", AttrType::Float),
                       attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float)},
                      infer_adagrad, nullptr, nullptr, nullptr, kAllButGrad};
+OpDef kAdadeltaUpdate{"adadelta_update_", -1, 0,
+                      {attr("lr", AttrType::Float), attr("rho", AttrType::Float),
+                       attr("eps", AttrType::Float), attr("weight_decay", AttrType::Float)},
+                      infer_adadelta, nullptr, nullptr, nullptr, kAllButGrad};
 
 void register_optim_ops() {
-  for (OpDef* op : {&kSgdUpdate, &kAdamUpdate, &kRmspropUpdate, &kAdagradUpdate}) register_op(*op);
+  for (OpDef* op : {&kSgdUpdate, &kAdamUpdate, &kRmspropUpdate, &kAdagradUpdate,
+                     &kAdadeltaUpdate}) register_op(*op);
 }
 
 }  // namespace tessera::ops

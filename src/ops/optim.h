@@ -8,6 +8,7 @@
 //   adam_update_:    param, grad, exp_avg, exp_avg_sq[, max_exp_avg_sq (amsgrad)], step
 //   rmsprop_update_: param, grad, square_avg[, momentum_buffer (momentum > 0)][, grad_avg (centered)], step
 //   adagrad_update_: param, grad, sum, step
+//   adadelta_update_: param, grad, square_avg, acc_delta, step
 // `step` is the parameter's step count, a 0-d float64 tensor the update increments before
 // using it (Adam's bias corrections, Adagrad's lr decay, SGD's first momentum step): a
 // tensor and not an attribute, so a compiled train step counts on every run instead of
@@ -20,6 +21,7 @@ extern OpDef kSgdUpdate;      // attrs: lr, momentum, dampening, weight_decay, n
 extern OpDef kAdamUpdate;     // attrs: lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled
 extern OpDef kRmspropUpdate;  // attrs: lr, alpha, eps, weight_decay, momentum, centered
 extern OpDef kAdagradUpdate;  // attrs: lr, lr_decay, eps, weight_decay
+extern OpDef kAdadeltaUpdate;  // attrs: lr, rho, eps, weight_decay
 void register_optim_ops();
 }  // namespace tessera::ops
 

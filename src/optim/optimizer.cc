@@ -1,4 +1,4 @@
-// Optimizer base (param groups, zero_grad, state_dict) and the five optimizers. Each
+// Optimizer base (param groups, zero_grad, state_dict) and the six optimizers. Each
 // update() gathers the group's hyperparameters and calls its update op (ops/optim.h),
 // which writes the parameter and its state through dispatch in one fused loop.
 #include <cmath>
@@ -401,6 +401,34 @@ void Adagrad::update(const ParamGroup& g, Tensor& param, const Tensor& grad, Par
   ops::call(ops::kAdagradUpdate, {param, grad, sum, step_count(state)},
             {{"lr", g.get("lr")},
              {"lr_decay", g.get("lr_decay")},
+             {"eps", g.get("eps")},
+             {"weight_decay", g.get("weight_decay")}});
+}
+
+// ---------------------------------------------------------------- Adadelta
+
+Adadelta::Adadelta(std::vector<Tensor> params, AdadeltaOptions o)
+    : Adadelta(one_group(std::move(params)), o) {}
+
+Adadelta::Adadelta(std::vector<ParamGroup> groups, AdadeltaOptions o)
+    : Optimizer({}, {{"lr", o.lr}, {"rho", o.rho}, {"eps", o.eps}, {"weight_decay", o.weight_decay}}) {
+  // PyTorch's checks: rho is an averaging weight, so it must lie in [0, 1].
+  TESSERA_CHECK(o.rho >= 0 && o.rho <= 1, "Adadelta: rho must be in [0, 1], got ", o.rho);
+  TESSERA_CHECK(o.eps >= 0, "Adadelta: eps must be >= 0, got ", o.eps);
+  TESSERA_CHECK(o.weight_decay >= 0, "Adadelta: weight_decay must be >= 0, got ", o.weight_decay);
+  for (auto& g : groups) add_param_group(std::move(g));
+}
+
+std::vector<std::string> Adadelta::buffer_names(const ParamGroup&) const {
+  return {"square_avg", "acc_delta"};
+}
+
+void Adadelta::update(const ParamGroup& g, Tensor& param, const Tensor& grad, ParamState& state) {
+  ops::call(ops::kAdadeltaUpdate,
+            {param, grad, buffer(state, "square_avg", param), buffer(state, "acc_delta", param),
+             step_count(state)},
+            {{"lr", g.get("lr")},
+             {"rho", g.get("rho")},
              {"eps", g.get("eps")},
              {"weight_decay", g.get("weight_decay")}});
 }

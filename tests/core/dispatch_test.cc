@@ -138,6 +138,7 @@ TEST(Dispatch, CopyFillInPlaceOpsAndOptimizerUpdatesReachTheTracerSlot) {
   optim::SGD sgd(lin.parameters(), {.lr = 0.1, .momentum = 0.9});
   optim::RMSprop rms(lin.parameters(), {.lr = 0.01, .momentum = 0.5, .centered = true});
   optim::Adagrad adagrad(lin.parameters(), {.lr = 0.1});
+  optim::Adadelta adadelta(lin.parameters(), {.lr = 0.1});
   sum(lin(randn({4, 3}))).backward();
   Tensor t = zeros({2, 3});
   Recorded rec;
@@ -149,9 +150,10 @@ TEST(Dispatch, CopyFillInPlaceOpsAndOptimizerUpdatesReachTheTracerSlot) {
   sgd.step();
   rms.step();
   adagrad.step();
+  adadelta.step();
   const std::vector<std::string> names = rec.take();
   for (const char* op : {"copy_", "fill_", "add", "adam_update_", "sgd_update_", "rmsprop_update_",
-                         "adagrad_update_"})
+                         "adagrad_update_", "adadelta_update_"})
     EXPECT_TRUE(contains(names, op)) << op << " missing from: " << joined(names);
 }
 

@@ -468,6 +468,79 @@ TEST(FashionMNIST, ValidatesTheFiles) {
   expect_error_text([&] { FashionMNIST(root, false); }, {"has 2 images but", "has 3 labels"});
 }
 
+// ---------------------------------------------------------------- MNIST (torchvision's)
+
+TEST(Transforms, ToTensorMovesChannelsFirstAndScalesBytes) {
+  Generator gen(0);
+  // [H, W] u8 -> [1, H, W] f32 / 255.
+  Tensor y = ToTensor()(tensor<uint8_t>({0, 51, 255, 128, 1, 2}, {2, 3}), gen);
+  EXPECT_EQ(shape_str(y.sizes()), "[1, 2, 3]");
+  EXPECT_EQ(y.dtype(), kFloat32);
+  EXPECT_EQ(y.to_vector<float>(), (std::vector<float>{0.0f, 51 / 255.0f, 1.0f, 128 / 255.0f,
+                                                      1 / 255.0f, 2 / 255.0f}));
+  // [H, W, C] -> [C, H, W]: pixel (h, w) channel c lands at [c, h, w].
+  Tensor rgb = tensor<uint8_t>({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {2, 2, 3});
+  Tensor chw = ToTensor()(rgb, gen);
+  EXPECT_EQ(shape_str(chw.sizes()), "[3, 2, 2]");
+  EXPECT_EQ(chw.to_vector<float>()[1], 4 / 255.0f);   // [0, 0, 1] <- (0, 1) channel 0
+  EXPECT_EQ(chw.to_vector<float>()[4], 2 / 255.0f);   // [1, 0, 0] <- (0, 0) channel 1
+  // Other dtypes keep values and dtype; a strided input is read through its strides.
+  Tensor f = ToTensor()(tensor<double>({1, 2, 3, 4, 5, 6}, {3, 2}).t(), gen);
+  EXPECT_EQ(f.dtype(), kFloat64);
+  EXPECT_EQ(f.to_vector<double>(), (std::vector<double>{1, 3, 5, 2, 4, 6}));
+  expect_error_text([&] { ToTensor()(zeros({1, 2, 3, 4}, kUInt8), gen); },
+                    {"ToTensor: input [1, 2, 3, 4] u8: expected an image [H, W] or [H, W, C]"});
+}
+
+TEST(MNIST, RawImagesThroughTheGivenTransforms) {
+  const std::string root = scratch_dir() + "/fake_mnist";
+  fs::create_directories(root + "/MNIST/raw");  // torchvision's layout under the root
+  Tensor images = zeros({3, 28, 28}, kUInt8);
+  images.data<uint8_t>()[28 * 28 + 5] = 255;  // image 1, pixel (0, 5)
+  write_idx(root + "/MNIST/raw/train-images-idx3-ubyte", images);
+  write_idx(root + "/MNIST/raw/train-labels-idx1-ubyte.gz", tensor<uint8_t>({7, 0, 3}));
+  MNIST raw(root, true);
+  EXPECT_EQ(raw.size(), 3);
+  Example e = raw.get(1);
+  EXPECT_EQ(shape_str(e.input.sizes()), "[28, 28]");
+  EXPECT_EQ(e.input.dtype(), kUInt8);
+  EXPECT_EQ(e.input.data<uint8_t>()[5], 255);
+  EXPECT_EQ(e.target.item<int64_t>(), 0);
+  EXPECT_EQ(raw.class_names()[7], "7 - seven");
+  // ToTensor then Normalize, as torchvision's Compose; the target through its own transform.
+  MNIST t(root, true, Compose({ToTensor(), Normalize({0.5}, {0.25})}),
+          [](const Tensor& y, Generator&) {
+            Tensor out = y.clone();
+            *out.data<int64_t>() += 10;
+            return out;
+          });
+  Example f = t.get(1);
+  EXPECT_EQ(shape_str(f.input.sizes()), "[1, 28, 28]");
+  EXPECT_EQ(f.input.to_vector<float>()[5], (1.0f - 0.5f) / 0.25f);
+  EXPECT_EQ(f.input.to_vector<float>()[0], (0.0f - 0.5f) / 0.25f);
+  EXPECT_EQ(f.target.item<int64_t>(), 10);
+  expect_error_text([&] { t.get(3); }, {"MNIST: index 3 is out of range for 3 examples"});
+  // No test split there; nothing downloads, the error says where it looked and what to do.
+  expect_error_text([&] { MNIST(root, false); },
+                    {root + "/MNIST/raw/t10k-images-idx3-ubyte.gz", "Tessera never downloads"});
+}
+
+TEST(MNIST, FashionKindReadsDebiansPackage) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  MNIST raw("", false, {}, {}, MNIST::Kind::FashionMNIST);
+  FashionMNIST floats("", false);
+  ASSERT_EQ(raw.size(), 10000);
+  EXPECT_EQ(raw.class_names()[9], "Ankle boot");
+  // ToTensor of the raw image is exactly the float dataset's image.
+  Generator gen(0);
+  for (int64_t i : {0, 4321, 9999}) {
+    Example a = raw.get(i), b = floats.get(i);
+    EXPECT_TRUE(equal(ToTensor()(a.input, gen), b.input)) << i;
+    EXPECT_EQ(a.target.item<int64_t>(), b.target.item<int64_t>());
+  }
+}
+
 // ---------------------------------------------------------------- CSV
 
 TEST(Csv, ReadsNumbersWithHeaderQuotesAndCrlf) {

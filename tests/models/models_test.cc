@@ -29,6 +29,34 @@ TEST(Models, Cnn28ShapesCountsAndNames) {
   EXPECT_EQ(y.sizes().vec(), (std::vector<int64_t>{2, 10}));
 }
 
+// The layers draw their initial weights first to last, as the same PyTorch code (and a
+// Python Net declaring them in order) does: after the same seed, cnn28() and mlp() hold the
+// weights of their layers built one by one in that order. Built as the arguments of one
+// call they came out in the compiler's argument order (last to first with GCC).
+TEST(Models, LayersDrawTheirWeightsInDeclarationOrder) {
+  manual_seed(3);
+  auto net = cnn28();
+  manual_seed(3);
+  const std::vector<nn::ModulePtr> in_order = {std::make_shared<nn::Conv2d>(1, 32, 3),
+                                               std::make_shared<nn::Conv2d>(32, 64, 3),
+                                               std::make_shared<nn::Linear>(9216, 128),
+                                               std::make_shared<nn::Linear>(128, 10)};
+  std::vector<Tensor> want;
+  for (const auto& m : in_order)
+    for (const Tensor& p : m->parameters()) want.push_back(p);
+  const std::vector<Tensor> got = net->parameters();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(equal(got[i], want[i])) << "parameter " << i;
+
+  manual_seed(4);
+  auto m = mlp();
+  manual_seed(4);
+  nn::Linear a(784, 512), b(512, 512), c(512, 10);
+  EXPECT_TRUE(equal(m->parameters()[0], a.weight));
+  EXPECT_TRUE(equal(m->parameters()[2], b.weight));
+  EXPECT_TRUE(equal(m->parameters()[4], c.weight));
+}
+
 TEST(Models, Cnn64ShapesAndCounts) {
   auto net = cnn64();
   // convs 896 + 18,496 + 73,856, linears 2,097,408 + 2,056.

@@ -161,6 +161,29 @@ void add_optim(std::vector<OpEntry>& out) {
     };
     out.push_back(std::move(e));
   }
+  {
+    auto a = [](double rho, double wd) {
+      return Attrs{{"lr", 1.0}, {"rho", rho}, {"eps", 1e-6}, {"weight_decay", wd}};
+    };
+    OpEntry e = entry(
+        "adadelta_update_",
+        [a](DType t) {
+          Maker m("adadelta_update_", t);
+          std::vector<Sample> s;
+          // Both running averages are squares: positive, as after earlier steps.
+          s.push_back({"first_step", state(m, {3, 4}, 2, 0, 0), a(0.9, 0)});
+          s.push_back({"weight_decay", state(m, {3, 4}, 2, 0, 3, true), a(0.5, 0.01)});
+          s.push_back({"empty", state(m, {0, 4}, 2, 0, 0), a(0.9, 0)});
+          s.push_back({"large", state(m, {300, 400}, 2, 0, 2), a(0.95, 0.01), false});
+          return s;
+        },
+        "adadelta(x, A)");
+    e.errors = [a] {
+      return std::vector<ErrorCase>{{"no_acc_delta", {ones({2}), ones({2}), ones({2}), step_count(0)}, a(0.9, 0),
+                                     "expected 5 inputs (param, grad, square_avg, acc_delta, step), got 4"}};
+    };
+    out.push_back(std::move(e));
+  }
 }
 
 }  // namespace tessera::opdb

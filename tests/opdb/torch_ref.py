@@ -258,6 +258,13 @@ def adagrad(x, A):
     return [p, s, step]
 
 
+def adadelta(x, A):
+    p, g, sq, acc = x[0].clone(), x[1], x[2].clone(), x[3].clone()
+    torch.optim._functional.adadelta([p], [g], [sq], [acc], lr=A["lr"], rho=A["rho"],
+                                     eps=A["eps"], weight_decay=A["weight_decay"], maximize=False)
+    return [p, sq, acc, x[-1] + 1]
+
+
 NP = {"bool": np.bool_, "uint8": np.uint8, "int8": np.int8, "int32": np.int32,
       "int64": np.int64, "float16": np.float16, "float32": np.float32, "float64": np.float64}
 

@@ -189,6 +189,17 @@ std::vector<OptCase> optimizer_cases() {
                      AdagradOptions{.lr = 0.1, .lr_decay = 0.01, .weight_decay = 0.1,
                                     .initial_accumulator_value = 0.1});
                }});
+  c.push_back({"adadelta", "torch.optim.Adadelta([w, bias])", [](Tensor w, Tensor b) {
+                 return std::make_unique<Adadelta>(std::vector<Tensor>{w, b});
+               }});
+  c.push_back({"adadelta_options",
+               "torch.optim.Adadelta([{'params': [w]}, {'params': [bias], 'rho': 0.5}], lr=0.5,"
+               " rho=0.95, eps=1e-4, weight_decay=0.1)",
+               [](Tensor w, Tensor b) {
+                 return std::make_unique<Adadelta>(
+                     std::vector<ParamGroup>{{{w}}, {{b}, {{"rho", 0.5}}}},
+                     AdadeltaOptions{.lr = 0.5, .rho = 0.95, .eps = 1e-4, .weight_decay = 0.1});
+               }});
   return c;
 }
 
@@ -253,6 +264,9 @@ TEST(Optim, ConstructionErrors) {
   EXPECT_ERROR_HAS(SGD({a}, {.lr = -1}), "lr must be >= 0, got -1");
   EXPECT_ERROR_HAS(SGD({a}, {.lr = 0.1, .nesterov = true}), "nesterov needs momentum > 0");
   EXPECT_ERROR_HAS(Adam({a}, {.beta1 = 1.0}), "betas must be in [0, 1), got (1, 0.999)");
+  EXPECT_ERROR_HAS(Adadelta({a}, {.rho = 1.5}), "Adadelta: rho must be in [0, 1], got 1.5");
+  EXPECT_ERROR_HAS(Adadelta({a}, {.eps = -1}), "Adadelta: eps must be >= 0, got -1");
+  EXPECT_ERROR_HAS(Adadelta({a}, {.weight_decay = -0.5}), "Adadelta: weight_decay must be >= 0, got -0.5");
   EXPECT_ERROR_HAS(SGD({a, a}), "appears twice in one param group");
   EXPECT_ERROR_HAS(SGD(std::vector<ParamGroup>{{{a}}, {{a}}}), "appears in more than one param group");
   EXPECT_ERROR_HAS(SGD(std::vector<ParamGroup>{{{a}, {{"betas", 0.9}}}}),
@@ -329,6 +343,30 @@ TEST(Optim, SGDAndAdagradStateRoundTrip) {
   Adagrad g2(fresh_params(), {});
   g2.load_state_dict(g1.state_dict());
   EXPECT_EQ(g2.param_groups()[0].get("initial_accumulator_value"), 0.5);
+}
+
+TEST(Optim, AdadeltaStateRoundTrip) {
+  auto p1 = fresh_params();
+  Adadelta a1(p1, {.lr = 0.5, .rho = 0.8});
+  train_steps(a1, p1, 2);
+  const StateDict sd = a1.state_dict();
+  EXPECT_EQ(read_as_double(sd.at("state.1.step"), 0), 2.0);
+  EXPECT_EQ(read_as_double(sd.at("param_groups.0.rho"), 0), 0.8);
+  ASSERT_TRUE(sd.count("state.0.square_avg") && sd.count("state.0.acc_delta"));
+  // Both running averages have moved off zero after two steps.
+  EXPECT_GT(read_as_double(sum(sd.at("state.0.acc_delta")), 0), 0.0);
+  std::vector<Tensor> p2;
+  for (auto& p : p1) p2.push_back(p.detach().clone().requires_grad_());
+  Adadelta a2(p2);  // lr 1, rho 0.9: the state brings 0.5 and 0.8
+  a2.load_state_dict(sd);
+  EXPECT_EQ(a2.param_groups()[0].get("rho"), 0.8);
+  train_steps(a1, p1, 3);
+  train_steps(a2, p2, 3);
+  EXPECT_TRUE(equal(p1[0].detach(), p2[0].detach()));
+  EXPECT_TRUE(equal(p1[1].detach(), p2[1].detach()));
+  // Another optimizer's state is refused, naming the first key it lacks.
+  Adam adam(fresh_params());
+  EXPECT_ERROR_HAS(adam.load_state_dict(sd), "Adam.load_state_dict: missing key 'param_groups.0.amsgrad'");
 }
 
 TEST(Optim, LoadStateDictErrors) {

@@ -334,6 +334,10 @@ class TESSERA_API Flatten : public Module {
 // Calls its children in order, each on the previous output. Children are named 0, 1, ...
 //   auto net = std::make_shared<Sequential>(std::make_shared<Linear>(4, 8),
 //                                           std::make_shared<ReLU>());
+// Layers built as arguments of this constructor draw their initial weights in the order the
+// compiler evaluates the arguments (unspecified in C++; GCC goes last to first). To draw
+// them first to last, as the same PyTorch code does, build them in statements first or
+// use the braced form Sequential{...}, whose elements are evaluated left to right.
 class TESSERA_API Sequential : public Module {
  public:
   Sequential() : Module("Sequential") {}

@@ -17,7 +17,7 @@ from . import models
 from . import nn
 from . import optim
 from . import train
-__all__ = ['CompiledFunction', 'Error', 'Generator', 'IOError', 'InternalError', 'InvalidArgumentError', 'NotImplementedError', 'OutOfMemoryError', 'Tensor', 'abs', 'add', 'addmm', 'all', 'allclose', 'amax', 'amin', 'any', 'argmax', 'argmin', 'argsort', 'atan2', 'autograd', 'bernoulli', 'bmm', 'can_cast', 'cat', 'ceil', 'chunk', 'clamp', 'clip', 'clone', 'compile', 'concat', 'cos', 'cumsum', 'data', 'default_generator', 'detach', 'diagonal', 'div', 'divide', 'dot', 'dtype', 'empty_like', 'eq', 'equal', 'erf', 'exp', 'expm1', 'eye', 'flatten', 'flip', 'floor', 'floor_divide', 'from_numpy', 'full_like', 'gather', 'ge', 'gelu', 'get_num_threads', 'gt', 'index_put', 'index_select', 'io', 'is_tensor', 'isfinite', 'isinf', 'isnan', 'le', 'linspace', 'load_compiled', 'log', 'log1p', 'log2', 'log_softmax', 'logical_and', 'logical_not', 'logical_or', 'logical_xor', 'logsumexp', 'lt', 'manual_seed', 'masked_fill', 'matmul', 'max', 'maximum', 'mean', 'min', 'minimum', 'mm', 'models', 'mul', 'multiply', 'nan_to_num', 'narrow', 'ne', 'neg', 'negative', 'nn', 'norm', 'numel', 'ones_like', 'optim', 'outer', 'permute', 'pow', 'prod', 'promote_types', 'rand_like', 'randn_like', 'randperm', 'reciprocal', 'relu', 'remainder', 'reshape', 'roll', 'round', 'rsqrt', 'scatter', 'scatter_add', 'set_num_threads', 'sigmoid', 'sign', 'silu', 'sin', 'softmax', 'softplus', 'sort', 'split', 'sqrt', 'square', 'squeeze', 'stack', 'std', 'sub', 'subtract', 'sum', 't', 'tan', 'tanh', 'tile', 'topk', 'train', 'transpose', 'tril', 'triu', 'unsqueeze', 'var', 'where', 'zeros_like']
+__all__ = ['CompiledFunction', 'Error', 'Generator', 'IOError', 'InternalError', 'InvalidArgumentError', 'NotImplementedError', 'OutOfMemoryError', 'Tensor', 'abs', 'add', 'addmm', 'all', 'allclose', 'amax', 'amin', 'any', 'argmax', 'argmin', 'argsort', 'atan2', 'autograd', 'bernoulli', 'bmm', 'can_cast', 'cat', 'ceil', 'chunk', 'clamp', 'clip', 'clone', 'compile', 'concat', 'cos', 'cumsum', 'data', 'default_generator', 'detach', 'device', 'diagonal', 'div', 'divide', 'dot', 'dtype', 'empty_like', 'eq', 'equal', 'erf', 'exp', 'expm1', 'eye', 'flatten', 'flip', 'floor', 'floor_divide', 'from_numpy', 'full_like', 'gather', 'ge', 'gelu', 'get_num_threads', 'gt', 'index_put', 'index_select', 'io', 'is_tensor', 'isfinite', 'isinf', 'isnan', 'le', 'linspace', 'load_compiled', 'log', 'log1p', 'log2', 'log_softmax', 'logical_and', 'logical_not', 'logical_or', 'logical_xor', 'logsumexp', 'lt', 'manual_seed', 'masked_fill', 'matmul', 'max', 'maximum', 'mean', 'min', 'minimum', 'mm', 'models', 'mul', 'multiply', 'nan_to_num', 'narrow', 'ne', 'neg', 'negative', 'nn', 'norm', 'numel', 'ones_like', 'optim', 'outer', 'permute', 'pow', 'prod', 'promote_types', 'rand_like', 'randn_like', 'randperm', 'reciprocal', 'relu', 'remainder', 'reshape', 'roll', 'round', 'rsqrt', 'scatter', 'scatter_add', 'set_num_threads', 'sigmoid', 'sign', 'silu', 'sin', 'softmax', 'softplus', 'sort', 'split', 'sqrt', 'square', 'squeeze', 'stack', 'std', 'sub', 'subtract', 'sum', 't', 'tan', 'tanh', 'tile', 'topk', 'train', 'transpose', 'tril', 'triu', 'unsqueeze', 'var', 'where', 'zeros_like']
 class CompiledFunction:
     """
     A function (or module) compiled into graphs: see tessera.compile.
@@ -560,6 +560,29 @@ class Tensor:
         ...
     @property
     def shape(self) -> tuple:
+        ...
+class device:
+    """
+    torch.device: a device name; Tessera runs on 'cpu'
+    """
+    @staticmethod
+    def _pybind11_conduit_v1_(*args, **kwargs):
+        ...
+    def __eq__(self, arg0: device) -> bool:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __init__(self, type: str, index: int | None = None) -> None:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def index(self) -> typing.Any:
+        ...
+    @property
+    def type(self) -> str:
         ...
 class dtype:
     """

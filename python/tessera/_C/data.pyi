@@ -4,14 +4,14 @@ Datasets, transforms and the DataLoader
 from __future__ import annotations
 import tessera._C
 import typing
-__all__ = ['Compose', 'DataLoader', 'Dataset', 'FashionMNIST', 'Normalize', 'RandomCrop', 'RandomHorizontalFlip', 'TensorDataset', 'read_csv', 'read_idx', 'write_idx']
+__all__ = ['Compose', 'DataLoader', 'Dataset', 'FashionMNIST', 'MNIST', 'Normalize', 'RandomCrop', 'RandomHorizontalFlip', 'TensorDataset', 'ToTensor', 'read_csv', 'read_idx', 'write_idx']
 class Compose:
     @staticmethod
     def _pybind11_conduit_v1_(*args, **kwargs):
         ...
-    def __call__(self, arg0: tessera._C.Tensor) -> tessera._C.Tensor:
+    def __call__(self, pic: typing.Any) -> tessera._C.Tensor:
         ...
-    def __init__(self, transforms: list) -> None:
+    def __init__(self, transforms: typing.Any) -> None:
         ...
 class DataLoader:
     epoch: int
@@ -31,6 +31,9 @@ class DataLoader:
     @property
     def batch_size(self) -> int:
         ...
+    @property
+    def dataset(self) -> typing.Any:
+        ...
 class Dataset:
     @staticmethod
     def _pybind11_conduit_v1_(*args, **kwargs):
@@ -48,6 +51,21 @@ class FashionMNIST(Dataset):
         """
         Fashion-MNIST from $TESSERA_FASHION_MNIST or /usr/share/datasets/fashion-mnist: images float32 [1, 28, 28] in [0, 1], labels int64.
         """
+    @property
+    def data(self) -> tessera._C.Tensor:
+        ...
+    @property
+    def targets(self) -> tessera._C.Tensor:
+        ...
+class MNIST(Dataset):
+    @staticmethod
+    def _pybind11_conduit_v1_(*args, **kwargs):
+        ...
+    def __init__(self, root: str = '', train: bool = True, transform: typing.Any = None, target_transform: typing.Any = None, download: bool = False, *, kind: str = 'mnist') -> None:
+        ...
+    @property
+    def classes(self) -> list[str]:
+        ...
     @property
     def data(self) -> tessera._C.Tensor:
         ...
@@ -86,6 +104,16 @@ class TensorDataset(Dataset):
         ...
     @property
     def tensors(self) -> tuple:
+        ...
+class ToTensor:
+    @staticmethod
+    def _pybind11_conduit_v1_(*args, **kwargs):
+        ...
+    def __call__(self, pic: typing.Any) -> tessera._C.Tensor:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __repr__(self) -> str:
         ...
 class _LoaderIterator:
     @staticmethod

@@ -162,6 +162,31 @@ void adagrad(const KernelCall& c, const optim::Table<T>& table) {
   o.write_back(c);
 }
 
+template <typename T>
+void adadelta(const KernelCall& c, const optim::Table<T>& table) {
+  const Operands o(c);
+  const ops::Attrs& a = c.attrs;
+  optim::AdadeltaArgs<T> args{};
+  args.param = o.out<T>(0);
+  args.grad = o.grad.data<T>();
+  args.square_avg = o.out<T>(1);
+  args.acc_delta = o.out<T>(2);
+  args.lr = static_cast<T>(a.f("lr"));
+  args.rho = static_cast<T>(a.f("rho"));
+  args.one_minus_rho = static_cast<T>(1.0 - a.f("rho"));
+  args.eps = static_cast<T>(a.f("eps"));
+  args.weight_decay = static_cast<T>(a.f("weight_decay"));
+  chunked(c.outputs[0].numel(), [&](int64_t b, int64_t e) {
+    optim::AdadeltaArgs<T> p = args;
+    p.param = shift(args.param, b);
+    p.grad = shift(args.grad, b);
+    p.square_avg = shift(args.square_avg, b);
+    p.acc_delta = shift(args.acc_delta, b);
+    table.adadelta(p, e - b);
+  });
+  o.write_back(c);
+}
+
 // One kernel per update: the loops for the parameter's dtype.
 template <void (*F32)(const KernelCall&, const optim::Table<float>&),
           void (*F64)(const KernelCall&, const optim::Table<double>&)>
@@ -177,6 +202,7 @@ void register_optim_kernels() {
   register_kernel(ops::kAdamUpdate, Device::CPU, by_dtype<adam<float>, adam<double>>, ops::kFloatMask);
   register_kernel(ops::kRmspropUpdate, Device::CPU, by_dtype<rmsprop<float>, rmsprop<double>>, ops::kFloatMask);
   register_kernel(ops::kAdagradUpdate, Device::CPU, by_dtype<adagrad<float>, adagrad<double>>, ops::kFloatMask);
+  register_kernel(ops::kAdadeltaUpdate, Device::CPU, by_dtype<adadelta<float>, adadelta<double>>, ops::kFloatMask);
 }
 
 }  // namespace tessera::cpu

@@ -5,7 +5,13 @@ from __future__ import annotations
 import tessera._C
 import typing
 from . import lr_scheduler
-__all__ = ['Adagrad', 'Adam', 'AdamW', 'Optimizer', 'ParamGroup', 'RMSprop', 'SGD', 'clip_grad_norm_', 'clip_grad_value_', 'lr_scheduler']
+__all__ = ['Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Optimizer', 'ParamGroup', 'RMSprop', 'SGD', 'clip_grad_norm_', 'clip_grad_value_', 'lr_scheduler']
+class Adadelta(Optimizer):
+    @staticmethod
+    def _pybind11_conduit_v1_(*args, **kwargs):
+        ...
+    def __init__(self, params: typing.Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-06, weight_decay: float = 0.0) -> None:
+        ...
 class Adagrad(Optimizer):
     @staticmethod
     def _pybind11_conduit_v1_(*args, **kwargs):

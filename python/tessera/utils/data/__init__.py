@@ -2,10 +2,11 @@
 
 The DataLoader is the C++ one: batches are built (and shuffled from `seed`) in C++, and a
 Python Dataset's __getitem__ is called with the GIL taken for that call only. C++ datasets
-(TensorDataset, datasets.FashionMNIST) never enter Python per example.
+(TensorDataset, datasets.MNIST / FashionMNIST with Tessera's transforms) never enter
+Python per example. The transforms are also in tessera.transforms (torchvision's place).
 """
 from ..._C.data import (  # noqa: F401
-    DataLoader, TensorDataset, FashionMNIST, Normalize, RandomCrop, RandomHorizontalFlip, Compose,
+    DataLoader, TensorDataset, Normalize, RandomCrop, RandomHorizontalFlip, Compose, ToTensor,
     read_idx, write_idx, read_csv,
 )
 

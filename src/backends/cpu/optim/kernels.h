@@ -55,11 +55,21 @@ struct AdagradArgs {
 };
 
 template <typename T>
+struct AdadeltaArgs {
+  T* param;
+  const T* grad;
+  T* square_avg;
+  T* acc_delta;
+  T lr, rho, one_minus_rho, eps, weight_decay;
+};
+
+template <typename T>
 struct Table {
   void (*sgd)(const SgdArgs<T>&, int64_t n);
   void (*adam)(const AdamArgs<T>&, int64_t n);
   void (*rmsprop)(const RmspropArgs<T>&, int64_t n);
   void (*adagrad)(const AdagradArgs<T>&, int64_t n);
+  void (*adadelta)(const AdadeltaArgs<T>&, int64_t n);
 };
 
 // The float32 table for this CPU (same ISA choice as the elementwise loops).

@@ -203,6 +203,46 @@ void adagrad(const AdagradArgs<T>& a, int64_t n) {
   }
 }
 
+// Adadelta (Zeiler 2012) in torch's order: square_avg = rho * square_avg + (1 - rho) g^2;
+// delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g; acc_delta = rho * acc_delta +
+// (1 - rho) delta^2; param -= lr * delta. Two square roots per element, both taken in the
+// block pass.
+template <typename T>
+void adadelta(const AdadeltaArgs<T>& a, int64_t n) {
+  const T wd = a.weight_decay, eps = a.eps, rho = a.rho, c = a.one_minus_rho, neg_lr = -a.lr;
+  T std_root[kBlock], delta_root[kBlock], grad[kBlock];
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t nb = n - i0 < kBlock ? n - i0 : kBlock;
+    T* __restrict p = a.param + i0;
+    const T* __restrict g = a.grad + i0;
+    T* __restrict sq = a.square_avg + i0;
+    T* __restrict acc = a.acc_delta + i0;
+    T* __restrict sr = std_root;
+    T* __restrict dr = delta_root;
+    T* __restrict gd = grad;
+    for (int64_t i = 0; i < nb; ++i) {
+      T gi = g[i];
+      if (wd != T(0)) gi = gi + wd * p[i];
+      T s = sq[i] * rho;
+      s = s + c * gi * gi;
+      sq[i] = s;
+      gd[i] = gi;
+      sr[i] = s + eps;
+      dr[i] = acc[i] + eps;
+    }
+    sqrt_block(sr, nb);
+    sqrt_block(dr, nb);
+    for (int64_t i = 0; i < nb; ++i) {
+      T d = dr[i] / sr[i];
+      d = d * gd[i];
+      T ad = acc[i] * rho;
+      ad = ad + c * d * d;
+      acc[i] = ad;
+      p[i] = p[i] + neg_lr * d;
+    }
+  }
+}
+
 template <typename T>
 Table<T> make_table_t() {
   Table<T> t;
@@ -210,6 +250,7 @@ Table<T> make_table_t() {
   t.adam = &adam<T>;
   t.rmsprop = &rmsprop<T>;
   t.adagrad = &adagrad<T>;
+  t.adadelta = &adadelta<T>;
   return t;
 }
 
