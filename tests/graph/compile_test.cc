@@ -378,8 +378,8 @@ TEST(CompileTrain, EncoderLayerWithAdamMatchesEagerInFloat64) {
   }, xs, ys, 1e-9, false);
 }
 
-// Float32: 20 steps compiled (whose 3x3 convolutions run with Winograd) against eager
-// (direct kernels), relative l2 of all parameters <= 1e-5: CNN28 with Adam, the MLP with
+// Float32: 20 steps compiled (whose 3x3 convolutions' gradient ops run with Winograd)
+// against eager (direct kernels), relative l2 of all parameters <= 1e-5: CNN28 with Adam, the MLP with
 // SGD momentum and the encoder layer with Adam, dropout off.
 TEST(CompileTrain, WorkloadModelsMatchEagerInFloat32) {
   struct Case {
@@ -722,9 +722,13 @@ TEST(GraphPasses, TrainingGraphsFuseReluGradientsAndPickWinograd) {
   EXPECT_EQ(count_nodes(g, "threshold_backward"), 3) << g;
   EXPECT_EQ(count_nodes(g, "gt"), 0) << g;
   EXPECT_EQ(count_nodes(g, "where"), 0) << g;
-  // The 3x3 layer and its two gradient ops ask for Winograd; the 1-channel first layer too
-  // (oneDNN runs direct where it has no Winograd kernel).
+  // The 3x3 layers' gradient ops ask for Winograd (oneDNN runs direct where it has no
+  // Winograd kernel); the forward convolutions of a training step stay direct
+  // (select_conv_algorithms.cc says why).
   EXPECT_GE(count_nodes(g, "conv2d"), 1) << g;
+  EXPECT_NE(g.find("conv2d_backward_input(%"), std::string::npos) << g;
+  for (size_t at = g.find("= conv2d("); at != std::string::npos; at = g.find("= conv2d(", at + 1))
+    EXPECT_EQ(g.substr(at, g.find('\n', at) - at).find("winograd"), std::string::npos) << g;
   EXPECT_NE(g.find("algorithm=\"winograd\""), std::string::npos) << g;
   const std::vector<Tensor> again = f({x, y});
   EXPECT_LE(max_rel_error(again[0], first[0]), 1e-5);
@@ -868,4 +872,26 @@ TEST(GraphPasses, TrainingStepsFuseTheirElementwiseChains) {
   EXPECT_GE(fused, 3) << g;
   std::cout << "cnn28 training step: " << fused << " fused_elementwise nodes, " << count_plain(g, "mul")
             << " mul nodes left\n";
+}
+
+TEST(GraphPasses, MultiplicationsByALiteralOneGo) {
+  manual_seed(34);
+  const Tensor one = scalar_tensor(1.0);  // a captured tensor, not a literal: it may change
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor a = mul(mm(in[0], in[1]), 1);  // addmm's backward writes this
+    Tensor b = sub(div(a, 1.0), 0);
+    Tensor c = mul(b, one);
+    Tensor r = mul(in[0], 1);  // returned: stays (it would alias the input)
+    return std::vector<Tensor>{mm(c, in[1]), r};
+  };
+  CompiledFunction f = compile(fn);
+  const std::vector<Tensor> xs{randn({4, 4}), randn({4, 4})};
+  const std::vector<Tensor> want = fn(xs);
+  const std::vector<Tensor> got = f(xs);
+  const std::string g = f.last_graph();
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(max_abs_diff(got[i], want[i]), 0.0) << i;
+  EXPECT_EQ(count_plain(g, "div"), 0) << g;
+  EXPECT_EQ(count_plain(g, "sub"), 0) << g;
+  EXPECT_EQ(count_plain(g, "mul"), 2) << g;  // by the captured `one`, and the returned one
+  EXPECT_FALSE(got[1].storage() == xs[0].storage());
 }

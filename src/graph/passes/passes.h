@@ -49,6 +49,11 @@ int fuse_threshold_backward(Graph& g);
 // (fold_transposed_gradients.cc). Returns the chains folded.
 int fold_transposed_gradients(Graph& g);
 
+// Drops x * 1, 1 * x, x / 1 and x - 0 by literals the traced code wrote,
+// where the result is x's shape and dtype and is never returned, written or viewed
+// (simplify_arithmetic.cc). Returns the nodes removed.
+int simplify_arithmetic(Graph& g);
+
 // Runs chains of float32 elementwise ops (each value inside read only by the next) as
 // one fused_elementwise node, in any graph (fuse_elementwise.cc). Returns the nodes made.
 int fuse_elementwise(Graph& g);

@@ -1,0 +1,66 @@
+// x * 1, 1 * x, x / 1 and x - 0 by a literal the traced code wrote (a wrapped number,
+// fixed at trace time) are x, bit for bit (x + 0 is not: -0 + 0 is +0): the node goes and its readers read x. Autograd
+// writes such nodes into every training step (addmm's backward scales by alpha = 1: one
+// pass over each linear layer's input gradient). Only where nothing can tell the
+// difference: the same shape and dtype as x, and the result no graph output (that would
+// alias an input or another output) and never written or viewed (a write through the
+// result would reach x).
+#include <optional>
+
+#include "graph/passes/passes.h"
+#include "ops/elementwise.h"
+
+namespace tessera::graph {
+namespace {
+
+std::optional<double> literal(const Graph& g, int id) {
+  const Value& v = g.values[static_cast<size_t>(id)];
+  if (!v.wrapped || !v.tensor.defined() || v.tensor.numel() != 1) return std::nullopt;
+  if (v.kind != ValueKind::Captured && v.kind != ValueKind::Constant) return std::nullopt;
+  return read_as_double(v.tensor, 0);
+}
+
+// The operand the node passes through unchanged, or -1.
+int identity_operand(const Graph& g, const Node& n) {
+  if (n.writes() || n.inputs.size() != 2 || n.outputs.size() != 1) return -1;
+  const std::optional<double> a = literal(g, n.inputs[0]), b = literal(g, n.inputs[1]);
+  const ops::OpDef* op = n.op;
+  if (op == &ops::kMul) {
+    if (b && *b == 1.0) return n.inputs[0];
+    if (a && *a == 1.0) return n.inputs[1];
+  } else if ((op == &ops::kDiv && b && *b == 1.0) || (op == &ops::kSub && b && *b == 0.0)) {
+    return n.inputs[0];
+  }
+  return -1;
+}
+
+}  // namespace
+
+int simplify_arithmetic(Graph& g) {
+  // Per value: read by a node that writes or aliases it, or returned.
+  std::vector<bool> pinned(g.values.size(), false);
+  for (const Node& n : g.nodes) {
+    if (n.into >= 0) pinned[static_cast<size_t>(n.into)] = true;
+    if (n.writes() || n.aliases_input())
+      for (int id : n.inputs) pinned[static_cast<size_t>(id)] = true;
+  }
+  for (int id : g.outputs) pinned[static_cast<size_t>(id)] = true;
+  std::vector<bool> drop(g.nodes.size(), false);
+  int removed = 0;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const Node& n = g.nodes[k];
+    const int x = identity_operand(g, n);
+    if (x < 0) continue;
+    const int out = n.outputs[0];
+    const ops::TensorMeta& xm = g.values[static_cast<size_t>(x)].meta;
+    const ops::TensorMeta& om = g.values[static_cast<size_t>(out)].meta;
+    if (pinned[static_cast<size_t>(out)] || xm.dtype != om.dtype || !IntArrayRef(xm.sizes).equals(om.sizes)) continue;
+    replace_uses(g, out, x);
+    drop[k] = true;
+    ++removed;
+  }
+  if (removed) remove_nodes(g, drop);
+  return removed;
+}
+
+}  // namespace tessera::graph
