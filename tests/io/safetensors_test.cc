@@ -121,7 +121,7 @@ TEST(Safetensors, SavesViewsInLogicalOrderAndEmptyFiles) {
   const std::string dir = scratch_dir();
   Tensor t = patterned({3, 5}, DType::Float32);
   save_safetensors(dir + "/view.safetensors", {{"t", t.t()}});
-  Tensor back = load_safetensors(dir + "/view.safetensors").tensors.at(0).second;
+  Tensor back = load_safetensors(dir + "/view.safetensors").tensors[0].second;
   ASSERT_EQ(shape_str(back.sizes()), "[5, 3]");
   for (int64_t i = 0; i < 15; ++i) EXPECT_EQ(read_as_double(back, i), read_as_double(t.t(), i));
 
@@ -315,7 +315,7 @@ TEST(Checkpoint, RoundTripWithPrefixesAndMetadata) {
   EXPECT_ERROR_HAS(save_checkpoint(path, model, optim, {{"tessera.checkpoint", "2"}}), "reserved");
   const std::string plain = scratch_dir() + "/plain.safetensors";
   save_safetensors(plain, {{"weight", patterned({2}, DType::Float32)}});
-  EXPECT_ERROR_HAS(load_checkpoint(plain), "neither the 'model.' nor the 'optim.' prefix");
+  EXPECT_ERROR_HAS(load_checkpoint(plain), "none of the prefixes 'model.', 'optim.', 'sched.'");
   save_safetensors(plain, {}, {{"tessera.checkpoint", "99"}});
   EXPECT_ERROR_HAS(load_checkpoint(plain), "version '99' is not supported");
 }

@@ -32,6 +32,7 @@ std::vector<std::string> keys(const std::vector<std::pair<std::string, Tensor>>&
   for (auto& [k, t] : v) out.push_back(k);
   return out;
 }
+std::vector<std::string> keys(const StateDict& sd) { return sd.keys(); }
 
 TEST(Module, NamesInRegistrationOrder) {
   auto net = std::make_shared<Net>();

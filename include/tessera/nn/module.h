@@ -18,12 +18,14 @@
 
 #include "tessera/autograd.h"
 #include "tessera/ops.h"
+#include "tessera/state_dict.h"
 #include "tessera/traced.h"
 
 namespace tessera::nn {
 
-// Parameters then buffers, each in registration order, keys dotted like PyTorch's.
-using StateDict = std::vector<std::pair<std::string, Tensor>>;
+// The one state-dict type (tessera/state_dict.h). A module's holds its parameters then
+// its persistent buffers, each in registration order, keys dotted like PyTorch's.
+using StateDict = tessera::StateDict;
 
 // What a non-strict load_state_dict left unmatched (both empty after a strict load).
 struct LoadStateDictResult {
@@ -103,6 +105,7 @@ class TESSERA_API Module : public std::enable_shared_from_this<Module> {
   // every problem at once, e.g.
   //   load_state_dict (Sequential): missing keys: 1.bias; unexpected keys: foo;
   //   1.weight: expected [10, 128] got [10, 64]
+  // Nothing is written unless every check passes.
   LoadStateDictResult load_state_dict(const StateDict& state, bool strict = true);
   // Converts floating parameters and buffers (integer buffers such as
   // num_batches_tracked keep their dtype). Gradients are dropped.
