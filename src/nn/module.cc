@@ -127,6 +127,13 @@ void Module::collect_buffers(const std::string& prefix, bool recurse, bool persi
     child->collect_buffers(prefix + name + ".", true, persistent_only, out);
 }
 
+void Module::collect_state(const std::string& prefix,
+                           std::vector<std::pair<std::string, Tensor>>& out) const {
+  collect_parameters(prefix, false, out);
+  collect_buffers(prefix, false, true, out);
+  for (const auto& [name, child] : children_) child->collect_state(prefix + name + ".", out);
+}
+
 void Module::collect_modules(const std::string& prefix,
                              std::vector<std::pair<std::string, ModulePtr>>& out) {
   for (auto& [name, child] : children_) {
@@ -239,8 +246,7 @@ void Module::zero_grad() {
 
 StateDict Module::state_dict() const {
   std::vector<std::pair<std::string, Tensor>> all;
-  collect_parameters("", true, all);
-  collect_buffers("", true, true, all);
+  collect_state("", all);
   StateDict out;
   out.reserve(all.size());
   for (auto& [name, t] : all) out.insert(name, t.detach());
@@ -249,8 +255,7 @@ StateDict Module::state_dict() const {
 
 LoadStateDictResult Module::load_state_dict(const StateDict& state, bool strict) {
   std::vector<std::pair<std::string, Tensor>> own;
-  collect_parameters("", true, own);
-  collect_buffers("", true, true, own);
+  collect_state("", own);
 
   // Keys are unique in a StateDict, so each lookup is one hash and no key can be given twice.
   LoadStateDictResult result;

@@ -44,11 +44,11 @@ std::shared_ptr<nn::Sequential> make_model(uint64_t seed) {
 using MakeOpt = std::function<std::unique_ptr<Optimizer>(std::vector<Tensor>, double lr)>;
 using MakeSched = std::function<std::unique_ptr<LRScheduler>(Optimizer&)>;
 
-struct Run {
+struct TrainRun {
   std::shared_ptr<nn::Sequential> model;
   std::unique_ptr<Optimizer> opt;
   std::unique_ptr<LRScheduler> sched;
-  Run(uint64_t seed, double lr, const MakeOpt& mo, const MakeSched& ms)
+  TrainRun(uint64_t seed, double lr, const MakeOpt& mo, const MakeSched& ms)
       : model(make_model(seed)), opt(mo(model->parameters(), lr)), sched(ms(*opt)) {}
 
   // `steps` optimizer steps on a fixed batch each (a function of the step number only),
@@ -106,7 +106,7 @@ TEST(StateDictRoundTrip, ModuleOptimizerSchedulerResumeBitIdentical) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(c.name);
     // The reference: one run of kBefore + kAfter steps that never stops.
-    Run whole(1, 0.01, c.opt, c.sched);
+    TrainRun whole(1, 0.01, c.opt, c.sched);
     whole.train(0, kBefore);
     // The module's entries are live views of its tensors (as in PyTorch), so the
     // in-memory snapshot clones them; the optimizer's and scheduler's are copies already.
@@ -142,7 +142,7 @@ TEST(StateDictRoundTrip, ModuleOptimizerSchedulerResumeBitIdentical) {
     EXPECT_TRUE(back.scheduler.equal(sched_sd));
     for (const Checkpoint* from : {static_cast<const Checkpoint*>(nullptr), &back}) {
       SCOPED_TRACE(from == nullptr ? "from memory" : "from the file");
-      Run resumed(2, 0.3, c.opt, c.sched);
+      TrainRun resumed(2, 0.3, c.opt, c.sched);
       EXPECT_FALSE(resumed.model->state_dict().equal(model_sd));
       resumed.model->load_state_dict(from ? from->model : model_sd);
       resumed.opt->load_state_dict(from ? from->optimizer : opt_sd);
@@ -221,7 +221,7 @@ TEST(StateDictRoundTrip, BadKeysAndShapesAreNamed) {
                    "unexpected keys 'state.0.momentum_buffer', 'param_groups.0.nesterov'");
   wrong = osd;
   wrong.set("param_groups.0.lr", zeros({2}));
-  EXPECT_ERROR_HAS(fresh.load_state_dict(wrong), "'param_groups.0.lr' should hold one value, got [2] f64");
+  EXPECT_ERROR_HAS(fresh.load_state_dict(wrong), "'param_groups.0.lr' should hold one value, got [2] f32");
   EXPECT_EQ(fresh.state_of(fresh.param_groups()[0].params[0])->steps(), 0.0) << "a failed load changes nothing";
 
   // Scheduler: another kind's state is refused by its keys; a base_lrs of the wrong size too.
