@@ -70,5 +70,8 @@ TESSERA_API void save_checkpoint(const std::string& path, const StateDict& model
 // version. A file without the marker (a training backup, or one written by hand) is read
 // by its prefixes alone.
 TESSERA_API Checkpoint load_checkpoint(const std::string& path);
+// load_checkpoint's second half, for a caller that inspected the file's metadata first
+// (BackupAndRestore checks its own marker); `path` names the file in errors.
+TESSERA_API Checkpoint split_checkpoint(SafetensorsContents contents, const std::string& path);
 
 }  // namespace tessera

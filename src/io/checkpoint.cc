@@ -37,7 +37,10 @@ void save_checkpoint(const std::string& path, const StateDict& model_state,
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
-  SafetensorsContents contents = load_safetensors(path);
+  return split_checkpoint(load_safetensors(path), path);
+}
+
+Checkpoint split_checkpoint(SafetensorsContents contents, const std::string& path) {
   Checkpoint out;
   out.metadata = std::move(contents.metadata);
   auto marker = out.metadata.find(kMarkerKey);

@@ -444,10 +444,11 @@ void BackupAndRestore::on_train_begin(TrainContext& ctx) {
   const std::string who = "BackupAndRestore: '" + path_ + "'";
   // The one checkpoint layout (serialize.h): model.*, optim.*, sched.* and metadata.
   // Backups written before it carried the checkpoint marker read the same way.
-  const Checkpoint c = load_checkpoint(path_);
-  const Metadata& md = c.metadata;
-  TESSERA_CHECK(md.count(kBackupMarker) && md.at(kBackupMarker) == "1", who,
+  SafetensorsContents file = load_safetensors(path_);
+  TESSERA_CHECK(file.metadata.count(kBackupMarker) && file.metadata.at(kBackupMarker) == "1", who,
                 " is not a Tessera training backup (no '", kBackupMarker, "': \"1\" in its metadata)");
+  const Checkpoint c = split_checkpoint(std::move(file), path_);
+  const Metadata& md = c.metadata;
   for (const auto& [k, v] : config_) {
     auto it = md.find("config." + k);
     const std::string saved = it == md.end() ? "(unset)" : it->second;
