@@ -24,8 +24,8 @@
 
 namespace tessera::nn {
 
-// The one state-dict type (tessera/state_dict.h). A module's holds its parameters then
-// its persistent buffers, each in registration order, keys dotted like PyTorch's.
+// The one state-dict type (tessera/state_dict.h); a module's is described at
+// Module::state_dict() below.
 using StateDict = tessera::StateDict;
 
 // What a non-strict load_state_dict left unmatched (both empty after a strict load).
