@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -156,6 +157,10 @@ TEST(StateDictRoundTrip, ModuleOptimizerSchedulerResumeBitIdentical) {
       EXPECT_TRUE(resumed.sched->state_dict().equal(whole.sched->state_dict()));
       EXPECT_EQ(resumed.opt->param_groups()[0].lr(), whole.opt->param_groups()[0].lr());
     }
+    std::printf("[ state dict ] %s: %zu model + %zu optimizer + %zu scheduler entries; steps %d-%d "
+                "resumed from memory and from the file: losses %.6f .. %.6f, lr %.6g\n",
+                c.name, model_sd.size(), opt_sd.size(), sched_sd.size(), kBefore + 1, kBefore + kAfter,
+                expected.front(), expected.back(), whole.opt->param_groups()[0].lr());
     fs::remove(path);
   }
 }
