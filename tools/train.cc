@@ -346,11 +346,9 @@ int run_train(const TrainConfig& cfg_in) {
     return 0;
   }
 
-  NamedTensors optim_state;
-  for (auto& [name, t] : opt.state_dict()) optim_state.emplace_back(name, t);
   char acc_text[32];
   std::snprintf(acc_text, sizeof acc_text, "%.4f", test.at("accuracy"));
-  save_checkpoint(cfg.out, model->state_dict(), optim_state,
+  save_checkpoint(cfg.out, model->state_dict(), opt.state_dict(),
                   {{"model", "cnn28"},
                    {"dataset", "fashion-mnist"},
                    {"epochs", std::to_string(epochs_done)},

@@ -7,19 +7,21 @@
 //
 // Hyperparameters live per parameter group in a name -> double map ("lr", "momentum",
 // "beta1", ...), like PyTorch's param_group dicts: schedulers change them by name, and
-// state_dict() writes them as plain scalars.
+// state_dict() writes them as 0-d float64 tensors.
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "tessera/export.h"
+#include "tessera/state_dict.h"
 #include "tessera/tensor.h"
 
 namespace tessera::optim {
 
-// Named tensors; scalars are 0-d float64 tensors. Goes into a safetensors file as is.
-using StateDict = std::map<std::string, Tensor>;
+// The one state-dict type (tessera/state_dict.h), shared with modules and checkpoints;
+// scalars are 0-d float64 tensors, so it goes into a safetensors file as it is.
+using StateDict = tessera::StateDict;
 
 struct TESSERA_API ParamGroup {
   std::vector<Tensor> params;
@@ -57,12 +59,16 @@ class TESSERA_API Optimizer {
   // Sets "lr" of every group.
   void set_lr(double lr);
 
-  // Keys: "param_groups.G.<option>" (0-d f64), "param_groups.G.params" (1-D i64: the
-  // parameters' positions across all groups), "state.I.step" (0-d f64) and
-  // "state.I.<buffer>" (the buffer, same shape as parameter I).
+  // PyTorch's optimizer state_dict ({'state': {I: {...}}, 'param_groups': [{...}]})
+  // flattened, in that order: "state.I.step" (0-d f64) and "state.I.<buffer>" (the buffer,
+  // same shape as parameter I) for every parameter I that has state (I counts parameters
+  // across all groups), then "param_groups.G.<option>" (0-d f64; flags as 0 or 1) and
+  // "param_groups.G.params" (1-D i64: the group's parameter indices). The buffers are
+  // copies: stepping on does not change a state_dict already taken.
   StateDict state_dict() const;
   // Validates everything before changing anything: group and parameter counts, option
-  // names, buffer names and shapes. Errors name the offending key.
+  // names, buffer names and shapes. Errors name the offending key (and for a shape, both
+  // shapes); unexpected keys are listed together.
   void load_state_dict(const StateDict& state);
 
   // Per-parameter state (a step count and named buffers such as "exp_avg").
@@ -235,6 +241,9 @@ class TESSERA_API LRScheduler {
   int64_t last_epoch() const { return last_epoch_; }
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   Optimizer& optimizer() { return opt_; }
+  // Keys "last_epoch" (0-d f64) and "base_lrs" (1-D f64, one per param group), then a
+  // subclass's extra counters. Loading re-evaluates the schedule at the restored step, so
+  // the optimizer's lrs match it.
   StateDict state_dict() const;
   void load_state_dict(const StateDict& state);
 
@@ -245,6 +254,7 @@ class TESSERA_API LRScheduler {
   // Subclasses with extra counters (warm restarts) save and restore them here.
   virtual void save_extra(StateDict& state) const {}
   virtual void load_extra(const StateDict& state) {}
+  virtual std::vector<std::string> extra_keys() const { return {}; }  // what save_extra writes
   void initial_step();  // each subclass constructor ends with it
 
   Optimizer& opt_;
@@ -310,6 +320,7 @@ class TESSERA_API CosineAnnealingWarmRestarts : public LRScheduler {
   std::vector<double> compute_lr() override;
   void save_extra(StateDict& state) const override;
   void load_extra(const StateDict& state) override;
+  std::vector<std::string> extra_keys() const override { return {"T_i", "T_cur"}; }
 
  private:
   int64_t t_mult_;
@@ -379,6 +390,10 @@ class TESSERA_API ReduceLROnPlateau {
   std::vector<double> get_last_lr() const;
   double best() const { return best_; }
   int64_t num_bad_epochs() const { return num_bad_; }
+  // "best", "num_bad_epochs", "cooldown_counter", "last_epoch" (0-d f64). The lrs it
+  // lowered live in the optimizer's param groups, so they travel with its state_dict.
+  StateDict state_dict() const;
+  void load_state_dict(const StateDict& state);
 
  private:
   bool is_better(double a) const;

@@ -29,16 +29,18 @@
 #include <vector>
 
 #include "tessera/export.h"
+#include "tessera/state_dict.h"
 #include "tessera/tensor.h"
 
 namespace tessera {
 
-// Tensors with names, in a meaningful order (a state_dict).
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+// Tensors with names, in a meaningful order: the one state-dict type (state_dict.h).
+// NamedTensors is its older name, kept so existing code compiles.
+using NamedTensors = StateDict;
 using Metadata = std::map<std::string, std::string>;
 
 struct SafetensorsContents {
-  NamedTensors tensors;  // in the header's order (the order they were saved in)
+  StateDict tensors;  // in the header's order (the order they were saved in)
   Metadata metadata;     // the "__metadata__" entries (string to string, as the format says)
 };
 
@@ -49,19 +51,27 @@ TESSERA_API void save_safetensors(const std::string& path, const NamedTensors& t
 TESSERA_API SafetensorsContents load_safetensors(const std::string& path);
 
 // ---- training checkpoints: one safetensors file ----
-// The model's tensors are stored as "model.<name>", the optimizer's as "optim.<name>"; the
-// metadata (epoch, step, anything string-valued) goes in "__metadata__" next to a format
-// marker ("tessera.checkpoint": "1").
+// The model's state is stored as "model.<key>", the optimizer's as "optim.<key>", a
+// scheduler's (when there is one) as "sched.<key>"; the metadata (epoch, step, anything
+// string-valued) goes in "__metadata__" next to a format marker ("tessera.checkpoint": "1").
+// Each part is the StateDict its owner's state_dict() returned and load_state_dict() takes.
 struct Checkpoint {
-  NamedTensors model;
-  NamedTensors optimizer;
+  StateDict model;
+  StateDict optimizer;
+  StateDict scheduler;
   Metadata metadata;  // without the format marker
 };
 
-TESSERA_API void save_checkpoint(const std::string& path, const NamedTensors& model_state,
-                                 const NamedTensors& optimizer_state = {},
+TESSERA_API void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+TESSERA_API void save_checkpoint(const std::string& path, const StateDict& model_state,
+                                 const StateDict& optimizer_state = {},
                                  const Metadata& metadata = {});
-// Fails when a tensor lacks both prefixes or the marker names an unknown version.
+// Fails when a tensor has none of the three prefixes or the marker names an unknown
+// version. A file without the marker (a training backup, or one written by hand) is read
+// by its prefixes alone.
 TESSERA_API Checkpoint load_checkpoint(const std::string& path);
+// load_checkpoint's second half, for a caller that inspected the file's metadata first
+// (BackupAndRestore checks its own marker); `path` names the file in errors.
+TESSERA_API Checkpoint split_checkpoint(SafetensorsContents contents, const std::string& path);
 
 }  // namespace tessera

@@ -15,6 +15,7 @@
 #include "tessera/parallel.h"
 #include "tessera/random.h"
 #include "tessera/serialize.h"
+#include "tessera/state_dict.h"
 #include "tessera/tensor.h"
 #include "tessera/traced.h"
 #include "tessera/train.h"

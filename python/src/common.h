@@ -146,6 +146,47 @@ struct type_caster<tessera::IntArrayRef> {
   }
 };
 
+// tessera::StateDict <-> an OrderedDict of str -> Tensor, in order. Accepted from any
+// mapping (dict, OrderedDict, what state_dict() returned) or a sequence of (key, tensor)
+// pairs; a key that is not a str or a value that is not a Tensor is a TypeError naming it,
+// a repeated key (in a pair list) a ValueError.
+template <>
+struct type_caster<tessera::StateDict> {
+  PYBIND11_TYPE_CASTER(tessera::StateDict, const_name("typing.Mapping[str, tessera._C.Tensor]"));
+  bool load(handle src, bool) {
+    if (!src || PyUnicode_Check(src.ptr()) || PyBytes_Check(src.ptr())) return false;
+    if (py::hasattr(src, "_tessera_tensor")) return false;
+    py::object items;
+    if (PyDict_Check(src.ptr()) || py::hasattr(src, "items")) {
+      items = src.attr("items")();
+    } else if (PySequence_Check(src.ptr())) {
+      items = py::reinterpret_borrow<py::object>(src);
+    } else {
+      return false;
+    }
+    tessera::StateDict out;
+    for (py::handle item : items) {
+      py::tuple kv = py::reinterpret_borrow<py::object>(item).cast<py::tuple>();
+      if (kv.size() != 2) throw py::type_error("state dict: expected (key, tensor) pairs, got " + std::string(py::str(item)));
+      if (!py::isinstance<py::str>(kv[0]))
+        throw py::type_error("state dict: keys must be str, got " + std::string(py::repr(kv[0])));
+      const std::string key = kv[0].cast<std::string>();
+      if (!py::isinstance<tessera::Tensor>(kv[1]))
+        throw py::type_error("state dict: '" + key + "' is a " +
+                             std::string(py::str(py::type::of(kv[1]).attr("__name__"))) +
+                             ", expected a tessera.Tensor");
+      out.insert(key, kv[1].cast<tessera::Tensor>());
+    }
+    value = std::move(out);
+    return true;
+  }
+  static handle cast(const tessera::StateDict& sd, return_value_policy, handle) {
+    py::object od = py::module_::import("collections").attr("OrderedDict")();
+    for (const auto& [k, t] : sd) od[py::str(k)] = py::cast(t);
+    return od.release();
+  }
+};
+
 }  // namespace pybind11::detail
 
 namespace tessera::python {

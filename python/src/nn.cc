@@ -217,8 +217,8 @@ void init_nn(py::module_& m) {
         for (Tensor p : s.parameters())
           if (p.grad().defined()) p.grad().zero_();
       }, py::arg("set_to_none") = true)
-      .def("_state_dict", [](const Module& s) { return named_list(s.state_dict()); })
-      .def("_load_state_dict", [](Module& s, const std::vector<std::pair<std::string, Tensor>>& sd, bool strict) {
+      .def("_state_dict", &Module::state_dict)
+      .def("_load_state_dict", [](Module& s, const StateDict& sd, bool strict) {
         nn::LoadStateDictResult r;
         {
           py::gil_scoped_release rel;

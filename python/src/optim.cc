@@ -277,7 +277,9 @@ void init_optim(py::module_& m) {
       .def("step", &optim::ReduceLROnPlateau::step, py::arg("metrics"))
       .def("get_last_lr", &optim::ReduceLROnPlateau::get_last_lr)
       .def_property_readonly("best", &optim::ReduceLROnPlateau::best)
-      .def_property_readonly("num_bad_epochs", &optim::ReduceLROnPlateau::num_bad_epochs);
+      .def_property_readonly("num_bad_epochs", &optim::ReduceLROnPlateau::num_bad_epochs)
+      .def("state_dict", &optim::ReduceLROnPlateau::state_dict)
+      .def("load_state_dict", &optim::ReduceLROnPlateau::load_state_dict, py::arg("state_dict"));
 }
 
 }  // namespace tessera::python

@@ -4,7 +4,7 @@ safetensors reader).
     tessera.save(model.state_dict(), "model.safetensors")
     model.load_state_dict(tessera.load("model.safetensors"))
 """
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 from ._C import Tensor
 from ._C import io as _io
@@ -23,7 +23,7 @@ def save_file(tensors, filename, metadata=None):
 def load_file(filename):
     """safetensors' load_file: an OrderedDict name -> tensor, in the file's order."""
     tensors, _ = _io.load_safetensors(str(filename))
-    return OrderedDict(tensors)
+    return tensors
 
 
 def load_metadata(filename):
@@ -48,7 +48,21 @@ def load(f, map_location=None, weights_only=True):
     return d
 
 
-save_checkpoint = _io.save_checkpoint
-load_checkpoint = _io.load_checkpoint
+Checkpoint = namedtuple("Checkpoint", ["model", "optimizer", "scheduler", "metadata"])
+
+
+def save_checkpoint(path, model_state, optimizer_state=None, metadata=None, scheduler_state=None):
+    """One safetensors file with the model's, optimizer's and scheduler's state_dicts (each
+    a mapping of str -> tensor, as their state_dict() methods return) under the prefixes
+    "model.", "optim." and "sched.", and str -> str metadata."""
+    _io.save_checkpoint(str(path), model_state, optimizer_state or {}, dict(metadata or {}),
+                        scheduler_state or {})
+
+
+def load_checkpoint(path):
+    """What save_checkpoint wrote (or a C++ checkpoint, or a BackupAndRestore backup), as a
+    Checkpoint(model, optimizer, scheduler, metadata): three OrderedDicts ready for the
+    load_state_dict methods, and the metadata dict."""
+    return Checkpoint(*_io.load_checkpoint(str(path)))
 load_npy = _io.load_npy
 save_npy = _io.save_npy

@@ -196,8 +196,8 @@ def test_checkpoint_and_npy(tmp_path):
     m = {"w": ts.ones(2)}
     ts.serialization.save_checkpoint(str(tmp_path / "c.safetensors"), list(m.items()), [],
                                      {"epoch": "3"})
-    model, opt, meta = ts.serialization.load_checkpoint(str(tmp_path / "c.safetensors"))
-    assert dict(model)["w"].tolist() == [1.0, 1.0] and meta["epoch"] == "3"
+    model, opt, sched, meta = ts.serialization.load_checkpoint(str(tmp_path / "c.safetensors"))
+    assert model["w"].tolist() == [1.0, 1.0] and meta["epoch"] == "3" and not opt and not sched
     ts.serialization.save_npy(str(tmp_path / "a.npy"), ts.arange(6).reshape(2, 3))
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.arange(6).reshape(2, 3))
     np.save(tmp_path / "b.npy", np.eye(3, dtype=np.float32))

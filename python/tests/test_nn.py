@@ -29,7 +29,8 @@ def test_module_subclass_registers_by_assignment():
     assert names == ["scale", "conv1.weight", "conv1.bias", "fc.weight", "fc.bias"]
     assert len(list(net.parameters())) == 5
     assert [n for n, _ in net.named_buffers()] == ["calls"]
-    assert list(net.state_dict().keys()) == names + ["calls"]
+    # PyTorch's order: this module's parameters and buffers, then its children's.
+    assert list(net.state_dict().keys()) == ["scale", "calls"] + names[1:]
     assert net.note == "plain attribute"
     assert isinstance(net.conv1, nn.Conv2d) and isinstance(net.conv1, nn.Module)
     assert [n for n, _ in net.named_children()] == ["conv1", "fc"]

@@ -141,3 +141,79 @@ def test_scheduler_keeps_optimizer_alive():
     gc.collect()
     s.step()
     assert s.get_last_lr() == [0.1]
+
+
+def _train(model, opt, sched, first, steps):
+    losses = []
+    for s in range(first, first + steps):
+        ts.manual_seed(100 + s)  # each step's batch depends on the step alone
+        x, y = ts.randn(6, 3), ts.randn(6, 2)
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("make_opt,make_sched", [
+    (lambda p: optim.Adam(p, lr=0.01), lambda o: lr_scheduler.StepLR(o, 2, 0.5)),
+    (lambda p: optim.SGD(p, lr=0.01, momentum=0.9), lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, 3, 2)),
+])
+def test_one_state_dict_type_resumes_bit_identical(tmp_path, make_opt, make_sched):
+    # Module, optimizer and scheduler states are all ordered str -> Tensor mappings: they
+    # go through one checkpoint file and a fresh run continues exactly as the whole one.
+    def make(seed):
+        ts.manual_seed(seed)
+        m = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+        o = make_opt(m.parameters())
+        return m, o, make_sched(o)
+
+    m, o, s = make(1)
+    _train(m, o, s, 0, 4)
+    osd, ssd = o.state_dict(), s.state_dict()
+    assert list(osd)[0] == "state.0.step" and osd["state.0.step"].dim() == 0
+    assert list(m.state_dict())[:5] == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean"]
+    path = tmp_path / "ckpt.safetensors"
+    ts.serialization.save_checkpoint(path, m.state_dict(), osd, {"step": "4"}, scheduler_state=ssd)
+    expected = _train(m, o, s, 4, 5)
+
+    c = ts.serialization.load_checkpoint(path)
+    assert c.metadata == {"step": "4"} and list(c.optimizer) == list(osd) and list(c.scheduler) == list(ssd)
+    m2, o2, s2 = make(2)
+    m2.load_state_dict(c.model)
+    o2.load_state_dict(c.optimizer)
+    s2.load_state_dict(c.scheduler)
+    assert _train(m2, o2, s2, 4, 5) == expected
+    for (k, a), (k2, b) in zip(m.state_dict().items(), m2.state_dict().items()):
+        assert k == k2 and ts.equal(a, b), k
+    for (k, a), (k2, b) in zip(o.state_dict().items(), o2.state_dict().items()):
+        assert k == k2 and ts.equal(a, b), k
+
+
+def test_state_dict_errors_name_keys_and_shapes():
+    a = nn.Parameter(ts.ones(2, 3))
+    opt = optim.Adam([a])
+    a.sum().backward()
+    opt.step()
+    sd = opt.state_dict()
+    sd["state.0.exp_avg"] = ts.zeros(5)
+    with pytest.raises(ValueError, match=r"'state.0.exp_avg' is \[5\] f32, its parameter is \[2, 3\] f32"):
+        optim.Adam([nn.Parameter(ts.ones(2, 3))]).load_state_dict(sd)
+    sd = opt.state_dict()
+    sd["state.0.momentum_buffer"] = ts.zeros(2, 3)
+    with pytest.raises(ValueError, match="unexpected key 'state.0.momentum_buffer'"):
+        optim.Adam([nn.Parameter(ts.ones(2, 3))]).load_state_dict(sd)
+    with pytest.raises(TypeError, match="'state.0.step' is a float, expected a tessera.Tensor"):
+        optim.Adam([a]).load_state_dict({"state.0.step": 1.0})
+    plateau = lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+    plateau.step(1.0)
+    plateau.step(2.0)
+    state = plateau.state_dict()
+    assert list(state) == ["best", "num_bad_epochs", "cooldown_counter", "last_epoch"]
+    other = lr_scheduler.ReduceLROnPlateau(optim.SGD([nn.Parameter(ts.ones(1))], lr=1.0))
+    other.load_state_dict(state)
+    assert other.best == 1.0
+    with pytest.raises(ValueError, match="missing key 'best'"):
+        other.load_state_dict({})

@@ -102,6 +102,10 @@ def test_layers_load_pytorch_weights(torch):
     m = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
     m.load_state_dict({k: ts.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
     assert list(m.state_dict().keys()) == list(tm.state_dict().keys())
+    # Buffers too, in torch's order: each module's parameters, its buffers, then children.
+    tb = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 2))
+    b = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+    assert list(b.state_dict()) == list(tb.state_dict())
     x = arr(2, 1, 28, 28)
     np.testing.assert_allclose(m(ts.tensor(x)).detach().numpy(), tm(torch.tensor(x)).detach().numpy(),
                                rtol=1e-4, atol=1e-4)

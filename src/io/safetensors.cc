@@ -195,6 +195,7 @@ SafetensorsContents load_safetensors(const std::string& path) {
       }
       continue;
     }
+    ST_CHECK(!name.empty(), path, "a tensor has an empty name");
     entries.push_back(parse_entry(name, value, data_size, path));
   }
 
@@ -250,7 +251,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   std::set<std::string> names;
   std::vector<Tensor> data(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
-    const auto& [name, t] = tensors[i];
+    const auto& [name, t] = tensors.entry(i);
     ST_SAVE_CHECK(!name.empty(), path, "tensor ", i, " has an empty name");
     ST_SAVE_CHECK(name != kMetadataKey, path, "\"__metadata__\" is reserved, not a tensor name");
     ST_SAVE_CHECK(json::valid_utf8(name), path, "tensor name ", i, " is not valid UTF-8");
@@ -292,7 +293,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   }
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (header.size() > 1) header += ',';
-    header += json::quote(tensors[i].first) + ":{\"dtype\":\"" + name_of(data[i].dtype()) +
+    header += json::quote(tensors.entry(i).first) + ":{\"dtype\":\"" + name_of(data[i].dtype()) +
               "\",\"shape\":[";
     for (int64_t d = 0; d < data[i].dim(); ++d) {
       if (d > 0) header += ',';

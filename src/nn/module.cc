@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <map>
 #include <sstream>
+#include <unordered_set>
 
 namespace tessera::nn {
 
@@ -151,6 +152,13 @@ void Module::collect_buffers(const std::string& prefix, bool recurse, bool persi
     child->collect_buffers(prefix + name + ".", true, persistent_only, out);
 }
 
+void Module::collect_state(const std::string& prefix,
+                           std::vector<std::pair<std::string, Tensor>>& out) const {
+  collect_parameters(prefix, false, out);
+  collect_buffers(prefix, false, true, out);
+  for (const auto& [name, child] : children_) child->collect_state(prefix + name + ".", out);
+}
+
 void Module::collect_modules(const std::string& prefix,
                              std::vector<std::pair<std::string, ModulePtr>>& out) {
   for (auto& [name, child] : children_) {
@@ -262,38 +270,36 @@ void Module::zero_grad() {
 // ---------------------------------------------------------------- state
 
 StateDict Module::state_dict() const {
-  StateDict out;
   std::vector<std::pair<std::string, Tensor>> all;
-  collect_parameters("", true, all);
-  collect_buffers("", true, true, all);
-  for (auto& [name, t] : all) out.emplace_back(name, t.detach());
+  collect_state("", all);
+  StateDict out;
+  out.reserve(all.size());
+  for (auto& [name, t] : all) out.insert(name, t.detach());
   return out;
 }
 
 LoadStateDictResult Module::load_state_dict(const StateDict& state, bool strict) {
   std::vector<std::pair<std::string, Tensor>> own;
-  collect_parameters("", true, own);
-  collect_buffers("", true, true, own);
+  collect_state("", own);
 
-  std::map<std::string, const Tensor*> given;
-  std::vector<std::string> duplicated;
-  for (const auto& [name, t] : state) {
-    if (!given.emplace(name, &t).second) duplicated.push_back(name);
-  }
+  // Keys are unique in a StateDict, so each lookup is one hash and no key can be given twice.
   LoadStateDictResult result;
   std::vector<std::string> mismatched;
-  std::map<std::string, bool> known;
-  for (const auto& [name, t] : own) {
-    known[name] = true;
-    auto it = given.find(name);
-    if (it == given.end()) {
+  std::vector<const Tensor*> sources(own.size(), nullptr);
+  std::unordered_set<std::string> known;
+  known.reserve(own.size());
+  for (size_t i = 0; i < own.size(); ++i) {
+    const auto& [name, t] = own[i];
+    known.insert(name);
+    const Tensor* src = state.find(name);
+    if (src == nullptr) {
       result.missing_keys.push_back(name);
       continue;
     }
-    const Tensor& src = *it->second;
-    if (!src.defined() || !src.sizes().equals(t.sizes()))
+    sources[i] = src;
+    if (!src->defined() || !src->sizes().equals(t.sizes()))
       mismatched.push_back(name + ": expected " + shape_str(t.sizes()) + " got " +
-                           (src.defined() ? shape_str(src.sizes()) : std::string("undefined")));
+                           (src->defined() ? shape_str(src->sizes()) : std::string("undefined")));
   }
   for (const auto& [name, t] : state)
     if (!known.count(name)) result.unexpected_keys.push_back(name);
@@ -308,17 +314,15 @@ LoadStateDictResult Module::load_state_dict(const StateDict& state, bool strict)
     problems.push_back("missing keys: " + join(result.missing_keys, ", "));
   if (strict && !result.unexpected_keys.empty())
     problems.push_back("unexpected keys: " + join(result.unexpected_keys, ", "));
-  if (!duplicated.empty()) problems.push_back("duplicated keys: " + join(duplicated, ", "));
   for (auto& m : mismatched) problems.push_back(m);
   TESSERA_CHECK(problems.empty(), "load_state_dict (", type_name_, "): ", join(problems, "; "));
 
   // All checked before anything is written, so a failed load leaves the module as it was.
   NoGradGuard no_grad;
-  for (auto& [name, t] : own) {
-    auto it = given.find(name);
-    if (it == given.end()) continue;
-    Tensor dst = t;
-    dst.copy_(*it->second);
+  for (size_t i = 0; i < own.size(); ++i) {
+    if (sources[i] == nullptr) continue;
+    Tensor dst = own[i].second;
+    dst.copy_(*sources[i]);
   }
   return result;
 }

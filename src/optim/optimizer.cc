@@ -23,12 +23,6 @@ std::string keys_of(const std::map<std::string, double>& m) {
 
 Tensor scalar_f64(double v) { return full({}, v, kFloat64); }
 
-double scalar_of(const StateDict& sd, const std::string& key) {
-  const Tensor& t = sd.at(key);
-  TESSERA_CHECK(t.numel() == 1, "load_state_dict: '", key, "' should hold one value, got ",
-                t.describe());
-  return read_as_double(t, 0);
-}
 
 // The buffer `name` of `state`, created zero-filled (or as `init`) on first use.
 // The step count, created on first use like the buffers.
@@ -150,38 +144,46 @@ const Optimizer::ParamState* Optimizer::state_of(const Tensor& param) const {
 }
 
 StateDict Optimizer::state_dict() const {
-  StateDict sd;
+  // PyTorch's order: every parameter's state, then the groups.
+  StateDict state, groups;
   int64_t index = 0;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     const std::string prefix = "param_groups." + std::to_string(gi) + ".";
-    for (const auto& [k, v] : groups_[gi].options) sd[prefix + k] = scalar_f64(v);
+    for (const auto& [k, v] : groups_[gi].options) groups.set_scalar(prefix + k, v);
     std::vector<int64_t> ids;
     for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
       const ParamState& st = state_[gi][i];
       const std::string sp = "state." + std::to_string(index) + ".";
       if (st.steps() > 0 || !st.buffers.empty()) {
-        sd[sp + "step"] = scalar_f64(st.steps());
-        for (const auto& [name, buf] : st.buffers) sd[sp + name] = buf.clone();
+        state.set_scalar(sp + "step", st.steps());
+        for (const auto& [name, buf] : st.buffers) state.insert(sp + name, buf.clone());
       }
       ids.push_back(index++);
     }
-    sd[prefix + "params"] = tensor<int64_t>(ids, {static_cast<int64_t>(ids.size())});
+    groups.insert(prefix + "params", tensor<int64_t>(ids, {static_cast<int64_t>(ids.size())}));
   }
-  return sd;
+  state.update(groups);
+  return state;
 }
 
 void Optimizer::load_state_dict(const StateDict& sd) {
   const std::string who = name() + ".load_state_dict: ";
   std::set<std::string> used;
   auto need = [&](const std::string& key) -> const Tensor& {
-    auto it = sd.find(key);
-    TESSERA_CHECK(it != sd.end(), who, "missing key '", key, "'");
+    const Tensor* t = sd.find(key);
+    TESSERA_CHECK(t != nullptr, who, "missing key '", key, "'");
     used.insert(key);
-    return it->second;
+    return *t;
   };
-  // Count the groups in the file so a mismatch is named up front.
+  auto scalar = [&](const std::string& key) {
+    const Tensor& t = need(key);
+    TESSERA_CHECK(t.defined() && t.numel() == 1, who, "'", key, "' should hold one value, got ",
+                  t.defined() ? t.describe() : "an undefined tensor");
+    return read_as_double(t, 0);
+  };
+  // Count the groups in the state so a mismatch is named up front.
   size_t file_groups = 0;
-  while (sd.count("param_groups." + std::to_string(file_groups) + ".params") != 0) ++file_groups;
+  while (sd.contains("param_groups." + std::to_string(file_groups) + ".params")) ++file_groups;
   TESSERA_CHECK(file_groups == groups_.size(), who, "the state has ", file_groups,
                 " param groups, this optimizer has ", groups_.size());
 
@@ -196,14 +198,10 @@ void Optimizer::load_state_dict(const StateDict& sd) {
     TESSERA_CHECK(ids.numel() == static_cast<int64_t>(g.params.size()), who, "group ", gi,
                   " has ", ids.numel(), " parameters in the state, ", g.params.size(),
                   " in this optimizer");
-    for (const auto& [k, v] : defaults_) {
-      need(prefix + k);
-      new_options[gi][k] = scalar_of(sd, prefix + k);
-    }
+    for (const auto& [k, v] : defaults_) new_options[gi][k] = scalar(prefix + k);
     // A scheduler's record of the starting lr travels with the group when present.
-    if (sd.count(prefix + "initial_lr") != 0) {
-      need(prefix + "initial_lr");
-      new_options[gi]["initial_lr"] = scalar_of(sd, prefix + "initial_lr");
+    if (sd.contains(prefix + "initial_lr")) {
+      new_options[gi]["initial_lr"] = scalar(prefix + "initial_lr");
     } else if (g.has("initial_lr")) {
       new_options[gi]["initial_lr"] = g.get("initial_lr");
     }
@@ -215,25 +213,27 @@ void Optimizer::load_state_dict(const StateDict& sd) {
       const Tensor& p = g.params[i];
       const std::string sp = "state." + std::to_string(index) + ".";
       ParamState& st = new_state[gi][i];
-      if (sd.count(sp + "step") == 0) {
+      if (!sd.contains(sp + "step")) {
         // Never stepped: fresh state (Adagrad's accumulator is re-initialised).
         init_state(probe, p, st);
         continue;
       }
-      need(sp + "step");
-      st.step = scalar_f64(scalar_of(sd, sp + "step"));
+      st.step = scalar_f64(scalar(sp + "step"));
       for (const auto& n : names) {
         const Tensor& b = need(sp + n);
-        TESSERA_CHECK(b.sizes().equals(p.sizes()), who, "'", sp + n, "' is ", b.describe(),
-                      ", its parameter is ", p.describe());
+        TESSERA_CHECK(b.defined() && b.sizes().equals(p.sizes()), who, "'", sp + n, "' is ",
+                      b.defined() ? b.describe() : "undefined", ", its parameter is ",
+                      p.describe());
         st.buffers[n] = b.to(p.dtype()).clone();
       }
     }
   }
-  for (const auto& [k, v] : sd) {
-    TESSERA_CHECK(used.count(k) != 0, who, "unexpected key '", k, "' (a state from another optimizer",
-                  " or other settings? this ", name(), " has no such option or buffer)");
-  }
+  std::vector<std::string> unexpected;
+  for (const auto& [k, v] : sd)
+    if (used.count(k) == 0) unexpected.push_back("'" + k + "'");
+  TESSERA_CHECK(unexpected.empty(), who, "unexpected key", unexpected.size() > 1 ? "s " : " ",
+                describe_keys(unexpected), " (a state from another optimizer or other settings? this ",
+                name(), " has no such option or buffer)");
   for (size_t gi = 0; gi < groups_.size(); ++gi) groups_[gi].options = std::move(new_options[gi]);
   state_ = std::move(new_state);
 }

@@ -41,24 +41,34 @@ void LRScheduler::step() {
 
 StateDict LRScheduler::state_dict() const {
   StateDict sd;
-  sd["last_epoch"] = full({}, static_cast<double>(last_epoch_), kFloat64);
-  sd["base_lrs"] = tensor<double>(base_lrs_, {static_cast<int64_t>(base_lrs_.size())});
+  sd.set_scalar("last_epoch", static_cast<double>(last_epoch_));
+  sd.insert("base_lrs", tensor<double>(base_lrs_, {static_cast<int64_t>(base_lrs_.size())}));
   save_extra(sd);
   return sd;
 }
 
 void LRScheduler::load_state_dict(const StateDict& sd) {
-  for (const char* key : {"last_epoch", "base_lrs"}) {
-    TESSERA_CHECK(sd.count(key) != 0, "LRScheduler.load_state_dict: missing key '", key, "'");
-  }
+  const char* who = "LRScheduler.load_state_dict: ";
+  std::vector<std::string> keys{"last_epoch", "base_lrs"};
+  for (const auto& key : keys)
+    TESSERA_CHECK(sd.contains(key), who, "missing key '", key, "' (has: ", describe_keys(sd.keys()), ")");
   const Tensor& b = sd.at("base_lrs");
-  TESSERA_CHECK(b.numel() == static_cast<int64_t>(base_lrs_.size()),
-                "LRScheduler.load_state_dict: 'base_lrs' has ", b.numel(),
-                " values, the optimizer has ", base_lrs_.size(), " param groups");
-  base_lrs_ = b.to_vector<double>();
+  TESSERA_CHECK(b.defined() && b.dim() == 1 && b.numel() == static_cast<int64_t>(base_lrs_.size()),
+                who, "'base_lrs' is ", b.defined() ? b.describe() : "undefined", ", expected [",
+                base_lrs_.size(), "] (one value per param group of the optimizer)");
+  const double last = sd.scalar("last_epoch");
+  // A saved scheduler of another kind (or a stray tensor) would otherwise load silently.
+  const std::vector<std::string> extra = extra_keys();
+  keys.insert(keys.end(), extra.begin(), extra.end());
+  std::vector<std::string> unexpected;
+  for (const auto& [k, v] : sd)
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) unexpected.push_back("'" + k + "'");
+  TESSERA_CHECK(unexpected.empty(), who, "unexpected key", unexpected.size() > 1 ? "s " : " ",
+                describe_keys(unexpected), " (the state of another kind of scheduler?)");
   load_extra(sd);
+  base_lrs_ = b.to_vector<double>();
   // Re-evaluate the schedule at the restored step, so the optimizer's lr matches it.
-  last_epoch_ = static_cast<int64_t>(read_as_double(sd.at("last_epoch"), 0)) - 1;
+  last_epoch_ = static_cast<int64_t>(last) - 1;
   step();
 }
 
@@ -140,18 +150,22 @@ std::vector<double> CosineAnnealingWarmRestarts::compute_lr() {
 }
 
 void CosineAnnealingWarmRestarts::save_extra(StateDict& sd) const {
-  sd["T_i"] = full({}, static_cast<double>(t_i_), kFloat64);
-  sd["T_cur"] = full({}, static_cast<double>(t_cur_), kFloat64);
+  sd.set_scalar("T_i", static_cast<double>(t_i_));
+  sd.set_scalar("T_cur", static_cast<double>(t_cur_));
 }
 
 void CosineAnnealingWarmRestarts::load_extra(const StateDict& sd) {
   for (const char* key : {"T_i", "T_cur"}) {
-    TESSERA_CHECK(sd.count(key) != 0,
-                  "CosineAnnealingWarmRestarts.load_state_dict: missing key '", key, "'");
+    TESSERA_CHECK(sd.contains(key), "CosineAnnealingWarmRestarts.load_state_dict: missing key '",
+                  key, "'");
   }
-  t_i_ = static_cast<int64_t>(read_as_double(sd.at("T_i"), 0));
+  const double t_i = sd.scalar("T_i");
+  TESSERA_CHECK(t_i >= 1, "CosineAnnealingWarmRestarts.load_state_dict: 'T_i' must be >= 1, got ",
+                t_i);
+  const double t_cur = sd.scalar("T_cur");
+  t_i_ = static_cast<int64_t>(t_i);
   // load_state_dict re-runs the current step, which advances T_cur once.
-  t_cur_ = static_cast<int64_t>(read_as_double(sd.at("T_cur"), 0)) - 1;
+  t_cur_ = static_cast<int64_t>(t_cur) - 1;
 }
 
 // ---------------------------------------------------------------- one-cycle
@@ -271,6 +285,35 @@ void ReduceLROnPlateau::step(double metric) {
     cooldown_counter_ = o_.cooldown;
     num_bad_ = 0;
   }
+}
+
+StateDict ReduceLROnPlateau::state_dict() const {
+  StateDict sd;
+  sd.set_scalar("best", best_);
+  sd.set_scalar("num_bad_epochs", static_cast<double>(num_bad_));
+  sd.set_scalar("cooldown_counter", static_cast<double>(cooldown_counter_));
+  sd.set_scalar("last_epoch", static_cast<double>(last_epoch_));
+  return sd;
+}
+
+void ReduceLROnPlateau::load_state_dict(const StateDict& sd) {
+  const char* who = "ReduceLROnPlateau.load_state_dict: ";
+  const std::vector<std::string> keys{"best", "num_bad_epochs", "cooldown_counter", "last_epoch"};
+  for (const auto& key : keys)
+    TESSERA_CHECK(sd.contains(key), who, "missing key '", key, "' (has: ", describe_keys(sd.keys()), ")");
+  std::vector<std::string> unexpected;
+  for (const auto& [k, v] : sd)
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) unexpected.push_back("'" + k + "'");
+  TESSERA_CHECK(unexpected.empty(), who, "unexpected key", unexpected.size() > 1 ? "s " : " ",
+                describe_keys(unexpected));
+  // Read every value before assigning any, so a malformed state changes nothing.
+  const double best = sd.scalar("best");
+  const double bad = sd.scalar("num_bad_epochs"), cooldown = sd.scalar("cooldown_counter");
+  const double last = sd.scalar("last_epoch");
+  best_ = best;
+  num_bad_ = static_cast<int64_t>(bad);
+  cooldown_counter_ = static_cast<int64_t>(cooldown);
+  last_epoch_ = static_cast<int64_t>(last);
 }
 
 std::vector<double> ReduceLROnPlateau::get_last_lr() const {

@@ -75,7 +75,7 @@ void EarlyStopping::on_epoch_end(int64_t epoch, Logs& logs, TrainContext& ctx) {
     wait_ = 0;
     if (restore_best_) {
       best_weights_.clear();
-      for (const auto& [k, t] : ctx.model.state_dict()) best_weights_.emplace_back(k, t.clone());
+      for (const auto& [k, t] : ctx.model.state_dict()) best_weights_.insert(k, t.clone());
     }
     return;
   }
@@ -442,24 +442,22 @@ void BackupAndRestore::on_train_begin(TrainContext& ctx) {
     return;
   }
   const std::string who = "BackupAndRestore: '" + path_ + "'";
-  const SafetensorsContents c = load_safetensors(path_);
-  const Metadata& md = c.metadata;
-  TESSERA_CHECK(md.count(kBackupMarker) && md.at(kBackupMarker) == "1", who,
+  // The one checkpoint layout (serialize.h): model.*, optim.*, sched.* and metadata.
+  // Backups written before it carried the checkpoint marker read the same way.
+  SafetensorsContents file = load_safetensors(path_);
+  TESSERA_CHECK(file.metadata.count(kBackupMarker) && file.metadata.at(kBackupMarker) == "1", who,
                 " is not a Tessera training backup (no '", kBackupMarker, "': \"1\" in its metadata)");
+  const Checkpoint c = split_checkpoint(std::move(file), path_);
+  const Metadata& md = c.metadata;
   for (const auto& [k, v] : config_) {
     auto it = md.find("config." + k);
     const std::string saved = it == md.end() ? "(unset)" : it->second;
     TESSERA_CHECK(saved == v, who, " was made with ", k, "=", saved, ", this run has ", k, "=", v,
                   "; resume with the same settings, or remove the backup to start over");
   }
-  nn::StateDict model;
-  optim::StateDict optim, sched;
-  for (const auto& [name, t] : c.tensors) {
-    if (name.rfind("model.", 0) == 0) model.emplace_back(name.substr(6), t);
-    else if (name.rfind("optim.", 0) == 0) optim.emplace(name.substr(6), t);
-    else if (name.rfind("sched.", 0) == 0) sched.emplace(name.substr(6), t);
-    else TESSERA_CHECK(false, who, ": unexpected tensor '", name, "' (expected model.*, optim.* or sched.*)");
-  }
+  const StateDict& model = c.model;
+  const StateDict& optim = c.optimizer;
+  const StateDict& sched = c.scheduler;
   TESSERA_CHECK(sched.empty() == (scheduler_ == nullptr), who,
                 sched.empty() ? " has no scheduler state, but this run has a scheduler"
                               : " has a scheduler's state, but this run has no scheduler");
@@ -505,13 +503,11 @@ void BackupAndRestore::on_train_end(TrainContext& ctx) {
 }
 
 void BackupAndRestore::save(int64_t epochs_done, bool finished, TrainContext& ctx) {
-  NamedTensors tensors;
-  for (const auto& [k, t] : ctx.model.state_dict()) tensors.emplace_back("model." + k, t);
-  if (ctx.optimizer != nullptr)
-    for (const auto& [k, t] : ctx.optimizer->state_dict()) tensors.emplace_back("optim." + k, t);
-  if (scheduler_)
-    for (const auto& [k, t] : scheduler_->state_dict()) tensors.emplace_back("sched." + k, t);
-  Metadata md;
+  Checkpoint c;
+  c.model = ctx.model.state_dict();
+  if (ctx.optimizer != nullptr) c.optimizer = ctx.optimizer->state_dict();
+  if (scheduler_) c.scheduler = scheduler_->state_dict();
+  Metadata& md = c.metadata;
   md[kBackupMarker] = "1";
   for (const auto& [k, v] : config_) md["config." + k] = v;
   md["epochs_done"] = std::to_string(epochs_done);
@@ -522,7 +518,7 @@ void BackupAndRestore::save(int64_t epochs_done, bool finished, TrainContext& ct
   md["generator_offset"] = std::to_string(gen.offset());
   md["finished"] = finished ? "1" : "0";
   md["history"] = history_text(history_);
-  save_safetensors(path_, tensors, md);  // atomic (serialize.h)
+  save_checkpoint(path_, c);  // atomic (serialize.h)
 }
 
 }  // namespace tessera::train

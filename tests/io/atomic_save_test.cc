@@ -202,7 +202,7 @@ TEST(AtomicSave, OnlyUnlockedTemporariesAreRemoved) {
   save_safetensors(path + ".2", {{"a", full({3}, 7.0f)}});
   writer.write(read_bytes(path + ".2"));
   writer.commit();
-  EXPECT_FLOAT_EQ(load_safetensors(path).tensors.at(0).second.data<float>()[0], 7.0f);
+  EXPECT_FLOAT_EQ(load_safetensors(path).tensors[0].second.data<float>()[0], 7.0f);
   EXPECT_EQ(detail::remove_stale_temporaries(path), 0);
   fs::remove(lookalike);
   fs::remove(path + ".2");

@@ -32,6 +32,7 @@ std::vector<std::string> keys(const std::vector<std::pair<std::string, Tensor>>&
   for (auto& [k, t] : v) out.push_back(k);
   return out;
 }
+std::vector<std::string> keys(const StateDict& sd) { return sd.keys(); }
 
 TEST(Module, NamesInRegistrationOrder) {
   auto net = std::make_shared<Net>();
@@ -85,9 +86,11 @@ TEST(Module, StateDictRoundTrip) {
   auto a = std::make_shared<Net>();
   auto b = std::make_shared<Net>();
   StateDict sd = a->state_dict();
+  // PyTorch's order (torch.nn.Module.state_dict): each module's parameters, its
+  // persistent buffers, then its children's.
   EXPECT_EQ(keys(sd), (std::vector<std::string>{"scale", "fc1.weight", "fc1.bias", "bn.weight",
-                                                "bn.bias", "fc2.weight", "bn.running_mean",
-                                                "bn.running_var", "bn.num_batches_tracked"}));
+                                                "bn.bias", "bn.running_mean", "bn.running_var",
+                                                "bn.num_batches_tracked", "fc2.weight"}));
   for (auto& [k, t] : sd) EXPECT_FALSE(t.requires_grad()) << k;
   EXPECT_TRUE(sd[1].second.shares_storage(a->fc1->weight));  // detached, not copied
   EXPECT_FALSE(equal(a->fc1->weight, b->fc1->weight));

@@ -385,11 +385,11 @@ TEST(Optim, LoadStateDictErrors) {
   EXPECT_ERROR_HAS(two_groups.load_state_dict(sd), "the state has 1 param groups, this optimizer has 2");
 
   StateDict bad = sd;
-  bad["state.0.exp_avg"] = zeros({5});
+  bad.set("state.0.exp_avg", zeros({5}));
   Adam a2(fresh_params());
   EXPECT_ERROR_HAS(a2.load_state_dict(bad), "'state.0.exp_avg' is [5] f32, its parameter is [4, 3] f32");
   bad = sd;
-  bad["state.0.momentum_buffer"] = zeros({4, 3});
+  bad.set("state.0.momentum_buffer", zeros({4, 3}));
   EXPECT_ERROR_HAS(a2.load_state_dict(bad), "unexpected key 'state.0.momentum_buffer'");
   // Nothing was changed by the failed loads.
   EXPECT_EQ(a2.state_of(a2.param_groups()[0].params[0])->steps(), 0.0);

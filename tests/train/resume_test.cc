@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -144,6 +145,44 @@ TEST(Resume, OneEpochPlusOneEqualsTwo) {
   od.callbacks.push_back(std::make_shared<BackupAndRestore>(path, d.sched));
   EXPECT_EQ(fit(*d.model, *d.loader, od).size(), 0u);
   EXPECT_EQ(d.weights(), a.weights());
+}
+
+TEST(Resume, BackupsInThePreviousLayoutStillResume) {
+  // Backups written before the one StateDict type had no "tessera.checkpoint" marker, the
+  // optimizer's keys sorted (a std::map's order) and buffers after all parameters. Loads
+  // go by key, so such a file resumes to the same result.
+  Job a(1);
+  const History ha = fit(*a.model, *a.loader, a.options(2));
+  const std::string path = scratch("old_layout.backup");
+  {
+    Job b(1);
+    FitOptions o = b.options(1);
+    o.callbacks.push_back(std::make_shared<BackupAndRestore>(path, b.sched));
+    fit(*b.model, *b.loader, o);
+  }
+  SafetensorsContents now = load_safetensors(path);
+  ASSERT_EQ(now.metadata.erase("tessera.checkpoint"), 1u);
+  std::map<std::string, Tensor> optim_sorted;
+  StateDict old, others;
+  for (const auto& [name, t] : a.model->named_parameters()) old.insert("model." + name, now.tensors.at("model." + name));
+  for (const auto& [k, t] : now.tensors) {
+    if (k.rfind("optim.", 0) == 0) optim_sorted.emplace(k, t);
+    else if (!old.contains(k)) others.insert(k, t);  // buffers, then the scheduler's
+  }
+  ASSERT_GT(optim_sorted.size(), 0u);
+  old.update(others);
+  for (const auto& [k, t] : optim_sorted) old.insert(k, t);
+  save_safetensors(path, old, now.metadata);
+
+  Job c(2);
+  FitOptions o = c.options(2);
+  auto backup = std::make_shared<BackupAndRestore>(path, c.sched);
+  o.callbacks.push_back(backup);
+  const History hc = fit(*c.model, *c.loader, o);
+  EXPECT_EQ(backup->restored_epoch(), 1);
+  ASSERT_EQ(hc.size(), 1u);
+  EXPECT_EQ(hc.epochs[0], ha.epochs[1]);
+  EXPECT_EQ(c.weights(), a.weights());
 }
 
 TEST(Resume, InitialEpochSetsTheLoadersEpoch) {

@@ -2,7 +2,8 @@
 // Module: the base of every layer and model (torch.nn.Module). A module owns named
 // parameters (trainable leaves), buffers (state such as BatchNorm's running statistics)
 // and submodules; names are dotted paths ("features.0.weight") in registration order, so
-// a state_dict lines up key for key with PyTorch's for the same architecture.
+// a state_dict lines up key for key, in the same order, with PyTorch's for the same
+// architecture.
 //
 // Modules live in std::shared_ptr. Parameters sit in stable slots owned by the module:
 // register_parameter() returns a reference to the slot, layers bind their public
@@ -18,12 +19,14 @@
 
 #include "tessera/autograd.h"
 #include "tessera/ops.h"
+#include "tessera/state_dict.h"
 #include "tessera/traced.h"
 
 namespace tessera::nn {
 
-// Parameters then buffers, each in registration order, keys dotted like PyTorch's.
-using StateDict = std::vector<std::pair<std::string, Tensor>>;
+// The one state-dict type (tessera/state_dict.h); a module's is described at
+// Module::state_dict() below.
+using StateDict = tessera::StateDict;
 
 // What a non-strict load_state_dict left unmatched (both empty after a strict load).
 struct LoadStateDictResult {
@@ -99,13 +102,16 @@ class TESSERA_API Module : public std::enable_shared_from_this<Module> {
   void zero_grad();
 
   // ---- state ----
-  // Parameters and persistent buffers, detached (they share storage with the module).
+  // Parameters and persistent buffers, detached (they share storage with the module), in
+  // PyTorch's order: each module's parameters, then its persistent buffers, then its
+  // children's entries (so "1.running_mean" follows "1.bias", as in torch).
   StateDict state_dict() const;
   // Copies values into the module's tensors (converting dtype). Strict mode fails on any
   // missing or unexpected key; a shape mismatch fails in both modes. The error lists
   // every problem at once, e.g.
   //   load_state_dict (Sequential): missing keys: 1.bias; unexpected keys: foo;
   //   1.weight: expected [10, 128] got [10, 64]
+  // Nothing is written unless every check passes.
   LoadStateDictResult load_state_dict(const StateDict& state, bool strict = true);
   // Converts floating parameters and buffers (integer buffers such as
   // num_batches_tracked keep their dtype). Gradients are dropped.
@@ -149,6 +155,9 @@ class TESSERA_API Module : public std::enable_shared_from_this<Module> {
                           std::vector<std::pair<std::string, Tensor>>& out) const;
   void collect_buffers(const std::string& prefix, bool recurse, bool persistent_only,
                        std::vector<std::pair<std::string, Tensor>>& out) const;
+  // PyTorch's state_dict order: this module's parameters, its persistent buffers, then
+  // each child's entries in turn.
+  void collect_state(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
   void collect_modules(const std::string& prefix,
                        std::vector<std::pair<std::string, ModulePtr>>& out);
   Tensor& find_slot(const std::string& dotted_name, bool want_parameter);

@@ -3,6 +3,7 @@ safetensors, checkpoints, NPY
 """
 from __future__ import annotations
 import tessera._C
+import typing
 __all__ = ['load_checkpoint', 'load_npy', 'load_safetensors', 'save_checkpoint', 'save_npy', 'save_safetensors']
 def load_checkpoint(path: str) -> tuple:
     ...
@@ -10,9 +11,9 @@ def load_npy(path: str) -> tessera._C.Tensor:
     ...
 def load_safetensors(path: str) -> tuple:
     ...
-def save_checkpoint(path: str, model_state: list[tuple[str, tessera._C.Tensor]], optimizer_state: list[tuple[str, tessera._C.Tensor]] = [], metadata: dict[str, str] = {}) -> None:
+def save_checkpoint(path: str, model_state: typing.Mapping[str, tessera._C.Tensor], optimizer_state: typing.Mapping[str, tessera._C.Tensor] = ..., metadata: dict[str, str] = {}, scheduler_state: typing.Mapping[str, tessera._C.Tensor] = ...) -> None:
     ...
 def save_npy(path: str, tensor: tessera._C.Tensor) -> None:
     ...
-def save_safetensors(path: str, tensors: list[tuple[str, tessera._C.Tensor]], metadata: dict[str, str] = {}) -> None:
+def save_safetensors(path: str, tensors: typing.Mapping[str, tessera._C.Tensor], metadata: dict[str, str] = {}) -> None:
     ...

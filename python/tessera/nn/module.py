@@ -103,8 +103,11 @@ def _parameters(self, recurse=True):
 
 
 def _state_dict(self, destination=None, prefix="", keep_vars=False):
+    state = self._state_dict()  # an OrderedDict already, in PyTorch's key order
+    if destination is None and not prefix:
+        return state
     out = OrderedDict() if destination is None else destination
-    for k, v in self._state_dict():
+    for k, v in state.items():
         out[prefix + k] = v
     return out
 
@@ -112,7 +115,7 @@ def _state_dict(self, destination=None, prefix="", keep_vars=False):
 def _load_state_dict(self, state_dict, strict=True, assign=False):
     items = []
     for k, v in state_dict.items():
-        if not isinstance(v, Tensor):
+        if not isinstance(v, Tensor):  # NumPy arrays, lists: PyTorch's load takes them too
             from .. import tensor
             v = tensor(v)
         items.append((k, v))
