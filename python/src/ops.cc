@@ -83,12 +83,12 @@ void init_ops(py::module_& m) {
         GilRelease());
   m.def("eye", [](int64_t n, std::optional<int64_t> mm, DType d) { return eye(n, mm.value_or(-1), d); },
         py::arg("n"), py::arg("m") = py::none(), py::kw_only(), py::arg("dtype") = kFloat32, GilRelease());
-  m.def("empty_like", &empty_like, py::arg("input"), GilRelease());
-  m.def("zeros_like", &zeros_like, py::arg("input"), GilRelease());
-  m.def("ones_like", &ones_like, py::arg("input"), GilRelease());
-  m.def("full_like", &full_like, py::arg("input"), py::arg("fill_value"), GilRelease());
-  m.def("rand_like", &rand_like, py::arg("input"), py::kw_only(), py::arg("generator") = nullptr, GilRelease());
-  m.def("randn_like", &randn_like, py::arg("input"), py::kw_only(), py::arg("generator") = nullptr, GilRelease());
+  m.def("empty_like", [](const Tensor& t) { return empty_like(t); }, py::arg("input"), GilRelease());
+  m.def("zeros_like", [](const Tensor& t) { return zeros_like(t); }, py::arg("input"), GilRelease());
+  m.def("ones_like", [](const Tensor& t) { return ones_like(t); }, py::arg("input"), GilRelease());
+  m.def("full_like", [](const Tensor& t, const Scalar& v) { return full_like(t, v); }, py::arg("input"), py::arg("fill_value"), GilRelease());
+  m.def("rand_like", [](const Tensor& t, Generator* g) { return rand_like(t, g); }, py::arg("input"), py::kw_only(), py::arg("generator") = nullptr, GilRelease());
+  m.def("randn_like", [](const Tensor& t, Generator* g) { return randn_like(t, g); }, py::arg("input"), py::kw_only(), py::arg("generator") = nullptr, GilRelease());
   m.def("bernoulli", [](const Tensor& p, Generator* g) { return bernoulli(p, g); }, py::arg("input"),
         py::kw_only(), py::arg("generator") = nullptr, GilRelease());
   m.def("from_numpy", &from_numpy, py::arg("ndarray"),
