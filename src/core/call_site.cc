@@ -8,7 +8,6 @@
 namespace tessera {
 namespace {
 
-thread_local CallSite t_site{};
 
 // The prefix of this file's name as the compiler saw it ("/work/tessera/" or "../../" under
 // ccache's base directory), so the library's own file names are recognised however the
@@ -50,24 +49,40 @@ bool is_library_file_uncached(const char* file) {
 
 // File names are string literals, one address per translation unit: a few remembered
 // answers per thread make the check a pointer comparison on the hot path.
+struct FileEntry {
+  const char* file = nullptr;
+  bool library = false;
+};
+struct FileCache {
+  FileEntry last;  // the common case: a loop of calls from one file
+  std::array<FileEntry, 16> recent{};
+  size_t next = 0;
+};
+// One thread-local object, so a call pays one TLS lookup.
+struct ThreadState {
+  CallSite site{};
+  FileCache files;
+};
+thread_local ThreadState t_state;
+
 bool is_library_file(const char* file) {
-  struct Entry {
-    const char* file = nullptr;
-    bool library = false;
-  };
-  thread_local std::array<Entry, 16> cache{};
-  thread_local size_t next = 0;
-  for (const Entry& e : cache)
-    if (e.file == file) return e.library;
-  const bool library = is_library_file_uncached(file);
-  cache[next] = {file, library};
-  next = (next + 1) % cache.size();
-  return library;
+  FileCache& c = t_state.files;
+  if (c.last.file == file) return c.last.library;
+  for (const FileEntry& e : c.recent)
+    if (e.file == file) {
+      c.last = e;
+      return e.library;
+    }
+  const FileEntry e{file, is_library_file_uncached(file)};
+  c.recent[c.next] = e;
+  c.next = (c.next + 1) % c.recent.size();
+  c.last = e;
+  return e.library;
 }
 
 }  // namespace
 
-CallSite current_call_site() noexcept { return t_site; }
+CallSite current_call_site() noexcept { return t_state.site; }
 
 std::string describe_call_site(const CallSite& site) {
   if (site.line() == 0) return {};
@@ -78,14 +93,17 @@ std::string describe_call_site(const CallSite& site) {
 
 namespace detail {
 
-UserCallScope::UserCallScope(const CallSite& at) noexcept : saved_(t_site), set_(false) {
-  if (at.line() == 0 || is_library_file(at.file_name())) return;
-  t_site = at;
+UserCallScope::UserCallScope(const CallSite& at) noexcept : set_(false) {
+  if (at.line() == 0) return;
+  ThreadState& t = t_state;
+  if (is_library_file(at.file_name())) return;
+  saved_ = t.site;
+  t.site = at;
   set_ = true;
 }
 
 UserCallScope::~UserCallScope() {
-  if (set_) t_site = saved_;
+  if (set_) t_state.site = saved_;
 }
 
 void register_library_sources(const char* root) {
