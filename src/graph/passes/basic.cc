@@ -159,6 +159,13 @@ int drop_unused_values(Graph& g) {
   return dropped;
 }
 
+std::optional<double> literal_value(const Graph& g, int id) {
+  const Value& v = g.values[static_cast<size_t>(id)];
+  if (!v.wrapped || !v.tensor.defined() || v.tensor.numel() != 1) return std::nullopt;
+  if (v.kind != ValueKind::Captured && v.kind != ValueKind::Constant) return std::nullopt;
+  return read_as_double(v.tensor, 0);
+}
+
 std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
   std::vector<std::string> log;
   g.verify();

@@ -9,18 +9,6 @@
 #include "ops/elementwise.h"
 
 namespace tessera::graph {
-namespace {
-
-// The value of a wrapped scalar the traced code wrote (gt(y, 0)), else nullopt. Only
-// wrapped numbers: a captured 0-d tensor may be a user's state that changes between runs.
-std::optional<double> literal(const Graph& g, int id) {
-  const Value& v = g.values[static_cast<size_t>(id)];
-  if (!v.wrapped || !v.tensor.defined() || v.tensor.numel() != 1) return std::nullopt;
-  if (v.kind != ValueKind::Captured && v.kind != ValueKind::Constant) return std::nullopt;
-  return read_as_double(v.tensor, 0);
-}
-
-}  // namespace
 
 int fuse_threshold_backward(Graph& g) {
   std::vector<int> readers(g.values.size(), 0);
@@ -36,13 +24,13 @@ int fuse_threshold_backward(Graph& g) {
     Node& w = g.nodes[k];
     if (w.op != &ops::kWhere || w.into >= 0) continue;
     const int cond = w.inputs[0], grad = w.inputs[1];
-    const std::optional<double> zero = literal(g, w.inputs[2]);
+    const std::optional<double> zero = literal_value(g, w.inputs[2]);
     if (!zero || *zero != 0.0) continue;
     const int p = producer[static_cast<size_t>(cond)];
     if (p < 0 || g.nodes[static_cast<size_t>(p)].op != &ops::kGt || g.nodes[static_cast<size_t>(p)].into >= 0) continue;
     const Node& gt = g.nodes[static_cast<size_t>(p)];
     const int y = gt.inputs[0];
-    const std::optional<double> t = literal(g, gt.inputs[1]);
+    const std::optional<double> t = literal_value(g, gt.inputs[1]);
     if (!t) continue;
     const ops::TensorMeta& ym = g.values[static_cast<size_t>(y)].meta;
     const ops::TensorMeta& gm = g.values[static_cast<size_t>(grad)].meta;

@@ -82,6 +82,10 @@ struct ValueReaders {
   std::vector<bool> is_output_;
 };
 
+// The value of a wrapped scalar the traced code wrote (gt(y, 0), x * 1), else nullopt. Only
+// wrapped numbers: a captured 0-d tensor may be a user's state that changes between runs.
+std::optional<double> literal_value(const Graph& g, int id);
+
 // Replaces every use of value `from` (node inputs, in-place targets, graph outputs) by `to`.
 void replace_uses(Graph& g, int from, int to);
 // Removes the nodes marked in `drop` and renumbers the rest.

@@ -13,17 +13,10 @@
 namespace tessera::graph {
 namespace {
 
-std::optional<double> literal(const Graph& g, int id) {
-  const Value& v = g.values[static_cast<size_t>(id)];
-  if (!v.wrapped || !v.tensor.defined() || v.tensor.numel() != 1) return std::nullopt;
-  if (v.kind != ValueKind::Captured && v.kind != ValueKind::Constant) return std::nullopt;
-  return read_as_double(v.tensor, 0);
-}
-
 // The operand the node passes through unchanged, or -1.
 int identity_operand(const Graph& g, const Node& n) {
   if (n.writes() || n.inputs.size() != 2 || n.outputs.size() != 1) return -1;
-  const std::optional<double> a = literal(g, n.inputs[0]), b = literal(g, n.inputs[1]);
+  const std::optional<double> a = literal_value(g, n.inputs[0]), b = literal_value(g, n.inputs[1]);
   const ops::OpDef* op = n.op;
   if (op == &ops::kMul) {
     if (b && *b == 1.0) return n.inputs[0];
