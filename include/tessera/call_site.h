@@ -9,14 +9,33 @@
 // layers names the line that called the model, and a user's own forward() names its lines.
 // Operators (a + b) and Tensor methods carry no site of their own: they take the one of the
 // call around them.
-#include <source_location>
+#include <cstdint>
 #include <string>
 
 #include "tessera/export.h"
 
 namespace tessera {
 
-using CallSite = std::source_location;
+// std::source_location's shape. Not std::source_location itself: libstdc++ 12 defines it
+// only for compilers with __builtin_source_location, which clang 14 (Debian 12's) lacks;
+// __builtin_FILE/__builtin_LINE as default arguments give the caller's place in both.
+class CallSite {
+ public:
+  constexpr CallSite() noexcept = default;
+  static constexpr CallSite current(const char* file = __builtin_FILE(),
+                                    std::uint_least32_t line = __builtin_LINE()) noexcept {
+    CallSite site;
+    site.file_ = file;
+    site.line_ = line;
+    return site;
+  }
+  constexpr const char* file_name() const noexcept { return file_; }
+  constexpr std::uint_least32_t line() const noexcept { return line_; }
+
+ private:
+  const char* file_ = "";
+  std::uint_least32_t line_ = 0;
+};
 
 // The innermost user call site on this thread; line() == 0 when there is none.
 TESSERA_API CallSite current_call_site() noexcept;
