@@ -4,6 +4,7 @@
 // and the last step writes the output. Eager's bits, one pass over memory.
 #include <algorithm>
 #include <array>
+#include <unordered_map>
 #include <vector>
 
 #include "backends/cpu/vec/float_loops.h"
@@ -30,7 +31,6 @@ struct Step {
   vec::UnaryParams params;
   float threshold = 0;
   std::array<int, 2> operands{};
-  size_t num_operands = 0;
 };
 
 struct UnaryName {
@@ -60,23 +60,35 @@ std::vector<Step> compile_program(const std::string& text, size_t num_inputs) {
   std::vector<Step> out;
   for (const ops::FusedStep& f : ops::parse_fused_program(text, num_inputs)) {
     Step s;
-    s.num_operands = f.operands.size();
     for (size_t i = 0; i < f.operands.size(); ++i) s.operands[i] = f.operands[i];
     if (f.op == "threshold_backward") {
       s.kind = Kind::ThresholdBackward;
       s.threshold = static_cast<float>(f.params[0]);
-    } else if (f.operands.size() == 1) {
-      s.kind = Kind::Unary;
-      for (const UnaryName& u : kUnary)
-        if (f.op == u.name) s.code = static_cast<int>(u.op);
     } else {
-      s.kind = Kind::Binary;
-      for (const BinaryName& b : kBinary)
-        if (f.op == b.name) s.code = static_cast<int>(b.op);
+      // parse_fused_program accepted the name; these tables must know it too.
+      s.code = -1;
+      s.kind = f.operands.size() == 1 ? Kind::Unary : Kind::Binary;
+      if (s.kind == Kind::Unary) {
+        for (const UnaryName& u : kUnary)
+          if (f.op == u.name) s.code = static_cast<int>(u.op);
+      } else {
+        for (const BinaryName& b : kBinary)
+          if (f.op == b.name) s.code = static_cast<int>(b.op);
+      }
+      TESSERA_INTERNAL_ASSERT(s.code >= 0, "fused_elementwise: no float32 loop for step '", f.op, "'");
     }
     out.push_back(s);
   }
   return out;
+}
+
+// The compiled steps of a program, parsed once per thread: a graph runs the same few
+// programs on every call.
+const std::vector<Step>& steps_of(const std::string& text, size_t num_inputs) {
+  thread_local std::unordered_map<std::string, std::vector<Step>> cache;
+  if (auto it = cache.find(text); it != cache.end()) return it->second;
+  if (cache.size() >= 64) cache.clear();  // bounded: programs come from a few graphs
+  return cache.emplace(text, compile_program(text, num_inputs)).first->second;
 }
 
 // A one-element operand's value as float32, converted as eager's promotion converts it.
@@ -97,7 +109,7 @@ void fused_elementwise_kernel(const KernelCall& c) {
   const Tensor& out = c.outputs[0];
   const int64_t n = out.numel();
   const size_t num_inputs = c.inputs.size();
-  const std::vector<Step> steps = compile_program(c.attrs.get<std::string>("program"), num_inputs);
+  const std::vector<Step>& steps = steps_of(c.attrs.get<std::string>("program"), num_inputs);
   std::vector<Tensor> dense(num_inputs);
   std::vector<const float*> data(num_inputs, nullptr);
   std::vector<float> scalar(num_inputs, 0.0f);
