@@ -19,6 +19,10 @@ struct BenchContext {
   // --mode graph: the model workloads run compiled (tessera::compile; docs/graph.md) and
   // report as system "tessera-graph". The Fashion-MNIST epoch and the soak run eager.
   bool graph = false;
+  // --mode onnx --onnx-dir DIR: the inference workloads run DIR/<model>.onnx (the peers'
+  // export of the same model, e.g. cnn28.onnx) imported and compiled (tessera::onnx), and
+  // report as system "tessera-onnx": what an imported model costs beside ONNX Runtime.
+  std::string onnx_dir;
   // The iteration count to use: the one asked for, else the workload's own default.
   int iters_or(int fallback) const { return iters > 0 ? iters : fallback; }
 };

@@ -46,8 +46,14 @@ int main(int argc, char** argv) {
   auto* threads = app.add_option("--threads", ctx.threads, "intra-op threads (default: the runtime's)")
                       ->check(positive_int())->type_name("N");
   std::string mode = "eager";
-  app.add_option("--mode", mode, "eager, or graph: the model workloads compiled (docs/graph.md)")
-      ->check(CLI::IsMember({"eager", "graph"}))->type_name("MODE");
+  app.add_option("--mode", mode,
+                 "eager; graph: the model workloads compiled (docs/graph.md); onnx: the inference "
+                 "workloads on the ONNX files of --onnx-dir, imported and compiled (docs/onnx.md)")
+      ->check(CLI::IsMember({"eager", "graph", "onnx"}))->type_name("MODE");
+  app.add_option("--onnx-dir", ctx.onnx_dir,
+                 "with --mode onnx: the folder of the models' ONNX files (cnn28.onnx, cnn64.onnx, "
+                 "resnet18.onnx, encoder.onnx: the peers' exports)")
+      ->check(CLI::ExistingDirectory)->type_name("DIR");
   app.add_option("--iters", ctx.iters, "counted iterations (default: each workload's own)")
       ->check(positive_int())->type_name("N");
   app.add_option("--minutes", ctx.minutes,
@@ -57,6 +63,14 @@ int main(int argc, char** argv) {
   if (int rc = reject_extras(app, "tessera-bench"); rc >= 0) return rc;
   const bool threads_given = threads->count() > 0;
   ctx.graph = mode == "graph";
+  if ((mode == "onnx") != !ctx.onnx_dir.empty()) {
+    std::fprintf(stderr, "tessera-bench: --mode onnx and --onnx-dir DIR go together\n");
+    return tessera_cli::kExitUsage;
+  }
+  // An imported model is an inference model: only the *_infer_* workloads have one.
+  auto runs_in_mode = [&](const Workload& w) {
+    return mode != "onnx" || std::string(w.name).find("_infer_") != std::string::npos;
+  };
   if (list) {
     for (const Workload& w : workloads())
       std::printf("%-18s %s%s\n", w.name, w.what, w.by_default ? "" : " [only with --workload]");
@@ -67,7 +81,7 @@ int main(int argc, char** argv) {
   std::vector<const Workload*> todo;
   if (names.empty())
     for (const Workload& w : workloads())
-      if (w.by_default) todo.push_back(&w);
+      if (w.by_default && runs_in_mode(w)) todo.push_back(&w);
   for (const std::string& n : names) {
     const Workload* found = nullptr;
     for (const Workload& w : workloads())
@@ -75,6 +89,11 @@ int main(int argc, char** argv) {
     if (found == nullptr) {
       std::fprintf(stderr, "tessera-bench: unknown workload '%s'; known workloads: %s\n", n.c_str(),
                    known_names().c_str());
+      return tessera_cli::kExitUsage;
+    }
+    if (!runs_in_mode(*found)) {
+      std::fprintf(stderr, "tessera-bench: --mode onnx runs the inference workloads (*_infer_*), not '%s'\n",
+                   n.c_str());
       return tessera_cli::kExitUsage;
     }
     todo.push_back(found);
@@ -97,7 +116,7 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   // ru_maxrss is in KiB on Linux.
-  tessera::bench::emit("peak_rss", ctx.graph ? "tessera-graph" : "tessera-eager", "rss_mb", "max",
+  tessera::bench::emit("peak_rss", mode == "onnx" ? "tessera-onnx" : ctx.graph ? "tessera-graph" : "tessera-eager", "rss_mb", "max",
                        static_cast<double>(ru.ru_maxrss) / 1024.0, "MB", ctx.threads, 1);
   return 0;
 }

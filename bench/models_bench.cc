@@ -12,6 +12,7 @@
 #include "tessera/graph.h"
 #include "tessera/models.h"
 #include "tessera/nn.h"
+#include "tessera/onnx.h"
 #include "tessera/ops.h"
 #include "tessera/optim.h"
 
@@ -20,7 +21,10 @@ namespace {
 
 namespace F = nn::functional;
 
-const char* system_of(const BenchContext& ctx) { return ctx.graph ? "tessera-graph" : "tessera-eager"; }
+const char* system_of(const BenchContext& ctx) {
+  if (!ctx.onnx_dir.empty()) return "tessera-onnx";
+  return ctx.graph ? "tessera-graph" : "tessera-eager";
+}
 
 void report(const std::string& wl, const char* metric, const std::vector<double>& ts,
             const BenchContext& ctx) {
@@ -29,9 +33,18 @@ void report(const std::string& wl, const char* metric, const std::vector<double>
   emit(wl, system_of(ctx), metric, "p90", quantile(ts, 0.9) * 1e3, "ms", ctx.threads, n);
 }
 
-// The model's forward for inference: eager, or compiled with its weights frozen.
-std::function<Tensor(const Tensor&)> inference_fn(const std::shared_ptr<nn::Module>& model,
+// The model's forward for inference: eager, compiled with its weights frozen, or (--mode
+// onnx) the ONNX file of the same model (named by the workload's first word: cnn28_infer_b1
+// runs cnn28.onnx) imported and compiled the same way.
+std::function<Tensor(const Tensor&)> inference_fn(const std::string& wl, const std::shared_ptr<nn::Module>& model,
                                                   const BenchContext& ctx) {
+  if (!ctx.onnx_dir.empty()) {
+    const std::string path = ctx.onnx_dir + "/" + wl.substr(0, wl.find('_')) + ".onnx";
+    CompileOptions o;
+    o.freeze = true;
+    auto compiled = std::make_shared<CompiledFunction>(onnx::import_model(path).compile(o));
+    return [compiled](const Tensor& x) { return (*compiled)(std::vector<Tensor>{x}).at(0); };
+  }
   if (!ctx.graph) return [model](const Tensor& x) { return (*model)(x); };
   CompileOptions o;
   o.freeze = true;
@@ -83,7 +96,7 @@ void infer_latency(const std::string& wl, const std::shared_ptr<nn::Module>& mod
                    const Tensor& x, int default_iters, const BenchContext& ctx) {
   model->eval();
   NoGradGuard no_grad;
-  const auto fn = inference_fn(model, ctx);
+  const auto fn = inference_fn(wl, model, ctx);
   const std::vector<double> ts = time_calls([&] { fn(x); }, ctx.iters_or(default_iters), 10.0, 20);
   report(wl, "latency_ms", ts, ctx);
 }
@@ -138,7 +151,7 @@ void run_cnn28_infer_b1(const BenchContext& ctx) {
   auto m = models::cnn28();
   const Tensor x = randn({1, 1, 28, 28});
   infer_latency("cnn28_infer_b1", m, x, 300, ctx);
-  if (!ctx.graph) layer_breakdown("cnn28_infer_b1", *m, x);
+  if (!ctx.graph && ctx.onnx_dir.empty()) layer_breakdown("cnn28_infer_b1", *m, x);
 }
 
 void run_cnn28_infer_b256(const BenchContext& ctx) {
@@ -147,7 +160,7 @@ void run_cnn28_infer_b256(const BenchContext& ctx) {
   m->eval();
   NoGradGuard no_grad;
   const Tensor x = randn({256, 1, 28, 28});
-  const auto fn = inference_fn(m, ctx);
+  const auto fn = inference_fn("cnn28_infer_b256", m, ctx);
   const std::vector<double> ts = time_calls([&] { fn(x); }, ctx.iters_or(30), 10.0, 20);
   emit("cnn28_infer_b256", system_of(ctx), "images_per_s", "median", 256.0 / quantile(ts, 0.5),
        "img/s", ctx.threads, static_cast<int64_t>(ts.size()));

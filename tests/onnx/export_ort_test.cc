@@ -1,10 +1,8 @@
 // Tessera's exports of CNN28, ResNet-18 and the encoder layer (../shared/bench/WORKLOADS.md)
 // pass onnx.checker and match Tessera's eager outputs in ONNX Runtime within 1e-4, at the
 // traced batch and, through the symbolic batch dim, at another (issue 10, acceptance 3).
-// tests/onnx/export_ort_check.py does the Python side. Its interpreter: $TESSERA_ONNX_PYTHON,
-// else build/venv's (scripts/venv installs onnx and onnxruntime from
-// scripts/venv-requirements.txt), else /usr/bin/python3; skipped, saying so, when none of
-// them imports onnx and onnxruntime. Nothing is downloaded.
+// tests/onnx/export_ort_check.py does the Python side (ort_check.h: which Python); skipped,
+// saying so, when no Python here has onnx and onnxruntime.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -18,24 +16,13 @@
 #include "tessera/models.h"
 #include "tessera/onnx.h"
 #include "tessera/ops.h"
+#include "ort_check.h"
 
 namespace {
 
 using namespace tessera;
+using test::python_with_ort;
 namespace fs = std::filesystem;
-
-std::string python_with_ort(std::string* tried) {
-  std::vector<std::string> candidates;
-  if (const char* env = std::getenv("TESSERA_ONNX_PYTHON"); env != nullptr && *env) candidates.emplace_back(env);
-  candidates.push_back(std::string(TESSERA_TEST_DIR) + "/../build/venv/bin/python");
-  candidates.emplace_back("/usr/bin/python3");
-  for (const std::string& p : candidates) {
-    *tried += (tried->empty() ? "" : ", ") + p;
-    if (!fs::exists(p)) continue;
-    if (std::system((p + " -c 'import numpy, onnx, onnxruntime' >/dev/null 2>&1").c_str()) == 0) return p;
-  }
-  return "";
-}
 
 void save_case(const std::string& dir, const std::string& prefix, const std::vector<Tensor>& inputs,
                const std::vector<Tensor>& outputs) {
@@ -95,17 +82,13 @@ TEST(OnnxExportOrt, ReferenceModelsPassCheckerAndMatchOnnxRuntime) {
       save_case(dir, name + ".b2", {x2}, fn({x2}));
     }
   }
-  const std::string cmd = python + " " + TESSERA_TEST_DIR + "/onnx/export_ort_check.py " + dir +
-                          " cnn28 resnet18 encoder cnn28_opset11 encoder_opset13 cnn28_opset21 gelu_opset17"
-                          " gelu_opset20 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr) << cmd;
   std::string out;
-  std::array<char, 512> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe) != nullptr) out += buf.data();
-  const int status = ::pclose(pipe);
+  const int status = test::run_ort_check(python, dir,
+                                         "cnn28 resnet18 encoder cnn28_opset11 encoder_opset13 cnn28_opset21"
+                                         " gelu_opset17 gelu_opset20",
+                                         &out);
   std::cout << out;
-  EXPECT_EQ(status, 0) << cmd << "\n" << out;
+  EXPECT_EQ(status, 0) << out;
   std::error_code ec;
   if (status == 0) fs::remove_all(dir, ec);
 }
