@@ -23,6 +23,9 @@ struct BenchContext {
   // export of the same model, e.g. cnn28.onnx) imported and compiled (tessera::onnx), and
   // report as system "tessera-onnx": what an imported model costs beside ONNX Runtime.
   std::string onnx_dir;
+  // --precision bf16: the workloads run under autocast (tessera/autocast.h) and report as
+  // "<system>-bf16", e.g. "tessera-graph-bf16".
+  bool bf16 = false;
   // The iteration count to use: the one asked for, else the workload's own default.
   int iters_or(int fallback) const { return iters > 0 ? iters : fallback; }
 };
@@ -34,6 +37,10 @@ struct Workload {
   WorkloadFn run;
   bool by_default = true;  // false: long, runs only when named with --workload
 };
+// The system a model workload reports as: tessera-eager, tessera-graph or tessera-onnx,
+// with "-bf16" under --precision bf16.
+std::string system_of(const BenchContext& ctx);
+
 // Every workload this binary knows, in the order `--list` prints them.
 const std::vector<Workload>& workloads();
 

@@ -6,6 +6,11 @@
 
 namespace tessera::bench {
 
+std::string system_of(const BenchContext& ctx) {
+  const std::string base = !ctx.onnx_dir.empty() ? "tessera-onnx" : ctx.graph ? "tessera-graph" : "tessera-eager";
+  return ctx.bf16 ? base + "-bf16" : base;
+}
+
 namespace {
 // JSON strings here are our own identifiers; escaping covers the two characters that
 // could still break a line.

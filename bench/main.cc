@@ -10,12 +10,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bench.h"
 #include "cli_errors.h"
 #include "cli_options.h"
+#include "tessera/autocast.h"
 #include "tessera/parallel.h"
 
 namespace {
@@ -54,6 +56,11 @@ int main(int argc, char** argv) {
                  "with --mode onnx: the folder of the models' ONNX files (cnn28.onnx, cnn64.onnx, "
                  "resnet18.onnx, encoder.onnx: the peers' exports)")
       ->check(CLI::ExistingDirectory)->type_name("DIR");
+  std::string precision = "f32";
+  app.add_option("--precision", precision,
+                 "f32, or bf16: the workloads under autocast (convolutions in bfloat16; docs/autocast.md), "
+                 "reported as <system>-bf16; where the CPU has no bfloat16 instructions, refused")
+      ->check(CLI::IsMember({"f32", "bf16"}))->type_name("P");
   app.add_option("--iters", ctx.iters, "counted iterations (default: each workload's own)")
       ->check(positive_int())->type_name("N");
   app.add_option("--minutes", ctx.minutes,
@@ -63,6 +70,12 @@ int main(int argc, char** argv) {
   if (int rc = reject_extras(app, "tessera-bench"); rc >= 0) return rc;
   const bool threads_given = threads->count() > 0;
   ctx.graph = mode == "graph";
+  ctx.bf16 = precision == "bf16";
+  if (ctx.bf16 && !tessera::bf16_supported()) {
+    // A bf16 figure that silently ran in float32 would mislead: refuse instead.
+    std::fprintf(stderr, "tessera-bench: --precision bf16: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)\n");
+    return tessera_cli::kExitUsage;
+  }
   if ((mode == "onnx") != !ctx.onnx_dir.empty()) {
     std::fprintf(stderr, "tessera-bench: --mode onnx and --onnx-dir DIR go together\n");
     return tessera_cli::kExitUsage;
@@ -103,6 +116,8 @@ int main(int argc, char** argv) {
   ctx.threads = tessera::get_num_threads();
 
   try {
+    std::optional<tessera::AutocastGuard> autocast;
+    if (ctx.bf16) autocast.emplace(tessera::kBFloat16);
     for (const Workload* w : todo) {
       const double t0 = tessera::bench::now_s();
       w->run(ctx);
@@ -116,7 +131,7 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   // ru_maxrss is in KiB on Linux.
-  tessera::bench::emit("peak_rss", mode == "onnx" ? "tessera-onnx" : ctx.graph ? "tessera-graph" : "tessera-eager", "rss_mb", "max",
+  tessera::bench::emit("peak_rss", tessera::bench::system_of(ctx), "rss_mb", "max",
                        static_cast<double>(ru.ru_maxrss) / 1024.0, "MB", ctx.threads, 1);
   return 0;
 }

@@ -31,6 +31,7 @@ struct TrainConfig {
   std::string backup;  // empty: <out>.backup
   bool resume = false;
   bool compile = false;  // run each training step as one compiled graph (docs/graph.md)
+  std::string precision = "f32";  // or "bf16": fit and the test evaluation under autocast
   bool distributed = false;  // data-parallel over the ranks `tessera launch` started
   int nproc = 0;             // > 0: start that many ranks (through the launcher) first
   // The arguments after `train`, as given: --nproc relaunches this same command line.

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -199,6 +200,12 @@ CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg) {
   cmd->add_flag("--compile", cfg.compile,
                 "run each training step compiled: forward, backward and Adam's update traced\n"
                 "once into one graph (docs/graph.md); the same results as eager");
+  cmd->add_option("--precision", cfg.precision,
+                  "f32, or bf16: mixed precision (docs/autocast.md): convolutions in bfloat16,\n"
+                  "float32 weights, optimizer and losses; float32 where the CPU has no bfloat16\n"
+                  "instructions (said on stderr)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->type_name("P");
   cmd->footer("Errors end the run with the exit status of their kind (see `tessera --help`).");
   return cmd;
 }
@@ -334,6 +341,16 @@ int run_train(const TrainConfig& cfg_in) {
   if (cfg.resume && !std::filesystem::exists(backup_path))
     std::cout << "no backup at " << backup_path << ": starting afresh" << std::endl;
 
+  // Mixed precision: the guard covers this thread, where fit runs every step (and, below,
+  // the test evaluation).
+  std::optional<AutocastGuard> autocast;
+  if (cfg.precision == "bf16") {
+    if (bf16_supported())
+      autocast.emplace(kBFloat16);
+    else
+      std::cerr << "tessera train: --precision bf16: this CPU has no bfloat16 instructions (AVX512-BF16 or "
+                   "AMX); training in float32\n";
+  }
   auto start = std::chrono::steady_clock::now();
   train::History history = train::fit(*trained, train_loader, fo);
   const int64_t epochs_done = backup->restored_epoch() + static_cast<int64_t>(history.size());

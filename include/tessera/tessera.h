@@ -2,6 +2,7 @@
 // Everything a user needs: #include <tessera/tessera.h>
 #include "tessera/allocator.h"
 #include "tessera/array_ref.h"
+#include "tessera/autocast.h"
 #include "tessera/autograd.h"
 #include "tessera/data.h"
 #include "tessera/distributed.h"

@@ -8,6 +8,7 @@
 #include "graph/passes/passes.h"
 #include "graph/serialize.h"
 #include "graph/tracer.h"
+#include "tessera/autocast.h"
 #include "tessera/grad_mode.h"
 #include "tessera/graph.h"
 
@@ -17,6 +18,9 @@ namespace {
 struct Signature {
   std::vector<Shape> sizes;
   std::vector<DType> dtypes;
+  // Autocast (tessera/autocast.h) changes the ops a trace records: a graph traced with it
+  // on is a different graph.
+  bool autocast = autocast_bf16_active();
   explicit Signature(const std::vector<Tensor>& inputs) {
     for (const Tensor& t : inputs) {
       TESSERA_CHECK(t.defined(), "compiled function: an input is an undefined tensor");
@@ -25,7 +29,7 @@ struct Signature {
     }
   }
   bool operator==(const Signature& o) const {
-    if (dtypes != o.dtypes || sizes.size() != o.sizes.size()) return false;
+    if (autocast != o.autocast || dtypes != o.dtypes || sizes.size() != o.sizes.size()) return false;
     for (size_t i = 0; i < sizes.size(); ++i)
       if (!IntArrayRef(sizes[i]).equals(o.sizes[i])) return false;
     return true;
@@ -45,7 +49,9 @@ struct Entry {
   // The batch `s` has where it differs from this entry's signature in dim 0 alone (the
   // same in every input), else -1.
   int64_t other_batch(const Signature& s) const {
-    if (signature.dtypes != s.dtypes || s.sizes.empty() || signature.sizes.size() != s.sizes.size()) return -1;
+    if (signature.autocast != s.autocast || signature.dtypes != s.dtypes || s.sizes.empty() ||
+        signature.sizes.size() != s.sizes.size())
+      return -1;
     int64_t batch = -1;
     for (size_t i = 0; i < s.sizes.size(); ++i) {
       const Shape &a = signature.sizes[i], &b = s.sizes[i];
@@ -164,7 +170,8 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
   // Called while another function is traced: run eagerly, so the outer trace records
   // (inlines) this function's ops.
   if (graph::is_tracing()) return m.fn(inputs);
-  const Signature sig(inputs);
+  Signature sig(inputs);
+  if (!m.fn) sig.autocast = false;  // a loaded graph runs as saved, autocast or not
   std::shared_ptr<const graph::Executor> executor;
   {
     std::lock_guard<std::mutex> lock(m.mu);
@@ -254,6 +261,7 @@ CompiledFunction compile(CompiledFunction::Fn fn, CompileOptions options) {
 CompiledFunction load_compiled(const std::string& path, CompileOptions options) {
   graph::Graph g = graph::load_graph(path);
   Entry e{Signature(std::vector<Tensor>{}), {}, nullptr};
+  e.signature.autocast = false;  // its ops hold the precision they were traced with
   for (int id : g.inputs) {
     const graph::Value& v = g.values[static_cast<size_t>(id)];
     e.signature.sizes.push_back(v.meta.sizes);

@@ -2,6 +2,7 @@
 // (single values for both dims, "same"/"valid" padding, unbatched inputs, conv1d as a
 // conv2d over a unit height) in front of the ops in ops/conv.cc and ops/pool.cc.
 #include "ops/conv.h"
+#include "tessera/autocast.h"
 #include "tessera/nn/functional.h"
 
 namespace tessera::nn::functional {
@@ -36,6 +37,9 @@ Tensor conv2d_padded(const Tensor& x, const Tensor& w, const Tensor& b, IntArray
                    {"padding", std::move(padding4)},
                    {"dilation", two(dilation, "dilation", "conv2d")},
                    {"groups", groups}};
+  // Under autocast (tessera/autocast.h) the op itself says it multiplies in bfloat16: its
+  // gradients, computed later, and a traced graph keep that.
+  if (autocast_bf16_active() && x.defined() && x.dtype() == DType::Float32) attrs.add({"precision", std::string("bf16")});
   return batched(x, "conv2d", [&](const Tensor& xb) {
     return ops::call1(ops::kConv2d, conv_inputs(xb, w, b), attrs);
   });

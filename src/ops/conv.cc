@@ -27,6 +27,11 @@ ConvGeometry conv_geometry(IntArrayRef in, IntArrayRef wt, const Attrs& attrs) {
                     padding[3] >= 0,
                 "padding must be non-negative, got ", shape_str(padding));
   TESSERA_CHECK(groups > 0, "groups must be positive, got ", groups);
+  if (attrs.has("precision")) {
+    const std::string& p = attrs.get<std::string>("precision");
+    TESSERA_CHECK(p == "float32" || p == "bf16", "precision must be \"float32\" or \"bf16\" (autocast), got \"", p,
+                  "\"");
+  }
   if (attrs.has("algorithm")) {
     const std::string& algo = attrs.get<std::string>("algorithm");
     TESSERA_CHECK(algo == "direct" || algo == "winograd", "algorithm must be \"direct\" or \"winograd\", got \"",
@@ -158,12 +163,16 @@ InferResult infer_conv_transpose2d(const In& in, const Attrs& attrs) {
 }
 
 // The geometry attributes without the op-specific ones (input_size etc).
+// (The precision autocast chose goes with them: a convolution's gradients multiply in the
+// precision it did.)
 Attrs geometry_attrs(const Attrs& a) {
-  return {{"stride", a.ints("stride")},
+  Attrs r{{"stride", a.ints("stride")},
           {"padding", a.ints("padding")},
           {"dilation", a.ints("dilation")},
           {"groups", a.i("groups")},
           {"algorithm", a.get<std::string>("algorithm")}};
+  if (a.has("precision")) r.add({"precision", a.get<std::string>("precision")});
+  return r;
 }
 Attrs with_size(const Attrs& a, std::string_view name, IntArrayRef size) {
   Attrs r = geometry_attrs(a);
@@ -231,7 +240,10 @@ AttrSchema conv_attrs(std::optional<AttrSpec> extra = std::nullopt) {
                // float32 convolutions (graph/passes/select_conv_algorithms.cc); the
                // backend runs direct where it has no Winograd kernel. Not a numerical
                // contract: results agree to float32 rounding either way.
-               attr("algorithm", AttrType::String, std::string("direct"))};
+               attr("algorithm", AttrType::String, std::string("direct")),
+               // "float32", or "bf16": autocast's (tessera/autocast.h) operands rounded to
+               // bfloat16, float32 accumulation and output.
+               attr("precision", AttrType::String, std::string("float32"))};
   if (extra) s.push_back(*extra);
   return s;
 }

@@ -162,7 +162,9 @@ OpDef kConv2dBlocked{"conv2d_blocked", -1, 0,
                       attr("groups", AttrType::Int, int64_t{1}),
                       attr("in_channels", AttrType::Int), attr("out_channels", AttrType::Int),
                       attr("activation", AttrType::String, std::string("none")),
-                      attr("algorithm", AttrType::String, std::string("direct"))},
+                      attr("algorithm", AttrType::String, std::string("direct")),
+                      // conv2d's precision (autocast): "float32" or "bf16"
+                      attr("precision", AttrType::String, std::string("float32"))},
                      infer_conv2d_blocked};
 OpDef kMaxPool2dBlocked{"max_pool2d_blocked", 1, 0,
                         {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints),

@@ -555,6 +555,7 @@ TEST(ErrorKinds, CliBadInputsFailWithTheirStatus) {
       {"--seed -3", cli, {"train", "--seed", "-3"}, kUsage, "--seed"},
       {"--workers x", cli, {"train", "--workers", "x"}, kUsage, "--workers"},
       {"train --threads 0", cli, {"train", "--threads", "0"}, kUsage, "--threads"},
+      {"train --precision fp8", cli, {"train", "--precision", "fp8"}, kUsage, "--precision"},
       {"empty --out", cli, {"train", "--out", ""}, kUsage, "--out"},
       {"unknown train flag", cli, {"train", "--frobnicate"}, kUsage,
        "unknown option '--frobnicate'"},
@@ -615,6 +616,8 @@ TEST(ErrorKinds, CliBadInputsFailWithTheirStatus) {
       {"tessera-bench unknown flag", bench, {"--bogus"}, kUsage, "unknown option '--bogus'"},
       {"tessera-bench --minutes 0", bench, {"--minutes", "0"}, kUsage, "--minutes: expected a number > 0"},
       {"tessera-bench --threads 0", bench, {"--threads", "0"}, kUsage, "--threads"},
+      {"tessera-bench --precision f16", bench, {"--precision", "f16"}, kUsage, "--precision"},
+      {"tessera-bench --mode onnx without --onnx-dir", bench, {"--mode", "onnx"}, kUsage, "--onnx-dir"},
   };
   const std::string ro = unwritable_dir();
   if (!ro.empty())

@@ -6,6 +6,9 @@
 //     step, so primitives (and the reorders they need) are cached by geometry and thread
 //     count, process-wide. A cached primitive runs on many threads at once: it holds no
 //     per-execution state, since each run brings its own scratchpad (backends/cpu/onednn.h).
+//   - float32 with precision "bf16" (autocast, tessera/autocast.h): the same primitives with
+//     bfloat16 operands and float32 results; the reorders into the primitive's layouts
+//     round the operands, so tensors stay float32.
 //   - float64: a direct reference loop (gradient checks run in float64; tests also check
 //     oneDNN against it).
 // conv_transpose2d runs the backward-data computation with x as the output gradient.
@@ -143,6 +146,7 @@ void ref_backward_weights(const ConvGeometry& g, const T* x, const T* gy, T* gw)
 using dnnl_dims = dnnl::memory::dims;
 using Tag = dnnl::memory::format_tag;
 constexpr auto kF32 = dnnl::memory::data_type::f32;
+constexpr auto kBF16 = dnnl::memory::data_type::bf16;
 
 std::atomic<int64_t> g_primitives_created{0};
 std::atomic<int64_t> g_reorders_reused{0};
@@ -188,7 +192,13 @@ Arg make_arg(int id, const dnnl::memory::desc& user, const dnnl::memory::desc& p
   return a;
 }
 
-std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, bool winograd) {
+// The primitive's own view of a tensor: `md` with another data type (bf16 operands), the
+// layout left to the primitive.
+dnnl::memory::desc any_as(const dnnl::memory::desc& md, dnnl::memory::data_type dt) {
+  return {md.dims(), dt, Tag::any};
+}
+
+std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, bool winograd, bool bf16) {
   const dnnl_dims strides{g.stride[0], g.stride[1]};
   const dnnl_dims dilates{g.dilation[0] - 1, g.dilation[1] - 1};  // oneDNN counts from 0
   const dnnl_dims pad_l{g.pad_begin[0], g.pad_begin[1]};
@@ -198,6 +208,12 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
   // gemm-based kernels that plain NCHW gets.
   const auto src_any = src_md(g, Tag::any), dst_any = dst_md(g, Tag::any);
   const auto wei_any = wei_md(g, true);
+  // bf16: the two operands of each pass in bfloat16, its result in float32. The forward
+  // pass reads src and weights; backward data reads diff_dst and weights; backward
+  // weights reads src and diff_dst. The forward descriptor that hints the backward ones
+  // is built with the same types.
+  const auto op_dt = bf16 ? kBF16 : kF32;
+  const auto src_op = any_as(src_any, op_dt), wei_op = any_as(wei_any, op_dt), dst_op = any_as(dst_any, op_dt);
   const dnnl::memory::desc bias_md({g.o}, kF32, Tag::x);
   // Winograd (asked for by the graph pass that picks algorithms) where oneDNN has it for
   // this ISA and shape: about half the time of the direct kernels on 3x3 layers, forward
@@ -205,9 +221,9 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
   const dnnl::primitive_attr attr = onednn::attr();
   auto fwd_pd = [&](dnnl::algorithm algo) {
     const auto fwd_desc =
-        bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src_any, wei_any, bias_md,
+        bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src_op, wei_op, bias_md,
                                                dst_any, strides, dilates, pad_l, pad_r)
-             : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src_any, wei_any, dst_any,
+             : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src_op, wei_op, dst_any,
                                                strides, dilates, pad_l, pad_r);
     return dnnl::convolution_forward::primitive_desc(fwd_desc, attr, engine());
   };
@@ -220,11 +236,11 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
       // The backward passes must exist for it too, or the three disagree on the algorithm.
       if (pass == Pass::BackwardData)
         (void)dnnl::convolution_backward_data::primitive_desc(
-            dnnl::convolution_backward_data::desc(algo, src_any, wei_any, dst_any, strides, dilates, pad_l, pad_r),
+            dnnl::convolution_backward_data::desc(algo, src_any, wei_op, dst_op, strides, dilates, pad_l, pad_r),
             attr, engine(), *fwd_maybe);
       if (pass == Pass::BackwardWeights)
         (void)dnnl::convolution_backward_weights::primitive_desc(
-            dnnl::convolution_backward_weights::desc(algo, src_any, wei_any, dst_any, strides, dilates, pad_l, pad_r),
+            dnnl::convolution_backward_weights::desc(algo, src_op, wei_any, dst_op, strides, dilates, pad_l, pad_r),
             attr, engine(), *fwd_maybe);
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
@@ -247,7 +263,7 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
       break;
     case Pass::BackwardData: {
       const dnnl::convolution_backward_data::primitive_desc pd(
-          dnnl::convolution_backward_data::desc(algo, src_any, wei_any, dst_any, strides, dilates,
+          dnnl::convolution_backward_data::desc(algo, src_any, wei_op, dst_op, strides, dilates,
                                                 pad_l, pad_r),
           attr, engine(), fwd);
       c->prim = dnnl::convolution_backward_data(pd);
@@ -259,7 +275,7 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
     }
     case Pass::BackwardWeights: {
       const dnnl::convolution_backward_weights::primitive_desc pd(
-          dnnl::convolution_backward_weights::desc(algo, src_any, wei_any, dst_any, strides,
+          dnnl::convolution_backward_weights::desc(algo, src_op, wei_any, dst_op, strides,
                                                    dilates, pad_l, pad_r),
           attr, engine(), fwd);
       c->prim = dnnl::convolution_backward_weights(pd);
@@ -274,12 +290,12 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
   return c;
 }
 
-std::shared_ptr<const CachedConv> cached(Pass pass, const ConvGeometry& g, bool bias, bool winograd) {
+std::shared_ptr<const CachedConv> cached(Pass pass, const ConvGeometry& g, bool bias, bool winograd, bool bf16) {
   return onednn::cached_primitive<CachedConv>(
       {static_cast<int64_t>(pass), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.groups, g.stride[0], g.stride[1],
        g.dilation[0], g.dilation[1], g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1], bias ? 1 : 0,
-       winograd ? 1 : 0},
-      [&] { return build(pass, g, bias, winograd); });
+       winograd ? 1 : 0, bf16 ? 1 : 0},
+      [&] { return build(pass, g, bias, winograd, bf16); });
 }
 
 // Runs one reorder of `a` from `from` to `to`, with a scratchpad of its own if it needs one.
@@ -376,9 +392,9 @@ void run_primitive(const CachedConv& c, Pass pass, const std::vector<const Tenso
 // The shape rule has already checked the geometry, so a failure other than memory or a
 // configuration oneDNN has no implementation for is a bug in how Tessera calls it.
 void run(Pass pass, const ConvGeometry& g, const std::vector<const Tensor*>& tensors, const float* bias,
-         bool winograd) {
+         bool winograd, bool bf16) {
   try {
-    run_primitive(*cached(pass, g, bias != nullptr, winograd), pass, tensors, bias);
+    run_primitive(*cached(pass, g, bias != nullptr, winograd, bf16), pass, tensors, bias);
   } catch (const dnnl::error& e) {
     const std::string what = detail::concat(
         "conv2d: oneDNN failed (", e.what(), ") for input [", g.n, ", ", g.c, ", ", g.h, ", ", g.w,
@@ -403,6 +419,9 @@ IntArrayRef size_attr(const ops::Attrs& attrs, const char* name) { return attrs.
 bool wants_winograd(const ops::Attrs& attrs) {
   return attrs.has("algorithm") && attrs.get<std::string>("algorithm") == "winograd";
 }
+bool wants_bf16(const ops::Attrs& attrs) {
+  return attrs.has("precision") && attrs.get<std::string>("precision") == "bf16";
+}
 
 void conv2d_kernel(const KernelCall& call) {
   const Tensor x = contiguous(call.inputs[0]);
@@ -412,7 +431,7 @@ void conv2d_kernel(const KernelCall& call) {
   const ConvGeometry g = geometry_from(x.sizes(), w.sizes(), call.attrs);
   if (use_onednn(x, g)) {
     run(Pass::Forward, g, {&x, &w, &y},
-        b.defined() ? b.data<float>() : nullptr, wants_winograd(call.attrs));
+        b.defined() ? b.data<float>() : nullptr, wants_winograd(call.attrs), wants_bf16(call.attrs));
   } else if (x.dtype() == DType::Float64) {
     ref_forward<double>(g, x.data<double>(), w.data<double>(), b.defined() ? b.data<double>() : nullptr,
                         y.data<double>());
@@ -423,9 +442,10 @@ void conv2d_kernel(const KernelCall& call) {
 }
 
 // gx = backward data of the convolution `g`, from gy and w.
-void backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx, bool winograd) {
+void backward_data(const ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx, bool winograd,
+                   bool bf16) {
   if (use_onednn(gy, g)) {
-    run(Pass::BackwardData, g, {&gy, &w, &gx}, nullptr, winograd);
+    run(Pass::BackwardData, g, {&gy, &w, &gx}, nullptr, winograd, bf16);
   } else if (gy.dtype() == DType::Float64) {
     ref_backward_data<double>(g, gy.data<double>(), w.data<double>(), gx.data<double>());
   } else {
@@ -437,7 +457,7 @@ void backward_input_kernel(const KernelCall& call) {
   const Tensor gy = contiguous(call.inputs[0]);
   const Tensor w = contiguous(call.inputs[1]);
   const ConvGeometry g = geometry_from(size_attr(call.attrs, "input_size"), w.sizes(), call.attrs);
-  backward_data(g, gy, w, call.outputs[0], wants_winograd(call.attrs));
+  backward_data(g, gy, w, call.outputs[0], wants_winograd(call.attrs), wants_bf16(call.attrs));
 }
 
 void backward_weight_kernel(const KernelCall& call) {
@@ -446,7 +466,7 @@ void backward_weight_kernel(const KernelCall& call) {
   Tensor& gw = call.outputs[0];
   const ConvGeometry g = geometry_from(x.sizes(), size_attr(call.attrs, "weight_size"), call.attrs);
   if (use_onednn(x, g)) {
-    run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs));
+    run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs), wants_bf16(call.attrs));
   } else if (x.dtype() == DType::Float64) {
     ref_backward_weights<double>(g, x.data<double>(), gy.data<double>(), gw.data<double>());
   } else {
@@ -475,7 +495,7 @@ void conv_transpose2d_kernel(const KernelCall& call) {
   Tensor& y = call.outputs[0];
   // The convolution this transposes maps y's size to x's.
   const ConvGeometry g = geometry_from(y.sizes(), w.sizes(), call.attrs);
-  backward_data(g, x, w, y, false);
+  backward_data(g, x, w, y, false, wants_bf16(call.attrs));
   if (call.inputs.size() == 3) {
     const Tensor b = contiguous(call.inputs[2]);
     if (y.dtype() == DType::Float64) {

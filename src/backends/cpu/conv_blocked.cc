@@ -50,6 +50,7 @@ namespace {
 using ops::KernelCall;
 using Tag = dnnl::memory::format_tag;
 constexpr auto kF32 = dnnl::memory::data_type::f32;
+constexpr auto kBF16 = dnnl::memory::data_type::bf16;
 
 int64_t blocks_of(int64_t c, int64_t b) { return (c + b - 1) / b; }
 
@@ -168,6 +169,10 @@ struct BlockedConv {
   // tensor (onednn::prepared_weights).
   dnnl::memory::desc wei_prim;
   std::optional<onednn::WeightReorder> wei_reorder;
+  // precision "bf16" (autocast): the activations stay float32 between layers and are
+  // rounded to bfloat16 (same layout) on the way in; the weights once, with the reorder above.
+  dnnl::memory::desc src_prim;
+  std::optional<onednn::WeightReorder> src_reorder;
 };
 
 dnnl::convolution_forward::primitive_desc make_pd(const ops::ConvGeometry& g, const BlockedConv& c,
@@ -175,7 +180,7 @@ dnnl::convolution_forward::primitive_desc make_pd(const ops::ConvGeometry& g, co
                                                   bool relu) {
   const dnnl::convolution_forward::desc desc(
       dnnl::prop_kind::forward_inference,
-      winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct, c.src, wei, c.bias,
+      winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct, c.src_prim, wei, c.bias,
       c.dst, {g.stride[0], g.stride[1]}, {g.dilation[0] - 1, g.dilation[1] - 1}, {g.pad_begin[0], g.pad_begin[1]},
       {g.pad_end[0], g.pad_end[1]});
   dnnl::post_ops post;
@@ -188,7 +193,7 @@ dnnl::convolution_forward::primitive_desc make_pd(const ops::ConvGeometry& g, co
 
 // `weight_rank`: 4 plain [O, C, kh, kw], 6 or 5 packed (blocked or plain input).
 std::shared_ptr<const BlockedConv> build(const ops::ConvGeometry& g, bool blocked_input, int64_t b,
-                                         int64_t weight_rank, bool residual, bool relu, bool winograd) {
+                                         int64_t weight_rank, bool residual, bool relu, bool winograd, bool bf16) {
   const Tag act_tag = b == 16 ? Tag::nChw16c : Tag::nChw8c;
   const Tag wei_tag = weight_rank == 4 ? Tag::oihw
                       : blocked_input  ? (b == 16 ? Tag::OIhw16i16o : Tag::OIhw8i8o)
@@ -198,9 +203,12 @@ std::shared_ptr<const BlockedConv> build(const ops::ConvGeometry& g, bool blocke
   c->wei = dnnl::memory::desc({g.o, g.c, g.kh, g.kw}, kF32, wei_tag);
   c->bias = dnnl::memory::desc({g.o}, kF32, Tag::x);
   c->dst = dnnl::memory::desc({g.n, g.o, g.oh, g.ow}, kF32, act_tag);
-  // A packed weight is read as it is; a plain one in the layout the primitive picks.
-  const dnnl::memory::desc any({g.o, g.c, g.kh, g.kw}, kF32, Tag::any);
-  const dnnl::memory::desc& wei = weight_rank == 4 ? any : c->wei;
+  c->src_prim = bf16 ? dnnl::memory::desc({g.n, g.c, g.h, g.w}, kBF16, blocked_input ? act_tag : Tag::nchw) : c->src;
+  if (bf16) c->src_reorder.emplace(c->src, c->src_prim);
+  // A packed weight is read as it is; a plain one (or any in bf16) in the layout the
+  // primitive picks.
+  const dnnl::memory::desc any({g.o, g.c, g.kh, g.kw}, bf16 ? kBF16 : kF32, Tag::any);
+  const dnnl::memory::desc& wei = weight_rank == 4 || bf16 ? any : c->wei;
   std::optional<dnnl::convolution_forward::primitive_desc> pd;
   if (winograd) {
     try {
@@ -219,11 +227,11 @@ std::shared_ptr<const BlockedConv> build(const ops::ConvGeometry& g, bool blocke
 }
 
 std::shared_ptr<const BlockedConv> cached(const ops::ConvGeometry& g, bool blocked_input, int64_t b,
-                                          int64_t weight_rank, bool residual, bool relu, bool winograd) {
+                                          int64_t weight_rank, bool residual, bool relu, bool winograd, bool bf16) {
   return onednn::cached_primitive<BlockedConv>(
       {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride[0], g.stride[1], g.dilation[0], g.dilation[1], g.pad_begin[0],
-       g.pad_begin[1], g.pad_end[0], g.pad_end[1], blocked_input, b, weight_rank, residual, relu, winograd},
-      [&] { return build(g, blocked_input, b, weight_rank, residual, relu, winograd); });
+       g.pad_begin[1], g.pad_end[0], g.pad_end[1], blocked_input, b, weight_rank, residual, relu, winograd, bf16},
+      [&] { return build(g, blocked_input, b, weight_rank, residual, relu, winograd, bf16); });
 }
 
 void conv2d_blocked(const KernelCall& call) {
@@ -247,11 +255,13 @@ void conv2d_blocked(const KernelCall& call) {
   }
   try {
     const auto conv = cached(g, blocked_input, b, w.dim(), residual, call.attrs.get<std::string>("activation") == "relu",
-                             call.attrs.get<std::string>("algorithm") == "winograd");
+                             call.attrs.get<std::string>("algorithm") == "winograd",
+                             call.attrs.has("precision") && call.attrs.get<std::string>("precision") == "bf16");
     const dnnl::engine& eng = onednn::engine();
     const Tensor weights = conv->wei_reorder ? onednn::prepared_weights(*conv->wei_reorder, w) : w;
+    const Tensor src = conv->src_reorder ? onednn::reordered(*conv->src_reorder, x) : x;
     std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, dnnl::memory(conv->src, eng, x.data_ptr())},
+        {DNNL_ARG_SRC, dnnl::memory(conv->src_prim, eng, src.data_ptr())},
         {DNNL_ARG_WEIGHTS, dnnl::memory(conv->wei_prim, eng, weights.data_ptr())},
         {DNNL_ARG_BIAS, dnnl::memory(conv->bias, eng, bias.data_ptr())},
         {DNNL_ARG_DST, dnnl::memory(conv->dst, eng, y.data_ptr())}};

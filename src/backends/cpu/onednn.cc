@@ -5,6 +5,9 @@
 #include <mutex>
 #include <tuple>
 
+#include <atomic>
+
+#include "tessera/autocast.h"
 #include "tessera/tensor.h"
 
 namespace tessera::cpu::onednn {
@@ -43,6 +46,16 @@ WeightReorder::WeightReorder(const dnnl::memory::desc& from_, const dnnl::memory
   scratchpad = pd.scratchpad_desc();
 }
 
+Tensor reordered(const WeightReorder& r, const Tensor& t) {
+  Tensor out = make_tensor({static_cast<int64_t>(r.to.get_size())}, DType::UInt8);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(r.from, engine(), t.data_ptr())},
+                                             {DNNL_ARG_TO, dnnl::memory(r.to, engine(), out.data_ptr())}};
+  const Tensor scratch = add_scratchpad(r.scratchpad, args);
+  r.reorder.execute(stream(), args);
+  stream().wait();
+  return out;
+}
+
 Tensor prepared_weights(const WeightReorder& r, const Tensor& w) {
   struct Entry {
     std::weak_ptr<Storage> storage;
@@ -75,3 +88,28 @@ Tensor prepared_weights(const WeightReorder& r, const Tensor& w) {
 }
 
 }  // namespace tessera::cpu::onednn
+
+// ---- bfloat16 support (tessera/autocast.h)
+namespace tessera {
+namespace {
+std::atomic<bool> g_bf16_disabled_for_testing{false};
+}  // namespace
+
+bool bf16_supported() {
+  // oneDNN's own dispatch decides which kernels run: bf16 convolutions and matrix products
+  // have native kernels from AVX512-BF16 (avx512_core_bf16) up, AMX included. Below that
+  // oneDNN would emulate them, slower than float32: autocast then stays off.
+  static const bool native = [] {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  return native && !g_bf16_disabled_for_testing.load(std::memory_order_relaxed);
+}
+
+bool autocast_bf16_active() { return is_autocast_enabled() && bf16_supported(); }
+
+namespace detail {
+void set_bf16_disabled_for_testing(bool disabled) { g_bf16_disabled_for_testing.store(disabled); }
+}  // namespace detail
+
+}  // namespace tessera

@@ -71,5 +71,7 @@ struct WeightReorder {
   WeightReorder(const dnnl::memory::desc& from_, const dnnl::memory::desc& to_);
 };
 Tensor prepared_weights(const WeightReorder& r, const Tensor& w);
+// The same reorder run every call, uncached (activations: a new tensor each time).
+Tensor reordered(const WeightReorder& r, const Tensor& t);
 
 }  // namespace tessera::cpu::onednn

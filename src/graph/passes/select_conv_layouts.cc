@@ -179,7 +179,8 @@ class Rewriter {
                      {"in_channels", c},
                      {"out_channels", o},
                      {"activation", std::string(relu ? "relu" : "none")},
-                     {"algorithm", std::string(wino ? "winograd" : "direct")}};
+                     {"algorithm", std::string(wino ? "winograd" : "direct")},
+                     {"precision", n.attrs.has("precision") ? n.attrs.get<std::string>("precision") : std::string("float32")}};
     twin_[static_cast<size_t>(last)] = emit(ops::kConv2dBlocked, std::move(attrs), std::move(inputs), where);
     for (size_t a : absorbed) fused[a] = true;
     return true;
