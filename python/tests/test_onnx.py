@@ -474,3 +474,32 @@ def test_docs_example_runs(tmp_path, monkeypatch):
     logits = m(ts.randn(32, 784))
     assert logits.shape == (32, 10)
     assert pathlib.Path("mlp.onnx").stat().st_size > 4 * 784 * 128
+
+
+ONNX_FUNCTIONS = ([(f"tessera.onnx.{n}", getattr(ts.onnx, n))
+                   for n in ("load", "import_model", "export", "export_to_bytes", "inspect", "load_tensor")] +
+                  [(f"tessera._C.onnx.{n}", getattr(ts._C.onnx, n))
+                   for n in ("import_model", "import_model_from_bytes", "export_function_to_bytes",
+                             "export_compiled_to_bytes", "inspect_file", "load_tensor")])
+
+
+@pytest.mark.parametrize("name,fn", ONNX_FUNCTIONS)
+def test_functions_with_bad_arguments_raise(name, fn, tmp_path, monkeypatch):
+    """Wrong arguments, of every kind, are Python exceptions, never a crash."""
+    monkeypatch.chdir(tmp_path)  # "x" and the like name no file here
+    net = nn.Linear(2, 2)
+    for args in [(), (None,), ("x",), (3,), (b"",), (b"\x08\x07",), (ts.ones(2),), (ts.ones(2), None),
+                 (net, None), (net, "x"), (net, ts.ones(3, 2), None), (lambda t: t, [ts.ones(2)], 3.5),
+                 (net, [ts.ones(2)], str(tmp_path))]:
+        with pytest.raises((TypeError, ValueError, OSError, NotImplementedError, RuntimeError)):
+            fn(*args)
+
+
+def test_onnx_stubs_are_shipped():
+    import ast
+    stub = pathlib.Path(ts.__file__).parent / "_C" / "onnx.pyi"
+    tree = ast.parse(stub.read_text())
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert {"Model", "ValueInfo", "import_model", "export_function_to_bytes", "inspect_file"} <= names
+    # tessera.onnx itself is plain Python: editors read its signatures from the source.
+    assert set(ts.onnx.__all__) <= set(dir(ts.onnx))
