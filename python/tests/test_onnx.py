@@ -180,6 +180,8 @@ def test_fine_tune_imported_model():
         assert not np.array_equal(p.detach().numpy(), p0), name
         # state_dict() holds the same tensors: the updates show there too
         np.testing.assert_array_equal(m.state_dict()[name].detach().numpy(), p.detach().numpy())
+    m.zero_grad()
+    assert all(p.grad is None for p in params)
     with ts.no_grad():
         np.testing.assert_allclose(fast(x).numpy(), m(x).numpy(), rtol=1e-5, atol=1e-6)
     print(f"fine-tune: loss {losses[0]:.4f} -> {losses[-1]:.4f} in 10 SGD steps")
@@ -503,3 +505,21 @@ def test_onnx_stubs_are_shipped():
     assert {"Model", "ValueInfo", "import_model", "export_function_to_bytes", "inspect_file"} <= names
     # tessera.onnx itself is plain Python: editors read its signatures from the source.
     assert set(ts.onnx.__all__) <= set(dir(ts.onnx))
+
+
+def test_verbose_training_mode_and_lifetimes(capsys):
+    import gc
+    net = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+    net.eval()
+    x = ts.randn(4, 3)
+    data = ts.onnx.export_to_bytes(net, x, verbose=True, training=ts.onnx.TrainingMode.TRAINING)
+    assert not net.training  # put back to eval
+    assert "opset 17, 2 nodes, 2 initializers (Gemm: 1, Tanh: 1)" in capsys.readouterr().out
+    # A compiled model and a parameter outlive the Model object they came from.
+    m = ts.onnx.load(data)
+    fast, weight = m.compile(), m.state_dict()["0.weight"]
+    del m, data
+    gc.collect()
+    with ts.no_grad():
+        np.testing.assert_allclose(fast(x).numpy(), net(x).numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(weight.numpy(), net[0].weight.detach().numpy())
