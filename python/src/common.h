@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "tessera/data.h"
+#include "tessera/graph.h"
 #include "tessera/io.h"
 #include "tessera/models.h"
 #include "tessera/optim.h"
@@ -219,6 +220,22 @@ std::optional<std::string> device_name(py::handle h);
 // Refuses every device but the CPU, naming it.
 void check_cpu_device(const std::string& device, const char* who);
 
+// What a compiled Python callable returned the last time it was traced: one tensor, or a
+// tuple or list of them (a compiled call returns the same kind). The default (nothing
+// traced from Python: a loaded graph, an imported ONNX model): one output comes back as a
+// Tensor, several as a tuple.
+struct ResultKind {
+  bool single = true;
+  bool list = false;
+};
+
+// tessera.CompiledFunction (graph.cc); onnx.cc makes them too (Model.compile) and exports
+// their functions.
+struct PyCompiled {
+  CompiledFunction fn;
+  std::shared_ptr<ResultKind> kind;
+};
+
 // "tessera.float32" (the dtype's Python name).
 std::string dtype_repr(DType dtype);
 
@@ -232,5 +249,6 @@ void init_data(py::module_& m);
 void init_train(py::module_& m);
 void init_io(py::module_& m);
 void init_graph(py::module_& m);
+void init_onnx(py::module_& m);
 
 }  // namespace tessera::python

@@ -6,17 +6,9 @@
 // released while a call runs and taken back only around the traced Python code, so calls
 // answered by a cached graph run in parallel with other Python threads.
 #include "common.h"
-#include "tessera/graph.h"
 
 namespace tessera::python {
 namespace {
-
-// What the Python callable returned the last time it was traced: one tensor, or a tuple
-// or list of them (a compiled call returns the same kind).
-struct ResultKind {
-  bool single = true;
-  bool list = false;
-};
 
 std::vector<Tensor> tensors_of(const py::object& result, ResultKind& kind) {
   if (py::isinstance<Tensor>(result)) {
@@ -38,11 +30,6 @@ std::vector<Tensor> tensors_of(const py::object& result, ResultKind& kind) {
   throw py::type_error(std::string("compile: the function must return a Tensor or a tuple/list of Tensors, got ") +
                        py::str(py::type::of(result)).cast<std::string>());
 }
-
-struct PyCompiled {
-  CompiledFunction fn;
-  std::shared_ptr<ResultKind> kind;
-};
 
 py::object call(PyCompiled& c, const py::args& args) {
   std::vector<Tensor> inputs;

@@ -92,4 +92,5 @@ PYBIND11_MODULE(_C, m) {
   init_train(m);
   init_io(m);
   init_graph(m);
+  init_onnx(m);
 }

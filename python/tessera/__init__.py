@@ -10,7 +10,7 @@ from . import _C
 
 # The extension's submodules (tessera._C.nn, ...) become importable by their dotted names.
 for _sub in ("autograd", "nn", "nn.functional", "nn.init", "models", "optim",
-             "optim.lr_scheduler", "data", "train", "io"):
+             "optim.lr_scheduler", "data", "train", "io", "onnx"):
     _mod = _C
     for _part in _sub.split("."):
         _mod = getattr(_mod, _part, None)
@@ -169,7 +169,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
 
 from . import autograd  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: E402,F401
-from . import nn, optim, utils, train, datasets, transforms, cuda, backends  # noqa: E402,F401
+from . import nn, optim, utils, train, datasets, transforms, cuda, backends, onnx  # noqa: E402,F401
 from ._C import models  # noqa: E402,F401
 from .serialization import save, load, save_file, load_file  # noqa: E402,F401
 
