@@ -20,6 +20,7 @@
 // undefined inputs, cycles, external paths leaving the folder), an IOError for a missing
 // file, a NotImplementedError naming an operator (or attribute value) Tessera does not
 // support. Memory stays bounded by the file's own size and ImportOptions' limits.
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -44,6 +45,10 @@ struct ImportOptions {
   // data) may declare at most this many bytes, and the model file at most max_file_bytes.
   int64_t max_tensor_bytes = int64_t{4} << 30;
   int64_t max_file_bytes = int64_t{4} << 30;
+  // A bound on the iterations of one Loop or Scan run (an error past it). ONNX lets a Loop
+  // run until its condition turns false, which a hostile file may never do; unbounded by
+  // default, as loops in real models are the model's business. The fuzzer sets it low.
+  int64_t max_loop_iterations = INT64_MAX;
 };
 
 // One graph input or output as the file declares it. A dim of -1 is symbolic or unknown
