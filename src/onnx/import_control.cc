@@ -164,57 +164,38 @@ Outs op_loop(NodeContext& c) {
   return r;
 }
 
-// ---- Scan (opset 9+): the body runs once per slice of the scan inputs along their axes ----
-Outs op_scan(NodeContext& c) {
-  const onnxpb::GraphProto& body = c.graph_attr("body");
-  const int64_t n_scan_in = c.i("num_scan_inputs");
-  const size_t n_in = c.num_inputs();
-  const size_t n_state = n_in - static_cast<size_t>(n_scan_in);
-  const size_t n_scan_out = static_cast<size_t>(body.output_size()) - n_state;
-  auto list = [&](const char* name, size_t n) {
-    std::vector<int64_t> v = c.ints_attr_opt(name).value_or(std::vector<int64_t>(n, 0));
-    c.check(v.size() == n, concat("attribute '", name, "' has ", v.size(), " values; expected ", n));
-    return v;
-  };
-  const std::vector<int64_t> in_axes = list("scan_input_axes", static_cast<size_t>(n_scan_in));
-  const std::vector<int64_t> in_dirs = list("scan_input_directions", static_cast<size_t>(n_scan_in));
-  const std::vector<int64_t> out_axes = list("scan_output_axes", n_scan_out);
-  const std::vector<int64_t> out_dirs = list("scan_output_directions", n_scan_out);
-  for (int64_t d : in_dirs) c.check(d == 0 || d == 1, concat("a scan_input_directions value must be 0 or 1, got ", d));
-  for (int64_t d : out_dirs)
-    c.check(d == 0 || d == 1, concat("a scan_output_directions value must be 0 or 1, got ", d));
+// ---- Scan: the body runs once per slice of the scan inputs along their axes ----
 
-  std::vector<Value> state = values_from(c, 0);
-  state.resize(n_state);
-  std::vector<Tensor> xs;
-  std::vector<int64_t> axes;
+// The iterations of one scan: `state` updated in place; per scan output, its slices in
+// output order (a direction of 1 prepends, so the last iteration's slice comes first).
+std::vector<std::vector<Tensor>> scan_steps(const NodeContext& c, const onnxpb::GraphProto& body,
+                                            std::vector<Value>& state, const std::vector<Value>& xs,
+                                            const std::vector<int64_t>& axes, const std::vector<int64_t>& in_dirs,
+                                            const std::vector<int64_t>& out_dirs) {
   int64_t length = -1;
-  for (size_t j = 0; j < static_cast<size_t>(n_scan_in); ++j) {
-    const Tensor& x = c.in(n_state + j);
-    c.check(x.dim() >= 1, concat("scan input ", j, " must have at least 1 dim, got a scalar"));
-    const int64_t a = c.axis(in_axes[j], x.dim());
-    const int64_t len = x.sizes()[static_cast<size_t>(a)];
-    c.check(length < 0 || len == length, concat("scan input ", j, " has ", len, " slices along axis ", a,
+  for (size_t j = 0; j < xs.size(); ++j) {
+    const Tensor& x = xs[j].t;
+    const int64_t len = x.sizes()[static_cast<size_t>(axes[j])];
+    c.check(length < 0 || len == length, concat("scan input ", j, " has ", len, " slices along axis ", axes[j],
                                                 "; the scan inputs before it have ", length));
     length = len;
-    xs.push_back(x);
-    axes.push_back(a);
   }
   if (tracing() && length > kMaxUnrolledIterations)
     run_eagerly(c, concat("its ", length, " iterations are more than the ", kMaxUnrolledIterations, " it unrolls"));
   if (length > c.limits().max_loop_iterations)
     c.fail(concat(length, " iterations are more than ImportOptions::max_loop_iterations (",
                   c.limits().max_loop_iterations, ")"));
-  std::vector<std::vector<Tensor>> scans(n_scan_out);
+  const size_t n_state = state.size();
+  std::vector<std::vector<Tensor>> scans(out_dirs.size());
   for (int64_t t = 0; t < length; ++t) {
     std::vector<Value> in = state;
     for (size_t j = 0; j < xs.size(); ++j) {
       const int64_t idx = in_dirs[j] == 1 ? length - 1 - t : t;
-      in.push_back({xs[j].select(axes[j], idx), c.input_static[n_state + j]});
+      in.push_back({xs[j].t.select(axes[j], idx), xs[j].is_static});
     }
     std::vector<Value> out = c.subgraphs->run(body, in);
     for (size_t k = 0; k < n_state; ++k) state[k] = out[k];
-    for (size_t k = 0; k < n_scan_out; ++k) {
+    for (size_t k = 0; k < scans.size(); ++k) {
       const Tensor& s = out[n_state + k].t;
       if (!scans[k].empty() && !scans[k][0].sizes().equals(s.sizes()))
         c.fail(concat("scan output ", k, " has shape ", shape_str(s.sizes()), " at iteration ", t, " but ",
@@ -222,6 +203,41 @@ Outs op_scan(NodeContext& c) {
       scans[k].push_back(s);
     }
   }
+  for (size_t k = 0; k < scans.size(); ++k)
+    if (out_dirs[k] == 1) std::reverse(scans[k].begin(), scans[k].end());
+  return scans;
+}
+
+std::vector<int64_t> int_list(const NodeContext& c, const char* name, size_t n) {
+  std::vector<int64_t> v = c.ints_attr_opt(name).value_or(std::vector<int64_t>(n, 0));
+  c.check(v.size() == n, concat("attribute '", name, "' has ", v.size(), " values; expected ", n));
+  return v;
+}
+void check_directions(const NodeContext& c, const char* name, const std::vector<int64_t>& dirs) {
+  for (int64_t d : dirs) c.check(d == 0 || d == 1, concat("a '", name, "' value must be 0 or 1, got ", d));
+}
+
+// Opset 9+: [states..., scan inputs...], each scan input along its own axis and direction.
+Outs op_scan9(NodeContext& c) {
+  const onnxpb::GraphProto& body = c.graph_attr("body");
+  const size_t n_scan_in = static_cast<size_t>(c.i("num_scan_inputs"));
+  const size_t n_state = c.num_inputs() - n_scan_in;
+  const size_t n_scan_out = static_cast<size_t>(body.output_size()) - n_state;
+  const std::vector<int64_t> in_axes = int_list(c, "scan_input_axes", n_scan_in);
+  const std::vector<int64_t> in_dirs = int_list(c, "scan_input_directions", n_scan_in);
+  const std::vector<int64_t> out_axes = int_list(c, "scan_output_axes", n_scan_out);
+  const std::vector<int64_t> out_dirs = int_list(c, "scan_output_directions", n_scan_out);
+  check_directions(c, "scan_input_directions", in_dirs);
+  check_directions(c, "scan_output_directions", out_dirs);
+  std::vector<Value> all = values_from(c, 0);
+  std::vector<Value> state(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n_state));
+  std::vector<Value> xs(all.begin() + static_cast<std::ptrdiff_t>(n_state), all.end());
+  std::vector<int64_t> axes;
+  for (size_t j = 0; j < xs.size(); ++j) {
+    c.check(xs[j].t.dim() >= 1, concat("scan input ", j, " must have at least 1 dim, got a scalar"));
+    axes.push_back(c.axis(in_axes[j], xs[j].t.dim()));
+  }
+  std::vector<std::vector<Tensor>> scans = scan_steps(c, body, state, xs, axes, in_dirs, out_dirs);
   Outs r;
   c.output_static.clear();
   for (const Value& v : state) {
@@ -235,14 +251,64 @@ Outs op_scan(NodeContext& c) {
       c.output_static.push_back(true);
       continue;
     }
-    // Direction 1 prepends each slice: the last iteration's comes first.
-    if (out_dirs[k] == 1) std::reverse(scans[k].begin(), scans[k].end());
     const int64_t rank = scans[k][0].dim() + 1;
     r.push_back(stack(scans[k], c.axis(out_axes[k], rank)));
     c.output_static.push_back(false);
   }
   return r;
 }
+
+// Opset 8: [sequence_lens, states..., scan inputs...] with a leading batch axis on all of
+// them; each batch entry is one scan along axis 1 (`directions` per scan input). Only
+// full-length sequences: sequence_lens, when given, must equal the scan inputs' length.
+Outs op_scan8(NodeContext& c) {
+  const onnxpb::GraphProto& body = c.graph_attr("body");
+  const size_t n_scan_in = static_cast<size_t>(c.i("num_scan_inputs"));
+  const size_t n_state = c.num_inputs() - 1 - n_scan_in;
+  const size_t n_scan_out = static_cast<size_t>(body.output_size()) - n_state;
+  const std::vector<int64_t> in_dirs = int_list(c, "directions", n_scan_in);
+  check_directions(c, "directions", in_dirs);
+  const std::vector<int64_t> out_dirs(n_scan_out, 0);
+  std::vector<Value> all = values_from(c, 1);
+  int64_t batch = -1, length = -1;
+  for (size_t j = 0; j < all.size(); ++j) {
+    const Tensor& t = all[j].t;
+    const bool scanned = j >= n_state;
+    c.check(t.dim() >= (scanned ? 2 : 1), concat(scanned ? "scan input " : "state ", scanned ? j - n_state : j,
+                                                  " must have a batch axis", scanned ? " and a sequence axis" : "",
+                                                  ", got shape ", shape_str(t.sizes())));
+    c.check(batch < 0 || t.sizes()[0] == batch, concat("input ", j + 1, " has a batch of ", t.sizes()[0],
+                                                       "; the inputs before it have ", batch));
+    batch = t.sizes()[0];
+    if (scanned) length = t.sizes()[1];
+  }
+  if (c.has(0)) {
+    if (tracing() && !c.input_static[0]) run_eagerly(c, "its sequence_lens depend on the model's inputs");
+    for (int64_t len : c.ints(0))
+      if (len != length)
+        c.unsupported(concat("sequence_lens of ", len, " shorter than the scan inputs' ", length,
+                             " (only full-length sequences are supported)"));
+  }
+  std::vector<std::vector<Tensor>> states(n_state), scans(n_scan_out);
+  for (int64_t b = 0; b < batch; ++b) {
+    std::vector<Value> state, xs;
+    for (size_t j = 0; j < all.size(); ++j) (j < n_state ? state : xs).push_back({all[j].t.select(0, b), all[j].is_static});
+    std::vector<std::vector<Tensor>> slices =
+        scan_steps(c, body, state, xs, std::vector<int64_t>(n_scan_in, 0), in_dirs, out_dirs);
+    for (size_t k = 0; k < n_state; ++k) states[k].push_back(state[k].t);
+    for (size_t k = 0; k < n_scan_out; ++k) {
+      c.check(!slices[k].empty(), "an empty sequence axis (Scan of opset 8 needs at least one step)");
+      scans[k].push_back(stack(slices[k], 0));
+    }
+  }
+  c.check(batch > 0, "an empty batch axis (Scan of opset 8 needs at least one entry)");
+  Outs r;
+  for (auto* group : {&states, &scans})
+    for (const auto& per_batch : *group) r.push_back(stack(per_batch, 0));
+  return r;
+}
+
+Outs op_scan(NodeContext& c) { return c.opset() >= 9 ? op_scan9(c) : op_scan8(c); }
 
 }  // namespace
 
@@ -282,17 +348,18 @@ void check_control_node(const onnxpb::NodeProto& node, const std::string& label,
     TESSERA_CHECK(n_out == body.output_size() - 1, "onnx: ", label, ": has ", n_out, " output(s); its body gives ",
                   carried, " loop-carried value(s) and ", body.output_size() - 1 - carried, " scan output(s)");
   } else {
-    TESSERA_CHECK_IMPLEMENTED(opset >= 9, "onnx: ", label, ": Scan of opset 8 (batched, with sequence_lens) is not "
-                              "supported; opset 9 or later");
+    // Opset 8's first input is sequence_lens (optional, the empty name), not the body's.
+    const int lead = opset >= 9 ? 0 : 1;
+    const int body_in = n_in - lead;
     int64_t m = -1;
     for (const auto& a : node.attribute())
       if (a.name() == "num_scan_inputs") m = a.i();
-    TESSERA_CHECK(m >= 1 && m <= n_in, "onnx: ", label, ": attribute 'num_scan_inputs' must be 1 to ", n_in,
-                  " (the node's inputs), got ", m);
+    TESSERA_CHECK(m >= 1 && m <= body_in, "onnx: ", label, ": attribute 'num_scan_inputs' must be 1 to ", body_in,
+                  " (the node's ", lead ? "inputs after sequence_lens" : "inputs", "), got ", m);
     const auto& body = graph("body");
-    TESSERA_CHECK(body.input_size() == n_in, "onnx: ", label, ": its body has ", body.input_size(),
-                  " input(s); expected ", n_in, " (one per state and scan input)");
-    const int64_t states = n_in - m;
+    TESSERA_CHECK(body.input_size() == body_in, "onnx: ", label, ": its body has ", body.input_size(),
+                  " input(s); expected ", body_in, " (one per state and scan input)");
+    const int64_t states = body_in - m;
     TESSERA_CHECK(body.output_size() >= states && n_out == body.output_size(), "onnx: ", label, ": has ", n_out,
                   " output(s) and its body ", body.output_size(), "; expected the same count, at least ", states,
                   " (the state values)");
@@ -303,7 +370,7 @@ std::vector<OpEntry> control_ops() {
   return {
       {"If", 1, op_if, "the taken branch's ops (compile: a static condition only)"},
       {"Loop", 1, op_loop, "the body's ops per iteration; stack (compile: unrolled, static trip count <= 64)"},
-      {"Scan", 9, op_scan, "the body's ops per slice; select, stack (compile: unrolled, <= 64)"},
+      {"Scan", 8, op_scan, "the body's ops per slice; select, stack (compile: unrolled, <= 64; opset 8: full-length sequences)"},
   };
 }
 

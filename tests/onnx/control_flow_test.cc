@@ -223,6 +223,38 @@ TEST(OnnxControlFlow, ScanAxesAndDirections) {
   EXPECT_CF_ERROR(model.run(bad), ErrorKind::InvalidArgument, "scan input 1 has 2 slices along axis 1");
 }
 
+TEST(OnnxControlFlow, Opset8ScanRunsOneScanPerBatchEntry) {
+  // Batch of 2; the state sums the slices of x along axis 1 (reversed by `directions`).
+  ModelProto m = empty_model(8);
+  add_input(m, "s", {2, 1});
+  add_input(m, "x", {2, 3, 1});
+  GraphProto body;
+  body.set_name("sum");
+  graph_input(body, "s_in");
+  graph_input(body, "x_t");
+  graph_node(body, "Add", {"s_in", "x_t"}, {"s_out"});
+  graph_node(body, "Identity", {"s_out"}, {"partial"});
+  graph_output(body, "s_out");
+  graph_output(body, "partial");
+  auto* n = add_node(m, "Scan", {"", "s", "x"}, {"total", "partials"});
+  attr_graph(n, "body", body);
+  attr_int(n, "num_scan_inputs", 1);
+  attr_ints(n, "directions", {1});
+  add_output(m, "total");
+  add_output(m, "partials");
+  onnx::Model model = import_model_from_bytes(bytes_of(m));
+  auto out = model.run({tensor<float>({0, 100}, {2, 1}), tensor<float>({1, 2, 3, 4, 5, 6}, {2, 3, 1})});
+  EXPECT_EQ(f32(out[0]), (std::vector<float>{6, 115}));
+  EXPECT_EQ(out[1].sizes().vec(), (std::vector<int64_t>{2, 3, 1}));
+  EXPECT_EQ(f32(out[1]), (std::vector<float>{3, 5, 6, 106, 111, 115}));
+  // sequence_lens shorter than the sequence: refused, not silently run full-length.
+  m.mutable_graph()->mutable_node(0)->set_input(0, "lens");
+  add_initializer(m, int64_tensor("lens", {3, 2}));
+  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)).run({tensor<float>({0, 100}, {2, 1}),
+                                                            tensor<float>({1, 2, 3, 4, 5, 6}, {2, 3, 1})}),
+                  ErrorKind::NotImplemented, "sequence_lens of 2 shorter than the scan inputs' 3");
+}
+
 // Loop (M = 4) whose body holds an If on the iteration number's parity: then y + a (a: the
 // main graph's input, two scopes out), else y * two (the main graph's initializer).
 ModelProto nested_model() {
