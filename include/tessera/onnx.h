@@ -13,7 +13,9 @@
 // holds (parameters(): the same handles the model reads, so requires_grad_ on them makes
 // the model trainable, and an optimizer's updates show). External data is read from files
 // in the model's folder only. Input dims declared symbolic (dim_param) or unknown take any
-// size; the same dim_param must have the same size in every input.
+// size; the same dim_param must have the same size in every input. Control flow (If, Loop,
+// Scan) runs its subgraphs, which read enclosing graphs' values by name; compiled, a static
+// If traces one branch and small static loops unroll (docs/onnx.md, "Control flow").
 //
 // Bad files throw tessera::Error: an InvalidArgumentError naming the tensor, node or field
 // and what was expected versus what came (truncated protobuf, wrong types, absurd shapes,

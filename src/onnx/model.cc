@@ -402,6 +402,7 @@ class ScopedRunner final : public detail::SubgraphRunner {
 
 void run_graph(const Model::Impl& m, const GraphPlan& plan, Scope& scope) {
   const onnxpb::GraphProto& g = *plan.g;
+  const std::string where = &g == &m.proto.graph() ? std::string() : concat(" (in subgraph '", g.name(), "')");
   for (size_t pos = 0; pos < plan.order.size(); ++pos) {
     const int k = plan.order[pos];
     const onnxpb::NodeProto& node = g.node(k);
@@ -448,7 +449,7 @@ void run_graph(const Model::Impl& m, const GraphPlan& plan, Scope& scope) {
     } catch (const Error& err) {
       const std::string msg = err.what();
       if (msg.rfind("onnx: ", 0) == 0) throw;
-      throw_error(err.kind(), concat("onnx: ", node_label(node, k), ": ", msg));
+      throw_error(err.kind(), concat("onnx: ", node_label(node, k), where, ": ", msg));
     }
     // An import function may compute more outputs than the node names (LSTM's Y_c); the
     // extra ones are dropped.
