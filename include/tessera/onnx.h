@@ -47,8 +47,9 @@ struct ImportOptions {
   // data) may declare at most this many bytes, and the model file at most max_file_bytes.
   int64_t max_tensor_bytes = int64_t{4} << 30;
   int64_t max_file_bytes = int64_t{4} << 30;
-  // A bound on the iterations of one Loop or Scan run (an error past it). ONNX lets a Loop
-  // run until its condition turns false, which a hostile file may never do; unbounded by
+  // A bound on the iterations of one Loop or Scan, and on all subgraph runs (branches and
+  // bodies, nested ones included) of one Model::run: an error past it. ONNX lets a Loop run
+  // until its condition turns false, which a hostile file may never do; unbounded by
   // default, as loops in real models are the model's business. The fuzzer sets it low.
   int64_t max_loop_iterations = INT64_MAX;
 };

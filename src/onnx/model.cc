@@ -365,16 +365,22 @@ const Value& lookup(const Scope& scope, const std::string& name) {
   return *v;
 }
 
-void run_graph(const Model::Impl& m, const GraphPlan& plan, Scope& scope);
+// Subgraph runs left in this Model::run: ImportOptions::max_loop_iterations bounds them all
+// together, so loops nested in loops cannot multiply past it.
+void run_graph(const Model::Impl& m, const GraphPlan& plan, Scope& scope, int64_t& runs_left);
 
 // Runs a node's subgraphs in the scope of the graph holding the node.
 class ScopedRunner final : public detail::SubgraphRunner {
  public:
-  ScopedRunner(const Model::Impl& m, const Scope& scope) : m_(m), scope_(scope) {}
+  ScopedRunner(const Model::Impl& m, const Scope& scope, int64_t& runs_left)
+      : m_(m), scope_(scope), runs_left_(runs_left) {}
   std::vector<Value> run(const onnxpb::GraphProto& g, const std::vector<Value>& inputs) const override {
     auto it = m_.subgraphs.find(&g);
     TESSERA_INTERNAL_ASSERT(it != m_.subgraphs.end(), "onnx: subgraph '", g.name(), "' was not planned at import");
     const GraphPlan& plan = *it->second;
+    TESSERA_CHECK(runs_left_ > 0, "onnx: subgraph '", g.name(), "': more than ", m_.limits.max_loop_iterations,
+                  " subgraph runs in one run of the model (ImportOptions::max_loop_iterations)");
+    --runs_left_;
     TESSERA_INTERNAL_ASSERT(inputs.size() == plan.inputs.size(), "onnx: subgraph '", g.name(), "' takes ",
                             plan.inputs.size(), " inputs, given ", inputs.size());
     Scope local;
@@ -389,7 +395,7 @@ class ScopedRunner final : public detail::SubgraphRunner {
                     "; the node gives ", dtype_name(inputs[i].t.dtype()));
       local.values[plan.inputs[i].name] = inputs[i];
     }
-    run_graph(m_, plan, local);
+    run_graph(m_, plan, local, runs_left_);
     std::vector<Value> out;
     for (const std::string& o : plan.outputs) out.push_back(lookup(local, o));
     return out;
@@ -398,9 +404,10 @@ class ScopedRunner final : public detail::SubgraphRunner {
  private:
   const Model::Impl& m_;
   const Scope& scope_;
+  int64_t& runs_left_;
 };
 
-void run_graph(const Model::Impl& m, const GraphPlan& plan, Scope& scope) {
+void run_graph(const Model::Impl& m, const GraphPlan& plan, Scope& scope, int64_t& runs_left) {
   const onnxpb::GraphProto& g = *plan.g;
   const std::string where = &g == &m.proto.graph() ? std::string() : concat(" (in subgraph '", g.name(), "')");
   for (size_t pos = 0; pos < plan.order.size(); ++pos) {
@@ -437,7 +444,7 @@ void run_graph(const Model::Impl& m, const GraphPlan& plan, Scope& scope) {
     NodeContext ctx(node, m.opset, std::move(ins), m.limits);
     ctx.node_index = k;
     ctx.input_static = std::move(in_static);
-    ScopedRunner runner(m, scope);
+    ScopedRunner runner(m, scope, runs_left);
     ctx.subgraphs = &runner;
     try {
       if (fold) {
@@ -486,7 +493,8 @@ std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs) const {
                   why.empty() ? "" : " (expected " + why + ")");
     scope.values[v.name] = {t, false};
   }
-  run_graph(m, plan, scope);
+  int64_t runs_left = m.limits.max_loop_iterations;
+  run_graph(m, plan, scope, runs_left);
   std::vector<Tensor> result;
   for (const std::string& o : plan.outputs) result.push_back(lookup(scope, o).t);
   return result;

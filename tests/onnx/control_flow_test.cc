@@ -132,6 +132,8 @@ TEST(OnnxControlFlow, LoopCarriesValuesAndStacksScanOutputs) {
                   "Loop node 'loop': the trip count M (input 0) must be >= 0, got -1");
 }
 
+ModelProto nested_model();
+
 TEST(OnnxControlFlow, LoopWithoutTripCountRunsWhileTheBodysConditionHolds) {
   ModelProto m = loop_model(5);
   // No M: the body's own condition (i < 2, with the body's own initializer) ends it.
@@ -156,6 +158,16 @@ TEST(OnnxControlFlow, LoopWithoutTripCountRunsWhileTheBodysConditionHolds) {
   o.max_loop_iterations = 50;
   EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m), "", o).run({x}), ErrorKind::InvalidArgument,
                   "more than 50 iterations (ImportOptions::max_loop_iterations)");
+  // The bound also covers all subgraph runs of one run together: nested_model's Loop takes
+  // 4 iterations (under a bound of 6) but runs 8 subgraphs (its body and an If's branch
+  // each time).
+  onnx::ImportOptions nested;
+  nested.max_loop_iterations = 6;
+  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(nested_model()), "", nested).run({x}),
+                  ErrorKind::InvalidArgument, "more than 6 subgraph runs in one run of the model");
+  nested.max_loop_iterations = 8;  // exactly enough
+  EXPECT_EQ(f32(import_model_from_bytes(bytes_of(nested_model()), "", nested).run({x})[0]),
+            (std::vector<float>{6, 12}));
 }
 
 TEST(OnnxControlFlow, CompiledLoopsUnrollWhenStaticAndSmall) {
