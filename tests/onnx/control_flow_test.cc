@@ -115,6 +115,37 @@ TEST(OnnxControlFlow, IfWithAStaticConditionTracesOnlyTheTakenBranch) {
   }
 }
 
+TEST(OnnxControlFlow, IfOnAShapeFoldsUnderCompileOneTracePerShape) {
+  // c = Shape(x)[0] > 2: a trace fixes the shape, so the condition is static and each
+  // input shape's graph holds its own branch (then: Relu, else: Neg).
+  ModelProto m = empty_model(13);
+  add_input(m, "x", {-1, 3});
+  add_initializer(m, int64_scalar("zero", 0));
+  add_initializer(m, int64_scalar("two", 2));
+  add_node(m, "Shape", {"x"}, {"s"});
+  add_node(m, "Gather", {"s", "zero"}, {"n"});
+  add_node(m, "Greater", {"n", "two"}, {"c"});
+  GraphProto then_g, else_g;
+  then_g.set_name("big");
+  graph_node(then_g, "Relu", {"x"}, {"r"});
+  graph_output(then_g, "r");
+  else_g.set_name("small");
+  graph_node(else_g, "Neg", {"x"}, {"g"});
+  graph_output(else_g, "g");
+  auto* n = add_node(m, "If", {"c"}, {"y"});
+  attr_graph(n, "then_branch", then_g);
+  attr_graph(n, "else_branch", else_g);
+  add_output(m, "y");
+  CompiledFunction f = import_model_from_bytes(bytes_of(m)).compile();
+  const Tensor big = tensor<float>({-1, 2, -3, 4, -5, 6, -7, 8, -9}, {3, 3});
+  EXPECT_EQ(f32(f(std::vector<Tensor>{big}).at(0)), (std::vector<float>{0, 2, 0, 4, 0, 6, 0, 8, 0}));
+  EXPECT_NE(f.last_graph().find("relu"), std::string::npos) << f.last_graph();
+  const Tensor small = tensor<float>({-1, 2, -3}, {1, 3});
+  EXPECT_EQ(f32(f(std::vector<Tensor>{small}).at(0)), (std::vector<float>{1, -2, 3}));
+  EXPECT_EQ(f.last_graph().find("relu"), std::string::npos) << f.last_graph();
+  EXPECT_EQ(f.stats().traces, 2);
+}
+
 TEST(OnnxControlFlow, LoopCarriesValuesAndStacksScanOutputs) {
   onnx::Model model = import_model_from_bytes(bytes_of(loop_model()));
   const Tensor x = tensor<float>({1, 2}, {2});
@@ -193,7 +224,7 @@ TEST(OnnxControlFlow, ScanAxesAndDirections) {
   // reversed). x is scanned along axis 0 forward, z along axis -1 (1) in reverse.
   ModelProto m = empty_model(16);
   add_input(m, "s", {2});
-  add_input(m, "x", {3, 2});
+  add_input(m, "x", {-1, 2}, TensorProto::FLOAT, {"L"});
   add_input(m, "z", {-1, -1}, TensorProto::FLOAT, {"A", "B"});
   GraphProto body;
   body.set_name("scan_body");
@@ -230,6 +261,10 @@ TEST(OnnxControlFlow, ScanAxesAndDirections) {
   CompiledFunction f = model.compile();
   auto got = f(in);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(f32(got.at(i)), f32(out[i])) << "output " << i;
+  // Longer than the 64 steps a compiled graph unrolls: a clear error; eagerly it runs.
+  const std::vector<Tensor> long_in{tensor<float>({0, 0}, {2}), ones({65, 2}), ones({2, 65})};
+  EXPECT_CF_ERROR(f(long_in), ErrorKind::NotImplemented, "its 65 iterations are more than the 64 it unrolls");
+  EXPECT_EQ(f32(model.run(long_in)[0]), (std::vector<float>{65, 65}));
   // Scan inputs of different lengths.
   const std::vector<Tensor> bad{in[0], in[1], tensor<float>({1, 2, 3, 4}, {2, 2})};
   EXPECT_CF_ERROR(model.run(bad), ErrorKind::InvalidArgument, "scan input 1 has 2 slices along axis 1");
