@@ -13,13 +13,16 @@
 // holds (parameters(): the same handles the model reads, so requires_grad_ on them makes
 // the model trainable, and an optimizer's updates show). External data is read from files
 // in the model's folder only. Input dims declared symbolic (dim_param) or unknown take any
-// size; the same dim_param must have the same size in every input.
+// size; the same dim_param must have the same size in every input. Control flow (If, Loop,
+// Scan) runs its subgraphs, which read enclosing graphs' values by name; compiled, a static
+// If traces one branch and small static loops unroll (docs/onnx.md, "Control flow").
 //
 // Bad files throw tessera::Error: an InvalidArgumentError naming the tensor, node or field
 // and what was expected versus what came (truncated protobuf, wrong types, absurd shapes,
 // undefined inputs, cycles, external paths leaving the folder), an IOError for a missing
 // file, a NotImplementedError naming an operator (or attribute value) Tessera does not
 // support. Memory stays bounded by the file's own size and ImportOptions' limits.
+#include <climits>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -44,6 +47,11 @@ struct ImportOptions {
   // data) may declare at most this many bytes, and the model file at most max_file_bytes.
   int64_t max_tensor_bytes = int64_t{4} << 30;
   int64_t max_file_bytes = int64_t{4} << 30;
+  // A bound on the iterations of one Loop or Scan, and on all subgraph runs (branches and
+  // bodies, nested ones included) of one Model::run: an error past it. ONNX lets a Loop run
+  // until its condition turns false, which a hostile file may never do; unbounded by
+  // default, as loops in real models are the model's business. The fuzzer sets it low.
+  int64_t max_loop_iterations = INT64_MAX;
 };
 
 // One graph input or output as the file declares it. A dim of -1 is symbolic or unknown

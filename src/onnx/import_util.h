@@ -53,5 +53,13 @@ std::vector<OpEntry> nn_ops();
 std::vector<OpEntry> shape_ops();
 std::vector<OpEntry> resample_ops();
 std::vector<OpEntry> rnn_ops();
+std::vector<OpEntry> control_ops();
+
+// Checks the structure of a control-flow node at import (import_control.cc): its graph
+// attributes present and of type graph, and the counts of the subgraphs' inputs and
+// outputs against the node's. `label` names the node in errors. Other operators: nothing.
+void check_control_node(const onnxpb::NodeProto& node, const std::string& label, int64_t opset);
+// Under tessera::compile, loops of at most this many iterations unroll into the graph.
+inline constexpr int64_t kMaxUnrolledIterations = 64;
 
 }  // namespace tessera::onnx::detail

@@ -9,6 +9,7 @@
 // starts, Clip's bounds...) are read with NodeContext::ints(); they are "static" when they
 // come from initializers, Constant nodes or Shape, and the model folds such values once per
 // traced graph (model.cc), so a compiled graph gets them as constants.
+#include <climits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,25 @@ const char* onnx_type_name(int32_t onnx_type);
 struct TensorLimits {
   int64_t max_bytes = int64_t{4} << 30;
   std::string base_dir;  // external data is read from files under it ("" refuses it)
+  int64_t max_loop_iterations = INT64_MAX;  // ImportOptions::max_loop_iterations
+};
+
+// A value while a graph runs: the tensor, and whether it is static (an initializer, a
+// Constant or computed from static values only), which under tessera::compile means it is
+// a constant of the traced graph whose value may be read.
+struct Value {
+  Tensor t;
+  bool is_static = false;
+};
+
+// Runs a node's graph attribute (If's branches, Loop's and Scan's body) in the scope of the
+// graph that holds the node: the subgraph reads its formal inputs, its own initializers and
+// the values of every enclosing graph by name (the ONNX IR's lexical scoping). Implemented
+// by model.cc, which checked the subgraph when the model was imported.
+class SubgraphRunner {
+ public:
+  virtual ~SubgraphRunner() = default;
+  virtual std::vector<Value> run(const onnxpb::GraphProto& g, const std::vector<Value>& inputs) const = 0;
 };
 // A TensorProto as a Tensor: every declared size checked against the data and the limits
 // before anything is allocated. `what` names it in errors ("initializer 'w'").
@@ -84,6 +104,15 @@ class NodeContext {
 
   const TensorLimits& limits() const { return limits_; }
   int node_index = -1;
+
+  // Control flow (import_control.cc): whether each input is static, the runner of the
+  // node's graph attributes, and which outputs the import function found static (so later
+  // nodes may fold over them under tessera::compile).
+  std::vector<bool> input_static;
+  const SubgraphRunner* subgraphs = nullptr;
+  std::vector<bool> output_static;
+  // The graph attribute `name` (required; an error names it when missing or not a graph).
+  const onnxpb::GraphProto& graph_attr(const char* name) const;
 
  private:
   const onnxpb::NodeProto& node_;

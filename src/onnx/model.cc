@@ -1,5 +1,6 @@
 // import_model: parse and check an ONNX file once (structure, types, initializers, the
 // order of the nodes), then run it on inputs through the operator table (op_table.cc).
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/files.h"
+#include "onnx/import_util.h"
 #include "onnx/importer.h"
 #include "tessera/error.h"
 #include "tessera/onnx.h"
@@ -25,21 +27,37 @@ using detail::NodeContext;
 constexpr int64_t kMinOpset = 1;
 constexpr int64_t kMaxOpset = 18;
 
+// One graph's plan: the main graph or a subgraph (a graph attribute of If, Loop, Scan).
+struct GraphPlan {
+  const onnxpb::GraphProto* g = nullptr;
+  std::vector<std::pair<std::string, Tensor>> params;  // its initializers
+  std::vector<bool> param_static;  // may be folded when compiled (ImportOptions::trainable)
+  std::vector<ValueInfo> inputs;   // main graph: without the inputs initializers feed
+  std::vector<std::string> outputs;
+  std::vector<int> order;          // node indices in a topological order
+  std::vector<const detail::OpEntry*> entries;  // per node (same index as g->node)
+  // Values no node reads after node order[k]: released then, so intermediates go back to
+  // the allocator as soon as they are dead.
+  std::vector<std::vector<std::string>> release_after;
+  // Names it (or a subgraph inside it) reads from enclosing graphs.
+  std::set<std::string> free_names;
+};
+
 struct Model::Impl {
   onnxpb::ModelProto proto;  // kept: the nodes' attributes are read when the model runs
   ImportOptions options;
   detail::TensorLimits limits;
   int64_t opset = 0;
   std::string producer;
-  std::vector<ValueInfo> inputs, outputs;
-  std::vector<std::pair<std::string, Tensor>> params;
-  std::vector<bool> param_static;  // may be folded when compiled (ImportOptions::trainable)
-  std::vector<int> order;          // node indices in a topological order
-  std::vector<const detail::OpEntry*> entries;  // per node (same index as proto.graph.node)
-  // Values no node reads after node order[k]: released then, so intermediates go back to
-  // the allocator as soon as they are dead.
-  std::vector<std::vector<std::string>> release_after;
+  std::vector<ValueInfo> outputs;
+  GraphPlan main;
+  // The plans of subgraphs, by their GraphProto inside `proto` (stable addresses).
+  std::unordered_map<const onnxpb::GraphProto*, std::unique_ptr<GraphPlan>> subgraphs;
 };
+
+// How deep subgraphs may nest (a Loop in an If in a Loop...): real models nest a few
+// levels; a hostile file must not recurse without bound.
+constexpr int kMaxGraphDepth = 16;
 
 namespace {
 
@@ -75,6 +93,157 @@ ValueInfo value_info(const onnxpb::ValueInfoProto& v, const char* role) {
   return info;
 }
 
+// Checks graph `g` and plans its run: initializers loaded, every output defined once, every
+// input resolved (locally, or by name in an enclosing graph: `outer`, innermost last), the
+// nodes sorted so each runs after what it reads, subgraphs planned the same way (their
+// reads of this graph's values count as the node's inputs, for the order and for cycles),
+// and operators known. `depth` 0 is the main graph.
+void plan_graph(Model::Impl& m, const onnxpb::GraphProto& g, std::vector<const std::set<std::string>*> outer,
+                int depth, GraphPlan& plan) {
+  const bool sub = depth > 0;
+  const std::string where = sub ? concat(" (in subgraph '", g.name(), "')") : std::string();
+  plan.g = &g;
+  std::set<std::string> defined;  // inputs and initializers
+  for (int i = 0; i < g.initializer_size(); ++i) {
+    const auto& init = g.initializer(i);
+    const std::string what = concat("initializer '", init.name(), "'", where);
+    TESSERA_CHECK(!init.name().empty(), "onnx: initializer #", i, where, " has no name");
+    TESSERA_CHECK(defined.insert(init.name()).second, "onnx: ", what, " is defined twice");
+    Tensor t = detail::tensor_from_proto(init, m.limits, "onnx: " + what);
+    plan.param_static.push_back(!m.options.trainable || !t.is_floating_point());
+    plan.params.emplace_back(init.name(), std::move(t));
+  }
+  std::set<std::string> input_names;
+  for (const auto& v : g.input()) {
+    TESSERA_CHECK(input_names.insert(v.name()).second, "onnx: graph input '", v.name(), "'", where,
+                  " is declared twice");
+    // IR < 4 lists initializers among the inputs too (as defaults); they are not inputs.
+    // A subgraph's inputs are its formal parameters, each given by the node.
+    if (!sub && defined.count(v.name())) continue;
+    TESSERA_CHECK(!sub || !defined.count(v.name()), "onnx: subgraph '", g.name(), "': input '", v.name(),
+                  "' is also an initializer");
+    plan.inputs.push_back(value_info(v, sub ? "subgraph input" : "input"));
+    defined.insert(v.name());
+  }
+  for (const auto& v : g.output()) {
+    TESSERA_CHECK(!v.name().empty(), "onnx: a graph output", where, " has no name");
+    plan.outputs.push_back(v.name());
+  }
+  auto outer_defines = [&](const std::string& name) {
+    for (const auto* s : outer)
+      if (s->count(name)) return true;
+    return false;
+  };
+
+  // Nodes: every output defined once; the nodes sorted so each runs after what it reads.
+  const int n = g.node_size();
+  std::unordered_map<std::string, int> producer_of;
+  for (int k = 0; k < n; ++k) {
+    const auto& node = g.node(k);
+    for (const std::string& o : node.output()) {
+      if (o.empty()) continue;
+      TESSERA_CHECK(!defined.count(o) && producer_of.emplace(o, k).second, "onnx: ", node_label(node, k), where,
+                    ": output '", o, "' is already defined (",
+                    defined.count(o) ? "a graph input or initializer" : "by another node", ")");
+    }
+  }
+  // What this graph defines, as its subgraphs see it.
+  std::set<std::string> visible = defined;
+  for (const auto& [name, k] : producer_of) visible.insert(name);
+  outer.push_back(&visible);
+
+  // Each node's reads: its inputs, then the names its subgraphs take from outside them.
+  std::vector<std::vector<std::string>> reads(static_cast<size_t>(n));
+  for (int k = 0; k < n; ++k) {
+    const auto& node = g.node(k);
+    const std::string label = node_label(node, k);
+    for (const std::string& in : node.input())
+      if (!in.empty()) reads[static_cast<size_t>(k)].push_back(in);
+    detail::check_control_node(node, label + where, m.opset);
+    for (const auto& a : node.attribute()) {
+      if (!a.has_g()) continue;
+      TESSERA_CHECK(depth + 1 <= kMaxGraphDepth, "onnx: ", label, where, ": subgraphs nest more than ",
+                    kMaxGraphDepth, " levels deep");
+      auto child = std::make_unique<GraphPlan>();
+      plan_graph(m, a.g(), outer, depth + 1, *child);
+      for (const std::string& f : child->free_names) reads[static_cast<size_t>(k)].push_back(f);
+      m.subgraphs[&a.g()] = std::move(child);
+    }
+  }
+  std::vector<int> pending(static_cast<size_t>(n), 0);
+  std::vector<std::vector<int>> readers(static_cast<size_t>(n));
+  for (int k = 0; k < n; ++k) {
+    const auto& node = g.node(k);
+    std::set<int> deps;
+    for (const std::string& in : reads[static_cast<size_t>(k)]) {
+      if (defined.count(in)) continue;
+      auto it = producer_of.find(in);
+      if (it == producer_of.end()) {
+        TESSERA_CHECK(sub && outer_defines(in), "onnx: ", node_label(node, k), where, ": input '", in,
+                      "' is not defined by any node, graph input or initializer",
+                      sub ? " of this subgraph or an enclosing graph" : "");
+        plan.free_names.insert(in);
+        continue;
+      }
+      // A node that reads its own output (directly or through its subgraph) is a cycle.
+      if (deps.insert(it->second).second) {
+        ++pending[static_cast<size_t>(k)];
+        readers[static_cast<size_t>(it->second)].push_back(k);
+      }
+    }
+  }
+  std::vector<int> ready;
+  for (int k = n - 1; k >= 0; --k)
+    if (pending[static_cast<size_t>(k)] == 0) ready.push_back(k);
+  while (!ready.empty()) {  // Kahn's algorithm, taking nodes in file order when free
+    const int k = ready.back();
+    ready.pop_back();
+    plan.order.push_back(k);
+    std::vector<int> freed;
+    for (int r : readers[static_cast<size_t>(k)])
+      if (--pending[static_cast<size_t>(r)] == 0) freed.push_back(r);
+    std::sort(freed.rbegin(), freed.rend());
+    ready.insert(ready.end(), freed.begin(), freed.end());
+    std::sort(ready.rbegin(), ready.rend());
+  }
+  if (static_cast<int>(plan.order.size()) != n) {
+    for (int k = 0; k < n; ++k)
+      TESSERA_CHECK(pending[static_cast<size_t>(k)] == 0, "onnx: the graph has a cycle: ",
+                    node_label(g.node(k), k), where, " depends on its own output (through ",
+                    pending[static_cast<size_t>(k)], " unresolved input(s))");
+  }
+  for (const std::string& o : plan.outputs) {
+    if (defined.count(o) || producer_of.count(o)) continue;
+    // A subgraph may give an enclosing graph's value as its output (a branch returning x).
+    TESSERA_CHECK(sub && outer_defines(o), "onnx: graph output '", o, "'", where,
+                  " is not defined by any node, graph input or initializer");
+    plan.free_names.insert(o);
+  }
+  // Names this graph resolves in the graph just outside it are that graph's business; the
+  // ones further out pass on (the enclosing plan sees them as its own free names).
+
+  // Operators: all known now, so an unsupported one is reported before anything runs.
+  plan.entries.resize(static_cast<size_t>(n));
+  for (int k = 0; k < n; ++k) {
+    const auto& node = g.node(k);
+    const std::string why = unsupported_reason(node.domain().empty() || node.domain() == "ai.onnx"
+                                                   ? node.op_type()
+                                                   : node.domain() + "." + node.op_type(),
+                                               m.opset);
+    TESSERA_CHECK_IMPLEMENTED(why.empty(), "onnx: ", node_label(node, k), where, ": ", why);
+    plan.entries[static_cast<size_t>(k)] = detail::find_op_entry(node.op_type());
+  }
+
+  // Last uses, for releasing intermediates early (reads by subgraphs included).
+  std::unordered_map<std::string, size_t> last_use;
+  for (size_t pos = 0; pos < plan.order.size(); ++pos)
+    for (const std::string& in : reads[static_cast<size_t>(plan.order[pos])]) last_use[in] = pos;
+  std::set<std::string> keep(plan.outputs.begin(), plan.outputs.end());
+  plan.release_after.resize(plan.order.size());
+  for (const auto& [name, pos] : last_use)
+    if (!keep.count(name) && producer_of.count(name)) plan.release_after[pos].push_back(name);
+}
+
 std::shared_ptr<Model::Impl> build(std::string_view bytes, const std::string& base_dir, const ImportOptions& options) {
   TESSERA_CHECK(options.max_tensor_bytes > 0 && options.max_file_bytes > 0,
                 "onnx: ImportOptions limits must be positive");
@@ -86,6 +255,9 @@ std::shared_ptr<Model::Impl> build(std::string_view bytes, const std::string& ba
   m->options = options;
   m->limits.max_bytes = options.max_tensor_bytes;
   m->limits.base_dir = base_dir;
+  TESSERA_CHECK(options.max_loop_iterations >= 0, "onnx: ImportOptions::max_loop_iterations must be >= 0, got ",
+                options.max_loop_iterations);
+  m->limits.max_loop_iterations = options.max_loop_iterations;
   TESSERA_CHECK(!bytes.empty(), "onnx: the model is empty (0 bytes); expected a serialized ModelProto");
   TESSERA_CHECK(m->proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())),
                 "onnx: not a valid ONNX model: the ", bytes.size(),
@@ -110,97 +282,9 @@ std::shared_ptr<Model::Impl> build(std::string_view bytes, const std::string& ba
                             " of ai.onnx is not supported; expected ", kMinOpset, " to ", kMaxOpset);
   m->producer = mp.producer_name() + (mp.producer_version().empty() ? "" : " " + mp.producer_version());
 
-  const onnxpb::GraphProto& g = mp.graph();
-  std::unordered_map<std::string, int> defined;  // name -> -1 (input/initializer) or node index
-  for (int i = 0; i < g.initializer_size(); ++i) {
-    const auto& init = g.initializer(i);
-    const std::string what = concat("initializer '", init.name(), "'");
-    TESSERA_CHECK(!init.name().empty(), "onnx: initializer #", i, " has no name");
-    TESSERA_CHECK(defined.emplace(init.name(), -1).second, "onnx: ", what, " is defined twice");
-    Tensor t = detail::tensor_from_proto(init, m->limits, "onnx: " + what);
-    m->param_static.push_back(!options.trainable || !t.is_floating_point());
-    m->params.emplace_back(init.name(), std::move(t));
-  }
-  std::set<std::string> input_names;
-  for (const auto& v : g.input()) {
-    TESSERA_CHECK(input_names.insert(v.name()).second, "onnx: graph input '", v.name(), "' is declared twice");
-    // IR < 4 lists initializers among the inputs too (as defaults); they are not inputs.
-    if (defined.count(v.name())) continue;
-    m->inputs.push_back(value_info(v, "input"));
-    defined.emplace(v.name(), -1);
-  }
-  for (const auto& v : g.output()) m->outputs.push_back(value_info(v, "output"));
-
-  // Nodes: every output defined once; the nodes sorted so each runs after what it reads.
-  const int n = g.node_size();
-  std::unordered_map<std::string, int> producer_of;
-  for (int k = 0; k < n; ++k) {
-    const auto& node = g.node(k);
-    for (const std::string& o : node.output()) {
-      if (o.empty()) continue;
-      TESSERA_CHECK(!defined.count(o) && producer_of.emplace(o, k).second, "onnx: ", node_label(node, k),
-                    ": output '", o, "' is already defined (", defined.count(o) ? "a graph input or initializer"
-                                                                        : "by another node", ")");
-    }
-  }
-  std::vector<int> pending(static_cast<size_t>(n), 0);
-  std::vector<std::vector<int>> readers(static_cast<size_t>(n));
-  for (int k = 0; k < n; ++k) {
-    const auto& node = g.node(k);
-    for (const std::string& in : node.input()) {
-      if (in.empty() || defined.count(in)) continue;
-      auto it = producer_of.find(in);
-      TESSERA_CHECK(it != producer_of.end(), "onnx: ", node_label(node, k), ": input '", in,
-                    "' is not defined by any node, graph input or initializer");
-      ++pending[static_cast<size_t>(k)];
-      readers[static_cast<size_t>(it->second)].push_back(k);
-    }
-  }
-  std::vector<int> ready;
-  for (int k = n - 1; k >= 0; --k)
-    if (pending[static_cast<size_t>(k)] == 0) ready.push_back(k);
-  while (!ready.empty()) {  // Kahn's algorithm, taking nodes in file order when free
-    const int k = ready.back();
-    ready.pop_back();
-    m->order.push_back(k);
-    std::vector<int> freed;
-    for (int r : readers[static_cast<size_t>(k)])
-      if (--pending[static_cast<size_t>(r)] == 0) freed.push_back(r);
-    std::sort(freed.rbegin(), freed.rend());
-    ready.insert(ready.end(), freed.begin(), freed.end());
-    std::sort(ready.rbegin(), ready.rend());
-  }
-  if (static_cast<int>(m->order.size()) != n) {
-    for (int k = 0; k < n; ++k)
-      TESSERA_CHECK(pending[static_cast<size_t>(k)] == 0, "onnx: the graph has a cycle: ",
-                    node_label(g.node(k), k), " depends on its own output (through ", pending[static_cast<size_t>(k)],
-                    " unresolved input(s))");
-  }
-  for (const ValueInfo& o : m->outputs)
-    TESSERA_CHECK(defined.count(o.name) || producer_of.count(o.name), "onnx: graph output '", o.name,
-                  "' is not defined by any node, graph input or initializer");
-
-  // Operators: all known now, so an unsupported one is reported before anything runs.
-  m->entries.resize(static_cast<size_t>(n));
-  for (int k = 0; k < n; ++k) {
-    const auto& node = g.node(k);
-    const std::string why = unsupported_reason(node.domain().empty() || node.domain() == "ai.onnx"
-                                                   ? node.op_type()
-                                                   : node.domain() + "." + node.op_type(),
-                                               m->opset);
-    TESSERA_CHECK_IMPLEMENTED(why.empty(), "onnx: ", node_label(node, k), ": ", why);
-    m->entries[static_cast<size_t>(k)] = detail::find_op_entry(node.op_type());
-  }
-
-  // Last uses, for releasing intermediates early.
-  std::unordered_map<std::string, size_t> last_use;
-  for (size_t pos = 0; pos < m->order.size(); ++pos)
-    for (const std::string& in : g.node(m->order[pos]).input()) last_use[in] = pos;
-  std::set<std::string> keep;
-  for (const ValueInfo& o : m->outputs) keep.insert(o.name);
-  m->release_after.resize(m->order.size());
-  for (const auto& [name, pos] : last_use)
-    if (!keep.count(name) && producer_of.count(name)) m->release_after[pos].push_back(name);
+  m->outputs.clear();
+  for (const auto& v : mp.graph().output()) m->outputs.push_back(value_info(v, "output"));
+  plan_graph(*m, mp.graph(), {}, 0, m->main);
   return m;
 }
 
@@ -240,13 +324,13 @@ std::string declared(const ValueInfo& v) {
 }  // namespace
 
 Model::Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-const std::vector<ValueInfo>& Model::inputs() const { return impl_->inputs; }
+const std::vector<ValueInfo>& Model::inputs() const { return impl_->main.inputs; }
 const std::vector<ValueInfo>& Model::outputs() const { return impl_->outputs; }
 int64_t Model::opset() const { return impl_->opset; }
 int64_t Model::ir_version() const { return impl_->proto.ir_version(); }
 const std::string& Model::producer() const { return impl_->producer; }
 size_t Model::num_nodes() const { return static_cast<size_t>(impl_->proto.graph().node_size()); }
-const std::vector<std::pair<std::string, Tensor>>& Model::parameters() const { return impl_->params; }
+const std::vector<std::pair<std::string, Tensor>>& Model::parameters() const { return impl_->main.params; }
 
 std::string Model::op_histogram() const {
   std::map<std::string, int> count;
@@ -256,53 +340,112 @@ std::string Model::op_histogram() const {
   return s;
 }
 
-std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs) const {
-  const Impl& m = *impl_;
-  TESSERA_CHECK(inputs.size() == m.inputs.size(), "onnx model: takes ", m.inputs.size(), " input(s), got ",
-                inputs.size());
-  struct Slot {
-    Tensor t;
-    bool is_static;
-  };
-  std::unordered_map<std::string, Slot> env;
-  for (size_t i = 0; i < m.params.size(); ++i) env[m.params[i].first] = {m.params[i].second, m.param_static[i]};
-  std::map<std::string, int64_t> bound;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const ValueInfo& v = m.inputs[i];
-    const Tensor& t = inputs[i];
-    TESSERA_CHECK(t.defined(), "onnx model: input ", i, " ('", v.name, "') is an undefined tensor");
-    std::string why;
-    TESSERA_CHECK(t.dtype() == v.dtype && dims_fit(v, t, bound, why), "onnx model: input ", i, " ('", v.name,
-                  "') is declared ", declared(v), "; got ", shape_str(t.sizes()), " ", dtype_name(t.dtype()),
-                  why.empty() ? "" : " (expected " + why + ")");
-    env[v.name] = {t, false};
+namespace {
+
+using detail::Value;
+
+// The values of one running graph, and the scope it sits in: a name not found here is
+// looked up in the enclosing graphs' scopes (lexical scoping of subgraphs).
+struct Scope {
+  std::unordered_map<std::string, Value> values;
+  const Scope* parent = nullptr;
+  const Value* find(const std::string& name) const {
+    for (const Scope* s = this; s != nullptr; s = s->parent) {
+      auto it = s->values.find(name);
+      if (it != s->values.end()) return &it->second;
+    }
+    return nullptr;
   }
-  const onnxpb::GraphProto& g = m.proto.graph();
-  for (size_t pos = 0; pos < m.order.size(); ++pos) {
-    const int k = m.order[pos];
+};
+
+const Value& lookup(const Scope& scope, const std::string& name) {
+  const Value* v = scope.find(name);
+  // build() resolved every name, so a miss is a bug of the planner, not of the file.
+  TESSERA_INTERNAL_ASSERT(v != nullptr, "onnx: value '", name, "' was resolved at import but is not in scope");
+  return *v;
+}
+
+// Subgraph runs left in this Model::run: ImportOptions::max_loop_iterations bounds them all
+// together, so loops nested in loops cannot multiply past it.
+void run_graph(const Model::Impl& m, const GraphPlan& plan, Scope& scope, int64_t& runs_left);
+
+// Runs a node's subgraphs in the scope of the graph holding the node.
+class ScopedRunner final : public detail::SubgraphRunner {
+ public:
+  ScopedRunner(const Model::Impl& m, const Scope& scope, int64_t& runs_left)
+      : m_(m), scope_(scope), runs_left_(runs_left) {}
+  std::vector<Value> run(const onnxpb::GraphProto& g, const std::vector<Value>& inputs) const override {
+    auto it = m_.subgraphs.find(&g);
+    TESSERA_INTERNAL_ASSERT(it != m_.subgraphs.end(), "onnx: subgraph '", g.name(), "' was not planned at import");
+    const GraphPlan& plan = *it->second;
+    TESSERA_CHECK(runs_left_ > 0, "onnx: subgraph '", g.name(), "': more than ", m_.limits.max_loop_iterations,
+                  " subgraph runs in one run of the model (ImportOptions::max_loop_iterations)");
+    --runs_left_;
+    TESSERA_INTERNAL_ASSERT(inputs.size() == plan.inputs.size(), "onnx: subgraph '", g.name(), "' takes ",
+                            plan.inputs.size(), " inputs, given ", inputs.size());
+    Scope local;
+    local.parent = &scope_;
+    for (size_t i = 0; i < plan.params.size(); ++i)
+      local.values[plan.params[i].first] = {plan.params[i].second, plan.param_static[i]};
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const auto& decl = g.input(static_cast<int>(i));
+      const bool typed = decl.has_type() && decl.type().tensor_type().has_elem_type();
+      TESSERA_CHECK(!typed || inputs[i].t.dtype() == plan.inputs[i].dtype, "onnx: subgraph '", g.name(),
+                    "': input ", i, " ('", decl.name(), "') is declared ", dtype_name(plan.inputs[i].dtype),
+                    "; the node gives ", dtype_name(inputs[i].t.dtype()));
+      local.values[plan.inputs[i].name] = inputs[i];
+    }
+    run_graph(m_, plan, local, runs_left_);
+    std::vector<Value> out;
+    for (const std::string& o : plan.outputs) out.push_back(lookup(local, o));
+    return out;
+  }
+
+ private:
+  const Model::Impl& m_;
+  const Scope& scope_;
+  int64_t& runs_left_;
+};
+
+void run_graph(const Model::Impl& m, const GraphPlan& plan, Scope& scope, int64_t& runs_left) {
+  const onnxpb::GraphProto& g = *plan.g;
+  const std::string where = &g == &m.proto.graph() ? std::string() : concat(" (in subgraph '", g.name(), "')");
+  for (size_t pos = 0; pos < plan.order.size(); ++pos) {
+    const int k = plan.order[pos];
     const onnxpb::NodeProto& node = g.node(k);
     std::vector<Tensor> ins;
+    std::vector<bool> in_static;
     bool all_static = true;
     for (const std::string& name : node.input()) {
       if (name.empty()) {
         ins.emplace_back();
+        in_static.push_back(true);
         continue;
       }
-      const Slot& s = env.at(name);
+      const Value& s = lookup(scope, name);
       ins.push_back(s.t);
+      in_static.push_back(s.is_static);
       all_static = all_static && s.is_static;
     }
-    const detail::OpEntry* e = m.entries[static_cast<size_t>(k)];
+    const detail::OpEntry* e = plan.entries[static_cast<size_t>(k)];
     // Random ops are never folded; ops over static values only (initializers, Constant,
     // Shape) run untraced, so under tessera::compile their results are constants of the
     // graph and later nodes may read their values.
     // Shape, Size and EyeLike read only their input's metadata, which a traced graph fixes.
+    // A node with subgraphs is never folded whole: its subgraphs read values its inputs do
+    // not show, and their nodes fold one by one.
     const std::string_view op = e->onnx_op;
-    const bool fold = (all_static && op.find("Random") == std::string_view::npos && op != "Bernoulli") ||
-                      op == "Shape" || op == "Size" || op == "EyeLike";
+    const bool has_subgraphs = std::any_of(node.attribute().begin(), node.attribute().end(),
+                                           [](const onnxpb::AttributeProto& a) { return a.has_g(); });
+    const bool fold = !has_subgraphs && ((all_static && op.find("Random") == std::string_view::npos &&
+                                          op != "Bernoulli") ||
+                                         op == "Shape" || op == "Size" || op == "EyeLike");
     std::vector<Tensor> outs;
     NodeContext ctx(node, m.opset, std::move(ins), m.limits);
     ctx.node_index = k;
+    ctx.input_static = std::move(in_static);
+    ScopedRunner runner(m, scope, runs_left);
+    ctx.subgraphs = &runner;
     try {
       if (fold) {
         UntracedScope untraced;
@@ -313,21 +456,47 @@ std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs) const {
     } catch (const Error& err) {
       const std::string msg = err.what();
       if (msg.rfind("onnx: ", 0) == 0) throw;
-      throw_error(err.kind(), concat("onnx: ", node_label(node, k), ": ", msg));
+      throw_error(err.kind(), concat("onnx: ", node_label(node, k), where, ": ", msg));
     }
     // An import function may compute more outputs than the node names (LSTM's Y_c); the
     // extra ones are dropped.
     for (int o = 0; o < node.output_size(); ++o) {
       if (node.output(o).empty()) continue;
-      TESSERA_CHECK_IMPLEMENTED(static_cast<size_t>(o) < outs.size() && outs[static_cast<size_t>(o)].defined(),
-                                "onnx: ", node_label(node, k), ": output ", o, " ('", node.output(o),
-                                "') is not supported");
-      env[node.output(o)] = {outs[static_cast<size_t>(o)], fold};
+      const size_t u = static_cast<size_t>(o);
+      TESSERA_CHECK_IMPLEMENTED(u < outs.size() && outs[u].defined(), "onnx: ", node_label(node, k), ": output ", o,
+                                " ('", node.output(o), "') is not supported");
+      const bool is_static = fold || (u < ctx.output_static.size() && ctx.output_static[u]);
+      scope.values[node.output(o)] = {outs[u], is_static};
     }
-    for (const std::string& dead : m.release_after[pos]) env.erase(dead);
+    for (const std::string& dead : plan.release_after[pos]) scope.values.erase(dead);
   }
+}
+
+}  // namespace
+
+std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs) const {
+  const Impl& m = *impl_;
+  const GraphPlan& plan = m.main;
+  TESSERA_CHECK(inputs.size() == plan.inputs.size(), "onnx model: takes ", plan.inputs.size(), " input(s), got ",
+                inputs.size());
+  Scope scope;
+  for (size_t i = 0; i < plan.params.size(); ++i)
+    scope.values[plan.params[i].first] = {plan.params[i].second, plan.param_static[i]};
+  std::map<std::string, int64_t> bound;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ValueInfo& v = plan.inputs[i];
+    const Tensor& t = inputs[i];
+    TESSERA_CHECK(t.defined(), "onnx model: input ", i, " ('", v.name, "') is an undefined tensor");
+    std::string why;
+    TESSERA_CHECK(t.dtype() == v.dtype && dims_fit(v, t, bound, why), "onnx model: input ", i, " ('", v.name,
+                  "') is declared ", declared(v), "; got ", shape_str(t.sizes()), " ", dtype_name(t.dtype()),
+                  why.empty() ? "" : " (expected " + why + ")");
+    scope.values[v.name] = {t, false};
+  }
+  int64_t runs_left = m.limits.max_loop_iterations;
+  run_graph(m, plan, scope, runs_left);
   std::vector<Tensor> result;
-  for (const ValueInfo& o : m.outputs) result.push_back(env.at(o.name).t);
+  for (const std::string& o : plan.outputs) result.push_back(lookup(scope, o).t);
   return result;
 }
 
@@ -507,6 +676,14 @@ std::vector<float> NodeContext::floats_attr(const char* name) const {
   if (a == nullptr) return {};
   if (a->has_type() || a->floats_size() > 0) TESSERA_ONNX_ATTR(a, FLOATS, name, "a list of floats");
   return std::vector<float>(a->floats().begin(), a->floats().end());
+}
+const onnxpb::GraphProto& NodeContext::graph_attr(const char* name) const {
+  const auto* a = attr(name);
+  if (a == nullptr) fail(concat("the required attribute '", name, "' (a graph) is missing"));
+  check(a->has_g() && (!a->has_type() || a->type() == onnxpb::AttributeProto::GRAPH),
+        concat("attribute '", name, "' must be a graph, got ", attr_type_name(a->type())));
+  check(subgraphs != nullptr, concat("attribute '", name, "': no subgraph runner (internal)"));
+  return a->g();
 }
 Tensor NodeContext::tensor_attr(const char* name) const {
   const auto* a = attr(name);

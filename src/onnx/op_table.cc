@@ -22,7 +22,7 @@ namespace tessera::onnx::detail {
 const std::vector<OpEntry>& op_table() {
   static const std::vector<OpEntry> table = [] {
     std::vector<OpEntry> t;
-    for (auto* family : {math_ops, nn_ops, shape_ops, resample_ops, rnn_ops}) {
+    for (auto* family : {math_ops, nn_ops, shape_ops, resample_ops, rnn_ops, control_ops}) {
       std::vector<OpEntry> rows = family();
       t.insert(t.end(), rows.begin(), rows.end());
     }

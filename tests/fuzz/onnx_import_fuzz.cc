@@ -17,6 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   onnx::ImportOptions opts;
   opts.max_tensor_bytes = 1 << 24;  // 16 MiB: a hostile declared size must be refused, not allocated
   opts.max_file_bytes = 1 << 24;
+  opts.max_loop_iterations = 1 << 10;  // a Loop whose condition never turns false must end
   try {
     onnx::Model m = onnx::import_model_from_bytes(
         std::string_view(reinterpret_cast<const char*>(data), size), "", opts);

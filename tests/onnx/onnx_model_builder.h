@@ -87,6 +87,43 @@ inline TensorProto int64_tensor(const std::string& name, std::vector<int64_t> va
   return t;
 }
 inline void add_initializer(ModelProto& m, TensorProto t) { *m.mutable_graph()->add_initializer() = std::move(t); }
+inline TensorProto bool_tensor(const std::string& name, bool v) {  // a scalar
+  TensorProto t;
+  t.set_name(name);
+  t.set_data_type(TensorProto::BOOL);
+  t.add_int32_data(v ? 1 : 0);
+  return t;
+}
+inline TensorProto int64_scalar(const std::string& name, int64_t v) {
+  TensorProto t;
+  t.set_name(name);
+  t.set_data_type(TensorProto::INT64);
+  t.add_int64_data(v);
+  return t;
+}
+
+// Subgraphs (If's branches, Loop's and Scan's body): the same pieces on a GraphProto.
+using onnxpb::GraphProto;
+inline void graph_input(GraphProto& g, const std::string& name, int32_t elem = TensorProto::FLOAT) {
+  auto* v = g.add_input();
+  v->set_name(name);
+  v->mutable_type()->mutable_tensor_type()->set_elem_type(elem);
+}
+inline void graph_output(GraphProto& g, const std::string& name) { g.add_output()->set_name(name); }
+inline NodeProto* graph_node(GraphProto& g, const std::string& op, std::vector<std::string> in,
+                             std::vector<std::string> out) {
+  auto* n = g.add_node();
+  n->set_op_type(op);
+  for (auto& s : in) n->add_input(s);
+  for (auto& s : out) n->add_output(s);
+  return n;
+}
+inline void attr_graph(NodeProto* n, const std::string& name, GraphProto g) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(AttributeProto::GRAPH);
+  *a->mutable_g() = std::move(g);
+}
 
 // y = relu(x @ W^T + b) with a symbolic batch: x [N, 3], W [2, 3], b [2] (Gemm transB=1).
 inline ModelProto gemm_relu_model() {
