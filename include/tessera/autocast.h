@@ -45,6 +45,8 @@ class TESSERA_API AutocastGuard {
 
 // Whether a guard asked for autocast on this thread (whatever the CPU supports).
 TESSERA_API bool is_autocast_enabled();
+// Sets it without a guard (bindings whose scopes are not C++ blocks: Python's `with`).
+TESSERA_API void set_autocast_enabled(bool enabled);
 // Whether ops called now on this thread run their multiplications in bfloat16: autocast
 // asked for and bf16_supported().
 TESSERA_API bool autocast_bf16_active();

@@ -9,6 +9,10 @@ void init_autograd(py::module_& m) {
   a.def("is_grad_enabled", &autograd::is_grad_enabled);
   // Grad mode is per thread (as PyTorch's), so no GIL is needed to keep it consistent.
   a.def("set_grad_enabled", &autograd::set_grad_enabled, py::arg("mode"));
+  // Autocast (docs/autocast.md) is per thread too.
+  a.def("is_autocast_enabled", &is_autocast_enabled);
+  a.def("set_autocast_enabled", &set_autocast_enabled, py::arg("enabled"));
+  a.def("bf16_supported", &bf16_supported);
   a.def("backward",
         [](const std::vector<Tensor>& outputs, std::optional<std::vector<Tensor>> grads,
            std::optional<bool> retain_graph, bool create_graph) {

@@ -169,6 +169,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
 
 from . import autograd  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled  # noqa: E402,F401
+from .autograd import autocast, is_autocast_enabled, bf16_supported  # noqa: E402,F401
 from . import nn, optim, utils, train, datasets, transforms, cuda, backends, onnx  # noqa: E402,F401
 from ._C import models  # noqa: E402,F401
 from .serialization import save, load, save_file, load_file  # noqa: E402,F401

@@ -103,3 +103,53 @@ def test_indexing_is_differentiable():
     expected = np.where(np.arange(6).reshape(2, 3) > 2, 1.0, 0.0)
     expected[:, [0, 2]] += 2
     np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+def _rel_l2(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def test_autocast_runs_convolutions_in_bfloat16():
+    F = ts.nn.functional
+    ts.manual_seed(0)
+    x, w = ts.randn(2, 4, 10, 10), ts.randn(8, 4, 3, 3)
+    rounded = lambda t: t.to(ts.bfloat16).to(ts.float32)  # noqa: E731
+    plain = F.conv2d(x, w, padding=1)
+    assert not ts.is_autocast_enabled()
+    with ts.autocast("cpu", dtype=ts.bfloat16):
+        assert ts.is_autocast_enabled()
+        y = F.conv2d(x, w, padding=1)
+        with ts.autocast(enabled=False):
+            assert not ts.is_autocast_enabled()
+            assert np.array_equal(F.conv2d(x, w, padding=1).numpy(), plain.numpy())
+    assert not ts.is_autocast_enabled()
+    assert y.dtype == ts.float32
+    if not ts.bf16_supported():
+        assert np.array_equal(y.numpy(), plain.numpy())  # changes nothing without bf16
+        pytest.skip("this CPU has no bfloat16 instructions")
+    assert _rel_l2(y.numpy(), F.conv2d(rounded(x), rounded(w), padding=1).numpy()) < 1e-5
+    assert 1e-4 < _rel_l2(y.numpy(), plain.numpy()) < 1e-2
+
+    @ts.autocast()
+    def decorated():
+        return ts.is_autocast_enabled(), F.conv2d(x, w, padding=1)
+
+    on, yd = decorated()
+    assert on and not ts.is_autocast_enabled()
+    assert np.array_equal(yd.numpy(), y.numpy())
+
+
+def test_autocast_is_per_thread_and_checks_its_arguments():
+    seen = []
+    with ts.autocast():
+        th = threading.Thread(target=lambda: seen.append(ts.is_autocast_enabled()))
+        th.start()
+        th.join()
+    assert seen == [False]
+    with pytest.raises(ValueError, match="bfloat16"):
+        ts.autocast(dtype=ts.float16)
+    with pytest.raises(ValueError, match="cpu"):
+        ts.autocast("cuda")
+    with pytest.raises(TypeError):
+        ts.autocast(enabled="yes")

@@ -18,5 +18,6 @@ AutocastGuard::AutocastGuard(DType dtype, bool enabled) : previous_(t_autocast) 
 AutocastGuard::~AutocastGuard() { t_autocast = previous_; }
 
 bool is_autocast_enabled() { return t_autocast; }
+void set_autocast_enabled(bool enabled) { t_autocast = enabled; }
 
 }  // namespace tessera
