@@ -139,6 +139,13 @@ int free_port() {
   return dist::net::local_port(s);
 }
 
+// Shows the lines of rank 0's log that start with `prefix` (the figures a worker prints).
+void show_rank0_lines(const fs::path& dir, const std::string& prefix) {
+  const std::string log = read_bytes((dir / "rank0.log").string());
+  for (size_t at = log.find(prefix); at != std::string::npos; at = log.find(prefix, at + 1))
+    if (at == 0 || log[at - 1] == '\n') std::printf("%s\n", log.substr(at, log.find('\n', at) - at).c_str());
+}
+
 // Runs `world` ranks of `scenario`; every rank must exit 0 within `limit`.
 void run_ranks(const std::string& scenario, int world, const fs::path& dir, const std::string& init,
                std::chrono::seconds limit = std::chrono::seconds(60),
@@ -448,7 +455,13 @@ void worker_fit_compiled(dist::ProcessGroup& g) {
   for (bool compiled : {false, true}) {
     data::DataLoader loader(data::TensorDataset(x, y),
                             {.batch_size = 8, .sampler = dist::distributed_sampler({.seed = 3})});
-    auto net = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(4, 6), make_mlp(11, DType::Float32));
+    Generator init(12);  // the same first layer in both runs
+    std::shared_ptr<nn::Linear> first;
+    {
+      GeneratorGuard guard(init);
+      first = std::make_shared<nn::Linear>(4, 6);
+    }
+    auto net = std::make_shared<nn::Sequential>(first, make_mlp(11, DType::Float32));
     auto ddp = std::make_shared<dist::DistributedDataParallel>(net);
     optim::SGD opt(ddp->parameters(), {.lr = 0.2, .momentum = 0.9});
     train::FitOptions o;
@@ -730,6 +743,7 @@ TEST(Distributed, CompiledStepsMatchEagerAndOneProcess) {
   const fs::path& dir = tmp.path;
   run_ranks("compiled", 2, dir, "file://" + (dir / "store").string(), std::chrono::seconds(120));
   if (::testing::Test::HasFailure()) return;
+  show_rank0_lines(dir, "[ DDP compiled ]");
   expect_ranks_match_one_process(dir, "compiled_rank");
   for (DType dt : {DType::Float64, DType::Float32})
     for (bool accumulate : {false, true}) {
@@ -762,6 +776,7 @@ TEST(Distributed, FitCompiledUnderDDP) {
   TestDir tmp("fit_compiled");
   const fs::path& dir = tmp.path;
   run_ranks("fit_compiled", 2, dir, "file://" + (dir / "store").string());
+  show_rank0_lines(dir, "[ DDP compiled ]");
 }
 
 TEST(Distributed, UnusedParameters) {
