@@ -444,6 +444,48 @@ void worker_compiled_no_sync(dist::ProcessGroup& g) {
   }
 }
 
+// A model with buffers (BatchNorm's running statistics): DDP broadcasts rank 0's before
+// every training forward, and in a compiled step that broadcast is a broadcast_ node. The
+// compiled steps keep the eager ones' parameters and running statistics on every rank.
+void worker_compiled_batchnorm(dist::ProcessGroup& g) {
+  const int r = g.rank(), n = g.size();
+  const int64_t rows = kGlobalBatch / n;
+  auto build = [&] {
+    Generator gen(5 + static_cast<uint64_t>(r));
+    GeneratorGuard guard(gen);
+    auto m = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(6, 8), std::make_shared<nn::BatchNorm1d>(8),
+                                              std::make_shared<nn::Tanh>(), std::make_shared<nn::Linear>(8, 3));
+    m->to(DType::Float64);
+    return m;
+  };
+  auto compiled_model = build(), eager_model = build();
+  dist::DistributedDataParallel dc(compiled_model), de(eager_model);
+  optim::SGD oc(dc.parameters(), {.lr = 0.1}), oe(de.parameters(), {.lr = 0.1});
+  CompiledFunction step = compile([&](const std::vector<Tensor>& in) {
+    dc.zero_grad();
+    Tensor loss = nn::functional::mse_loss(dc(in[0]), in[1]);
+    loss.backward();
+    oc.step();
+    return std::vector<Tensor>{loss.detach()};
+  });
+  for (int s = 0; s < 6; ++s) {
+    auto [x, y] = global_batch(s, DType::Float64);
+    x = x.narrow(0, r * rows, rows).contiguous();
+    y = y.narrow(0, r * rows, rows).contiguous();
+    step({x, y});
+    de.zero_grad();
+    nn::functional::mse_loss(de(x), y).backward();
+    oe.step();
+  }
+  EXPECT_EQ(step.stats().graph_runs, 5);
+  const std::vector<std::string> ops = node_ops(step.last_graph());
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "broadcast_"), 1) << step.last_graph();  // one dtype: one broadcast
+  const auto c = compiled_model->state_dict(), e = eager_model->state_dict();
+  ASSERT_EQ(c.size(), e.size());
+  for (size_t i = 0; i < c.size(); ++i)
+    EXPECT_LE(max(abs(sub(c[i].second.to(kFloat64), e[i].second.to(kFloat64)))).item<double>(), 1e-12) << c[i].first;
+}
+
 // fit(compile = true) on a DDP model: the compiled steps carry the all-reduce, so the run
 // matches fit's eager one (same data, same initial weights) and the ranks agree.
 void worker_fit_compiled(dist::ProcessGroup& g) {
@@ -614,6 +656,7 @@ TEST(DistributedWorker, Main) {
   else if (scenario == "compiled") worker_compiled(g, out);
   else if (scenario == "compiled_no_sync") worker_compiled_no_sync(g);
   else if (scenario == "fit_compiled") worker_fit_compiled(g);
+  else if (scenario == "compiled_batchnorm") worker_compiled_batchnorm(g);
   else if (scenario == "forever") worker_train_forever(g, out);
   else if (scenario == "fit") worker_fit(g, out);
   else if (scenario == "die") worker_die(g, out);
@@ -770,6 +813,12 @@ TEST(Distributed, CompiledStepUnderNoSyncIsAnotherGraph) {
   TestDir tmp("compiled_no_sync");
   const fs::path& dir = tmp.path;
   run_ranks("compiled_no_sync", 2, dir, "file://" + (dir / "store").string());
+}
+
+TEST(Distributed, CompiledStepBroadcastsBuffers) {
+  TestDir tmp("compiled_bn");
+  const fs::path& dir = tmp.path;
+  run_ranks("compiled_batchnorm", 2, dir, "file://" + (dir / "store").string());
 }
 
 TEST(Distributed, FitCompiledUnderDDP) {
