@@ -486,6 +486,36 @@ void worker_compiled_batchnorm(dist::ProcessGroup& g) {
     EXPECT_LE(max(abs(sub(c[i].second.to(kFloat64), e[i].second.to(kFloat64)))).item<double>(), 1e-12) << c[i].first;
 }
 
+// BackupAndRestore under DDP: rank 0 writes the backup (with both ranks' generators);
+// a job where only some ranks see it stops on every rank with an error saying so.
+void worker_backup(dist::ProcessGroup& g, const fs::path& out) {
+  const int r = g.rank();
+  auto model = make_mlp(3, DType::Float32);
+  dist::DistributedDataParallel ddp(model);
+  optim::SGD opt(ddp.parameters(), {.lr = 0.1});
+  Generator gen(8);
+  data::DataLoader loader(data::TensorDataset(randn({16, 6}, {}, &gen), randn({16, 3}, {}, &gen)),
+                          {.batch_size = 4, .sampler = dist::distributed_sampler({})});
+  train::FitOptions o;
+  o.epochs = 2;
+  o.optimizer = &opt;
+  o.loss = [](const Tensor& a, const Tensor& b) { return nn::functional::mse_loss(a, b); };
+  o.verbose = 0;
+  const std::string shared = (out / "backup.safetensors").string();
+  o.callbacks = {std::make_shared<train::BackupAndRestore>(shared)};
+  train::fit(ddp, loader, o);
+  g.barrier();  // rank 0 has written it
+  const Checkpoint c = load_checkpoint(shared);
+  EXPECT_EQ(c.metadata.at("world_size"), "2");
+  EXPECT_EQ(c.metadata.at("epochs_done"), "2");
+  EXPECT_TRUE(c.metadata.count("generator_seed.rank1"));
+  // Rank 1 looks for it elsewhere.
+  const std::string mine = r == 0 ? shared : (out / "elsewhere.safetensors").string();
+  o.callbacks = {std::make_shared<train::BackupAndRestore>(mine)};
+  o.epochs = 3;
+  EXPECT_ERROR_HAS(train::fit(ddp, loader, o), "rank 1 does not see the backup, rank 0 does");
+}
+
 // fit(compile = true) on a DDP model: the compiled steps carry the all-reduce, so the run
 // matches fit's eager one (same data, same initial weights) and the ranks agree.
 void worker_fit_compiled(dist::ProcessGroup& g) {
@@ -657,6 +687,7 @@ TEST(DistributedWorker, Main) {
   else if (scenario == "compiled_no_sync") worker_compiled_no_sync(g);
   else if (scenario == "fit_compiled") worker_fit_compiled(g);
   else if (scenario == "compiled_batchnorm") worker_compiled_batchnorm(g);
+  else if (scenario == "backup") worker_backup(g, out);
   else if (scenario == "forever") worker_train_forever(g, out);
   else if (scenario == "fit") worker_fit(g, out);
   else if (scenario == "die") worker_die(g, out);
@@ -819,6 +850,12 @@ TEST(Distributed, CompiledStepBroadcastsBuffers) {
   TestDir tmp("compiled_bn");
   const fs::path& dir = tmp.path;
   run_ranks("compiled_batchnorm", 2, dir, "file://" + (dir / "store").string());
+}
+
+TEST(Distributed, BackupAndRestoreUnderDDP) {
+  TestDir tmp("backup");
+  const fs::path& dir = tmp.path;
+  run_ranks("backup", 2, dir, "file://" + (dir / "store").string());
 }
 
 TEST(Distributed, FitCompiledUnderDDP) {
