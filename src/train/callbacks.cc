@@ -465,9 +465,9 @@ void BackupAndRestore::on_train_begin(TrainContext& ctx) {
     // restored ones would train other weights on other batches.
     Tensor seen = distributed::default_group()->all_gather(tensor<double>({found ? 1.0 : 0.0}));
     const std::vector<double> v = seen.to_vector<double>();
-    for (int r = 0; r < world; ++r)
-      TESSERA_CHECK(v[static_cast<size_t>(r)] == v[0], who, ": rank ", r, (v[static_cast<size_t>(r)] != 0 ? " sees" : " does not see"),
-                    " the backup, rank 0 ", (v[0] != 0 ? "does" : "does not"),
+    for (size_t r = 0; r < v.size(); ++r)
+      TESSERA_CHECK(v[r] == v[0], who, ": rank ", r, (v[r] != 0 ? " sees" : " does not see"), " the backup, rank 0 ",
+                    (v[0] != 0 ? "does" : "does not"),
                     "; under distributed training every rank reads the same file (a shared file system)");
   }
   if (!found) {
