@@ -222,10 +222,6 @@ int run_train(const TrainConfig& cfg_in) {
                    "start it with `tessera launch --nproc N tessera train --distributed ...`\n";
       return kExitUsage;
     }
-    if (cfg.resume) {
-      std::cerr << "tessera train: --resume is not supported with --distributed yet\n";
-      return kExitUsage;
-    }
     distributed::init_process_group();
   }
   const int rank = distributed::get_rank();
@@ -334,11 +330,10 @@ int run_train(const TrainConfig& cfg_in) {
                {"lr", lr_text},
                {"limit", std::to_string(cfg.limit)}},
       cfg.resume);
-  if (!cfg.distributed) {  // a backup of one rank's state can't resume a job (--resume refused above)
-    fo.callbacks.push_back(backup);
-    fo.callbacks.push_back(std::make_shared<ResumeNote>(backup));
-  }
-  if (cfg.resume && !std::filesystem::exists(backup_path))
+  // Distributed: every rank restores the same backup, rank 0 writes it (BackupAndRestore).
+  fo.callbacks.push_back(backup);
+  if (rank == 0) fo.callbacks.push_back(std::make_shared<ResumeNote>(backup));
+  if (cfg.resume && rank == 0 && !std::filesystem::exists(backup_path))
     std::cout << "no backup at " << backup_path << ": starting afresh" << std::endl;
 
   // Mixed precision: the guard covers this thread, where fit runs every step (and, below,

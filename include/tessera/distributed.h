@@ -83,11 +83,17 @@ class TESSERA_API ProcessGroup {
   // must be contiguous and stay untouched until then.
   std::shared_ptr<Work> all_reduce_async(const Tensor& t, ReduceOp op = ReduceOp::Sum);
 
+  // The id a compiled graph's collective nodes name this group by (the "group" attribute of
+  // all_reduce_start_ / all_reduce_wait_ / broadcast_, src/ops/collective.h).
+  int64_t communicator_id() const;
+
   struct Impl;
 
  private:
   explicit ProcessGroup(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+  std::shared_ptr<void> communicator_;  // an ops::Communicator (private to the library)
+  int64_t communicator_id_ = 0;
 };
 
 // A collective in flight.

@@ -329,6 +329,12 @@ class TESSERA_API TensorBoard : public Callback {
 // made with other values is refused, naming them. Place it last among the callbacks, so
 // the ones before it (a scheduler's step, say) have run when it saves.
 // Callbacks' own state (EarlyStopping's patience count, ...) is not saved.
+//
+// Under distributed training (a default process group of several ranks) every rank runs
+// the callback: rank 0 writes the backup, with every rank's generator state (its dropout
+// draws) and the number of ranks; on restore every rank reads the same file (a shared file
+// system), takes its own generator state, and refuses a backup made by another number of
+// ranks or one that only some ranks see.
 class TESSERA_API BackupAndRestore : public Callback {
  public:
   explicit BackupAndRestore(std::string path, std::shared_ptr<optim::LRScheduler> scheduler = nullptr,

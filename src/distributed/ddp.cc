@@ -13,13 +13,21 @@
 //
 // Each bucket also carries one "used" count per parameter, summed with the gradients, so
 // a parameter no rank used keeps no gradient, exactly as in a single process.
+//
+// The communication goes through dispatch, as ops (ops/collective.h): all_reduce_start_
+// when a bucket is complete, all_reduce_wait_ in the finishing callback, broadcast_ for
+// the buffers. Eagerly they run at once; while a compiled step is traced they also become
+// nodes of its graph, in the order they ran (a bucket's start right after the copy of its
+// last gradient, among the backward's nodes), so the graph replays the reduction.
 #include <algorithm>
 #include <chrono>
 
 #include "graph/tracer.h"
+#include "ops/collective.h"
 #include "tessera/autograd.h"
 #include "tessera/distributed.h"
 #include "tessera/ops.h"
+#include "tessera/traced.h"
 
 namespace tessera::distributed {
 
@@ -32,10 +40,11 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
     int64_t grad_elems = 0;        // the used-counts follow the gradients
     Tensor flat;
     size_t pending = 0;
-    std::shared_ptr<Work> work;
+    bool launched = false;  // its all-reduce started and not yet waited for
   };
 
   std::shared_ptr<ProcessGroup> group;
+  int64_t comm = 0;  // the group's communicator id: the collective ops' "group" attribute
   bool find_unused = false;
   std::vector<Tensor> params;
   std::vector<std::string> names;
@@ -43,7 +52,7 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
   std::vector<size_t> bucket_of, slot_of;
   std::vector<int64_t> hook_ids;
 
-  bool sync = true;
+  bool sync = true;  // read through traced_flag: a compiled step's graph is guarded on it
   bool in_iteration = false;  // a finishing callback is queued in the running backward
   std::vector<char> ready;
   size_t next_launch = 0;
@@ -82,7 +91,7 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
     next_launch = 0;
     for (Bucket& b : buckets) {
       b.pending = b.params.size();
-      b.work.reset();
+      b.launched = false;
     }
     in_iteration = false;
     finishing = false;
@@ -91,11 +100,12 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
 
   // Waits for whatever is in flight (an abandoned backward), ignoring its errors: the
   // next collective reports a broken group anyway, and the buffers must be free again.
+  // Below dispatch: this runs when a backward (or a trace) is being unwound.
   void abandon() {
     if (!in_iteration) return;
     for (Bucket& b : buckets)
-      if (b.work) try {
-          b.work->wait();
+      if (b.launched) try {
+          ops::find_communicator(comm, "DistributedDataParallel")->all_reduce_wait(b.flat);
         } catch (const Error&) {
         }
     reset();
@@ -104,7 +114,9 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
   void launch_ready() {
     while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
       Bucket& b = buckets[next_launch++];
-      b.work = group->all_reduce_async(b.flat, ReduceOp::Sum);
+      NoGradGuard no_grad;
+      ops::call(ops::kAllReduceStart, {b.flat}, {{"group", comm}});
+      b.launched = true;
       if (!finishing) ++current.started_during_backward;
     }
   }
@@ -124,14 +136,17 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
   }
 
   void on_grad(size_t k) {
-    if (!sync || group->size() == 1) return;
-    // The collectives run on the process group's thread, outside dispatch: a graph traced
-    // here would replay without them and each rank would silently train alone.
-    if (graph::is_tracing())
+    // traced_flag: a step traced under no_sync (no collectives in its graph) is cached apart
+    // from one traced outside it, so neither replays in the other's place.
+    if (!traced_flag(sync) || group->size() == 1) return;
+    // Which parameters get a gradient is decided per step by the used counts' values, which
+    // a graph cannot branch on.
+    if (graph::is_tracing() && find_unused)
       throw_error(ErrorKind::NotImplemented,
                   detail::concat("DistributedDataParallel (rank ", group->rank(), "): a compiled train step "
-                                 "(tessera::compile) does not all-reduce gradients yet; run the step eagerly, or "
-                                 "compile only the model's forward"));
+                                 "(tessera::compile) with find_unused_parameters = true: whether a parameter "
+                                 "gets a gradient depends on the values of each step; run the step eagerly, or "
+                                 "make every parameter take part and drop find_unused_parameters"));
     if (!in_iteration) {
       in_iteration = true;
       first_grad = std::chrono::steady_clock::now();
@@ -185,7 +200,9 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
     launch_ready();
     for (Bucket& b : buckets) {
       try {
-        b.work->wait();
+        NoGradGuard no_grad;
+        b.launched = false;  // the wait takes it out of flight, whatever its outcome
+        ops::call(ops::kAllReduceWait, {b.flat}, {{"group", comm}});
       } catch (const Error&) {
         abandon();
         throw;
@@ -197,9 +214,13 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
     stats = current;
     const double world = static_cast<double>(group->size());
     NoGradGuard no_grad;
+    // Traced (compiled step): find_unused is refused above, so every rank filled every
+    // parameter as used; the counts are not read (a graph cannot read values).
+    const bool tracing = graph::is_tracing();
     for (Bucket& b : buckets) {
-      std::vector<double> used = b.flat.narrow(0, b.grad_elems, static_cast<int64_t>(b.params.size()))
-                                     .to_vector<double>();
+      std::vector<double> used(b.params.size(), world);
+      if (!tracing)
+        used = b.flat.narrow(0, b.grad_elems, static_cast<int64_t>(b.params.size())).to_vector<double>();
       for (size_t s = 0; s < b.params.size(); ++s) {
         Tensor& p = params[b.params[s]];
         if (used[s] == 0) continue;  // no rank used it: no gradient, as in one process
@@ -212,8 +233,9 @@ struct DistributedDataParallel::Reducer : std::enable_shared_from_this<Reducer> 
 
 namespace {
 
-// Copies rank 0's tensors into every rank's, one collective per dtype. Non-floating
-// tensors (integer buffers such as num_batches_tracked) are left alone.
+// Copies rank 0's tensors into every rank's, one collective per dtype (a broadcast_ op, so
+// a compiled step's graph holds it too). Non-floating tensors (integer buffers such as
+// num_batches_tracked) are left alone.
 void broadcast_coalesced(ProcessGroup& group, const std::vector<Tensor>& tensors) {
   for (DType dt : {DType::Float32, DType::Float64}) {
     int64_t total = 0;
@@ -228,7 +250,7 @@ void broadcast_coalesced(ProcessGroup& group, const std::vector<Tensor>& tensors
         flat.narrow(0, off, t.numel()).copy_(t.reshape({-1}));
         off += t.numel();
       }
-    group.broadcast(flat, 0);
+    ops::call(ops::kBroadcastInto, {flat}, {{"group", group.communicator_id()}, {"root", int64_t{0}}});
     off = 0;
     for (const Tensor& t : tensors)
       if (t.defined() && t.dtype() == dt) {
@@ -251,6 +273,7 @@ DistributedDataParallel::DistributedDataParallel(nn::ModulePtr module, DDPOption
 
   reducer_ = std::make_shared<Reducer>();
   reducer_->group = group_;
+  reducer_->comm = group_->communicator_id();
   reducer_->find_unused = options_.find_unused_parameters;
   for (auto& [name, p] : module_->named_parameters()) {
     if (!p.requires_grad()) continue;
@@ -303,8 +326,10 @@ DistributedDataParallel::SyncStats DistributedDataParallel::last_sync_stats() co
   return reducer_->stats;
 }
 
+// Reads the flag through traced_flag before changing it: when a compiled function enters
+// no_sync itself, the graph's guard must hold the value the flag had when the call began.
 DistributedDataParallel::NoSync::NoSync(DistributedDataParallel& ddp)
-    : ddp_(ddp), previous_(ddp.reducer_->sync) {
+    : ddp_(ddp), previous_(traced_flag(ddp.reducer_->sync)) {
   ddp_.reducer_->sync = false;
 }
 

@@ -31,11 +31,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
 #include "distributed/socket.h"
 #include "distributed/tcp_store.h"
+#include "ops/collective.h"
 #include "tessera/distributed.h"
 #include "tessera/ops.h"
 
@@ -424,9 +426,78 @@ struct ProcessGroup::Impl {
   }
 };
 
-ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+namespace {
 
-ProcessGroup::~ProcessGroup() = default;
+// The group as the collective ops see it (ops/collective.h): what a graph node of a
+// compiled DDP step calls. In-flight all-reduces are known by their buffer's address.
+class GroupCommunicator final : public ops::Communicator {
+ public:
+  explicit GroupCommunicator(ProcessGroup* group) : group_(group) {}
+
+  std::string describe() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return group_ ? detail::concat("process group (rank ", group_->rank(), " of ", group_->size(), ")")
+                  : std::string("a destroyed process group");
+  }
+  void all_reduce_start(const Tensor& buffer) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    check_alive();
+    TESSERA_CHECK(!pending_.count(buffer.data_ptr()), "an all-reduce of ", buffer.describe(),
+                  " at this address is already in flight (all_reduce_wait_ comes first)");
+    pending_[buffer.data_ptr()] = group_->all_reduce_async(buffer, ReduceOp::Sum);  // only enqueues
+  }
+  void all_reduce_wait(const Tensor& buffer) override {
+    std::shared_ptr<Work> work;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = pending_.find(buffer.data_ptr());
+      TESSERA_CHECK(it != pending_.end(), "no all-reduce of ", buffer.describe(),
+                    " was started (all_reduce_start_ comes first)");
+      work = std::move(it->second);
+      pending_.erase(it);
+    }
+    work->wait();
+  }
+  void broadcast(const Tensor& buffer, int64_t root) override {
+    ProcessGroup* group;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      check_alive();
+      group = group_;
+    }
+    Tensor t = buffer;
+    group->broadcast(t, static_cast<int>(root));
+  }
+  // The group is going: later calls are errors, not a use of freed memory.
+  void detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    group_ = nullptr;
+    pending_.clear();
+  }
+
+ private:
+  void check_alive() const {
+    TESSERA_CHECK(group_ != nullptr, "the process group of this collective was destroyed");
+  }
+  mutable std::mutex mu_;
+  ProcessGroup* group_;
+  std::map<const void*, std::shared_ptr<Work>> pending_;
+};
+
+}  // namespace
+
+ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  auto c = std::make_shared<GroupCommunicator>(this);
+  communicator_id_ = ops::register_communicator(c);
+  communicator_ = std::move(c);
+}
+
+ProcessGroup::~ProcessGroup() {
+  ops::unregister_communicator(communicator_id_);
+  std::static_pointer_cast<GroupCommunicator>(communicator_)->detach();
+}
+
+int64_t ProcessGroup::communicator_id() const { return communicator_id_; }
 
 std::shared_ptr<ProcessGroup> ProcessGroup::create(const InitOptions& options) {
   const char* who = "init_process_group";

@@ -238,6 +238,9 @@ size_t CompiledFunction::cached_graphs() const {
 
 std::string CompiledFunction::last_graph() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
+  // The graph of the last call, cache hits included (last_graph is the text of the last
+  // graph made, which a hit on an older one does not replace).
+  if (impl_->last) return impl_->last->graph().dump();
   return impl_->last_graph;
 }
 

@@ -37,6 +37,8 @@ struct Node {
 
   bool writes() const { return into >= 0 || op->mutates != 0; }
   bool is_random() const { return (op->flags & ops::kRandom) != 0; }
+  // Talks to other processes (ops/collective.h): every rank must run it, in the same order.
+  bool is_collective() const { return (op->flags & ops::kCollective) != 0; }
   // Its output is memory of its first input: a view, or as_strided (which addresses the
   // input's storage).
   bool aliases_input() const;

@@ -200,6 +200,14 @@ std::string graph_to_json(const Graph& g) {
 
 void save_graph(const Graph& g, const std::string& path) {
   g.verify();
+  // A collective names a process group of this process by a handle: in a file it would
+  // name nothing, or another group.
+  for (const Node& n : g.nodes)
+    if (n.is_collective())
+      throw_error(ErrorKind::NotImplemented,
+                  detail::concat("CompiledFunction::save: '", path, "': the graph has a collective (", n.op->name,
+                                 "), a node tied to this process's process group; save an inference graph "
+                                 "(the model's forward, compiled on its own)"));
   NamedTensors tensors;
   for (size_t i = 0; i < g.values.size(); ++i) {
     const Value& v = g.values[i];
@@ -270,6 +278,8 @@ Graph load_graph(const std::string& path) {
     if (n.op == nullptr)
       throw_error(ErrorKind::NotImplemented,
                   detail::concat("load_compiled: '", path, "': ", where, ": unknown op '", op_name, "'"));
+    if (n.op->flags & ops::kCollective)  // save_graph never writes one (see there)
+      r.fail(detail::concat(where, ": the collective '", op_name, "' cannot come from a file"));
     for (int64_t id : r.int_list(r.member(jn, "inputs", json::Value::Kind::Array, where), where + ".inputs"))
       n.inputs.push_back(check_id(id, where + ".inputs"));
     for (int64_t id : r.int_list(r.member(jn, "outputs", json::Value::Kind::Array, where), where + ".outputs")) {

@@ -183,6 +183,9 @@ enum OpFlags : uint32_t {
   // The output shape depends on input values (nonzero, masked_select): a graph cannot
   // plan its memory before running it, and infer_shapes says so instead of guessing.
   kDataDependentShape = 1u << 5,
+  // Talks to other processes (the collectives of ops/collective.h): a graph keeps the node
+  // where the trace put it, never folded, merged or dropped, and is not saved to a file.
+  kCollective = 1u << 6,
 };
 
 struct OpDef {

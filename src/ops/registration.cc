@@ -1,5 +1,6 @@
 #include "ops/registration.h"
 
+#include "ops/collective.h"
 #include "ops/fused_elementwise.h"
 #include "ops/nn.h"
 #include "ops/optim.h"
@@ -18,6 +19,7 @@ void register_all() {
   register_linalg_ops();
   register_conv_ops();
   register_optim_ops();
+  register_collective_ops();  // ops/collective.cc: all-reduce and broadcast nodes
   register_fused_elementwise_op();  // graph fusion (graph/passes/fuse_elementwise.cc)
   register_nn_ops();  // composites: decompositions (and fused kernels, backends/cpu/nn.cc)
 
@@ -31,6 +33,7 @@ void register_all() {
   cpu::register_linalg_kernels();
   cpu::register_conv_kernels();
   cpu::register_optim_kernels();
+  cpu::register_collective_kernels();
   cpu::register_nn_kernels();
   cpu::register_fused_elementwise_kernel();
 }

@@ -421,6 +421,28 @@ uint64_t metadata_uint(const std::string& who, const Metadata& md, const std::st
   return v;
 }
 
+// Distributed training (a default group of several ranks): every rank takes part in
+// backups, rank 0 alone writes them.
+bool several_ranks() { return distributed::is_initialized() && distributed::get_world_size() > 1; }
+
+// Every rank's (seed, offset) of its current generator, in rank order (dropout draws per
+// rank). A uint64 travels as two 32-bit halves, each exact in a float64.
+std::vector<std::pair<uint64_t, uint64_t>> gather_generators() {
+  const Generator& gen = current_generator();
+  const uint64_t mine[2] = {gen.seed(), gen.offset()};
+  std::vector<double> halves;
+  for (uint64_t v : mine) {
+    halves.push_back(static_cast<double>(v >> 32));
+    halves.push_back(static_cast<double>(v & 0xffffffffu));
+  }
+  if (!several_ranks()) return {{mine[0], mine[1]}};
+  const std::vector<double> all = distributed::default_group()->all_gather(tensor<double>(halves)).to_vector<double>();
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  auto u64 = [&](size_t i) { return (static_cast<uint64_t>(all[i]) << 32) | static_cast<uint64_t>(all[i + 1]); };
+  for (size_t r = 0; r + 3 < all.size(); r += 4) out.emplace_back(u64(r), u64(r + 2));
+  return out;
+}
+
 }  // namespace
 
 BackupAndRestore::BackupAndRestore(std::string path, std::shared_ptr<optim::LRScheduler> scheduler,
@@ -434,14 +456,26 @@ void BackupAndRestore::on_train_begin(TrainContext& ctx) {
   restored_epoch_ = 0;
   restored_history_ = History{};
   history_ = History{};
+  const std::string who = "BackupAndRestore: '" + path_ + "'";
+  const int rank = distributed::get_rank(), world = distributed::get_world_size();
   std::error_code ec;
-  if (!restore_ || !std::filesystem::exists(path_, ec)) {
+  bool found = restore_ && std::filesystem::exists(path_, ec);
+  if (several_ranks()) {
+    // Every rank must restore the same backup or none: a rank starting afresh beside
+    // restored ones would train other weights on other batches.
+    Tensor seen = distributed::default_group()->all_gather(tensor<double>({found ? 1.0 : 0.0}));
+    const std::vector<double> v = seen.to_vector<double>();
+    for (size_t r = 0; r < v.size(); ++r)
+      TESSERA_CHECK(v[r] == v[0], who, ": rank ", r, (v[r] != 0 ? " sees" : " does not see"), " the backup, rank 0 ",
+                    (v[0] != 0 ? "does" : "does not"),
+                    "; under distributed training every rank reads the same file (a shared file system)");
+  }
+  if (!found) {
     // Probed now: an unwritable path fails before the first epoch, not after it.
-    files::check_writable_path("BackupAndRestore", path_);
+    if (rank == 0) files::check_writable_path("BackupAndRestore", path_);
     first_epoch_ = ctx.initial_epoch;
     return;
   }
-  const std::string who = "BackupAndRestore: '" + path_ + "'";
   // The one checkpoint layout (serialize.h): model.*, optim.*, sched.* and metadata.
   // Backups written before it carried the checkpoint marker read the same way.
   SafetensorsContents file = load_safetensors(path_);
@@ -463,8 +497,16 @@ void BackupAndRestore::on_train_begin(TrainContext& ctx) {
                               : " has a scheduler's state, but this run has no scheduler");
   const auto epochs_done = static_cast<int64_t>(metadata_uint(who, md, "epochs_done"));
   const auto loader_epoch = static_cast<int64_t>(metadata_uint(who, md, "loader_epoch"));
-  const uint64_t gen_seed = metadata_uint(who, md, "generator_seed");
-  const uint64_t gen_offset = metadata_uint(who, md, "generator_offset");
+  // The ranks' data shards (and so every step) depend on their number.
+  const uint64_t saved_world = md.count("world_size") ? metadata_uint(who, md, "world_size") : 1;
+  TESSERA_CHECK(saved_world == static_cast<uint64_t>(world), who, " was made by a run of ", saved_world,
+                " process(es), this run has ", world, "; resume with the same number of processes");
+  uint64_t gen_seed = metadata_uint(who, md, "generator_seed");
+  uint64_t gen_offset = metadata_uint(who, md, "generator_offset");
+  if (rank > 0) {  // rank 0's are the plain keys
+    gen_seed = metadata_uint(who, md, detail::concat("generator_seed.rank", rank));
+    gen_offset = metadata_uint(who, md, detail::concat("generator_offset.rank", rank));
+  }
   History past = parse_history(who, md.count("history") ? md.at("history") : "");
   TESSERA_CHECK(static_cast<int64_t>(past.size()) == epochs_done, who, ": records ", epochs_done,
                 " epochs done but the logs of ", past.size());
@@ -503,6 +545,9 @@ void BackupAndRestore::on_train_end(TrainContext& ctx) {
 }
 
 void BackupAndRestore::save(int64_t epochs_done, bool finished, TrainContext& ctx) {
+  // Collective (every rank calls save at the same points), then rank 0 writes.
+  const std::vector<std::pair<uint64_t, uint64_t>> generators = gather_generators();
+  if (distributed::get_rank() != 0) return;
   Checkpoint c;
   c.model = ctx.model.state_dict();
   if (ctx.optimizer != nullptr) c.optimizer = ctx.optimizer->state_dict();
@@ -513,9 +558,13 @@ void BackupAndRestore::save(int64_t epochs_done, bool finished, TrainContext& ct
   md["epochs_done"] = std::to_string(epochs_done);
   // The loader's next epoch: fit has advanced it past every epoch it ran.
   md["loader_epoch"] = std::to_string(ctx.train_data ? ctx.train_data->epoch() : epochs_done);
-  const Generator& gen = current_generator();
-  md["generator_seed"] = std::to_string(gen.seed());
-  md["generator_offset"] = std::to_string(gen.offset());
+  md["world_size"] = std::to_string(generators.size());
+  md["generator_seed"] = std::to_string(generators[0].first);
+  md["generator_offset"] = std::to_string(generators[0].second);
+  for (size_t r = 1; r < generators.size(); ++r) {
+    md[detail::concat("generator_seed.rank", r)] = std::to_string(generators[r].first);
+    md[detail::concat("generator_offset.rank", r)] = std::to_string(generators[r].second);
+  }
   md["finished"] = finished ? "1" : "0";
   md["history"] = history_text(history_);
   save_checkpoint(path_, c);  // atomic (serialize.h)

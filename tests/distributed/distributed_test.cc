@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -138,6 +139,13 @@ int free_port() {
   return dist::net::local_port(s);
 }
 
+// Shows the lines of rank 0's log that start with `prefix` (the figures a worker prints).
+void show_rank0_lines(const fs::path& dir, const std::string& prefix) {
+  const std::string log = read_bytes((dir / "rank0.log").string());
+  for (size_t at = log.find(prefix); at != std::string::npos; at = log.find(prefix, at + 1))
+    if (at == 0 || log[at - 1] == '\n') std::printf("%s\n", log.substr(at, log.find('\n', at) - at).c_str());
+}
+
 // Runs `world` ranks of `scenario`; every rank must exit 0 within `limit`.
 void run_ranks(const std::string& scenario, int world, const fs::path& dir, const std::string& init,
                std::chrono::seconds limit = std::chrono::seconds(60),
@@ -215,6 +223,55 @@ void train(nn::Module& model, dist::DistributedDataParallel* ddp, int64_t begin,
   }
 }
 
+// train() as one compiled step per iteration (tessera::compile): forward, backward (with
+// DDP's all-reduces as graph nodes) and SGD's update traced once, replayed after. Returns
+// the compiled function (for its stats and graph).
+CompiledFunction train_compiled(dist::DistributedDataParallel& ddp, int64_t begin, int64_t rows, DType dtype,
+                                bool accumulate) {
+  auto opt = std::make_shared<optim::SGD>(ddp.parameters(), optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+  CompiledFunction step = compile([&ddp, opt, rows, accumulate](const std::vector<Tensor>& in) {
+    ddp.zero_grad();
+    Tensor loss;
+    if (!accumulate) {
+      loss = nn::functional::mse_loss(ddp(in[0]), in[1]);
+      loss.backward();
+    } else {
+      const int64_t half = rows / 2;
+      Tensor first;
+      {
+        auto no_sync = ddp.no_sync();  // inside the compiled function: part of its graph
+        first = mul(nn::functional::mse_loss(ddp(in[0].narrow(0, 0, half)), in[1].narrow(0, 0, half)), 0.5);
+        first.backward();
+      }
+      Tensor second = mul(nn::functional::mse_loss(ddp(in[0].narrow(0, half, half)), in[1].narrow(0, half, half)), 0.5);
+      second.backward();
+      loss = add(first, second);
+    }
+    opt->step();
+    return std::vector<Tensor>{loss.detach()};
+  });
+  for (int s = 0; s < kSteps; ++s) {
+    auto [x, y] = global_batch(s, dtype);
+    step({x.narrow(0, begin, rows).contiguous(), y.narrow(0, begin, rows).contiguous()});
+  }
+  return step;
+}
+
+// The op names of a graph's nodes, in order, from its dump ("  %7 = addmm(...").
+std::vector<std::string> node_ops(const std::string& dump) {
+  std::vector<std::string> ops;
+  size_t at = 0;
+  while ((at = dump.find(" = ", at)) != std::string::npos) {
+    at += 3;
+    const size_t paren = dump.find('(', at), eol = dump.find('\n', at);
+    if (paren < eol) {
+      const std::string name = dump.substr(at, paren - at);
+      if (name != "captured" && name != "constant") ops.push_back(name);
+    }
+  }
+  return ops;
+}
+
 // ---------------------------------------------------------------- the worker side
 
 void worker_collectives(dist::ProcessGroup& g) {
@@ -275,6 +332,230 @@ void worker_ddp(dist::ProcessGroup& g, const fs::path& out) {
     }
 }
 
+// Compiled train steps under DDP: the same 20 SGD steps as worker_ddp, compiled; the
+// parent compares them with one process and with the eager ranks (worker_ddp's files).
+void worker_compiled(dist::ProcessGroup& g, const fs::path& out) {
+  const int r = g.rank(), n = g.size();
+  const int64_t rows = kGlobalBatch / n;
+  for (DType dt : {DType::Float64, DType::Float32})
+    for (bool accumulate : {false, true}) {
+      auto model = make_mlp(7 + static_cast<uint64_t>(r), dt);
+      dist::DistributedDataParallel ddp(model, {.group = nullptr, .bucket_cap_mb = 0.0005});
+      const size_t buckets = ddp.bucket_assignment().size();
+      EXPECT_GT(buckets, 2u);
+      CompiledFunction step = train_compiled(ddp, r * rows, rows, dt, accumulate);
+      // Traced once, replayed 19 times: the no_sync scope inside the function does not
+      // make its guard fail on every call.
+      EXPECT_EQ(step.stats().traces, 1);
+      EXPECT_EQ(step.stats().graph_runs, kSteps - 1);
+      // One start and one wait per bucket (the no_sync backward adds none), and the first
+      // start comes while backward still has compute to do: a bucket's communication can
+      // overlap the layers below it.
+      const std::vector<std::string> ops = node_ops(step.last_graph());
+      const auto count = [&](const std::string& op) { return std::count(ops.begin(), ops.end(), op); };
+      EXPECT_EQ(count("all_reduce_start_"), static_cast<long>(buckets)) << step.last_graph();
+      EXPECT_EQ(count("all_reduce_wait_"), static_cast<long>(buckets)) << step.last_graph();
+      const auto first_start = std::find(ops.begin(), ops.end(), "all_reduce_start_");
+      const auto first_wait = std::find(ops.begin(), ops.end(), "all_reduce_wait_");
+      const std::set<std::string> not_compute = {"copy_", "fill_", "slice", "view", "as_strided", "reshape",
+                                                 "all_reduce_start_", "all_reduce_wait_"};
+      int64_t compute_between = 0;
+      for (auto it = first_start; it < first_wait; ++it) compute_between += !not_compute.count(*it);
+      EXPECT_GT(compute_between, 0) << "the first bucket starts only after backward:\n" << step.last_graph();
+      if (r == 0 && dt == DType::Float32 && !accumulate)
+        std::printf("[ DDP compiled ] %zu buckets: %ld all_reduce_start_ / all_reduce_wait_ nodes in a graph of %zu "
+                    "nodes; %lld compute nodes run between the first start and the first wait\n",
+                    buckets, count("all_reduce_start_"), ops.size(), static_cast<long long>(compute_between));
+      save_safetensors((out / detail::concat("compiled_rank", r, "_", dtype_name(dt), accumulate ? "_acc" : "",
+                                             ".safetensors")).string(),
+                       model->state_dict());
+    }
+  // The eager ranks of the same runs, for the parent's compiled-vs-eager comparison.
+  worker_ddp(g, out);
+}
+
+// no_sync around a compiled step: another graph, without collectives, cached beside the
+// synchronizing one; each rank then steps on its own gradients, as eagerly.
+void worker_compiled_no_sync(dist::ProcessGroup& g) {
+  const int r = g.rank(), n = g.size();
+  const int64_t rows = kGlobalBatch / n;
+  auto model = make_mlp(7 + static_cast<uint64_t>(r), DType::Float64);
+  auto twin = make_mlp(7, DType::Float64);  // the same steps, eagerly
+  dist::DistributedDataParallel ddp(model);
+  dist::DistributedDataParallel ddp_twin(twin);
+  optim::SGD opt(ddp.parameters(), {.lr = 0.1});
+  optim::SGD opt_twin(ddp_twin.parameters(), {.lr = 0.1});
+  CompiledFunction step = compile([&](const std::vector<Tensor>& in) {
+    ddp.zero_grad();
+    Tensor loss = nn::functional::mse_loss(ddp(in[0]), in[1]);
+    loss.backward();
+    opt.step();
+    return std::vector<Tensor>{loss.detach()};
+  });
+  auto eager_step = [&](const Tensor& x, const Tensor& y) {
+    ddp_twin.zero_grad();
+    nn::functional::mse_loss(ddp_twin(x), y).backward();
+    opt_twin.step();
+  };
+  auto batch = [&](int s) {
+    auto [x, y] = global_batch(s, DType::Float64);
+    return std::make_pair(x.narrow(0, r * rows, rows).contiguous(), y.narrow(0, r * rows, rows).contiguous());
+  };
+  auto expect_equal_params = [](nn::Module& a, nn::Module& b, const char* when) {
+    auto pa = a.parameters(), pb = b.parameters();
+    for (size_t i = 0; i < pa.size(); ++i)
+      EXPECT_LE(max(abs(sub(pa[i], pb[i]))).item<double>(), 1e-12) << when << ", parameter " << i;
+  };
+  int with_collectives = 0, without = 0;
+  for (int s = 0; s < 6; ++s) {
+    auto [x, y] = batch(s);
+    const bool local = s % 2 == 1;  // every other step under no_sync
+    {
+      std::optional<dist::DistributedDataParallel::NoSync> guard, guard_twin;
+      if (local) {
+        guard.emplace(ddp);
+        guard_twin.emplace(ddp_twin);
+      }
+      step({x, y});
+      eager_step(x, y);
+    }
+    const std::vector<std::string> ops = node_ops(step.last_graph());
+    const long starts = std::count(ops.begin(), ops.end(), "all_reduce_start_");
+    if (local) {
+      EXPECT_EQ(starts, 0) << "step " << s << " under no_sync all-reduced:\n" << step.last_graph();
+      ++without;
+    } else {
+      EXPECT_EQ(starts, static_cast<long>(ddp.bucket_assignment().size())) << "step " << s;
+      ++with_collectives;
+    }
+    expect_equal_params(*model, *twin, local ? "after a no_sync step" : "after a synchronized step");
+  }
+  // Two graphs, each traced once: the guard picks the right one on every call.
+  EXPECT_EQ(step.stats().traces, 2);
+  EXPECT_EQ(step.stats().graph_runs, 4);
+  EXPECT_EQ(with_collectives, 3);
+  EXPECT_EQ(without, 3);
+  // The no_sync steps did not reduce: the ranks' weights now differ (different data).
+  Tensor w = model->parameters()[0].detach().clone();
+  Tensor w0 = w.clone();
+  g.broadcast(w0, 0);
+  if (r != 0) {
+    EXPECT_GT(max(abs(sub(w, w0))).item<double>(), 1e-6);
+  }
+}
+
+// A model with buffers (BatchNorm's running statistics): DDP broadcasts rank 0's before
+// every training forward, and in a compiled step that broadcast is a broadcast_ node. The
+// compiled steps keep the eager ones' parameters and running statistics on every rank.
+void worker_compiled_batchnorm(dist::ProcessGroup& g) {
+  const int r = g.rank(), n = g.size();
+  const int64_t rows = kGlobalBatch / n;
+  auto build = [&] {
+    Generator gen(5 + static_cast<uint64_t>(r));
+    GeneratorGuard guard(gen);
+    auto m = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(6, 8), std::make_shared<nn::BatchNorm1d>(8),
+                                              std::make_shared<nn::Tanh>(), std::make_shared<nn::Linear>(8, 3));
+    m->to(DType::Float64);
+    return m;
+  };
+  auto compiled_model = build(), eager_model = build();
+  dist::DistributedDataParallel dc(compiled_model), de(eager_model);
+  optim::SGD oc(dc.parameters(), {.lr = 0.1}), oe(de.parameters(), {.lr = 0.1});
+  CompiledFunction step = compile([&](const std::vector<Tensor>& in) {
+    dc.zero_grad();
+    Tensor loss = nn::functional::mse_loss(dc(in[0]), in[1]);
+    loss.backward();
+    oc.step();
+    return std::vector<Tensor>{loss.detach()};
+  });
+  for (int s = 0; s < 6; ++s) {
+    auto [x, y] = global_batch(s, DType::Float64);
+    x = x.narrow(0, r * rows, rows).contiguous();
+    y = y.narrow(0, r * rows, rows).contiguous();
+    step({x, y});
+    de.zero_grad();
+    nn::functional::mse_loss(de(x), y).backward();
+    oe.step();
+  }
+  EXPECT_EQ(step.stats().graph_runs, 5);
+  const std::vector<std::string> ops = node_ops(step.last_graph());
+  EXPECT_EQ(std::count(ops.begin(), ops.end(), "broadcast_"), 1) << step.last_graph();  // one dtype: one broadcast
+  const auto c = compiled_model->state_dict(), e = eager_model->state_dict();
+  ASSERT_EQ(c.size(), e.size());
+  for (size_t i = 0; i < c.size(); ++i)
+    EXPECT_LE(max(abs(sub(c[i].second.to(kFloat64), e[i].second.to(kFloat64)))).item<double>(), 1e-12) << c[i].first;
+}
+
+// BackupAndRestore under DDP: rank 0 writes the backup (with both ranks' generators);
+// a job where only some ranks see it stops on every rank with an error saying so.
+void worker_backup(dist::ProcessGroup& g, const fs::path& out) {
+  const int r = g.rank();
+  auto model = make_mlp(3, DType::Float32);
+  dist::DistributedDataParallel ddp(model);
+  optim::SGD opt(ddp.parameters(), {.lr = 0.1});
+  Generator gen(8);
+  data::DataLoader loader(data::TensorDataset(randn({16, 6}, {}, &gen), randn({16, 3}, {}, &gen)),
+                          {.batch_size = 4, .sampler = dist::distributed_sampler({})});
+  train::FitOptions o;
+  o.epochs = 2;
+  o.optimizer = &opt;
+  o.loss = [](const Tensor& a, const Tensor& b) { return nn::functional::mse_loss(a, b); };
+  o.verbose = 0;
+  const std::string shared = (out / "backup.safetensors").string();
+  o.callbacks = {std::make_shared<train::BackupAndRestore>(shared)};
+  train::fit(ddp, loader, o);
+  g.barrier();  // rank 0 has written it
+  const Checkpoint c = load_checkpoint(shared);
+  EXPECT_EQ(c.metadata.at("world_size"), "2");
+  EXPECT_EQ(c.metadata.at("epochs_done"), "2");
+  EXPECT_TRUE(c.metadata.count("generator_seed.rank1"));
+  // Rank 1 looks for it elsewhere.
+  const std::string mine = r == 0 ? shared : (out / "elsewhere.safetensors").string();
+  o.callbacks = {std::make_shared<train::BackupAndRestore>(mine)};
+  o.epochs = 3;
+  EXPECT_ERROR_HAS(train::fit(ddp, loader, o), "rank 1 does not see the backup, rank 0 does");
+}
+
+// fit(compile = true) on a DDP model: the compiled steps carry the all-reduce, so the run
+// matches fit's eager one (same data, same initial weights) and the ranks agree.
+void worker_fit_compiled(dist::ProcessGroup& g) {
+  Generator gen(5);
+  Tensor x = randn({64, 4}, {}, &gen);
+  Tensor y = argmax(matmul(x, randn({4, 3}, {}, &gen)), -1);
+  std::vector<std::vector<double>> losses;
+  std::vector<Tensor> weights;
+  for (bool compiled : {false, true}) {
+    data::DataLoader loader(data::TensorDataset(x, y),
+                            {.batch_size = 8, .sampler = dist::distributed_sampler({.seed = 3})});
+    Generator init(12);  // the same first layer in both runs
+    std::shared_ptr<nn::Linear> first;
+    {
+      GeneratorGuard guard(init);
+      first = std::make_shared<nn::Linear>(4, 6);
+    }
+    auto net = std::make_shared<nn::Sequential>(first, make_mlp(11, DType::Float32));
+    auto ddp = std::make_shared<dist::DistributedDataParallel>(net);
+    optim::SGD opt(ddp->parameters(), {.lr = 0.2, .momentum = 0.9});
+    train::FitOptions o;
+    o.epochs = 3;
+    o.optimizer = &opt;
+    o.loss = [](const Tensor& out, const Tensor& t) { return nn::functional::cross_entropy(out, t); };
+    o.verbose = 0;
+    o.compile = compiled;
+    losses.push_back(train::fit(*ddp, loader, o).get("loss"));
+    weights.push_back(net->parameters()[0].detach().clone());
+  }
+  for (size_t e = 0; e < losses[0].size(); ++e)
+    EXPECT_NEAR(losses[1][e], losses[0][e], 1e-5 * std::fabs(losses[0][e])) << "epoch " << e + 1;
+  EXPECT_LE(max(abs(sub(weights[1], weights[0]))).item<double>(), 1e-5);
+  Tensor w0 = weights[1].clone();
+  g.broadcast(w0, 0);
+  EXPECT_EQ(weights[1].to_vector<float>(), w0.to_vector<float>());  // the ranks agree
+  if (g.rank() == 0)
+    std::printf("[ DDP compiled ] fit, 3 epochs: eager losses %.6f %.6f %.6f, compiled %.6f %.6f %.6f\n",
+                losses[0][0], losses[0][1], losses[0][2], losses[1][0], losses[1][1], losses[1][2]);
+}
+
 void worker_unused(dist::ProcessGroup& g) {
   // The second layer takes part only on rank 0, and the third on no rank.
   auto a = std::make_shared<nn::Linear>(4, 4);
@@ -303,14 +584,15 @@ void worker_unused(dist::ProcessGroup& g) {
   }
   model->zero_grad();
   {
-    // A compiled train step would replay without the all-reduce: refused while tracing.
+    // Which parameters get a gradient would be decided by one step's values: refused
+    // while tracing, naming the option.
     dist::DistributedDataParallel ddp(model, {.find_unused_parameters = true});
     CompiledFunction step = compile([&](const std::vector<Tensor>& in) {
       Tensor loss = ddp.forward(in[0]).sum();
       loss.backward();
       return std::vector<Tensor>{loss};
     });
-    EXPECT_ERROR_HAS(step({x}), "a compiled train step (tessera::compile) does not all-reduce gradients yet");
+    EXPECT_ERROR_HAS(step({x}), "a compiled train step (tessera::compile) with find_unused_parameters = true");
   }
 }
 
@@ -401,6 +683,11 @@ TEST(DistributedWorker, Main) {
   if (scenario == "collectives") worker_collectives(g);
   else if (scenario == "ddp") worker_ddp(g, out);
   else if (scenario == "unused") worker_unused(g);
+  else if (scenario == "compiled") worker_compiled(g, out);
+  else if (scenario == "compiled_no_sync") worker_compiled_no_sync(g);
+  else if (scenario == "fit_compiled") worker_fit_compiled(g);
+  else if (scenario == "compiled_batchnorm") worker_compiled_batchnorm(g);
+  else if (scenario == "backup") worker_backup(g, out);
   else if (scenario == "forever") worker_train_forever(g, out);
   else if (scenario == "fit") worker_fit(g, out);
   else if (scenario == "die") worker_die(g, out);
@@ -479,15 +766,16 @@ TEST(Distributed, BadOptionsAreClearErrors) {
   EXPECT_EQ(dist::get_world_size(), 1);
 }
 
-// Compares the "ddp" scenario's outputs in `dir` with one process trained on whole batches.
-void expect_ranks_match_one_process(const fs::path& dir) {
+// Compares the "ddp" scenario's outputs in `dir` (files `prefix`0_..., `prefix`1_...) with
+// one process trained on whole batches.
+void expect_ranks_match_one_process(const fs::path& dir, const std::string& prefix = "rank") {
   for (DType dt : {DType::Float64, DType::Float32})
     for (bool accumulate : {false, true}) {
       auto ref = make_mlp(7, dt);  // rank 0's initialisation
       train(*ref, nullptr, 0, kGlobalBatch, dt, accumulate);
       const std::string suffix = detail::concat("_", dtype_name(dt), accumulate ? "_acc" : "", ".safetensors");
-      auto r0 = load_safetensors((dir / ("rank0" + suffix)).string()).tensors;
-      auto r1 = load_safetensors((dir / ("rank1" + suffix)).string()).tensors;
+      auto r0 = load_safetensors((dir / (prefix + "0" + suffix)).string()).tensors;
+      auto r1 = load_safetensors((dir / (prefix + "1" + suffix)).string()).tensors;
       auto expected = ref->state_dict();
       ASSERT_EQ(r0.size(), expected.size());
       double worst_abs = 0, diff2 = 0, ref2 = 0;
@@ -501,8 +789,9 @@ void expect_ranks_match_one_process(const fs::path& dir) {
         ref2 += sum(square(e)).item<double>();
       }
       const double rel_l2 = std::sqrt(diff2 / ref2);
-      std::printf("[ DDP ] %s%s: max |2 ranks - 1 process| = %.3g, relative l2 = %.3g\n",
-                  dtype_name(dt), accumulate ? " (no_sync accumulation)" : "", worst_abs, rel_l2);
+      std::printf("[ DDP%s ] %s%s: max |2 ranks - 1 process| = %.3g, relative l2 = %.3g\n",
+                  prefix == "rank" ? "" : (" " + prefix).c_str(), dtype_name(dt),
+                  accumulate ? " (no_sync accumulation)" : "", worst_abs, rel_l2);
       if (dt == DType::Float64) EXPECT_LE(worst_abs, 1e-10);
       else EXPECT_LE(rel_l2, 1e-6);
       // The run moved the weights: the comparison is not between two untouched copies.
@@ -519,6 +808,61 @@ TEST(Distributed, TwoRanksMatchOneProcess) {
   run_ranks("ddp", 2, dir, "file://" + (dir / "store").string());
   if (::testing::Test::HasFailure()) return;
   expect_ranks_match_one_process(dir);
+}
+
+// Issue 13: compiled train steps under DDP, the all-reduce a node of the graph. The same 20
+// steps as above, compiled: they end where one process ends and where the eager ranks end.
+TEST(Distributed, CompiledStepsMatchEagerAndOneProcess) {
+  TestDir tmp("compiled");
+  const fs::path& dir = tmp.path;
+  run_ranks("compiled", 2, dir, "file://" + (dir / "store").string(), std::chrono::seconds(120));
+  if (::testing::Test::HasFailure()) return;
+  show_rank0_lines(dir, "[ DDP compiled ]");
+  expect_ranks_match_one_process(dir, "compiled_rank");
+  for (DType dt : {DType::Float64, DType::Float32})
+    for (bool accumulate : {false, true}) {
+      const std::string suffix = detail::concat("_", dtype_name(dt), accumulate ? "_acc" : "", ".safetensors");
+      auto c = load_safetensors((dir / ("compiled_rank0" + suffix)).string()).tensors;
+      auto e = load_safetensors((dir / ("rank0" + suffix)).string()).tensors;
+      ASSERT_EQ(c.size(), e.size());
+      double worst_abs = 0, diff2 = 0, ref2 = 0;
+      for (size_t i = 0; i < c.size(); ++i) {
+        Tensor a = c[i].second.to(DType::Float64), b = e[i].second.to(DType::Float64);
+        worst_abs = std::max(worst_abs, max(abs(sub(a, b))).item<double>());
+        diff2 += sum(square(sub(a, b))).item<double>();
+        ref2 += sum(square(b)).item<double>();
+      }
+      const double rel_l2 = std::sqrt(diff2 / ref2);
+      std::printf("[ DDP compiled ] %s%s: max |compiled - eager DDP| = %.3g, relative l2 = %.3g\n", dtype_name(dt),
+                  accumulate ? " (no_sync accumulation)" : "", worst_abs, rel_l2);
+      if (dt == DType::Float64) EXPECT_LE(worst_abs, 1e-10);
+      else EXPECT_LE(rel_l2, 1e-6);
+    }
+}
+
+TEST(Distributed, CompiledStepUnderNoSyncIsAnotherGraph) {
+  TestDir tmp("compiled_no_sync");
+  const fs::path& dir = tmp.path;
+  run_ranks("compiled_no_sync", 2, dir, "file://" + (dir / "store").string());
+}
+
+TEST(Distributed, CompiledStepBroadcastsBuffers) {
+  TestDir tmp("compiled_bn");
+  const fs::path& dir = tmp.path;
+  run_ranks("compiled_batchnorm", 2, dir, "file://" + (dir / "store").string());
+}
+
+TEST(Distributed, BackupAndRestoreUnderDDP) {
+  TestDir tmp("backup");
+  const fs::path& dir = tmp.path;
+  run_ranks("backup", 2, dir, "file://" + (dir / "store").string());
+}
+
+TEST(Distributed, FitCompiledUnderDDP) {
+  TestDir tmp("fit_compiled");
+  const fs::path& dir = tmp.path;
+  run_ranks("fit_compiled", 2, dir, "file://" + (dir / "store").string());
+  show_rank0_lines(dir, "[ DDP compiled ]");
 }
 
 TEST(Distributed, UnusedParameters) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "graph/executor.h"
 #include "graph/passes/passes.h"
 #include "graph/tracer.h"
+#include "ops/collective.h"
 #include "ops/conv.h"
 #include "ops/op.h"
 #include "tessera/graph.h"
@@ -493,6 +495,70 @@ TEST(GraphPasses, CommonSubexpressionsMergeButNotAcrossWrites) {
     return std::vector<Tensor>{a, b};
   }, {x});
   EXPECT_EQ(graph::eliminate_common_subexpressions(w.graph), 0);
+}
+
+namespace {
+
+// A communicator of one process that counts its calls (ops/collective.h; the real one,
+// over processes, is src/distributed's, tested in tests/distributed).
+class CountingCommunicator final : public ops::Communicator {
+ public:
+  int starts = 0, waits = 0, broadcasts = 0;
+  std::string describe() const override { return "counting communicator"; }
+  void all_reduce_start(const Tensor&) override { ++starts; }
+  void all_reduce_wait(const Tensor&) override { ++waits; }
+  void broadcast(const Tensor&, int64_t) override { ++broadcasts; }
+};
+
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+// Collectives talk to other processes: a constant buffer, a result nothing reads, the
+// same all-reduce twice: every pass leaves them, and every run of the graph calls them.
+TEST(GraphPasses, CollectivesAreNeverFoldedMergedOrDropped) {
+  auto comm = std::make_shared<CountingCommunicator>();
+  const int64_t id = ops::register_communicator(comm);
+  ops::ensure_registered();
+  const ops::Attrs group{{"group", id}};
+  auto fn = [&](const std::vector<Tensor>& in) {
+    Tensor buf = full({4}, 2.0);  // made from constants only
+    for (int i = 0; i < 2; ++i) {
+      ops::call(ops::kAllReduceStart, {buf}, group);
+      ops::call(ops::kAllReduceWait, {buf}, group);
+    }
+    Tensor unread = full({2}, 1.0);
+    ops::call(ops::kBroadcastInto, {unread}, {{"group", id}, {"root", int64_t{0}}});
+    return std::vector<Tensor>{mul(in[0], 2.0)};
+  };
+  graph::Trace t = trace_of(fn, {ones({3})});
+  EXPECT_EQ(comm->starts, 2);  // tracing runs the function
+  EXPECT_EQ(graph::fold_constants(t.graph, true), 0);
+  EXPECT_EQ(graph::eliminate_common_subexpressions(t.graph), 0);
+  graph::eliminate_dead_code(t.graph);
+  t.graph.verify();
+  EXPECT_EQ(occurrences(t.graph.dump(), "all_reduce_start_("), 2u) << t.graph.dump();
+  EXPECT_EQ(occurrences(t.graph.dump(), "all_reduce_wait_("), 2u);
+  EXPECT_EQ(occurrences(t.graph.dump(), "broadcast_("), 1u);
+
+  CompiledFunction f = compile(fn);
+  for (int i = 0; i < 3; ++i) f({ones({3})});
+  EXPECT_EQ(f.stats().graph_runs, 2);
+  EXPECT_EQ(comm->starts, 2 + 6);
+  EXPECT_EQ(comm->waits, 2 + 6);
+  EXPECT_EQ(comm->broadcasts, 1 + 3);
+  EXPECT_EQ(occurrences(f.last_graph(), "all_reduce_start_("), 2u) << f.last_graph();
+  // A collective names a communicator of this process: such a graph is not saved.
+  const std::string path = (std::filesystem::temp_directory_path() / "tessera_collective_graph.safetensors").string();
+  EXPECT_ERROR_HAS(f.save(path), "the graph has a collective (all_reduce_start_)");
+  EXPECT_FALSE(std::filesystem::exists(path));
+  // A graph that outlived its communicator says so instead of skipping the exchange.
+  ops::unregister_communicator(id);
+  EXPECT_ERROR_HAS(f({ones({3})}), detail::concat("communicator ", id, " no longer exists"));
 }
 
 TEST(GraphPasses, FrozenWeightsFoldIntoConstants) {

@@ -180,6 +180,22 @@ TEST(CompiledFile, CorruptFilesAreRejectedNamingTheProblem) {
     EXPECT_NE(msg.find("value id 99 out of range"), std::string::npos) << msg;
   }
 
+  // A collective names a process group of the process that traced it: never read from a
+  // file (save refuses to write one; a file edited to hold one is refused as well).
+  {
+    write_bytes(path, good);
+    SafetensorsContents c = load_safetensors(path);
+    std::string json = c.metadata.at("tessera.graph");
+    const std::string relu_op = "\"op\": \"relu\"";
+    const size_t at = json.find(relu_op);
+    ASSERT_NE(at, std::string::npos) << json;
+    json.replace(at, relu_op.size(), "\"op\": \"broadcast_\"");
+    c.metadata["tessera.graph"] = json;
+    save_safetensors(path, c.tensors, c.metadata);
+    const std::string msg = error_of([&] { load_compiled(path); });
+    EXPECT_NE(msg.find("the collective 'broadcast_' cannot come from a file"), std::string::npos) << msg;
+  }
+
   // Random byte flips and truncations: an Error every time the file is refused, never a crash.
   std::mt19937 rng(7);
   int refused = 0;

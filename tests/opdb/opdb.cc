@@ -21,6 +21,7 @@ const std::vector<OpEntry>& entries() {
     add_conv_blocked(out);
     add_nn(out);
     add_optim(out);
+    add_collective(out);
     return out;
   }();
   return all;

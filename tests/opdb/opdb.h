@@ -192,5 +192,6 @@ void add_random(std::vector<OpEntry>& out);
 void add_factory(std::vector<OpEntry>& out);
 void add_copy(std::vector<OpEntry>& out);
 void add_optim(std::vector<OpEntry>& out);
+void add_collective(std::vector<OpEntry>& out);
 
 }  // namespace tessera::opdb

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -181,6 +182,101 @@ TEST(ResumeCli, KilledInEpochThreeThenResumedMatchesUninterrupted) {
   ASSERT_EQ(common[7], "--seed");
   EXPECT_EQ(run(other, log_d), 3) << read_bytes(log_d);
   EXPECT_NE(read_bytes(log_d).find("was made with seed=9, this run has seed=10"), std::string::npos)
+      << read_bytes(log_d);
+}
+
+// The same under `--nproc 2` (issue 13): rank 0 writes the backup, with both ranks'
+// generator states; a rank killed (SIGKILL) in epoch 2 of 3 makes the launcher stop the
+// job; the job started again with --resume restores on every rank and ends with the
+// uninterrupted distributed run's losses, test accuracy and weights.
+TEST(ResumeCli, DistributedKilledInEpochTwoThenResumedMatchesUninterrupted) {
+  Scratch dir("dist");
+  // 256 images: 8 global steps of 32 (16 per rank) per epoch, so an epoch outlasts the
+  // 5 ms polling below.
+  const std::string data = dir.path + "/data";
+  fs::create_directories(data);
+  Generator gen(4);
+  const Tensor images = randint(0, 256, {256, 28, 28}, kInt64, &gen).to(kUInt8);
+  const Tensor labels = randint(0, 10, {256}, kInt64, &gen).to(kUInt8);
+  for (const char* split : {"train", "t10k"}) {
+    data::write_idx(data + "/" + split + "-images-idx3-ubyte", images);
+    data::write_idx(data + "/" + split + "-labels-idx1-ubyte", labels);
+  }
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = {"train", "--nproc", "2", "--threads", "1", "--epochs", "3", "--batch-size", "32",
+                                  "--seed", "9", "--no-validate", "--data", data};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+
+  const std::string log_a = dir.path + "/a.txt";
+  ASSERT_EQ(run(with({"--out", dir.path + "/a.safetensors"}), log_a), 0) << read_bytes(log_a);
+  const std::string out_a = read_bytes(log_a);
+  ASSERT_NE(out_a.find("2 ranks (batch 16 each)"), std::string::npos) << out_a;
+
+  // Killed once epoch 1's line is out and the backup taken at the start of epoch 2 exists:
+  // rank 1 (the launcher's second child) gets SIGKILL, as a crash would.
+  const std::string log_b = dir.path + "/b.txt", out_b_path = dir.path + "/b.safetensors";
+  const std::string backup = out_b_path + ".backup";
+  const pid_t launcher = start(with({"--out", out_b_path}), log_b);
+  const auto t0 = std::chrono::steady_clock::now();
+  bool killed = false;
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(180)) {
+    if (fs::exists(backup) && read_bytes(log_b).find("Epoch 1/3") != std::string::npos) {
+      std::istringstream children(read_bytes(detail::concat("/proc/", launcher, "/task/", launcher, "/children")));
+      std::vector<pid_t> ranks;
+      for (pid_t p; children >> p;) ranks.push_back(p);
+      if (ranks.size() == 2) {
+        ::kill(ranks[1], SIGKILL);
+        killed = true;
+        break;
+      }
+    }
+    int st = 0;
+    if (::waitpid(launcher, &st, WNOHANG) == launcher) break;  // ended before the kill (fails below)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(killed) << read_bytes(log_b);
+  EXPECT_NE(wait_status(launcher), 0);
+  const std::string out_b1 = read_bytes(log_b);
+  EXPECT_EQ(out_b1.find("test_accuracy"), std::string::npos) << "the run finished before the kill:\n" << out_b1;
+  EXPECT_EQ(out_b1.find("Epoch 3/3"), std::string::npos) << out_b1;
+  EXPECT_FALSE(fs::exists(out_b_path));
+
+  const std::string log_c = dir.path + "/c.txt";
+  ASSERT_EQ(run(with({"--out", out_b_path, "--resume"}), log_c), 0) << read_bytes(log_c);
+  const std::string out_c = read_bytes(log_c);
+  // Killed in epoch 2: one epoch done (two if epoch 2 ended within the last poll).
+  const bool one_done = out_c.find("resumed from " + backup + ": 1 epoch done") != std::string::npos;
+  EXPECT_TRUE(one_done || out_c.find("resumed from " + backup + ": 2 epochs done") != std::string::npos) << out_c;
+  const auto la = epoch_losses(out_a), lb = epoch_losses(out_b1), lc = epoch_losses(out_c);
+  ASSERT_EQ(la.size(), 3u) << out_a;
+  EXPECT_EQ(lb.at(1), la.at(1));
+  EXPECT_EQ(lc.count(1), 0u) << out_c;
+  for (int e = one_done ? 2 : 3; e <= 3; ++e) EXPECT_EQ(lc.at(e), la.at(e)) << "epoch " << e << ":\n" << out_c;
+  EXPECT_EQ(line_with(out_c, "test_accuracy:"), line_with(out_a, "test_accuracy:"));
+  EXPECT_EQ(line_with(out_c, "test_loss:"), line_with(out_a, "test_loss:"));
+  const Checkpoint ca = load_checkpoint(dir.path + "/a.safetensors"), cb = load_checkpoint(out_b_path);
+  ASSERT_EQ(ca.model.size(), cb.model.size());
+  for (size_t i = 0; i < ca.model.size(); ++i)
+    EXPECT_EQ(ca.model[i].second.to_vector<float>(), cb.model[i].second.to_vector<float>()) << ca.model[i].first;
+  // The backup holds both ranks' generators and the job's size.
+  const SafetensorsContents b = load_safetensors(backup);
+  EXPECT_EQ(b.metadata.at("world_size"), "2");
+  EXPECT_TRUE(b.metadata.count("generator_offset.rank1"));
+  std::printf("[ resume cli ] --nproc 2, rank 1 killed (SIGKILL) in epoch 2 of 3, resumed (%s): losses %s %s %s, %s "
+              "(uninterrupted: losses %s %s %s, %s)\n",
+              one_done ? "1 epoch done" : "2 epochs done", lb.at(1).c_str(), lc.at(2).c_str(), lc.at(3).c_str(),
+              line_with(out_c, "test_accuracy:").c_str(), la.at(1).c_str(), la.at(2).c_str(), la.at(3).c_str(),
+              line_with(out_a, "test_accuracy:").c_str());
+
+  // A backup of two ranks does not resume one process: the shards differ.
+  const std::string log_d = dir.path + "/d.txt";
+  std::vector<std::string> alone = with({"--out", out_b_path, "--resume"});
+  alone[2] = "1";  // --nproc
+  ASSERT_EQ(alone[1], "--nproc");
+  EXPECT_EQ(run(alone, log_d), 3) << read_bytes(log_d);
+  EXPECT_NE(read_bytes(log_d).find("was made by a run of 2 process(es), this run has 1"), std::string::npos)
       << read_bytes(log_d);
 }
 

@@ -55,7 +55,8 @@ int eliminate_dead_code(Graph& g) {
   int removed = 0;
   for (size_t k = g.nodes.size(); k-- > 0;) {
     const Node& n = g.nodes[k];
-    bool live = n.writes() || n.is_random();
+    // A collective stays even if nothing here read its result: the other ranks wait for it.
+    bool live = n.writes() || n.is_random() || n.is_collective();
     for (int id : n.outputs) live = live || used[static_cast<size_t>(id)];
     if (!live) {
       drop[k] = true;
@@ -77,9 +78,9 @@ int eliminate_common_subexpressions(Graph& g) {
   int merged = 0;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     Node& n = g.nodes[k];
-    if (n.writes()) {
+    if (n.writes() || n.is_collective()) {
       seen.clear();  // nothing computed before a write may stand in for what comes after
-      continue;
+      continue;      // (and two equal collectives are two exchanges, never one)
     }
     if (n.is_random() || (n.op->flags & ops::kDataDependentShape)) continue;
     auto key = std::make_tuple(n.op, n.inputs, attr_string(n.attrs));
@@ -106,7 +107,7 @@ int fold_constants(Graph& g, bool freeze) {
   int folded = 0;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const Node& n = g.nodes[k];
-    if (n.is_random() || (n.op->flags & ops::kDataDependentShape)) continue;
+    if (n.is_random() || n.is_collective() || (n.op->flags & ops::kDataDependentShape)) continue;
     bool all = true;
     for (int id : n.inputs) all = all && is_constant(id);
     if (!all) continue;

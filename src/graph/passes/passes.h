@@ -9,13 +9,15 @@
 
 namespace tessera::graph {
 
-// Drops nodes whose outputs nothing reads. Writes and random ops stay (a random op left
-// out would shift every later draw of the generator).
+// Drops nodes whose outputs nothing reads. Writes, random ops and collectives stay (a
+// random op left out would shift every later draw of the generator; a collective left out
+// would leave the other ranks waiting).
 int eliminate_dead_code(Graph& g);
 // Merges a node into an earlier identical one (same op, attributes and inputs). Never
-// across a write: after x.add_(1) a second view of x reads new data.
+// across a write or a collective: after x.add_(1) a second view of x reads new data.
 int eliminate_common_subexpressions(Graph& g);
-// Runs nodes whose inputs are all constants once, now, making their outputs constants.
+// Runs nodes whose inputs are all constants once, now, making their outputs constants
+// (never random ops or collectives).
 // `freeze`: captured tensors count as constants too (an inference graph whose weights
 // won't change; refused for graphs that write).
 int fold_constants(Graph& g, bool freeze);
