@@ -187,6 +187,11 @@ TEST(Autocast, MatrixProductsRecordTheirPrecision) {
   if (!bf16_supported()) return;
   const Tensor bf = ops::call1(ops::kMm, {a, b}, {{"precision", std::string("bf16")}});
   EXPECT_LT(rel_l2(bf, mm(rounded(a), rounded(b))), 1e-6);
+  // An empty sum (k = 0) leaves beta * input, as in float32 (oneDNN takes no zero dims).
+  const Tensor input = randn({4, 3});
+  const Tensor empty_k = ops::call1(ops::kAddmm, {input, zeros({4, 0}), zeros({0, 3})},
+                                    {{"beta", Scalar(2.0)}, {"alpha", Scalar(1.0)}, {"precision", std::string("bf16")}});
+  EXPECT_TRUE(equal(empty_k, mul(input, 2.0)));
   // Gradients of a float32 product computed inside a guard stay float32 (the op's record
   // decides, not the guard at backward time).
   Tensor x = a.clone().requires_grad_(true);
