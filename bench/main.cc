@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory)->type_name("DIR");
   std::string precision = "f32";
   app.add_option("--precision", precision,
-                 "f32, or bf16: the workloads under autocast (convolutions in bfloat16; docs/autocast.md), "
+                 "f32, or bf16: the workloads under autocast (convolutions and matrix products in bfloat16; "
+                 "docs/autocast.md), "
                  "reported as <system>-bf16; where the CPU has no bfloat16 instructions, refused")
       ->check(CLI::IsMember({"f32", "bf16"}))->type_name("P");
   app.add_option("--iters", ctx.iters, "counted iterations (default: each workload's own)")

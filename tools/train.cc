@@ -201,9 +201,9 @@ CLI::App* add_train_command(CLI::App& app, TrainConfig& cfg) {
                 "run each training step compiled: forward, backward and Adam's update traced\n"
                 "once into one graph (docs/graph.md); the same results as eager");
   cmd->add_option("--precision", cfg.precision,
-                  "f32, or bf16: mixed precision (docs/autocast.md): convolutions in bfloat16,\n"
-                  "float32 weights, optimizer and losses; float32 where the CPU has no bfloat16\n"
-                  "instructions (said on stderr)")
+                  "f32, or bf16: mixed precision (docs/autocast.md): convolutions and matrix\n"
+                  "products in bfloat16, float32 weights, optimizer and losses; float32 where\n"
+                  "the CPU has no bfloat16 instructions (said on stderr)")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->type_name("P");
   cmd->footer("Errors end the run with the exit status of their kind (see `tessera --help`).");

@@ -9,10 +9,11 @@
 //   optimizer.step();                                 // float32 master weights
 //
 // In its scope, on this thread, the convolutions (conv2d, its two gradient ops, and the
-// blocked convolutions of frozen graphs) read their float32 operands rounded to bfloat16
-// and accumulate and write in float32 (oneDNN's bf16 kernels: AVX512-BF16 or AMX). The
-// matrix products (linear, matmul) stay float32 for now (docs/autocast.md). Every other
-// op, and every tensor, stays float32: batch norm, softmax, losses, reductions and
+// blocked convolutions of frozen graphs) and the matrix products (linear, matmul, mm, bmm,
+// addmm, their gradient products, and the fused linear layers of frozen graphs) read their
+// float32 operands rounded to bfloat16 and accumulate and write in float32 (oneDNN's bf16
+// kernels: AVX512-BF16 or AMX). dot and outer stay float32. Every other op, and every
+// tensor, stays float32: batch norm, softmax, losses, reductions and
 // the optimizer run at full precision, the weights are never rounded, and outputs need no
 // casts back. The choice is recorded on the op (attribute precision="bf16"), so gradients
 // computed after the scope has closed still run in bf16, and a graph traced by

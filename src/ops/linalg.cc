@@ -2,9 +2,18 @@
 // All of them run on one strided batched-GEMM kernel (backends/cpu/linalg.cc); the separate
 // OpDefs exist so that errors name the op the user called and so that graph capture and
 // ONNX export see mm/bmm/addmm as such.
+//
+// Autocast (tessera/autocast.h): matmul, mm, bmm and addmm carry the attribute precision,
+// "float32" or "bf16" (float32 operands rounded to bfloat16, float32 accumulation and
+// result). The public functions below set "bf16" when called under autocast with float32
+// operands; the backward rules give the gradient products the forward's precision, so
+// gradients computed after the scope has closed (or inside one, of a float32 product)
+// multiply as the forward did. dot and outer have no precision (PyTorch's autocast leaves
+// them float32 too).
 #include "ops/linalg.h"
 
 #include "ops/registration.h"
+#include "tessera/autocast.h"
 #include "tessera/ops.h"
 
 namespace tessera::ops {
@@ -17,7 +26,15 @@ IntArrayRef batch_dims(const InputMeta& t) {
   return t.dim() <= 2 ? IntArrayRef() : IntArrayRef(s.data(), s.size() - 2);
 }
 
-InferResult infer_matmul(const std::vector<InputMeta>& in, const Attrs&) {
+void check_precision(const Attrs& attrs) {
+  if (!attrs.has("precision")) return;  // dot, and nodes a graph pass built without it
+  const std::string& p = attrs.get<std::string>("precision");
+  TESSERA_CHECK(p == "float32" || p == "bf16", "precision must be \"float32\" or \"bf16\" (autocast), got \"", p,
+                "\"");
+}
+
+InferResult infer_matmul(const std::vector<InputMeta>& in, const Attrs& attrs) {
+  check_precision(attrs);
   const InputMeta& a = in[0];
   const InputMeta& b = in[1];
   TESSERA_CHECK(a.dim() >= 1 && b.dim() >= 1,
@@ -91,6 +108,7 @@ InferResult infer_addmm(const std::vector<InputMeta>& in, const Attrs& attrs) {
     TESSERA_CHECK(input.size(i) == want || input.size(i) == 1, "input must broadcast to ",
                   shape_str(out), ", got ", shape_str(input.sizes()));
   }
+  check_precision(attrs);
   const DType dt = result_type(in);
   if (!is_floating(dt)) {
     TESSERA_CHECK(!attrs.scalar("beta").is_floating() && !attrs.scalar("alpha").is_floating(),
@@ -106,6 +124,17 @@ InferResult infer_addmm(const std::vector<InputMeta>& in, const Attrs& attrs) {
 // Swaps the two matrix dims (a view, so no copy: the GEMM reads the strides).
 Tensor mT(const Tensor& t) { return t.transpose(-1, -2); }
 
+// The gradient products, at the forward product's precision (its attrs: `from`), whatever
+// autocast says when the backward pass runs.
+Attrs precision_of(const Attrs& from) {
+  return from.has("precision") ? Attrs{{"precision", from.get<std::string>("precision")}} : Attrs{};
+}
+Tensor matmul_as(const Tensor& a, const Tensor& b, const Attrs& from) {
+  return call1(kMatmul, {a, b}, precision_of(from));
+}
+Tensor mm_as(const Tensor& a, const Tensor& b, const Attrs& from) { return call1(kMm, {a, b}, precision_of(from)); }
+Tensor bmm_as(const Tensor& a, const Tensor& b, const Attrs& from) { return call1(kBmm, {a, b}, precision_of(from)); }
+
 std::vector<Tensor> matmul_backward(const BackwardCall& c) {
   const Tensor& a = c.input(0);
   const Tensor& b = c.input(1);
@@ -119,21 +148,21 @@ std::vector<Tensor> matmul_backward(const BackwardCall& c) {
   std::vector<Tensor> out(2);
   // Broadcast batch dims are summed back to each operand's own (sum_to), then the
   // promoted 1-D shape is restored.
-  if (c.needs(0)) out[0] = sum_to(matmul(g, mT(b2)), a2.sizes()).reshape(c.input_sizes(0));
-  if (c.needs(1)) out[1] = sum_to(matmul(mT(a2), g), b2.sizes()).reshape(c.input_sizes(1));
+  if (c.needs(0)) out[0] = sum_to(matmul_as(g, mT(b2), c.attrs()), a2.sizes()).reshape(c.input_sizes(0));
+  if (c.needs(1)) out[1] = sum_to(matmul_as(mT(a2), g, c.attrs()), b2.sizes()).reshape(c.input_sizes(1));
   return out;
 }
 
 std::vector<Tensor> mm_backward(const BackwardCall& c) {
   const Tensor& g = c.grad(0);
-  return {c.needs(0) ? mm(g, c.input(1).t()) : Tensor(),
-          c.needs(1) ? mm(c.input(0).t(), g) : Tensor()};
+  return {c.needs(0) ? mm_as(g, c.input(1).t(), c.attrs()) : Tensor(),
+          c.needs(1) ? mm_as(c.input(0).t(), g, c.attrs()) : Tensor()};
 }
 
 std::vector<Tensor> bmm_backward(const BackwardCall& c) {
   const Tensor& g = c.grad(0);
-  return {c.needs(0) ? bmm(g, mT(c.input(1))) : Tensor(),
-          c.needs(1) ? bmm(mT(c.input(0)), g) : Tensor()};
+  return {c.needs(0) ? bmm_as(g, mT(c.input(1)), c.attrs()) : Tensor(),
+          c.needs(1) ? bmm_as(mT(c.input(0)), g, c.attrs()) : Tensor()};
 }
 
 std::vector<Tensor> addmm_backward(const BackwardCall& c) {
@@ -142,8 +171,8 @@ std::vector<Tensor> addmm_backward(const BackwardCall& c) {
   const Scalar& alpha = c.attrs().scalar("alpha");
   std::vector<Tensor> out(3);
   if (c.needs(0)) out[0] = sum_to(mul(g, beta), c.input_sizes(0));
-  if (c.needs(1)) out[1] = mul(mm(g, c.input(2).t()), alpha);
-  if (c.needs(2)) out[2] = mul(mm(c.input(1).t(), g), alpha);
+  if (c.needs(1)) out[1] = mul(mm_as(g, c.input(2).t(), c.attrs()), alpha);
+  if (c.needs(2)) out[2] = mul(mm_as(c.input(1).t(), g, c.attrs()), alpha);
   return out;
 }
 
@@ -160,14 +189,18 @@ std::vector<Tensor> dot_backward(const BackwardCall& c) {
   return {c.needs(0) ? mul(g, c.input(1)) : Tensor(), c.needs(1) ? mul(g, c.input(0)) : Tensor()};
 }
 
+// "float32", or "bf16": autocast's operands rounded to bfloat16, float32 accumulation and
+// output (float32 operands only; other dtypes ignore it).
+AttrSpec precision_attr() { return attr("precision", AttrType::String, std::string("float32")); }
+
 }  // namespace
 
-OpDef kMatmul{"matmul", 2, kDifferentiable, {}, infer_matmul, nullptr, "MatMul", matmul_backward};
-OpDef kMm{"mm", 2, kDifferentiable, {}, infer_mm, nullptr, "MatMul", mm_backward};
-OpDef kBmm{"bmm", 2, kDifferentiable, {}, infer_bmm, nullptr, "MatMul", bmm_backward};
+OpDef kMatmul{"matmul", 2, kDifferentiable, {precision_attr()}, infer_matmul, nullptr, "MatMul", matmul_backward};
+OpDef kMm{"mm", 2, kDifferentiable, {precision_attr()}, infer_mm, nullptr, "MatMul", mm_backward};
+OpDef kBmm{"bmm", 2, kDifferentiable, {precision_attr()}, infer_bmm, nullptr, "MatMul", bmm_backward};
 OpDef kAddmm{"addmm", 3, kDifferentiable,
              {attr("beta", AttrType::Scalar, Scalar(int64_t{1})),
-              attr("alpha", AttrType::Scalar, Scalar(int64_t{1}))},
+              attr("alpha", AttrType::Scalar, Scalar(int64_t{1})), precision_attr()},
              infer_addmm, nullptr, "Gemm", addmm_backward};
 // ONNX has no outer product: an exporter writes it as Mul of [n, 1] and [1, m].
 OpDef kOuter{"outer", 2, kDifferentiable, {}, infer_outer, nullptr, nullptr, outer_backward};
@@ -180,23 +213,38 @@ void register_linalg_ops() {
 }  // namespace tessera::ops
 
 namespace tessera {
+namespace {
+
+// Under autocast (tessera/autocast.h) a product of float32 tensors says on the op that it
+// multiplies in bfloat16: its gradients, computed later, and a traced graph keep that.
+// Any other dtype (float64 gradient checks, integers) is left alone.
+ops::Attrs autocast_attrs(std::initializer_list<const Tensor*> operands, ops::Attrs attrs = {}) {
+  if (!autocast_bf16_active()) return attrs;
+  for (const Tensor* t : operands)
+    if (!t->defined() || t->dtype() != DType::Float32) return attrs;
+  attrs.add({"precision", std::string("bf16")});
+  return attrs;
+}
+
+}  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, CallSite at) {
   detail::UserCallScope scope(at);
-  return ops::call1(ops::kMatmul, {a, b});
+  return ops::call1(ops::kMatmul, {a, b}, autocast_attrs({&a, &b}));
 }
 Tensor mm(const Tensor& a, const Tensor& b, CallSite at) {
   detail::UserCallScope scope(at);
-  return ops::call1(ops::kMm, {a, b});
+  return ops::call1(ops::kMm, {a, b}, autocast_attrs({&a, &b}));
 }
 Tensor bmm(const Tensor& a, const Tensor& b, CallSite at) {
   detail::UserCallScope scope(at);
-  return ops::call1(ops::kBmm, {a, b});
+  return ops::call1(ops::kBmm, {a, b}, autocast_attrs({&a, &b}));
 }
 Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, const Scalar& beta,
              const Scalar& alpha, CallSite at) {
   detail::UserCallScope scope(at);
-  return ops::call1(ops::kAddmm, {input, a, b}, {{"beta", beta}, {"alpha", alpha}});
+  // The result is float32 only when the input is too (else the product runs in float64).
+  return ops::call1(ops::kAddmm, {input, a, b}, autocast_attrs({&input, &a, &b}, {{"beta", beta}, {"alpha", alpha}}));
 }
 Tensor outer(const Tensor& a, const Tensor& b, CallSite at) {
   detail::UserCallScope scope(at);

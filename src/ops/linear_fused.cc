@@ -2,7 +2,8 @@
 // (graph/passes/fuse_linear.cc), y = act(x @ w + bias [+ residual]) in one kernel.
 //   inputs: x [..., K], w [K, N] (any strides: a Linear's weight transposed is a view),
 //           bias [N], optional residual [..., N]
-//   attrs:  activation "none" | "relu"
+//   attrs:  activation "none" | "relu"; precision "float32" | "bf16" (the matmul's, under
+//           autocast: operands rounded to bfloat16, float32 accumulation and output)
 // Eager matmul multiplies with the weight as it lies and adds the bias, the residual and
 // the ReLU as three more passes over the output; here the backend packs the weight once
 // into its GEMM's panels (a frozen graph's weights are constant) and applies the rest
@@ -36,12 +37,19 @@ InferResult infer_linear_fused(const In& in, const Attrs& attrs) {
                   shape_str(in[3].sizes()));
   const std::string& act = attrs.get<std::string>("activation");
   TESSERA_CHECK(act == "none" || act == "relu", "activation must be \"none\" or \"relu\", got \"", act, "\"");
+  if (attrs.has("precision")) {
+    const std::string& precision = attrs.get<std::string>("precision");
+    TESSERA_CHECK(precision == "float32" || precision == "bf16", "precision must be \"float32\" or \"bf16\", got \"",
+                  precision, "\"");
+  }
   return {{{out, DType::Float32}}, std::nullopt};
 }
 
 }  // namespace
 
-OpDef kLinearFused{"linear_fused", -1, 0, {attr("activation", AttrType::String, std::string("none"))},
+OpDef kLinearFused{"linear_fused", -1, 0,
+                   {attr("activation", AttrType::String, std::string("none")),
+                    attr("precision", AttrType::String, std::string("float32"))},
                    infer_linear_fused};
 
 }  // namespace tessera::ops

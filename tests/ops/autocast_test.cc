@@ -1,5 +1,6 @@
 // Autocast (tessera/autocast.h; issue 9's mixed precision): under AutocastGuard(kBFloat16)
-// the convolutions read their operands rounded to bfloat16 and accumulate in float32. Each
+// the convolutions and the matrix products read their operands rounded to bfloat16 and
+// accumulate in float32. Each
 // check compares against float32 on operands rounded by hand (x.to(kBFloat16).to(kFloat32)),
 // which must agree to float32 rounding, and against plain float32, which must differ by
 // bfloat16's rounding: a run that ignored autocast fails the first kind of check.
@@ -13,6 +14,9 @@
 #include "tessera/models.h"
 #include "tessera/nn/functional.h"
 #include "tessera/ops.h"
+#include "tessera/optim.h"
+#include "ops/linalg.h"
+#include "ops/op.h"
 
 namespace {
 
@@ -94,6 +98,111 @@ TEST(Autocast, Conv2dForwardAndGradientsMultiplyInBf16) {
   EXPECT_LT(rel_l2(w.grad(), wf.grad()), 1e-2);
 }
 
+// One matrix product checked like the convolution above: `fn` computes it from its operands
+// (the ones listed in `rounded_too` are multiplied, so autocast rounds them; the rest, a
+// bias or addmm's input, are added in float32 and stay exact). The forward runs under the
+// guard, the backward after it has closed.
+void expect_bf16_product(const char* name, const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+                         const std::vector<Tensor>& operands, const std::vector<bool>& multiplied) {
+  SCOPED_TRACE(name);
+  Tensor gy;
+  std::vector<Tensor> in;
+  for (const Tensor& t : operands) in.push_back(t.clone().requires_grad_(true));
+  Tensor y;
+  {
+    AutocastGuard autocast;
+    y = fn(in);
+  }
+  EXPECT_EQ(y.dtype(), kFloat32);
+  gy = randn(y.sizes());
+  sum(mul(y, gy)).backward();
+
+  // float32 on the operands rounded by hand (and the output gradient: it is an operand of
+  // the gradient products), and plain float32.
+  std::vector<Tensor> in_r, in_f;
+  for (size_t i = 0; i < operands.size(); ++i) {
+    in_r.push_back((multiplied[i] ? rounded(operands[i]) : operands[i].clone()).requires_grad_(true));
+    in_f.push_back(operands[i].clone().requires_grad_(true));
+  }
+  const Tensor y_r = fn(in_r), y_f = fn(in_f);
+  sum(mul(y_r, rounded(gy))).backward();
+  sum(mul(y_f, gy)).backward();
+  std::printf("bf16 %s: output %.1e from float32 on rounded operands, %.1e from float32", name, rel_l2(y, y_r),
+              rel_l2(y, y_f));
+  EXPECT_LT(rel_l2(y, y_r), 1e-5);
+  EXPECT_GT(rel_l2(y, y_f), 1e-4);
+  EXPECT_LT(rel_l2(y, y_f), 1e-2);
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!multiplied[i]) continue;  // the gradient of an added term is the output gradient (summed)
+    std::printf("; gradient %zu %.1e, %.1e", i, rel_l2(in[i].grad(), in_r[i].grad()), rel_l2(in[i].grad(), in_f[i].grad()));
+    EXPECT_LT(rel_l2(in[i].grad(), in_r[i].grad()), 1e-5) << "gradient " << i;
+    EXPECT_GT(rel_l2(in[i].grad(), in_f[i].grad()), 1e-4) << "gradient " << i;
+    EXPECT_LT(rel_l2(in[i].grad(), in_f[i].grad()), 1e-2) << "gradient " << i;
+  }
+  std::printf("\n");
+}
+
+TEST(Autocast, MatrixProductsAndGradientsMultiplyInBf16) {
+  SKIP_WITHOUT_BF16();
+  manual_seed(4);
+  // linear on a batch of rows (addmm), and on [B, T, E] (matmul by the transposed weight,
+  // broadcast over the batch, then the bias).
+  expect_bf16_product("linear 2-D", [](const std::vector<Tensor>& t) { return F::linear(t[0], t[1], t[2]); },
+                      {randn({16, 96}), randn({40, 96}), randn({40})}, {true, true, false});
+  expect_bf16_product("linear 3-D", [](const std::vector<Tensor>& t) { return F::linear(t[0], t[1], t[2]); },
+                      {randn({3, 10, 64}), randn({48, 64}), randn({48})}, {true, true, false});
+  expect_bf16_product("matmul broadcast", [](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); },
+                      {randn({2, 1, 12, 70}), randn({3, 70, 20})}, {true, true});
+  expect_bf16_product("matmul vector", [](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); },
+                      {randn({5, 24, 80}), randn({80})}, {true, true});
+  // Strided views: a sliced, transposed left operand.
+  expect_bf16_product("mm of views",
+                      [](const std::vector<Tensor>& t) { return mm(t[0].slice(1, 1, 33).t(), t[1].slice(0, 0, 40)); },
+                      {randn({40, 40}), randn({48, 24})}, {true, true});
+  expect_bf16_product("bmm", [](const std::vector<Tensor>& t) { return bmm(t[0], t[1].transpose(1, 2)); },
+                      {randn({4, 16, 72}), randn({4, 24, 72})}, {true, true});
+  // beta and alpha other than 1: oneDNN's output scale and sum post-op.
+  expect_bf16_product("addmm", [](const std::vector<Tensor>& t) { return addmm(t[0], t[1], t[2], 0.5, 2.0); },
+                      {randn({20, 30}), randn({20, 64}), randn({64, 30})}, {false, true, true});
+}
+
+// The attribute: what autocast records, what is refused.
+TEST(Autocast, MatrixProductsRecordTheirPrecision) {
+  manual_seed(5);
+  const Tensor a = randn({4, 8}), b = randn({8, 3});
+  try {
+    (void)ops::call1(ops::kMm, {a, b}, {{"precision", std::string("fp8")}});
+    FAIL() << "precision fp8 should be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("\"fp8\""), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bf16"), std::string::npos) << e.what();
+  }
+  // An explicit precision runs as asked, with or without a guard: float32 is sgemm's result.
+  const Tensor plain = mm(a, b);
+  {
+    AutocastGuard autocast;
+    EXPECT_TRUE(equal(ops::call1(ops::kMm, {a, b}, {{"precision", std::string("float32")}}), plain));
+  }
+  if (!bf16_supported()) return;
+  const Tensor bf = ops::call1(ops::kMm, {a, b}, {{"precision", std::string("bf16")}});
+  EXPECT_LT(rel_l2(bf, mm(rounded(a), rounded(b))), 1e-6);
+  // An empty sum (k = 0) leaves beta * input, as in float32 (oneDNN takes no zero dims).
+  const Tensor input = randn({4, 3});
+  const Tensor empty_k = ops::call1(ops::kAddmm, {input, zeros({4, 0}), zeros({0, 3})},
+                                    {{"beta", Scalar(2.0)}, {"alpha", Scalar(1.0)}, {"precision", std::string("bf16")}});
+  EXPECT_TRUE(equal(empty_k, mul(input, 2.0)));
+  // Gradients of a float32 product computed inside a guard stay float32 (the op's record
+  // decides, not the guard at backward time).
+  Tensor x = a.clone().requires_grad_(true);
+  Tensor y = mm(x, b);
+  {
+    AutocastGuard autocast;
+    sum(y).backward();
+  }
+  EXPECT_TRUE(equal(x.grad(), mm(ones({4, 3}), b.t())));
+}
+
 TEST(Autocast, Float64AndUnsupportedCpusAreLeftAlone) {
   manual_seed(2);
   const Tensor x = randn({2, 3, 8, 8}), w = randn({4, 3, 3, 3});
@@ -106,12 +215,24 @@ TEST(Autocast, Float64AndUnsupportedCpusAreLeftAlone) {
     detail::set_bf16_disabled_for_testing(false);
     EXPECT_TRUE(equal(y, plain)) << "without bf16 instructions autocast must change nothing";
   }
+  const Tensor a = randn({6, 40}), b = randn({30, 40}), bias = randn({30});
+  const Tensor plain_linear = F::linear(a, b, bias), plain_mm = mm(a, b.t());
+  {
+    detail::set_bf16_disabled_for_testing(true);
+    AutocastGuard autocast;
+    const Tensor y = F::linear(a, b, bias), z = mm(a, b.t());
+    detail::set_bf16_disabled_for_testing(false);
+    EXPECT_TRUE(equal(y, plain_linear)) << "without bf16 instructions autocast must change nothing";
+    EXPECT_TRUE(equal(z, plain_mm)) << "without bf16 instructions autocast must change nothing";
+  }
   AutocastGuard autocast;
   const Tensor xd = x.to(kFloat64), wd = w.to(kFloat64);
-  EXPECT_TRUE(equal(F::conv2d(xd, wd), [&] {
-    AutocastGuard off(kBFloat16, false);
-    return F::conv2d(xd, wd);
-  }()));
+  const Tensor ad = a.to(kFloat64), bd = b.to(kFloat64);
+  const Tensor yd = F::conv2d(xd, wd), md = matmul(ad, bd.t()), ld = F::linear(ad, bd, bias.to(kFloat64));
+  AutocastGuard off(kBFloat16, false);
+  EXPECT_TRUE(equal(yd, F::conv2d(xd, wd)));
+  EXPECT_TRUE(equal(md, matmul(ad, bd.t())));
+  EXPECT_TRUE(equal(ld, F::linear(ad, bd, bias.to(kFloat64))));
 }
 
 TEST(Autocast, CompiledGraphsKeepThePrecisionAndCacheApart) {
@@ -147,6 +268,118 @@ TEST(Autocast, CompiledGraphsKeepThePrecisionAndCacheApart) {
     EXPECT_LT(rel_l2(graph_bf16, f32), 2e-2);
     EXPECT_LT(rel_l2(graph_f32, f32), 1e-5);
   }
+}
+
+// The encoder layer (projections, attention's two batched products, feed-forward) compiled
+// under autocast, frozen (linear_fused) or not, gives the eager autocast outputs.
+TEST(Autocast, EncoderCompiledUnderAutocastMatchesEager) {
+  SKIP_WITHOUT_BF16();
+  manual_seed(6);
+  auto net = models::encoder();
+  net->eval();
+  NoGradGuard no_grad;
+  const Tensor x = randn({2, 10, 256});
+  const Tensor f32 = (*net)(x);
+  Tensor eager_bf16;
+  {
+    AutocastGuard autocast;
+    eager_bf16 = (*net)(x);
+  }
+  std::printf("encoder eager under autocast: %.1e from float32\n", rel_l2(eager_bf16, f32));
+  EXPECT_GT(rel_l2(eager_bf16, f32), 1e-4);
+  EXPECT_LT(rel_l2(eager_bf16, f32), 2e-2);
+  for (bool freeze : {false, true}) {
+    CompileOptions o;
+    o.freeze = freeze;
+    CompiledFunction f = compile(*net, o);
+    Tensor graph_bf16;
+    {
+      AutocastGuard autocast;
+      graph_bf16 = f(x);
+      graph_bf16 = f(x);  // the second call runs the graph
+    }
+    const std::string g = f.last_graph();
+    // Every product in it, the fused ones of the frozen graph included, multiplies in bf16.
+    EXPECT_NE(g.find("precision=\"bf16\""), std::string::npos) << g;
+    EXPECT_EQ(g.find("precision=\"float32\""), std::string::npos) << g;
+    if (freeze) {
+      EXPECT_NE(g.find("linear_fused"), std::string::npos) << g;
+    }
+    const Tensor graph_f32 = f(x);
+    EXPECT_EQ(f.stats().traces, 2);
+    EXPECT_EQ(f.last_graph().find("bf16"), std::string::npos) << f.last_graph();
+    std::printf("encoder compiled (freeze %d) under autocast: %.1e from eager autocast, %.1e from float32\n", freeze,
+                rel_l2(graph_bf16, eager_bf16), rel_l2(graph_bf16, f32));
+    EXPECT_LT(rel_l2(graph_bf16, eager_bf16), 1e-5);
+    EXPECT_GT(rel_l2(graph_bf16, f32), 1e-4);
+    EXPECT_LT(rel_l2(graph_f32, f32), 1e-5);
+  }
+}
+
+// A training step (forward, backward, SGD) of the MLP compiled under autocast: the graph
+// passes that rewrite the weight gradients' products keep their precision, so the compiled
+// steps follow the eager autocast ones.
+TEST(Autocast, MlpTrainingStepCompiledUnderAutocastMatchesEager) {
+  SKIP_WITHOUT_BF16();
+  manual_seed(7);
+  auto eager_net = models::mlp(), compiled_net = models::mlp(), f32_net = models::mlp();
+  compiled_net->load_state_dict(eager_net->state_dict());
+  f32_net->load_state_dict(eager_net->state_dict());
+  auto make_opt = [](nn::Module& m) {
+    optim::SGDOptions o;
+    o.lr = 0.05;
+    return std::make_unique<optim::SGD>(m.parameters(), o);
+  };
+  auto eager_opt = make_opt(*eager_net), compiled_opt = make_opt(*compiled_net), f32_opt = make_opt(*f32_net);
+  auto step_of = [](nn::Module& net, optim::Optimizer& opt) {
+    return [&net, &opt](const std::vector<Tensor>& in) {
+      opt.zero_grad();
+      Tensor loss;
+      {
+        AutocastGuard autocast;
+        loss = F::cross_entropy(net(in[0]), in[1]);
+      }
+      loss.backward();
+      opt.step();
+      return std::vector<Tensor>{loss};
+    };
+  };
+  auto eager_step = step_of(*eager_net, *eager_opt);
+  CompiledFunction compiled_step = compile(step_of(*compiled_net, *compiled_opt));
+  for (int i = 0; i < 4; ++i) {
+    const Tensor x = randn({16, 784}), y = randint(0, 10, {16});
+    const Tensor le = eager_step({x, y})[0];
+    const Tensor lc = compiled_step({x, y})[0];
+    EXPECT_LT(rel_l2(lc, le), 1e-5) << "step " << i;
+    f32_opt->zero_grad();
+    F::cross_entropy((*f32_net)(x), y).backward();
+    f32_opt->step();
+  }
+  EXPECT_EQ(compiled_step.stats().traces, 1);
+  // The forward products and their gradients (the weight gradients' mm rewritten by
+  // fold_transposed_gradients among them), all in bf16.
+  const std::string g = compiled_step.last_graph();
+  EXPECT_NE(g.find("mm("), std::string::npos) << g;
+  EXPECT_NE(g.find("precision=\"bf16\""), std::string::npos) << g;
+  EXPECT_EQ(g.find("precision=\"float32\""), std::string::npos) << g;
+  auto params_l2 = [](nn::Module& a, nn::Module& b) {
+    double num = 0, den = 0;
+    const auto pa = a.parameters(), pb = b.parameters();
+    for (size_t i = 0; i < pa.size(); ++i) {
+      const std::vector<double> x = pa[i].to_vector<double>(), y = pb[i].to_vector<double>();
+      for (size_t j = 0; j < x.size(); ++j) {
+        num += (x[j] - y[j]) * (x[j] - y[j]);
+        den += y[j] * y[j];
+      }
+    }
+    return std::sqrt(num / den);
+  };
+  const double vs_eager = params_l2(*compiled_net, *eager_net), eager_vs_f32 = params_l2(*eager_net, *f32_net);
+  std::printf("mlp, 4 SGD steps under autocast: compiled parameters %.1e from eager's; eager autocast %.1e from "
+              "float32 training\n",
+              vs_eager, eager_vs_f32);
+  EXPECT_LT(vs_eager, 1e-6);
+  EXPECT_GT(eager_vs_f32, vs_eager * 10);
 }
 
 }  // namespace

@@ -4,14 +4,21 @@
 // so views (transposes, slices, broadcast batch dims) are read in place:
 //   - float32: oneDNN's dnnl_sgemm. A transposed view is a trans flag; only a matrix whose
 //     strides no BLAS layout can express (both strides > 1, stride 0 rows) is packed first.
+//   - float32 with precision "bf16" (autocast, tessera/autocast.h): oneDNN's matmul
+//     primitive with bfloat16 operands and a float32 result (sgemm has no bf16 form). Each
+//     operand is rounded into a dense bfloat16 buffer first (row- or column-major, as its
+//     view lies, so a transposed weight converts in one linear pass); tensors stay float32.
 //   - float64: the cache-blocked kernel in linalg_f64.cc (used for gradient checks).
 //   - integers: plain loops accumulating in 64 bits, wrapping like the C types do.
 #include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <vector>
 
+#include "backends/cpu/onednn.h"
 #include "core/parallel_internal.h"
 #include "ops/copy.h"
 #include "ops/linalg.h"
@@ -126,6 +133,89 @@ void sgemm_one(const float* a, int64_t ars, int64_t acs, const float* b, int64_t
 // split by oneDNN (whose fork/join then costs more than the work).
 constexpr int64_t kBatchParallelMaxFlops = int64_t{1} << 21;
 
+// ---------------------------------------------------------------- float32 in bfloat16 (autocast)
+
+// Round to nearest even, NaN to a quiet NaN: BFloat16(float) without the branch, so the
+// conversion loops vectorize.
+inline uint16_t bf16_bits(float f) {
+  const uint32_t u = std::bit_cast<uint32_t>(f);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return (u & 0x7fffffffu) > 0x7f800000u ? uint16_t{0x7fc0} : static_cast<uint16_t>(rounded);
+}
+
+// One operand rounded to bfloat16: `nb` dense rows x cols matrices, one per batch element
+// of the product or one shared by all (an operand whose batch strides are all 0: a weight
+// broadcast over the batch), each row-major, or column-major when the view is a transpose
+// (so both read and write run along memory).
+struct Bf16Operand {
+  Tensor buf;  // BFloat16 [nb * rows * cols]
+  int64_t nb = 1;
+  bool col_major = false;
+};
+
+Bf16Operand to_bf16(const Operand& op, IntArrayRef batch, int64_t nbatch) {
+  Bf16Operand r;
+  const bool shared = std::all_of(op.batch_strides.begin(), op.batch_strides.end(), [](int64_t s) { return s == 0; });
+  r.nb = shared ? 1 : nbatch;
+  BlasLayout layout;
+  r.col_major = blas_layout(op.rows, op.cols, op.rs, op.cs, layout) && layout.trans == 'T' && op.rows > 1;
+  r.buf = make_tensor({r.nb * op.rows * op.cols}, DType::BFloat16);
+  // outer x inner per matrix: rows x cols row-major, cols x rows column-major.
+  const int64_t outer = r.col_major ? op.cols : op.rows, inner = r.col_major ? op.rows : op.cols;
+  const int64_t os = r.col_major ? op.cs : op.rs, is = r.col_major ? op.rs : op.cs;
+  const float* src = reinterpret_cast<const float*>(op.base);
+  uint16_t* dst = static_cast<uint16_t*>(r.buf.data_ptr());
+  const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, inner));
+  parallel_for(0, r.nb * outer, grain, [&](int64_t l0, int64_t l1) {
+    for (int64_t l = l0; l < l1; ++l) {
+      const int64_t bi = l / outer, o = l % outer;
+      int64_t off = 0, unused = 0;
+      if (!shared) batch_offsets(bi, batch, op, op, off, unused);
+      const float* s = src + off + o * os;
+      uint16_t* d = dst + l * inner;
+      if (is == 1) {
+        for (int64_t i = 0; i < inner; ++i) d[i] = bf16_bits(s[i]);
+      } else {
+        for (int64_t i = 0; i < inner; ++i) d[i] = bf16_bits(s[i * is]);
+      }
+    }
+  });
+  return r;
+}
+
+struct Bf16Matmul {
+  dnnl::matmul prim;
+  dnnl::memory::desc src, wei, dst, scratchpad;
+};
+
+// A dense [nb, rows, cols] bfloat16 matrix batch as oneDNN reads it (nb 1 where shared: the
+// primitive broadcasts it over the batch).
+dnnl::memory::desc bf16_md(int64_t nb, int64_t rows, int64_t cols, bool col_major) {
+  return {{nb, rows, cols}, dnnl::memory::data_type::bf16,
+          col_major ? dnnl::memory::dims{rows * cols, 1, rows} : dnnl::memory::dims{rows * cols, cols, 1}};
+}
+
+// key: nb_a, nb_b, nbatch, n, k, m, a column-major, b column-major, alpha and beta (bits).
+std::shared_ptr<const Bf16Matmul> build_bf16(const std::vector<int64_t>& key, float alpha, float beta) {
+  const int64_t nb_a = key[0], nb_b = key[1], nbatch = key[2], n = key[3], k = key[4], m = key[5];
+  auto c = std::make_shared<Bf16Matmul>();
+  c->src = bf16_md(nb_a, n, k, key[6] != 0);
+  c->wei = bf16_md(nb_b, k, m, key[7] != 0);
+  c->dst = dnnl::memory::desc({nbatch, n, m}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::abc);
+  dnnl::primitive_attr attr = onednn::attr();
+  // C = alpha * A @ B + beta * C: oneDNN scales the product, then adds beta times what dst held.
+  if (alpha != 1.f) attr.set_output_scales(0, {alpha});
+  if (beta != 0.f) {
+    dnnl::post_ops post;
+    post.append_sum(beta);
+    attr.set_post_ops(post);
+  }
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(c->src, c->wei, c->dst), attr, onednn::engine());
+  c->prim = dnnl::matmul(pd);
+  c->scratchpad = pd.scratchpad_desc();
+  return c;
+}
+
 // ---------------------------------------------------------------- integers
 
 template <typename T>
@@ -160,6 +250,38 @@ struct GemmProblem {
   int64_t nbatch = 1, n = 0, m = 0, k = 0;
   bool batch_parallel = false;
 };
+
+// The product in bfloat16 (precision "bf16"): the operands rounded, one matmul primitive
+// over the whole batch, float32 accumulation into c (contiguous [batch, n, m]).
+void gemm_bf16(const GemmProblem& p, float* c, float alpha, float beta) {
+  Bf16Operand a = to_bf16(p.A, p.batch, p.nbatch);
+  const Bf16Operand b = to_bf16(p.B, p.batch, p.nbatch);
+  // A row-major batch times one shared matrix is a single [batch * n, k] @ [k, m] product
+  // (a linear layer on [B, T, E]): the rows of all batch elements in one GEMM.
+  int64_t nbatch = p.nbatch, n = p.n;
+  if (b.nb == 1 && a.nb == nbatch && !a.col_major) {
+    n *= nbatch;
+    nbatch = a.nb = 1;
+  }
+  const std::vector<int64_t> key{a.nb, b.nb, nbatch, n, p.k, p.m, a.col_major, b.col_major,
+                                 std::bit_cast<int32_t>(alpha), std::bit_cast<int32_t>(beta)};
+  try {
+    const auto mm = onednn::cached_primitive<Bf16Matmul>(key, [&] { return build_bf16(key, alpha, beta); });
+    const dnnl::engine& eng = onednn::engine();
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(mm->src, eng, a.buf.data_ptr())},
+                                               {DNNL_ARG_WEIGHTS, dnnl::memory(mm->wei, eng, b.buf.data_ptr())},
+                                               {DNNL_ARG_DST, dnnl::memory(mm->dst, eng, c)}};
+    const Tensor scratch = onednn::add_scratchpad(mm->scratchpad, args);
+    mm->prim.execute(onednn::stream(), args);
+    onednn::stream().wait();
+  } catch (const dnnl::error& e) {
+    const std::string what = detail::concat("matmul (bf16): oneDNN failed (", e.what(), ") for a batch of ", nbatch,
+                                            " [", n, ", ", p.k, "] @ [", p.k, ", ", p.m, "]");
+    TESSERA_CHECK_ALLOC(e.status != dnnl_out_of_memory, what);
+    TESSERA_CHECK_IMPLEMENTED(e.status != dnnl_unimplemented, what);
+    TESSERA_INTERNAL_ASSERT(false, what);
+  }
+}
 
 template <typename T>
 void run_typed(const GemmProblem& p, T* c, const Scalar& alpha, const Scalar& beta) {
@@ -203,8 +325,9 @@ void run_typed(const GemmProblem& p, T* c, const Scalar& alpha, const Scalar& be
 // out (contiguous, [batch..., n?, m?]) = alpha * a @ b + beta * out, with matmul's rank
 // rules (a 1-D left operand is a row, a 1-D right operand a column, both dropped from the
 // output). out's values are read only when beta != 0.
+// `bf16`: a float32 product multiplies in bfloat16 (precision "bf16").
 void run_gemm(const Tensor& a, const Tensor& b, Tensor& out, const Scalar& alpha, const Scalar& beta,
-              bool outer_product = false) {
+              bool outer_product = false, bool bf16 = false) {
   TESSERA_INTERNAL_ASSERT(out.is_contiguous(), "gemm output must be contiguous");
   GemmProblem p;
   if (outer_product) {
@@ -230,6 +353,8 @@ void run_gemm(const Tensor& a, const Tensor& b, Tensor& out, const Scalar& alpha
   // which OpenMP keeps per thread: make it this thread's Tessera count.
   detail::sync_openmp_threads();
 
+  if (bf16 && out.dtype() == DType::Float32 && p.k > 0)
+    return gemm_bf16(p, out.data<float>(), static_cast<float>(alpha.to_double()), static_cast<float>(beta.to_double()));
   switch (out.dtype()) {
     case DType::Float32: return run_typed(p, out.data<float>(), alpha, beta);
     case DType::Float64: return run_typed(p, out.data<double>(), alpha, beta);
@@ -242,8 +367,12 @@ void run_gemm(const Tensor& a, const Tensor& b, Tensor& out, const Scalar& alpha
   TESSERA_INTERNAL_ASSERT(false, "linalg kernel reached with dtype ", dtype_name(out.dtype()));
 }
 
+bool wants_bf16(const ops::Attrs& attrs) {
+  return attrs.has("precision") && attrs.get<std::string>("precision") == "bf16";
+}
+
 void matmul_kernel(const KernelCall& call) {
-  run_gemm(call.inputs[0], call.inputs[1], call.outputs[0], Scalar(1), Scalar(0));
+  run_gemm(call.inputs[0], call.inputs[1], call.outputs[0], Scalar(1), Scalar(0), false, wants_bf16(call.attrs));
 }
 
 void outer_kernel(const KernelCall& call) {
@@ -258,7 +387,7 @@ void addmm_kernel(const KernelCall& call) {
   // With beta == 0 the input is ignored entirely, so NaN/inf in it do not propagate
   // (as BLAS and PyTorch define it).
   if (beta.to_double() != 0) copy_into(out, call.inputs[0]);
-  run_gemm(call.inputs[1], call.inputs[2], out, alpha, beta);
+  run_gemm(call.inputs[1], call.inputs[2], out, alpha, beta, false, wants_bf16(call.attrs));
 }
 
 // bool is left out on purpose: a boolean matmul has no agreed meaning; the dispatcher

@@ -4,6 +4,9 @@
 // and ReLU as an eltwise post-op. Measured against dnnl_sgemm with the bias added after
 // (encoder and CNN shapes, AVX-512): 128x1024 @ 1024x256 0.76 -> 0.58 ms at 1 thread and
 // 0.61 -> 0.29 ms at 2; the 1x9216 @ 9216x128 of CNN28 0.068 -> 0.044 ms.
+// With precision "bf16" (autocast, tessera/autocast.h) the same primitive reads bfloat16
+// operands: the weight rounded once, by the reorder into its packed layout (cached with it),
+// the input on every call; bias, residual and output stay float32.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -26,17 +29,21 @@ namespace {
 using ops::KernelCall;
 using Tag = dnnl::memory::format_tag;
 constexpr auto kF32 = dnnl::memory::data_type::f32;
+constexpr auto kBF16 = dnnl::memory::data_type::bf16;
 
 struct FusedLinear {
   dnnl::primitive prim;
   dnnl::memory::desc src, wei, bias, dst, scratchpad;
   std::optional<onednn::WeightReorder> wei_reorder;  // from the tensor's strides to `wei`
+  std::optional<onednn::WeightReorder> src_reorder;  // bf16: the float32 input rounded into `src`
 };
 
 std::shared_ptr<const FusedLinear> build(int64_t m, int64_t k, int64_t n, int64_t ws0, int64_t ws1, bool residual,
-                                         bool relu) {
+                                         bool relu, bool bf16) {
   auto c = std::make_shared<FusedLinear>();
-  c->src = dnnl::memory::desc({m, k}, kF32, Tag::ab);
+  const auto op_dt = bf16 ? kBF16 : kF32;
+  c->src = dnnl::memory::desc({m, k}, op_dt, Tag::ab);
+  if (bf16) c->src_reorder.emplace(dnnl::memory::desc({m, k}, kF32, Tag::ab), c->src);
   c->bias = dnnl::memory::desc({1, n}, kF32, Tag::ab);
   c->dst = dnnl::memory::desc({m, n}, kF32, Tag::ab);
   const dnnl::memory::desc user_wei({k, n}, kF32, dnnl::memory::dims{ws0, ws1});
@@ -46,7 +53,7 @@ std::shared_ptr<const FusedLinear> build(int64_t m, int64_t k, int64_t n, int64_
   dnnl::primitive_attr attr = onednn::attr();
   attr.set_post_ops(post);
   const dnnl::matmul::primitive_desc pd(
-      dnnl::matmul::desc(c->src, dnnl::memory::desc({k, n}, kF32, Tag::any), c->bias, c->dst), attr, onednn::engine());
+      dnnl::matmul::desc(c->src, dnnl::memory::desc({k, n}, op_dt, Tag::any), c->bias, c->dst), attr, onednn::engine());
   c->prim = dnnl::matmul(pd);
   c->scratchpad = pd.scratchpad_desc();
   c->wei = pd.weights_desc();
@@ -55,9 +62,9 @@ std::shared_ptr<const FusedLinear> build(int64_t m, int64_t k, int64_t n, int64_
 }
 
 std::shared_ptr<const FusedLinear> cached(int64_t m, int64_t k, int64_t n, int64_t ws0, int64_t ws1, bool residual,
-                                          bool relu) {
-  return onednn::cached_primitive<FusedLinear>({m, k, n, ws0, ws1, residual, relu},
-                                               [&] { return build(m, k, n, ws0, ws1, residual, relu); });
+                                          bool relu, bool bf16) {
+  return onednn::cached_primitive<FusedLinear>({m, k, n, ws0, ws1, residual, relu, bf16},
+                                               [&] { return build(m, k, n, ws0, ws1, residual, relu, bf16); });
 }
 
 void linear_fused_kernel(const KernelCall& call) {
@@ -69,6 +76,7 @@ void linear_fused_kernel(const KernelCall& call) {
   const int64_t m = n > 0 ? y.numel() / n : 0;
   const bool residual = call.inputs.size() == 4;
   const bool relu = call.attrs.get<std::string>("activation") == "relu";
+  const bool bf16 = call.attrs.has("precision") && call.attrs.get<std::string>("precision") == "bf16";
   if (m == 0 || n == 0) return;
   float* yp = y.data<float>();
   if (residual) {
@@ -87,10 +95,11 @@ void linear_fused_kernel(const KernelCall& call) {
   // Strides of 0 (a broadcast weight) or negative ones are not a layout oneDNN takes.
   const Tensor wl = (w.stride(0) >= 1 && w.stride(1) >= 1) ? w : contiguous(w);
   try {
-    const auto lin = cached(m, k, n, wl.stride(0), wl.stride(1), residual, relu);
+    const auto lin = cached(m, k, n, wl.stride(0), wl.stride(1), residual, relu, bf16);
     const dnnl::engine& eng = onednn::engine();
     const Tensor weights = lin->wei_reorder ? onednn::prepared_weights(*lin->wei_reorder, wl) : wl;
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(lin->src, eng, x.data_ptr())},
+    const Tensor src = lin->src_reorder ? onednn::reordered(*lin->src_reorder, x) : x;
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(lin->src, eng, src.data_ptr())},
                                                {DNNL_ARG_WEIGHTS, dnnl::memory(lin->wei, eng, weights.data_ptr())},
                                                {DNNL_ARG_BIAS, dnnl::memory(lin->bias, eng, bias.data_ptr())},
                                                {DNNL_ARG_DST, dnnl::memory(lin->dst, eng, yp)}};

@@ -75,11 +75,14 @@ int fold_transposed_gradients(Graph& g) {
     // Reuse the chain's nodes: mm's becomes b^T, the permute's a^T (both come after a and
     // b are made), the clone the product; the scale and the view go.
     const int bt = mm->outputs[0], at = perm->outputs[0];
+    // The product keeps its precision (autocast's bf16): it is the same product, transposed.
+    ops::Attrs mm_attrs;
+    if (mm->attrs.has("precision")) mm_attrs.add({"precision", mm->attrs.get<std::string>("precision")});
     *mm = Node{&ops::kPermute, {{"dims", std::vector<int64_t>{1, 0}}}, {b}, {bt}, -1, mm->where};
     g.values[static_cast<size_t>(bt)].meta = {Shape{bm.sizes[1], bm.sizes[0]}, bm.dtype};
     *perm = Node{&ops::kPermute, {{"dims", std::vector<int64_t>{1, 0}}}, {a}, {at}, -1, perm->where};
     g.values[static_cast<size_t>(at)].meta = {Shape{am.sizes[1], am.sizes[0]}, am.dtype};
-    clone = Node{&ops::kMm, {}, {bt, at}, clone.outputs, -1, clone.where};
+    clone = Node{&ops::kMm, std::move(mm_attrs), {bt, at}, clone.outputs, -1, clone.where};
     drop[static_cast<size_t>(as - g.nodes.data())] = true;
     if (scale != nullptr) drop[static_cast<size_t>(scale - g.nodes.data())] = true;
     ++folded;

@@ -102,7 +102,9 @@ int fuse_linear_epilogues(Graph& g) {
     }
     Node f;
     f.op = &ops::kLinearFused;
-    f.attrs = {{"activation", std::string(relu ? "relu" : "none")}};
+    // The product's precision (autocast) goes with it: a graph traced under autocast keeps it.
+    f.attrs = {{"activation", std::string(relu ? "relu" : "none")},
+               {"precision", n.attrs.has("precision") ? n.attrs.get<std::string>("precision") : std::string("float32")}};
     f.inputs = {x, w, bias};
     if (residual >= 0) f.inputs.push_back(residual);
     f.outputs = {last};  // the chain's last value, so its readers read the fused node
