@@ -222,6 +222,7 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
   std::shared_ptr<const graph::Graph> traced;
   if (m.options.optimize) {
     traced = std::make_shared<const graph::Graph>(t.graph);  // the passes rewrite t.graph in place
+    t.graph.composites.clear();  // node indices the passes would invalidate
     const std::vector<std::string> log = graph::optimize(t.graph, {m.options.freeze});
     if (dump) {
       for (const std::string& line : log) std::fprintf(stderr, "tessera: pass %s\n", line.c_str());
@@ -332,6 +333,7 @@ CompiledAccess::LastGraph CompiledAccess::last_graph(const CompiledFunction& f) 
     TESSERA_CHECK(g.has_value(), "compiled function: the last call ran a graph re-derived for batch ", batch,
                   " (dynamic_batch), whose traced form cannot be (", why_not,
                   "); call it once with the batch it was traced with (", b.meta.sizes[0], ")");
+    g->composites.clear();  // their attributes may spell the old batch
     r.graph = std::make_shared<const Graph>(std::move(*g));
   }
   return r;

@@ -445,8 +445,93 @@ onnxpb::ModelProto Exporter::run(ExportSummary* summary) {
   return model;
 }
 
+namespace {
+
+// A graph compile traced (onnx::save_compiled) holds composites as their decompositions'
+// nodes, which the executor needs; Graph::composites remembers each call. Those with an
+// export function are put back as one node (linear as Gemm, batch_norm in eval mode as
+// BatchNormalization), as the tracer's KeepWhole records them when export traces for
+// itself. A span is kept as nodes when anything outside it reads a value computed inside
+// it (other than the call's outputs), when it writes or draws random numbers, or when it
+// overlaps one already put back (an outer call is tried first). nullopt: nothing to do.
+std::optional<graph::Graph> with_composites_whole(const graph::Graph& g) {
+  if (g.composites.empty()) return std::nullopt;
+  const int nn = static_cast<int>(g.nodes.size());
+  std::vector<std::vector<int>> readers(g.values.size());
+  for (int k = 0; k < nn; ++k) {
+    for (int id : g.nodes[static_cast<size_t>(k)].inputs) readers[static_cast<size_t>(id)].push_back(k);
+    if (g.nodes[static_cast<size_t>(k)].into >= 0) readers[static_cast<size_t>(g.nodes[static_cast<size_t>(k)].into)].push_back(k);
+  }
+  std::vector<bool> is_output(g.values.size(), false);
+  for (int id : g.outputs) is_output[static_cast<size_t>(id)] = true;
+
+  std::vector<const graph::CompositeCall*> order;
+  for (const graph::CompositeCall& c : g.composites) order.push_back(&c);
+  std::stable_sort(order.begin(), order.end(), [](const graph::CompositeCall* a, const graph::CompositeCall* b) {
+    return a->first_node != b->first_node ? a->first_node < b->first_node : a->end_node > b->end_node;
+  });
+  std::vector<bool> replaced(static_cast<size_t>(nn), false);
+  std::vector<const graph::CompositeCall*> at_start(static_cast<size_t>(nn), nullptr);
+  bool any = false;
+  for (const graph::CompositeCall* c : order) {
+    if (c->op == nullptr || c->first_node < 0 || c->end_node > nn || c->first_node >= c->end_node) continue;
+    if (find_export(c->op->name) == nullptr) continue;
+    if (std::string_view(c->op->name) == "batch_norm" && c->attrs.b("training")) continue;
+    bool ok = true;
+    for (int id : c->inputs) {  // defined before the span
+      const graph::Value& v = g.values[static_cast<size_t>(id)];
+      ok = ok && (v.kind != graph::ValueKind::Node || v.node < c->first_node);
+    }
+    for (int k = c->first_node; ok && k < c->end_node; ++k) {
+      const graph::Node& n = g.nodes[static_cast<size_t>(k)];
+      ok = !replaced[static_cast<size_t>(k)] && !n.writes() && !n.is_random();
+      for (int o : n.outputs) {
+        if (!ok) break;
+        if (std::find(c->outputs.begin(), c->outputs.end(), o) != c->outputs.end()) continue;
+        ok = !is_output[static_cast<size_t>(o)];
+        for (int r : readers[static_cast<size_t>(o)]) ok = ok && r >= c->first_node && r < c->end_node;
+      }
+    }
+    if (!ok) continue;
+    for (int k = c->first_node; k < c->end_node; ++k) replaced[static_cast<size_t>(k)] = true;
+    at_start[static_cast<size_t>(c->first_node)] = c;
+    any = true;
+  }
+  if (!any) return std::nullopt;
+  graph::Graph out;
+  out.values = g.values;
+  out.inputs = g.inputs;
+  out.outputs = g.outputs;
+  auto place = [&out](graph::Node n) {
+    const int idx = static_cast<int>(out.nodes.size());
+    for (size_t i = 0; i < n.outputs.size(); ++i) {
+      graph::Value& v = out.values[static_cast<size_t>(n.outputs[i])];
+      v.node = idx;
+      v.index = static_cast<int>(i);
+    }
+    out.nodes.push_back(std::move(n));
+  };
+  for (int k = 0; k < nn; ++k) {
+    if (const graph::CompositeCall* c = at_start[static_cast<size_t>(k)]) {
+      graph::Node n;
+      n.op = c->op;
+      n.attrs = c->attrs;
+      n.inputs = c->inputs;
+      n.outputs = c->outputs;
+      n.where = g.nodes[static_cast<size_t>(k)].where;
+      place(std::move(n));
+    } else if (!replaced[static_cast<size_t>(k)]) {
+      place(g.nodes[static_cast<size_t>(k)]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 onnxpb::ModelProto export_graph(const graph::Graph& g, const ExportOptions& options, ExportSummary* summary) {
-  Exporter ex(g, options);
+  const std::optional<graph::Graph> whole = with_composites_whole(g);
+  Exporter ex(whole ? *whole : g, options);
   return ex.run(summary);
 }
 

@@ -246,6 +246,10 @@ TEST(Compile, KeepsTheLastCallsGraphAsTraced) {
   EXPECT_EQ(traced.find("blocked"), std::string::npos) << traced;
   EXPECT_NE(f.last_graph().find("conv2d_blocked"), std::string::npos) << "the cache runs the optimized graph";
   last.graph->verify();
+  // The composites its decompositions came from (linear: two), for ONNX export.
+  int linear = 0;
+  for (const graph::CompositeCall& c : last.graph->composites) linear += std::string(c.op->name) == "linear";
+  EXPECT_EQ(linear, 2);
   // It shares the module's weights (held by reference, not copied).
   bool shares = false;
   for (const graph::Value& v : last.graph->values)
