@@ -14,7 +14,9 @@
 #include <climits>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
+#include <string_view>
 
 #include "core/files.h"
 #include "graph/tracer.h"
