@@ -74,6 +74,7 @@ struct ConvertConfig {
   int64_t batch = 1;
   bool dynamic_batch = false;
   bool no_optimize = false;
+  bool external_data = false;  // -> ONNX: weights in "<out>.data" (ONNX's external data)
 };
 CLI::App* add_convert_command(CLI::App& app, ConvertConfig& cfg);
 int run_convert(const ConvertConfig& cfg);

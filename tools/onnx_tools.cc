@@ -77,13 +77,17 @@ CLI::App* add_convert_command(CLI::App& app, ConvertConfig& cfg) {
       "Converts between ONNX and Tessera's compiled-graph file (safetensors: the graph and its\n"
       "weights, load_compiled runs it):\n"
       "  tessera convert model.onnx model.safetensors   ONNX -> compiled graph (traced at --batch)\n"
-      "  tessera convert model.safetensors model.onnx   compiled graph -> ONNX (--opset)\n"
+      "  tessera convert model.safetensors model.onnx   compiled graph -> ONNX (--opset,\n"
+      "                                                 --dynamic-batch, --external-data)\n"
       "The direction follows the files' extensions.");
   cmd->add_option("input", cfg.input, "the file to convert (.onnx or .safetensors)")->required()->check(non_empty())->type_name("IN");
   cmd->add_option("output", cfg.output, "the file to write (.safetensors or .onnx)")->required()->check(non_empty())->type_name("OUT");
   cmd->add_option("--opset", cfg.opset, "ONNX opset to write (11 to 21, default 17)")->check(integer_in(11, 21, "an opset from 11 to 21"))->type_name("N");
   cmd->add_option("--batch", cfg.batch, "the size a symbolic dim takes when tracing an ONNX model (default 1)")->check(positive_int())->type_name("N");
   cmd->add_flag("--dynamic-batch", cfg.dynamic_batch, "ONNX: make dim 0 of inputs and outputs symbolic (\"batch\")");
+  cmd->add_flag("--external-data", cfg.external_data,
+                "-> ONNX: write the weights (initializers of 1 KiB or more) to OUT.data next to the\n"
+                "model, in ONNX's external-data form (onnx.load and ONNX Runtime read it)");
   cmd->add_flag("--no-optimize", cfg.no_optimize,
                 "ONNX -> compiled graph: save the graph as traced (plain ops, which convert back to\n"
                 "ONNX), not optimized and frozen for this machine");
@@ -118,9 +122,13 @@ int run_convert(const ConvertConfig& cfg) {
     ox::ExportOptions o;
     o.opset = cfg.opset;
     o.dynamic_batch = cfg.dynamic_batch;
+    o.external_data = cfg.external_data;
     const ox::ExportSummary s = ox::export_compiled_file(cfg.input, cfg.output, o);
     std::cout << cfg.input << " -> " << cfg.output << ": ONNX opset " << s.opset << ", " << s.num_nodes << " nodes ("
-              << s.op_histogram << "), " << s.num_initializers << " initializers\n";
+              << s.op_histogram << "), " << s.num_initializers << " initializers";
+    if (!s.external_data_path.empty())
+      std::cout << " (" << s.num_external << " in " << s.external_data_path << ", " << s.external_bytes << " bytes)";
+    std::cout << "\n";
     return 0;
   }
   std::cerr << "tessera convert: converts .onnx to .safetensors or .safetensors to .onnx; got '" << cfg.input

@@ -30,6 +30,9 @@ namespace tessera {
 namespace nn {
 class Module;
 }
+namespace graph {
+struct CompiledAccess;  // src/graph/compiled_access.h: the traced graph, for ONNX export
+}
 
 struct CompileOptions {
   bool optimize = true;  // run the passes; false runs the graph as traced
@@ -79,7 +82,9 @@ class TESSERA_API CompiledFunction {
   std::string last_graph() const;
   // Writes the graph the last call used, with the tensors it captured (weights), to one
   // safetensors file; load_compiled runs it without the code that made it (docs/graph.md).
-  // Meant for inference graphs (compile a module in eval mode, call it once, save).
+  // Meant for inference graphs (compile a module in eval mode, call it once, save). The
+  // graph is the optimized one (for this machine's backend); onnx::save_compiled
+  // (tessera/onnx.h) writes the same call's graph as traced, as a portable ONNX model.
   void save(const std::string& path) const;
   // The function it traces (empty for a graph loaded by load_compiled): what ONNX export
   // traces afresh, before the passes.
@@ -89,6 +94,7 @@ class TESSERA_API CompiledFunction {
 
  private:
   friend TESSERA_API CompiledFunction load_compiled(const std::string& path, CompileOptions options);
+  friend struct graph::CompiledAccess;
   std::shared_ptr<Impl> impl_;
 };
 

@@ -148,6 +148,18 @@ struct ExportOptions {
   std::vector<std::pair<std::string, Tensor>> tensor_names;
   std::string producer_name = "tessera";
   std::string graph_name = "tessera_graph";
+  // Weights in a side file, in ONNX's standard external-data form: each initializer of
+  // external_data_threshold bytes or more has its raw bytes in one file next to the model
+  // (TensorProto.data_location = EXTERNAL, with location/offset/length), the model file
+  // keeps the graph and the small tensors. onnx.load, ONNX Runtime and import_model read
+  // it as it is; needed past protobuf's 2 GiB limit on one file. Only for functions that
+  // write a file (the *_to_bytes ones refuse it). The data file is written first, then the
+  // model (each atomically); none when no tensor reaches the threshold.
+  bool external_data = false;
+  // The side file's name, in the model's folder; default: the model's file name + ".data"
+  // ("resnet18.onnx.data").
+  std::string external_data_location;
+  int64_t external_data_threshold = 1024;  // bytes (onnx's own default)
 };
 
 // What the exporter wrote, for callers that want to look (tests, `tessera convert`).
@@ -156,6 +168,11 @@ struct ExportSummary {
   size_t num_nodes = 0;
   size_t num_initializers = 0;
   std::string op_histogram;  // ONNX nodes per operator, e.g. "Conv: 2, Relu: 3" (sorted)
+  // external_data: the initializers written to the side file, their bytes (alignment
+  // padding included) and the file's path ("" when none was written).
+  size_t num_external = 0;
+  int64_t external_bytes = 0;
+  std::string external_data_path;
 };
 
 using FunctionToExport = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
@@ -191,6 +208,32 @@ inline std::string export_module_to_bytes(nn::Module& module, const std::vector<
   return export_function_to_bytes([&module](const std::vector<Tensor>& in) { return module(in); },
                                   example_inputs, with_module_names(module, options), summary);
 }
+
+// ---- compiled functions as ONNX files: the portable form of CompiledFunction::save ----
+//
+//   tessera::CompiledFunction fast = tessera::compile(*net);   // net->eval() first
+//   fast(x);                                                   // traces (once per signature)
+//   tessera::onnx::save_compiled(fast, "net.onnx", tessera::onnx::with_module_names(*net, {}));
+//   tessera::CompiledFunction again = tessera::onnx::load_compiled("net.onnx");
+//
+// save_compiled writes the graph of the function's last call as it was traced, before the
+// optimization passes (plain ops: no re-trace, no example inputs, nothing runs), with the
+// weights' current values as initializers. CompiledFunction::save writes the optimized
+// graph instead, for this build's backend (docs/graph.md, "Saving compiled functions").
+// Errors: a function never called is an InvalidArgumentError (call it once first); a
+// graph that writes tensors (a compiled train step) or draws random numbers (dropout in
+// train mode) is a NotImplementedError, as is an op without an ONNX mapping. A function
+// loaded by load_compiled (the graph layer's) holds the graph its file holds: it exports
+// when that graph has no backend-only op (saved with CompileOptions::optimize = false),
+// else the NotImplementedError names the op. Call these two qualified (onnx::): with
+// `using namespace tessera`, tessera::load_compiled is the safetensors one.
+TESSERA_API ExportSummary save_compiled(const CompiledFunction& f, const std::string& path,
+                                        const ExportOptions& options = {});
+// An ONNX file (any, not only save_compiled's) as a compiled function: import_model then
+// Model::compile (the model stays alive inside the function). Symbolic dims take any size
+// (one graph per input signature, or re-derived per batch with options.dynamic_batch).
+TESSERA_API CompiledFunction load_compiled(const std::string& path, CompileOptions options = {},
+                                           const ImportOptions& import_options = {});
 
 // A compiled-graph file (CompiledFunction::save, load_compiled) as ONNX: its graph as saved.
 // A graph saved after the backend's passes may hold ops with no ONNX form (a frozen

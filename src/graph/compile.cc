@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 
+#include "graph/compiled_access.h"
 #include "graph/executor.h"
 #include "graph/passes/passes.h"
 #include "graph/serialize.h"
@@ -40,6 +41,12 @@ struct Entry {
   Signature signature;
   std::vector<graph::Guard> guards;
   std::shared_ptr<const graph::Executor> executor;
+  // The graph as the tracer recorded it, before the passes (what ONNX export writes:
+  // plain ops, never the backend's blocked layouts or fused kernels). It shares the
+  // captured tensors with `executor`'s graph, so it costs the node list alone; without
+  // optimization it is the executor's graph itself. A graph re-derived for another batch
+  // (dynamic_batch) keeps its base's, re-derived when asked for (CompiledAccess).
+  std::shared_ptr<const graph::Graph> traced;
   bool guards_hold() const {
     for (const graph::Guard& g : guards)
       if (!g.holds()) return false;
@@ -84,6 +91,7 @@ struct CompiledFunction::Impl {
   CompileStats stats;
   std::string last_graph;
   std::shared_ptr<const graph::Executor> last;
+  std::shared_ptr<const graph::Graph> last_traced;  // the traced form of `last`'s graph
 };
 
 namespace {
@@ -116,6 +124,7 @@ namespace {
 void remember(CompiledFunction::Impl& m, Entry e, std::string text) {
   m.last_graph = std::move(text);
   m.last = e.executor;
+  m.last_traced = e.traced;
   m.cache.push_front(std::move(e));
   while (m.cache.size() > m.options.max_cached_graphs) {
     m.cache.pop_back();
@@ -128,6 +137,7 @@ void remember(CompiledFunction::Impl& m, Entry e, std::string text) {
 // does not allow it.
 std::shared_ptr<const graph::Executor> respecialize(CompiledFunction::Impl& m, const Signature& sig) {
   std::shared_ptr<const graph::Executor> base;
+  std::shared_ptr<const graph::Graph> base_traced;
   std::vector<graph::Guard> guards;
   int64_t batch = -1;
   {
@@ -136,6 +146,7 @@ std::shared_ptr<const graph::Executor> respecialize(CompiledFunction::Impl& m, c
       batch = e.other_batch(sig);
       if (batch >= 0 && e.guards_hold()) {
         base = e.executor;
+        base_traced = e.traced;
         guards = e.guards;
         break;
       }
@@ -158,7 +169,7 @@ std::shared_ptr<const graph::Executor> respecialize(CompiledFunction::Impl& m, c
   std::lock_guard<std::mutex> lock(m.mu);
   ++m.stats.batch_respecializations;
   ++m.stats.graph_runs;
-  remember(m, Entry{sig, std::move(guards), exec}, std::move(text));
+  remember(m, Entry{sig, std::move(guards), exec, std::move(base_traced)}, std::move(text));
   return exec;
 }
 
@@ -180,6 +191,7 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
       m.cache.splice(m.cache.begin(), m.cache, it);
       executor = it->executor;
       m.last = executor;
+      m.last_traced = it->traced;
       ++m.stats.graph_runs;
       break;
     }
@@ -207,7 +219,10 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
   }();
   const bool dump = m.options.dump || dump_from_env();
   if (dump) std::fprintf(stderr, "tessera: traced graph\n%s", t.graph.dump().c_str());
+  std::shared_ptr<const graph::Graph> traced;
   if (m.options.optimize) {
+    traced = std::make_shared<const graph::Graph>(t.graph);  // the passes rewrite t.graph in place
+    t.graph.composites.clear();  // node indices the passes would invalidate
     const std::vector<std::string> log = graph::optimize(t.graph, {m.options.freeze});
     if (dump) {
       for (const std::string& line : log) std::fprintf(stderr, "tessera: pass %s\n", line.c_str());
@@ -218,10 +233,12 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
   }
   std::string text = t.graph.dump();
   auto exec = std::make_shared<const graph::Executor>(std::move(t.graph));
+  // Unoptimized, the executor runs the graph as traced: share it (aliasing the executor).
+  if (!traced) traced = std::shared_ptr<const graph::Graph>(exec, &exec->graph());
   {
     std::lock_guard<std::mutex> lock(m.mu);
     ++m.stats.traces;
-    remember(m, Entry{sig, std::move(t.guards), std::move(exec)}, std::move(text));
+    remember(m, Entry{sig, std::move(t.guards), std::move(exec), std::move(traced)}, std::move(text));
   }
   return std::move(t.outputs);
 }
@@ -263,7 +280,7 @@ CompiledFunction compile(CompiledFunction::Fn fn, CompileOptions options) {
 
 CompiledFunction load_compiled(const std::string& path, CompileOptions options) {
   graph::Graph g = graph::load_graph(path);
-  Entry e{Signature(std::vector<Tensor>{}), {}, nullptr};
+  Entry e{Signature(std::vector<Tensor>{}), {}, nullptr, nullptr};
   e.signature.autocast = false;  // its ops hold the precision they were traced with
   for (int id : g.inputs) {
     const graph::Value& v = g.values[static_cast<size_t>(id)];
@@ -286,5 +303,45 @@ CompiledFunction load_compiled(const std::string& path, CompileOptions options) 
   m.cache.push_front(std::move(e));
   return f;
 }
+
+namespace graph {
+
+CompiledAccess::LastGraph CompiledAccess::last_graph(const CompiledFunction& f) {
+  const CompiledFunction::Impl& m = *f.impl_;
+  LastGraph r;
+  std::shared_ptr<const Executor> last;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    last = m.last;
+    r.graph = m.last_traced;
+  }
+  r.source = m.source;
+  r.loaded = !m.fn;
+  if (last == nullptr) return r;
+  if (r.loaded) {
+    // The file holds the graph as saved (after the passes it was saved with).
+    r.graph = std::shared_ptr<const Graph>(last, &last->graph());
+    return r;
+  }
+  TESSERA_INTERNAL_ASSERT(r.graph != nullptr, "compiled function: a cached graph without its traced form");
+  // Re-derived for another batch (dynamic_batch): the traced graph follows to that batch.
+  const Graph& run = last->graph();
+  if (run.inputs.empty()) return r;
+  const Value& a = run.values[static_cast<size_t>(run.inputs.at(0))];
+  const Value& b = r.graph->values[static_cast<size_t>(r.graph->inputs.at(0))];
+  if (!IntArrayRef(a.meta.sizes).equals(b.meta.sizes)) {
+    const int64_t batch = a.meta.sizes[0];
+    std::string why_not;
+    std::optional<Graph> g = with_batch_size(*r.graph, batch, &why_not);
+    TESSERA_CHECK(g.has_value(), "compiled function: the last call ran a graph re-derived for batch ", batch,
+                  " (dynamic_batch), whose traced form cannot be (", why_not,
+                  "); call it once with the batch it was traced with (", b.meta.sizes[0], ")");
+    g->composites.clear();  // their attributes may spell the old batch
+    r.graph = std::make_shared<const Graph>(std::move(*g));
+  }
+  return r;
+}
+
+}  // namespace graph
 
 }  // namespace tessera

@@ -44,12 +44,29 @@ struct Node {
   bool aliases_input() const;
 };
 
+// A composite op call (linear, batch_norm...) that the tracer recorded as the nodes of its
+// decomposition: nodes [first_node, end_node) compute `outputs` from `inputs`. Kept so
+// ONNX export can write the call as the one operator ONNX has for it (Gemm,
+// BatchNormalization) instead of its pieces; nothing else reads it.
+struct CompositeCall {
+  const ops::OpDef* op = nullptr;
+  ops::Attrs attrs;
+  std::vector<int> inputs;   // value ids
+  std::vector<int> outputs;  // value ids (node outputs inside the span)
+  int first_node = 0;
+  int end_node = 0;
+};
+
 class Graph {
  public:
   std::vector<Value> values;
   std::vector<Node> nodes;
   std::vector<int> inputs;   // value ids, in call order
   std::vector<int> outputs;  // value ids, in return order
+  // As traced only: the composite calls, in the order they returned (inner before outer).
+  // Node indices: a pass that rewrites nodes must clear it (compile clears it before the
+  // passes; the graph it keeps as traced has it).
+  std::vector<CompositeCall> composites;
 
   int add_value(Value v);
   // Appends a node and its output values (metas from the op's shape rule unless given).

@@ -14,7 +14,7 @@ std::string at_site() {
   return site.empty() ? site : " at " + site;
 }
 
-class TraceState final : public detail::TraceObserver {
+class TraceState final : public detail::TraceObserver, public ops::CompositeObserver {
  public:
   Graph graph;
   std::vector<Guard> guards;
@@ -85,6 +85,34 @@ class TraceState final : public detail::TraceObserver {
                                ": control flow on tensor "
                                "values can't be captured in a graph; compute the choice with ops "
                                "(where, masks) or read the value outside the compiled function"));
+  }
+
+  // A composite call run as its decomposition (ops::CompositeObserver): remembered in
+  // Graph::composites when its ops were recorded, its inputs and outputs are values the
+  // trace knows and its outputs were computed by those ops.
+  int begin() override { return static_cast<int>(graph.nodes.size()); }
+  void end(int first, const ops::OpDef& op, const std::vector<Tensor>& inputs, const ops::Attrs& attrs,
+           const std::vector<Tensor>& outputs) override {
+    const int stop = static_cast<int>(graph.nodes.size());
+    if (depth > 0 || stop <= first || outputs.empty()) return;
+    CompositeCall call;
+    call.op = &op;
+    call.attrs = attrs;
+    call.first_node = first;
+    call.end_node = stop;
+    for (const Tensor& t : inputs) {
+      auto it = by_impl_.find(t.impl());
+      if (it == by_impl_.end()) return;
+      call.inputs.push_back(it->second);
+    }
+    for (const Tensor& t : outputs) {
+      auto it = by_impl_.find(t.impl());
+      if (it == by_impl_.end()) return;
+      const Value& v = graph.values[static_cast<size_t>(it->second)];
+      if (v.kind != ValueKind::Node || v.node < first) return;
+      call.outputs.push_back(it->second);
+    }
+    graph.composites.push_back(std::move(call));
   }
 
   void on_guard(const void* where, detail::GuardReader read) override {
@@ -167,13 +195,16 @@ Trace trace(const TracedFn& fn, const std::vector<Tensor>& inputs, const TraceOp
   struct Activate {
     TraceState* s;
     detail::TraceObserver* previous;
+    ops::CompositeObserver* previous_composite;
     explicit Activate(TraceState* st) : s(st), previous(detail::trace_observer()) {
       t_state = s;
       detail::set_trace_observer(s);
+      previous_composite = ops::set_composite_observer(s);
     }
     ~Activate() {
       t_state = nullptr;
       detail::set_trace_observer(previous);
+      ops::set_composite_observer(previous_composite);
     }
   };
   Trace result;

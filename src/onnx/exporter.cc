@@ -11,12 +11,14 @@
 #include "onnx/exporter.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
+#include <climits>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
+#include <string_view>
 
+#include "core/files.h"
 #include "graph/tracer.h"
 #include "tessera/error.h"
 #include "tessera/grad_mode.h"
@@ -445,20 +447,196 @@ onnxpb::ModelProto Exporter::run(ExportSummary* summary) {
   return model;
 }
 
-std::string export_graph_to_bytes(const graph::Graph& g, const ExportOptions& options, ExportSummary* summary) {
-  Exporter ex(g, options);
-  const onnxpb::ModelProto model = ex.run(summary);
+namespace {
+
+// A graph compile traced (onnx::save_compiled) holds composites as their decompositions'
+// nodes, which the executor needs; Graph::composites remembers each call. Those with an
+// export function are put back as one node (linear as Gemm, batch_norm in eval mode as
+// BatchNormalization), as the tracer's KeepWhole records them when export traces for
+// itself. A span is kept as nodes when anything outside it reads a value computed inside
+// it (other than the call's outputs), when it writes or draws random numbers, or when it
+// overlaps one already put back (an outer call is tried first). nullopt: nothing to do.
+std::optional<graph::Graph> with_composites_whole(const graph::Graph& g) {
+  if (g.composites.empty()) return std::nullopt;
+  const int nn = static_cast<int>(g.nodes.size());
+  std::vector<std::vector<int>> readers(g.values.size());
+  for (int k = 0; k < nn; ++k) {
+    for (int id : g.nodes[static_cast<size_t>(k)].inputs) readers[static_cast<size_t>(id)].push_back(k);
+    if (g.nodes[static_cast<size_t>(k)].into >= 0) readers[static_cast<size_t>(g.nodes[static_cast<size_t>(k)].into)].push_back(k);
+  }
+  std::vector<bool> is_output(g.values.size(), false);
+  for (int id : g.outputs) is_output[static_cast<size_t>(id)] = true;
+
+  std::vector<const graph::CompositeCall*> order;
+  for (const graph::CompositeCall& c : g.composites) order.push_back(&c);
+  std::stable_sort(order.begin(), order.end(), [](const graph::CompositeCall* a, const graph::CompositeCall* b) {
+    return a->first_node != b->first_node ? a->first_node < b->first_node : a->end_node > b->end_node;
+  });
+  std::vector<bool> replaced(static_cast<size_t>(nn), false);
+  std::vector<const graph::CompositeCall*> at_start(static_cast<size_t>(nn), nullptr);
+  bool any = false;
+  for (const graph::CompositeCall* c : order) {
+    if (c->op == nullptr || c->first_node < 0 || c->end_node > nn || c->first_node >= c->end_node) continue;
+    if (find_export(c->op->name) == nullptr) continue;
+    if (std::string_view(c->op->name) == "batch_norm" && c->attrs.b("training")) continue;
+    bool ok = true;
+    for (int id : c->inputs) {  // defined before the span
+      const graph::Value& v = g.values[static_cast<size_t>(id)];
+      ok = ok && (v.kind != graph::ValueKind::Node || v.node < c->first_node);
+    }
+    for (int k = c->first_node; ok && k < c->end_node; ++k) {
+      const graph::Node& n = g.nodes[static_cast<size_t>(k)];
+      ok = !replaced[static_cast<size_t>(k)] && !n.writes() && !n.is_random();
+      for (int o : n.outputs) {
+        if (!ok) break;
+        if (std::find(c->outputs.begin(), c->outputs.end(), o) != c->outputs.end()) continue;
+        ok = !is_output[static_cast<size_t>(o)];
+        for (int r : readers[static_cast<size_t>(o)]) ok = ok && r >= c->first_node && r < c->end_node;
+      }
+    }
+    if (!ok) continue;
+    for (int k = c->first_node; k < c->end_node; ++k) replaced[static_cast<size_t>(k)] = true;
+    at_start[static_cast<size_t>(c->first_node)] = c;
+    any = true;
+  }
+  if (!any) return std::nullopt;
+  graph::Graph out;
+  out.values = g.values;
+  out.inputs = g.inputs;
+  out.outputs = g.outputs;
+  auto place = [&out](graph::Node n) {
+    const int idx = static_cast<int>(out.nodes.size());
+    for (size_t i = 0; i < n.outputs.size(); ++i) {
+      graph::Value& v = out.values[static_cast<size_t>(n.outputs[i])];
+      v.node = idx;
+      v.index = static_cast<int>(i);
+    }
+    out.nodes.push_back(std::move(n));
+  };
+  for (int k = 0; k < nn; ++k) {
+    if (const graph::CompositeCall* c = at_start[static_cast<size_t>(k)]) {
+      graph::Node n;
+      n.op = c->op;
+      n.attrs = c->attrs;
+      n.inputs = c->inputs;
+      n.outputs = c->outputs;
+      n.where = g.nodes[static_cast<size_t>(k)].where;
+      place(std::move(n));
+    } else if (!replaced[static_cast<size_t>(k)]) {
+      place(g.nodes[static_cast<size_t>(k)]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+onnxpb::ModelProto export_graph(const graph::Graph& g, const ExportOptions& options, ExportSummary* summary) {
+  const std::optional<graph::Graph> whole = with_composites_whole(g);
+  Exporter ex(whole ? *whole : g, options);
+  return ex.run(summary);
+}
+
+namespace {
+
+// Protobuf cannot serialize a message of 2 GiB or more: say what to do instead of failing
+// inside protobuf.
+std::string serialize(const onnxpb::ModelProto& model) {
+  const size_t size = model.ByteSizeLong();
+  TESSERA_CHECK(size < size_t{INT_MAX}, "ONNX export: the model is ", size,
+                " bytes, over protobuf's 2 GiB limit for one file; set ExportOptions::external_data "
+                "(`--external-data`) to write the weights to a side file");
   std::string bytes;
   TESSERA_INTERNAL_ASSERT(model.SerializeToString(&bytes), "ONNX export: the ModelProto did not serialize");
   return bytes;
+}
+
+// Offsets of tensors in the external data file are multiples of this, so a reader that
+// maps the file gets aligned tensors.
+constexpr int64_t kExternalAlign = 64;
+
+}  // namespace
+
+std::string export_graph_to_bytes(const graph::Graph& g, const ExportOptions& options, ExportSummary* summary) {
+  check_bytes_options(options);
+  return serialize(export_graph(g, options, summary));
+}
+
+void check_bytes_options(const ExportOptions& options) {
+  TESSERA_CHECK(!options.external_data, "ONNX export: external_data writes the weights to a file next to the model; "
+                "the *_to_bytes functions have no file: use export_function, export_module, save_compiled");
+}
+
+void write_model_file(onnxpb::ModelProto& model, const std::string& path, const ExportOptions& options,
+                      ExportSummary* summary) {
+  namespace fs = std::filesystem;
+  TESSERA_CHECK(!path.empty(), "ONNX export: the model's path is empty");
+  if (!options.external_data) {
+    tessera::detail::write_file_atomically("ONNX export", path, serialize(model));
+    return;
+  }
+  // ONNX's external data (onnx/docs/ExternalData.md): the raw bytes of each large
+  // initializer go to one file next to the model; the TensorProto keeps its name, type and
+  // dims and says where its bytes are (data_location EXTERNAL, location/offset/length).
+  const std::string file = fs::path(path).filename().string();
+  const std::string location = options.external_data_location.empty() ? file + ".data"
+                                                                        : options.external_data_location;
+  TESSERA_CHECK(location.find('/') == std::string::npos && location != "." && location != "..",
+                "ONNX export: external_data_location '", location,
+                "' must be a file name: the data file is written next to the model (readers look for it in the "
+                "model's folder)");
+  TESSERA_CHECK(location != file, "ONNX export: external_data_location '", location, "' is the model's own file name");
+  TESSERA_CHECK(options.external_data_threshold >= 0, "ONNX export: external_data_threshold must be >= 0, got ",
+                options.external_data_threshold);
+  const std::string data_path = (fs::path(path).parent_path() / location).string();
+  tessera::detail::AtomicFile data("ONNX export (external data)", data_path);
+  int64_t offset = 0, moved = 0;
+  static const char zeros[kExternalAlign] = {};
+  for (onnxpb::TensorProto& t : *model.mutable_graph()->mutable_initializer()) {
+    const int64_t length = static_cast<int64_t>(t.raw_data().size());
+    if (!t.has_raw_data() || length == 0 || length < options.external_data_threshold) continue;
+    const int64_t pad = (kExternalAlign - offset % kExternalAlign) % kExternalAlign;
+    data.write(zeros, static_cast<size_t>(pad));
+    offset += pad;
+    data.write(t.raw_data());
+    t.clear_raw_data();
+    t.set_data_location(onnxpb::TensorProto::EXTERNAL);
+    auto entry = [&t](const char* key, const std::string& value) {
+      onnxpb::StringStringEntryProto* e = t.add_external_data();
+      e->set_key(key);
+      e->set_value(value);
+    };
+    entry("location", location);
+    entry("offset", std::to_string(offset));
+    entry("length", std::to_string(length));
+    offset += length;
+    ++moved;
+  }
+  // The weights first, then the model that points at them.
+  if (moved > 0) data.commit();
+  tessera::detail::write_file_atomically("ONNX export", path, serialize(model));
+  if (summary != nullptr) {
+    summary->num_external = static_cast<size_t>(moved);
+    summary->external_bytes = offset;
+    summary->external_data_path = moved > 0 ? data_path : std::string();
+  }
+}
+
+ExportSummary export_graph_to_file(const graph::Graph& g, const std::string& path, const ExportOptions& options) {
+  ExportSummary s;
+  onnxpb::ModelProto model = export_graph(g, options, &s);
+  write_model_file(model, path, options, &s);
+  return s;
 }
 
 }  // namespace tessera::onnx::detail
 
 namespace tessera::onnx {
 
-std::string export_function_to_bytes(const FunctionToExport& fn, const std::vector<Tensor>& example_inputs,
-                                     const ExportOptions& options, ExportSummary* summary) {
+namespace {
+
+onnxpb::ModelProto export_function_model(const FunctionToExport& fn, const std::vector<Tensor>& example_inputs,
+                                         const ExportOptions& options, ExportSummary* summary) {
   TESSERA_CHECK(fn != nullptr, "ONNX export: the function is empty");
   // Before running anything (the exporter checks the rest once the graph is there).
   TESSERA_CHECK(options.opset >= 11 && options.opset <= 21, "ONNX export: opset ", options.opset,
@@ -479,23 +657,22 @@ std::string export_function_to_bytes(const FunctionToExport& fn, const std::vect
     NoGradGuard no_grad;
     return graph::trace(fn, example_inputs, to);
   }();
-  return detail::export_graph_to_bytes(t.graph, options, summary);
+  return detail::export_graph(t.graph, options, summary);
 }
 
-namespace {
-void write_bytes(const std::string& bytes, const std::string& path) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  TESSERA_CHECK_IO(out.good(), "ONNX export: cannot open '", path, "' for writing: ", std::strerror(errno));
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  TESSERA_CHECK_IO(out.good(), "ONNX export: writing '", path, "' failed: ", std::strerror(errno));
-}
 }  // namespace
+
+std::string export_function_to_bytes(const FunctionToExport& fn, const std::vector<Tensor>& example_inputs,
+                                     const ExportOptions& options, ExportSummary* summary) {
+  detail::check_bytes_options(options);
+  return detail::serialize(export_function_model(fn, example_inputs, options, summary));
+}
 
 ExportSummary export_function(const FunctionToExport& fn, const std::vector<Tensor>& example_inputs,
                               const std::string& path, const ExportOptions& options) {
   ExportSummary s;
-  write_bytes(export_function_to_bytes(fn, example_inputs, options, &s), path);
+  onnxpb::ModelProto model = export_function_model(fn, example_inputs, options, &s);
+  detail::write_model_file(model, path, options, &s);
   return s;
 }
 
@@ -503,7 +680,8 @@ ExportSummary export_compiled(const CompiledFunction& f, const std::vector<Tenso
                               const std::string& path, const ExportOptions& options) {
   const CompiledFunction::Fn& fn = f.function();
   TESSERA_CHECK(fn != nullptr, "ONNX export: this compiled function was loaded from a file (load_compiled) and "
-                "has no function to trace; export the model it was saved from");
+                "has no function to trace; export the model it was saved from (or onnx::save_compiled, which "
+                "writes the graph it holds)");
   return export_function(fn, example_inputs, path, options);
 }
 

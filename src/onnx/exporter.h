@@ -92,8 +92,20 @@ void set_attr(onnxpb::NodeProto* n, const char* name, const std::string& v);
 void set_attr(onnxpb::NodeProto* n, const char* name, const std::vector<int64_t>& v);
 void set_attr_tensor(onnxpb::NodeProto* n, const char* name, const Tensor& t);
 
-// A graph as a serialized ModelProto (the exporter's core; the public functions trace first).
+// A graph as a ModelProto (the exporter's core; the public functions trace first, or take
+// a compiled function's traced graph). Writes nothing: tensors are inline (raw_data).
+onnxpb::ModelProto export_graph(const graph::Graph& g, const ExportOptions& options, ExportSummary* summary);
+// The same serialized; options.external_data is refused (it needs a file).
 std::string export_graph_to_bytes(const graph::Graph& g, const ExportOptions& options, ExportSummary* summary);
+// InvalidArgumentError for options only a file can honour (external_data).
+void check_bytes_options(const ExportOptions& options);
+// Writes `model` to `path` atomically; with options.external_data, first moves the raw
+// bytes of its initializers of external_data_threshold bytes or more to the side file
+// (ONNX's external data form; fills summary's external counts).
+void write_model_file(onnxpb::ModelProto& model, const std::string& path, const ExportOptions& options,
+                      ExportSummary* summary);
+// export_graph then write_model_file.
+ExportSummary export_graph_to_file(const graph::Graph& g, const std::string& path, const ExportOptions& options);
 
 // One export function: the Tessera op (OpDef name) it writes, as the ONNX operator
 // `onnx_op` (the import row it pairs with; a decomposition names its main operator), from

@@ -103,14 +103,7 @@ namespace tessera::onnx {
 ExportSummary export_compiled_file(const std::string& graph_path, const std::string& onnx_path,
                                    const ExportOptions& options) {
   const graph::Graph g = graph::load_graph(graph_path);
-  ExportSummary s;
-  const std::string bytes = detail::export_graph_to_bytes(g, options, &s);
-  std::ofstream out(onnx_path, std::ios::binary | std::ios::trunc);
-  TESSERA_CHECK_IO(out.good(), "ONNX export: cannot open '", onnx_path, "' for writing");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  TESSERA_CHECK_IO(out.good(), "ONNX export: writing '", onnx_path, "' failed");
-  return s;
+  return detail::export_graph_to_file(g, onnx_path, options);
 }
 
 FileReport inspect_file(const std::string& path) {

@@ -254,9 +254,14 @@ Tensor convert(const Tensor& t, DType dtype) {
 
 // A composite op without a fused kernel: its decomposition, through dispatch. The shape
 // rule already checked the arguments; the results must match what it promised.
+thread_local CompositeObserver* t_composite_observer = nullptr;
+
 std::vector<Tensor> run_decomposition(const OpDef& op, const std::vector<Tensor>& inputs,
                                       const Attrs& attrs, const InferResult& meta) {
+  CompositeObserver* observer = t_composite_observer;
+  const int token = observer != nullptr ? observer->begin() : 0;
   std::vector<Tensor> outputs = with_context(op, inputs, [&] { return op.decompose(inputs, attrs); });
+  if (observer != nullptr && observer == t_composite_observer) observer->end(token, op, inputs, attrs, outputs);
   TESSERA_INTERNAL_ASSERT(outputs.size() == meta.outputs.size(), op.name, ": the decomposition gave ",
                           outputs.size(), " outputs, the shape rule ", meta.outputs.size());
   for (size_t i = 0; i < outputs.size(); ++i)
@@ -411,6 +416,12 @@ void check_call(const OpDef& op, const std::vector<Tensor>& inputs) {
 }
 
 }  // namespace
+
+CompositeObserver* set_composite_observer(CompositeObserver* observer) {
+  CompositeObserver* previous = t_composite_observer;
+  t_composite_observer = observer;
+  return previous;
+}
 
 std::vector<Tensor> call_decomposition(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs) {
   TESSERA_INTERNAL_ASSERT(op.decompose != nullptr, op.name, " has no decomposition");

@@ -304,6 +304,20 @@ void run_prepared(const OpDef& op, const PreparedKernel& prepared, const std::ve
 // checked against the composite's shape rule. Autograd's path for a composite that also
 // has a fused kernel: the kernel has no backward rule, its decomposition's ops do.
 std::vector<Tensor> call_decomposition(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs);
+
+// Told of every composite call run as its decomposition on this thread (the backend's
+// fallback and call_decomposition both): begin() before its ops run, end() after, with
+// begin()'s token. Graph mode's tracer sets it while it takes a trace, to remember which
+// recorded nodes make up a composite (ONNX export writes those as one operator).
+class CompositeObserver {
+ public:
+  virtual ~CompositeObserver() = default;
+  virtual int begin() = 0;
+  virtual void end(int token, const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs,
+                   const std::vector<Tensor>& outputs) = 0;
+};
+// The calling thread's observer (null: none); set returns the previous one.
+CompositeObserver* set_composite_observer(CompositeObserver* observer);
 // In-place form: runs `op` on `inputs` and writes the result into `self` (an OpCall with
 // `out`). Refuses a result of another shape, or of a dtype self cannot hold (float into
 // int, as PyTorch does), and bumps self's storage version. Elementwise ops whose result

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <vector>
 
+#include "graph/compiled_access.h"
 #include "graph/executor.h"
 #include "graph/passes/passes.h"
 #include "graph/tracer.h"
@@ -225,6 +226,48 @@ void expect_same_training(const std::shared_ptr<nn::Module>& eager_net, const st
               << diff << "\n";
     EXPECT_LE(diff, tol);
   }
+}
+
+// The compile cache keeps each graph as traced beside the optimized one (ONNX export
+// writes it: onnx::save_compiled), sharing the captured weights; unoptimized, they are
+// one graph.
+TEST(Compile, KeepsTheLastCallsGraphAsTraced) {
+  auto net = models::cnn28();
+  net->eval();
+  CompileOptions co;
+  co.freeze = true;
+  CompiledFunction f = compile(*net, co);
+  EXPECT_EQ(graph::CompiledAccess::last_graph(f).graph, nullptr);  // never called
+  const Tensor x = randn({2, 1, 28, 28});
+  f(x);
+  const graph::CompiledAccess::LastGraph last = graph::CompiledAccess::last_graph(f);
+  ASSERT_NE(last.graph, nullptr);
+  EXPECT_FALSE(last.loaded);
+  const std::string traced = last.graph->op_histogram();
+  EXPECT_NE(traced.find("conv2d: 2"), std::string::npos) << traced;
+  EXPECT_EQ(traced.find("blocked"), std::string::npos) << traced;
+  EXPECT_NE(f.last_graph().find("conv2d_blocked"), std::string::npos) << "the cache runs the optimized graph";
+  last.graph->verify();
+  // The composites its decompositions came from (linear: two), for ONNX export.
+  int linear = 0;
+  for (const graph::CompositeCall& c : last.graph->composites) linear += std::string(c.op->name) == "linear";
+  EXPECT_EQ(linear, 2);
+  // It shares the module's weights (held by reference, not copied).
+  bool shares = false;
+  for (const graph::Value& v : last.graph->values)
+    if (v.kind == graph::ValueKind::Captured && v.tensor.data_ptr() == net->parameters()[0].data_ptr()) shares = true;
+  EXPECT_TRUE(shares);
+  // A second signature: the last call's graph is that one's.
+  f(randn({3, 1, 28, 28}));
+  EXPECT_EQ(graph::CompiledAccess::last_graph(f).graph->values[0].meta.sizes[0], 3);
+  f(x);
+  EXPECT_EQ(graph::CompiledAccess::last_graph(f).graph->values[0].meta.sizes[0], 2);
+
+  CompileOptions plain;
+  plain.optimize = false;
+  CompiledFunction g = compile(*net, plain);
+  g(x);
+  EXPECT_EQ(graph::CompiledAccess::last_graph(g).graph->dump(), g.last_graph());
 }
 
 TEST(CompileTrain, MlpWithSgdMomentumMatchesEagerInFloat64) {

@@ -89,5 +89,37 @@ TEST(OnnxCli, InspectAndConvertRoundTrip) {
   if (!::testing::Test::HasFailure()) fs::remove_all(dir, ec);
 }
 
+// A compiled-graph file (saved as traced) -> ONNX with external data -> compiled graph
+// again: the outputs stay the compiled function's.
+TEST(OnnxCli, CompiledGraphToOnnxAndBack) {
+  const std::string dir = testing::TempDir() + "tessera_onnx_cli_back_" + std::to_string(::getpid());
+  fs::create_directories(dir);
+  auto net = models::cnn28();
+  net->eval();
+  const Tensor x = randn({2, 1, 28, 28});
+  CompileOptions plain;
+  plain.optimize = false;
+  CompiledFunction f = compile(*net, plain);
+  f(x);
+  const Tensor want = f(x);
+  f.save(dir + "/g.safetensors");
+  const CliRun to_onnx = run("convert " + dir + "/g.safetensors " + dir + "/g.onnx --external-data --dynamic-batch");
+  std::printf("%s", to_onnx.output.c_str());
+  ASSERT_EQ(to_onnx.status, 0) << to_onnx.output;
+  EXPECT_NE(to_onnx.output.find("g.onnx.data"), std::string::npos) << to_onnx.output;
+  EXPECT_TRUE(fs::exists(dir + "/g.onnx.data"));
+  const CliRun back = run("convert " + dir + "/g.onnx " + dir + "/g2.safetensors --batch 2 --no-optimize");
+  ASSERT_EQ(back.status, 0) << back.output;
+  CompiledFunction again = load_compiled(dir + "/g2.safetensors");
+  const double e_back = max_abs_diff(again(x), want);
+  const double e_onnx = max_abs_diff(onnx::load_compiled(dir + "/g.onnx")(x), want);
+  std::printf("cnn28 compiled graph -> ONNX (external data) -> compiled graph: max abs diff %.1e (ONNX itself %.1e)\n",
+              e_back, e_onnx);
+  EXPECT_LT(e_back, 1e-5);
+  EXPECT_LT(e_onnx, 1e-5);
+  std::error_code ec;
+  if (!::testing::Test::HasFailure()) fs::remove_all(dir, ec);
+}
+
 }  // namespace
 #endif
