@@ -1,10 +1,13 @@
 """Python-side overheads of Tessera next to PyTorch's (issue 11, acceptance 3 and 5).
 
-    build/venv/bin/python bench/python_overhead.py [--iters 20000] [--threads-trials 5]
+    build/venv/bin/python bench/python_overhead.py [--iters 100000] [--threads-trials 5]
 
 1. Per-op overhead: the median time of `a + b` for two 1-element float32 tensors, called
-   from Python, for Tessera and (when importable) PyTorch. Timed in batches of 100 calls
-   so the clock's own cost stays out; prints the median per call in microseconds.
+   from Python, for Tessera and (when importable) PyTorch. Warmed up for 1 s first (as
+   WORKLOADS.md's protocol: right after import, OpenMP's freshly started threads still
+   spin and, on SMT siblings, slow the caller: 20,000 calls timed at once gave 1.3 us
+   where the steady state is 0.77), then timed in batches of 100 calls so the clock's own
+   cost stays out; prints the median per call in microseconds.
 2. The GIL released: CNN28's forward on a [64, 1, 28, 28] batch in two Python threads at
    once vs the same two forwards one after the other, with one kernel thread each
    (set_num_threads(1)), so the ratio shows whether the threads ran in parallel
@@ -22,6 +25,10 @@ import tessera as ts
 
 def per_op_median_us(add, a, b, iters):
     batch = 100
+    t_end = time.perf_counter() + 1.0
+    while time.perf_counter() < t_end:  # warm-up
+        for _ in range(batch):
+            add(a, b)
     samples = []
     for _ in range(max(1, iters // batch)):
         t0 = time.perf_counter()
@@ -55,7 +62,7 @@ def forward_times(model, x, trials):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--iters", type=int, default=20000)
+    p.add_argument("--iters", type=int, default=100000)
     p.add_argument("--threads-trials", type=int, default=5)
     args = p.parse_args()
 

@@ -369,6 +369,14 @@ int run_train(const TrainConfig& cfg_in) {
 
   std::printf("train_time: %.1fs (%.1fs per epoch)\n", train_s,
               train_s / static_cast<double>(history.size() ? history.size() : 1));
+  if (cfg.distributed && !cfg.compile) {
+    // How much of the gradient communication the last step's backward hid (eager DDP's
+    // hooks time it; a compiled step's collectives are graph nodes, not timed here).
+    const auto stats = static_cast<distributed::DistributedDataParallel&>(*trained).last_sync_stats();
+    std::printf("all_reduce (last step): %lld buckets, %lld started during backward (%.2f ms), %.2f ms waited after it\n",
+                static_cast<long long>(stats.buckets), static_cast<long long>(stats.started_during_backward),
+                stats.backward_ms, stats.wait_ms);
+  }
   std::printf("checkpoint: %s\n", cfg.out.c_str());
   std::printf("test_loss: %.4f\n", test.at("loss"));
   std::printf("test_accuracy: %s\n", acc_text);
