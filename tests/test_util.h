@@ -9,6 +9,7 @@
 #include <iterator>
 #include <cctype>
 #include <string>
+#include <utility>
 
 #include "tessera/error.h"
 #include "tessera/tensor.h"
@@ -56,6 +57,26 @@ std::string error_of(F&& f) {
   do {                                                                    \
     const std::string msg_ = error_of([&] { (void)(stmt); });             \
     EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_; \
+  } while (0)
+
+// The kind and message of the tessera::Error that `f` throws; a test failure when none is.
+template <typename F>
+std::pair<tessera::ErrorKind, std::string> error_kind_of(F&& f) {
+  try {
+    f();
+  } catch (const tessera::Error& e) {
+    return {e.kind(), e.what()};
+  }
+  ADD_FAILURE() << "no error was thrown";
+  return {tessera::ErrorKind::Internal, ""};
+}
+
+// Expects `stmt` to throw a tessera::Error of `kind` whose message contains `text`.
+#define EXPECT_ERROR_KIND(stmt, kind, text)                                 \
+  do {                                                                      \
+    const auto [k_, msg_] = error_kind_of([&] { (void)(stmt); });           \
+    EXPECT_EQ(k_, kind) << "message: " << msg_;                             \
+    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_;   \
   } while (0)
 
 // The largest element-wise difference of two same-shaped tensors, relative to the largest

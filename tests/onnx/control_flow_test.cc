@@ -15,23 +15,6 @@ using namespace tessera;
 using namespace tessera::onnx::testing;
 using onnx::import_model_from_bytes;
 
-template <typename F>
-std::pair<ErrorKind, std::string> error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return {e.kind(), e.what()};
-  }
-  ADD_FAILURE() << "no error was thrown";
-  return {ErrorKind::Internal, ""};
-}
-
-#define EXPECT_CF_ERROR(stmt, kind, text)                                  \
-  do {                                                                     \
-    const auto [k_, msg_] = error_of([&] { (void)(stmt); });               \
-    EXPECT_EQ(k_, kind) << "message: " << msg_;                            \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_;  \
-  } while (0)
 
 std::string bytes_of(const ModelProto& m) { return m.SerializeAsString(); }
 std::vector<float> f32(const Tensor& t) { return t.to(kFloat32).to_vector<float>(); }
@@ -98,9 +81,9 @@ TEST(OnnxControlFlow, IfTakesTheBranchOfItsConditionAndReadsEnclosingValues) {
   // Compiled, a condition the inputs decide cannot be one graph: a clear error, not a
   // graph that silently keeps the branch of the first call.
   CompiledFunction f = model.compile();
-  EXPECT_CF_ERROR(f(std::vector<Tensor>{b0(true), x}), ErrorKind::NotImplemented,
+  EXPECT_ERROR_KIND(f(std::vector<Tensor>{b0(true), x}), ErrorKind::NotImplemented,
                   "If node 'branch': under compile, its condition depends on the model's inputs");
-  EXPECT_CF_ERROR(f(std::vector<Tensor>{b0(true), x}), ErrorKind::NotImplemented,
+  EXPECT_ERROR_KIND(f(std::vector<Tensor>{b0(true), x}), ErrorKind::NotImplemented,
                   "run the model eagerly");
 }
 
@@ -159,7 +142,7 @@ TEST(OnnxControlFlow, LoopCarriesValuesAndStacksScanOutputs) {
   EXPECT_EQ(f32(out[0]), (std::vector<float>{0, 0}));
   EXPECT_EQ(out[1].numel(), 0);
   // M read safely: negative or not an integer is an error naming the input.
-  EXPECT_CF_ERROR(model.run({i0(-1), x}), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(model.run({i0(-1), x}), ErrorKind::InvalidArgument,
                   "Loop node 'loop': the trip count M (input 0) must be >= 0, got -1");
 }
 
@@ -187,14 +170,14 @@ TEST(OnnxControlFlow, LoopWithoutTripCountRunsWhileTheBodysConditionHolds) {
   body->mutable_node(3)->add_input("cond_in");
   onnx::ImportOptions o;
   o.max_loop_iterations = 50;
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m), "", o).run({x}), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m), "", o).run({x}), ErrorKind::InvalidArgument,
                   "more than 50 iterations (ImportOptions::max_loop_iterations)");
   // The bound also covers all subgraph runs of one run together: nested_model's Loop takes
   // 4 iterations (under a bound of 6) but runs 8 subgraphs (its body and an If's branch
   // each time).
   onnx::ImportOptions nested;
   nested.max_loop_iterations = 6;
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(nested_model()), "", nested).run({x}),
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(nested_model()), "", nested).run({x}),
                   ErrorKind::InvalidArgument, "more than 6 subgraph runs in one run of the model");
   nested.max_loop_iterations = 8;  // exactly enough
   EXPECT_EQ(f32(import_model_from_bytes(bytes_of(nested_model()), "", nested).run({x})[0]),
@@ -211,11 +194,11 @@ TEST(OnnxControlFlow, CompiledLoopsUnrollWhenStaticAndSmall) {
   EXPECT_EQ(f32(f(std::vector<Tensor>{tensor<float>({2, 0}, {2})}).at(0)), (std::vector<float>{12, 0}));
   EXPECT_EQ(f.stats().traces, 1);
   onnx::Model big = import_model_from_bytes(bytes_of(loop_model(100)));
-  EXPECT_CF_ERROR(big.compile()(std::vector<Tensor>{x}), ErrorKind::NotImplemented,
+  EXPECT_ERROR_KIND(big.compile()(std::vector<Tensor>{x}), ErrorKind::NotImplemented,
                   "Loop node 'loop': under compile, its 100 iterations are more than the 64 it unrolls");
   EXPECT_EQ(f32(big.run({x})[0]), (std::vector<float>{4950, 9900}));  // eagerly it runs
   onnx::Model dynamic = import_model_from_bytes(bytes_of(loop_model()));
-  EXPECT_CF_ERROR(dynamic.compile()(std::vector<Tensor>{i0(3), x}), ErrorKind::NotImplemented,
+  EXPECT_ERROR_KIND(dynamic.compile()(std::vector<Tensor>{i0(3), x}), ErrorKind::NotImplemented,
                   "its trip count M depends on the model's inputs");
 }
 
@@ -263,11 +246,11 @@ TEST(OnnxControlFlow, ScanAxesAndDirections) {
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(f32(got.at(i)), f32(out[i])) << "output " << i;
   // Longer than the 64 steps a compiled graph unrolls: a clear error; eagerly it runs.
   const std::vector<Tensor> long_in{tensor<float>({0, 0}, {2}), ones({65, 2}), ones({2, 65})};
-  EXPECT_CF_ERROR(f(long_in), ErrorKind::NotImplemented, "its 65 iterations are more than the 64 it unrolls");
+  EXPECT_ERROR_KIND(f(long_in), ErrorKind::NotImplemented, "its 65 iterations are more than the 64 it unrolls");
   EXPECT_EQ(f32(model.run(long_in)[0]), (std::vector<float>{65, 65}));
   // Scan inputs of different lengths.
   const std::vector<Tensor> bad{in[0], in[1], tensor<float>({1, 2, 3, 4}, {2, 2})};
-  EXPECT_CF_ERROR(model.run(bad), ErrorKind::InvalidArgument, "scan input 1 has 2 slices along axis 1");
+  EXPECT_ERROR_KIND(model.run(bad), ErrorKind::InvalidArgument, "scan input 1 has 2 slices along axis 1");
 }
 
 TEST(OnnxControlFlow, Opset8ScanRunsOneScanPerBatchEntry) {
@@ -297,7 +280,7 @@ TEST(OnnxControlFlow, Opset8ScanRunsOneScanPerBatchEntry) {
   // sequence_lens shorter than the sequence: refused, not silently run full-length.
   m.mutable_graph()->mutable_node(0)->set_input(0, "lens");
   add_initializer(m, int64_tensor("lens", {3, 2}));
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)).run({tensor<float>({0, 100}, {2, 1}),
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)).run({tensor<float>({0, 100}, {2, 1}),
                                                             tensor<float>({1, 2, 3, 4, 5, 6}, {2, 3, 1})}),
                   ErrorKind::NotImplemented, "sequence_lens of 2 shorter than the scan inputs' 3");
 }
@@ -400,53 +383,53 @@ TEST(OnnxControlFlow, UndefinedNamesInSubgraphsAreNamed) {
   ModelProto m = if_model(false);
   auto* then_g = m.mutable_graph()->mutable_node(0)->mutable_attribute(0)->mutable_g();
   then_g->mutable_node(0)->set_input(1, "ghost");
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
                   "Add node #0 (in subgraph 'then'): input 'ghost' is not defined by any node, graph input or "
                   "initializer of this subgraph or an enclosing graph");
   // A subgraph output no scope defines.
   m = if_model(false);
   m.mutable_graph()->mutable_node(0)->mutable_attribute(1)->mutable_g()->mutable_output(0)->set_name("nowhere");
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
                   "graph output 'nowhere' (in subgraph 'else') is not defined");
   // A sibling's subgraph values are not in scope: the else branch cannot read "sum".
   m = if_model(false);
   m.mutable_graph()->mutable_node(0)->mutable_attribute(1)->mutable_g()->mutable_output(0)->set_name("sum");
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument, "'sum'");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument, "'sum'");
 }
 
 TEST(OnnxControlFlow, BadSubgraphAttributesAndCountsAreRefused) {
   ModelProto m = if_model(false);
   m.mutable_graph()->mutable_node(0)->mutable_attribute(0)->mutable_g()->add_output()->set_name("x");
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
                   "If node 'branch': its then_branch has 2 output(s); the node has 1");
   m = if_model(false);
   m.mutable_graph()->mutable_node(0)->mutable_attribute()->RemoveLast();
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
                   "the required attribute 'else_branch' (a graph) is missing");
   m = loop_model(3);
   auto* a = m.mutable_graph()->mutable_node(0)->mutable_attribute(0);
   a->clear_g();
   a->set_type(AttributeProto::INT);
   a->set_i(7);
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
                   "Loop node 'loop': attribute 'body' must be a graph");
   m = loop_model(3);
   m.mutable_graph()->mutable_node(0)->mutable_attribute(0)->mutable_g()->mutable_input()->RemoveLast();
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument,
                   "its body has 2 input(s); expected 3");
   m = loop_model(3);
   m.mutable_graph()->mutable_node(0)->add_output("extra");
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument, "has 3 output(s)");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument, "has 3 output(s)");
   // An operator the importer lacks, inside a body: refused at import, named.
   m = loop_model(3);
   m.mutable_graph()->mutable_node(0)->mutable_attribute(0)->mutable_g()->mutable_node(1)->set_op_type("NoSuchOp");
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::NotImplemented,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::NotImplemented,
                   "(in subgraph 'body'): operator 'NoSuchOp' is not supported");
   // A body declaring its iteration number as float while the Loop gives int64.
   m = loop_model(3);
   m.mutable_graph()->mutable_node(0)->mutable_attribute(0)->mutable_g()->mutable_input(0)->mutable_type()
       ->mutable_tensor_type()->set_elem_type(TensorProto::FLOAT);
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)).run({tensor<float>({1, 2}, {2})}), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)).run({tensor<float>({1, 2}, {2})}), ErrorKind::InvalidArgument,
                   "input 0 ('i') is declared f32; the node gives i64");
   // Scan: num_scan_inputs out of range.
   ModelProto s = empty_model(16);
@@ -458,7 +441,7 @@ TEST(OnnxControlFlow, BadSubgraphAttributesAndCountsAreRefused) {
   attr_graph(n, "body", body);
   attr_int(n, "num_scan_inputs", 0);
   add_output(s, "y");
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(s)), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(s)), ErrorKind::InvalidArgument,
                   "attribute 'num_scan_inputs' must be 1 to 1");
 }
 
@@ -467,7 +450,7 @@ TEST(OnnxControlFlow, CyclesThroughSubgraphsAndDeepNestingAreRefused) {
   ModelProto m = if_model(false);
   m.mutable_graph()->mutable_node(0)->mutable_attribute(0)->mutable_g()->mutable_node(0)->set_input(1, "b");
   add_node(m, "Relu", {"y"}, {"b"});
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument, "the graph has a cycle");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::InvalidArgument, "the graph has a cycle");
   // Ifs nested 20 deep.
   GraphProto leaf;
   leaf.set_name("leaf");
@@ -490,7 +473,7 @@ TEST(OnnxControlFlow, CyclesThroughSubgraphsAndDeepNestingAreRefused) {
   attr_graph(top, "then_branch", inner);
   attr_graph(top, "else_branch", leaf);
   add_output(deep, "y");
-  EXPECT_CF_ERROR(import_model_from_bytes(bytes_of(deep)), ErrorKind::InvalidArgument, "nest more than 16 levels");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(deep)), ErrorKind::InvalidArgument, "nest more than 16 levels");
 }
 
 }  // namespace

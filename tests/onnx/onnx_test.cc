@@ -23,24 +23,6 @@ using namespace tessera::onnx::testing;
 namespace fs = std::filesystem;
 using onnx::import_model_from_bytes;
 
-// The kind of the tessera::Error `f` throws, and its message.
-template <typename F>
-std::pair<ErrorKind, std::string> error_kind_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return {e.kind(), e.what()};
-  }
-  ADD_FAILURE() << "no error was thrown";
-  return {ErrorKind::Internal, ""};
-}
-
-#define EXPECT_ONNX_ERROR(stmt, kind, text)                                  \
-  do {                                                                       \
-    const auto [k_, msg_] = error_kind_of([&] { (void)(stmt); });            \
-    EXPECT_EQ(k_, kind) << "message: " << msg_;                              \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_;    \
-  } while (0)
 
 std::vector<int64_t> dims(const Tensor& t) { return std::vector<int64_t>(t.sizes().begin(), t.sizes().end()); }
 
@@ -209,7 +191,7 @@ TEST(OnnxImport, EinsumEquations) {
   EXPECT_EQ(einsum("ii->i", {sq}).to_vector<float>(),
             (std::vector<float>{sq.to_vector<float>()[0], sq.to_vector<float>()[4], sq.to_vector<float>()[8]}));
   EXPECT_TRUE(allclose(einsum("ii", {sq}), sum(einsum("ii->i", {sq}))));  // trace
-  EXPECT_ONNX_ERROR(einsum("ij,jk->ik", {a, b}), ErrorKind::InvalidArgument, "has rank 3");
+  EXPECT_ERROR_KIND(einsum("ij,jk->ik", {a, b}), ErrorKind::InvalidArgument, "has rank 3");
 }
 
 TEST(OnnxImport, Opset18MishGroupNormalizationCenterCropPad) {
@@ -280,20 +262,20 @@ TEST(OnnxImport, ExternalDataInsideTheFolderLoads) {
 TEST(OnnxHostile, TruncatedAndGarbageFilesAreRefused) {
   const std::string good = bytes_of(gemm_relu_model());
   for (size_t cut : {good.size() / 2, good.size() - 3, size_t{5}})
-    EXPECT_ONNX_ERROR(import_model_from_bytes(good.substr(0, cut)), ErrorKind::InvalidArgument,
+    EXPECT_ERROR_KIND(import_model_from_bytes(good.substr(0, cut)), ErrorKind::InvalidArgument,
                       "do not parse as a ModelProto");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(""), ErrorKind::InvalidArgument, "the model is empty");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(std::string(64, '\xff')), ErrorKind::InvalidArgument, "do not parse");
+  EXPECT_ERROR_KIND(import_model_from_bytes(""), ErrorKind::InvalidArgument, "the model is empty");
+  EXPECT_ERROR_KIND(import_model_from_bytes(std::string(64, '\xff')), ErrorKind::InvalidArgument, "do not parse");
   // Parses (protobuf is lenient) but holds no graph.
-  EXPECT_ONNX_ERROR(import_model_from_bytes(std::string("\x08\x07", 2)), ErrorKind::InvalidArgument, "has no graph");
-  EXPECT_ONNX_ERROR(onnx::import_model("/nonexistent/model.onnx"), ErrorKind::IO, "/nonexistent/model.onnx");
+  EXPECT_ERROR_KIND(import_model_from_bytes(std::string("\x08\x07", 2)), ErrorKind::InvalidArgument, "has no graph");
+  EXPECT_ERROR_KIND(onnx::import_model("/nonexistent/model.onnx"), ErrorKind::IO, "/nonexistent/model.onnx");
 }
 
 TEST(OnnxHostile, FilesOverTheSizeLimitAreRefusedBeforeReading) {
   const std::string good = bytes_of(gemm_relu_model());
   onnx::ImportOptions small;
   small.max_file_bytes = 16;
-  EXPECT_ONNX_ERROR(import_model_from_bytes(good, "", small), ErrorKind::InvalidArgument, "max_file_bytes");
+  EXPECT_ERROR_KIND(import_model_from_bytes(good, "", small), ErrorKind::InvalidArgument, "max_file_bytes");
 }
 
 TEST(OnnxHostile, WrongTypesNameTheFieldExpectedAndGiven) {
@@ -302,21 +284,21 @@ TEST(OnnxHostile, WrongTypesNameTheFieldExpectedAndGiven) {
   attr_float(add_node(m, "Softmax", {"x"}, {"y"}), "axis", 1.f);
   add_output(m, "y");
   onnx::Model model = import_model_from_bytes(bytes_of(m));
-  EXPECT_ONNX_ERROR(model.run({ones({2, 2})}), ErrorKind::InvalidArgument, "attribute 'axis' must be an int, got float");
+  EXPECT_ERROR_KIND(model.run({ones({2, 2})}), ErrorKind::InvalidArgument, "attribute 'axis' must be an int, got float");
   // An input of the wrong dtype or shape.
   onnx::Model g = import_model_from_bytes(bytes_of(gemm_relu_model()));
-  EXPECT_ONNX_ERROR(g.run({ones({2, 3}, kInt64)}), ErrorKind::InvalidArgument, "declared [N, 3] f32; got [2, 3] i64");
-  EXPECT_ONNX_ERROR(g.run({ones({2, 4})}), ErrorKind::InvalidArgument, "expected dim 1 of size 3");
-  EXPECT_ONNX_ERROR(g.run({}), ErrorKind::InvalidArgument, "takes 1 input(s), got 0");
+  EXPECT_ERROR_KIND(g.run({ones({2, 3}, kInt64)}), ErrorKind::InvalidArgument, "declared [N, 3] f32; got [2, 3] i64");
+  EXPECT_ERROR_KIND(g.run({ones({2, 4})}), ErrorKind::InvalidArgument, "expected dim 1 of size 3");
+  EXPECT_ERROR_KIND(g.run({}), ErrorKind::InvalidArgument, "takes 1 input(s), got 0");
   // An element type with no Tessera dtype, an unknown one.
   ModelProto s = empty_model();
   add_input(s, "x", {2}, TensorProto::STRING);
   add_output(s, "x");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(s)), ErrorKind::NotImplemented, "element type string");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(s)), ErrorKind::NotImplemented, "element type string");
   ModelProto u = empty_model();
   add_input(u, "x", {2}, 99);
   add_output(u, "x");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(u)), ErrorKind::InvalidArgument, "element type 99");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(u)), ErrorKind::InvalidArgument, "element type 99");
 }
 
 TEST(OnnxHostile, NegativeAbsurdAndMismatchedShapesAreRefusedWithoutAllocating) {
@@ -330,28 +312,28 @@ TEST(OnnxHostile, NegativeAbsurdAndMismatchedShapesAreRefusedWithoutAllocating) 
   };
   TensorProto neg = float_tensor("w", {2}, {1, 2});
   neg.set_dims(0, -2);
-  EXPECT_ONNX_ERROR(import_model_from_bytes(with_init(neg)), ErrorKind::InvalidArgument, "dims must be >= 0, got -2");
+  EXPECT_ERROR_KIND(import_model_from_bytes(with_init(neg)), ErrorKind::InvalidArgument, "dims must be >= 0, got -2");
   TensorProto huge = float_tensor("w", {1}, {1});
   huge.clear_dims();
   for (int i = 0; i < 4; ++i) huge.add_dims(int64_t{1} << 20);  // 2^80 elements
-  EXPECT_ONNX_ERROR(import_model_from_bytes(with_init(huge)), ErrorKind::InvalidArgument, "overflows int64");
+  EXPECT_ERROR_KIND(import_model_from_bytes(with_init(huge)), ErrorKind::InvalidArgument, "overflows int64");
   TensorProto empty_huge = float_tensor("w", {1}, {});  // 0 elements, but strides that overflow
   empty_huge.clear_dims();
   for (int64_t d : {int64_t{0}, int64_t{1} << 40, int64_t{1} << 40}) empty_huge.add_dims(d);
   empty_huge.clear_raw_data();
-  EXPECT_ONNX_ERROR(import_model_from_bytes(with_init(empty_huge)), ErrorKind::InvalidArgument, "overflows int64");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(read_bytes(std::string(TESSERA_TEST_DIR) +
+  EXPECT_ERROR_KIND(import_model_from_bytes(with_init(empty_huge)), ErrorKind::InvalidArgument, "overflows int64");
+  EXPECT_ERROR_KIND(import_model_from_bytes(read_bytes(std::string(TESSERA_TEST_DIR) +
                                                        "/fuzz/onnx_corpus/regression_empty_huge_dims.onnx")),
                     ErrorKind::InvalidArgument, "overflows int64");
   TensorProto big = float_tensor("w", {1}, {1});
   big.set_dims(0, int64_t{1} << 40);  // 4 TiB declared, 4 bytes present
-  EXPECT_ONNX_ERROR(import_model_from_bytes(with_init(big)), ErrorKind::InvalidArgument, "over the limit");
+  EXPECT_ERROR_KIND(import_model_from_bytes(with_init(big)), ErrorKind::InvalidArgument, "over the limit");
   TensorProto short_data = float_tensor("w", {1000}, {1, 2, 3});
-  EXPECT_ONNX_ERROR(import_model_from_bytes(with_init(short_data)), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(with_init(short_data)), ErrorKind::InvalidArgument,
                     "raw_data holds 12 bytes; dims [1000] of float need 4000");
   TensorProto typed = int64_tensor("w", {1, 2, 3});
   typed.set_dims(0, 5);
-  EXPECT_ONNX_ERROR(import_model_from_bytes(with_init(typed)), ErrorKind::InvalidArgument, "int64_data holds 3 values");
+  EXPECT_ERROR_KIND(import_model_from_bytes(with_init(typed)), ErrorKind::InvalidArgument, "int64_data holds 3 values");
   // A value-driven size (ConstantOfShape of a huge shape) is refused at run time.
   ModelProto c = empty_model(13);
   add_input(c, "shape", {2}, TensorProto::INT64);
@@ -359,9 +341,9 @@ TEST(OnnxHostile, NegativeAbsurdAndMismatchedShapesAreRefusedWithoutAllocating) 
   add_output(c, "y");
   onnx::ImportOptions limits;
   limits.max_tensor_bytes = 1 << 20;
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(c), "", limits).run({tensor<int64_t>({1 << 20, 1 << 20})}),
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(c), "", limits).run({tensor<int64_t>({1 << 20, 1 << 20})}),
                     ErrorKind::InvalidArgument, "max_tensor_bytes");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(c)).run({tensor<int64_t>({2, -3})}), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(c)).run({tensor<int64_t>({2, -3})}), ErrorKind::InvalidArgument,
                     "negative dim");
   // A Reshape to a shape whose element count overflows int64 (found by the fuzzer:
   // tests/fuzz/onnx_corpus/regression_reshape_overflow.onnx).
@@ -370,9 +352,9 @@ TEST(OnnxHostile, NegativeAbsurdAndMismatchedShapesAreRefusedWithoutAllocating) 
   add_initializer(r, int64_tensor("shape", {12, INT64_MAX - 10}));
   add_node(r, "Reshape", {"x", "shape"}, {"y"});
   add_output(r, "y");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(r)).run({ones({2, 6})}), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(r)).run({ones({2, 6})}), ErrorKind::InvalidArgument,
                     "does not fit the input");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(read_bytes(std::string(TESSERA_TEST_DIR) +
+  EXPECT_ERROR_KIND(import_model_from_bytes(read_bytes(std::string(TESSERA_TEST_DIR) +
                                                        "/fuzz/onnx_corpus/regression_reshape_overflow.onnx"))
                         .run({ones({2, 2, 3})}),
                     ErrorKind::InvalidArgument, "Reshape");
@@ -383,13 +365,13 @@ TEST(OnnxHostile, NegativeAbsurdAndMismatchedShapesAreRefusedWithoutAllocating) 
   attr_ints(p, "kernel_shape", {2, 2});
   attr_ints(p, "pads", {0, 0, 1 << 30, 1 << 30});
   add_output(pool, "y");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(pool), "", limits).run({ones({1, 1, 4, 4})}),
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(pool), "", limits).run({ones({1, 1, 4, 4})}),
                     ErrorKind::InvalidArgument, "max_tensor_bytes");
   ModelProto win = empty_model(17);
   add_input(win, "n", {}, TensorProto::INT64);
   add_node(win, "HannWindow", {"n"}, {"y"});
   add_output(win, "y");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(win), "", limits).run({full({}, Scalar(int64_t{1} << 40), kInt64)}),
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(win), "", limits).run({full({}, Scalar(int64_t{1} << 40), kInt64)}),
                     ErrorKind::InvalidArgument, "max_tensor_bytes");
 }
 
@@ -398,24 +380,24 @@ TEST(OnnxHostile, UndefinedInputsMissingInitializersAndCyclesAreNamed) {
   add_input(missing, "x", {2});
   add_node(missing, "Add", {"x", "bias"}, {"y"});  // "bias": no initializer
   add_output(missing, "y");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(missing)), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(missing)), ErrorKind::InvalidArgument,
                     "input 'bias' is not defined by any node, graph input or initializer");
   ModelProto cycle = empty_model();
   add_input(cycle, "x", {2});
   add_node(cycle, "Add", {"x", "b"}, {"a"});
   add_node(cycle, "Relu", {"a"}, {"b"});
   add_output(cycle, "a");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(cycle)), ErrorKind::InvalidArgument, "the graph has a cycle");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(cycle)), ErrorKind::InvalidArgument, "the graph has a cycle");
   ModelProto twice = empty_model();
   add_input(twice, "x", {2});
   add_node(twice, "Relu", {"x"}, {"y"});
   add_node(twice, "Neg", {"x"}, {"y"});
   add_output(twice, "y");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(twice)), ErrorKind::InvalidArgument, "output 'y' is already defined");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(twice)), ErrorKind::InvalidArgument, "output 'y' is already defined");
   ModelProto no_out = empty_model();
   add_input(no_out, "x", {2});
   add_output(no_out, "nowhere");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(no_out)), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(no_out)), ErrorKind::InvalidArgument,
                     "graph output 'nowhere' is not defined");
   // Nodes out of order are fine: they are sorted.
   ModelProto order = empty_model();
@@ -432,14 +414,14 @@ TEST(OnnxHostile, UnsupportedOperatorsAndOpsetsAreNotImplementedErrors) {
   add_input(m, "x", {2});
   add_node(m, "FancyOp", {"x"}, {"y"});
   add_output(m, "y");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(m)), ErrorKind::NotImplemented, "operator 'FancyOp' is not supported");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(m)), ErrorKind::NotImplemented, "operator 'FancyOp' is not supported");
   ModelProto future = empty_model(99);
   add_input(future, "x", {2});
   add_output(future, "x");
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(future)), ErrorKind::NotImplemented, "opset 99");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(future)), ErrorKind::NotImplemented, "opset 99");
   ModelProto none = empty_model();
   none.clear_opset_import();
-  EXPECT_ONNX_ERROR(import_model_from_bytes(bytes_of(none)), ErrorKind::InvalidArgument, "imports no opset");
+  EXPECT_ERROR_KIND(import_model_from_bytes(bytes_of(none)), ErrorKind::InvalidArgument, "imports no opset");
 }
 
 TEST(OnnxHostile, ExternalDataPathsLeavingTheFolderAreRefused) {
@@ -468,17 +450,17 @@ TEST(OnnxHostile, ExternalDataPathsLeavingTheFolderAreRefused) {
     write_bytes(path, bytes_of(m));
     return path;
   };
-  EXPECT_ONNX_ERROR(onnx::import_model(model_with("../secret.bin")), ErrorKind::InvalidArgument, "leaves the model's folder");
-  EXPECT_ONNX_ERROR(onnx::import_model(model_with((root / "secret.bin").string())), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(onnx::import_model(model_with("../secret.bin")), ErrorKind::InvalidArgument, "leaves the model's folder");
+  EXPECT_ERROR_KIND(onnx::import_model(model_with((root / "secret.bin").string())), ErrorKind::InvalidArgument,
                     "is an absolute path");
-  EXPECT_ONNX_ERROR(onnx::import_model(model_with("link.bin")), ErrorKind::InvalidArgument, "outside the model's folder");
-  EXPECT_ONNX_ERROR(onnx::import_model(model_with("absent.bin")), ErrorKind::IO, "absent.bin");
+  EXPECT_ERROR_KIND(onnx::import_model(model_with("link.bin")), ErrorKind::InvalidArgument, "outside the model's folder");
+  EXPECT_ERROR_KIND(onnx::import_model(model_with("absent.bin")), ErrorKind::IO, "absent.bin");
   write_bytes((root / "model" / "short.bin").string(), std::string(4, 's'));
-  EXPECT_ONNX_ERROR(onnx::import_model(model_with("short.bin")), ErrorKind::InvalidArgument, "exceeds the file's 4 bytes");
-  EXPECT_ONNX_ERROR(onnx::import_model(model_with("short.bin", "-1")), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(onnx::import_model(model_with("short.bin")), ErrorKind::InvalidArgument, "exceeds the file's 4 bytes");
+  EXPECT_ERROR_KIND(onnx::import_model(model_with("short.bin", "-1")), ErrorKind::InvalidArgument,
                     "must be a non-negative integer");
   // From bytes, with no folder to look in.
-  EXPECT_ONNX_ERROR(import_model_from_bytes(read_bytes(model_with("short.bin"))), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(import_model_from_bytes(read_bytes(model_with("short.bin"))), ErrorKind::InvalidArgument,
                     "needs the model's folder");
   fs::remove_all(root);
 }
@@ -491,7 +473,7 @@ TEST(OnnxHostile, SymbolicDimsMustAgreeAcrossInputs) {
   add_output(m, "y");
   onnx::Model model = import_model_from_bytes(bytes_of(m));
   EXPECT_EQ(dims(model.run({ones({3, 2}), ones({3, 2})})[0]), (std::vector<int64_t>{3, 2}));
-  EXPECT_ONNX_ERROR(model.run({ones({3, 2}), ones({1, 2})}), ErrorKind::InvalidArgument,
+  EXPECT_ERROR_KIND(model.run({ones({3, 2}), ones({1, 2})}), ErrorKind::InvalidArgument,
                     "dim 0 ('batch') of size 3 as bound by an earlier input");
 }
 
