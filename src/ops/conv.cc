@@ -27,11 +27,7 @@ ConvGeometry conv_geometry(IntArrayRef in, IntArrayRef wt, const Attrs& attrs) {
                     padding[3] >= 0,
                 "padding must be non-negative, got ", shape_str(padding));
   TESSERA_CHECK(groups > 0, "groups must be positive, got ", groups);
-  if (attrs.has("precision")) {
-    const std::string& p = attrs.get<std::string>("precision");
-    TESSERA_CHECK(p == "float32" || p == "bf16", "precision must be \"float32\" or \"bf16\" (autocast), got \"", p,
-                  "\"");
-  }
+  check_precision(attrs);
   if (attrs.has("algorithm")) {
     const std::string& algo = attrs.get<std::string>("algorithm");
     TESSERA_CHECK(algo == "direct" || algo == "winograd", "algorithm must be \"direct\" or \"winograd\", got \"",

@@ -26,13 +26,6 @@ IntArrayRef batch_dims(const InputMeta& t) {
   return t.dim() <= 2 ? IntArrayRef() : IntArrayRef(s.data(), s.size() - 2);
 }
 
-void check_precision(const Attrs& attrs) {
-  if (!attrs.has("precision")) return;  // dot, and nodes a graph pass built without it
-  const std::string& p = attrs.get<std::string>("precision");
-  TESSERA_CHECK(p == "float32" || p == "bf16", "precision must be \"float32\" or \"bf16\" (autocast), got \"", p,
-                "\"");
-}
-
 InferResult infer_matmul(const std::vector<InputMeta>& in, const Attrs& attrs) {
   check_precision(attrs);
   const InputMeta& a = in[0];

@@ -37,11 +37,7 @@ InferResult infer_linear_fused(const In& in, const Attrs& attrs) {
                   shape_str(in[3].sizes()));
   const std::string& act = attrs.get<std::string>("activation");
   TESSERA_CHECK(act == "none" || act == "relu", "activation must be \"none\" or \"relu\", got \"", act, "\"");
-  if (attrs.has("precision")) {
-    const std::string& precision = attrs.get<std::string>("precision");
-    TESSERA_CHECK(precision == "float32" || precision == "bf16", "precision must be \"float32\" or \"bf16\", got \"",
-                  precision, "\"");
-  }
+  check_precision(attrs);
   return {{{out, DType::Float32}}, std::nullopt};
 }
 

@@ -417,6 +417,17 @@ void check_call(const OpDef& op, const std::vector<Tensor>& inputs) {
 
 }  // namespace
 
+void check_precision(const Attrs& attrs) {
+  if (!attrs.has("precision")) return;
+  const std::string& p = attrs.get<std::string>("precision");
+  TESSERA_CHECK(p == "float32" || p == "bf16", "precision must be \"float32\" or \"bf16\" (autocast), got \"", p,
+                "\"");
+}
+
+bool wants_bf16(const Attrs& attrs) {
+  return attrs.has("precision") && attrs.get<std::string>("precision") == "bf16";
+}
+
 CompositeObserver* set_composite_observer(CompositeObserver* observer) {
   CompositeObserver* previous = t_composite_observer;
   t_composite_observer = observer;

@@ -305,6 +305,13 @@ void run_prepared(const OpDef& op, const PreparedKernel& prepared, const std::ve
 // has a fused kernel: the kernel has no backward rule, its decomposition's ops do.
 std::vector<Tensor> call_decomposition(const OpDef& op, const std::vector<Tensor>& inputs, const Attrs& attrs);
 
+// The attribute `precision` of the ops autocast changes (tessera/autocast.h): "float32" or
+// "bf16" (float32 operands rounded to bfloat16, float32 accumulation and result). Absent
+// reads as "float32". check_precision refuses any other value; wants_bf16 is the kernels'
+// question.
+void check_precision(const Attrs& attrs);
+bool wants_bf16(const Attrs& attrs);
+
 // Told of every composite call run as its decomposition on this thread (the backend's
 // fallback and call_decomposition both): begin() before its ops run, end() after, with
 // begin()'s token. Graph mode's tracer sets it while it takes a trace, to remember which

@@ -419,9 +419,6 @@ IntArrayRef size_attr(const ops::Attrs& attrs, const char* name) { return attrs.
 bool wants_winograd(const ops::Attrs& attrs) {
   return attrs.has("algorithm") && attrs.get<std::string>("algorithm") == "winograd";
 }
-bool wants_bf16(const ops::Attrs& attrs) {
-  return attrs.has("precision") && attrs.get<std::string>("precision") == "bf16";
-}
 
 void conv2d_kernel(const KernelCall& call) {
   const Tensor x = contiguous(call.inputs[0]);
@@ -431,7 +428,7 @@ void conv2d_kernel(const KernelCall& call) {
   const ConvGeometry g = geometry_from(x.sizes(), w.sizes(), call.attrs);
   if (use_onednn(x, g)) {
     run(Pass::Forward, g, {&x, &w, &y},
-        b.defined() ? b.data<float>() : nullptr, wants_winograd(call.attrs), wants_bf16(call.attrs));
+        b.defined() ? b.data<float>() : nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs));
   } else if (x.dtype() == DType::Float64) {
     ref_forward<double>(g, x.data<double>(), w.data<double>(), b.defined() ? b.data<double>() : nullptr,
                         y.data<double>());
@@ -457,7 +454,7 @@ void backward_input_kernel(const KernelCall& call) {
   const Tensor gy = contiguous(call.inputs[0]);
   const Tensor w = contiguous(call.inputs[1]);
   const ConvGeometry g = geometry_from(size_attr(call.attrs, "input_size"), w.sizes(), call.attrs);
-  backward_data(g, gy, w, call.outputs[0], wants_winograd(call.attrs), wants_bf16(call.attrs));
+  backward_data(g, gy, w, call.outputs[0], wants_winograd(call.attrs), ops::wants_bf16(call.attrs));
 }
 
 void backward_weight_kernel(const KernelCall& call) {
@@ -466,7 +463,7 @@ void backward_weight_kernel(const KernelCall& call) {
   Tensor& gw = call.outputs[0];
   const ConvGeometry g = geometry_from(x.sizes(), size_attr(call.attrs, "weight_size"), call.attrs);
   if (use_onednn(x, g)) {
-    run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs), wants_bf16(call.attrs));
+    run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs));
   } else if (x.dtype() == DType::Float64) {
     ref_backward_weights<double>(g, x.data<double>(), gy.data<double>(), gw.data<double>());
   } else {
@@ -495,7 +492,7 @@ void conv_transpose2d_kernel(const KernelCall& call) {
   Tensor& y = call.outputs[0];
   // The convolution this transposes maps y's size to x's.
   const ConvGeometry g = geometry_from(y.sizes(), w.sizes(), call.attrs);
-  backward_data(g, x, w, y, false, wants_bf16(call.attrs));
+  backward_data(g, x, w, y, false, ops::wants_bf16(call.attrs));
   if (call.inputs.size() == 3) {
     const Tensor b = contiguous(call.inputs[2]);
     if (y.dtype() == DType::Float64) {

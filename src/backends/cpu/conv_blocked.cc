@@ -256,7 +256,7 @@ void conv2d_blocked(const KernelCall& call) {
   try {
     const auto conv = cached(g, blocked_input, b, w.dim(), residual, call.attrs.get<std::string>("activation") == "relu",
                              call.attrs.get<std::string>("algorithm") == "winograd",
-                             call.attrs.has("precision") && call.attrs.get<std::string>("precision") == "bf16");
+                             ops::wants_bf16(call.attrs));
     const dnnl::engine& eng = onednn::engine();
     const Tensor weights = conv->wei_reorder ? onednn::prepared_weights(*conv->wei_reorder, w) : w;
     const Tensor src = conv->src_reorder ? onednn::reordered(*conv->src_reorder, x) : x;

@@ -367,12 +367,9 @@ void run_gemm(const Tensor& a, const Tensor& b, Tensor& out, const Scalar& alpha
   TESSERA_INTERNAL_ASSERT(false, "linalg kernel reached with dtype ", dtype_name(out.dtype()));
 }
 
-bool wants_bf16(const ops::Attrs& attrs) {
-  return attrs.has("precision") && attrs.get<std::string>("precision") == "bf16";
-}
 
 void matmul_kernel(const KernelCall& call) {
-  run_gemm(call.inputs[0], call.inputs[1], call.outputs[0], Scalar(1), Scalar(0), false, wants_bf16(call.attrs));
+  run_gemm(call.inputs[0], call.inputs[1], call.outputs[0], Scalar(1), Scalar(0), false, ops::wants_bf16(call.attrs));
 }
 
 void outer_kernel(const KernelCall& call) {
@@ -387,7 +384,7 @@ void addmm_kernel(const KernelCall& call) {
   // With beta == 0 the input is ignored entirely, so NaN/inf in it do not propagate
   // (as BLAS and PyTorch define it).
   if (beta.to_double() != 0) copy_into(out, call.inputs[0]);
-  run_gemm(call.inputs[1], call.inputs[2], out, alpha, beta, false, wants_bf16(call.attrs));
+  run_gemm(call.inputs[1], call.inputs[2], out, alpha, beta, false, ops::wants_bf16(call.attrs));
 }
 
 // bool is left out on purpose: a boolean matmul has no agreed meaning; the dispatcher

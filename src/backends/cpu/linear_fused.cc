@@ -76,7 +76,7 @@ void linear_fused_kernel(const KernelCall& call) {
   const int64_t m = n > 0 ? y.numel() / n : 0;
   const bool residual = call.inputs.size() == 4;
   const bool relu = call.attrs.get<std::string>("activation") == "relu";
-  const bool bf16 = call.attrs.has("precision") && call.attrs.get<std::string>("precision") == "bf16";
+  const bool bf16 = ops::wants_bf16(call.attrs);
   if (m == 0 || n == 0) return;
   float* yp = y.data<float>();
   if (residual) {
