@@ -1,9 +1,83 @@
 #include "graph/executor.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+#include <string>
+
 #include "ops/copy.h"
 #include "ops/random.h"
 
 namespace tessera::graph {
+
+namespace {
+
+// TESSERA_PROFILE=1: every executor times each node and, at exit, stderr gets a table of
+// where compiled calls spent their time, per op and output shape, slowest first. Meant for
+// choosing kernel work by measurement; off, it costs one branch per node.
+bool profile_from_env() {
+  static const bool on = [] {
+    const char* v = std::getenv("TESSERA_PROFILE");
+    return v != nullptr && *v != '\0' && std::string(v) != "0";
+  }();
+  return on;
+}
+
+struct ProfileRow {
+  double seconds = 0;
+  long calls = 0;
+};
+
+class Profile {
+ public:
+  static Profile& get() {
+    static Profile* p = [] {
+      auto* made = new Profile();  // leaked on purpose: printed from atexit, after statics die
+      std::atexit([] { get().print(); });
+      return made;
+    }();
+    return *p;
+  }
+  void add(const std::string& key, double seconds) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ProfileRow& r = rows_[key];
+    r.seconds += seconds;
+    ++r.calls;
+  }
+  void print() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::pair<std::string, ProfileRow>> rows(rows_.begin(), rows_.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+    double total = 0;
+    for (const auto& r : rows) total += r.second.seconds;
+    std::fprintf(stderr, "# TESSERA_PROFILE: compiled graphs' nodes, %.3f s in all\n", total);
+    std::fprintf(stderr, "# %9s %6s %10s %10s  %s\n", "total ms", "%", "calls", "ms/call", "op [output shape]");
+    for (const auto& [key, r] : rows)
+      std::fprintf(stderr, "# %9.2f %6.2f %10ld %10.4f  %s\n", r.seconds * 1e3, total > 0 ? 100 * r.seconds / total : 0.0,
+                   r.calls, r.seconds * 1e3 / static_cast<double>(r.calls), key.c_str());
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, ProfileRow> rows_;
+};
+
+std::string profile_key(const Node& n, const std::vector<Value>& values) {
+  std::ostringstream key;
+  key << n.op->name << " [";
+  for (size_t o = 0; o < n.outputs.size(); ++o) {
+    if (o > 0) key << "; ";
+    const auto& sizes = values[static_cast<size_t>(n.outputs[o])].meta.sizes;
+    for (size_t d = 0; d < sizes.size(); ++d) key << (d > 0 ? "x" : "") << sizes[d];
+  }
+  key << "]";
+  return key.str();
+}
+
+}  // namespace
 
 // What one call needs besides its inputs: the arena and, per value, the tensor over its
 // planned buffer (undefined for values the plan does not cover), plus the vectors a call
@@ -124,8 +198,10 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) const {
     if (g.values[i].tensor.defined()) env[i] = g.values[i].tensor;
   for (size_t i = 0; i < inputs.size(); ++i) env[static_cast<size_t>(g.inputs[i])] = inputs[i];
 
+  const bool profiling = profile_from_env();
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const Node& n = g.nodes[k];
+    const auto started = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     if (frame_view_[k]) {
       env[static_cast<size_t>(n.outputs[0])] = f.planned[static_cast<size_t>(n.outputs[0])];
       for (int id : release_after_[k]) env[static_cast<size_t>(id)] = Tensor();
@@ -169,6 +245,9 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) const {
       for (size_t o = 0; o < n.outputs.size(); ++o) env[static_cast<size_t>(n.outputs[o])] = std::move(outs[o]);
     }
     for (int id : release_after_[k]) env[static_cast<size_t>(id)] = Tensor();
+    if (profiling)
+      Profile::get().add(profile_key(n, g.values),
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   std::vector<Tensor> result;
   result.reserve(g.outputs.size());

@@ -839,6 +839,14 @@ TEST(GraphPasses, TrainingGraphsFuseReluGradientsAndPickWinograd) {
   for (size_t at = g.find("= conv2d("); at != std::string::npos; at = g.find("= conv2d(", at + 1))
     EXPECT_EQ(g.substr(at, g.find('\n', at) - at).find("winograd"), std::string::npos) << g;
   EXPECT_NE(g.find("algorithm=\"winograd\""), std::string::npos) << g;
+  // ...but not the first layer's weight gradient: one input channel, where Winograd's
+  // transforms cost more than they save.
+  for (size_t at = g.find("= conv2d_backward_weight("); at != std::string::npos;
+       at = g.find("= conv2d_backward_weight(", at + 1)) {
+    const std::string line = g.substr(at, g.find('\n', at) - at);
+    const bool first_layer = line.find("weight_size=[32, 1, 3, 3]") != std::string::npos;
+    EXPECT_EQ(line.find("winograd") != std::string::npos, !first_layer) << line;
+  }
   const std::vector<Tensor> again = f({x, y});
   EXPECT_LE(max_rel_error(again[0], first[0]), 1e-5);
   EXPECT_LE(max_rel_error(again[1], first[1]), 1e-5);  // the first conv's weight gradient

@@ -1,7 +1,10 @@
 // The memory planner and the compiled-graph file.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "graph/executor.h"
@@ -227,3 +230,25 @@ TEST(CompiledFile, APlainWeightsFileIsNotAGraph) {
 }
 
 }  // namespace
+
+// TESSERA_PROFILE=1: a process that ran compiled graphs prints, at exit, where their nodes
+// spent the time; without it, nothing. tessera-bench runs CNN28's training step compiled.
+TEST(Executor, ProfileFromEnvironmentTablesTheNodesAtExit) {
+#ifndef TESSERA_BENCH_PATH
+  GTEST_SKIP() << "built without tools (no tessera-bench)";
+#else
+  const std::string out = ::testing::TempDir() + "/tessera_profile_" + std::to_string(::getpid()) + ".txt";
+  RemoveOnExit cleanup{out};
+  const std::string bench = std::string(TESSERA_BENCH_PATH) +
+                            " --workload cnn28_train_b64 --mode graph --threads 1 --iters 3 > " + out + " 2>&1";
+  ASSERT_EQ(std::system(("TESSERA_PROFILE=1 " + bench).c_str()), 0) << read_bytes(out);
+  const std::string text = read_bytes(out);
+  EXPECT_NE(text.find("# TESSERA_PROFILE: compiled graphs' nodes"), std::string::npos) << text;
+  // One row per op and shape: the 32->64 convolution, its two gradients, Adam's update.
+  for (const char* row : {"conv2d [64x64x24x24]", "conv2d_backward_input [64x32x26x26]",
+                          "conv2d_backward_weight [64x32x3x3]", "adam_update_ [128x9216;"})
+    EXPECT_NE(text.find(row), std::string::npos) << row << "\n" << text;
+  ASSERT_EQ(std::system(("TESSERA_PROFILE=0 " + bench).c_str()), 0);
+  EXPECT_EQ(read_bytes(out).find("TESSERA_PROFILE"), std::string::npos);
+#endif
+}
