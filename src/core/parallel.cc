@@ -67,7 +67,21 @@ void set_num_threads(int n) {
   detail::sync_openmp_threads();
 }
 
-int get_num_threads() { return num_threads_slot().load(std::memory_order_relaxed); }
+namespace {
+thread_local int t_serial_depth = 0;  // SerialGuards alive on this thread
+}  // namespace
+
+SerialGuard::SerialGuard() {
+  ++t_serial_depth;
+  detail::sync_openmp_threads();
+}
+
+SerialGuard::~SerialGuard() {
+  --t_serial_depth;
+  detail::sync_openmp_threads();
+}
+
+int get_num_threads() { return t_serial_depth > 0 ? 1 : num_threads_slot().load(std::memory_order_relaxed); }
 
 namespace detail {
 void sync_openmp_threads() {

@@ -11,6 +11,7 @@
 
 #include "tessera/data.h"
 #include "tessera/ops.h"
+#include "tessera/parallel.h"
 
 namespace tessera::data {
 namespace {
@@ -39,7 +40,13 @@ class EpochRun {
         epoch_(epoch), num_batches_(num_batches) {
     const int64_t workers = std::min<int64_t>(options_.num_workers, num_batches_);
     capacity_ = static_cast<int64_t>(options_.num_workers) * options_.prefetch_batches;
-    for (int64_t i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+    // A worker's ops (transforms, collation) run serially on it: the training step's
+    // thread team owns the cores.
+    for (int64_t i = 0; i < workers; ++i)
+      threads_.emplace_back([this] {
+        const SerialGuard serial;
+        work();
+      });
   }
   // Fetches the first batch. Kept out of the constructor: if it throws, the owning
   // shared_ptr's destructor still stops and joins the workers.

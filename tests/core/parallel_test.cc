@@ -12,6 +12,7 @@
 #include "tessera/tessera.h"
 
 using namespace tessera;
+namespace F = tessera::nn::functional;
 
 namespace {
 
@@ -245,4 +246,39 @@ TEST_F(Parallel, SumMatchesSerial) {
     total.fetch_add(s);
   });
   EXPECT_EQ(total.load(), int64_t{100000} * 100001 / 2);
+}
+
+TEST_F(Parallel, SerialGuardRunsThisThreadsOpsAloneAndNests) {
+  set_num_threads(2);
+  {
+    const SerialGuard serial;
+    EXPECT_EQ(get_num_threads(), 1);
+    {
+      const SerialGuard inner;
+      EXPECT_EQ(get_num_threads(), 1);
+    }
+    EXPECT_EQ(get_num_threads(), 1);  // the outer guard still holds
+    // Another thread keeps the process's count.
+    int other = 0;
+    std::thread([&] { other = get_num_threads(); }).join();
+    EXPECT_EQ(other, 2);
+    // A range big enough for two chunks runs in one call on this thread.
+    std::set<std::thread::id> ids;
+    int calls = 0;
+    parallel_for(0, 1 << 20, 1, [&](int64_t, int64_t) {
+      ids.insert(std::this_thread::get_id());
+      ++calls;
+    });
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(ids, std::set<std::thread::id>{std::this_thread::get_id()});
+    // An op through oneDNN (a convolution) computes what one thread computes.
+    manual_seed(3);
+    const Tensor x = randn({2, 8, 12, 12}), w = randn({16, 8, 3, 3});
+    const Tensor serial_y = F::conv2d(x, w);
+    set_num_threads(1);
+    const Tensor one_thread_y = F::conv2d(x, w);
+    set_num_threads(2);
+    EXPECT_TRUE(equal(serial_y, one_thread_y));
+  }
+  EXPECT_EQ(get_num_threads(), 2);
 }

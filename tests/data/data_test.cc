@@ -18,6 +18,7 @@
 
 #include "tessera/data.h"
 #include "tessera/ops.h"
+#include "tessera/parallel.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -233,6 +234,31 @@ TEST(DataLoader, CustomCollateAndTransform) {
 
   std::vector<Example> mixed = {ds->get(0), {make_tensor({3}, kFloat32), ds->get(1).target}};
   EXPECT_ERROR_HAS(collate_stack(mixed), "example 1's input is [3] f32 but example 0's is [2] f32");
+}
+
+// A worker's transforms run serially (SerialGuard): the training step's thread team owns
+// the cores; the iterating thread keeps the process's count.
+TEST(DataLoader, WorkersRunTheirOpsSerially) {
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  auto ds = std::make_shared<RangeDataset>(8);
+  DataLoaderOptions opts;
+  opts.batch_size = 2;
+  opts.num_workers = 2;
+  std::atomic<int> most{0};
+  opts.transform = [&](const Tensor& x, Generator&) {
+    int seen = most.load();
+    while (get_num_threads() > seen && !most.compare_exchange_weak(seen, get_num_threads())) {
+    }
+    return x;
+  };
+  DataLoader loader(ds, opts);
+  int batches = 0;
+  for (const Batch& b : loader) batches += b.input.size(0) > 0;
+  EXPECT_EQ(batches, 4);
+  EXPECT_EQ(most.load(), 1);
+  EXPECT_EQ(get_num_threads(), 2);
+  set_num_threads(saved);
 }
 
 // ---------------------------------------------------------------- transforms
