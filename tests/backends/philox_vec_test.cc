@@ -130,6 +130,8 @@ TEST(BernoulliScalarF32, SameMaskAsBeforeAndAsOtherDtypesForAnyThreadCount) {
   const auto two = bernoulli({n}, p, kFloat32, &gen).to_vector<float>();
   gen.set_offset(offset);
   const auto f64 = bernoulli({n}, p, kFloat64, &gen).to_vector<double>();
+  gen.set_offset(offset);
+  const auto i32 = bernoulli({n}, p, kInt32, &gen).to_vector<int32_t>();
   set_num_threads(saved);
   ASSERT_EQ(one.size(), static_cast<size_t>(n));
   int64_t ones = 0;
@@ -140,9 +142,33 @@ TEST(BernoulliScalarF32, SameMaskAsBeforeAndAsOtherDtypesForAnyThreadCount) {
     ASSERT_EQ(one[u], want) << "element " << i;
     ASSERT_EQ(two[u], want) << "element " << i << " at 2 threads";
     ASSERT_EQ(f64[u], static_cast<double>(want)) << "element " << i << " as float64";
+    ASSERT_EQ(i32[u], static_cast<int32_t>(want)) << "element " << i << " as int32";
     ones += want != 0.0f;
   }
   // And it is a Bernoulli(p) draw: the share of ones within 5 sigma of p.
   const double share = static_cast<double>(ones) / static_cast<double>(n);
   EXPECT_NEAR(share, p, 5 * std::sqrt(p * (1 - p) / static_cast<double>(n)));
+}
+
+TEST(RandF32Philox, UniformValuesFollowTheScalarFormulaForAnyThreadCount) {
+  const int saved = get_num_threads();
+  const int64_t n = 4 * 4096 * 3 + 2;
+  Generator gen(99);
+  gen.set_offset((uint64_t{1} << 32) - 5000);
+  const uint64_t offset = gen.offset();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    gen.set_offset(offset);
+    Tensor t = empty({n}, kFloat32);
+    uniform_(t, -2.0, 3.0, &gen);
+    const auto v = t.to_vector<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t w = philox(99, 0, offset + static_cast<uint64_t>(i / 4)).v[i % 4];
+      // The 24-bit uniform, then low + span * u in double, rounded once to float.
+      const double u = static_cast<double>(w >> 8) * 0x1p-24;
+      ASSERT_EQ(v[static_cast<size_t>(i)], static_cast<float>(-2.0 + 5.0 * u))
+          << "element " << i << " at " << threads << " threads";
+    }
+  }
+  set_num_threads(saved);
 }
