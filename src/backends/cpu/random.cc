@@ -24,8 +24,8 @@ using ops::KernelCall;
 // Each block costs ~10-20 ns; this keeps a thread's share well above the wake-up cost.
 constexpr int64_t kBlockGrain = 4096;
 // Blocks drawn per call into the Philox kernels: a multiple of their steps (32 blocks with
-// AVX-512, 12 with AVX2), so no call computes blocks it then throws away, and 1.5 KB of
-// words on the stack.
+// AVX-512, 12 with AVX2, 6 with SSE2), so no call computes blocks it then throws away, and
+// 1.5 KB of words on the stack.
 constexpr int64_t kDrawBlocks = 96;
 
 struct Stream {
@@ -219,7 +219,8 @@ void bernoulli_scalar_kernel(const KernelCall& c) {
     // per-element branch and no intermediate word buffer. CNN28's compiled training step at
     // batch 64, bernoulli_scalar [64x64x12x12] (590K elements), TESSERA_PROFILE=1, best of
     // 3: 1 thread 2.44 ms before (scalar Philox, a double compare per element), 0.255 ms
-    // with AVX-512, 0.41 ms with TESSERA_ISA=avx2; 2 threads 0.148 ms (AVX-512).
+    // with AVX-512, 0.41 ms with TESSERA_ISA=avx2, ~2.0 ms with baseline SSE2 (noisy);
+    // 2 threads 0.148 ms (AVX-512).
     const vec::PhiloxBernoulliF32Fn draw = vec::philox_kernels().bernoulli_f32;
     float* p = out.data<float>();
     const int64_t blocks = (n + 3) / 4;

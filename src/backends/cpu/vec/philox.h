@@ -1,7 +1,7 @@
 #pragma once
-// Philox-4x32-10 over runs of consecutive counters, compiled once per ISA (philox_avx512.cc,
-// philox_avx2.cc; the baseline uses core's scalar philox_blocks) and picked at run time
-// with the same ISA as float_loops() (CPU flags, TESSERA_ISA). The random kernels call it
+// Philox-4x32-10 over runs of consecutive counters, written once per ISA with intrinsics
+// (philox_avx512.cc, philox_avx2.cc, philox_base.cc for SSE2) and picked at run time with
+// the same ISA as float_loops() (CPU flags, TESSERA_ISA). The random kernels call it
 // directly: core's philox()/philox_blocks() stay the portable definition of the stream, and
 // every table here must reproduce them bit for bit (tests/backends/philox_vec_test.cc).
 #include <cstdint>
