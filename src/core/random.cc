@@ -51,10 +51,10 @@ PhiloxBlock philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo) {
 
 void philox_blocks(uint64_t key, uint64_t first_counter, int64_t count, PhiloxBlock* out) {
   // philox() on `count` consecutive counters, one call and one loop instead of a call per
-  // block, with the words laid out as arrays (structure of arrays) for a vectorized
-  // version: GCC 12 leaves the widening 32x32->64 products scalar even when built for
-  // AVX-512 (tried with target_clones), so that needs intrinsics in a per-ISA file under
-  // backends/cpu/vec (dropout draws one block per 4 elements, a visible share of a CNN step).
+  // block. This is the portable version (GCC 12 leaves the widening 32x32->64 products
+  // scalar even when built for AVX-512, tried with target_clones); the CPU random kernels
+  // draw through the intrinsics versions in backends/cpu/vec/philox_*.cc instead, which
+  // tests/backends/philox_vec_test.cc holds to this function and to philox().
   constexpr int64_t kLanes = 16;
   for (int64_t base = 0; base < count; base += kLanes) {
     const int64_t len = std::min<int64_t>(kLanes, count - base);
