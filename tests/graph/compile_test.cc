@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -1011,4 +1013,46 @@ TEST(GraphPasses, MultiplicationsByALiteralOneGo) {
   EXPECT_EQ(count_plain(g, "sub"), 0) << g;
   EXPECT_EQ(count_plain(g, "mul"), 2) << g;  // by the captured `one`, and the returned one
   EXPECT_FALSE(got[1].storage() == xs[0].storage());
+}
+
+// pool_before_relu.cc: max_pool2d(relu(x)) runs as relu(max_pool2d(x)), and ReLU's
+// gradient over the pooled gradient. Exactly equal to eager, values and gradients, with
+// ties, windows with no positive element, padding, ceil_mode, overlapping windows and a NaN.
+TEST(GraphPasses, MaxPoolingRunsBeforeItsReluExactly) {
+  struct Case {
+    std::vector<int64_t> kernel, stride, padding;
+    bool ceil_mode;
+  };
+  for (const Case& c : {Case{{2, 2}, {2, 2}, {0, 0}, false}, Case{{3, 3}, {2, 2}, {1, 1}, true},
+                        Case{{2, 2}, {1, 1}, {0, 0}, false}}) {
+    manual_seed(21);
+    // Small integers: many ties, and many windows with no positive element.
+    Tensor scale = (randint(-2, 3, {2, 3, 7, 7}).to(kFloat32)).requires_grad_(true);
+    Tensor x = randint(-2, 3, {2, 3, 7, 7}).to(kFloat32);
+    x.data<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+    auto step = [&](const std::vector<Tensor>& in) {
+      if (scale.grad().defined()) scale.grad().zero_();
+      Tensor y = F::max_pool2d(relu(scale * in[0]), c.kernel, c.stride, c.padding, {1, 1}, c.ceil_mode);
+      Tensor loss = sum(y * in[1]);
+      loss.backward();
+      return std::vector<Tensor>{y, scale.grad().clone()};
+    };
+    const Tensor pooled = F::max_pool2d(x, c.kernel, c.stride, c.padding, {1, 1}, c.ceil_mode);
+    const Tensor weights = randn(pooled.sizes());
+    const std::vector<Tensor> eager = step({x, weights});
+    CompiledFunction f = compile(step);
+    const std::vector<Tensor> compiled = f({x, weights});
+    const std::string g = f.last_graph();
+    EXPECT_NE(g.find("relu(%"), std::string::npos) << g;
+    EXPECT_LT(g.find("max_pool2d("), g.find("relu(%")) << "the pooling runs first\n" << g;
+    for (size_t i = 0; i < 2; ++i) {
+      const std::vector<float> a = eager[i].to_vector<float>(), b = compiled[i].to_vector<float>();
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t j = 0; j < a.size(); ++j)
+        // == and not memcmp: without this pass the compiled gradient's zeros already
+        // differ from eager's in sign (-0 vs 0, where the gradient is 0 times a negative).
+        EXPECT_TRUE(a[j] == b[j] || (std::isnan(a[j]) && std::isnan(b[j])))
+            << "output " << i << " element " << j << ": eager " << a[j] << ", compiled " << b[j];
+    }
+  }
 }

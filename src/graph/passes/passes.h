@@ -46,6 +46,11 @@ int select_conv_algorithms(Graph& g);
 // threshold_backward node, in any graph (fuse_threshold_backward.cc). Returns the count.
 int fuse_threshold_backward(Graph& g);
 
+// Runs max_pool2d before the ReLU that feeds it (relu(pool(x)) == pool(relu(x)), values
+// and gradients exactly), and in a training step ReLU's gradient over the pooled gradient,
+// in any graph (pool_before_relu.cc). Returns the pairs swapped.
+int pool_before_relu(Graph& g);
+
 // Turns a linear layer's weight gradient as autograd writes it, clone(transpose(mm(a, b)
 // [* 1])), into one mm(b^T, a^T) writing the contiguous result, in any graph
 // (fold_transposed_gradients.cc). Returns the chains folded.
@@ -97,7 +102,8 @@ struct PassOptions {
   bool freeze = false;
 };
 // The pipeline: constant folding, (frozen) conv-affine folding, CSE, DCE, (frozen) layout
-// selection and the folding of the weights it packs, (frozen) linear fusion, convolution algorithms, ReLU-gradient fusion, unused values. Returns one line per pass that changed
+// selection and the folding of the weights it packs, (frozen) linear fusion, convolution algorithms, ReLU-gradient fusion, pooling before
+// ReLU, unused values. Returns one line per pass that changed
 // something, e.g. "dce: 3 nodes removed".
 std::vector<std::string> optimize(Graph& g, const PassOptions& options);
 
