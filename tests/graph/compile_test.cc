@@ -1001,7 +1001,10 @@ TEST(GraphPasses, MultiplicationsByALiteralOneGo) {
     Tensor b = sub(div(a, 1.0), 0);
     Tensor c = mul(b, one);
     Tensor r = mul(in[0], 1);  // returned: stays (it would alias the input)
-    return std::vector<Tensor>{mm(c, in[1]), r};
+    // Viewed and the view only read: goes. Viewed and the view returned: stays.
+    Tensor v = mul(mm(in[1], in[0]), 1).view({16}).view({2, 8});
+    Tensor kept = mul(in[1], 1).view({16});
+    return std::vector<Tensor>{mm(c, in[1]), r, v.sum(), kept};
   };
   CompiledFunction f = compile(fn);
   const std::vector<Tensor> xs{randn({4, 4}), randn({4, 4})};
@@ -1011,8 +1014,9 @@ TEST(GraphPasses, MultiplicationsByALiteralOneGo) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(max_abs_diff(got[i], want[i]), 0.0) << i;
   EXPECT_EQ(count_plain(g, "div"), 0) << g;
   EXPECT_EQ(count_plain(g, "sub"), 0) << g;
-  EXPECT_EQ(count_plain(g, "mul"), 2) << g;  // by the captured `one`, and the returned one
+  EXPECT_EQ(count_plain(g, "mul"), 3) << g;  // by the captured `one`, the returned one and the returned view's
   EXPECT_FALSE(got[1].storage() == xs[0].storage());
+  EXPECT_FALSE(got[3].storage() == xs[1].storage());
 }
 
 // pool_before_relu.cc: max_pool2d(relu(x)) runs as relu(max_pool2d(x)), and ReLU's

@@ -57,8 +57,8 @@ int pool_before_relu(Graph& g);
 int fold_transposed_gradients(Graph& g);
 
 // Drops x * 1, 1 * x, x / 1 and x - 0 by literals the traced code wrote,
-// where the result is x's shape and dtype and is never returned, written or viewed
-// (simplify_arithmetic.cc). Returns the nodes removed.
+// where the result is x's shape and dtype and is never returned or written, not even
+// through a view (simplify_arithmetic.cc). Returns the nodes removed.
 int simplify_arithmetic(Graph& g);
 
 // Runs chains of float32 elementwise ops (each value inside read only by the next) as

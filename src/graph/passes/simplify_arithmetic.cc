@@ -3,8 +3,8 @@
 // writes such nodes into every training step (addmm's backward scales by alpha = 1: one
 // pass over each linear layer's input gradient). Only where nothing can tell the
 // difference: the same shape and dtype as x, and the result no graph output (that would
-// alias an input or another output) and never written or viewed (a write through the
-// result would reach x).
+// alias an input or another output), never written, and never viewed by a view that is
+// written or returned (a write through the result would reach x).
 #include <optional>
 
 #include "graph/passes/passes.h"
@@ -30,14 +30,21 @@ int identity_operand(const Graph& g, const Node& n) {
 }  // namespace
 
 int simplify_arithmetic(Graph& g) {
-  // Per value: read by a node that writes or aliases it, or returned.
+  // Per value: returned, written, read by a node that writes, or aliased by a view that is
+  // itself pinned. A view nothing writes or returns only reads: autograd's backward views
+  // its gradients (a linear layer's input gradient viewed back to the conv's shape), and
+  // those x * 1 go too. Views come after what they view, so one backward sweep settles it.
   std::vector<bool> pinned(g.values.size(), false);
-  for (const Node& n : g.nodes) {
+  for (int id : g.outputs) pinned[static_cast<size_t>(id)] = true;
+  for (size_t k = g.nodes.size(); k-- > 0;) {
+    const Node& n = g.nodes[k];
     if (n.into >= 0) pinned[static_cast<size_t>(n.into)] = true;
-    if (n.writes() || n.aliases_input())
+    bool pins = n.writes();
+    if (!pins && n.aliases_input())
+      for (int id : n.outputs) pins = pins || pinned[static_cast<size_t>(id)];
+    if (pins)
       for (int id : n.inputs) pinned[static_cast<size_t>(id)] = true;
   }
-  for (int id : g.outputs) pinned[static_cast<size_t>(id)] = true;
   std::vector<bool> drop(g.nodes.size(), false);
   int removed = 0;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
