@@ -96,27 +96,9 @@ void max_pool_backward(const KernelCall& call) {
   const T* gp = gy.data<T>();
   const int64_t* ip = idx.data<int64_t>();
   T* op = gx.data<T>();
-  // The gradient knows no kernel size, only the shapes. When they allow 2x2 / stride 2
-  // windows, each plane first tries the fused pass of vec/pool.h (every element written
-  // once, no fill pass), which stops at the first index outside its own output's 2x2
-  // window; that plane (pooling with another kernel, or bad indices) is then redone by
-  // the general scatter below, which checks the indices.
-  const int64_t H = gx.size(2), W = gx.size(3), OH = gy.size(2), OW = gy.size(3);
-  const bool two_by_two = 2 * OH <= H && 2 * OW <= W && W < (int64_t{1} << 30);
-  const vec::PoolKernels& kernels = vec::pool_kernels();
   parallel_for(0, gx.size(0) * gx.size(1), plane_grain(HW), [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       T* g = op + plane * HW;
-      if (two_by_two) {
-        const T* src = gp + plane * OHW;
-        const int64_t* ix = ip + plane * OHW;
-        bool done = false;
-        if constexpr (std::is_same_v<T, float>)
-          done = kernels.max2x2_backward_f32(src, ix, OH, OW, g, H, W);
-        else
-          done = max_pool2x2_backward_plane(src, ix, OH, OW, g, H, W);
-        if (done) continue;
-      }
       std::fill(g, g + HW, T(0));
       const T* src = gp + plane * OHW;
       const int64_t* ix = ip + plane * OHW;

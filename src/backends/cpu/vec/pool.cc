@@ -1,5 +1,5 @@
 // Picks the pooling table with the ISA of the float32 loops. Only AVX-512 has its own
-// kernels so far; the other ISAs get the portable loops of pool_loops.h, compiled here for
+// kernel so far; the other ISAs get the portable loop of pool_loops.h, compiled here for
 // the baseline ISA (SSE2).
 #include "backends/cpu/vec/pool.h"
 
@@ -18,8 +18,8 @@ void base_max2x2(const float* x, int64_t, int64_t W, float* y, int64_t* idx, int
 
 struct Tables {
   PoolKernels avx512 = vec::avx512::make_pool_table("avx512");
-  PoolKernels avx2{"avx2", base_max2x2, max_pool2x2_backward_plane<float>};
-  PoolKernels base{"baseline", base_max2x2, max_pool2x2_backward_plane<float>};
+  PoolKernels avx2{"avx2", base_max2x2};
+  PoolKernels base{"baseline", base_max2x2};
 };
 
 const Tables& tables() {

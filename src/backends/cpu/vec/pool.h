@@ -1,9 +1,16 @@
 #pragma once
 // Max pooling's 2x2 / stride 2 window (no padding, no dilation) on float32 planes, compiled
 // per ISA (pool_avx512.cc) and picked at run time with the ISA of float_loops() (CPU flags,
-// TESSERA_ISA). The portable loops of pool_loops.h (the baseline table, and float64) define
-// the results: every kernel here must reproduce them bit for bit, indices included
+// TESSERA_ISA). The portable loop of pool_loops.h (the baseline table, and float64)
+// defines the results: every kernel here must reproduce it bit for bit, indices included
 // (tests/ops/pool_kernel_test.cc compares them).
+//
+// The backward has no kernel here: pool.cc's per-plane fill and scalar scatter already run
+// at memory speed. Two AVX-512 versions measured slower on the 2-core AMD EPYC (Zen 4)
+// dev machine: one
+// writing every element with vector stores (the CPU then reads each line before writing
+// it, where the fill of a few-KB plane does not), one checking the indices 16 at a time
+// before a scalar scatter (more work than the scalar loop's own range check).
 #include <cstdint>
 #include <string_view>
 
@@ -15,17 +22,9 @@ namespace tessera::cpu::vec {
 // rule of `v > best || isnan(v)` visiting the window row by row).
 using MaxPool2x2Fn = void (*)(const float* x, int64_t H, int64_t W, float* y, int64_t* idx,
                               int64_t OH, int64_t OW);
-// The gradient: every gx element is 0, or 0 + gy of the output whose index names it. Valid
-// only when each index lies in its own output's window (the windows are disjoint, so no two
-// outputs add into one element); returns false as soon as one does not, leaving gx partly
-// written, and the caller then runs the general scatter, which checks the indices.
-using MaxPool2x2BackwardFn = bool (*)(const float* gy, const int64_t* idx, int64_t OH,
-                                      int64_t OW, float* gx, int64_t H, int64_t W);
-
 struct PoolKernels {
   const char* isa;
   MaxPool2x2Fn max2x2_f32;
-  MaxPool2x2BackwardFn max2x2_backward_f32;
 };
 
 // The table of the ISA float_loops() uses. Picked once.

@@ -33,9 +33,6 @@ TP_INLINE __mmask16 high_half_of_2n(int64_t n) { return n <= 8 ? 0 : first(2 * n
 struct Consts {
   __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  // Interleave a and b (lanes 0-15 of a, 16-31 of b) as a0 b0 a1 b1 ...: first 16, last 16.
-  __m512i zip_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  __m512i zip_hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
   // 2j for the 16 outputs of a step, as two registers of int64.
   __m512i twice_lo = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
   __m512i twice_hi = _mm512_setr_epi64(16, 18, 20, 22, 24, 26, 28, 30);
@@ -84,55 +81,8 @@ void max2x2_f32(const float* x, int64_t H, int64_t W, float* y, int64_t* idx, in
   }
 }
 
-// Lanes where the int64 pair (a: outputs 0-7, b: outputs 8-15) equals v, as 16 bits.
-TP_INLINE __mmask16 eq16(__m512i a, __m512i b, __m512i v) {
-  return static_cast<__mmask16>(_mm512_cmpeq_epi64_mask(a, v) |
-                                (static_cast<uint32_t>(_mm512_cmpeq_epi64_mask(b, v)) << 8));
-}
-
-bool max2x2_backward_f32(const float* gy, const int64_t* idx, int64_t OH, int64_t OW, float* gx,
-                         int64_t H, int64_t W) {
-  const Consts k;
-  const __m512i zero = _mm512_setzero_si512();
-  const __m512i one = _mm512_set1_epi64(1);
-  const __m512i w = _mm512_set1_epi64(W);
-  const __m512i w1 = _mm512_set1_epi64(W + 1);
-  for (int64_t oh = 0; oh < OH; ++oh) {
-    const int64_t row = 2 * oh * W;
-    float* o0 = gx + row;
-    float* o1 = o0 + W;
-    for (int64_t j0 = 0; j0 < OW; j0 += 16) {
-      const int64_t n = OW - j0 < 16 ? OW - j0 : 16;
-      const __mmask16 lo = low_half_of_2n(n), hi = high_half_of_2n(n), out = first(n);
-      // 0 + g, as the general path's zero fill plus +=: a -0 gradient lands as +0.
-      const __m512 g = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(out, gy + oh * OW + j0));
-      const __m512i base = _mm512_set1_epi64(row + 2 * j0);
-      const __m512i d_lo = _mm512_sub_epi64(
-          _mm512_maskz_loadu_epi64(static_cast<__mmask8>(out), idx + oh * OW + j0),
-          _mm512_add_epi64(base, k.twice_lo));
-      const __m512i d_hi = _mm512_sub_epi64(
-          _mm512_maskz_loadu_epi64(static_cast<__mmask8>(out >> 8), idx + oh * OW + j0 + 8),
-          _mm512_add_epi64(base, k.twice_hi));
-      const __mmask16 t00 = eq16(d_lo, d_hi, zero), t01 = eq16(d_lo, d_hi, one);
-      const __mmask16 t10 = eq16(d_lo, d_hi, w), t11 = eq16(d_lo, d_hi, w1);
-      if (static_cast<__mmask16>((t00 | t01 | t10 | t11) & out) != out) return false;
-      const __m512 a = _mm512_maskz_mov_ps(t00, g), b = _mm512_maskz_mov_ps(t01, g);
-      const __m512 c = _mm512_maskz_mov_ps(t10, g), d = _mm512_maskz_mov_ps(t11, g);
-      _mm512_mask_storeu_ps(o0 + 2 * j0, lo, _mm512_permutex2var_ps(a, k.zip_lo, b));
-      _mm512_mask_storeu_ps(o0 + 2 * j0 + 16, hi, _mm512_permutex2var_ps(a, k.zip_hi, b));
-      _mm512_mask_storeu_ps(o1 + 2 * j0, lo, _mm512_permutex2var_ps(c, k.zip_lo, d));
-      _mm512_mask_storeu_ps(o1 + 2 * j0 + 16, hi, _mm512_permutex2var_ps(c, k.zip_hi, d));
-    }
-    // An odd width leaves a last column that no window covers.
-    for (int64_t c = 2 * OW; c < W; ++c) o0[c] = o1[c] = 0.0f;
-  }
-  // Likewise an odd height's last row.
-  for (int64_t i = 2 * OH * W; i < H * W; ++i) gx[i] = 0.0f;
-  return true;
-}
-
 }  // namespace
 
-PoolKernels make_pool_table(const char* isa) { return {isa, max2x2_f32, max2x2_backward_f32}; }
+PoolKernels make_pool_table(const char* isa) { return {isa, max2x2_f32}; }
 
 }  // namespace tessera::cpu::vec::avx512
