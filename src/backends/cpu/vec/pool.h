@@ -7,10 +7,9 @@
 //
 // The backward has no kernel here: pool.cc's per-plane fill and scalar scatter already run
 // at memory speed. Two AVX-512 versions measured slower on the 2-core AMD EPYC (Zen 4)
-// dev machine: one
-// writing every element with vector stores (the CPU then reads each line before writing
-// it, where the fill of a few-KB plane does not), one checking the indices 16 at a time
-// before a scalar scatter (more work than the scalar loop's own range check).
+// dev machine: one writing every element with vector stores (the CPU then reads each line
+// before writing it, where the fill of a few-KB plane does not), one checking the indices
+// 16 at a time before a scalar scatter (more work than the scalar loop's own range check).
 #include <cstdint>
 #include <string_view>
 
