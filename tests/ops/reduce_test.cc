@@ -373,6 +373,21 @@ TEST(ReduceSumChannels, OtherReducersAndDtypes) {
   // A permuted (non-contiguous) view is not [A, C, B] in memory; it must give the same sums.
   Tensor p = x.permute({1, 0, 2, 3}).contiguous().permute({1, 0, 2, 3});
   expect_near_vec(dv(sum(p, {0, 2, 3})), s, 1e-6);
+  // Slices: along N the layout stays [A, C, B] from an offset; along C or W it does not.
+  const auto part_sums = [&](int64_t n0, int64_t n1, int64_t c0, int64_t c1, int64_t w1) {
+    std::vector<double> r;
+    for (int64_t c = c0; c < c1; ++c) {
+      double acc = 0;
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t w = 0; w < w1; ++w) acc += v[static_cast<size_t>(((n * C + c) * H + h) * W + w)];
+      r.push_back(acc);
+    }
+    return r;
+  };
+  expect_near_vec(dv(sum(x.slice(0, 1, 3), {0, 2, 3})), part_sums(1, 3, 0, C, W), 1e-6);
+  expect_near_vec(dv(sum(x.slice(1, 1, 3), {0, 2, 3})), part_sums(0, N, 1, 3, W), 1e-6);
+  expect_near_vec(dv(sum(x.slice(3, 0, 4), {0, 2, 3})), part_sums(0, N, 0, C, 4), 1e-6);
 }
 
 TEST(ReduceMean, KnownValues) {
