@@ -273,6 +273,123 @@ TEST(ReduceSum, IntegerColumnsAndRows) {
 
 // ---------------------------------------------------------------- mean
 
+// ---- channel statistics: a contiguous [A, C, B] (NCHW) reduced over all dims but C.
+// These take the plane-order path of reduce.cc (each (n, c) plane summed on its own, the
+// planes then merged per channel in order of n).
+
+// Per-channel double sums of an NCHW tensor's values v.
+std::vector<double> channel_sums(const std::vector<float>& v, int64_t N, int64_t C, int64_t HW) {
+  std::vector<double> ref(static_cast<size_t>(C), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < HW; ++i)
+        ref[static_cast<size_t>(c)] += v[static_cast<size_t>((n * C + c) * HW + i)];
+  return ref;
+}
+
+TEST(ReduceSumChannels, MatchesDoubleReference) {
+  // 24x24 planes (a CNN's conv bias gradient), then odd sizes that leave vector tails.
+  for (const Shape& s : {Shape{16, 8, 24, 24}, Shape{3, 5, 7, 9}, Shape{2, 3, 1, 13}}) {
+    const int64_t HW = s[2] * s[3];
+    std::vector<float> v = random_floats(static_cast<size_t>(numel_of(s)), 21, 0.f, 1.f);
+    Tensor x = tensor<float>(v, s);
+    const std::vector<double> ref = channel_sums(v, s[0], s[1], HW);
+    expect_near_vec(dv(sum(x, {0, 2, 3})), ref, 1e-6);
+    // keepdim gives [1, C, 1, 1] with the same values; negative dims are the same dims.
+    Tensor k = sum(x, {0, -2, -1}, true);
+    EXPECT_EQ(shp(k), (Shape{1, s[1], 1, 1}));
+    expect_near_vec(dv(k), ref, 1e-6);
+    std::vector<double> mref = ref;
+    for (double& m : mref) m /= static_cast<double>(s[0] * HW);
+    expect_near_vec(dv(mean(x, {0, 2, 3})), mref, 1e-6);
+  }
+}
+
+TEST(ReduceSumChannels, LongPlanesAreCutAndStayAccurate) {
+  // Planes of 40000 elements span three 16384-element chunks. The sums are ~8e8, where a
+  // float running sum would step by 64 per add: blocked float partials merged in double
+  // keep the relative error near float's epsilon.
+  const int64_t N = 2, C = 3, HW = 40000;
+  std::vector<float> v = random_floats(static_cast<size_t>(N * C * HW), 22, 1e4f, 1.1e4f);
+  Tensor x = tensor<float>(v, {N, C, 200, 200});
+  expect_near_vec(dv(sum(x, {0, 2, 3})), channel_sums(v, N, C, HW), 1e-6);
+}
+
+TEST(ReduceSumChannels, ResultDoesNotDependOnThreadCount) {
+  const int saved = get_num_threads();
+  Tensor x = tensor<float>(random_floats(32 * 16 * 26 * 26, 23), {32, 16, 26, 26});
+  Tensor big = tensor<float>(random_floats(2 * 3 * 40000, 24), {2, 3, 200, 200});
+  set_num_threads(1);
+  const auto s1 = dv(sum(x, {0, 2, 3})), v1 = dv(var(x, {0, 2, 3})), b1 = dv(sum(big, {0, 2, 3}));
+  set_num_threads(2);
+  const auto s2 = dv(sum(x, {0, 2, 3})), v2 = dv(var(x, {0, 2, 3})), b2 = dv(sum(big, {0, 2, 3}));
+  set_num_threads(3);
+  const auto s3 = dv(sum(x, {0, 2, 3})), v3 = dv(var(x, {0, 2, 3})), b3 = dv(sum(big, {0, 2, 3}));
+  set_num_threads(saved);
+  EXPECT_EQ(s1, s2);
+  EXPECT_EQ(s1, s3);
+  EXPECT_EQ(v1, v2);
+  EXPECT_EQ(v1, v3);
+  EXPECT_EQ(b1, b2);
+  EXPECT_EQ(b1, b3);
+}
+
+TEST(ReduceSumChannels, OtherReducersAndDtypes) {
+  const int64_t N = 4, C = 3, H = 5, W = 6, HW = H * W;
+  std::vector<float> v = random_floats(static_cast<size_t>(N * C * HW), 25, -2.f, 2.f);
+  v[static_cast<size_t>((2 * C + 1) * HW + 7)] = 9.f;     // channel 1's max
+  v[static_cast<size_t>((3 * C + 2) * HW + 3)] = kNaNf;   // channel 2 is NaN
+  Tensor x = tensor<float>(v, {N, C, H, W});
+  const auto mx = dv(amax(x, {0, 2, 3}));
+  ASSERT_EQ(mx.size(), 3u);
+  double m0 = -kInf;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < HW; ++i) m0 = std::max(m0, double(v[static_cast<size_t>(n * C * HW + i)]));
+  EXPECT_EQ(mx[0], m0);
+  EXPECT_EQ(mx[1], 9.0);
+  EXPECT_TRUE(std::isnan(mx[2]));
+  // var (its mean and squared-deviation passes) and logsumexp against double.
+  v[static_cast<size_t>((3 * C + 2) * HW + 3)] = 0.5f;
+  x = tensor<float>(v, {N, C, H, W});
+  const std::vector<double> s = channel_sums(v, N, C, HW);
+  std::vector<double> var_ref(3, 0.0), lse_ref(3, 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < HW; ++i) {
+        const double e = v[static_cast<size_t>((n * C + c) * HW + i)];
+        const double d = e - s[static_cast<size_t>(c)] / double(N * HW);
+        var_ref[static_cast<size_t>(c)] += d * d / double(N * HW - 1);
+        lse_ref[static_cast<size_t>(c)] += std::exp(e);
+      }
+  for (double& l : lse_ref) l = std::log(l);
+  expect_near_vec(dv(var(x, {0, 2, 3})), var_ref, 1e-5);
+  expect_near_vec(dv(logsumexp(x, {0, 2, 3})), lse_ref, 1e-5);
+  // float64 and integers take the same path.
+  expect_near_vec(dv(sum(x.to(kFloat64), {0, 2, 3})), s, 1e-12);
+  Tensor ints = arange(0, N * C * HW, 1, kInt64).view({N, C, H, W});
+  std::vector<double> iref(3, 0.0);
+  for (int64_t i = 0; i < N * C * HW; ++i) iref[static_cast<size_t>((i / HW) % C)] += double(i);
+  EXPECT_EQ(dv(sum(ints, {0, 2, 3})), iref);
+  // A permuted (non-contiguous) view is not [A, C, B] in memory; it must give the same sums.
+  Tensor p = x.permute({1, 0, 2, 3}).contiguous().permute({1, 0, 2, 3});
+  expect_near_vec(dv(sum(p, {0, 2, 3})), s, 1e-6);
+  // Slices: along N the layout stays [A, C, B] from an offset; along C or W it does not.
+  const auto part_sums = [&](int64_t n0, int64_t n1, int64_t c0, int64_t c1, int64_t w1) {
+    std::vector<double> r;
+    for (int64_t c = c0; c < c1; ++c) {
+      double acc = 0;
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t w = 0; w < w1; ++w) acc += v[static_cast<size_t>(((n * C + c) * H + h) * W + w)];
+      r.push_back(acc);
+    }
+    return r;
+  };
+  expect_near_vec(dv(sum(x.slice(0, 1, 3), {0, 2, 3})), part_sums(1, 3, 0, C, W), 1e-6);
+  expect_near_vec(dv(sum(x.slice(1, 1, 3), {0, 2, 3})), part_sums(0, N, 1, 3, W), 1e-6);
+  expect_near_vec(dv(sum(x.slice(3, 0, 4), {0, 2, 3})), part_sums(0, N, 0, C, 4), 1e-6);
+}
+
 TEST(ReduceMean, KnownValues) {
   EXPECT_DOUBLE_EQ(mean(mat23()).item<double>(), 3.5);
   EXPECT_EQ(dv(mean(mat23(), {0})), (std::vector<double>{2.5, 3.5, 4.5}));

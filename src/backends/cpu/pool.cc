@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
+#include "backends/cpu/pool_loops.h"
+#include "backends/cpu/vec/pool.h"
 #include "ops/conv.h"
 #include "ops/copy.h"
 #include "ops/registration.h"
@@ -34,51 +37,21 @@ void max_pool_forward(const KernelCall& call) {
   T* yp = y.data<T>();
   int64_t* ip = idx.data<int64_t>();
   // The classic 2x2 / stride 2 pool (CNN28, CNN64, VGG-style nets) has no padding or
-  // dilation to check: a straight-line window, several times faster than the general loop.
+  // dilation to check: a straight-line window, several times faster than the general loop
+  // (vec/pool.h; AVX-512 where the CPU has it). ceil_mode's extra partial window makes
+  // 2 * OH > H and takes the general loop.
   const bool two_by_two = k[0] == 2 && k[1] == 2 && s[0] == 2 && s[1] == 2 && p[0] == 0 &&
-                          p[1] == 0 && d[0] == 1 && d[1] == 1 && 2 * OH <= H && 2 * OW <= W;
+                          p[1] == 0 && d[0] == 1 && d[1] == 1 && 2 * OH <= H && 2 * OW <= W &&
+                          W < (int64_t{1} << 30);
+  const vec::PoolKernels& kernels = vec::pool_kernels();
   parallel_for(0, x.size(0) * x.size(1), plane_grain(H * W), [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       const T* xin = xp + plane * H * W;
       T* yo = yp + plane * OH * OW;
       int64_t* io = ip + plane * OH * OW;
       if (two_by_two) {
-        // Written for the vectorizer: the window's value and which of its 4 taps won (an
-        // int32 per output, as wide as a float) in one branch-free loop, the int64 index
-        // from that in a second. With random data the comparisons are coin flips, and the
-        // scalar loop's branches cost a misprediction per window. Same visiting order and
-        // NaN rule as the general loop below.
-        int32_t which[64];
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          const T* r0 = xin + 2 * oh * W;
-          const T* r1 = r0 + W;
-          T* yrow = yo + oh * OW;
-          int64_t* irow = io + oh * OW;
-          for (int64_t ow0 = 0; ow0 < OW; ow0 += 64) {
-            const int64_t len = std::min<int64_t>(64, OW - ow0);
-            for (int64_t j = 0; j < len; ++j) {
-              const int64_t ow = ow0 + j;
-              const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-              T best = a;
-              int32_t w = 0;
-              const bool tb = (b > best) | (b != b);
-              best = tb ? b : best;
-              w = tb ? 1 : w;
-              const bool tc = (c > best) | (c != c);
-              best = tc ? c : best;
-              w = tc ? 2 : w;
-              const bool td = (d > best) | (d != d);
-              best = td ? d : best;
-              w = td ? 3 : w;
-              yrow[ow] = best;
-              which[j] = w;
-            }
-            for (int64_t j = 0; j < len; ++j) {
-              const int64_t ow = ow0 + j;
-              irow[ow] = (2 * oh + (which[j] >> 1)) * W + 2 * ow + (which[j] & 1);
-            }
-          }
-        }
+        if constexpr (std::is_same_v<T, float>) kernels.max2x2_f32(xin, H, W, yo, io, OH, OW);
+        else max_pool2x2_plane(xin, W, yo, io, OH, OW);
         continue;
       }
       for (int64_t oh = 0; oh < OH; ++oh) {

@@ -290,6 +290,57 @@ void run_columns(const R& r, const typename R::in_t* x, const Geometry& g) {
   });
 }
 
+// A contiguous x viewed as [A, C, B], reduced over A and B, C kept: a conv or batch norm
+// channel statistic (NCHW summed over 0, 2, 3). Returns C, or 0 when g is not that shape.
+int64_t middle_channels(const Geometry& g) {
+  if (g.kept.rank() != 1 || g.red.rank() != 2 || g.red.strides[1] != 1) return 0;
+  const int64_t C = g.kept.sizes[0], B = g.red.sizes[1];
+  if (g.kept.strides[0] != B || g.red.strides[0] != C * B) return 0;
+  return C;
+}
+
+// The [A, C, B] case above, in the order the bytes lie in memory. The row loop would give
+// each channel its own walk (A runs of B elements, each a stride C*B away), so a thread
+// hops between A distant runs and the prefetcher restarts for each; here every thread
+// streams one contiguous range of (a, c) planes, each summed by the vectorized `contig`
+// into its own partial, and each channel then merges its A partials in order of a.
+// Long planes are cut into kChunk pieces. The cuts and the merge order depend only on the
+// shape, so the result is the same bit for bit at every thread count. Partials are
+// written once per plane and contiguous per thread, so threads share no cache line but
+// at the boundary of their ranges.
+// Measured in CNN28's compiled b64 training step (TESSERA_PROFILE=1, 1 thread, best of 3 on
+// a shared 2-core EPYC): the conv bias gradients `sum [64]` over 64x64x24x24 1.30 -> 0.56 ms
+// and `sum [32]` over 64x32x26x26 0.67 -> 0.28 ms.
+template <typename R>
+void run_planes(const R& r, const typename R::in_t* x, const Geometry& g, int64_t C) {
+  using acc_t = typename R::acc_t;
+  const int64_t A = g.red.sizes[0], B = g.red.sizes[1];
+  const int64_t pieces = (B + kChunk - 1) / kChunk;
+  const int64_t units = A * C * pieces;
+  std::unique_ptr<acc_t[]> part(new acc_t[static_cast<size_t>(units)]);
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::min(B, kChunk));
+  parallel_for(0, units, grain, [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) {
+      const int64_t plane = u / pieces, k = u % pieces;  // plane = a * C + c
+      const int64_t i0 = k * kChunk, n = std::min(kChunk, B - i0);
+      acc_t acc = r.init(plane % C);
+      // The run index of element (a, i) is a * B + i, as the row loop would number it.
+      r.contig(acc, x + plane * B + i0, n, (plane / C) * B + i0);
+      part[static_cast<size_t>(u)] = acc;
+    }
+  });
+  parallel_for(0, C, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, A * pieces)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t c = b; c < e; ++c) {
+                   acc_t acc = r.init(c);
+                   for (int64_t a = 0; a < A; ++a)
+                     for (int64_t k = 0; k < pieces; ++k)
+                       r.merge(acc, part[static_cast<size_t>((a * C + c) * pieces + k)]);
+                   r.write(c, acc, g.n_red);
+                 }
+               });
+}
+
 template <typename R>
 void run_reduction(const R& r, const Tensor& x, const Geometry& g) {
   if (g.n_out == 0) return;
@@ -297,6 +348,9 @@ void run_reduction(const R& r, const Tensor& x, const Geometry& g) {
   if (g.n_red == 0) {
     for (int64_t o = 0; o < g.n_out; ++o) r.write(o, r.init(o), 0);
     return;
+  }
+  if constexpr (HasContig<R>) {
+    if (const int64_t C = middle_channels(g); C > 0) return run_planes(r, data, g, C);
   }
   const bool run_contiguous = g.red.rank() == 1 && g.red.strides[0] == 1 && g.n_red > 1;
   const bool columns_contiguous = g.kept.strides.back() == 1 && g.kept.sizes.back() >= 4;

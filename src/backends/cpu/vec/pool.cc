@@ -1,0 +1,48 @@
+// Picks the pooling table with the ISA of the float32 loops. Only AVX-512 has its own
+// kernel so far; the other ISAs get the portable loop of pool_loops.h, compiled here for
+// the baseline ISA (SSE2).
+#include "backends/cpu/vec/pool.h"
+
+#include "backends/cpu/pool_loops.h"
+#include "backends/cpu/vec/float_loops.h"
+
+namespace tessera::cpu::vec {
+namespace avx512 { PoolKernels make_pool_table(const char* isa); }
+
+namespace {
+
+void base_max2x2(const float* x, int64_t, int64_t W, float* y, int64_t* idx, int64_t OH,
+                 int64_t OW) {
+  max_pool2x2_plane(x, W, y, idx, OH, OW);
+}
+
+struct Tables {
+  PoolKernels avx512 = vec::avx512::make_pool_table("avx512");
+  PoolKernels avx2{"avx2", base_max2x2};
+  PoolKernels base{"baseline", base_max2x2};
+};
+
+const Tables& tables() {
+  static const Tables t;
+  return t;
+}
+
+}  // namespace
+
+const PoolKernels& pool_kernels() {
+  // cpu_isa_name() already honours the CPU flags and TESSERA_ISA.
+  static const PoolKernels& chosen = *pool_kernels_for(cpu_isa_name());
+  return chosen;
+}
+
+const PoolKernels* pool_kernels_for(std::string_view isa) {
+  // float_loops_for answers whether this CPU runs `isa`; the flags checked are the same.
+  if (float_loops_for(isa) == nullptr) return nullptr;
+  const Tables& t = tables();
+  if (isa == "avx512") return &t.avx512;
+  if (isa == "avx2") return &t.avx2;
+  if (isa == "baseline") return &t.base;
+  return nullptr;
+}
+
+}  // namespace tessera::cpu::vec

@@ -1,0 +1,35 @@
+#pragma once
+// Max pooling's 2x2 / stride 2 window (no padding, no dilation) on float32 planes, compiled
+// per ISA (pool_avx512.cc) and picked at run time with the ISA of float_loops() (CPU flags,
+// TESSERA_ISA). The portable loop of pool_loops.h (the baseline table, and float64)
+// defines the results: every kernel here must reproduce it bit for bit, indices included
+// (tests/ops/pool_kernel_test.cc compares them).
+//
+// The backward has no kernel here: pool.cc's per-plane fill and scalar scatter already run
+// at memory speed. Two AVX-512 versions measured slower on the 2-core AMD EPYC (Zen 4)
+// dev machine: one writing every element with vector stores (the CPU then reads each line
+// before writing it, where the fill of a few-KB plane does not), one checking the indices
+// 16 at a time before a scalar scatter (more work than the scalar loop's own range check).
+#include <cstdint>
+#include <string_view>
+
+namespace tessera::cpu::vec {
+
+// One contiguous H x W plane x into y and idx (OH x OW each, 2 * OH <= H, 2 * OW <= W,
+// W < 2^30): y = the max of each window, idx = its flat position in the plane. The first
+// of equal values wins; a NaN beats any number, and a later NaN beats an earlier one (the
+// rule of `v > best || isnan(v)` visiting the window row by row).
+using MaxPool2x2Fn = void (*)(const float* x, int64_t H, int64_t W, float* y, int64_t* idx,
+                              int64_t OH, int64_t OW);
+struct PoolKernels {
+  const char* isa;
+  MaxPool2x2Fn max2x2_f32;
+};
+
+// The table of the ISA float_loops() uses. Picked once.
+const PoolKernels& pool_kernels();
+// A specific ISA's table ("avx512", "avx2", "baseline"), or nullptr when this CPU cannot
+// run it (for tests).
+const PoolKernels* pool_kernels_for(std::string_view isa);
+
+}  // namespace tessera::cpu::vec

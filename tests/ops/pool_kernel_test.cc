@@ -1,0 +1,238 @@
+// Max pooling's 2x2 / stride 2 fast path (src/backends/cpu/vec/pool.h and pool.cc):
+// every ISA table against a naive reference written here, bit for bit (values, indices,
+// ties, -inf, NaN, row tails shorter and longer than a vector, no write past the end), and
+// the op, forward and backward, on float32/float64, odd sizes, -0 and NaN gradients,
+// non-contiguous input, and the shapes that take the general path (ceil_mode, padding,
+// other kernels, indices the forward would not give).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/vec/pool.h"
+#include "ops/conv.h"
+#include "ops/op.h"
+#include "tessera/error.h"
+#include "tessera/ops.h"
+#include "test_util.h"
+
+namespace tessera {
+namespace {
+
+constexpr float kNaNf = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInff = std::numeric_limits<float>::infinity();
+
+struct PoolCfg {
+  int64_t k[2] = {2, 2}, s[2] = {2, 2}, p[2] = {0, 0};
+  bool ceil_mode = false;
+};
+
+int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode) {
+  const int64_t span = in + 2 * p - k;
+  int64_t o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+  if (ceil_mode && (o - 1) * s >= in + p) --o;  // the last window must start inside
+  return o;
+}
+
+// The rule of the general loop in pool.cc, written plainly: taps in row-major order, the
+// first in-bounds tap is the start, a tap wins when greater or NaN.
+template <typename T>
+void ref_forward(const T* x, int64_t H, int64_t W, const PoolCfg& c, int64_t OH, int64_t OW,
+                 std::vector<T>& y, std::vector<int64_t>& idx) {
+  y.assign(static_cast<size_t>(OH * OW), T(0));
+  idx.assign(static_cast<size_t>(OH * OW), -1);
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      T best = -std::numeric_limits<T>::infinity();
+      int64_t bi = -1;
+      for (int64_t i = 0; i < c.k[0]; ++i)
+        for (int64_t j = 0; j < c.k[1]; ++j) {
+          const int64_t h = oh * c.s[0] - c.p[0] + i, w = ow * c.s[1] - c.p[1] + j;
+          if (h < 0 || h >= H || w < 0 || w >= W) continue;
+          const T v = x[h * W + w];
+          if (bi < 0) bi = h * W + w;
+          if (v > best || std::isnan(v)) {
+            best = v;
+            bi = h * W + w;
+          }
+        }
+      y[static_cast<size_t>(oh * OW + ow)] = best;
+      idx[static_cast<size_t>(oh * OW + ow)] = bi;
+    }
+}
+
+// Zero fill, then gx[idx] += gy: the gradient's definition.
+template <typename T>
+std::vector<T> ref_backward(const T* gy, const int64_t* idx, int64_t n_out, int64_t HW) {
+  std::vector<T> gx(static_cast<size_t>(HW), T(0));
+  for (int64_t i = 0; i < n_out; ++i) gx[static_cast<size_t>(idx[i])] += gy[i];
+  return gx;
+}
+
+// Bitwise equality: NaN equals NaN, -0 differs from +0.
+template <typename T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// Values with ties (a few distinct levels), infinities and NaNs, or plain random.
+template <typename T>
+std::vector<T> pool_data(int64_t n, uint32_t seed, bool specials) {
+  std::mt19937 gen(seed);
+  std::vector<T> v(static_cast<size_t>(n));
+  for (T& e : v) {
+    const uint32_t r = gen() % 100;
+    if (!specials) e = static_cast<T>(static_cast<int32_t>(gen() % 20001) - 10000) / T(1000);
+    else if (r < 8) e = -std::numeric_limits<T>::infinity();
+    else if (r < 12) e = std::numeric_limits<T>::quiet_NaN();
+    else if (r < 14) e = std::numeric_limits<T>::infinity();
+    else e = static_cast<T>(gen() % 3);  // ties
+  }
+  return v;
+}
+
+const std::vector<std::pair<int64_t, int64_t>> kPlaneSizes = {
+    {2, 2}, {24, 24}, {5, 7}, {3, 33}, {4, 34}, {2, 65}, {64, 64}, {9, 40}, {6, 1 + 2 * 31}};
+
+TEST(PoolKernels, EveryIsaMatchesTheReference) {
+  int tables = 0;
+  for (const char* isa : {"avx512", "avx2", "baseline"}) {
+    const cpu::vec::PoolKernels* t = cpu::vec::pool_kernels_for(isa);
+    if (t == nullptr) continue;
+    ++tables;
+    for (const auto& [H, W] : kPlaneSizes)
+      for (bool specials : {false, true}) {
+        SCOPED_TRACE(std::string(isa) + " " + std::to_string(H) + "x" + std::to_string(W) +
+                     (specials ? " specials" : ""));
+        const int64_t OH = H / 2, OW = W / 2, n = OH * OW;
+        const std::vector<float> x = pool_data<float>(H * W, static_cast<uint32_t>(H * 131 + W), specials);
+        std::vector<float> want_y;
+        std::vector<int64_t> want_i;
+        ref_forward(x.data(), H, W, PoolCfg{}, OH, OW, want_y, want_i);
+        // One spare element after each output: masked tails must not write past the end.
+        std::vector<float> y(static_cast<size_t>(n + 1), 123.f);
+        std::vector<int64_t> idx(static_cast<size_t>(n + 1), 77);
+        t->max2x2_f32(x.data(), H, W, y.data(), idx.data(), OH, OW);
+        EXPECT_EQ(y.back(), 123.f);
+        EXPECT_EQ(idx.back(), 77);
+        y.pop_back();
+        idx.pop_back();
+        EXPECT_TRUE(same_bits(y, want_y));
+        EXPECT_EQ(idx, want_i);
+
+      }
+  }
+  EXPECT_GE(tables, 2);  // baseline always, plus the CPU's own
+}
+
+std::vector<int64_t> v64(std::initializer_list<int64_t> l) { return l; }
+
+std::vector<Tensor> pool_op(const Tensor& x, const PoolCfg& c) {
+  return ops::call(ops::kMaxPool2d, {x},
+                   {{"kernel", v64({c.k[0], c.k[1]})},
+                    {"stride", v64({c.s[0], c.s[1]})},
+                    {"padding", v64({c.p[0], c.p[1]})},
+                    {"dilation", v64({1, 1})},
+                    {"ceil_mode", c.ceil_mode}});
+}
+
+Tensor pool_backward_op(const Tensor& gy, const Tensor& idx, const Shape& input) {
+  return ops::call(ops::kMaxPool2dBackward, {gy, idx},
+                   {{"input_size", std::vector<int64_t>(input.begin(), input.end())}})[0];
+}
+
+// The op over N x C planes against the reference, forward and backward.
+template <typename T>
+void check_op(const Shape& s, const PoolCfg& c, bool specials, bool noncontiguous) {
+  const int64_t N = s[0], C = s[1], H = s[2], W = s[3], planes = N * C;
+  const int64_t OH = out_size(H, c.k[0], c.s[0], c.p[0], c.ceil_mode);
+  const int64_t OW = out_size(W, c.k[1], c.s[1], c.p[1], c.ceil_mode);
+  const std::vector<T> xv = pool_data<T>(numel_of(s), static_cast<uint32_t>(H * 7 + W), specials);
+  Tensor x = tensor<T>(xv, s);
+  if (noncontiguous) {
+    // The same values behind a permuted view: [C, N, H, W] storage seen as [N, C, H, W].
+    x = x.permute({1, 0, 2, 3}).contiguous().permute({1, 0, 2, 3});
+    ASSERT_FALSE(x.is_contiguous());
+  }
+  const std::vector<Tensor> out = pool_op(x, c);
+  ASSERT_EQ(out[0].sizes(), (Shape{N, C, OH, OW}));
+  const std::vector<T> y = out[0].to_vector<T>();
+  const std::vector<int64_t> idx = out[1].to_vector<int64_t>();
+  const std::vector<T> gyv = pool_data<T>(planes * OH * OW, 99, false);
+  const std::vector<T> gx =
+      pool_backward_op(tensor<T>(gyv, {N, C, OH, OW}), out[1], s).template to_vector<T>();
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    std::vector<T> want_y;
+    std::vector<int64_t> want_i;
+    ref_forward(xv.data() + pl * H * W, H, W, c, OH, OW, want_y, want_i);
+    const auto o = static_cast<std::ptrdiff_t>(pl * OH * OW);
+    const std::vector<T> got_y(y.begin() + o, y.begin() + o + OH * OW);
+    const std::vector<int64_t> got_i(idx.begin() + o, idx.begin() + o + OH * OW);
+    EXPECT_TRUE(same_bits(got_y, want_y)) << "plane " << pl;
+    EXPECT_EQ(got_i, want_i) << "plane " << pl;
+    const std::vector<T> want_gx = ref_backward(gyv.data() + o, want_i.data(), OH * OW, H * W);
+    const auto g = static_cast<std::ptrdiff_t>(pl * H * W);
+    EXPECT_TRUE(same_bits(std::vector<T>(gx.begin() + g, gx.begin() + g + H * W), want_gx))
+        << "plane " << pl;
+  }
+}
+
+TEST(MaxPool2dFastPath, MatchesReference) {
+  for (const Shape& s : {Shape{2, 3, 24, 24}, Shape{1, 2, 7, 9}, Shape{2, 1, 2, 34},
+                         Shape{1, 1, 64, 64}, Shape{3, 2, 5, 66}})
+    for (bool specials : {false, true}) {
+      SCOPED_TRACE(shape_str(s) + (specials ? " specials" : ""));
+      check_op<float>(s, PoolCfg{}, specials, false);
+      check_op<double>(s, PoolCfg{}, specials, false);
+    }
+}
+
+TEST(MaxPool2dFastPath, NonContiguousInput) {
+  check_op<float>({3, 4, 8, 10}, PoolCfg{}, true, true);
+  check_op<double>({3, 4, 7, 7}, PoolCfg{}, false, true);
+}
+
+TEST(MaxPool2dFastPath, OtherWindowsTakeTheGeneralPath) {
+  PoolCfg ceil;  // 2x2 / 2 with ceil_mode: a partial last window on odd sizes
+  ceil.ceil_mode = true;
+  PoolCfg padded;  // 3x3 / 2, padding 1: output 2 * OH <= H, so the backward tries the
+  padded.k[0] = padded.k[1] = 3;  // fused pass first and must fall back
+  padded.p[0] = padded.p[1] = 1;
+  PoolCfg pad2;  // 2x2 / 2 with padding 1
+  pad2.p[0] = pad2.p[1] = 1;
+  PoolCfg three;  // 3x3 / 3: no overlap, indices outside the 2x2 windows
+  three.k[0] = three.k[1] = three.s[0] = three.s[1] = 3;
+  for (const PoolCfg& c : {ceil, padded, pad2, three})
+    for (bool specials : {false, true}) {
+      check_op<float>({2, 3, 7, 9}, c, specials, false);
+      check_op<float>({1, 2, 24, 24}, c, specials, false);
+      check_op<double>({2, 1, 6, 6}, c, specials, false);
+    }
+}
+
+TEST(MaxPool2dFastPath, BackwardWithForeignIndices) {
+  // Indices the forward would never give (all at element 0 of the plane, or out of range):
+  // the fused pass refuses them; the scatter adds them up or reports the bad one.
+  const Shape in{1, 2, 4, 4};
+  Tensor gy = tensor<float>({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 2, 2});
+  Tensor idx = zeros({1, 2, 2, 2}, kInt64);
+  const std::vector<float> gx = pool_backward_op(gy, idx, in).to_vector<float>();
+  EXPECT_EQ(gx[0], 10.f);
+  EXPECT_EQ(gx[16], 26.f);
+  EXPECT_EQ(sum(abs(pool_backward_op(gy, idx, in))).item<float>(), 36.f);
+  Tensor out_of_range = tensor<int64_t>({0, 3, 8, 16, 0, 1, 4, 5}, {1, 2, 2, 2});
+  try {
+    pool_backward_op(gy, out_of_range, in);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("out of range"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace tessera
