@@ -115,6 +115,19 @@ const float* sgemm_operand(const float* p, int64_t rows, int64_t cols, int64_t r
   return scratch.data();
 }
 
+// C = alpha * A @ B + beta * C as a matmul primitive's attributes: oneDNN scales the
+// product, then adds beta times what dst held.
+dnnl::primitive_attr gemm_attr(float alpha, float beta) {
+  dnnl::primitive_attr attr = onednn::attr();
+  if (alpha != 1.f) attr.set_output_scales(0, {alpha});
+  if (beta != 0.f) {
+    dnnl::post_ops post;
+    post.append_sum(beta);
+    attr.set_post_ops(post);
+  }
+  return attr;
+}
+
 // A float32 matmul primitive for C[n, m] = alpha * A @ B + beta * C, with A row-major
 // (leading dimension lda) and B column-major (B = w.T with w row-major, leading dimension
 // ldb).
@@ -131,14 +144,8 @@ std::shared_ptr<const F32MatmulNT> build_f32_nt(const std::vector<int64_t>& key,
   c->src = dnnl::memory::desc({n, k}, f32, dnnl::memory::dims{lda, 1});
   c->wei = dnnl::memory::desc({k, m}, f32, dnnl::memory::dims{1, ldb});
   c->dst = dnnl::memory::desc({n, m}, f32, dnnl::memory::dims{m, 1});
-  dnnl::primitive_attr attr = onednn::attr();
-  if (alpha != 1.f) attr.set_output_scales(0, {alpha});
-  if (beta != 0.f) {
-    dnnl::post_ops post;
-    post.append_sum(beta);
-    attr.set_post_ops(post);
-  }
-  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(c->src, c->wei, c->dst), attr, onednn::engine());
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(c->src, c->wei, c->dst), gemm_attr(alpha, beta),
+                                        onednn::engine());
   c->prim = dnnl::matmul(pd);
   c->scratchpad = pd.scratchpad_desc();
   return c;
@@ -267,15 +274,8 @@ std::shared_ptr<const Bf16Matmul> build_bf16(const std::vector<int64_t>& key, fl
   c->src = bf16_md(nb_a, n, k, key[6] != 0);
   c->wei = bf16_md(nb_b, k, m, key[7] != 0);
   c->dst = dnnl::memory::desc({nbatch, n, m}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::abc);
-  dnnl::primitive_attr attr = onednn::attr();
-  // C = alpha * A @ B + beta * C: oneDNN scales the product, then adds beta times what dst held.
-  if (alpha != 1.f) attr.set_output_scales(0, {alpha});
-  if (beta != 0.f) {
-    dnnl::post_ops post;
-    post.append_sum(beta);
-    attr.set_post_ops(post);
-  }
-  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(c->src, c->wei, c->dst), attr, onednn::engine());
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(c->src, c->wei, c->dst), gemm_attr(alpha, beta),
+                                        onednn::engine());
   c->prim = dnnl::matmul(pd);
   c->scratchpad = pd.scratchpad_desc();
   return c;

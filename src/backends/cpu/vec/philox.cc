@@ -30,13 +30,8 @@ const PhiloxKernels& philox_kernels() {
 }
 
 const PhiloxKernels* philox_kernels_for(std::string_view isa) {
-  // float_loops_for answers whether this CPU runs `isa`; the flags checked are the same.
-  if (float_loops_for(isa) == nullptr) return nullptr;
   const Tables& t = tables();
-  if (isa == "avx512") return &t.avx512;
-  if (isa == "avx2") return &t.avx2;
-  if (isa == "baseline") return &t.base;
-  return nullptr;
+  return table_for_isa(isa, t.avx512, t.avx2, t.base);
 }
 
 }  // namespace tessera::cpu::vec
