@@ -24,9 +24,6 @@
 namespace tessera {
 namespace {
 
-constexpr float kNaNf = std::numeric_limits<float>::quiet_NaN();
-constexpr float kInff = std::numeric_limits<float>::infinity();
-
 struct PoolCfg {
   int64_t k[2] = {2, 2}, s[2] = {2, 2}, p[2] = {0, 0};
   bool ceil_mode = false;
