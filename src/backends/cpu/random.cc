@@ -36,21 +36,29 @@ struct Stream {
   PhiloxBlock block(int64_t b) const { return philox(key, 0, offset + static_cast<uint64_t>(b)); }
 };
 
-// Calls fill(first_element, count, words) for every block covering [0, numel), where
-// words are the block's four Philox outputs.
-template <typename Fill>
-void for_each_block(const Stream& s, int64_t numel, int per_block, Fill fill) {
-  const int64_t blocks = (numel + per_block - 1) / per_block;
+// Draws blocks [0, blocks) in parallel chunks of up to kDrawBlocks and calls
+// use(first_block, count, words) with each chunk's 4 * count Philox words.
+template <typename Use>
+void for_each_draw(const Stream& s, int64_t blocks, Use use) {
   const vec::PhiloxWordsFn draw = vec::philox_kernels().words;
   parallel_for(0, blocks, kBlockGrain, [&](int64_t b0, int64_t b1) {
     alignas(64) uint32_t w[4 * kDrawBlocks];
     for (int64_t b = b0; b < b1; b += kDrawBlocks) {
       const int64_t len = std::min<int64_t>(kDrawBlocks, b1 - b);
       draw(s.key, s.offset + static_cast<uint64_t>(b), len, w);
-      for (int64_t j = 0; j < len; ++j) {
-        const int64_t first = (b + j) * per_block;
-        fill(first, std::min<int64_t>(per_block, numel - first), w + 4 * j);
-      }
+      use(b, len, static_cast<const uint32_t*>(w));
+    }
+  });
+}
+
+// Calls fill(first_element, count, words) for every block covering [0, numel), where
+// words are the block's four Philox outputs.
+template <typename Fill>
+void for_each_block(const Stream& s, int64_t numel, int per_block, Fill fill) {
+  for_each_draw(s, (numel + per_block - 1) / per_block, [&](int64_t b, int64_t len, const uint32_t* w) {
+    for (int64_t j = 0; j < len; ++j) {
+      const int64_t first = (b + j) * per_block;
+      fill(first, std::min<int64_t>(per_block, numel - first), w + 4 * j);
     }
   });
 }
@@ -60,15 +68,8 @@ void for_each_block(const Stream& s, int64_t numel, int per_block, Fill fill) {
 // first + k's word, so the fill is one flat loop the compiler can vectorize.
 template <typename Fill>
 void for_each_word_run(const Stream& s, int64_t numel, Fill fill) {
-  const int64_t blocks = (numel + 3) / 4;
-  const vec::PhiloxWordsFn draw = vec::philox_kernels().words;
-  parallel_for(0, blocks, kBlockGrain, [&](int64_t b0, int64_t b1) {
-    alignas(64) uint32_t w[4 * kDrawBlocks];
-    for (int64_t b = b0; b < b1; b += kDrawBlocks) {
-      const int64_t len = std::min<int64_t>(kDrawBlocks, b1 - b);
-      draw(s.key, s.offset + static_cast<uint64_t>(b), len, w);
-      fill(4 * b, std::min<int64_t>(4 * len, numel - 4 * b), static_cast<const uint32_t*>(w));
-    }
+  for_each_draw(s, (numel + 3) / 4, [&](int64_t b, int64_t len, const uint32_t* w) {
+    fill(4 * b, std::min<int64_t>(4 * len, numel - 4 * b), w);
   });
 }
 
