@@ -67,12 +67,19 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 
 void register_pool_ops();  // ops/pool.cc, called by register_conv_ops
 
-// The channel-blocked ops of compiled inference graphs (ops/conv_blocked.cc says the layouts).
+// The channel-blocked ops of compiled graphs (ops/conv_blocked.cc says the layouts).
 extern OpDef kToBlocked;         // [N, C, H, W] -> [N, C/b, H, W, b], attr block
 extern OpDef kFromBlocked;       // [N, C/b, H, W, b] -> [N, C, H, W], attr channels
 extern OpDef kPackConvWeight;    // [O, C, kh, kw] -> oneDNN's blocked weight layout
 extern OpDef kConv2dBlocked;     // (x, packed w, bias[, residual]) -> act(conv + bias [+ residual])
 extern OpDef kMaxPool2dBlocked;  // blocked x -> blocked max (no indices)
+// A training step's: the gradient passes on blocked activations, pooling with indices and
+// its gradient, a conv bias's gradient.
+extern OpDef kConv2dBackwardInputBlocked;   // (blocked gy, w) -> blocked gx
+extern OpDef kConv2dBackwardWeightBlocked;  // (x, blocked gy) -> gw
+extern OpDef kMaxPool2dIndicesBlocked;      // blocked x -> blocked max, indices
+extern OpDef kMaxPool2dBackwardBlocked;     // (blocked gy, indices) -> blocked gx
+extern OpDef kChannelSumBlocked;            // blocked x -> [C]
 void register_conv_blocked_ops();  // ops/conv_blocked.cc, called by register_conv_ops
 // The channel block the CPU backend's convolutions run fastest with (16 with AVX-512, 8
 // with AVX2), or 0 where it has no blocked convolution (the pass then leaves graphs alone).

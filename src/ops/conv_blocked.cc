@@ -1,4 +1,4 @@
-// The channel-blocked ops of compiled inference graphs (graph/passes/select_conv_layouts.cc).
+// The channel-blocked ops of compiled graphs (graph/passes/select_conv_layouts.cc).
 //
 // oneDNN's fastest CPU convolutions read and write activations with the channels split
 // into blocks of `b` (16 with AVX-512, 8 with AVX2): [N, C, H, W] is held as
@@ -21,7 +21,17 @@
 //       Winograd kernels, about half the multiplications; the backend runs direct where it
 //       has none.
 //   max_pool2d_blocked(x) {max_pool2d's attributes}: values only (inference needs no indices).
-// Not differentiable: graphs that train never contain them.
+// A training step keeps its convolutions' activations and gradients blocked too:
+//   conv2d_backward_input_blocked(gy, w) {conv2d_backward_input's attributes}
+//       blocked gy [N, O/b, OH, OW, b], plain w -> blocked gx [N, C/b, H, W, b]
+//   conv2d_backward_weight_blocked(x, gy) {conv2d_backward_weight's attributes}
+//       x blocked or plain (the first layer's), blocked gy -> plain gw [O, C, kh, kw]
+//   max_pool2d_indices_blocked(x) {max_pool2d's attributes} -> blocked values and int64
+//       indices, each the position within its channel's plane, as max_pool2d's
+//   max_pool2d_backward_blocked(gy, indices) {input_size: the plain [N, C, H, W]}
+//       -> blocked gx, gy scattered to the indices (summed where windows overlap)
+//   channel_sum_blocked(x) {channels} [N, C/b, H, W, b] -> [C] (a conv bias's gradient)
+// Not differentiable: the pass writes them into graphs autograd has already run over.
 #include "ops/conv.h"
 
 namespace tessera::ops {
@@ -148,6 +158,91 @@ InferResult infer_max_pool2d_blocked(const In& in, const Attrs& attrs) {
   return {{{Shape{p[0], p[1], p[2], p[3], x.size(4)}, x.dtype()}}, std::nullopt};
 }
 
+// The conv geometry of a blocked backward op's plain tensors.
+Shape plain_of(const InputMeta& x, int64_t channels) {
+  return x.dim() == 5 ? Shape{x.size(0), channels, x.size(2), x.size(3)} : Shape(x.sizes());
+}
+
+void check_blocked_of(const InputMeta& t, IntArrayRef plain, const char* what) {
+  check_blocked_input(t, what);
+  const int64_t b = t.size(4);
+  const Shape want{plain[0], blocks_of(plain[1], b), plain[2], plain[3], b};
+  TESSERA_CHECK(t.sizes().equals(want), "expected a blocked ", what, " ", shape_str(want), " (", shape_str(plain),
+                " in blocks of ", b, "), got ", shape_str(t.sizes()));
+}
+
+void check_float32(const In& in) {
+  for (const InputMeta& t : in)
+    TESSERA_CHECK(t.dtype() == DType::Float32, "expected float32 tensors, got ", t.describe());
+}
+
+InferResult infer_backward_input_blocked(const In& in, const Attrs& attrs) {
+  check_float32(in);
+  TESSERA_CHECK(attrs.i("groups") == 1, "only groups = 1 is blocked, got ", attrs.i("groups"));
+  const std::vector<int64_t>& size = attrs.ints("input_size");
+  const ConvGeometry g = conv_geometry(size, in[1].sizes(), attrs);
+  check_blocked_of(in[0], Shape{g.n, g.o, g.oh, g.ow}, "output gradient");
+  const int64_t b = in[0].size(4);
+  return {{{Shape{g.n, blocks_of(g.c, b), g.h, g.w, b}, DType::Float32}}, std::nullopt};
+}
+
+InferResult infer_backward_weight_blocked(const In& in, const Attrs& attrs) {
+  check_float32(in);
+  TESSERA_CHECK(attrs.i("groups") == 1, "only groups = 1 is blocked, got ", attrs.i("groups"));
+  const std::vector<int64_t>& wsize = attrs.ints("weight_size");
+  TESSERA_CHECK(wsize.size() == 4, "weight_size must have 4 dims, got ", shape_str(wsize));
+  const Shape x_plain = plain_of(in[0], wsize[1]);
+  const ConvGeometry g = conv_geometry(x_plain, wsize, attrs);
+  if (in[0].dim() == 5) check_blocked_of(in[0], x_plain, "input");
+  check_blocked_of(in[1], Shape{g.n, g.o, g.oh, g.ow}, "output gradient");
+  return {{{Shape(IntArrayRef(wsize)), DType::Float32}}, std::nullopt};
+}
+
+InferResult infer_max_pool2d_indices_blocked(const In& in, const Attrs& attrs) {
+  InferResult r = infer_max_pool2d_blocked(in, attrs);
+  r.outputs.push_back({r.outputs[0].sizes, DType::Int64});
+  return r;
+}
+
+InferResult infer_max_pool2d_backward_blocked(const In& in, const Attrs& attrs) {
+  const InputMeta& gy = in[0];
+  check_blocked_input(gy, "gradient");
+  TESSERA_CHECK(is_floating(gy.dtype()), "expected a floating-point gradient, got ", dtype_name(gy.dtype()));
+  TESSERA_CHECK(in[1].dtype() == DType::Int64 && in[1].sizes().equals(gy.sizes()),
+                "expected int64 indices of the gradient's shape, got ", in[1].describe());
+  const std::vector<int64_t>& size = attrs.ints("input_size");
+  TESSERA_CHECK(size.size() == 4 && size[0] == gy.size(0) && blocks_of(size[1], gy.size(4)) == gy.size(1),
+                "input_size ", shape_str(size), " does not match the blocked gradient ", shape_str(gy.sizes()));
+  return {{{Shape{size[0], gy.size(1), size[2], size[3], gy.size(4)}, gy.dtype()}}, std::nullopt};
+}
+
+InferResult infer_channel_sum_blocked(const In& in, const Attrs& attrs) {
+  const InputMeta& x = in[0];
+  check_blocked_input(x, "input");
+  TESSERA_CHECK(is_floating(x.dtype()), "expected a floating-point input, got ", dtype_name(x.dtype()));
+  const int64_t c = attrs.i("channels"), b = x.size(4);
+  TESSERA_CHECK(c > (x.size(1) - 1) * b && c <= x.size(1) * b, "channels ", c, " do not fit ", x.size(1),
+                " blocks of ", b);
+  return {{{Shape{c}, x.dtype()}}, std::nullopt};
+}
+
+// conv2d_backward_*'s geometry attributes plus the size the op rebuilds.
+AttrSchema backward_attrs(const char* size_name) {
+  return {attr("stride", AttrType::Ints, std::vector<int64_t>{1, 1}),
+          attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0, 0, 0}),
+          attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}),
+          attr("groups", AttrType::Int, int64_t{1}),
+          attr("algorithm", AttrType::String, std::string("direct")),
+          attr("precision", AttrType::String, std::string("float32")),
+          attr(size_name, AttrType::Ints)};
+}
+
+AttrSchema max_pool_attrs() {
+  return {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints),
+          attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0}),
+          attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}), attr("ceil_mode", AttrType::Bool, false)};
+}
+
 }  // namespace
 
 OpDef kToBlocked{"to_blocked", 1, 0, {attr("block", AttrType::Int)}, infer_to_blocked};
@@ -166,15 +261,21 @@ OpDef kConv2dBlocked{"conv2d_blocked", -1, 0,
                       // conv2d's precision (autocast): "float32" or "bf16"
                       attr("precision", AttrType::String, std::string("float32"))},
                      infer_conv2d_blocked};
-OpDef kMaxPool2dBlocked{"max_pool2d_blocked", 1, 0,
-                        {attr("kernel", AttrType::Ints), attr("stride", AttrType::Ints),
-                         attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0}),
-                         attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}),
-                         attr("ceil_mode", AttrType::Bool, false)},
-                        infer_max_pool2d_blocked};
+OpDef kMaxPool2dBlocked{"max_pool2d_blocked", 1, 0, max_pool_attrs(), infer_max_pool2d_blocked};
+OpDef kConv2dBackwardInputBlocked{"conv2d_backward_input_blocked", 2, 0, backward_attrs("input_size"),
+                                  infer_backward_input_blocked};
+OpDef kConv2dBackwardWeightBlocked{"conv2d_backward_weight_blocked", 2, 0, backward_attrs("weight_size"),
+                                   infer_backward_weight_blocked};
+OpDef kMaxPool2dIndicesBlocked{"max_pool2d_indices_blocked", 1, 0, max_pool_attrs(),
+                               infer_max_pool2d_indices_blocked};
+OpDef kMaxPool2dBackwardBlocked{"max_pool2d_backward_blocked", 2, 0, {attr("input_size", AttrType::Ints)},
+                                infer_max_pool2d_backward_blocked};
+OpDef kChannelSumBlocked{"channel_sum_blocked", 1, 0, {attr("channels", AttrType::Int)}, infer_channel_sum_blocked};
 
 void register_conv_blocked_ops() {
-  for (OpDef* op : {&kToBlocked, &kFromBlocked, &kPackConvWeight, &kConv2dBlocked, &kMaxPool2dBlocked})
+  for (OpDef* op : {&kToBlocked, &kFromBlocked, &kPackConvWeight, &kConv2dBlocked, &kMaxPool2dBlocked,
+                    &kConv2dBackwardInputBlocked, &kConv2dBackwardWeightBlocked, &kMaxPool2dIndicesBlocked,
+                    &kMaxPool2dBackwardBlocked, &kChannelSumBlocked})
     register_op(*op);
 }
 

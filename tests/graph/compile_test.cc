@@ -836,15 +836,18 @@ TEST(GraphPasses, TrainingGraphsFuseReluGradientsAndPickWinograd) {
   // The 3x3 layers' gradient ops ask for Winograd (oneDNN runs direct where it has no
   // Winograd kernel); the forward convolutions of a training step stay direct
   // (select_conv_algorithms.cc says why).
-  EXPECT_GE(count_nodes(g, "conv2d"), 1) << g;
-  EXPECT_NE(g.find("conv2d_backward_input(%"), std::string::npos) << g;
-  for (size_t at = g.find("= conv2d("); at != std::string::npos; at = g.find("= conv2d(", at + 1))
+  // (Where the CPU has blocked convolutions they run blocked, with the same attributes.)
+  const bool blocked = ops::conv_channel_block() != 0;
+  const std::string conv = blocked ? "conv2d_blocked" : "conv2d";
+  EXPECT_GE(count_nodes(g, conv), 1) << g;
+  EXPECT_NE(g.find(blocked ? "conv2d_backward_input_blocked(%" : "conv2d_backward_input(%"), std::string::npos) << g;
+  for (size_t at = g.find("= " + conv + "("); at != std::string::npos; at = g.find("= " + conv + "(", at + 1))
     EXPECT_EQ(g.substr(at, g.find('\n', at) - at).find("winograd"), std::string::npos) << g;
   EXPECT_NE(g.find("algorithm=\"winograd\""), std::string::npos) << g;
   // ...but not the first layer's weight gradient: one input channel, where Winograd's
   // transforms cost more than they save.
-  for (size_t at = g.find("= conv2d_backward_weight("); at != std::string::npos;
-       at = g.find("= conv2d_backward_weight(", at + 1)) {
+  const std::string weight_grad = blocked ? "= conv2d_backward_weight_blocked(" : "= conv2d_backward_weight(";
+  for (size_t at = g.find(weight_grad); at != std::string::npos; at = g.find(weight_grad, at + 1)) {
     const std::string line = g.substr(at, g.find('\n', at) - at);
     const bool first_layer = line.find("weight_size=[32, 1, 3, 3]") != std::string::npos;
     EXPECT_EQ(line.find("winograd") != std::string::npos, !first_layer) << line;
@@ -852,6 +855,93 @@ TEST(GraphPasses, TrainingGraphsFuseReluGradientsAndPickWinograd) {
   const std::vector<Tensor> again = f({x, y});
   EXPECT_LE(max_rel_error(again[0], first[0]), 1e-5);
   EXPECT_LE(max_rel_error(again[1], first[1]), 1e-5);  // the first conv's weight gradient
+}
+
+// A training step keeps its convolutions' activations and gradients in the blocked layout
+// from the first convolution to the last pooling, forward and backward, and computes what
+// eager computes.
+TEST(GraphPasses, TrainingStepsKeepConvolutionChainsBlocked) {
+  if (ops::conv_channel_block() == 0) GTEST_SKIP() << "no blocked convolutions on this CPU";
+  struct Case {
+    const char* name;
+    std::function<std::shared_ptr<nn::Module>()> make;
+    Shape input;
+    int64_t convs, pools;
+  };
+  for (const Case& c : {Case{"cnn28", [] { return models::cnn28(); }, {8, 1, 28, 28}, 2, 1},
+                        Case{"cnn64", [] { return models::cnn64(); }, {4, 3, 64, 64}, 3, 3}}) {
+    SCOPED_TRACE(c.name);
+    manual_seed(22);
+    auto net = c.make(), eager_net = c.make();
+    eager_net->load_state_dict(net->state_dict());
+    net->eval();  // dropout off: eager and compiled draw nothing
+    eager_net->eval();
+    auto step_of = [](nn::Module& m) {
+      return [&m](const std::vector<Tensor>& in) {
+        for (Tensor& p : m.parameters())
+          if (p.grad().defined()) p.grad().zero_();
+        Tensor loss = F::cross_entropy(m(in[0]), in[1]);
+        loss.backward();
+        std::vector<Tensor> out{loss};
+        for (const Tensor& p : m.parameters()) out.push_back(p.grad().clone());
+        return out;
+      };
+    };
+    CompiledFunction f = compile(step_of(*net));
+    const Tensor x = randn(c.input), y = randint(0, 8, {c.input[0]});
+    f({x, y});
+    const std::vector<Tensor> got = f({x, y});
+    const std::vector<Tensor> want = step_of(*eager_net)({x, y});
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_LE(max_rel_error(got[i], want[i]), 1e-4) << "output " << i;
+    const std::string g = f.last_graph();
+    EXPECT_EQ(count_nodes(g, "conv2d"), 0) << g;
+    EXPECT_EQ(count_nodes(g, "conv2d_blocked"), c.convs) << g;
+    EXPECT_EQ(count_nodes(g, "conv2d_backward_weight_blocked"), c.convs) << g;
+    EXPECT_EQ(count_nodes(g, "conv2d_backward_input_blocked"), c.convs - 1) << g;  // none for the image
+    EXPECT_EQ(count_nodes(g, "channel_sum_blocked"), c.convs) << g;                 // the biases' gradients
+    EXPECT_EQ(count_nodes(g, "max_pool2d_indices_blocked"), c.pools) << g;
+    EXPECT_EQ(count_nodes(g, "max_pool2d_backward_blocked"), c.pools) << g;
+    // One conversion each way: the last pooling's output to the linear layers, and their
+    // gradient back.
+    EXPECT_EQ(count_nodes(g, "from_blocked"), 1) << g;
+    EXPECT_EQ(count_nodes(g, "to_blocked"), 1) << g;
+  }
+}
+
+// Max pooling's ties and NaN: the blocked pooling picks the element max_pool2d picks, so
+// its gradient lands where eager's does.
+TEST(GraphPasses, BlockedMaxPoolingPicksWhatMaxPool2dPicks) {
+  ops::ensure_registered();
+  using Ints = std::vector<int64_t>;
+  for (const Ints& kernel_stride_pad : {Ints{2, 2, 0}, Ints{3, 2, 1}, Ints{2, 1, 0}, Ints{3, 1, 1}}) {
+    manual_seed(23);
+    Tensor x = randint(-2, 3, {2, 16, 7, 7}).to(kFloat32);  // many ties
+    x.data<float>()[11] = std::numeric_limits<float>::quiet_NaN();
+    x.data<float>()[60] = -std::numeric_limits<float>::infinity();
+    const int64_t k = kernel_stride_pad[0], s = kernel_stride_pad[1], p = kernel_stride_pad[2];
+    const ops::Attrs pool{{"kernel", Ints{k, k}}, {"stride", Ints{s, s}}, {"padding", Ints{p, p}},
+                          {"dilation", Ints{1, 1}}, {"ceil_mode", false}};
+    const std::vector<Tensor> plain = ops::call(*ops::find_op("max_pool2d"), {x}, pool);
+    const Tensor xb = ops::call(*ops::find_op("to_blocked"), {x}, {{"block", int64_t{16}}})[0];
+    const std::vector<Tensor> blocked = ops::call(*ops::find_op("max_pool2d_indices_blocked"), {xb}, pool);
+    const ops::Attrs back{{"channels", int64_t{16}}};
+    const Tensor values = ops::call(*ops::find_op("from_blocked"), {blocked[0]}, back)[0];
+    const Tensor indices =
+        ops::call(*ops::find_op("from_blocked"), {blocked[1].to(kFloat64)}, back)[0].to(kInt64);
+    EXPECT_EQ(indices.to_vector<int64_t>(), plain[1].to_vector<int64_t>());
+    const std::vector<float> a = values.to_vector<float>(), b = plain[0].to_vector<float>();
+    for (size_t j = 0; j < a.size(); ++j) EXPECT_TRUE(a[j] == b[j] || (std::isnan(a[j]) && std::isnan(b[j]))) << j;
+    // The gradients scattered: the same sums at the same places.
+    const Tensor gy = randn(plain[0].sizes());
+    const Tensor want = ops::call(*ops::find_op("max_pool2d_backward"), {gy, plain[1]},
+                                  {{"input_size", Ints{2, 16, 7, 7}}})[0];
+    const Tensor gyb = ops::call(*ops::find_op("to_blocked"), {gy}, {{"block", int64_t{16}}})[0];
+    const Tensor gxb = ops::call(*ops::find_op("max_pool2d_backward_blocked"), {gyb, blocked[1]},
+                                 {{"input_size", Ints{2, 16, 7, 7}}})[0];
+    const Tensor got = ops::call(*ops::find_op("from_blocked"), {gxb}, back)[0];
+    EXPECT_EQ(got.to_vector<float>(), want.to_vector<float>());
+  }
 }
 
 TEST(GraphPasses, LinearWeightGradientsAreComputedUntransposed) {

@@ -1,6 +1,6 @@
-// opdb entries of the channel-blocked ops of compiled inference graphs
-// (src/ops/conv_blocked.cc): the layout conversions, weight packing, the fused blocked
-// convolution and blocked max pooling. Samples use blocks of 8 and 16 (both layouts run
+// opdb entries of the channel-blocked ops of compiled graphs (src/ops/conv_blocked.cc):
+// the layout conversions, weight packing, the fused blocked convolution, blocked max
+// pooling, and a training step's blocked gradient passes, pooling indices and bias sums. Samples use blocks of 8 and 16 (both layouts run
 // on any machine oneDNN supports), partial blocks where an op allows them, and the
 // PyTorch references in torch_ref.py rebuild the plain tensors, compute, and re-block.
 #include "opdb/opdb.h"
@@ -30,6 +30,20 @@ OpEntry entry(const char* op, SamplesFn samples, std::string torch) {
   e.samples = std::move(samples);
   e.torch = std::move(torch);
   return e;
+}
+
+Tensor blocked(const Tensor& x, int64_t b) { return call_op("to_blocked", {x}, {{"block", b}}); }
+
+// conv2d_backward_*'s attributes: geometry, algorithm and the size the op rebuilds.
+Attrs backward_attrs(Ints stride, Ints padding, const char* size_name, Ints size, const char* algorithm = "direct") {
+  return {{"stride", std::move(stride)},  {"padding", std::move(padding)}, {"dilation", Ints{1, 1}},
+          {"groups", int64_t{1}},         {"algorithm", std::string(algorithm)},
+          {size_name, std::move(size)}};
+}
+
+Attrs pool_attrs(Ints k, Ints s, Ints p, Ints d, bool ceil) {
+  return Attrs{{"kernel", std::move(k)}, {"stride", std::move(s)}, {"padding", std::move(p)},
+               {"dilation", std::move(d)}, {"ceil_mode", ceil}};
 }
 
 Attrs conv_attrs(Ints stride, Ints padding, int64_t c, int64_t o, const char* act) {
@@ -175,6 +189,140 @@ void add_conv_blocked(std::vector<OpEntry>& out) {
     e.errors = [] {
       return std::vector<ErrorCase>{{"rank", {ones({1, 8, 4, 4})},
                                      {{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}}, "expected a blocked input"}};
+    };
+    out.push_back(std::move(e));
+  }
+  {
+    // (blocked gy, plain w) -> blocked gx.
+    OpEntry e = entry(
+        "conv2d_backward_input_blocked",
+        [](DType t) {
+          Maker m("conv2d_backward_input_blocked", t);
+          std::vector<Sample> s;
+          s.push_back({"block8_padding", {blocked(m({2, 16, 5, 5}), 8), m({16, 8, 3, 3})},
+                       backward_attrs({1, 1}, {1, 1, 1, 1}, "input_size", {2, 8, 5, 5})});
+          s.push_back({"block16_stride", {blocked(m({1, 16, 4, 3}), 16), m({16, 32, 3, 3})},
+                       backward_attrs({2, 2}, {1, 1, 1, 1}, "input_size", {1, 32, 7, 6})});
+          s.push_back({"winograd", {blocked(m({1, 16, 8, 8}), 16), m({16, 16, 3, 3})},
+                       backward_attrs({1, 1}, {1, 1, 1, 1}, "input_size", {1, 16, 8, 8}, "winograd")});
+          s.push_back({"empty", {blocked(m({0, 16, 4, 4}), 8), m({16, 8, 3, 3})},
+                       backward_attrs({1, 1}, {1, 1, 1, 1}, "input_size", {0, 8, 4, 4})});
+          return s;
+        },
+        "conv2d_backward_input_blocked(x, A)");
+    e.dtypes = {kFloat32};
+    // Winograd's error is normwise: elements near 0 differ by more than a plain rtol allows.
+    e.tol.rtol32 = 1e-4;
+    e.tol.atol32 = 1e-4;
+    e.compiled_normwise = 1e-5;
+    e.errors = [] {
+      return std::vector<ErrorCase>{
+          {"plain_gradient", {zeros({1, 8, 4, 4}), zeros({8, 8, 3, 3})},
+           backward_attrs({1, 1}, {1, 1, 1, 1}, "input_size", {1, 8, 4, 4}), "expected a blocked output gradient"},
+          {"gradient_shape", {zeros({1, 1, 3, 3, 8}), zeros({8, 8, 3, 3})},
+           backward_attrs({1, 1}, {1, 1, 1, 1}, "input_size", {1, 8, 4, 4}),
+           "expected a blocked output gradient [1, 1, 4, 4, 8]"},
+          {"float64", {zeros({1, 1, 4, 4, 8}, kFloat64), zeros({8, 8, 3, 3})},
+           backward_attrs({1, 1}, {1, 1, 1, 1}, "input_size", {1, 8, 4, 4}), "expected float32 tensors"}};
+    };
+    out.push_back(std::move(e));
+  }
+  {
+    // (x blocked or plain, blocked gy) -> plain gw.
+    OpEntry e = entry(
+        "conv2d_backward_weight_blocked",
+        [](DType t) {
+          Maker m("conv2d_backward_weight_blocked", t);
+          std::vector<Sample> s;
+          s.push_back({"blocked_input", {blocked(m({2, 8, 5, 5}), 8), blocked(m({2, 16, 5, 5}), 8)},
+                       backward_attrs({1, 1}, {1, 1, 1, 1}, "weight_size", {16, 8, 3, 3})});
+          s.push_back({"plain_input_stride", {m({2, 3, 9, 8}), blocked(m({2, 16, 5, 4}), 16)},
+                       backward_attrs({2, 2}, {1, 1, 1, 1}, "weight_size", {16, 3, 3, 3})});
+          s.push_back({"winograd", {blocked(m({1, 16, 8, 8}), 16), blocked(m({1, 16, 8, 8}), 16)},
+                       backward_attrs({1, 1}, {1, 1, 1, 1}, "weight_size", {16, 16, 3, 3}, "winograd")});
+          // No images: the weight gradient is an empty sum, 0.
+          s.push_back({"empty", {blocked(m({0, 8, 4, 4}), 8), blocked(m({0, 16, 4, 4}), 8)},
+                       backward_attrs({1, 1}, {1, 1, 1, 1}, "weight_size", {16, 8, 3, 3})});
+          return s;
+        },
+        "conv2d_backward_weight_blocked(x, A)");
+    e.dtypes = {kFloat32};
+    e.tol.rtol32 = 1e-4;
+    e.tol.atol32 = 1e-4;
+    e.compiled_normwise = 1e-5;
+    e.errors = [] {
+      return std::vector<ErrorCase>{
+          {"gradient_shape", {zeros({1, 1, 4, 4, 8}), zeros({1, 1, 3, 3, 8})},
+           backward_attrs({1, 1}, {1, 1, 1, 1}, "weight_size", {8, 8, 3, 3}),
+           "expected a blocked output gradient [1, 1, 4, 4, 8]"},
+          {"input_shape", {zeros({1, 2, 4, 4, 8}), zeros({1, 1, 4, 4, 8})},
+           backward_attrs({1, 1}, {1, 1, 1, 1}, "weight_size", {8, 8, 3, 3}), "expected a blocked input [1, 1, 4, 4, 8]"}};
+    };
+    out.push_back(std::move(e));
+  }
+  {
+    OpEntry e = entry(
+        "max_pool2d_indices_blocked",
+        [](DType t) {
+          Maker m("max_pool2d_indices_blocked", t);
+          std::vector<Sample> s;
+          s.push_back({"two_by_two", {m({2, 2, 6, 6, 8})}, pool_attrs({2, 2}, {2, 2}, {0, 0}, {1, 1}, false)});
+          s.push_back({"overlap_padding", {noncontiguous(m({1, 1, 7, 7, 16}))}, pool_attrs({3, 3}, {2, 2}, {1, 1}, {1, 1}, false)});
+          s.push_back({"ceil_dilation", {m({1, 1, 7, 6, 8})}, pool_attrs({2, 2}, {2, 2}, {0, 1}, {2, 1}, true)});
+          s.push_back({"empty", {m({0, 1, 4, 4, 8})}, pool_attrs({2, 2}, {2, 2}, {0, 0}, {1, 1}, false)});
+          return s;
+        },
+        "max_pool2d_indices_blocked(x, A)");
+    e.errors = [] {
+      return std::vector<ErrorCase>{{"rank", {ones({1, 8, 4, 4})}, pool_attrs({2, 2}, {2, 2}, {0, 0}, {1, 1}, false),
+                                     "expected a blocked input"}};
+    };
+    out.push_back(std::move(e));
+  }
+  {
+    // (blocked gy, blocked indices) -> blocked gx; indices from a blocked max pooling.
+    OpEntry e = entry(
+        "max_pool2d_backward_blocked",
+        [](DType t) {
+          Maker m("max_pool2d_backward_blocked", t);
+          auto sample = [&](const char* name, Ints size, int64_t b, Attrs pool) {
+            const Tensor x = blocked(m(size), b);
+            const Tensor idx = ops::call(*ops::find_op("max_pool2d_indices_blocked"), {x}, pool)[1];
+            return Sample(name, {m(idx.sizes()), idx}, {{"input_size", size}});
+          };
+          ops::ensure_registered();
+          std::vector<Sample> s;
+          s.push_back(sample("two_by_two", {2, 16, 6, 6}, 8, pool_attrs({2, 2}, {2, 2}, {0, 0}, {1, 1}, false)));
+          // Overlapping windows: one input may be the maximum of several (the gradients add).
+          s.push_back(sample("overlap", {1, 16, 5, 5}, 16, pool_attrs({3, 3}, {1, 1}, {1, 1}, {1, 1}, false)));
+          s.push_back(sample("empty", {0, 8, 4, 4}, 8, pool_attrs({2, 2}, {2, 2}, {0, 0}, {1, 1}, false)));
+          return s;
+        },
+        "max_pool2d_backward_blocked(x, A)");
+    e.errors = [] {
+      return std::vector<ErrorCase>{
+          {"float_indices", {ones({1, 1, 2, 2, 8}), ones({1, 1, 2, 2, 8})}, {{"input_size", Ints{1, 8, 4, 4}}},
+           "expected int64 indices of the gradient's shape"},
+          {"input_size", {ones({1, 1, 2, 2, 8}), zeros({1, 1, 2, 2, 8}, kInt64)}, {{"input_size", Ints{1, 16, 4, 4}}},
+           "does not match the blocked gradient"}};
+    };
+    out.push_back(std::move(e));
+  }
+  {
+    OpEntry e = entry(
+        "channel_sum_blocked",
+        [](DType t) {
+          Maker m("channel_sum_blocked", t);
+          std::vector<Sample> s;
+          s.push_back({"whole_blocks", {m({3, 2, 5, 4, 8})}, {{"channels", int64_t{16}}}});
+          s.push_back({"partial_block", {noncontiguous(m({2, 1, 3, 3, 16}))}, {{"channels", int64_t{5}}}});
+          s.push_back({"empty_batch", {m({0, 1, 2, 2, 8})}, {{"channels", int64_t{8}}}});
+          return s;
+        },
+        "from_blocked(x[0], A['channels']).sum((0, 2, 3))");
+    e.errors = [] {
+      return std::vector<ErrorCase>{{"channels", {ones({1, 2, 2, 2, 8})}, {{"channels", int64_t{4}}},
+                                     "channels 4 do not fit 2 blocks of 8"}};
     };
     out.push_back(std::move(e));
   }

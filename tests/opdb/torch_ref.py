@@ -162,6 +162,36 @@ def max_pool2d_blocked(x, A):
     return to_blocked(y, b)
 
 
+def conv2d_backward_input_blocked(x, A):
+    size = A["input_size"]
+    b = x[0].shape[-1]
+    gy = from_blocked(x[0], x[1].shape[0])
+    gx = torch.nn.grad.conv2d_input(size, x[1], gy, A["stride"], A["padding"][:2], A["dilation"], A["groups"])
+    return to_blocked(gx, b)
+
+
+def conv2d_backward_weight_blocked(x, A):
+    size = A["weight_size"]
+    inp = from_blocked(x[0], size[1]) if x[0].dim() == 5 else x[0]
+    gy = from_blocked(x[1], size[0])
+    return torch.nn.grad.conv2d_weight(inp, size, gy, A["stride"], A["padding"][:2], A["dilation"], A["groups"])
+
+
+def max_pool2d_indices_blocked(x, A):
+    n, cb, h, w, b = x[0].shape
+    y, i = F.max_pool2d(from_blocked(x[0], cb * b), A["kernel"], A["stride"], A["padding"], A["dilation"],
+                        A["ceil_mode"], return_indices=True)
+    return [to_blocked(y, b), to_blocked(i, b)]
+
+
+def max_pool2d_backward_blocked(x, A):
+    size = A["input_size"]
+    b = x[0].shape[-1]
+    gy, idx = from_blocked(x[0], size[1]), from_blocked(x[1], size[1])
+    gx = torch.zeros(size, dtype=gy.dtype).flatten(2).scatter_add(2, idx.flatten(2), gy.flatten(2)).view(size)
+    return to_blocked(gx, b)
+
+
 def fused(x, A):
     """fused_elementwise: runs A["program"] ("mul(%0,%1);relu($0)") step by step in float32."""
     ops = {

@@ -157,6 +157,12 @@ using onednn::engine;
 // Tag::any, as the primitive may choose to lay them out.
 dnnl::memory::desc src_md(const ConvGeometry& g, Tag t) { return {{g.n, g.c, g.h, g.w}, kF32, t}; }
 dnnl::memory::desc dst_md(const ConvGeometry& g, Tag t) { return {{g.n, g.o, g.oh, g.ow}, kF32, t}; }
+// How Tessera holds an activation: plain NCHW (block 0), or channel-blocked [N, C/b, H, W, b]
+// (ops/conv_blocked.cc; a compiled training step's convolutions pass these to each other).
+Tag activation_tag(int64_t block) { return block == 16 ? Tag::nChw16c : block == 8 ? Tag::nChw8c : Tag::nchw; }
+struct Layouts {
+  int64_t src = 0, dst = 0;  // x (or gx) and y (or gy): 0 plain, else the block
+};
 dnnl::memory::desc wei_md(const ConvGeometry& g, bool any) {
   if (g.groups == 1) return {{g.o, g.c, g.kh, g.kw}, kF32, any ? Tag::any : Tag::oihw};
   return {{g.groups, g.o / g.groups, g.c / g.groups, g.kh, g.kw}, kF32, any ? Tag::any : Tag::goihw};
@@ -198,7 +204,9 @@ dnnl::memory::desc any_as(const dnnl::memory::desc& md, dnnl::memory::data_type 
   return {md.dims(), dt, Tag::any};
 }
 
-std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, bool winograd, bool bf16) {
+std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, bool winograd, bool bf16,
+                                  Layouts layouts) {
+  const Tag src_tag = activation_tag(layouts.src), dst_tag = activation_tag(layouts.dst);
   const dnnl_dims strides{g.stride[0], g.stride[1]};
   const dnnl_dims dilates{g.dilation[0] - 1, g.dilation[1] - 1};  // oneDNN counts from 0
   const dnnl_dims pad_l{g.pad_begin[0], g.pad_begin[1]};
@@ -257,9 +265,9 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
     case Pass::Forward:
       c->prim = dnnl::convolution_forward(fwd);
       c->scratchpad = fwd.scratchpad_desc();
-      c->args = {make_arg(DNNL_ARG_SRC, src_md(g, Tag::nchw), fwd.src_desc(), false),
+      c->args = {make_arg(DNNL_ARG_SRC, src_md(g, src_tag), fwd.src_desc(), false),
                  make_arg(DNNL_ARG_WEIGHTS, wei_md(g, false), fwd.weights_desc(), false),
-                 make_arg(DNNL_ARG_DST, dst_md(g, Tag::nchw), fwd.dst_desc(), true)};
+                 make_arg(DNNL_ARG_DST, dst_md(g, dst_tag), fwd.dst_desc(), true)};
       break;
     case Pass::BackwardData: {
       const dnnl::convolution_backward_data::primitive_desc pd(
@@ -268,9 +276,9 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
           attr, engine(), fwd);
       c->prim = dnnl::convolution_backward_data(pd);
       c->scratchpad = pd.scratchpad_desc();
-      c->args = {make_arg(DNNL_ARG_DIFF_DST, dst_md(g, Tag::nchw), pd.diff_dst_desc(), false),
+      c->args = {make_arg(DNNL_ARG_DIFF_DST, dst_md(g, dst_tag), pd.diff_dst_desc(), false),
                  make_arg(DNNL_ARG_WEIGHTS, wei_md(g, false), pd.weights_desc(), false),
-                 make_arg(DNNL_ARG_DIFF_SRC, src_md(g, Tag::nchw), pd.diff_src_desc(), true)};
+                 make_arg(DNNL_ARG_DIFF_SRC, src_md(g, src_tag), pd.diff_src_desc(), true)};
       break;
     }
     case Pass::BackwardWeights: {
@@ -280,8 +288,8 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
           attr, engine(), fwd);
       c->prim = dnnl::convolution_backward_weights(pd);
       c->scratchpad = pd.scratchpad_desc();
-      c->args = {make_arg(DNNL_ARG_SRC, src_md(g, Tag::nchw), pd.src_desc(), false),
-                 make_arg(DNNL_ARG_DIFF_DST, dst_md(g, Tag::nchw), pd.diff_dst_desc(), false),
+      c->args = {make_arg(DNNL_ARG_SRC, src_md(g, src_tag), pd.src_desc(), false),
+                 make_arg(DNNL_ARG_DIFF_DST, dst_md(g, dst_tag), pd.diff_dst_desc(), false),
                  make_arg(DNNL_ARG_DIFF_WEIGHTS, wei_md(g, false), pd.diff_weights_desc(), true)};
       break;
     }
@@ -290,12 +298,13 @@ std::shared_ptr<CachedConv> build(Pass pass, const ConvGeometry& g, bool bias, b
   return c;
 }
 
-std::shared_ptr<const CachedConv> cached(Pass pass, const ConvGeometry& g, bool bias, bool winograd, bool bf16) {
+std::shared_ptr<const CachedConv> cached(Pass pass, const ConvGeometry& g, bool bias, bool winograd, bool bf16,
+                                         Layouts layouts) {
   return onednn::cached_primitive<CachedConv>(
       {static_cast<int64_t>(pass), g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.groups, g.stride[0], g.stride[1],
        g.dilation[0], g.dilation[1], g.pad_begin[0], g.pad_begin[1], g.pad_end[0], g.pad_end[1], bias ? 1 : 0,
-       winograd ? 1 : 0, bf16 ? 1 : 0},
-      [&] { return build(pass, g, bias, winograd, bf16); });
+       winograd ? 1 : 0, bf16 ? 1 : 0, layouts.src, layouts.dst},
+      [&] { return build(pass, g, bias, winograd, bf16, layouts); });
 }
 
 // Runs one reorder of `a` from `from` to `to`, with a scratchpad of its own if it needs one.
@@ -392,9 +401,9 @@ void run_primitive(const CachedConv& c, Pass pass, const std::vector<const Tenso
 // The shape rule has already checked the geometry, so a failure other than memory or a
 // configuration oneDNN has no implementation for is a bug in how Tessera calls it.
 void run(Pass pass, const ConvGeometry& g, const std::vector<const Tensor*>& tensors, const float* bias,
-         bool winograd, bool bf16) {
+         bool winograd, bool bf16, Layouts layouts = {}) {
   try {
-    run_primitive(*cached(pass, g, bias != nullptr, winograd, bf16), pass, tensors, bias);
+    run_primitive(*cached(pass, g, bias != nullptr, winograd, bf16, layouts), pass, tensors, bias);
   } catch (const dnnl::error& e) {
     const std::string what = detail::concat(
         "conv2d: oneDNN failed (", e.what(), ") for input [", g.n, ", ", g.c, ", ", g.h, ", ", g.w,
@@ -471,6 +480,36 @@ void backward_weight_kernel(const KernelCall& call) {
   }
 }
 
+// The training-step forms with blocked activations (ops/conv_blocked.cc), float32.
+void backward_input_blocked_kernel(const KernelCall& call) {
+  const Tensor gy = contiguous(call.inputs[0]);
+  const Tensor w = contiguous(call.inputs[1]);
+  Tensor& gx = call.outputs[0];
+  const ConvGeometry g = geometry_from(size_attr(call.attrs, "input_size"), w.sizes(), call.attrs);
+  if (!use_onednn(gy, g)) {  // a zero-sized dim: an empty sum
+    std::fill(gx.data<float>(), gx.data<float>() + gx.numel(), 0.f);
+    return;
+  }
+  run(Pass::BackwardData, g, {&gy, &w, &gx}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs),
+      Layouts{gx.size(4), gy.size(4)});
+}
+
+void backward_weight_blocked_kernel(const KernelCall& call) {
+  const Tensor x = contiguous(call.inputs[0]);
+  const Tensor gy = contiguous(call.inputs[1]);
+  Tensor& gw = call.outputs[0];
+  const IntArrayRef wsize = size_attr(call.attrs, "weight_size");
+  const bool blocked_x = x.dim() == 5;
+  const Shape x_plain = blocked_x ? Shape{x.size(0), wsize[1], x.size(2), x.size(3)} : Shape(x.sizes());
+  const ConvGeometry g = geometry_from(x_plain, wsize, call.attrs);
+  if (!use_onednn(x, g)) {  // a zero-sized dim: an empty sum
+    std::fill(gw.data<float>(), gw.data<float>() + gw.numel(), 0.f);
+    return;
+  }
+  run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs),
+      Layouts{blocked_x ? x.size(4) : 0, gy.size(4)});
+}
+
 template <typename T>
 void add_channel_bias(Tensor& y, const Tensor& b) {
   const int64_t n = y.size(0), c = y.size(1), plane = y.size(2) * y.size(3);
@@ -514,6 +553,8 @@ void register_conv_kernels() {
   register_kernel(kConv2dBackwardInput, Device::CPU, backward_input_kernel, kFloatMask);
   register_kernel(kConv2dBackwardWeight, Device::CPU, backward_weight_kernel, kFloatMask);
   register_kernel(kConvTranspose2d, Device::CPU, conv_transpose2d_kernel, kFloatMask);
+  register_kernel(kConv2dBackwardInputBlocked, Device::CPU, backward_input_blocked_kernel, dtype_bit(DType::Float32));
+  register_kernel(kConv2dBackwardWeightBlocked, Device::CPU, backward_weight_blocked_kernel, dtype_bit(DType::Float32));
   register_pool_kernels();
   register_conv_blocked_kernels();
 }

@@ -32,6 +32,11 @@ int fold_conv_affine(Graph& g);
 // them blocked too, converting only where plain ops read (select_conv_layouts.cc). Frozen
 // graphs only. Returns the convolutions and pools rewritten.
 int select_conv_layouts(Graph& g);
+// The same for a training step (any graph, writes included): forward convolutions, max
+// pooling with its indices, the convolutions' gradient passes, their bias gradients and the
+// elementwise ops between them run blocked, so a chain of them converts once at each end
+// (select_conv_layouts.cc). Returns the nodes rewritten.
+int select_training_conv_layouts(Graph& g);
 
 // Fuses matmul/addmm by a constant 2-D weight with the bias add, residual add and ReLU
 // that alone read its output into one linear_fused node (fuse_linear.cc). Frozen graphs
@@ -103,7 +108,7 @@ struct PassOptions {
 };
 // The pipeline: constant folding, (frozen) conv-affine folding, CSE, DCE, (frozen) layout
 // selection and the folding of the weights it packs, (frozen) linear fusion, convolution algorithms, ReLU-gradient fusion, pooling before
-// ReLU, unused values. Returns one line per pass that changed
+// ReLU, (not frozen) training layouts, unused values. Returns one line per pass that changed
 // something, e.g. "dce: 3 nodes removed".
 std::vector<std::string> optimize(Graph& g, const PassOptions& options);
 

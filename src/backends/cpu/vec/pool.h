@@ -21,9 +21,22 @@ namespace tessera::cpu::vec {
 // rule of `v > best || isnan(v)` visiting the window row by row).
 using MaxPool2x2Fn = void (*)(const float* x, int64_t H, int64_t W, float* y, int64_t* idx,
                               int64_t OH, int64_t OW);
+// The same windows over one channel-blocked plane (H x W x 16 floats, a compiled training
+// step's layout; ops/conv_blocked.cc): y and idx OH x OW x 16, idx the position in the
+// plane as above, the same rule per lane.
+using MaxPool2x2Blocked16Fn = void (*)(const float* x, int64_t W, float* y, int64_t* idx, int64_t OH, int64_t OW);
+// Its gradient: gx = gy at each window's idx and 0 at its three other elements, over the
+// 2 * OH x 2 * OW part of the plane (the caller zeroes the rest). Returns false, having
+// written part of gx, when some idx is not in its own window (corrupt indices: the caller
+// then scatters, range-checked).
+using MaxPool2x2Blocked16BackwardFn = bool (*)(const float* gy, const int64_t* idx, int64_t W, float* gx,
+                                               int64_t OH, int64_t OW);
 struct PoolKernels {
   const char* isa;
   MaxPool2x2Fn max2x2_f32;
+  // nullptr where the ISA has no kernel (the caller's portable loop then runs)
+  MaxPool2x2Blocked16Fn max2x2_blocked16_f32 = nullptr;
+  MaxPool2x2Blocked16BackwardFn max2x2_blocked16_backward_f32 = nullptr;
 };
 
 // The table of the ISA float_loops() uses. Picked once.

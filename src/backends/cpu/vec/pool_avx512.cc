@@ -88,8 +88,61 @@ void max2x2_f32(const float* x, int64_t H, int64_t W, float* y, int64_t* idx, in
   }
 }
 
+// Blocked planes: the 16 lanes of a position are one register, so each window is four
+// loads and three folds, with no permutes.
+void max2x2_blocked16_f32(const float* x, int64_t W, float* y, int64_t* idx, int64_t OH, int64_t OW) {
+  const __m512i off1 = _mm512_set1_epi32(1);
+  const __m512i offW = _mm512_set1_epi32(static_cast<int32_t>(W));
+  const __m512i offW1 = _mm512_set1_epi32(static_cast<int32_t>(W + 1));
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t here = 2 * oh * W + 2 * ow;
+      const float* a = x + here * 16;
+      __m512 best = _mm512_loadu_ps(a);
+      __m512i where = _mm512_setzero_si512();
+      fold(_mm512_loadu_ps(a + 16), off1, best, where);
+      fold(_mm512_loadu_ps(a + W * 16), offW, best, where);
+      fold(_mm512_loadu_ps(a + W * 16 + 16), offW1, best, where);
+      const int64_t o = (oh * OW + ow) * 16;
+      _mm512_storeu_ps(y + o, best);
+      const __m512i base = _mm512_set1_epi64(here);
+      _mm512_storeu_si512(idx + o, _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(where))));
+      _mm512_storeu_si512(idx + o + 8,
+                          _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(where, 1))));
+    }
+}
+
+bool max2x2_blocked16_backward_f32(const float* gy, const int64_t* idx, int64_t W, float* gx, int64_t OH,
+                                   int64_t OW) {
+  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+  const __m512i offW = _mm512_set1_epi32(static_cast<int32_t>(W));
+  const __m512i offW1 = _mm512_set1_epi32(static_cast<int32_t>(W + 1));
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t here = 2 * oh * W + 2 * ow;
+      const int64_t o = (oh * OW + ow) * 16;
+      const __m512i base = _mm512_set1_epi64(here);
+      // The index relative to the window, saturated to int32 (a far index matches no tap).
+      const __m256i lo = _mm512_cvtsepi64_epi32(_mm512_sub_epi64(_mm512_loadu_si512(idx + o), base));
+      const __m256i hi = _mm512_cvtsepi64_epi32(_mm512_sub_epi64(_mm512_loadu_si512(idx + o + 8), base));
+      const __m512i rel = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+      const __mmask16 m0 = _mm512_cmpeq_epi32_mask(rel, zero), m1 = _mm512_cmpeq_epi32_mask(rel, one);
+      const __mmask16 m2 = _mm512_cmpeq_epi32_mask(rel, offW), m3 = _mm512_cmpeq_epi32_mask(rel, offW1);
+      if (static_cast<__mmask16>(m0 | m1 | m2 | m3) != 0xffff) return false;
+      const __m512 g = _mm512_loadu_ps(gy + o);
+      float* a = gx + here * 16;
+      _mm512_storeu_ps(a, _mm512_maskz_mov_ps(m0, g));
+      _mm512_storeu_ps(a + 16, _mm512_maskz_mov_ps(m1, g));
+      _mm512_storeu_ps(a + W * 16, _mm512_maskz_mov_ps(m2, g));
+      _mm512_storeu_ps(a + W * 16 + 16, _mm512_maskz_mov_ps(m3, g));
+    }
+  return true;
+}
+
 }  // namespace
 
-PoolKernels make_pool_table(const char* isa) { return {isa, max2x2_f32}; }
+PoolKernels make_pool_table(const char* isa) {
+  return {isa, max2x2_f32, max2x2_blocked16_f32, max2x2_blocked16_backward_f32};
+}
 
 }  // namespace tessera::cpu::vec::avx512
