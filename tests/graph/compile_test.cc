@@ -944,6 +944,30 @@ TEST(GraphPasses, BlockedMaxPoolingPicksWhatMaxPool2dPicks) {
   }
 }
 
+// max_pool2d_backward_blocked trusts no index: one outside its own 2x2 window (but in the
+// plane) is scattered where it points, as max_pool2d_backward would; one outside the plane
+// is an error naming it.
+TEST(GraphPasses, BlockedPoolGradientChecksItsIndices) {
+  ops::ensure_registered();
+  using Ints = std::vector<int64_t>;
+  const Tensor x = randn({1, 16, 4, 4});
+  const ops::Attrs pool{{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}, {"padding", Ints{0, 0}},
+                        {"dilation", Ints{1, 1}}, {"ceil_mode", false}};
+  const ops::Attrs block{{"block", int64_t{16}}};
+  const Tensor xb = ops::call(*ops::find_op("to_blocked"), {x}, block)[0];
+  Tensor idx = ops::call(*ops::find_op("max_pool2d_indices_blocked"), {xb}, pool)[1].clone();
+  idx.data<int64_t>()[16 * 3 + 5] = 0;  // window (1, 1), lane 5: the plane's first element
+  const Tensor gy = ones({1, 1, 2, 2, 16});
+  const ops::Attrs size{{"input_size", Ints{1, 16, 4, 4}}};
+  const Tensor gx = ops::call(*ops::find_op("max_pool2d_backward_blocked"), {gy, idx}, size)[0];
+  const Tensor plain = ops::call(*ops::find_op("from_blocked"), {gx}, {{"channels", int64_t{16}}})[0];
+  EXPECT_EQ(sum(plain).item<float>(), 64.f);  // every gradient lands somewhere
+  EXPECT_EQ(plain.data<float>()[5 * 16], idx.data<int64_t>()[5] == 0 ? 2.f : 1.f);  // lane 5's plane, element 0
+  idx.data<int64_t>()[7] = 99;
+  const std::string msg = error_of([&] { ops::call(*ops::find_op("max_pool2d_backward_blocked"), {gy, idx}, size); });
+  EXPECT_NE(msg.find("index 99 is out of range for a plane of 16 elements"), std::string::npos) << msg;
+}
+
 TEST(GraphPasses, LinearWeightGradientsAreComputedUntransposed) {
   manual_seed(19);
   auto net = models::mlp();
