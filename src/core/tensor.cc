@@ -51,7 +51,10 @@ Shape contiguous_strides(IntArrayRef sizes) {
   int64_t acc = 1;
   for (size_t i = sizes.size(); i-- > 0;) {
     strides[i] = acc;
-    acc *= std::max<int64_t>(sizes[i], 1);
+    // Checked even where a zero dim makes the tensor empty: [0, 2^40, 2^40]'s strides
+    // would overflow int64.
+    TESSERA_CHECK(!__builtin_mul_overflow(acc, std::max<int64_t>(sizes[i], 1), &acc), "shape ", shape_str(sizes),
+                  " has strides that int64 cannot hold");
   }
   return strides;
 }

@@ -23,7 +23,9 @@ Shape infer_size_for_reshape(IntArrayRef shape, int64_t numel, const char* op) {
       infer_at = static_cast<int>(i);
     } else {
       TESSERA_CHECK(out[i] >= 0, op, ": invalid size ", out[i], " in ", shape_str(shape));
-      known *= out[i];
+      // Checked: a huge shape must be refused, not wrap around to a count that matches.
+      TESSERA_CHECK(!__builtin_mul_overflow(known, out[i], &known), op, ": shape ", shape_str(shape),
+                    " has more elements than int64 can count");
     }
   }
   if (infer_at >= 0) {

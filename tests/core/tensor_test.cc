@@ -110,6 +110,19 @@ TEST(Tensor, NegativeShapeRejected) {
   EXPECT_NE(error_of([] { zeros({2, -1}); }).find("negative dimension"), std::string::npos);
 }
 
+// Shapes whose element count or strides overflow int64 are refused with an error, even
+// when a zero dim makes them empty (no wrap-around, no undefined behaviour).
+TEST(Tensor, ShapesBeyondInt64AreRefused) {
+  const int64_t big = int64_t{1} << 40;
+  EXPECT_NE(error_of([&] { zeros({big, big}); }).find("more elements than int64 can count"), std::string::npos);
+  EXPECT_NE(error_of([&] { zeros({0, big, big}); }).find("strides that int64 cannot hold"), std::string::npos);
+  // A -1 next to sizes whose product wraps to a divisor of numel.
+  EXPECT_NE(error_of([&] { zeros({4}).view({big, big, big, -1}); }).find("more elements than int64 can count"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { zeros({0}).reshape({big, big, 0}); }).find("more elements than int64 can count"),
+            std::string::npos);
+}
+
 TEST(Tensor, ItemNeedsOneElement) {
   EXPECT_NE(error_of([] { zeros({2}).item<float>(); }).find("one element"), std::string::npos);
 }
