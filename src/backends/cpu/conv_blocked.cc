@@ -168,24 +168,19 @@ void max_pool_blocked(const KernelCall& call) {
 
 // With indices: the first maximum of each window in max_pool2d's scan order (rows, then
 // columns), a NaN replacing it; the index is the element's position in its plane. The
-// lanes of a block are B consecutive values, so the compiler vectorizes each window tap.
+// lanes of a block are B consecutive values, so each window tap is one vector step where
+// the ISA has int64 selects; the baseline build (SSE2) runs it scalar (8.4 ms for CNN28's
+// pool at 1 thread), so 2x2 windows in blocks of 16 take AVX-512's kernel where the CPU
+// has it (vec/pool_avx512.cc: 1.2-1.4 ms).
 struct PoolGeometry {
   int64_t H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw;
-  // 2x2, stride 2, no padding or dilation, no partial window: each input element is in
-  // at most one window, and every window is whole.
+  // 2x2, stride 2, no padding or dilation, no partial window (and positions that fit the
+  // kernels' int32 offsets): what the vector kernels take.
   bool two_by_two() const {
     return kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1 && 2 * OH <= H &&
-           2 * OW <= W;
+           2 * OW <= W && W < (int64_t{1} << 30);
   }
 };
-
-PoolGeometry pool_geometry(const ops::Attrs& attrs, int64_t H, int64_t W, int64_t OH, int64_t OW) {
-  const std::vector<int64_t>& k = attrs.ints("kernel");
-  const std::vector<int64_t>& s = attrs.ints("stride");
-  const std::vector<int64_t>& p = attrs.ints("padding");
-  const std::vector<int64_t>& d = attrs.ints("dilation");
-  return {H, W, OH, OW, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]};
-}
 
 template <typename T, int B>
 void max_pool_indices_plane(const PoolGeometry& g, const T* __restrict x, T* __restrict y, int64_t* __restrict idx) {
@@ -227,89 +222,46 @@ void max_pool_indices_plane(const PoolGeometry& g, const T* __restrict x, T* __r
     }
 }
 
-// The 2x2 windows: the same rule with the four taps unrolled (measured 13 ms -> ~0.5 ms
-// on CNN28's [64, 64, 24, 24] at 1 thread against the general loop's branches).
 template <typename T, int B>
-void max_pool_indices_plane_2x2(const PoolGeometry& g, const T* __restrict x, T* __restrict y,
-                                int64_t* __restrict idx) {
-  for (int64_t oh = 0; oh < g.OH; ++oh)
-    for (int64_t ow = 0; ow < g.OW; ++ow) {
-      const int64_t here = 2 * oh * g.W + 2 * ow;
-      const T* a = x + here * B;
-      const T* b = a + B;
-      const T* c = a + g.W * B;
-      const T* d = c + B;
-      T* yo = y + (oh * g.OW + ow) * B;
-      int64_t* io = idx + (oh * g.OW + ow) * B;
-      for (int l = 0; l < B; ++l) {
-        T best = a[l];  // what -inf then the first tap gives, NaN included
-        int64_t at = here;
-        bool take = b[l] > best || b[l] != b[l];
-        best = take ? b[l] : best;
-        at = take ? here + 1 : at;
-        take = c[l] > best || c[l] != c[l];
-        best = take ? c[l] : best;
-        at = take ? here + g.W : at;
-        take = d[l] > best || d[l] != d[l];
-        best = take ? d[l] : best;
-        at = take ? here + g.W + 1 : at;
-        yo[l] = best;
-        io[l] = at;
-      }
-    }
-}
-
-template <typename T, int B>
-void max_pool_indices_blocked_b(const KernelCall& call) {
+void max_pool_indices_blocked(const KernelCall& call) {
   const Tensor x = contiguous(call.inputs[0]);
   Tensor& y = call.outputs[0];
   Tensor& idx = call.outputs[1];
-  const PoolGeometry g = pool_geometry(call.attrs, x.size(2), x.size(3), y.size(2), y.size(3));
+  const std::vector<int64_t>& k = call.attrs.ints("kernel");
+  const std::vector<int64_t>& s = call.attrs.ints("stride");
+  const std::vector<int64_t>& p = call.attrs.ints("padding");
+  const std::vector<int64_t>& d = call.attrs.ints("dilation");
+  const PoolGeometry g{x.size(2), x.size(3), y.size(2), y.size(3), k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]};
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
   int64_t* ip = idx.data<int64_t>();
   const int64_t in_plane = g.H * g.W * B, out_plane = g.OH * g.OW * B;
-  const bool two = g.two_by_two();
-  // AVX-512's kernel for float32 in blocks of 16 (vec/pool_avx512.cc): the portable loop
-  // compiles for the baseline ISA, where int64 selects are scalar (8.4 ms for CNN28's pool
-  // at 1 thread, against ~0.6).
   vec::MaxPool2x2Blocked16Fn fast = nullptr;
   if constexpr (std::is_same_v<T, float> && B == 16)
-    if (two && g.W < (int64_t{1} << 30)) fast = vec::pool_kernels().max2x2_blocked16_f32;
+    if (g.two_by_two()) fast = vec::pool_kernels().max2x2_blocked16_f32;
   parallel_for(0, x.size(0) * x.size(1), std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, in_plane)),
                [&](int64_t p0, int64_t p1) {
                  for (int64_t plane = p0; plane < p1; ++plane) {
+                   const T* xin = xp + plane * in_plane;
+                   T* yo = yp + plane * out_plane;
+                   int64_t* io = ip + plane * out_plane;
                    if constexpr (std::is_same_v<T, float>) {
                      if (fast) {
-                       fast(xp + plane * in_plane, g.W, yp + plane * out_plane, ip + plane * out_plane, g.OH, g.OW);
+                       fast(xin, g.W, yo, io, g.OH, g.OW);
                        continue;
                      }
                    }
-                   if (two) {
-                     max_pool_indices_plane_2x2<T, B>(g, xp + plane * in_plane, yp + plane * out_plane,
-                                                      ip + plane * out_plane);
-                   } else {
-                     max_pool_indices_plane<T, B>(g, xp + plane * in_plane, yp + plane * out_plane,
-                                                  ip + plane * out_plane);
-                   }
+                   max_pool_indices_plane<T, B>(g, xin, yo, io);
                  }
                });
 }
 
-template <typename T>
-void max_pool_indices_blocked(const KernelCall& call) {
-  if (call.inputs[0].size(4) == 16) {
-    max_pool_indices_blocked_b<T, 16>(call);
-  } else {
-    max_pool_indices_blocked_b<T, 8>(call);
-  }
-}
-
-// The gradient: each output's gradient added at its index. Overlapping windows may add
-// several to one element, in window order; 2x2 windows (each element in at most one)
-// write every element once, as a select, instead of clearing and scattering.
+// The gradient: each output's gradient added at its index (summed where windows overlap,
+// in window order), every index range-checked: a graph is data. 2x2 windows in blocks of
+// 16 take AVX-512's kernel, which writes each element once; a plane with an index outside
+// its own window falls back to the scatter.
 template <typename T, int B>
-void max_pool_backward_blocked_b(const KernelCall& call) {
+void max_pool_backward_blocked(const KernelCall& call) {
   const Tensor gy = contiguous(call.inputs[0]);
   const Tensor idx = contiguous(call.inputs[1]);
   Tensor& gx = call.outputs[0];
@@ -317,59 +269,24 @@ void max_pool_backward_blocked_b(const KernelCall& call) {
   const T* gp = gy.data<T>();
   const int64_t* ip = idx.data<int64_t>();
   T* op = gx.data<T>();
-  const int64_t planes = gx.size(0) * gx.size(1);
-  const bool two_by_two = 2 * OH <= H && 2 * OW <= W;
   vec::MaxPool2x2Blocked16BackwardFn fast = nullptr;
   if constexpr (std::is_same_v<T, float> && B == 16)
-    if (two_by_two && W < (int64_t{1} << 30)) fast = vec::pool_kernels().max2x2_blocked16_backward_f32;
-  // Whether each index of a plane lies in its own 2x2 window: indices come from
-  // max_pool2d_indices_blocked, but a graph is data, so they are checked, not trusted (a
-  // plane that fails takes the scatter, which range-checks them).
-  auto in_windows = [&](const int64_t* ix) {
-    bool ok = true;
-    for (int64_t oh = 0; oh < OH; ++oh)
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t here = 2 * oh * W + 2 * ow;
-        const int64_t* at = ix + (oh * OW + ow) * B;
-        for (int l = 0; l < B; ++l)
-          ok &= (at[l] == here) | (at[l] == here + 1) | (at[l] == here + W) | (at[l] == here + W + 1);
-      }
-    return ok;
-  };
-  parallel_for(0, planes, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, HW * B)),
+    if (2 * OH <= H && 2 * OW <= W && W < (int64_t{1} << 30)) fast = vec::pool_kernels().max2x2_blocked16_backward_f32;
+  parallel_for(0, gx.size(0) * gx.size(1), std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, HW * B)),
                [&](int64_t p0, int64_t p1) {
                  for (int64_t plane = p0; plane < p1; ++plane) {
-                   T* __restrict g = op + plane * HW * B;
-                   const T* __restrict src = gp + plane * OHW * B;
-                   const int64_t* __restrict ix = ip + plane * OHW * B;
-                   if (fast || (two_by_two && in_windows(ix))) {
-                     // Rows and columns past the last whole window get no gradient.
-                     if (2 * OH < H) std::fill(g + 2 * OH * W * B, g + HW * B, T(0));
-                     for (int64_t oh = 0; oh < OH; ++oh) {
-                       if (2 * OW < W) {
-                         std::fill(g + (2 * oh * W + 2 * OW) * B, g + (2 * oh * W + W) * B, T(0));
-                         std::fill(g + ((2 * oh + 1) * W + 2 * OW) * B, g + ((2 * oh + 1) * W + W) * B, T(0));
-                       }
-                       if (fast) continue;
-                       for (int64_t ow = 0; ow < OW; ++ow) {
-                         const int64_t here = 2 * oh * W + 2 * ow;
-                         const T* v = src + (oh * OW + ow) * B;
-                         const int64_t* at = ix + (oh * OW + ow) * B;
-                         T* a = g + here * B;
-                         T* b = a + B;
-                         T* c = a + W * B;
-                         T* d = c + B;
-                         for (int l = 0; l < B; ++l) {
-                           a[l] = at[l] == here ? v[l] : T(0);
-                           b[l] = at[l] == here + 1 ? v[l] : T(0);
-                           c[l] = at[l] == here + W ? v[l] : T(0);
-                           d[l] = at[l] == here + W + 1 ? v[l] : T(0);
-                         }
-                       }
-                     }
-                     if (!fast) continue;
-                     if constexpr (std::is_same_v<T, float>)
+                   T* g = op + plane * HW * B;
+                   const T* src = gp + plane * OHW * B;
+                   const int64_t* ix = ip + plane * OHW * B;
+                   if constexpr (std::is_same_v<T, float>) {
+                     if (fast) {
+                       // Rows and columns past the last whole window get no gradient.
+                       std::fill(g + 2 * OH * W * B, g + HW * B, T(0));
+                       if (2 * OW < W)
+                         for (int64_t row = 0; row < 2 * OH; ++row)
+                           std::fill(g + (row * W + 2 * OW) * B, g + (row + 1) * W * B, T(0));
                        if (fast(src, ix, W, g, OH, OW)) continue;
+                     }
                    }
                    std::fill(g, g + HW * B, T(0));
                    for (int64_t i = 0; i < OHW * B; ++i) {
@@ -381,19 +298,10 @@ void max_pool_backward_blocked_b(const KernelCall& call) {
                });
 }
 
-template <typename T>
-void max_pool_backward_blocked(const KernelCall& call) {
-  if (call.inputs[0].size(4) == 16) {
-    max_pool_backward_blocked_b<T, 16>(call);
-  } else {
-    max_pool_backward_blocked_b<T, 8>(call);
-  }
-}
-
 // ---------------------------------------------------------------- a conv bias's gradient
 
 template <typename T, int B>
-void channel_sum_blocked_b(const KernelCall& call) {
+void channel_sum_blocked(const KernelCall& call) {
   const Tensor x = contiguous(call.inputs[0]);
   Tensor& y = call.outputs[0];
   const int64_t n = x.size(0), cb = x.size(1), hw = x.size(2) * x.size(3), c = y.size(0);
@@ -412,15 +320,6 @@ void channel_sum_blocked_b(const KernelCall& call) {
       for (int64_t l = 0; l < B && blk * B + l < c; ++l) yp[blk * B + l] = acc[l];
     }
   });
-}
-
-template <typename T>
-void channel_sum_blocked(const KernelCall& call) {
-  if (call.inputs[0].size(4) == 16) {
-    channel_sum_blocked_b<T, 16>(call);
-  } else {
-    channel_sum_blocked_b<T, 8>(call);
-  }
 }
 
 // ---------------------------------------------------------------- convolution (oneDNN)
@@ -554,13 +453,24 @@ template <typename T> struct ToBlocked { static void run(const KernelCall& c) { 
 template <typename T> struct FromBlocked { static void run(const KernelCall& c) { from_blocked<T>(c); } };
 template <typename T> struct Pack { static void run(const KernelCall& c) { pack_conv_weight<T>(c); } };
 template <typename T> struct MaxPool { static void run(const KernelCall& c) { max_pool_blocked<T>(c); } };
-template <typename T> struct MaxPoolIndices {
-  static void run(const KernelCall& c) { max_pool_indices_blocked<T>(c); }
+// The kernels that take the block size (8 or 16, the input's last dim) as a template
+// argument, so their lane loops have a fixed length.
+template <template <typename, int> class K>
+void by_float_type_and_block(const KernelCall& call) {
+  const bool f64 = call.outputs[0].dtype() == DType::Float64, b16 = call.inputs[0].size(4) == 16;
+  if (f64) {
+    b16 ? K<double, 16>::run(call) : K<double, 8>::run(call);
+  } else {
+    b16 ? K<float, 16>::run(call) : K<float, 8>::run(call);
+  }
+}
+template <typename T, int B> struct MaxPoolIndices {
+  static void run(const KernelCall& c) { max_pool_indices_blocked<T, B>(c); }
 };
-template <typename T> struct MaxPoolBackward {
-  static void run(const KernelCall& c) { max_pool_backward_blocked<T>(c); }
+template <typename T, int B> struct MaxPoolBackward {
+  static void run(const KernelCall& c) { max_pool_backward_blocked<T, B>(c); }
 };
-template <typename T> struct ChannelSum { static void run(const KernelCall& c) { channel_sum_blocked<T>(c); } };
+template <typename T, int B> struct ChannelSum { static void run(const KernelCall& c) { channel_sum_blocked<T, B>(c); } };
 
 }  // namespace
 
@@ -571,9 +481,9 @@ void register_conv_blocked_kernels() {
   register_kernel(kPackConvWeight, Device::CPU, by_float_type<Pack>, kFloatMask);
   register_kernel(kMaxPool2dBlocked, Device::CPU, by_float_type<MaxPool>, kFloatMask);
   register_kernel(kConv2dBlocked, Device::CPU, conv2d_blocked, dtype_bit(DType::Float32));
-  register_kernel(kMaxPool2dIndicesBlocked, Device::CPU, by_float_type<MaxPoolIndices>, kFloatMask);
-  register_kernel(kMaxPool2dBackwardBlocked, Device::CPU, by_float_type<MaxPoolBackward>, kFloatMask);
-  register_kernel(kChannelSumBlocked, Device::CPU, by_float_type<ChannelSum>, kFloatMask);
+  register_kernel(kMaxPool2dIndicesBlocked, Device::CPU, by_float_type_and_block<MaxPoolIndices>, kFloatMask);
+  register_kernel(kMaxPool2dBackwardBlocked, Device::CPU, by_float_type_and_block<MaxPoolBackward>, kFloatMask);
+  register_kernel(kChannelSumBlocked, Device::CPU, by_float_type_and_block<ChannelSum>, kFloatMask);
 }
 
 }  // namespace tessera::cpu

@@ -102,7 +102,7 @@ class Rewriter {
     plain_.resize(g_.values.size(), false);
   }
   // Appends a node whose outputs are new values.
-  int emit(const ops::OpDef& op, ops::Attrs attrs, std::vector<int> inputs, const std::string& where) {
+  std::vector<int> emit_all(const ops::OpDef& op, ops::Attrs attrs, std::vector<int> inputs, const std::string& where) {
     Node n;
     n.op = &op;
     n.attrs = std::move(attrs);
@@ -110,7 +110,10 @@ class Rewriter {
     n.where = where;
     const int node = g_.add_node(std::move(n), {});
     grow();
-    return g_.nodes[static_cast<size_t>(node)].outputs[0];
+    return g_.nodes[static_cast<size_t>(node)].outputs;
+  }
+  int emit(const ops::OpDef& op, ops::Attrs attrs, std::vector<int> inputs, const std::string& where) {
+    return emit_all(op, std::move(attrs), std::move(inputs), where)[0];
   }
   // Appends a node of another op that computes an original node's (plain) outputs.
   void emit_as(const ops::OpDef& op, ops::Attrs attrs, std::vector<int> inputs, Node& original) {
@@ -315,14 +318,7 @@ class Rewriter {
     // A training step: the indices stay blocked, for a max_pool2d_backward that reads
     // them (each reader is one: the pass rewrites those too).
     if (!training_ || !read_by_pool_backward_only(indices)) return false;
-    Node pool;
-    pool.op = &ops::kMaxPool2dIndicesBlocked;
-    pool.attrs = n.attrs;
-    pool.inputs = {twin_[static_cast<size_t>(x)]};
-    pool.where = n.where;
-    const int node = g_.add_node(std::move(pool), {});
-    grow();
-    const std::vector<int>& outs = g_.nodes[static_cast<size_t>(node)].outputs;
+    const std::vector<int> outs = emit_all(ops::kMaxPool2dIndicesBlocked, n.attrs, {twin_[static_cast<size_t>(x)]}, n.where);
     twin_[static_cast<size_t>(values)] = outs[0];
     twin_[static_cast<size_t>(indices)] = outs[1];
     return true;
