@@ -15,6 +15,7 @@
 #include "tessera/nn/functional.h"
 #include "tessera/ops.h"
 #include "tessera/optim.h"
+#include "ops/conv.h"
 #include "ops/linalg.h"
 #include "ops/op.h"
 
@@ -96,6 +97,39 @@ TEST(Autocast, Conv2dForwardAndGradientsMultiplyInBf16) {
   EXPECT_LT(ew, 1e-5);
   EXPECT_GT(rel_l2(x.grad(), xf.grad()), 1e-4);
   EXPECT_LT(rel_l2(w.grad(), wf.grad()), 1e-2);
+}
+
+// A compiled training step's convolution rounds its blocked input to bfloat16 once: the
+// weight gradient finds the copy the forward pass (conv2d_blocked) made, until a write
+// makes it stale.
+TEST(Autocast, BlockedWeightGradientReusesTheForwardPassesRoundedInput) {
+  SKIP_WITHOUT_BF16();
+  manual_seed(6);
+  auto call = [](const char* op, const std::vector<Tensor>& in, const ops::Attrs& attrs) {
+    return ops::call1(*ops::find_op(op), in, attrs);
+  };
+  const ops::Attrs block{{"block", int64_t{16}}};
+  Tensor x = call("to_blocked", {randn({4, 32, 10, 10})}, block);
+  const Tensor w = randn({16, 32, 3, 3}), b = randn({16});
+  const Tensor gy = call("to_blocked", {randn({4, 16, 8, 8})}, block);
+  const std::string bf16("bf16");
+  const ops::Attrs fwd{{"stride", std::vector<int64_t>{1, 1}}, {"padding", std::vector<int64_t>{0, 0, 0, 0}},
+                       {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
+                       {"in_channels", int64_t{32}}, {"out_channels", int64_t{16}},
+                       {"activation", std::string("none")}, {"precision", bf16}};
+  const ops::Attrs bwd{{"stride", std::vector<int64_t>{1, 1}}, {"padding", std::vector<int64_t>{0, 0, 0, 0}},
+                       {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
+                       {"weight_size", std::vector<int64_t>{16, 32, 3, 3}}, {"precision", bf16}};
+  (void)call("conv2d_blocked", {x, w, b}, fwd);
+  const int64_t before = cpu::conv_reorders_reused();
+  const Tensor gw = call("conv2d_backward_weight_blocked", {x, gy}, bwd);
+  EXPECT_GE(cpu::conv_reorders_reused() - before, 1);
+  EXPECT_TRUE(equal(gw, call("conv2d_backward_weight_blocked", {x.clone(), gy}, bwd)));
+  // A write between the passes: the gradient is the new values', bit for bit.
+  (void)call("conv2d_blocked", {x, w, b}, fwd);
+  x.mul_(2.0);
+  EXPECT_TRUE(equal(call("conv2d_backward_weight_blocked", {x, gy}, bwd),
+                    call("conv2d_backward_weight_blocked", {x.clone(), gy}, bwd)));
 }
 
 // One matrix product checked like the convolution above: `fn` computes it from its operands

@@ -149,7 +149,6 @@ constexpr auto kF32 = dnnl::memory::data_type::f32;
 constexpr auto kBF16 = dnnl::memory::data_type::bf16;
 
 std::atomic<int64_t> g_primitives_created{0};
-std::atomic<int64_t> g_reorders_reused{0};
 
 using onednn::engine;
 
@@ -174,8 +173,7 @@ struct Arg {
   int id = 0;  // DNNL_ARG_*
   dnnl::memory::desc user, prim;
   bool output = false;
-  std::optional<dnnl::reorder> reorder;
-  dnnl::memory::desc reorder_scratchpad;
+  std::optional<onednn::Reorder> reorder;
 };
 
 // Immutable once built: everything a run writes lives in buffers the run allocates.
@@ -188,12 +186,13 @@ struct CachedConv {
 };
 
 Arg make_arg(int id, const dnnl::memory::desc& user, const dnnl::memory::desc& prim, bool output) {
-  Arg a{id, user, prim, output, std::nullopt, {}};
+  Arg a{id, user, prim, output, std::nullopt};
   if (user != prim) {
-    const auto pd = output ? dnnl::reorder::primitive_desc(engine(), prim, engine(), user, onednn::attr())
-                           : dnnl::reorder::primitive_desc(engine(), user, engine(), prim, onednn::attr());
-    a.reorder = dnnl::reorder(pd);
-    a.reorder_scratchpad = pd.scratchpad_desc();
+    if (output) {
+      a.reorder.emplace(prim, user);
+    } else {
+      a.reorder.emplace(user, prim);
+    }
   }
   return a;
 }
@@ -307,93 +306,40 @@ std::shared_ptr<const CachedConv> cached(Pass pass, const ConvGeometry& g, bool 
       [&] { return build(pass, g, bias, winograd, bf16, layouts); });
 }
 
-// Runs one reorder of `a` from `from` to `to`, with a scratchpad of its own if it needs one.
-void run_reorder(const Arg& a, const dnnl::memory& from, const dnnl::memory& to,
-                 std::vector<Tensor>& keep) {
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-  keep.push_back(onednn::add_scratchpad(a.reorder_scratchpad, args));
-  a.reorder->execute(onednn::stream(), args);
-}
-
-// Inputs already in a primitive's layout, kept for the next primitive that reads the same
-// tensor in the same layout. A training step reads a convolution's input in the forward
-// pass and again for the weight gradient, its weight in the forward pass and for the input
-// gradient, and its output gradient in both backward passes: without this each read
-// reorders the tensor again (the "once per step, not once per gradient").
-// An entry is the tensor's storage (held weakly: a freed tensor's entry is dead), its
-// version (an in-place write, an optimizer step, the graph executor rewriting a buffer:
-// the copy is stale), its data pointer and both layouts. Forward passes only add entries;
-// backward passes also look them up, so what they reuse is what the forward pass saw, as
-// with the tensors autograd saves. Per thread (no lock), a few entries, newest first.
-struct ReorderedInput {
-  std::weak_ptr<Storage> storage;
-  const Storage* key = nullptr;
-  uint64_t version = 0;
-  const void* data = nullptr;
-  dnnl::memory::desc user, prim;
-  Tensor copy;
-};
-constexpr size_t kReorderedInputs = 6;
-thread_local std::vector<ReorderedInput> t_reordered;
-
-const Tensor* find_reordered(const Arg& a, const Tensor& t) {
-  const Storage& st = *t.storage();  // (a reference: GCC 12 misreads atomics through shared_ptr)
-  for (ReorderedInput& e : t_reordered)
-    if (e.key == &st && e.data == t.data_ptr() && e.version == st.version() && !e.storage.expired() &&
-        e.user == a.user && e.prim == a.prim)
-      return &e.copy;
-  return nullptr;
-}
-
-void remember_reordered(const Arg& a, const Tensor& t, const Tensor& copy) {
-  std::erase_if(t_reordered, [](const ReorderedInput& e) { return e.storage.expired(); });
-  if (t_reordered.size() >= kReorderedInputs) t_reordered.pop_back();
-  const Storage& st = *t.storage();
-  t_reordered.insert(t_reordered.begin(),
-                     ReorderedInput{t.storage(), &st, st.version(), t.data_ptr(), a.user, a.prim, copy});
-}
-
 // Runs a cached primitive on Tessera tensors (one per arg, in order). Any number of threads
 // may run the same CachedConv at once: every buffer written here is this call's own.
 void run_primitive(const CachedConv& c, Pass pass, const std::vector<const Tensor*>& tensors, const float* bias) {
   detail::sync_openmp_threads();
   dnnl::stream& stream = onednn::stream();
   std::unordered_map<int, dnnl::memory> exec_args;
-  std::vector<Tensor> keep;  // blocked copies and scratchpads, from Tessera's caching allocator
-  std::vector<std::pair<const Arg*, dnnl::memory>> to_write_back;
+  std::vector<Tensor> keep;  // reordered copies and scratchpads, from Tessera's caching allocator
+  std::vector<std::pair<const Arg*, const Tensor*>> to_write_back;
   for (size_t i = 0; i < c.args.size(); ++i) {
     const Arg& a = c.args[i];
     const Tensor& t = *tensors[i];
-    dnnl::memory user(a.user, engine(), t.data_ptr());
     if (!a.reorder) {
-      exec_args.emplace(a.id, user);
+      exec_args.emplace(a.id, dnnl::memory(a.user, engine(), t.data_ptr()));
       continue;
     }
-    if (!a.output && pass != Pass::Forward) {
-      if (const Tensor* copy = find_reordered(a, t)) {
-        g_reorders_reused.fetch_add(1, std::memory_order_relaxed);
-        exec_args.emplace(a.id, dnnl::memory(a.prim, engine(), copy->data_ptr()));
-        continue;
-      }
-    }
-    keep.push_back(make_tensor({static_cast<int64_t>(a.prim.get_size())}, DType::UInt8));
-    const Tensor copy = keep.back();
-    dnnl::memory prim(a.prim, engine(), copy.data_ptr());
     if (a.output) {
-      to_write_back.emplace_back(&a, user);
+      keep.push_back(make_tensor({static_cast<int64_t>(a.prim.get_size())}, DType::UInt8));
+      to_write_back.emplace_back(&a, &t);
     } else {
-      run_reorder(a, user, prim, keep);
-      remember_reordered(a, t, copy);
+      // A training step's forward pass keeps what it reorders; the backward passes reuse it
+      // (onednn::reordered).
+      keep.push_back(onednn::reordered(*a.reorder, t,
+                                       pass == Pass::Forward ? onednn::Reuse::kRemember : onednn::Reuse::kReuse));
     }
-    exec_args.emplace(a.id, prim);
+    exec_args.emplace(a.id, dnnl::memory(a.prim, engine(), keep.back().data_ptr()));
   }
   if (c.bias)
     exec_args.emplace(DNNL_ARG_BIAS, dnnl::memory({{c.channels}, kF32, Tag::x}, engine(),
                                                   const_cast<float*>(bias)));
   keep.push_back(onednn::add_scratchpad(c.scratchpad, exec_args));
   c.prim.execute(stream, exec_args);
-  for (auto& [a, user] : to_write_back) run_reorder(*a, exec_args.at(a->id), user, keep);
   stream.wait();  // the CPU stream is in-order and synchronous; `keep` must outlive the work
+  for (auto& [a, t] : to_write_back)
+    onednn::run_reorder(*a->reorder, exec_args.at(a->id).get_data_handle(), t->data_ptr());
 }
 
 // Builds (or finds) and runs the primitive of `pass`. oneDNN reports failures as
@@ -545,7 +491,7 @@ void conv_transpose2d_kernel(const KernelCall& call) {
 }  // namespace
 
 int64_t conv_primitives_created() { return g_primitives_created.load(std::memory_order_relaxed); }
-int64_t conv_reorders_reused() { return g_reorders_reused.load(std::memory_order_relaxed); }
+int64_t conv_reorders_reused() { return onednn::reorders_reused(); }
 
 void register_conv_kernels() {
   using namespace ops;

@@ -331,11 +331,11 @@ struct BlockedConv {
   // (`wei`): a plain weight, or Winograd's transformed tiles. Reordered once per weight
   // tensor (onednn::prepared_weights).
   dnnl::memory::desc wei_prim;
-  std::optional<onednn::WeightReorder> wei_reorder;
+  std::optional<onednn::Reorder> wei_reorder;
   // precision "bf16" (autocast): the activations stay float32 between layers and are
   // rounded to bfloat16 (same layout) on the way in; the weights once, with the reorder above.
   dnnl::memory::desc src_prim;
-  std::optional<onednn::WeightReorder> src_reorder;
+  std::optional<onednn::Reorder> src_reorder;
 };
 
 dnnl::convolution_forward::primitive_desc make_pd(const ops::ConvGeometry& g, const BlockedConv& c,
@@ -422,7 +422,8 @@ void conv2d_blocked(const KernelCall& call) {
                              ops::wants_bf16(call.attrs));
     const dnnl::engine& eng = onednn::engine();
     const Tensor weights = conv->wei_reorder ? onednn::prepared_weights(*conv->wei_reorder, w) : w;
-    const Tensor src = conv->src_reorder ? onednn::reordered(*conv->src_reorder, x) : x;
+    // Kept for a training step's weight gradient, which reads the same bf16 input.
+    const Tensor src = conv->src_reorder ? onednn::reordered(*conv->src_reorder, x, onednn::Reuse::kRemember) : x;
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, dnnl::memory(conv->src_prim, eng, src.data_ptr())},
         {DNNL_ARG_WEIGHTS, dnnl::memory(conv->wei_prim, eng, weights.data_ptr())},

@@ -34,8 +34,8 @@ constexpr auto kBF16 = dnnl::memory::data_type::bf16;
 struct FusedLinear {
   dnnl::primitive prim;
   dnnl::memory::desc src, wei, bias, dst, scratchpad;
-  std::optional<onednn::WeightReorder> wei_reorder;  // from the tensor's strides to `wei`
-  std::optional<onednn::WeightReorder> src_reorder;  // bf16: the float32 input rounded into `src`
+  std::optional<onednn::Reorder> wei_reorder;  // from the tensor's strides to `wei`
+  std::optional<onednn::Reorder> src_reorder;  // bf16: the float32 input rounded into `src`
 };
 
 std::shared_ptr<const FusedLinear> build(int64_t m, int64_t k, int64_t n, int64_t ws0, int64_t ws1, bool residual,

@@ -40,30 +40,67 @@ Tensor add_scratchpad(const dnnl::memory::desc& desc, std::unordered_map<int, dn
   return buf;
 }
 
-WeightReorder::WeightReorder(const dnnl::memory::desc& from_, const dnnl::memory::desc& to_) : from(from_), to(to_) {
+Reorder::Reorder(const dnnl::memory::desc& from_, const dnnl::memory::desc& to_) : from(from_), to(to_) {
   const dnnl::reorder::primitive_desc pd(engine(), from, engine(), to, attr());
   reorder = dnnl::reorder(pd);
   scratchpad = pd.scratchpad_desc();
 }
 
-Tensor reordered(const WeightReorder& r, const Tensor& t) {
-  Tensor out = make_tensor({static_cast<int64_t>(r.to.get_size())}, DType::UInt8);
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(r.from, engine(), t.data_ptr())},
-                                             {DNNL_ARG_TO, dnnl::memory(r.to, engine(), out.data_ptr())}};
+void run_reorder(const Reorder& r, void* from, void* to) {
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(r.from, engine(), from)},
+                                             {DNNL_ARG_TO, dnnl::memory(r.to, engine(), to)}};
   const Tensor scratch = add_scratchpad(r.scratchpad, args);
   r.reorder.execute(stream(), args);
   stream().wait();
+}
+
+namespace {
+
+struct KeptCopy {
+  std::weak_ptr<Storage> storage;
+  const Storage* key = nullptr;
+  uint64_t version = 0;
+  const void* data = nullptr;
+  dnnl::memory::desc from, to;
+  Tensor copy;
+};
+constexpr size_t kKeptCopies = 6;
+thread_local std::vector<KeptCopy> t_kept;
+std::atomic<int64_t> g_reorders_reused{0};
+
+}  // namespace
+
+Tensor reordered(const Reorder& r, const Tensor& t, Reuse reuse) {
+  const std::shared_ptr<Storage>& st = t.storage();
+  TESSERA_INTERNAL_ASSERT(st != nullptr, "oneDNN input without storage");
+  const Storage& storage = *st;  // (a reference: GCC 12 misreads atomics through shared_ptr)
+  if (reuse == Reuse::kReuse)
+    for (const KeptCopy& e : t_kept)
+      if (e.key == &storage && e.data == t.data_ptr() && e.version == storage.version() && !e.storage.expired() &&
+          e.from == r.from && e.to == r.to) {
+        g_reorders_reused.fetch_add(1, std::memory_order_relaxed);
+        return e.copy;
+      }
+  Tensor out = make_tensor({static_cast<int64_t>(r.to.get_size())}, DType::UInt8);
+  run_reorder(r, t.data_ptr(), out.data_ptr());
+  if (reuse != Reuse::kNone) {
+    std::erase_if(t_kept, [](const KeptCopy& e) { return e.storage.expired(); });
+    if (t_kept.size() >= kKeptCopies) t_kept.pop_back();
+    t_kept.insert(t_kept.begin(), KeptCopy{st, &storage, storage.version(), t.data_ptr(), r.from, r.to, out});
+  }
   return out;
 }
 
-Tensor prepared_weights(const WeightReorder& r, const Tensor& w) {
+int64_t reorders_reused() { return g_reorders_reused.load(std::memory_order_relaxed); }
+
+Tensor prepared_weights(const Reorder& r, const Tensor& w) {
   struct Entry {
     std::weak_ptr<Storage> storage;
     uint64_t version = 0;
     Tensor packed;
   };
   static std::mutex mu;
-  static std::map<std::tuple<const Storage*, int64_t, const WeightReorder*>, Entry> cache;
+  static std::map<std::tuple<const Storage*, int64_t, const Reorder*>, Entry> cache;
   const std::shared_ptr<Storage>& st = w.storage();
   TESSERA_INTERNAL_ASSERT(st != nullptr, "oneDNN weights without storage");
   const Storage& storage = *st;  // (a reference: GCC 12 misreads atomics through shared_ptr)
@@ -76,11 +113,7 @@ Tensor prepared_weights(const WeightReorder& r, const Tensor& w) {
       return it->second.packed;
   }
   Tensor packed = make_tensor({static_cast<int64_t>(r.to.get_size())}, DType::UInt8);
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(r.from, engine(), w.data_ptr())},
-                                             {DNNL_ARG_TO, dnnl::memory(r.to, engine(), packed.data_ptr())}};
-  const Tensor scratch = add_scratchpad(r.scratchpad, args);
-  r.reorder.execute(stream(), args);
-  stream().wait();
+  run_reorder(r, w.data_ptr(), packed.data_ptr());
   std::lock_guard<std::mutex> lock(mu);
   for (auto it = cache.begin(); it != cache.end();) it = it->second.storage.expired() ? cache.erase(it) : std::next(it);
   cache[key] = Entry{st, version, packed};

@@ -58,20 +58,41 @@ std::shared_ptr<const T> cached_primitive(std::vector<int64_t> key, Build&& buil
   return cache.emplace(std::move(key), std::move(made)).first->second;
 }
 
-// A weight tensor as a primitive reads it, when it reads another layout (`to`, reached
-// from the tensor's own layout `from` by `reorder`): a plain convolution weight in the
-// kernel's blocks, a Winograd transform, a matmul's packed panels. Frozen graphs run the
-// same constant weights every call, so the result is kept per (weight storage, offset,
-// `owner`: the cached primitive it is for) while the storage lives and holds the version
-// it was made from; a write makes it stale, a freed storage drops it. Thread-safe.
-struct WeightReorder {
+// A tensor's layout `from` to the layout a primitive reads or writes, `to`: a plain
+// convolution weight in the kernel's blocks, a Winograd transform, a matmul's packed
+// panels, an activation rounded to bfloat16.
+struct Reorder {
   dnnl::memory::desc from, to;
   dnnl::reorder reorder;
   dnnl::memory::desc scratchpad;
-  WeightReorder(const dnnl::memory::desc& from_, const dnnl::memory::desc& to_);
+  Reorder(const dnnl::memory::desc& from_, const dnnl::memory::desc& to_);
 };
-Tensor prepared_weights(const WeightReorder& r, const Tensor& w);
-// The same reorder run every call, uncached (activations: a new tensor each time).
-Tensor reordered(const WeightReorder& r, const Tensor& t);
+// Runs `r` from `from` (memory of layout r.from) into `to` (r.to), with a scratchpad of
+// its own if it needs one.
+void run_reorder(const Reorder& r, void* from, void* to);
+
+// A weight tensor as a primitive reads it. Frozen graphs run the same constant weights
+// every call, so the result is kept per (weight storage, offset, `r`: the cached primitive
+// it is for) while the storage lives and holds the version it was made from; a write makes
+// it stale, a freed storage drops it. Thread-safe.
+Tensor prepared_weights(const Reorder& r, const Tensor& w);
+
+// An activation as a primitive reads it: a new buffer per call, except that a training
+// step reads a convolution's input in the forward pass and again for the weight gradient,
+// and its output gradient in both backward passes. Without reuse each read reorders the
+// tensor again (issue 9's "once per step, not once per gradient").
+//   - kNone: reorder, keep nothing (inference).
+//   - kRemember: reorder, and keep the copy for later kReuse calls (forward passes).
+//   - kReuse: a kept copy of the same tensor in the same two layouts if there is one, else
+//     as kRemember (backward passes). So what a backward pass reuses is what the forward
+//     pass saw, as with the tensors autograd saves.
+// A kept copy is matched by the tensor's storage (held weakly: a freed tensor's copy is
+// dead), its version (an in-place write, an optimizer step, the graph executor rewriting
+// a buffer: the copy is stale), its data pointer and both layouts. Per thread (no lock), a
+// few copies, newest first.
+enum class Reuse { kNone, kRemember, kReuse };
+Tensor reordered(const Reorder& r, const Tensor& t, Reuse reuse = Reuse::kNone);
+// How many kReuse calls found a kept copy, process-wide (tests).
+int64_t reorders_reused();
 
 }  // namespace tessera::cpu::onednn
