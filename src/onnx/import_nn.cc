@@ -151,9 +151,20 @@ Outs op_max_pool(NodeContext& c) {
   if (!is_floating(in_type)) x = x.to(DType::Float64);
   bool any_pad = false;
   for (size_t i = 0; i < 2; ++i) any_pad = any_pad || w.pad_begin[i] || w.pad_end[i];
-  if (any_pad)
+  // Even pads of at most half the kernel (what exporters write for PyTorch's max_pool2d:
+  // ResNet's 3x3 stem pool) are max_pool2d's own padding, the same windows and values as
+  // a -inf border. Compiled graphs then see one max_pool2d on the convolution's output,
+  // which the layout passes keep blocked, instead of pooling a padded copy. Not with
+  // ceil_mode: max_pool2d's last window must start inside the input, ONNX's may start in
+  // the end padding.
+  bool implicit = any_pad && !ceil_mode;
+  for (size_t i = 0; i < 2; ++i)
+    implicit = implicit && w.pad_begin[i] == w.pad_end[i] && w.pad_begin[i] <= w.kernel[i] / 2;
+  if (any_pad && !implicit)
     x = pad_constant(x, zero_prefix(w.pad_begin, 2), zero_prefix(w.pad_end, 2), -std::numeric_limits<double>::infinity());
-  Tensor y = F::max_pool2d(x, w.kernel, w.strides, {0, 0}, w.dilations, ceil_mode).to(in_type);
+  const std::vector<int64_t> padding = implicit ? std::vector<int64_t>{w.pad_begin[0], w.pad_begin[1]}
+                                                : std::vector<int64_t>{0, 0};
+  Tensor y = F::max_pool2d(x, w.kernel, w.strides, padding, w.dilations, ceil_mode).to(in_type);
   return {lifted ? y.squeeze(2) : y};
 }
 

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ops/conv.h"
@@ -57,6 +59,79 @@ TEST(MaxPool2d, NanPropagatesAndGradientGoesToTheMax) {
   // Overlapping windows (stride 1): a max shared by two windows gets both gradients.
   sum(F::max_pool2d(y, {2, 2}, {1, 1})).backward();
   EXPECT_EQ(y.grad().to_vector<float>(), (std::vector<float>{0, 1, 0, 0, 0, 2, 1, 0, 0}));
+}
+
+// The general loop (any window other than 2x2 / stride 2) against a plain loop over each
+// window, with PyTorch's rule (the first maximum, the last NaN): ties (values from a small set), NaN and -inf, windows in the padding, dilation,
+// ceil_mode's partial windows, and rows wider than the kernel's chunk of 64 outputs.
+template <typename T>
+void expect_max_pool_matches_plain_loop(int64_t H, int64_t W, std::vector<int64_t> k, std::vector<int64_t> s,
+                                        std::vector<int64_t> p, std::vector<int64_t> d, bool ceil_mode) {
+  SCOPED_TRACE(::testing::Message() << "H " << H << " W " << W << " kernel " << k[0] << "x" << k[1] << " stride "
+                                    << s[0] << "x" << s[1] << " padding " << p[0] << "x" << p[1] << " dilation "
+                                    << d[0] << "x" << d[1] << " ceil " << ceil_mode);
+  std::vector<T> v(static_cast<size_t>(2 * H * W));
+  uint32_t r = 12345;
+  for (T& e : v) {
+    r = r * 1664525u + 1013904223u;
+    const uint32_t pick = (r >> 8) % 50;
+    e = pick == 0   ? std::numeric_limits<T>::quiet_NaN()
+        : pick == 1 ? -std::numeric_limits<T>::infinity()
+                    : static_cast<T>(static_cast<int>(pick % 7) - 3);
+  }
+  const Tensor x = tensor<T>(v, {1, 2, H, W});
+  const std::vector<Tensor> out =
+      ops::call(ops::kMaxPool2d, {x}, {{"kernel", k}, {"stride", s}, {"padding", p}, {"dilation", d}, {"ceil_mode", ceil_mode}});
+  const int64_t OH = out[0].size(2), OW = out[0].size(3);
+  const std::vector<T> y = out[0].contiguous().to_vector<T>();
+  const std::vector<int64_t> idx = out[1].contiguous().to_vector<int64_t>();
+  for (int64_t c = 0; c < 2; ++c)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        T best = -std::numeric_limits<T>::infinity();
+        int64_t best_i = -1;
+        for (int64_t ki = 0; ki < k[0]; ++ki)
+          for (int64_t kj = 0; kj < k[1]; ++kj) {
+            const int64_t ih = oh * s[0] - p[0] + ki * d[0], iw = ow * s[1] - p[1] + kj * d[1];
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            const T e = v[static_cast<size_t>((c * H + ih) * W + iw)];
+            if (best_i < 0) best_i = ih * W + iw;  // a window of -inf keeps its first tap
+            if (e > best || std::isnan(e)) {  // PyTorch's rule: a later NaN takes over
+              best = e;
+              best_i = ih * W + iw;
+            }
+          }
+        const size_t o = static_cast<size_t>((c * OH + oh) * OW + ow);
+        if (std::isnan(best)) {
+          EXPECT_TRUE(std::isnan(y[o])) << "output " << o;
+        } else {
+          EXPECT_EQ(y[o], best) << "output " << o;
+        }
+        EXPECT_EQ(idx[o], best_i) << "output " << o;
+      }
+}
+
+TEST(MaxPool2d, GeneralWindowsMatchAPlainLoop) {
+  for (int pass = 0; pass < 2; ++pass) {
+    auto check = [&](auto... a) {
+      if (pass == 0) expect_max_pool_matches_plain_loop<float>(a...);
+      else expect_max_pool_matches_plain_loop<double>(a...);
+    };
+    check(9, 150, std::vector<int64_t>{3, 3}, std::vector<int64_t>{2, 2}, std::vector<int64_t>{1, 1},
+          std::vector<int64_t>{1, 1}, false);  // ResNet's stem pool, two chunks a row
+    check(8, 131, std::vector<int64_t>{3, 3}, std::vector<int64_t>{1, 1}, std::vector<int64_t>{1, 1},
+          std::vector<int64_t>{1, 1}, false);
+    check(11, 17, std::vector<int64_t>{2, 3}, std::vector<int64_t>{1, 2}, std::vector<int64_t>{1, 1},
+          std::vector<int64_t>{2, 1}, false);
+    check(9, 12, std::vector<int64_t>{3, 3}, std::vector<int64_t>{1, 1}, std::vector<int64_t>{0, 0},
+          std::vector<int64_t>{2, 2}, false);
+    check(7, 9, std::vector<int64_t>{3, 2}, std::vector<int64_t>{2, 2}, std::vector<int64_t>{1, 1},
+          std::vector<int64_t>{1, 1}, true);  // partial windows at the end
+    check(3, 2, std::vector<int64_t>{3, 3}, std::vector<int64_t>{1, 1}, std::vector<int64_t>{1, 1},
+          std::vector<int64_t>{1, 1}, false);  // no window wholly inside a row
+    check(5, 5, std::vector<int64_t>{1, 1}, std::vector<int64_t>{2, 1}, std::vector<int64_t>{0, 0},
+          std::vector<int64_t>{1, 1}, false);
+  }
 }
 
 TEST(AvgPool2d, KnownValuesPaddingAndCeilMode) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include "onnx/onnx_model_builder.h"
@@ -84,8 +85,9 @@ TEST(OnnxImport, CompiledModelSeesParameterUpdates) {
 }
 
 TEST(OnnxImport, PaddedMaxPoolGradientMatchesTesserasOwn) {
-  // ONNX pads are applied as explicit -inf padding; its gradient must be that of
-  // max_pool2d's own padding (finite, routed to the maxima).
+  // Even pads within half the kernel are max_pool2d's own padding; others (uneven, wider)
+  // an explicit -inf border. Either way the gradient is that of max_pool2d's padding
+  // (finite, routed to the maxima).
   ModelProto m = empty_model(13);
   add_input(m, "x", {1, 2, 5, 5});
   auto* p = add_node(m, "MaxPool", {"x"}, {"y"});
@@ -103,6 +105,44 @@ TEST(OnnxImport, PaddedMaxPoolGradientMatchesTesserasOwn) {
   x2.requires_grad_(true);
   sum(mul(nn::functional::max_pool2d(x2, {3, 3}, {2, 2}, {1, 1}), arange(Scalar(1.0), Scalar(19.0), Scalar(1.0)).to(kFloat32).reshape({1, 2, 3, 3}))).backward();
   EXPECT_TRUE(allclose(g, x2.grad())) << g << x2.grad();
+}
+
+// ResNet's stem pool as exporters write it (3x3, stride 2, pads 1): compiled, it is one
+// max_pool2d on the input with its own padding, no -inf border around a copy, so the layout
+// passes treat it as they treat a native model's (docs/onnx.md, "Speed of imported
+// models"). Pads it cannot express keep the border, with the same values as before.
+TEST(OnnxImport, EvenMaxPoolPadsAreMaxPool2dsOwnPadding) {
+  auto pool_model = [](std::vector<int64_t> pads, int64_t ceil_mode) {
+    ModelProto m = empty_model(13);
+    add_input(m, "x", {1, 3, 9, 10});
+    auto* p = add_node(m, "MaxPool", {"x"}, {"y"});
+    attr_ints(p, "kernel_shape", {3, 3});
+    attr_ints(p, "strides", {2, 2});
+    attr_ints(p, "pads", pads);
+    if (ceil_mode) attr_int(p, "ceil_mode", ceil_mode);
+    add_output(m, "y");
+    return import_model_from_bytes(bytes_of(m));
+  };
+  Generator gen(5);
+  const Tensor x = randn({1, 3, 9, 10}, {}, &gen);
+  onnx::Model even = pool_model({1, 1, 1, 1}, 0);
+  CompiledFunction f = even.compile();
+  const Tensor y = f(std::vector<Tensor>{x}).at(0);
+  EXPECT_TRUE(equal(y, nn::functional::max_pool2d(x, {3, 3}, {2, 2}, {1, 1})));
+  EXPECT_NE(f.last_graph().find("max_pool2d"), std::string::npos) << f.last_graph();
+  EXPECT_EQ(f.last_graph().find("cat"), std::string::npos) << f.last_graph();
+  EXPECT_EQ(f.last_graph().find("pad"), f.last_graph().find("padding")) << f.last_graph();
+  // Uneven pads ([h_begin, w_begin, h_end, w_end]), and ceil_mode, whose last window may
+  // start in ONNX's end padding: the -inf border, pooled without padding.
+  const double inf = std::numeric_limits<double>::infinity();
+  const Tensor uneven = full({1, 3, 11, 11}, -inf);
+  uneven.slice(2, 0, 9).slice(3, 1, 11).copy_(x);
+  EXPECT_TRUE(equal(pool_model({0, 1, 2, 0}, 0).run({x})[0], nn::functional::max_pool2d(uneven, {3, 3}, {2, 2})));
+  const Tensor ceil = full({1, 3, 11, 12}, -inf);
+  ceil.slice(2, 1, 10).slice(3, 1, 11).copy_(x);
+  const Tensor y_ceil = pool_model({1, 1, 1, 1}, 1).run({x})[0];
+  EXPECT_EQ(y_ceil.sizes(), (Shape{1, 3, 5, 6}));
+  EXPECT_TRUE(equal(y_ceil, nn::functional::max_pool2d(ceil, {3, 3}, {2, 2}, {0, 0}, {1, 1}, true)));
 }
 
 TEST(OnnxImport, ShapeComputationsFoldUnderCompile) {

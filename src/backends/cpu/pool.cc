@@ -33,6 +33,7 @@ void max_pool_forward(const KernelCall& call) {
   const std::vector<int64_t>& p = call.attrs.ints("padding");
   const std::vector<int64_t>& d = call.attrs.ints("dilation");
   const int64_t H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
+  const PoolWindow win{k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]};
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
   int64_t* ip = idx.data<int64_t>();
@@ -54,35 +55,7 @@ void max_pool_forward(const KernelCall& call) {
         else max_pool2x2_plane(xin, W, yo, io, OH, OW);
         continue;
       }
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const int64_t h0 = oh * s[0] - p[0];
-        // First kernel row inside the input (rows above it are padding).
-        int64_t ki0 = 0;
-        while (h0 + ki0 * d[0] < 0) ++ki0;
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const int64_t w0 = ow * s[1] - p[1];
-          int64_t kj0 = 0;
-          while (w0 + kj0 * d[1] < 0) ++kj0;
-          T best = -std::numeric_limits<T>::infinity();
-          int64_t best_i = (h0 + ki0 * d[0]) * W + (w0 + kj0 * d[1]);
-          for (int64_t ki = ki0; ki < k[0]; ++ki) {
-            const int64_t ih = h0 + ki * d[0];
-            if (ih >= H) break;
-            for (int64_t kj = kj0; kj < k[1]; ++kj) {
-              const int64_t iw = w0 + kj * d[1];
-              if (iw >= W) break;
-              const T v = xin[ih * W + iw];
-              // NaN wins, as in PyTorch (a max that hides NaN would hide a diverged model).
-              if (v > best || std::isnan(v)) {
-                best = v;
-                best_i = ih * W + iw;
-              }
-            }
-          }
-          yo[oh * OW + ow] = best;
-          io[oh * OW + ow] = best_i;
-        }
-      }
+      max_pool_plane(xin, H, W, yo, io, OH, OW, win);
     }
   });
 }
