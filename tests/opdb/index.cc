@@ -106,6 +106,10 @@ void add_index(std::vector<OpEntry>& out) {
         s.back().differs_from_torch = "a 0-d input gives one value per index ([3] here); torch 1.13 returns 0-d";
         s.push_back({"empty", {m({4, 3}), zeros({0}, kInt64)}, dim(0)});
         s.push_back({"large", {m({100, 80}), m.index({200}, 0, 100)}, dim(0), false});
+        // Slices of 256 elements or more out of a strided view: copied slice by slice.
+        s.push_back({"permuted_large_slices", {m({24, 3, 16}).permute({1, 0, 2}), tensor<int64_t>({2, 0, 2})}, dim(0)});
+        s.push_back({"permuted_large_slices_dim1",
+                     {m({6, 20, 3, 16}).permute({2, 1, 0, 3}), tensor<int64_t>({19, 3})}, dim(1)});
         return s;
       },
       "torch.index_select(x[0], A['dim'], x[1])",
