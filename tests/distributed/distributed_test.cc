@@ -661,10 +661,12 @@ void worker_die(dist::ProcessGroup& g, const fs::path& out) {
   worker_train_forever(g, out);
 }
 
-// Rank 1 is alive but late: rank 0's collective times out, and says so.
+// Rank 1 is alive but never joins: rank 0's collective times out, and says so. Rank 1
+// stays until the test kills it: had it left on a timer, a loaded machine could delay rank
+// 0's timeout past it, and rank 0 would rightly report a lost rank instead.
 void worker_stuck(dist::ProcessGroup& g) {
   if (g.rank() == 1) {
-    std::this_thread::sleep_for(g.timeout() * 3);
+    std::this_thread::sleep_for(std::chrono::seconds(60));
     std::fflush(nullptr);
     std::_Exit(0);
   }
@@ -948,7 +950,10 @@ TEST(Distributed, StuckPeerIsATimeout) {
                                   {"WORLD_SIZE", "2"},
                                   {"TESSERA_NUM_THREADS", "1"}},
                                  (dir / ("rank" + std::to_string(r) + ".log")).string()));
-  for (Child& c : ranks) ASSERT_TRUE(wait_child(c, Clock::now() + std::chrono::seconds(20)));
+  const bool rank0_ended = wait_child(ranks[0], Clock::now() + std::chrono::seconds(20));
+  kill(ranks[1].pid, SIGKILL);  // the stuck rank
+  ASSERT_TRUE(wait_child(ranks[1], Clock::now() + std::chrono::seconds(5)));
+  ASSERT_TRUE(rank0_ended);
   const std::string log = read_bytes(ranks[0].log);
   EXPECT_FALSE(exited_ok(ranks[0]));
   EXPECT_NE(log.find("timed out after 500 ms; every peer still answers"), std::string::npos) << log;
