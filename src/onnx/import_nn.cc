@@ -568,7 +568,7 @@ std::vector<OpEntry> nn_ops() {
       {"LayerNormalization", 17, op_layer_norm, "mean, rsqrt (composite; Mean and InvStdDev outputs)"},
       {"LogSoftmax", 1, softmax_like<log_softmax_fn>, "log_softmax (2-D coercion before opset 13)"},
       {"MatMulInteger", 10, op_matmul_integer, "matmul in float64 (exact), cast to int32"},
-      {"MaxPool", 7, op_max_pool, "max_pool2d (1-D, 2-D; 3-D separably; pads: explicit -inf padding); Indices: argmax over window offsets"},
+      {"MaxPool", 7, op_max_pool, "max_pool2d (1-D, 2-D; 3-D separably; pads: max_pool2d's own when even and at most half the kernel, else a -inf border); Indices: argmax over window offsets"},
       {"MaxUnpool", 9, op_max_unpool, "scatter into zeros"},
       {"MeanVarianceNormalization", 9, op_mvn, "mean, sqrt (composite)"},
       {"NegativeLogLikelihoodLoss", 12, op_nll_loss, "gather, where, sum (composite)"},
