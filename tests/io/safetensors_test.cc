@@ -81,9 +81,17 @@ void expect_load_error(const std::string& path, const std::string& needle, bool 
 }
 
 bool have_python() { return fs::exists("/usr/bin/python3"); }
-bool python_has(const char* module) {
-  return have_python() &&
-         std::system(("/usr/bin/python3 -c 'import " + std::string(module) + "' >/dev/null 2>&1").c_str()) == 0;
+// The Python with numpy and the safetensors package (PyPI's, which Debian 12 does not
+// package): build/venv's (scripts/venv installs it from scripts/venv-requirements.txt),
+// else /usr/bin/python3; "" when neither imports them. `tried` lists where it looked.
+std::string python_with_safetensors(std::string& tried) {
+  for (const std::string& p : {std::string(TESSERA_TEST_DIR) + "/../build/venv/bin/python", std::string("/usr/bin/python3")}) {
+    tried += (tried.empty() ? "" : ", ") + p;
+    if (fs::exists(p) &&
+        std::system((p + " -c 'import numpy, safetensors.numpy' >/dev/null 2>&1").c_str()) == 0)
+      return p;
+  }
+  return "";
 }
 
 }  // namespace
@@ -396,13 +404,15 @@ else:
 
 // Python's safetensors package, when installed, reads our files and writes files we read.
 TEST(Safetensors, InterchangeWithPythonSafetensorsPackage) {
-  if (!python_has("safetensors") || !python_has("numpy"))
-    GTEST_SKIP() << "python3 lacks the safetensors package (not packaged in this Debian)";
+  std::string tried;
+  const std::string python = python_with_safetensors(tried);
+  if (python.empty())
+    GTEST_SKIP() << "no Python with numpy and safetensors (tried " << tried << "; scripts/venv installs it)";
   const std::string dir = scratch_dir();
   const std::string ours = dir + "/ours.safetensors", theirs = dir + "/theirs.safetensors";
   save_safetensors(ours, {{"x", patterned({2, 3}, DType::Float32)}, {"y", patterned({4}, DType::Int64)}});
   const std::string cmd =
-      "/usr/bin/python3 -c \"import numpy as np; from safetensors.numpy import load_file, save_file; "
+      python + " -c \"import numpy as np; from safetensors.numpy import load_file, save_file; "
       "d = load_file('" + ours + "'); "
       "assert d['x'].shape == (2, 3) and d['x'][1, 2] == 0.25 * 5 - 3, d; "
       "assert d['y'][4 - 1] == (3 - 5) * 1000000007; "
