@@ -39,8 +39,16 @@ Tensor conv2d_padded(const Tensor& x, const Tensor& w, const Tensor& b, IntArray
                    {"groups", groups}};
   // Under autocast (tessera/autocast.h) the op itself says it multiplies in bfloat16: its
   // gradients, computed later, and a traced graph keep that.
-  if (autocast_bf16_active() && x.defined() && x.dtype() == DType::Float32) attrs.add({"precision", std::string("bf16")});
+  if (autocast_bf16_active() && x.defined() && x.dtype() == DType::Float32) {
+    attrs.add({"precision", std::string("bf16")});
+  }
   return batched(x, "conv2d", [&](const Tensor& xb) {
+    // Winograd where it pays (ops::winograd_pays; oneDNN has no bf16 form), recorded on the
+    // op like the precision: its gradient ops and a traced graph run the same algorithm,
+    // so compiled training matches eager.
+    if (xb.dtype() == DType::Float32 && w.defined() && !attrs.has("precision") &&
+        ops::winograd_pays(xb.sizes(), w.sizes(), attrs))
+      attrs.add({"algorithm", std::string("winograd")});
     return ops::call1(ops::kConv2d, conv_inputs(xb, w, b), attrs);
   });
 }

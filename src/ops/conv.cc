@@ -71,6 +71,23 @@ ConvGeometry conv_geometry(IntArrayRef in, IntArrayRef wt, const Attrs& attrs) {
   return g;
 }
 
+bool winograd_pays(const ConvGeometry& g) {
+  return g.kh == 3 && g.kw == 3 && g.stride[0] == 1 && g.stride[1] == 1 && g.dilation[0] == 1 &&
+         g.dilation[1] == 1 && g.groups == 1 && g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels &&
+         g.n * g.oh * g.ow >= kWinogradMinPositions;
+}
+
+bool winograd_pays(IntArrayRef input, IntArrayRef weight, const Attrs& attrs) {
+  if (input.size() != 4 || weight.size() != 4 || weight[2] != 3 || weight[3] != 3 || input[1] != weight[1] ||
+      input[1] < kWinogradMinChannels || weight[0] < kWinogradMinChannels)
+    return false;
+  try {
+    return winograd_pays(conv_geometry(input, weight, attrs));
+  } catch (const Error&) {
+    return false;  // the op's own call reports it
+  }
+}
+
 namespace {
 
 using In = std::vector<InputMeta>;
@@ -232,10 +249,11 @@ AttrSchema conv_attrs(std::optional<AttrSpec> extra = std::nullopt) {
                attr("padding", AttrType::Ints, std::vector<int64_t>{0, 0, 0, 0}),
                attr("dilation", AttrType::Ints, std::vector<int64_t>{1, 1}),
                attr("groups", AttrType::Int, int64_t{1}),
-               // "direct", or "winograd": a request a graph pass makes for 3x3 stride-1
-               // float32 convolutions (graph/passes/select_conv_algorithms.cc); the
-               // backend runs direct where it has no Winograd kernel. Not a numerical
-               // contract: results agree to float32 rounding either way.
+               // "direct", or "winograd": asked for where it pays (winograd_pays, ops/conv.h)
+               // by nn::functional::conv2d and by the graph pass that prepares frozen
+               // graphs; the backward rule passes it on to the gradient ops. The backend
+               // runs direct where it has no Winograd kernel. Not a numerical contract:
+               // results agree to float32 rounding either way.
                attr("algorithm", AttrType::String, std::string("direct")),
                // "float32", or "bf16": autocast's (tessera/autocast.h) operands rounded to
                // bfloat16, float32 accumulation and output.

@@ -53,6 +53,23 @@ struct ConvGeometry {
 // (user errors name expected vs got), and derives the output size.
 ConvGeometry conv_geometry(IntArrayRef input, IntArrayRef weight, const Attrs& attrs);
 
+// Whether a float32 convolution should run oneDNN's Winograd kernels, eager or compiled:
+// a 3x3, stride-1, undilated, ungrouped convolution with at least kWinogradMinChannels
+// input and output channels and at least kWinogradMinPositions output positions (batch
+// times height times width). Measured on CNN28's 32->64 layer at batch 64 (AVX-512, 1
+// thread), Winograd takes about half the direct kernels' time in each of the three passes
+// (forward 13.4 -> 7.5 ms). With a handful of input channels (an image's 1 or 3) the tile
+// transforms are all there is: CNN28's first layer's weight gradient took 4.65 ms against
+// 1.29 direct. With few positions (batch-1 inference) the weights' transform, redone on
+// every eager call, costs more than it saves; frozen graphs transform them once and ask
+// for Winograd themselves (graph/passes/select_conv_algorithms.cc).
+inline constexpr int64_t kWinogradMinChannels = 16;
+inline constexpr int64_t kWinogradMinPositions = 4096;
+bool winograd_pays(const ConvGeometry& g);
+// The same from the sizes and attributes an op is called with; false for anything the
+// shape rule would refuse (it reports that).
+bool winograd_pays(IntArrayRef input, IntArrayRef weight, const Attrs& attrs);
+
 // Pooling windows along one spatial dim: output i reads input rows [begin[i], end[i])
 // and, for averages, divides by div[i] (the product over both dims is the divisor).
 struct PoolAxis {

@@ -826,32 +826,47 @@ TEST(GraphPasses, TrainingGraphsFuseReluGradientsAndPickWinograd) {
     return std::vector<Tensor>{loss, net->parameters()[0].grad().clone()};
   };
   CompiledFunction f = compile(step);
-  const Tensor x = randn({4, 1, 28, 28}), y = randint(0, 10, {4});
+  const Tensor x = randn({8, 1, 28, 28}), y = randint(0, 10, {8});
   const std::vector<Tensor> first = f({x, y});
   const std::string g = f.last_graph();
   // Three ReLUs: each gradient one node, no bool mask left.
   EXPECT_EQ(count_nodes(g, "threshold_backward"), 3) << g;
   EXPECT_EQ(count_nodes(g, "gt"), 0) << g;
   EXPECT_EQ(count_nodes(g, "where"), 0) << g;
-  // The 3x3 layers' gradient ops ask for Winograd (oneDNN runs direct where it has no
-  // Winograd kernel); the forward convolutions of a training step stay direct
-  // (select_conv_algorithms.cc says why).
+  // The step runs the algorithms eager picks (ops::winograd_pays), recorded on the traced
+  // convolution and passed on to its gradient ops: at batch 8 the 32->64 layer (8 x 24 x 24
+  // output positions) runs Winograd forward, for the input gradient and for the weight
+  // gradient; the first layer (one input channel, where Winograd's transforms cost more than
+  // they save) runs direct. oneDNN runs direct where it has no Winograd kernel.
   // (Where the CPU has blocked convolutions they run blocked, with the same attributes.)
   const bool blocked = ops::conv_channel_block() != 0;
   const std::string conv = blocked ? "conv2d_blocked" : "conv2d";
-  EXPECT_GE(count_nodes(g, conv), 1) << g;
+  EXPECT_EQ(count_nodes(g, conv), 2) << g;
   EXPECT_NE(g.find(blocked ? "conv2d_backward_input_blocked(%" : "conv2d_backward_input(%"), std::string::npos) << g;
-  for (size_t at = g.find("= " + conv + "("); at != std::string::npos; at = g.find("= " + conv + "(", at + 1))
-    EXPECT_EQ(g.substr(at, g.find('\n', at) - at).find("winograd"), std::string::npos) << g;
-  EXPECT_NE(g.find("algorithm=\"winograd\""), std::string::npos) << g;
-  // ...but not the first layer's weight gradient: one input channel, where Winograd's
-  // transforms cost more than they save.
+  auto lines_of = [&](const std::string& graph, const std::string& head) {
+    std::vector<std::string> lines;
+    for (size_t at = graph.find(head); at != std::string::npos; at = graph.find(head, at + 1))
+      lines.push_back(graph.substr(at, graph.find('\n', at) - at));
+    return lines;
+  };
+  int winograd_forward = 0;
+  for (const std::string& line : lines_of(g, "= " + conv + "(")) winograd_forward += line.find("winograd") != std::string::npos;
+  EXPECT_EQ(winograd_forward, 1) << g;
+  for (const std::string& line : lines_of(g, blocked ? "= conv2d_backward_input_blocked(" : "= conv2d_backward_input("))
+    EXPECT_NE(line.find("winograd"), std::string::npos) << line;
   const std::string weight_grad = blocked ? "= conv2d_backward_weight_blocked(" : "= conv2d_backward_weight(";
-  for (size_t at = g.find(weight_grad); at != std::string::npos; at = g.find(weight_grad, at + 1)) {
-    const std::string line = g.substr(at, g.find('\n', at) - at);
+  for (const std::string& line : lines_of(g, weight_grad)) {
     const bool first_layer = line.find("weight_size=[32, 1, 3, 3]") != std::string::npos;
     EXPECT_EQ(line.find("winograd") != std::string::npos, !first_layer) << line;
   }
+  // Eager made the same choice, so the compiled step computes what eager computes.
+  const std::vector<Tensor> eager = step({x, y});
+  EXPECT_LE(max_rel_error(first[0], eager[0]), 1e-5);
+  EXPECT_LE(max_rel_error(first[1], eager[1]), 1e-4);
+  // At batch 4 (2304 positions) eager stays direct, and so does the compiled step.
+  CompiledFunction small = compile(step);
+  small({randn({4, 1, 28, 28}), randint(0, 10, {4})});
+  EXPECT_EQ(small.last_graph().find("winograd"), std::string::npos) << small.last_graph();
   const std::vector<Tensor> again = f({x, y});
   EXPECT_LE(max_rel_error(again[0], first[0]), 1e-5);
   EXPECT_LE(max_rel_error(again[1], first[1]), 1e-5);  // the first conv's weight gradient

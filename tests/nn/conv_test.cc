@@ -215,6 +215,49 @@ TEST(Conv2d, BackwardPassesReuseReorderedInputsUntilTheyAreWritten) {
   EXPECT_EQ(gw.to_vector<float>(), want.to_vector<float>());
 }
 
+// Eager picks Winograd where it pays (ops::winograd_pays): 3x3, stride 1, at least 16
+// channels in and out, at least 4096 output positions. The op records the choice, its
+// gradient ops inherit it, and the results agree with the direct kernels to float32
+// rounding.
+TEST(Conv2d, EagerRunsWinogradWhereItPays) {
+  Generator gen(11);
+  const Tensor x0 = randn({8, 16, 26, 26}, {}, &gen), w0 = randn({24, 16, 3, 3}, {}, &gen);
+  const Tensor b = randn({24}, {}, &gen), gy = randn({8, 24, 24, 24}, {}, &gen);
+  EXPECT_TRUE(ops::winograd_pays(x0.sizes(), w0.sizes(), ops::Attrs{{"stride", std::vector<int64_t>{1, 1}},
+                                                                     {"padding", std::vector<int64_t>{0, 0, 0, 0}},
+                                                                     {"dilation", std::vector<int64_t>{1, 1}},
+                                                                     {"groups", int64_t{1}}}));
+  Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_();
+  Tensor y = F::conv2d(x, w, b);
+  sum(mul(y, gy)).backward();
+  const ops::Attrs direct{{"algorithm", std::string("direct")}};
+  const Tensor y_direct = ops::call1(ops::kConv2d, {x0, w0, b}, direct);
+  ops::Attrs gx_attrs = direct, gw_attrs = direct;
+  gx_attrs.add({"input_size", std::vector<int64_t>{8, 16, 26, 26}});
+  gw_attrs.add({"weight_size", std::vector<int64_t>{24, 16, 3, 3}});
+  const Tensor gx_direct = ops::call1(ops::kConv2dBackwardInput, {gy, w0}, gx_attrs);
+  const Tensor gw_direct = ops::call1(ops::kConv2dBackwardWeight, {x0, gy}, gw_attrs);
+  std::printf("eager Winograd vs direct: output %.1e, input gradient %.1e, weight gradient %.1e (max relative)\n",
+              max_rel_error(y, y_direct), max_rel_error(x.grad(), gx_direct), max_rel_error(w.grad(), gw_direct));
+  EXPECT_LE(max_rel_error(y, y_direct), 1e-4);
+  // Where oneDNN has Winograd kernels (AVX-512: blocks of 16), they round differently.
+  if (ops::conv_channel_block() == 16) {
+    EXPECT_GT(max_rel_error(y, y_direct), 0.0) << "Winograd did not run";
+  }
+  EXPECT_LE(max_rel_error(x.grad(), gx_direct), 1e-4);
+  EXPECT_LE(max_rel_error(w.grad(), gw_direct), 1e-4);
+  // Where it does not pay: few positions, few channels, a stride, float64.
+  const ops::Attrs plain{{"stride", std::vector<int64_t>{1, 1}}, {"padding", std::vector<int64_t>{0, 0, 0, 0}},
+                         {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}}};
+  EXPECT_FALSE(ops::winograd_pays(Shape{1, 16, 26, 26}, Shape{24, 16, 3, 3}, plain));
+  EXPECT_FALSE(ops::winograd_pays(Shape{8, 3, 26, 26}, Shape{24, 3, 3, 3}, plain));
+  const ops::Attrs strided{{"stride", std::vector<int64_t>{2, 2}}, {"padding", std::vector<int64_t>{0, 0, 0, 0}},
+                       {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}}};
+  EXPECT_FALSE(ops::winograd_pays(Shape{8, 16, 26, 26}, Shape{24, 16, 3, 3}, strided));
+  EXPECT_FALSE(ops::winograd_pays(Shape{8, 16, 26, 26}, Shape{24, 8, 3, 3}, plain));  // refused by the shape rule
+  EXPECT_EQ(F::conv2d(x0.to(kFloat64), w0.to(kFloat64)).dtype(), kFloat64);
+}
+
 TEST(Conv2d, Errors) {
   Tensor x = zeros({2, 3, 8, 8});
   EXPECT_ERROR_HAS(F::conv2d(x, zeros({4, 2, 3, 3})), "has 3 channels but weight [4, 2, 3, 3]");
