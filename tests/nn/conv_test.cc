@@ -213,6 +213,17 @@ TEST(Conv2d, BackwardPassesReuseReorderedInputsUntilTheyAreWritten) {
   const Tensor gw = ops::call1(ops::kConv2dBackwardWeight, {xw, gy}, attrs);
   const Tensor want = ops::call1(ops::kConv2dBackwardWeight, {xw.clone(), gy}, attrs);
   EXPECT_EQ(gw.to_vector<float>(), want.to_vector<float>());
+
+  // Without gradients (inference, evaluation) no backward pass follows, so the forward
+  // pass keeps nothing: a weight gradient computed anyway reorders its input itself.
+  const Tensor fresh = randn({8, 16, 14, 14}, {}, &gen);
+  {
+    NoGradGuard no_grad;
+    (void)ops::call1(ops::kConv2d, {fresh, w.detach()});
+  }
+  const int64_t before_no_grad = cpu::conv_reorders_reused();
+  (void)ops::call1(ops::kConv2dBackwardWeight, {fresh, randn({8, 32, 12, 12}, {}, &gen)}, attrs);
+  EXPECT_EQ(cpu::conv_reorders_reused(), before_no_grad);
 }
 
 // Eager picks Winograd where it pays (ops::winograd_pays): 3x3, stride 1, at least 16
