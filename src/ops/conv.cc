@@ -71,11 +71,12 @@ ConvGeometry conv_geometry(IntArrayRef in, IntArrayRef wt, const Attrs& attrs) {
   return g;
 }
 
-bool winograd_pays(const ConvGeometry& g) {
+bool winograd_suits(const ConvGeometry& g) {
   return g.kh == 3 && g.kw == 3 && g.stride[0] == 1 && g.stride[1] == 1 && g.dilation[0] == 1 &&
-         g.dilation[1] == 1 && g.groups == 1 && g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels &&
-         g.n * g.oh * g.ow >= kWinogradMinPositions;
+         g.dilation[1] == 1 && g.groups == 1 && g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels;
 }
+
+bool winograd_pays(const ConvGeometry& g) { return winograd_suits(g) && g.n * g.oh * g.ow >= kWinogradMinPositions; }
 
 bool winograd_pays(IntArrayRef input, IntArrayRef weight, const Attrs& attrs) {
   if (input.size() != 4 || weight.size() != 4 || weight[2] != 3 || weight[3] != 3 || input[1] != weight[1] ||

@@ -67,6 +67,9 @@ ConvGeometry conv_geometry(IntArrayRef input, IntArrayRef weight, const Attrs& a
 inline constexpr int64_t kWinogradMinChannels = 16;
 inline constexpr int64_t kWinogradMinPositions = 4096;
 bool winograd_pays(const ConvGeometry& g);
+// The same without the positions: the shapes Winograd suits once the weights' transform
+// is paid for (what the inference pass asks for).
+bool winograd_suits(const ConvGeometry& g);
 // The same from the sizes and attributes an op is called with; false for anything the
 // shape rule would refuse (it reports that).
 bool winograd_pays(IntArrayRef input, IntArrayRef weight, const Attrs& attrs);

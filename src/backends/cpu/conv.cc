@@ -28,7 +28,6 @@
 #include "ops/conv.h"
 #include "ops/copy.h"
 #include "ops/registration.h"
-#include "tessera/grad_mode.h"
 #include "tessera/parallel.h"
 
 namespace tessera::cpu {
@@ -307,15 +306,6 @@ std::shared_ptr<const CachedConv> cached(Pass pass, const ConvGeometry& g, bool 
       [&] { return build(pass, g, bias, winograd, bf16, layouts); });
 }
 
-// A training step's forward pass keeps what it reorders and the backward passes reuse it
-// (onednn::reordered). Without gradients (inference, evaluation under NoGradGuard) no
-// backward pass follows, and a kept copy would only hold memory: an evaluation of CNN28 at
-// batch 1000 would keep its second layer's 86 MB input alive until the next batch.
-onednn::Reuse reuse_of(Pass pass) {
-  if (pass != Pass::Forward) return onednn::Reuse::kReuse;
-  return autograd::is_grad_enabled() ? onednn::Reuse::kRemember : onednn::Reuse::kNone;
-}
-
 // Runs a cached primitive on Tessera tensors (one per arg, in order). Any number of threads
 // may run the same CachedConv at once: every buffer written here is this call's own.
 void run_primitive(const CachedConv& c, Pass pass, const std::vector<const Tensor*>& tensors, const float* bias) {
@@ -335,7 +325,9 @@ void run_primitive(const CachedConv& c, Pass pass, const std::vector<const Tenso
       keep.push_back(make_tensor({static_cast<int64_t>(a.prim.get_size())}, DType::UInt8));
       to_write_back.emplace_back(&a, &t);
     } else {
-      keep.push_back(onednn::reordered(*a.reorder, t, reuse_of(pass)));
+      // A training step's forward pass keeps what it reorders; the backward passes reuse it.
+      keep.push_back(onednn::reordered(*a.reorder, t,
+                                       pass == Pass::Forward ? onednn::Reuse::kRemember : onednn::Reuse::kReuse));
     }
     exec_args.emplace(a.id, dnnl::memory(a.prim, engine(), keep.back().data_ptr()));
   }

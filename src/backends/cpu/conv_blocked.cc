@@ -33,7 +33,6 @@
 #include "ops/conv.h"
 #include "ops/copy.h"
 #include "ops/registration.h"
-#include "tessera/grad_mode.h"
 #include "tessera/parallel.h"
 
 namespace tessera::ops {
@@ -423,12 +422,8 @@ void conv2d_blocked(const KernelCall& call) {
                              ops::wants_bf16(call.attrs));
     const dnnl::engine& eng = onednn::engine();
     const Tensor weights = conv->wei_reorder ? onednn::prepared_weights(*conv->wei_reorder, w) : w;
-    // Kept for a training step's weight gradient, which reads the same bf16 input (not
-    // without gradients: no weight gradient follows).
-    const Tensor src = conv->src_reorder ? onednn::reordered(*conv->src_reorder, x,
-                                                             autograd::is_grad_enabled() ? onednn::Reuse::kRemember
-                                                                               : onednn::Reuse::kNone)
-                                         : x;
+    // Kept for a training step's weight gradient, which reads the same bf16 input.
+    const Tensor src = conv->src_reorder ? onednn::reordered(*conv->src_reorder, x, onednn::Reuse::kRemember) : x;
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, dnnl::memory(conv->src_prim, eng, src.data_ptr())},
         {DNNL_ARG_WEIGHTS, dnnl::memory(conv->wei_prim, eng, weights.data_ptr())},

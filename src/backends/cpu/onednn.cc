@@ -8,6 +8,7 @@
 #include <atomic>
 
 #include "tessera/autocast.h"
+#include "tessera/grad_mode.h"
 #include "tessera/tensor.h"
 
 namespace tessera::cpu::onednn {
@@ -83,7 +84,7 @@ Tensor reordered(const Reorder& r, const Tensor& t, Reuse reuse) {
       }
   Tensor out = make_tensor({static_cast<int64_t>(r.to.get_size())}, DType::UInt8);
   run_reorder(r, t.data_ptr(), out.data_ptr());
-  if (reuse != Reuse::kNone) {
+  if (reuse == Reuse::kReuse || (reuse == Reuse::kRemember && autograd::is_grad_enabled())) {
     std::erase_if(t_kept, [](const KeptCopy& e) { return e.storage.expired(); });
     if (t_kept.size() >= kKeptCopies) t_kept.pop_back();
     t_kept.insert(t_kept.begin(), KeptCopy{st, &storage, storage.version(), t.data_ptr(), r.from, r.to, out});

@@ -28,10 +28,7 @@ int select_conv_algorithms(Graph& g) {
       continue;
     const ops::ConvGeometry geo = ops::conv_geometry(g.values[static_cast<size_t>(n.inputs[0])].meta.sizes,
                                                      g.values[static_cast<size_t>(n.inputs[1])].meta.sizes, n.attrs);
-    if (geo.kh != 3 || geo.kw != 3 || geo.stride[0] != 1 || geo.stride[1] != 1 || geo.dilation[0] != 1 ||
-        geo.dilation[1] != 1 || geo.groups != 1 || geo.n == 0 || geo.c < ops::kWinogradMinChannels ||
-        geo.o < ops::kWinogradMinChannels)
-      continue;
+    if (geo.n == 0 || !ops::winograd_suits(geo)) continue;
     ops::Attrs attrs;
     for (const ops::Attr& at : n.attrs.items())
       attrs.add(at.name == "algorithm" ? ops::Attr{at.name, std::string("winograd")} : at);
