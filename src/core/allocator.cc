@@ -1,6 +1,12 @@
 // The CPU caching allocator. Sizes are rounded up to a size class (multiples of 64 up to
 // 512 bytes, then four classes per power of two, so at most 25% is wasted); a freed block
-// goes into its class's bin and the next request of that class reuses it. One mutex
+// goes into its class's bin and the next request of that class reuses it. A request of a
+// megabyte or more that finds its own bin empty borrows the smallest cached block up to
+// four times its class (kBorrowClasses): when the batch size changes (a training loop's
+// evaluation at a batch of 1000, the last smaller batch, a varying sequence length) the
+// blocks the old sizes left behind serve the new ones instead of sitting beside fresh
+// memory. Measured on the Fashion-MNIST epoch's eager evaluation: without it the process
+// mapped a fresh block for every tensor of the first batch of 1000. One mutex
 // guards everything: the critical section is a few loads and a vector push/pop, well
 // under the 1 us budget of an eager op, and contention is rare because kernels allocate
 // on the calling thread, not inside parallel regions.
@@ -11,6 +17,7 @@
 #include <cstdlib>
 #include <limits>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "tessera/error.h"
@@ -24,6 +31,8 @@ constexpr size_t kSmallBins = kSmallLimit / kAlignment;  // 64, 128, ..., 512
 constexpr int kStepsPerPow2 = 4;
 constexpr size_t kNumBins = kSmallBins + kStepsPerPow2 * 64;
 constexpr int64_t kDefaultCacheLimit = int64_t{1} << 30;
+constexpr size_t kBorrowFrom = size_t{1} << 20;   // smallest class that borrows
+constexpr size_t kBorrowClasses = 2 * kStepsPerPow2;  // up to 4x the request's class
 
 // The class a request of `nbytes` is served from, and its bin. Zero bytes gets the
 // smallest class so every allocation is a distinct, valid, freeable pointer.
@@ -84,6 +93,7 @@ struct CachingAllocator {
   std::vector<void*> bins[kNumBins];
   MemoryStats stats;
   int64_t cache_limit = read_cache_limit();
+  std::unordered_map<void*, size_t> borrowed;  // live blocks serving a smaller class: their bin
 
   void* allocate(size_t nbytes) {
     // Out of memory rather than invalid argument: the request is well formed, there is
@@ -104,6 +114,18 @@ struct CachingAllocator {
         note_live(bytes);
         return p;
       }
+      if (sc.bytes >= kBorrowFrom)
+        for (size_t b = sc.bin + 1; b < std::min(kNumBins, sc.bin + 1 + kBorrowClasses); ++b) {
+          if (bins[b].empty()) continue;
+          void* p = bins[b].back();
+          bins[b].pop_back();
+          const auto held = static_cast<int64_t>(bin_bytes(b));
+          borrowed.emplace(p, b);
+          ++stats.cache_hits;
+          stats.cached_bytes -= held;
+          note_live(held);
+          return p;
+        }
     }
     void* p = std::aligned_alloc(kAlignment, sc.bytes);
     if (p == nullptr) {
@@ -119,10 +141,17 @@ struct CachingAllocator {
 
   void free(void* p, size_t nbytes) {
     if (p == nullptr) return;
-    const SizeClass sc = size_class(nbytes);
-    const auto bytes = static_cast<int64_t>(sc.bytes);
+    SizeClass sc = size_class(nbytes);
     {
       std::lock_guard<std::mutex> lock(mu);
+      if (sc.bytes >= kBorrowFrom && !borrowed.empty()) {
+        auto it = borrowed.find(p);
+        if (it != borrowed.end()) {
+          sc = {bin_bytes(it->second), it->second};
+          borrowed.erase(it);
+        }
+      }
+      const auto bytes = static_cast<int64_t>(sc.bytes);
       stats.current_bytes -= bytes;
       if (stats.cached_bytes + bytes <= cache_limit) {
         bins[sc.bin].push_back(p);
@@ -131,6 +160,12 @@ struct CachingAllocator {
       }
     }
     std::free(p);
+  }
+
+  // The bytes of bin `b`'s class (b >= kSmallBins: the classes of size_class).
+  static size_t bin_bytes(size_t b) {
+    const size_t k = (b - kSmallBins) / kStepsPerPow2 + 9, j = (b - kSmallBins) % kStepsPerPow2 + 1;
+    return (size_t{1} << k) + j * (size_t{1} << (k - 2));
   }
 
   void note_live(int64_t bytes) {

@@ -16,8 +16,10 @@ namespace {
 
 bool aligned64(const void* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; }
 
-// The bytes a request occupies, as seen through current_bytes.
+// The bytes a request's own class occupies, as seen through current_bytes (with an empty
+// cache: a large request may borrow a bigger cached block).
 int64_t block_bytes(size_t n) {
+  empty_cache();
   const int64_t before = memory_stats().current_bytes;
   void* p = detail::cpu_allocate(n);
   const int64_t used = memory_stats().current_bytes - before;
@@ -129,6 +131,45 @@ TEST(Allocator, OtherClassIsNotReused) {
   EXPECT_NE(q, p);  // p is still held by the cache
   EXPECT_EQ(memory_stats().cache_hits, hits);
   detail::cpu_free(q, 50000);
+}
+
+TEST(Allocator, LargeRequestBorrowsTheSmallestBiggerCachedBlock) {
+  empty_cache();
+  const size_t mib = size_t{1} << 20;
+  void* big = detail::cpu_allocate(6 * mib);  // the 6 MiB class
+  void* bigger = detail::cpu_allocate(7 * mib);  // the 7 MiB class
+  detail::cpu_free(bigger, 7 * mib);
+  detail::cpu_free(big, 6 * mib);
+  const MemoryStats before = memory_stats();
+  void* p = detail::cpu_allocate(2 * mib);  // the 2 MiB class is empty
+  EXPECT_EQ(p, big);
+  EXPECT_EQ(memory_stats().current_bytes, before.current_bytes + 6 * static_cast<int64_t>(mib));
+  EXPECT_EQ(memory_stats().cached_bytes, before.cached_bytes - 6 * static_cast<int64_t>(mib));
+  EXPECT_EQ(memory_stats().cache_hits, before.cache_hits + 1);
+  std::memset(p, 0xab, 6 * mib);  // the whole block is the caller's while borrowed
+  // Freed, the block goes back to its own class, whatever the request was.
+  detail::cpu_free(p, 2 * mib);
+  EXPECT_EQ(memory_stats().current_bytes, before.current_bytes);
+  EXPECT_EQ(memory_stats().cached_bytes, before.cached_bytes);
+  void* q = detail::cpu_allocate(6 * mib);
+  EXPECT_EQ(q, big);
+  detail::cpu_free(q, 6 * mib);
+}
+
+TEST(Allocator, NoBorrowingForSmallRequestsOrFromBlocksOverFourTimesTheirClass) {
+  empty_cache();
+  const size_t mib = size_t{1} << 20;
+  void* kib = detail::cpu_allocate(200 << 10);
+  void* huge = detail::cpu_allocate(9 * mib);
+  detail::cpu_free(kib, 200 << 10);
+  detail::cpu_free(huge, 9 * mib);
+  void* small = detail::cpu_allocate(100 << 10);  // under a megabyte: its own class only
+  void* two = detail::cpu_allocate(2 * mib);      // 9 MiB's class (10 MiB) is over 4 x 2 MiB
+  EXPECT_NE(small, kib);
+  EXPECT_NE(two, huge);
+  detail::cpu_free(small, 100 << 10);
+  detail::cpu_free(two, 2 * mib);
+  empty_cache();
 }
 
 TEST(Allocator, MissCountsCallButNotHit) {
