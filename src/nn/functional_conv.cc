@@ -3,6 +3,7 @@
 // conv2d over a unit height) in front of the ops in ops/conv.cc and ops/pool.cc.
 #include "ops/conv.h"
 #include "tessera/autocast.h"
+#include "tessera/grad_mode.h"
 #include "tessera/nn/functional.h"
 
 namespace tessera::nn::functional {
@@ -122,7 +123,9 @@ Tensor max_pool2d(const Tensor& x, IntArrayRef kernel, IntArrayRef stride, IntAr
                    {"stride", stride.empty() ? k : two(stride, "stride", "max_pool2d")},
                    {"padding", two(padding, "padding", "max_pool2d")},
                    {"dilation", two(dilation, "dilation", "max_pool2d")},
-                   {"ceil_mode", ceil_mode}};
+                   {"ceil_mode", ceil_mode},
+                   // The argmax indices serve only the gradient: none under NoGradGuard.
+                   {"indices", autograd::is_grad_enabled()}};
   return batched(x, "max_pool2d", [&](const Tensor& xb) {
     return ops::call(ops::kMaxPool2d, {xb}, attrs)[0];
   });

@@ -10,10 +10,12 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
 #include "ops/conv.h"
+#include "tessera/allocator.h"
 #include "tessera/autograd.h"
 #include "tessera/io.h"
 #include "tessera/nn/functional.h"
@@ -40,6 +42,34 @@ TEST(MaxPool2d, KnownValuesAndIndices) {
             (std::vector<float>{10, 11, 14, 15}));
   EXPECT_EQ(F::max_pool2d(-x, {3, 3}, {2, 2}, {1, 1}).to_vector<float>(),
             (std::vector<float>{0, -1, -4, -5}));
+}
+
+// Under NoGradGuard no gradient can follow, so max_pool2d writes no argmax indices (as
+// PyTorch): the same values, and only the values' memory.
+TEST(MaxPool2d, WritesNoIndicesWithoutGradients) {
+  manual_seed(3);
+  for (DType t : {kFloat32, kFloat64}) {
+    const Tensor x = randn({4, 8, 32, 32}, t);
+    // The 2x2 / stride 2 fast path and the general loop.
+    for (const auto& [k, s, p] : {std::tuple<int64_t, int64_t, int64_t>{2, 2, 0}, {3, 2, 1}}) {
+      const Tensor with_grad = F::max_pool2d(x, {k, k}, {s, s}, {p, p});
+      NoGradGuard no_grad;
+      empty_cache();
+      reset_peak_memory();
+      const int64_t base = memory_stats().current_bytes;
+      const Tensor without = F::max_pool2d(x, {k, k}, {s, s}, {p, p});
+      const int64_t used = memory_stats().peak_bytes - base;
+      EXPECT_LE(used, static_cast<int64_t>(without.nbytes()) + 1024) << dtype_name(t) << " kernel " << k;
+      EXPECT_TRUE(equal(with_grad, without)) << dtype_name(t) << " kernel " << k;
+    }
+  }
+  // The op itself: indices=false leaves its second output empty.
+  const std::vector<Tensor> out = ops::call(ops::kMaxPool2d, {ones({1, 1, 4, 4})},
+                                            {{"kernel", std::vector<int64_t>{2, 2}},
+                                             {"stride", std::vector<int64_t>{2, 2}},
+                                             {"indices", false}});
+  EXPECT_TRUE(out[0].sizes().equals(Shape({1, 1, 2, 2})));
+  EXPECT_EQ(out[1].numel(), 0);
 }
 
 TEST(MaxPool2d, CeilModeSizes) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "backends/cpu/pool_loops.h"
 #include "backends/cpu/vec/pool.h"
@@ -36,7 +37,10 @@ void max_pool_forward(const KernelCall& call) {
   const PoolWindow win{k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]};
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
-  int64_t* ip = idx.data<int64_t>();
+  // Without indices (an empty output: no gradient follows) each task's planes write theirs
+  // to one plane of scratch that stays in cache.
+  const bool want_indices = idx.numel() > 0;
+  int64_t* ip = want_indices ? idx.data<int64_t>() : nullptr;
   // The classic 2x2 / stride 2 pool (CNN28, CNN64, VGG-style nets) has no padding or
   // dilation to check: a straight-line window, several times faster than the general loop
   // (vec/pool.h; AVX-512 where the CPU has it). ceil_mode's extra partial window makes
@@ -46,10 +50,11 @@ void max_pool_forward(const KernelCall& call) {
                           W < (int64_t{1} << 30);
   const vec::PoolKernels& kernels = vec::pool_kernels();
   parallel_for(0, x.size(0) * x.size(1), plane_grain(H * W), [&](int64_t p0, int64_t p1) {
+    std::vector<int64_t> scratch(want_indices ? 0 : static_cast<size_t>(OH * OW));
     for (int64_t plane = p0; plane < p1; ++plane) {
       const T* xin = xp + plane * H * W;
       T* yo = yp + plane * OH * OW;
-      int64_t* io = ip + plane * OH * OW;
+      int64_t* io = want_indices ? ip + plane * OH * OW : scratch.data();
       if (two_by_two) {
         if constexpr (std::is_same_v<T, float>) kernels.max2x2_f32(xin, H, W, yo, io, OH, OW);
         else max_pool2x2_plane(xin, W, yo, io, OH, OW);

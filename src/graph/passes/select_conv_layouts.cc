@@ -306,19 +306,28 @@ class Rewriter {
     return n.attrs.has("algorithm") && n.attrs.get<std::string>("algorithm") == "winograd";
   }
 
+  // max_pool2d's window, without its "indices" choice (the blocked forms have fixed outputs).
+  static ops::Attrs pool_window(const ops::Attrs& a) {
+    return {{"kernel", a.ints("kernel")},
+            {"stride", a.ints("stride")},
+            {"padding", a.ints("padding")},
+            {"dilation", a.ints("dilation")},
+            {"ceil_mode", a.b("ceil_mode")}};
+  }
+
   bool lower_max_pool(const Node& n) {
     if (n.op != &ops::kMaxPool2d || n.into >= 0) return false;
     const int x = n.inputs[0];
     const int values = n.outputs[0], indices = n.outputs[1];
     if (!has_twin(x) || written_[static_cast<size_t>(values)]) return false;
     if (readers_.count(indices) == 0 && !readers_.is_output(indices)) {
-      twin_[static_cast<size_t>(values)] = emit(ops::kMaxPool2dBlocked, n.attrs, {twin_[static_cast<size_t>(x)]}, n.where);
+      twin_[static_cast<size_t>(values)] = emit(ops::kMaxPool2dBlocked, pool_window(n.attrs), {twin_[static_cast<size_t>(x)]}, n.where);
       return true;
     }
     // A training step: the indices stay blocked, for a max_pool2d_backward that reads
     // them (each reader is one: the pass rewrites those too).
     if (!training_ || !read_by_pool_backward_only(indices)) return false;
-    const std::vector<int> outs = emit_all(ops::kMaxPool2dIndicesBlocked, n.attrs, {twin_[static_cast<size_t>(x)]}, n.where);
+    const std::vector<int> outs = emit_all(ops::kMaxPool2dIndicesBlocked, pool_window(n.attrs), {twin_[static_cast<size_t>(x)]}, n.where);
     twin_[static_cast<size_t>(values)] = outs[0];
     twin_[static_cast<size_t>(indices)] = outs[1];
     return true;
