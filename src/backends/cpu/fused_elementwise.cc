@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backends/cpu/threshold_loop.h"
 #include "backends/cpu/vec/float_loops.h"
 #include "core/parallel_internal.h"
 #include "ops/copy.h"
@@ -157,7 +158,7 @@ void fused_elementwise_kernel(const KernelCall& c) {
         if (s.kind == Kind::ThresholdBackward) {
           if (x0 == nullptr) x0 = filled(s.operands[0], spread);
           if (x1 == nullptr) x1 = filled(s.operands[1], spread2);
-          for (int64_t i = 0; i < m; ++i) dst[i] = x1[i] > s.threshold ? x0[i] : 0.0f;
+          threshold_backward_loop(dst, x0, x1, s.threshold, m);
           continue;
         }
         if (x0 != nullptr && x1 != nullptr) table.binary[s.code](x0, x1, dst, m);
