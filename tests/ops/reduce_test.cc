@@ -480,6 +480,47 @@ TEST(ReduceAmax, NaNPropagatesInLongRows) {
   EXPECT_TRUE(std::isnan(amin(tensor<float>(v)).item<double>()));
 }
 
+// Rows long enough for the vectorized lanes, with infinities (which take the exact path)
+// and NaNs in the lanes and the tail, against a scalar loop.
+TEST(ReduceAmax, LongRowsMatchAScalarReference) {
+  for (int64_t n : {16, 17, 40, 1000}) {
+    std::vector<float> base = random_floats(static_cast<size_t>(n), static_cast<unsigned>(n));
+    std::vector<std::vector<float>> rows{base};
+    for (int64_t at : {int64_t{0}, n / 2, n - 1}) {
+      for (float special : {kInff, -kInff, kNaNf}) {
+        std::vector<float> r = base;
+        r[static_cast<size_t>(at)] = special;
+        rows.push_back(r);
+      }
+    }
+    rows.push_back(std::vector<float>(static_cast<size_t>(n), -kInff));
+    std::vector<float> flat;
+    for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
+    const int64_t m = static_cast<int64_t>(rows.size());
+    for (DType t : {kFloat32, kFloat64}) {
+      const Tensor x = tensor<float>(flat, {m, n}).to(t);
+      const std::vector<double> mx = amax(x, {1}).to(kFloat64).to_vector<double>();
+      const std::vector<double> mn = amin(x, {1}).to(kFloat64).to_vector<double>();
+      for (int64_t i = 0; i < m; ++i) {
+        double hi = -INFINITY, lo = INFINITY;
+        bool nan = false;
+        for (float v : rows[static_cast<size_t>(i)]) {
+          nan = nan || std::isnan(v);
+          hi = std::max(hi, static_cast<double>(v));
+          lo = std::min(lo, static_cast<double>(v));
+        }
+        const size_t k = static_cast<size_t>(i);
+        if (nan) {
+          EXPECT_TRUE(std::isnan(mx[k]) && std::isnan(mn[k])) << "n " << n << " row " << i;
+        } else {
+          EXPECT_EQ(mx[k], hi) << "n " << n << " row " << i;
+          EXPECT_EQ(mn[k], lo) << "n " << n << " row " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(ReduceAmax, Infinities) {
   EXPECT_EQ(amax(tensor<float>({-kInff, -kInff})).item<double>(), -kInf);
   EXPECT_EQ(amin(tensor<float>({kInff, kInff})).item<double>(), kInf);
