@@ -471,9 +471,11 @@ struct ExtremumR {
     for (int j = 0; j < L; ++j) lane[j] = a;
     int64_t i = 0;
     if constexpr (std::is_floating_point_v<T>) {
-      // Compare-and-blend lanes plus a check sum of x * 0, which only a NaN or an infinity
-      // makes NaN: this vectorizes, where step's NaN test (a branch per element) kept amax
-      // at 11x sum's time. Such a run, rare, is reduced again by the exact rule.
+      // Compare-and-select lanes plus a check sum of x * 0, which only a NaN or an infinity
+      // makes NaN, instead of step's NaN test in every lane update: amax over [512, 1152]
+      // floats 0.47 -> 0.22-0.27 ms at 1 thread (sum: 0.04; GCC still does not vectorize
+      // this loop with the baseline ISA). Such a run, rare, is reduced again by the exact
+      // rule.
       T check[L] = {};
       for (; i + L <= n; i += L)
         for (int j = 0; j < L; ++j) {
