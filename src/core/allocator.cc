@@ -105,27 +105,19 @@ struct CachingAllocator {
     {
       std::lock_guard<std::mutex> lock(mu);
       ++stats.alloc_calls;
-      std::vector<void*>& bin = bins[sc.bin];
-      if (!bin.empty()) {
-        void* p = bin.back();
-        bin.pop_back();
+      // The request's own bin, then (large requests) the next kBorrowClasses bigger ones.
+      const size_t last = sc.bytes >= kBorrowFrom ? std::min(kNumBins, sc.bin + 1 + kBorrowClasses) : sc.bin + 1;
+      for (size_t b = sc.bin; b < last; ++b) {
+        if (bins[b].empty()) continue;
+        void* p = bins[b].back();
+        bins[b].pop_back();
+        const auto held = b == sc.bin ? bytes : static_cast<int64_t>(bin_bytes(b));
+        if (b != sc.bin) borrowed.emplace(p, b);
         ++stats.cache_hits;
-        stats.cached_bytes -= bytes;
-        note_live(bytes);
+        stats.cached_bytes -= held;
+        note_live(held);
         return p;
       }
-      if (sc.bytes >= kBorrowFrom)
-        for (size_t b = sc.bin + 1; b < std::min(kNumBins, sc.bin + 1 + kBorrowClasses); ++b) {
-          if (bins[b].empty()) continue;
-          void* p = bins[b].back();
-          bins[b].pop_back();
-          const auto held = static_cast<int64_t>(bin_bytes(b));
-          borrowed.emplace(p, b);
-          ++stats.cache_hits;
-          stats.cached_bytes -= held;
-          note_live(held);
-          return p;
-        }
     }
     void* p = std::aligned_alloc(kAlignment, sc.bytes);
     if (p == nullptr) {
