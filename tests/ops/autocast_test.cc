@@ -290,16 +290,28 @@ TEST(Autocast, CompiledGraphsKeepThePrecisionAndCacheApart) {
     {
       AutocastGuard autocast;
       graph_bf16 = f(x);
+      graph_bf16 = f(x);  // the first call traces (eagerly); the second runs the graph
     }
-    EXPECT_NE(f.last_graph().find("bf16"), std::string::npos) << f.last_graph();
-    const Tensor graph_f32 = f(x);
+    const std::string bf16_graph = f.last_graph();
+    EXPECT_NE(bf16_graph.find("bf16"), std::string::npos) << bf16_graph;
+    Tensor graph_f32 = f(x);
+    graph_f32 = f(x);
     EXPECT_EQ(f.stats().traces, 2) << "a graph traced under autocast is not the float32 one";
     EXPECT_EQ(f.last_graph().find("bf16"), std::string::npos) << f.last_graph();
     std::printf("cnn28 compiled (freeze %d) under autocast: %.1e from eager autocast, %.1e from float32\n",
                 freeze, rel_l2(graph_bf16, eager_bf16), rel_l2(graph_bf16, f32));
-    EXPECT_LT(rel_l2(graph_bf16, eager_bf16), 1e-4);
+    if (freeze) {
+      // The frozen graph runs the second convolution (3x3, 288 tiles of 2x2) as bf16
+      // Winograd (backends/cpu/winograd_bf16.h), eager as direct bf16: two roundings of
+      // the same product, each about 2e-3 from float32, not the same bits.
+      EXPECT_NE(bf16_graph.find("algorithm=\"winograd\", precision=\"bf16\""), std::string::npos) << bf16_graph;
+      EXPECT_GT(rel_l2(graph_bf16, eager_bf16), 1e-4);
+      EXPECT_LT(rel_l2(graph_bf16, eager_bf16), 1e-2);
+    } else {
+      EXPECT_LT(rel_l2(graph_bf16, eager_bf16), 1e-4);
+    }
     EXPECT_GT(rel_l2(graph_bf16, f32), 1e-5);
-    EXPECT_LT(rel_l2(graph_bf16, f32), 2e-2);
+    EXPECT_LT(rel_l2(graph_bf16, f32), 1e-2);
     EXPECT_LT(rel_l2(graph_f32, f32), 1e-5);
   }
 }

@@ -231,5 +231,55 @@ TEST(MaxPool2dFastPath, BackwardWithForeignIndices) {
   }
 }
 
+// The values-only pool of compiled inference (max_pool2d_blocked, channels in lanes of 8 or
+// 16) against the same reference, bit for bit: its lanes take the maximum with MAXPS and
+// redo a window that held a NaN by the exact rule, so NaN-heavy data checks both halves.
+template <typename T>
+void check_blocked(int64_t block, const Shape& s, const PoolCfg& c, bool specials) {
+  const int64_t N = s[0], C = s[1], H = s[2], W = s[3], Cb = (C + block - 1) / block;
+  const int64_t OH = out_size(H, c.k[0], c.s[0], c.p[0], c.ceil_mode);
+  const int64_t OW = out_size(W, c.k[1], c.s[1], c.p[1], c.ceil_mode);
+  const std::vector<T> xv = pool_data<T>(numel_of(s), static_cast<uint32_t>(H * 5 + W + block), specials);
+  std::vector<T> xb(static_cast<size_t>(N * Cb * H * W * block), T(0));  // padding lanes stay 0
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t ch = 0; ch < C; ++ch)
+      for (int64_t i = 0; i < H * W; ++i)
+        xb[static_cast<size_t>(((n * Cb + ch / block) * H * W + i) * block + ch % block)] =
+            xv[static_cast<size_t>((n * C + ch) * H * W + i)];
+  const Tensor y = ops::call1(ops::kMaxPool2dBlocked, {tensor<T>(xb, {N, Cb, H, W, block})},
+                              {{"kernel", v64({c.k[0], c.k[1]})},
+                               {"stride", v64({c.s[0], c.s[1]})},
+                               {"padding", v64({c.p[0], c.p[1]})},
+                               {"dilation", v64({1, 1})},
+                               {"ceil_mode", c.ceil_mode}});
+  ASSERT_EQ(y.sizes(), (Shape{N, Cb, OH, OW, block}));
+  const std::vector<T> yv = y.to_vector<T>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t ch = 0; ch < C; ++ch) {
+      std::vector<T> want, got;
+      std::vector<int64_t> idx;
+      ref_forward(xv.data() + (n * C + ch) * H * W, H, W, c, OH, OW, want, idx);
+      for (int64_t o = 0; o < OH * OW; ++o)
+        got.push_back(yv[static_cast<size_t>(((n * Cb + ch / block) * OH * OW + o) * block + ch % block)]);
+      EXPECT_TRUE(same_bits(got, want)) << "channel " << ch;
+    }
+}
+
+TEST(MaxPool2dBlocked, MatchesTheReferenceWithNaNsInfinitiesAndTies) {
+  PoolCfg two;  // 2x2 / 2
+  PoolCfg padded;  // 3x3 / 2, padding 1: ResNet's stem pool
+  padded.k[0] = padded.k[1] = 3;
+  padded.p[0] = padded.p[1] = 1;
+  PoolCfg ceil;  // a partial last window on odd sizes
+  ceil.ceil_mode = true;
+  for (const PoolCfg& c : {two, padded, ceil})
+    for (bool specials : {false, true})
+      for (int64_t block : {8, 16}) {
+        SCOPED_TRACE("block " + std::to_string(block) + (specials ? " specials" : ""));
+        check_blocked<float>(block, {2, 20, 9, 7}, c, specials);
+        check_blocked<double>(block, {1, 17, 6, 11}, c, specials);
+      }
+}
+
 }  // namespace
 }  // namespace tessera

@@ -94,31 +94,35 @@ Tensor reordered(const Reorder& r, const Tensor& t, Reuse reuse) {
 
 int64_t reorders_reused() { return g_reorders_reused.load(std::memory_order_relaxed); }
 
-Tensor prepared_weights(const Reorder& r, const Tensor& w) {
+Tensor prepared_weights(const void* key_of, const Tensor& w, size_t bytes, const std::function<void(void* out)>& fill) {
   struct Entry {
     std::weak_ptr<Storage> storage;
     uint64_t version = 0;
     Tensor packed;
   };
   static std::mutex mu;
-  static std::map<std::tuple<const Storage*, int64_t, const Reorder*>, Entry> cache;
+  static std::map<std::tuple<const Storage*, int64_t, const void*>, Entry> cache;
   const std::shared_ptr<Storage>& st = w.storage();
   TESSERA_INTERNAL_ASSERT(st != nullptr, "oneDNN weights without storage");
   const Storage& storage = *st;  // (a reference: GCC 12 misreads atomics through shared_ptr)
   const uint64_t version = storage.version();
-  const auto key = std::make_tuple(&storage, w.storage_offset(), &r);
+  const auto key = std::make_tuple(&storage, w.storage_offset(), key_of);
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(key);
     if (it != cache.end() && it->second.storage.lock() == st && it->second.version == version)
       return it->second.packed;
   }
-  Tensor packed = make_tensor({static_cast<int64_t>(r.to.get_size())}, DType::UInt8);
-  run_reorder(r, w.data_ptr(), packed.data_ptr());
+  Tensor packed = make_tensor({static_cast<int64_t>(bytes)}, DType::UInt8);
+  fill(packed.data_ptr());
   std::lock_guard<std::mutex> lock(mu);
   for (auto it = cache.begin(); it != cache.end();) it = it->second.storage.expired() ? cache.erase(it) : std::next(it);
   cache[key] = Entry{st, version, packed};
   return packed;
+}
+
+Tensor prepared_weights(const Reorder& r, const Tensor& w) {
+  return prepared_weights(&r, w, r.to.get_size(), [&](void* out) { run_reorder(r, w.data_ptr(), out); });
 }
 
 }  // namespace tessera::cpu::onednn

@@ -12,6 +12,7 @@
 //     running a primitive: oneDNN sizes its work from OpenMP's per-thread count.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,6 +77,9 @@ void run_reorder(const Reorder& r, void* from, void* to);
 // it is for) while the storage lives and holds the version it was made from; a write makes
 // it stale, a freed storage drops it. Thread-safe.
 Tensor prepared_weights(const Reorder& r, const Tensor& w);
+// The same cache for any transform of a weight: `fill` writes `bytes` bytes made from w,
+// kept per (w's storage, offset, `key`: the cached plan it is for) as above.
+Tensor prepared_weights(const void* key, const Tensor& w, size_t bytes, const std::function<void(void* out)>& fill);
 
 // An activation as a primitive reads it: a new buffer per call, except that a training
 // step reads a convolution's input in the forward pass and again for the weight gradient,

@@ -1,0 +1,37 @@
+#pragma once
+// The transforms of Winograd's F(2x2, 3x3) convolution on channel-blocked float32
+// activations (16 channels per block, the nChw16c layout of compiled graphs), for the
+// bfloat16 convolution of backends/cpu/winograd_bf16.cc. Compiled for AVX-512 only
+// (winograd_avx512.cc): call them only where the CPU has AVX512-BF16 (bf16_supported()),
+// which implies it.
+//
+// Each 2x2 output tile t = (n, ty, tx), numbered row-major over the batch, reads a 4x4
+// input patch from (2 ty - pad_top, 2 tx - pad_left), zeros outside the plane. A chunk of
+// tiles [first, first + chunk) is laid out as 16 matrices, one per element (xi, nu) of the
+// 4x4 transform, row t - first:
+//   V[xi * 4 + nu][t - first][C16]  = (B^T d B)[xi][nu], rounded to bfloat16
+//   M[xi * 4 + nu][t - first][K16]  = V[xi * 4 + nu] @ U[xi * 4 + nu]   (the GEMMs)
+//   y[n][k][2 ty + a][2 tx + b]     = (A^T M A)[a][b] + bias[k] (+ y) (then ReLU)
+// with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] and A^T = [1 1 1 0; 0 1 -1 -1].
+#include <cstdint>
+
+namespace tessera::cpu::vec {
+
+struct WinogradGeometry {
+  int64_t H = 0, W = 0, OH = 0, OW = 0;  // input and output planes
+  int64_t pad_top = 0, pad_left = 0;
+  int64_t tiles_h = 0, tiles_w = 0;        // ceil(OH / 2), ceil(OW / 2)
+  int64_t in_blocks = 0, out_blocks = 0;   // blocks of 16 channels (C16 = 16 in_blocks)
+  int64_t in_channels = 0;                 // lanes at and past it are read as 0
+};
+
+// Tiles [t0, t1) of chunk `first` (first <= t0 <= t1 <= first + chunk) from
+// x [N, in_blocks, H, W, 16] into v (bfloat16 bits, round to nearest even, NaN kept).
+void winograd_input_bf16_avx512(const WinogradGeometry& g, const float* x, int64_t first, int64_t chunk, int64_t t0,
+                                int64_t t1, uint16_t* v);
+// Tiles [t0, t1) of chunk `first` from m into y [N, out_blocks, OH, OW, 16]. `bias` has
+// 16 out_blocks entries; `residual`: add what y holds; `relu`: then max(., 0), NaN kept.
+void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,
+                            int64_t t1, const float* bias, bool residual, bool relu, float* y);
+
+}  // namespace tessera::cpu::vec

@@ -1,0 +1,116 @@
+// Winograd F(2x2, 3x3) transforms with AVX-512 (vec/winograd.h). One 16-channel block of
+// one tile is 16 registers; the transforms are adds and subtracts between them. Written
+// with GCC/Clang vector types, which this file's -m flags make single AVX-512 registers,
+// and no standard-library calls (float_loops_impl.h says why).
+#include <cstdint>
+
+#include "backends/cpu/vec/winograd.h"
+
+namespace tessera::cpu::vec {
+namespace {
+
+using F16 [[gnu::vector_size(64)]] = float;
+using U16 [[gnu::vector_size(64)]] = uint32_t;
+using H16 [[gnu::vector_size(32)]] = uint16_t;
+
+inline F16 load(const float* p) {
+  F16 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void store(float* p, F16 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// Round to nearest even; a NaN becomes the quiet NaN 0x7fc0 (rounding its bits could
+// carry it into infinity). As bf16_bits in linalg.cc, 16 lanes at once.
+inline void store_bf16(uint16_t* p, F16 v) {
+  U16 u;
+  __builtin_memcpy(&u, &v, sizeof u);
+  U16 r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const U16 nan = reinterpret_cast<U16>((u & 0x7fffffffu) > 0x7f800000u);
+  r = (r & ~nan) | (nan & 0x7fc0u);
+  const H16 h = __builtin_convertvector(r, H16);
+  __builtin_memcpy(p, &h, sizeof h);
+}
+
+}  // namespace
+
+void winograd_input_bf16_avx512(const WinogradGeometry& g, const float* x, int64_t first, int64_t chunk, int64_t t0,
+                                int64_t t1, uint16_t* v) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, c16 = 16 * g.in_blocks;
+  const int64_t tail_lanes = g.in_channels - 16 * (g.in_blocks - 1);  // valid lanes of the last block
+  U16 tail_mask;
+  for (int l = 0; l < 16; ++l) tail_mask[l] = l < tail_lanes ? 0xffffffffu : 0u;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    const int64_t y0 = 2 * ty - g.pad_top, x0 = 2 * tx - g.pad_left;
+    const bool inside = y0 >= 0 && x0 >= 0 && y0 + 4 <= g.H && x0 + 4 <= g.W;
+    uint16_t* row = v + (t - first) * c16;
+    for (int64_t cb = 0; cb < g.in_blocks; ++cb) {
+      const float* plane = x + (n * g.in_blocks + cb) * g.H * g.W * 16;
+      F16 d[4][4];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          const int64_t iy = y0 + i, ix = x0 + j;
+          d[i][j] = inside || (iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) ? load(plane + (iy * g.W + ix) * 16) : F16{};
+        }
+      if (cb == g.in_blocks - 1 && tail_lanes < 16)
+        for (auto& r : d)
+          for (F16& e : r) e = reinterpret_cast<F16>(reinterpret_cast<U16>(e) & tail_mask);
+      F16 s[4][4];  // B^T d
+      for (int j = 0; j < 4; ++j) {
+        s[0][j] = d[0][j] - d[2][j];
+        s[1][j] = d[1][j] + d[2][j];
+        s[2][j] = d[2][j] - d[1][j];
+        s[3][j] = d[1][j] - d[3][j];
+      }
+      uint16_t* out = row + cb * 16;
+      const int64_t step = chunk * c16;  // from one (xi, nu) matrix to the next
+      for (int i = 0; i < 4; ++i) {       // (B^T d) B
+        store_bf16(out + (4 * i + 0) * step, s[i][0] - s[i][2]);
+        store_bf16(out + (4 * i + 1) * step, s[i][1] + s[i][2]);
+        store_bf16(out + (4 * i + 2) * step, s[i][2] - s[i][1]);
+        store_bf16(out + (4 * i + 3) * step, s[i][1] - s[i][3]);
+      }
+    }
+  }
+}
+
+void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,
+                            int64_t t1, const float* bias, bool residual, bool relu, float* y) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, k16 = 16 * g.out_blocks, step = chunk * k16;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    const int64_t oy = 2 * ty, ox = 2 * tx;
+    const bool full = oy + 2 <= g.OH && ox + 2 <= g.OW;
+    const float* row = m + (t - first) * k16;
+    for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
+      const float* in = row + kb * 16;
+      F16 s[2][4];  // A^T M
+      for (int j = 0; j < 4; ++j) {
+        const F16 m0 = load(in + (0 + j) * step), m1 = load(in + (4 + j) * step);
+        const F16 m2 = load(in + (8 + j) * step), m3 = load(in + (12 + j) * step);
+        s[0][j] = m0 + m1 + m2;
+        s[1][j] = m1 - m2 - m3;
+      }
+      const F16 b = load(bias + kb * 16);
+      F16 o[2][2];  // (A^T M) A + bias
+      for (int a = 0; a < 2; ++a) {
+        o[a][0] = s[a][0] + s[a][1] + s[a][2] + b;
+        o[a][1] = s[a][1] - s[a][2] - s[a][3] + b;
+      }
+      float* plane = y + (n * g.out_blocks + kb) * g.OH * g.OW * 16;
+      for (int a = 0; a < 2; ++a)
+        for (int c = 0; c < 2; ++c) {
+          if (!full && (oy + a >= g.OH || ox + c >= g.OW)) continue;
+          float* at = plane + ((oy + a) * g.OW + ox + c) * 16;
+          F16 r = o[a][c];
+          if (residual) r += load(at);
+          if (relu) r = r < 0 ? F16{} : r;  // NaN stays NaN, as oneDNN's ReLU post-op
+          store(at, r);
+        }
+    }
+  }
+}
+
+}  // namespace tessera::cpu::vec

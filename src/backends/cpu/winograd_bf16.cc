@@ -1,0 +1,162 @@
+// The bfloat16 Winograd convolution (winograd_bf16.h): the transforms in
+// vec/winograd_avx512.cc, the 16 products as one batched oneDNN matmul per chunk of tiles.
+//
+// Tiles are taken in chunks so that a chunk's transformed input (bf16) and products
+// (float32) stay in the L2 cache between the three stages instead of making a round trip
+// through memory: CNN28's second layer at batch 64 has 9216 tiles, 47 MB of both.
+#include "backends/cpu/winograd_bf16.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "backends/cpu/onednn.h"
+#include "backends/cpu/vec/winograd.h"
+#include "core/parallel_internal.h"
+#include "tessera/autocast.h"
+#include "tessera/parallel.h"
+
+namespace tessera::cpu {
+namespace {
+
+using Tag = dnnl::memory::format_tag;
+constexpr auto kF32 = dnnl::memory::data_type::f32;
+constexpr auto kBF16 = dnnl::memory::data_type::bf16;
+
+// A chunk's V and M together (the L2 cache of the dev machine's Zen 4 cores is 1 MiB), or
+// the transformed weight's size if larger: every chunk reads all of it.
+constexpr int64_t kChunkBytes = int64_t{1} << 20;
+constexpr int64_t kMinTiles = 32;
+
+// The batched product of one chunk: M[16, chunk, K16] = V[16, chunk, C16] @ U[16, C16, K16].
+struct WinogradPlan {
+  dnnl::matmul prim;
+  dnnl::memory::desc src, wei, dst, scratchpad;
+  dnnl::memory::desc wei_plain;               // U as the weight transform writes it
+  std::optional<onednn::Reorder> wei_reorder;  // to the layout the matmul reads
+};
+
+std::shared_ptr<const WinogradPlan> plan_for(int64_t chunk, int64_t c16, int64_t k16) {
+  return onednn::cached_primitive<WinogradPlan>({chunk, c16, k16}, [&] {
+    auto p = std::make_shared<WinogradPlan>();
+    p->src = dnnl::memory::desc({16, chunk, c16}, kBF16, Tag::abc);
+    p->wei_plain = dnnl::memory::desc({16, c16, k16}, kBF16, Tag::abc);
+    p->dst = dnnl::memory::desc({16, chunk, k16}, kF32, Tag::abc);
+    const dnnl::memory::desc any({16, c16, k16}, kBF16, Tag::any);
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p->src, any, p->dst), onednn::attr(),
+                                          onednn::engine());
+    p->prim = dnnl::matmul(pd);
+    p->wei = pd.weights_desc();
+    p->scratchpad = pd.scratchpad_desc();
+    if (p->wei != p->wei_plain) p->wei_reorder.emplace(p->wei_plain, p->wei);
+    return p;
+  });
+}
+
+// U[xi * 4 + nu][c][k] = (G g G^T)[xi][nu] for g = w[k][c], G = [1 0 0; 1/2 1/2 1/2;
+// 1/2 -1/2 1/2; 0 0 1], computed in double and rounded once; zero for padding channels.
+void transform_weight(const Tensor& w, int64_t c16, int64_t k16, uint16_t* u) {
+  const int64_t K = w.size(0), C = w.size(1);
+  const float* wp = w.data<float>();
+  std::fill(u, u + 16 * c16 * k16, uint16_t{0});
+  parallel_for(0, K, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, C)), [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k)
+      for (int64_t c = 0; c < C; ++c) {
+        const float* g = wp + (k * C + c) * 9;
+        double gg[4][3];  // G g
+        for (int j = 0; j < 3; ++j) {
+          gg[0][j] = g[j];
+          gg[1][j] = 0.5 * (double(g[j]) + g[3 + j] + g[6 + j]);
+          gg[2][j] = 0.5 * (double(g[j]) - g[3 + j] + g[6 + j]);
+          gg[3][j] = g[6 + j];
+        }
+        for (int i = 0; i < 4; ++i) {
+          const double row[4] = {gg[i][0], 0.5 * (gg[i][0] + gg[i][1] + gg[i][2]),
+                                 0.5 * (gg[i][0] - gg[i][1] + gg[i][2]), gg[i][2]};
+          for (int j = 0; j < 4; ++j)
+            u[((i * 4 + j) * c16 + c) * k16 + k] = BFloat16(static_cast<float>(row[j])).bits;
+        }
+      }
+  });
+}
+
+}  // namespace
+
+bool winograd_bf16_applies(const ops::ConvGeometry& g, int64_t b) {
+  // Below about 32 tiles the products are too short to pay for reading the transformed
+  // weight, 16/9 the size of the direct one. ResNet-18's layers at batch 1, 1 thread, ms,
+  // bf16 direct -> this: 56x56 (784 tiles) 1.03 -> 0.67; 28x28 (196) 0.97 -> 0.60; 14x14
+  // (49) 0.99 -> 0.71; 7x7 with 512 channels (16 tiles) 0.83 -> 0.89.
+  const int64_t tiles = g.n * ((g.oh + 1) / 2) * ((g.ow + 1) / 2);
+  return b == 16 && g.kh == 3 && g.kw == 3 && g.stride[0] == 1 && g.stride[1] == 1 && g.dilation[0] == 1 &&
+         g.dilation[1] == 1 && g.groups == 1 && tiles >= kMinTiles && bf16_supported();
+}
+
+void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                        bool residual, bool relu, Tensor& y) {
+  vec::WinogradGeometry wg;
+  wg.H = g.h;
+  wg.W = g.w;
+  wg.OH = g.oh;
+  wg.OW = g.ow;
+  wg.pad_top = g.pad_begin[0];
+  wg.pad_left = g.pad_begin[1];
+  wg.tiles_h = (g.oh + 1) / 2;
+  wg.tiles_w = (g.ow + 1) / 2;
+  wg.in_blocks = (g.c + 15) / 16;
+  wg.out_blocks = (g.o + 15) / 16;
+  wg.in_channels = g.c;
+  const int64_t c16 = 16 * wg.in_blocks, k16 = 16 * wg.out_blocks;
+  const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
+  // Each thread runs whole chunks, all three stages (so a chunk's V and M stay in its
+  // core's cache, and the stages need no barrier), with a single-threaded product. The
+  // chunks are of equal size (the last one's spare rows are computed and dropped), so one
+  // primitive and one prepared weight serve them all, and their count is a multiple of
+  // the thread count.
+  const int64_t threads = get_num_threads();
+  const int64_t per_tile = 16 * (2 * c16 + 4 * k16);
+  const int64_t most = std::max<int64_t>(16, std::max(kChunkBytes, 16 * c16 * k16 * 2) / per_tile);
+  int64_t chunks = std::max((tiles + most - 1) / most, std::min(threads, tiles));
+  chunks = (chunks + threads - 1) / threads * threads;
+  const int64_t chunk = (tiles + chunks - 1) / chunks;
+  std::shared_ptr<const WinogradPlan> plan;
+  {
+    SerialGuard serial;  // builds the primitive for one thread (the key holds the count)
+    plan = plan_for(chunk, c16, k16);
+  }
+  const Tensor u = onednn::prepared_weights(plan.get(), w, plan->wei.get_size(), [&](void* out) {
+    Tensor plain = make_tensor({16 * c16 * k16}, DType::BFloat16);
+    transform_weight(w, c16, k16, static_cast<uint16_t*>(plain.data_ptr()));
+    if (plan->wei_reorder)
+      onednn::run_reorder(*plan->wei_reorder, plain.data_ptr(), out);
+    else
+      std::memcpy(out, plain.data_ptr(), plan->wei.get_size());
+  });
+  std::vector<float> bias16(static_cast<size_t>(k16), 0.f);
+  std::memcpy(bias16.data(), bias.data_ptr(), static_cast<size_t>(g.o) * sizeof(float));
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  parallel_for(0, (tiles + chunk - 1) / chunk, 1, [&](int64_t c0, int64_t c1) {
+    Tensor v = make_tensor({16 * chunk * c16}, DType::BFloat16);
+    Tensor m = make_tensor({16 * chunk * k16}, DType::Float32);
+    auto* vp = static_cast<uint16_t*>(v.data_ptr());
+    float* mp = m.data<float>();
+    const dnnl::engine& eng = onednn::engine();
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(plan->src, eng, vp)},
+                                               {DNNL_ARG_WEIGHTS, dnnl::memory(plan->wei, eng, u.data_ptr())},
+                                               {DNNL_ARG_DST, dnnl::memory(plan->dst, eng, mp)}};
+    const Tensor scratch = onednn::add_scratchpad(plan->scratchpad, args);
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
+      vec::winograd_input_bf16_avx512(wg, xp, first, chunk, first, last, vp);
+      plan->prim.execute(onednn::stream(), args);
+      onednn::stream().wait();
+      vec::winograd_output_avx512(wg, mp, first, chunk, first, last, bias16.data(), residual, relu, yp);
+    }
+  });
+}
+
+}  // namespace tessera::cpu

@@ -1,0 +1,25 @@
+#pragma once
+// A bfloat16 Winograd convolution: F(2x2, 3x3) with the input and weight transforms
+// rounded to bfloat16 and the 16 products run as one batched oneDNN bf16 matmul (float32
+// accumulation). oneDNN has Winograd only in float32; its bf16 convolutions are direct.
+// On a CPU whose bf16 multiply rate is twice float32's (AVX512-BF16 without AMX), direct
+// bf16 is no faster than float32 Winograd, so autocast gained nothing on 3x3 layers.
+// F(2x2, 3x3) does 2.25x fewer multiplies. Its transforms have coefficients 0, +-1 and
+// +-1/2, so rounding the transformed operands costs little: on ReLU activations with 64
+// channels the RMS error against float64 was 1.55x direct bf16's (0.34% vs 0.22% of the
+// output's RMS); F(4x4, 3x3)'s larger coefficients would amplify it.
+#include "ops/conv.h"
+#include "tessera/tensor.h"
+
+namespace tessera::cpu {
+
+// Whether winograd_bf16_conv can run g with block b (and the CPU has AVX512-BF16).
+bool winograd_bf16_applies(const ops::ConvGeometry& g, int64_t b);
+
+// y [N, K/16, OH, OW, 16] = conv(x [N, C/16, H, W, 16], w [K, C, 3, 3]) + bias [K],
+// plus what y holds when `residual`, then ReLU when `relu`; stride 1, the padding of g.
+// The transformed weight is kept per weight tensor (onednn::prepared_weights).
+void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                        bool residual, bool relu, Tensor& y);
+
+}  // namespace tessera::cpu

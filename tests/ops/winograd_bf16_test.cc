@@ -1,0 +1,140 @@
+// The bfloat16 Winograd convolution (backends/cpu/winograd_bf16.h), which conv2d_blocked
+// runs for a compiled graph's 3x3 stride-1 convolutions under autocast: against a float64
+// convolution written here, beside oneDNN's direct bf16 kernel on the same operands.
+// Shapes cover odd output sizes (partial 2x2 tiles), channel counts that leave padding
+// lanes in the last block of 16, asymmetric padding, several chunks of tiles, the fused
+// bias, residual and ReLU, and 1 and 2 threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tessera/autocast.h"
+#include "tessera/ops.h"
+#include "tessera/parallel.h"
+#include "ops/op.h"
+
+namespace {
+
+using namespace tessera;
+
+Tensor call(const char* op, const std::vector<Tensor>& in, const ops::Attrs& attrs) {
+  return ops::call1(*ops::find_op(op), in, attrs);
+}
+
+struct Case {
+  int64_t n, c, h, w, k;
+  std::vector<int64_t> pad;  // top, left, bottom, right
+  bool residual, relu;
+};
+
+// y[n][k][i][j] = bias[k] + sum over c, 3x3 of x * w, in float64 (zero padding).
+std::vector<double> reference(const Case& s, const std::vector<float>& x, const std::vector<float>& w,
+                              const std::vector<float>& bias, int64_t oh, int64_t ow) {
+  std::vector<double> y(static_cast<size_t>(s.n * s.k * oh * ow));
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t k = 0; k < s.k; ++k)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          double acc = bias[static_cast<size_t>(k)];
+          for (int64_t c = 0; c < s.c; ++c)
+            for (int64_t a = 0; a < 3; ++a)
+              for (int64_t b = 0; b < 3; ++b) {
+                const int64_t iy = i - s.pad[0] + a, ix = j - s.pad[1] + b;
+                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+                acc += double(x[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)]) *
+                       w[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)];
+              }
+          y[static_cast<size_t>(((n * s.k + k) * oh + i) * ow + j)] = acc;
+        }
+  return y;
+}
+
+double rel_l2(const std::vector<double>& got, const std::vector<double>& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    num += (got[i] - want[i]) * (got[i] - want[i]);
+    den += want[i] * want[i];
+  }
+  return std::sqrt(num / den);
+}
+
+void check(const Case& s) {
+  char trace[160];
+  std::snprintf(trace, sizeof trace, "n%ld c%ld %ldx%ld k%ld%s%s threads %d", long(s.n), long(s.c), long(s.h),
+                long(s.w), long(s.k), s.residual ? " residual" : "", s.relu ? " relu" : "", get_num_threads());
+  SCOPED_TRACE(trace);
+  const int64_t oh = s.h + s.pad[0] + s.pad[2] - 2, ow = s.w + s.pad[1] + s.pad[3] - 2;
+  const Tensor x = relu(randn({s.n, s.c, s.h, s.w}));  // activations, as a ReLU leaves them
+  const Tensor w = mul(randn({s.k, s.c, 3, 3}), std::sqrt(2.0 / (9.0 * double(s.c))));
+  const Tensor bias = mul(randn({s.k}), 0.1);
+  const Tensor residual = randn({s.n, s.k, oh, ow});
+  const ops::Attrs block{{"block", int64_t{16}}};
+  auto attrs = [&](const std::string& algorithm) {
+    return ops::Attrs{{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad},
+                      {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
+                      {"in_channels", s.c}, {"out_channels", s.k},
+                      {"activation", std::string(s.relu ? "relu" : "none")}, {"algorithm", algorithm},
+                      {"precision", std::string("bf16")}};
+  };
+  std::vector<Tensor> in{call("to_blocked", {x}, block), w, bias};
+  if (s.residual) in.push_back(call("to_blocked", {residual}, block));
+  const Tensor yb = call("conv2d_blocked", in, attrs("winograd"));
+  const Tensor y = call("from_blocked", {yb}, {{"channels", s.k}});
+  // The padding lanes of the last block of 16 hold zeros.
+  const std::vector<float> lanes = yb.to_vector<float>();
+  for (int64_t k = s.k; k < yb.size(1) * 16; ++k)
+    for (int64_t p = 0; p < s.n * oh * ow; ++p) {
+      const int64_t n = p / (oh * ow), pos = p % (oh * ow);
+      ASSERT_EQ(lanes[static_cast<size_t>(((n * yb.size(1) + k / 16) * oh * ow + pos) * 16 + k % 16)], 0.f);
+    }
+  std::vector<double> want = reference(s, x.to_vector<float>(), w.to_vector<float>(), bias.to_vector<float>(), oh, ow);
+  const std::vector<float> r = residual.to_vector<float>();
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (s.residual) want[i] += r[i];
+    if (s.relu) want[i] = std::max(want[i], 0.0);
+  }
+  const Tensor direct = call("from_blocked", {call("conv2d_blocked", in, attrs("direct"))}, {{"channels", s.k}});
+  const double err = rel_l2(y.to_vector<double>(), want), direct_err = rel_l2(direct.to_vector<double>(), want);
+  std::printf("bf16 Winograd %.1e from float64 (direct bf16 %.1e)\n", err, direct_err);
+  EXPECT_GT(err, 1e-4);  // bfloat16's rounding: not a float32 kernel
+  EXPECT_LT(err, 8e-3);
+  EXPECT_LT(err, 2.5 * direct_err);
+}
+
+TEST(WinogradBf16, MatchesFloat64WithinBf16Rounding) {
+  if (!bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)";
+  manual_seed(11);
+  const std::vector<Case> cases{
+      {1, 64, 17, 15, 64, {1, 1, 1, 1}, false, true},   // odd outputs: partial tiles
+      {2, 20, 12, 9, 40, {1, 0, 0, 1}, true, true},     // padding lanes in and out; asymmetric padding
+      {3, 32, 10, 10, 24, {0, 0, 0, 0}, true, false},   // residual without ReLU
+      {8, 16, 24, 24, 16, {1, 1, 1, 1}, false, false},  // 1152 tiles: several chunks
+  };
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const Case& s : cases) check(s);
+  }
+}
+
+// Below 32 tiles the product is too short to pay; conv2d_blocked runs oneDNN's direct
+// bf16 kernel (the same bits as asking for "direct").
+TEST(WinogradBf16, SmallPlanesRunDirect) {
+  if (!bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)";
+  manual_seed(12);
+  const Tensor x = call("to_blocked", {relu(randn({1, 32, 7, 7}))}, {{"block", int64_t{16}}});
+  const Tensor w = randn({32, 32, 3, 3}), b = randn({32});
+  auto attrs = [](const char* algorithm) {
+    return ops::Attrs{{"stride", std::vector<int64_t>{1, 1}}, {"padding", std::vector<int64_t>{1, 1, 1, 1}},
+                      {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
+                      {"in_channels", int64_t{32}}, {"out_channels", int64_t{32}},
+                      {"activation", std::string("none")}, {"algorithm", std::string(algorithm)},
+                      {"precision", std::string("bf16")}};
+  };
+  EXPECT_TRUE(equal(call("conv2d_blocked", {x, w, b}, attrs("winograd")),
+                    call("conv2d_blocked", {x, w, b}, attrs("direct"))));
+}
+
+}  // namespace
