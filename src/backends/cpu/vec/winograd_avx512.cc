@@ -2,6 +2,8 @@
 // one tile is 16 registers; the transforms are adds and subtracts between them. Written
 // with GCC/Clang vector types, which this file's -m flags make single AVX-512 registers,
 // and no standard-library calls (float_loops_impl.h says why).
+#include <immintrin.h>
+
 #include <cstdint>
 
 #include "backends/cpu/vec/winograd.h"
@@ -21,21 +23,16 @@ inline F16 load(const float* p) {
 
 inline void store(float* p, F16 v) { __builtin_memcpy(p, &v, sizeof v); }
 
-// Round to nearest even; a NaN becomes the quiet NaN 0x7fc0 (rounding its bits could
-// carry it into infinity). As bf16_bits in linalg.cc, 16 lanes at once.
-inline void store_bf16(uint16_t* p, F16 v) {
-  U16 u;
-  __builtin_memcpy(&u, &v, sizeof u);
-  U16 r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  const U16 nan = reinterpret_cast<U16>((u & 0x7fffffffu) > 0x7f800000u);
-  r = (r & ~nan) | (nan & 0x7fc0u);
-  const H16 h = __builtin_convertvector(r, H16);
+// Round to nearest even, NaN kept NaN: AVX512-BF16's VCVTNEPS2BF16 (the function's target
+// adds it to this file's flags; the caller runs only where bf16_supported()).
+[[gnu::target("avx512bf16")]] inline void store_bf16(uint16_t* p, F16 v) {
+  const __m256bh h = _mm512_cvtneps_pbh(reinterpret_cast<__m512>(v));
   __builtin_memcpy(p, &h, sizeof h);
 }
 
 }  // namespace
 
-void winograd_input_bf16_avx512(const WinogradGeometry& g, const float* x, int64_t first, int64_t chunk, int64_t t0,
+[[gnu::target("avx512bf16")]] void winograd_input_bf16_avx512(const WinogradGeometry& g, const float* x, int64_t first, int64_t chunk, int64_t t0,
                                 int64_t t1, uint16_t* v) {
   const int64_t per_image = g.tiles_h * g.tiles_w, c16 = 16 * g.in_blocks;
   const int64_t tail_lanes = g.in_channels - 16 * (g.in_blocks - 1);  // valid lanes of the last block
@@ -48,6 +45,13 @@ void winograd_input_bf16_avx512(const WinogradGeometry& g, const float* x, int64
     uint16_t* row = v + (t - first) * c16;
     for (int64_t cb = 0; cb < g.in_blocks; ++cb) {
       const float* plane = x + (n * g.in_blocks + cb) * g.H * g.W * 16;
+      // The tile after next reads two new positions per row: ask for them now (the loads
+      // otherwise wait on memory, a row of tiles being eight interleaved streams).
+      if (inside && x0 + 8 <= g.W)
+        for (int i = 0; i < 4; ++i) {
+          __builtin_prefetch(plane + ((y0 + i) * g.W + x0 + 6) * 16);
+          __builtin_prefetch(plane + ((y0 + i) * g.W + x0 + 7) * 16);
+        }
       F16 d[4][4];
       for (int i = 0; i < 4; ++i)
         for (int j = 0; j < 4; ++j) {
@@ -100,6 +104,11 @@ void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t f
         o[a][1] = s[a][1] - s[a][2] - s[a][3] + b;
       }
       float* plane = y + (n * g.out_blocks + kb) * g.OH * g.OW * 16;
+      if (full && ox + 6 <= g.OW)  // the tile after next's lines, for writing
+        for (int a = 0; a < 2; ++a) {
+          __builtin_prefetch(plane + ((oy + a) * g.OW + ox + 4) * 16, 1);
+          __builtin_prefetch(plane + ((oy + a) * g.OW + ox + 5) * 16, 1);
+        }
       for (int a = 0; a < 2; ++a)
         for (int c = 0; c < 2; ++c) {
           if (!full && (oy + a >= g.OH || ox + c >= g.OW)) continue;
