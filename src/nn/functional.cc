@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "ops/elementwise.h"
 #include "ops/nn.h"
 #include "tessera/grad_mode.h"  // NoGradGuard
 #include "tessera/traced.h"
@@ -208,7 +209,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 
 Tensor leaky_relu(const Tensor& x, double negative_slope, CallSite at) {
   detail::UserCallScope scope(at);
-  return where(gt(x, 0), x, mul(x, negative_slope));
+  return ops::call1(ops::kLeakyRelu, {x}, {{"negative_slope", negative_slope}});
 }
 
 // ---------------------------------------------------------------- classification losses

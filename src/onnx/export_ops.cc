@@ -128,6 +128,20 @@ void ex_softplus(C& c) {
   c.add("Where", {big, x, sp}, {c.out(0)});
 }
 
+// float32: LeakyRelu (its alpha is a float attribute). float64: the same select with the
+// slope as a double constant, so the round trip keeps the slope's bits.
+void ex_leaky_relu(C& c) {
+  const DType t = out_dt(c);
+  const double slope = c.attrs().f("negative_slope");
+  const std::string x = c.in_as(0, t);
+  if (t == DType::Float32) {
+    set_attr(c.add("LeakyRelu", {x}, {c.out(0)}), "alpha", slope);
+    return;
+  }
+  const std::string pos = c.op1("Greater", {x, c.const_scalar(0, t)});
+  c.add("Where", {pos, x, c.op1("Mul", {x, c.const_scalar(slope, t)})}, {c.out(0)});
+}
+
 void ex_binary(C& c) {
   static const std::map<std::string, const char*> names{
       {"add", "Add"}, {"sub", "Sub"}, {"mul", "Mul"}, {"div", "Div"},
@@ -998,6 +1012,7 @@ std::vector<ExportRow> export_rows() {
       {"IsInf", "nan_to_num", ex_nan_to_num, 10},
       {"IsNaN", "isnan", ex_isnan_isinf, 9},
       {"LayerNormalization", "layer_norm", ex_layer_norm, 11},
+      {"LeakyRelu", "leaky_relu", ex_leaky_relu, 6},
       {"Less", "lt", ex_compare, 9},
       {"LessOrEqual", "le", ex_compare, 12},
       {"Log", "log", ex_unary, 6},

@@ -57,6 +57,11 @@ InferResult infer_unary_float(const In& in, const Attrs&) {
   const DType dt = float_op_dtype(in[0].dtype());
   return {{{in[0].sizes(), dt}}, dt};
 }
+// PyTorch refuses integer inputs here ("not implemented for 'Long'") rather than promote.
+InferResult infer_float_only(const In& in, const Attrs&) {
+  TESSERA_CHECK(is_floating(in[0].dtype()), "expected a floating-point input, got ", in[0].describe());
+  return {{{in[0].sizes(), in[0].dtype()}}, std::nullopt};
+}
 InferResult infer_unary_same(const In& in, const Attrs&) {
   return {{{in[0].sizes(), in[0].dtype()}}, std::nullopt};
 }
@@ -315,6 +320,11 @@ std::vector<Tensor> silu_backward(const BackwardCall& c) {
   const Tensor s = sigmoid(x);
   return {mul(c.grad(0), mul(s, add(mul(x, 1.0 - s), 1.0)))};
 }
+// PyTorch's rule: the slope where x is not above 0 (at 0 too).
+std::vector<Tensor> leaky_relu_backward(const BackwardCall& c) {
+  const Tensor& g = c.grad(0);
+  return {where(gt(in0(c), 0), g, mul(g, c.attrs().f("negative_slope")))};
+}
 // Above the threshold softplus is the identity; below, its slope is sigmoid(beta x).
 std::vector<Tensor> softplus_backward(const BackwardCall& c) {
   const Tensor& g = c.grad(0);
@@ -376,6 +386,8 @@ OpDef kSilu{"silu", 1, kEwD, {}, infer_unary_float, nullptr, nullptr, silu_backw
 OpDef kSoftplus{"softplus", 1, kEwD,
                 {attr("beta", AttrType::Float, 1.0), attr("threshold", AttrType::Float, 20.0)},
                 infer_unary_float, nullptr, "Softplus", softplus_backward};
+OpDef kLeakyRelu{"leaky_relu", 1, kEwD, {attr("negative_slope", AttrType::Float, 0.01)}, infer_float_only,
+                 nullptr, "LeakyRelu", leaky_relu_backward};
 OpDef kSquare{"square", 1, kEwD, {}, infer_square, nullptr, nullptr, square_backward};
 OpDef kReciprocal{"reciprocal", 1, kEwD, {}, infer_unary_float, nullptr, "Reciprocal",
                   reciprocal_backward};
@@ -451,7 +463,7 @@ void register_elementwise_ops() {
   for (OpDef* op : {&kAdd, &kSub, &kMul, &kDiv, &kFloorDivide, &kRemainder, &kPow, &kMinimum,
                     &kMaximum, &kAtan2, &kNeg, &kAbs, &kSign, &kExp, &kExpm1, &kLog, &kLog1p,
                     &kLog2, &kSqrt, &kRsqrt, &kSin, &kCos, &kTan, &kTanh, &kSigmoid, &kErf,
-                    &kRelu, &kGelu, &kSilu, &kSoftplus, &kSquare, &kReciprocal, &kFloor, &kCeil,
+                    &kRelu, &kGelu, &kSilu, &kSoftplus, &kLeakyRelu, &kSquare, &kReciprocal, &kFloor, &kCeil,
                     &kRound, &kClamp, &kClampTensor, &kEq, &kNe, &kLt, &kLe, &kGt, &kGe,
                     &kLogicalAnd, &kLogicalOr, &kLogicalXor, &kLogicalNot, &kWhere, &kIsNan,
                     &kIsInf, &kIsFinite, &kNanToNum, &kMaskedFill, &kThresholdBackward})

@@ -18,7 +18,7 @@ extern OpDef kAdd, kSub, kMul, kDiv, kFloorDivide, kRemainder, kPow, kMinimum, k
     kAtan2;
 // Unary: "float" ops compute in the input's floating dtype (ints promote to f32).
 extern OpDef kNeg, kAbs, kSign, kExp, kExpm1, kLog, kLog1p, kLog2, kSqrt, kRsqrt, kSin, kCos,
-    kTan, kTanh, kSigmoid, kErf, kRelu, kGelu, kSilu, kSoftplus, kSquare, kReciprocal, kFloor,
+    kTan, kTanh, kSigmoid, kErf, kRelu, kGelu, kSilu, kSoftplus, kLeakyRelu, kSquare, kReciprocal, kFloor,
     kCeil, kRound;
 extern OpDef kClamp;        // x; attrs min/max
 extern OpDef kThresholdBackward;  // (g, y) -> g where y > threshold else 0 (graphs: ReLU's gradient)

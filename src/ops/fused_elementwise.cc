@@ -23,7 +23,7 @@ constexpr StepSpec kSpecs[] = {
     {"floor", 1, 0},    {"ceil", 1, 0},      {"round", 1, 0},      {"gelu", 1, 0},
     {"gelu_tanh", 1, 0}, {"add", 2, 0},      {"sub", 2, 0},        {"mul", 2, 0},
     {"div", 2, 0},      {"minimum", 2, 0},   {"maximum", 2, 0},
-    {"threshold_backward", 2, 1},
+    {"threshold_backward", 2, 1}, {"leaky_relu", 1, 1},
 };
 
 const StepSpec* find_spec(std::string_view name) {

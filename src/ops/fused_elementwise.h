@@ -20,7 +20,7 @@ extern OpDef kFusedElementwise;
 
 struct FusedStep {
   std::string op;               // "mul", "exp", "threshold_backward", ...
-  std::vector<double> params;   // threshold_backward's threshold
+  std::vector<double> params;   // threshold_backward's threshold, leaky_relu's slope
   std::vector<int> operands;    // >= 0: input i; < 0: step -1 - operand
 };
 

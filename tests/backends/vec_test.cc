@@ -123,6 +123,7 @@ std::vector<UnaryCase> unary_cases() {
       {"floor", Unary::Floor, [](double x) { return std::floor(x); }, 0},
       {"ceil", Unary::Ceil, [](double x) { return std::ceil(x); }, 0},
       {"round", Unary::Round, [](double x) { return std::nearbyint(x); }, 0},
+      {"leaky_relu", Unary::LeakyRelu, [](double x) { return x > 0 ? x : x * double(0.1f); }, 0.5, {0.1f, 0.0f}},
       {"clamp", Unary::Clamp, [](double x) { return std::isnan(x) ? x : std::min(std::max(x, -1.5), 2.0); }, 0,
        {-1.5f, 2.0f}},
   };

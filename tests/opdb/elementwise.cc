@@ -163,6 +163,7 @@ OpEntry fused_elementwise_entry() {
     s.push_back({"scalars", {m({3, 4}), scalar_tensor(0.5, kFloat64), scalar_tensor(2, kInt64)},
                  program("mul(%0,%1);sub($0,%2);exp($1)")});
     s.push_back({"threshold", {m({3, 4}), m({3, 4})}, program("threshold_backward[0.25](%0,%1)")});
+    s.push_back({"leaky_relu", {m({3, 4}), m({3, 4})}, program("add(%0,%1);leaky_relu[0.2]($0)")});
     s.push_back({"noncontiguous", {noncontiguous(m({3, 4})), m({3, 4})},
                  program("add(%0,%1);sigmoid($0);mul($1,%0)")});
     s.push_back({"scalar_first", {m({2, 3}), m({1})}, program("exp(%1);sub($0,%0);maximum($1,%0)")});
@@ -365,6 +366,28 @@ void add_elementwise(std::vector<OpEntry>& out) {
     };
     e.torch = "F.softplus(x[0], beta=A['beta'], threshold=A['threshold'])";
     e.grad_domain = "away from beta * x = threshold";
+    out.push_back(std::move(e));
+  }
+  {
+    OpEntry e;
+    e.op = "leaky_relu";
+    e.family = "elementwise";
+    e.invoke = [](const Tensors& x, const Attrs& a) {
+      return one(nn::functional::leaky_relu(x[0], attr_f(a, "negative_slope", 0.01)));
+    };
+    e.samples = [](DType t) {
+      Maker m("leaky_relu", t, Domain::nonzero());
+      auto s = unary_samples(m, {{"negative_slope", 0.01}});
+      s.push_back({"slope_0_2", {m({3, 4}, Domain::nonzero(0.1, 2.0))}, {{"negative_slope", 0.2}}});
+      s.push_back({"slope_above_1", {m({5}, Domain::nonzero(0.1, 2.0))}, {{"negative_slope", 1.5}}});
+      return s;
+    };
+    e.torch = "F.leaky_relu(x[0], negative_slope=A['negative_slope'])";
+    e.grad_domain = "away from 0";
+    e.errors = [] {
+      return std::vector<ErrorCase>{{"integer", {ones({3}, kInt64)}, {{"negative_slope", 0.01}},
+                                     "expected a floating-point input"}};
+    };
     out.push_back(std::move(e));
   }
   {

@@ -216,6 +216,8 @@ def fused(x, A):
         args = [inputs[int(a[1:])] if a[0] == "%" else steps[int(a[1:])] for a in rest.rstrip(")").split(",")]
         if name == "threshold_backward":
             steps.append(torch.where(args[1] > params[0], args[0], torch.zeros_like(args[0])))
+        elif name == "leaky_relu":
+            steps.append(F.leaky_relu(args[0], negative_slope=params[0]))
         else:
             steps.append(ops[name](*args))
     return steps[-1]

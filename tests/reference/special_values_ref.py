@@ -391,6 +391,13 @@ def ew_softplus(s):
                 exact=s.exact(mp_softplus(beta, threshold)), beta=beta, threshold=threshold)
 
 
+def ew_leaky_relu(s):
+    # 0 and a negative slope included: -inf * 0 is NaN, as in PyTorch.
+    for slope in [0.01, 0.2, 1.5, 0.0, -0.5]:
+        s.unary("leaky_relu", lambda x, a=slope: F.leaky_relu(x, a), suffix=fmt_attr(slope),
+                negative_slope=slope)
+
+
 # Ops that need attributes, a function other than torch.NAME, more variants, or exact values.
 ELEMENTWISE_SPEC = {
     "pow": ew_pow,
@@ -403,6 +410,7 @@ ELEMENTWISE_SPEC = {
     "cast": ew_cast,
     "gelu": ew_gelu,
     "softplus": ew_softplus,
+    "leaky_relu": ew_leaky_relu,
     "silu": lambda s: s.unary("silu", F.silu, exact=s.exact(mp_silu)),
     "sigmoid": ew_exact("sigmoid", mp_sigmoid),
     "log1p": ew_exact("log1p", mpmath.log1p),

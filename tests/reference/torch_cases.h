@@ -134,6 +134,10 @@ inline const std::map<std::string, OpFn>& op_table() {
        [](Inputs& in, const CaseAttrs& a) {
          return one(softplus(in[0], a.f("beta"), a.f("threshold")));
        }},
+      {"leaky_relu",
+       [](Inputs& in, const CaseAttrs& a) {
+         return ops::call(ops::kLeakyRelu, {in[0]}, {{"negative_slope", a.f("negative_slope")}});
+       }},
       {"clamp",
        [](Inputs& in, const CaseAttrs& a) {
          return one(clamp(in[0], a.opt_scalar("min"), a.opt_scalar("max")));

@@ -509,6 +509,12 @@ void softplus_kernel(const KernelCall& c) {
       {static_cast<float>(beta), static_cast<float>(threshold)});
 }
 
+void leaky_relu_kernel(const KernelCall& c) {
+  const double slope = c.attrs.f("negative_slope");
+  // float32 multiplies by the slope rounded to float, as PyTorch's kernel does.
+  float_unary(c, Unary::LeakyRelu, [=](double x) { return x > 0 ? x : x * slope; }, {static_cast<float>(slope)});
+}
+
 void clamp_kernel(const KernelCall& c) {
   const Scalar lo = c.attrs.scalar("min"), hi = c.attrs.scalar("max");
   const bool has_lo = c.attrs.b("has_min"), has_hi = c.attrs.b("has_max");
@@ -734,7 +740,7 @@ void register_elementwise_kernels() {
       {kTan, tan_kernel, kFloatMask},         {kTanh, tanh_kernel, kFloatMask},
       {kSigmoid, sigmoid_kernel, kFloatMask}, {kErf, erf_kernel, kFloatMask},
       {kRelu, relu_kernel, num},              {kGelu, gelu_kernel, kFloatMask},
-      {kSilu, silu_kernel, kFloatMask},       {kSoftplus, softplus_kernel, kFloatMask},
+      {kSilu, silu_kernel, kFloatMask},       {kSoftplus, softplus_kernel, kFloatMask}, {kLeakyRelu, leaky_relu_kernel, kFloatMask},
       {kSquare, square_kernel, num},          {kReciprocal, reciprocal_kernel, kFloatMask},
       {kFloor, floor_kernel, num},            {kCeil, ceil_kernel, num},
       {kRound, round_kernel, num},            {kClamp, clamp_kernel, num},

@@ -47,7 +47,7 @@ constexpr UnaryName kUnary[] = {
     {"erf", Unary::Erf},       {"relu", Unary::Relu},       {"silu", Unary::Silu},
     {"square", Unary::Square}, {"reciprocal", Unary::Reciprocal}, {"floor", Unary::Floor},
     {"ceil", Unary::Ceil},     {"round", Unary::Round},     {"gelu", Unary::GeluErf},
-    {"gelu_tanh", Unary::GeluTanh},
+    {"gelu_tanh", Unary::GeluTanh}, {"leaky_relu", Unary::LeakyRelu},
 };
 struct BinaryName {
   const char* name;
@@ -77,6 +77,7 @@ std::vector<Step> compile_program(const std::string& text, size_t num_inputs) {
           if (f.op == b.name) s.code = static_cast<int>(b.op);
       }
       TESSERA_INTERNAL_ASSERT(s.code >= 0, "fused_elementwise: no float32 loop for step '", f.op, "'");
+      if (!f.params.empty()) s.params.a = static_cast<float>(f.params[0]);  // leaky_relu's slope
     }
     out.push_back(s);
   }

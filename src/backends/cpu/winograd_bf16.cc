@@ -111,6 +111,7 @@ void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tenso
   wg.in_channels = g.c;
   const int64_t c16 = 16 * wg.in_blocks, k16 = 16 * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
+  if (tiles == 0) return;
   // Each thread runs whole chunks, all three stages (so a chunk's V and M stay in its
   // core's cache, and the stages need no barrier), with a single-threaded product. The
   // chunks are of equal size (the last one's spare rows are computed and dropped), so one
@@ -152,6 +153,9 @@ void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tenso
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
       vec::winograd_input_bf16_avx512(wg, xp, first, chunk, first, last, vp);
+      if (last - first < chunk)  // the last chunk's spare rows: zeros, not stale bits
+        for (int64_t e = 0; e < 16; ++e)
+          std::fill(vp + (e * chunk + last - first) * c16, vp + (e + 1) * chunk * c16, uint16_t{0});
       plan->prim.execute(onednn::stream(), args);
       onednn::stream().wait();
       vec::winograd_output_avx512(wg, mp, first, chunk, first, last, bias16.data(), residual, relu, yp);

@@ -25,6 +25,8 @@ std::optional<ops::FusedStep> step_of(const Node& n) {
     else if (approx != "none") return std::nullopt;
   } else if (s.op == "threshold_backward") {
     s.params.push_back(n.attrs.f("threshold"));
+  } else if (s.op == "leaky_relu") {
+    s.params.push_back(n.attrs.f("negative_slope"));
   } else if (!n.attrs.items().empty()) {
     return std::nullopt;
   }

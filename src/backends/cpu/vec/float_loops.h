@@ -13,6 +13,7 @@ enum class Unary : int {
   Erf, Relu, GeluErf, GeluTanh, Silu, Square, Reciprocal, Floor, Ceil, Round,
   Softplus,  // a = beta, b = threshold
   Clamp,     // a = low, b = high (use -inf / inf for a missing bound)
+  LeakyRelu,  // a = negative_slope
   kCount
 };
 enum class Binary : int { Add, Sub, Mul, Div, Minimum, Maximum, kCount };

@@ -316,6 +316,8 @@ TV_UNARY(u_ceil, ceil_f(v))
 TV_UNARY(u_round, round_f(v))
 TV_UNARY(u_softplus, softplus_f(v, p.a, p.b))
 // NaN in x stays NaN; a low bound above the high one gives the high one (as PyTorch).
+// x * slope where x is not above 0 (so NaN stays NaN, -0 gives -0 * slope), as PyTorch.
+TV_UNARY(u_leaky_relu, v > 0.0f ? v : v * p.a)
 TV_UNARY(u_clamp, (v < p.a ? p.a : v) > p.b ? p.b : (v < p.a ? p.a : v))
 #undef TV_UNARY
 
@@ -391,6 +393,7 @@ FloatLoops make_table(const char* isa) {
   set(Unary::Round, u_round);
   set(Unary::Softplus, u_softplus);
   set(Unary::Clamp, u_clamp);
+  set(Unary::LeakyRelu, u_leaky_relu);
   auto setb = [&](Binary op, BinaryFn vv, BinaryScalarRhsFn vs, BinaryScalarLhsFn sv) {
     const int i = static_cast<int>(op);
     t.binary[i] = vv;
