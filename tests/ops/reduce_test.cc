@@ -521,6 +521,52 @@ TEST(ReduceAmax, LongRowsMatchAScalarReference) {
   }
 }
 
+// argmax / argmin over contiguous rows run 16 vector lanes that each keep their first
+// extremum, merged by value and then by index; a NaN sends the row to the scalar rule.
+// Against that rule written here: the first extremum, or the first NaN. Rows with many
+// ties (values from {0, 1, 2}), +-0 together, infinities, NaNs at the start, middle and end,
+// and lengths around the lane count and past the engine's chunk (16384 elements).
+TEST(ReduceArgmax, LongRowsGiveTheFirstExtremum) {
+  std::mt19937 gen(5);
+  for (int64_t n : {15, 16, 17, 33, 1000, 20000}) {
+    std::vector<std::vector<float>> rows;
+    std::vector<float> ties(static_cast<size_t>(n));
+    for (float& v : ties) v = static_cast<float>(gen() % 3);
+    rows.push_back(ties);
+    rows.push_back(random_floats(static_cast<size_t>(n), static_cast<unsigned>(n)));
+    std::vector<float> zeros(static_cast<size_t>(n));
+    for (size_t i = 0; i < zeros.size(); ++i) zeros[i] = (gen() % 2) ? 0.f : -0.f;
+    rows.push_back(zeros);
+    rows.push_back(std::vector<float>(static_cast<size_t>(n), -kInff));
+    for (int64_t at : {int64_t{0}, n / 2, n - 1})
+      for (float special : {kInff, -kInff, kNaNf}) {
+        std::vector<float> r = ties;
+        r[static_cast<size_t>(at)] = special;
+        if (special != special && at + 3 < n) r[static_cast<size_t>(at + 3)] = special;  // a second NaN after it
+        rows.push_back(r);
+      }
+    std::vector<float> flat;
+    for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
+    const int64_t m = static_cast<int64_t>(rows.size());
+    for (DType t : {kFloat32, kFloat64}) {
+      const Tensor x = tensor<float>(flat, {m, n}).to(t);
+      const std::vector<int64_t> hi = argmax(x, 1).to_vector<int64_t>(), lo = argmin(x, 1).to_vector<int64_t>();
+      for (int64_t i = 0; i < m; ++i) {
+        const std::vector<float>& r = rows[static_cast<size_t>(i)];
+        int64_t want_hi = 0, want_lo = 0;
+        for (int64_t k = 0; k < n; ++k) {
+          const float v = r[static_cast<size_t>(k)];
+          const float h = r[static_cast<size_t>(want_hi)], l = r[static_cast<size_t>(want_lo)];
+          if (!std::isnan(h) && (std::isnan(v) || v > h)) want_hi = k;
+          if (!std::isnan(l) && (std::isnan(v) || v < l)) want_lo = k;
+        }
+        EXPECT_EQ(hi[static_cast<size_t>(i)], want_hi) << "n " << n << " row " << i << " " << dtype_name(t);
+        EXPECT_EQ(lo[static_cast<size_t>(i)], want_lo) << "n " << n << " row " << i << " " << dtype_name(t);
+      }
+    }
+  }
+}
+
 TEST(ReduceAmax, Infinities) {
   EXPECT_EQ(amax(tensor<float>({-kInff, -kInff})).item<double>(), -kInf);
   EXPECT_EQ(amin(tensor<float>({kInff, kInff})).item<double>(), kInf);
