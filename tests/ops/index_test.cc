@@ -2,7 +2,10 @@
 // index_select, index_put (+ in place), one_hot, sort, topk.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <limits>
 #include <string>
 #include <vector>
@@ -536,6 +539,56 @@ TEST(IndexSort, ManyRowsParallel) {
   EXPECT_EQ(vv[3 * 19999], 0);
   EXPECT_EQ(vv[3 * 19999 + 2], 2);
   EXPECT_EQ(iv[3 * 12345], 2);
+}
+
+// float32 lines are ordered by integer keys (a radix sort from 256 elements): against
+// std::stable_sort with the op's rule (-0 equal to +0, NaN past every number, first for
+// descending), values compared bit for bit (NaN payloads, zero signs) and indices exactly.
+// Lengths on both sides of 256, ties, +-0, infinities, NaNs of both signs, a strided line,
+// and topk's partial sort on the same data.
+TEST(IndexSort, LongFloatLinesMatchAStableReference) {
+  std::mt19937 gen(9);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (int64_t n : {100, 257, 3000}) {
+    std::vector<float> x(static_cast<size_t>(3 * n));
+    for (float& v : x) {
+      const uint32_t r = gen() % 20;
+      v = r == 0 ? nan : r == 1 ? -nan : r == 2 ? inf : r == 3 ? -inf : r == 4 ? 0.f : r == 5 ? -0.f
+                                                                : static_cast<float>(static_cast<int>(gen() % 7) - 3);
+    }
+    for (bool descending : {false, true}) {
+      auto before = [descending](float a, float b) {
+        if (std::isnan(a) || std::isnan(b)) return descending ? std::isnan(a) && !std::isnan(b) : !std::isnan(a) && std::isnan(b);
+        return descending ? a > b : a < b;
+      };
+      for (bool strided : {false, true}) {
+        // Three lines of n: rows of a [3, n] tensor, or columns of its [n, 3] transpose.
+        const Tensor t = strided ? tensor<float>(x, {n, 3}) : tensor<float>(x, {3, n});
+        auto [v, i] = sort(t, strided ? 0 : 1, descending);
+        auto [tv, ti] = topk(t, 5, strided ? 0 : 1, descending);  // largest first = descending
+        const Tensor vv = strided ? v.t().contiguous() : v, ii = strided ? i.t().contiguous() : i;
+        const Tensor tvv = strided ? tv.t().contiguous() : tv, tii = strided ? ti.t().contiguous() : ti;
+        const std::vector<float> got_v = vv.to_vector<float>(), got_tv = tvv.to_vector<float>();
+        const std::vector<int64_t> got_i = ii.to_vector<int64_t>(), got_ti = tii.to_vector<int64_t>();
+        for (int64_t line = 0; line < 3; ++line) {
+          auto at = [&](int64_t j) { return x[static_cast<size_t>(strided ? j * 3 + line : line * n + j)]; };
+          std::vector<int64_t> order(static_cast<size_t>(n));
+          for (int64_t j = 0; j < n; ++j) order[static_cast<size_t>(j)] = j;
+          std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return before(at(a), at(b)); });
+          for (int64_t j = 0; j < n; ++j) {
+            const size_t g = static_cast<size_t>(line * n + j);
+            const float want = at(order[static_cast<size_t>(j)]);
+            ASSERT_EQ(got_i[g], order[static_cast<size_t>(j)]) << "n " << n << " line " << line << " at " << j;
+            ASSERT_EQ(std::memcmp(&got_v[g], &want, 4), 0) << "n " << n << " line " << line << " at " << j;
+            if (j < 5) {
+              const size_t tg = static_cast<size_t>(line * 5 + j);
+              ASSERT_EQ(got_ti[tg], order[static_cast<size_t>(j)]) << "topk n " << n << " line " << line << " at " << j;
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(IndexSort, ErrorBadDim) {
