@@ -337,9 +337,9 @@ inline bool less_nan_last(T a, T b) {
 // +0, every NaN past every number, or before for descending), the position in the low 32
 // bits, so one 64-bit comparison gives value order and the stable tie-break; a full sort
 // of a long line is a radix sort on the keys. [512, 1152] rows at 1 thread: 33.6 ms with
-// the NaN-aware pair comparator, 19.8 with std::sort on the keys, 7.1 with the radix sort. Values are copied from
-// the line, so NaN payloads and zero signs are kept. Returns false where it does not apply
-// (float64: its key needs 64 bits).
+// the NaN-aware pair comparator, 19.8 with std::sort on the keys, 7.1 with the radix
+// sort. Values are copied from the line, so NaN payloads and zero signs are kept. Returns
+// false where it does not apply (float64: its key needs 64 bits).
 template <typename T>
 bool order_float_line(const T* x, int64_t sx, int64_t n, int64_t k, bool descending, T* v, int64_t sv, int64_t* idx,
                       int64_t si) {
