@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <type_traits>
@@ -592,8 +593,46 @@ void isfinite_kernel(const KernelCall& c) {
     else return true;
   });
 }
+// nan_to_num over contiguous floats in 16-byte vector lanes (GCC/Clang vector types: SSE2
+// at the baseline ISA): three compare-and-selects, where the per-element ternary chain ran
+// scalar (0.65 ms for [64, 64, 12, 12] floats at 1 thread). o may be x (the in-place op).
+template <typename T>
+void nan_to_num_run(T* o, const T* x, int64_t n, T nan, T pos, T neg) {
+  using V [[gnu::vector_size(16)]] = T;
+  constexpr int64_t kPerV = 16 / sizeof(T);
+  constexpr T inf = std::numeric_limits<T>::infinity();
+  int64_t i = 0;
+  for (; i + kPerV <= n; i += kPerV) {
+    V v;
+    std::memcpy(&v, x + i, sizeof v);
+    V r = v != v ? V{} + nan : v;
+    r = v == inf ? V{} + pos : r;
+    r = v == -inf ? V{} + neg : r;
+    std::memcpy(o + i, &r, sizeof r);
+  }
+  for (; i < n; ++i) {
+    const T v = x[i];
+    o[i] = v != v ? nan : v == inf ? pos : v == -inf ? neg : v;
+  }
+}
+
 void nan_to_num_kernel(const KernelCall& c) {
   const double nan = c.attrs.f("nan"), pos = c.attrs.f("posinf"), neg = c.attrs.f("neginf");
+  const Tensor &out = c.outputs[0], &in = c.inputs[0];
+  if ((out.dtype() == kFloat32 || out.dtype() == kFloat64) && in.dtype() == out.dtype() && out.is_contiguous() &&
+      in.is_contiguous() && in.numel() == out.numel()) {
+    auto run = [&](auto zero) {
+      using T = decltype(zero);
+      T* o = out.data<T>();
+      const T* x = in.data<T>();
+      parallel_for(0, out.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) {
+        nan_to_num_run(o + b, x + b, e - b, static_cast<T>(nan), static_cast<T>(pos), static_cast<T>(neg));
+      });
+    };
+    if (out.dtype() == kFloat32) run(0.f);
+    else run(0.0);
+    return;
+  }
   ElementwiseLoop loop({&c.outputs[0]}, {&c.inputs[0]});
   TESSERA_DISPATCH_NUMERIC(c.outputs[0].dtype(), "nan_to_num", [&] {
     if constexpr (std::is_floating_point_v<scalar_t>) {
