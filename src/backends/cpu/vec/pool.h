@@ -1,9 +1,10 @@
 #pragma once
-// Max pooling's 2x2 / stride 2 window (no padding, no dilation) on float32 planes, compiled
+// Max pooling's 2x2 / stride 2 window (no padding, no dilation) on float32 planes, and the
+// values-only pool of any window on channel-blocked planes (max_blocked16_f32), compiled
 // per ISA (pool_avx512.cc) and picked at run time with the ISA of float_loops() (CPU flags,
-// TESSERA_ISA). The portable loop of pool_loops.h (the baseline table, and float64)
-// defines the results: every kernel here must reproduce it bit for bit, indices included
-// (tests/ops/pool_kernel_test.cc compares them).
+// TESSERA_ISA). The portable loops (pool_loops.h for the baseline table and float64;
+// conv_blocked.cc's for the values-only pool) define the results: every kernel here must
+// reproduce them bit for bit, indices included (tests/ops/pool_kernel_test.cc compares).
 //
 // The backward has no kernel here: pool.cc's per-plane fill and scalar scatter already run
 // at memory speed. Two AVX-512 versions measured slower on the 2-core AMD EPYC (Zen 4)
@@ -31,12 +32,22 @@ using MaxPool2x2Blocked16Fn = void (*)(const float* x, int64_t W, float* y, int6
 // then scatters, range-checked).
 using MaxPool2x2Blocked16BackwardFn = bool (*)(const float* gy, const int64_t* idx, int64_t W, float* gx,
                                                int64_t OH, int64_t OW);
+// Values only, any window (max_pool2d_blocked, compiled inference): one channel-blocked
+// plane x (H x W x 16 floats) into y (OH x OW x 16); taps outside the plane are skipped; the
+// rule of conv_blocked.cc's portable loop, bit for bit (a window holding a NaN gives its
+// last NaN per lane).
+struct PoolWindow {
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+};
+using MaxPoolBlocked16Fn = void (*)(const float* x, int64_t H, int64_t W, float* y, int64_t OH, int64_t OW,
+                                    const PoolWindow& win);
 struct PoolKernels {
   const char* isa;
   MaxPool2x2Fn max2x2_f32;
   // nullptr where the ISA has no kernel (the caller's portable loop then runs)
   MaxPool2x2Blocked16Fn max2x2_blocked16_f32 = nullptr;
   MaxPool2x2Blocked16BackwardFn max2x2_blocked16_backward_f32 = nullptr;
+  MaxPoolBlocked16Fn max_blocked16_f32 = nullptr;
 };
 
 // The table of the ISA float_loops() uses. Picked once.
