@@ -567,6 +567,18 @@ TEST(ReduceArgmax, LongRowsGiveTheFirstExtremum) {
   }
 }
 
+// A row of -0 reduces to -0, also past the first 16384-element chunk, whose result seeds
+// the next chunk's vector lanes.
+TEST(ReduceAmax, NegativeZeroRowsKeepTheirSign) {
+  for (int64_t n : {20, 40000})
+    for (DType t : {kFloat32, kFloat64}) {
+      const Tensor x = full({2, n}, -0.0, t);
+      for (const Tensor& r : {amax(x, {1}), amin(x, {1})})
+        for (double v : r.to(kFloat64).to_vector<double>())
+          EXPECT_TRUE(v == 0 && std::signbit(v)) << "n " << n << " " << dtype_name(t) << ": " << v;
+    }
+}
+
 TEST(ReduceAmax, Infinities) {
   EXPECT_EQ(amax(tensor<float>({-kInff, -kInff})).item<double>(), -kInf);
   EXPECT_EQ(amin(tensor<float>({kInff, kInff})).item<double>(), kInf);

@@ -601,13 +601,20 @@ void nan_to_num_run(T* o, const T* x, int64_t n, T nan, T pos, T neg) {
   using V [[gnu::vector_size(16)]] = T;
   constexpr int64_t kPerV = 16 / sizeof(T);
   constexpr T inf = std::numeric_limits<T>::infinity();
+  // Broadcast lane by lane: V{} + -0.0 would be +0 (nan_to_num(x, nan=-0.0) keeps the sign).
+  V nan_v{}, pos_v{}, neg_v{};
+  for (int64_t l = 0; l < kPerV; ++l) {
+    nan_v[l] = nan;
+    pos_v[l] = pos;
+    neg_v[l] = neg;
+  }
   int64_t i = 0;
   for (; i + kPerV <= n; i += kPerV) {
     V v;
     std::memcpy(&v, x + i, sizeof v);
-    V r = v != v ? V{} + nan : v;
-    r = v == inf ? V{} + pos : r;
-    r = v == -inf ? V{} + neg : r;
+    V r = v != v ? nan_v : v;
+    r = v == inf ? pos_v : r;
+    r = v == -inf ? neg_v : r;
     std::memcpy(o + i, &r, sizeof r);
   }
   for (; i < n; ++i) {

@@ -478,8 +478,10 @@ struct ExtremumR {
       using V [[gnu::vector_size(16)]] = T;
       using M = decltype(V{} != V{});
       constexpr int kPerV = 16 / sizeof(T), kVs = L / kPerV;
+      V start{};  // a in every lane (not V{} + a: that turns -0 into +0)
+      for (int l = 0; l < kPerV; ++l) start[l] = a;
       V lane[kVs];
-      for (int q = 0; q < kVs; ++q) lane[q] = V{} + a;
+      for (int q = 0; q < kVs; ++q) lane[q] = start;
       M nan{};
       for (; i + L <= n; i += L)
         for (int q = 0; q < kVs; ++q) {
