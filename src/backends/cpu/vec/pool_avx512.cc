@@ -145,35 +145,33 @@ bool max2x2_blocked16_backward_f32(const float* gy, const int64_t* idx, int64_t 
 void max_blocked16_f32(const float* x, int64_t H, int64_t W, float* y, int64_t OH, int64_t OW,
                        const PoolWindow& w) {
   const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
+  // Calls f(the 16 lanes of x) for each tap of window (oh, ow) inside the plane.
+  auto for_each_tap = [&](int64_t oh, int64_t ow, auto&& f) {
+    for (int64_t i = 0; i < w.kh; ++i) {
+      const int64_t ih = oh * w.sh - w.ph + i * w.dh;
+      if (ih < 0 || ih >= H) continue;
+      for (int64_t j = 0; j < w.kw; ++j) {
+        const int64_t iw = ow * w.sw - w.pw + j * w.dw;
+        if (iw >= 0 && iw < W) f(x + (ih * W + iw) * 16);
+      }
+    }
+  };
   for (int64_t oh = 0; oh < OH; ++oh)
     for (int64_t ow = 0; ow < OW; ++ow) {
       __m512 best = neg_inf;
       __mmask16 nan = 0;
-      for (int64_t i = 0; i < w.kh; ++i) {
-        const int64_t ih = oh * w.sh - w.ph + i * w.dh;
-        if (ih < 0 || ih >= H) continue;
-        for (int64_t j = 0; j < w.kw; ++j) {
-          const int64_t iw = ow * w.sw - w.pw + j * w.dw;
-          if (iw < 0 || iw >= W) continue;
-          const __m512 v = _mm512_loadu_ps(x + (ih * W + iw) * 16);
-          best = _mm512_max_ps(v, best);  // v > best ? v : best
-          nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
-        }
-      }
+      for_each_tap(oh, ow, [&](const float* at) {
+        const __m512 v = _mm512_loadu_ps(at);
+        best = _mm512_max_ps(v, best);  // v > best ? v : best
+        nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+      });
       float* out = y + (oh * OW + ow) * 16;
       _mm512_storeu_ps(out, best);
-      if (nan == 0) continue;
-      for (int64_t i = 0; i < w.kh; ++i) {
-        const int64_t ih = oh * w.sh - w.ph + i * w.dh;
-        if (ih < 0 || ih >= H) continue;
-        for (int64_t j = 0; j < w.kw; ++j) {
-          const int64_t iw = ow * w.sw - w.pw + j * w.dw;
-          if (iw < 0 || iw >= W) continue;
-          const float* at = x + (ih * W + iw) * 16;
+      if (nan != 0)
+        for_each_tap(oh, ow, [&](const float* at) {
           for (int l = 0; l < 16; ++l)
             if (at[l] != at[l]) out[l] = at[l];
-        }
-      }
+        });
     }
 }
 
