@@ -6,7 +6,11 @@
 // bfloat16's rounding: a run that ignored autocast fails the first kind of check.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
 
 #include "tessera/autocast.h"
 #include "tessera/autograd.h"
@@ -426,6 +430,27 @@ TEST(Autocast, MlpTrainingStepCompiledUnderAutocastMatchesEager) {
               vs_eager, eager_vs_f32);
   EXPECT_LT(vs_eager, 1e-6);
   EXPECT_GT(eager_vs_f32, vs_eager * 10);
+}
+
+// tessera-bench --precision bf16 runs gemm_1024 under autocast: its same-answer check
+// against float32 sgemm allows bf16's rounding (it used to demand float32's and stop with
+// an internal error) and it reports the bf16 system.
+TEST(Autocast, BenchGemmRunsInBf16AndNamesItsSystem) {
+#ifndef TESSERA_BENCH_PATH
+  GTEST_SKIP() << "built without tools (no tessera-bench)";
+#else
+  SKIP_WITHOUT_BF16();
+  const std::string cmd =
+      std::string(TESSERA_BENCH_PATH) + " --workload gemm_1024 --precision bf16 --threads 1 --iters 2 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (fgets(buf.data(), buf.size(), pipe.get()) != nullptr) out += buf.data();
+  ASSERT_EQ(pclose(pipe.release()), 0) << out;
+  EXPECT_NE(out.find("\"system\": \"tessera-eager-bf16\", \"metric\": \"gflops\""), std::string::npos) << out;
+  EXPECT_EQ(out.find("error"), std::string::npos) << out;
+#endif
 }
 
 }  // namespace
