@@ -44,11 +44,11 @@ Tensor conv2d_padded(const Tensor& x, const Tensor& w, const Tensor& b, IntArray
     attrs.add({"precision", std::string("bf16")});
   }
   return batched(x, "conv2d", [&](const Tensor& xb) {
-    // Winograd where it pays (ops::winograd_pays; oneDNN has no bf16 form), recorded on the
-    // op like the precision: its gradient ops and a traced graph run the same algorithm,
-    // so compiled training matches eager.
-    if (xb.dtype() == DType::Float32 && w.defined() && !attrs.has("precision") &&
-        ops::winograd_pays(xb.sizes(), w.sizes(), attrs))
+    // Winograd where it pays (ops::winograd_pays), recorded on the op like the precision:
+    // its gradient ops and a traced graph run the same algorithm, so compiled training
+    // matches eager. In float32 oneDNN's kernels run it; in bf16 the CPU backend's own
+    // (backends/cpu/winograd_bf16.h) runs the forward and input-gradient passes.
+    if (xb.dtype() == DType::Float32 && w.defined() && ops::winograd_pays(xb.sizes(), w.sizes(), attrs))
       attrs.add({"algorithm", std::string("winograd")});
     return ops::call1(ops::kConv2d, conv_inputs(xb, w, b), attrs);
   });

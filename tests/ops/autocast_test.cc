@@ -432,6 +432,71 @@ TEST(Autocast, MlpTrainingStepCompiledUnderAutocastMatchesEager) {
   EXPECT_GT(eager_vs_f32, vs_eager * 10);
 }
 
+// CNN28's training step at batch 8 under autocast: its 32->64 layer (4608 output
+// positions, ops::winograd_pays) asks for Winograd, which in bf16 runs the CPU backend's
+// own kernel in the forward and input-gradient passes (backends/cpu/winograd_bf16.h):
+// eager converting to blocks and back, the compiled step on its blocked tensors. The two
+// follow each other step by step. (Dropout off: eval() only stops it; gradients flow.)
+TEST(Autocast, Cnn28TrainingStepRunsBf16WinogradEagerAndCompiledAlike) {
+  SKIP_WITHOUT_BF16();
+  manual_seed(8);
+  auto eager_net = models::cnn28(), compiled_net = models::cnn28(), f32_net = models::cnn28();
+  compiled_net->load_state_dict(eager_net->state_dict());
+  f32_net->load_state_dict(eager_net->state_dict());
+  for (nn::Module* m : {eager_net.get(), compiled_net.get(), f32_net.get()}) m->eval();
+  auto make_opt = [](nn::Module& m) {
+    optim::SGDOptions o;
+    o.lr = 0.05;
+    return std::make_unique<optim::SGD>(m.parameters(), o);
+  };
+  auto eager_opt = make_opt(*eager_net), compiled_opt = make_opt(*compiled_net), f32_opt = make_opt(*f32_net);
+  auto step_of = [](nn::Module& net, optim::Optimizer& opt) {
+    return [&net, &opt](const std::vector<Tensor>& in) {
+      opt.zero_grad();
+      Tensor loss;
+      {
+        AutocastGuard autocast;
+        loss = F::cross_entropy(net(in[0]), in[1]);
+      }
+      loss.backward();
+      opt.step();
+      return std::vector<Tensor>{loss};
+    };
+  };
+  auto eager_step = step_of(*eager_net, *eager_opt);
+  CompiledFunction compiled_step = compile(step_of(*compiled_net, *compiled_opt));
+  for (int i = 0; i < 3; ++i) {
+    const Tensor x = randn({8, 1, 28, 28}), y = randint(0, 10, {8});
+    const Tensor le = eager_step({x, y})[0];
+    const Tensor lc = compiled_step({x, y})[0];
+    EXPECT_LT(rel_l2(lc, le), 1e-6) << "step " << i;
+    f32_opt->zero_grad();
+    F::cross_entropy((*f32_net)(x), y).backward();
+    f32_opt->step();
+  }
+  const std::string g = compiled_step.last_graph();
+  EXPECT_NE(g.find("conv2d_blocked("), std::string::npos) << g;
+  EXPECT_NE(g.find("algorithm=\"winograd\", precision=\"bf16\""), std::string::npos) << g;
+  EXPECT_NE(g.find("conv2d_backward_input_blocked("), std::string::npos) << g;
+  double num = 0, den = 0, num32 = 0;
+  const auto pc = compiled_net->parameters(), pe = eager_net->parameters(), pf = f32_net->parameters();
+  for (size_t i = 0; i < pc.size(); ++i) {
+    const std::vector<double> c = pc[i].to_vector<double>(), e = pe[i].to_vector<double>(),
+                              f = pf[i].to_vector<double>();
+    for (size_t j = 0; j < c.size(); ++j) {
+      num += (c[j] - e[j]) * (c[j] - e[j]);
+      num32 += (e[j] - f[j]) * (e[j] - f[j]);
+      den += e[j] * e[j];
+    }
+  }
+  const double vs_eager = std::sqrt(num / den), vs_f32 = std::sqrt(num32 / den);
+  std::printf("cnn28, 3 SGD steps at batch 8 under autocast: compiled parameters %.1e from eager's; eager autocast "
+              "%.1e from float32 training\n",
+              vs_eager, vs_f32);
+  EXPECT_LT(vs_eager, 1e-6);
+  EXPECT_GT(vs_f32, vs_eager * 10);
+}
+
 // tessera-bench --precision bf16 runs gemm_1024 under autocast: its same-answer check
 // against float32 sgemm allows bf16's rounding (it used to demand float32's and stop with
 // an internal error) and it reports the bf16 system.

@@ -137,4 +137,75 @@ TEST(WinogradBf16, SmallPlanesRunDirect) {
                     call("conv2d_blocked", {x, w, b}, attrs("direct"))));
 }
 
+// The input gradient of a convolution, which training runs through the same kernel (the
+// output gradient padded by 2 minus the padding, the weight's taps flipped and its
+// channels swapped): against a float64 gradient written here, blocked (compiled steps) and
+// plain (eager's conv2d_backward_input, converting around the kernel) alike.
+TEST(WinogradBf16, InputGradientMatchesFloat64WithinBf16Rounding) {
+  if (!bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)";
+  manual_seed(13);
+  struct GradCase {
+    int64_t n, c, h, w, k;
+    std::vector<int64_t> pad;  // the forward's: top, left, bottom, right
+  };
+  const std::vector<GradCase> cases{
+      {4, 32, 14, 14, 64, {0, 0, 0, 0}},  // CNN28's second layer, smaller: valid padding
+      {2, 20, 11, 9, 40, {1, 1, 1, 1}},   // same padding, odd planes, padding lanes both ways
+      {3, 24, 10, 12, 16, {2, 0, 1, 2}},  // asymmetric padding up to the kernel's reach
+      {8, 16, 24, 24, 16, {1, 1, 1, 1}},  // several chunks of tiles
+  };
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const GradCase& s : cases) {
+      char trace[120];
+      std::snprintf(trace, sizeof trace, "n%ld c%ld %ldx%ld k%ld pad %ld,%ld,%ld,%ld threads %d", long(s.n),
+                    long(s.c), long(s.h), long(s.w), long(s.k), long(s.pad[0]), long(s.pad[1]), long(s.pad[2]),
+                    long(s.pad[3]), threads);
+      SCOPED_TRACE(trace);
+      const int64_t oh = s.h + s.pad[0] + s.pad[2] - 2, ow = s.w + s.pad[1] + s.pad[3] - 2;
+      const Tensor gy = randn({s.n, s.k, oh, ow});
+      const Tensor w = mul(randn({s.k, s.c, 3, 3}), std::sqrt(2.0 / (9.0 * double(s.c))));
+      auto attrs = [&](const std::string& algorithm) {
+        return ops::Attrs{{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad},
+                          {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
+                          {"algorithm", algorithm}, {"precision", std::string("bf16")},
+                          {"input_size", std::vector<int64_t>{s.n, s.c, s.h, s.w}}};
+      };
+      const ops::Attrs block{{"block", int64_t{16}}};
+      const Tensor gxb = call("conv2d_backward_input_blocked", {call("to_blocked", {gy}, block), w}, attrs("winograd"));
+      // The padding lanes of the last block hold zeros.
+      const std::vector<float> lanes = gxb.to_vector<float>();
+      for (int64_t ch = s.c; ch < gxb.size(1) * 16; ++ch)
+        for (int64_t p = 0; p < s.n * s.h * s.w; ++p) {
+          const int64_t n = p / (s.h * s.w), pos = p % (s.h * s.w);
+          ASSERT_EQ(lanes[static_cast<size_t>(((n * gxb.size(1) + ch / 16) * s.h * s.w + pos) * 16 + ch % 16)], 0.f);
+        }
+      const Tensor gx = call("from_blocked", {gxb}, {{"channels", s.c}});
+      EXPECT_TRUE(equal(call("conv2d_backward_input", {gy, w}, attrs("winograd")), gx));
+      const std::vector<float> g = gy.to_vector<float>(), wv = w.to_vector<float>();
+      std::vector<double> want(static_cast<size_t>(s.n * s.c * s.h * s.w), 0.0);
+      for (int64_t n = 0; n < s.n; ++n)
+        for (int64_t k = 0; k < s.k; ++k)
+          for (int64_t i = 0; i < oh; ++i)
+            for (int64_t j = 0; j < ow; ++j) {
+              const double gv = g[static_cast<size_t>(((n * s.k + k) * oh + i) * ow + j)];
+              for (int64_t c = 0; c < s.c; ++c)
+                for (int64_t a = 0; a < 3; ++a)
+                  for (int64_t b = 0; b < 3; ++b) {
+                    const int64_t iy = i - s.pad[0] + a, ix = j - s.pad[1] + b;
+                    if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+                    want[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)] +=
+                        gv * wv[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)];
+                  }
+            }
+      const Tensor direct = call("conv2d_backward_input", {gy, w}, attrs("direct"));
+      const double err = rel_l2(gx.to_vector<double>(), want), direct_err = rel_l2(direct.to_vector<double>(), want);
+      std::printf("input gradient: bf16 Winograd %.1e from float64 (direct bf16 %.1e)\n", err, direct_err);
+      EXPECT_GT(err, 1e-4);  // bfloat16's rounding: not a float32 kernel
+      EXPECT_LT(err, 8e-3);
+      EXPECT_LT(err, 2.5 * direct_err);
+    }
+  }
+}
+
 }  // namespace

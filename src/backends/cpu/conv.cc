@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "backends/cpu/onednn.h"
+#include "backends/cpu/winograd_bf16.h"
 #include "core/parallel_internal.h"
 #include "ops/conv.h"
 #include "ops/copy.h"
@@ -373,6 +374,10 @@ IntArrayRef size_attr(const ops::Attrs& attrs, const char* name) { return attrs.
 bool wants_winograd(const ops::Attrs& attrs) {
   return attrs.has("algorithm") && attrs.get<std::string>("algorithm") == "winograd";
 }
+// Winograd asked for in bf16, which oneDNN has no kernel for: Tessera's own
+// (winograd_bf16.h) runs the forward and input-gradient passes, eager (converting to
+// blocks and back) and compiled alike; the weight gradient stays direct.
+bool uses_winograd_bf16(const ops::Attrs& attrs) { return wants_winograd(attrs) && ops::wants_bf16(attrs); }
 
 void conv2d_kernel(const KernelCall& call) {
   const Tensor x = contiguous(call.inputs[0]);
@@ -380,7 +385,9 @@ void conv2d_kernel(const KernelCall& call) {
   const Tensor b = call.inputs.size() == 3 ? contiguous(call.inputs[2]) : Tensor();
   Tensor& y = call.outputs[0];
   const ConvGeometry g = geometry_from(x.sizes(), w.sizes(), call.attrs);
-  if (use_onednn(x, g)) {
+  if (use_onednn(x, g) && uses_winograd_bf16(call.attrs) && winograd_bf16_applies(g, 16)) {
+    winograd_bf16_conv_plain(g, x, w, b, y);
+  } else if (use_onednn(x, g)) {
     run(Pass::Forward, g, {&x, &w, &y},
         b.defined() ? b.data<float>() : nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs));
   } else if (x.dtype() == DType::Float64) {
@@ -408,6 +415,10 @@ void backward_input_kernel(const KernelCall& call) {
   const Tensor gy = contiguous(call.inputs[0]);
   const Tensor w = contiguous(call.inputs[1]);
   const ConvGeometry g = geometry_from(size_attr(call.attrs, "input_size"), w.sizes(), call.attrs);
+  if (use_onednn(gy, g) && uses_winograd_bf16(call.attrs) && winograd_bf16_backward_data_applies(g, 16)) {
+    winograd_bf16_backward_data_plain(g, gy, w, call.outputs[0]);
+    return;
+  }
   backward_data(g, gy, w, call.outputs[0], wants_winograd(call.attrs), ops::wants_bf16(call.attrs));
 }
 
@@ -433,6 +444,11 @@ void backward_input_blocked_kernel(const KernelCall& call) {
   const ConvGeometry g = geometry_from(size_attr(call.attrs, "input_size"), w.sizes(), call.attrs);
   if (!use_onednn(gy, g)) {  // a zero-sized dim: an empty sum
     std::fill(gx.data<float>(), gx.data<float>() + gx.numel(), 0.f);
+    return;
+  }
+  if (uses_winograd_bf16(call.attrs) && w.dim() == 4 && gy.size(4) == 16 && gx.size(4) == 16 &&
+      winograd_bf16_backward_data_applies(g, 16)) {
+    winograd_bf16_backward_data(g, gy, w, gx);
     return;
   }
   run(Pass::BackwardData, g, {&gy, &w, &gx}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs),

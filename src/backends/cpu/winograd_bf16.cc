@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 
+#include "backends/cpu/blocked_layout.h"
 #include "backends/cpu/onednn.h"
 #include "backends/cpu/vec/winograd.h"
 #include "core/parallel_internal.h"
@@ -37,6 +38,9 @@ struct WinogradPlan {
   dnnl::memory::desc src, wei, dst, scratchpad;
   dnnl::memory::desc wei_plain;               // U as the weight transform writes it
   std::optional<onednn::Reorder> wei_reorder;  // to the layout the matmul reads
+  // The key of the input-gradient's transformed weight (prepared_weights), which a plan
+  // of the same sizes must keep apart from the forward's (the plan's own address).
+  char backward_data_key = 0;
 };
 
 std::shared_ptr<const WinogradPlan> plan_for(int64_t chunk, int64_t c16, int64_t k16) {
@@ -58,14 +62,22 @@ std::shared_ptr<const WinogradPlan> plan_for(int64_t chunk, int64_t c16, int64_t
 
 // U[xi * 4 + nu][c][k] = (G g G^T)[xi][nu] for g = w[k][c], G = [1 0 0; 1/2 1/2 1/2;
 // 1/2 -1/2 1/2; 0 0 1], computed in double and rounded once; zero for padding channels.
-void transform_weight(const Tensor& w, int64_t c16, int64_t k16, uint16_t* u) {
-  const int64_t K = w.size(0), C = w.size(1);
+// `flipped` (the input gradient): the convolution's out channels k are w's in channels,
+// its in channels c are w's out channels, and g = w[c][k] turned by 180 degrees.
+void transform_weight(const Tensor& w, bool flipped, int64_t c16, int64_t k16, uint16_t* u) {
+  const int64_t K = flipped ? w.size(1) : w.size(0), C = flipped ? w.size(0) : w.size(1);
   const float* wp = w.data<float>();
   std::fill(u, u + 16 * c16 * k16, uint16_t{0});
   parallel_for(0, K, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, C)), [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k)
       for (int64_t c = 0; c < C; ++c) {
-        const float* g = wp + (k * C + c) * 9;
+        float g[9];
+        if (flipped) {
+          const float* src = wp + (c * K + k) * 9;
+          for (int i = 0; i < 9; ++i) g[i] = src[8 - i];
+        } else {
+          std::memcpy(g, wp + (k * C + c) * 9, sizeof g);
+        }
         double gg[4][3];  // G g
         for (int j = 0; j < 3; ++j) {
           gg[0][j] = g[j];
@@ -83,6 +95,22 @@ void transform_weight(const Tensor& w, int64_t c16, int64_t k16, uint16_t* u) {
   });
 }
 
+// The input gradient's convolution (winograd_bf16.h).
+ops::ConvGeometry backward_data_geometry(const ops::ConvGeometry& g) {
+  ops::ConvGeometry b = g;
+  b.c = g.o;
+  b.o = g.c;
+  b.h = g.oh;
+  b.w = g.ow;
+  b.oh = g.h;
+  b.ow = g.w;
+  for (int d = 0; d < 2; ++d) {
+    b.pad_begin[d] = g.kh - 1 - g.pad_begin[d];
+    b.pad_end[d] = g.kh - 1 - g.pad_end[d];
+  }
+  return b;
+}
+
 }  // namespace
 
 bool winograd_bf16_applies(const ops::ConvGeometry& g, int64_t b) {
@@ -95,8 +123,12 @@ bool winograd_bf16_applies(const ops::ConvGeometry& g, int64_t b) {
          g.dilation[1] == 1 && g.groups == 1 && tiles >= kMinTiles && bf16_supported();
 }
 
-void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
-                        bool residual, bool relu, Tensor& y) {
+namespace {
+
+// The kernel for the convolution g (in channels g.c, out g.o) of x by w, read as
+// transform_weight reads it; `bias` has g.o entries or is null.
+void run_winograd(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, bool flipped, const float* bias,
+                  bool residual, bool relu, Tensor& y) {
   vec::WinogradGeometry wg;
   wg.H = g.h;
   wg.W = g.w;
@@ -128,16 +160,17 @@ void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tenso
     SerialGuard serial;  // builds the primitive for one thread (the key holds the count)
     plan = plan_for(chunk, c16, k16);
   }
-  const Tensor u = onednn::prepared_weights(plan.get(), w, plan->wei.get_size(), [&](void* out) {
+  const void* key = flipped ? static_cast<const void*>(&plan->backward_data_key) : plan.get();
+  const Tensor u = onednn::prepared_weights(key, w, plan->wei.get_size(), [&](void* out) {
     Tensor plain = make_tensor({16 * c16 * k16}, DType::BFloat16);
-    transform_weight(w, c16, k16, static_cast<uint16_t*>(plain.data_ptr()));
+    transform_weight(w, flipped, c16, k16, static_cast<uint16_t*>(plain.data_ptr()));
     if (plan->wei_reorder)
       onednn::run_reorder(*plan->wei_reorder, plain.data_ptr(), out);
     else
       std::memcpy(out, plain.data_ptr(), plan->wei.get_size());
   });
   std::vector<float> bias16(static_cast<size_t>(k16), 0.f);
-  std::memcpy(bias16.data(), bias.data_ptr(), static_cast<size_t>(g.o) * sizeof(float));
+  if (bias != nullptr) std::memcpy(bias16.data(), bias, static_cast<size_t>(g.o) * sizeof(float));
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   parallel_for(0, (tiles + chunk - 1) / chunk, 1, [&](int64_t c0, int64_t c1) {
@@ -161,6 +194,43 @@ void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tenso
       vec::winograd_output_avx512(wg, mp, first, chunk, first, last, bias16.data(), residual, relu, yp);
     }
   });
+}
+
+Tensor blocked_of(const Tensor& x, int64_t channels) {
+  Tensor b = make_tensor({x.size(0), (channels + 15) / 16, x.size(2), x.size(3), 16}, DType::Float32);
+  to_blocked_layout<float>(x, b);
+  return b;
+}
+
+}  // namespace
+
+void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                        bool residual, bool relu, Tensor& y) {
+  run_winograd(g, x, w, false, bias.data<float>(), residual, relu, y);
+}
+
+bool winograd_bf16_backward_data_applies(const ops::ConvGeometry& g, int64_t b) {
+  // Padding past the kernel's reach would leave the gradient's padding negative.
+  for (int d = 0; d < 2; ++d)
+    if (g.pad_begin[d] < 0 || g.pad_begin[d] > 2 || g.pad_end[d] < 0 || g.pad_end[d] > 2) return false;
+  return winograd_bf16_applies(g, b) && winograd_bf16_applies(backward_data_geometry(g), b);
+}
+
+void winograd_bf16_backward_data(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
+  run_winograd(backward_data_geometry(g), gy, w, true, nullptr, false, false, gx);
+}
+
+void winograd_bf16_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                              Tensor& y) {
+  Tensor yb = make_tensor({g.n, (g.o + 15) / 16, g.oh, g.ow, 16}, DType::Float32);
+  run_winograd(g, blocked_of(x, g.c), w, false, bias.defined() ? bias.data<float>() : nullptr, false, false, yb);
+  from_blocked_layout<float>(yb, y);
+}
+
+void winograd_bf16_backward_data_plain(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
+  Tensor gxb = make_tensor({g.n, (g.c + 15) / 16, g.h, g.w, 16}, DType::Float32);
+  winograd_bf16_backward_data(g, blocked_of(gy, g.o), w, gxb);
+  from_blocked_layout<float>(gxb, gx);
 }
 
 }  // namespace tessera::cpu

@@ -22,4 +22,19 @@ bool winograd_bf16_applies(const ops::ConvGeometry& g, int64_t b);
 void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                         bool residual, bool relu, Tensor& y);
 
+// The input gradient of the convolution g (a forward geometry) is itself a 3x3 stride-1
+// convolution: of the output gradient, padded by 2 minus g's padding on each side, with
+// w's taps flipped and its two channel dims swapped. So training runs it through the same
+// kernel (the transformed weight kept apart from the forward's).
+bool winograd_bf16_backward_data_applies(const ops::ConvGeometry& g, int64_t b);
+// gx [N, C/16, H, W, 16] from gy [N, K/16, OH, OW, 16] and w [K, C, 3, 3].
+void winograd_bf16_backward_data(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx);
+
+// The two on plain [N, C, H, W] tensors (eager's layout): converted to blocks of 16 and
+// back around the blocked kernel, so eager computes what a compiled step computes.
+// `bias` may be undefined.
+void winograd_bf16_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                              Tensor& y);
+void winograd_bf16_backward_data_plain(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx);
+
 }  // namespace tessera::cpu
