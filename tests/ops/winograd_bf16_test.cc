@@ -79,8 +79,9 @@ void check(const Case& s) {
                       {"activation", std::string(s.relu ? "relu" : "none")}, {"algorithm", algorithm},
                       {"precision", std::string("bf16")}};
   };
-  std::vector<Tensor> in{call("to_blocked", {x}, block), w, bias};
-  if (s.residual) in.push_back(call("to_blocked", {residual}, block));
+  const Tensor xb = call("to_blocked", {x}, block);
+  const std::vector<Tensor> in = s.residual ? std::vector<Tensor>{xb, w, bias, call("to_blocked", {residual}, block)}
+                                            : std::vector<Tensor>{xb, w, bias};
   const Tensor yb = call("conv2d_blocked", in, attrs("winograd"));
   const Tensor y = call("from_blocked", {yb}, {{"channels", s.k}});
   // The padding lanes of the last block of 16 hold zeros.
@@ -202,6 +203,69 @@ TEST(WinogradBf16, InputGradientMatchesFloat64WithinBf16Rounding) {
       const double err = rel_l2(gx.to_vector<double>(), want), direct_err = rel_l2(direct.to_vector<double>(), want);
       std::printf("input gradient: bf16 Winograd %.1e from float64 (direct bf16 %.1e)\n", err, direct_err);
       EXPECT_GT(err, 1e-4);  // bfloat16's rounding: not a float32 kernel
+      EXPECT_LT(err, 8e-3);
+      EXPECT_LT(err, 2.5 * direct_err);
+    }
+  }
+}
+
+// The weight gradient through the same transforms (dU = Z^T V summed over the tiles, then
+// G^T dU G): against a float64 gradient written here, blocked and plain alike, with the
+// tiles split in several chunks and summed per thread.
+TEST(WinogradBf16, WeightGradientMatchesFloat64WithinBf16Rounding) {
+  if (!bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)";
+  manual_seed(14);
+  struct GradCase {
+    int64_t n, c, h, w, k;
+    std::vector<int64_t> pad;  // top, left, bottom, right
+  };
+  const std::vector<GradCase> cases{
+      {4, 32, 14, 14, 64, {0, 0, 0, 0}},  // CNN28's second layer, smaller
+      {2, 20, 11, 9, 40, {1, 1, 1, 1}},   // odd outputs (partial tiles), padding lanes both ways
+      {3, 24, 10, 12, 16, {2, 0, 1, 2}},  // asymmetric padding
+      {8, 16, 40, 40, 16, {1, 1, 1, 1}},  // 3200 tiles: several chunks per thread
+  };
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const GradCase& s : cases) {
+      char trace[120];
+      std::snprintf(trace, sizeof trace, "n%ld c%ld %ldx%ld k%ld pad %ld,%ld,%ld,%ld threads %d", long(s.n),
+                    long(s.c), long(s.h), long(s.w), long(s.k), long(s.pad[0]), long(s.pad[1]), long(s.pad[2]),
+                    long(s.pad[3]), threads);
+      SCOPED_TRACE(trace);
+      const int64_t oh = s.h + s.pad[0] + s.pad[2] - 2, ow = s.w + s.pad[1] + s.pad[3] - 2;
+      const Tensor x = relu(randn({s.n, s.c, s.h, s.w}));
+      const Tensor gy = randn({s.n, s.k, oh, ow});
+      auto attrs = [&](const std::string& algorithm) {
+        return ops::Attrs{{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad},
+                          {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
+                          {"algorithm", algorithm}, {"precision", std::string("bf16")},
+                          {"weight_size", std::vector<int64_t>{s.k, s.c, 3, 3}}};
+      };
+      const ops::Attrs block{{"block", int64_t{16}}};
+      const Tensor xb = call("to_blocked", {x}, block), gyb = call("to_blocked", {gy}, block);
+      const Tensor gw = call("conv2d_backward_weight_blocked", {xb, gyb}, attrs("winograd"));
+      EXPECT_TRUE(equal(call("conv2d_backward_weight", {x, gy}, attrs("winograd")), gw));
+      const std::vector<float> xv = x.to_vector<float>(), g = gy.to_vector<float>();
+      std::vector<double> want(static_cast<size_t>(s.k * s.c * 9), 0.0);
+      for (int64_t n = 0; n < s.n; ++n)
+        for (int64_t k = 0; k < s.k; ++k)
+          for (int64_t i = 0; i < oh; ++i)
+            for (int64_t j = 0; j < ow; ++j) {
+              const double gv = g[static_cast<size_t>(((n * s.k + k) * oh + i) * ow + j)];
+              for (int64_t c = 0; c < s.c; ++c)
+                for (int64_t a = 0; a < 3; ++a)
+                  for (int64_t b = 0; b < 3; ++b) {
+                    const int64_t iy = i - s.pad[0] + a, ix = j - s.pad[1] + b;
+                    if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+                    want[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)] +=
+                        gv * xv[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)];
+                  }
+            }
+      const Tensor direct = call("conv2d_backward_weight", {x, gy}, attrs("direct"));
+      const double err = rel_l2(gw.to_vector<double>(), want), direct_err = rel_l2(direct.to_vector<double>(), want);
+      std::printf("weight gradient: bf16 Winograd %.1e from float64 (direct bf16 %.1e)\n", err, direct_err);
+      EXPECT_GT(err, 1e-5);  // bfloat16's rounding: not a float32 kernel
       EXPECT_LT(err, 8e-3);
       EXPECT_LT(err, 2.5 * direct_err);
     }

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backends/cpu/blocked_layout.h"
 #include "backends/cpu/onednn.h"
 #include "backends/cpu/winograd_bf16.h"
 #include "core/parallel_internal.h"
@@ -375,8 +376,8 @@ bool wants_winograd(const ops::Attrs& attrs) {
   return attrs.has("algorithm") && attrs.get<std::string>("algorithm") == "winograd";
 }
 // Winograd asked for in bf16, which oneDNN has no kernel for: Tessera's own
-// (winograd_bf16.h) runs the forward and input-gradient passes, eager (converting to
-// blocks and back) and compiled alike; the weight gradient stays direct.
+// (winograd_bf16.h) runs all three passes, eager (converting to blocks and back) and
+// compiled alike.
 bool uses_winograd_bf16(const ops::Attrs& attrs) { return wants_winograd(attrs) && ops::wants_bf16(attrs); }
 
 void conv2d_kernel(const KernelCall& call) {
@@ -427,7 +428,9 @@ void backward_weight_kernel(const KernelCall& call) {
   const Tensor gy = contiguous(call.inputs[1]);
   Tensor& gw = call.outputs[0];
   const ConvGeometry g = geometry_from(x.sizes(), size_attr(call.attrs, "weight_size"), call.attrs);
-  if (use_onednn(x, g)) {
+  if (use_onednn(x, g) && uses_winograd_bf16(call.attrs) && winograd_bf16_applies(g, 16)) {
+    winograd_bf16_backward_weight_plain(g, x, gy, gw);
+  } else if (use_onednn(x, g)) {
     run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs));
   } else if (x.dtype() == DType::Float64) {
     ref_backward_weights<double>(g, x.data<double>(), gy.data<double>(), gw.data<double>());
@@ -465,6 +468,17 @@ void backward_weight_blocked_kernel(const KernelCall& call) {
   const ConvGeometry g = geometry_from(x_plain, wsize, call.attrs);
   if (!use_onednn(x, g)) {  // a zero-sized dim: an empty sum
     std::fill(gw.data<float>(), gw.data<float>() + gw.numel(), 0.f);
+    return;
+  }
+  if (uses_winograd_bf16(call.attrs) && gy.size(4) == 16 && (!blocked_x || x.size(4) == 16) &&
+      winograd_bf16_applies(g, 16)) {
+    if (blocked_x) {
+      winograd_bf16_backward_weight(g, x, gy, gw);
+    } else {
+      Tensor xb = make_tensor({g.n, (g.c + 15) / 16, g.h, g.w, 16}, DType::Float32);
+      to_blocked_layout<float>(x, xb);
+      winograd_bf16_backward_weight(g, xb, gy, gw);
+    }
     return;
   }
   run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs),

@@ -12,8 +12,9 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <unordered_map>
+#include <vector>
 
-#include "backends/cpu/blocked_layout.h"
 #include "backends/cpu/onednn.h"
 #include "backends/cpu/vec/winograd.h"
 #include "core/parallel_internal.h"
@@ -60,6 +61,30 @@ std::shared_ptr<const WinogradPlan> plan_for(int64_t chunk, int64_t c16, int64_t
   });
 }
 
+// The weight gradient's product of one chunk, added to what dst holds:
+// dU[16, K16, C16] += Z[16, chunk, K16]^T @ V[16, chunk, C16] (Z read transposed).
+struct WeightGradPlan {
+  dnnl::matmul prim;
+  dnnl::memory::desc src, wei, dst, scratchpad;
+};
+
+std::shared_ptr<const WeightGradPlan> weight_grad_plan_for(int64_t chunk, int64_t k16, int64_t c16) {
+  return onednn::cached_primitive<WeightGradPlan>({chunk, k16, c16}, [&] {
+    auto p = std::make_shared<WeightGradPlan>();
+    p->src = dnnl::memory::desc({16, k16, chunk}, kBF16, Tag::acb);
+    p->wei = dnnl::memory::desc({16, chunk, c16}, kBF16, Tag::abc);
+    p->dst = dnnl::memory::desc({16, k16, c16}, kF32, Tag::abc);
+    dnnl::primitive_attr attr = onednn::attr();
+    dnnl::post_ops sum;
+    sum.append_sum(1.f);
+    attr.set_post_ops(sum);
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p->src, p->wei, p->dst), attr, onednn::engine());
+    p->prim = dnnl::matmul(pd);
+    p->scratchpad = pd.scratchpad_desc();
+    return p;
+  });
+}
+
 // U[xi * 4 + nu][c][k] = (G g G^T)[xi][nu] for g = w[k][c], G = [1 0 0; 1/2 1/2 1/2;
 // 1/2 -1/2 1/2; 0 0 1], computed in double and rounded once; zero for padding channels.
 // `flipped` (the input gradient): the convolution's out channels k are w's in channels,
@@ -95,6 +120,33 @@ void transform_weight(const Tensor& w, bool flipped, int64_t c16, int64_t k16, u
   });
 }
 
+vec::WinogradGeometry winograd_geometry(const ops::ConvGeometry& g) {
+  vec::WinogradGeometry wg;
+  wg.H = g.h;
+  wg.W = g.w;
+  wg.OH = g.oh;
+  wg.OW = g.ow;
+  wg.pad_top = g.pad_begin[0];
+  wg.pad_left = g.pad_begin[1];
+  wg.tiles_h = (g.oh + 1) / 2;
+  wg.tiles_w = (g.ow + 1) / 2;
+  wg.in_blocks = (g.c + 15) / 16;
+  wg.out_blocks = (g.o + 15) / 16;
+  wg.in_channels = g.c;
+  return wg;
+}
+
+// Chunks of equal size (the last one's spare rows computed and dropped, or zero), whose
+// count is a multiple of the thread count, of at most about `budget` bytes at `per_tile`
+// bytes a tile.
+int64_t chunk_size(int64_t tiles, int64_t per_tile, int64_t budget) {
+  const int64_t threads = get_num_threads();
+  const int64_t most = std::max<int64_t>(16, budget / per_tile);
+  int64_t chunks = std::max((tiles + most - 1) / most, std::min(threads, tiles));
+  chunks = (chunks + threads - 1) / threads * threads;
+  return (tiles + chunks - 1) / chunks;
+}
+
 // The input gradient's convolution (winograd_bf16.h).
 ops::ConvGeometry backward_data_geometry(const ops::ConvGeometry& g) {
   ops::ConvGeometry b = g;
@@ -127,20 +179,9 @@ namespace {
 
 // The kernel for the convolution g (in channels g.c, out g.o) of x by w, read as
 // transform_weight reads it; `bias` has g.o entries or is null.
-void run_winograd(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, bool flipped, const float* bias,
-                  bool residual, bool relu, Tensor& y) {
-  vec::WinogradGeometry wg;
-  wg.H = g.h;
-  wg.W = g.w;
-  wg.OH = g.oh;
-  wg.OW = g.ow;
-  wg.pad_top = g.pad_begin[0];
-  wg.pad_left = g.pad_begin[1];
-  wg.tiles_h = (g.oh + 1) / 2;
-  wg.tiles_w = (g.ow + 1) / 2;
-  wg.in_blocks = (g.c + 15) / 16;
-  wg.out_blocks = (g.o + 15) / 16;
-  wg.in_channels = g.c;
+void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, bool flipped, const float* bias,
+                  bool residual, bool relu, float* yp) {
+  const vec::WinogradGeometry wg = winograd_geometry(g);
   const int64_t c16 = 16 * wg.in_blocks, k16 = 16 * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
   if (tiles == 0) return;
@@ -149,12 +190,7 @@ void run_winograd(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, 
   // chunks are of equal size (the last one's spare rows are computed and dropped), so one
   // primitive and one prepared weight serve them all, and their count is a multiple of
   // the thread count.
-  const int64_t threads = get_num_threads();
-  const int64_t per_tile = 16 * (2 * c16 + 4 * k16);
-  const int64_t most = std::max<int64_t>(16, std::max(kChunkBytes, 16 * c16 * k16 * 2) / per_tile);
-  int64_t chunks = std::max((tiles + most - 1) / most, std::min(threads, tiles));
-  chunks = (chunks + threads - 1) / threads * threads;
-  const int64_t chunk = (tiles + chunks - 1) / chunks;
+  const int64_t chunk = chunk_size(tiles, 16 * (2 * c16 + 4 * k16), std::max(kChunkBytes, 16 * c16 * k16 * 2));
   std::shared_ptr<const WinogradPlan> plan;
   {
     SerialGuard serial;  // builds the primitive for one thread (the key holds the count)
@@ -171,8 +207,6 @@ void run_winograd(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, 
   });
   std::vector<float> bias16(static_cast<size_t>(k16), 0.f);
   if (bias != nullptr) std::memcpy(bias16.data(), bias, static_cast<size_t>(g.o) * sizeof(float));
-  const float* xp = x.data<float>();
-  float* yp = y.data<float>();
   parallel_for(0, (tiles + chunk - 1) / chunk, 1, [&](int64_t c0, int64_t c1) {
     Tensor v = make_tensor({16 * chunk * c16}, DType::BFloat16);
     Tensor m = make_tensor({16 * chunk * k16}, DType::Float32);
@@ -196,17 +230,28 @@ void run_winograd(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, 
   });
 }
 
-Tensor blocked_of(const Tensor& x, int64_t channels) {
-  Tensor b = make_tensor({x.size(0), (channels + 15) / 16, x.size(2), x.size(3), 16}, DType::Float32);
-  to_blocked_layout<float>(x, b);
-  return b;
+// Plain [N, C, H, W] float32 and its blocks of 16 (nChw16c), both ways: oneDNN reorders,
+// cached per shape. Eager's passes convert with them; the blocked copies of a convolution's
+// input and output gradient are kept for the other gradient pass (onednn::reordered), as
+// oneDNN's own convolutions keep theirs.
+struct BlockedLayouts {
+  onednn::Reorder to_blocked, to_plain;
+};
+
+std::shared_ptr<const BlockedLayouts> layouts_for(int64_t n, int64_t c, int64_t h, int64_t w) {
+  return onednn::cached_primitive<BlockedLayouts>({n, c, h, w}, [&] {
+    const dnnl::memory::desc plain({n, c, h, w}, kF32, Tag::nchw), blocked({n, c, h, w}, kF32, Tag::nChw16c);
+    return std::make_shared<BlockedLayouts>(BlockedLayouts{onednn::Reorder(plain, blocked), onednn::Reorder(blocked, plain)});
+  });
 }
+
+const float* floats(const Tensor& t) { return static_cast<const float*>(t.data_ptr()); }
 
 }  // namespace
 
 void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                         bool residual, bool relu, Tensor& y) {
-  run_winograd(g, x, w, false, bias.data<float>(), residual, relu, y);
+  run_winograd(g, x.data<float>(), w, false, bias.data<float>(), residual, relu, y.data<float>());
 }
 
 bool winograd_bf16_backward_data_applies(const ops::ConvGeometry& g, int64_t b) {
@@ -217,20 +262,115 @@ bool winograd_bf16_backward_data_applies(const ops::ConvGeometry& g, int64_t b) 
 }
 
 void winograd_bf16_backward_data(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
-  run_winograd(backward_data_geometry(g), gy, w, true, nullptr, false, false, gx);
+  run_winograd(backward_data_geometry(g), gy.data<float>(), w, true, nullptr, false, false, gx.data<float>());
+}
+
+namespace {
+
+void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const float* gyp, Tensor& gw) {
+  const vec::WinogradGeometry wg = winograd_geometry(g);
+  const int64_t c16 = 16 * wg.in_blocks, k16 = 16 * wg.out_blocks;
+  const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
+  float* out = gw.data<float>();
+  if (tiles == 0) {
+    std::fill(out, out + gw.numel(), 0.f);
+    return;
+  }
+  const int64_t chunk = chunk_size(tiles, 16 * (2 * c16 + 2 * k16), kChunkBytes);
+  const int64_t chunks = (tiles + chunk - 1) / chunk;
+  std::shared_ptr<const WeightGradPlan> plan;
+  {
+    SerialGuard serial;  // built for one thread, as run_winograd's
+    plan = weight_grad_plan_for(chunk, k16, c16);
+  }
+  // Each share of the chunks (one per thread) sums into its own dU; the shares are added
+  // in order, so the result depends on the thread count only, as oneDNN's own do.
+  const int64_t shares = std::min<int64_t>(get_num_threads(), chunks);
+  std::vector<Tensor> du(static_cast<size_t>(shares));
+  parallel_for(0, shares, 1, [&](int64_t s0, int64_t s1) {
+    Tensor v = make_tensor({16 * chunk * c16}, DType::BFloat16);
+    Tensor z = make_tensor({16 * chunk * k16}, DType::BFloat16);
+    auto* vp = static_cast<uint16_t*>(v.data_ptr());
+    auto* zp = static_cast<uint16_t*>(z.data_ptr());
+    for (int64_t share = s0; share < s1; ++share) {
+      Tensor acc = make_tensor({16 * k16 * c16}, DType::Float32);
+      std::fill(acc.data<float>(), acc.data<float>() + acc.numel(), 0.f);
+      const dnnl::engine& eng = onednn::engine();
+      std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(plan->src, eng, zp)},
+                                                 {DNNL_ARG_WEIGHTS, dnnl::memory(plan->wei, eng, vp)},
+                                                 {DNNL_ARG_DST, dnnl::memory(plan->dst, eng, acc.data_ptr())}};
+      const Tensor scratch = onednn::add_scratchpad(plan->scratchpad, args);
+      for (int64_t c = share * chunks / shares; c < (share + 1) * chunks / shares; ++c) {
+        const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
+        vec::winograd_input_bf16_avx512(wg, xp, first, chunk, first, last, vp);
+        vec::winograd_output_grad_bf16_avx512(wg, gyp, g.o, first, chunk, first, last, zp);
+        if (last - first < chunk)  // the last chunk's spare rows: zeros, adding nothing
+          for (int64_t e = 0; e < 16; ++e) {
+            std::fill(vp + (e * chunk + last - first) * c16, vp + (e + 1) * chunk * c16, uint16_t{0});
+            std::fill(zp + (e * chunk + last - first) * k16, zp + (e + 1) * chunk * k16, uint16_t{0});
+          }
+        plan->prim.execute(onednn::stream(), args);
+        onednn::stream().wait();
+      }
+      du[static_cast<size_t>(share)] = acc;
+    }
+  });
+  for (int64_t share = 1; share < shares; ++share) {
+    float* a = du[0].data<float>();
+    const float* b = du[static_cast<size_t>(share)].data<float>();
+    for (int64_t i = 0; i < 16 * k16 * c16; ++i) a[i] += b[i];
+  }
+  // gw[k][c] = G^T dU[., k, c] G, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], in double.
+  const float* dup = du[0].data<float>();
+  for (int64_t k = 0; k < g.o; ++k)
+    for (int64_t c = 0; c < g.c; ++c) {
+      double m[4][4];
+      for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = dup[(e * k16 + k) * c16 + c];
+      double h[3][4];  // G^T m
+      for (int j = 0; j < 4; ++j) {
+        h[0][j] = m[0][j] + 0.5 * (m[1][j] + m[2][j]);
+        h[1][j] = 0.5 * (m[1][j] - m[2][j]);
+        h[2][j] = 0.5 * (m[1][j] + m[2][j]) + m[3][j];
+      }
+      float* o = out + (k * g.c + c) * 9;
+      for (int p = 0; p < 3; ++p) {  // (G^T m) G
+        o[p * 3 + 0] = static_cast<float>(h[p][0] + 0.5 * (h[p][1] + h[p][2]));
+        o[p * 3 + 1] = static_cast<float>(0.5 * (h[p][1] - h[p][2]));
+        o[p * 3 + 2] = static_cast<float>(0.5 * (h[p][1] + h[p][2]) + h[p][3]);
+      }
+    }
+}
+
+}  // namespace
+
+void winograd_bf16_backward_weight(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw) {
+  run_backward_weight(g, x.data<float>(), gy.data<float>(), gw);
 }
 
 void winograd_bf16_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                               Tensor& y) {
-  Tensor yb = make_tensor({g.n, (g.o + 15) / 16, g.oh, g.ow, 16}, DType::Float32);
-  run_winograd(g, blocked_of(x, g.c), w, false, bias.defined() ? bias.data<float>() : nullptr, false, false, yb);
-  from_blocked_layout<float>(yb, y);
+  const auto lx = layouts_for(g.n, g.c, g.h, g.w), ly = layouts_for(g.n, g.o, g.oh, g.ow);
+  const Tensor xb = onednn::reordered(lx->to_blocked, x, onednn::Reuse::kRemember);  // for the weight gradient
+  Tensor yb = make_tensor({static_cast<int64_t>(ly->to_blocked.to.get_size())}, DType::UInt8);
+  run_winograd(g, floats(xb), w, false, bias.defined() ? bias.data<float>() : nullptr, false, false,
+               static_cast<float*>(yb.data_ptr()));
+  onednn::run_reorder(ly->to_plain, yb.data_ptr(), y.data_ptr());
 }
 
 void winograd_bf16_backward_data_plain(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
-  Tensor gxb = make_tensor({g.n, (g.c + 15) / 16, g.h, g.w, 16}, DType::Float32);
-  winograd_bf16_backward_data(g, blocked_of(gy, g.o), w, gxb);
-  from_blocked_layout<float>(gxb, gx);
+  const auto lx = layouts_for(g.n, g.c, g.h, g.w), ly = layouts_for(g.n, g.o, g.oh, g.ow);
+  const Tensor gyb = onednn::reordered(ly->to_blocked, gy, onednn::Reuse::kReuse);  // shared with the weight gradient
+  Tensor gxb = make_tensor({static_cast<int64_t>(lx->to_blocked.to.get_size())}, DType::UInt8);
+  run_winograd(backward_data_geometry(g), floats(gyb), w, true, nullptr, false, false,
+               static_cast<float*>(gxb.data_ptr()));
+  onednn::run_reorder(lx->to_plain, gxb.data_ptr(), gx.data_ptr());
+}
+
+void winograd_bf16_backward_weight_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw) {
+  const auto lx = layouts_for(g.n, g.c, g.h, g.w), ly = layouts_for(g.n, g.o, g.oh, g.ow);
+  const Tensor xb = onednn::reordered(lx->to_blocked, x, onednn::Reuse::kReuse);
+  const Tensor gyb = onednn::reordered(ly->to_blocked, gy, onednn::Reuse::kReuse);
+  run_backward_weight(g, floats(xb), floats(gyb), gw);
 }
 
 }  // namespace tessera::cpu

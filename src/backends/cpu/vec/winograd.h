@@ -29,6 +29,13 @@ struct WinogradGeometry {
 // x [N, in_blocks, H, W, 16] into v (bfloat16 bits, round to nearest even, NaN kept).
 void winograd_input_bf16_avx512(const WinogradGeometry& g, const float* x, int64_t first, int64_t chunk, int64_t t0,
                                 int64_t t1, uint16_t* v);
+// The weight gradient's transform of the output gradient: tiles [t0, t1) of chunk
+// `first` from gy [N, out_blocks, OH, OW, 16] (zeros past OH, OW and at lanes at and past
+// `channels`) into z (bfloat16 bits), Z[xi * 4 + nu][t - first][K16] = (A dY A^T)[xi][nu]
+// for the tile's 2x2 block dY. Then dU = Z^T V, summed over the tiles, is the gradient of
+// U = G g G^T, and G^T dU G that of the 3x3 weight g.
+void winograd_output_grad_bf16_avx512(const WinogradGeometry& g, const float* gy, int64_t channels, int64_t first,
+                                      int64_t chunk, int64_t t0, int64_t t1, uint16_t* z);
 // Tiles [t0, t1) of chunk `first` from m into y [N, out_blocks, OH, OW, 16]. `bias` has
 // 16 out_blocks entries; `residual`: add what y holds; `relu`: then max(., 0), NaN kept.
 void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,
