@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -366,135 +367,110 @@ TEST(Autocast, EncoderCompiledUnderAutocastMatchesEager) {
   }
 }
 
+// Three copies of a model trained side by side with SGD (lr 0.05): under autocast eagerly,
+// under autocast compiled, and in float32. Each step's compiled loss must follow eager's
+// to `loss_tol`; the result compares the parameters at the end.
+struct SideBySide {
+  double compiled_vs_eager = 0, eager_vs_f32 = 0;  // relative l2 over all parameters
+  std::string graph;                               // the compiled step's
+  int64_t traces = 0;
+};
+
+double params_l2(nn::Module& a, nn::Module& b) {
+  double num = 0, den = 0;
+  const auto pa = a.parameters(), pb = b.parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    const std::vector<double> x = pa[i].to_vector<double>(), y = pb[i].to_vector<double>();
+    for (size_t j = 0; j < x.size(); ++j) {
+      num += (x[j] - y[j]) * (x[j] - y[j]);
+      den += y[j] * y[j];
+    }
+  }
+  return std::sqrt(num / den);
+}
+
+SideBySide train_side_by_side(const std::function<std::shared_ptr<nn::Sequential>()>& make, bool eval, int steps,
+                              const std::function<std::vector<Tensor>()>& batch, double loss_tol) {
+  auto eager_net = make(), compiled_net = make(), f32_net = make();
+  compiled_net->load_state_dict(eager_net->state_dict());
+  f32_net->load_state_dict(eager_net->state_dict());
+  if (eval)  // dropout off: eval() only stops it, gradients still flow
+    for (nn::Module* m : {eager_net.get(), compiled_net.get(), f32_net.get()}) m->eval();
+  auto make_opt = [](nn::Module& m) {
+    optim::SGDOptions o;
+    o.lr = 0.05;
+    return std::make_unique<optim::SGD>(m.parameters(), o);
+  };
+  auto eager_opt = make_opt(*eager_net), compiled_opt = make_opt(*compiled_net), f32_opt = make_opt(*f32_net);
+  auto step_of = [](nn::Module& net, optim::Optimizer& opt) {
+    return [&net, &opt](const std::vector<Tensor>& in) {
+      opt.zero_grad();
+      Tensor loss;
+      {
+        AutocastGuard autocast;
+        loss = F::cross_entropy(net(in[0]), in[1]);
+      }
+      loss.backward();
+      opt.step();
+      return std::vector<Tensor>{loss};
+    };
+  };
+  auto eager_step = step_of(*eager_net, *eager_opt);
+  CompiledFunction compiled_step = compile(step_of(*compiled_net, *compiled_opt));
+  for (int i = 0; i < steps; ++i) {
+    const std::vector<Tensor> xy = batch();
+    const Tensor le = eager_step(xy)[0];
+    const Tensor lc = compiled_step(xy)[0];
+    EXPECT_LT(rel_l2(lc, le), loss_tol) << "step " << i;
+    f32_opt->zero_grad();
+    F::cross_entropy((*f32_net)(xy[0]), xy[1]).backward();
+    f32_opt->step();
+  }
+  return {params_l2(*compiled_net, *eager_net), params_l2(*eager_net, *f32_net), compiled_step.last_graph(),
+          compiled_step.stats().traces};
+}
+
 // A training step (forward, backward, SGD) of the MLP compiled under autocast: the graph
 // passes that rewrite the weight gradients' products keep their precision, so the compiled
 // steps follow the eager autocast ones.
 TEST(Autocast, MlpTrainingStepCompiledUnderAutocastMatchesEager) {
   SKIP_WITHOUT_BF16();
   manual_seed(7);
-  auto eager_net = models::mlp(), compiled_net = models::mlp(), f32_net = models::mlp();
-  compiled_net->load_state_dict(eager_net->state_dict());
-  f32_net->load_state_dict(eager_net->state_dict());
-  auto make_opt = [](nn::Module& m) {
-    optim::SGDOptions o;
-    o.lr = 0.05;
-    return std::make_unique<optim::SGD>(m.parameters(), o);
-  };
-  auto eager_opt = make_opt(*eager_net), compiled_opt = make_opt(*compiled_net), f32_opt = make_opt(*f32_net);
-  auto step_of = [](nn::Module& net, optim::Optimizer& opt) {
-    return [&net, &opt](const std::vector<Tensor>& in) {
-      opt.zero_grad();
-      Tensor loss;
-      {
-        AutocastGuard autocast;
-        loss = F::cross_entropy(net(in[0]), in[1]);
-      }
-      loss.backward();
-      opt.step();
-      return std::vector<Tensor>{loss};
-    };
-  };
-  auto eager_step = step_of(*eager_net, *eager_opt);
-  CompiledFunction compiled_step = compile(step_of(*compiled_net, *compiled_opt));
-  for (int i = 0; i < 4; ++i) {
-    const Tensor x = randn({16, 784}), y = randint(0, 10, {16});
-    const Tensor le = eager_step({x, y})[0];
-    const Tensor lc = compiled_step({x, y})[0];
-    EXPECT_LT(rel_l2(lc, le), 1e-5) << "step " << i;
-    f32_opt->zero_grad();
-    F::cross_entropy((*f32_net)(x), y).backward();
-    f32_opt->step();
-  }
-  EXPECT_EQ(compiled_step.stats().traces, 1);
+  const SideBySide r = train_side_by_side(
+      [] { return models::mlp(); }, false, 4,
+      [] { return std::vector<Tensor>{randn({16, 784}), randint(0, 10, {16})}; }, 1e-5);
+  EXPECT_EQ(r.traces, 1);
   // The forward products and their gradients (the weight gradients' mm rewritten by
   // fold_transposed_gradients among them), all in bf16.
-  const std::string g = compiled_step.last_graph();
-  EXPECT_NE(g.find("mm("), std::string::npos) << g;
-  EXPECT_NE(g.find("precision=\"bf16\""), std::string::npos) << g;
-  EXPECT_EQ(g.find("precision=\"float32\""), std::string::npos) << g;
-  auto params_l2 = [](nn::Module& a, nn::Module& b) {
-    double num = 0, den = 0;
-    const auto pa = a.parameters(), pb = b.parameters();
-    for (size_t i = 0; i < pa.size(); ++i) {
-      const std::vector<double> x = pa[i].to_vector<double>(), y = pb[i].to_vector<double>();
-      for (size_t j = 0; j < x.size(); ++j) {
-        num += (x[j] - y[j]) * (x[j] - y[j]);
-        den += y[j] * y[j];
-      }
-    }
-    return std::sqrt(num / den);
-  };
-  const double vs_eager = params_l2(*compiled_net, *eager_net), eager_vs_f32 = params_l2(*eager_net, *f32_net);
+  EXPECT_NE(r.graph.find("mm("), std::string::npos) << r.graph;
+  EXPECT_NE(r.graph.find("precision=\"bf16\""), std::string::npos) << r.graph;
+  EXPECT_EQ(r.graph.find("precision=\"float32\""), std::string::npos) << r.graph;
   std::printf("mlp, 4 SGD steps under autocast: compiled parameters %.1e from eager's; eager autocast %.1e from "
               "float32 training\n",
-              vs_eager, eager_vs_f32);
-  EXPECT_LT(vs_eager, 1e-6);
-  EXPECT_GT(eager_vs_f32, vs_eager * 10);
+              r.compiled_vs_eager, r.eager_vs_f32);
+  EXPECT_LT(r.compiled_vs_eager, 1e-6);
+  EXPECT_GT(r.eager_vs_f32, r.compiled_vs_eager * 10);
 }
 
 // CNN28's training step at batch 8 under autocast: its 32->64 layer (4608 output
 // positions, ops::winograd_pays) asks for Winograd, which in bf16 runs the CPU backend's
-// own kernel in the forward and input-gradient passes (backends/cpu/winograd_bf16.h):
-// eager converting to blocks and back, the compiled step on its blocked tensors. The two
-// follow each other step by step. (Dropout off: eval() only stops it; gradients flow.)
+// own kernel in all three passes (backends/cpu/winograd_bf16.h): eager converting to
+// blocks and back, the compiled step on its blocked tensors. The two follow each other.
 TEST(Autocast, Cnn28TrainingStepRunsBf16WinogradEagerAndCompiledAlike) {
   SKIP_WITHOUT_BF16();
   manual_seed(8);
-  auto eager_net = models::cnn28(), compiled_net = models::cnn28(), f32_net = models::cnn28();
-  compiled_net->load_state_dict(eager_net->state_dict());
-  f32_net->load_state_dict(eager_net->state_dict());
-  for (nn::Module* m : {eager_net.get(), compiled_net.get(), f32_net.get()}) m->eval();
-  auto make_opt = [](nn::Module& m) {
-    optim::SGDOptions o;
-    o.lr = 0.05;
-    return std::make_unique<optim::SGD>(m.parameters(), o);
-  };
-  auto eager_opt = make_opt(*eager_net), compiled_opt = make_opt(*compiled_net), f32_opt = make_opt(*f32_net);
-  auto step_of = [](nn::Module& net, optim::Optimizer& opt) {
-    return [&net, &opt](const std::vector<Tensor>& in) {
-      opt.zero_grad();
-      Tensor loss;
-      {
-        AutocastGuard autocast;
-        loss = F::cross_entropy(net(in[0]), in[1]);
-      }
-      loss.backward();
-      opt.step();
-      return std::vector<Tensor>{loss};
-    };
-  };
-  auto eager_step = step_of(*eager_net, *eager_opt);
-  CompiledFunction compiled_step = compile(step_of(*compiled_net, *compiled_opt));
-  for (int i = 0; i < 3; ++i) {
-    const Tensor x = randn({8, 1, 28, 28}), y = randint(0, 10, {8});
-    const Tensor le = eager_step({x, y})[0];
-    const Tensor lc = compiled_step({x, y})[0];
-    EXPECT_LT(rel_l2(lc, le), 1e-6) << "step " << i;
-    f32_opt->zero_grad();
-    F::cross_entropy((*f32_net)(x), y).backward();
-    f32_opt->step();
-  }
-  const std::string g = compiled_step.last_graph();
-  EXPECT_NE(g.find("conv2d_blocked("), std::string::npos) << g;
-  EXPECT_NE(g.find("algorithm=\"winograd\", precision=\"bf16\""), std::string::npos) << g;
-  EXPECT_NE(g.find("conv2d_backward_input_blocked("), std::string::npos) << g;
-  double num = 0, den = 0, num32 = 0;
-  const auto pc = compiled_net->parameters(), pe = eager_net->parameters(), pf = f32_net->parameters();
-  for (size_t i = 0; i < pc.size(); ++i) {
-    const std::vector<double> c = pc[i].to_vector<double>(), e = pe[i].to_vector<double>(),
-                              f = pf[i].to_vector<double>();
-    for (size_t j = 0; j < c.size(); ++j) {
-      num += (c[j] - e[j]) * (c[j] - e[j]);
-      num32 += (e[j] - f[j]) * (e[j] - f[j]);
-      den += e[j] * e[j];
-    }
-  }
-  const double vs_eager = std::sqrt(num / den), vs_f32 = std::sqrt(num32 / den);
+  const SideBySide r = train_side_by_side(
+      [] { return models::cnn28(); }, true, 3,
+      [] { return std::vector<Tensor>{randn({8, 1, 28, 28}), randint(0, 10, {8})}; }, 1e-6);
+  EXPECT_NE(r.graph.find("conv2d_blocked("), std::string::npos) << r.graph;
+  EXPECT_NE(r.graph.find("algorithm=\"winograd\", precision=\"bf16\""), std::string::npos) << r.graph;
+  EXPECT_NE(r.graph.find("conv2d_backward_input_blocked("), std::string::npos) << r.graph;
+  EXPECT_NE(r.graph.find("conv2d_backward_weight_blocked("), std::string::npos) << r.graph;
   std::printf("cnn28, 3 SGD steps at batch 8 under autocast: compiled parameters %.1e from eager's; eager autocast "
               "%.1e from float32 training\n",
-              vs_eager, vs_f32);
-  EXPECT_LT(vs_eager, 1e-6);
-  EXPECT_GT(vs_f32, vs_eager * 10);
+              r.compiled_vs_eager, r.eager_vs_f32);
+  EXPECT_LT(r.compiled_vs_eager, 1e-6);
+  EXPECT_GT(r.eager_vs_f32, r.compiled_vs_eager * 10);
 }
 
 // tessera-bench --precision bf16 runs gemm_1024 under autocast: its same-answer check

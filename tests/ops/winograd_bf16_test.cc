@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -138,23 +139,21 @@ TEST(WinogradBf16, SmallPlanesRunDirect) {
                     call("conv2d_blocked", {x, w, b}, attrs("direct"))));
 }
 
-// The input gradient of a convolution, which training runs through the same kernel (the
-// output gradient padded by 2 minus the padding, the weight's taps flipped and its
-// channels swapped): against a float64 gradient written here, blocked (compiled steps) and
-// plain (eager's conv2d_backward_input, converting around the kernel) alike.
-TEST(WinogradBf16, InputGradientMatchesFloat64WithinBf16Rounding) {
-  if (!bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)";
-  manual_seed(13);
-  struct GradCase {
-    int64_t n, c, h, w, k;
-    std::vector<int64_t> pad;  // the forward's: top, left, bottom, right
-  };
-  const std::vector<GradCase> cases{
-      {4, 32, 14, 14, 64, {0, 0, 0, 0}},  // CNN28's second layer, smaller: valid padding
-      {2, 20, 11, 9, 40, {1, 1, 1, 1}},   // same padding, odd planes, padding lanes both ways
-      {3, 24, 10, 12, 16, {2, 0, 1, 2}},  // asymmetric padding up to the kernel's reach
-      {8, 16, 24, 24, 16, {1, 1, 1, 1}},  // several chunks of tiles
-  };
+// The gradient passes' cases: CNN28's second layer (smaller), same padding with odd
+// planes and padding lanes both ways, asymmetric padding up to the kernel's reach, and
+// enough tiles for several chunks per thread; at 1 and 2 threads.
+struct GradCase {
+  int64_t n, c, h, w, k;
+  std::vector<int64_t> pad;  // the forward's: top, left, bottom, right
+  int64_t oh() const { return h + pad[0] + pad[2] - 2; }
+  int64_t ow() const { return w + pad[1] + pad[3] - 2; }
+};
+
+void for_each_grad_case(const std::function<void(const GradCase&)>& check_case) {
+  const std::vector<GradCase> cases{{4, 32, 14, 14, 64, {0, 0, 0, 0}},
+                                    {2, 20, 11, 9, 40, {1, 1, 1, 1}},
+                                    {3, 24, 10, 12, 16, {2, 0, 1, 2}},
+                                    {8, 16, 40, 40, 16, {1, 1, 1, 1}}};
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     for (const GradCase& s : cases) {
@@ -163,50 +162,74 @@ TEST(WinogradBf16, InputGradientMatchesFloat64WithinBf16Rounding) {
                     long(s.c), long(s.h), long(s.w), long(s.k), long(s.pad[0]), long(s.pad[1]), long(s.pad[2]),
                     long(s.pad[3]), threads);
       SCOPED_TRACE(trace);
-      const int64_t oh = s.h + s.pad[0] + s.pad[2] - 2, ow = s.w + s.pad[1] + s.pad[3] - 2;
-      const Tensor gy = randn({s.n, s.k, oh, ow});
-      const Tensor w = mul(randn({s.k, s.c, 3, 3}), std::sqrt(2.0 / (9.0 * double(s.c))));
-      auto attrs = [&](const std::string& algorithm) {
-        return ops::Attrs{{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad},
-                          {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
-                          {"algorithm", algorithm}, {"precision", std::string("bf16")},
-                          {"input_size", std::vector<int64_t>{s.n, s.c, s.h, s.w}}};
-      };
-      const ops::Attrs block{{"block", int64_t{16}}};
-      const Tensor gxb = call("conv2d_backward_input_blocked", {call("to_blocked", {gy}, block), w}, attrs("winograd"));
-      // The padding lanes of the last block hold zeros.
-      const std::vector<float> lanes = gxb.to_vector<float>();
-      for (int64_t ch = s.c; ch < gxb.size(1) * 16; ++ch)
-        for (int64_t p = 0; p < s.n * s.h * s.w; ++p) {
-          const int64_t n = p / (s.h * s.w), pos = p % (s.h * s.w);
-          ASSERT_EQ(lanes[static_cast<size_t>(((n * gxb.size(1) + ch / 16) * s.h * s.w + pos) * 16 + ch % 16)], 0.f);
-        }
-      const Tensor gx = call("from_blocked", {gxb}, {{"channels", s.c}});
-      EXPECT_TRUE(equal(call("conv2d_backward_input", {gy, w}, attrs("winograd")), gx));
-      const std::vector<float> g = gy.to_vector<float>(), wv = w.to_vector<float>();
-      std::vector<double> want(static_cast<size_t>(s.n * s.c * s.h * s.w), 0.0);
-      for (int64_t n = 0; n < s.n; ++n)
-        for (int64_t k = 0; k < s.k; ++k)
-          for (int64_t i = 0; i < oh; ++i)
-            for (int64_t j = 0; j < ow; ++j) {
-              const double gv = g[static_cast<size_t>(((n * s.k + k) * oh + i) * ow + j)];
-              for (int64_t c = 0; c < s.c; ++c)
-                for (int64_t a = 0; a < 3; ++a)
-                  for (int64_t b = 0; b < 3; ++b) {
-                    const int64_t iy = i - s.pad[0] + a, ix = j - s.pad[1] + b;
-                    if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
-                    want[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)] +=
-                        gv * wv[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)];
-                  }
-            }
-      const Tensor direct = call("conv2d_backward_input", {gy, w}, attrs("direct"));
-      const double err = rel_l2(gx.to_vector<double>(), want), direct_err = rel_l2(direct.to_vector<double>(), want);
-      std::printf("input gradient: bf16 Winograd %.1e from float64 (direct bf16 %.1e)\n", err, direct_err);
-      EXPECT_GT(err, 1e-4);  // bfloat16's rounding: not a float32 kernel
-      EXPECT_LT(err, 8e-3);
-      EXPECT_LT(err, 2.5 * direct_err);
+      check_case(s);
     }
   }
+}
+
+ops::Attrs grad_attrs(const GradCase& s, const std::string& algorithm, const char* size_name,
+                      std::vector<int64_t> size) {
+  return {{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad}, {"dilation", std::vector<int64_t>{1, 1}},
+          {"groups", int64_t{1}}, {"algorithm", algorithm}, {"precision", std::string("bf16")},
+          {size_name, std::move(size)}};
+}
+
+// Calls tap(n, k, i, j, c, a, b, iy, ix) for every product of the convolution s: output
+// (n, k, i, j) reads input (n, c, iy, ix) through tap (a, b) of w[k][c].
+template <typename Tap>
+void for_each_product(const GradCase& s, Tap&& tap) {
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t k = 0; k < s.k; ++k)
+      for (int64_t i = 0; i < s.oh(); ++i)
+        for (int64_t j = 0; j < s.ow(); ++j)
+          for (int64_t c = 0; c < s.c; ++c)
+            for (int64_t a = 0; a < 3; ++a)
+              for (int64_t b = 0; b < 3; ++b) {
+                const int64_t iy = i - s.pad[0] + a, ix = j - s.pad[1] + b;
+                if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) tap(n, k, i, j, c, a, b, iy, ix);
+              }
+}
+
+void expect_bf16_error(const char* what, const Tensor& got, const Tensor& direct, const std::vector<double>& want) {
+  const double err = rel_l2(got.to_vector<double>(), want), direct_err = rel_l2(direct.to_vector<double>(), want);
+  std::printf("%s: bf16 Winograd %.1e from float64 (direct bf16 %.1e)\n", what, err, direct_err);
+  EXPECT_GT(err, 1e-5);  // bfloat16's rounding: not a float32 kernel
+  EXPECT_LT(err, 8e-3);
+  EXPECT_LT(err, 2.5 * direct_err);
+}
+
+// The input gradient of a convolution, which training runs through the same kernel (the
+// output gradient padded by 2 minus the padding, the weight's taps flipped and its
+// channels swapped): against a float64 gradient written here, blocked (compiled steps) and
+// plain (eager's conv2d_backward_input, converting around the kernel) alike.
+TEST(WinogradBf16, InputGradientMatchesFloat64WithinBf16Rounding) {
+  if (!bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)";
+  manual_seed(13);
+  for_each_grad_case([](const GradCase& s) {
+    const Tensor gy = randn({s.n, s.k, s.oh(), s.ow()});
+    const Tensor w = mul(randn({s.k, s.c, 3, 3}), std::sqrt(2.0 / (9.0 * double(s.c))));
+    auto attrs = [&](const char* algorithm) { return grad_attrs(s, algorithm, "input_size", {s.n, s.c, s.h, s.w}); };
+    const Tensor gyb = call("to_blocked", {gy}, {{"block", int64_t{16}}});
+    const Tensor gxb = call("conv2d_backward_input_blocked", {gyb, w}, attrs("winograd"));
+    // The padding lanes of the last block hold zeros.
+    const std::vector<float> lanes = gxb.to_vector<float>();
+    for (int64_t ch = s.c; ch < gxb.size(1) * 16; ++ch)
+      for (int64_t p = 0; p < s.n * s.h * s.w; ++p) {
+        const int64_t n = p / (s.h * s.w), pos = p % (s.h * s.w);
+        ASSERT_EQ(lanes[static_cast<size_t>(((n * gxb.size(1) + ch / 16) * s.h * s.w + pos) * 16 + ch % 16)], 0.f);
+      }
+    const Tensor gx = call("from_blocked", {gxb}, {{"channels", s.c}});
+    EXPECT_TRUE(equal(call("conv2d_backward_input", {gy, w}, attrs("winograd")), gx));
+    const std::vector<float> g = gy.to_vector<float>(), wv = w.to_vector<float>();
+    std::vector<double> want(static_cast<size_t>(s.n * s.c * s.h * s.w), 0.0);
+    for_each_product(s, [&](int64_t n, int64_t k, int64_t i, int64_t j, int64_t c, int64_t a, int64_t b, int64_t iy,
+                            int64_t ix) {
+      want[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)] +=
+          double(g[static_cast<size_t>(((n * s.k + k) * s.oh() + i) * s.ow() + j)]) *
+          wv[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)];
+    });
+    expect_bf16_error("input gradient", gx, call("conv2d_backward_input", {gy, w}, attrs("direct")), want);
+  });
 }
 
 // The weight gradient through the same transforms (dU = Z^T V summed over the tiles, then
@@ -215,61 +238,24 @@ TEST(WinogradBf16, InputGradientMatchesFloat64WithinBf16Rounding) {
 TEST(WinogradBf16, WeightGradientMatchesFloat64WithinBf16Rounding) {
   if (!bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)";
   manual_seed(14);
-  struct GradCase {
-    int64_t n, c, h, w, k;
-    std::vector<int64_t> pad;  // top, left, bottom, right
-  };
-  const std::vector<GradCase> cases{
-      {4, 32, 14, 14, 64, {0, 0, 0, 0}},  // CNN28's second layer, smaller
-      {2, 20, 11, 9, 40, {1, 1, 1, 1}},   // odd outputs (partial tiles), padding lanes both ways
-      {3, 24, 10, 12, 16, {2, 0, 1, 2}},  // asymmetric padding
-      {8, 16, 40, 40, 16, {1, 1, 1, 1}},  // 3200 tiles: several chunks per thread
-  };
-  for (int threads : {1, 2}) {
-    set_num_threads(threads);
-    for (const GradCase& s : cases) {
-      char trace[120];
-      std::snprintf(trace, sizeof trace, "n%ld c%ld %ldx%ld k%ld pad %ld,%ld,%ld,%ld threads %d", long(s.n),
-                    long(s.c), long(s.h), long(s.w), long(s.k), long(s.pad[0]), long(s.pad[1]), long(s.pad[2]),
-                    long(s.pad[3]), threads);
-      SCOPED_TRACE(trace);
-      const int64_t oh = s.h + s.pad[0] + s.pad[2] - 2, ow = s.w + s.pad[1] + s.pad[3] - 2;
-      const Tensor x = relu(randn({s.n, s.c, s.h, s.w}));
-      const Tensor gy = randn({s.n, s.k, oh, ow});
-      auto attrs = [&](const std::string& algorithm) {
-        return ops::Attrs{{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad},
-                          {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
-                          {"algorithm", algorithm}, {"precision", std::string("bf16")},
-                          {"weight_size", std::vector<int64_t>{s.k, s.c, 3, 3}}};
-      };
-      const ops::Attrs block{{"block", int64_t{16}}};
-      const Tensor xb = call("to_blocked", {x}, block), gyb = call("to_blocked", {gy}, block);
-      const Tensor gw = call("conv2d_backward_weight_blocked", {xb, gyb}, attrs("winograd"));
-      EXPECT_TRUE(equal(call("conv2d_backward_weight", {x, gy}, attrs("winograd")), gw));
-      const std::vector<float> xv = x.to_vector<float>(), g = gy.to_vector<float>();
-      std::vector<double> want(static_cast<size_t>(s.k * s.c * 9), 0.0);
-      for (int64_t n = 0; n < s.n; ++n)
-        for (int64_t k = 0; k < s.k; ++k)
-          for (int64_t i = 0; i < oh; ++i)
-            for (int64_t j = 0; j < ow; ++j) {
-              const double gv = g[static_cast<size_t>(((n * s.k + k) * oh + i) * ow + j)];
-              for (int64_t c = 0; c < s.c; ++c)
-                for (int64_t a = 0; a < 3; ++a)
-                  for (int64_t b = 0; b < 3; ++b) {
-                    const int64_t iy = i - s.pad[0] + a, ix = j - s.pad[1] + b;
-                    if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
-                    want[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)] +=
-                        gv * xv[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)];
-                  }
-            }
-      const Tensor direct = call("conv2d_backward_weight", {x, gy}, attrs("direct"));
-      const double err = rel_l2(gw.to_vector<double>(), want), direct_err = rel_l2(direct.to_vector<double>(), want);
-      std::printf("weight gradient: bf16 Winograd %.1e from float64 (direct bf16 %.1e)\n", err, direct_err);
-      EXPECT_GT(err, 1e-5);  // bfloat16's rounding: not a float32 kernel
-      EXPECT_LT(err, 8e-3);
-      EXPECT_LT(err, 2.5 * direct_err);
-    }
-  }
+  for_each_grad_case([](const GradCase& s) {
+    const Tensor x = relu(randn({s.n, s.c, s.h, s.w}));
+    const Tensor gy = randn({s.n, s.k, s.oh(), s.ow()});
+    auto attrs = [&](const char* algorithm) { return grad_attrs(s, algorithm, "weight_size", {s.k, s.c, 3, 3}); };
+    const ops::Attrs block{{"block", int64_t{16}}};
+    const Tensor xb = call("to_blocked", {x}, block), gyb = call("to_blocked", {gy}, block);
+    const Tensor gw = call("conv2d_backward_weight_blocked", {xb, gyb}, attrs("winograd"));
+    EXPECT_TRUE(equal(call("conv2d_backward_weight", {x, gy}, attrs("winograd")), gw));
+    const std::vector<float> xv = x.to_vector<float>(), g = gy.to_vector<float>();
+    std::vector<double> want(static_cast<size_t>(s.k * s.c * 9), 0.0);
+    for_each_product(s, [&](int64_t n, int64_t k, int64_t i, int64_t j, int64_t c, int64_t a, int64_t b, int64_t iy,
+                            int64_t ix) {
+      want[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)] +=
+          double(g[static_cast<size_t>(((n * s.k + k) * s.oh() + i) * s.ow() + j)]) *
+          xv[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)];
+    });
+    expect_bf16_error("weight gradient", gw, call("conv2d_backward_weight", {x, gy}, attrs("direct")), want);
+  });
 }
 
 }  // namespace
