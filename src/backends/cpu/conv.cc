@@ -23,7 +23,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backends/cpu/blocked_layout.h"
 #include "backends/cpu/onednn.h"
 #include "backends/cpu/winograd_bf16.h"
 #include "core/parallel_internal.h"
@@ -472,13 +471,7 @@ void backward_weight_blocked_kernel(const KernelCall& call) {
   }
   if (uses_winograd_bf16(call.attrs) && gy.size(4) == 16 && (!blocked_x || x.size(4) == 16) &&
       winograd_bf16_applies(g, 16)) {
-    if (blocked_x) {
-      winograd_bf16_backward_weight(g, x, gy, gw);
-    } else {
-      Tensor xb = make_tensor({g.n, (g.c + 15) / 16, g.h, g.w, 16}, DType::Float32);
-      to_blocked_layout<float>(x, xb);
-      winograd_bf16_backward_weight(g, xb, gy, gw);
-    }
+    winograd_bf16_backward_weight(g, x, gy, gw);
     return;
   }
   run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs),

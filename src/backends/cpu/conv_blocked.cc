@@ -27,7 +27,6 @@
 #include <tuple>
 #include <type_traits>
 
-#include "backends/cpu/blocked_layout.h"
 #include "backends/cpu/onednn.h"
 #include "backends/cpu/vec/pool.h"
 #include "backends/cpu/winograd_bf16.h"
@@ -54,12 +53,21 @@ int64_t conv_channel_block() {
 }  // namespace tessera::ops
 
 namespace tessera::cpu {
+namespace {
+
+using ops::KernelCall;
+using Tag = dnnl::memory::format_tag;
+constexpr auto kF32 = dnnl::memory::data_type::f32;
+constexpr auto kBF16 = dnnl::memory::data_type::bf16;
+
+int64_t blocks_of(int64_t c, int64_t b) { return (c + b - 1) / b; }
 
 // ---------------------------------------------------------------- layout conversions
 
 template <typename T>
-void to_blocked_layout(const Tensor& x_in, Tensor& y) {
-  const Tensor x = contiguous(x_in);
+void to_blocked(const KernelCall& call) {
+  const Tensor x = contiguous(call.inputs[0]);
+  Tensor& y = call.outputs[0];
   const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3), b = y.size(4), cb = y.size(1);
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
@@ -82,8 +90,9 @@ void to_blocked_layout(const Tensor& x_in, Tensor& y) {
 }
 
 template <typename T>
-void from_blocked_layout(const Tensor& x_in, Tensor& y) {
-  const Tensor x = contiguous(x_in);
+void from_blocked(const KernelCall& call) {
+  const Tensor x = contiguous(call.inputs[0]);
+  Tensor& y = call.outputs[0];
   const int64_t n = y.size(0), c = y.size(1), hw = y.size(2) * y.size(3), b = x.size(4), cb = x.size(1);
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
@@ -96,32 +105,6 @@ void from_blocked_layout(const Tensor& x_in, Tensor& y) {
                    for (int64_t i = 0; i < hw; ++i) out[i] = src[i * b];
                  }
                });
-}
-
-template void to_blocked_layout<float>(const Tensor&, Tensor&);
-template void to_blocked_layout<double>(const Tensor&, Tensor&);
-template void from_blocked_layout<float>(const Tensor&, Tensor&);
-template void from_blocked_layout<double>(const Tensor&, Tensor&);
-
-namespace {
-
-using ops::KernelCall;
-using Tag = dnnl::memory::format_tag;
-constexpr auto kF32 = dnnl::memory::data_type::f32;
-constexpr auto kBF16 = dnnl::memory::data_type::bf16;
-
-int64_t blocks_of(int64_t c, int64_t b) { return (c + b - 1) / b; }
-
-// ---------------------------------------------------------------- the layout ops
-
-template <typename T>
-void to_blocked(const KernelCall& call) {
-  to_blocked_layout<T>(call.inputs[0], call.outputs[0]);
-}
-
-template <typename T>
-void from_blocked(const KernelCall& call) {
-  from_blocked_layout<T>(call.inputs[0], call.outputs[0]);
 }
 
 template <typename T>

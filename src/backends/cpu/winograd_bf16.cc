@@ -344,7 +344,12 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
 }  // namespace
 
 void winograd_bf16_backward_weight(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw) {
-  run_backward_weight(g, x.data<float>(), gy.data<float>(), gw);
+  if (x.dim() == 5) {
+    run_backward_weight(g, x.data<float>(), gy.data<float>(), gw);
+  } else {
+    const Tensor xb = onednn::reordered(layouts_for(g.n, g.c, g.h, g.w)->to_blocked, x, onednn::Reuse::kReuse);
+    run_backward_weight(g, floats(xb), gy.data<float>(), gw);
+  }
 }
 
 void winograd_bf16_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,

@@ -36,7 +36,8 @@ void winograd_bf16_backward_data(const ops::ConvGeometry& g, const Tensor& gy, c
 // U = G g G^T, and G^T dU G that of the weight. The sums run as one batched bf16 matmul per
 // chunk of tiles (float32 accumulation, one accumulator per thread, added in thread
 // order), 2.25x fewer multiplies than the direct kernel's.
-// gw [K, C, 3, 3] from x [N, C/16, H, W, 16] and gy [N, K/16, OH, OW, 16].
+// gw [K, C, 3, 3] from gy [N, K/16, OH, OW, 16] and x [N, C/16, H, W, 16] or plain
+// [N, C, H, W] (a layer whose input is not blocked: converted, as the _plain forms do).
 void winograd_bf16_backward_weight(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw);
 
 // The three on plain [N, C, H, W] tensors (eager's layout): converted to blocks of 16 and
