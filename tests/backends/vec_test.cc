@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/cpu/vec/float_loops.h"
+#include "tessera/dtype.h"
 
 namespace {
 
@@ -24,6 +25,12 @@ float from_bits(uint32_t u) {
   float f;
   std::memcpy(&f, &u, 4);
   return f;
+}
+
+uint32_t to_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
 }
 
 // Inputs: bit patterns spread over every exponent (both signs), a dense sweep of
@@ -248,6 +255,26 @@ TEST(VecLoops, RoundIsHalfToEvenAndKeepsSign) {
   }
 }
 
+// Every ISA's rounding gives BFloat16(float)'s bits: ties to even, infinities kept, NaN
+// (either sign, any payload) to 0x7fc0, and the lengths that leave a vector tail.
+TEST(VecLoops, ToBf16RoundsAsTheScalarTypeOnEveryIsa) {
+  std::vector<float> x = sample_inputs();
+  for (uint32_t u : {0x3f808000u, 0x3f818000u, 0x3f80ffffu, 0x7f7fffffu, 0xff800001u, 0x7fffffffu, 0x00008000u})
+    x.push_back(from_bits(u));
+  for (const std::string& isa : available_isas()) {
+    const FloatLoops* t = tessera::cpu::vec::float_loops_for(isa);
+    for (size_t n : {x.size(), size_t{1}, size_t{17}, size_t{31}}) {
+      std::vector<uint16_t> y(n + 1, 0xabcd);
+      t->to_bf16(x.data() + x.size() - n, y.data(), static_cast<int64_t>(n));
+      for (size_t i = 0; i < n; ++i) {
+        const float v = x[x.size() - n + i];
+        ASSERT_EQ(y[i], tessera::BFloat16(v).bits) << isa << " x=" << v << " bits " << std::hex << to_bits(v);
+      }
+      EXPECT_EQ(y[n], 0xabcd) << "wrote past the end, " << isa << " n=" << n;
+    }
+  }
+}
+
 TEST(VecLoops, ClampLowAboveHighGivesHigh) {
   const FloatLoops& t = tessera::cpu::vec::float_loops();
   std::vector<float> x{-10, 0, 10}, y(3);
@@ -270,6 +297,7 @@ TEST(VecIsa, NameIsKnownAndTablesAreComplete) {
       EXPECT_NE(t->binary_vs[i], nullptr);
       EXPECT_NE(t->binary_sv[i], nullptr);
     }
+    EXPECT_NE(t->to_bf16, nullptr) << isa;
   }
 }
 

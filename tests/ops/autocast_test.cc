@@ -104,6 +104,27 @@ TEST(Autocast, Conv2dForwardAndGradientsMultiplyInBf16) {
   EXPECT_LT(rel_l2(w.grad(), wf.grad()), 1e-2);
 }
 
+// A convolution whose outputs each sum fewer than 16 products (one input channel, 3 x 3)
+// stays float32 under autocast, bit for bit with and without it; three input channels
+// (27 products) multiply in bf16.
+TEST(Autocast, ShortReductionConvolutionStaysFloat32) {
+  SKIP_WITHOUT_BF16();
+  manual_seed(2);
+  for (const int64_t c : {int64_t{1}, int64_t{3}}) {
+    const Tensor x = randn({8, c, 28, 28}), w = randn({32, c, 3, 3}), b = randn({32});
+    Tensor y;
+    {
+      AutocastGuard autocast;
+      y = F::conv2d(x, w, b);
+    }
+    const Tensor y_f32 = F::conv2d(x, w, b);
+    if (c == 1)
+      EXPECT_EQ(rel_l2(y, y_f32), 0.0) << "channels " << c;
+    else
+      EXPECT_GT(rel_l2(y, y_f32), 1e-4) << "channels " << c;
+  }
+}
+
 // A compiled training step's convolution rounds its blocked input to bfloat16 once: the
 // weight gradient finds the copy the forward pass (conv2d_blocked) made, until a write
 // makes it stale.

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "backends/cpu/onednn.h"
+#include "backends/cpu/vec/float_loops.h"
 #include "core/parallel_internal.h"
 #include "ops/copy.h"
 #include "ops/linalg.h"
@@ -238,6 +239,7 @@ Bf16Operand to_bf16(const Operand& op, IntArrayRef batch, int64_t nbatch) {
   const float* src = reinterpret_cast<const float*>(op.base);
   uint16_t* dst = static_cast<uint16_t*>(r.buf.data_ptr());
   const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, inner));
+  const vec::ToBf16Fn round_row = vec::float_loops().to_bf16;
   parallel_for(0, r.nb * outer, grain, [&](int64_t l0, int64_t l1) {
     for (int64_t l = l0; l < l1; ++l) {
       const int64_t bi = l / outer, o = l % outer;
@@ -246,7 +248,7 @@ Bf16Operand to_bf16(const Operand& op, IntArrayRef batch, int64_t nbatch) {
       const float* s = src + off + o * os;
       uint16_t* d = dst + l * inner;
       if (is == 1) {
-        for (int64_t i = 0; i < inner; ++i) d[i] = bf16_bits(s[i]);
+        round_row(s, d, inner);
       } else {
         for (int64_t i = 0; i < inner; ++i) d[i] = bf16_bits(s[i * is]);
       }

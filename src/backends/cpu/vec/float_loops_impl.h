@@ -358,6 +358,16 @@ TV_BINARY(b_div, a / b)
 TV_BINARY(b_minimum, minimum_f(a, b))
 TV_BINARY(b_maximum, maximum_f(a, b))
 #undef TV_BINARY
+
+// Written as integer arithmetic rather than VCVTNEPS2BF16 so that every ISA's table has it
+// (AVX512-BF16 is a separate flag); it vectorizes to the same memory-bound loop.
+void to_bf16_loop(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t u = as_u(x[i]);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    y[i] = (u & 0x7fffffffu) > 0x7f800000u ? uint16_t{0x7fc0} : static_cast<uint16_t>(rounded);
+  }
+}
 #undef TV_INLINE
 
 }  // namespace
@@ -406,6 +416,7 @@ FloatLoops make_table(const char* isa) {
   setb(Binary::Div, b_div_vv, b_div_vs, b_div_sv);
   setb(Binary::Minimum, b_minimum_vv, b_minimum_vs, b_minimum_sv);
   setb(Binary::Maximum, b_maximum_vv, b_maximum_vs, b_maximum_sv);
+  t.to_bf16 = to_bf16_loop;
   return t;
 }
 

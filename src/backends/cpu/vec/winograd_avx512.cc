@@ -94,6 +94,13 @@ inline void store(float* p, F16 v) { __builtin_memcpy(p, &v, sizeof v); }
     uint16_t* row = z + (t - first) * k16;
     for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
       const float* plane = gy + (n * g.out_blocks + kb) * g.OH * g.OW * 16;
+      // As the input transform: the tile after next's lines, asked for now. CNN28's 64
+      // channels at batch 64 (9.4 MB, read once) took 0.8 instead of 1.3 ms at 1 thread.
+      if (full && ox + 6 <= g.OW)
+        for (int a = 0; a < 2; ++a) {
+          __builtin_prefetch(plane + ((oy + a) * g.OW + ox + 4) * 16);
+          __builtin_prefetch(plane + ((oy + a) * g.OW + ox + 5) * 16);
+        }
       F16 d[2][2];  // the outputs past the plane were dropped: their gradient is 0
       for (int a = 0; a < 2; ++a)
         for (int b = 0; b < 2; ++b)
