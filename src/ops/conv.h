@@ -101,6 +101,10 @@ extern OpDef kConv2dBackwardWeightBlocked;  // (x, blocked gy) -> gw
 extern OpDef kMaxPool2dIndicesBlocked;      // blocked x -> blocked max, indices
 extern OpDef kMaxPool2dBackwardBlocked;     // (blocked gy, indices) -> blocked gx
 extern OpDef kChannelSumBlocked;            // blocked x -> [C]
+extern OpDef kConv2dMaxPool2x2Blocked;      // (x, w, bias) -> 2x2 max pool of the conv: values, indices
+// max_pool2d_indices_blocked's attributes for the 2x2 windows at stride 2 that
+// conv2d_max_pool2x2_blocked pools.
+Attrs two_by_two_pool();
 void register_conv_blocked_ops();  // ops/conv_blocked.cc, called by register_conv_ops
 // The channel block the CPU backend's convolutions run fastest with (16 with AVX-512, 8
 // with AVX2), or 0 where it has no blocked convolution (the pass then leaves graphs alone).

@@ -31,10 +31,22 @@
 //   max_pool2d_backward_blocked(gy, indices) {input_size: the plain [N, C, H, W]}
 //       -> blocked gx, gy scattered to the indices (summed where windows overlap)
 //   channel_sum_blocked(x) {channels} [N, C/b, H, W, b] -> [C] (a conv bias's gradient)
+//   conv2d_max_pool2x2_blocked(x, w, bias) {conv2d_blocked's attributes, activation
+//       "none"} -> max_pool2d_indices_blocked's two outputs for the 2x2 windows at stride 2
+//       of conv2d_blocked(x, w, bias): the pooled values and int64 indices, exactly. The
+//       backend's bf16 Winograd pools each 2x2 output tile as it computes it and never
+//       writes the convolution's output; elsewhere it runs the two ops
+//       (graph/passes/fuse_conv_pool.cc makes it).
 // Not differentiable: the pass writes them into graphs autograd has already run over.
 #include "ops/conv.h"
 
 namespace tessera::ops {
+
+Attrs two_by_two_pool() {
+  return {{"kernel", std::vector<int64_t>{2, 2}}, {"stride", std::vector<int64_t>{2, 2}},
+          {"padding", std::vector<int64_t>{0, 0}}, {"dilation", std::vector<int64_t>{1, 1}}, {"ceil_mode", false}};
+}
+
 namespace {
 
 using In = std::vector<InputMeta>;
@@ -198,6 +210,16 @@ InferResult infer_backward_weight_blocked(const In& in, const Attrs& attrs) {
   return {{{Shape(IntArrayRef(wsize)), DType::Float32}}, std::nullopt};
 }
 
+InferResult infer_conv2d_max_pool2x2_blocked(const In& in, const Attrs& attrs) {
+  TESSERA_CHECK(attrs.get<std::string>("activation") == "none", "activation must be \"none\" (ReLU after the pooling), got \"",
+                attrs.get<std::string>("activation"), "\"");
+  const InferResult conv = infer_conv2d_blocked(in, attrs);
+  const InputMeta y(conv.outputs[0].sizes, conv.outputs[0].dtype);
+  InferResult r = infer_max_pool2d_blocked({y}, two_by_two_pool());
+  r.outputs.push_back({r.outputs[0].sizes, DType::Int64});
+  return r;
+}
+
 InferResult infer_max_pool2d_indices_blocked(const In& in, const Attrs& attrs) {
   InferResult r = infer_max_pool2d_blocked(in, attrs);
   r.outputs.push_back({r.outputs[0].sizes, DType::Int64});
@@ -270,12 +292,14 @@ OpDef kMaxPool2dIndicesBlocked{"max_pool2d_indices_blocked", 1, 0, max_pool_attr
                                infer_max_pool2d_indices_blocked};
 OpDef kMaxPool2dBackwardBlocked{"max_pool2d_backward_blocked", 2, 0, {attr("input_size", AttrType::Ints)},
                                 infer_max_pool2d_backward_blocked};
+OpDef kConv2dMaxPool2x2Blocked{"conv2d_max_pool2x2_blocked", 3, 0, kConv2dBlocked.attrs,
+                                infer_conv2d_max_pool2x2_blocked};
 OpDef kChannelSumBlocked{"channel_sum_blocked", 1, 0, {attr("channels", AttrType::Int)}, infer_channel_sum_blocked};
 
 void register_conv_blocked_ops() {
   for (OpDef* op : {&kToBlocked, &kFromBlocked, &kPackConvWeight, &kConv2dBlocked, &kMaxPool2dBlocked,
                     &kConv2dBackwardInputBlocked, &kConv2dBackwardWeightBlocked, &kMaxPool2dIndicesBlocked,
-                    &kMaxPool2dBackwardBlocked, &kChannelSumBlocked})
+                    &kMaxPool2dBackwardBlocked, &kChannelSumBlocked, &kConv2dMaxPool2x2Blocked})
     register_op(*op);
 }
 

@@ -309,6 +309,37 @@ void add_conv_blocked(std::vector<OpEntry>& out) {
     out.push_back(std::move(e));
   }
   {
+    // (blocked x, plain or packed w, bias) -> conv2d_blocked's 2x2 stride-2 max pooling,
+    // values and indices. In float32 the backend runs the two ops; the bf16 Winograd's
+    // fused kernel is compared with them bit for bit in tests/ops/winograd_bf16_test.cc.
+    OpEntry e = entry(
+        "conv2d_max_pool2x2_blocked",
+        [](DType t) {
+          Maker m("conv2d_max_pool2x2_blocked", t);
+          std::vector<Sample> s;
+          Attrs wino = conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 32, "none");
+          wino.add({"algorithm", std::string("winograd")});
+          s.push_back({"winograd", {blocked(m({2, 16, 8, 8}), 16), m({32, 16, 3, 3}), m({32})}, wino});
+          // An odd output (7 x 5): floor pooling drops the last row and column.
+          s.push_back({"odd_direct", {blocked(m({1, 8, 9, 7}), 8), m({8, 8, 3, 3}), m({8})},
+                       conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none")});
+          s.push_back({"empty", {blocked(m({0, 8, 4, 4}), 8), m({8, 8, 3, 3}), m({8})},
+                       conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none")});
+          return s;
+        },
+        "conv2d_max_pool2x2_blocked(x, A)");
+    e.dtypes = {kFloat32};  // conv2d_blocked's float32 convolution
+    e.tol.rtol32 = 1e-4;
+    e.tol.atol32 = 1e-5;
+    e.errors = [] {
+      const Tensor x = zeros({1, 1, 4, 4, 8}), w = zeros({8, 8, 3, 3}), b = zeros({8});
+      return std::vector<ErrorCase>{
+          {"relu", {x, w, b}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "relu"), "activation must be \"none\""},
+          {"residual", {x, w, b, x}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none"), "expected 3 inputs, got 4"}};
+    };
+    out.push_back(std::move(e));
+  }
+  {
     OpEntry e = entry(
         "channel_sum_blocked",
         [](DType t) {

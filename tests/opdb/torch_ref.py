@@ -184,6 +184,12 @@ def max_pool2d_indices_blocked(x, A):
     return [to_blocked(y, b), to_blocked(i, b)]
 
 
+def conv2d_max_pool2x2_blocked(x, A):
+    y = conv2d_blocked(x, A)
+    pool = {"kernel": [2, 2], "stride": [2, 2], "padding": [0, 0], "dilation": [1, 1], "ceil_mode": False}
+    return max_pool2d_indices_blocked([y], pool)
+
+
 def max_pool2d_backward_blocked(x, A):
     size = A["input_size"]
     b = x[0].shape[-1]

@@ -487,6 +487,9 @@ TEST(Autocast, Cnn28TrainingStepRunsBf16WinogradEagerAndCompiledAlike) {
   EXPECT_NE(r.graph.find("algorithm=\"winograd\", precision=\"bf16\""), std::string::npos) << r.graph;
   EXPECT_NE(r.graph.find("conv2d_backward_input_blocked("), std::string::npos) << r.graph;
   EXPECT_NE(r.graph.find("conv2d_backward_weight_blocked("), std::string::npos) << r.graph;
+  // The 32->64 layer's pooling runs inside its forward pass (fuse_conv_pool.cc).
+  EXPECT_NE(r.graph.find("conv2d_max_pool2x2_blocked("), std::string::npos) << r.graph;
+  EXPECT_EQ(r.graph.find("max_pool2d_indices_blocked("), std::string::npos) << r.graph;
   std::printf("cnn28, 3 SGD steps at batch 8 under autocast: compiled parameters %.1e from eager's; eager autocast "
               "%.1e from float32 training\n",
               r.compiled_vs_eager, r.eager_vs_f32);

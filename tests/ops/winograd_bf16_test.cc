@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "tessera/autocast.h"
 #include "tessera/ops.h"
 #include "tessera/parallel.h"
+#include "ops/conv.h"
 #include "ops/op.h"
 
 namespace {
@@ -259,3 +261,52 @@ TEST(WinogradBf16, WeightGradientMatchesFloat64WithinBf16Rounding) {
 }
 
 }  // namespace
+
+// conv2d_max_pool2x2_blocked, the fusion of a training step's convolution with its 2x2
+// max pooling: the bf16 Winograd pools each output tile as it computes it, and gives the
+// values and indices of conv2d_blocked followed by max_pool2d_indices_blocked bit for
+// bit. Ties (output channels with zero weights are constant: the first tap wins), NaN (a
+// NaN input poisons every output that reads it: the last NaN tap wins), odd output sizes
+// (floor pooling drops the last row and column) and a plane below Winograd's 32 tiles
+// (the fallback that runs the two ops).
+TEST(WinogradBf16, ConvMaxPoolFusionMatchesConvThenPoolBitForBit) {
+  if (!bf16_supported()) GTEST_SKIP() << "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)";
+  manual_seed(13);
+  const int threads_before = get_num_threads();
+  struct Shape4 {
+    int64_t n, c, h, w, k;
+  };
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const Shape4& s : {Shape4{4, 20, 14, 14, 40}, Shape4{3, 16, 15, 13, 16}, Shape4{1, 16, 6, 6, 16}}) {
+      SCOPED_TRACE(testing::Message() << "n" << s.n << " c" << s.c << " " << s.h << "x" << s.w << " k" << s.k
+                                      << " threads " << threads);
+      std::vector<float> xv = relu(randn({s.n, s.c, s.h, s.w})).to_vector<float>();
+      xv[static_cast<size_t>(s.h * s.w + 2 * s.w + 5)] = std::nanf("");  // image 0, channel 1, row 2, column 5
+      const Tensor x = tensor(xv, {s.n, s.c, s.h, s.w});
+      std::vector<float> wv = randn({s.k, s.c, 3, 3}).to_vector<float>();
+      for (int64_t k = 0; k < s.k; k += 2)  // even output channels: the bias alone, a tie in every window
+        std::fill(wv.begin() + k * s.c * 9, wv.begin() + (k + 1) * s.c * 9, 0.f);
+      const Tensor w = tensor(wv, {s.k, s.c, 3, 3}), b = randn({s.k});
+      const ops::Attrs conv{{"stride", std::vector<int64_t>{1, 1}}, {"padding", std::vector<int64_t>{1, 1, 1, 1}},
+                            {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
+                            {"in_channels", s.c}, {"out_channels", s.k}, {"activation", std::string("none")},
+                            {"algorithm", std::string("winograd")}, {"precision", std::string("bf16")}};
+      const Tensor xb = call("to_blocked", {x}, {{"block", int64_t{16}}});
+      const std::vector<Tensor> fused = ops::call(*ops::find_op("conv2d_max_pool2x2_blocked"), {xb, w, b}, conv);
+      const Tensor y = call("conv2d_blocked", {xb, w, b}, conv);
+      const std::vector<Tensor> pooled = ops::call(*ops::find_op("max_pool2d_indices_blocked"), {y}, ops::two_by_two_pool());
+      ASSERT_EQ(fused.size(), 2u);
+      ASSERT_TRUE(fused[0].sizes().equals(pooled[0].sizes())) << fused[0].describe();
+      const std::vector<float> got = fused[0].to_vector<float>(), want = pooled[0].to_vector<float>();
+      int64_t nans = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        nans += std::isnan(want[i]);
+        ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0) << "value " << i << ": " << got[i] << " vs " << want[i];
+      }
+      EXPECT_GT(nans, 0);
+      EXPECT_TRUE(equal(fused[1], pooled[1]));
+    }
+  }
+  set_num_threads(threads_before);
+}

@@ -489,6 +489,33 @@ void conv2d_blocked(const KernelCall& call) {
   }
 }
 
+// The bf16 Winograd pools each 2x2 output tile as it computes it (winograd_bf16.h); every
+// other case runs conv2d_blocked, then max_pool2d_indices_blocked, as the unfused graph did.
+void conv2d_max_pool2x2_blocked(const KernelCall& call) {
+  const Tensor x = contiguous(call.inputs[0]);
+  const Tensor w = contiguous(call.inputs[1]);
+  const Tensor bias = contiguous(call.inputs[2]);
+  if (x.dim() == 5 && w.dim() == 4 && call.attrs.get<std::string>("algorithm") == "winograd" &&
+      ops::wants_bf16(call.attrs)) {
+    const int64_t c = call.attrs.i("in_channels"), o = call.attrs.i("out_channels");
+    const ops::ConvGeometry g =
+        ops::conv_geometry(Shape{x.size(0), c, x.size(2), x.size(3)}, Shape{o, c, w.size(2), w.size(3)}, call.attrs);
+    if (winograd_bf16_applies(g, x.size(4))) {
+      if (call.outputs[0].numel() > 0) winograd_bf16_conv_max_pool(g, x, w, bias, call.outputs[0], call.outputs[1]);
+      return;
+    }
+  }
+  const ops::InferResult conv = ops::infer_shapes(ops::kConv2dBlocked, {x, w, bias}, call.attrs);
+  std::vector<Tensor> y{make_tensor(conv.outputs[0].sizes, DType::Float32)};
+  conv2d_blocked(KernelCall{ops::kConv2dBlocked, call.inputs, y, call.attrs});
+  const ops::Attrs pool = ops::two_by_two_pool();
+  const KernelCall pool_call{ops::kMaxPool2dIndicesBlocked, y, call.outputs, pool};
+  if (y[0].size(4) == 16)
+    max_pool_indices_blocked<float, 16>(pool_call);
+  else
+    max_pool_indices_blocked<float, 8>(pool_call);
+}
+
 template <template <typename> class K>
 void by_float_type(const KernelCall& call) {
   if (call.outputs[0].dtype() == DType::Float64) {
@@ -532,6 +559,7 @@ void register_conv_blocked_kernels() {
   register_kernel(kMaxPool2dIndicesBlocked, Device::CPU, by_float_type_and_block<MaxPoolIndices>, kFloatMask);
   register_kernel(kMaxPool2dBackwardBlocked, Device::CPU, by_float_type_and_block<MaxPoolBackward>, kFloatMask);
   register_kernel(kChannelSumBlocked, Device::CPU, by_float_type_and_block<ChannelSum>, kFloatMask);
+  register_kernel(kConv2dMaxPool2x2Blocked, Device::CPU, conv2d_max_pool2x2_blocked, dtype_bit(DType::Float32));
 }
 
 }  // namespace tessera::cpu

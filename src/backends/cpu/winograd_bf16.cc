@@ -180,9 +180,11 @@ bool winograd_bf16_applies(const ops::ConvGeometry& g, int64_t b) {
 namespace {
 
 // The kernel for the convolution g (in channels g.c, out g.o) of x by w, read as
-// transform_weight reads it; `bias` has g.o entries or is null.
+// transform_weight reads it; `bias` has g.o entries or is null. With `pool_idx`, yp is
+// instead the 2x2 max pooling of the output (and pool_idx its indices), the output itself
+// never written (residual and relu false).
 void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, bool flipped, const float* bias,
-                  bool residual, bool relu, float* yp) {
+                  bool residual, bool relu, float* yp, int64_t* pool_idx = nullptr) {
   const vec::WinogradGeometry wg = winograd_geometry(g);
   const int64_t c16 = 16 * wg.in_blocks, k16 = 16 * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
@@ -227,7 +229,10 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
           std::fill(vp + (e * chunk + last - first) * c16, vp + (e + 1) * chunk * c16, uint16_t{0});
       plan->prim.execute(onednn::stream(), args);
       onednn::stream().wait();
-      vec::winograd_output_avx512(wg, mp, first, chunk, first, last, bias16.data(), residual, relu, yp);
+      if (pool_idx != nullptr)
+        vec::winograd_output_max_pool_avx512(wg, mp, first, chunk, first, last, bias16.data(), yp, pool_idx);
+      else
+        vec::winograd_output_avx512(wg, mp, first, chunk, first, last, bias16.data(), residual, relu, yp);
     }
   });
 }
@@ -254,6 +259,12 @@ const float* floats(const Tensor& t) { return static_cast<const float*>(t.data_p
 void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                         bool residual, bool relu, Tensor& y) {
   run_winograd(g, x.data<float>(), w, false, bias.data<float>(), residual, relu, y.data<float>());
+}
+
+void winograd_bf16_conv_max_pool(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                  Tensor& pooled, Tensor& indices) {
+  run_winograd(g, x.data<float>(), w, false, bias.data<float>(), false, false, pooled.data<float>(),
+               indices.data<int64_t>());
 }
 
 bool winograd_bf16_backward_data_applies(const ops::ConvGeometry& g, int64_t b) {

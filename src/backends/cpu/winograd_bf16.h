@@ -22,6 +22,13 @@ bool winograd_bf16_applies(const ops::ConvGeometry& g, int64_t b);
 void winograd_bf16_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                         bool residual, bool relu, Tensor& y);
 
+// The same convolution (no residual, no ReLU) followed by 2x2 max pooling at stride 2
+// with its indices, pooled [N, K/16, OH/2, OW/2, 16] and int64 indices (the position in the
+// OH x OW plane) bit for bit as max_pool2d_indices_blocked gives them; the convolution's
+// output is never written (conv2d_max_pool2x2_blocked, a training step's conv + pool).
+void winograd_bf16_conv_max_pool(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                 Tensor& pooled, Tensor& indices);
+
 // The input gradient of the convolution g (a forward geometry) is itself a 3x3 stride-1
 // convolution: of the output gradient, padded by 2 minus g's padding on each side, with
 // w's taps flipped and its two channel dims swapped. So training runs it through the same

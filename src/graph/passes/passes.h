@@ -56,6 +56,10 @@ int fuse_threshold_backward(Graph& g);
 // in any graph (pool_before_relu.cc). Returns the pairs swapped.
 int pool_before_relu(Graph& g);
 
+// Fuses a blocked bf16 Winograd convolution (activation "none", no residual) with the 2x2
+// stride-2 max pooling with indices that alone reads it into one
+// conv2d_max_pool2x2_blocked node, in any graph (fuse_conv_pool.cc). Returns the pairs fused.
+int fuse_conv_max_pool(Graph& g);
 // Turns a linear layer's weight gradient as autograd writes it, clone(transpose(mm(a, b)
 // [* 1])), into one mm(b^T, a^T) writing the contiguous result, in any graph
 // (fold_transposed_gradients.cc). Returns the chains folded.
@@ -108,7 +112,7 @@ struct PassOptions {
 };
 // The pipeline: constant folding, (frozen) conv-affine folding, CSE, DCE, (frozen) layout
 // selection and the folding of the weights it packs, (frozen) linear fusion, convolution algorithms, ReLU-gradient fusion, pooling before
-// ReLU, (not frozen) training layouts, unused values. Returns one line per pass that changed
+// ReLU, (not frozen) training layouts and convolution-pooling fusion, unused values. Returns one line per pass that changed
 // something, e.g. "dce: 3 nodes removed".
 std::vector<std::string> optimize(Graph& g, const PassOptions& options);
 

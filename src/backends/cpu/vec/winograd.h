@@ -41,4 +41,14 @@ void winograd_output_grad_bf16_avx512(const WinogradGeometry& g, const float* gy
 void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,
                             int64_t t1, const float* bias, bool residual, bool relu, float* y);
 
+// The same outputs (no residual, no ReLU) max-pooled over the 2x2 windows at stride 2
+// that the tiles are: pooled [N, out_blocks, OH / 2, OW / 2, 16] gets each window's
+// maximum and idx its position in the OH x OW plane, by max pooling's rule (the first of
+// equal values wins; a NaN beats any number and a later NaN an earlier one: vec/pool.h).
+// The values are bit for bit what winograd_output_avx512 writes, so this equals it followed
+// by max_pool2d_indices_blocked. Tiles past OH / 2 x OW / 2 windows (an odd OH or OW) are
+// dropped, as floor-mode pooling drops that row and column.
+void winograd_output_max_pool_avx512(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk,
+                                     int64_t t0, int64_t t1, const float* bias, float* pooled, int64_t* idx);
+
 }  // namespace tessera::cpu::vec

@@ -2,6 +2,11 @@
 // one tile is 16 registers; the transforms are adds and subtracts between them. Written
 // with GCC/Clang vector types, which this file's -m flags make single AVX-512 registers,
 // and no standard-library calls (float_loops_impl.h says why).
+// GCC 12 reports its own intrinsics' _mm512_undefined_* placeholders as "maybe
+// uninitialized" (the pooling's index widening); the warning is about the header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstdint>
@@ -164,6 +169,51 @@ void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t f
           if (relu) r = r < 0 ? F16{} : r;  // NaN stays NaN, as oneDNN's ReLU post-op
           store(at, r);
         }
+    }
+  }
+}
+
+void winograd_output_max_pool_avx512(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk,
+                                     int64_t t0, int64_t t1, const float* bias, float* pooled, int64_t* idx) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, k16 = 16 * g.out_blocks, step = chunk * k16;
+  const int64_t PH = g.OH / 2, PW = g.OW / 2;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    if (ty >= PH || tx >= PW) continue;
+    const float* row = m + (t - first) * k16;
+    const int64_t here = 2 * ty * g.OW + 2 * tx;  // the window's first position in the plane
+    for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
+      const float* in = row + kb * 16;
+      F16 s[2][4];  // A^T M, as winograd_output_avx512
+      for (int j = 0; j < 4; ++j) {
+        const F16 m0 = load(in + (0 + j) * step), m1 = load(in + (4 + j) * step);
+        const F16 m2 = load(in + (8 + j) * step), m3 = load(in + (12 + j) * step);
+        s[0][j] = m0 + m1 + m2;
+        s[1][j] = m1 - m2 - m3;
+      }
+      const F16 b = load(bias + kb * 16);
+      F16 o[2][2];
+      for (int a = 0; a < 2; ++a) {
+        o[a][0] = s[a][0] + s[a][1] + s[a][2] + b;
+        o[a][1] = s[a][1] - s[a][2] - s[a][3] + b;
+      }
+      // Fold the window row by row: a tap wins where it is greater or NaN (vec/pool.h).
+      __m512 best = reinterpret_cast<__m512>(o[0][0]);
+      __m512i where = _mm512_setzero_si512();
+      const int32_t offsets[3] = {1, static_cast<int32_t>(g.OW), static_cast<int32_t>(g.OW + 1)};
+      const F16 taps[3] = {o[0][1], o[1][0], o[1][1]};
+      for (int i = 0; i < 3; ++i) {
+        const __m512 v = reinterpret_cast<__m512>(taps[i]);
+        const __mmask16 wins = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        best = _mm512_mask_mov_ps(best, wins, v);
+        where = _mm512_mask_mov_epi32(where, wins, _mm512_set1_epi32(offsets[i]));
+      }
+      const int64_t at = ((n * g.out_blocks + kb) * PH * PW + ty * PW + tx) * 16;
+      _mm512_storeu_ps(pooled + at, best);
+      const __m512i base = _mm512_set1_epi64(here);
+      _mm512_storeu_si512(idx + at, _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(where))));
+      _mm512_storeu_si512(idx + at + 8,
+                          _mm512_add_epi64(base, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(where, 1))));
     }
   }
 }
