@@ -155,7 +155,10 @@ void for_each_grad_case(const std::function<void(const GradCase&)>& check_case) 
   const std::vector<GradCase> cases{{4, 32, 14, 14, 64, {0, 0, 0, 0}},
                                     {2, 20, 11, 9, 40, {1, 1, 1, 1}},
                                     {3, 24, 10, 12, 16, {2, 0, 1, 2}},
-                                    {8, 16, 40, 40, 16, {1, 1, 1, 1}}};
+                                    {8, 16, 40, 40, 16, {1, 1, 1, 1}},
+                                    // 1587 tiles in two chunks of 794: a spare tile in the
+                                    // last, after a chunk that left its buffers full
+                                    {3, 16, 45, 45, 16, {1, 1, 1, 1}}};
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     for (const GradCase& s : cases) {
