@@ -102,6 +102,8 @@ extern OpDef kMaxPool2dIndicesBlocked;      // blocked x -> blocked max, indices
 extern OpDef kMaxPool2dBackwardBlocked;     // (blocked gy, indices) -> blocked gx
 extern OpDef kChannelSumBlocked;            // blocked x -> [C]
 extern OpDef kConv2dMaxPool2x2Blocked;      // (x, w, bias) -> 2x2 max pool of the conv: values, indices
+extern OpDef kConv2dBackwardInputUnpoolBlocked;   // (pooled gy, indices, w) -> blocked gx
+extern OpDef kConv2dBackwardWeightUnpoolBlocked;  // (x, pooled gy, indices) -> gw
 // max_pool2d_indices_blocked's attributes for the 2x2 windows at stride 2 that
 // conv2d_max_pool2x2_blocked pools.
 Attrs two_by_two_pool();

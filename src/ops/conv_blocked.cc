@@ -37,6 +37,13 @@
 //       backend's bf16 Winograd pools each 2x2 output tile as it computes it and never
 //       writes the convolution's output; elsewhere it runs the two ops
 //       (graph/passes/fuse_conv_pool.cc makes it).
+//   conv2d_backward_input_unpool_blocked(gp, idx, w) {conv2d_backward_input_blocked's}
+//   conv2d_backward_weight_unpool_blocked(x, gp, idx) {conv2d_backward_weight_blocked's}
+//       the two gradient passes of such a convolution, reading its output gradient as
+//       max_pool2d_backward_blocked(gp, idx) would write it (gp and idx the pooled
+//       gradient and the fused pooling's indices): the backend's bf16 Winograd builds
+//       each tile from them and the unpooled gradient is never written; elsewhere it
+//       unpools, then runs the plain pass.
 // Not differentiable: the pass writes them into graphs autograd has already run over.
 #include "ops/conv.h"
 
@@ -210,6 +217,33 @@ InferResult infer_backward_weight_blocked(const In& in, const Attrs& attrs) {
   return {{{Shape(IntArrayRef(wsize)), DType::Float32}}, std::nullopt};
 }
 
+// The output gradient that max_pool2d_backward_blocked(gp, idx) would make for the 2x2
+// stride-2 pooling of convolution g's output, as its gradient ops read it.
+InputMeta unpooled_gradient(const InputMeta& gp, const InputMeta& idx, const ConvGeometry& g) {
+  check_blocked_input(gp, "pooled gradient");
+  TESSERA_CHECK(gp.dtype() == DType::Float32, "expected a float32 pooled gradient, got ", gp.describe());
+  TESSERA_CHECK(idx.dtype() == DType::Int64 && idx.sizes().equals(gp.sizes()),
+                "expected int64 indices of the pooled gradient's shape ", shape_str(gp.sizes()), ", got ", idx.describe());
+  const int64_t b = gp.size(4);
+  const Shape want{g.n, blocks_of(g.o, b), g.oh / 2, g.ow / 2, b};
+  TESSERA_CHECK(gp.sizes().equals(want), "expected the pooled gradient ", shape_str(want), " (the 2x2 pooling of [",
+                g.n, ", ", g.o, ", ", g.oh, ", ", g.ow, "] in blocks of ", b, "), got ", shape_str(gp.sizes()));
+  return InputMeta(Shape{g.n, gp.size(1), g.oh, g.ow, b}, DType::Float32);
+}
+
+InferResult infer_backward_input_unpool_blocked(const In& in, const Attrs& attrs) {
+  check_float32({in[2]});
+  const ConvGeometry g = conv_geometry(attrs.ints("input_size"), in[2].sizes(), attrs);
+  return infer_backward_input_blocked({unpooled_gradient(in[0], in[1], g), in[2]}, attrs);
+}
+
+InferResult infer_backward_weight_unpool_blocked(const In& in, const Attrs& attrs) {
+  const std::vector<int64_t>& wsize = attrs.ints("weight_size");
+  TESSERA_CHECK(wsize.size() == 4, "weight_size must have 4 dims, got ", shape_str(wsize));
+  const ConvGeometry g = conv_geometry(plain_of(in[0], wsize[1]), wsize, attrs);
+  return infer_backward_weight_blocked({in[0], unpooled_gradient(in[1], in[2], g)}, attrs);
+}
+
 InferResult infer_conv2d_max_pool2x2_blocked(const In& in, const Attrs& attrs) {
   TESSERA_CHECK(attrs.get<std::string>("activation") == "none", "activation must be \"none\" (ReLU after the pooling), got \"",
                 attrs.get<std::string>("activation"), "\"");
@@ -294,12 +328,17 @@ OpDef kMaxPool2dBackwardBlocked{"max_pool2d_backward_blocked", 2, 0, {attr("inpu
                                 infer_max_pool2d_backward_blocked};
 OpDef kConv2dMaxPool2x2Blocked{"conv2d_max_pool2x2_blocked", 3, 0, kConv2dBlocked.attrs,
                                 infer_conv2d_max_pool2x2_blocked};
+OpDef kConv2dBackwardInputUnpoolBlocked{"conv2d_backward_input_unpool_blocked", 3, 0, backward_attrs("input_size"),
+                                        infer_backward_input_unpool_blocked};
+OpDef kConv2dBackwardWeightUnpoolBlocked{"conv2d_backward_weight_unpool_blocked", 3, 0,
+                                         backward_attrs("weight_size"), infer_backward_weight_unpool_blocked};
 OpDef kChannelSumBlocked{"channel_sum_blocked", 1, 0, {attr("channels", AttrType::Int)}, infer_channel_sum_blocked};
 
 void register_conv_blocked_ops() {
   for (OpDef* op : {&kToBlocked, &kFromBlocked, &kPackConvWeight, &kConv2dBlocked, &kMaxPool2dBlocked,
                     &kConv2dBackwardInputBlocked, &kConv2dBackwardWeightBlocked, &kMaxPool2dIndicesBlocked,
-                    &kMaxPool2dBackwardBlocked, &kChannelSumBlocked, &kConv2dMaxPool2x2Blocked})
+                    &kMaxPool2dBackwardBlocked, &kChannelSumBlocked, &kConv2dMaxPool2x2Blocked,
+                    &kConv2dBackwardInputUnpoolBlocked, &kConv2dBackwardWeightUnpoolBlocked})
     register_op(*op);
 }
 

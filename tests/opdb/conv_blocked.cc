@@ -340,6 +340,82 @@ void add_conv_blocked(std::vector<OpEntry>& out) {
     out.push_back(std::move(e));
   }
   {
+    // The gradient passes reading a 2x2 max pooling's gradient and indices instead of the
+    // unpooled output gradient: (pooled gy, indices, w) -> blocked gx and (x, pooled gy,
+    // indices) -> gw. Indices from a blocked 2x2 pooling of a conv output's shape. In
+    // float32 the backend unpools, then runs the plain pass; the bf16 Winograd's own
+    // kernels are compared with that bit for bit in tests/ops/winograd_bf16_test.cc.
+    auto pooled_grad = [](Maker& m, Ints conv_out, int64_t b) {
+      ops::ensure_registered();
+      const Tensor y = blocked(m(conv_out), b);
+      const Tensor idx = ops::call(*ops::find_op("max_pool2d_indices_blocked"), {y}, pool_attrs({2, 2}, {2, 2}, {0, 0}, {1, 1}, false))[1];
+      return std::vector<Tensor>{m(idx.sizes()), idx};
+    };
+    OpEntry e = entry(
+        "conv2d_backward_input_unpool_blocked",
+        [pooled_grad](DType t) {
+          Maker m("conv2d_backward_input_unpool_blocked", t);
+          auto sample = [&](const char* name, Ints conv_out, int64_t b, Tensor w, Attrs a) {
+            std::vector<Tensor> in = pooled_grad(m, std::move(conv_out), b);
+            in.push_back(std::move(w));
+            return Sample(name, in, std::move(a));
+          };
+          std::vector<Sample> s;
+          s.push_back(sample("winograd_even", {1, 16, 8, 8}, 16, m({16, 16, 3, 3}),
+                             backward_attrs({1, 1}, {0, 0, 0, 0}, "input_size", {1, 16, 10, 10}, "winograd")));
+          s.push_back(sample("odd_output", {2, 8, 9, 7}, 8, m({8, 8, 3, 3}),
+                             backward_attrs({1, 1}, {1, 1, 1, 1}, "input_size", {2, 8, 9, 7})));
+          s.push_back(sample("empty", {0, 8, 4, 4}, 8, m({8, 8, 3, 3}),
+                             backward_attrs({1, 1}, {1, 1, 1, 1}, "input_size", {0, 8, 4, 4})));
+          return s;
+        },
+        "conv2d_backward_input_unpool_blocked(x, A)");
+    e.dtypes = {kFloat32};
+    e.tol.rtol32 = 1e-4;  // Winograd's normwise error, as conv2d_backward_input_blocked's
+    e.tol.atol32 = 1e-4;
+    e.compiled_normwise = 1e-5;
+    e.errors = [] {
+      return std::vector<ErrorCase>{
+          {"float_indices", {zeros({1, 1, 2, 2, 8}), zeros({1, 1, 2, 2, 8}), zeros({8, 8, 3, 3})},
+           backward_attrs({1, 1}, {1, 1, 1, 1}, "input_size", {1, 8, 4, 4}),
+           "expected int64 indices of the pooled gradient's shape"},
+          {"pooled_shape", {zeros({1, 1, 4, 4, 8}), zeros({1, 1, 4, 4, 8}, kInt64), zeros({8, 8, 3, 3})},
+           backward_attrs({1, 1}, {1, 1, 1, 1}, "input_size", {1, 8, 4, 4}),
+           "expected the pooled gradient [1, 1, 2, 2, 8]"}};
+    };
+    out.push_back(std::move(e));
+    OpEntry ew = entry(
+        "conv2d_backward_weight_unpool_blocked",
+        [pooled_grad](DType t) {
+          Maker m("conv2d_backward_weight_unpool_blocked", t);
+          auto sample = [&](const char* name, Tensor x, Ints conv_out, int64_t b, Attrs a) {
+            std::vector<Tensor> in{std::move(x)};
+            for (Tensor& v : pooled_grad(m, std::move(conv_out), b)) in.push_back(std::move(v));
+            return Sample(name, in, std::move(a));
+          };
+          std::vector<Sample> s;
+          s.push_back(sample("blocked_winograd", blocked(m({2, 8, 10, 10}), 8), {2, 16, 8, 8}, 8,
+                             backward_attrs({1, 1}, {0, 0, 0, 0}, "weight_size", {16, 8, 3, 3}, "winograd")));
+          s.push_back(sample("plain_input_odd", m({1, 3, 9, 9}), {1, 16, 9, 9}, 16,
+                             backward_attrs({1, 1}, {1, 1, 1, 1}, "weight_size", {16, 3, 3, 3})));
+          s.push_back(sample("empty", blocked(m({0, 8, 4, 4}), 8), {0, 16, 4, 4}, 8,
+                             backward_attrs({1, 1}, {1, 1, 1, 1}, "weight_size", {16, 8, 3, 3})));
+          return s;
+        },
+        "conv2d_backward_weight_unpool_blocked(x, A)");
+    ew.dtypes = {kFloat32};
+    ew.tol.rtol32 = 1e-4;
+    ew.tol.atol32 = 1e-4;
+    ew.compiled_normwise = 1e-5;
+    ew.errors = [] {
+      return std::vector<ErrorCase>{
+          {"pooled_shape", {zeros({1, 1, 4, 4, 8}), zeros({1, 2, 2, 2, 8}), zeros({1, 2, 2, 2, 8}, kInt64)},
+           backward_attrs({1, 1}, {1, 1, 1, 1}, "weight_size", {8, 8, 3, 3}),
+           "expected the pooled gradient [1, 1, 2, 2, 8]"}};
+    };
+    out.push_back(std::move(ew));
+  }
+  {
     OpEntry e = entry(
         "channel_sum_blocked",
         [](DType t) {

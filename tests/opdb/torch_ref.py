@@ -190,6 +190,27 @@ def conv2d_max_pool2x2_blocked(x, A):
     return max_pool2d_indices_blocked([y], pool)
 
 
+def conv_output_size(h, w, kh, kw, A):
+    p, st, d = A["padding"], A["stride"], A["dilation"]
+    return ((h + p[0] + p[2] - d[0] * (kh - 1) - 1) // st[0] + 1,
+            (w + p[1] + p[3] - d[1] * (kw - 1) - 1) // st[1] + 1)
+
+
+def conv2d_backward_input_unpool_blocked(x, A):
+    n, c, h, w = A["input_size"]
+    o, _, kh, kw = x[2].shape
+    oh, ow = conv_output_size(h, w, kh, kw, A)
+    gy = max_pool2d_backward_blocked([x[0], x[1]], {"input_size": [n, o, oh, ow]})
+    return conv2d_backward_input_blocked([gy, x[2]], A)
+
+
+def conv2d_backward_weight_unpool_blocked(x, A):
+    o, c, kh, kw = A["weight_size"]
+    oh, ow = conv_output_size(x[0].shape[2], x[0].shape[3], kh, kw, A)
+    gy = max_pool2d_backward_blocked([x[1], x[2]], {"input_size": [x[0].shape[0], o, oh, ow]})
+    return conv2d_backward_weight_blocked([x[0], gy], A)
+
+
 def max_pool2d_backward_blocked(x, A):
     size = A["input_size"]
     b = x[0].shape[-1]

@@ -485,11 +485,15 @@ TEST(Autocast, Cnn28TrainingStepRunsBf16WinogradEagerAndCompiledAlike) {
       [] { return std::vector<Tensor>{randn({8, 1, 28, 28}), randint(0, 10, {8})}; }, 1e-6);
   EXPECT_NE(r.graph.find("conv2d_blocked("), std::string::npos) << r.graph;
   EXPECT_NE(r.graph.find("algorithm=\"winograd\", precision=\"bf16\""), std::string::npos) << r.graph;
-  EXPECT_NE(r.graph.find("conv2d_backward_input_blocked("), std::string::npos) << r.graph;
-  EXPECT_NE(r.graph.find("conv2d_backward_weight_blocked("), std::string::npos) << r.graph;
-  // The 32->64 layer's pooling runs inside its forward pass (fuse_conv_pool.cc).
+  // The 32->64 layer's pooling runs inside its forward pass, and the pooling's gradient
+  // inside its two gradient passes (fuse_conv_pool.cc); the first layer's weight gradient
+  // stays the plain pass.
   EXPECT_NE(r.graph.find("conv2d_max_pool2x2_blocked("), std::string::npos) << r.graph;
   EXPECT_EQ(r.graph.find("max_pool2d_indices_blocked("), std::string::npos) << r.graph;
+  EXPECT_NE(r.graph.find("conv2d_backward_input_unpool_blocked("), std::string::npos) << r.graph;
+  EXPECT_NE(r.graph.find("conv2d_backward_weight_unpool_blocked("), std::string::npos) << r.graph;
+  EXPECT_NE(r.graph.find("conv2d_backward_weight_blocked("), std::string::npos) << r.graph;
+  EXPECT_EQ(r.graph.find("max_pool2d_backward_blocked("), std::string::npos) << r.graph;
   std::printf("cnn28, 3 SGD steps at batch 8 under autocast: compiled parameters %.1e from eager's; eager autocast "
               "%.1e from float32 training\n",
               r.compiled_vs_eager, r.eager_vs_f32);

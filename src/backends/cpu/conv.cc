@@ -478,6 +478,55 @@ void backward_weight_blocked_kernel(const KernelCall& call) {
       Layouts{blocked_x ? x.size(4) : 0, gy.size(4)});
 }
 
+// What max_pool2d_backward_blocked(gp, idx) makes for an OH x OW plane: each pooled
+// gradient added at its index (range-checked: a graph is data). The unpool kernels'
+// general path, where the bf16 Winograd does not apply or the indices are not a 2x2
+// pooling's.
+Tensor unpooled(const Tensor& gp, const Tensor& idx, int64_t oh, int64_t ow) {
+  const int64_t planes = gp.size(0) * gp.size(1), b = gp.size(4), pooled = gp.size(2) * gp.size(3) * b;
+  Tensor gy = make_tensor({gp.size(0), gp.size(1), oh, ow, b}, DType::Float32);
+  const float* src = gp.data<float>();
+  const int64_t* ix = idx.data<int64_t>();
+  float* dst = gy.data<float>();
+  std::fill(dst, dst + gy.numel(), 0.f);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t i = 0; i < pooled; ++i) {
+      const int64_t at = ix[p * pooled + i];
+      TESSERA_CHECK(at >= 0 && at < oh * ow, "index ", at, " is out of range for a plane of ", oh * ow, " elements");
+      dst[(p * oh * ow + at) * b + i % b] += src[p * pooled + i];
+    }
+  return gy;
+}
+
+void backward_input_unpool_blocked_kernel(const KernelCall& call) {
+  const Tensor gp = contiguous(call.inputs[0]);
+  const Tensor idx = contiguous(call.inputs[1]);
+  const Tensor w = contiguous(call.inputs[2]);
+  Tensor& gx = call.outputs[0];
+  const ConvGeometry g = geometry_from(size_attr(call.attrs, "input_size"), w.sizes(), call.attrs);
+  if (uses_winograd_bf16(call.attrs) && w.dim() == 4 && gp.size(4) == 16 && gx.size(4) == 16 && gx.numel() > 0 &&
+      winograd_bf16_unpool_applies(g, 16) && winograd_bf16_backward_data_unpool(g, gp, idx, w, gx))
+    return;
+  const std::vector<Tensor> in{unpooled(gp, idx, g.oh, g.ow), w};
+  backward_input_blocked_kernel(KernelCall{ops::kConv2dBackwardInputBlocked, in, call.outputs, call.attrs});
+}
+
+void backward_weight_unpool_blocked_kernel(const KernelCall& call) {
+  const Tensor x = contiguous(call.inputs[0]);
+  const Tensor gp = contiguous(call.inputs[1]);
+  const Tensor idx = contiguous(call.inputs[2]);
+  Tensor& gw = call.outputs[0];
+  const IntArrayRef wsize = size_attr(call.attrs, "weight_size");
+  const bool blocked_x = x.dim() == 5;
+  const Shape x_plain = blocked_x ? Shape{x.size(0), wsize[1], x.size(2), x.size(3)} : Shape(x.sizes());
+  const ConvGeometry g = geometry_from(x_plain, wsize, call.attrs);
+  if (uses_winograd_bf16(call.attrs) && gp.size(4) == 16 && (!blocked_x || x.size(4) == 16) && gw.numel() > 0 &&
+      use_onednn(x, g) && winograd_bf16_applies(g, 16) && winograd_bf16_backward_weight_unpool(g, x, gp, idx, gw))
+    return;
+  const std::vector<Tensor> in{x, unpooled(gp, idx, g.oh, g.ow)};
+  backward_weight_blocked_kernel(KernelCall{ops::kConv2dBackwardWeightBlocked, in, call.outputs, call.attrs});
+}
+
 template <typename T>
 void add_channel_bias(Tensor& y, const Tensor& b) {
   const int64_t n = y.size(0), c = y.size(1), plane = y.size(2) * y.size(3);
@@ -523,6 +572,10 @@ void register_conv_kernels() {
   register_kernel(kConvTranspose2d, Device::CPU, conv_transpose2d_kernel, kFloatMask);
   register_kernel(kConv2dBackwardInputBlocked, Device::CPU, backward_input_blocked_kernel, dtype_bit(DType::Float32));
   register_kernel(kConv2dBackwardWeightBlocked, Device::CPU, backward_weight_blocked_kernel, dtype_bit(DType::Float32));
+  register_kernel(kConv2dBackwardInputUnpoolBlocked, Device::CPU, backward_input_unpool_blocked_kernel,
+                  dtype_bit(DType::Float32));
+  register_kernel(kConv2dBackwardWeightUnpoolBlocked, Device::CPU, backward_weight_unpool_blocked_kernel,
+                  dtype_bit(DType::Float32));
   register_pool_kernels();
   register_conv_blocked_kernels();
 }

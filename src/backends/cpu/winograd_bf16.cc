@@ -9,6 +9,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -182,13 +183,21 @@ namespace {
 // The kernel for the convolution g (in channels g.c, out g.o) of x by w, read as
 // transform_weight reads it; `bias` has g.o entries or is null. With `pool_idx`, yp is
 // instead the 2x2 max pooling of the output (and pool_idx its indices), the output itself
-// never written (residual and relu false).
-void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, bool flipped, const float* bias,
-                  bool residual, bool relu, float* yp, int64_t* pool_idx = nullptr) {
+// never written (residual and relu false). With `unpool`, the input is instead the
+// unpooling of a 2x2 max pooling's gradient (xp unread); false where its indices are not
+// such a pooling's (yp then partly written).
+struct Unpooled {
+  const float* gp;
+  const int64_t* idx;
+};
+
+bool run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, bool flipped, const float* bias,
+                  bool residual, bool relu, float* yp, int64_t* pool_idx = nullptr, const Unpooled* unpool = nullptr) {
   const vec::WinogradGeometry wg = winograd_geometry(g);
   const int64_t c16 = 16 * wg.in_blocks, k16 = 16 * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
-  if (tiles == 0) return;
+  if (tiles == 0) return true;
+  std::atomic<bool> unpooled{true};
   // Each thread runs whole chunks, all three stages (so a chunk's V and M stay in its
   // core's cache, and the stages need no barrier), with a single-threaded product. The
   // chunks are of equal size (the last one's spare rows are computed and dropped), so one
@@ -223,7 +232,12 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
     const Tensor scratch = onednn::add_scratchpad(plan->scratchpad, args);
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
-      vec::winograd_input_bf16_avx512(wg, xp, first, chunk, first, last, vp);
+      if (unpool == nullptr) {
+        vec::winograd_input_bf16_avx512(wg, xp, first, chunk, first, last, vp);
+      } else if (!vec::winograd_input_unpool_bf16_avx512(wg, unpool->gp, unpool->idx, first, chunk, first, last, vp)) {
+        unpooled = false;
+        return;
+      }
       if (last - first < chunk)  // the last chunk's spare rows: zeros, not stale bits
         for (int64_t e = 0; e < 16; ++e)
           std::fill(vp + (e * chunk + last - first) * c16, vp + (e + 1) * chunk * c16, uint16_t{0});
@@ -235,6 +249,7 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
         vec::winograd_output_avx512(wg, mp, first, chunk, first, last, bias16.data(), residual, relu, yp);
     }
   });
+  return unpooled;
 }
 
 // Plain [N, C, H, W] float32 and its blocks of 16 (nChw16c), both ways: oneDNN reorders,
@@ -280,15 +295,19 @@ void winograd_bf16_backward_data(const ops::ConvGeometry& g, const Tensor& gy, c
 
 namespace {
 
-void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const float* gyp, Tensor& gw) {
+// With `unpool`, the output gradient is the unpooling of a 2x2 max pooling's gradient
+// (gyp unread); false where its indices are not such a pooling's (gw not written).
+bool run_backward_weight(const ops::ConvGeometry& g, const float* xp, const float* gyp, Tensor& gw,
+                         const Unpooled* unpool = nullptr) {
   const vec::WinogradGeometry wg = winograd_geometry(g);
   const int64_t c16 = 16 * wg.in_blocks, k16 = 16 * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
   float* out = gw.data<float>();
   if (tiles == 0) {
     std::fill(out, out + gw.numel(), 0.f);
-    return;
+    return true;
   }
+  std::atomic<bool> unpooled{true};
   const int64_t chunk = chunk_size(tiles, 16 * (2 * c16 + 2 * k16), kChunkBytes);
   const int64_t chunks = (tiles + chunk - 1) / chunk;
   std::shared_ptr<const WeightGradPlan> plan;
@@ -316,7 +335,13 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
       for (int64_t c = share * chunks / shares; c < (share + 1) * chunks / shares; ++c) {
         const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
         vec::winograd_input_bf16_avx512(wg, xp, first, chunk, first, last, vp);
-        vec::winograd_output_grad_bf16_avx512(wg, gyp, g.o, first, chunk, first, last, zp);
+        if (unpool == nullptr) {
+          vec::winograd_output_grad_bf16_avx512(wg, gyp, g.o, first, chunk, first, last, zp);
+        } else if (!vec::winograd_output_grad_unpool_bf16_avx512(wg, unpool->gp, unpool->idx, g.o, first, chunk,
+                                                                 first, last, zp)) {
+          unpooled = false;
+          return;
+        }
         if (last - first < chunk)  // the last chunk's spare rows: zeros, adding nothing
           for (int64_t e = 0; e < 16; ++e) {
             std::fill(vp + (e * chunk + last - first) * c16, vp + (e + 1) * chunk * c16, uint16_t{0});
@@ -328,6 +353,7 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
       du[static_cast<size_t>(share)] = acc;
     }
   });
+  if (!unpooled) return false;
   for (int64_t share = 1; share < shares; ++share) {
     float* a = du[0].data<float>();
     const float* b = du[static_cast<size_t>(share)].data<float>();
@@ -353,6 +379,7 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
         o[p * 3 + 2] = static_cast<float>(0.5 * (h[p][1] + h[p][2]) + h[p][3]);
       }
     }
+  return true;
 }
 
 }  // namespace
@@ -390,6 +417,25 @@ void winograd_bf16_backward_weight_plain(const ops::ConvGeometry& g, const Tenso
   const Tensor xb = onednn::reordered(lx->to_blocked, x, onednn::Reuse::kReuse);
   const Tensor gyb = onednn::reordered(ly->to_blocked, gy, onednn::Reuse::kReuse);
   run_backward_weight(g, floats(xb), floats(gyb), gw);
+}
+
+bool winograd_bf16_unpool_applies(const ops::ConvGeometry& g, int64_t b) {
+  return g.pad_begin[0] % 2 == 0 && g.pad_begin[1] % 2 == 0 && winograd_bf16_backward_data_applies(g, b);
+}
+
+bool winograd_bf16_backward_data_unpool(const ops::ConvGeometry& g, const Tensor& gp, const Tensor& idx,
+                                        const Tensor& w, Tensor& gx) {
+  const Unpooled unpool{gp.data<float>(), idx.data<int64_t>()};
+  return run_winograd(backward_data_geometry(g), nullptr, w, true, nullptr, false, false, gx.data<float>(), nullptr,
+                      &unpool);
+}
+
+bool winograd_bf16_backward_weight_unpool(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gp,
+                                          const Tensor& idx, Tensor& gw) {
+  const Unpooled unpool{gp.data<float>(), idx.data<int64_t>()};
+  if (x.dim() == 5) return run_backward_weight(g, x.data<float>(), nullptr, gw, &unpool);
+  const Tensor xb = onednn::reordered(layouts_for(g.n, g.c, g.h, g.w)->to_blocked, x, onednn::Reuse::kReuse);
+  return run_backward_weight(g, floats(xb), nullptr, gw, &unpool);
 }
 
 }  // namespace tessera::cpu

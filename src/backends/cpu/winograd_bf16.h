@@ -47,6 +47,18 @@ void winograd_bf16_backward_data(const ops::ConvGeometry& g, const Tensor& gy, c
 // [N, C, H, W] (a layer whose input is not blocked: converted, as the _plain forms do).
 void winograd_bf16_backward_weight(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw);
 
+// The two gradient passes where the output gradient is max_pool2d_backward_blocked(gp,
+// idx) over 2x2 windows at stride 2 (a compiled training step's conv + pool): read from
+// gp and idx [N, K/16, OH/2, OW/2, 16] without writing the unpooled gradient, bit for bit
+// the passes above on it. Where winograd_bf16_unpool_applies (the input gradient's
+// padded patches must be whole windows: even padding). They return false, their output
+// not (or partly) written, where an index lies outside its window; x blocked or plain.
+bool winograd_bf16_unpool_applies(const ops::ConvGeometry& g, int64_t b);
+bool winograd_bf16_backward_data_unpool(const ops::ConvGeometry& g, const Tensor& gp, const Tensor& idx,
+                                        const Tensor& w, Tensor& gx);
+bool winograd_bf16_backward_weight_unpool(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gp,
+                                          const Tensor& idx, Tensor& gw);
+
 // The three on plain [N, C, H, W] tensors (eager's layout): converted to blocks of 16 and
 // back around the blocked kernels, so eager computes what a compiled step computes.
 // `bias` may be undefined.

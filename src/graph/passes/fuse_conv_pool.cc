@@ -8,11 +8,74 @@
 // for Winograd in bf16: elsewhere the backend has no fused kernel and would run the two
 // ops anyway (as it does where the bf16 Winograd turns out not to apply).
 // Only the activation "none": pool_before_relu has already moved such a ReLU past the
-// pooling, and a convolution that kept a fused ReLU is left alone.
+// pooling, and a convolution that kept a fused ReLU is left alone. In a training step the
+// pooling's gradient then fuses into the convolution's gradient passes too
+// (fuse_unpool_into_gradients below).
 #include "graph/passes/passes.h"
 #include "ops/conv.h"
 
 namespace tessera::graph {
+namespace {
+
+// The backward half: the pooling's gradient, max_pool2d_backward_blocked(gp, idx) with
+// idx from a conv2d_max_pool2x2_blocked, read only by that convolution's two gradient
+// passes (bf16 Winograd; the forward's padding even, so that the input gradient's 4x4
+// patches are whole windows) and by bias sums. The passes become their _unpool forms,
+// which build each tile of the gradient from gp and idx; a bias sum sums gp, the same
+// values (each window's gradient lands at one position) without the zeros; the
+// unpooled gradient (CNN28: 9.4 MB written, then read three times) is never made.
+int fuse_unpool_into_gradients(Graph& g) {
+  std::vector<std::vector<int>> readers(g.values.size());
+  std::vector<bool> written(g.values.size(), false);
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    for (int id : g.nodes[k].inputs) readers[static_cast<size_t>(id)].push_back(static_cast<int>(k));
+    if (g.nodes[k].into >= 0) written[static_cast<size_t>(g.nodes[k].into)] = true;
+  }
+  const ValueReaders outputs_of(g);
+  auto bf16_winograd = [](const Node& n) {
+    return n.attrs.get<std::string>("algorithm") == "winograd" && ops::wants_bf16(n.attrs);
+  };
+  std::vector<bool> drop(g.nodes.size(), false);
+  int fused = 0;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const Node& unpool = g.nodes[k];
+    if (unpool.op != &ops::kMaxPool2dBackwardBlocked || unpool.writes()) continue;
+    const int gp = unpool.inputs[0], idx = unpool.inputs[1], gy = unpool.outputs[0];
+    const Value& iv = g.values[static_cast<size_t>(idx)];
+    if (iv.kind != ValueKind::Node || iv.index != 1 ||
+        g.nodes[static_cast<size_t>(iv.node)].op != &ops::kConv2dMaxPool2x2Blocked)
+      continue;
+    const std::vector<int64_t>& pad = g.nodes[static_cast<size_t>(iv.node)].attrs.ints("padding");
+    if (pad[0] % 2 != 0 || pad[1] % 2 != 0 || outputs_of.is_output(gy) || written[static_cast<size_t>(gy)]) continue;
+    bool ok = !readers[static_cast<size_t>(gy)].empty();
+    for (int r : readers[static_cast<size_t>(gy)]) {
+      const Node& n = g.nodes[static_cast<size_t>(r)];
+      const bool input_pass = n.op == &ops::kConv2dBackwardInputBlocked && n.inputs[0] == gy && n.inputs[1] != gy;
+      const bool weight_pass = n.op == &ops::kConv2dBackwardWeightBlocked && n.inputs[1] == gy && n.inputs[0] != gy;
+      const bool bias_sum = n.op == &ops::kChannelSumBlocked;
+      ok = ok && !n.writes() && (((input_pass || weight_pass) && bf16_winograd(n)) || bias_sum);
+    }
+    if (!ok) continue;
+    for (int r : readers[static_cast<size_t>(gy)]) {
+      Node& n = g.nodes[static_cast<size_t>(r)];
+      if (n.op == &ops::kConv2dBackwardInputBlocked) {
+        n.op = &ops::kConv2dBackwardInputUnpoolBlocked;
+        n.inputs = {gp, idx, n.inputs[1]};
+      } else if (n.op == &ops::kConv2dBackwardWeightBlocked) {
+        n.op = &ops::kConv2dBackwardWeightUnpoolBlocked;
+        n.inputs = {n.inputs[0], gp, idx};
+      } else {
+        n.inputs = {gp};
+      }
+    }
+    drop[k] = true;
+    ++fused;
+  }
+  if (fused) remove_nodes(g, drop);
+  return fused;
+}
+
+}  // namespace
 
 int fuse_conv_max_pool(Graph& g) {
   const ValueReaders readers(g);
@@ -56,7 +119,7 @@ int fuse_conv_max_pool(Graph& g) {
     ++fused;
   }
   if (fused) remove_nodes(g, drop);
-  return fused;
+  return fused + fuse_unpool_into_gradients(g);
 }
 
 }  // namespace tessera::graph

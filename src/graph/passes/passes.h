@@ -58,7 +58,9 @@ int pool_before_relu(Graph& g);
 
 // Fuses a blocked bf16 Winograd convolution (activation "none", no residual) with the 2x2
 // stride-2 max pooling with indices that alone reads it into one
-// conv2d_max_pool2x2_blocked node, in any graph (fuse_conv_pool.cc). Returns the pairs fused.
+// conv2d_max_pool2x2_blocked node, and the pooling's gradient into the convolution's
+// gradient passes (their _unpool forms), in any graph (fuse_conv_pool.cc). Returns the
+// pairs fused.
 int fuse_conv_max_pool(Graph& g);
 // Turns a linear layer's weight gradient as autograd writes it, clone(transpose(mm(a, b)
 // [* 1])), into one mm(b^T, a^T) writing the contiguous result, in any graph

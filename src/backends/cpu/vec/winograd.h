@@ -36,6 +36,21 @@ void winograd_input_bf16_avx512(const WinogradGeometry& g, const float* x, int64
 // U = G g G^T, and G^T dU G that of the 3x3 weight g.
 void winograd_output_grad_bf16_avx512(const WinogradGeometry& g, const float* gy, int64_t channels, int64_t first,
                                       int64_t chunk, int64_t t0, int64_t t1, uint16_t* z);
+// The two transforms of a gradient that is max_pool2d_backward_blocked(gp, idx) over the
+// 2x2 windows at stride 2 of its plane, read from gp and idx [N, blocks, H / 2, W / 2, 16]
+// without writing that gradient: each window's 2x2 block is gp at the position idx names,
+// 0 elsewhere; rows and columns past the last window are 0. Bit for bit the plain
+// transforms of the unpooled gradient. They return false, having written part of their
+// output, where an index lies outside its window (not a 2x2 pooling's indices).
+// The input gradient's input transform: g is its geometry (gy H x W, padded), with even
+// padding so that each 4x4 patch is four whole windows.
+bool winograd_input_unpool_bf16_avx512(const WinogradGeometry& g, const float* gp, const int64_t* idx, int64_t first,
+                                       int64_t chunk, int64_t t0, int64_t t1, uint16_t* v);
+// The weight gradient's transform (winograd_output_grad_bf16_avx512's, lanes at and past
+// `channels` read as 0).
+bool winograd_output_grad_unpool_bf16_avx512(const WinogradGeometry& g, const float* gp, const int64_t* idx,
+                                             int64_t channels, int64_t first, int64_t chunk, int64_t t0, int64_t t1,
+                                             uint16_t* z);
 // Tiles [t0, t1) of chunk `first` from m into y [N, out_blocks, OH, OW, 16]. `bias` has
 // 16 out_blocks entries; `residual`: add what y holds; `relu`: then max(., 0), NaN kept.
 void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,

@@ -35,6 +35,68 @@ inline void store(float* p, F16 v) { __builtin_memcpy(p, &v, sizeof v); }
   __builtin_memcpy(p, &h, sizeof h);
 }
 
+// V = B^T d B of one 16-channel block of one tile, rounded into element e's matrix (out
+// is the block's place in element 0's; `step` from one matrix to the next).
+[[gnu::target("avx512bf16")]] inline void input_transform_store(const F16 (&d)[4][4], uint16_t* out, int64_t step) {
+  F16 s[4][4];  // B^T d
+  for (int j = 0; j < 4; ++j) {
+    s[0][j] = d[0][j] - d[2][j];
+    s[1][j] = d[1][j] + d[2][j];
+    s[2][j] = d[2][j] - d[1][j];
+    s[3][j] = d[1][j] - d[3][j];
+  }
+  for (int i = 0; i < 4; ++i) {  // (B^T d) B
+    store_bf16(out + (4 * i + 0) * step, s[i][0] - s[i][2]);
+    store_bf16(out + (4 * i + 1) * step, s[i][1] + s[i][2]);
+    store_bf16(out + (4 * i + 2) * step, s[i][2] - s[i][1]);
+    store_bf16(out + (4 * i + 3) * step, s[i][1] - s[i][3]);
+  }
+}
+
+// Z = A dY A^T of one block's 2x2 output gradient, stored as input_transform_store stores.
+[[gnu::target("avx512bf16")]] inline void output_grad_transform_store(const F16 (&d)[2][2], uint16_t* out,
+                                                                     int64_t step) {
+  F16 r[4][2];  // A dY, A = [1 0; 1 1; 1 -1; 0 -1]
+  for (int b = 0; b < 2; ++b) {
+    r[0][b] = d[0][b];
+    r[1][b] = d[0][b] + d[1][b];
+    r[2][b] = d[0][b] - d[1][b];
+    r[3][b] = -d[1][b];
+  }
+  for (int i = 0; i < 4; ++i) {  // (A dY) A^T
+    store_bf16(out + (4 * i + 0) * step, r[i][0]);
+    store_bf16(out + (4 * i + 1) * step, r[i][0] + r[i][1]);
+    store_bf16(out + (4 * i + 2) * step, r[i][0] - r[i][1]);
+    store_bf16(out + (4 * i + 3) * step, -r[i][1]);
+  }
+}
+
+// The 2x2 block of max_pool2d_backward_blocked's gradient under pooling window (wy, wx)
+// of one channel-blocked plane (W columns, PW windows a row): the window's gradient at
+// the position its index names, 0 at the other three. False where some lane's index is
+// not inside its window (indices that are not a 2x2 pooling's: the caller then unpools
+// them the general way).
+inline bool unpool_window(const float* gp, const int64_t* idx, int64_t W, int64_t PW, int64_t wy, int64_t wx,
+                          F16 (&d)[2][2]) {
+  const int64_t at = (wy * PW + wx) * 16, here = 2 * wy * W + 2 * wx;
+  const __m512i base = _mm512_set1_epi64(here);
+  // Relative to the window, saturated to int32 (a far index matches no position).
+  const __m256i lo = _mm512_cvtsepi64_epi32(_mm512_sub_epi64(_mm512_loadu_si512(idx + at), base));
+  const __m256i hi = _mm512_cvtsepi64_epi32(_mm512_sub_epi64(_mm512_loadu_si512(idx + at + 8), base));
+  const __m512i rel = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  const __mmask16 m00 = _mm512_cmpeq_epi32_mask(rel, _mm512_setzero_si512());
+  const __mmask16 m01 = _mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(1));
+  const __mmask16 m10 = _mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(static_cast<int32_t>(W)));
+  const __mmask16 m11 = _mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(static_cast<int32_t>(W + 1)));
+  if (static_cast<__mmask16>(m00 | m01 | m10 | m11) != 0xffff) return false;
+  const __m512 v = _mm512_loadu_ps(gp + at);
+  d[0][0] = reinterpret_cast<F16>(_mm512_maskz_mov_ps(m00, v));
+  d[0][1] = reinterpret_cast<F16>(_mm512_maskz_mov_ps(m01, v));
+  d[1][0] = reinterpret_cast<F16>(_mm512_maskz_mov_ps(m10, v));
+  d[1][1] = reinterpret_cast<F16>(_mm512_maskz_mov_ps(m11, v));
+  return true;
+}
+
 }  // namespace
 
 [[gnu::target("avx512bf16")]] void winograd_input_bf16_avx512(const WinogradGeometry& g, const float* x, int64_t first, int64_t chunk, int64_t t0,
@@ -66,21 +128,7 @@ inline void store(float* p, F16 v) { __builtin_memcpy(p, &v, sizeof v); }
       if (cb == g.in_blocks - 1 && tail_lanes < 16)
         for (auto& r : d)
           for (F16& e : r) e = reinterpret_cast<F16>(reinterpret_cast<U16>(e) & tail_mask);
-      F16 s[4][4];  // B^T d
-      for (int j = 0; j < 4; ++j) {
-        s[0][j] = d[0][j] - d[2][j];
-        s[1][j] = d[1][j] + d[2][j];
-        s[2][j] = d[2][j] - d[1][j];
-        s[3][j] = d[1][j] - d[3][j];
-      }
-      uint16_t* out = row + cb * 16;
-      const int64_t step = chunk * c16;  // from one (xi, nu) matrix to the next
-      for (int i = 0; i < 4; ++i) {       // (B^T d) B
-        store_bf16(out + (4 * i + 0) * step, s[i][0] - s[i][2]);
-        store_bf16(out + (4 * i + 1) * step, s[i][1] + s[i][2]);
-        store_bf16(out + (4 * i + 2) * step, s[i][2] - s[i][1]);
-        store_bf16(out + (4 * i + 3) * step, s[i][1] - s[i][3]);
-      }
+      input_transform_store(d, row + cb * 16, chunk * c16);
     }
   }
 }
@@ -113,22 +161,71 @@ inline void store(float* p, F16 v) { __builtin_memcpy(p, &v, sizeof v); }
       if (kb == g.out_blocks - 1 && tail_lanes < 16)
         for (auto& r : d)
           for (F16& e : r) e = reinterpret_cast<F16>(reinterpret_cast<U16>(e) & tail_mask);
-      F16 r[4][2];  // A dY, A = [1 0; 1 1; 1 -1; 0 -1]
-      for (int b = 0; b < 2; ++b) {
-        r[0][b] = d[0][b];
-        r[1][b] = d[0][b] + d[1][b];
-        r[2][b] = d[0][b] - d[1][b];
-        r[3][b] = -d[1][b];
-      }
-      uint16_t* out = row + kb * 16;
-      for (int i = 0; i < 4; ++i) {  // (A dY) A^T
-        store_bf16(out + (4 * i + 0) * step, r[i][0]);
-        store_bf16(out + (4 * i + 1) * step, r[i][0] + r[i][1]);
-        store_bf16(out + (4 * i + 2) * step, r[i][0] - r[i][1]);
-        store_bf16(out + (4 * i + 3) * step, -r[i][1]);
-      }
+      output_grad_transform_store(d, row + kb * 16, step);
     }
   }
+}
+
+[[gnu::target("avx512bf16")]] bool winograd_input_unpool_bf16_avx512(const WinogradGeometry& g, const float* gp,
+                                                                     const int64_t* idx, int64_t first, int64_t chunk,
+                                                                     int64_t t0, int64_t t1, uint16_t* v) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, c16 = 16 * g.in_blocks;
+  const int64_t PH = g.H / 2, PW = g.W / 2, pooled_plane = PH * PW * 16;
+  const int64_t tail_lanes = g.in_channels - 16 * (g.in_blocks - 1);  // as the plain transform
+  U16 tail_mask;
+  for (int l = 0; l < 16; ++l) tail_mask[l] = l < tail_lanes ? 0xffffffffu : 0u;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    // Even padding: the 4x4 patch is exactly the 2x2 windows from (wy0, wx0).
+    const int64_t wy0 = ty - g.pad_top / 2, wx0 = tx - g.pad_left / 2;
+    uint16_t* row = v + (t - first) * c16;
+    for (int64_t cb = 0; cb < g.in_blocks; ++cb) {
+      const int64_t plane = n * g.in_blocks + cb;
+      F16 d[4][4];
+      for (int wi = 0; wi < 2; ++wi)
+        for (int wj = 0; wj < 2; ++wj) {
+          const int64_t wy = wy0 + wi, wx = wx0 + wj;
+          F16 w[2][2] = {};  // no window there: the gradient is 0
+          if (wy >= 0 && wy < PH && wx >= 0 && wx < PW &&
+              !unpool_window(gp + plane * pooled_plane, idx + plane * pooled_plane, g.W, PW, wy, wx, w))
+            return false;
+          for (int a = 0; a < 2; ++a)
+            for (int b = 0; b < 2; ++b) d[2 * wi + a][2 * wj + b] = w[a][b];
+        }
+      if (cb == g.in_blocks - 1 && tail_lanes < 16)
+        for (auto& r : d)
+          for (F16& e : r) e = reinterpret_cast<F16>(reinterpret_cast<U16>(e) & tail_mask);
+      input_transform_store(d, row + cb * 16, chunk * c16);
+    }
+  }
+  return true;
+}
+
+[[gnu::target("avx512bf16")]] bool winograd_output_grad_unpool_bf16_avx512(const WinogradGeometry& g, const float* gp,
+                                                                           const int64_t* idx, int64_t channels,
+                                                                           int64_t first, int64_t chunk, int64_t t0,
+                                                                           int64_t t1, uint16_t* z) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, k16 = 16 * g.out_blocks, step = chunk * k16;
+  const int64_t PH = g.OH / 2, PW = g.OW / 2, pooled_plane = PH * PW * 16;
+  const int64_t tail_lanes = channels - 16 * (g.out_blocks - 1);
+  U16 tail_mask;
+  for (int l = 0; l < 16; ++l) tail_mask[l] = l < tail_lanes ? 0xffffffffu : 0u;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    uint16_t* row = z + (t - first) * k16;
+    for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
+      const int64_t plane = n * g.out_blocks + kb;
+      F16 d[2][2] = {};  // a tile past the last window (an odd OH or OW): no gradient
+      if (ty < PH && tx < PW &&
+          !unpool_window(gp + plane * pooled_plane, idx + plane * pooled_plane, g.OW, PW, ty, tx, d))
+        return false;
+      if (kb == g.out_blocks - 1 && tail_lanes < 16)
+        for (auto& r : d)
+          for (F16& e : r) e = reinterpret_cast<F16>(reinterpret_cast<U16>(e) & tail_mask);
+      output_grad_transform_store(d, row + kb * 16, step);
+    }
+  }
+  return true;
 }
 
 void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,
