@@ -457,14 +457,19 @@ void backward_input_blocked_kernel(const KernelCall& call) {
       Layouts{gx.size(4), gy.size(4)});
 }
 
+// A blocked weight gradient's geometry, from its input (blocked or plain) and weight_size.
+ConvGeometry weight_grad_geometry(const Tensor& x, const ops::Attrs& attrs) {
+  const IntArrayRef wsize = size_attr(attrs, "weight_size");
+  const Shape x_plain = x.dim() == 5 ? Shape{x.size(0), wsize[1], x.size(2), x.size(3)} : Shape(x.sizes());
+  return geometry_from(x_plain, wsize, attrs);
+}
+
 void backward_weight_blocked_kernel(const KernelCall& call) {
   const Tensor x = contiguous(call.inputs[0]);
   const Tensor gy = contiguous(call.inputs[1]);
   Tensor& gw = call.outputs[0];
-  const IntArrayRef wsize = size_attr(call.attrs, "weight_size");
   const bool blocked_x = x.dim() == 5;
-  const Shape x_plain = blocked_x ? Shape{x.size(0), wsize[1], x.size(2), x.size(3)} : Shape(x.sizes());
-  const ConvGeometry g = geometry_from(x_plain, wsize, call.attrs);
+  const ConvGeometry g = weight_grad_geometry(x, call.attrs);
   if (!use_onednn(x, g)) {  // a zero-sized dim: an empty sum
     std::fill(gw.data<float>(), gw.data<float>() + gw.numel(), 0.f);
     return;
@@ -516,10 +521,8 @@ void backward_weight_unpool_blocked_kernel(const KernelCall& call) {
   const Tensor gp = contiguous(call.inputs[1]);
   const Tensor idx = contiguous(call.inputs[2]);
   Tensor& gw = call.outputs[0];
-  const IntArrayRef wsize = size_attr(call.attrs, "weight_size");
   const bool blocked_x = x.dim() == 5;
-  const Shape x_plain = blocked_x ? Shape{x.size(0), wsize[1], x.size(2), x.size(3)} : Shape(x.sizes());
-  const ConvGeometry g = geometry_from(x_plain, wsize, call.attrs);
+  const ConvGeometry g = weight_grad_geometry(x, call.attrs);
   if (uses_winograd_bf16(call.attrs) && gp.size(4) == 16 && (!blocked_x || x.size(4) == 16) && gw.numel() > 0 &&
       use_onednn(x, g) && winograd_bf16_applies(g, 16) && winograd_bf16_backward_weight_unpool(g, x, gp, idx, gw))
     return;

@@ -71,6 +71,25 @@ inline void store(float* p, F16 v) { __builtin_memcpy(p, &v, sizeof v); }
   }
 }
 
+// One tile's 2x2 outputs of one 16-channel block, (A^T M A) + bias, from its 16 products
+// (`in` its row in element 0's matrix, `step` from one matrix to the next): the one
+// expression both output transforms use, so the fused pooling sees the bits
+// winograd_output_avx512 writes.
+inline void output_tile(const float* in, int64_t step, const float* bias, F16 (&o)[2][2]) {
+  F16 s[2][4];  // A^T M
+  for (int j = 0; j < 4; ++j) {
+    const F16 m0 = load(in + (0 + j) * step), m1 = load(in + (4 + j) * step);
+    const F16 m2 = load(in + (8 + j) * step), m3 = load(in + (12 + j) * step);
+    s[0][j] = m0 + m1 + m2;
+    s[1][j] = m1 - m2 - m3;
+  }
+  const F16 b = load(bias);
+  for (int a = 0; a < 2; ++a) {  // (A^T M) A + bias
+    o[a][0] = s[a][0] + s[a][1] + s[a][2] + b;
+    o[a][1] = s[a][1] - s[a][2] - s[a][3] + b;
+  }
+}
+
 // The 2x2 block of max_pool2d_backward_blocked's gradient under pooling window (wy, wx)
 // of one channel-blocked plane (W columns, PW windows a row): the window's gradient at
 // the position its index names, 0 at the other three. False where some lane's index is
@@ -237,20 +256,8 @@ void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t f
     const bool full = oy + 2 <= g.OH && ox + 2 <= g.OW;
     const float* row = m + (t - first) * k16;
     for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
-      const float* in = row + kb * 16;
-      F16 s[2][4];  // A^T M
-      for (int j = 0; j < 4; ++j) {
-        const F16 m0 = load(in + (0 + j) * step), m1 = load(in + (4 + j) * step);
-        const F16 m2 = load(in + (8 + j) * step), m3 = load(in + (12 + j) * step);
-        s[0][j] = m0 + m1 + m2;
-        s[1][j] = m1 - m2 - m3;
-      }
-      const F16 b = load(bias + kb * 16);
-      F16 o[2][2];  // (A^T M) A + bias
-      for (int a = 0; a < 2; ++a) {
-        o[a][0] = s[a][0] + s[a][1] + s[a][2] + b;
-        o[a][1] = s[a][1] - s[a][2] - s[a][3] + b;
-      }
+      F16 o[2][2];
+      output_tile(row + kb * 16, step, bias + kb * 16, o);
       float* plane = y + (n * g.out_blocks + kb) * g.OH * g.OW * 16;
       if (full && ox + 6 <= g.OW)  // the tile after next's lines, for writing
         for (int a = 0; a < 2; ++a) {
@@ -280,20 +287,8 @@ void winograd_output_max_pool_avx512(const WinogradGeometry& g, const float* m, 
     const float* row = m + (t - first) * k16;
     const int64_t here = 2 * ty * g.OW + 2 * tx;  // the window's first position in the plane
     for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
-      const float* in = row + kb * 16;
-      F16 s[2][4];  // A^T M, as winograd_output_avx512
-      for (int j = 0; j < 4; ++j) {
-        const F16 m0 = load(in + (0 + j) * step), m1 = load(in + (4 + j) * step);
-        const F16 m2 = load(in + (8 + j) * step), m3 = load(in + (12 + j) * step);
-        s[0][j] = m0 + m1 + m2;
-        s[1][j] = m1 - m2 - m3;
-      }
-      const F16 b = load(bias + kb * 16);
-      F16 o[2][2];
-      for (int a = 0; a < 2; ++a) {
-        o[a][0] = s[a][0] + s[a][1] + s[a][2] + b;
-        o[a][1] = s[a][1] - s[a][2] - s[a][3] + b;
-      }
+      F16 o[2][2];  // the very values winograd_output_avx512 writes
+      output_tile(row + kb * 16, step, bias + kb * 16, o);
       // Fold the window row by row: a tap wins where it is greater or NaN (vec/pool.h).
       __m512 best = reinterpret_cast<__m512>(o[0][0]);
       __m512i where = _mm512_setzero_si512();
