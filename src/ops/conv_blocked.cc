@@ -244,20 +244,17 @@ InferResult infer_backward_weight_unpool_blocked(const In& in, const Attrs& attr
   return infer_backward_weight_blocked({in[0], unpooled_gradient(in[1], in[2], g)}, attrs);
 }
 
-InferResult infer_conv2d_max_pool2x2_blocked(const In& in, const Attrs& attrs) {
-  TESSERA_CHECK(attrs.get<std::string>("activation") == "none", "activation must be \"none\" (ReLU after the pooling), got \"",
-                attrs.get<std::string>("activation"), "\"");
-  const InferResult conv = infer_conv2d_blocked(in, attrs);
-  const InputMeta y(conv.outputs[0].sizes, conv.outputs[0].dtype);
-  InferResult r = infer_max_pool2d_blocked({y}, two_by_two_pool());
-  r.outputs.push_back({r.outputs[0].sizes, DType::Int64});
-  return r;
-}
-
 InferResult infer_max_pool2d_indices_blocked(const In& in, const Attrs& attrs) {
   InferResult r = infer_max_pool2d_blocked(in, attrs);
   r.outputs.push_back({r.outputs[0].sizes, DType::Int64});
   return r;
+}
+
+InferResult infer_conv2d_max_pool2x2_blocked(const In& in, const Attrs& attrs) {
+  TESSERA_CHECK(attrs.get<std::string>("activation") == "none", "activation must be \"none\" (ReLU after the pooling), got \"",
+                attrs.get<std::string>("activation"), "\"");
+  const InferResult conv = infer_conv2d_blocked(in, attrs);
+  return infer_max_pool2d_indices_blocked({InputMeta(conv.outputs[0].sizes, conv.outputs[0].dtype)}, two_by_two_pool());
 }
 
 InferResult infer_max_pool2d_backward_blocked(const In& in, const Attrs& attrs) {

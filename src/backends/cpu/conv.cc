@@ -483,24 +483,15 @@ void backward_weight_blocked_kernel(const KernelCall& call) {
       Layouts{blocked_x ? x.size(4) : 0, gy.size(4)});
 }
 
-// What max_pool2d_backward_blocked(gp, idx) makes for an OH x OW plane: each pooled
-// gradient added at its index (range-checked: a graph is data). The unpool kernels'
-// general path, where the bf16 Winograd does not apply or the indices are not a 2x2
-// pooling's.
-Tensor unpooled(const Tensor& gp, const Tensor& idx, int64_t oh, int64_t ow) {
-  const int64_t planes = gp.size(0) * gp.size(1), b = gp.size(4), pooled = gp.size(2) * gp.size(3) * b;
-  Tensor gy = make_tensor({gp.size(0), gp.size(1), oh, ow, b}, DType::Float32);
-  const float* src = gp.data<float>();
-  const int64_t* ix = idx.data<int64_t>();
-  float* dst = gy.data<float>();
-  std::fill(dst, dst + gy.numel(), 0.f);
-  for (int64_t p = 0; p < planes; ++p)
-    for (int64_t i = 0; i < pooled; ++i) {
-      const int64_t at = ix[p * pooled + i];
-      TESSERA_CHECK(at >= 0 && at < oh * ow, "index ", at, " is out of range for a plane of ", oh * ow, " elements");
-      dst[(p * oh * ow + at) * b + i % b] += src[p * pooled + i];
-    }
-  return gy;
+// What max_pool2d_backward_blocked(gp, idx) makes for the OH x OW planes of g's output:
+// that op's own kernel (range-checked: a graph is data). The unpool kernels' general path,
+// where the bf16 Winograd does not apply or the indices are not a 2x2 pooling's.
+Tensor unpooled(const Tensor& gp, const Tensor& idx, const ConvGeometry& g) {
+  std::vector<Tensor> gy{make_tensor({gp.size(0), gp.size(1), g.oh, g.ow, gp.size(4)}, DType::Float32)};
+  const ops::Attrs attrs{{"input_size", std::vector<int64_t>{g.n, g.o, g.oh, g.ow}}};
+  ops::find_kernel(ops::kMaxPool2dBackwardBlocked, Device::CPU)
+      ->fn(KernelCall{ops::kMaxPool2dBackwardBlocked, {gp, idx}, gy, attrs});
+  return gy[0];
 }
 
 void backward_input_unpool_blocked_kernel(const KernelCall& call) {
@@ -512,7 +503,7 @@ void backward_input_unpool_blocked_kernel(const KernelCall& call) {
   if (uses_winograd_bf16(call.attrs) && w.dim() == 4 && gp.size(4) == 16 && gx.size(4) == 16 && gx.numel() > 0 &&
       winograd_bf16_unpool_applies(g, 16) && winograd_bf16_backward_data_unpool(g, gp, idx, w, gx))
     return;
-  const std::vector<Tensor> in{unpooled(gp, idx, g.oh, g.ow), w};
+  const std::vector<Tensor> in{unpooled(gp, idx, g), w};
   backward_input_blocked_kernel(KernelCall{ops::kConv2dBackwardInputBlocked, in, call.outputs, call.attrs});
 }
 
@@ -526,7 +517,7 @@ void backward_weight_unpool_blocked_kernel(const KernelCall& call) {
   if (uses_winograd_bf16(call.attrs) && gp.size(4) == 16 && (!blocked_x || x.size(4) == 16) && gw.numel() > 0 &&
       use_onednn(x, g) && winograd_bf16_applies(g, 16) && winograd_bf16_backward_weight_unpool(g, x, gp, idx, gw))
     return;
-  const std::vector<Tensor> in{x, unpooled(gp, idx, g.oh, g.ow)};
+  const std::vector<Tensor> in{x, unpooled(gp, idx, g)};
   backward_weight_blocked_kernel(KernelCall{ops::kConv2dBackwardWeightBlocked, in, call.outputs, call.attrs});
 }
 
