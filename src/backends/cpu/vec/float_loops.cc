@@ -18,41 +18,45 @@ bool cpu_has_avx512() {
 }
 bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
-struct Tables {
-  FloatLoops avx512 = vec::avx512::make_table("avx512");
-  FloatLoops avx2 = vec::avx2::make_table("avx2");
-  FloatLoops base = vec::base::make_table("baseline");
-  const FloatLoops* best = nullptr;
-  Tables() {
-    best = cpu_has_avx512() ? &avx512 : cpu_has_avx2() ? &avx2 : &base;
-    // A lower ISA may be forced (to test or compare it); a higher one is never honoured.
-    if (const char* env = std::getenv("TESSERA_ISA")) {
-      if (std::strcmp(env, "baseline") == 0) best = &base;
-      else if (std::strcmp(env, "avx2") == 0 && best == &avx512) best = &avx2;
-    }
+// The ISA float_loops() uses: the best this CPU runs, or a lower one TESSERA_ISA asks for
+// (to test or compare it); a higher one is never honoured.
+std::string_view chosen_isa() {
+  std::string_view best = cpu_has_avx512() ? "avx512" : cpu_has_avx2() ? "avx2" : "baseline";
+  if (const char* env = std::getenv("TESSERA_ISA")) {
+    if (std::strcmp(env, "baseline") == 0) best = "baseline";
+    else if (std::strcmp(env, "avx2") == 0 && best == "avx512") best = "avx2";
   }
-};
-
-const Tables& tables() {
-  static const Tables t;
-  return t;
+  return best;
 }
 
 }  // namespace
 
+bool cpu_runs_isa(std::string_view isa) {
+  if (isa == "avx512") return cpu_has_avx512();
+  if (isa == "avx2") return cpu_has_avx2();
+  return isa == "baseline";
+}
+
 const FloatLoops& float_loops() {
-  static const FloatLoops& chosen = *tables().best;
+  static const FloatLoops& chosen = *float_loops_for(chosen_isa());
   return chosen;
 }
 
 const char* cpu_isa_name() { return float_loops().isa; }
 
 const FloatLoops* float_loops_for(std::string_view isa) {
-  const Tables& t = tables();
-  if (isa == "avx512") return cpu_has_avx512() ? &t.avx512 : nullptr;
-  if (isa == "avx2") return cpu_has_avx2() ? &t.avx2 : nullptr;
-  if (isa == "baseline") return &t.base;
-  return nullptr;
+  // Each table is made on first use, and only where cpu_runs_isa says the CPU can run it.
+  if (!cpu_runs_isa(isa)) return nullptr;
+  if (isa == "avx512") {
+    static const FloatLoops t = avx512::make_table("avx512");
+    return &t;
+  }
+  if (isa == "avx2") {
+    static const FloatLoops t = avx2::make_table("avx2");
+    return &t;
+  }
+  static const FloatLoops t = base::make_table("baseline");
+  return &t;
 }
 
 }  // namespace tessera::cpu::vec

@@ -52,15 +52,10 @@ const char* cpu_isa_name();
 // A specific ISA's table, or nullptr when this CPU cannot run it (for tests and benches).
 const FloatLoops* float_loops_for(std::string_view isa);
 
-// Another per-ISA kernel table's entry for `isa` (philox.h, pool.h): nullptr where this CPU
-// cannot run it, by the same flags float_loops_for checks.
-template <typename Table>
-const Table* table_for_isa(std::string_view isa, const Table& avx512, const Table& avx2, const Table& base) {
-  if (float_loops_for(isa) == nullptr) return nullptr;
-  if (isa == "avx512") return &avx512;
-  if (isa == "avx2") return &avx2;
-  if (isa == "baseline") return &base;
-  return nullptr;
-}
+// Whether this CPU can run code compiled for `isa` ("avx512", "avx2", "baseline"; false for
+// any other name). Every per-ISA table (philox.h, pool.h, optim/kernels.h) is built only
+// after this says yes: its maker is compiled for that ISA, and even filling in the table's
+// fields may use the ISA's instructions (an AVX2-only CPU died building the AVX-512 one).
+bool cpu_runs_isa(std::string_view isa);
 
 }  // namespace tessera::cpu::vec

@@ -8,21 +8,6 @@ namespace avx512 { PhiloxKernels make_philox_table(const char* isa); }
 namespace avx2 { PhiloxKernels make_philox_table(const char* isa); }
 namespace base { PhiloxKernels make_philox_table(const char* isa); }
 
-namespace {
-
-struct Tables {
-  PhiloxKernels avx512 = vec::avx512::make_philox_table("avx512");
-  PhiloxKernels avx2 = vec::avx2::make_philox_table("avx2");
-  PhiloxKernels base = vec::base::make_philox_table("baseline");
-};
-
-const Tables& tables() {
-  static const Tables t;
-  return t;
-}
-
-}  // namespace
-
 const PhiloxKernels& philox_kernels() {
   // cpu_isa_name() already honours the CPU flags and TESSERA_ISA.
   static const PhiloxKernels& chosen = *philox_kernels_for(cpu_isa_name());
@@ -30,8 +15,17 @@ const PhiloxKernels& philox_kernels() {
 }
 
 const PhiloxKernels* philox_kernels_for(std::string_view isa) {
-  const Tables& t = tables();
-  return table_for_isa(isa, t.avx512, t.avx2, t.base);
+  if (!cpu_runs_isa(isa)) return nullptr;
+  if (isa == "avx512") {
+    static const PhiloxKernels t = avx512::make_philox_table("avx512");
+    return &t;
+  }
+  if (isa == "avx2") {
+    static const PhiloxKernels t = avx2::make_philox_table("avx2");
+    return &t;
+  }
+  static const PhiloxKernels t = base::make_philox_table("baseline");
+  return &t;
 }
 
 }  // namespace tessera::cpu::vec

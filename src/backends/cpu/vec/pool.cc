@@ -16,17 +16,6 @@ void base_max2x2(const float* x, int64_t, int64_t W, float* y, int64_t* idx, int
   max_pool2x2_plane(x, W, y, idx, OH, OW);
 }
 
-struct Tables {
-  PoolKernels avx512 = vec::avx512::make_pool_table("avx512");
-  PoolKernels avx2{"avx2", base_max2x2};
-  PoolKernels base{"baseline", base_max2x2};
-};
-
-const Tables& tables() {
-  static const Tables t;
-  return t;
-}
-
 }  // namespace
 
 const PoolKernels& pool_kernels() {
@@ -36,8 +25,14 @@ const PoolKernels& pool_kernels() {
 }
 
 const PoolKernels* pool_kernels_for(std::string_view isa) {
-  const Tables& t = tables();
-  return table_for_isa(isa, t.avx512, t.avx2, t.base);
+  if (!cpu_runs_isa(isa)) return nullptr;
+  if (isa == "avx512") {
+    static const PoolKernels t = avx512::make_pool_table("avx512");
+    return &t;
+  }
+  static const PoolKernels avx2{"avx2", base_max2x2};
+  static const PoolKernels base{"baseline", base_max2x2};
+  return isa == "avx2" ? &avx2 : &base;
 }
 
 }  // namespace tessera::cpu::vec
