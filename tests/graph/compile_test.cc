@@ -925,62 +925,70 @@ TEST(GraphPasses, TrainingStepsKeepConvolutionChainsBlocked) {
 }
 
 // Max pooling's ties and NaN: the blocked pooling picks the element max_pool2d picks, so
-// its gradient lands where eager's does.
+// its gradient lands where eager's does. Blocks of 16 and 8: the CPU's own block takes its
+// ISA's kernel (vec/pool.h), the other the portable loop.
 TEST(GraphPasses, BlockedMaxPoolingPicksWhatMaxPool2dPicks) {
   ops::ensure_registered();
   using Ints = std::vector<int64_t>;
-  for (const Ints& kernel_stride_pad : {Ints{2, 2, 0}, Ints{3, 2, 1}, Ints{2, 1, 0}, Ints{3, 1, 1}}) {
-    manual_seed(23);
-    Tensor x = randint(-2, 3, {2, 16, 7, 7}).to(kFloat32);  // many ties
-    x.data<float>()[11] = std::numeric_limits<float>::quiet_NaN();
-    x.data<float>()[60] = -std::numeric_limits<float>::infinity();
-    const int64_t k = kernel_stride_pad[0], s = kernel_stride_pad[1], p = kernel_stride_pad[2];
-    const ops::Attrs pool{{"kernel", Ints{k, k}}, {"stride", Ints{s, s}}, {"padding", Ints{p, p}},
-                          {"dilation", Ints{1, 1}}, {"ceil_mode", false}};
-    const std::vector<Tensor> plain = ops::call(*ops::find_op("max_pool2d"), {x}, pool);
-    const Tensor xb = ops::call(*ops::find_op("to_blocked"), {x}, {{"block", int64_t{16}}})[0];
-    const std::vector<Tensor> blocked = ops::call(*ops::find_op("max_pool2d_indices_blocked"), {xb}, pool);
-    const ops::Attrs back{{"channels", int64_t{16}}};
-    const Tensor values = ops::call(*ops::find_op("from_blocked"), {blocked[0]}, back)[0];
-    const Tensor indices =
-        ops::call(*ops::find_op("from_blocked"), {blocked[1].to(kFloat64)}, back)[0].to(kInt64);
-    EXPECT_EQ(indices.to_vector<int64_t>(), plain[1].to_vector<int64_t>());
-    const std::vector<float> a = values.to_vector<float>(), b = plain[0].to_vector<float>();
-    for (size_t j = 0; j < a.size(); ++j) EXPECT_TRUE(a[j] == b[j] || (std::isnan(a[j]) && std::isnan(b[j]))) << j;
-    // The gradients scattered: the same sums at the same places.
-    const Tensor gy = randn(plain[0].sizes());
-    const Tensor want = ops::call(*ops::find_op("max_pool2d_backward"), {gy, plain[1]},
-                                  {{"input_size", Ints{2, 16, 7, 7}}})[0];
-    const Tensor gyb = ops::call(*ops::find_op("to_blocked"), {gy}, {{"block", int64_t{16}}})[0];
-    const Tensor gxb = ops::call(*ops::find_op("max_pool2d_backward_blocked"), {gyb, blocked[1]},
-                                 {{"input_size", Ints{2, 16, 7, 7}}})[0];
-    const Tensor got = ops::call(*ops::find_op("from_blocked"), {gxb}, back)[0];
-    EXPECT_EQ(got.to_vector<float>(), want.to_vector<float>());
+  for (const int64_t block : {int64_t{8}, int64_t{16}}) {
+    for (const Ints& kernel_stride_pad : {Ints{2, 2, 0}, Ints{3, 2, 1}, Ints{2, 1, 0}, Ints{3, 1, 1}}) {
+      SCOPED_TRACE("block " + std::to_string(block) + ", kernel " + std::to_string(kernel_stride_pad[0]) +
+                   ", stride " + std::to_string(kernel_stride_pad[1]));
+      manual_seed(23);
+      Tensor x = randint(-2, 3, {2, 16, 7, 7}).to(kFloat32);  // many ties
+      x.data<float>()[11] = std::numeric_limits<float>::quiet_NaN();
+      x.data<float>()[60] = -std::numeric_limits<float>::infinity();
+      const int64_t k = kernel_stride_pad[0], s = kernel_stride_pad[1], p = kernel_stride_pad[2];
+      const ops::Attrs pool{{"kernel", Ints{k, k}}, {"stride", Ints{s, s}}, {"padding", Ints{p, p}},
+                            {"dilation", Ints{1, 1}}, {"ceil_mode", false}};
+      const std::vector<Tensor> plain = ops::call(*ops::find_op("max_pool2d"), {x}, pool);
+      const Tensor xb = ops::call(*ops::find_op("to_blocked"), {x}, {{"block", block}})[0];
+      const std::vector<Tensor> blocked = ops::call(*ops::find_op("max_pool2d_indices_blocked"), {xb}, pool);
+      const ops::Attrs back{{"channels", int64_t{16}}};
+      const Tensor values = ops::call(*ops::find_op("from_blocked"), {blocked[0]}, back)[0];
+      const Tensor indices =
+          ops::call(*ops::find_op("from_blocked"), {blocked[1].to(kFloat64)}, back)[0].to(kInt64);
+      EXPECT_EQ(indices.to_vector<int64_t>(), plain[1].to_vector<int64_t>());
+      const std::vector<float> a = values.to_vector<float>(), b = plain[0].to_vector<float>();
+      for (size_t j = 0; j < a.size(); ++j) EXPECT_TRUE(a[j] == b[j] || (std::isnan(a[j]) && std::isnan(b[j]))) << j;
+      // The gradients scattered: the same sums at the same places.
+      const Tensor gy = randn(plain[0].sizes());
+      const Tensor want = ops::call(*ops::find_op("max_pool2d_backward"), {gy, plain[1]},
+                                    {{"input_size", Ints{2, 16, 7, 7}}})[0];
+      const Tensor gyb = ops::call(*ops::find_op("to_blocked"), {gy}, {{"block", block}})[0];
+      const Tensor gxb = ops::call(*ops::find_op("max_pool2d_backward_blocked"), {gyb, blocked[1]},
+                                   {{"input_size", Ints{2, 16, 7, 7}}})[0];
+      const Tensor got = ops::call(*ops::find_op("from_blocked"), {gxb}, back)[0];
+      EXPECT_EQ(got.to_vector<float>(), want.to_vector<float>());
+    }
   }
 }
 
 // max_pool2d_backward_blocked trusts no index: one outside its own 2x2 window (but in the
 // plane) is scattered where it points, as max_pool2d_backward would; one outside the plane
-// is an error naming it.
+// is an error naming it. Blocks of 16 and 8, as above.
 TEST(GraphPasses, BlockedPoolGradientChecksItsIndices) {
   ops::ensure_registered();
   using Ints = std::vector<int64_t>;
-  const Tensor x = randn({1, 16, 4, 4});
-  const ops::Attrs pool{{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}, {"padding", Ints{0, 0}},
-                        {"dilation", Ints{1, 1}}, {"ceil_mode", false}};
-  const ops::Attrs block{{"block", int64_t{16}}};
-  const Tensor xb = ops::call(*ops::find_op("to_blocked"), {x}, block)[0];
-  Tensor idx = ops::call(*ops::find_op("max_pool2d_indices_blocked"), {xb}, pool)[1].clone();
-  idx.data<int64_t>()[16 * 3 + 5] = 0;  // window (1, 1), lane 5: the plane's first element
-  const Tensor gy = ones({1, 1, 2, 2, 16});
-  const ops::Attrs size{{"input_size", Ints{1, 16, 4, 4}}};
-  const Tensor gx = ops::call(*ops::find_op("max_pool2d_backward_blocked"), {gy, idx}, size)[0];
-  const Tensor plain = ops::call(*ops::find_op("from_blocked"), {gx}, {{"channels", int64_t{16}}})[0];
-  EXPECT_EQ(sum(plain).item<float>(), 64.f);  // every gradient lands somewhere
-  EXPECT_EQ(plain.data<float>()[5 * 16], idx.data<int64_t>()[5] == 0 ? 2.f : 1.f);  // lane 5's plane, element 0
-  idx.data<int64_t>()[7] = 99;
-  const std::string msg = error_of([&] { ops::call(*ops::find_op("max_pool2d_backward_blocked"), {gy, idx}, size); });
-  EXPECT_NE(msg.find("index 99 is out of range for a plane of 16 elements"), std::string::npos) << msg;
+  for (const int64_t b : {int64_t{8}, int64_t{16}}) {
+    SCOPED_TRACE("block " + std::to_string(b));
+    const Tensor x = randn({1, 16, 4, 4});
+    const ops::Attrs pool{{"kernel", Ints{2, 2}}, {"stride", Ints{2, 2}}, {"padding", Ints{0, 0}},
+                          {"dilation", Ints{1, 1}}, {"ceil_mode", false}};
+    const ops::Attrs block{{"block", b}};
+    const Tensor xb = ops::call(*ops::find_op("to_blocked"), {x}, block)[0];
+    Tensor idx = ops::call(*ops::find_op("max_pool2d_indices_blocked"), {xb}, pool)[1].clone();
+    idx.data<int64_t>()[b * 3 + 5] = 0;  // window (1, 1), lane 5: the plane's first element
+    const Tensor gy = ones({1, 16 / b, 2, 2, b});
+    const ops::Attrs size{{"input_size", Ints{1, 16, 4, 4}}};
+    const Tensor gx = ops::call(*ops::find_op("max_pool2d_backward_blocked"), {gy, idx}, size)[0];
+    const Tensor plain = ops::call(*ops::find_op("from_blocked"), {gx}, {{"channels", int64_t{16}}})[0];
+    EXPECT_EQ(sum(plain).item<float>(), 64.f);  // every gradient lands somewhere
+    EXPECT_EQ(plain.data<float>()[5 * 16], idx.data<int64_t>()[5] == 0 ? 2.f : 1.f);  // lane 5's plane, element 0
+    idx.data<int64_t>()[7] = 99;
+    const std::string msg = error_of([&] { ops::call(*ops::find_op("max_pool2d_backward_blocked"), {gy, idx}, size); });
+    EXPECT_NE(msg.find("index 99 is out of range for a plane of 16 elements"), std::string::npos) << msg;
+  }
 }
 
 TEST(GraphPasses, LinearWeightGradientsAreComputedUntransposed) {

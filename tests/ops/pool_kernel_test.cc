@@ -234,8 +234,8 @@ TEST(MaxPool2dFastPath, BackwardWithForeignIndices) {
 // The values-only pool of compiled inference (max_pool2d_blocked, channels in lanes of 8 or
 // 16) against the same reference, bit for bit: its lanes take the maximum with MAXPS and
 // redo a window that held a NaN by the exact rule, so NaN-heavy data checks both halves.
-// float32 in blocks of 16 runs the AVX-512 kernel where the CPU has it (vec/pool.h),
-// blocks of 8 and float64 the portable loop.
+// float32 takes the CPU's kernel for its own block (vec/pool.h: 16 with AVX-512, 8 with
+// AVX2), the other block and float64 the portable loop.
 template <typename T>
 void check_blocked(int64_t block, const Shape& s, const PoolCfg& c, bool specials) {
   const int64_t N = s[0], C = s[1], H = s[2], W = s[3], Cb = (C + block - 1) / block;

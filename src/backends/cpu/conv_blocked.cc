@@ -138,7 +138,7 @@ void pack_conv_weight(const KernelCall& call) {
 // window, which that drops, is flagged on the side and its position redone by the exact
 // rule of max_pool2d (a NaN wins, the last one in the window's scan order). float32 in
 // blocks of 16 takes the AVX-512 kernel of vec/pool.h where the CPU has it (the stem pool
-// 0.42 -> 0.15-0.17 ms), the same rule in 512-bit registers.
+// 0.42 -> 0.15-0.17 ms), in blocks of 8 the AVX2 one: the same rule in wider registers.
 template <typename T, int B>
 void max_pool_blocked(const KernelCall& call) {
   using V [[gnu::vector_size(16)]] = T;
@@ -155,9 +155,11 @@ void max_pool_blocked(const KernelCall& call) {
   const T* xp = x.data<T>();
   T* yp = y.data<T>();
   const int64_t planes = x.size(0) * x.size(1);
-  if constexpr (std::is_same_v<T, float> && B == 16) {
-    // The AVX-512 kernel where the CPU has it (vec/pool.h): the same rule, bit for bit.
-    if (const vec::MaxPoolBlocked16Fn fast = vec::pool_kernels().max_blocked16_f32) {
+  if constexpr (std::is_same_v<T, float>) {
+    // The ISA's kernel for blocks of B where it has one (vec/pool.h): the same rule, bit
+    // for bit.
+    const vec::PoolKernels& kernels = vec::pool_kernels();
+    if (const vec::MaxPoolBlockedFn fast = kernels.block == B ? kernels.max_blocked_f32 : nullptr) {
       const vec::PoolWindow win{KH, KW, SH, SW, PH, PW, DH, DW};
       parallel_for(0, planes, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, H * W * B)),
                    [&](int64_t p0, int64_t p1) {
@@ -213,8 +215,9 @@ void max_pool_blocked(const KernelCall& call) {
 // columns), a NaN replacing it; the index is the element's position in its plane. The
 // lanes of a block are B consecutive values, so each window tap is one vector step where
 // the ISA has int64 selects; the baseline build (SSE2) runs it scalar (8.4 ms for CNN28's
-// pool at 1 thread), so 2x2 windows in blocks of 16 take AVX-512's kernel where the CPU
-// has it (vec/pool_avx512.cc: 1.2-1.4 ms).
+// pool at 1 thread), so 2x2 windows take the ISA's kernel for its own block where it has
+// one: blocks of 16 with AVX-512 (vec/pool_avx512.cc: 1.2-1.4 ms), of 8 with AVX2
+// (vec/pool_avx2.cc).
 struct PoolGeometry {
   int64_t H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw;
   // 2x2, stride 2, no padding or dilation, no partial window (and positions that fit the
@@ -279,9 +282,9 @@ void max_pool_indices_blocked(const KernelCall& call) {
   T* yp = y.data<T>();
   int64_t* ip = idx.data<int64_t>();
   const int64_t in_plane = g.H * g.W * B, out_plane = g.OH * g.OW * B;
-  vec::MaxPool2x2Blocked16Fn fast = nullptr;
-  if constexpr (std::is_same_v<T, float> && B == 16)
-    if (g.two_by_two()) fast = vec::pool_kernels().max2x2_blocked16_f32;
+  vec::MaxPool2x2BlockedFn fast = nullptr;
+  if constexpr (std::is_same_v<T, float>)
+    if (g.two_by_two() && vec::pool_kernels().block == B) fast = vec::pool_kernels().max2x2_blocked_f32;
   parallel_for(0, x.size(0) * x.size(1), std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, in_plane)),
                [&](int64_t p0, int64_t p1) {
                  for (int64_t plane = p0; plane < p1; ++plane) {
@@ -312,9 +315,10 @@ void max_pool_backward_blocked(const KernelCall& call) {
   const T* gp = gy.data<T>();
   const int64_t* ip = idx.data<int64_t>();
   T* op = gx.data<T>();
-  vec::MaxPool2x2Blocked16BackwardFn fast = nullptr;
-  if constexpr (std::is_same_v<T, float> && B == 16)
-    if (2 * OH <= H && 2 * OW <= W && W < (int64_t{1} << 30)) fast = vec::pool_kernels().max2x2_blocked16_backward_f32;
+  vec::MaxPool2x2BlockedBackwardFn fast = nullptr;
+  if constexpr (std::is_same_v<T, float>)
+    if (2 * OH <= H && 2 * OW <= W && W < (int64_t{1} << 30) && vec::pool_kernels().block == B)
+      fast = vec::pool_kernels().max2x2_blocked_backward_f32;
   parallel_for(0, gx.size(0) * gx.size(1), std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, HW * B)),
                [&](int64_t p0, int64_t p1) {
                  for (int64_t plane = p0; plane < p1; ++plane) {

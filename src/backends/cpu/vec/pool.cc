@@ -1,6 +1,7 @@
-// Picks the pooling table with the ISA of the float32 loops. Only AVX-512 has its own
-// kernel so far; the other ISAs get the portable loop of pool_loops.h, compiled here for
-// the baseline ISA (SSE2).
+// Picks the pooling table with the ISA of the float32 loops. The plain-plane 2x2 kernel has
+// an AVX-512 version only; the other ISAs get the portable loop of pool_loops.h, compiled
+// here for the baseline ISA (SSE2). The channel-blocked kernels exist for AVX-512 (blocks
+// of 16) and AVX2 (blocks of 8).
 #include "backends/cpu/vec/pool.h"
 
 #include "backends/cpu/pool_loops.h"
@@ -8,6 +9,7 @@
 
 namespace tessera::cpu::vec {
 namespace avx512 { PoolKernels make_pool_table(const char* isa); }
+namespace avx2 { PoolKernels make_pool_table(const char* isa, MaxPool2x2Fn plain_2x2); }
 
 namespace {
 
@@ -30,9 +32,12 @@ const PoolKernels* pool_kernels_for(std::string_view isa) {
     static const PoolKernels t = avx512::make_pool_table("avx512");
     return &t;
   }
-  static const PoolKernels avx2{"avx2", base_max2x2};
+  if (isa == "avx2") {
+    static const PoolKernels t = avx2::make_pool_table("avx2", base_max2x2);
+    return &t;
+  }
   static const PoolKernels base{"baseline", base_max2x2};
-  return isa == "avx2" ? &avx2 : &base;
+  return &base;
 }
 
 }  // namespace tessera::cpu::vec

@@ -1,7 +1,7 @@
 #pragma once
 // Max pooling's 2x2 / stride 2 window (no padding, no dilation) on float32 planes, and the
-// values-only pool of any window on channel-blocked planes (max_blocked16_f32), compiled
-// per ISA (pool_avx512.cc) and picked at run time with the ISA of float_loops() (CPU flags,
+// values-only pool of any window on channel-blocked planes (max_blocked_f32), compiled
+// per ISA (pool_avx512.cc, pool_avx2.cc) and picked at run time with the ISA of float_loops() (CPU flags,
 // TESSERA_ISA). The portable loops (pool_loops.h for the baseline table and float64;
 // conv_blocked.cc's for the values-only pool) define the results: every kernel here must
 // reproduce them bit for bit, indices included (tests/ops/pool_kernel_test.cc compares).
@@ -22,32 +22,35 @@ namespace tessera::cpu::vec {
 // rule of `v > best || isnan(v)` visiting the window row by row).
 using MaxPool2x2Fn = void (*)(const float* x, int64_t H, int64_t W, float* y, int64_t* idx,
                               int64_t OH, int64_t OW);
-// The same windows over one channel-blocked plane (H x W x 16 floats, a compiled training
-// step's layout; ops/conv_blocked.cc): y and idx OH x OW x 16, idx the position in the
-// plane as above, the same rule per lane.
-using MaxPool2x2Blocked16Fn = void (*)(const float* x, int64_t W, float* y, int64_t* idx, int64_t OH, int64_t OW);
+// The same windows over one channel-blocked plane (H x W x B floats, a compiled training
+// step's layout; ops/conv_blocked.cc; B = the table's `block`): y and idx OH x OW x B, idx
+// the position in the plane as above, the same rule per lane.
+using MaxPool2x2BlockedFn = void (*)(const float* x, int64_t W, float* y, int64_t* idx, int64_t OH, int64_t OW);
 // Its gradient: gx = gy at each window's idx and 0 at its three other elements, over the
 // 2 * OH x 2 * OW part of the plane (the caller zeroes the rest). Returns false, having
 // written part of gx, when some idx is not in its own window (corrupt indices: the caller
 // then scatters, range-checked).
-using MaxPool2x2Blocked16BackwardFn = bool (*)(const float* gy, const int64_t* idx, int64_t W, float* gx,
-                                               int64_t OH, int64_t OW);
+using MaxPool2x2BlockedBackwardFn = bool (*)(const float* gy, const int64_t* idx, int64_t W, float* gx,
+                                             int64_t OH, int64_t OW);
 // Values only, any window (max_pool2d_blocked, compiled inference): one channel-blocked
-// plane x (H x W x 16 floats) into y (OH x OW x 16); taps outside the plane are skipped; the
+// plane x (H x W x B floats) into y (OH x OW x B); taps outside the plane are skipped; the
 // rule of conv_blocked.cc's portable loop, bit for bit (a window holding a NaN gives its
 // last NaN per lane).
 struct PoolWindow {
   int64_t kh, kw, sh, sw, ph, pw, dh, dw;
 };
-using MaxPoolBlocked16Fn = void (*)(const float* x, int64_t H, int64_t W, float* y, int64_t OH, int64_t OW,
-                                    const PoolWindow& win);
+using MaxPoolBlockedFn = void (*)(const float* x, int64_t H, int64_t W, float* y, int64_t OH, int64_t OW,
+                                  const PoolWindow& win);
 struct PoolKernels {
   const char* isa;
   MaxPool2x2Fn max2x2_f32;
-  // nullptr where the ISA has no kernel (the caller's portable loop then runs)
-  MaxPool2x2Blocked16Fn max2x2_blocked16_f32 = nullptr;
-  MaxPool2x2Blocked16BackwardFn max2x2_blocked16_backward_f32 = nullptr;
-  MaxPoolBlocked16Fn max_blocked16_f32 = nullptr;
+  // The channel-blocked kernels, for blocks of `block` lanes: one register per position,
+  // 16 with AVX-512 and 8 with AVX2, the blocks ops::conv_channel_block() picks on such a
+  // CPU. block 0 and nullptr where the ISA has none (the caller's portable loop then runs).
+  int block = 0;
+  MaxPool2x2BlockedFn max2x2_blocked_f32 = nullptr;
+  MaxPool2x2BlockedBackwardFn max2x2_blocked_backward_f32 = nullptr;
+  MaxPoolBlockedFn max_blocked_f32 = nullptr;
 };
 
 // The table of the ISA float_loops() uses. Picked once.

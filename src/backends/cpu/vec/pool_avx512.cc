@@ -90,7 +90,7 @@ void max2x2_f32(const float* x, int64_t H, int64_t W, float* y, int64_t* idx, in
 
 // Blocked planes: the 16 lanes of a position are one register, so each window is four
 // loads and three folds, with no permutes.
-void max2x2_blocked16_f32(const float* x, int64_t W, float* y, int64_t* idx, int64_t OH, int64_t OW) {
+void max2x2_blocked_f32(const float* x, int64_t W, float* y, int64_t* idx, int64_t OH, int64_t OW) {
   const __m512i off1 = _mm512_set1_epi32(1);
   const __m512i offW = _mm512_set1_epi32(static_cast<int32_t>(W));
   const __m512i offW1 = _mm512_set1_epi32(static_cast<int32_t>(W + 1));
@@ -112,7 +112,7 @@ void max2x2_blocked16_f32(const float* x, int64_t W, float* y, int64_t* idx, int
     }
 }
 
-bool max2x2_blocked16_backward_f32(const float* gy, const int64_t* idx, int64_t W, float* gx, int64_t OH,
+bool max2x2_blocked_backward_f32(const float* gy, const int64_t* idx, int64_t W, float* gx, int64_t OH,
                                    int64_t OW) {
   const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
   const __m512i offW = _mm512_set1_epi32(static_cast<int32_t>(W));
@@ -142,7 +142,7 @@ bool max2x2_blocked16_backward_f32(const float* gy, const int64_t* idx, int64_t 
 // One output position per step: each tap is one register, folded by MAXPS (which keeps
 // `best` where v is not greater, so a NaN tap is skipped) while an unordered compare flags
 // NaN lanes; a window with one is redone per lane by the exact rule.
-void max_blocked16_f32(const float* x, int64_t H, int64_t W, float* y, int64_t OH, int64_t OW,
+void max_blocked_f32(const float* x, int64_t H, int64_t W, float* y, int64_t OH, int64_t OW,
                        const PoolWindow& w) {
   const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
   // Calls f(the 16 lanes of x) for each tap of window (oh, ow) inside the plane.
@@ -178,7 +178,7 @@ void max_blocked16_f32(const float* x, int64_t H, int64_t W, float* y, int64_t O
 }  // namespace
 
 PoolKernels make_pool_table(const char* isa) {
-  return {isa, max2x2_f32, max2x2_blocked16_f32, max2x2_blocked16_backward_f32, max_blocked16_f32};
+  return {isa, max2x2_f32, 16, max2x2_blocked_f32, max2x2_blocked_backward_f32, max_blocked_f32};
 }
 
 }  // namespace tessera::cpu::vec::avx512
