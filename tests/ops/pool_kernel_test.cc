@@ -127,6 +127,63 @@ TEST(PoolKernels, EveryIsaMatchesTheReference) {
   EXPECT_GE(tables, 2);  // baseline always, plus the CPU's own
 }
 
+// The channel-blocked kernels of every ISA table this CPU runs (blocks of 16 for AVX-512,
+// 8 for AVX2): the ops call only the CPU's own table, whose block matches the layout, so
+// without this an AVX-512 machine would never run the AVX2 ones. Each lane is a plane of
+// its own, against the same reference: 2x2 values and indices, their gradient (and false
+// for an index outside its window), the values-only pool of a padded 3x3 / 2 window.
+TEST(PoolKernels, EveryIsasBlockedKernelsMatchTheReference) {
+  int tables = 0;
+  for (const char* isa : {"avx512", "avx2"}) {
+    const cpu::vec::PoolKernels* t = cpu::vec::pool_kernels_for(isa);
+    if (t == nullptr || t->block == 0) continue;
+    ++tables;
+    const int64_t B = t->block;
+    for (const auto& [H, W] : kPlaneSizes)
+      for (bool specials : {false, true}) {
+        SCOPED_TRACE(std::string(isa) + " " + std::to_string(H) + "x" + std::to_string(W) +
+                     (specials ? " specials" : ""));
+        const int64_t OH = H / 2, OW = W / 2, n = OH * OW;
+        const std::vector<float> x = pool_data<float>(H * W * B, static_cast<uint32_t>(H * 17 + W), specials);
+        const std::vector<float> gy = pool_data<float>(n * B, 5, false);
+        std::vector<float> y(static_cast<size_t>(n * B)), gx(static_cast<size_t>(H * W * B), 0.f);
+        std::vector<int64_t> idx(static_cast<size_t>(n * B));
+        t->max2x2_blocked_f32(x.data(), W, y.data(), idx.data(), OH, OW);
+        EXPECT_TRUE(t->max2x2_blocked_backward_f32(gy.data(), idx.data(), W, gx.data(), OH, OW));
+        PoolCfg wide;  // ResNet's stem window
+        wide.k[0] = wide.k[1] = 3;
+        wide.p[0] = wide.p[1] = 1;
+        const int64_t WH = out_size(H, 3, 2, 1, false), WW = out_size(W, 3, 2, 1, false);
+        std::vector<float> wy(static_cast<size_t>(WH * WW * B));
+        t->max_blocked_f32(x.data(), H, W, wy.data(), WH, WW, cpu::vec::PoolWindow{3, 3, 2, 2, 1, 1, 1, 1});
+        for (int64_t l = 0; l < B; ++l) {
+          auto lane = [&](const std::vector<auto>& v, int64_t count) {
+            std::vector<std::decay_t<decltype(v[0])>> out;
+            for (int64_t i = 0; i < count; ++i) out.push_back(v[static_cast<size_t>(i * B + l)]);
+            return out;
+          };
+          const std::vector<float> plane = lane(x, H * W);
+          std::vector<float> want_y, want_wy;
+          std::vector<int64_t> want_i, unused;
+          ref_forward(plane.data(), H, W, PoolCfg{}, OH, OW, want_y, want_i);
+          ref_forward(plane.data(), H, W, wide, WH, WW, want_wy, unused);
+          EXPECT_TRUE(same_bits(lane(y, n), want_y)) << "lane " << l;
+          EXPECT_EQ(lane(idx, n), want_i) << "lane " << l;
+          const std::vector<float> lane_gy = lane(gy, n);
+          EXPECT_TRUE(same_bits(lane(gx, H * W), ref_backward(lane_gy.data(), want_i.data(), n, H * W)))
+              << "lane " << l;
+          EXPECT_TRUE(same_bits(lane(wy, WH * WW), want_wy)) << "lane " << l;
+        }
+        // An index in the plane but outside its window: the caller must scatter instead.
+        idx[static_cast<size_t>((n - 1) * B + B / 2)] = 0;
+        if (n > 1) {
+          EXPECT_FALSE(t->max2x2_blocked_backward_f32(gy.data(), idx.data(), W, gx.data(), OH, OW));
+        }
+      }
+  }
+  if (tables == 0) GTEST_SKIP() << "this CPU runs no blocked pooling kernels (neither AVX-512 nor AVX2)";
+}
+
 std::vector<int64_t> v64(std::initializer_list<int64_t> l) { return l; }
 
 std::vector<Tensor> pool_op(const Tensor& x, const PoolCfg& c) {
