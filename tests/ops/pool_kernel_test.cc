@@ -12,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backends/cpu/vec/pool.h"
@@ -157,8 +158,8 @@ TEST(PoolKernels, EveryIsasBlockedKernelsMatchTheReference) {
         std::vector<float> wy(static_cast<size_t>(WH * WW * B));
         t->max_blocked_f32(x.data(), H, W, wy.data(), WH, WW, cpu::vec::PoolWindow{3, 3, 2, 2, 1, 1, 1, 1});
         for (int64_t l = 0; l < B; ++l) {
-          auto lane = [&](const std::vector<auto>& v, int64_t count) {
-            std::vector<std::decay_t<decltype(v[0])>> out;
+          auto lane = [&](const auto& v, int64_t count) {
+            std::vector<typename std::decay_t<decltype(v)>::value_type> out;
             for (int64_t i = 0; i < count; ++i) out.push_back(v[static_cast<size_t>(i * B + l)]);
             return out;
           };
