@@ -43,9 +43,13 @@ void add_linalg(std::vector<OpEntry>& out) {
           s.push_back({"transposed_weight_relu", {m({2, 3, 8}), m({5, 8}).transpose(0, 1), m({5})}, relu()});
           s.push_back({"residual_relu", {noncontiguous(m({3, 6})), m({6, 4}), m({4}), m({3, 4})}, relu()});
           s.push_back({"vector_input", {m({6}), m({6, 3}), m({3})}});
+          // One row takes the packed-panel product: a partial last panel (21 = 16 + 5
+          // columns), rows past the last multiple of 4 (k = 7), a transposed weight.
+          s.push_back({"one_row_residual_relu", {m({1, 7}), m({21, 7}).transpose(0, 1), m({21}), m({1, 21})}, relu()});
           s.push_back({"empty", {m({0, 3}), m({3, 4}), m({4})}});
           s.push_back({"empty_inner", {m({2, 0}), m({0, 3}), m({3}), m({2, 3})}, relu()});
           s.push_back({"large", {m({33, 200}, kUnit), m({200, 17}, kUnit), m({17})}, {}, false});
+          s.push_back({"large_one_row", {m({1, 1, 301}, kUnit), m({301, 70}, kUnit), m({70})}, {}, false});
           return s;
         },
         "(lambda y: F.relu(y) if A.get('activation') == 'relu' else y)("

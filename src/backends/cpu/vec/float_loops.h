@@ -34,6 +34,16 @@ using BinaryScalarLhsFn = void (*)(float a, const float* b, float* y, int64_t n)
 // float32 -> bfloat16 bits, round to nearest even, NaN -> quiet NaN (0x7fc0): autocast's
 // operand rounding, which at baseline -O3 ran at a third of this table's AVX-512 speed.
 using ToBf16Fn = void (*)(const float* x, uint16_t* y, int64_t n);
+// The matrix-vector product of batch-1 fully connected layers, y[0, n) = x[0, k) @ W, with
+// W [k, n] packed in panels of kGemvPanel columns: W[i][p * kGemvPanel + j] at
+// packed[(p * k + i) * kGemvPanel + j], zeros past column n. Each panel is then one
+// sequential stream, which the hardware prefetcher follows; a row-major W read a column
+// panel at a time touches a new cache line every row, and a weight that has fallen out of
+// the cache (CNN64's 8 MB one, between two inferences) arrived at half the bandwidth.
+// Writes y for panels [p0, p1) only (columns below n), so callers split panels across threads.
+inline constexpr int64_t kGemvPanel = 16;
+using GemvPackedFn = void (*)(const float* x, const float* packed, int64_t k, int64_t n, int64_t p0, int64_t p1,
+                              float* y);
 
 struct FloatLoops {
   const char* isa;
@@ -42,6 +52,7 @@ struct FloatLoops {
   BinaryScalarRhsFn binary_vs[kNumBinary];
   BinaryScalarLhsFn binary_sv[kNumBinary];
   ToBf16Fn to_bf16;
+  GemvPackedFn gemv_packed;
 };
 
 // The table of the best ISA this CPU supports (or the one TESSERA_ISA=avx2|baseline asks

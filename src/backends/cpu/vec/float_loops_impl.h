@@ -368,6 +368,32 @@ void to_bf16_loop(const float* x, uint16_t* y, int64_t n) {
     y[i] = (u & 0x7fffffffu) > 0x7f800000u ? uint16_t{0x7fc0} : static_cast<uint16_t>(rounded);
   }
 }
+
+// Four rows of the panel at a time into four sets of accumulators, so that the sums are
+// four independent chains (one chain waits on each add's latency); the sets are added at
+// the end. Each column's sum runs in the same order whatever the ISA's width, and a
+// thread count only changes which thread runs a panel, so the result is deterministic.
+void gemv_packed_loop(const float* x, const float* packed, int64_t k, int64_t n, int64_t p0, int64_t p1, float* y) {
+  constexpr int64_t P = kGemvPanel;
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* w = packed + p * k * P;
+    float a0[P] = {}, a1[P] = {}, a2[P] = {}, a3[P] = {};
+    int64_t i = 0;
+    for (; i + 4 <= k; i += 4, w += 4 * P) {
+      const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+      for (int64_t j = 0; j < P; ++j) {
+        a0[j] += x0 * w[j];
+        a1[j] += x1 * w[P + j];
+        a2[j] += x2 * w[2 * P + j];
+        a3[j] += x3 * w[3 * P + j];
+      }
+    }
+    for (; i < k; ++i, w += P)
+      for (int64_t j = 0; j < P; ++j) a0[j] += x[i] * w[j];
+    const int64_t cols = n - p * P < P ? n - p * P : P;
+    for (int64_t j = 0; j < cols; ++j) y[p * P + j] = (a0[j] + a1[j]) + (a2[j] + a3[j]);
+  }
+}
 #undef TV_INLINE
 
 }  // namespace
@@ -417,6 +443,7 @@ FloatLoops make_table(const char* isa) {
   setb(Binary::Minimum, b_minimum_vv, b_minimum_vs, b_minimum_sv);
   setb(Binary::Maximum, b_maximum_vv, b_maximum_vs, b_maximum_sv);
   t.to_bf16 = to_bf16_loop;
+  t.gemv_packed = gemv_packed_loop;
   return t;
 }
 
