@@ -30,6 +30,7 @@
 #include "backends/cpu/onednn.h"
 #include "backends/cpu/vec/pool.h"
 #include "backends/cpu/winograd_bf16.h"
+#include "backends/cpu/winograd_f32.h"
 #include "core/parallel_internal.h"
 #include "ops/conv.h"
 #include "ops/copy.h"
@@ -467,6 +468,11 @@ void conv2d_blocked(const KernelCall& call) {
   const bool winograd = call.attrs.get<std::string>("algorithm") == "winograd", bf16 = ops::wants_bf16(call.attrs);
   if (winograd && bf16 && blocked_input && w.dim() == 4 && winograd_bf16_applies(g, b)) {
     winograd_bf16_conv(g, x, w, bias, residual, relu, y);
+    return;
+  }
+  // oneDNN's float32 Winograd is AVX-512 only (build() falls back to direct elsewhere).
+  if (winograd && !bf16 && blocked_input && w.dim() == 4 && winograd_f32_applies(g, b)) {
+    winograd_f32_conv(g, x, w, bias, residual, relu, y);
     return;
   }
   try {

@@ -18,6 +18,7 @@
 
 #include "backends/cpu/onednn.h"
 #include "backends/cpu/vec/winograd.h"
+#include "backends/cpu/winograd_common.h"
 #include "core/parallel_internal.h"
 #include "tessera/autocast.h"
 #include "tessera/parallel.h"
@@ -106,48 +107,13 @@ void transform_weight(const Tensor& w, bool flipped, int64_t c16, int64_t k16, u
         } else {
           std::memcpy(g, wp + (k * C + c) * 9, sizeof g);
         }
-        double gg[4][3];  // G g
-        for (int j = 0; j < 3; ++j) {
-          gg[0][j] = g[j];
-          gg[1][j] = 0.5 * (double(g[j]) + g[3 + j] + g[6 + j]);
-          gg[2][j] = 0.5 * (double(g[j]) - g[3 + j] + g[6 + j]);
-          gg[3][j] = g[6 + j];
-        }
-        for (int i = 0; i < 4; ++i) {
-          const double row[4] = {gg[i][0], 0.5 * (gg[i][0] + gg[i][1] + gg[i][2]),
-                                 0.5 * (gg[i][0] - gg[i][1] + gg[i][2]), gg[i][2]};
+        double uu[4][4];
+        winograd_weight_tile(g, uu);
+        for (int i = 0; i < 4; ++i)
           for (int j = 0; j < 4; ++j)
-            u[((i * 4 + j) * c16 + c) * k16 + k] = BFloat16(static_cast<float>(row[j])).bits;
-        }
+            u[((i * 4 + j) * c16 + c) * k16 + k] = BFloat16(static_cast<float>(uu[i][j])).bits;
       }
   });
-}
-
-vec::WinogradGeometry winograd_geometry(const ops::ConvGeometry& g) {
-  vec::WinogradGeometry wg;
-  wg.H = g.h;
-  wg.W = g.w;
-  wg.OH = g.oh;
-  wg.OW = g.ow;
-  wg.pad_top = g.pad_begin[0];
-  wg.pad_left = g.pad_begin[1];
-  wg.tiles_h = (g.oh + 1) / 2;
-  wg.tiles_w = (g.ow + 1) / 2;
-  wg.in_blocks = (g.c + 15) / 16;
-  wg.out_blocks = (g.o + 15) / 16;
-  wg.in_channels = g.c;
-  return wg;
-}
-
-// Chunks of equal size (the last one's spare rows computed and dropped, or zero), whose
-// count is a multiple of the thread count, of at most about `budget` bytes at `per_tile`
-// bytes a tile.
-int64_t chunk_size(int64_t tiles, int64_t per_tile, int64_t budget) {
-  const int64_t threads = get_num_threads();
-  const int64_t most = std::max<int64_t>(16, budget / per_tile);
-  int64_t chunks = std::max((tiles + most - 1) / most, std::min(threads, tiles));
-  chunks = (chunks + threads - 1) / threads * threads;
-  return (tiles + chunks - 1) / chunks;
 }
 
 // The input gradient's convolution (winograd_bf16.h).
@@ -193,7 +159,7 @@ struct Unpooled {
 
 bool run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, bool flipped, const float* bias,
                   bool residual, bool relu, float* yp, int64_t* pool_idx = nullptr, const Unpooled* unpool = nullptr) {
-  const vec::WinogradGeometry wg = winograd_geometry(g);
+  const vec::WinogradGeometry wg = winograd_geometry(g, 16);
   const int64_t c16 = 16 * wg.in_blocks, k16 = 16 * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
   if (tiles == 0) return true;
@@ -203,7 +169,7 @@ bool run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
   // chunks are of equal size (the last one's spare rows are computed and dropped), so one
   // primitive and one prepared weight serve them all, and their count is a multiple of
   // the thread count.
-  const int64_t chunk = chunk_size(tiles, 16 * (2 * c16 + 4 * k16), std::max(kChunkBytes, 16 * c16 * k16 * 2));
+  const int64_t chunk = winograd_chunk_size(tiles, 16 * (2 * c16 + 4 * k16), std::max(kChunkBytes, 16 * c16 * k16 * 2));
   std::shared_ptr<const WinogradPlan> plan;
   {
     SerialGuard serial;  // builds the primitive for one thread (the key holds the count)
@@ -299,7 +265,7 @@ namespace {
 // (gyp unread); false where its indices are not such a pooling's (gw not written).
 bool run_backward_weight(const ops::ConvGeometry& g, const float* xp, const float* gyp, Tensor& gw,
                          const Unpooled* unpool = nullptr) {
-  const vec::WinogradGeometry wg = winograd_geometry(g);
+  const vec::WinogradGeometry wg = winograd_geometry(g, 16);
   const int64_t c16 = 16 * wg.in_blocks, k16 = 16 * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
   float* out = gw.data<float>();
@@ -308,7 +274,7 @@ bool run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
     return true;
   }
   std::atomic<bool> unpooled{true};
-  const int64_t chunk = chunk_size(tiles, 16 * (2 * c16 + 2 * k16), kChunkBytes);
+  const int64_t chunk = winograd_chunk_size(tiles, 16 * (2 * c16 + 2 * k16), kChunkBytes);
   const int64_t chunks = (tiles + chunk - 1) / chunk;
   std::shared_ptr<const WeightGradPlan> plan;
   {

@@ -1,9 +1,11 @@
 #pragma once
 // The transforms of Winograd's F(2x2, 3x3) convolution on channel-blocked float32
-// activations (16 channels per block, the nChw16c layout of compiled graphs), for the
-// bfloat16 convolution of backends/cpu/winograd_bf16.cc. Compiled for AVX-512 only
-// (winograd_avx512.cc): call them only where the CPU has AVX512-BF16 (bf16_supported()),
-// which implies it.
+// activations: 16 channels per block (nChw16c) for the bfloat16 convolution of
+// backends/cpu/winograd_bf16.cc, compiled for AVX-512 only (winograd_avx512.cc: call them
+// only where the CPU has AVX512-BF16, bf16_supported(), which implies it); and 8 channels
+// per block (nChw8c) in float32 for backends/cpu/winograd_f32.cc, compiled for AVX2
+// (winograd_avx2.cc: only where vec::cpu_runs_isa("avx2")). Below, 16 stands for the
+// block width.
 //
 // Each 2x2 output tile t = (n, ty, tx), numbered row-major over the batch, reads a 4x4
 // input patch from (2 ty - pad_top, 2 tx - pad_left), zeros outside the plane. A chunk of
@@ -21,7 +23,7 @@ struct WinogradGeometry {
   int64_t H = 0, W = 0, OH = 0, OW = 0;  // input and output planes
   int64_t pad_top = 0, pad_left = 0;
   int64_t tiles_h = 0, tiles_w = 0;        // ceil(OH / 2), ceil(OW / 2)
-  int64_t in_blocks = 0, out_blocks = 0;   // blocks of 16 channels (C16 = 16 in_blocks)
+  int64_t in_blocks = 0, out_blocks = 0;   // blocks of 16 (or 8) channels (C16 = 16 in_blocks)
   int64_t in_channels = 0;                 // lanes at and past it are read as 0
 };
 
@@ -65,5 +67,13 @@ void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t f
 // dropped, as floor-mode pooling drops that row and column.
 void winograd_output_max_pool_avx512(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk,
                                      int64_t t0, int64_t t1, const float* bias, float* pooled, int64_t* idx);
+
+// The float32 forward on 8-channel blocks (AVX2): the input transform of tiles [t0, t1)
+// into v [16][chunk][C8] (float32, lanes at and past in_channels read as 0), and the output
+// transform as winograd_output_avx512's (bias has 8 out_blocks entries).
+void winograd_input_f32_avx2(const WinogradGeometry& g, const float* x, int64_t first, int64_t chunk, int64_t t0,
+                             int64_t t1, float* v);
+void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,
+                              int64_t t1, const float* bias, bool residual, bool relu, float* y);
 
 }  // namespace tessera::cpu::vec

@@ -1,0 +1,105 @@
+// Winograd F(2x2, 3x3) float32 transforms for AVX2 over 8-channel blocks (vec/winograd.h):
+// one block of one tile is 16 ymm registers, the transforms adds and subtracts between
+// them. Written with GCC/Clang vector types, which this file's -m flags make single AVX2
+// registers, and no standard-library calls (float_loops_impl.h says why).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "backends/cpu/vec/winograd.h"
+
+namespace tessera::cpu::vec {
+namespace {
+
+using F8 [[gnu::vector_size(32)]] = float;
+using U8 [[gnu::vector_size(32)]] = uint32_t;
+
+inline F8 load(const float* p) {
+  F8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void store(float* p, F8 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+}  // namespace
+
+void winograd_input_f32_avx2(const WinogradGeometry& g, const float* x, int64_t first, int64_t chunk, int64_t t0,
+                             int64_t t1, float* v) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, c8 = 8 * g.in_blocks, step = chunk * c8;
+  const int64_t tail_lanes = g.in_channels - 8 * (g.in_blocks - 1);  // valid lanes of the last block
+  U8 tail_mask;
+  for (int l = 0; l < 8; ++l) tail_mask[l] = l < tail_lanes ? 0xffffffffu : 0u;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    const int64_t y0 = 2 * ty - g.pad_top, x0 = 2 * tx - g.pad_left;
+    const bool inside = y0 >= 0 && x0 >= 0 && y0 + 4 <= g.H && x0 + 4 <= g.W;
+    float* row = v + (t - first) * c8;
+    for (int64_t cb = 0; cb < g.in_blocks; ++cb) {
+      const float* plane = x + (n * g.in_blocks + cb) * g.H * g.W * 8;
+      F8 d[4][4];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          const int64_t iy = y0 + i, ix = x0 + j;
+          d[i][j] = inside || (iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) ? load(plane + (iy * g.W + ix) * 8) : F8{};
+        }
+      // Lanes past the channel count hold whatever the layout left there: read as 0.
+      if (cb == g.in_blocks - 1 && tail_lanes < 8)
+        for (auto& r : d)
+          for (F8& e : r) e = reinterpret_cast<F8>(reinterpret_cast<U8>(e) & tail_mask);
+      F8 s[4][4];  // B^T d
+      for (int j = 0; j < 4; ++j) {
+        s[0][j] = d[0][j] - d[2][j];
+        s[1][j] = d[1][j] + d[2][j];
+        s[2][j] = d[2][j] - d[1][j];
+        s[3][j] = d[1][j] - d[3][j];
+      }
+      float* out = row + cb * 8;
+      for (int i = 0; i < 4; ++i) {  // (B^T d) B
+        store(out + (4 * i + 0) * step, s[i][0] - s[i][2]);
+        store(out + (4 * i + 1) * step, s[i][1] + s[i][2]);
+        store(out + (4 * i + 2) * step, s[i][2] - s[i][1]);
+        store(out + (4 * i + 3) * step, s[i][1] - s[i][3]);
+      }
+    }
+  }
+}
+
+void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,
+                              int64_t t1, const float* bias, bool residual, bool relu, float* y) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, k8 = 8 * g.out_blocks, step = chunk * k8;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    const int64_t oy = 2 * ty, ox = 2 * tx;
+    const bool full = oy + 2 <= g.OH && ox + 2 <= g.OW;
+    const float* row = m + (t - first) * k8;
+    for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
+      const float* in = row + kb * 8;
+      F8 s[2][4];  // A^T M
+      for (int j = 0; j < 4; ++j) {
+        const F8 m0 = load(in + (0 + j) * step), m1 = load(in + (4 + j) * step);
+        const F8 m2 = load(in + (8 + j) * step), m3 = load(in + (12 + j) * step);
+        s[0][j] = m0 + m1 + m2;
+        s[1][j] = m1 - m2 - m3;
+      }
+      const F8 b = load(bias + kb * 8);
+      F8 o[2][2];  // (A^T M) A + bias
+      for (int a = 0; a < 2; ++a) {
+        o[a][0] = s[a][0] + s[a][1] + s[a][2] + b;
+        o[a][1] = s[a][1] - s[a][2] - s[a][3] + b;
+      }
+      float* plane = y + (n * g.out_blocks + kb) * g.OH * g.OW * 8;
+      for (int a = 0; a < 2; ++a)
+        for (int c = 0; c < 2; ++c) {
+          if (!full && (oy + a >= g.OH || ox + c >= g.OW)) continue;
+          float* at = plane + ((oy + a) * g.OW + ox + c) * 8;
+          F8 r = o[a][c];
+          if (residual) r += load(at);
+          if (relu) r = r < 0 ? F8{} : r;  // NaN stays NaN, as oneDNN's ReLU post-op
+          store(at, r);
+        }
+    }
+  }
+}
+
+}  // namespace tessera::cpu::vec

@@ -1,0 +1,49 @@
+#include "backends/cpu/winograd_common.h"
+
+#include <algorithm>
+
+#include "tessera/parallel.h"
+
+namespace tessera::cpu {
+
+vec::WinogradGeometry winograd_geometry(const ops::ConvGeometry& g, int64_t block) {
+  vec::WinogradGeometry wg;
+  wg.H = g.h;
+  wg.W = g.w;
+  wg.OH = g.oh;
+  wg.OW = g.ow;
+  wg.pad_top = g.pad_begin[0];
+  wg.pad_left = g.pad_begin[1];
+  wg.tiles_h = (g.oh + 1) / 2;
+  wg.tiles_w = (g.ow + 1) / 2;
+  wg.in_blocks = (g.c + block - 1) / block;
+  wg.out_blocks = (g.o + block - 1) / block;
+  wg.in_channels = g.c;
+  return wg;
+}
+
+int64_t winograd_chunk_size(int64_t tiles, int64_t per_tile, int64_t budget) {
+  const int64_t threads = get_num_threads();
+  const int64_t most = std::max<int64_t>(16, budget / per_tile);
+  int64_t chunks = std::max((tiles + most - 1) / most, std::min(threads, tiles));
+  chunks = (chunks + threads - 1) / threads * threads;
+  return (tiles + chunks - 1) / chunks;
+}
+
+void winograd_weight_tile(const float (&g)[9], double (&u)[4][4]) {
+  double gg[4][3];  // G g
+  for (int j = 0; j < 3; ++j) {
+    gg[0][j] = g[j];
+    gg[1][j] = 0.5 * (double(g[j]) + g[3 + j] + g[6 + j]);
+    gg[2][j] = 0.5 * (double(g[j]) - g[3 + j] + g[6 + j]);
+    gg[3][j] = g[6 + j];
+  }
+  for (int i = 0; i < 4; ++i) {  // (G g) G^T
+    u[i][0] = gg[i][0];
+    u[i][1] = 0.5 * (gg[i][0] + gg[i][1] + gg[i][2]);
+    u[i][2] = 0.5 * (gg[i][0] - gg[i][1] + gg[i][2]);
+    u[i][3] = gg[i][2];
+  }
+}
+
+}  // namespace tessera::cpu

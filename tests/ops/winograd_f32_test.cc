@@ -1,0 +1,160 @@
+// The float32 Winograd convolution on 8-channel blocks (backends/cpu/winograd_f32.h),
+// which conv2d_blocked runs for a compiled inference graph's 3x3 stride-1 convolutions on
+// AVX2 CPUs: against a float64 convolution written here, beside oneDNN's direct kernel on
+// the same operands. Shapes cover odd output sizes (partial 2x2 tiles), channel counts
+// that leave padding lanes in the last block of 8, asymmetric padding, several chunks of
+// tiles, the fused bias, residual and ReLU, and 1 and 2 threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/vec/float_loops.h"
+#include "backends/cpu/winograd_f32.h"
+#include "ops/conv.h"
+#include "ops/op.h"
+#include "tessera/ops.h"
+#include "tessera/parallel.h"
+
+namespace {
+
+using namespace tessera;
+
+Tensor call(const char* op, const std::vector<Tensor>& in, const ops::Attrs& attrs) {
+  return ops::call1(*ops::find_op(op), in, attrs);
+}
+
+struct Case {
+  int64_t n, c, h, w, k;
+  std::vector<int64_t> pad;  // top, left, bottom, right
+  bool residual, relu;
+};
+
+ops::Attrs conv_attrs(const Case& s, const std::string& algorithm) {
+  return ops::Attrs{{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad},
+                    {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
+                    {"in_channels", s.c}, {"out_channels", s.k},
+                    {"activation", std::string(s.relu ? "relu" : "none")}, {"algorithm", algorithm},
+                    {"precision", std::string("float32")}};
+}
+
+// bias + sum over c, 3x3 of x * w in float64 (zero padding), + residual, then ReLU.
+std::vector<double> reference(const Case& s, const Tensor& xt, const Tensor& wt, const Tensor& bt, const Tensor& rt,
+                              int64_t oh, int64_t ow) {
+  const std::vector<float> x = xt.to_vector<float>(), w = wt.to_vector<float>(), bias = bt.to_vector<float>();
+  const std::vector<float> r = rt.to_vector<float>();
+  std::vector<double> y(static_cast<size_t>(s.n * s.k * oh * ow));
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t k = 0; k < s.k; ++k)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          double acc = bias[static_cast<size_t>(k)];
+          for (int64_t c = 0; c < s.c; ++c)
+            for (int64_t a = 0; a < 3; ++a)
+              for (int64_t b = 0; b < 3; ++b) {
+                const int64_t iy = i - s.pad[0] + a, ix = j - s.pad[1] + b;
+                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+                acc += double(x[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)]) *
+                       w[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)];
+              }
+          const size_t at = static_cast<size_t>(((n * s.k + k) * oh + i) * ow + j);
+          if (s.residual) acc += r[at];
+          y[at] = s.relu ? std::max(acc, 0.0) : acc;
+        }
+  return y;
+}
+
+double rel_l2(const std::vector<double>& got, const std::vector<double>& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    num += (got[i] - want[i]) * (got[i] - want[i]);
+    den += want[i] * want[i];
+  }
+  return std::sqrt(num / den);
+}
+
+void check(const Case& s) {
+  char trace[160];
+  std::snprintf(trace, sizeof trace, "n%ld c%ld %ldx%ld k%ld%s%s threads %d", long(s.n), long(s.c), long(s.h),
+                long(s.w), long(s.k), s.residual ? " residual" : "", s.relu ? " relu" : "", get_num_threads());
+  SCOPED_TRACE(trace);
+  const int64_t oh = s.h + s.pad[0] + s.pad[2] - 2, ow = s.w + s.pad[1] + s.pad[3] - 2;
+  const ops::ConvGeometry g = ops::conv_geometry(Shape{s.n, s.c, s.h, s.w}, Shape{s.k, s.c, 3, 3},
+                                                 conv_attrs(s, "winograd"));
+  ASSERT_TRUE(cpu::winograd_f32_applies(g, 8));  // else this would test oneDNN's direct kernel
+  EXPECT_FALSE(cpu::winograd_f32_applies(g, 16));
+  const Tensor x = relu(randn({s.n, s.c, s.h, s.w}));  // activations, as a ReLU leaves them
+  const Tensor w = mul(randn({s.k, s.c, 3, 3}), std::sqrt(2.0 / (9.0 * double(s.c))));
+  const Tensor bias = mul(randn({s.k}), 0.1);
+  const Tensor residual = randn({s.n, s.k, oh, ow});
+  const ops::Attrs block{{"block", int64_t{8}}};
+  const Tensor xb = call("to_blocked", {x}, block);
+  const std::vector<Tensor> in = s.residual ? std::vector<Tensor>{xb, w, bias, call("to_blocked", {residual}, block)}
+                                            : std::vector<Tensor>{xb, w, bias};
+  const Tensor yb = call("conv2d_blocked", in, conv_attrs(s, "winograd"));
+  // The padding lanes of the last block of 8 hold zeros (no residual: that adds its own).
+  if (!s.residual) {
+    const std::vector<float> lanes = yb.to_vector<float>();
+    for (int64_t k = s.k; k < yb.size(1) * 8; ++k)
+      for (int64_t p = 0; p < s.n * oh * ow; ++p) {
+        const int64_t n = p / (oh * ow), pos = p % (oh * ow);
+        ASSERT_EQ(lanes[static_cast<size_t>(((n * yb.size(1) + k / 8) * oh * ow + pos) * 8 + k % 8)], 0.f);
+      }
+  }
+  const Tensor y = call("from_blocked", {yb}, {{"channels", s.k}});
+  const std::vector<double> want = reference(s, x, w, bias, residual, oh, ow);
+  const Tensor direct = call("from_blocked", {call("conv2d_blocked", in, conv_attrs(s, "direct"))}, {{"channels", s.k}});
+  const double err = rel_l2(y.to_vector<double>(), want), direct_err = rel_l2(direct.to_vector<double>(), want);
+  std::printf("float32 Winograd %.1e from float64 (direct %.1e)\n", err, direct_err);
+  EXPECT_FALSE(equal(y, direct));  // another kernel's rounding: not oneDNN's direct one
+  EXPECT_LT(err, 6e-7);
+  EXPECT_LT(err, 4.0 * direct_err);
+}
+
+TEST(WinogradF32, MatchesFloat64WithinFloat32Rounding) {
+  if (!cpu::vec::cpu_runs_isa("avx2")) GTEST_SKIP() << "this CPU has no AVX2";
+  manual_seed(21);
+  const std::vector<Case> cases{
+      {1, 64, 17, 15, 64, {1, 1, 1, 1}, false, true},   // odd outputs: partial tiles
+      {2, 20, 12, 9, 13, {1, 0, 2, 1}, false, true},    // padding lanes in and out; asymmetric padding
+      {3, 16, 10, 10, 24, {0, 0, 0, 0}, true, false},   // residual without ReLU
+      {2, 12, 14, 14, 20, {1, 1, 1, 1}, true, true},    // residual and ReLU, lanes past 12 and 20
+      {8, 32, 24, 24, 16, {1, 1, 1, 1}, false, false},  // 1152 tiles: several chunks
+  };
+  const int before = get_num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const Case& s : cases) check(s);
+  }
+  set_num_threads(before);
+}
+
+// NaN and infinity reach the outputs whose windows hold them, as direct convolution's do.
+TEST(WinogradF32, NonFiniteInputsReachTheirWindows) {
+  if (!cpu::vec::cpu_runs_isa("avx2")) GTEST_SKIP() << "this CPU has no AVX2";
+  manual_seed(22);
+  const Case s{1, 16, 16, 16, 16, {1, 1, 1, 1}, false, false};
+  Tensor x = relu(randn({1, 16, 16, 16}));
+  std::vector<float> xv = x.to_vector<float>();
+  xv[static_cast<size_t>((3 * 16 + 5) * 16 + 7)] = std::nanf("");  // channel 3, (5, 7)
+  x = tensor(xv, {1, 16, 16, 16});
+  const Tensor w = randn({16, 16, 3, 3}), b = zeros({16});
+  const ops::Attrs block{{"block", int64_t{8}}};
+  const Tensor y = call("from_blocked", {call("conv2d_blocked", {call("to_blocked", {x}, block), w, b},
+                                              conv_attrs(s, "winograd"))},
+                        {{"channels", int64_t{16}}});
+  const std::vector<float> yv = y.to_vector<float>();
+  for (int64_t k = 0; k < 16; ++k)
+    for (int64_t i = 0; i < 16; ++i)
+      for (int64_t j = 0; j < 16; ++j) {
+        const bool reached = i >= 4 && i <= 6 && j >= 6 && j <= 8;  // outputs whose 3x3 window holds (5, 7)
+        const float v = yv[static_cast<size_t>((k * 16 + i) * 16 + j)];
+        if (reached) {
+          EXPECT_TRUE(std::isnan(v)) << k << " " << i << " " << j;
+        }
+      }
+}
+
+}  // namespace
