@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -155,6 +156,149 @@ TEST(WinogradF32, NonFiniteInputsReachTheirWindows) {
           EXPECT_TRUE(std::isnan(v)) << k << " " << i << " " << j;
         }
       }
+}
+
+// The gradient passes' cases: same padding with odd planes and padding lanes both ways,
+// asymmetric padding up to the kernel's reach, and enough tiles for several chunks per
+// thread (a spare tile in the last); at 1 and 2 threads.
+struct GradCase {
+  int64_t n, c, h, w, k;
+  std::vector<int64_t> pad;  // the forward's: top, left, bottom, right
+  int64_t oh() const { return h + pad[0] + pad[2] - 2; }
+  int64_t ow() const { return w + pad[1] + pad[3] - 2; }
+};
+
+void for_each_grad_case(const std::function<void(const GradCase&)>& check_case) {
+  const std::vector<GradCase> cases{{4, 32, 14, 14, 64, {0, 0, 0, 0}},
+                                    {2, 20, 11, 9, 12, {1, 1, 1, 1}},
+                                    {3, 24, 10, 12, 16, {2, 0, 1, 2}},
+                                    {3, 16, 45, 45, 16, {1, 1, 1, 1}}};
+  const int before = get_num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const GradCase& s : cases) {
+      char trace[120];
+      std::snprintf(trace, sizeof trace, "n%ld c%ld %ldx%ld k%ld pad %ld,%ld,%ld,%ld threads %d", long(s.n),
+                    long(s.c), long(s.h), long(s.w), long(s.k), long(s.pad[0]), long(s.pad[1]), long(s.pad[2]),
+                    long(s.pad[3]), threads);
+      SCOPED_TRACE(trace);
+      check_case(s);
+    }
+  }
+  set_num_threads(before);
+}
+
+ops::Attrs grad_attrs(const GradCase& s, const std::string& algorithm, const char* size_name,
+                      std::vector<int64_t> size) {
+  return {{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad}, {"dilation", std::vector<int64_t>{1, 1}},
+          {"groups", int64_t{1}}, {"algorithm", algorithm}, {"precision", std::string("float32")},
+          {size_name, std::move(size)}};
+}
+
+// Calls tap(n, k, i, j, c, a, b, iy, ix) for every product of the convolution s: output
+// (n, k, i, j) reads input (n, c, iy, ix) through tap (a, b) of w[k][c].
+template <typename Tap>
+void for_each_product(const GradCase& s, Tap&& tap) {
+  for (int64_t n = 0; n < s.n; ++n)
+    for (int64_t k = 0; k < s.k; ++k)
+      for (int64_t i = 0; i < s.oh(); ++i)
+        for (int64_t j = 0; j < s.ow(); ++j)
+          for (int64_t c = 0; c < s.c; ++c)
+            for (int64_t a = 0; a < 3; ++a)
+              for (int64_t b = 0; b < 3; ++b) {
+                const int64_t iy = i - s.pad[0] + a, ix = j - s.pad[1] + b;
+                if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) tap(n, k, i, j, c, a, b, iy, ix);
+              }
+}
+
+void expect_f32_error(const char* what, const Tensor& got, const Tensor& direct, const std::vector<double>& want) {
+  const double err = rel_l2(got.to_vector<double>(), want), direct_err = rel_l2(direct.to_vector<double>(), want);
+  std::printf("%s: float32 Winograd %.1e from float64 (direct %.1e)\n", what, err, direct_err);
+  EXPECT_FALSE(equal(got, direct));  // another kernel's rounding: not oneDNN's direct one
+  EXPECT_LT(err, 1e-6);
+  EXPECT_LT(err, 4.0 * direct_err);
+}
+
+// Training runs all three passes through Winograd where oneDNN has none of its own
+// (winograd_f32_native: an AVX2 CPU); elsewhere they run oneDNN's.
+#define SKIP_UNLESS_NATIVE()                    \
+  if (!cpu::winograd_f32_native()) {            \
+    GTEST_SKIP() << "oneDNN's best ISA here is not AVX2"; \
+  }
+
+// The input gradient (the output gradient padded by 2 minus the padding, convolved with
+// the flipped, transposed weight): against a float64 gradient written here, blocked
+// (compiled steps) and plain (eager's conv2d_backward_input) bit for bit alike.
+TEST(WinogradF32, InputGradientMatchesFloat64WithinFloat32Rounding) {
+  SKIP_UNLESS_NATIVE();
+  manual_seed(23);
+  for_each_grad_case([](const GradCase& s) {
+    const Tensor gy = randn({s.n, s.k, s.oh(), s.ow()});
+    const Tensor w = mul(randn({s.k, s.c, 3, 3}), std::sqrt(2.0 / (9.0 * double(s.c))));
+    auto attrs = [&](const char* algorithm) { return grad_attrs(s, algorithm, "input_size", {s.n, s.c, s.h, s.w}); };
+    const Tensor gyb = call("to_blocked", {gy}, {{"block", int64_t{8}}});
+    const Tensor gxb = call("conv2d_backward_input_blocked", {gyb, w}, attrs("winograd"));
+    const std::vector<float> lanes = gxb.to_vector<float>();  // padding lanes: zeros
+    for (int64_t ch = s.c; ch < gxb.size(1) * 8; ++ch)
+      for (int64_t p = 0; p < s.n * s.h * s.w; ++p) {
+        const int64_t n = p / (s.h * s.w), pos = p % (s.h * s.w);
+        ASSERT_EQ(lanes[static_cast<size_t>(((n * gxb.size(1) + ch / 8) * s.h * s.w + pos) * 8 + ch % 8)], 0.f);
+      }
+    const Tensor gx = call("from_blocked", {gxb}, {{"channels", s.c}});
+    EXPECT_TRUE(equal(call("conv2d_backward_input", {gy, w}, attrs("winograd")), gx));
+    const std::vector<float> g = gy.to_vector<float>(), wv = w.to_vector<float>();
+    std::vector<double> want(static_cast<size_t>(s.n * s.c * s.h * s.w), 0.0);
+    for_each_product(s, [&](int64_t n, int64_t k, int64_t i, int64_t j, int64_t c, int64_t a, int64_t b, int64_t iy,
+                            int64_t ix) {
+      want[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)] +=
+          double(g[static_cast<size_t>(((n * s.k + k) * s.oh() + i) * s.ow() + j)]) *
+          wv[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)];
+    });
+    expect_f32_error("input gradient", gx, call("conv2d_backward_input", {gy, w}, attrs("direct")), want);
+  });
+}
+
+// The weight gradient (dU = Z^T V summed over the tiles, then G^T dU G): against a float64
+// gradient written here, blocked and plain bit for bit alike, the tiles split in several
+// chunks and summed per thread.
+TEST(WinogradF32, WeightGradientMatchesFloat64WithinFloat32Rounding) {
+  SKIP_UNLESS_NATIVE();
+  manual_seed(24);
+  for_each_grad_case([](const GradCase& s) {
+    const Tensor x = relu(randn({s.n, s.c, s.h, s.w}));
+    const Tensor gy = randn({s.n, s.k, s.oh(), s.ow()});
+    auto attrs = [&](const char* algorithm) { return grad_attrs(s, algorithm, "weight_size", {s.k, s.c, 3, 3}); };
+    const ops::Attrs block{{"block", int64_t{8}}};
+    const Tensor xb = call("to_blocked", {x}, block), gyb = call("to_blocked", {gy}, block);
+    const Tensor gw = call("conv2d_backward_weight_blocked", {xb, gyb}, attrs("winograd"));
+    EXPECT_TRUE(equal(call("conv2d_backward_weight", {x, gy}, attrs("winograd")), gw));
+    EXPECT_TRUE(equal(call("conv2d_backward_weight_blocked", {x, gyb}, attrs("winograd")), gw));  // plain x
+    const std::vector<float> xv = x.to_vector<float>(), g = gy.to_vector<float>();
+    std::vector<double> want(static_cast<size_t>(s.k * s.c * 9), 0.0);
+    for_each_product(s, [&](int64_t n, int64_t k, int64_t i, int64_t j, int64_t c, int64_t a, int64_t b, int64_t iy,
+                            int64_t ix) {
+      want[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)] +=
+          double(g[static_cast<size_t>(((n * s.k + k) * s.oh() + i) * s.ow() + j)]) *
+          xv[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)];
+    });
+    expect_f32_error("weight gradient", gw, call("conv2d_backward_weight", {x, gy}, attrs("direct")), want);
+  });
+}
+
+// Eager's forward converts to blocks of 8 around the same kernel: what a compiled step's
+// conv2d_blocked computes, bit for bit.
+TEST(WinogradF32, EagerForwardIsTheBlockedKernel) {
+  SKIP_UNLESS_NATIVE();
+  manual_seed(25);
+  const Case s{4, 24, 13, 11, 20, {1, 1, 1, 1}, false, false};
+  const Tensor x = relu(randn({s.n, s.c, s.h, s.w})), w = randn({s.k, s.c, 3, 3}), b = randn({s.k});
+  const ops::Attrs block{{"block", int64_t{8}}};
+  const Tensor blocked = call("from_blocked", {call("conv2d_blocked", {call("to_blocked", {x}, block), w, b},
+                                                    conv_attrs(s, "winograd"))},
+                              {{"channels", s.k}});
+  ops::Attrs eager{{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad}, {"dilation", std::vector<int64_t>{1, 1}},
+                   {"groups", int64_t{1}}, {"algorithm", std::string("winograd")}};
+  EXPECT_TRUE(equal(call("conv2d", {x, w, b}, eager), blocked));
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 
 #include "backends/cpu/onednn.h"
 #include "backends/cpu/winograd_bf16.h"
+#include "backends/cpu/winograd_f32.h"
 #include "core/parallel_internal.h"
 #include "ops/conv.h"
 #include "ops/copy.h"
@@ -378,6 +379,11 @@ bool wants_winograd(const ops::Attrs& attrs) {
 // (winograd_bf16.h) runs all three passes, eager (converting to blocks and back) and
 // compiled alike.
 bool uses_winograd_bf16(const ops::Attrs& attrs) { return wants_winograd(attrs) && ops::wants_bf16(attrs); }
+// Winograd asked for in float32 on a CPU whose oneDNN has none (AVX2): Tessera's own
+// (winograd_f32.h), eager and compiled alike, as the bf16 one.
+bool uses_winograd_f32(const ops::Attrs& attrs) {
+  return wants_winograd(attrs) && !ops::wants_bf16(attrs) && winograd_f32_native();
+}
 
 void conv2d_kernel(const KernelCall& call) {
   const Tensor x = contiguous(call.inputs[0]);
@@ -387,6 +393,8 @@ void conv2d_kernel(const KernelCall& call) {
   const ConvGeometry g = geometry_from(x.sizes(), w.sizes(), call.attrs);
   if (use_onednn(x, g) && uses_winograd_bf16(call.attrs) && winograd_bf16_applies(g, 16)) {
     winograd_bf16_conv_plain(g, x, w, b, y);
+  } else if (use_onednn(x, g) && uses_winograd_f32(call.attrs) && winograd_f32_applies(g, 8)) {
+    winograd_f32_conv_plain(g, x, w, b, y);
   } else if (use_onednn(x, g)) {
     run(Pass::Forward, g, {&x, &w, &y},
         b.defined() ? b.data<float>() : nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs));
@@ -419,6 +427,10 @@ void backward_input_kernel(const KernelCall& call) {
     winograd_bf16_backward_data_plain(g, gy, w, call.outputs[0]);
     return;
   }
+  if (use_onednn(gy, g) && uses_winograd_f32(call.attrs) && winograd_f32_backward_data_applies(g, 8)) {
+    winograd_f32_backward_data_plain(g, gy, w, call.outputs[0]);
+    return;
+  }
   backward_data(g, gy, w, call.outputs[0], wants_winograd(call.attrs), ops::wants_bf16(call.attrs));
 }
 
@@ -429,6 +441,8 @@ void backward_weight_kernel(const KernelCall& call) {
   const ConvGeometry g = geometry_from(x.sizes(), size_attr(call.attrs, "weight_size"), call.attrs);
   if (use_onednn(x, g) && uses_winograd_bf16(call.attrs) && winograd_bf16_applies(g, 16)) {
     winograd_bf16_backward_weight_plain(g, x, gy, gw);
+  } else if (use_onednn(x, g) && uses_winograd_f32(call.attrs) && winograd_f32_applies(g, 8)) {
+    winograd_f32_backward_weight_plain(g, x, gy, gw);
   } else if (use_onednn(x, g)) {
     run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs));
   } else if (x.dtype() == DType::Float64) {
@@ -451,6 +465,11 @@ void backward_input_blocked_kernel(const KernelCall& call) {
   if (uses_winograd_bf16(call.attrs) && w.dim() == 4 && gy.size(4) == 16 && gx.size(4) == 16 &&
       winograd_bf16_backward_data_applies(g, 16)) {
     winograd_bf16_backward_data(g, gy, w, gx);
+    return;
+  }
+  if (uses_winograd_f32(call.attrs) && w.dim() == 4 && gy.size(4) == 8 && gx.size(4) == 8 &&
+      winograd_f32_backward_data_applies(g, 8)) {
+    winograd_f32_backward_data(g, gy, w, gx);
     return;
   }
   run(Pass::BackwardData, g, {&gy, &w, &gx}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs),
@@ -477,6 +496,11 @@ void backward_weight_blocked_kernel(const KernelCall& call) {
   if (uses_winograd_bf16(call.attrs) && gy.size(4) == 16 && (!blocked_x || x.size(4) == 16) &&
       winograd_bf16_applies(g, 16)) {
     winograd_bf16_backward_weight(g, x, gy, gw);
+    return;
+  }
+  if (uses_winograd_f32(call.attrs) && gy.size(4) == 8 && (!blocked_x || x.size(4) == 8) &&
+      winograd_f32_applies(g, 8)) {
+    winograd_f32_backward_weight(g, x, gy, gw);
     return;
   }
   run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs),

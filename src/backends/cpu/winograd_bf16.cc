@@ -116,22 +116,6 @@ void transform_weight(const Tensor& w, bool flipped, int64_t c16, int64_t k16, u
   });
 }
 
-// The input gradient's convolution (winograd_bf16.h).
-ops::ConvGeometry backward_data_geometry(const ops::ConvGeometry& g) {
-  ops::ConvGeometry b = g;
-  b.c = g.o;
-  b.o = g.c;
-  b.h = g.oh;
-  b.w = g.ow;
-  b.oh = g.h;
-  b.ow = g.w;
-  for (int d = 0; d < 2; ++d) {
-    b.pad_begin[d] = g.kh - 1 - g.pad_begin[d];
-    b.pad_end[d] = g.kh - 1 - g.pad_end[d];
-  }
-  return b;
-}
-
 }  // namespace
 
 bool winograd_bf16_applies(const ops::ConvGeometry& g, int64_t b) {
@@ -252,11 +236,11 @@ bool winograd_bf16_backward_data_applies(const ops::ConvGeometry& g, int64_t b) 
   // Padding past the kernel's reach would leave the gradient's padding negative.
   for (int d = 0; d < 2; ++d)
     if (g.pad_begin[d] < 0 || g.pad_begin[d] > 2 || g.pad_end[d] < 0 || g.pad_end[d] > 2) return false;
-  return winograd_bf16_applies(g, b) && winograd_bf16_applies(backward_data_geometry(g), b);
+  return winograd_bf16_applies(g, b) && winograd_bf16_applies(winograd_backward_data_geometry(g), b);
 }
 
 void winograd_bf16_backward_data(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
-  run_winograd(backward_data_geometry(g), gy.data<float>(), w, true, nullptr, false, false, gx.data<float>());
+  run_winograd(winograd_backward_data_geometry(g), gy.data<float>(), w, true, nullptr, false, false, gx.data<float>());
 }
 
 namespace {
@@ -325,25 +309,15 @@ bool run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
     const float* b = du[static_cast<size_t>(share)].data<float>();
     for (int64_t i = 0; i < 16 * k16 * c16; ++i) a[i] += b[i];
   }
-  // gw[k][c] = G^T dU[., k, c] G, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], in double
-  // (du holds dU^T).
+  // gw[k][c] = G^T dU[., k, c] G, in double (du holds dU^T).
   const float* dup = du[0].data<float>();
   for (int64_t k = 0; k < g.o; ++k)
     for (int64_t c = 0; c < g.c; ++c) {
       double m[4][4];
       for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = dup[(e * c16 + c) * k16 + k];
-      double h[3][4];  // G^T m
-      for (int j = 0; j < 4; ++j) {
-        h[0][j] = m[0][j] + 0.5 * (m[1][j] + m[2][j]);
-        h[1][j] = 0.5 * (m[1][j] - m[2][j]);
-        h[2][j] = 0.5 * (m[1][j] + m[2][j]) + m[3][j];
-      }
-      float* o = out + (k * g.c + c) * 9;
-      for (int p = 0; p < 3; ++p) {  // (G^T m) G
-        o[p * 3 + 0] = static_cast<float>(h[p][0] + 0.5 * (h[p][1] + h[p][2]));
-        o[p * 3 + 1] = static_cast<float>(0.5 * (h[p][1] - h[p][2]));
-        o[p * 3 + 2] = static_cast<float>(0.5 * (h[p][1] + h[p][2]) + h[p][3]);
-      }
+      float o[9];
+      winograd_weight_grad_tile(m, o);
+      std::memcpy(out + (k * g.c + c) * 9, o, sizeof o);
     }
   return true;
 }
@@ -373,7 +347,7 @@ void winograd_bf16_backward_data_plain(const ops::ConvGeometry& g, const Tensor&
   const auto lx = layouts_for(g.n, g.c, g.h, g.w), ly = layouts_for(g.n, g.o, g.oh, g.ow);
   const Tensor gyb = onednn::reordered(ly->to_blocked, gy, onednn::Reuse::kReuse);  // shared with the weight gradient
   Tensor gxb = make_tensor({static_cast<int64_t>(lx->to_blocked.to.get_size())}, DType::UInt8);
-  run_winograd(backward_data_geometry(g), floats(gyb), w, true, nullptr, false, false,
+  run_winograd(winograd_backward_data_geometry(g), floats(gyb), w, true, nullptr, false, false,
                static_cast<float*>(gxb.data_ptr()));
   onednn::run_reorder(lx->to_plain, gxb.data_ptr(), gx.data_ptr());
 }
@@ -392,7 +366,7 @@ bool winograd_bf16_unpool_applies(const ops::ConvGeometry& g, int64_t b) {
 bool winograd_bf16_backward_data_unpool(const ops::ConvGeometry& g, const Tensor& gp, const Tensor& idx,
                                         const Tensor& w, Tensor& gx) {
   const Unpooled unpool{gp.data<float>(), idx.data<int64_t>()};
-  return run_winograd(backward_data_geometry(g), nullptr, w, true, nullptr, false, false, gx.data<float>(), nullptr,
+  return run_winograd(winograd_backward_data_geometry(g), nullptr, w, true, nullptr, false, false, gx.data<float>(), nullptr,
                       &unpool);
 }
 

@@ -46,4 +46,33 @@ void winograd_weight_tile(const float (&g)[9], double (&u)[4][4]) {
   }
 }
 
+void winograd_weight_grad_tile(const double (&m)[4][4], float (&o)[9]) {
+  double h[3][4];  // G^T m
+  for (int j = 0; j < 4; ++j) {
+    h[0][j] = m[0][j] + 0.5 * (m[1][j] + m[2][j]);
+    h[1][j] = 0.5 * (m[1][j] - m[2][j]);
+    h[2][j] = 0.5 * (m[1][j] + m[2][j]) + m[3][j];
+  }
+  for (int p = 0; p < 3; ++p) {  // (G^T m) G
+    o[p * 3 + 0] = static_cast<float>(h[p][0] + 0.5 * (h[p][1] + h[p][2]));
+    o[p * 3 + 1] = static_cast<float>(0.5 * (h[p][1] - h[p][2]));
+    o[p * 3 + 2] = static_cast<float>(0.5 * (h[p][1] + h[p][2]) + h[p][3]);
+  }
+}
+
+ops::ConvGeometry winograd_backward_data_geometry(const ops::ConvGeometry& g) {
+  ops::ConvGeometry b = g;
+  b.c = g.o;
+  b.o = g.c;
+  b.h = g.oh;
+  b.w = g.ow;
+  b.oh = g.h;
+  b.ow = g.w;
+  for (int d = 0; d < 2; ++d) {
+    b.pad_begin[d] = g.kh - 1 - g.pad_begin[d];
+    b.pad_end[d] = g.kh - 1 - g.pad_end[d];
+  }
+  return b;
+}
+
 }  // namespace tessera::cpu

@@ -20,4 +20,12 @@ int64_t winograd_chunk_size(int64_t tiles, int64_t per_tile, int64_t budget);
 // 0 0 1], in double (the caller rounds once).
 void winograd_weight_tile(const float (&g)[9], double (&u)[4][4]);
 
+// The gradient of the 3x3 taps from that of u = G g G^T: G^T du G, in double.
+void winograd_weight_grad_tile(const double (&du)[4][4], float (&gw)[9]);
+
+// The input gradient of the convolution g (a forward geometry) is itself a 3x3 stride-1
+// convolution: of the output gradient, padded by 2 minus g's padding on each side, with
+// w's taps flipped and its two channel dims swapped. Its geometry.
+ops::ConvGeometry winograd_backward_data_geometry(const ops::ConvGeometry& g);
+
 }  // namespace tessera::cpu

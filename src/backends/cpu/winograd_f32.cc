@@ -36,6 +36,9 @@ struct Plan {
   dnnl::memory::desc src, wei, dst, scratchpad;
   dnnl::memory::desc wei_plain;               // U as transform_weight writes it
   std::optional<onednn::Reorder> wei_reorder;  // to the layout the matmul reads
+  // The key of the input gradient's transformed weight (prepared_weights), which a plan
+  // of the same sizes must keep apart from the forward's (the plan's own address).
+  char backward_data_key = 0;
 };
 
 std::shared_ptr<const Plan> plan_for(int64_t chunk, int64_t c8, int64_t k8) {
@@ -54,20 +57,51 @@ std::shared_ptr<const Plan> plan_for(int64_t chunk, int64_t c8, int64_t k8) {
   });
 }
 
-// U[e][c][k] = (G w[k][c] G^T)[e / 4][e % 4], zero for the padding channels.
-void transform_weight(const Tensor& w, int64_t c8, int64_t k8, float* u) {
-  const int64_t K = w.size(0), C = w.size(1);
+// U[e][c][k] = (G g G^T)[e / 4][e % 4] for g = w[k][c], zero for the padding channels.
+// `flipped` (the input gradient): the convolution's out channels k are w's in channels,
+// its in channels c are w's out channels, and g = w[c][k] turned by 180 degrees.
+void transform_weight(const Tensor& w, bool flipped, int64_t c8, int64_t k8, float* u) {
+  const int64_t K = flipped ? w.size(1) : w.size(0), C = flipped ? w.size(0) : w.size(1);
   const float* wp = w.data<float>();
   std::fill(u, u + 16 * c8 * k8, 0.f);
   parallel_for(0, K, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, C)), [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k)
       for (int64_t c = 0; c < C; ++c) {
         float g[9];
-        std::memcpy(g, wp + (k * C + c) * 9, sizeof g);
+        if (flipped) {
+          const float* src = wp + (c * K + k) * 9;
+          for (int i = 0; i < 9; ++i) g[i] = src[8 - i];
+        } else {
+          std::memcpy(g, wp + (k * C + c) * 9, sizeof g);
+        }
         double uu[4][4];
         winograd_weight_tile(g, uu);
         for (int e = 0; e < 16; ++e) u[(e * c8 + c) * k8 + k] = static_cast<float>(uu[e / 4][e % 4]);
       }
+  });
+}
+
+// The weight gradient's product of one chunk, added to what dst holds, transposed:
+// dU^T[16, C8, K8] += V[16, chunk, C8]^T @ Z[16, chunk, K8].
+struct WeightGradPlan {
+  dnnl::matmul prim;
+  dnnl::memory::desc src, wei, dst, scratchpad;
+};
+
+std::shared_ptr<const WeightGradPlan> weight_grad_plan_for(int64_t chunk, int64_t k8, int64_t c8) {
+  return onednn::cached_primitive<WeightGradPlan>({chunk, k8, c8}, [&] {
+    auto p = std::make_shared<WeightGradPlan>();
+    p->src = dnnl::memory::desc({16, c8, chunk}, kF32, Tag::acb);
+    p->wei = dnnl::memory::desc({16, chunk, k8}, kF32, Tag::abc);
+    p->dst = dnnl::memory::desc({16, c8, k8}, kF32, Tag::abc);
+    dnnl::primitive_attr attr = onednn::attr();
+    dnnl::post_ops sum;
+    sum.append_sum(1.f);
+    attr.set_post_ops(sum);
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p->src, p->wei, p->dst), attr, onednn::engine());
+    p->prim = dnnl::matmul(pd);
+    p->scratchpad = pd.scratchpad_desc();
+    return p;
   });
 }
 
@@ -82,6 +116,8 @@ float* chunk_buffer(size_t floats) {
 
 }  // namespace
 
+bool winograd_f32_native() { return ops::conv_channel_block() == kBlock; }
+
 bool winograd_f32_applies(const ops::ConvGeometry& g, int64_t b) {
   // Below about 32 tiles the products are too short to pay for reading the transformed
   // weight, 16/9 the size of the direct one: ResNet-18's 7x7 layers with 512 channels (16
@@ -93,8 +129,12 @@ bool winograd_f32_applies(const ops::ConvGeometry& g, int64_t b) {
          g.dilation[1] == 1 && g.groups == 1 && tiles >= 32 && avx2;
 }
 
-void winograd_f32_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias, bool residual,
-                       bool relu, Tensor& y) {
+namespace {
+
+// The forward kernel for the convolution g of xp by w (read as transform_weight reads it),
+// bias (g.o entries) or null.
+void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, bool flipped, const float* bias,
+                  bool residual, bool relu, float* yp) {
   const vec::WinogradGeometry wg = winograd_geometry(g, kBlock);
   const int64_t c8 = kBlock * wg.in_blocks, k8 = kBlock * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
@@ -105,18 +145,18 @@ void winograd_f32_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor
     SerialGuard serial;  // builds the primitive for one thread (the key holds the count)
     plan = plan_for(chunk, c8, k8);
   }
-  const Tensor u = onednn::prepared_weights(plan.get(), w, plan->wei.get_size(), [&](void* out) {
+  // The input gradient's transformed weight is kept apart from the forward's.
+  const void* key = flipped ? static_cast<const void*>(&plan->backward_data_key) : plan.get();
+  const Tensor u = onednn::prepared_weights(key, w, plan->wei.get_size(), [&](void* out) {
     Tensor plain = make_tensor({16 * c8 * k8}, DType::Float32);
-    transform_weight(w, c8, k8, plain.data<float>());
+    transform_weight(w, flipped, c8, k8, plain.data<float>());
     if (plan->wei_reorder)
       onednn::run_reorder(*plan->wei_reorder, plain.data_ptr(), out);
     else
       std::memcpy(out, plain.data_ptr(), plan->wei.get_size());
   });
   std::vector<float> bias8(static_cast<size_t>(k8), 0.f);
-  std::memcpy(bias8.data(), bias.data<float>(), static_cast<size_t>(g.o) * sizeof(float));
-  const float* xp = x.data<float>();
-  float* yp = y.data<float>();
+  if (bias != nullptr) std::memcpy(bias8.data(), bias, static_cast<size_t>(g.o) * sizeof(float));
   parallel_for(0, (tiles + chunk - 1) / chunk, 1, [&](int64_t c0, int64_t c1) {
     float* vp = chunk_buffer(static_cast<size_t>(16 * chunk * (c8 + k8)));
     float* mp = vp + 16 * chunk * c8;
@@ -135,6 +175,140 @@ void winograd_f32_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor
       vec::winograd_output_f32_avx2(wg, mp, first, chunk, first, last, bias8.data(), residual, relu, yp);
     }
   });
+}
+
+// With the weight gradient's chunks (V and Z in the thread's chunk buffer).
+void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const float* gyp, Tensor& gw) {
+  const vec::WinogradGeometry wg = winograd_geometry(g, kBlock);
+  const int64_t c8 = kBlock * wg.in_blocks, k8 = kBlock * wg.out_blocks;
+  const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
+  float* out = gw.data<float>();
+  if (tiles == 0) {
+    std::fill(out, out + gw.numel(), 0.f);
+    return;
+  }
+  const int64_t chunk = winograd_chunk_size(tiles, 16 * 4 * (c8 + k8), kChunkBytes);
+  const int64_t chunks = (tiles + chunk - 1) / chunk;
+  std::shared_ptr<const WeightGradPlan> plan;
+  {
+    SerialGuard serial;  // built for one thread, as run_winograd's
+    plan = weight_grad_plan_for(chunk, k8, c8);
+  }
+  // Each share of the chunks (one per thread) sums into its own dU; the shares are added
+  // in order, so the result depends on the thread count only, as oneDNN's own do.
+  const int64_t shares = std::min<int64_t>(get_num_threads(), chunks);
+  std::vector<Tensor> du(static_cast<size_t>(shares));
+  parallel_for(0, shares, 1, [&](int64_t s0, int64_t s1) {
+    float* vp = chunk_buffer(static_cast<size_t>(16 * chunk * (c8 + k8)));
+    float* zp = vp + 16 * chunk * c8;
+    for (int64_t share = s0; share < s1; ++share) {
+      Tensor acc = make_tensor({16 * k8 * c8}, DType::Float32);
+      std::fill(acc.data<float>(), acc.data<float>() + acc.numel(), 0.f);
+      const dnnl::engine& eng = onednn::engine();
+      std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(plan->src, eng, vp)},
+                                                 {DNNL_ARG_WEIGHTS, dnnl::memory(plan->wei, eng, zp)},
+                                                 {DNNL_ARG_DST, dnnl::memory(plan->dst, eng, acc.data_ptr())}};
+      const Tensor scratch = onednn::add_scratchpad(plan->scratchpad, args);
+      for (int64_t c = share * chunks / shares; c < (share + 1) * chunks / shares; ++c) {
+        const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
+        vec::winograd_input_f32_avx2(wg, xp, first, chunk, first, last, vp);
+        vec::winograd_output_grad_f32_avx2(wg, gyp, g.o, first, chunk, first, last, zp);
+        if (last - first < chunk)  // the last chunk's spare rows: zeros, adding nothing
+          for (int64_t e = 0; e < 16; ++e) {
+            std::fill(vp + (e * chunk + last - first) * c8, vp + (e + 1) * chunk * c8, 0.f);
+            std::fill(zp + (e * chunk + last - first) * k8, zp + (e + 1) * chunk * k8, 0.f);
+          }
+        plan->prim.execute(onednn::stream(), args);
+        onednn::stream().wait();
+      }
+      du[static_cast<size_t>(share)] = acc;
+    }
+  });
+  for (int64_t share = 1; share < shares; ++share) {
+    float* a = du[0].data<float>();
+    const float* b = du[static_cast<size_t>(share)].data<float>();
+    for (int64_t i = 0; i < 16 * k8 * c8; ++i) a[i] += b[i];
+  }
+  // gw[k][c] = G^T dU[., k, c] G, in double (du holds dU^T).
+  const float* dup = du[0].data<float>();
+  for (int64_t k = 0; k < g.o; ++k)
+    for (int64_t c = 0; c < g.c; ++c) {
+      double m[4][4];
+      for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = dup[(e * c8 + c) * k8 + k];
+      float o[9];
+      winograd_weight_grad_tile(m, o);
+      std::memcpy(out + (k * g.c + c) * 9, o, sizeof o);
+    }
+}
+
+// Plain [N, C, H, W] float32 and its blocks of 8 (nChw8c), both ways: oneDNN reorders,
+// cached per shape. The blocked copies of a convolution's input and output gradient are
+// kept for the other gradient pass (onednn::reordered), as oneDNN's own convolutions keep
+// theirs.
+struct BlockedLayouts {
+  onednn::Reorder to_blocked, to_plain;
+};
+
+std::shared_ptr<const BlockedLayouts> layouts_for(int64_t n, int64_t c, int64_t h, int64_t w) {
+  return onednn::cached_primitive<BlockedLayouts>({n, c, h, w}, [&] {
+    const dnnl::memory::desc plain({n, c, h, w}, kF32, Tag::nchw), blocked({n, c, h, w}, kF32, Tag::nChw8c);
+    return std::make_shared<BlockedLayouts>(BlockedLayouts{onednn::Reorder(plain, blocked), onednn::Reorder(blocked, plain)});
+  });
+}
+
+const float* floats(const Tensor& t) { return static_cast<const float*>(t.data_ptr()); }
+
+}  // namespace
+
+void winograd_f32_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias, bool residual,
+                       bool relu, Tensor& y) {
+  run_winograd(g, x.data<float>(), w, false, bias.data<float>(), residual, relu, y.data<float>());
+}
+
+bool winograd_f32_backward_data_applies(const ops::ConvGeometry& g, int64_t b) {
+  // Padding past the kernel's reach would leave the gradient's padding negative.
+  for (int d = 0; d < 2; ++d)
+    if (g.pad_begin[d] < 0 || g.pad_begin[d] > 2 || g.pad_end[d] < 0 || g.pad_end[d] > 2) return false;
+  return winograd_f32_applies(g, b) && winograd_f32_applies(winograd_backward_data_geometry(g), b);
+}
+
+void winograd_f32_backward_data(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
+  run_winograd(winograd_backward_data_geometry(g), gy.data<float>(), w, true, nullptr, false, false, gx.data<float>());
+}
+
+void winograd_f32_backward_weight(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw) {
+  if (x.dim() == 5) {
+    run_backward_weight(g, x.data<float>(), gy.data<float>(), gw);
+  } else {
+    const Tensor xb = onednn::reordered(layouts_for(g.n, g.c, g.h, g.w)->to_blocked, x, onednn::Reuse::kReuse);
+    run_backward_weight(g, floats(xb), gy.data<float>(), gw);
+  }
+}
+
+void winograd_f32_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                             Tensor& y) {
+  const auto lx = layouts_for(g.n, g.c, g.h, g.w), ly = layouts_for(g.n, g.o, g.oh, g.ow);
+  const Tensor xb = onednn::reordered(lx->to_blocked, x, onednn::Reuse::kRemember);  // for the weight gradient
+  Tensor yb = make_tensor({static_cast<int64_t>(ly->to_blocked.to.get_size())}, DType::UInt8);
+  run_winograd(g, floats(xb), w, false, bias.defined() ? bias.data<float>() : nullptr, false, false,
+               static_cast<float*>(yb.data_ptr()));
+  onednn::run_reorder(ly->to_plain, yb.data_ptr(), y.data_ptr());
+}
+
+void winograd_f32_backward_data_plain(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
+  const auto lx = layouts_for(g.n, g.c, g.h, g.w), ly = layouts_for(g.n, g.o, g.oh, g.ow);
+  const Tensor gyb = onednn::reordered(ly->to_blocked, gy, onednn::Reuse::kReuse);  // shared with the weight gradient
+  Tensor gxb = make_tensor({static_cast<int64_t>(lx->to_blocked.to.get_size())}, DType::UInt8);
+  run_winograd(winograd_backward_data_geometry(g), floats(gyb), w, true, nullptr, false, false,
+               static_cast<float*>(gxb.data_ptr()));
+  onednn::run_reorder(lx->to_plain, gxb.data_ptr(), gx.data_ptr());
+}
+
+void winograd_f32_backward_weight_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw) {
+  const auto lx = layouts_for(g.n, g.c, g.h, g.w), ly = layouts_for(g.n, g.o, g.oh, g.ow);
+  const Tensor xb = onednn::reordered(lx->to_blocked, x, onednn::Reuse::kReuse);
+  const Tensor gyb = onednn::reordered(ly->to_blocked, gy, onednn::Reuse::kReuse);
+  run_backward_weight(g, floats(xb), floats(gyb), gw);
 }
 
 }  // namespace tessera::cpu

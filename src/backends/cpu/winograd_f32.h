@@ -1,15 +1,25 @@
 #pragma once
-// A float32 Winograd F(2x2, 3x3) convolution over 8-channel blocks, for inference on CPUs
-// with AVX2 and no AVX-512, where oneDNN has no float32 Winograd (its kernels are
-// AVX-512 only) and compiled graphs' 3x3 layers ran direct. The transforms are in
-// vec/winograd_avx2.cc, the 16 products one batched oneDNN float32 matmul per chunk of
-// tiles. 2.25x fewer multiplies; the transforms' coefficients are 0, +-1 and +-1/2, so the
-// result agrees with direct to float32 rounding. As any Winograd (oneDNN's too), a NaN or
-// infinity in a 4x4 input patch reaches all four outputs of its tile, as NaN.
+// A float32 Winograd F(2x2, 3x3) convolution over 8-channel blocks, for CPUs with AVX2
+// and no AVX-512, where oneDNN has no float32 Winograd (its kernels are AVX-512 only) and
+// every 3x3 layer ran direct. The transforms are in vec/winograd_avx2.cc, the 16 products
+// one batched oneDNN float32 matmul per chunk of tiles: 2.25x fewer multiplies. The
+// transforms' coefficients are 0, +-1 and +-1/2, so results agree with direct to float32
+// rounding. As any Winograd (oneDNN's too), a NaN or infinity in a 4x4 input patch
+// reaches all four outputs of its tile, as NaN.
+//
+// Compiled inference graphs run the forward pass; training runs all three passes, eager
+// (converting to blocks of 8 and back) and compiled alike, wherever eager asks for
+// Winograd (ops::winograd_pays) on such a CPU (winograd_f32_native()), so that a compiled
+// step computes what eager computes.
 #include "ops/conv.h"
 #include "tessera/tensor.h"
 
 namespace tessera::cpu {
+
+// Whether this is the Winograd eager and compiled training run for float32: oneDNN's
+// best ISA here is AVX2 (so compiled graphs block channels by 8 and oneDNN has no
+// float32 Winograd of its own).
+bool winograd_f32_native();
 
 // Whether winograd_f32_conv runs g with block b: 3x3, stride 1, undilated, ungrouped,
 // b = 8, enough tiles to pay for reading the transformed weight, and a CPU with AVX2.
@@ -20,5 +30,25 @@ bool winograd_f32_applies(const ops::ConvGeometry& g, int64_t b);
 // is kept per weight tensor (onednn::prepared_weights).
 void winograd_f32_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias, bool residual,
                        bool relu, Tensor& y);
+
+// The input gradient, itself a 3x3 stride-1 convolution of the padded output gradient by
+// the flipped, transposed weight (winograd_backward_data_geometry), through the same
+// kernel: gx [N, C/8, H, W, 8] from gy [N, K/8, OH, OW, 8] and w [K, C, 3, 3].
+bool winograd_f32_backward_data_applies(const ops::ConvGeometry& g, int64_t b);
+void winograd_f32_backward_data(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx);
+
+// The weight gradient through the same transforms (where winograd_f32_applies(g, b)):
+// dU = sum over the tiles of Z^T V (Z = A dY A^T, V the input's transform) as one batched
+// float32 matmul per chunk of tiles (one accumulator per thread, added in thread order),
+// then G^T dU G. gw [K, C, 3, 3] from gy [N, K/8, OH, OW, 8] and x [N, C/8, H, W, 8] or
+// plain [N, C, H, W].
+void winograd_f32_backward_weight(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw);
+
+// The three on plain [N, C, H, W] tensors (eager's layout), converted to blocks of 8 and
+// back around the blocked kernels. `bias` may be undefined.
+void winograd_f32_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                             Tensor& y);
+void winograd_f32_backward_data_plain(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx);
+void winograd_f32_backward_weight_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw);
 
 }  // namespace tessera::cpu

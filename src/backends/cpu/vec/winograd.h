@@ -73,6 +73,10 @@ void winograd_output_max_pool_avx512(const WinogradGeometry& g, const float* m, 
 // transform as winograd_output_avx512's (bias has 8 out_blocks entries).
 void winograd_input_f32_avx2(const WinogradGeometry& g, const float* x, int64_t first, int64_t chunk, int64_t t0,
                              int64_t t1, float* v);
+// The weight gradient's transform of the output gradient (winograd_output_grad_bf16_avx512's
+// in float32 over blocks of 8).
+void winograd_output_grad_f32_avx2(const WinogradGeometry& g, const float* gy, int64_t channels, int64_t first,
+                                   int64_t chunk, int64_t t0, int64_t t1, float* z);
 void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,
                               int64_t t1, const float* bias, bool residual, bool relu, float* y);
 

@@ -65,6 +65,44 @@ void winograd_input_f32_avx2(const WinogradGeometry& g, const float* x, int64_t 
   }
 }
 
+void winograd_output_grad_f32_avx2(const WinogradGeometry& g, const float* gy, int64_t channels, int64_t first,
+                                   int64_t chunk, int64_t t0, int64_t t1, float* z) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, k8 = 8 * g.out_blocks, step = chunk * k8;
+  const int64_t tail_lanes = channels - 8 * (g.out_blocks - 1);
+  U8 tail_mask;
+  for (int l = 0; l < 8; ++l) tail_mask[l] = l < tail_lanes ? 0xffffffffu : 0u;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    const int64_t oy = 2 * ty, ox = 2 * tx;
+    const bool full = oy + 2 <= g.OH && ox + 2 <= g.OW;
+    float* row = z + (t - first) * k8;
+    for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
+      const float* plane = gy + (n * g.out_blocks + kb) * g.OH * g.OW * 8;
+      F8 d[2][2];  // the outputs past the plane were dropped: their gradient is 0
+      for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b)
+          d[a][b] = full || (oy + a < g.OH && ox + b < g.OW) ? load(plane + ((oy + a) * g.OW + ox + b) * 8) : F8{};
+      if (kb == g.out_blocks - 1 && tail_lanes < 8)
+        for (auto& r : d)
+          for (F8& e : r) e = reinterpret_cast<F8>(reinterpret_cast<U8>(e) & tail_mask);
+      F8 r[4][2];  // A dY, A = [1 0; 1 1; 1 -1; 0 -1]
+      for (int b = 0; b < 2; ++b) {
+        r[0][b] = d[0][b];
+        r[1][b] = d[0][b] + d[1][b];
+        r[2][b] = d[0][b] - d[1][b];
+        r[3][b] = -d[1][b];
+      }
+      float* out = row + kb * 8;
+      for (int i = 0; i < 4; ++i) {  // (A dY) A^T
+        store(out + (4 * i + 0) * step, r[i][0]);
+        store(out + (4 * i + 1) * step, r[i][0] + r[i][1]);
+        store(out + (4 * i + 2) * step, r[i][0] - r[i][1]);
+        store(out + (4 * i + 3) * step, -r[i][1]);
+      }
+    }
+  }
+}
+
 void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,
                               int64_t t1, const float* bias, bool residual, bool relu, float* y) {
   const int64_t per_image = g.tiles_h * g.tiles_w, k8 = 8 * g.out_blocks, step = chunk * k8;
