@@ -49,6 +49,8 @@ void add_linalg(std::vector<OpEntry>& out) {
           s.push_back({"empty", {m({0, 3}), m({3, 4}), m({4})}});
           s.push_back({"empty_inner", {m({2, 0}), m({0, 3}), m({3}), m({2, 3})}, relu()});
           s.push_back({"large", {m({33, 200}, kUnit), m({200, 17}, kUnit), m({17})}, {}, false});
+          // Neither of the weight's strides is 1 (no BLAS layout reads it in place).
+          s.push_back({"strided_weight", {m({3, 6}), m({6, 4, 2}).select(2, 0), m({4})}, relu()});
           s.push_back({"large_one_row", {m({1, 1, 301}, kUnit), m({301, 70}, kUnit), m({70})}, {}, false});
           return s;
         },

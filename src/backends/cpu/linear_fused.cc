@@ -8,9 +8,14 @@
 // weight packed once into column panels: oneDNN's row-major weight for M = 1 streamed
 // CNN64's 8 MB fc weight from memory at 0.63 ms where the panels take 0.31 (AVX2 VM, the
 // weight evicted between calls as it is between inferences; 0.205 -> 0.16 ms when cached).
+// Where oneDNN's best ISA is AVX2 the primitive is slower than dnnl_sgemm followed by an
+// epilogue pass over the output (still in cache): the encoder's 128x256 @ 256x1024 with
+// ReLU took 1.8-2.9 ms against 1.0-1.3 (AVX2 VM, 1 thread, oneDNN 2.6), and its other
+// layers were no faster; there the kernel runs sgemm, then bias, residual and ReLU.
 // With precision "bf16" (autocast, tessera/autocast.h) the same primitive reads bfloat16
 // operands: the weight rounded once, by the reorder into its packed layout (cached with it),
 // the input on every call; bias, residual and output stay float32.
+#include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -93,6 +98,43 @@ Tensor packed_for_gemv(const Tensor& w) {
   });
 }
 
+// y [m, n] += bias, then + residual (nullptr for none), then ReLU: the order oneDNN's
+// bias and post-ops apply, over rows split across threads.
+void epilogue(const float* bias, const float* residual, bool relu, int64_t m, int64_t n, float* y) {
+  parallel_for(0, m, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, n)), [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      float* row = y + i * n;
+      const float* res = residual != nullptr ? residual + i * n : nullptr;
+      for (int64_t j = 0; j < n; ++j) {
+        float v = row[j] + bias[j];
+        if (res != nullptr) v += res[j];
+        row[j] = relu ? std::max(v, 0.f) : v;
+      }
+    }
+  });
+}
+
+// Whether rows > 1 run dnnl_sgemm and epilogue() rather than the primitive.
+bool prefers_sgemm() {
+  static const bool avx2 = dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx2 ||
+                           dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx2_vnni;
+  return avx2;
+}
+
+// y [m, n] = x [m, k] @ w [k, n] by dnnl_sgemm, w read in place where a BLAS layout fits.
+void sgemm(const float* x, const Tensor& w, int64_t m, float* y) {
+  const int64_t k = w.size(0), n = w.size(1);
+  const bool row_major = w.stride(1) == 1 || n == 1, col_major = w.stride(0) == 1 || k == 1;
+  const Tensor wl = row_major || col_major ? w : contiguous(w);
+  const bool as_n = wl.stride(1) == 1 || n == 1;  // 'N': row-major, leading dim stride(0)
+  const int64_t ld = as_n ? std::max<int64_t>(n, wl.stride(0)) : std::max<int64_t>(k, wl.stride(1));
+  detail::sync_openmp_threads();
+  const dnnl_status_t st = dnnl_sgemm('N', as_n ? 'N' : 'T', m, n, k, 1.f, x, k, wl.data<float>(), ld, 0.f, y, n);
+  TESSERA_CHECK_ALLOC(st != dnnl_out_of_memory, "linear_fused: oneDNN's sgemm ran out of memory for [", m, ", ", k,
+                      "] @ [", k, ", ", n, "]");
+  TESSERA_INTERNAL_ASSERT(st == dnnl_success, "linear_fused: dnnl_sgemm failed with status ", static_cast<int>(st));
+}
+
 // y [n] = relu?(x [k] @ w + bias (+ residual)), residual = nullptr for none.
 void gemv(const float* x, const Tensor& w, const float* bias, const float* residual, bool relu, float* y) {
   const int64_t k = w.size(0), n = w.size(1);
@@ -127,6 +169,12 @@ void linear_fused_kernel(const KernelCall& call) {
   if (m == 1 && k > 0 && !bf16) {
     const Tensor r = residual ? contiguous(call.inputs[3]) : Tensor();
     gemv(x.data<float>(), w, bias.data<float>(), residual ? r.data<float>() : nullptr, relu, yp);
+    return;
+  }
+  if (k > 0 && !bf16 && prefers_sgemm()) {
+    const Tensor r = residual ? contiguous(call.inputs[3]) : Tensor();
+    sgemm(x.data<float>(), w, m, yp);
+    epilogue(bias.data<float>(), residual ? r.data<float>() : nullptr, relu, m, n, yp);
     return;
   }
   if (residual) {
