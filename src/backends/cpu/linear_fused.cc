@@ -98,19 +98,21 @@ Tensor packed_for_gemv(const Tensor& w) {
   });
 }
 
-// y [m, n] += bias, then + residual (nullptr for none), then ReLU: the order oneDNN's
-// bias and post-ops apply, over rows split across threads.
+// y[j] += bias[j], then + residual[j] (nullptr for none), then ReLU, for j in [0, n): the
+// order oneDNN's bias and post-ops apply.
+void epilogue_row(const float* bias, const float* residual, bool relu, int64_t n, float* y) {
+  for (int64_t j = 0; j < n; ++j) {
+    float v = y[j] + bias[j];
+    if (residual != nullptr) v += residual[j];
+    y[j] = relu ? std::max(v, 0.f) : v;
+  }
+}
+
+// epilogue_row over the rows of y [m, n], split across threads.
 void epilogue(const float* bias, const float* residual, bool relu, int64_t m, int64_t n, float* y) {
   parallel_for(0, m, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, n)), [&](int64_t r0, int64_t r1) {
-    for (int64_t i = r0; i < r1; ++i) {
-      float* row = y + i * n;
-      const float* res = residual != nullptr ? residual + i * n : nullptr;
-      for (int64_t j = 0; j < n; ++j) {
-        float v = row[j] + bias[j];
-        if (res != nullptr) v += res[j];
-        row[j] = relu ? std::max(v, 0.f) : v;
-      }
-    }
+    for (int64_t i = r0; i < r1; ++i)
+      epilogue_row(bias, residual != nullptr ? residual + i * n : nullptr, relu, n, y + i * n);
   });
 }
 
@@ -146,11 +148,8 @@ void gemv(const float* x, const Tensor& w, const float* bias, const float* resid
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (k * P));
   parallel_for(0, (n + P - 1) / P, grain, [&](int64_t p0, int64_t p1) {
     kernel(x, pp, k, n, p0, p1, y);
-    for (int64_t j = p0 * P; j < std::min(n, p1 * P); ++j) {
-      float v = y[j] + bias[j];
-      if (residual != nullptr) v += residual[j];
-      y[j] = relu ? std::max(v, 0.f) : v;
-    }
+    const int64_t j0 = p0 * P, j1 = std::min(n, p1 * P);
+    epilogue_row(bias + j0, residual != nullptr ? residual + j0 : nullptr, relu, j1 - j0, y + j0);
   });
 }
 

@@ -1,6 +1,9 @@
 #include "backends/cpu/winograd_common.h"
 
+#include <oneapi/dnnl/dnnl.hpp>
+
 #include <algorithm>
+#include <cstring>
 
 #include "tessera/parallel.h"
 
@@ -58,6 +61,35 @@ void winograd_weight_grad_tile(const double (&m)[4][4], float (&o)[9]) {
     o[p * 3 + 1] = static_cast<float>(0.5 * (h[p][1] - h[p][2]));
     o[p * 3 + 2] = static_cast<float>(0.5 * (h[p][1] + h[p][2]) + h[p][3]);
   }
+}
+
+void winograd_weight_grad_finish(std::vector<Tensor>& shares, int64_t c_padded, int64_t k_padded,
+                                 const ops::ConvGeometry& g, float* gw) {
+  float* sum = shares[0].data<float>();
+  for (size_t share = 1; share < shares.size(); ++share) {
+    const float* b = shares[share].data<float>();
+    for (int64_t i = 0; i < 16 * k_padded * c_padded; ++i) sum[i] += b[i];
+  }
+  // gw[k][c] = G^T dU[., k, c] G, in double (the shares hold dU^T).
+  for (int64_t k = 0; k < g.o; ++k)
+    for (int64_t c = 0; c < g.c; ++c) {
+      double m[4][4];
+      for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = sum[(e * c_padded + c) * k_padded + k];
+      float o[9];
+      winograd_weight_grad_tile(m, o);
+      std::memcpy(gw + (k * g.c + c) * 9, o, sizeof o);
+    }
+}
+
+std::shared_ptr<const WinogradLayouts> winograd_layouts(int64_t n, int64_t c, int64_t h, int64_t w, int64_t block) {
+  return onednn::cached_primitive<WinogradLayouts>({n, c, h, w, block}, [&] {
+    using Tag = dnnl::memory::format_tag;
+    constexpr auto kF32 = dnnl::memory::data_type::f32;
+    const dnnl::memory::desc plain({n, c, h, w}, kF32, Tag::nchw),
+        blocked({n, c, h, w}, kF32, block == 16 ? Tag::nChw16c : Tag::nChw8c);
+    return std::make_shared<WinogradLayouts>(
+        WinogradLayouts{onednn::Reorder(plain, blocked), onednn::Reorder(blocked, plain)});
+  });
 }
 
 ops::ConvGeometry winograd_backward_data_geometry(const ops::ConvGeometry& g) {

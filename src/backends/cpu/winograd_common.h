@@ -2,9 +2,13 @@
 // What the bfloat16 (winograd_bf16.cc) and float32 (winograd_f32.cc) Winograd F(2x2, 3x3)
 // convolutions share: the tile geometry, the chunking of tiles, and the weight transform.
 #include <cstdint>
+#include <memory>
+#include <vector>
 
+#include "backends/cpu/onednn.h"
 #include "backends/cpu/vec/winograd.h"
 #include "ops/conv.h"
+#include "tessera/tensor.h"
 
 namespace tessera::cpu {
 
@@ -22,6 +26,21 @@ void winograd_weight_tile(const float (&g)[9], double (&u)[4][4]);
 
 // The gradient of the 3x3 taps from that of u = G g G^T: G^T du G, in double.
 void winograd_weight_grad_tile(const double (&du)[4][4], float (&gw)[9]);
+
+// The weight gradient from the per-thread sums of dU^T (`shares`, each [16, C, K] for
+// C, K the padded channel counts): added in order into the first, then
+// gw [g.o, g.c, 3, 3] = G^T dU G per channel pair (winograd_weight_grad_tile).
+void winograd_weight_grad_finish(std::vector<Tensor>& shares, int64_t c_padded, int64_t k_padded,
+                                 const ops::ConvGeometry& g, float* gw);
+
+// Plain [N, C, H, W] float32 and its channel blocks of `block` (nChw16c or nChw8c), both
+// ways: oneDNN reorders, cached per shape. Eager's passes convert with them; the blocked
+// copies of a convolution's input and output gradient are kept for the other gradient
+// pass (onednn::reordered), as oneDNN's own convolutions keep theirs.
+struct WinogradLayouts {
+  onednn::Reorder to_blocked, to_plain;
+};
+std::shared_ptr<const WinogradLayouts> winograd_layouts(int64_t n, int64_t c, int64_t h, int64_t w, int64_t block);
 
 // The input gradient of the convolution g (a forward geometry) is itself a 3x3 stride-1
 // convolution: of the output gradient, padded by 2 minus g's padding on each side, with

@@ -224,36 +224,7 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
       du[static_cast<size_t>(share)] = acc;
     }
   });
-  for (int64_t share = 1; share < shares; ++share) {
-    float* a = du[0].data<float>();
-    const float* b = du[static_cast<size_t>(share)].data<float>();
-    for (int64_t i = 0; i < 16 * k8 * c8; ++i) a[i] += b[i];
-  }
-  // gw[k][c] = G^T dU[., k, c] G, in double (du holds dU^T).
-  const float* dup = du[0].data<float>();
-  for (int64_t k = 0; k < g.o; ++k)
-    for (int64_t c = 0; c < g.c; ++c) {
-      double m[4][4];
-      for (int e = 0; e < 16; ++e) m[e / 4][e % 4] = dup[(e * c8 + c) * k8 + k];
-      float o[9];
-      winograd_weight_grad_tile(m, o);
-      std::memcpy(out + (k * g.c + c) * 9, o, sizeof o);
-    }
-}
-
-// Plain [N, C, H, W] float32 and its blocks of 8 (nChw8c), both ways: oneDNN reorders,
-// cached per shape. The blocked copies of a convolution's input and output gradient are
-// kept for the other gradient pass (onednn::reordered), as oneDNN's own convolutions keep
-// theirs.
-struct BlockedLayouts {
-  onednn::Reorder to_blocked, to_plain;
-};
-
-std::shared_ptr<const BlockedLayouts> layouts_for(int64_t n, int64_t c, int64_t h, int64_t w) {
-  return onednn::cached_primitive<BlockedLayouts>({n, c, h, w}, [&] {
-    const dnnl::memory::desc plain({n, c, h, w}, kF32, Tag::nchw), blocked({n, c, h, w}, kF32, Tag::nChw8c);
-    return std::make_shared<BlockedLayouts>(BlockedLayouts{onednn::Reorder(plain, blocked), onednn::Reorder(blocked, plain)});
-  });
+  winograd_weight_grad_finish(du, c8, k8, g, out);
 }
 
 const float* floats(const Tensor& t) { return static_cast<const float*>(t.data_ptr()); }
@@ -280,14 +251,14 @@ void winograd_f32_backward_weight(const ops::ConvGeometry& g, const Tensor& x, c
   if (x.dim() == 5) {
     run_backward_weight(g, x.data<float>(), gy.data<float>(), gw);
   } else {
-    const Tensor xb = onednn::reordered(layouts_for(g.n, g.c, g.h, g.w)->to_blocked, x, onednn::Reuse::kReuse);
+    const Tensor xb = onednn::reordered(winograd_layouts(g.n, g.c, g.h, g.w, kBlock)->to_blocked, x, onednn::Reuse::kReuse);
     run_backward_weight(g, floats(xb), gy.data<float>(), gw);
   }
 }
 
 void winograd_f32_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                              Tensor& y) {
-  const auto lx = layouts_for(g.n, g.c, g.h, g.w), ly = layouts_for(g.n, g.o, g.oh, g.ow);
+  const auto lx = winograd_layouts(g.n, g.c, g.h, g.w, kBlock), ly = winograd_layouts(g.n, g.o, g.oh, g.ow, kBlock);
   const Tensor xb = onednn::reordered(lx->to_blocked, x, onednn::Reuse::kRemember);  // for the weight gradient
   Tensor yb = make_tensor({static_cast<int64_t>(ly->to_blocked.to.get_size())}, DType::UInt8);
   run_winograd(g, floats(xb), w, false, bias.defined() ? bias.data<float>() : nullptr, false, false,
@@ -296,7 +267,7 @@ void winograd_f32_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const 
 }
 
 void winograd_f32_backward_data_plain(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
-  const auto lx = layouts_for(g.n, g.c, g.h, g.w), ly = layouts_for(g.n, g.o, g.oh, g.ow);
+  const auto lx = winograd_layouts(g.n, g.c, g.h, g.w, kBlock), ly = winograd_layouts(g.n, g.o, g.oh, g.ow, kBlock);
   const Tensor gyb = onednn::reordered(ly->to_blocked, gy, onednn::Reuse::kReuse);  // shared with the weight gradient
   Tensor gxb = make_tensor({static_cast<int64_t>(lx->to_blocked.to.get_size())}, DType::UInt8);
   run_winograd(winograd_backward_data_geometry(g), floats(gyb), w, true, nullptr, false, false,
@@ -305,7 +276,7 @@ void winograd_f32_backward_data_plain(const ops::ConvGeometry& g, const Tensor& 
 }
 
 void winograd_f32_backward_weight_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw) {
-  const auto lx = layouts_for(g.n, g.c, g.h, g.w), ly = layouts_for(g.n, g.o, g.oh, g.ow);
+  const auto lx = winograd_layouts(g.n, g.c, g.h, g.w, kBlock), ly = winograd_layouts(g.n, g.o, g.oh, g.ow, kBlock);
   const Tensor xb = onednn::reordered(lx->to_blocked, x, onednn::Reuse::kReuse);
   const Tensor gyb = onednn::reordered(ly->to_blocked, gy, onednn::Reuse::kReuse);
   run_backward_weight(g, floats(xb), floats(gyb), gw);
