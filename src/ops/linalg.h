@@ -20,6 +20,9 @@ namespace tessera::cpu {
 // strides could not be passed to sgemm as they are. Tests use it to check that transposed
 // and sliced views really go through without a copy.
 int64_t linalg_packed_operands();
+// How many operands were copied into longer rows because their leading dimension made
+// oneDNN's sgemm thrash the cache (see sgemm_operand in linalg.cc).
+int64_t linalg_restrided_operands();
 void register_linear_fused_kernel();  // backends/cpu/linear_fused.cc
 
 // C = alpha * A @ B + beta * C for float64, A n x k and B k x m read through element

@@ -243,6 +243,37 @@ TEST_F(Linalg, SteppedSliceIsPackedAndCorrect) {
   expect_matches(c, ref_matmul(a, b));
 }
 
+// Leading dimensions of 512 floats make oneDNN's packing thrash the cache; such operands
+// are copied into longer rows (sgemm_operand in linalg.cc), and only where k runs across
+// their rows and the product is not too thin or too tall to repay it.
+TEST_F(Linalg, AliasingLeadingDimensionsAreCopiedIntoLongerRows) {
+  Tensor x = rnd({128, 512}), w = rnd({512, 512});
+  int64_t before = cpu::linalg_restrided_operands();
+  expect_matches(mm(x, w), ref_matmul(x, w), 1e-4, 1e-3);  // the right operand only
+  EXPECT_EQ(cpu::linalg_restrided_operands(), before + 1);
+
+  Tensor dy = rnd({128, 512});
+  before = cpu::linalg_restrided_operands();
+  expect_matches(mm(dy.t(), x), ref_matmul(dy.t(), x), 1e-4, 1e-3);  // both: k = 128 along rows
+  EXPECT_EQ(cpu::linalg_restrided_operands(), before + 2);
+
+  Tensor wide = rnd({512, 1024});
+  Tensor slice = wide.slice(1, 3, 503);  // [512, 500], rows 1024 floats apart
+  before = cpu::linalg_restrided_operands();
+  expect_matches(mm(x, slice), ref_matmul(x, slice), 1e-4, 1e-3);
+  EXPECT_EQ(cpu::linalg_restrided_operands(), before + 1);
+
+  before = cpu::linalg_restrided_operands();
+  expect_matches(mm(x, w.t()), ref_matmul(x, w.t()), 1e-4, 1e-3);  // k along rows of both
+  Tensor thin = rnd({8, 512});
+  expect_matches(mm(thin, w), ref_matmul(thin, w), 1e-4, 1e-3);  // 8 rows: too thin
+  Tensor tall = rnd({1024, 512});
+  expect_matches(mm(tall, w), ref_matmul(tall, w), 1e-4, 1e-3);  // panels serve 1024 rows
+  Tensor odd = rnd({512, 520});
+  expect_matches(mm(x, odd), ref_matmul(x, odd), 1e-4, 1e-3);
+  EXPECT_EQ(cpu::linalg_restrided_operands(), before);
+}
+
 TEST_F(Linalg, ExpandedStrideZeroRowsAreCorrect) {
   Tensor row = rnd({1, 4});
   Tensor a = row.expand({3, 4});
