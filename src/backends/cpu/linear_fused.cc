@@ -26,6 +26,7 @@
 #include <optional>
 
 #include "backends/cpu/onednn.h"
+#include "backends/cpu/sgemm.h"
 #include "backends/cpu/vec/float_loops.h"
 #include "core/parallel_internal.h"
 #include "ops/copy.h"
@@ -123,18 +124,11 @@ bool prefers_sgemm() {
   return avx2;
 }
 
-// y [m, n] = x [m, k] @ w [k, n] by dnnl_sgemm, w read in place where a BLAS layout fits.
-void sgemm(const float* x, const Tensor& w, int64_t m, float* y) {
+// y [m, n] = x [m, k] @ w [k, n] by dnnl_sgemm.
+void linear_sgemm(const float* x, const Tensor& w, int64_t m, float* y) {
   const int64_t k = w.size(0), n = w.size(1);
-  const bool row_major = w.stride(1) == 1 || n == 1, col_major = w.stride(0) == 1 || k == 1;
-  const Tensor wl = row_major || col_major ? w : contiguous(w);
-  const bool as_n = wl.stride(1) == 1 || n == 1;  // 'N': row-major, leading dim stride(0)
-  const int64_t ld = as_n ? std::max<int64_t>(n, wl.stride(0)) : std::max<int64_t>(k, wl.stride(1));
   detail::sync_openmp_threads();
-  const dnnl_status_t st = dnnl_sgemm('N', as_n ? 'N' : 'T', m, n, k, 1.f, x, k, wl.data<float>(), ld, 0.f, y, n);
-  TESSERA_CHECK_ALLOC(st != dnnl_out_of_memory, "linear_fused: oneDNN's sgemm ran out of memory for [", m, ", ", k,
-                      "] @ [", k, ", ", n, "]");
-  TESSERA_INTERNAL_ASSERT(st == dnnl_success, "linear_fused: dnnl_sgemm failed with status ", static_cast<int>(st));
+  cpu::sgemm(x, k, 1, w.data<float>(), w.stride(0), w.stride(1), y, m, n, k, 1.f, 0.f);
 }
 
 // y [n] = relu?(x [k] @ w + bias (+ residual)), residual = nullptr for none.
@@ -172,7 +166,7 @@ void linear_fused_kernel(const KernelCall& call) {
   }
   if (k > 0 && !bf16 && prefers_sgemm()) {
     const Tensor r = residual ? contiguous(call.inputs[3]) : Tensor();
-    sgemm(x.data<float>(), w, m, yp);
+    linear_sgemm(x.data<float>(), w, m, yp);
     epilogue(bias.data<float>(), residual ? r.data<float>() : nullptr, relu, m, n, yp);
     return;
   }
