@@ -2,10 +2,12 @@
 //     C[b] = alpha * A[b] @ B[b] + beta * C[b]
 // over operands described by (rows, cols, row stride, col stride) and per-batch offsets,
 // so views (transposes, slices, broadcast batch dims) are read in place:
-//   - float32: oneDNN's dnnl_sgemm. A transposed view is a trans flag; only a matrix whose
-//     strides no BLAS layout can express (both strides > 1, stride 0 rows) is packed first.
-//     A product with a transposed right operand (x @ w.T: every linear layer's forward)
-//     runs oneDNN's matmul primitive instead, cached per shape (see sgemm_one).
+//   - float32: oneDNN's dnnl_sgemm (backends/cpu/sgemm.h). A transposed view is a trans
+//     flag; only a matrix whose strides no BLAS layout can express (both strides > 1,
+//     stride 0 rows) is packed first, and one whose rows alias in the cache is copied into
+//     longer ones. A product with a transposed right operand (x @ w.T: every linear
+//     layer's forward) runs oneDNN's matmul primitive instead, cached per shape (see
+//     sgemm_one).
 //   - float32 with precision "bf16" (autocast, tessera/autocast.h): oneDNN's matmul
 //     primitive with bfloat16 operands and a float32 result (sgemm has no bf16 form). Each
 //     operand is rounded into a dense bfloat16 buffer first (row- or column-major, as its
@@ -16,7 +18,6 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <vector>
 
@@ -33,7 +34,6 @@ namespace tessera::cpu {
 namespace {
 
 using ops::KernelCall;
-
 
 // One operand as the GEMM sees it: a rows x cols matrix per batch element.
 struct Operand {
