@@ -15,7 +15,6 @@
 // With precision "bf16" (autocast, tessera/autocast.h) the same primitive reads bfloat16
 // operands: the weight rounded once, by the reorder into its packed layout (cached with it),
 // the input on every call; bias, residual and output stay float32.
-#include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
@@ -159,30 +158,23 @@ void linear_fused_kernel(const KernelCall& call) {
   const bool bf16 = ops::wants_bf16(call.attrs);
   if (m == 0 || n == 0) return;
   float* yp = y.data<float>();
-  if (m == 1 && k > 0 && !bf16) {
-    const Tensor r = residual ? contiguous(call.inputs[3]) : Tensor();
-    gemv(x.data<float>(), w, bias.data<float>(), residual ? r.data<float>() : nullptr, relu, yp);
-    return;
-  }
-  if (k > 0 && !bf16 && prefers_sgemm()) {
-    const Tensor r = residual ? contiguous(call.inputs[3]) : Tensor();
-    linear_sgemm(x.data<float>(), w, m, yp);
-    epilogue(bias.data<float>(), residual ? r.data<float>() : nullptr, relu, m, n, yp);
-    return;
-  }
-  if (residual) {
-    const Tensor r = contiguous(call.inputs[3]);
-    std::memcpy(yp, r.data_ptr(), static_cast<size_t>(m * n) * sizeof(float));
-  }
+  const Tensor r = residual ? contiguous(call.inputs[3]) : Tensor();
+  const float* rp = residual ? r.data<float>() : nullptr;
   if (k == 0) {  // an empty sum: the epilogue alone (oneDNN rejects zero dims)
-    const float* bp = bias.data<float>();
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        const float v = bp[j] + (residual ? yp[i * n + j] : 0.f);
-        yp[i * n + j] = relu ? std::max(v, 0.f) : v;
-      }
+    std::fill(yp, yp + m * n, 0.f);
+    epilogue(bias.data<float>(), rp, relu, m, n, yp);
     return;
   }
+  if (m == 1 && !bf16) {
+    gemv(x.data<float>(), w, bias.data<float>(), rp, relu, yp);
+    return;
+  }
+  if (!bf16 && prefers_sgemm()) {
+    linear_sgemm(x.data<float>(), w, m, yp);
+    epilogue(bias.data<float>(), rp, relu, m, n, yp);
+    return;
+  }
+  if (residual) std::memcpy(yp, rp, static_cast<size_t>(m * n) * sizeof(float));
   // Strides of 0 (a broadcast weight) or negative ones are not a layout oneDNN takes.
   const Tensor wl = (w.stride(0) >= 1 && w.stride(1) >= 1) ? w : contiguous(w);
   try {

@@ -12,7 +12,6 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -26,68 +25,12 @@
 namespace tessera::cpu {
 namespace {
 
-using Tag = dnnl::memory::format_tag;
-constexpr auto kF32 = dnnl::memory::data_type::f32;
 constexpr auto kBF16 = dnnl::memory::data_type::bf16;
 
 // A chunk's V and M together (the L2 cache of the dev machine's Zen 4 cores is 1 MiB), or
 // the transformed weight's size if larger: every chunk reads all of it.
 constexpr int64_t kChunkBytes = int64_t{1} << 20;
 constexpr int64_t kMinTiles = 32;
-
-// The batched product of one chunk: M[16, chunk, K16] = V[16, chunk, C16] @ U[16, C16, K16].
-struct WinogradPlan {
-  dnnl::matmul prim;
-  dnnl::memory::desc src, wei, dst, scratchpad;
-  dnnl::memory::desc wei_plain;               // U as the weight transform writes it
-  std::optional<onednn::Reorder> wei_reorder;  // to the layout the matmul reads
-  // The key of the input-gradient's transformed weight (prepared_weights), which a plan
-  // of the same sizes must keep apart from the forward's (the plan's own address).
-  char backward_data_key = 0;
-};
-
-std::shared_ptr<const WinogradPlan> plan_for(int64_t chunk, int64_t c16, int64_t k16) {
-  return onednn::cached_primitive<WinogradPlan>({chunk, c16, k16}, [&] {
-    auto p = std::make_shared<WinogradPlan>();
-    p->src = dnnl::memory::desc({16, chunk, c16}, kBF16, Tag::abc);
-    p->wei_plain = dnnl::memory::desc({16, c16, k16}, kBF16, Tag::abc);
-    p->dst = dnnl::memory::desc({16, chunk, k16}, kF32, Tag::abc);
-    const dnnl::memory::desc any({16, c16, k16}, kBF16, Tag::any);
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p->src, any, p->dst), onednn::attr(),
-                                          onednn::engine());
-    p->prim = dnnl::matmul(pd);
-    p->wei = pd.weights_desc();
-    p->scratchpad = pd.scratchpad_desc();
-    if (p->wei != p->wei_plain) p->wei_reorder.emplace(p->wei_plain, p->wei);
-    return p;
-  });
-}
-
-// The weight gradient's product of one chunk, added to what dst holds, transposed:
-// dU^T[16, C16, K16] += V[16, chunk, C16]^T @ Z[16, chunk, K16]. oneDNN copies the operand
-// it reads transposed; V, with half Z's columns at CNN28's 32 -> 64 layer, costs half as
-// much to copy (the chunks' products at 1 thread: 4.0 -> 3.7 ms).
-struct WeightGradPlan {
-  dnnl::matmul prim;
-  dnnl::memory::desc src, wei, dst, scratchpad;
-};
-
-std::shared_ptr<const WeightGradPlan> weight_grad_plan_for(int64_t chunk, int64_t k16, int64_t c16) {
-  return onednn::cached_primitive<WeightGradPlan>({chunk, k16, c16}, [&] {
-    auto p = std::make_shared<WeightGradPlan>();
-    p->src = dnnl::memory::desc({16, c16, chunk}, kBF16, Tag::acb);
-    p->wei = dnnl::memory::desc({16, chunk, k16}, kBF16, Tag::abc);
-    p->dst = dnnl::memory::desc({16, c16, k16}, kF32, Tag::abc);
-    dnnl::primitive_attr attr = onednn::attr();
-    dnnl::post_ops sum;
-    sum.append_sum(1.f);
-    attr.set_post_ops(sum);
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p->src, p->wei, p->dst), attr, onednn::engine());
-    p->prim = dnnl::matmul(pd);
-    p->scratchpad = pd.scratchpad_desc();
-    return p;
-  });
-}
 
 // U[xi * 4 + nu][c][k] = (G g G^T)[xi][nu] for g = w[k][c], G = [1 0 0; 1/2 1/2 1/2;
 // 1/2 -1/2 1/2; 0 0 1], computed in double and rounded once; zero for padding channels.
@@ -157,7 +100,7 @@ bool run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
   std::shared_ptr<const WinogradPlan> plan;
   {
     SerialGuard serial;  // builds the primitive for one thread (the key holds the count)
-    plan = plan_for(chunk, c16, k16);
+    plan = winograd_plan(chunk, c16, k16, kBF16);
   }
   const void* key = flipped ? static_cast<const void*>(&plan->backward_data_key) : plan.get();
   const Tensor u = onednn::prepared_weights(key, w, plan->wei.get_size(), [&](void* out) {
@@ -245,10 +188,10 @@ bool run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
   std::atomic<bool> unpooled{true};
   const int64_t chunk = winograd_chunk_size(tiles, 16 * (2 * c16 + 2 * k16), kChunkBytes);
   const int64_t chunks = (tiles + chunk - 1) / chunk;
-  std::shared_ptr<const WeightGradPlan> plan;
+  std::shared_ptr<const WinogradWeightGradPlan> plan;
   {
     SerialGuard serial;  // built for one thread, as run_winograd's
-    plan = weight_grad_plan_for(chunk, k16, c16);
+    plan = winograd_weight_grad_plan(chunk, k16, c16, kBF16);
   }
   // Each share of the chunks (one per thread) sums into its own dU; the shares are added
   // in order, so the result depends on the thread count only, as oneDNN's own do.
@@ -307,20 +250,18 @@ void winograd_bf16_backward_weight(const ops::ConvGeometry& g, const Tensor& x, 
 void winograd_bf16_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                               Tensor& y) {
   const auto lx = winograd_layouts(g.n, g.c, g.h, g.w, 16), ly = winograd_layouts(g.n, g.o, g.oh, g.ow, 16);
-  const Tensor xb = onednn::reordered(lx->to_blocked, x, onednn::Reuse::kRemember);  // for the weight gradient
-  Tensor yb = make_tensor({static_cast<int64_t>(ly->to_blocked.to.get_size())}, DType::UInt8);
-  run_winograd(g, floats(xb), w, false, bias.defined() ? bias.data<float>() : nullptr, false, false,
-               static_cast<float*>(yb.data_ptr()));
-  onednn::run_reorder(ly->to_plain, yb.data_ptr(), y.data_ptr());
+  // x's blocked copy is kept for the weight gradient.
+  winograd_plain_pass(lx->to_blocked, onednn::Reuse::kRemember, x, ly->to_plain, y, [&](const float* xb, float* yb) {
+    run_winograd(g, xb, w, false, bias.defined() ? bias.data<float>() : nullptr, false, false, yb);
+  });
 }
 
 void winograd_bf16_backward_data_plain(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
   const auto lx = winograd_layouts(g.n, g.c, g.h, g.w, 16), ly = winograd_layouts(g.n, g.o, g.oh, g.ow, 16);
-  const Tensor gyb = onednn::reordered(ly->to_blocked, gy, onednn::Reuse::kReuse);  // shared with the weight gradient
-  Tensor gxb = make_tensor({static_cast<int64_t>(lx->to_blocked.to.get_size())}, DType::UInt8);
-  run_winograd(winograd_backward_data_geometry(g), floats(gyb), w, true, nullptr, false, false,
-               static_cast<float*>(gxb.data_ptr()));
-  onednn::run_reorder(lx->to_plain, gxb.data_ptr(), gx.data_ptr());
+  // gy's blocked copy is shared with the weight gradient.
+  winograd_plain_pass(ly->to_blocked, onednn::Reuse::kReuse, gy, lx->to_plain, gx, [&](const float* gyb, float* gxb) {
+    run_winograd(winograd_backward_data_geometry(g), gyb, w, true, nullptr, false, false, gxb);
+  });
 }
 
 void winograd_bf16_backward_weight_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw) {

@@ -1,8 +1,11 @@
 #pragma once
 // What the bfloat16 (winograd_bf16.cc) and float32 (winograd_f32.cc) Winograd F(2x2, 3x3)
-// convolutions share: the tile geometry, the chunking of tiles, and the weight transform.
+// convolutions share: the tile geometry, the chunking of tiles, the weight transform and
+// the oneDNN plans of the batched products.
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "backends/cpu/onednn.h"
@@ -41,6 +44,37 @@ struct WinogradLayouts {
   onednn::Reorder to_blocked, to_plain;
 };
 std::shared_ptr<const WinogradLayouts> winograd_layouts(int64_t n, int64_t c, int64_t h, int64_t w, int64_t block);
+
+// The batched product of one chunk: M[16, chunk, K] = V[16, chunk, C] @ U[16, C, K], V and
+// U of type `operand` (f32, or bf16 for the bfloat16 kernel), M float32; C and K are the
+// padded channel counts.
+struct WinogradPlan {
+  dnnl::matmul prim;
+  dnnl::memory::desc src, wei, dst, scratchpad;
+  dnnl::memory::desc wei_plain;               // U as the weight transform writes it
+  std::optional<onednn::Reorder> wei_reorder;  // to the layout the matmul reads
+  // The key of the input gradient's transformed weight (prepared_weights), which a plan
+  // of the same sizes must keep apart from the forward's (the plan's own address).
+  char backward_data_key = 0;
+};
+std::shared_ptr<const WinogradPlan> winograd_plan(int64_t chunk, int64_t c, int64_t k,
+                                                  dnnl::memory::data_type operand);
+
+// The weight gradient's product of one chunk, added to what dst holds, transposed:
+// dU^T[16, C, K] += V[16, chunk, C]^T @ Z[16, chunk, K], V and Z of type `operand`.
+struct WinogradWeightGradPlan {
+  dnnl::matmul prim;
+  dnnl::memory::desc src, wei, dst, scratchpad;
+};
+std::shared_ptr<const WinogradWeightGradPlan> winograd_weight_grad_plan(int64_t chunk, int64_t k, int64_t c,
+                                                                        dnnl::memory::data_type operand);
+
+// A forward or input-gradient pass on plain [N, C, H, W] tensors through a blocked kernel:
+// `src` converted by `from` (its blocked copy kept or reused as `reuse` says), `blocked` run
+// from that copy into a blocked buffer, and the buffer converted into `dst` by `to`.
+void winograd_plain_pass(const onednn::Reorder& from, onednn::Reuse reuse, const Tensor& src,
+                         const onednn::Reorder& to, Tensor& dst,
+                         const std::function<void(const float* src_blocked, float* dst_blocked)>& blocked);
 
 // The input gradient of the convolution g (a forward geometry) is itself a 3x3 stride-1
 // convolution: of the output gradient, padded by 2 minus g's padding on each side, with

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -23,39 +22,11 @@
 namespace tessera::cpu {
 namespace {
 
-using Tag = dnnl::memory::format_tag;
 constexpr auto kF32 = dnnl::memory::data_type::f32;
 constexpr int64_t kBlock = 8;
 // A chunk's V and M together in about half of a 1 MiB L2, or the transformed weight's
 // size if larger: every chunk reads all of it.
 constexpr int64_t kChunkBytes = int64_t{1} << 19;
-
-// M[16, chunk, K8] = V[16, chunk, C8] @ U[16, C8, K8].
-struct Plan {
-  dnnl::matmul prim;
-  dnnl::memory::desc src, wei, dst, scratchpad;
-  dnnl::memory::desc wei_plain;               // U as transform_weight writes it
-  std::optional<onednn::Reorder> wei_reorder;  // to the layout the matmul reads
-  // The key of the input gradient's transformed weight (prepared_weights), which a plan
-  // of the same sizes must keep apart from the forward's (the plan's own address).
-  char backward_data_key = 0;
-};
-
-std::shared_ptr<const Plan> plan_for(int64_t chunk, int64_t c8, int64_t k8) {
-  return onednn::cached_primitive<Plan>({chunk, c8, k8}, [&] {
-    auto p = std::make_shared<Plan>();
-    p->src = dnnl::memory::desc({16, chunk, c8}, kF32, Tag::abc);
-    p->wei_plain = dnnl::memory::desc({16, c8, k8}, kF32, Tag::abc);
-    p->dst = dnnl::memory::desc({16, chunk, k8}, kF32, Tag::abc);
-    const dnnl::memory::desc any({16, c8, k8}, kF32, Tag::any);
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p->src, any, p->dst), onednn::attr(), onednn::engine());
-    p->prim = dnnl::matmul(pd);
-    p->wei = pd.weights_desc();
-    p->scratchpad = pd.scratchpad_desc();
-    if (p->wei != p->wei_plain) p->wei_reorder.emplace(p->wei_plain, p->wei);
-    return p;
-  });
-}
 
 // U[e][c][k] = (G g G^T)[e / 4][e % 4] for g = w[k][c], zero for the padding channels.
 // `flipped` (the input gradient): the convolution's out channels k are w's in channels,
@@ -78,30 +49,6 @@ void transform_weight(const Tensor& w, bool flipped, int64_t c8, int64_t k8, flo
         winograd_weight_tile(g, uu);
         for (int e = 0; e < 16; ++e) u[(e * c8 + c) * k8 + k] = static_cast<float>(uu[e / 4][e % 4]);
       }
-  });
-}
-
-// The weight gradient's product of one chunk, added to what dst holds, transposed:
-// dU^T[16, C8, K8] += V[16, chunk, C8]^T @ Z[16, chunk, K8].
-struct WeightGradPlan {
-  dnnl::matmul prim;
-  dnnl::memory::desc src, wei, dst, scratchpad;
-};
-
-std::shared_ptr<const WeightGradPlan> weight_grad_plan_for(int64_t chunk, int64_t k8, int64_t c8) {
-  return onednn::cached_primitive<WeightGradPlan>({chunk, k8, c8}, [&] {
-    auto p = std::make_shared<WeightGradPlan>();
-    p->src = dnnl::memory::desc({16, c8, chunk}, kF32, Tag::acb);
-    p->wei = dnnl::memory::desc({16, chunk, k8}, kF32, Tag::abc);
-    p->dst = dnnl::memory::desc({16, c8, k8}, kF32, Tag::abc);
-    dnnl::primitive_attr attr = onednn::attr();
-    dnnl::post_ops sum;
-    sum.append_sum(1.f);
-    attr.set_post_ops(sum);
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p->src, p->wei, p->dst), attr, onednn::engine());
-    p->prim = dnnl::matmul(pd);
-    p->scratchpad = pd.scratchpad_desc();
-    return p;
   });
 }
 
@@ -140,10 +87,10 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
   if (tiles == 0) return;
   const int64_t chunk = winograd_chunk_size(tiles, 16 * 4 * (c8 + k8), std::max(kChunkBytes, 16 * c8 * k8 * 4));
-  std::shared_ptr<const Plan> plan;
+  std::shared_ptr<const WinogradPlan> plan;
   {
     SerialGuard serial;  // builds the primitive for one thread (the key holds the count)
-    plan = plan_for(chunk, c8, k8);
+    plan = winograd_plan(chunk, c8, k8, kF32);
   }
   // The input gradient's transformed weight is kept apart from the forward's.
   const void* key = flipped ? static_cast<const void*>(&plan->backward_data_key) : plan.get();
@@ -189,10 +136,10 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
   }
   const int64_t chunk = winograd_chunk_size(tiles, 16 * 4 * (c8 + k8), kChunkBytes);
   const int64_t chunks = (tiles + chunk - 1) / chunk;
-  std::shared_ptr<const WeightGradPlan> plan;
+  std::shared_ptr<const WinogradWeightGradPlan> plan;
   {
     SerialGuard serial;  // built for one thread, as run_winograd's
-    plan = weight_grad_plan_for(chunk, k8, c8);
+    plan = winograd_weight_grad_plan(chunk, k8, c8, kF32);
   }
   // Each share of the chunks (one per thread) sums into its own dU; the shares are added
   // in order, so the result depends on the thread count only, as oneDNN's own do.
@@ -259,20 +206,18 @@ void winograd_f32_backward_weight(const ops::ConvGeometry& g, const Tensor& x, c
 void winograd_f32_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                              Tensor& y) {
   const auto lx = winograd_layouts(g.n, g.c, g.h, g.w, kBlock), ly = winograd_layouts(g.n, g.o, g.oh, g.ow, kBlock);
-  const Tensor xb = onednn::reordered(lx->to_blocked, x, onednn::Reuse::kRemember);  // for the weight gradient
-  Tensor yb = make_tensor({static_cast<int64_t>(ly->to_blocked.to.get_size())}, DType::UInt8);
-  run_winograd(g, floats(xb), w, false, bias.defined() ? bias.data<float>() : nullptr, false, false,
-               static_cast<float*>(yb.data_ptr()));
-  onednn::run_reorder(ly->to_plain, yb.data_ptr(), y.data_ptr());
+  // x's blocked copy is kept for the weight gradient.
+  winograd_plain_pass(lx->to_blocked, onednn::Reuse::kRemember, x, ly->to_plain, y, [&](const float* xb, float* yb) {
+    run_winograd(g, xb, w, false, bias.defined() ? bias.data<float>() : nullptr, false, false, yb);
+  });
 }
 
 void winograd_f32_backward_data_plain(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
   const auto lx = winograd_layouts(g.n, g.c, g.h, g.w, kBlock), ly = winograd_layouts(g.n, g.o, g.oh, g.ow, kBlock);
-  const Tensor gyb = onednn::reordered(ly->to_blocked, gy, onednn::Reuse::kReuse);  // shared with the weight gradient
-  Tensor gxb = make_tensor({static_cast<int64_t>(lx->to_blocked.to.get_size())}, DType::UInt8);
-  run_winograd(winograd_backward_data_geometry(g), floats(gyb), w, true, nullptr, false, false,
-               static_cast<float*>(gxb.data_ptr()));
-  onednn::run_reorder(lx->to_plain, gxb.data_ptr(), gx.data_ptr());
+  // gy's blocked copy is shared with the weight gradient.
+  winograd_plain_pass(ly->to_blocked, onednn::Reuse::kReuse, gy, lx->to_plain, gx, [&](const float* gyb, float* gxb) {
+    run_winograd(winograd_backward_data_geometry(g), gyb, w, true, nullptr, false, false, gxb);
+  });
 }
 
 void winograd_f32_backward_weight_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw) {
