@@ -123,6 +123,7 @@ TEST(WinogradF32, MatchesFloat64WithinFloat32Rounding) {
       {3, 16, 10, 10, 24, {0, 0, 0, 0}, true, false},   // residual without ReLU
       {2, 12, 14, 14, 20, {1, 1, 1, 1}, true, true},    // residual and ReLU, lanes past 12 and 20
       {8, 32, 24, 24, 16, {1, 1, 1, 1}, false, false},  // 1152 tiles: several chunks
+      {2, 136, 10, 10, 128, {1, 1, 1, 1}, true, true},  // past 128 x 128 channels: oneDNN's products
   };
   const int before = get_num_threads();
   for (int threads : {1, 2}) {
@@ -159,8 +160,9 @@ TEST(WinogradF32, NonFiniteInputsReachTheirWindows) {
 }
 
 // The gradient passes' cases: same padding with odd planes and padding lanes both ways,
-// asymmetric padding up to the kernel's reach, and enough tiles for several chunks per
-// thread (a spare tile in the last); at 1 and 2 threads.
+// asymmetric padding up to the kernel's reach, enough tiles for several chunks per thread
+// (a spare tile in the last), and channels past the 128 x 128 up to which the forward and
+// input gradient run Tessera's own products (past it, oneDNN's); at 1 and 2 threads.
 struct GradCase {
   int64_t n, c, h, w, k;
   std::vector<int64_t> pad;  // the forward's: top, left, bottom, right
@@ -172,7 +174,8 @@ void for_each_grad_case(const std::function<void(const GradCase&)>& check_case) 
   const std::vector<GradCase> cases{{4, 32, 14, 14, 64, {0, 0, 0, 0}},
                                     {2, 20, 11, 9, 12, {1, 1, 1, 1}},
                                     {3, 24, 10, 12, 16, {2, 0, 1, 2}},
-                                    {3, 16, 45, 45, 16, {1, 1, 1, 1}}};
+                                    {3, 16, 45, 45, 16, {1, 1, 1, 1}},
+                                    {2, 136, 10, 10, 128, {1, 1, 1, 1}}};
   const int before = get_num_threads();
   for (int threads : {1, 2}) {
     set_num_threads(threads);

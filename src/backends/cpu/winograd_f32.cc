@@ -28,6 +28,29 @@ constexpr int64_t kBlock = 8;
 // size if larger: every chunk reads all of it.
 constexpr int64_t kChunkBytes = int64_t{1} << 19;
 
+// The forward's (and input gradient's) 16 products run as Tessera's own register-tiled
+// kernel (vec::winograd_products_f32_avx2) up to 128 x 128 padded channels, and as one
+// oneDNN batched matmul a chunk past that. Own, V and M are tile-major (a tile's 16 rows
+// together), so the transforms read and write one contiguous 2-8 KB row a tile instead
+// of 16 rows 16 matrices apart; the rows are 16 floats longer than the 16 matrices, so
+// that at 64 channels (4 KB) the kernel's six rows do not share an L1 set. A pass alone,
+// 1 thread, AVX2 VM, median of 10 alternating runs, own / oneDNN (ms): CNN28's 32->64
+// forward 14.2 / 15.8 and its input gradient (64->32) 13.0 / 17.3; CNN64's 32->64 9.8 /
+// 15.7 and 64->128 8.6 / 10.0; ResNet-18's 64->64 at 56x56 1.6 / 2.1 and 128->128 at 28x28
+// 1.5 / 1.9. At 256 channels (256 KB of U a matrix, read again for every 6 tiles) oneDNN's
+// packed GEMM wins: 2.2 / 1.6.
+constexpr int64_t kOwnProductsMaxWeights = 128 * 128;
+constexpr int64_t kOwnRowPad = 16;
+// V and M of a chunk within about a quarter of L2 (42 tiles at 32 -> 64 channels), or
+// U's size if larger, as every chunk reads all of U: with U[e] read from L2 for every 6
+// tiles the chunk need not be longer, and shorter chunks leave L2 to U and the input. (At
+// 128 -> 128 on 28x28, one pass: 16 tiles a chunk 2.1 ms, 33 tiles 2.0, 66 tiles 2.1.)
+constexpr int64_t kOwnChunkBytes = int64_t{1} << 18;
+// The keys of the own path's transformed weights (onednn::prepared_weights): plain
+// [16][C8][K8], kept apart from the oneDNN path's (which may be blocked) and the forward's
+// apart from the input gradient's.
+const char kOwnForwardKey = 0, kOwnBackwardDataKey = 0;
+
 // U[e][c][k] = (G g G^T)[e / 4][e % 4] for g = w[k][c], zero for the padding channels.
 // `flipped` (the input gradient): the convolution's out channels k are w's in channels,
 // its in channels c are w's out channels, and g = w[c][k] turned by 180 degrees.
@@ -78,6 +101,32 @@ bool winograd_f32_applies(const ops::ConvGeometry& g, int64_t b) {
 
 namespace {
 
+// The forward with Tessera's own products (kOwnProductsMaxWeights): each thread runs whole
+// chunks through the input transform, the 16 products and the output transform.
+void run_winograd_own(const ops::ConvGeometry& g, const vec::WinogradGeometry& wg, const float* xp, const Tensor& w,
+                      bool flipped, const float* bias8, bool residual, bool relu, float* yp) {
+  const int64_t c8 = kBlock * wg.in_blocks, k8 = kBlock * wg.out_blocks;
+  const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
+  const vec::WinogradChunkLayout vl{c8, 16 * c8 + kOwnRowPad}, ml{k8, 16 * k8 + kOwnRowPad};
+  const int64_t chunk =
+      winograd_chunk_size(tiles, 4 * (vl.row_stride + ml.row_stride), std::max(kOwnChunkBytes, 16 * c8 * k8 * 4));
+  const Tensor u = onednn::prepared_weights(flipped ? &kOwnBackwardDataKey : &kOwnForwardKey, w,
+                                            static_cast<size_t>(16 * c8 * k8) * sizeof(float), [&](void* out) {
+                                              transform_weight(w, flipped, c8, k8, static_cast<float*>(out));
+                                            });
+  const float* up = static_cast<const float*>(u.data_ptr());
+  parallel_for(0, (tiles + chunk - 1) / chunk, 1, [&](int64_t c0, int64_t c1) {
+    float* vp = chunk_buffer(static_cast<size_t>(chunk * (vl.row_stride + ml.row_stride)));
+    float* mp = vp + chunk * vl.row_stride;
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
+      vec::winograd_input_f32_avx2(wg, xp, first, vl, first, last, vp);
+      vec::winograd_products_f32_avx2(vp, vl, up, last - first, c8, k8, mp, ml);
+      vec::winograd_output_f32_avx2(wg, mp, first, ml, first, last, bias8, residual, relu, yp);
+    }
+  });
+}
+
 // The forward kernel for the convolution g of xp by w (read as transform_weight reads it),
 // bias (g.o entries) or null.
 void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, bool flipped, const float* bias,
@@ -86,7 +135,14 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
   const int64_t c8 = kBlock * wg.in_blocks, k8 = kBlock * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
   if (tiles == 0) return;
+  std::vector<float> bias8(static_cast<size_t>(k8), 0.f);
+  if (bias != nullptr) std::memcpy(bias8.data(), bias, static_cast<size_t>(g.o) * sizeof(float));
+  if (c8 * k8 <= kOwnProductsMaxWeights) {
+    run_winograd_own(g, wg, xp, w, flipped, bias8.data(), residual, relu, yp);
+    return;
+  }
   const int64_t chunk = winograd_chunk_size(tiles, 16 * 4 * (c8 + k8), std::max(kChunkBytes, 16 * c8 * k8 * 4));
+  const vec::WinogradChunkLayout vl{chunk * c8, c8}, ml{chunk * k8, k8};
   std::shared_ptr<const WinogradPlan> plan;
   {
     SerialGuard serial;  // builds the primitive for one thread (the key holds the count)
@@ -102,8 +158,6 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
     else
       std::memcpy(out, plain.data_ptr(), plan->wei.get_size());
   });
-  std::vector<float> bias8(static_cast<size_t>(k8), 0.f);
-  if (bias != nullptr) std::memcpy(bias8.data(), bias, static_cast<size_t>(g.o) * sizeof(float));
   parallel_for(0, (tiles + chunk - 1) / chunk, 1, [&](int64_t c0, int64_t c1) {
     float* vp = chunk_buffer(static_cast<size_t>(16 * chunk * (c8 + k8)));
     float* mp = vp + 16 * chunk * c8;
@@ -114,12 +168,12 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
     const Tensor scratch = onednn::add_scratchpad(plan->scratchpad, args);
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
-      vec::winograd_input_f32_avx2(wg, xp, first, chunk, first, last, vp);
+      vec::winograd_input_f32_avx2(wg, xp, first, vl, first, last, vp);
       if (last - first < chunk)  // the last chunk's spare rows: zeros, not stale values
         for (int64_t e = 0; e < 16; ++e) std::fill(vp + (e * chunk + last - first) * c8, vp + (e + 1) * chunk * c8, 0.f);
       plan->prim.execute(onednn::stream(), args);
       onednn::stream().wait();
-      vec::winograd_output_f32_avx2(wg, mp, first, chunk, first, last, bias8.data(), residual, relu, yp);
+      vec::winograd_output_f32_avx2(wg, mp, first, ml, first, last, bias8.data(), residual, relu, yp);
     }
   });
 }
@@ -158,8 +212,8 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
       const Tensor scratch = onednn::add_scratchpad(plan->scratchpad, args);
       for (int64_t c = share * chunks / shares; c < (share + 1) * chunks / shares; ++c) {
         const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
-        vec::winograd_input_f32_avx2(wg, xp, first, chunk, first, last, vp);
-        vec::winograd_output_grad_f32_avx2(wg, gyp, g.o, first, chunk, first, last, zp);
+        vec::winograd_input_f32_avx2(wg, xp, first, {chunk * c8, c8}, first, last, vp);
+        vec::winograd_output_grad_f32_avx2(wg, gyp, g.o, first, {chunk * k8, k8}, first, last, zp);
         if (last - first < chunk)  // the last chunk's spare rows: zeros, adding nothing
           for (int64_t e = 0; e < 16; ++e) {
             std::fill(vp + (e * chunk + last - first) * c8, vp + (e + 1) * chunk * c8, 0.f);

@@ -68,16 +68,32 @@ void winograd_output_avx512(const WinogradGeometry& g, const float* m, int64_t f
 void winograd_output_max_pool_avx512(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk,
                                      int64_t t0, int64_t t1, const float* bias, float* pooled, int64_t* idx);
 
-// The float32 forward on 8-channel blocks (AVX2): the input transform of tiles [t0, t1)
-// into v [16][chunk][C8] (float32, lanes at and past in_channels read as 0), and the output
-// transform as winograd_output_avx512's (bias has 8 out_blocks entries).
-void winograd_input_f32_avx2(const WinogradGeometry& g, const float* x, int64_t first, int64_t chunk, int64_t t0,
-                             int64_t t1, float* v);
+// The float32 kernels on 8-channel blocks (AVX2) take where a chunk's 16 matrices lie:
+// row t - first of matrix e at e * matrix_stride + (t - first) * row_stride floats. The
+// bf16 kernels' layout above is {chunk * C16, C16} (matrix-major); the float32 forward's
+// own products read and write {C8, 16 * C8 + pad} (tile-major: one tile's 16 rows
+// together, winograd_f32.cc says why).
+struct WinogradChunkLayout {
+  int64_t matrix_stride = 0, row_stride = 0;
+};
+
+// The float32 forward: the input transform of tiles [t0, t1) into v (float32, lanes at
+// and past in_channels read as 0), and the output transform as winograd_output_avx512's
+// (bias has 8 out_blocks entries).
+void winograd_input_f32_avx2(const WinogradGeometry& g, const float* x, int64_t first, WinogradChunkLayout layout,
+                             int64_t t0, int64_t t1, float* v);
 // The weight gradient's transform of the output gradient (winograd_output_grad_bf16_avx512's
 // in float32 over blocks of 8).
 void winograd_output_grad_f32_avx2(const WinogradGeometry& g, const float* gy, int64_t channels, int64_t first,
-                                   int64_t chunk, int64_t t0, int64_t t1, float* z);
-void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, int64_t chunk, int64_t t0,
-                              int64_t t1, const float* bias, bool residual, bool relu, float* y);
+                                   WinogradChunkLayout layout, int64_t t0, int64_t t1, float* z);
+void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, WinogradChunkLayout layout,
+                              int64_t t0, int64_t t1, const float* bias, bool residual, bool relu, float* y);
+
+// The 16 products of a chunk's `rows` tiles: M[e] = V[e] @ U[e], V[e] rows x C8 and M[e]
+// rows x K8 as their layouts say, U [16][C8][K8] dense; C8 and K8 multiples of 8.
+// Register-tiled (6 rows x 16 columns of M in 12 accumulators), reading U[e] once per 6
+// rows: for U[e] of up to some 64 KB, which an L2 cache keeps.
+void winograd_products_f32_avx2(const float* v, WinogradChunkLayout v_layout, const float* u, int64_t rows,
+                                int64_t c8, int64_t k8, float* m, WinogradChunkLayout m_layout);
 
 }  // namespace tessera::cpu::vec
