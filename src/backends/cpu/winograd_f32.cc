@@ -41,6 +41,11 @@ constexpr int64_t kChunkBytes = int64_t{1} << 19;
 // packed GEMM wins: 2.2 / 1.6.
 constexpr int64_t kOwnProductsMaxWeights = 128 * 128;
 constexpr int64_t kOwnRowPad = 16;
+// The weight gradient's own products sum V[e]^T Z[e] down a chunk's tiles: 16 KB of one
+// matrix of each (42 tiles at 32 -> 64 channels) stay in L1. A chunk's products alone at
+// CNN28's 32 -> 64, 1 thread: 24 or 48 tiles 75-76 GFLOP/s, 85 tiles 57; tile-major
+// (the rows 2 and 4 KB apart) 42.
+constexpr int64_t kOwnWeightGradMatrixBytes = int64_t{1} << 14;
 // V and M of a chunk within about a quarter of L2 (42 tiles at 32 -> 64 channels), or
 // U's size if larger, as every chunk reads all of U: with U[e] read from L2 for every 6
 // tiles the chunk need not be longer, and shorter chunks leave L2 to U and the input. (At
@@ -178,7 +183,11 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
   });
 }
 
-// With the weight gradient's chunks (V and Z in the thread's chunk buffer).
+// With the weight gradient's chunks (V and Z in the thread's chunk buffer, matrix-major),
+// their products Tessera's own up to kOwnProductsMaxWeights, else one oneDNN batched
+// matmul a chunk. Unlike the forward's, the own products here read V[e] and Z[e] down
+// the tiles (the sum runs over them), so those stay matrix-major, in chunks short enough
+// for one matrix of each to stay in L1 (kOwnWeightGradMatrixBytes).
 void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const float* gyp, Tensor& gw) {
   const vec::WinogradGeometry wg = winograd_geometry(g, kBlock);
   const int64_t c8 = kBlock * wg.in_blocks, k8 = kBlock * wg.out_blocks;
@@ -188,10 +197,14 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
     std::fill(out, out + gw.numel(), 0.f);
     return;
   }
-  const int64_t chunk = winograd_chunk_size(tiles, 16 * 4 * (c8 + k8), kChunkBytes);
+  const bool own = c8 * k8 <= kOwnProductsMaxWeights;
+  const int64_t chunk = own ? winograd_chunk_size(tiles, 4 * (c8 + k8), kOwnWeightGradMatrixBytes)
+                            : winograd_chunk_size(tiles, 4 * 16 * (c8 + k8), kChunkBytes);
   const int64_t chunks = (tiles + chunk - 1) / chunk;
+  const vec::WinogradChunkLayout vl{chunk * c8, c8}, zl{chunk * k8, k8};
+  const size_t v_floats = static_cast<size_t>(16 * chunk * c8), z_floats = static_cast<size_t>(16 * chunk * k8);
   std::shared_ptr<const WinogradWeightGradPlan> plan;
-  {
+  if (!own) {
     SerialGuard serial;  // built for one thread, as run_winograd's
     plan = winograd_weight_grad_plan(chunk, k8, c8, kF32);
   }
@@ -200,20 +213,28 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
   const int64_t shares = std::min<int64_t>(get_num_threads(), chunks);
   std::vector<Tensor> du(static_cast<size_t>(shares));
   parallel_for(0, shares, 1, [&](int64_t s0, int64_t s1) {
-    float* vp = chunk_buffer(static_cast<size_t>(16 * chunk * (c8 + k8)));
-    float* zp = vp + 16 * chunk * c8;
+    float* vp = chunk_buffer(v_floats + z_floats);
+    float* zp = vp + v_floats;
     for (int64_t share = s0; share < s1; ++share) {
       Tensor acc = make_tensor({16 * k8 * c8}, DType::Float32);
       std::fill(acc.data<float>(), acc.data<float>() + acc.numel(), 0.f);
-      const dnnl::engine& eng = onednn::engine();
-      std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(plan->src, eng, vp)},
-                                                 {DNNL_ARG_WEIGHTS, dnnl::memory(plan->wei, eng, zp)},
-                                                 {DNNL_ARG_DST, dnnl::memory(plan->dst, eng, acc.data_ptr())}};
-      const Tensor scratch = onednn::add_scratchpad(plan->scratchpad, args);
+      std::unordered_map<int, dnnl::memory> args;
+      Tensor scratch;
+      if (!own) {
+        const dnnl::engine& eng = onednn::engine();
+        args = {{DNNL_ARG_SRC, dnnl::memory(plan->src, eng, vp)},
+                {DNNL_ARG_WEIGHTS, dnnl::memory(plan->wei, eng, zp)},
+                {DNNL_ARG_DST, dnnl::memory(plan->dst, eng, acc.data_ptr())}};
+        scratch = onednn::add_scratchpad(plan->scratchpad, args);
+      }
       for (int64_t c = share * chunks / shares; c < (share + 1) * chunks / shares; ++c) {
         const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
-        vec::winograd_input_f32_avx2(wg, xp, first, {chunk * c8, c8}, first, last, vp);
-        vec::winograd_output_grad_f32_avx2(wg, gyp, g.o, first, {chunk * k8, k8}, first, last, zp);
+        vec::winograd_input_f32_avx2(wg, xp, first, vl, first, last, vp);
+        vec::winograd_output_grad_f32_avx2(wg, gyp, g.o, first, zl, first, last, zp);
+        if (own) {
+          vec::winograd_weight_grad_products_f32_avx2(vp, vl, zp, zl, last - first, c8, k8, acc.data<float>());
+          continue;
+        }
         if (last - first < chunk)  // the last chunk's spare rows: zeros, adding nothing
           for (int64_t e = 0; e < 16; ++e) {
             std::fill(vp + (e * chunk + last - first) * c8, vp + (e + 1) * chunk * c8, 0.f);

@@ -95,5 +95,10 @@ void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t
 // rows: for U[e] of up to some 64 KB, which an L2 cache keeps.
 void winograd_products_f32_avx2(const float* v, WinogradChunkLayout v_layout, const float* u, int64_t rows,
                                 int64_t c8, int64_t k8, float* m, WinogradChunkLayout m_layout);
+// The weight gradient's: du [16][C8][K8] += V[e]^T @ Z[e] over the chunk's `rows` tiles
+// (V rows x C8, Z rows x K8 as their layouts say), with the same register tiles.
+void winograd_weight_grad_products_f32_avx2(const float* v, WinogradChunkLayout v_layout, const float* z,
+                                            WinogradChunkLayout z_layout, int64_t rows, int64_t c8, int64_t k8,
+                                            float* du);
 
 }  // namespace tessera::cpu::vec

@@ -147,25 +147,28 @@ inline F8 broadcast(const float* p) {
   return F8{s, s, s, s, s, s, s, s};  // one vbroadcastss (F8{} + s would add a -0.0-safe zero)
 }
 
-// R rows x 8 NB columns of M = V @ U over all C8 rows of U, in 8 NB R accumulators. The
-// unroll pragmas keep the accumulator array in registers: GCC otherwise stores it to the
-// stack on every step of the loop over c (seen at -O3, half the speed).
-template <int R, int NB>
-inline void product_tile(const float* v, int64_t lda, int64_t c8, const float* u, int64_t k8, float* m, int64_t ldm) {
+// R rows x 8 NB columns of M = A @ B over `depth` steps, in 8 NB R accumulators:
+// A[r][d] at a + r * a_row + d * a_step, B[d][j] at b + d * b_step + j, M[r][j] at
+// m + r * ldm + j, added to what M holds when kAccumulate. The unroll pragmas keep the
+// accumulator array in registers: GCC otherwise stores it to the stack on every step of
+// the loop over d (seen at -O3, half the speed).
+template <int R, int NB, bool kAccumulate>
+inline void product_tile(const float* a, int64_t a_row, int64_t a_step, int64_t depth, const float* b, int64_t b_step,
+                         float* m, int64_t ldm) {
   F8 acc[R][NB];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) acc[r][j] = F8{};
-  for (int64_t c = 0; c < c8; ++c) {
-    F8 b[NB];
+    for (int j = 0; j < NB; ++j) acc[r][j] = kAccumulate ? load(m + r * ldm + 8 * j) : F8{};
+  for (int64_t d = 0; d < depth; ++d) {
+    F8 bv[NB];
 #pragma GCC unroll 4
-    for (int j = 0; j < NB; ++j) b[j] = load(u + c * k8 + 8 * j);
+    for (int j = 0; j < NB; ++j) bv[j] = load(b + d * b_step + 8 * j);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const F8 a = broadcast(v + r * lda + c);
+      const F8 av = broadcast(a + r * a_row + d * a_step);
 #pragma GCC unroll 4
-      for (int j = 0; j < NB; ++j) acc[r][j] += a * b[j];
+      for (int j = 0; j < NB; ++j) acc[r][j] += av * bv[j];
     }
   }
 #pragma GCC unroll 8
@@ -174,33 +177,50 @@ inline void product_tile(const float* v, int64_t lda, int64_t c8, const float* u
     for (int j = 0; j < NB; ++j) store(m + r * ldm + 8 * j, acc[r][j]);
 }
 
-template <int R>
-void product_rows(const float* v, int64_t lda, int64_t c8, const float* u, int64_t k8, float* m, int64_t ldm) {
-  int64_t k = 0;
-  for (; k + 16 <= k8; k += 16) product_tile<R, 2>(v, lda, c8, u + k, k8, m + k, ldm);
-  if (k < k8) product_tile<R, 1>(v, lda, c8, u + k, k8, m + k, ldm);
+// All `cols` (a multiple of 8) columns of R rows.
+template <int R, bool kAccumulate>
+void product_rows(const float* a, int64_t a_row, int64_t a_step, int64_t depth, const float* b, int64_t b_step,
+                  int64_t cols, float* m, int64_t ldm) {
+  int64_t j = 0;
+  for (; j + 16 <= cols; j += 16) product_tile<R, 2, kAccumulate>(a, a_row, a_step, depth, b + j, b_step, m + j, ldm);
+  if (j < cols) product_tile<R, 1, kAccumulate>(a, a_row, a_step, depth, b + j, b_step, m + j, ldm);
+}
+
+// M (rows x cols) (+)= A (rows x depth) @ B (depth x cols), strided as product_tile's.
+template <bool kAccumulate>
+void product(const float* a, int64_t a_row, int64_t a_step, int64_t rows, int64_t depth, const float* b,
+             int64_t b_step, int64_t cols, float* m, int64_t ldm) {
+  int64_t r = 0;
+  for (; r + 6 <= rows; r += 6)
+    product_rows<6, kAccumulate>(a + r * a_row, a_row, a_step, depth, b, b_step, cols, m + r * ldm, ldm);
+  const float* ar = a + r * a_row;
+  float* mr = m + r * ldm;
+  switch (rows - r) {
+    case 5: product_rows<5, kAccumulate>(ar, a_row, a_step, depth, b, b_step, cols, mr, ldm); break;
+    case 4: product_rows<4, kAccumulate>(ar, a_row, a_step, depth, b, b_step, cols, mr, ldm); break;
+    case 3: product_rows<3, kAccumulate>(ar, a_row, a_step, depth, b, b_step, cols, mr, ldm); break;
+    case 2: product_rows<2, kAccumulate>(ar, a_row, a_step, depth, b, b_step, cols, mr, ldm); break;
+    case 1: product_rows<1, kAccumulate>(ar, a_row, a_step, depth, b, b_step, cols, mr, ldm); break;
+    default: break;
+  }
 }
 
 }  // namespace
 
 void winograd_products_f32_avx2(const float* v, WinogradChunkLayout v_layout, const float* u, int64_t rows,
                                 int64_t c8, int64_t k8, float* m, WinogradChunkLayout m_layout) {
-  const int64_t lda = v_layout.row_stride, ldm = m_layout.row_stride;
-  for (int e = 0; e < 16; ++e) {
-    const float* ve = v + e * v_layout.matrix_stride;
-    const float* ue = u + e * c8 * k8;
-    float* me = m + e * m_layout.matrix_stride;
-    int64_t r = 0;
-    for (; r + 6 <= rows; r += 6) product_rows<6>(ve + r * lda, lda, c8, ue, k8, me + r * ldm, ldm);
-    switch (rows - r) {
-      case 5: product_rows<5>(ve + r * lda, lda, c8, ue, k8, me + r * ldm, ldm); break;
-      case 4: product_rows<4>(ve + r * lda, lda, c8, ue, k8, me + r * ldm, ldm); break;
-      case 3: product_rows<3>(ve + r * lda, lda, c8, ue, k8, me + r * ldm, ldm); break;
-      case 2: product_rows<2>(ve + r * lda, lda, c8, ue, k8, me + r * ldm, ldm); break;
-      case 1: product_rows<1>(ve + r * lda, lda, c8, ue, k8, me + r * ldm, ldm); break;
-      default: break;
-    }
-  }
+  for (int e = 0; e < 16; ++e)
+    product<false>(v + e * v_layout.matrix_stride, v_layout.row_stride, 1, rows, c8, u + e * c8 * k8, k8, k8,
+                   m + e * m_layout.matrix_stride, m_layout.row_stride);
+}
+
+void winograd_weight_grad_products_f32_avx2(const float* v, WinogradChunkLayout v_layout, const float* z,
+                                            WinogradChunkLayout z_layout, int64_t rows, int64_t c8, int64_t k8,
+                                            float* du) {
+  // dU[e] (c8 x k8) += V[e]^T Z[e]: A[c][t] = V[e][t][c], B[t][k] = Z[e][t][k].
+  for (int e = 0; e < 16; ++e)
+    product<true>(v + e * v_layout.matrix_stride, 1, v_layout.row_stride, c8, rows, z + e * z_layout.matrix_stride,
+                  z_layout.row_stride, k8, du + e * c8 * k8, k8);
 }
 
 }  // namespace tessera::cpu::vec
