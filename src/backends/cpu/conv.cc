@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backends/cpu/conv_first_layer.h"
 #include "backends/cpu/onednn.h"
 #include "backends/cpu/winograd_bf16.h"
 #include "backends/cpu/winograd_f32.h"
@@ -501,6 +502,10 @@ void backward_weight_blocked_kernel(const KernelCall& call) {
   if (uses_winograd_f32(call.attrs) && gy.size(4) == 8 && (!blocked_x || x.size(4) == 8) &&
       winograd_f32_applies(g, 8)) {
     winograd_f32_backward_weight(g, x, gy, gw);
+    return;
+  }
+  if (!ops::wants_bf16(call.attrs) && few_channels_weight_grad_applies(g, x, gy)) {
+    few_channels_weight_grad(g, x, gy, gw);
     return;
   }
   run(Pass::BackwardWeights, g, {&x, &gy, &gw}, nullptr, wants_winograd(call.attrs), ops::wants_bf16(call.attrs),
