@@ -13,6 +13,7 @@
 
 #include "backends/cpu/conv_first_layer.h"
 #include "backends/cpu/vec/float_loops.h"
+#include "kernel_test_util.h"
 #include "ops/conv.h"
 #include "ops/op.h"
 #include "tessera/ops.h"
@@ -21,17 +22,10 @@
 namespace {
 
 using namespace tessera;
+using kernel_test::call;
+using kernel_test::rel_l2;
 
-Tensor call(const char* op, const std::vector<Tensor>& in, const ops::Attrs& attrs) {
-  return ops::call1(*ops::find_op(op), in, attrs);
-}
-
-struct Case {
-  int64_t n, c, h, w, k;
-  std::vector<int64_t> pad;  // top, left, bottom, right
-  int64_t oh() const { return h + pad[0] + pad[2] - 2; }
-  int64_t ow() const { return w + pad[1] + pad[3] - 2; }
-};
+using Case = kernel_test::Conv3x3Case;
 
 ops::Attrs attrs(const Case& s, int64_t stride = 1) {
   return {{"stride", std::vector<int64_t>{stride, stride}}, {"padding", s.pad}, {"dilation", std::vector<int64_t>{1, 1}},
@@ -42,29 +36,13 @@ ops::Attrs attrs(const Case& s, int64_t stride = 1) {
 std::vector<double> reference(const Case& s, const Tensor& x, const Tensor& gy) {
   const std::vector<float> xv = x.to_vector<float>(), g = gy.to_vector<float>();
   std::vector<double> want(static_cast<size_t>(s.k * s.c * 9), 0.0);
-  for (int64_t n = 0; n < s.n; ++n)
-    for (int64_t k = 0; k < s.k; ++k)
-      for (int64_t i = 0; i < s.oh(); ++i)
-        for (int64_t j = 0; j < s.ow(); ++j)
-          for (int64_t c = 0; c < s.c; ++c)
-            for (int64_t a = 0; a < 3; ++a)
-              for (int64_t b = 0; b < 3; ++b) {
-                const int64_t iy = i - s.pad[0] + a, ix = j - s.pad[1] + b;
-                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
-                want[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)] +=
-                    double(g[static_cast<size_t>(((n * s.k + k) * s.oh() + i) * s.ow() + j)]) *
-                    xv[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)];
-              }
+  kernel_test::for_each_product(s, [&](int64_t n, int64_t k, int64_t i, int64_t j, int64_t c, int64_t a, int64_t b,
+                                       int64_t iy, int64_t ix) {
+    want[static_cast<size_t>(((k * s.c + c) * 3 + a) * 3 + b)] +=
+        double(g[static_cast<size_t>(((n * s.k + k) * s.oh() + i) * s.ow() + j)]) *
+        xv[static_cast<size_t>(((n * s.c + c) * s.h + iy) * s.w + ix)];
+  });
   return want;
-}
-
-double rel_l2(const std::vector<double>& got, const std::vector<double>& want) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    num += (got[i] - want[i]) * (got[i] - want[i]);
-    den += want[i] * want[i];
-  }
-  return std::sqrt(num / den);
 }
 
 TEST(ConvFirstLayer, WeightGradientMatchesFloat64WithinFloat32Rounding) {

@@ -16,16 +16,16 @@
 #include "tessera/autocast.h"
 #include "tessera/ops.h"
 #include "tessera/parallel.h"
+#include "kernel_test_util.h"
 #include "ops/conv.h"
 #include "ops/op.h"
 
 namespace {
 
 using namespace tessera;
-
-Tensor call(const char* op, const std::vector<Tensor>& in, const ops::Attrs& attrs) {
-  return ops::call1(*ops::find_op(op), in, attrs);
-}
+using kernel_test::call;
+using kernel_test::for_each_product;
+using kernel_test::rel_l2;
 
 struct Case {
   int64_t n, c, h, w, k;
@@ -53,15 +53,6 @@ std::vector<double> reference(const Case& s, const std::vector<float>& x, const 
           y[static_cast<size_t>(((n * s.k + k) * oh + i) * ow + j)] = acc;
         }
   return y;
-}
-
-double rel_l2(const std::vector<double>& got, const std::vector<double>& want) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    num += (got[i] - want[i]) * (got[i] - want[i]);
-    den += want[i] * want[i];
-  }
-  return std::sqrt(num / den);
 }
 
 void check(const Case& s) {
@@ -144,12 +135,7 @@ TEST(WinogradBf16, SmallPlanesRunDirect) {
 // The gradient passes' cases: CNN28's second layer (smaller), same padding with odd
 // planes and padding lanes both ways, asymmetric padding up to the kernel's reach, and
 // enough tiles for several chunks per thread; at 1 and 2 threads.
-struct GradCase {
-  int64_t n, c, h, w, k;
-  std::vector<int64_t> pad;  // the forward's: top, left, bottom, right
-  int64_t oh() const { return h + pad[0] + pad[2] - 2; }
-  int64_t ow() const { return w + pad[1] + pad[3] - 2; }
-};
+using GradCase = kernel_test::Conv3x3Case;
 
 void for_each_grad_case(const std::function<void(const GradCase&)>& check_case) {
   const std::vector<GradCase> cases{{4, 32, 14, 14, 64, {0, 0, 0, 0}},
@@ -177,22 +163,6 @@ ops::Attrs grad_attrs(const GradCase& s, const std::string& algorithm, const cha
   return {{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad}, {"dilation", std::vector<int64_t>{1, 1}},
           {"groups", int64_t{1}}, {"algorithm", algorithm}, {"precision", std::string("bf16")},
           {size_name, std::move(size)}};
-}
-
-// Calls tap(n, k, i, j, c, a, b, iy, ix) for every product of the convolution s: output
-// (n, k, i, j) reads input (n, c, iy, ix) through tap (a, b) of w[k][c].
-template <typename Tap>
-void for_each_product(const GradCase& s, Tap&& tap) {
-  for (int64_t n = 0; n < s.n; ++n)
-    for (int64_t k = 0; k < s.k; ++k)
-      for (int64_t i = 0; i < s.oh(); ++i)
-        for (int64_t j = 0; j < s.ow(); ++j)
-          for (int64_t c = 0; c < s.c; ++c)
-            for (int64_t a = 0; a < 3; ++a)
-              for (int64_t b = 0; b < 3; ++b) {
-                const int64_t iy = i - s.pad[0] + a, ix = j - s.pad[1] + b;
-                if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) tap(n, k, i, j, c, a, b, iy, ix);
-              }
 }
 
 void expect_bf16_error(const char* what, const Tensor& got, const Tensor& direct, const std::vector<double>& want) {
