@@ -34,11 +34,11 @@ constexpr int64_t kChunkBytes = int64_t{1} << 19;
 // together), so the transforms read and write one contiguous 2-8 KB row a tile instead
 // of 16 rows 16 matrices apart; the rows are 16 floats longer than the 16 matrices, so
 // that at 64 channels (4 KB) the kernel's six rows do not share an L1 set. A pass alone,
-// 1 thread, AVX2 VM, median of 10 alternating runs, own / oneDNN (ms): CNN28's 32->64
-// forward 14.2 / 15.8 and its input gradient (64->32) 13.0 / 17.3; CNN64's 32->64 9.8 /
-// 15.7 and 64->128 8.6 / 10.0; ResNet-18's 64->64 at 56x56 1.6 / 2.1 and 128->128 at 28x28
-// 1.5 / 1.9. At 256 channels (256 KB of U a matrix, read again for every 6 tiles) oneDNN's
-// packed GEMM wins: 2.2 / 1.6.
+// 1 thread, AVX2 VM, median of 10-12 alternating runs, own / oneDNN (ms): CNN28's 32->64
+// forward 14.2 / 15.8 and its input gradient (64->32, both at 48-tile chunks) 13.4 / 18.1;
+// CNN64's 32->64 10.8 / 15.7 and 64->128 9.1 / 10.0; ResNet-18's 64->64 at 56x56 1.6 / 2.1
+// and 128->128 at 28x28 1.6 / 1.9. At 256 channels (256 KB of U a matrix, read again for
+// every 6 tiles) oneDNN's packed GEMM wins: 2.2 / 1.6.
 constexpr int64_t kOwnProductsMaxWeights = 128 * 128;
 constexpr int64_t kOwnRowPad = 16;
 // The weight gradient's own products sum V[e]^T Z[e] down a chunk's tiles: 16 KB of one
