@@ -1,10 +1,11 @@
 #pragma once
 // A float32 Winograd F(2x2, 3x3) convolution over 8-channel blocks, for CPUs with AVX2
 // and no AVX-512, where oneDNN has no float32 Winograd (its kernels are AVX-512 only) and
-// every 3x3 layer ran direct. The transforms are in vec/winograd_avx2.cc, the 16 products
-// one batched oneDNN float32 matmul per chunk of tiles: 2.25x fewer multiplies. The
-// transforms' coefficients are 0, +-1 and +-1/2, so results agree with direct to float32
-// rounding. As any Winograd (oneDNN's too), a NaN or infinity in a 4x4 input patch
+// every 3x3 layer ran direct. The transforms and, up to 128 x 128 channels, the 16
+// products of each chunk of tiles are in vec/winograd_avx2.cc; past that the products are
+// one batched oneDNN float32 matmul a chunk (winograd_f32.cc says why): 2.25x fewer
+// multiplies than direct. The transforms' coefficients are 0, +-1 and +-1/2, so results
+// agree with direct to float32 rounding. As any Winograd (oneDNN's too), a NaN or infinity in a 4x4 input patch
 // reaches all four outputs of its tile, as NaN.
 //
 // Compiled inference graphs run the forward pass; training runs all three passes, eager
@@ -38,8 +39,9 @@ bool winograd_f32_backward_data_applies(const ops::ConvGeometry& g, int64_t b);
 void winograd_f32_backward_data(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx);
 
 // The weight gradient through the same transforms (where winograd_f32_applies(g, b)):
-// dU = sum over the tiles of Z^T V (Z = A dY A^T, V the input's transform) as one batched
-// float32 matmul per chunk of tiles (one accumulator per thread, added in thread order),
+// dU = sum over the tiles of Z^T V (Z = A dY A^T, V the input's transform), chunk by chunk
+// of tiles, by the same products as the forward's (one accumulator per thread, added in
+// thread order),
 // then G^T dU G. gw [K, C, 3, 3] from gy [N, K/8, OH, OW, 8] and x [N, C/8, H, W, 8] or
 // plain [N, C, H, W].
 void winograd_f32_backward_weight(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw);
