@@ -818,6 +818,36 @@ void ex_layer_norm(C& c) {
   c.add("Identity", {y}, {c.out(0)});
 }
 
+// scaled_dot_product_attention (inference: dropout is a training op) as its decomposition:
+// MatMul(q, k^T) scaled, the mask applied (Where for a bool or causal one, Add for a
+// float one), Softmax on the last axis, MatMul by v. ONNX's own Attention (opset 23) is
+// newer than the runtimes this export aims at.
+void ex_sdpa(C& c) {
+  const DType t = out_dt(c);
+  if (c.attrs().f("dropout_p") != 0.0) c.unsupported("dropout inside attention (a training op)");
+  const int64_t rank_k = c.in_rank(1);
+  const auto& qs = c.in_meta(0).sizes;
+  const auto& ks = c.in_meta(1).sizes;
+  const int64_t L = qs[qs.size() - 2], S = ks[ks.size() - 2], E = qs.back();
+  std::vector<int64_t> perm;
+  for (int64_t d = 0; d < rank_k; ++d) perm.push_back(d);
+  std::swap(perm[static_cast<size_t>(rank_k - 2)], perm[static_cast<size_t>(rank_k - 1)]);
+  onnxpb::NodeProto* kt = c.add("Transpose", {c.in_as(1, t)}, {});
+  set_attr(kt, "perm", perm);
+  std::string scores = c.op1("MatMul", {c.in_as(0, t), kt->output(0)});
+  scores = c.op1("Mul", {scores, c.const_scalar(1.0 / std::sqrt(static_cast<double>(E)), t)});
+  const std::string neg_inf = c.const_scalar(-std::numeric_limits<double>::infinity(), t);
+  if (c.attrs().b("is_causal")) {
+    scores = c.op1("Where", {c.const_tensor(tril(ones({L, S}, kBool))), scores, neg_inf});
+  } else if (c.attrs().b("mask")) {
+    scores = c.in_meta(3).dtype == DType::Bool ? c.op1("Where", {c.in(3), scores, neg_inf})
+                                                : c.op1("Add", {scores, c.in_as(3, t)});
+  }
+  onnxpb::NodeProto* p = c.add("Softmax", {scores}, {});
+  set_attr(p, "axis", static_cast<int64_t>(c.out_meta(0).sizes.size()) - 1);  // the last, also before opset 11
+  c.add("MatMul", {p->output(0), c.in_as(2, t)}, {c.out(0)});
+}
+
 // batch_norm in eval mode (running statistics; training mode is traced decomposed, and
 // refused for writing them): BatchNormalization, scale and bias ones and zeros when absent.
 void ex_batch_norm(C& c) {
@@ -1024,6 +1054,7 @@ std::vector<ExportRow> export_rows() {
       {"MatMul", "bmm", ex_matmul, 9},
       {"MatMul", "dot", ex_matmul, 9},
       {"MatMul", "linear_fused", ex_linear_fused, 9},
+      {"MatMul", "scaled_dot_product_attention", ex_sdpa, 9},
       {"Max", "maximum", ex_binary, 8},
       {"MaxPool", "max_pool2d", ex_max_pool, 11},
       {"Min", "minimum", ex_binary, 8},

@@ -203,6 +203,7 @@ TEST(Dispatch, CompositesAreOneCallThatRunsItsDecomposition) {
   namespace F = nn::functional;
   const Tensor x = randn({4, 3}), w = randn({5, 3}), b = randn({5});
   const Tensor q = randn({2, 4, 8}), k = randn({2, 6, 8}), v = randn({2, 6, 3});
+  const Tensor qd = q.to(kFloat64), kd = k.to(kFloat64), vd = v.to(kFloat64);
   struct Case {
     const char* op;
     const char* primitive;  // one op its decomposition calls
@@ -214,8 +215,9 @@ TEST(Dispatch, CompositesAreOneCallThatRunsItsDecomposition) {
       {"batch_norm", "rsqrt", [&] { F::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true); }},
       {"cross_entropy", "log_softmax", [&] { F::cross_entropy(x, tensor<int64_t>({0, 1, 2, 1})); }},
       {"nll_loss", "gather", [&] { F::nll_loss(x, tensor<int64_t>({0, 1, 2, 1})); }},
+      // float32 attention has a fused kernel (below); float64 takes the decomposition.
       {"scaled_dot_product_attention", "softmax",
-       [&] { F::scaled_dot_product_attention(q, k, v); }},
+       [&] { F::scaled_dot_product_attention(qd, kd, vd); }},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.op);
@@ -242,6 +244,22 @@ TEST(Dispatch, CompositesAreOneCallThatRunsItsDecomposition) {
     EXPECT_FALSE(contains(names, "layer_norm")) << joined(names);
     EXPECT_TRUE(y.requires_grad());
     EXPECT_TRUE(allclose(y.detach(), F::layer_norm(xg.detach(), {3}), 1e-5, 1e-6));  // fused kernel = decomposition
+  }
+  // Attention likewise (float32), and its decomposition when a gradient is needed.
+  {
+    Tensor y;
+    {
+      Recorded rec;
+      y = F::scaled_dot_product_attention(q, k, v);
+      EXPECT_EQ(joined(rec.take()), "scaled_dot_product_attention");
+    }
+    const Tensor qg = q.detach().requires_grad_();
+    Recorded rec;
+    const Tensor yg = F::scaled_dot_product_attention(qg, k, v);
+    const std::vector<std::string> names = rec.take();
+    EXPECT_TRUE(contains(names, "softmax")) << joined(names);
+    EXPECT_FALSE(contains(names, "scaled_dot_product_attention")) << joined(names);
+    EXPECT_TRUE(allclose(y, yg.detach(), 1e-5, 1e-6));  // fused kernel = decomposition
   }
   // The decomposition's result is the formula's, and its gradient flows without a rule.
   Tensor xd = randn({4, 3}, kFloat64).requires_grad_();

@@ -786,7 +786,10 @@ TEST(GraphPasses, FrozenLinearLayersFuseBiasResidualAndRelu) {
   const std::string g = f.last_graph();
   // Four projections: qkv (+bias), out (+bias +x), feed-forward 1 (+bias, relu), 2 (+bias +h).
   EXPECT_EQ(count_nodes(g, "linear_fused"), 4) << g;
-  EXPECT_EQ(count_nodes(g, "matmul"), 2) << g;  // attention's two, on activations
+  // Attention is one node (its fused kernel), not matmul, mul, softmax, matmul.
+  EXPECT_EQ(count_nodes(g, "scaled_dot_product_attention"), 1) << g;
+  EXPECT_EQ(count_nodes(g, "matmul"), 0) << g;
+  EXPECT_EQ(count_nodes(g, "softmax"), 0) << g;
   EXPECT_EQ(count_nodes(g, "relu"), 0) << g;
   EXPECT_NE(g.find("activation=\"relu\""), std::string::npos) << g;
   // Without gradients the composite runs its fused kernel: one node per layer norm, not

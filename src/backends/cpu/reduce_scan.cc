@@ -16,6 +16,9 @@
 
 namespace tessera::cpu {
 double sum_contiguous(const float* p, int64_t n);  // reduce.cc
+// softmax (log_softmax when `log`) of the n floats at x into y, which may be x: also the
+// fused attention kernel's (nn.cc).
+void softmax_row_f32(const float* x, float* y, int64_t n, bool log);
 
 namespace {
 
@@ -153,28 +156,36 @@ float max_contiguous(const float* p, int64_t n) {
   return any_nan ? std::numeric_limits<float>::quiet_NaN() : m;
 }
 
+}  // namespace
+
+void softmax_row_f32(const float* x, float* y, int64_t n, bool log) {
+  const vec::FloatLoops& v = vec::float_loops();
+  const auto sub_s = v.binary_vs[static_cast<int>(vec::Binary::Sub)];
+  const float m = max_contiguous(x, n);
+  sub_s(x, m, y, n);
+  v.unary[static_cast<int>(vec::Unary::Exp)](y, y, n, {});
+  const double sum = sum_contiguous(y, n);
+  if (log) {
+    sub_s(x, m, y, n);
+    sub_s(y, static_cast<float>(std::log(sum)), y, n);
+  } else {
+    v.binary_vs[static_cast<int>(vec::Binary::Mul)](y, static_cast<float>(1.0 / sum), y, n);
+  }
+}
+
+namespace {
+
 // float32 runs on the ISA-specific vector loops (vectorized exp), which std::exp is not.
 template <bool kLog>
 void softmax_f32(const ScanShape& s, const float* x, float* y) {
   const vec::FloatLoops& v = vec::float_loops();
-  const auto sub_s = v.binary_vs[static_cast<int>(vec::Binary::Sub)];
-  const auto mul_s = v.binary_vs[static_cast<int>(vec::Binary::Mul)];
   const auto sub = v.binary[static_cast<int>(vec::Binary::Sub)];
   const auto mul = v.binary[static_cast<int>(vec::Binary::Mul)];
   const auto exp = v.unary[static_cast<int>(vec::Unary::Exp)];
   const int64_t n = s.n, inner = s.inner;
   for_each_tile(s, x, y, [&](const float* xt, float* yt, int64_t tw) {
     if (inner == 1) {
-      const float m = max_contiguous(xt, n);
-      sub_s(xt, m, yt, n);
-      exp(yt, yt, n, {});
-      const double sum = sum_contiguous(yt, n);
-      if constexpr (kLog) {
-        sub_s(xt, m, yt, n);
-        sub_s(yt, static_cast<float>(std::log(sum)), yt, n);
-      } else {
-        mul_s(yt, static_cast<float>(1.0 / sum), yt, n);
-      }
+      softmax_row_f32(xt, yt, n, kLog);
       return;
     }
     float m[kTile], t[kTile];
