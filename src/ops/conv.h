@@ -102,6 +102,7 @@ extern OpDef kMaxPool2dIndicesBlocked;      // blocked x -> blocked max, indices
 extern OpDef kMaxPool2dBackwardBlocked;     // (blocked gy, indices) -> blocked gx
 extern OpDef kChannelSumBlocked;            // blocked x -> [C]
 extern OpDef kConv2dMaxPool2x2Blocked;      // (x, w, bias) -> 2x2 max pool of the conv: values, indices
+extern OpDef kConv2dMaxPool2x2ValuesBlocked;  // (x, w, bias) -> 2x2 max pool of the conv: values (inference)
 extern OpDef kConv2dBackwardInputUnpoolBlocked;   // (pooled gy, indices, w) -> blocked gx
 extern OpDef kConv2dBackwardWeightUnpoolBlocked;  // (x, pooled gy, indices) -> gw
 // max_pool2d_indices_blocked's attributes for the 2x2 windows at stride 2 that

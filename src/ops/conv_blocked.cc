@@ -34,9 +34,14 @@
 //   conv2d_max_pool2x2_blocked(x, w, bias) {conv2d_blocked's attributes, activation
 //       "none"} -> max_pool2d_indices_blocked's two outputs for the 2x2 windows at stride 2
 //       of conv2d_blocked(x, w, bias): the pooled values and int64 indices, exactly. The
-//       backend's bf16 Winograd pools each 2x2 output tile as it computes it and never
-//       writes the convolution's output; elsewhere it runs the two ops
-//       (graph/passes/fuse_conv_pool.cc makes it).
+//       backend's Winograd (bf16, and float32 on blocks of 8) pools each 2x2 output tile
+//       as it computes it and never writes the convolution's output; elsewhere it runs
+//       the two ops (graph/passes/fuse_conv_pool.cc makes it).
+//   conv2d_max_pool2x2_values_blocked(x, w, bias) {conv2d_blocked's attributes, activation
+//       "none" or "relu"} -> max_pool2d_blocked(conv2d_blocked(x, w, bias)) for the same
+//       windows: an inference graph's. The float32 Winograd pools its tiles, then applies
+//       the ReLU, which commutes with the maximum (the values are the same but for the
+//       sign of a zero maximum).
 //   conv2d_backward_input_unpool_blocked(gp, idx, w) {conv2d_backward_input_blocked's}
 //   conv2d_backward_weight_unpool_blocked(x, gp, idx) {conv2d_backward_weight_blocked's}
 //       the two gradient passes of such a convolution, reading its output gradient as
@@ -257,6 +262,13 @@ InferResult infer_conv2d_max_pool2x2_blocked(const In& in, const Attrs& attrs) {
   return infer_max_pool2d_indices_blocked({InputMeta(conv.outputs[0].sizes, conv.outputs[0].dtype)}, two_by_two_pool());
 }
 
+InferResult infer_conv2d_max_pool2x2_values_blocked(const In& in, const Attrs& attrs) {
+  const std::string& act = attrs.get<std::string>("activation");
+  TESSERA_CHECK(act == "none" || act == "relu", "activation must be \"none\" or \"relu\", got \"", act, "\"");
+  const InferResult conv = infer_conv2d_blocked(in, attrs);
+  return infer_max_pool2d_blocked({InputMeta(conv.outputs[0].sizes, conv.outputs[0].dtype)}, two_by_two_pool());
+}
+
 InferResult infer_max_pool2d_backward_blocked(const In& in, const Attrs& attrs) {
   const InputMeta& gy = in[0];
   check_blocked_input(gy, "gradient");
@@ -325,6 +337,8 @@ OpDef kMaxPool2dBackwardBlocked{"max_pool2d_backward_blocked", 2, 0, {attr("inpu
                                 infer_max_pool2d_backward_blocked};
 OpDef kConv2dMaxPool2x2Blocked{"conv2d_max_pool2x2_blocked", 3, 0, kConv2dBlocked.attrs,
                                 infer_conv2d_max_pool2x2_blocked};
+OpDef kConv2dMaxPool2x2ValuesBlocked{"conv2d_max_pool2x2_values_blocked", 3, 0, kConv2dBlocked.attrs,
+                                      infer_conv2d_max_pool2x2_values_blocked};
 OpDef kConv2dBackwardInputUnpoolBlocked{"conv2d_backward_input_unpool_blocked", 3, 0, backward_attrs("input_size"),
                                         infer_backward_input_unpool_blocked};
 OpDef kConv2dBackwardWeightUnpoolBlocked{"conv2d_backward_weight_unpool_blocked", 3, 0,
@@ -335,7 +349,7 @@ void register_conv_blocked_ops() {
   for (OpDef* op : {&kToBlocked, &kFromBlocked, &kPackConvWeight, &kConv2dBlocked, &kMaxPool2dBlocked,
                     &kConv2dBackwardInputBlocked, &kConv2dBackwardWeightBlocked, &kMaxPool2dIndicesBlocked,
                     &kMaxPool2dBackwardBlocked, &kChannelSumBlocked, &kConv2dMaxPool2x2Blocked,
-                    &kConv2dBackwardInputUnpoolBlocked, &kConv2dBackwardWeightUnpoolBlocked})
+                    &kConv2dMaxPool2x2ValuesBlocked, &kConv2dBackwardInputUnpoolBlocked, &kConv2dBackwardWeightUnpoolBlocked})
     register_op(*op);
 }
 

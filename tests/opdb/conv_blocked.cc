@@ -310,34 +310,52 @@ void add_conv_blocked(std::vector<OpEntry>& out) {
   }
   {
     // (blocked x, plain or packed w, bias) -> conv2d_blocked's 2x2 stride-2 max pooling,
-    // values and indices. In float32 the backend runs the two ops; the bf16 Winograd's
-    // fused kernel is compared with them bit for bit in tests/ops/winograd_bf16_test.cc.
-    OpEntry e = entry(
-        "conv2d_max_pool2x2_blocked",
-        [](DType t) {
-          Maker m("conv2d_max_pool2x2_blocked", t);
-          std::vector<Sample> s;
-          Attrs wino = conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 32, "none");
-          wino.add({"algorithm", std::string("winograd")});
-          s.push_back({"winograd", {blocked(m({2, 16, 8, 8}), 16), m({32, 16, 3, 3}), m({32})}, wino});
-          // An odd output (7 x 5): floor pooling drops the last row and column.
-          s.push_back({"odd_direct", {blocked(m({1, 8, 9, 7}), 8), m({8, 8, 3, 3}), m({8})},
-                       conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none")});
-          s.push_back({"empty", {blocked(m({0, 8, 4, 4}), 8), m({8, 8, 3, 3}), m({8})},
-                       conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none")});
-          return s;
-        },
-        "conv2d_max_pool2x2_blocked(x, A)");
-    e.dtypes = {kFloat32};  // conv2d_blocked's float32 convolution
-    e.tol.rtol32 = 1e-4;
-    e.tol.atol32 = 1e-5;
-    e.errors = [] {
-      const Tensor x = zeros({1, 1, 4, 4, 8}), w = zeros({8, 8, 3, 3}), b = zeros({8});
-      return std::vector<ErrorCase>{
-          {"relu", {x, w, b}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "relu"), "activation must be \"none\""},
-          {"residual", {x, w, b, x}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none"), "expected 3 inputs, got 4"}};
-    };
-    out.push_back(std::move(e));
+    // values and indices (conv2d_max_pool2x2_blocked, a training step's) or the values
+    // only (conv2d_max_pool2x2_values_blocked, inference's). Where the Winograd runs (bf16,
+    // and float32 on blocks of 8: the "winograd_b8" samples on AVX2) the backend pools its
+    // output tiles; those fused kernels are compared with the two ops bit for bit in
+    // tests/ops/winograd_bf16_test.cc and winograd_f32_test.cc.
+    for (const bool indices : {true, false}) {
+      const char* name = indices ? "conv2d_max_pool2x2_blocked" : "conv2d_max_pool2x2_values_blocked";
+      OpEntry e = entry(
+          name,
+          [name](DType t) {
+            Maker m(name, t);
+            std::vector<Sample> s;
+            Attrs wino = conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 32, "none");
+            wino.add({"algorithm", std::string("winograd")});
+            s.push_back({"winograd", {blocked(m({2, 16, 8, 8}), 16), m({32, 16, 3, 3}), m({32})}, wino});
+            Attrs wino8 = conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 16, "none");
+            wino8.add({"algorithm", std::string("winograd")});
+            s.push_back({"winograd_b8", {blocked(m({2, 16, 8, 8}), 8), m({16, 16, 3, 3}), m({16})}, wino8});
+            // 9 x 11 outputs: tiles past the last whole window are dropped.
+            s.push_back({"winograd_b8_odd", {blocked(m({2, 16, 9, 11}), 8), m({16, 16, 3, 3}), m({16})}, wino8});
+            if (std::string(name) == "conv2d_max_pool2x2_values_blocked") {
+              Attrs relu8 = conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 16, "relu");
+              relu8.add({"algorithm", std::string("winograd")});
+              s.push_back({"winograd_b8_relu", {blocked(m({2, 16, 8, 8}), 8), m({16, 16, 3, 3}), m({16})}, relu8});
+            }
+            // An odd output (7 x 5): floor pooling drops the last row and column.
+            s.push_back({"odd_direct", {blocked(m({1, 8, 9, 7}), 8), m({8, 8, 3, 3}), m({8})},
+                         conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none")});
+            s.push_back({"empty", {blocked(m({0, 8, 4, 4}), 8), m({8, 8, 3, 3}), m({8})},
+                         conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none")});
+            return s;
+          },
+          std::string(name) + "(x, A)");
+      e.dtypes = {kFloat32};  // conv2d_blocked's float32 convolution
+      e.tol.rtol32 = 1e-4;
+      e.tol.atol32 = 1e-5;
+      e.errors = [indices] {
+        const Tensor x = zeros({1, 1, 4, 4, 8}), w = zeros({8, 8, 3, 3}), b = zeros({8});
+        // The values-only form takes a ReLU (applied after the pooling); neither takes another.
+        const char* act = indices ? "relu" : "sigmoid";
+        return std::vector<ErrorCase>{
+            {"activation", {x, w, b}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, act), "activation must be \"none\""},
+            {"residual", {x, w, b, x}, conv_attrs({1, 1}, {0, 0, 0, 0}, 8, 8, "none"), "expected 3 inputs, got 4"}};
+      };
+      out.push_back(std::move(e));
+    }
   }
   {
     // The gradient passes reading a 2x2 max pooling's gradient and indices instead of the

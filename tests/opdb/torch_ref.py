@@ -190,6 +190,10 @@ def conv2d_max_pool2x2_blocked(x, A):
     return max_pool2d_indices_blocked([y], pool)
 
 
+def conv2d_max_pool2x2_values_blocked(x, A):
+    return conv2d_max_pool2x2_blocked(x, A)[0]
+
+
 def conv_output_size(h, w, kh, kw, A):
     p, st, d = A["padding"], A["stride"], A["dilation"]
     return ((h + p[0] + p[2] - d[0] * (kh - 1) - 1) // st[0] + 1,

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -272,6 +273,67 @@ TEST(WinogradF32, EagerForwardIsTheBlockedKernel) {
   ops::Attrs eager{{"stride", std::vector<int64_t>{1, 1}}, {"padding", s.pad}, {"dilation", std::vector<int64_t>{1, 1}},
                    {"groups", int64_t{1}}, {"algorithm", std::string("winograd")}};
   EXPECT_TRUE(equal(call("conv2d", {x, w, b}, eager), blocked));
+}
+
+// conv2d_max_pool2x2_blocked and _values_blocked on blocks of 8: the float32 Winograd pools
+// each output tile as it computes it. With indices (a training step's) values and indices
+// are conv2d_blocked then max_pool2d_indices_blocked's bit for bit; values only
+// (inference's) max_pool2d_blocked's, with a fused ReLU equal but for the sign of zeros.
+// Ties (output channels with zero weights give the bias in every tap: the first wins), a
+// NaN input (the last NaN tap wins), odd outputs (floor pooling drops the last row and
+// column), and a plane below Winograd's 32 tiles (the two ops run).
+TEST(WinogradF32, ConvMaxPoolFusionMatchesConvThenPool) {
+  SKIP_UNLESS_NATIVE();
+  manual_seed(26);
+  const int before = get_num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const Case& base : {Case{4, 20, 14, 14, 40, {1, 1, 1, 1}, false, false},
+                             Case{3, 16, 15, 13, 16, {1, 1, 1, 1}, false, false},
+                             Case{2, 8, 12, 12, 24, {0, 0, 0, 0}, false, false},
+                             Case{1, 16, 6, 6, 16, {1, 1, 1, 1}, false, false}}) {
+      SCOPED_TRACE(testing::Message() << "n" << base.n << " c" << base.c << " " << base.h << "x" << base.w << " k"
+                                      << base.k << " threads " << threads);
+      std::vector<float> xv = relu(randn({base.n, base.c, base.h, base.w})).to_vector<float>();
+      xv[static_cast<size_t>(base.h * base.w + 2 * base.w + 5)] = std::nanf("");  // image 0, channel 1, (2, 5)
+      const Tensor x = tensor(xv, {base.n, base.c, base.h, base.w});
+      std::vector<float> wv = randn({base.k, base.c, 3, 3}).to_vector<float>();
+      for (int64_t k = 0; k < base.k; k += 2)  // even output channels: the bias alone, a tie in every window
+        std::fill(wv.begin() + k * base.c * 9, wv.begin() + (k + 1) * base.c * 9, 0.f);
+      const Tensor w = tensor(wv, {base.k, base.c, 3, 3}), b = randn({base.k});
+      const Tensor xb = call("to_blocked", {x}, {{"block", int64_t{8}}});
+      for (const bool relu_fused : {false, true}) {
+        Case s = base;
+        s.relu = relu_fused;
+        const ops::Attrs conv = conv_attrs(s, "winograd");
+        const Tensor y = call("conv2d_blocked", {xb, w, b}, conv);
+        const std::vector<Tensor> values =
+            ops::call(*ops::find_op("conv2d_max_pool2x2_values_blocked"), {xb, w, b}, conv);
+        const Tensor want_values = call("max_pool2d_blocked", {y}, ops::two_by_two_pool());
+        ASSERT_EQ(values.size(), 1u);
+        ASSERT_TRUE(values[0].sizes().equals(want_values.sizes())) << values[0].describe();
+        const std::vector<float> got = values[0].to_vector<float>(), want = want_values.to_vector<float>();
+        int64_t nans = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          nans += std::isnan(want[i]);
+          // Bit for bit but for a zero's sign (ReLU after the maximum, not before).
+          if (relu_fused && got[i] == 0.f && want[i] == 0.f) continue;
+          ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0) << "value " << i << ": " << got[i] << " vs " << want[i];
+        }
+        if (relu_fused) continue;  // oneDNN's direct ReLU (the small plane's) turns NaN into 0; indices: "none" only
+        EXPECT_GT(nans, 0);
+        const std::vector<Tensor> fused = ops::call(*ops::find_op("conv2d_max_pool2x2_blocked"), {xb, w, b}, conv);
+        const std::vector<Tensor> pooled =
+            ops::call(*ops::find_op("max_pool2d_indices_blocked"), {y}, ops::two_by_two_pool());
+        ASSERT_EQ(fused.size(), 2u);
+        EXPECT_EQ(fused[0].to_vector<float>().size(), got.size());
+        const std::vector<float> fv = fused[0].to_vector<float>();
+        EXPECT_EQ(std::memcmp(fv.data(), got.data(), got.size() * 4), 0);
+        EXPECT_TRUE(equal(fused[1], pooled[1]));
+      }
+    }
+  }
+  set_num_threads(before);
 }
 
 }  // namespace

@@ -499,19 +499,28 @@ void conv2d_blocked(const KernelCall& call) {
   }
 }
 
-// The bf16 Winograd pools each 2x2 output tile as it computes it (winograd_bf16.h); every
-// other case runs conv2d_blocked, then max_pool2d_indices_blocked, as the unfused graph did.
-void conv2d_max_pool2x2_blocked(const KernelCall& call) {
+// The Winograd kernels pool each 2x2 output tile as they compute it (winograd_bf16.h,
+// and in float32 winograd_f32.h); every other case runs conv2d_blocked, then the pooling,
+// as the unfused graph did. `indices`: conv2d_max_pool2x2_blocked (a training step, whose
+// pooling gradient needs the positions); without, conv2d_max_pool2x2_values_blocked (inference).
+template <bool kIndices>
+void conv2d_max_pool2x2(const KernelCall& call) {
   const Tensor x = contiguous(call.inputs[0]);
   const Tensor w = contiguous(call.inputs[1]);
   const Tensor bias = contiguous(call.inputs[2]);
-  if (x.dim() == 5 && w.dim() == 4 && call.attrs.get<std::string>("algorithm") == "winograd" &&
-      ops::wants_bf16(call.attrs)) {
+  Tensor* idx = kIndices ? &call.outputs[1] : nullptr;
+  if (x.dim() == 5 && w.dim() == 4 && call.attrs.get<std::string>("algorithm") == "winograd") {
     const int64_t c = call.attrs.i("in_channels"), o = call.attrs.i("out_channels");
     const ops::ConvGeometry g =
         ops::conv_geometry(Shape{x.size(0), c, x.size(2), x.size(3)}, Shape{o, c, w.size(2), w.size(3)}, call.attrs);
-    if (winograd_bf16_applies(g, x.size(4))) {
-      if (call.outputs[0].numel() > 0) winograd_bf16_conv_max_pool(g, x, w, bias, call.outputs[0], call.outputs[1]);
+    const bool bf16 = ops::wants_bf16(call.attrs);
+    if (kIndices && bf16 && winograd_bf16_applies(g, x.size(4))) {
+      if (call.outputs[0].numel() > 0) winograd_bf16_conv_max_pool(g, x, w, bias, call.outputs[0], *idx);
+      return;
+    }
+    if (!bf16 && winograd_f32_applies(g, x.size(4))) {
+      const bool relu = call.attrs.get<std::string>("activation") == "relu";
+      if (call.outputs[0].numel() > 0) winograd_f32_conv_max_pool(g, x, w, bias, relu, call.outputs[0], idx);
       return;
     }
   }
@@ -519,11 +528,14 @@ void conv2d_max_pool2x2_blocked(const KernelCall& call) {
   std::vector<Tensor> y{make_tensor(conv.outputs[0].sizes, DType::Float32)};
   conv2d_blocked(KernelCall{ops::kConv2dBlocked, call.inputs, y, call.attrs});
   const ops::Attrs pool = ops::two_by_two_pool();
-  const KernelCall pool_call{ops::kMaxPool2dIndicesBlocked, y, call.outputs, pool};
-  if (y[0].size(4) == 16)
-    max_pool_indices_blocked<float, 16>(pool_call);
-  else
-    max_pool_indices_blocked<float, 8>(pool_call);
+  const bool b16 = y[0].size(4) == 16;
+  if constexpr (kIndices) {
+    const KernelCall pool_call{ops::kMaxPool2dIndicesBlocked, y, call.outputs, pool};
+    b16 ? max_pool_indices_blocked<float, 16>(pool_call) : max_pool_indices_blocked<float, 8>(pool_call);
+  } else {
+    const KernelCall pool_call{ops::kMaxPool2dBlocked, y, call.outputs, pool};
+    b16 ? max_pool_blocked<float, 16>(pool_call) : max_pool_blocked<float, 8>(pool_call);
+  }
 }
 
 template <template <typename> class K>
@@ -569,7 +581,8 @@ void register_conv_blocked_kernels() {
   register_kernel(kMaxPool2dIndicesBlocked, Device::CPU, by_float_type_and_block<MaxPoolIndices>, kFloatMask);
   register_kernel(kMaxPool2dBackwardBlocked, Device::CPU, by_float_type_and_block<MaxPoolBackward>, kFloatMask);
   register_kernel(kChannelSumBlocked, Device::CPU, by_float_type_and_block<ChannelSum>, kFloatMask);
-  register_kernel(kConv2dMaxPool2x2Blocked, Device::CPU, conv2d_max_pool2x2_blocked, dtype_bit(DType::Float32));
+  register_kernel(kConv2dMaxPool2x2Blocked, Device::CPU, conv2d_max_pool2x2<true>, dtype_bit(DType::Float32));
+  register_kernel(kConv2dMaxPool2x2ValuesBlocked, Device::CPU, conv2d_max_pool2x2<false>, dtype_bit(DType::Float32));
 }
 
 }  // namespace tessera::cpu

@@ -89,6 +89,24 @@ float* chunk_buffer(size_t floats) {
   return buffer.data();
 }
 
+// Where the output transform writes: y (with the residual it holds added, then ReLU), or,
+// when `pooled` is set, the 2x2 max pool of the outputs (then ReLU; their positions into
+// idx, unless null).
+struct WinogradOut {
+  float* y = nullptr;
+  bool residual = false, relu = false;
+  float* pooled = nullptr;
+  int64_t* idx = nullptr;
+};
+
+void write_output(const vec::WinogradGeometry& wg, const float* mp, int64_t first, vec::WinogradChunkLayout ml,
+                  int64_t last, const float* bias8, const WinogradOut& out) {
+  if (out.pooled != nullptr)
+    vec::winograd_output_max_pool_f32_avx2(wg, mp, first, ml, first, last, bias8, out.relu, out.pooled, out.idx);
+  else
+    vec::winograd_output_f32_avx2(wg, mp, first, ml, first, last, bias8, out.residual, out.relu, out.y);
+}
+
 }  // namespace
 
 bool winograd_f32_native() { return ops::conv_channel_block() == kBlock; }
@@ -109,7 +127,7 @@ namespace {
 // The forward with Tessera's own products (kOwnProductsMaxWeights): each thread runs whole
 // chunks through the input transform, the 16 products and the output transform.
 void run_winograd_own(const ops::ConvGeometry& g, const vec::WinogradGeometry& wg, const float* xp, const Tensor& w,
-                      bool flipped, const float* bias8, bool residual, bool relu, float* yp) {
+                      bool flipped, const float* bias8, const WinogradOut& out) {
   const int64_t c8 = kBlock * wg.in_blocks, k8 = kBlock * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
   const vec::WinogradChunkLayout vl{c8, 16 * c8 + kOwnRowPad}, ml{k8, 16 * k8 + kOwnRowPad};
@@ -127,7 +145,7 @@ void run_winograd_own(const ops::ConvGeometry& g, const vec::WinogradGeometry& w
       const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
       vec::winograd_input_f32_avx2(wg, xp, first, vl, first, last, vp);
       vec::winograd_products_f32_avx2(vp, vl, up, last - first, c8, k8, mp, ml);
-      vec::winograd_output_f32_avx2(wg, mp, first, ml, first, last, bias8, residual, relu, yp);
+      write_output(wg, mp, first, ml, last, bias8, out);
     }
   });
 }
@@ -135,7 +153,7 @@ void run_winograd_own(const ops::ConvGeometry& g, const vec::WinogradGeometry& w
 // The forward kernel for the convolution g of xp by w (read as transform_weight reads it),
 // bias (g.o entries) or null.
 void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, bool flipped, const float* bias,
-                  bool residual, bool relu, float* yp) {
+                  const WinogradOut& out) {
   const vec::WinogradGeometry wg = winograd_geometry(g, kBlock);
   const int64_t c8 = kBlock * wg.in_blocks, k8 = kBlock * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
@@ -143,7 +161,7 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
   std::vector<float> bias8(static_cast<size_t>(k8), 0.f);
   if (bias != nullptr) std::memcpy(bias8.data(), bias, static_cast<size_t>(g.o) * sizeof(float));
   if (c8 * k8 <= kOwnProductsMaxWeights) {
-    run_winograd_own(g, wg, xp, w, flipped, bias8.data(), residual, relu, yp);
+    run_winograd_own(g, wg, xp, w, flipped, bias8.data(), out);
     return;
   }
   const int64_t chunk = winograd_chunk_size(tiles, 16 * 4 * (c8 + k8), std::max(kChunkBytes, 16 * c8 * k8 * 4));
@@ -178,7 +196,7 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
         for (int64_t e = 0; e < 16; ++e) std::fill(vp + (e * chunk + last - first) * c8, vp + (e + 1) * chunk * c8, 0.f);
       plan->prim.execute(onednn::stream(), args);
       onednn::stream().wait();
-      vec::winograd_output_f32_avx2(wg, mp, first, ml, first, last, bias8.data(), residual, relu, yp);
+      write_output(wg, mp, first, ml, last, bias8.data(), out);
     }
   });
 }
@@ -255,7 +273,16 @@ const float* floats(const Tensor& t) { return static_cast<const float*>(t.data_p
 
 void winograd_f32_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias, bool residual,
                        bool relu, Tensor& y) {
-  run_winograd(g, x.data<float>(), w, false, bias.data<float>(), residual, relu, y.data<float>());
+  run_winograd(g, x.data<float>(), w, false, bias.data<float>(), WinogradOut{y.data<float>(), residual, relu});
+}
+
+void winograd_f32_conv_max_pool(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                bool relu, Tensor& pooled, Tensor* idx) {
+  WinogradOut out;
+  out.relu = relu;
+  out.pooled = pooled.data<float>();
+  out.idx = idx != nullptr ? idx->data<int64_t>() : nullptr;
+  run_winograd(g, x.data<float>(), w, false, bias.data<float>(), out);
 }
 
 bool winograd_f32_backward_data_applies(const ops::ConvGeometry& g, int64_t b) {
@@ -266,7 +293,7 @@ bool winograd_f32_backward_data_applies(const ops::ConvGeometry& g, int64_t b) {
 }
 
 void winograd_f32_backward_data(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
-  run_winograd(winograd_backward_data_geometry(g), gy.data<float>(), w, true, nullptr, false, false, gx.data<float>());
+  run_winograd(winograd_backward_data_geometry(g), gy.data<float>(), w, true, nullptr, WinogradOut{gx.data<float>()});
 }
 
 void winograd_f32_backward_weight(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw) {
@@ -283,7 +310,7 @@ void winograd_f32_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const 
   const auto lx = winograd_layouts(g.n, g.c, g.h, g.w, kBlock), ly = winograd_layouts(g.n, g.o, g.oh, g.ow, kBlock);
   // x's blocked copy is kept for the weight gradient.
   winograd_plain_pass(lx->to_blocked, onednn::Reuse::kRemember, x, ly->to_plain, y, [&](const float* xb, float* yb) {
-    run_winograd(g, xb, w, false, bias.defined() ? bias.data<float>() : nullptr, false, false, yb);
+    run_winograd(g, xb, w, false, bias.defined() ? bias.data<float>() : nullptr, WinogradOut{yb});
   });
 }
 
@@ -291,7 +318,7 @@ void winograd_f32_backward_data_plain(const ops::ConvGeometry& g, const Tensor& 
   const auto lx = winograd_layouts(g.n, g.c, g.h, g.w, kBlock), ly = winograd_layouts(g.n, g.o, g.oh, g.ow, kBlock);
   // gy's blocked copy is shared with the weight gradient.
   winograd_plain_pass(ly->to_blocked, onednn::Reuse::kReuse, gy, lx->to_plain, gx, [&](const float* gyb, float* gxb) {
-    run_winograd(winograd_backward_data_geometry(g), gyb, w, true, nullptr, false, false, gxb);
+    run_winograd(winograd_backward_data_geometry(g), gyb, w, true, nullptr, WinogradOut{gxb});
   });
 }
 

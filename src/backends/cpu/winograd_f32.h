@@ -32,6 +32,14 @@ bool winograd_f32_applies(const ops::ConvGeometry& g, int64_t b);
 void winograd_f32_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias, bool residual,
                        bool relu, Tensor& y);
 
+// The same convolution (no residual) max-pooled over 2x2 windows at stride 2 as its
+// output tiles are computed, so that y is never written: pooled [N, K/8, OH/2, OW/2, 8]
+// and, unless idx is null, idx the positions, bit for bit winograd_f32_conv followed by
+// max_pool2d_indices_blocked. Inference asks for the values only, and may ask for the
+// ReLU, applied after the pooling (the same values but for the sign of a zero maximum).
+void winograd_f32_conv_max_pool(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                bool relu, Tensor& pooled, Tensor* idx);
+
 // The input gradient, itself a 3x3 stride-1 convolution of the padded output gradient by
 // the flipped, transposed weight (winograd_backward_data_geometry), through the same
 // kernel: gx [N, C/8, H, W, 8] from gy [N, K/8, OH, OW, 8] and w [K, C, 3, 3].

@@ -187,10 +187,9 @@ std::vector<std::string> optimize(Graph& g, const PassOptions& options) {
   run("algorithms", select_conv_algorithms(g), "convolutions run with Winograd");
   run("relu-grad", fuse_threshold_backward(g), "ReLU gradients fused");
   run("pool-relu", pool_before_relu(g), "ReLUs moved after their max pooling");
-  if (!options.freeze) {
+  if (!options.freeze)
     run("training-layouts", select_training_conv_layouts(g), "nodes of a training step run blocked");
-    run("conv-pool", fuse_conv_max_pool(g), "convolutions fused with their max pooling");
-  }
+  run("conv-pool", fuse_conv_max_pool(g), "convolutions fused with their max pooling");
   run("transposed-grad", fold_transposed_gradients(g), "transposed weight gradients computed in place");
   run("arithmetic", simplify_arithmetic(g), "multiplications by 1 dropped");
   run("elementwise", fuse_elementwise(g), "elementwise chains fused");

@@ -1,15 +1,18 @@
-// A training step's convolution followed by 2x2 max pooling at stride 2, both blocked
-// (select_training_conv_layouts made them), becomes one conv2d_max_pool2x2_blocked node
-// when the pooling alone reads the convolution's output. Where the backend's bf16
-// Winograd runs the convolution, its 2x2 output tiles are the pooling windows: the fused
-// kernel pools each tile as it computes it, and the convolution's output (CNN28: 9.4 MB at
-// batch 64, written, then read back by the pooling) never reaches memory. Values and
-// indices are bit for bit the two nodes' (ops/conv_blocked.cc). Only convolutions that ask
-// for Winograd in bf16: elsewhere the backend has no fused kernel and would run the two
-// ops anyway (as it does where the bf16 Winograd turns out not to apply).
-// Only the activation "none": pool_before_relu has already moved such a ReLU past the
-// pooling, and a convolution that kept a fused ReLU is left alone. In a training step the
-// pooling's gradient then fuses into the convolution's gradient passes too
+// A convolution followed by 2x2 max pooling at stride 2, both blocked, becomes one node
+// when the pooling alone reads the convolution's output: conv2d_max_pool2x2_blocked for a
+// training step's pooling with indices (select_training_conv_layouts made them), and
+// conv2d_max_pool2x2_values_blocked for an inference graph's values-only pooling. Where
+// the backend's Winograd runs the convolution, its 2x2 output tiles are the pooling
+// windows: the fused kernel pools each tile as it computes it, and the convolution's
+// output (CNN28: 9.4 MB at batch 64, written, then read back by the pooling) never
+// reaches memory. Values and indices are bit for bit the two nodes' (ops/conv_blocked.cc).
+// Only convolutions whose Winograd has such a kernel: bf16 (with indices) and float32 on
+// blocks of 8 (the AVX2 backend's own); elsewhere the backend would run the two ops anyway
+// (as it does where the Winograd turns out not to apply).
+// With indices only the activation "none": pool_before_relu has already moved such a ReLU
+// past the pooling, and a convolution that kept a fused ReLU is left alone. An inference
+// convolution's fused ReLU goes after the pooling, which it commutes with. In a training
+// step the pooling's gradient then fuses into the bf16 convolution's gradient passes too
 // (fuse_unpool_into_gradients below).
 #include "graph/passes/passes.h"
 #include "ops/conv.h"
@@ -88,21 +91,29 @@ int fuse_conv_max_pool(Graph& g) {
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const Node& conv = g.nodes[k];
     if (conv.op != &ops::kConv2dBlocked || conv.writes() || conv.inputs.size() != 3 ||
-        conv.attrs.get<std::string>("activation") != "none" || conv.attrs.get<std::string>("algorithm") != "winograd" ||
-        !ops::wants_bf16(conv.attrs))
+        conv.attrs.get<std::string>("algorithm") != "winograd")
       continue;
+    const bool bf16 = ops::wants_bf16(conv.attrs);
+    const ops::TensorMeta& x = g.values[static_cast<size_t>(conv.inputs[0])].meta;
+    const bool plain_weight = g.values[static_cast<size_t>(conv.inputs[1])].meta.sizes.size() == 4;
+    const bool f32_blocks_of_8 = !bf16 && plain_weight && x.sizes.size() == 5 && x.sizes[4] == 8;
+    const std::string& act = conv.attrs.get<std::string>("activation");
     const int y = conv.outputs[0];
     const int p = readers.sole_reader(y);
     if (p < 0 || written[static_cast<size_t>(y)]) continue;
     const Node& pool = g.nodes[static_cast<size_t>(p)];
-    if (pool.op != &ops::kMaxPool2dIndicesBlocked || pool.writes()) continue;
+    const bool indices = pool.op == &ops::kMaxPool2dIndicesBlocked;
+    if (pool.writes()) continue;
+    if (indices ? !(act == "none" && (bf16 || f32_blocks_of_8))
+                : !(pool.op == &ops::kMaxPool2dBlocked && (act == "none" || act == "relu") && f32_blocks_of_8))
+      continue;
     bool same_window = true;
     for (const char* a : {"kernel", "stride", "padding", "dilation"})
       same_window = same_window && IntArrayRef(pool.attrs.ints(a)).equals(two_by_two.ints(a));
     if (!same_window || pool.attrs.get<bool>("ceil_mode")) continue;
 
     Node f;
-    f.op = &ops::kConv2dMaxPool2x2Blocked;
+    f.op = indices ? &ops::kConv2dMaxPool2x2Blocked : &ops::kConv2dMaxPool2x2ValuesBlocked;
     f.attrs = conv.attrs;
     f.inputs = conv.inputs;
     f.outputs = pool.outputs;  // the pooling's readers now read the fused node

@@ -88,6 +88,13 @@ void winograd_output_grad_f32_avx2(const WinogradGeometry& g, const float* gy, i
                                    WinogradChunkLayout layout, int64_t t0, int64_t t1, float* z);
 void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, WinogradChunkLayout layout,
                               int64_t t0, int64_t t1, const float* bias, bool residual, bool relu, float* y);
+// Its outputs max-pooled over the 2x2 windows that the tiles are, as
+// winograd_output_max_pool_avx512 does on blocks of 16: pooled [N, out_blocks, OH / 2,
+// OW / 2, 8] and, unless idx is null (inference wants the values only), idx the positions.
+// `relu` (values only): ReLU on the pooled values.
+void winograd_output_max_pool_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first,
+                                       WinogradChunkLayout layout, int64_t t0, int64_t t1, const float* bias,
+                                       bool relu, float* pooled, int64_t* idx);
 
 // The 16 products of a chunk's `rows` tiles: M[e] = V[e] @ U[e], V[e] rows x C8 and M[e]
 // rows x K8 as their layouts say, U [16][C8][K8] dense; C8 and K8 multiples of 8.

@@ -103,6 +103,27 @@ void winograd_output_grad_f32_avx2(const WinogradGeometry& g, const float* gy, i
   }
 }
 
+namespace {
+
+// One block of one tile's 2x2 outputs, (A^T M) A + bias, from its 16 products M[e] at
+// in + e * step.
+inline void output_tile(const float* in, int64_t step, const float* bias, F8 o[2][2]) {
+  F8 s[2][4];  // A^T M
+  for (int j = 0; j < 4; ++j) {
+    const F8 m0 = load(in + (0 + j) * step), m1 = load(in + (4 + j) * step);
+    const F8 m2 = load(in + (8 + j) * step), m3 = load(in + (12 + j) * step);
+    s[0][j] = m0 + m1 + m2;
+    s[1][j] = m1 - m2 - m3;
+  }
+  const F8 b = load(bias);
+  for (int a = 0; a < 2; ++a) {
+    o[a][0] = s[a][0] + s[a][1] + s[a][2] + b;
+    o[a][1] = s[a][1] - s[a][2] - s[a][3] + b;
+  }
+}
+
+}  // namespace
+
 void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, WinogradChunkLayout layout,
                               int64_t t0, int64_t t1, const float* bias, bool residual, bool relu, float* y) {
   const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
@@ -112,20 +133,8 @@ void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t
     const bool full = oy + 2 <= g.OH && ox + 2 <= g.OW;
     const float* row = m + (t - first) * layout.row_stride;
     for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
-      const float* in = row + kb * 8;
-      F8 s[2][4];  // A^T M
-      for (int j = 0; j < 4; ++j) {
-        const F8 m0 = load(in + (0 + j) * step), m1 = load(in + (4 + j) * step);
-        const F8 m2 = load(in + (8 + j) * step), m3 = load(in + (12 + j) * step);
-        s[0][j] = m0 + m1 + m2;
-        s[1][j] = m1 - m2 - m3;
-      }
-      const F8 b = load(bias + kb * 8);
-      F8 o[2][2];  // (A^T M) A + bias
-      for (int a = 0; a < 2; ++a) {
-        o[a][0] = s[a][0] + s[a][1] + s[a][2] + b;
-        o[a][1] = s[a][1] - s[a][2] - s[a][3] + b;
-      }
+      F8 o[2][2];
+      output_tile(row + kb * 8, step, bias + kb * 8, o);
       float* plane = y + (n * g.out_blocks + kb) * g.OH * g.OW * 8;
       for (int a = 0; a < 2; ++a)
         for (int c = 0; c < 2; ++c) {
@@ -136,6 +145,39 @@ void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t
           if (relu) r = r < 0 ? F8{} : r;  // NaN stays NaN, as oneDNN's ReLU post-op
           store(at, r);
         }
+    }
+  }
+}
+
+void winograd_output_max_pool_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first,
+                                       WinogradChunkLayout layout, int64_t t0, int64_t t1, const float* bias,
+                                       bool relu, float* pooled, int64_t* idx) {
+  using I8 [[gnu::vector_size(32)]] = int32_t;
+  const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
+  const int64_t PH = g.OH / 2, PW = g.OW / 2;
+  const int32_t offsets[3] = {1, static_cast<int32_t>(g.OW), static_cast<int32_t>(g.OW + 1)};
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    if (ty >= PH || tx >= PW) continue;
+    const float* row = m + (t - first) * layout.row_stride;
+    const int64_t here = 2 * ty * g.OW + 2 * tx;  // the window's first position in the plane
+    for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
+      F8 o[2][2];  // the very values winograd_output_f32_avx2 writes
+      output_tile(row + kb * 8, step, bias + kb * 8, o);
+      // Fold the window in row-major order: a tap wins where it is greater or NaN (vec/pool.h).
+      F8 best = o[0][0];
+      I8 where{};
+      const F8 taps[3] = {o[0][1], o[1][0], o[1][1]};
+      for (int i = 0; i < 3; ++i) {
+        const I8 wins = (taps[i] > best) | (taps[i] != taps[i]);
+        best = wins ? taps[i] : best;
+        where = wins ? I8{} + offsets[i] : where;
+      }
+      const int64_t at = ((n * g.out_blocks + kb) * PH * PW + ty * PW + tx) * 8;
+      if (relu) best = best < 0 ? F8{} : best;  // as winograd_output_f32_avx2's
+      store(pooled + at, best);
+      if (idx != nullptr)
+        for (int j = 0; j < 8; ++j) idx[at + j] = here + where[j];
     }
   }
 }
