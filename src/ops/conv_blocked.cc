@@ -46,7 +46,7 @@
 //   conv2d_backward_weight_unpool_blocked(x, gp, idx) {conv2d_backward_weight_blocked's}
 //       the two gradient passes of such a convolution, reading its output gradient as
 //       max_pool2d_backward_blocked(gp, idx) would write it (gp and idx the pooled
-//       gradient and the fused pooling's indices): the backend's bf16 Winograd builds
+//       gradient and the fused pooling's indices): the backend's Winograd (bf16, float32) builds
 //       each tile from them and the unpooled gradient is never written; elsewhere it
 //       unpools, then runs the plain pass.
 // Not differentiable: the pass writes them into graphs autograd has already run over.

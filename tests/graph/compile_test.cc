@@ -854,7 +854,10 @@ TEST(GraphPasses, TrainingGraphsFuseReluGradientsAndPickWinograd) {
   const int fused = ops::conv_channel_block() == 8 ? 1 : 0;
   EXPECT_EQ(count_nodes(g, fused_pool), fused) << g;
   EXPECT_EQ(count_nodes(g, conv), 2 - fused) << g;
-  EXPECT_NE(g.find(blocked ? "conv2d_backward_input_blocked(%" : "conv2d_backward_input(%"), std::string::npos) << g;
+  // (Its gradient passes then read the pooled gradient and the indices: their _unpool forms.)
+  const std::string input_grad = blocked ? (fused ? "conv2d_backward_input_unpool_blocked" : "conv2d_backward_input_blocked")
+                                         : "conv2d_backward_input";
+  EXPECT_NE(g.find(input_grad + "(%"), std::string::npos) << g;
   auto lines_of = [&](const std::string& graph, const std::string& head) {
     std::vector<std::string> lines;
     for (size_t at = graph.find(head); at != std::string::npos; at = graph.find(head, at + 1))
@@ -865,13 +868,14 @@ TEST(GraphPasses, TrainingGraphsFuseReluGradientsAndPickWinograd) {
   for (const std::string& head : {"= " + conv + "(", "= " + fused_pool + "("})
     for (const std::string& line : lines_of(g, head)) winograd_forward += line.find("winograd") != std::string::npos;
   EXPECT_EQ(winograd_forward, 1) << g;
-  for (const std::string& line : lines_of(g, blocked ? "= conv2d_backward_input_blocked(" : "= conv2d_backward_input("))
+  for (const std::string& line : lines_of(g, "= " + input_grad + "("))
     EXPECT_NE(line.find("winograd"), std::string::npos) << line;
-  const std::string weight_grad = blocked ? "= conv2d_backward_weight_blocked(" : "= conv2d_backward_weight(";
-  for (const std::string& line : lines_of(g, weight_grad)) {
-    const bool first_layer = line.find("weight_size=[32, 1, 3, 3]") != std::string::npos;
-    EXPECT_EQ(line.find("winograd") != std::string::npos, !first_layer) << line;
-  }
+  for (const std::string weight_grad : {blocked ? "= conv2d_backward_weight_blocked(" : "= conv2d_backward_weight(",
+                                        "= conv2d_backward_weight_unpool_blocked("})
+    for (const std::string& line : lines_of(g, weight_grad)) {
+      const bool first_layer = line.find("weight_size=[32, 1, 3, 3]") != std::string::npos;
+      EXPECT_EQ(line.find("winograd") != std::string::npos, !first_layer) << line;
+    }
   // Eager made the same choice, so the compiled step computes what eager computes.
   const std::vector<Tensor> eager = step({x, y});
   EXPECT_LE(max_rel_error(first[0], eager[0]), 1e-5);
@@ -931,11 +935,17 @@ TEST(GraphPasses, TrainingStepsKeepConvolutionChainsBlocked) {
       EXPECT_GE(fused, 1) << g;
     }
     EXPECT_EQ(count_nodes(g, "conv2d_blocked") + fused, c.convs) << g;
-    EXPECT_EQ(count_nodes(g, "conv2d_backward_weight_blocked"), c.convs) << g;
-    EXPECT_EQ(count_nodes(g, "conv2d_backward_input_blocked"), c.convs - 1) << g;  // none for the image
-    EXPECT_EQ(count_nodes(g, "channel_sum_blocked"), c.convs) << g;                 // the biases' gradients
+    // Its gradient passes read the pooled gradient and the indices where their Winograd
+    // can (the input gradient's needs even padding): then no unpooled gradient is made.
+    const int unpool_w = count_nodes(g, "conv2d_backward_weight_unpool_blocked");
+    const int unpool_x = count_nodes(g, "conv2d_backward_input_unpool_blocked");
+    EXPECT_LE(unpool_w, fused) << g;
+    EXPECT_EQ(count_nodes(g, "conv2d_backward_weight_blocked") + unpool_w, c.convs) << g;
+    EXPECT_EQ(count_nodes(g, "conv2d_backward_input_blocked") + unpool_x, c.convs - 1) << g;  // none for the image
+    EXPECT_EQ(count_nodes(g, "channel_sum_blocked"), c.convs) << g;  // the biases' gradients
     EXPECT_EQ(count_nodes(g, "max_pool2d_indices_blocked") + fused, c.pools) << g;
-    EXPECT_EQ(count_nodes(g, "max_pool2d_backward_blocked"), c.pools) << g;
+    // Each pooling gradient the passes read through their _unpool forms is gone.
+    EXPECT_EQ(count_nodes(g, "max_pool2d_backward_blocked") + unpool_w, c.pools) << g;
     // One conversion each way: the last pooling's output to the linear layers, and their
     // gradient back.
     EXPECT_EQ(count_nodes(g, "from_blocked"), 1) << g;

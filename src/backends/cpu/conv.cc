@@ -514,7 +514,8 @@ void backward_weight_blocked_kernel(const KernelCall& call) {
 
 // What max_pool2d_backward_blocked(gp, idx) makes for the OH x OW planes of g's output:
 // that op's own kernel (range-checked: a graph is data). The unpool kernels' general path,
-// where the bf16 Winograd does not apply or the indices are not a 2x2 pooling's.
+// where the Winograd (bf16, or float32 on blocks of 8) does not apply or the indices are
+// not a 2x2 pooling's.
 Tensor unpooled(const Tensor& gp, const Tensor& idx, const ConvGeometry& g) {
   std::vector<Tensor> gy{make_tensor({gp.size(0), gp.size(1), g.oh, g.ow, gp.size(4)}, DType::Float32)};
   const ops::Attrs attrs{{"input_size", std::vector<int64_t>{g.n, g.o, g.oh, g.ow}}};
@@ -532,6 +533,9 @@ void backward_input_unpool_blocked_kernel(const KernelCall& call) {
   if (uses_winograd_bf16(call.attrs) && w.dim() == 4 && gp.size(4) == 16 && gx.size(4) == 16 && gx.numel() > 0 &&
       winograd_bf16_unpool_applies(g, 16) && winograd_bf16_backward_data_unpool(g, gp, idx, w, gx))
     return;
+  if (uses_winograd_f32(call.attrs) && w.dim() == 4 && gp.size(4) == 8 && gx.size(4) == 8 && gx.numel() > 0 &&
+      winograd_f32_unpool_applies(g, 8) && winograd_f32_backward_data_unpool(g, gp, idx, w, gx))
+    return;
   const std::vector<Tensor> in{unpooled(gp, idx, g), w};
   backward_input_blocked_kernel(KernelCall{ops::kConv2dBackwardInputBlocked, in, call.outputs, call.attrs});
 }
@@ -545,6 +549,9 @@ void backward_weight_unpool_blocked_kernel(const KernelCall& call) {
   const ConvGeometry g = weight_grad_geometry(x, call.attrs);
   if (uses_winograd_bf16(call.attrs) && gp.size(4) == 16 && (!blocked_x || x.size(4) == 16) && gw.numel() > 0 &&
       use_onednn(x, g) && winograd_bf16_applies(g, 16) && winograd_bf16_backward_weight_unpool(g, x, gp, idx, gw))
+    return;
+  if (uses_winograd_f32(call.attrs) && gp.size(4) == 8 && (!blocked_x || x.size(4) == 8) && gw.numel() > 0 &&
+      use_onednn(x, g) && winograd_f32_applies(g, 8) && winograd_f32_backward_weight_unpool(g, x, gp, idx, gw))
     return;
   const std::vector<Tensor> in{x, unpooled(gp, idx, g)};
   backward_weight_blocked_kernel(KernelCall{ops::kConv2dBackwardWeightBlocked, in, call.outputs, call.attrs});

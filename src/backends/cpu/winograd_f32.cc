@@ -7,6 +7,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <unordered_map>
@@ -107,6 +108,24 @@ void write_output(const vec::WinogradGeometry& wg, const float* mp, int64_t firs
     vec::winograd_output_f32_avx2(wg, mp, first, ml, first, last, bias8, out.residual, out.relu, out.y);
 }
 
+// A convolution's input (the input gradient's: the output gradient) given as the
+// unpooling of a 2x2 max pooling's gradient: gp and the pooling's indices.
+struct Unpooled {
+  const float* gp;
+  const int64_t* idx;
+};
+
+// The input transform of tiles [first, last) from xp, or from `unpool` when set: false
+// where its indices are not a 2x2 pooling's.
+bool read_input(const vec::WinogradGeometry& wg, const float* xp, const Unpooled* unpool, int64_t first,
+                vec::WinogradChunkLayout vl, int64_t last, float* vp) {
+  if (unpool == nullptr) {
+    vec::winograd_input_f32_avx2(wg, xp, first, vl, first, last, vp);
+    return true;
+  }
+  return vec::winograd_input_unpool_f32_avx2(wg, unpool->gp, unpool->idx, first, vl, first, last, vp);
+}
+
 }  // namespace
 
 bool winograd_f32_native() { return ops::conv_channel_block() == kBlock; }
@@ -126,8 +145,8 @@ namespace {
 
 // The forward with Tessera's own products (kOwnProductsMaxWeights): each thread runs whole
 // chunks through the input transform, the 16 products and the output transform.
-void run_winograd_own(const ops::ConvGeometry& g, const vec::WinogradGeometry& wg, const float* xp, const Tensor& w,
-                      bool flipped, const float* bias8, const WinogradOut& out) {
+bool run_winograd_own(const ops::ConvGeometry& g, const vec::WinogradGeometry& wg, const float* xp, const Tensor& w,
+                      bool flipped, const float* bias8, const WinogradOut& out, const Unpooled* unpool) {
   const int64_t c8 = kBlock * wg.in_blocks, k8 = kBlock * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
   const vec::WinogradChunkLayout vl{c8, 16 * c8 + kOwnRowPad}, ml{k8, 16 * k8 + kOwnRowPad};
@@ -138,32 +157,36 @@ void run_winograd_own(const ops::ConvGeometry& g, const vec::WinogradGeometry& w
                                               transform_weight(w, flipped, c8, k8, static_cast<float*>(out));
                                             });
   const float* up = static_cast<const float*>(u.data_ptr());
+  std::atomic<bool> read{true};
   parallel_for(0, (tiles + chunk - 1) / chunk, 1, [&](int64_t c0, int64_t c1) {
     float* vp = chunk_buffer(static_cast<size_t>(chunk * (vl.row_stride + ml.row_stride)));
     float* mp = vp + chunk * vl.row_stride;
-    for (int64_t c = c0; c < c1; ++c) {
+    for (int64_t c = c0; c < c1 && read; ++c) {
       const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
-      vec::winograd_input_f32_avx2(wg, xp, first, vl, first, last, vp);
+      if (!read_input(wg, xp, unpool, first, vl, last, vp)) {
+        read = false;
+        return;
+      }
       vec::winograd_products_f32_avx2(vp, vl, up, last - first, c8, k8, mp, ml);
       write_output(wg, mp, first, ml, last, bias8, out);
     }
   });
+  return read;
 }
 
 // The forward kernel for the convolution g of xp by w (read as transform_weight reads it),
-// bias (g.o entries) or null.
-void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, bool flipped, const float* bias,
-                  const WinogradOut& out) {
+// bias (g.o entries) or null. With `unpool`, the input is instead the unpooling of a 2x2
+// max pooling's gradient (xp unread); false where its indices are not such a pooling's
+// (the output then partly written).
+bool run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, bool flipped, const float* bias,
+                  const WinogradOut& out, const Unpooled* unpool = nullptr) {
   const vec::WinogradGeometry wg = winograd_geometry(g, kBlock);
   const int64_t c8 = kBlock * wg.in_blocks, k8 = kBlock * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
-  if (tiles == 0) return;
+  if (tiles == 0) return true;
   std::vector<float> bias8(static_cast<size_t>(k8), 0.f);
   if (bias != nullptr) std::memcpy(bias8.data(), bias, static_cast<size_t>(g.o) * sizeof(float));
-  if (c8 * k8 <= kOwnProductsMaxWeights) {
-    run_winograd_own(g, wg, xp, w, flipped, bias8.data(), out);
-    return;
-  }
+  if (c8 * k8 <= kOwnProductsMaxWeights) return run_winograd_own(g, wg, xp, w, flipped, bias8.data(), out, unpool);
   const int64_t chunk = winograd_chunk_size(tiles, 16 * 4 * (c8 + k8), std::max(kChunkBytes, 16 * c8 * k8 * 4));
   const vec::WinogradChunkLayout vl{chunk * c8, c8}, ml{chunk * k8, k8};
   std::shared_ptr<const WinogradPlan> plan;
@@ -181,6 +204,7 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
     else
       std::memcpy(out, plain.data_ptr(), plan->wei.get_size());
   });
+  std::atomic<bool> read{true};
   parallel_for(0, (tiles + chunk - 1) / chunk, 1, [&](int64_t c0, int64_t c1) {
     float* vp = chunk_buffer(static_cast<size_t>(16 * chunk * (c8 + k8)));
     float* mp = vp + 16 * chunk * c8;
@@ -189,9 +213,12 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
                                                {DNNL_ARG_WEIGHTS, dnnl::memory(plan->wei, eng, u.data_ptr())},
                                                {DNNL_ARG_DST, dnnl::memory(plan->dst, eng, mp)}};
     const Tensor scratch = onednn::add_scratchpad(plan->scratchpad, args);
-    for (int64_t c = c0; c < c1; ++c) {
+    for (int64_t c = c0; c < c1 && read; ++c) {
       const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
-      vec::winograd_input_f32_avx2(wg, xp, first, vl, first, last, vp);
+      if (!read_input(wg, xp, unpool, first, vl, last, vp)) {
+        read = false;
+        return;
+      }
       if (last - first < chunk)  // the last chunk's spare rows: zeros, not stale values
         for (int64_t e = 0; e < 16; ++e) std::fill(vp + (e * chunk + last - first) * c8, vp + (e + 1) * chunk * c8, 0.f);
       plan->prim.execute(onednn::stream(), args);
@@ -199,21 +226,25 @@ void run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
       write_output(wg, mp, first, ml, last, bias8.data(), out);
     }
   });
+  return read;
 }
 
 // With the weight gradient's chunks (V and Z in the thread's chunk buffer, matrix-major),
 // their products Tessera's own up to kOwnProductsMaxWeights, else one oneDNN batched
 // matmul a chunk. Unlike the forward's, the own products here read V[e] and Z[e] down
 // the tiles (the sum runs over them), so those stay matrix-major, in chunks short enough
-// for one matrix of each to stay in L1 (kOwnWeightGradMatrixBytes).
-void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const float* gyp, Tensor& gw) {
+// for one matrix of each to stay in L1 (kOwnWeightGradMatrixBytes). With `unpool`, the
+// output gradient is instead the unpooling of a 2x2 max pooling's gradient (gyp unread);
+// false where its indices are not such a pooling's (gw then unwritten).
+bool run_backward_weight(const ops::ConvGeometry& g, const float* xp, const float* gyp, Tensor& gw,
+                         const Unpooled* unpool = nullptr) {
   const vec::WinogradGeometry wg = winograd_geometry(g, kBlock);
   const int64_t c8 = kBlock * wg.in_blocks, k8 = kBlock * wg.out_blocks;
   const int64_t tiles = g.n * wg.tiles_h * wg.tiles_w;
   float* out = gw.data<float>();
   if (tiles == 0) {
     std::fill(out, out + gw.numel(), 0.f);
-    return;
+    return true;
   }
   const bool own = c8 * k8 <= kOwnProductsMaxWeights;
   const int64_t chunk = own ? winograd_chunk_size(tiles, 4 * (c8 + k8), kOwnWeightGradMatrixBytes)
@@ -230,6 +261,7 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
   // in order, so the result depends on the thread count only, as oneDNN's own do.
   const int64_t shares = std::min<int64_t>(get_num_threads(), chunks);
   std::vector<Tensor> du(static_cast<size_t>(shares));
+  std::atomic<bool> read{true};
   parallel_for(0, shares, 1, [&](int64_t s0, int64_t s1) {
     float* vp = chunk_buffer(v_floats + z_floats);
     float* zp = vp + v_floats;
@@ -245,10 +277,16 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
                 {DNNL_ARG_DST, dnnl::memory(plan->dst, eng, acc.data_ptr())}};
         scratch = onednn::add_scratchpad(plan->scratchpad, args);
       }
-      for (int64_t c = share * chunks / shares; c < (share + 1) * chunks / shares; ++c) {
+      for (int64_t c = share * chunks / shares; c < (share + 1) * chunks / shares && read; ++c) {
         const int64_t first = c * chunk, last = std::min(tiles, first + chunk);
         vec::winograd_input_f32_avx2(wg, xp, first, vl, first, last, vp);
-        vec::winograd_output_grad_f32_avx2(wg, gyp, g.o, first, zl, first, last, zp);
+        if (unpool == nullptr) {
+          vec::winograd_output_grad_f32_avx2(wg, gyp, g.o, first, zl, first, last, zp);
+        } else if (!vec::winograd_output_grad_unpool_f32_avx2(wg, unpool->gp, unpool->idx, g.o, first, zl, first, last,
+                                                              zp)) {
+          read = false;
+          return;
+        }
         if (own) {
           vec::winograd_weight_grad_products_f32_avx2(vp, vl, zp, zl, last - first, c8, k8, acc.data<float>());
           continue;
@@ -264,7 +302,9 @@ void run_backward_weight(const ops::ConvGeometry& g, const float* xp, const floa
       du[static_cast<size_t>(share)] = acc;
     }
   });
+  if (!read) return false;
   winograd_weight_grad_finish(du, c8, k8, g, out);
+  return true;
 }
 
 const float* floats(const Tensor& t) { return static_cast<const float*>(t.data_ptr()); }
@@ -294,6 +334,25 @@ bool winograd_f32_backward_data_applies(const ops::ConvGeometry& g, int64_t b) {
 
 void winograd_f32_backward_data(const ops::ConvGeometry& g, const Tensor& gy, const Tensor& w, Tensor& gx) {
   run_winograd(winograd_backward_data_geometry(g), gy.data<float>(), w, true, nullptr, WinogradOut{gx.data<float>()});
+}
+
+bool winograd_f32_unpool_applies(const ops::ConvGeometry& g, int64_t b) {
+  return g.pad_begin[0] % 2 == 0 && g.pad_begin[1] % 2 == 0 && winograd_f32_backward_data_applies(g, b);
+}
+
+bool winograd_f32_backward_data_unpool(const ops::ConvGeometry& g, const Tensor& gp, const Tensor& idx,
+                                       const Tensor& w, Tensor& gx) {
+  const Unpooled unpool{gp.data<float>(), idx.data<int64_t>()};
+  return run_winograd(winograd_backward_data_geometry(g), nullptr, w, true, nullptr, WinogradOut{gx.data<float>()},
+                      &unpool);
+}
+
+bool winograd_f32_backward_weight_unpool(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gp,
+                                         const Tensor& idx, Tensor& gw) {
+  const Unpooled unpool{gp.data<float>(), idx.data<int64_t>()};
+  if (x.dim() == 5) return run_backward_weight(g, x.data<float>(), nullptr, gw, &unpool);
+  const Tensor xb = onednn::reordered(winograd_layouts(g.n, g.c, g.h, g.w, kBlock)->to_blocked, x, onednn::Reuse::kReuse);
+  return run_backward_weight(g, floats(xb), nullptr, gw, &unpool);
 }
 
 void winograd_f32_backward_weight(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw) {

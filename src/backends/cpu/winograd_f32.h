@@ -54,6 +54,19 @@ void winograd_f32_backward_data(const ops::ConvGeometry& g, const Tensor& gy, co
 // plain [N, C, H, W].
 void winograd_f32_backward_weight(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gy, Tensor& gw);
 
+// The input and weight gradients of a convolution whose output gradient is
+// max_pool2d_backward_blocked(gp, idx) for a 2x2 stride-2 pooling (fused with it,
+// conv2d_max_pool2x2_blocked), read from gp and idx [N, K/8, OH/2, OW/2, 8] without writing
+// the unpooled gradient, bit for bit the passes above on it. The input gradient's where
+// winograd_f32_unpool_applies (even padding, so that its 4x4 patches are whole windows);
+// the weight gradient's where winograd_f32_applies. False where the indices are not such
+// a pooling's (the output then partly written: the caller unpools and runs the plain pass).
+bool winograd_f32_unpool_applies(const ops::ConvGeometry& g, int64_t b);
+bool winograd_f32_backward_data_unpool(const ops::ConvGeometry& g, const Tensor& gp, const Tensor& idx,
+                                       const Tensor& w, Tensor& gx);
+bool winograd_f32_backward_weight_unpool(const ops::ConvGeometry& g, const Tensor& x, const Tensor& gp,
+                                         const Tensor& idx, Tensor& gw);
+
 // The three on plain [N, C, H, W] tensors (eager's layout), converted to blocks of 8 and
 // back around the blocked kernels. `bias` may be undefined.
 void winograd_f32_conv_plain(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,

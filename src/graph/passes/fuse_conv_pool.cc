@@ -12,7 +12,7 @@
 // With indices only the activation "none": pool_before_relu has already moved such a ReLU
 // past the pooling, and a convolution that kept a fused ReLU is left alone. An inference
 // convolution's fused ReLU goes after the pooling, which it commutes with. In a training
-// step the pooling's gradient then fuses into the bf16 convolution's gradient passes too
+// step the pooling's gradient then fuses into the convolution's gradient passes too
 // (fuse_unpool_into_gradients below).
 #include "graph/passes/passes.h"
 #include "ops/conv.h"
@@ -22,8 +22,8 @@ namespace {
 
 // The backward half: the pooling's gradient, max_pool2d_backward_blocked(gp, idx) with
 // idx from a conv2d_max_pool2x2_blocked, read only by that convolution's two gradient
-// passes (bf16 Winograd; the forward's padding even, so that the input gradient's 4x4
-// patches are whole windows) and by bias sums. The passes become their _unpool forms,
+// passes (Winograd, bf16 or float32 on blocks of 8; the forward's padding even, so that
+// the input gradient's 4x4 patches are whole windows) and by bias sums. The passes become their _unpool forms,
 // which build each tile of the gradient from gp and idx; a bias sum sums gp, the same
 // values (each window's gradient lands at one position) without the zeros; the
 // unpooled gradient (CNN28: 9.4 MB written, then read three times) is never made.
@@ -35,8 +35,11 @@ int fuse_unpool_into_gradients(Graph& g) {
     if (g.nodes[k].into >= 0) written[static_cast<size_t>(g.nodes[k].into)] = true;
   }
   const ValueReaders outputs_of(g);
-  auto bf16_winograd = [](const Node& n) {
-    return n.attrs.get<std::string>("algorithm") == "winograd" && ops::wants_bf16(n.attrs);
+  // The passes whose Winograd reads gp and idx itself: bf16, and float32 on blocks of 8.
+  auto unpooling_winograd = [&](const Node& n, int gp) {
+    const auto& s = g.values[static_cast<size_t>(gp)].meta.sizes;
+    return n.attrs.get<std::string>("algorithm") == "winograd" &&
+           (ops::wants_bf16(n.attrs) || (s.size() == 5 && s[4] == 8));
   };
   std::vector<bool> drop(g.nodes.size(), false);
   int fused = 0;
@@ -56,7 +59,7 @@ int fuse_unpool_into_gradients(Graph& g) {
       const bool input_pass = n.op == &ops::kConv2dBackwardInputBlocked && n.inputs[0] == gy && n.inputs[1] != gy;
       const bool weight_pass = n.op == &ops::kConv2dBackwardWeightBlocked && n.inputs[1] == gy && n.inputs[0] != gy;
       const bool bias_sum = n.op == &ops::kChannelSumBlocked;
-      ok = ok && !n.writes() && (((input_pass || weight_pass) && bf16_winograd(n)) || bias_sum);
+      ok = ok && !n.writes() && (((input_pass || weight_pass) && unpooling_winograd(n, gp)) || bias_sum);
     }
     if (!ok) continue;
     for (int r : readers[static_cast<size_t>(gy)]) {

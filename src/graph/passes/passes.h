@@ -59,7 +59,7 @@ int pool_before_relu(Graph& g);
 // Fuses a blocked Winograd convolution (bf16, or float32 on blocks of 8; no residual) with
 // the 2x2 stride-2 max pooling that alone reads it: with indices (activation "none") into
 // one conv2d_max_pool2x2_blocked node, values only (float32) into one
-// conv2d_max_pool2x2_values_blocked; and the pooling's gradient into a bf16 convolution's
+// conv2d_max_pool2x2_values_blocked; and the pooling's gradient into the convolution's
 // gradient passes (their _unpool forms), in any graph (fuse_conv_pool.cc). Returns the
 // pairs fused.
 int fuse_conv_max_pool(Graph& g);

@@ -86,6 +86,16 @@ void winograd_input_f32_avx2(const WinogradGeometry& g, const float* x, int64_t 
 // in float32 over blocks of 8).
 void winograd_output_grad_f32_avx2(const WinogradGeometry& g, const float* gy, int64_t channels, int64_t first,
                                    WinogradChunkLayout layout, int64_t t0, int64_t t1, float* z);
+// The two transforms of a gradient that is max_pool2d_backward_blocked(gp, idx), read from
+// gp and idx [N, blocks, H / 2, W / 2, 8] as the bf16 ones above do, bit for bit the
+// plain transforms of the unpooled gradient; false, having written part of their output,
+// where an index lies outside its window. The input gradient's (g its geometry, with even
+// padding) and the weight gradient's.
+bool winograd_input_unpool_f32_avx2(const WinogradGeometry& g, const float* gp, const int64_t* idx, int64_t first,
+                                    WinogradChunkLayout layout, int64_t t0, int64_t t1, float* v);
+bool winograd_output_grad_unpool_f32_avx2(const WinogradGeometry& g, const float* gp, const int64_t* idx,
+                                          int64_t channels, int64_t first, WinogradChunkLayout layout, int64_t t0,
+                                          int64_t t1, float* z);
 void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, WinogradChunkLayout layout,
                               int64_t t0, int64_t t1, const float* bias, bool residual, bool relu, float* y);
 // Its outputs max-pooled over the 2x2 windows that the tiles are, as

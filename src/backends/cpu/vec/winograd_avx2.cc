@@ -22,14 +22,93 @@ inline F8 load(const float* p) {
 
 inline void store(float* p, F8 v) { __builtin_memcpy(p, &v, sizeof v); }
 
+// The lanes of a block at and past the channel count hold whatever the layout left there:
+// read as 0.
+template <int R, int C>
+inline void mask_tail(F8 (&d)[R][C], U8 mask) {
+  for (auto& r : d)
+    for (F8& e : r) e = reinterpret_cast<F8>(reinterpret_cast<U8>(e) & mask);
+}
+
+// A mask of the first `lanes` lanes of 8.
+inline U8 lanes_mask(int64_t lanes) {
+  U8 mask;
+  for (int l = 0; l < 8; ++l) mask[l] = l < lanes ? 0xffffffffu : 0u;
+  return mask;
+}
+
+// (B^T d) B of one block's 4x4 patch, its 16 rows stored `step` floats apart.
+inline void input_transform_store(const F8 (&d)[4][4], float* out, int64_t step) {
+  F8 s[4][4];  // B^T d
+  for (int j = 0; j < 4; ++j) {
+    s[0][j] = d[0][j] - d[2][j];
+    s[1][j] = d[1][j] + d[2][j];
+    s[2][j] = d[2][j] - d[1][j];
+    s[3][j] = d[1][j] - d[3][j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    store(out + (4 * i + 0) * step, s[i][0] - s[i][2]);
+    store(out + (4 * i + 1) * step, s[i][1] + s[i][2]);
+    store(out + (4 * i + 2) * step, s[i][2] - s[i][1]);
+    store(out + (4 * i + 3) * step, s[i][1] - s[i][3]);
+  }
+}
+
+// (A dY) A^T of one block's 2x2 gradient, A = [1 0; 1 1; 1 -1; 0 -1], its 16 rows stored
+// `step` floats apart.
+inline void output_grad_transform_store(const F8 (&d)[2][2], float* out, int64_t step) {
+  F8 r[4][2];  // A dY
+  for (int b = 0; b < 2; ++b) {
+    r[0][b] = d[0][b];
+    r[1][b] = d[0][b] + d[1][b];
+    r[2][b] = d[0][b] - d[1][b];
+    r[3][b] = -d[1][b];
+  }
+  for (int i = 0; i < 4; ++i) {
+    store(out + (4 * i + 0) * step, r[i][0]);
+    store(out + (4 * i + 1) * step, r[i][0] + r[i][1]);
+    store(out + (4 * i + 2) * step, r[i][0] - r[i][1]);
+    store(out + (4 * i + 3) * step, -r[i][1]);
+  }
+}
+
+// The 2x2 block of window (wy, wx) of an unpooled gradient, as max_pool2d_backward_blocked
+// writes it: gp at the position its index names, 0 at the other three. gp and idx are the
+// pooled planes (PW windows a row, blocks of 8); W is the unpooled plane's width. False
+// where an index is not inside its window (indices that are not a 2x2 pooling's: the
+// caller then unpools them the general way). Branch-free: which tap won is data (a
+// branch per lane mispredicted a quarter of the time and made the pass 3x slower).
+inline bool unpool_window(const float* gp, const int64_t* idx, int64_t W, int64_t PW, int64_t wy, int64_t wx,
+                          F8 (&d)[2][2]) {
+  const int64_t at = (wy * PW + wx) * 8;
+  const __m256i base = _mm256_set1_epi64x(2 * wy * W + 2 * wx);
+  // Relative to the window, in 64 bits (wrapping: any index is data).
+  const __m256i r0 = _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + at)), base);
+  const __m256i r1 = _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + at + 4)), base);
+  const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  auto lanes_equal = [&](int64_t v) {  // the 8 lanes' rel == v, as a float mask
+    const __m256i c = _mm256_set1_epi64x(v);
+    const __m256i m0 = _mm256_permutevar8x32_epi32(_mm256_cmpeq_epi64(r0, c), even);
+    const __m256i m1 = _mm256_permutevar8x32_epi32(_mm256_cmpeq_epi64(r1, c), even);
+    return _mm256_castsi256_ps(_mm256_permute2x128_si256(m0, m1, 0x20));
+  };
+  const __m256 m00 = lanes_equal(0), m01 = lanes_equal(1), m10 = lanes_equal(W), m11 = lanes_equal(W + 1);
+  if (_mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(m00, m01), _mm256_or_ps(m10, m11))) != 0xff) return false;
+  const __m256 v = _mm256_loadu_ps(gp + at);
+  d[0][0] = reinterpret_cast<F8>(_mm256_and_ps(m00, v));
+  d[0][1] = reinterpret_cast<F8>(_mm256_and_ps(m01, v));
+  d[1][0] = reinterpret_cast<F8>(_mm256_and_ps(m10, v));
+  d[1][1] = reinterpret_cast<F8>(_mm256_and_ps(m11, v));
+  return true;
+}
+
 }  // namespace
 
 void winograd_input_f32_avx2(const WinogradGeometry& g, const float* x, int64_t first, WinogradChunkLayout layout,
                              int64_t t0, int64_t t1, float* v) {
   const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
   const int64_t tail_lanes = g.in_channels - 8 * (g.in_blocks - 1);  // valid lanes of the last block
-  U8 tail_mask;
-  for (int l = 0; l < 8; ++l) tail_mask[l] = l < tail_lanes ? 0xffffffffu : 0u;
+  const U8 tail_mask = lanes_mask(tail_lanes);
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
     const int64_t y0 = 2 * ty - g.pad_top, x0 = 2 * tx - g.pad_left;
@@ -43,34 +122,48 @@ void winograd_input_f32_avx2(const WinogradGeometry& g, const float* x, int64_t 
           const int64_t iy = y0 + i, ix = x0 + j;
           d[i][j] = inside || (iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) ? load(plane + (iy * g.W + ix) * 8) : F8{};
         }
-      // Lanes past the channel count hold whatever the layout left there: read as 0.
-      if (cb == g.in_blocks - 1 && tail_lanes < 8)
-        for (auto& r : d)
-          for (F8& e : r) e = reinterpret_cast<F8>(reinterpret_cast<U8>(e) & tail_mask);
-      F8 s[4][4];  // B^T d
-      for (int j = 0; j < 4; ++j) {
-        s[0][j] = d[0][j] - d[2][j];
-        s[1][j] = d[1][j] + d[2][j];
-        s[2][j] = d[2][j] - d[1][j];
-        s[3][j] = d[1][j] - d[3][j];
-      }
-      float* out = row + cb * 8;
-      for (int i = 0; i < 4; ++i) {  // (B^T d) B
-        store(out + (4 * i + 0) * step, s[i][0] - s[i][2]);
-        store(out + (4 * i + 1) * step, s[i][1] + s[i][2]);
-        store(out + (4 * i + 2) * step, s[i][2] - s[i][1]);
-        store(out + (4 * i + 3) * step, s[i][1] - s[i][3]);
-      }
+      if (cb == g.in_blocks - 1 && tail_lanes < 8) mask_tail(d, tail_mask);
+      input_transform_store(d, row + cb * 8, step);
     }
   }
+}
+
+bool winograd_input_unpool_f32_avx2(const WinogradGeometry& g, const float* gp, const int64_t* idx, int64_t first,
+                                    WinogradChunkLayout layout, int64_t t0, int64_t t1, float* v) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
+  const int64_t PH = g.H / 2, PW = g.W / 2, pooled_plane = PH * PW * 8;
+  const int64_t tail_lanes = g.in_channels - 8 * (g.in_blocks - 1);
+  const U8 tail_mask = lanes_mask(tail_lanes);
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    // Even padding: the 4x4 patch is exactly the 2x2 windows from (wy0, wx0).
+    const int64_t wy0 = ty - g.pad_top / 2, wx0 = tx - g.pad_left / 2;
+    float* row = v + (t - first) * layout.row_stride;
+    for (int64_t cb = 0; cb < g.in_blocks; ++cb) {
+      const int64_t plane = n * g.in_blocks + cb;
+      F8 d[4][4];
+      for (int wi = 0; wi < 2; ++wi)
+        for (int wj = 0; wj < 2; ++wj) {
+          const int64_t wy = wy0 + wi, wx = wx0 + wj;
+          F8 w[2][2] = {};  // no window there (padding, or rows past the last window): 0
+          if (wy >= 0 && wy < PH && wx >= 0 && wx < PW &&
+              !unpool_window(gp + plane * pooled_plane, idx + plane * pooled_plane, g.W, PW, wy, wx, w))
+            return false;
+          for (int a = 0; a < 2; ++a)
+            for (int b = 0; b < 2; ++b) d[2 * wi + a][2 * wj + b] = w[a][b];
+        }
+      if (cb == g.in_blocks - 1 && tail_lanes < 8) mask_tail(d, tail_mask);
+      input_transform_store(d, row + cb * 8, step);
+    }
+  }
+  return true;
 }
 
 void winograd_output_grad_f32_avx2(const WinogradGeometry& g, const float* gy, int64_t channels, int64_t first,
                                    WinogradChunkLayout layout, int64_t t0, int64_t t1, float* z) {
   const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
   const int64_t tail_lanes = channels - 8 * (g.out_blocks - 1);
-  U8 tail_mask;
-  for (int l = 0; l < 8; ++l) tail_mask[l] = l < tail_lanes ? 0xffffffffu : 0u;
+  const U8 tail_mask = lanes_mask(tail_lanes);
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
     const int64_t oy = 2 * ty, ox = 2 * tx;
@@ -82,25 +175,33 @@ void winograd_output_grad_f32_avx2(const WinogradGeometry& g, const float* gy, i
       for (int a = 0; a < 2; ++a)
         for (int b = 0; b < 2; ++b)
           d[a][b] = full || (oy + a < g.OH && ox + b < g.OW) ? load(plane + ((oy + a) * g.OW + ox + b) * 8) : F8{};
-      if (kb == g.out_blocks - 1 && tail_lanes < 8)
-        for (auto& r : d)
-          for (F8& e : r) e = reinterpret_cast<F8>(reinterpret_cast<U8>(e) & tail_mask);
-      F8 r[4][2];  // A dY, A = [1 0; 1 1; 1 -1; 0 -1]
-      for (int b = 0; b < 2; ++b) {
-        r[0][b] = d[0][b];
-        r[1][b] = d[0][b] + d[1][b];
-        r[2][b] = d[0][b] - d[1][b];
-        r[3][b] = -d[1][b];
-      }
-      float* out = row + kb * 8;
-      for (int i = 0; i < 4; ++i) {  // (A dY) A^T
-        store(out + (4 * i + 0) * step, r[i][0]);
-        store(out + (4 * i + 1) * step, r[i][0] + r[i][1]);
-        store(out + (4 * i + 2) * step, r[i][0] - r[i][1]);
-        store(out + (4 * i + 3) * step, -r[i][1]);
-      }
+      if (kb == g.out_blocks - 1 && tail_lanes < 8) mask_tail(d, tail_mask);
+      output_grad_transform_store(d, row + kb * 8, step);
     }
   }
+}
+
+bool winograd_output_grad_unpool_f32_avx2(const WinogradGeometry& g, const float* gp, const int64_t* idx,
+                                          int64_t channels, int64_t first, WinogradChunkLayout layout, int64_t t0,
+                                          int64_t t1, float* z) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
+  const int64_t PH = g.OH / 2, PW = g.OW / 2, pooled_plane = PH * PW * 8;
+  const int64_t tail_lanes = channels - 8 * (g.out_blocks - 1);
+  const U8 tail_mask = lanes_mask(tail_lanes);
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    float* row = z + (t - first) * layout.row_stride;
+    for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
+      const int64_t plane = n * g.out_blocks + kb;
+      F8 d[2][2] = {};  // a tile past the last window (an odd OH or OW): no gradient
+      if (ty < PH && tx < PW &&
+          !unpool_window(gp + plane * pooled_plane, idx + plane * pooled_plane, g.OW, PW, ty, tx, d))
+        return false;
+      if (kb == g.out_blocks - 1 && tail_lanes < 8) mask_tail(d, tail_mask);
+      output_grad_transform_store(d, row + kb * 8, step);
+    }
+  }
+  return true;
 }
 
 namespace {
