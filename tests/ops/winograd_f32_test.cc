@@ -392,6 +392,20 @@ TEST(WinogradF32, UnpoolGradientPassesMatchThePlainPassesBitForBit) {
       EXPECT_TRUE(same_bits(gx, call("conv2d_backward_input_blocked", {gy, w}, in_attrs)));
       const Tensor gw = call("conv2d_backward_weight_unpool_blocked", {xb, gp, idx}, w_attrs);
       EXPECT_TRUE(same_bits(gw, call("conv2d_backward_weight_blocked", {xb, gy}, w_attrs)));
+      // The kernels above equal the plain passes either way; that they read gp and idx
+      // themselves (and refuse corrupt indices) is the transforms' own answer.
+      const ops::ConvGeometry g = ops::conv_geometry(Shape{s.n, s.c, s.h, s.w}, Shape{s.k, s.c, 3, 3}, conv);
+      Tensor gx_direct = call("to_blocked", {zeros({s.n, s.c, s.h, s.w})}, {{"block", int64_t{8}}});
+      Tensor gw_direct = zeros({s.k, s.c, 3, 3});
+      EXPECT_EQ(cpu::winograd_f32_backward_weight_unpool(g, xb, gp, idx, gw_direct), !s.corrupt);
+      if (cpu::winograd_f32_unpool_applies(g, 8)) {
+        EXPECT_EQ(s.pad % 2, 0);
+        EXPECT_EQ(cpu::winograd_f32_backward_data_unpool(g, gp, idx, w, gx_direct), !s.corrupt);
+        EXPECT_TRUE(s.corrupt || same_bits(gx_direct, gx));
+      } else {
+        EXPECT_EQ(s.pad % 2, 1);
+      }
+      EXPECT_TRUE(s.corrupt || same_bits(gw_direct, gw));
     }
   }
   set_num_threads(before);
