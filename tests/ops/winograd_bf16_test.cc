@@ -298,51 +298,22 @@ TEST(WinogradBf16, UnpoolGradientPassesMatchThePlainPassesBitForBit) {
     int64_t n, c, h, w, k, pad;
     bool corrupt;
   };
-  auto same_bits = [](const Tensor& a, const Tensor& b) {
-    const std::vector<float> x = a.to_vector<float>(), y = b.to_vector<float>();
-    if (x.size() != y.size()) return false;
-    return std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
-  };
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     for (const Case& s : {Case{4, 20, 14, 14, 40, 0, false}, Case{3, 16, 17, 15, 16, 0, false},
                           Case{2, 16, 12, 12, 32, 1, false}, Case{4, 16, 14, 14, 16, 0, true}}) {
       SCOPED_TRACE(testing::Message() << "n" << s.n << " c" << s.c << " " << s.h << "x" << s.w << " k" << s.k
                                       << " pad " << s.pad << (s.corrupt ? " corrupt" : "") << " threads " << threads);
-      const std::vector<int64_t> pad(4, s.pad), stride{1, 1}, dilation{1, 1};
-      std::vector<float> wv = randn({s.k, s.c, 3, 3}).to_vector<float>();
-      for (int64_t k = 0; k < s.k; k += 3)  // output channels with ties in every window
-        std::fill(wv.begin() + k * s.c * 9, wv.begin() + (k + 1) * s.c * 9, 0.f);
-      const Tensor w = tensor(wv, {s.k, s.c, 3, 3}), b = randn({s.k});
-      const Tensor xb = call("to_blocked", {relu(randn({s.n, s.c, s.h, s.w}))}, {{"block", int64_t{16}}});
-      const ops::Attrs conv{{"stride", stride}, {"padding", pad}, {"dilation", dilation}, {"groups", int64_t{1}},
-                            {"in_channels", s.c}, {"out_channels", s.k}, {"activation", std::string("none")},
-                            {"algorithm", std::string("winograd")}, {"precision", std::string("bf16")}};
-      const std::vector<Tensor> pooled = ops::call(*ops::find_op("conv2d_max_pool2x2_blocked"), {xb, w, b}, conv);
-      std::vector<float> gv = randn(pooled[0].sizes()).to_vector<float>();
-      gv[5] = std::nanf("");
-      const Tensor gp = tensor(gv, pooled[0].sizes());
-      Tensor idx = pooled[1];
-      if (s.corrupt) {  // the first window's index names the next window's first position
-        std::vector<int64_t> iv = idx.to_vector<int64_t>();
-        iv[0] = 2;
-        idx = tensor(iv, idx.sizes());
-      }
-      const int64_t oh = s.h + 2 * s.pad - 2, ow = s.w + 2 * s.pad - 2;
-      const Tensor gy = call("max_pool2d_backward_blocked", {gp, idx}, {{"input_size", std::vector<int64_t>{s.n, s.k, oh, ow}}});
-      auto attrs = [&](const char* size_name, std::vector<int64_t> size) {
-        return ops::Attrs{{"stride", stride}, {"padding", pad}, {"dilation", dilation}, {"groups", int64_t{1}},
-                          {"algorithm", std::string("winograd")}, {"precision", std::string("bf16")},
-                          {size_name, std::move(size)}};
-      };
-      const ops::Attrs in_attrs = attrs("input_size", {s.n, s.c, s.h, s.w});
-      const ops::Attrs w_attrs = attrs("weight_size", {s.k, s.c, 3, 3});
+      const kernel_test::UnpoolGradientCase u =
+          kernel_test::unpool_gradient_case(s.n, s.c, s.h, s.w, s.k, s.pad, s.corrupt, 16, "bf16");
+      const Tensor &w = u.w, &xb = u.xb, &gp = u.gp, &idx = u.idx, &gy = u.gy;
+      const ops::Attrs &in_attrs = u.input_attrs, &w_attrs = u.weight_attrs;
       const Tensor gx = call("conv2d_backward_input_unpool_blocked", {gp, idx, w}, in_attrs);
       const Tensor gx_plain = call("conv2d_backward_input_blocked", {gy, w}, in_attrs);
-      EXPECT_TRUE(same_bits(gx, gx_plain));
+      EXPECT_TRUE(kernel_test::same_bits(gx, gx_plain));
       const Tensor gw = call("conv2d_backward_weight_unpool_blocked", {xb, gp, idx}, w_attrs);
       const Tensor gw_plain = call("conv2d_backward_weight_blocked", {xb, gy}, w_attrs);
-      EXPECT_TRUE(same_bits(gw, gw_plain));
+      EXPECT_TRUE(kernel_test::same_bits(gw, gw_plain));
     }
   }
   set_num_threads(threads_before);

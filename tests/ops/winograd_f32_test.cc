@@ -27,6 +27,7 @@ using namespace tessera;
 using kernel_test::call;
 using kernel_test::for_each_product;
 using kernel_test::rel_l2;
+using kernel_test::same_bits;
 
 struct Case {
   int64_t n, c, h, w, k;
@@ -351,43 +352,16 @@ TEST(WinogradF32, UnpoolGradientPassesMatchThePlainPassesBitForBit) {
     int64_t n, c, h, w, k, pad;
     bool corrupt;
   };
-  auto same_bits = [](const Tensor& a, const Tensor& b) {
-    const std::vector<float> x = a.to_vector<float>(), y = b.to_vector<float>();
-    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
-  };
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     for (const UnpoolCase& s : {UnpoolCase{4, 20, 14, 14, 36, 0, false}, UnpoolCase{3, 16, 17, 15, 16, 0, false},
                                 UnpoolCase{2, 16, 12, 12, 32, 1, false}, UnpoolCase{4, 16, 14, 14, 16, 0, true}}) {
       SCOPED_TRACE(testing::Message() << "n" << s.n << " c" << s.c << " " << s.h << "x" << s.w << " k" << s.k
                                       << " pad " << s.pad << (s.corrupt ? " corrupt" : "") << " threads " << threads);
-      const Case conv_case{s.n, s.c, s.h, s.w, s.k, std::vector<int64_t>(4, s.pad), false, false};
-      std::vector<float> wv = randn({s.k, s.c, 3, 3}).to_vector<float>();
-      for (int64_t k = 0; k < s.k; k += 3)  // output channels with ties in every window
-        std::fill(wv.begin() + k * s.c * 9, wv.begin() + (k + 1) * s.c * 9, 0.f);
-      const Tensor w = tensor(wv, {s.k, s.c, 3, 3}), b = randn({s.k});
-      const Tensor xb = call("to_blocked", {relu(randn({s.n, s.c, s.h, s.w}))}, {{"block", int64_t{8}}});
-      const ops::Attrs conv = conv_attrs(conv_case, "winograd");
-      const std::vector<Tensor> pooled = ops::call(*ops::find_op("conv2d_max_pool2x2_blocked"), {xb, w, b}, conv);
-      std::vector<float> gv = randn(pooled[0].sizes()).to_vector<float>();
-      gv[5] = std::nanf("");
-      const Tensor gp = tensor(gv, pooled[0].sizes());
-      Tensor idx = pooled[1];
-      if (s.corrupt) {  // the first window's index names the next window's first position
-        std::vector<int64_t> iv = idx.to_vector<int64_t>();
-        iv[0] = 2;
-        idx = tensor(iv, idx.sizes());
-      }
-      const int64_t oh = s.h + 2 * s.pad - 2, ow = s.w + 2 * s.pad - 2;
-      const Tensor gy =
-          call("max_pool2d_backward_blocked", {gp, idx}, {{"input_size", std::vector<int64_t>{s.n, s.k, oh, ow}}});
-      auto attrs = [&](const char* size_name, std::vector<int64_t> size) {
-        return ops::Attrs{{"stride", std::vector<int64_t>{1, 1}}, {"padding", std::vector<int64_t>(4, s.pad)},
-                          {"dilation", std::vector<int64_t>{1, 1}}, {"groups", int64_t{1}},
-                          {"algorithm", std::string("winograd")}, {size_name, std::move(size)}};
-      };
-      const ops::Attrs in_attrs = attrs("input_size", {s.n, s.c, s.h, s.w});
-      const ops::Attrs w_attrs = attrs("weight_size", {s.k, s.c, 3, 3});
+      const kernel_test::UnpoolGradientCase u =
+          kernel_test::unpool_gradient_case(s.n, s.c, s.h, s.w, s.k, s.pad, s.corrupt, 8, "float32");
+      const Tensor &w = u.w, &xb = u.xb, &gp = u.gp, &idx = u.idx, &gy = u.gy;
+      const ops::Attrs &in_attrs = u.input_attrs, &w_attrs = u.weight_attrs, &conv = u.conv;
       const Tensor gx = call("conv2d_backward_input_unpool_blocked", {gp, idx, w}, in_attrs);
       EXPECT_TRUE(same_bits(gx, call("conv2d_backward_input_blocked", {gy, w}, in_attrs)));
       const Tensor gw = call("conv2d_backward_weight_unpool_blocked", {xb, gp, idx}, w_attrs);
