@@ -330,7 +330,12 @@ InferResult infer_sdpa(const std::vector<InputMeta>& in, const Attrs& a) {
                                   "scaled_dot_product_attention");
   scores.push_back(L);
   scores.push_back(S);
-  if (has_mask) broadcast_shapes(scores, in[3].sizes(), "scaled_dot_product_attention: attn_mask");
+  if (has_mask) {
+    // The mask broadcasts to the scores, not the scores to a larger mask.
+    const Shape masked = broadcast_shapes(scores, in[3].sizes(), "scaled_dot_product_attention: attn_mask");
+    TESSERA_CHECK(IntArrayRef(masked).equals(IntArrayRef(scores)), "attn_mask ", in[3].describe(),
+                  " must broadcast to the scores' shape ", shape_str(scores));
+  }
   Shape out = broadcast_shapes(IntArrayRef(scores.data(), scores.size() - 2),
                                IntArrayRef(v.sizes().data(), static_cast<size_t>(v.dim() - 2)),
                                "scaled_dot_product_attention");

@@ -200,7 +200,9 @@ void add_nn(std::vector<OpEntry>& out) {
       return std::vector<ErrorCase>{
           {"shapes", {ones({3, 4}), ones({5, 3}), ones({5, 2})}, {}, "expected k [..., S, 4]"},
           {"mask_and_causal", {ones({3, 4}), ones({3, 4}), ones({3, 2}), ones({3, 3}, kBool)}, {{"is_causal", true}},
-           "pass either attn_mask or is_causal, not both"}};
+           "pass either attn_mask or is_causal, not both"},
+          {"mask_grows_scores", {ones({3, 4}), ones({5, 4}), ones({5, 2}), ones({2, 3, 5})}, {{"mask", true}},
+           "must broadcast to the scores' shape [3, 5]"}};
     };
     out.push_back(std::move(e));
   }

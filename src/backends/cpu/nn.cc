@@ -125,7 +125,8 @@ std::vector<int64_t> broadcast_strides(const Tensor& t, const Shape& shape) {
 }
 
 // Where the fused kernel takes a call: float32 q, k, v with the same batch dims (no
-// broadcasting between them), no dropout, a bool or float32 mask, and no empty dim.
+// broadcasting between them), no dropout, a bool or float32 mask of no more dims than q,
+// and no empty dim.
 bool sdpa_fused_applies(const KernelCall& c) {
   const Tensor& q = c.inputs[0];
   const Tensor& k = c.inputs[1];
@@ -134,7 +135,9 @@ bool sdpa_fused_applies(const KernelCall& c) {
   if (c.attrs.f("dropout_p") != 0.0 || q.dim() != k.dim() || q.dim() != v.dim()) return false;
   for (int64_t d = 0; d + 2 < q.dim(); ++d)
     if (k.size(d) != q.size(d) || v.size(d) != q.size(d)) return false;
-  if (c.attrs.b("mask") && c.inputs[3].dtype() != DType::Bool && c.inputs[3].dtype() != DType::Float32) return false;
+  if (c.attrs.b("mask") && ((c.inputs[3].dtype() != DType::Bool && c.inputs[3].dtype() != DType::Float32) ||
+                            c.inputs[3].dim() > q.dim()))
+    return false;
   return c.outputs[0].numel() > 0 && k.size(-2) > 0 && q.size(-1) > 0;
 }
 
@@ -186,7 +189,9 @@ void sdpa_kernel(const KernelCall& c) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   detail::sync_openmp_threads();
   parallel_for(0, nbatch * blocks, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> scores(static_cast<size_t>(rows * S));
+    // Per thread and kept between calls, so that a warm inference allocates only its outputs.
+    thread_local std::vector<float> scores;
+    if (scores.size() < static_cast<size_t>(rows * S)) scores.resize(static_cast<size_t>(rows * S));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / blocks, i0 = (t % blocks) * rows, n = std::min(rows, L - i0);
       const float* qi = qp + batch_offset(b, batch, qb) + i0 * q.stride(-2);
