@@ -331,6 +331,10 @@ InferResult infer_sdpa(const std::vector<InputMeta>& in, const Attrs& a) {
   scores.push_back(L);
   scores.push_back(S);
   if (has_mask) {
+    // As PyTorch: a bool mask, or an additive one of the query's dtype (another float
+    // dtype would promote the scores past the output's dtype).
+    TESSERA_CHECK(in[3].dtype() == DType::Bool || in[3].dtype() == q.dtype(), "attn_mask ", in[3].describe(),
+                  ": expected bool or the query's dtype ", dtype_name(q.dtype()));
     // The mask broadcasts to the scores, not the scores to a larger mask.
     const Shape masked = broadcast_shapes(scores, in[3].sizes(), "scaled_dot_product_attention: attn_mask");
     TESSERA_CHECK(IntArrayRef(masked).equals(IntArrayRef(scores)), "attn_mask ", in[3].describe(),

@@ -202,7 +202,9 @@ void add_nn(std::vector<OpEntry>& out) {
           {"mask_and_causal", {ones({3, 4}), ones({3, 4}), ones({3, 2}), ones({3, 3}, kBool)}, {{"is_causal", true}},
            "pass either attn_mask or is_causal, not both"},
           {"mask_grows_scores", {ones({3, 4}), ones({5, 4}), ones({5, 2}), ones({2, 3, 5})}, {{"mask", true}},
-           "must broadcast to the scores' shape [3, 5]"}};
+           "must broadcast to the scores' shape [3, 5]"},
+          {"mask_dtype", {ones({3, 4}), ones({5, 4}), ones({5, 2}), ones({3, 5}, kInt64)}, {{"mask", true}},
+           "expected bool or the query's dtype"}};
     };
     out.push_back(std::move(e));
   }
