@@ -30,8 +30,8 @@ ConvGeometry conv_geometry(IntArrayRef in, IntArrayRef wt, const Attrs& attrs) {
   check_precision(attrs);
   if (attrs.has("algorithm")) {
     const std::string& algo = attrs.get<std::string>("algorithm");
-    TESSERA_CHECK(algo == "direct" || algo == "winograd", "algorithm must be \"direct\" or \"winograd\", got \"",
-                  algo, "\"");
+    TESSERA_CHECK(algo == "direct" || algo == "winograd" || algo == "winograd_4x4",
+                  "algorithm must be \"direct\", \"winograd\" or \"winograd_4x4\", got \"", algo, "\"");
   }
   TESSERA_CHECK(in.size() == 4, "expected a 4-D input [N, C, H, W], got ", shape_str(in));
   TESSERA_CHECK(wt.size() == 4,
@@ -253,8 +253,10 @@ AttrSchema conv_attrs(std::optional<AttrSpec> extra = std::nullopt) {
                // "direct", or "winograd": asked for where it pays (winograd_pays, ops/conv.h)
                // by nn::functional::conv2d and by the graph pass that prepares frozen
                // graphs; the backward rule passes it on to the gradient ops. The backend
-               // runs direct where it has no Winograd kernel. Not a numerical contract:
-               // results agree to float32 rounding either way.
+               // runs direct where it has no Winograd kernel. "winograd_4x4" (F(4x4, 3x3),
+               // which inference graphs' conv2d_blocked ask for) runs as "winograd" where
+               // the backend has no such kernel. Not a numerical contract: results agree
+               // to float32 rounding either way.
                attr("algorithm", AttrType::String, std::string("direct")),
                // "float32", or "bf16": autocast's (tessera/autocast.h) operands rounded to
                // bfloat16, float32 accumulation and output.

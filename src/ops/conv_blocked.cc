@@ -17,9 +17,10 @@
 //       blocked; x blocked (5-D) or plain (4-D, the first layer's few channels). Float32
 //       (oneDNN). w packed, or plain [O, C, kh, kw] with a blocked input (the backend lays
 //       it out once per weight tensor). algorithm "winograd" (3x3, stride 1, blocked input,
-//       plain weight: Winograd's weight layout is the backend's own) asks for oneDNN's
-//       Winograd kernels, about half the multiplications; the backend runs direct where it
-//       has none.
+//       plain weight: Winograd's weight layout is the backend's own) asks for Winograd
+//       F(2x2, 3x3), 2.25x fewer multiplications (oneDNN's kernels, or the backend's own:
+//       backends/cpu/winograd_f32.h), "winograd_4x4" for F(4x4, 3x3), 4x fewer at a
+//       larger rounding error (inference graphs only); the backend runs the nearest it has.
 //   max_pool2d_blocked(x) {max_pool2d's attributes}: values only (inference needs no indices).
 // A training step keeps its convolutions' activations and gradients blocked too:
 //   conv2d_backward_input_blocked(gy, w) {conv2d_backward_input's attributes}
@@ -159,11 +160,10 @@ InferResult infer_conv2d_blocked(const In& in, const Attrs& attrs) {
   TESSERA_CHECK(act == "none" || act == "relu", "activation must be \"none\" or \"relu\", got \"", act, "\"");
   const ConvGeometry g = conv_geometry(Shape{x.size(0), c, x.size(2), x.size(3)}, Shape{o, c, kh, kw}, attrs);
   const std::string& algo = attrs.get<std::string>("algorithm");
-  TESSERA_CHECK(algo == "direct" || algo == "winograd", "algorithm must be \"direct\" or \"winograd\", got \"", algo,
-                "\"");
-  TESSERA_CHECK(algo == "direct" || (winograd_applies(g, blocked) && plain_weight),
-                "algorithm \"winograd\" needs a blocked input, a plain weight and a 3x3 kernel with stride 1 and "
-                "dilation 1");
+  TESSERA_CHECK(algo == "direct" || algo == "winograd" || algo == "winograd_4x4",
+                "algorithm must be \"direct\", \"winograd\" or \"winograd_4x4\", got \"", algo, "\"");
+  TESSERA_CHECK(algo == "direct" || (winograd_applies(g, blocked) && plain_weight), "algorithm \"", algo,
+                "\" needs a blocked input, a plain weight and a 3x3 kernel with stride 1 and dilation 1");
   const Shape out{g.n, blocks_of(o, b), g.oh, g.ow, b};
   if (in.size() == 4)
     TESSERA_CHECK(in[3].sizes().equals(out), "expected a residual of the output's shape ", shape_str(out),

@@ -723,6 +723,9 @@ TEST(GraphPasses, ConvolutionChainsRunBlockedWithFusedEpilogues) {
   for (const char* gone : {"relu", "add", "conv2d", "max_pool2d", "pack_conv_weight"})
     EXPECT_EQ(count_nodes(g, gone), 0) << gone << " left in\n" << g;
   EXPECT_NE(g.find("activation=\"relu\""), std::string::npos) << g;
+  // An inference graph asks for Winograd F(4x4, 3x3) (select_conv_layouts.cc).
+  EXPECT_NE(g.find("algorithm=\"winograd_4x4\""), std::string::npos) << g;
+  EXPECT_EQ(g.find("algorithm=\"winograd\""), std::string::npos) << g;
   EXPECT_LE(max_rel_error(f(x), eager), 1e-5);
   EXPECT_LE(max_rel_error(f(x), eager), 1e-5);  // again: the cached graph
 
@@ -868,6 +871,7 @@ TEST(GraphPasses, TrainingGraphsFuseReluGradientsAndPickWinograd) {
   for (const std::string& head : {"= " + conv + "(", "= " + fused_pool + "("})
     for (const std::string& line : lines_of(g, head)) winograd_forward += line.find("winograd") != std::string::npos;
   EXPECT_EQ(winograd_forward, 1) << g;
+  EXPECT_EQ(g.find("winograd_4x4"), std::string::npos) << g;  // F(4x4, 3x3) is inference's only
   for (const std::string& line : lines_of(g, "= " + input_grad + "("))
     EXPECT_NE(line.find("winograd"), std::string::npos) << line;
   for (const std::string weight_grad : {blocked ? "= conv2d_backward_weight_blocked(" : "= conv2d_backward_weight(",

@@ -139,6 +139,14 @@ void add_conv_blocked(std::vector<OpEntry>& out) {
           Attrs wino = conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 16, "relu");
           wino.add({"algorithm", std::string("winograd")});
           s.push_back({"winograd_relu", {blocked(m({1, 16, 8, 8}), 16), m({16, 16, 3, 3}), m({16})}, wino});
+          // F(4x4, 3x3) (inference graphs' choice) on blocks of 8: 9 x 10 outputs, partial
+          // 4x4 tiles, residual and ReLU; where the CPU has no such kernel, F(2x2) or direct.
+          Attrs wino4 = conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 16, "relu");
+          wino4.add({"algorithm", std::string("winograd_4x4")});
+          s.push_back({"winograd_4x4_residual_relu",
+                       {blocked(m({1, 16, 9, 10}), 8), m({16, 16, 3, 3}), m({16}), blocked(m({1, 16, 9, 10}), 8)},
+                       wino4});
+          s.back().normwise = 1e-5;  // measured 1.6e-6 here, 3.4e-6 pooled (F(2x2) passes elementwise)
           s.push_back({"plain_weight_direct", {blocked(m({1, 8, 5, 4}), 8), m({16, 8, 3, 1}), m({16})},
                        conv_attrs({2, 1}, {1, 0, 1, 0}, 8, 16, "none")});
           s.push_back({"empty", {blocked(m({0, 8, 4, 4}), 8), pack(m({8, 8, 3, 3}), 8, true), m({8})},
@@ -334,6 +342,14 @@ void add_conv_blocked(std::vector<OpEntry>& out) {
               Attrs relu8 = conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 16, "relu");
               relu8.add({"algorithm", std::string("winograd")});
               s.push_back({"winograd_b8_relu", {blocked(m({2, 16, 8, 8}), 8), m({16, 16, 3, 3}), m({16})}, relu8});
+            }
+            if (std::string(name) == "conv2d_max_pool2x2_values_blocked") {
+              // F(4x4, 3x3)'s pooled values (inference), 9 x 11 outputs.
+              Attrs wino4 = conv_attrs({1, 1}, {1, 1, 1, 1}, 16, 16, "relu");
+              wino4.add({"algorithm", std::string("winograd_4x4")});
+              s.push_back({"winograd_4x4_b8_odd_relu", {blocked(m({2, 16, 9, 11}), 8), m({16, 16, 3, 3}), m({16})},
+                           wino4});
+              s.back().normwise = 1e-5;
             }
             // An odd output (7 x 5): floor pooling drops the last row and column.
             s.push_back({"odd_direct", {blocked(m({1, 8, 9, 7}), 8), m({8, 8, 3, 3}), m({8})},

@@ -43,6 +43,10 @@ struct Sample {
   // Non-empty: where Tessera deliberately differs from PyTorch on this sample (said why);
   // it is gradchecked but not compared with PyTorch's output.
   std::string differs_from_torch;
+  // > 0: the forward comparison is normwise, max|got - reference| <= this * max|reference|,
+  // instead of element by element: an algorithm whose error bound is normwise (Winograd
+  // F(4x4, 3x3), whose rounding scales with the output's largest values, not each one's).
+  double normwise = 0;
 };
 
 // An argument the op must refuse: invoke throws tessera::Error whose text contains

@@ -89,6 +89,26 @@ std::string compare(const Tensor& got, const Tensor& want, double rtol, double a
   return "";
 }
 
+// Sample::normwise's comparison: max|got - want| <= normwise * max|want| (NaN where want
+// has NaN, an infinity where it has that infinity).
+std::string compare_normwise(const Tensor& got, const Tensor& want, double normwise) {
+  if (!got.sizes().equals(want.sizes())) return "got " + got.describe() + ", reference " + want.describe();
+  double worst = 0, scale = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const double a = read_as_double(got, i), b = read_as_double(want, i);
+    if (!std::isfinite(b)) {
+      if (std::isnan(b) ? !std::isnan(a) : a != b) return "element " + std::to_string(i) + ": got " + std::to_string(a);
+      continue;
+    }
+    scale = std::max(scale, std::fabs(b));
+    worst = std::max(worst, std::isfinite(a) ? std::fabs(a - b) : HUGE_VAL);
+  }
+  if (worst <= normwise * scale) return "";
+  std::ostringstream why;
+  why << "max |got - reference| " << worst << " > " << normwise << " * max |reference| " << scale;
+  return why.str();
+}
+
 // ---- the PyTorch batch ----
 
 std::string py_literal(const ops::AttrValue& v) {
@@ -384,7 +404,8 @@ TEST(OpDb, ForwardMatchesReference) {
         if (got.size() != want.size())
           why = "returned " + std::to_string(got.size()) + " outputs, the reference " + std::to_string(want.size());
         for (size_t k = 0; why.empty() && k < got.size(); ++k) {
-          why = compare(got[k], want[k], rtol, atol, use_torch);
+          why = c.sample.normwise > 0 ? compare_normwise(got[k], want[k], c.sample.normwise)
+                                      : compare(got[k], want[k], rtol, atol, use_torch);
           if (!why.empty()) why = "output " + std::to_string(k) + ": " + why;
         }
       }

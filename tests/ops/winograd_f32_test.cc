@@ -6,6 +6,7 @@
 // tiles, the fused bias, residual and ReLU, and 1 and 2 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -69,16 +70,23 @@ std::vector<double> reference(const Case& s, const Tensor& xt, const Tensor& wt,
   return y;
 }
 
-void check(const Case& s) {
+// conv2d_blocked with `algorithm` ("winograd", or "winograd_4x4": F(4x4, 3x3)) against
+// float64 and beside oneDNN's direct kernel. F(4x4)'s transforms (coefficients up to 8)
+// round more: its bound is looser, and it must stay within a few times F(2x2)'s error.
+void check(const Case& s, const std::string& algorithm = "winograd") {
   char trace[160];
-  std::snprintf(trace, sizeof trace, "n%ld c%ld %ldx%ld k%ld%s%s threads %d", long(s.n), long(s.c), long(s.h),
-                long(s.w), long(s.k), s.residual ? " residual" : "", s.relu ? " relu" : "", get_num_threads());
+  std::snprintf(trace, sizeof trace, "%s n%ld c%ld %ldx%ld k%ld%s%s threads %d", algorithm.c_str(), long(s.n),
+                long(s.c), long(s.h), long(s.w), long(s.k), s.residual ? " residual" : "", s.relu ? " relu" : "",
+                get_num_threads());
   SCOPED_TRACE(trace);
+  const bool four = algorithm == "winograd_4x4";
   const int64_t oh = s.h + s.pad[0] + s.pad[2] - 2, ow = s.w + s.pad[1] + s.pad[3] - 2;
   const ops::ConvGeometry g = ops::conv_geometry(Shape{s.n, s.c, s.h, s.w}, Shape{s.k, s.c, 3, 3},
-                                                 conv_attrs(s, "winograd"));
-  ASSERT_TRUE(cpu::winograd_f32_applies(g, 8));  // else this would test oneDNN's direct kernel
+                                                 conv_attrs(s, algorithm));
+  // else this would test oneDNN's direct kernel (or F(2x2) for F(4x4))
+  ASSERT_TRUE(four ? cpu::winograd_f32_4x4_applies(g, 8) : cpu::winograd_f32_applies(g, 8));
   EXPECT_FALSE(cpu::winograd_f32_applies(g, 16));
+  EXPECT_FALSE(cpu::winograd_f32_4x4_applies(g, 16));
   const Tensor x = relu(randn({s.n, s.c, s.h, s.w}));  // activations, as a ReLU leaves them
   const Tensor w = mul(randn({s.k, s.c, 3, 3}), std::sqrt(2.0 / (9.0 * double(s.c))));
   const Tensor bias = mul(randn({s.k}), 0.1);
@@ -87,7 +95,7 @@ void check(const Case& s) {
   const Tensor xb = call("to_blocked", {x}, block);
   const std::vector<Tensor> in = s.residual ? std::vector<Tensor>{xb, w, bias, call("to_blocked", {residual}, block)}
                                             : std::vector<Tensor>{xb, w, bias};
-  const Tensor yb = call("conv2d_blocked", in, conv_attrs(s, "winograd"));
+  const Tensor yb = call("conv2d_blocked", in, conv_attrs(s, algorithm));
   // The padding lanes of the last block of 8 hold zeros (no residual: that adds its own).
   if (!s.residual) {
     const std::vector<float> lanes = yb.to_vector<float>();
@@ -101,10 +109,20 @@ void check(const Case& s) {
   const std::vector<double> want = reference(s, x, w, bias, residual, oh, ow);
   const Tensor direct = call("from_blocked", {call("conv2d_blocked", in, conv_attrs(s, "direct"))}, {{"channels", s.k}});
   const double err = rel_l2(y.to_vector<double>(), want), direct_err = rel_l2(direct.to_vector<double>(), want);
-  std::printf("float32 Winograd %.1e from float64 (direct %.1e)\n", err, direct_err);
   EXPECT_FALSE(equal(y, direct));  // another kernel's rounding: not oneDNN's direct one
-  EXPECT_LT(err, 6e-7);
-  EXPECT_LT(err, 4.0 * direct_err);
+  if (!four) {
+    std::printf("float32 Winograd %.1e from float64 (direct %.1e)\n", err, direct_err);
+    EXPECT_LT(err, 6e-7);
+    EXPECT_LT(err, 4.0 * direct_err);
+    return;
+  }
+  const Tensor f2 = call("from_blocked", {call("conv2d_blocked", in, conv_attrs(s, "winograd"))}, {{"channels", s.k}});
+  const double f2_err = rel_l2(f2.to_vector<double>(), want);
+  std::printf("float32 Winograd F(4x4) %.1e from float64 (F(2x2) %.1e, direct %.1e)\n", err, f2_err, direct_err);
+  EXPECT_FALSE(equal(y, f2));  // F(4x4)'s own kernel ran
+  // Measured (AVX2 VM): 4.7e-7 to 1.4e-6, 4-7x F(2x2)'s, 2-7x direct's.
+  EXPECT_LT(err, 3e-6);
+  EXPECT_LT(err, 12.0 * std::max(f2_err, direct_err));
 }
 
 TEST(WinogradF32, MatchesFloat64WithinFloat32Rounding) {
@@ -126,6 +144,46 @@ TEST(WinogradF32, MatchesFloat64WithinFloat32Rounding) {
   set_num_threads(before);
 }
 
+// F(4x4, 3x3), which inference graphs ask for: partial 4x4 tiles (odd outputs, 14 = 3.5
+// tiles), the 4 tiles from which it runs, padding lanes, asymmetric padding, residual and
+// ReLU, several chunks, 128 x 128 channels (the most it takes), at 1 and 2 threads.
+TEST(WinogradF32, FourByFourMatchesFloat64) {
+  if (!cpu::vec::cpu_runs_isa("avx2")) GTEST_SKIP() << "this CPU has no AVX2";
+  manual_seed(27);
+  const std::vector<Case> cases{
+      {1, 64, 17, 15, 64, {1, 1, 1, 1}, false, true},    // 17 x 15: partial tiles both ways
+      {2, 20, 12, 9, 13, {1, 0, 2, 1}, false, true},     // padding lanes in and out; asymmetric padding
+      {3, 16, 10, 10, 24, {0, 0, 0, 0}, true, false},    // residual without ReLU
+      {2, 12, 14, 14, 20, {1, 1, 1, 1}, true, true},     // residual and ReLU, lanes past 12 and 20
+      {8, 32, 24, 24, 16, {1, 1, 1, 1}, false, false},   // 288 tiles: several chunks
+      {1, 16, 8, 8, 16, {1, 1, 1, 1}, false, false},     // 4 tiles, the fewest it takes
+      {1, 128, 12, 12, 128, {1, 1, 1, 1}, true, true},   // 128 x 128 channels
+  };
+  const int before = get_num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const Case& s : cases) check(s, "winograd_4x4");
+  }
+  set_num_threads(before);
+}
+
+// Where F(4x4) does not apply (past 128 x 128 channels, fewer than 4 tiles), "winograd_4x4"
+// runs as "winograd" does, bit for bit.
+TEST(WinogradF32, FourByFourFallsBackToTwoByTwo) {
+  if (!cpu::vec::cpu_runs_isa("avx2")) GTEST_SKIP() << "this CPU has no AVX2";
+  manual_seed(28);
+  for (const Case& s : {Case{2, 136, 10, 10, 128, {1, 1, 1, 1}, false, true},
+                        Case{2, 16, 3, 4, 16, {1, 1, 1, 1}, false, false}}) {  // 2 tiles
+    const ops::ConvGeometry g =
+        ops::conv_geometry(Shape{s.n, s.c, s.h, s.w}, Shape{s.k, s.c, 3, 3}, conv_attrs(s, "winograd_4x4"));
+    EXPECT_FALSE(cpu::winograd_f32_4x4_applies(g, 8)) << s.c << " " << s.h;
+    const Tensor xb = call("to_blocked", {relu(randn({s.n, s.c, s.h, s.w}))}, {{"block", int64_t{8}}});
+    const Tensor w = randn({s.k, s.c, 3, 3}), b = randn({s.k});
+    EXPECT_TRUE(equal(call("conv2d_blocked", {xb, w, b}, conv_attrs(s, "winograd_4x4")),
+                      call("conv2d_blocked", {xb, w, b}, conv_attrs(s, "winograd"))));
+  }
+}
+
 // NaN and infinity reach the outputs whose windows hold them, as direct convolution's do.
 TEST(WinogradF32, NonFiniteInputsReachTheirWindows) {
   if (!cpu::vec::cpu_runs_isa("avx2")) GTEST_SKIP() << "this CPU has no AVX2";
@@ -137,19 +195,25 @@ TEST(WinogradF32, NonFiniteInputsReachTheirWindows) {
   x = tensor(xv, {1, 16, 16, 16});
   const Tensor w = randn({16, 16, 3, 3}), b = zeros({16});
   const ops::Attrs block{{"block", int64_t{8}}};
-  const Tensor y = call("from_blocked", {call("conv2d_blocked", {call("to_blocked", {x}, block), w, b},
-                                              conv_attrs(s, "winograd"))},
-                        {{"channels", int64_t{16}}});
-  const std::vector<float> yv = y.to_vector<float>();
-  for (int64_t k = 0; k < 16; ++k)
-    for (int64_t i = 0; i < 16; ++i)
-      for (int64_t j = 0; j < 16; ++j) {
-        const bool reached = i >= 4 && i <= 6 && j >= 6 && j <= 8;  // outputs whose 3x3 window holds (5, 7)
-        const float v = yv[static_cast<size_t>((k * 16 + i) * 16 + j)];
-        if (reached) {
-          EXPECT_TRUE(std::isnan(v)) << k << " " << i << " " << j;
+  for (const char* algorithm : {"winograd", "winograd_4x4"}) {
+    const Tensor y = call("from_blocked", {call("conv2d_blocked", {call("to_blocked", {x}, block), w, b},
+                                                conv_attrs(s, algorithm))},
+                          {{"channels", int64_t{16}}});
+    const std::vector<float> yv = y.to_vector<float>();
+    int64_t nans = 0;
+    for (int64_t k = 0; k < 16; ++k)
+      for (int64_t i = 0; i < 16; ++i)
+        for (int64_t j = 0; j < 16; ++j) {
+          const bool reached = i >= 4 && i <= 6 && j >= 6 && j <= 8;  // outputs whose 3x3 window holds (5, 7)
+          const float v = yv[static_cast<size_t>((k * 16 + i) * 16 + j)];
+          nans += std::isnan(v);
+          if (reached) {
+            EXPECT_TRUE(std::isnan(v)) << algorithm << " " << k << " " << i << " " << j;
+          }
         }
-      }
+    // Beyond them only the tiles whose patches hold it: 4x4 (F(2x2)) or 6x6 (F(4x4)) outputs a channel.
+    EXPECT_LE(nans, 16 * (std::string(algorithm) == "winograd" ? 16 : 64)) << algorithm;
+  }
 }
 
 // The gradient passes' cases: same padding with odd planes and padding lanes both ways,
@@ -282,7 +346,8 @@ TEST(WinogradF32, EagerForwardIsTheBlockedKernel) {
 // (inference's) max_pool2d_blocked's, with a fused ReLU equal but for the sign of zeros.
 // Ties (output channels with zero weights give the bias in every tap: the first wins), a
 // NaN input (the last NaN tap wins), odd outputs (floor pooling drops the last row and
-// column), and a plane below Winograd's 32 tiles (the two ops run).
+// column), and planes below Winograd's 32 tiles (the two ops run; F(4x4, 3x3), values
+// only, pools from 4 of its tiles, 2 tiles run the two ops).
 TEST(WinogradF32, ConvMaxPoolFusionMatchesConvThenPool) {
   SKIP_UNLESS_NATIVE();
   manual_seed(26);
@@ -292,7 +357,8 @@ TEST(WinogradF32, ConvMaxPoolFusionMatchesConvThenPool) {
     for (const Case& base : {Case{4, 20, 14, 14, 40, {1, 1, 1, 1}, false, false},
                              Case{3, 16, 15, 13, 16, {1, 1, 1, 1}, false, false},
                              Case{2, 8, 12, 12, 24, {0, 0, 0, 0}, false, false},
-                             Case{1, 16, 6, 6, 16, {1, 1, 1, 1}, false, false}}) {
+                             Case{1, 16, 6, 6, 16, {1, 1, 1, 1}, false, false},
+                             Case{2, 16, 3, 4, 16, {1, 1, 1, 1}, false, false}}) {
       SCOPED_TRACE(testing::Message() << "n" << base.n << " c" << base.c << " " << base.h << "x" << base.w << " k"
                                       << base.k << " threads " << threads);
       std::vector<float> xv = relu(randn({base.n, base.c, base.h, base.w})).to_vector<float>();
@@ -304,33 +370,38 @@ TEST(WinogradF32, ConvMaxPoolFusionMatchesConvThenPool) {
       const Tensor w = tensor(wv, {base.k, base.c, 3, 3}), b = randn({base.k});
       const Tensor xb = call("to_blocked", {x}, {{"block", int64_t{8}}});
       for (const bool relu_fused : {false, true}) {
-        Case s = base;
-        s.relu = relu_fused;
-        const ops::Attrs conv = conv_attrs(s, "winograd");
-        const Tensor y = call("conv2d_blocked", {xb, w, b}, conv);
-        const std::vector<Tensor> values =
-            ops::call(*ops::find_op("conv2d_max_pool2x2_values_blocked"), {xb, w, b}, conv);
-        const Tensor want_values = call("max_pool2d_blocked", {y}, ops::two_by_two_pool());
-        ASSERT_EQ(values.size(), 1u);
-        ASSERT_TRUE(values[0].sizes().equals(want_values.sizes())) << values[0].describe();
-        const std::vector<float> got = values[0].to_vector<float>(), want = want_values.to_vector<float>();
-        int64_t nans = 0;
-        for (size_t i = 0; i < got.size(); ++i) {
-          nans += std::isnan(want[i]);
-          // Bit for bit but for a zero's sign (ReLU after the maximum, not before).
-          if (relu_fused && got[i] == 0.f && want[i] == 0.f) continue;
-          ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0) << "value " << i << ": " << got[i] << " vs " << want[i];
+        for (const char* algorithm : {"winograd", "winograd_4x4"}) {
+          SCOPED_TRACE(algorithm);
+          Case s = base;
+          s.relu = relu_fused;
+          const ops::Attrs conv = conv_attrs(s, algorithm);
+          const Tensor y = call("conv2d_blocked", {xb, w, b}, conv);
+          const std::vector<Tensor> values =
+              ops::call(*ops::find_op("conv2d_max_pool2x2_values_blocked"), {xb, w, b}, conv);
+          const Tensor want_values = call("max_pool2d_blocked", {y}, ops::two_by_two_pool());
+          ASSERT_EQ(values.size(), 1u);
+          ASSERT_TRUE(values[0].sizes().equals(want_values.sizes())) << values[0].describe();
+          const std::vector<float> got = values[0].to_vector<float>(), want = want_values.to_vector<float>();
+          int64_t nans = 0;
+          for (size_t i = 0; i < got.size(); ++i) {
+            nans += std::isnan(want[i]);
+            // Bit for bit but for a zero's sign (ReLU after the maximum, not before).
+            if (relu_fused && got[i] == 0.f && want[i] == 0.f) continue;
+            ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0) << "value " << i << ": " << got[i] << " vs " << want[i];
+          }
+          if (relu_fused) continue;  // oneDNN's direct ReLU (the small plane's) turns NaN into 0
+          EXPECT_GT(nans, 0);
+          // Indices: activation "none" only, and F(2x2)'s (no graph asks F(4x4) for them).
+          if (std::string(algorithm) == "winograd_4x4") continue;
+          const std::vector<Tensor> fused = ops::call(*ops::find_op("conv2d_max_pool2x2_blocked"), {xb, w, b}, conv);
+          const std::vector<Tensor> pooled =
+              ops::call(*ops::find_op("max_pool2d_indices_blocked"), {y}, ops::two_by_two_pool());
+          ASSERT_EQ(fused.size(), 2u);
+          EXPECT_EQ(fused[0].to_vector<float>().size(), got.size());
+          const std::vector<float> fv = fused[0].to_vector<float>();
+          EXPECT_EQ(std::memcmp(fv.data(), got.data(), got.size() * 4), 0);
+          EXPECT_TRUE(equal(fused[1], pooled[1]));
         }
-        if (relu_fused) continue;  // oneDNN's direct ReLU (the small plane's) turns NaN into 0; indices: "none" only
-        EXPECT_GT(nans, 0);
-        const std::vector<Tensor> fused = ops::call(*ops::find_op("conv2d_max_pool2x2_blocked"), {xb, w, b}, conv);
-        const std::vector<Tensor> pooled =
-            ops::call(*ops::find_op("max_pool2d_indices_blocked"), {y}, ops::two_by_two_pool());
-        ASSERT_EQ(fused.size(), 2u);
-        EXPECT_EQ(fused[0].to_vector<float>().size(), got.size());
-        const std::vector<float> fv = fused[0].to_vector<float>();
-        EXPECT_EQ(std::memcmp(fv.data(), got.data(), got.size() * 4), 0);
-        EXPECT_TRUE(equal(fused[1], pooled[1]));
       }
     }
   }

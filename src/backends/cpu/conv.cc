@@ -374,7 +374,9 @@ ConvGeometry geometry_from(IntArrayRef in, IntArrayRef wt, const ops::Attrs& att
 }
 IntArrayRef size_attr(const ops::Attrs& attrs, const char* name) { return attrs.ints(name); }
 bool wants_winograd(const ops::Attrs& attrs) {
-  return attrs.has("algorithm") && attrs.get<std::string>("algorithm") == "winograd";
+  if (!attrs.has("algorithm")) return false;
+  const std::string& algorithm = attrs.get<std::string>("algorithm");
+  return algorithm == "winograd" || algorithm == "winograd_4x4";  // (F(4x4) is conv2d_blocked's only)
 }
 // Winograd asked for in bf16, which oneDNN has no kernel for: Tessera's own
 // (winograd_bf16.h) runs all three passes, eager (converting to blocks and back) and

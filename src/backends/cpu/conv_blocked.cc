@@ -465,7 +465,15 @@ void conv2d_blocked(const KernelCall& call) {
     std::memcpy(y.data_ptr(), r.data_ptr(), static_cast<size_t>(y.numel()) * sizeof(float));
   }
   const bool relu = call.attrs.get<std::string>("activation") == "relu";
-  const bool winograd = call.attrs.get<std::string>("algorithm") == "winograd", bf16 = ops::wants_bf16(call.attrs);
+  const std::string& algorithm = call.attrs.get<std::string>("algorithm");
+  const bool bf16 = ops::wants_bf16(call.attrs);
+  // F(4x4, 3x3) where it applies; elsewhere (blocks of 16, past 128 x 128 channels, few
+  // tiles) "winograd_4x4" runs as "winograd".
+  if (algorithm == "winograd_4x4" && !bf16 && blocked_input && w.dim() == 4 && winograd_f32_4x4_applies(g, b)) {
+    winograd_f32_4x4_conv(g, x, w, bias, residual, relu, y);
+    return;
+  }
+  const bool winograd = algorithm == "winograd" || algorithm == "winograd_4x4";
   if (winograd && bf16 && blocked_input && w.dim() == 4 && winograd_bf16_applies(g, b)) {
     winograd_bf16_conv(g, x, w, bias, residual, relu, y);
     return;
@@ -509,16 +517,24 @@ void conv2d_max_pool2x2(const KernelCall& call) {
   const Tensor w = contiguous(call.inputs[1]);
   const Tensor bias = contiguous(call.inputs[2]);
   Tensor* idx = kIndices ? &call.outputs[1] : nullptr;
-  if (x.dim() == 5 && w.dim() == 4 && call.attrs.get<std::string>("algorithm") == "winograd") {
+  const std::string& algorithm = call.attrs.get<std::string>("algorithm");
+  if (x.dim() == 5 && w.dim() == 4 && (algorithm == "winograd" || algorithm == "winograd_4x4")) {
     const int64_t c = call.attrs.i("in_channels"), o = call.attrs.i("out_channels");
     const ops::ConvGeometry g =
         ops::conv_geometry(Shape{x.size(0), c, x.size(2), x.size(3)}, Shape{o, c, w.size(2), w.size(3)}, call.attrs);
     const bool bf16 = ops::wants_bf16(call.attrs);
-    if (kIndices && bf16 && winograd_bf16_applies(g, x.size(4))) {
+    const bool f4 = algorithm == "winograd_4x4" && !bf16 && winograd_f32_4x4_applies(g, x.size(4));
+    if (f4 && !kIndices) {
+      const bool relu = call.attrs.get<std::string>("activation") == "relu";
+      if (call.outputs[0].numel() > 0) winograd_f32_4x4_conv_max_pool(g, x, w, bias, relu, call.outputs[0]);
+      return;
+    }
+    // F(4x4) with indices (no graph asks for it) runs as below: its convolution, then the pooling.
+    if (!f4 && kIndices && bf16 && winograd_bf16_applies(g, x.size(4))) {
       if (call.outputs[0].numel() > 0) winograd_bf16_conv_max_pool(g, x, w, bias, call.outputs[0], *idx);
       return;
     }
-    if (!bf16 && winograd_f32_applies(g, x.size(4))) {
+    if (!f4 && !bf16 && winograd_f32_applies(g, x.size(4))) {
       const bool relu = call.attrs.get<std::string>("activation") == "relu";
       if (call.outputs[0].numel() > 0) winograd_f32_conv_max_pool(g, x, w, bias, relu, call.outputs[0], idx);
       return;

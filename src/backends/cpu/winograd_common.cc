@@ -9,7 +9,7 @@
 
 namespace tessera::cpu {
 
-vec::WinogradGeometry winograd_geometry(const ops::ConvGeometry& g, int64_t block) {
+vec::WinogradGeometry winograd_geometry(const ops::ConvGeometry& g, int64_t block, int64_t tile) {
   vec::WinogradGeometry wg;
   wg.H = g.h;
   wg.W = g.w;
@@ -17,8 +17,8 @@ vec::WinogradGeometry winograd_geometry(const ops::ConvGeometry& g, int64_t bloc
   wg.OW = g.ow;
   wg.pad_top = g.pad_begin[0];
   wg.pad_left = g.pad_begin[1];
-  wg.tiles_h = (g.oh + 1) / 2;
-  wg.tiles_w = (g.ow + 1) / 2;
+  wg.tiles_h = (g.oh + tile - 1) / tile;
+  wg.tiles_w = (g.ow + tile - 1) / tile;
   wg.in_blocks = (g.c + block - 1) / block;
   wg.out_blocks = (g.o + block - 1) / block;
   wg.in_channels = g.c;
@@ -47,6 +47,20 @@ void winograd_weight_tile(const float (&g)[9], double (&u)[4][4]) {
     u[i][2] = 0.5 * (gg[i][0] - gg[i][1] + gg[i][2]);
     u[i][3] = gg[i][2];
   }
+}
+
+void winograd4x4_weight_tile(const float (&g)[9], double (&u)[6][6]) {
+  static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                 {0, 0, 1}};
+  double gg[6][3];  // G g
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 3; ++j) gg[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+  for (int i = 0; i < 6; ++i)  // (G g) G^T
+    for (int j = 0; j < 6; ++j) u[i][j] = gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2];
 }
 
 void winograd_weight_grad_tile(const double (&m)[4][4], float (&o)[9]) {

@@ -15,8 +15,9 @@
 
 namespace tessera::cpu {
 
-// The tiles of g's output with channels in blocks of `block`.
-vec::WinogradGeometry winograd_geometry(const ops::ConvGeometry& g, int64_t block);
+// The tiles (`tile` x `tile` outputs: 2, or F(4x4, 3x3)'s 4) of g's output with channels
+// in blocks of `block`.
+vec::WinogradGeometry winograd_geometry(const ops::ConvGeometry& g, int64_t block, int64_t tile = 2);
 
 // Chunks of equal size (the last one's spare rows computed and dropped, or zero), whose
 // count is a multiple of the thread count, of at most about `budget` bytes at `per_tile`
@@ -26,6 +27,9 @@ int64_t winograd_chunk_size(int64_t tiles, int64_t per_tile, int64_t budget);
 // u = G g G^T for the 3x3 taps g (row-major), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;
 // 0 0 1], in double (the caller rounds once).
 void winograd_weight_tile(const float (&g)[9], double (&u)[4][4]);
+// F(4x4, 3x3)'s: u = G g G^T, G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6;
+// 1/24 -1/12 1/6; 0 0 1], in double.
+void winograd4x4_weight_tile(const float (&g)[9], double (&u)[6][6]);
 
 // The gradient of the 3x3 taps from that of u = G g G^T: G^T du G, in double.
 void winograd_weight_grad_tile(const double (&du)[4][4], float (&gw)[9]);

@@ -40,6 +40,21 @@ void winograd_f32_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor
 void winograd_f32_conv_max_pool(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
                                 bool relu, Tensor& pooled, Tensor* idx);
 
+// Winograd F(4x4, 3x3): the convolution of inference graphs (algorithm "winograd_4x4",
+// chosen by graph/passes/select_conv_layouts.cc). 4x4 output tiles from 6x6 input patches
+// take 36 products per 16 outputs where F(2x2, 3x3) takes 16 per 4: 1.78x fewer, for
+// transforms with coefficients up to 8, which round more (about 4x F(2x2)'s error from
+// float64, tests/ops/winograd_f32_test.cc). So training keeps F(2x2, 3x3), whose
+// gradients eager and compiled steps share. Where winograd_f32_4x4_applies: as
+// winograd_f32_applies, up to 128 x 128 channels (Tessera's own products), from 4 tiles
+// (winograd_f32.cc has the measurements). winograd_f32_4x4_conv_max_pool writes the pooled values only (no indices), with
+// ReLU after the maximum, as winograd_f32_conv_max_pool's inference form.
+bool winograd_f32_4x4_applies(const ops::ConvGeometry& g, int64_t b);
+void winograd_f32_4x4_conv(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                           bool residual, bool relu, Tensor& y);
+void winograd_f32_4x4_conv_max_pool(const ops::ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                    bool relu, Tensor& pooled);
+
 // The input gradient, itself a 3x3 stride-1 convolution of the padded output gradient by
 // the flipped, transposed weight (winograd_backward_data_geometry), through the same
 // kernel: gx [N, C/8, H, W, 8] from gy [N, K/8, OH, OW, 8] and w [K, C, 3, 3].

@@ -2,8 +2,9 @@
 // when the pooling alone reads the convolution's output: conv2d_max_pool2x2_blocked for a
 // training step's pooling with indices (select_training_conv_layouts made them), and
 // conv2d_max_pool2x2_values_blocked for an inference graph's values-only pooling. Where
-// the backend's Winograd runs the convolution, its 2x2 output tiles are the pooling
-// windows: the fused kernel pools each tile as it computes it, and the convolution's
+// the backend's Winograd runs the convolution, its output tiles are whole pooling windows
+// (F(2x2, 3x3)'s one, F(4x4, 3x3)'s four): the fused kernel pools each tile as it
+// computes it, and the convolution's
 // output (CNN28: 9.4 MB at batch 64, written, then read back by the pooling) never
 // reaches memory. Values and indices are bit for bit the two nodes' (ops/conv_blocked.cc).
 // Only convolutions whose Winograd has such a kernel: bf16 (with indices) and float32 on
@@ -93,9 +94,9 @@ int fuse_conv_max_pool(Graph& g) {
   int fused = 0;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const Node& conv = g.nodes[k];
-    if (conv.op != &ops::kConv2dBlocked || conv.writes() || conv.inputs.size() != 3 ||
-        conv.attrs.get<std::string>("algorithm") != "winograd")
-      continue;
+    if (conv.op != &ops::kConv2dBlocked || conv.writes() || conv.inputs.size() != 3) continue;
+    const std::string& algorithm = conv.attrs.get<std::string>("algorithm");
+    if (algorithm != "winograd" && algorithm != "winograd_4x4") continue;
     const bool bf16 = ops::wants_bf16(conv.attrs);
     const ops::TensorMeta& x = g.values[static_cast<size_t>(conv.inputs[0])].meta;
     const bool plain_weight = g.values[static_cast<size_t>(conv.inputs[1])].meta.sizes.size() == 4;

@@ -247,7 +247,7 @@ class Rewriter {
                      {"in_channels", c},
                      {"out_channels", o},
                      {"activation", std::string(relu ? "relu" : "none")},
-                     {"algorithm", std::string(wino ? "winograd" : "direct")},
+                     {"algorithm", std::string(!wino ? "direct" : training_ ? "winograd" : "winograd_4x4")},
                      {"precision", n.attrs.has("precision") ? n.attrs.get<std::string>("precision") : std::string("float32")}};
     twin_[static_cast<size_t>(last)] = emit(ops::kConv2dBlocked, std::move(attrs), std::move(inputs), where);
     for (size_t a : absorbed) fused[a] = true;
@@ -256,7 +256,9 @@ class Rewriter {
 
   // Winograd for the 3x3 stride-1 convolutions between blocked layers: measured on
   // resnet18_infer_b1 (AVX-512, 1 thread) its 3x3 layers take 0.36-0.53 of the direct
-  // kernels' time.
+  // kernels' time. Inference asks for F(4x4, 3x3) ("winograd_4x4": 1.78x fewer products
+  // than F(2x2, 3x3), rounding a little more; backends/cpu/winograd_f32.h); a training
+  // step keeps the F(2x2, 3x3) that eager's gradients use.
   bool winograd(const Node& n, bool blocked_input) const {
     const ops::ConvGeometry geo = ops::conv_geometry(meta(n.inputs[0]).sizes, meta(n.inputs[1]).sizes, n.attrs);
     return ops::winograd_applies(geo, blocked_input);

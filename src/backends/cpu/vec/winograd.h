@@ -106,12 +106,33 @@ void winograd_output_max_pool_f32_avx2(const WinogradGeometry& g, const float* m
                                        WinogradChunkLayout layout, int64_t t0, int64_t t1, const float* bias,
                                        bool relu, float* pooled, int64_t* idx);
 
-// The 16 products of a chunk's `rows` tiles: M[e] = V[e] @ U[e], V[e] rows x C8 and M[e]
-// rows x K8 as their layouts say, U [16][C8][K8] dense; C8 and K8 multiples of 8.
-// Register-tiled (6 rows x 16 columns of M in 12 accumulators), reading U[e] once per 6
-// rows: for U[e] of up to some 64 KB, which an L2 cache keeps.
+// The `matrices` products (16, or F(4x4, 3x3)'s 36) of a chunk's `rows` tiles: M[e] =
+// V[e] @ U[e], V[e] rows x C8 and M[e] rows x K8 as their layouts say, U [matrices][C8][K8]
+// dense; C8 and K8 multiples of 8. Register-tiled (6 rows x 16 columns of M in 12
+// accumulators), reading U[e] once per 6 rows: for U[e] of up to some 64 KB, which an L2
+// cache keeps.
 void winograd_products_f32_avx2(const float* v, WinogradChunkLayout v_layout, const float* u, int64_t rows,
-                                int64_t c8, int64_t k8, float* m, WinogradChunkLayout m_layout);
+                                int64_t c8, int64_t k8, float* m, WinogradChunkLayout m_layout, int matrices);
+// Winograd F(4x4, 3x3) in float32 on blocks of 8, for inference (winograd4x4_avx2.cc;
+// the CPU backend's winograd_f32.h says where it runs). Output tiles are 4x4 (tiles_h =
+// ceil(OH / 4)); tile t reads a 6x6 patch from (4 ty - pad_top, 4 tx - pad_left), zeros
+// outside the plane, and a chunk holds 36 matrices, e = xi * 6 + nu, laid out as the
+// float32 forward's:
+//   V[e] = (B^T d B)[xi][nu],  M[e] = V[e] @ U[e],  y = (A^T M A) + bias (+ y) (then ReLU)
+// with B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
+// 0 4 0 -5 0 1] and A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]. The
+// transforms take the same arguments as F(2x2, 3x3)'s above.
+void winograd4x4_input_f32_avx2(const WinogradGeometry& g, const float* x, int64_t first, WinogradChunkLayout layout,
+                                int64_t t0, int64_t t1, float* v);
+void winograd4x4_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, WinogradChunkLayout layout,
+                                 int64_t t0, int64_t t1, const float* bias, bool residual, bool relu, float* y);
+// Its outputs max-pooled over 2x2 windows at stride 2 (four in a tile), values only, then
+// ReLU when `relu`: bit for bit winograd4x4_output_f32_avx2 followed by max pooling (the
+// fold of winograd_output_max_pool_f32_avx2) but for the sign of a zero maximum.
+void winograd4x4_output_max_pool_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first,
+                                          WinogradChunkLayout layout, int64_t t0, int64_t t1, const float* bias,
+                                          bool relu, float* pooled);
+
 // The weight gradient's: du [16][C8][K8] += V[e]^T @ Z[e] over the chunk's `rows` tiles
 // (V rows x C8, Z rows x K8 as their layouts say), with the same register tiles.
 void winograd_weight_grad_products_f32_avx2(const float* v, WinogradChunkLayout v_layout, const float* z,

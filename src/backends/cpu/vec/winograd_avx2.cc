@@ -351,8 +351,8 @@ void product(const float* a, int64_t a_row, int64_t a_step, int64_t rows, int64_
 }  // namespace
 
 void winograd_products_f32_avx2(const float* v, WinogradChunkLayout v_layout, const float* u, int64_t rows,
-                                int64_t c8, int64_t k8, float* m, WinogradChunkLayout m_layout) {
-  for (int e = 0; e < 16; ++e)
+                                int64_t c8, int64_t k8, float* m, WinogradChunkLayout m_layout, int matrices) {
+  for (int e = 0; e < matrices; ++e)
     product<false>(v + e * v_layout.matrix_stride, v_layout.row_stride, 1, rows, c8, u + e * c8 * k8, k8, k8,
                    m + e * m_layout.matrix_stride, m_layout.row_stride);
 }
