@@ -63,13 +63,15 @@ const char kOwnForwardKey = 0, kOwnBackwardDataKey = 0, kOwn4x4Key = 0;
 // against F(2x2)'s 4.5 with oneDNN's products, at 512 on 7x7 23 against 10 direct.
 constexpr int64_t k4x4MinTiles = 4;
 
-// U[e][c][k] = (G g G^T)[e / 4][e % 4] for g = w[k][c], zero for the padding channels.
-// `flipped` (the input gradient): the convolution's out channels k are w's in channels,
-// its in channels c are w's out channels, and g = w[c][k] turned by 180 degrees.
-void transform_weight(const Tensor& w, bool flipped, int64_t c8, int64_t k8, float* u) {
+// U[e][c][k] = (G g G^T)[e / n][e % n] for g = w[k][c], zero for the padding channels:
+// n = 4 for F(2x2, 3x3), 6 for F(4x4, 3x3) (`four`). `flipped` (the input gradient, F(2x2)
+// only): the convolution's out channels k are w's in channels, its in channels c are w's
+// out channels, and g = w[c][k] turned by 180 degrees.
+void transform_weight(const Tensor& w, bool flipped, bool four, int64_t c8, int64_t k8, float* u) {
   const int64_t K = flipped ? w.size(1) : w.size(0), C = flipped ? w.size(0) : w.size(1);
+  const int n = four ? 6 : 4;
   const float* wp = w.data<float>();
-  std::fill(u, u + 16 * c8 * k8, 0.f);
+  std::fill(u, u + n * n * c8 * k8, 0.f);
   parallel_for(0, K, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, C)), [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k)
       for (int64_t c = 0; c < C; ++c) {
@@ -80,26 +82,14 @@ void transform_weight(const Tensor& w, bool flipped, int64_t c8, int64_t k8, flo
         } else {
           std::memcpy(g, wp + (k * C + c) * 9, sizeof g);
         }
-        double uu[4][4];
-        winograd_weight_tile(g, uu);
-        for (int e = 0; e < 16; ++e) u[(e * c8 + c) * k8 + k] = static_cast<float>(uu[e / 4][e % 4]);
-      }
-  });
-}
-
-// F(4x4, 3x3)'s U [36][c8][k8]: U[e][c][k] = (G g G^T)[e / 6][e % 6] for g = w[k][c].
-void transform_weight_4x4(const Tensor& w, int64_t c8, int64_t k8, float* u) {
-  const int64_t K = w.size(0), C = w.size(1);
-  const float* wp = w.data<float>();
-  std::fill(u, u + 36 * c8 * k8, 0.f);
-  parallel_for(0, K, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, C)), [&](int64_t k0, int64_t k1) {
-    for (int64_t k = k0; k < k1; ++k)
-      for (int64_t c = 0; c < C; ++c) {
-        float g[9];
-        std::memcpy(g, wp + (k * C + c) * 9, sizeof g);
-        double uu[6][6];
-        winograd4x4_weight_tile(g, uu);
-        for (int e = 0; e < 36; ++e) u[(e * c8 + c) * k8 + k] = static_cast<float>(uu[e / 6][e % 6]);
+        double u4[4][4], u6[6][6];
+        if (four) {
+          winograd4x4_weight_tile(g, u6);
+        } else {
+          winograd_weight_tile(g, u4);
+        }
+        for (int e = 0; e < n * n; ++e)
+          u[(e * c8 + c) * k8 + k] = static_cast<float>(four ? u6[e / 6][e % 6] : u4[e / 4][e % 4]);
       }
   });
 }
@@ -182,7 +172,7 @@ bool run_winograd_own(const ops::ConvGeometry& g, const vec::WinogradGeometry& w
       winograd_chunk_size(tiles, 4 * (vl.row_stride + ml.row_stride), std::max(kOwnChunkBytes, 16 * c8 * k8 * 4));
   const Tensor u = onednn::prepared_weights(flipped ? &kOwnBackwardDataKey : &kOwnForwardKey, w,
                                             static_cast<size_t>(16 * c8 * k8) * sizeof(float), [&](void* out) {
-                                              transform_weight(w, flipped, c8, k8, static_cast<float*>(out));
+                                              transform_weight(w, flipped, false, c8, k8, static_cast<float*>(out));
                                             });
   const float* up = static_cast<const float*>(u.data_ptr());
   std::atomic<bool> read{true};
@@ -226,7 +216,7 @@ bool run_winograd(const ops::ConvGeometry& g, const float* xp, const Tensor& w, 
   const void* key = flipped ? static_cast<const void*>(&plan->backward_data_key) : plan.get();
   const Tensor u = onednn::prepared_weights(key, w, plan->wei.get_size(), [&](void* out) {
     Tensor plain = make_tensor({16 * c8 * k8}, DType::Float32);
-    transform_weight(w, flipped, c8, k8, plain.data<float>());
+    transform_weight(w, flipped, false, c8, k8, plain.data<float>());
     if (plan->wei_reorder)
       onednn::run_reorder(*plan->wei_reorder, plain.data_ptr(), out);
     else
@@ -271,7 +261,9 @@ void run_winograd_4x4(const ops::ConvGeometry& g, const float* xp, const Tensor&
   const int64_t chunk =
       winograd_chunk_size(tiles, 4 * (vl.row_stride + ml.row_stride), std::max(kOwnChunkBytes, 36 * c8 * k8 * 4));
   const Tensor u = onednn::prepared_weights(&kOwn4x4Key, w, static_cast<size_t>(36 * c8 * k8) * sizeof(float),
-                                            [&](void* dst) { transform_weight_4x4(w, c8, k8, static_cast<float*>(dst)); });
+                                            [&](void* dst) {
+                                              transform_weight(w, false, true, c8, k8, static_cast<float*>(dst));
+                                            });
   const float* up = static_cast<const float*>(u.data_ptr());
   parallel_for(0, (tiles + chunk - 1) / chunk, 1, [&](int64_t c0, int64_t c1) {
     float* vp = chunk_buffer(static_cast<size_t>(chunk * (vl.row_stride + ml.row_stride)));

@@ -5,22 +5,12 @@
 // (float_loops_impl.h says why).
 #include <cstdint>
 
-#include "backends/cpu/vec/winograd.h"
+#include "backends/cpu/vec/winograd_avx2_tile.h"
 
 namespace tessera::cpu::vec {
 namespace {
 
-using F8 [[gnu::vector_size(32)]] = float;
-using U8 [[gnu::vector_size(32)]] = uint32_t;
 using I8 [[gnu::vector_size(32)]] = int32_t;
-
-inline F8 load(const float* p) {
-  F8 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-
-inline void store(float* p, F8 v) { __builtin_memcpy(p, &v, sizeof v); }
 
 inline F8 splat(float s) { return F8{s, s, s, s, s, s, s, s}; }
 
@@ -75,8 +65,7 @@ void winograd4x4_input_f32_avx2(const WinogradGeometry& g, const float* x, int64
                                 int64_t t0, int64_t t1, float* v) {
   const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
   const int64_t tail_lanes = g.in_channels - 8 * (g.in_blocks - 1);  // valid lanes of the last block
-  U8 tail_mask;
-  for (int l = 0; l < 8; ++l) tail_mask[l] = l < tail_lanes ? 0xffffffffu : 0u;
+  const U8 tail_mask = lanes_mask(tail_lanes);
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
     const int64_t y0 = 4 * ty - g.pad_top, x0 = 4 * tx - g.pad_left;
@@ -112,22 +101,11 @@ void winograd4x4_output_f32_avx2(const WinogradGeometry& g, const float* m, int6
   const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
-    const int64_t oy = 4 * ty, ox = 4 * tx;
-    const bool full = oy + 4 <= g.OH && ox + 4 <= g.OW;
     const float* row = m + (t - first) * layout.row_stride;
     for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
       F8 o[4][4];
       output_tile(row + kb * 8, step, bias + kb * 8, o);
-      float* plane = y + (n * g.out_blocks + kb) * g.OH * g.OW * 8;
-      for (int a = 0; a < 4; ++a)
-        for (int c = 0; c < 4; ++c) {
-          if (!full && (oy + a >= g.OH || ox + c >= g.OW)) continue;
-          float* at = plane + ((oy + a) * g.OW + ox + c) * 8;
-          F8 r = o[a][c];
-          if (residual) r += load(at);
-          if (relu) r = r < 0 ? F8{} : r;  // NaN stays NaN, as oneDNN's ReLU post-op
-          store(at, r);
-        }
+      store_output_tile(g, o, y + (n * g.out_blocks + kb) * g.OH * g.OW * 8, 4 * ty, 4 * tx, residual, relu);
     }
   }
 }

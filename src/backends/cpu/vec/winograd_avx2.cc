@@ -6,35 +6,16 @@
 
 #include <cstdint>
 
-#include "backends/cpu/vec/winograd.h"
+#include "backends/cpu/vec/winograd_avx2_tile.h"
 
 namespace tessera::cpu::vec {
 namespace {
 
-using F8 [[gnu::vector_size(32)]] = float;
-using U8 [[gnu::vector_size(32)]] = uint32_t;
-
-inline F8 load(const float* p) {
-  F8 v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-
-inline void store(float* p, F8 v) { __builtin_memcpy(p, &v, sizeof v); }
-
-// The lanes of a block at and past the channel count hold whatever the layout left there:
-// read as 0.
+// The lanes of a block at and past the channel count read as 0 (lanes_mask).
 template <int R, int C>
 inline void mask_tail(F8 (&d)[R][C], U8 mask) {
   for (auto& r : d)
     for (F8& e : r) e = reinterpret_cast<F8>(reinterpret_cast<U8>(e) & mask);
-}
-
-// A mask of the first `lanes` lanes of 8.
-inline U8 lanes_mask(int64_t lanes) {
-  U8 mask;
-  for (int l = 0; l < 8; ++l) mask[l] = l < lanes ? 0xffffffffu : 0u;
-  return mask;
 }
 
 // (B^T d) B of one block's 4x4 patch, its 16 rows stored `step` floats apart.
@@ -230,22 +211,11 @@ void winograd_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t
   const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
-    const int64_t oy = 2 * ty, ox = 2 * tx;
-    const bool full = oy + 2 <= g.OH && ox + 2 <= g.OW;
     const float* row = m + (t - first) * layout.row_stride;
     for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
       F8 o[2][2];
       output_tile(row + kb * 8, step, bias + kb * 8, o);
-      float* plane = y + (n * g.out_blocks + kb) * g.OH * g.OW * 8;
-      for (int a = 0; a < 2; ++a)
-        for (int c = 0; c < 2; ++c) {
-          if (!full && (oy + a >= g.OH || ox + c >= g.OW)) continue;
-          float* at = plane + ((oy + a) * g.OW + ox + c) * 8;
-          F8 r = o[a][c];
-          if (residual) r += load(at);
-          if (relu) r = r < 0 ? F8{} : r;  // NaN stays NaN, as oneDNN's ReLU post-op
-          store(at, r);
-        }
+      store_output_tile(g, o, y + (n * g.out_blocks + kb) * g.OH * g.OW * 8, 2 * ty, 2 * tx, residual, relu);
     }
   }
 }
