@@ -98,16 +98,8 @@ void winograd4x4_input_f32_avx2(const WinogradGeometry& g, const float* x, int64
 
 void winograd4x4_output_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first, WinogradChunkLayout layout,
                                  int64_t t0, int64_t t1, const float* bias, bool residual, bool relu, float* y) {
-  const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
-  for (int64_t t = t0; t < t1; ++t) {
-    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
-    const float* row = m + (t - first) * layout.row_stride;
-    for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
-      F8 o[4][4];
-      output_tile(row + kb * 8, step, bias + kb * 8, o);
-      store_output_tile(g, o, y + (n * g.out_blocks + kb) * g.OH * g.OW * 8, 4 * ty, 4 * tx, residual, relu);
-    }
-  }
+  store_output_tiles<4>(g, m, first, layout, t0, t1, bias, residual, relu, y,
+                        [](const float* row, int64_t step, const float* b, F8(&o)[4][4]) { output_tile(row, step, b, o); });
 }
 
 void winograd4x4_output_max_pool_f32_avx2(const WinogradGeometry& g, const float* m, int64_t first,

@@ -48,5 +48,24 @@ inline void store_output_tile(const WinogradGeometry& g, const F8 (&o)[T][T], fl
     }
 }
 
+// Every output tile t0..t1 of a chunk whose first tile is `first`, each block of 8 output
+// channels: `transform(row, step, bias, o)` turns the block's rows of M into its T x T
+// outputs (with the bias), which store_output_tile writes.
+template <int T, class OutputTransform>
+inline void store_output_tiles(const WinogradGeometry& g, const float* m, int64_t first, WinogradChunkLayout layout,
+                               int64_t t0, int64_t t1, const float* bias, bool residual, bool relu, float* y,
+                               OutputTransform transform) {
+  const int64_t per_image = g.tiles_h * g.tiles_w, step = layout.matrix_stride;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t n = t / per_image, ty = (t % per_image) / g.tiles_w, tx = t % g.tiles_w;
+    const float* row = m + (t - first) * layout.row_stride;
+    for (int64_t kb = 0; kb < g.out_blocks; ++kb) {
+      F8 o[T][T];
+      transform(row + kb * 8, step, bias + kb * 8, o);
+      store_output_tile(g, o, y + (n * g.out_blocks + kb) * g.OH * g.OW * 8, T * ty, T * tx, residual, relu);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tessera::cpu::vec
