@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,28 +14,84 @@
 namespace tessera::distributed {
 namespace {
 
-enum Op : uint8_t { kSet = 1, kGet = 2, kWait = 3 };
-// Limits a malformed or hostile request cannot push the server past.
-constexpr uint32_t kMaxBytes = 64u << 20;
-constexpr uint32_t kMaxKeys = 1u << 16;
-// How long one read or write of the server may take (clients send whole requests at once).
+using Op = StoreRequest::Op;
+constexpr uint8_t kSet = static_cast<uint8_t>(Op::Set), kGet = static_cast<uint8_t>(Op::Get),
+                  kWait = static_cast<uint8_t>(Op::Wait);
+// How long one request may take to arrive, and one reply to leave (clients send whole
+// requests at once).
 constexpr auto kIoTimeout = std::chrono::seconds(30);
+// A string is read in pieces of this size, so a declared length costs nothing until its
+// bytes come.
+constexpr size_t kReadPiece = 1u << 20;
+// How often a waiting GET or WAIT looks whether its client hung up.
+constexpr auto kHangUpCheck = std::chrono::milliseconds(100);
 
-bool read_u32(int fd, uint32_t* v, net::Clock::time_point deadline, std::string* why) {
-  return net::recv_all(fd, v, sizeof(*v), deadline, why);
-}
-bool read_string(int fd, std::string* s, net::Clock::time_point deadline, std::string* why) {
+bool read_u32(const ReadExactly& read, uint32_t* v, std::string* why) { return read(v, sizeof(*v), why); }
+
+bool read_string(const ReadExactly& read, std::string* s, std::string* why) {
   uint32_t n = 0;
-  if (!read_u32(fd, &n, deadline, why)) return false;
-  if (n > kMaxBytes) {
-    *why = "oversized request";
+  if (!read_u32(read, &n, why)) return false;
+  if (n > StoreRequest::kMaxBytes) {
+    *why = detail::concat("a string of ", n, " bytes (at most ", StoreRequest::kMaxBytes, ")");
     return false;
   }
-  s->resize(n);
-  return net::recv_all(fd, s->data(), n, deadline, why);
+  s->clear();
+  for (size_t got = 0; got < n;) {
+    const size_t piece = std::min<size_t>(kReadPiece, n - got);
+    s->resize(got + piece);
+    if (!read(s->data() + got, piece, why)) return false;
+    got += piece;
+  }
+  return true;
+}
+
+bool read_timeout(const ReadExactly& read, std::chrono::milliseconds* out, std::string* why) {
+  int64_t ms = 0;
+  if (!read(&ms, sizeof(ms), why)) return false;
+  *out = std::chrono::milliseconds(std::clamp<int64_t>(ms, 0, StoreRequest::kMaxTimeout.count()));
+  return true;
+}
+
+// Whether the peer of `fd` closed its end (or the connection broke).
+bool hung_up(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 }  // namespace
+
+bool read_store_request(const ReadExactly& read, StoreRequest* out, std::string* why) {
+  uint8_t op = 0;
+  if (!read(&op, 1, why)) return false;
+  *out = StoreRequest{};
+  if (op == kSet) {
+    out->op = Op::Set;
+    out->keys.resize(1);
+    return read_string(read, &out->keys[0], why) && read_string(read, &out->value, why);
+  }
+  if (op == kGet) {
+    out->op = Op::Get;
+    out->keys.resize(1);
+    return read_string(read, &out->keys[0], why) && read_timeout(read, &out->timeout, why);
+  }
+  if (op == kWait) {
+    out->op = Op::Wait;
+    uint32_t count = 0;
+    if (!read_u32(read, &count, why)) return false;
+    if (count > StoreRequest::kMaxKeys) {
+      *why = detail::concat("a wait for ", count, " keys (at most ", StoreRequest::kMaxKeys, ")");
+      return false;
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+      out->keys.emplace_back();
+      if (!read_string(read, &out->keys.back(), why)) return false;
+    }
+    return read_timeout(read, &out->timeout, why);
+  }
+  *why = detail::concat("unknown request ", static_cast<int>(op), " (expected ", static_cast<int>(kSet), " set, ",
+                        static_cast<int>(kGet), " get or ", static_cast<int>(kWait), " wait)");
+  return false;
+}
 
 // ---------------------------------------------------------------- server
 
@@ -47,12 +104,18 @@ TcpStoreServer::~TcpStoreServer() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
-    for (int fd : clients_) ::shutdown(fd, SHUT_RDWR);
+    for (Client& c : clients_)
+      if (!c.done) ::shutdown(c.fd, SHUT_RDWR);
   }
   changed_.notify_all();
   acceptor_.join();
-  for (std::thread& t : threads_) t.join();
+  for (Client& c : clients_) c.thread.join();  // the acceptor is gone: nobody adds any
   listener_.close();
+}
+
+size_t TcpStoreServer::open_connections() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<size_t>(std::count_if(clients_.begin(), clients_.end(), [](const Client& c) { return !c.done; }));
 }
 
 void TcpStoreServer::accept_loop() {
@@ -71,15 +134,51 @@ void TcpStoreServer::accept_loop() {
       ::close(fd);
       return;
     }
-    clients_.push_back(fd);
-    threads_.emplace_back([this, fd] { serve(fd); });
+    // Reap the threads of connections that ended, so many short connections (or a flood
+    // of hostile ones) do not pile up finished threads. A done thread is past its last
+    // use of mu_, so joining it here cannot wait on us.
+    for (auto it = clients_.begin(); it != clients_.end();) {
+      if (it->done) {
+        it->thread.join();
+        it = clients_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    Client& c = clients_.emplace_back();
+    c.fd = fd;
+    c.thread = std::thread([this, client = &c] { serve(client); });
   }
 }
 
-void TcpStoreServer::serve(int fd) {
+bool TcpStoreServer::wait_for_keys(const StoreRequest& req, int fd, bool* peer_gone) {
+  const auto until = net::Clock::now() + req.timeout;
+  std::unique_lock<std::mutex> lock(mu_);
+  auto present = [&] {
+    for (const std::string& k : req.keys)
+      if (!data_.count(k)) return false;
+    return true;
+  };
+  *peer_gone = false;
+  while (!stop_ && !present()) {
+    const auto now = net::Clock::now();
+    if (now >= until) return false;
+    // In slices: a client that hung up must not hold this thread for its whole timeout.
+    changed_.wait_for(lock, std::min<net::Clock::duration>(until - now, kHangUpCheck));
+    if (hung_up(fd)) {
+      *peer_gone = true;
+      return false;
+    }
+  }
+  return !stop_;
+}
+
+void TcpStoreServer::serve(Client* client) {
+  const int fd = client->fd;
   std::string why;
+  net::Clock::time_point deadline;
+  const ReadExactly read = [&](void* p, size_t n, std::string* w) { return net::recv_all(fd, p, n, deadline, w); };
   while (true) {
-    uint8_t op = 0;
     // The next request may come much later (or never): wait for it in short slices so a
     // stopping server is noticed.
     while (true) {
@@ -92,59 +191,42 @@ void TcpStoreServer::serve(int fd) {
       if (r > 0) break;
       if (r < 0 && errno != EINTR) goto done;
     }
-    {
-      const auto deadline = net::Clock::now() + kIoTimeout;
-      if (!net::recv_all(fd, &op, 1, deadline, &why)) break;
-      uint8_t status = 0;
-      if (op == kSet) {
-        std::string key, value;
-        if (!read_string(fd, &key, deadline, &why) || !read_string(fd, &value, deadline, &why)) break;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          data_[key] = std::vector<char>(value.begin(), value.end());
-        }
-        changed_.notify_all();
-        if (!net::send_all(fd, &status, 1, deadline, &why)) break;
-      } else if (op == kGet || op == kWait) {
-        std::vector<std::string> keys;
-        uint32_t count = 1;
-        if (op == kWait && (!read_u32(fd, &count, deadline, &why) || count > kMaxKeys)) break;
-        keys.resize(count);
-        bool ok = true;
-        for (std::string& k : keys) ok = ok && read_string(fd, &k, deadline, &why);
-        int64_t timeout_ms = 0;
-        if (!ok || !net::recv_all(fd, &timeout_ms, sizeof(timeout_ms), deadline, &why)) break;
-        std::vector<char> value;
-        {
-          std::unique_lock<std::mutex> lock(mu_);
-          auto present = [&] {
-            if (stop_) return true;
-            for (const std::string& k : keys)
-              if (!data_.count(k)) return false;
-            return true;
-          };
-          bool found = changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), present);
-          if (stop_) break;
-          status = found ? 0 : 1;
-          if (found && op == kGet) value = data_[keys[0]];
-        }
-        const auto reply_deadline = net::Clock::now() + kIoTimeout;
-        if (!net::send_all(fd, &status, 1, reply_deadline, &why)) break;
-        if (op == kGet && status == 0) {
-          uint32_t n = static_cast<uint32_t>(value.size());
-          if (!net::send_all(fd, &n, 4, reply_deadline, &why) ||
-              !net::send_all(fd, value.data(), n, reply_deadline, &why))
-            break;
-        }
-      } else {
-        break;  // not our protocol: drop the connection
+    deadline = net::Clock::now() + kIoTimeout;
+    StoreRequest req;
+    // Not a request of this protocol (or the peer left midway): drop the connection.
+    if (!read_store_request(read, &req, &why)) break;
+    uint8_t status = 0;
+    if (req.op == Op::Set) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        data_[req.keys[0]] = std::vector<char>(req.value.begin(), req.value.end());
       }
+      changed_.notify_all();
+      if (!net::send_all(fd, &status, 1, net::Clock::now() + kIoTimeout, &why)) break;
+      continue;
+    }
+    bool peer_gone = false;
+    const bool found = wait_for_keys(req, fd, &peer_gone);
+    if (peer_gone) break;
+    std::vector<char> value;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) break;
+      status = found ? 0 : 1;
+      if (found && req.op == Op::Get) value = data_[req.keys[0]];
+    }
+    const auto reply_deadline = net::Clock::now() + kIoTimeout;
+    if (!net::send_all(fd, &status, 1, reply_deadline, &why)) break;
+    if (req.op == Op::Get && status == 0) {
+      uint32_t n = static_cast<uint32_t>(value.size());
+      if (!net::send_all(fd, &n, 4, reply_deadline, &why) || !net::send_all(fd, value.data(), n, reply_deadline, &why))
+        break;
     }
   }
 done:
   std::lock_guard<std::mutex> lock(mu_);
-  std::erase(clients_, fd);
   ::close(fd);
+  client->done = true;
 }
 
 // ---------------------------------------------------------------- client

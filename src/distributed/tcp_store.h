@@ -9,8 +9,15 @@
 //            keys, i64 timeout_ms. Strings and values are u32 length + bytes.
 //   reply:   u8 status (0 ok, 1 timed out); GET adds the value.
 // The server answers GET and WAIT when the keys exist or the request's timeout passes.
+//
+// The server reads bytes from the network, so it trusts none of them: read_store_request
+// refuses what is not this protocol or passes its limits, and a connection that sends such
+// a request is dropped (tests/fuzz/tcp_store_fuzz.cc fuzzes it).
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,16 +31,51 @@
 
 namespace tessera::distributed {
 
+// One request as the server reads it off a connection.
+struct StoreRequest {
+  enum class Op : uint8_t { Set = 1, Get = 2, Wait = 3 };
+  // A string or value longer than this, or a WAIT for more keys, is refused.
+  static constexpr uint32_t kMaxBytes = 64u << 20;
+  static constexpr uint32_t kMaxKeys = 1u << 16;
+  // Longer GET/WAIT timeouts are cut to this; negative ones are 0. (Any rendezvous is far
+  // shorter, and the bound keeps the server's deadline arithmetic from overflowing.)
+  static constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(24 * 30);
+
+  Op op = Op::Set;
+  std::vector<std::string> keys;         // SET and GET: one; WAIT: up to kMaxKeys
+  std::string value;                     // SET
+  std::chrono::milliseconds timeout{0};  // GET and WAIT, in [0, kMaxTimeout]
+};
+
+// Fills exactly n bytes at p, or returns false with `why` set (a closed peer, a timeout).
+using ReadExactly = std::function<bool(void* p, size_t n, std::string* why)>;
+
+// Reads one request. False, with `why` naming the fault, when the bytes end first or are
+// not a request: an unknown op, a string over kMaxBytes, more than kMaxKeys keys. Memory
+// grows with the bytes actually read, never with a length the peer only declares.
+bool read_store_request(const ReadExactly& read, StoreRequest* out, std::string* why);
+
 class TcpStoreServer {
  public:
   // Listens on host:port (host "": every interface; port 0: a free one, see port()).
   TcpStoreServer(const std::string& host, int port);
   ~TcpStoreServer();
   int port() const { return port_; }
+  // Connections being served now (finished ones are reaped as new ones arrive).
+  size_t open_connections();
 
  private:
+  struct Client {
+    int fd = -1;
+    bool done = false;  // serve() returned; its thread only has to be joined
+    std::thread thread;
+  };
+
   void accept_loop();
-  void serve(int fd);
+  void serve(Client* client);
+  // GET and WAIT: blocks until the keys are there, the timeout passes, the server stops
+  // or the client hangs up. Returns whether the keys are there; `peer_gone` tells the last.
+  bool wait_for_keys(const StoreRequest& req, int fd, bool* peer_gone);
 
   net::Socket listener_;
   int port_ = 0;
@@ -41,8 +83,7 @@ class TcpStoreServer {
   std::condition_variable changed_;
   std::map<std::string, std::vector<char>> data_;
   bool stop_ = false;
-  std::vector<int> clients_;  // open client descriptors, shut down on stop
-  std::vector<std::thread> threads_;
+  std::list<Client> clients_;  // shut down on stop; a list, so serve() keeps its Client*
   std::thread acceptor_;
 };
 
