@@ -255,6 +255,15 @@ void TcpStore::recv_bytes(void* p, size_t n, std::chrono::milliseconds extra) {
                    "TCP store at ", where_, ": ", why, " (rank 0, which hosts it, may have exited)");
 }
 
+uint8_t TcpStore::recv_status(std::chrono::milliseconds extra) {
+  uint8_t status = 1;
+  recv_bytes(&status, 1, extra);
+  // Whatever answers at the address is checked too: MASTER_PORT may be another service.
+  TESSERA_CHECK_IO(status <= 1, "TCP store at ", where_, ": a reply status of ", static_cast<int>(status),
+                   " (expected 0 or 1): is that address a Tessera rank 0's TCP store?");
+  return status;
+}
+
 namespace {
 void append(std::vector<char>& buf, const void* p, size_t n) {
   const char* c = static_cast<const char*>(p);
@@ -273,8 +282,7 @@ void TcpStore::set(const std::string& key, const std::vector<char>& data) {
   append_string(req, key);
   append_string(req, std::string(data.begin(), data.end()));
   send_bytes(req.data(), req.size());
-  uint8_t status = 1;
-  recv_bytes(&status, 1, std::chrono::milliseconds(0));
+  recv_status(std::chrono::milliseconds(0));
 }
 
 bool TcpStore::get_within(const std::string& key, std::chrono::milliseconds wait,
@@ -285,12 +293,12 @@ bool TcpStore::get_within(const std::string& key, std::chrono::milliseconds wait
   int64_t ms = wait.count();
   append(req, &ms, sizeof(ms));
   send_bytes(req.data(), req.size());
-  uint8_t status = 1;
   // The server may hold the reply for the whole wait; give the reply a margin on top.
-  recv_bytes(&status, 1, wait - timeout_ + std::chrono::seconds(5));
-  if (status != 0) return false;
+  if (recv_status(wait - timeout_ + std::chrono::seconds(5)) != 0) return false;
   uint32_t n = 0;
   recv_bytes(&n, 4, std::chrono::seconds(5));
+  TESSERA_CHECK_IO(n <= StoreRequest::kMaxBytes, "TCP store at ", where_, ": a value of ", n, " bytes for key '", key,
+                   "' (at most ", StoreRequest::kMaxBytes, "): is that address a Tessera rank 0's TCP store?");
   value->resize(n);
   recv_bytes(value->data(), n, std::chrono::seconds(5));
   return true;
@@ -317,9 +325,7 @@ void TcpStore::wait(const std::vector<std::string>& keys, const std::chrono::mil
   int64_t ms = timeout.count();
   append(req, &ms, sizeof(ms));
   send_bytes(req.data(), req.size());
-  uint8_t status = 1;
-  recv_bytes(&status, 1, timeout - timeout_ + std::chrono::seconds(5));
-  if (status != 0) {
+  if (recv_status(timeout - timeout_ + std::chrono::seconds(5)) != 0) {
     std::string names;
     for (const std::string& k : keys) names += (names.empty() ? "" : ", ") + k;
     throw_error(ErrorKind::IO, detail::concat("rendezvous: keys [", names, "] did not appear in the TCP store at ",

@@ -102,6 +102,8 @@ class TcpStore : public gloo::rendezvous::Store {
  private:
   void send_bytes(const void* p, size_t n);
   void recv_bytes(void* p, size_t n, std::chrono::milliseconds extra);
+  // A reply's status byte: 0 ok, 1 timed out; anything else is an IOError.
+  uint8_t recv_status(std::chrono::milliseconds extra);
   // GET waiting up to `wait` on the server: false when the key did not come.
   bool get_within(const std::string& key, std::chrono::milliseconds wait, std::vector<char>* value);
 

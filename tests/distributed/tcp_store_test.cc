@@ -18,6 +18,7 @@
 
 #include "distributed/socket.h"
 #include "distributed/tcp_store.h"
+#include "tessera/error.h"
 
 namespace tessera::distributed {
 namespace {
@@ -213,6 +214,45 @@ TEST(TcpStore, AClientThatHangsUpWhileWaitingFreesItsThread) {
   const auto t0 = Clock::now();
   EXPECT_EQ(settle(server, 0), 0u);
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(1));
+}
+
+// A "store" that answers every request with `reply`, as another service on MASTER_PORT
+// might: the client names the address and what it got, and allocates nothing for it.
+std::string client_error_against(const std::string& reply, bool use_get) {
+  net::Socket listener = net::listen_tcp("127.0.0.1", 0);
+  std::thread fake([&] {
+    const int fd = ::accept(listener.fd(), nullptr, nullptr);
+    if (fd < 0) return;
+    net::Socket conn(fd);
+    char buf[256];
+    std::string why;
+    (void)::recv(fd, buf, sizeof buf, 0);  // the request, whatever it is
+    (void)net::send_all(fd, reply.data(), reply.size(), Clock::now() + std::chrono::seconds(5), &why);
+    std::this_thread::sleep_for(milliseconds(200));  // let the client read before the close
+  });
+  std::string error = "(no error)";
+  try {
+    TcpStore client("127.0.0.1", net::local_port(listener), milliseconds(2000));
+    if (use_get) {
+      (void)client.get("k");
+    } else {
+      client.set("k", {'v'});
+    }
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  fake.join();
+  return error;
+}
+
+TEST(TcpStore, ClientRefusesAServiceThatIsNotAStore) {
+  const std::string status = client_error_against("\x07", /*use_get=*/false);
+  EXPECT_NE(status.find("a reply status of 7 (expected 0 or 1)"), std::string::npos) << status;
+  EXPECT_NE(status.find("TCP store at 127.0.0.1:"), std::string::npos) << status;
+  std::string huge("\x00", 1);
+  put_u32(huge, 0xffffffffu);
+  const std::string value = client_error_against(huge, /*use_get=*/true);
+  EXPECT_NE(value.find("a value of 4294967295 bytes for key 'k' (at most 67108864)"), std::string::npos) << value;
 }
 
 }  // namespace
