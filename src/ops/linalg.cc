@@ -146,10 +146,30 @@ std::vector<Tensor> matmul_backward(const BackwardCall& c) {
   return out;
 }
 
+// Whether m is a matrix stored transposed: W.t() of a contiguous W, as linear reads its
+// weight. Its gradient is then computed transposed too, (g^T a)^T rather than a^T g, so
+// it comes out in W's layout and the transpose's backward hands W a contiguous gradient;
+// the other way W got a strided view that AccumulateGrad copied element by element (mlp_train_b128,
+// eager, 1 thread: a fifth of the step). PyTorch's mm_mat2_backward does the same.
+bool stored_transposed(const Tensor& m) {
+  return m.dim() == 2 && m.size(0) > 1 && m.size(1) > 1 && m.stride(0) == 1 && m.stride(1) == m.size(0);
+}
+
+// d(a @ b)/da = g b^T and d(a @ b)/db = a^T g, each in its operand's layout.
+Tensor mm_grad_left(const Tensor& g, const Tensor& a, const Tensor& b, const Attrs& from) {
+  return stored_transposed(a) ? mm_as(b, g.t(), from).t() : mm_as(g, b.t(), from);
+}
+Tensor mm_grad_right(const Tensor& g, const Tensor& a, const Tensor& b, const Attrs& from) {
+  return stored_transposed(b) ? mm_as(g.t(), a, from).t() : mm_as(a.t(), g, from);
+}
+
+// t * s, or t itself when s is 1 (addmm's default alpha and beta): no pass over t.
+Tensor scaled(const Tensor& t, const Scalar& s) { return s.to_double() == 1.0 ? t : mul(t, s); }
+
 std::vector<Tensor> mm_backward(const BackwardCall& c) {
   const Tensor& g = c.grad(0);
-  return {c.needs(0) ? mm_as(g, c.input(1).t(), c.attrs()) : Tensor(),
-          c.needs(1) ? mm_as(c.input(0).t(), g, c.attrs()) : Tensor()};
+  return {c.needs(0) ? mm_grad_left(g, c.input(0), c.input(1), c.attrs()) : Tensor(),
+          c.needs(1) ? mm_grad_right(g, c.input(0), c.input(1), c.attrs()) : Tensor()};
 }
 
 std::vector<Tensor> bmm_backward(const BackwardCall& c) {
@@ -163,9 +183,9 @@ std::vector<Tensor> addmm_backward(const BackwardCall& c) {
   const Scalar& beta = c.attrs().scalar("beta");
   const Scalar& alpha = c.attrs().scalar("alpha");
   std::vector<Tensor> out(3);
-  if (c.needs(0)) out[0] = sum_to(mul(g, beta), c.input_sizes(0));
-  if (c.needs(1)) out[1] = mul(mm_as(g, c.input(2).t(), c.attrs()), alpha);
-  if (c.needs(2)) out[2] = mul(mm_as(c.input(1).t(), g, c.attrs()), alpha);
+  if (c.needs(0)) out[0] = sum_to(scaled(g, beta), c.input_sizes(0));
+  if (c.needs(1)) out[1] = scaled(mm_grad_left(g, c.input(1), c.input(2), c.attrs()), alpha);
+  if (c.needs(2)) out[2] = scaled(mm_grad_right(g, c.input(1), c.input(2), c.attrs()), alpha);
   return out;
 }
 

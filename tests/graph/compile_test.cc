@@ -1045,6 +1045,9 @@ TEST(GraphPasses, LinearWeightGradientsAreComputedUntransposed) {
   // Three layers: each weight gradient one mm writing [out, in], no transposed copy left.
   EXPECT_EQ(g.find("strides=[1, "), std::string::npos) << g;  // no transposed view copied
   EXPECT_GE(count_nodes(g, "mm"), 3) << g;
+  // Nor a contiguous one: the only clones left copy the bias gradients (sum's results, the
+  // three of AccumulateGrad) and the six the step returns.
+  EXPECT_EQ(count_nodes(g, "clone"), 9) << g;
   const std::vector<Tensor> got = f({x, y});
   optim::SGD eager_opt(eager_net->parameters(), optim::SGDOptions{});
   eager_opt.zero_grad();

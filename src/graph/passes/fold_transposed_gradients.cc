@@ -1,11 +1,15 @@
 // A linear layer's weight gradient, as autograd writes it through linear's decomposition
-// (permute + addmm): mm(a, b) computes the gradient of the transposed weight, mul by
-// addmm's alpha (1) scales it, permute turns it back, and accumulating it into .grad
-// clones that transposed view into a contiguous tensor. Three passes over the largest
-// gradient of the step (CNN28's first linear layer: 4.7 MB). Since (a b)^T = b^T a^T and
-// the GEMM reads transposed operands in place, the chain becomes one mm(b^T, a^T) writing
-// the contiguous result directly. Any graph; only where every link has no other reader.
+// (permute + addmm), ends in AccumulateGrad's clone of a view of a product. Either the
+// product is the transposed weight's gradient, mm(a, b) [* alpha 1], turned back by a
+// permute: the clone then copies a transposed view element by element, three passes over
+// the step's largest gradient (CNN28's first linear layer: 4.7 MB); or (addmm's rule since
+// it computes an operand stored transposed in that layout, as PyTorch does) the product is
+// already the weight's gradient, turned twice: the clone copies a contiguous result that
+// nothing else reads. Since (a b)^T = b^T a^T and the GEMM reads transposed operands in
+// place, the first chain becomes one mm(b^T, a^T) and the second mm(a, b), each writing
+// the contiguous gradient directly. Any graph; only where every link has no other reader.
 #include <optional>
+#include <vector>
 
 #include "graph/passes/passes.h"
 #include "ops/copy.h"
@@ -50,39 +54,58 @@ int fold_transposed_gradients(Graph& g) {
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     Node& clone = g.nodes[k];
     if (clone.op != &ops::kClone || clone.writes()) continue;
-    // clone <- as_strided (the transposed view) <- permute <- [mul by 1] <- mm
+    // clone <- as_strided (the view) <- permute, one or more <- [mul by 1] <- mm
     Node* as = sole_maker(clone.inputs[0]);
     if (as == nullptr || as->op != &ops::kAsStrided) continue;
-    Node* perm = sole_maker(as->inputs[0]);
-    if (perm == nullptr || !is_transpose(*perm)) continue;
+    std::vector<Node*> perms;
+    Node* next = sole_maker(as->inputs[0]);
+    while (next != nullptr && is_transpose(*next)) {
+      perms.push_back(next);
+      next = sole_maker(next->inputs[0]);
+    }
+    if (perms.empty()) continue;
     Node* scale = nullptr;
-    Node* mm = sole_maker(perm->inputs[0]);
+    Node* mm = next;
     if (mm != nullptr && mm->op == &ops::kMul && mm->inputs.size() == 2 && is_literal_one(g, mm->inputs[1])) {
       scale = mm;
       mm = sole_maker(scale->inputs[0]);
     }
     if (mm == nullptr || mm->op != &ops::kMm) continue;
     const ops::TensorMeta& m = g.values[static_cast<size_t>(mm->outputs[0])].meta;  // [B, A]
-    const ops::TensorMeta& out = g.values[static_cast<size_t>(clone.outputs[0])].meta;  // [A, B]
+    const ops::TensorMeta& out = g.values[static_cast<size_t>(clone.outputs[0])].meta;
     if (scale != nullptr && g.values[static_cast<size_t>(scale->outputs[0])].meta.dtype != m.dtype) continue;
-    // The view must be exactly the transpose of mm's contiguous result.
-    if (as->attrs.i("offset") != 0 || out.dtype != m.dtype ||
-        as->attrs.ints("sizes") != std::vector<int64_t>{m.sizes[1], m.sizes[0]} ||
-        as->attrs.ints("strides") != std::vector<int64_t>{1, m.sizes[1]})
+    // The view must be exactly mm's contiguous result, transposed (an odd number of
+    // permutes) or as it is (an even number).
+    const bool transposed = perms.size() % 2 == 1;
+    const std::vector<int64_t> sizes = transposed ? std::vector<int64_t>{m.sizes[1], m.sizes[0]}
+                                                  : std::vector<int64_t>{m.sizes[0], m.sizes[1]};
+    const std::vector<int64_t> strides = transposed ? std::vector<int64_t>{1, m.sizes[1]}
+                                                    : std::vector<int64_t>{m.sizes[1], 1};
+    if (as->attrs.i("offset") != 0 || out.dtype != m.dtype || as->attrs.ints("sizes") != sizes ||
+        as->attrs.ints("strides") != strides)
       continue;
-    const int a = mm->inputs[0], b = mm->inputs[1];
-    const ops::TensorMeta am = g.values[static_cast<size_t>(a)].meta, bm = g.values[static_cast<size_t>(b)].meta;
-    // Reuse the chain's nodes: mm's becomes b^T, the permute's a^T (both come after a and
-    // b are made), the clone the product; the scale and the view go.
-    const int bt = mm->outputs[0], at = perm->outputs[0];
-    // The product keeps its precision (autocast's bf16): it is the same product, transposed.
+    // The product keeps its precision (autocast's bf16): it is the same product.
     ops::Attrs mm_attrs;
     if (mm->attrs.has("precision")) mm_attrs.add({"precision", mm->attrs.get<std::string>("precision")});
-    *mm = Node{&ops::kPermute, {{"dims", std::vector<int64_t>{1, 0}}}, {b}, {bt}, -1, mm->where};
-    g.values[static_cast<size_t>(bt)].meta = {Shape{bm.sizes[1], bm.sizes[0]}, bm.dtype};
-    *perm = Node{&ops::kPermute, {{"dims", std::vector<int64_t>{1, 0}}}, {a}, {at}, -1, perm->where};
-    g.values[static_cast<size_t>(at)].meta = {Shape{am.sizes[1], am.sizes[0]}, am.dtype};
-    clone = Node{&ops::kMm, std::move(mm_attrs), {bt, at}, clone.outputs, -1, clone.where};
+    if (transposed) {
+      // Reuse the chain's nodes: mm's becomes b^T, the last permute's a^T (both come after
+      // a and b are made), the clone the product.
+      const int a = mm->inputs[0], b = mm->inputs[1];
+      const ops::TensorMeta am = g.values[static_cast<size_t>(a)].meta, bm = g.values[static_cast<size_t>(b)].meta;
+      Node* perm = perms.back();
+      const int bt = mm->outputs[0], at = perm->outputs[0];
+      *mm = Node{&ops::kPermute, {{"dims", std::vector<int64_t>{1, 0}}}, {b}, {bt}, -1, mm->where};
+      g.values[static_cast<size_t>(bt)].meta = {Shape{bm.sizes[1], bm.sizes[0]}, bm.dtype};
+      *perm = Node{&ops::kPermute, {{"dims", std::vector<int64_t>{1, 0}}}, {a}, {at}, -1, perm->where};
+      g.values[static_cast<size_t>(at)].meta = {Shape{am.sizes[1], am.sizes[0]}, am.dtype};
+      clone = Node{&ops::kMm, std::move(mm_attrs), {bt, at}, clone.outputs, -1, clone.where};
+      perms.pop_back();
+    } else {
+      // The clone becomes the product itself (its operands are made before mm was).
+      clone = Node{&ops::kMm, std::move(mm_attrs), mm->inputs, clone.outputs, -1, clone.where};
+      drop[static_cast<size_t>(mm - g.nodes.data())] = true;
+    }
+    for (Node* p : perms) drop[static_cast<size_t>(p - g.nodes.data())] = true;
     drop[static_cast<size_t>(as - g.nodes.data())] = true;
     if (scale != nullptr) drop[static_cast<size_t>(scale - g.nodes.data())] = true;
     ++folded;

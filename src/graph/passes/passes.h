@@ -64,7 +64,8 @@ int pool_before_relu(Graph& g);
 // pairs fused.
 int fuse_conv_max_pool(Graph& g);
 // Turns a linear layer's weight gradient as autograd writes it, clone(transpose(mm(a, b)
-// [* 1])), into one mm(b^T, a^T) writing the contiguous result, in any graph
+// [* 1])), into one mm(b^T, a^T) writing the contiguous result, and
+// clone(transpose(transpose(mm(a, b)))) into mm(a, b), in any graph
 // (fold_transposed_gradients.cc). Returns the chains folded.
 int fold_transposed_gradients(Graph& g);
 
