@@ -128,6 +128,8 @@ Tensor matmul_as(const Tensor& a, const Tensor& b, const Attrs& from) {
 Tensor mm_as(const Tensor& a, const Tensor& b, const Attrs& from) { return call1(kMm, {a, b}, precision_of(from)); }
 Tensor bmm_as(const Tensor& a, const Tensor& b, const Attrs& from) { return call1(kBmm, {a, b}, precision_of(from)); }
 
+Tensor mm_grad_right(const Tensor& g, const Tensor& a, const Tensor& b, const Attrs& from);
+
 std::vector<Tensor> matmul_backward(const BackwardCall& c) {
   const Tensor& a = c.input(0);
   const Tensor& b = c.input(1);
@@ -142,7 +144,19 @@ std::vector<Tensor> matmul_backward(const BackwardCall& c) {
   // Broadcast batch dims are summed back to each operand's own (sum_to), then the
   // promoted 1-D shape is restored.
   if (c.needs(0)) out[0] = sum_to(matmul_as(g, mT(b2), c.attrs()), a2.sizes()).reshape(c.input_sizes(0));
-  if (c.needs(1)) out[1] = sum_to(matmul_as(mT(a2), g, c.attrs()), b2.sizes()).reshape(c.input_sizes(1));
+  if (c.needs(1)) {
+    if (b.dim() == 2 && a.dim() > 2) {
+      // A matrix applied to every row of a batch (linear on [N, S, k]): its gradient sums
+      // over the batch, so fold the batch into the product's depth, one [k, N*S] x
+      // [N*S, m] product, instead of N products and a sum over an [N, k, m] temporary
+      // (PyTorch folds the same way), in b's layout (mm_grad_right).
+      int64_t rows = 1;  // N * S (a product of sizes, so right when k or m is 0 too)
+      for (int64_t d = 0; d + 1 < a.dim(); ++d) rows *= a.size(d);
+      out[1] = mm_grad_right(g.reshape({rows, g.size(-1)}), a.reshape({rows, a.size(-1)}), b, c.attrs());
+    } else {
+      out[1] = sum_to(matmul_as(mT(a2), g, c.attrs()), b2.sizes()).reshape(c.input_sizes(1));
+    }
+  }
   return out;
 }
 

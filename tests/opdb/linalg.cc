@@ -88,6 +88,12 @@ void add_linalg(std::vector<OpEntry>& out) {
         s.push_back({"sliced_operand", {m({6, 4}).slice(0, 0, 6, 2), m({4, 3})}});
         s.push_back({"empty", {m({0, 3}), m({3, 4})}});
         s.push_back({"empty_inner", {m({2, 0}), m({0, 3})}});
+        // A batch times one matrix (linear on [N, S, k]): the matrix's gradient folds the
+        // batch into one product, in the matrix's layout (a weight read transposed).
+        s.push_back({"3d_2d", {m({2, 3, 4}), m({4, 5})}});
+        s.push_back({"linear_form", {noncontiguous(m({2, 2, 3, 4})), m({5, 4}).t()}});
+        s.push_back({"3d_2d_empty_inner", {m({2, 3, 0}), m({0, 4})}});
+        s.push_back({"3d_2d_empty_batch", {m({0, 3, 4}), m({4, 2})}});
         s.push_back({"large", {m({33, 200}, kUnit), m({200, 17}, kUnit)}, {}, false});
         s.push_back({"large_transposed", {noncontiguous(m({30, 64}, kUnit)), noncontiguous(m({64, 20}, kUnit))}, {}, false});
         return s;
@@ -151,6 +157,8 @@ void add_linalg(std::vector<OpEntry>& out) {
         s.push_back({"negative_alpha", {m({3, 2}), m({3, 4}), m({4, 2})}, {{"beta", Scalar(0.5)}, {"alpha", Scalar(-2.0)}}});
         s.push_back({"scalar_input", {m({}), m({3, 4}), m({4, 2})}, {{"beta", Scalar(3.0)}, {"alpha", Scalar(0.5)}}});
         s.push_back({"transposed", {m({3, 2}), m({4, 3}).t(), m({2, 4}).t()}, scaled});
+        // linear's form: bias, input, W.t(), alpha and beta 1 (no scaling pass).
+        s.push_back({"linear_form", {m({3}), m({2, 4}), m({3, 4}).t()}, {{"beta", Scalar(int64_t{1})}, {"alpha", Scalar(1.0)}}});
         s.push_back({"empty", {m({3}), m({0, 4}), m({4, 3})}, scaled});
         s.push_back({"large", {m({48}), m({64, 128}, kUnit), m({128, 48}, kUnit)}, scaled, false});
         return s;
