@@ -5,6 +5,7 @@
 #include "autograd/record.h"
 #include "tessera/autograd.h"
 #include "tessera/ops.h"
+#include "tessera/traced.h"
 
 namespace tessera::autograd {
 
@@ -140,8 +141,24 @@ void OpNode::release_saved() {
 
 // ---------------------------------------------------------------- AccumulateGrad
 
+namespace {
+
+// Whether the incoming gradient can become .grad as it is, without a copy (PyTorch's
+// AccumulateGrad steals it the same way): `g` holds the only reference to it, its storage
+// backs no other tensor, and it covers that storage exactly. Otherwise (add's backward
+// hands one tensor to both inputs, a hook or retain_grad kept it, a view into a larger
+// buffer, memory owned outside) it is copied, since a leaf's .grad() must be its own. A
+// trace copies too: the graph's own passes decide what a step's gradients cost.
+bool stealable(const Tensor& g) {
+  const std::shared_ptr<TensorImpl>& impl = g.impl_ptr();
+  return impl.use_count() == 1 && impl->storage.use_count() == 1 && g.is_contiguous() && g.storage_offset() == 0 &&
+         impl->storage->nbytes() == g.nbytes() && impl->autograd == nullptr && detail::trace_observer() == nullptr;
+}
+
+}  // namespace
+
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grad_outputs) {
-  Tensor g = grad_outputs[0];
+  Tensor g = std::move(grad_outputs[0]);  // the engine is done with it: g may be its only holder
   if (!g.defined()) return {};
   AutogradMeta& m = ensure_meta(leaf_);
   for (const TensorHook& hook : m.leaf_hooks) {
@@ -158,9 +175,7 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grad_outputs) {
   if (m.grad.defined()) {
     m.grad = add(m.grad, g);  // out of place: a user may hold the old .grad()
   } else {
-    // The incoming gradient may be shared (add's backward passes one tensor to both
-    // inputs), and a leaf's .grad() must be its own: copy it.
-    m.grad = detached_alias(g).clone();
+    m.grad = stealable(g) ? std::move(g) : detached_alias(g).clone();
   }
   run_post_accumulate_hooks(m);
   return {};

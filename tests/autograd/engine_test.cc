@@ -71,6 +71,45 @@ TEST(Autograd, SharedGradientIsCopiedPerLeaf) {
   EXPECT_EQ(vals(b.grad()), (std::vector<double>{1}));
 }
 
+// A leaf takes the incoming gradient as its .grad without a copy when nothing else holds
+// it (PyTorch steals it the same way), and a copy whenever anything does: a hook that kept
+// it, retain_grad on the tensor it came through, the caller's own gradient.
+TEST(Autograd, LeafGradientIsTakenWithoutACopyOnlyWhenNothingElseHoldsIt) {
+  const Tensor x = randn({8, 16}), g = randn({8, 4});
+  Tensor w = randn({16, 4});
+  w.requires_grad_(true);
+  auto backward_allocations = [&](const Tensor& y) {
+    const int64_t before = memory_stats().alloc_calls;
+    y.backward(g);
+    return memory_stats().alloc_calls - before;
+  };
+  EXPECT_EQ(backward_allocations(mm(x, w)), 1) << "the product alone: it becomes w.grad";
+  const Tensor first = w.grad();
+  EXPECT_LE(max_abs_diff(first, mm(x.t(), g)), 1e-5);
+
+  w.set_grad(Tensor());
+  Tensor kept;
+  w.register_hook([&](const Tensor& t) {
+    kept = t;
+    return Tensor();
+  });
+  EXPECT_EQ(backward_allocations(mm(x, w)), 2) << "the product and w.grad's own copy";
+  ASSERT_TRUE(kept.defined());
+  EXPECT_NE(kept.data_ptr(), w.grad().data_ptr());
+
+  Tensor a = randn({3});
+  a.requires_grad_(true);
+  const Tensor ga = randn({3});
+  a.clone().backward(ga);  // clone's backward hands the caller's tensor on as it is
+  EXPECT_NE(a.grad().data_ptr(), ga.data_ptr());
+  a.set_grad(Tensor());
+  Tensor h = a.clone();
+  h.retain_grad();
+  sum(mul(h, h)).backward();
+  ASSERT_TRUE(h.grad().defined());
+  EXPECT_NE(a.grad().data_ptr(), h.grad().data_ptr());
+}
+
 TEST(Autograd, DiamondGraph) {
   Tensor x = leaf({3});
   Tensor y = mul(x, x);
