@@ -151,7 +151,7 @@ void TcpStoreServer::accept_loop() {
   }
 }
 
-bool TcpStoreServer::wait_for_keys(const StoreRequest& req, int fd, bool* peer_gone) {
+TcpStoreServer::Waited TcpStoreServer::wait_for_keys(const StoreRequest& req, int fd, std::vector<char>* value) {
   const auto until = net::Clock::now() + req.timeout;
   std::unique_lock<std::mutex> lock(mu_);
   auto present = [&] {
@@ -159,18 +159,17 @@ bool TcpStoreServer::wait_for_keys(const StoreRequest& req, int fd, bool* peer_g
       if (!data_.count(k)) return false;
     return true;
   };
-  *peer_gone = false;
-  while (!stop_ && !present()) {
+  while (!present()) {
+    if (stop_) return Waited::Stopping;
     const auto now = net::Clock::now();
-    if (now >= until) return false;
+    if (now >= until) return Waited::TimedOut;
     // In slices: a client that hung up must not hold this thread for its whole timeout.
     changed_.wait_for(lock, std::min<net::Clock::duration>(until - now, kHangUpCheck));
-    if (hung_up(fd)) {
-      *peer_gone = true;
-      return false;
-    }
+    if (hung_up(fd)) return Waited::HungUp;
   }
-  return !stop_;
+  if (stop_) return Waited::Stopping;
+  if (req.op == Op::Get) *value = data_[req.keys[0]];
+  return Waited::Found;
 }
 
 void TcpStoreServer::serve(Client* client) {
@@ -195,26 +194,22 @@ void TcpStoreServer::serve(Client* client) {
     StoreRequest req;
     // Not a request of this protocol (or the peer left midway): drop the connection.
     if (!read_store_request(read, &req, &why)) break;
-    uint8_t status = 0;
     if (req.op == Op::Set) {
+      // Copied outside the lock: a value may be 64 MiB.
+      std::vector<char> value(req.value.begin(), req.value.end());
       {
         std::lock_guard<std::mutex> lock(mu_);
-        data_[req.keys[0]] = std::vector<char>(req.value.begin(), req.value.end());
+        data_[req.keys[0]] = std::move(value);
       }
       changed_.notify_all();
-      if (!net::send_all(fd, &status, 1, net::Clock::now() + kIoTimeout, &why)) break;
+      const uint8_t ok = 0;
+      if (!net::send_all(fd, &ok, 1, net::Clock::now() + kIoTimeout, &why)) break;
       continue;
     }
-    bool peer_gone = false;
-    const bool found = wait_for_keys(req, fd, &peer_gone);
-    if (peer_gone) break;
     std::vector<char> value;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) break;
-      status = found ? 0 : 1;
-      if (found && req.op == Op::Get) value = data_[req.keys[0]];
-    }
+    const Waited waited = wait_for_keys(req, fd, &value);
+    if (waited == Waited::HungUp || waited == Waited::Stopping) break;
+    const uint8_t status = waited == Waited::Found ? 0 : 1;
     const auto reply_deadline = net::Clock::now() + kIoTimeout;
     if (!net::send_all(fd, &status, 1, reply_deadline, &why)) break;
     if (req.op == Op::Get && status == 0) {

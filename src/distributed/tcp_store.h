@@ -73,9 +73,10 @@ class TcpStoreServer {
 
   void accept_loop();
   void serve(Client* client);
-  // GET and WAIT: blocks until the keys are there, the timeout passes, the server stops
-  // or the client hangs up. Returns whether the keys are there; `peer_gone` tells the last.
-  bool wait_for_keys(const StoreRequest& req, int fd, bool* peer_gone);
+  enum class Waited { Found, TimedOut, HungUp, Stopping };
+  // GET and WAIT: blocks until the keys are there (GET: their value into *value), the
+  // timeout passes, the client on `fd` hangs up or the server stops.
+  Waited wait_for_keys(const StoreRequest& req, int fd, std::vector<char>* value);
 
   net::Socket listener_;
   int port_ = 0;

@@ -128,7 +128,26 @@ Tensor matmul_as(const Tensor& a, const Tensor& b, const Attrs& from) {
 Tensor mm_as(const Tensor& a, const Tensor& b, const Attrs& from) { return call1(kMm, {a, b}, precision_of(from)); }
 Tensor bmm_as(const Tensor& a, const Tensor& b, const Attrs& from) { return call1(kBmm, {a, b}, precision_of(from)); }
 
-Tensor mm_grad_right(const Tensor& g, const Tensor& a, const Tensor& b, const Attrs& from);
+// Whether m is a matrix stored transposed: W.t() of a contiguous W, as linear reads its
+// weight. Its gradient is then computed transposed too, (g^T a)^T rather than a^T g, so
+// it comes out in W's layout and the transpose's backward hands W a contiguous gradient;
+// the other way W got a strided view that AccumulateGrad copied element by element
+// (mlp_train_b128, eager, 1 thread: a fifth of the step). PyTorch's mm_mat2_backward does
+// the same.
+bool stored_transposed(const Tensor& m) {
+  return m.dim() == 2 && m.size(0) > 1 && m.size(1) > 1 && m.stride(0) == 1 && m.stride(1) == m.size(0);
+}
+
+// d(a @ b)/da = g b^T and d(a @ b)/db = a^T g, each in its operand's layout.
+Tensor mm_grad_left(const Tensor& g, const Tensor& a, const Tensor& b, const Attrs& from) {
+  return stored_transposed(a) ? mm_as(b, g.t(), from).t() : mm_as(g, b.t(), from);
+}
+Tensor mm_grad_right(const Tensor& g, const Tensor& a, const Tensor& b, const Attrs& from) {
+  return stored_transposed(b) ? mm_as(g.t(), a, from).t() : mm_as(a.t(), g, from);
+}
+
+// t * s, or t itself when s is 1 (addmm's default alpha and beta): no pass over t.
+Tensor scaled(const Tensor& t, const Scalar& s) { return s.to_double() == 1.0 ? t : mul(t, s); }
 
 std::vector<Tensor> matmul_backward(const BackwardCall& c) {
   const Tensor& a = c.input(0);
@@ -159,26 +178,6 @@ std::vector<Tensor> matmul_backward(const BackwardCall& c) {
   }
   return out;
 }
-
-// Whether m is a matrix stored transposed: W.t() of a contiguous W, as linear reads its
-// weight. Its gradient is then computed transposed too, (g^T a)^T rather than a^T g, so
-// it comes out in W's layout and the transpose's backward hands W a contiguous gradient;
-// the other way W got a strided view that AccumulateGrad copied element by element (mlp_train_b128,
-// eager, 1 thread: a fifth of the step). PyTorch's mm_mat2_backward does the same.
-bool stored_transposed(const Tensor& m) {
-  return m.dim() == 2 && m.size(0) > 1 && m.size(1) > 1 && m.stride(0) == 1 && m.stride(1) == m.size(0);
-}
-
-// d(a @ b)/da = g b^T and d(a @ b)/db = a^T g, each in its operand's layout.
-Tensor mm_grad_left(const Tensor& g, const Tensor& a, const Tensor& b, const Attrs& from) {
-  return stored_transposed(a) ? mm_as(b, g.t(), from).t() : mm_as(g, b.t(), from);
-}
-Tensor mm_grad_right(const Tensor& g, const Tensor& a, const Tensor& b, const Attrs& from) {
-  return stored_transposed(b) ? mm_as(g.t(), a, from).t() : mm_as(a.t(), g, from);
-}
-
-// t * s, or t itself when s is 1 (addmm's default alpha and beta): no pass over t.
-Tensor scaled(const Tensor& t, const Scalar& s) { return s.to_double() == 1.0 ? t : mul(t, s); }
 
 std::vector<Tensor> mm_backward(const BackwardCall& c) {
   const Tensor& g = c.grad(0);
